@@ -1,0 +1,81 @@
+"""metaanalysis: meta-analysis and survival statistics of published clinical trials.
+
+Results reported in papers are coded into one study table with provenance for every number; from
+it the toolkit computes effect sizes, pools them with metafor's estimators, reconstructs survival
+curves, compares therapies in a network and draws publication-quality figures.
+
+>>> import metaanalysis as ma
+>>> res = ma.pool([0.1, 0.3, 0.35], [0.01, 0.02, 0.015], method="REML")   # doctest: +SKIP
+>>> print(res)                                                              # doctest: +SKIP
+
+The public names are loaded on first use so that ``import metaanalysis`` stays fast (matplotlib,
+lifelines and statsmodels are imported only by the functions that need them).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import ConvergenceError, InputError, MetaAnalysisError, StudyTableError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (relative to this package)
+_LAZY = {
+    # studies
+    "read_studies": "studies",
+    "validate_studies": "studies",
+    "StudyTable": "studies",
+    # effects
+    "escalc": "effects",
+    "effects_from_table": "effects",
+    "ratio_from_ci": "effects",
+    "median_from_ci": "effects",
+    "difference_from_ci": "effects",
+    "difference_from_pvalue": "effects",
+    # pooling
+    "pool": "pooling",
+    "PoolResult": "pooling",
+    "pool_binary": "pooling",
+    "pool_proportions": "pooling",
+    "meta_regression": "pooling",
+    "subgroup_analysis": "pooling",
+    "egger_test": "pooling",
+    "rank_test": "pooling",
+    "trim_and_fill": "pooling",
+    "leave_one_out": "pooling",
+    "cumulative": "pooling",
+    "influence": "pooling",
+    "tau2_estimate": "pooling",
+    # survival
+    "reconstruct_ipd": "survival",
+    "read_curve": "survival",
+    # network
+    "network_meta": "network",
+    "bucher": "network",
+    # plots
+    "forest": "plots",
+    "funnel": "plots",
+}
+
+__all__ = [
+    "ConvergenceError",
+    "InputError",
+    "MetaAnalysisError",
+    "StudyTableError",
+    "__version__",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metaanalysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

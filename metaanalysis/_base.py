@@ -1,0 +1,173 @@
+"""Shared plumbing: argument checks and the behaviour every frozen result object has.
+
+Nothing statistical lives here; the estimators import these helpers so that a level, an array of
+study values or a result's printed form is handled the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+
+def check_level(level: float) -> float:
+    """Return a confidence level as a percentage in (50, 100).
+
+    metafor takes ``level=95``; a fraction in (0.5, 1) is accepted too. Anything else, including
+    ``1`` and metafor's silent reading of ``0.05`` as alpha, is an :class:`InputError`.
+
+    Examples
+    --------
+    >>> check_level(95), check_level(0.9)
+    (95.0, 90.0)
+    """
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise InputError(f"level must be a number such as 95 or 0.95, got {level!r}") from None
+    if 0.5 < value < 1:
+        return value * 100.0
+    if 50 < value < 100:
+        return value
+    raise InputError(
+        f"level={level!r} is not a confidence level: give a percentage in (50, 100) such as 95, "
+        "or a fraction in (0.5, 1) such as 0.95 (an alpha such as 0.05 is not accepted)"
+    )
+
+
+def zcrit(level: float) -> float:
+    """Two-sided standard normal critical value for a level given as a percentage."""
+    from scipy.special import ndtri
+
+    return float(ndtri(1 - (1 - level / 100.0) / 2))
+
+
+def as_float_array(values, name: str, *, allow_nan: bool = False, ndim: int = 1) -> np.ndarray:
+    """Convert ``values`` to a float array of ``ndim`` dimensions, naming the bad entry on failure."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be numeric; got {values!r}") from None
+    if arr.ndim == 0 and ndim == 1:
+        arr = arr.reshape(1)
+    if arr.ndim != ndim:
+        raise InputError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    if not allow_nan:
+        bad = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)) if arr.size else []
+        if len(bad):
+            raise InputError(
+                f"{name} has a missing or infinite value at index {int(bad[0])}"
+                + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+                + "; remove the study or supply a finite number"
+            )
+    return arr
+
+
+def same_length(**arrays: np.ndarray) -> int:
+    """Check that the named arrays share their first dimension; return it."""
+    lengths = {k: len(v) for k, v in arrays.items() if v is not None}
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{k}={n}" for k, n in lengths.items())
+        raise InputError(f"arguments must have one value per study; lengths differ: {detail}")
+    return next(iter(lengths.values())) if lengths else 0
+
+
+def readonly(arr) -> np.ndarray:
+    """A read-only float copy, so frozen results cannot be changed through their arrays."""
+    out = np.array(arr, dtype=float, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """Plain Python (floats, lists, dicts, str, None) so ``json.dumps`` works; NaN becomes None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        return jsonable(value.to_dict())
+    return value
+
+
+def fmt(x: float, digits: int = 4) -> str:
+    """Format a number the way metafor prints it: fixed digits, ``NA`` for missing."""
+    if x is None:
+        return "NA"
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(xf):
+        return "NA" if math.isnan(xf) else ("Inf" if xf > 0 else "-Inf")
+    return f"{xf:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    """Format a p-value as metafor does (``<.0001`` below 1e-4)."""
+    if p is None or not math.isfinite(float(p)):
+        return "NA"
+    return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+class ResultMixin:
+    """Behaviour shared by the frozen result dataclasses.
+
+    Subclasses are ``@dataclass(frozen=True, eq=False)`` and implement :meth:`to_dict` and
+    :meth:`summary`. ``to_frame`` defaults to a one-row frame of the scalar entries of ``to_dict``.
+    """
+
+    def to_dict(self) -> dict:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(jsonable(self.to_dict()), **kwargs)
+
+    def to_frame(self):
+        import pandas as pd
+
+        scalars = {k: v for k, v in self.to_dict().items() if not isinstance(v, (list, dict))}
+        return pd.DataFrame([scalars])
+
+    def summary(self) -> str:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _short(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._short()}>".replace(" >", ">")
+
+    def _repr_html_(self) -> str:
+        return (
+            '<pre style="font-family:monospace;font-size:0.9em">'
+            + html.escape(self.summary())
+            + "</pre>"
+        )
+
+
+def freeze_arrays(obj) -> None:
+    """Make every ndarray field of a frozen dataclass read-only (call from ``__post_init__``)."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)

@@ -1,0 +1,117 @@
+"""The command-line interface: ``metaanalysis validate``, ``metaanalysis report`` and friends.
+
+Every error the package raises on purpose is printed without a traceback, one problem a line as
+``path:line:column: message``, and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import MetaAnalysisError, StudyTableError
+
+DEFAULT_STUDIES = "data/studies.csv"
+
+
+def _print_problems(problems, stream) -> None:
+    for p in problems:
+        print(str(p), file=stream)
+
+
+def cmd_validate(args) -> int:
+    from .studies import validate_studies
+
+    table, problems = validate_studies(args.path)
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity != "error"]
+    if args.json:
+        print(json.dumps({
+            "path": args.path,
+            "valid": not errors,
+            "rows": None if table is None else len(table),
+            "problems": [
+                {"file": p.file, "line": p.row, "column": p.column, "severity": p.severity,
+                 "message": p.message}
+                for p in problems
+            ],
+        }, indent=2))
+    else:
+        _print_problems(problems, sys.stderr if errors else sys.stdout)
+        if errors:
+            print(f"{args.path}: {len(errors)} error(s), {len(warnings)} warning(s)", file=sys.stderr)
+        else:
+            print(f"{args.path}: valid, {len(table)} rows, {len(warnings)} warning(s)")
+    return 2 if errors else 0
+
+
+def cmd_report(args) -> int:
+    try:
+        from .report import build_report
+    except ImportError:
+        build_report = None
+    if build_report is None:
+        from .studies import read_studies
+
+        table = read_studies(args.studies)
+        for w in table.warnings:
+            print(str(w))
+        print(table.summary())
+        return 0
+    out = build_report(args.studies, args.out, method=args.method, test=args.test,
+                       compare=getattr(args, "compare", None))
+    if args.json:
+        print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
+    else:
+        print(f"report written to {out.directory / 'index.html'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metaanalysis",
+        description="Meta-analysis and survival statistics of published clinical trials.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"metaanalysis {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("validate", help="check a study table and list every problem")
+    p.add_argument("path", help="the study table (CSV)")
+    p.add_argument("--json", action="store_true", help="print the problems as JSON")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("report", help="pool every outcome of a study table and write the report")
+    p.add_argument("--studies", default=DEFAULT_STUDIES, help=f"study table (default {DEFAULT_STUDIES})")
+    p.add_argument("--out", default="report", help="output directory (default report/)")
+    p.add_argument("--method", default="REML", help="tau^2 estimator (metafor code, default REML)")
+    p.add_argument("--test", default="z", help="z, t or knha (default z)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except StudyTableError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return 2
+    except MetaAnalysisError as exc:
+        print(f"metaanalysis {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"metaanalysis {args.command}: {exc.filename}: file not found", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The data flow of design.md, read from the imports: a box never imports from a box below it."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "metaanalysis"
+
+# design.md's boxes from top to bottom; a module may import its own box or any box above it.
+RANK = {
+    "_base": 0, "errors": 0,
+    "studies": 1,
+    "effects": 2,
+    "survival": 3,
+    "pooling": 4,
+    "network": 5, "simulate": 5, "batch": 5, "living": 5,
+    "plots": 6,
+    "report": 7,
+    "cli": 8, "__main__": 8, "__init__": 8,
+}
+HEAVY = ("matplotlib", "lifelines", "statsmodels")
+
+
+def modules():
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def box_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def imported_boxes(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    rel = path.relative_to(PACKAGE).with_suffix("").parts
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(rel[: len(rel) - node.level])
+                target = base + (node.module.split(".") if node.module else [])
+                # "from . import x" at the package root imports from __init__ unless x is a box
+                names = [a.name for a in node.names]
+                if not target:
+                    target = [names[0] if names[0] in RANK else "__init__"]
+                yield node.lineno, target[0]
+            elif node.module and node.module.split(".")[0] == "metaanalysis":
+                parts = node.module.split(".")
+                yield node.lineno, parts[1] if len(parts) > 1 else node.names[0].name
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                parts = a.name.split(".")
+                if parts[0] == "metaanalysis" and len(parts) > 1:
+                    yield node.lineno, parts[1]
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_flow_down(path):
+    box = box_of(path)
+    assert box in RANK, f"{path}: box {box!r} is not placed in design.md's flow (add it to RANK)"
+    for lineno, target in imported_boxes(path):
+        assert target in RANK, f"{path}:{lineno} imports unknown box {target!r}"
+        assert RANK[target] <= RANK[box], (
+            f"{path}:{lineno}: {box} (rank {RANK[box]}) imports {target} (rank {RANK[target]}), "
+            "a box below it"
+        )
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_heavy_libraries_only_inside_functions_and_matplotlib_only_in_plots(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    box = box_of(path)
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        for name in names:
+            if name.split(".")[0] == "matplotlib":
+                assert box == "plots", f"{path}:{node.lineno} imports matplotlib outside plots/"
+    for node in tree.body:  # module level only
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        for name in names:
+            assert name.split(".")[0] not in HEAVY, (
+                f"{path}:{node.lineno} imports {name} at module level; import it inside the "
+                "function so that `import metaanalysis` stays fast"
+            )
+
+
+def test_import_is_light():
+    code = ("import sys, metaanalysis; "
+            "print(','.join(m for m in ('matplotlib', 'lifelines', 'statsmodels', 'pandas') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_error_hierarchy():
+    from metaanalysis import errors
+
+    assert issubclass(errors.InputError, ValueError)
+    assert issubclass(errors.StudyTableError, ValueError)
+    assert issubclass(errors.ConvergenceError, RuntimeError)
+    for cls in (errors.InputError, errors.StudyTableError, errors.ConvergenceError):
+        assert issubclass(cls, errors.MetaAnalysisError)

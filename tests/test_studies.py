@@ -1,0 +1,311 @@
+"""The study table reader and validator: every rule has a file that breaks it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import metaanalysis as ma
+from metaanalysis.errors import StudyTableError
+from metaanalysis.studies import REQUIRED_COLUMNS, validate_studies, validate_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HEADER = list(REQUIRED_COLUMNS) + ["status", "data_cut"]
+
+
+def row(**overrides):
+    base = dict(
+        study_id="trial2020", trial="TRIAL", year="2020", design="rct", arm="drug",
+        therapy="drug", comparator="placebo", outcome="PFS", measure="median", value="10.8",
+        ci_low="9.1", ci_high="12.9", ci_level="0.95", numerator="", denominator="", n="100",
+        unit="months", source="doi:10.1/x", locator="abstract", notes="", status="", data_cut="",
+    )
+    base.update(overrides)
+    return base
+
+
+def to_csv(rows, header=HEADER, newline="\n"):
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header, lineterminator=newline, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def write(tmp_path, text, name="studies.csv"):
+    p = tmp_path / name
+    p.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return p
+
+
+def errors_of(path):
+    table, problems = validate_studies(path)
+    return [p for p in problems if p.severity == "error"]
+
+
+def warnings_of(path):
+    table, problems = validate_studies(path)
+    assert table is not None, [str(p) for p in problems]
+    return table.warnings
+
+
+GOOD_ROWS = [
+    row(),
+    row(arm="placebo", therapy="placebo", comparator="", value="5.8", ci_low="4.6", ci_high="7.3"),
+    row(arm="drug vs placebo", measure="hr", value="0.59", ci_low="0.45", ci_high="0.76", unit="",
+        n="200"),
+    row(outcome="ORR", measure="proportion", value="0.2", ci_low="", ci_high="", ci_level="",
+        numerator="20", denominator="100", unit=""),
+]
+
+
+def test_good_table_reads(tmp_path):
+    p = write(tmp_path, to_csv(GOOD_ROWS))
+    table = ma.read_studies(p)
+    assert len(table) == 4
+    assert table.frame["line"].tolist() == [2, 3, 4, 5]
+    assert table.frame.loc[2, "value"] == pytest.approx(0.59)
+    assert table.warnings == []
+    assert table.select(outcome="PFS", measure="median")["value"].tolist() == [10.8, 5.8]
+
+
+def test_crlf_bom_column_order_and_extra_columns(tmp_path):
+    header = ["notes", "extra_column", *reversed([c for c in HEADER if c != "notes"])]
+    rows = [dict(r, extra_column="kept") for r in GOOD_ROWS]
+    text = to_csv(rows, header=header, newline="\r\n")
+    p = write(tmp_path, b"\xef\xbb\xbf" + text.encode("utf-8"))
+    table = ma.read_studies(p)
+    assert len(table) == 4
+    assert list(table.frame["extra_column"]) == ["kept"] * 4
+    assert table.frame["study_id"].iloc[0] == "trial2020"  # BOM not glued to a column name
+
+
+def test_quoted_field_spanning_lines_keeps_line_numbers(tmp_path):
+    rows = [row(notes="first line\nsecond line"), row(value="oops")]
+    p = write(tmp_path, to_csv(rows))
+    errs = errors_of(p)
+    assert [(e.row, e.column) for e in errs] == [(4, "value")]
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"", "empty"),
+        (b"   \n\n", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (b"study_id,trial\n\xff\xfe bad", "UTF-8"),
+    ],
+)
+def test_unreadable_files(tmp_path, content, fragment):
+    p = write(tmp_path, content)
+    errs = errors_of(p)
+    assert len(errs) == 1 and fragment in errs[0].message
+    assert errs[0].file == str(p)
+
+
+def test_truncated_file_unterminated_quote(tmp_path):
+    text = to_csv(GOOD_ROWS[:2]) + 'x,"TRIAL,2020,rct'
+    p = write(tmp_path, text)
+    errs = errors_of(p)
+    assert len(errs) == 1 and errs[0].row == 4 and "cut off" in errs[0].message
+
+
+def test_missing_required_columns(tmp_path):
+    header = [c for c in HEADER if c not in ("source", "ci_level")]
+    p = write(tmp_path, to_csv(GOOD_ROWS, header=header))
+    errs = errors_of(p)
+    assert len(errs) == 1 and errs[0].row == 1
+    assert "source" in errs[0].message and "ci_level" in errs[0].message
+
+
+def test_header_only(tmp_path):
+    p = write(tmp_path, to_csv([]))
+    assert "no data rows" in errors_of(p)[0].message
+
+
+def test_wrong_field_count(tmp_path):
+    text = to_csv(GOOD_ROWS) + "a,b,c\n"
+    errs = errors_of(write(tmp_path, text))
+    assert errs[0].row == 6 and "fields" in errs[0].message
+
+
+BAD_ROWS = [
+    # (overrides, column, fragment)
+    (dict(value="ten"), "value", "not a number"),
+    (dict(n="12.5"), "n", "whole number"),
+    (dict(value="13.0"), "value", "above its interval"),
+    (dict(value="8.0"), "value", "below its interval"),
+    (dict(ci_low="12.9", ci_high="9.1"), "ci_low", "reversed"),
+    (dict(ci_level="95"), "ci_level", "write 0.95"),
+    (dict(ci_level="1"), "ci_level", "outside (0.5, 1)"),
+    (dict(ci_level="0.05"), "ci_level", "outside (0.5, 1)"),
+    (dict(ci_level=""), "ci_level", "needs its level"),
+    (dict(measure="hr", value="-0.5", ci_low="", ci_high="", unit=""), "value", "positive"),
+    (dict(value="0", ci_low="", ci_high=""), "value", "positive"),
+    (dict(outcome="ORR", measure="proportion", value="0.3", numerator="40", denominator="30",
+          unit="", ci_low="", ci_high="", ci_level=""), "numerator", "exceeds"),
+    (dict(outcome="ORR", measure="proportion", value="31", ci_low="", ci_high="", ci_level="",
+          unit=""), "value", "write 0.31"),
+    (dict(source=""), "source", "empty"),
+    (dict(study_id=""), "study_id", "empty"),
+    (dict(design="phase 2"), "design", "not a design"),
+    (dict(measure="average"), "measure", "not a measure"),
+    (dict(unit="fortnights"), "unit", "not a time unit"),
+    (dict(unit=""), "unit", "needs a unit"),
+    (dict(value=""), "value", "is empty"),
+    (dict(status="maybe"), "status", "not a status"),
+    (dict(year="20x0"), "year", "not a number"),
+    (dict(year="1620"), "year", "plausible"),
+    (dict(n="-3"), "n", "negative"),
+]
+
+
+@pytest.mark.parametrize("overrides, column, fragment", BAD_ROWS)
+def test_each_error_rule_names_line_and_column(tmp_path, overrides, column, fragment):
+    rows = [GOOD_ROWS[0], GOOD_ROWS[1], row(**overrides)]
+    p = write(tmp_path, to_csv(rows))
+    before = p.read_bytes()
+    with pytest.raises(StudyTableError) as info:
+        ma.read_studies(p)
+    errs = info.value.problems
+    assert any(e.row == 4 and e.column == column and fragment in e.message for e in errs), [
+        str(e) for e in errs
+    ]
+    assert all(e.row == 4 for e in errs)
+    assert p.read_bytes() == before  # validation never modifies the file
+
+
+def test_exact_duplicate_rows(tmp_path):
+    p = write(tmp_path, to_csv([GOOD_ROWS[0], GOOD_ROWS[1], GOOD_ROWS[0]]))
+    errs = errors_of(p)
+    assert len(errs) == 1 and errs[0].row == 4 and "line 2" in errs[0].message
+
+
+def test_every_error_is_reported_not_just_the_first(tmp_path):
+    rows = [row(value="x"), row(ci_level="95"), row(source="")]
+    errs = errors_of(write(tmp_path, to_csv(rows)))
+    assert sorted((e.row, e.column) for e in errs) == [(2, "value"), (3, "ci_level"), (4, "source")]
+
+
+def test_not_reached_median(tmp_path):
+    rows = [row(value="", status="not_reached", ci_low="10.9", ci_high="")]
+    table = ma.read_studies(write(tmp_path, to_csv(rows)))
+    assert table.frame["status"].tolist() == ["not_reached"]
+    bad = [row(value="12", status="not_reached")]
+    assert "must be empty" in errors_of(write(tmp_path, to_csv(bad)))[0].message
+
+
+# ---- warnings -------------------------------------------------------------------------------
+
+
+def test_percentage_disagreeing_with_counts_suggests_denominator(tmp_path):
+    rows = [row(outcome="PR", measure="proportion", value="0.31", numerator="8", denominator="",
+                n="31", unit="", ci_low="", ci_high="", ci_level="")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert w.row == 2 and w.column == "value" and w.severity == "warning"
+    assert "denominator of 26" in w.message
+
+
+def test_percentage_agreeing_within_rounding_is_silent(tmp_path):
+    rows = [row(outcome="PR", measure="proportion", value="0.258", numerator="8", denominator="31",
+                unit="", ci_low="", ci_high="", ci_level="")]
+    assert warnings_of(write(tmp_path, to_csv(rows))) == []
+
+
+def _resp(outcome, num, den="50"):
+    return row(outcome=outcome, measure="proportion", value=f"{int(num) / int(den):.3f}",
+               numerator=num, denominator=den, unit="", ci_low="", ci_high="", ci_level="")
+
+
+def test_orr_not_cr_plus_pr(tmp_path):
+    rows = [_resp("ORR", "10"), _resp("CR", "1"), _resp("PR", "8")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert w.row == 2 and "CR + PR" in w.message
+    ok = [_resp("ORR", "9"), _resp("CR", "1"), _resp("PR", "8")]
+    assert warnings_of(write(tmp_path, to_csv(ok))) == []
+
+
+def test_dcr_not_orr_plus_sd(tmp_path):
+    rows = [_resp("DCR", "30"), _resp("ORR", "10"), _resp("SD", "15")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert w.row == 2 and "ORR + SD" in w.message
+
+
+def test_sum_check_with_rounded_percentages_only(tmp_path):
+    def pct(outcome, v):
+        return row(outcome=outcome, measure="proportion", value=v, unit="", ci_low="",
+                   ci_high="", ci_level="", n="40")
+    ok = [pct("DCR", "0.80"), pct("ORR", "0.60"), pct("SD", "0.20")]
+    assert warnings_of(write(tmp_path, to_csv(ok))) == []
+    bad = [pct("DCR", "0.80"), pct("ORR", "0.60"), pct("SD", "0.25")]
+    assert len(warnings_of(write(tmp_path, to_csv(bad)))) == 1
+
+
+def test_log_asymmetric_interval(tmp_path):
+    rows = [row(value="18", ci_low="7", ci_high="29")]  # symmetric on the natural scale
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert w.column == "ci_high" and "asymmetric on the log scale" in w.message
+    sym = [row(arm="x vs y", measure="hr", value="0.59", ci_low="0.45", ci_high="0.76", unit="")]
+    assert warnings_of(write(tmp_path, to_csv(sym))) == []
+
+
+def test_median_pfs_longer_than_os(tmp_path):
+    rows = [row(value="20", ci_low="", ci_high=""),
+            row(outcome="OS", value="60", ci_low="", ci_high="", unit="weeks")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert w.row == 2 and "exceeds median OS" in w.message
+
+
+def test_two_years_in_one_study(tmp_path):
+    rows = [row(), row(outcome="OS", value="30", ci_low="", ci_high="", year="2022")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert w.row == 3 and w.column == "year"
+
+
+def test_conflicting_values_for_one_quantity(tmp_path):
+    rows = [row(), row(value="11.0")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert w.row == 3 and "line 2" in w.message
+    # a different data cut tells them apart
+    assert warnings_of(write(tmp_path, to_csv([row(), row(value="11.0", data_cut="update")]))) == []
+
+
+# ---- properties -----------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(range(len(GOOD_ROWS))), st.sampled_from(["\n", "\r\n"]))
+def test_row_order_and_line_endings_do_not_change_validity(order, newline):
+    text = to_csv([GOOD_ROWS[i] for i in order], newline=newline)
+    table, problems = validate_text(text.encode(), "t.csv")
+    assert table is not None and problems == []
+    assert sorted(table.frame["value"]) == sorted(float(r["value"]) for r in GOOD_ROWS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.01, 10), st.floats(0.01, 10), st.floats(0.01, 10))
+def test_value_outside_interval_is_always_an_error(a, b, c):
+    lo, v, hi = a, b, c
+    rows = [row(measure="hr", unit="", value=repr(v), ci_low=repr(lo), ci_high=repr(hi))]
+    table, problems = validate_text(to_csv(rows).encode(), "t.csv")
+    inside = lo <= v <= hi
+    assert (table is not None) == inside
+
+
+def test_shipped_table_validates():
+    path = ROOT / "data" / "studies.csv"
+    if not path.exists():
+        pytest.skip("data/studies.csv not present")
+    table = ma.read_studies(path)
+    assert len(table) > 50
+    # every warning on the shipped table is explained in the row's notes
+    notes = dict(zip(table.frame["line"], table.frame["notes"]))
+    unexplained = [str(w) for w in table.warnings if len(notes.get(w.row, "")) < 20]
+    assert unexplained == []
