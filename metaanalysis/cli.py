@@ -47,6 +47,20 @@ def cmd_validate(args) -> int:
     return 2 if errors else 0
 
 
+def cmd_add(args) -> int:
+    from .studies import append_rows, read_studies
+
+    before = len(read_studies(args.studies))
+    table = append_rows(args.studies, args.rows, backup=not args.no_backup)
+    added = len(table) - before
+    warnings = [w for w in table.warnings]
+    for w in warnings:
+        print(str(w))
+    print(f"{args.studies}: appended {added} row(s) from {args.rows}; now {len(table)} rows, "
+          f"{len(warnings)} warning(s)" + ("" if args.no_backup else f"; previous table kept as {args.studies}.bak"))
+    return 0
+
+
 def cmd_report(args) -> int:
     try:
         from .report import build_report
@@ -84,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the study table (CSV)")
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("add", help="validate new rows and append them to the study table")
+    p.add_argument("rows", help="CSV of new rows with the table's columns")
+    p.add_argument("--studies", default=DEFAULT_STUDIES, help=f"study table (default {DEFAULT_STUDIES})")
+    p.add_argument("--no-backup", action="store_true", help="do not keep the previous table as .bak")
+    p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("report", help="pool every outcome of a study table and write the report")
     p.add_argument("--studies", default=DEFAULT_STUDIES, help=f"study table (default {DEFAULT_STUDIES})")

@@ -29,6 +29,8 @@ __all__ = [
     "validate_studies",
     "validate_text",
     "TIME_UNITS_IN_MONTHS",
+    "append_rows",
+    "atomic_write",
 ]
 
 REQUIRED_COLUMNS = (
@@ -528,3 +530,106 @@ def _common_kind(amounts, outcomes):
         if all(kind in amounts[o] for o in outcomes):
             return kind
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# living reanalysis: appending rows
+
+
+def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
+    """Validate new rows against a study table and append them atomically.
+
+    The new rows are checked on their own (every problem named by the line of ``rows_path``) and
+    together with the table (duplicates of existing rows, consistency across a study). Only when
+    nothing is wrong is the table rewritten: the new content goes to a temporary file in the same
+    folder, is flushed to disk, the previous table is kept as ``<name>.bak`` and the temporary file
+    is renamed over the table, so an interruption leaves either the old or the new table, never
+    half of one.
+
+    Parameters
+    ----------
+    table_path, rows_path : path-like
+        The study table and a CSV of new rows with the same required columns.
+    backup : bool
+        Keep the previous table as ``<table>.bak``.
+
+    Returns
+    -------
+    StudyTable
+        The new, validated table.
+
+    Raises
+    ------
+    StudyTableError
+        Nothing is written.
+
+    Examples
+    --------
+    >>> append_rows("data/studies.csv", "new_trial.csv")        # doctest: +SKIP
+    """
+    table_path, rows_path = os.fspath(table_path), os.fspath(rows_path)
+    old_bytes = Path(table_path).read_bytes()
+    old_rows, old_header, problems = _parse(old_bytes, table_path)
+    if old_rows is None:
+        raise StudyTableError(problems)
+    try:
+        new_bytes = Path(rows_path).read_bytes()
+    except FileNotFoundError:
+        raise StudyTableError([Problem(rows_path, None, None, "file not found")]) from None
+    new_rows, new_header, problems = _parse(new_bytes, rows_path)
+    if new_rows is None:
+        raise StudyTableError(problems)
+    unknown = [c for c in new_header if c not in old_header]
+    if unknown:
+        raise StudyTableError([Problem(rows_path, 1, c, "is not a column of the table "
+                                       f"{table_path}; its columns are: {', '.join(old_header)}")
+                               for c in unknown])
+    own = [p for p in _check_rows(new_rows, new_header, rows_path) if p.severity == "error"]
+    existing = {tuple(r.get(h, "") for h in old_header): line for line, r in old_rows}
+    for line, r in new_rows:
+        key = tuple(r.get(h, "") for h in old_header)
+        if key in existing:
+            own.append(Problem(rows_path, line, None, f"duplicates line {existing[key]} of "
+                               f"{table_path}; it is already in the table"))
+    if own:
+        raise StudyTableError(own)
+
+    buf = io.StringIO(newline="")
+    newline = "\r\n" if b"\r\n" in old_bytes else "\n"
+    writer = csv.writer(buf, lineterminator=newline)
+    for _, r in new_rows:
+        writer.writerow([r.get(h, "") for h in old_header])
+    text = old_bytes.decode("utf-8-sig")
+    if text and not text.endswith(("\n", "\r")):
+        text += newline
+    combined = text + buf.getvalue()
+    table, problems = validate_text(combined.encode("utf-8"), table_path)
+    if table is None:
+        # errors that only show together (none expected after the checks above) name table lines
+        raise StudyTableError([p for p in problems if p.severity == "error"])
+    bom = b"\xef\xbb\xbf" if old_bytes.startswith(b"\xef\xbb\xbf") else b""
+    atomic_write(table_path, bom + combined.encode("utf-8"), backup=backup)
+    return table
+
+
+def atomic_write(path, data: bytes, *, backup: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
+    import tempfile
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if backup and os.path.exists(path):
+            import shutil
+
+            shutil.copy2(path, path + ".bak")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -1,0 +1,100 @@
+"""Adding rows to the study table: validated, atomic, never half-written."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import metaanalysis.studies as studies
+from metaanalysis.cli import main
+from metaanalysis.errors import StudyTableError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_studies import GOOD_ROWS, HEADER, row, to_csv  # noqa: E402
+
+NEW = [row(study_id="new2024", trial="NEW", year="2024", value="12.0", ci_low="10.5",
+           ci_high="13.7")]
+
+
+@pytest.fixture
+def table(tmp_path):
+    p = tmp_path / "studies.csv"
+    p.write_text(to_csv(GOOD_ROWS))
+    return p
+
+
+def test_append_adds_rows_and_keeps_backup(table, tmp_path):
+    before = table.read_bytes()
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    out = studies.append_rows(table, rows)
+    assert len(out) == len(GOOD_ROWS) + 1
+    assert out.frame["study_id"].iloc[-1] == "new2024"
+    assert Path(str(table) + ".bak").read_bytes() == before
+    assert studies.read_studies(table).frame["value"].iloc[-1] == 12.0
+
+
+def test_append_columns_in_other_order(table, tmp_path):
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW, header=list(reversed(HEADER))))
+    out = studies.append_rows(table, rows)
+    assert out.frame["value"].iloc[-1] == 12.0
+
+
+@pytest.mark.parametrize(
+    "new_rows, line, fragment",
+    [
+        ([GOOD_ROWS[0]], 2, "already in the table"),
+        ([NEW[0], row(study_id="x", value="abc")], 3, "not a number"),
+    ],
+)
+def test_invalid_add_leaves_table_unchanged(table, tmp_path, new_rows, line, fragment):
+    before = table.read_bytes()
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(new_rows))
+    with pytest.raises(StudyTableError) as info:
+        studies.append_rows(table, rows)
+    assert any(p.row == line and fragment in p.message and p.file == str(rows)
+               for p in info.value.problems)
+    assert table.read_bytes() == before
+    assert not Path(str(table) + ".bak").exists()
+    assert sorted(os.listdir(tmp_path)) == ["new.csv", "studies.csv"]
+
+
+def test_unknown_column_is_refused(table, tmp_path):
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv([dict(NEW[0], surprise="1")], header=HEADER + ["surprise"]))
+    with pytest.raises(StudyTableError, match="surprise"):
+        studies.append_rows(table, rows)
+
+
+def test_interrupted_write_leaves_table_as_it_was(table, tmp_path, monkeypatch):
+    before = table.read_bytes()
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+
+    def crash(src, dst):
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(studies.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        studies.append_rows(table, rows)
+    assert table.read_bytes() == before
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")] == []
+
+
+def test_cli_add(table, tmp_path, capsys):
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    assert main(["add", str(rows), "--studies", str(table)]) == 0
+    assert "appended 1 row(s)" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text(to_csv([row(study_id="y", ci_level="95")]))
+    before = table.read_bytes()
+    assert main(["add", str(bad), "--studies", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2:ci_level:" in err
+    assert table.read_bytes() == before
