@@ -18,7 +18,7 @@ import importlib
 
 from .errors import ConvergenceError, InputError, MetaAnalysisError, StudyTableError
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # public name -> module that defines it (relative to this package)
 _LAZY = {

@@ -62,20 +62,10 @@ def cmd_add(args) -> int:
 
 
 def cmd_report(args) -> int:
-    try:
-        from .report import build_report
-    except ImportError:
-        build_report = None
-    if build_report is None:
-        from .studies import read_studies
+    from .report import build_report
 
-        table = read_studies(args.studies)
-        for w in table.warnings:
-            print(str(w))
-        print(table.summary())
-        return 0
     out = build_report(args.studies, args.out, method=args.method, test=args.test,
-                       compare=getattr(args, "compare", None))
+                       level=args.level, compare=args.compare)
     if args.json:
         print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
     else:
@@ -88,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="metaanalysis",
         description="Meta-analysis and survival statistics of published clinical trials.",
     )
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"metaanalysis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -110,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="report", help="output directory (default report/)")
     p.add_argument("--method", default="REML", help="tau^2 estimator (metafor code, default REML)")
     p.add_argument("--test", default="z", help="z, t or knha (default z)")
+    p.add_argument("--level", default=95, type=float, help="confidence level in percent (default 95)")
+    p.add_argument("--compare", default=None,
+                   help="a previous results.json (or report folder): list what changed")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_report)
     return parser

@@ -192,7 +192,7 @@ def validate_text(data: bytes | str, name: str = "<text>") -> tuple:
     errors = [p for p in problems if p.severity == "error"]
     frame = _to_frame(rows, header, pd)
     if not errors:
-        problems += _check_consistency(frame, name)
+        problems += _check_consistency(frame, {line: r for line, r in rows}, name)
     problems.sort(key=lambda p: (p.row or 0, p.severity != "error"))
     if any(p.severity == "error" for p in problems):
         return None, problems
@@ -405,7 +405,6 @@ def _to_frame(rows, header, pd):
     frame.loc[frame["status"] == "", "status"] = "reported"
     if "time_point" not in frame.columns:
         frame["time_point"] = float("nan")
-    frame.attrs["raw"] = {line: r for line, r in rows}
     return frame
 
 
@@ -413,8 +412,8 @@ def _to_frame(rows, header, pd):
 # consistency checks (warnings)
 
 
-def _check_consistency(frame, name):
-    raw = frame.attrs["raw"]
+def _check_consistency(frame, raw, name):
+    """Warnings across rows; ``raw`` maps a line to its cells as written (for printed precision)."""
     problems = []
 
     def warn(line, column, message):

@@ -1,0 +1,485 @@
+"""Turn arm-level or contrast-level input into the blocks a contrast-based network model needs.
+
+Every study becomes one block: its arms (baseline first), the contrasts of the other arms against
+the baseline on the analysis scale (``y``), and their exact within-study covariance (``v``). For
+arm-level data the covariance follows from the shared baseline arm (Gleser & Olkin 2009, eq.
+19.11); for contrast-level multi-arm studies it is derived from all pairwise variances as netmeta
+does (Rücker 2012), or from a given covariance of contrasts that share their comparator.
+
+Nothing here is public API; :func:`metaanalysis.network.network_meta` calls :func:`build_network`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._base import readonly
+from ..errors import InputError
+
+RATIO_MEASURES = frozenset({"OR", "RR", "HR", "ROM", "IRR"})
+ARM_BINARY = frozenset({"OR", "RR", "RD"})
+ARM_CONTINUOUS = frozenset({"MD", "ROM"})
+KNOWN_MEASURES = RATIO_MEASURES | ARM_BINARY | ARM_CONTINUOUS | {"SMD", "GEN"}
+
+# tolerance for the consistency of the estimates of a multi-arm study given as all pairwise
+# contrasts (y_ac must equal y_ab + y_bc): reported numbers are rounded, so be lenient.
+MULTIARM_CONSISTENCY_TOL = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class StudyBlock:
+    """One study: ``arms[0]`` is the baseline; ``y[j]`` estimates arm ``j+1`` minus the baseline."""
+
+    study: str
+    arms: tuple
+    y: np.ndarray
+    v: np.ndarray
+    n: tuple  # patients per arm (nan when unknown)
+
+    @property
+    def design(self) -> str:
+        return ":".join(self.arms)
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkData:
+    """Parsed network: treatments (reference first) and one block per study."""
+
+    treatments: tuple
+    reference: str
+    measure: str
+    studies: tuple  # of StudyBlock
+    input_kind: str  # "arm" or "contrast"
+
+    # -- stacked arrays for the model ------------------------------------------------------
+    def stacked(self):
+        """``y`` (m,), ``X`` (m, T-1), ``V`` (m, m), ``P`` (m, m), study index of each row (m,).
+
+        ``P`` is the heterogeneity structure of the consistency model: 1 on the diagonal and 1/2
+        between two contrasts of one study (one shared tau², as netmeta and metafor's
+        ``rma.mv(..., random = ~ comp | study, rho = 1/2)``).
+        """
+        index = {t: i for i, t in enumerate(self.treatments)}
+        T = len(self.treatments)
+        m = sum(len(s.arms) - 1 for s in self.studies)
+        y = np.empty(m)
+        X = np.zeros((m, T - 1))
+        V = np.zeros((m, m))
+        P = np.zeros((m, m))
+        row_study = np.empty(m, dtype=int)
+        r = 0
+        for s_i, s in enumerate(self.studies):
+            k = len(s.arms) - 1
+            sl = slice(r, r + k)
+            y[sl] = s.y
+            V[sl, sl] = s.v
+            P[sl, sl] = 0.5 + 0.5 * np.eye(k)
+            b = index[s.arms[0]]
+            for j, arm in enumerate(s.arms[1:]):
+                a = index[arm]
+                if a > 0:
+                    X[r + j, a - 1] += 1.0
+                if b > 0:
+                    X[r + j, b - 1] -= 1.0
+            row_study[sl] = s_i
+            r += k
+        return y, X, V, P, row_study
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _col(df, *names):
+    """The first of ``names`` that is a column of ``df`` (None if none is)."""
+    for name in names:
+        if name in df.columns:
+            return name
+    return None
+
+
+def _ordered_unique(values):
+    return list(dict.fromkeys(values))
+
+
+def _components(edges, nodes):
+    """Connected components of an undirected graph, each a sorted list; largest first."""
+    parent = {n: n for n in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    groups: dict = {}
+    for n in nodes:
+        groups.setdefault(find(n), []).append(n)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g))
+
+
+def check_connected(studies, treatments) -> None:
+    edges = []
+    for s in studies:
+        edges += [(s.arms[0], a) for a in s.arms[1:]]
+    comps = _components(edges, treatments)
+    if len(comps) > 1:
+        described = "; ".join("{" + ", ".join(c) + "}" for c in comps)
+        raise InputError(
+            f"the network is disconnected: it falls into {len(comps)} components {described}. "
+            "Treatments in different components cannot be compared; analyse each component "
+            "separately or add studies that link them"
+        )
+
+
+def _order_treatments(all_treatments, reference, treatments):
+    if reference not in all_treatments:
+        raise InputError(
+            f"reference {reference!r} is not a treatment of the network; "
+            f"the treatments are: {', '.join(sorted(all_treatments))}"
+        )
+    if treatments is not None:
+        treatments = [str(t) for t in treatments]
+        missing = sorted(set(all_treatments) - set(treatments))
+        if missing:
+            raise InputError(f"treatments= does not list {', '.join(missing)}")
+        order = [reference] + [t for t in treatments if t != reference and t in all_treatments]
+    else:
+        order = [reference] + sorted(t for t in all_treatments if t != reference)
+    return tuple(order)
+
+
+def _block_from_arm_variances(study, arms, theta, s, n, order_index):
+    """A block with baseline = the arm earliest in the treatment order.
+
+    ``theta``: arm-level values (only their differences matter); ``s``: arm variances, so that
+    ``var(theta_a - theta_b) = s_a + s_b`` and contrasts sharing an arm covary by its variance.
+    """
+    theta = np.asarray(theta, dtype=float)
+    perm = sorted(range(len(arms)), key=lambda i: order_index[arms[i]])
+    arms = tuple(arms[i] for i in perm)
+    theta = theta[perm]
+    s = np.asarray(s, dtype=float)[perm]
+    n = tuple(n[i] for i in perm)
+    y = theta[1:] - theta[0]
+    v = np.diag(s[1:]) + s[0]
+    return StudyBlock(study=study, arms=arms, y=readonly(y), v=readonly(v), n=n)
+
+
+def _check_pd(v, study):
+    try:
+        np.linalg.cholesky(v)
+    except np.linalg.LinAlgError:
+        raise InputError(
+            f"study {study!r}: the covariance of its contrasts is not positive definite "
+            "(check its standard errors)"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# arm-level input
+
+
+def _arm_values(measure, events, n, mean, sd, add, to, study):
+    """Arm-level analysis-scale values and their variances for one study."""
+    if measure in ARM_BINARY:
+        e = np.asarray(events, dtype=float)
+        nn = np.asarray(n, dtype=float)
+        if np.any(e < 0) or np.any(e > nn) or np.any(nn <= 0):
+            raise InputError(f"study {study!r}: events must lie between 0 and n (and n > 0)")
+        if measure == "RD":
+            p = e / nn
+            var = p * (1 - p) / nn
+            if np.any(var <= 0) and np.all(var <= 0):
+                raise InputError(f"study {study!r}: every arm has 0 or n events; its RD variance is 0")
+            return p, var
+        zero = np.any(e == 0) or np.any(e == nn)
+        if to == "all" or (to == "only0" and zero):
+            e = e + add
+            nn = nn + 2 * add
+        elif zero:
+            raise InputError(
+                f"study {study!r} has an arm with 0 or all events; use add= (> 0) with to='only0'"
+            )
+        if measure == "OR":
+            return np.log(e / (nn - e)), 1 / e + 1 / (nn - e)
+        return np.log(e / nn), 1 / e - 1 / nn  # RR
+    m = np.asarray(mean, dtype=float)
+    s = np.asarray(sd, dtype=float)
+    nn = np.asarray(n, dtype=float)
+    if np.any(s <= 0) or np.any(nn <= 0):
+        raise InputError(f"study {study!r}: sd and n must be positive")
+    if measure == "MD":
+        return m, s**2 / nn
+    if np.any(m <= 0):
+        raise InputError(f"study {study!r}: ROM needs positive means")
+    return np.log(m), s**2 / (nn * m**2)  # ROM
+
+
+def _from_arms(df, measure, reference, treatments, add, to):
+    study_c = _col(df, "study", "studlab", "study_id")
+    treat_c = _col(df, "treatment", "treat", "trt", "therapy")
+    if study_c is None or treat_c is None:
+        raise InputError("arm-level data need columns 'study' and 'treatment'")
+    if measure in ARM_BINARY:
+        need = ("events", "n")
+        ev_c = _col(df, "events", "event", "xi", "numerator")
+        n_c = _col(df, "n", "ni", "denominator")
+        if ev_c is None or n_c is None:
+            raise InputError(f"measure {measure!r} with arm-level data needs columns {need}")
+    elif measure in ARM_CONTINUOUS:
+        mean_c, sd_c, n_c = _col(df, "mean", "mi"), _col(df, "sd", "sdi"), _col(df, "n", "ni")
+        if None in (mean_c, sd_c, n_c):
+            raise InputError(f"measure {measure!r} with arm-level data needs columns mean, sd, n")
+    else:
+        raise InputError(
+            f"measure {measure!r} cannot be computed from arm-level data; use one of "
+            f"{sorted(ARM_BINARY | ARM_CONTINUOUS)} or give contrasts (treat1, treat2, yi, sei)"
+        )
+    rows = df.reset_index(drop=True)
+    studies_raw = _ordered_unique(rows[study_c].astype(str))
+    all_t = _ordered_unique(rows[treat_c].astype(str))
+    order = _order_treatments(all_t, reference, treatments)
+    index = {t: i for i, t in enumerate(order)}
+    blocks = []
+    for sid in studies_raw:
+        g = rows[rows[study_c].astype(str) == sid]
+        arms = list(g[treat_c].astype(str))
+        dup = sorted({a for a in arms if arms.count(a) > 1})
+        if dup:
+            raise InputError(f"study {sid!r} lists treatment {dup[0]!r} in more than one arm")
+        if len(arms) < 2:
+            raise InputError(
+                f"study {sid!r} has a single arm ({arms[0]!r}); a network needs comparisons, "
+                "remove it or add its comparator"
+            )
+        if measure in ARM_BINARY:
+            theta, s = _arm_values(measure, g[ev_c], g[n_c], None, None, add, to, sid)
+        else:
+            theta, s = _arm_values(measure, None, g[n_c], g[mean_c], g[sd_c], add, to, sid)
+        n = tuple(float(x) for x in g[n_c])
+        blocks.append(_block_from_arm_variances(sid, arms, theta, s, n, index))
+    return order, blocks
+
+
+# ---------------------------------------------------------------------------------------------
+# contrast-level input
+
+
+def _contrast_rows(df, measure):
+    """Per row: study, treat1, treat2, y (treat1 vs treat2), v, n1, n2, cov."""
+    study_c = _col(df, "study", "studlab", "study_id")
+    t1_c, t2_c = _col(df, "treat1", "therapy"), _col(df, "treat2", "comparator")
+    if study_c is None or t1_c is None or t2_c is None:
+        raise InputError("contrast-level data need columns 'study', 'treat1' and 'treat2'")
+    rows = df.reset_index(drop=False)
+    label_c = rows.columns[0]
+    y_c = _col(rows, "yi", "TE")
+    ratio = measure in RATIO_MEASURES
+    raw_c = _col(rows, measure.lower(), "value", "estimate") if y_c is None else None
+    if y_c is None and raw_c is None:
+        raise InputError(
+            "contrast-level data need the effect: a column 'yi' on the analysis scale "
+            f"(log scale for {measure}) or {measure.lower()!r}/'value' as reported"
+        )
+    se_c, vi_c = _col(rows, "sei", "seTE"), _col(rows, "vi")
+    lo_c, hi_c = _col(rows, "ci_low"), _col(rows, "ci_high")
+    lvl_c = _col(rows, "ci_level")
+    if se_c is None and vi_c is None and (lo_c is None or hi_c is None):
+        raise InputError("contrast-level data need 'sei', 'vi' or 'ci_low' and 'ci_high' (+ 'ci_level')")
+    n1_c, n2_c, n_c = _col(rows, "n1"), _col(rows, "n2"), _col(rows, "n")
+    cov_c = _col(rows, "cov")
+    out = []
+    for _, r in rows.iterrows():
+        label = r[label_c]
+        sid, t1, t2 = str(r[study_c]), str(r[t1_c]), str(r[t2_c])
+        where = f"row {label!r} (study {sid!r})"
+        if t1 == t2:
+            raise InputError(f"{where} compares {t1!r} with itself: treat1 and treat2 must differ")
+        if y_c is not None:
+            y = float(r[y_c])
+        else:
+            val = float(r[raw_c])
+            if ratio:
+                if not val > 0:
+                    raise InputError(f"{where}: a {measure} must be positive, got {val!r}")
+                y = math.log(val)
+            else:
+                y = val
+        v = math.nan
+        if se_c is not None and _finite(r[se_c]):
+            v = float(r[se_c]) ** 2
+        elif vi_c is not None and _finite(r[vi_c]):
+            v = float(r[vi_c])
+        elif lo_c is not None and _finite(r[lo_c]) and _finite(r[hi_c]):
+            lvl = float(r[lvl_c]) if lvl_c is not None and _finite(r[lvl_c]) else 0.95
+            if lvl > 1:
+                lvl = lvl / 100.0
+            if not 0.5 < lvl < 1:
+                raise InputError(f"{where}: ci_level {lvl!r} must be a fraction in (0.5, 1)")
+            lo, hi = float(r[lo_c]), float(r[hi_c])
+            if ratio:
+                if not (lo > 0 and hi > 0):
+                    raise InputError(f"{where}: a {measure} interval must be positive")
+                lo, hi = math.log(lo), math.log(hi)
+            from scipy.special import ndtri
+
+            v = ((hi - lo) / (2 * float(ndtri(1 - (1 - lvl) / 2)))) ** 2
+        if not (math.isfinite(y) and math.isfinite(v) and v > 0):
+            raise InputError(f"{where}: needs a finite effect and a positive variance")
+        n1 = float(r[n1_c]) if n1_c is not None and _finite(r[n1_c]) else math.nan
+        n2 = float(r[n2_c]) if n2_c is not None and _finite(r[n2_c]) else math.nan
+        ntot = float(r[n_c]) if n_c is not None and _finite(r[n_c]) else math.nan
+        cov = float(r[cov_c]) if cov_c is not None and _finite(r[cov_c]) else math.nan
+        out.append(dict(label=label, study=sid, t1=t1, t2=t2, y=y, v=v, n1=n1, n2=n2, n=ntot,
+                        cov=cov))
+    return out
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _contrast_block(sid, rs, index):
+    """One study's block from its contrast rows (``rs``: dicts from :func:`_contrast_rows`)."""
+    arms = _ordered_unique([t for r in rs for t in (r["t1"], r["t2"])])
+    k = len(arms)
+    pos = {a: i for i, a in enumerate(arms)}
+    pairs = {}
+    for r in rs:
+        key = frozenset((r["t1"], r["t2"]))
+        if key in pairs:
+            raise InputError(
+                f"study {sid!r} gives the comparison {r['t1']} vs {r['t2']} twice "
+                f"(rows {pairs[key]['label']!r} and {r['label']!r})"
+            )
+        pairs[key] = r
+    n = [math.nan] * k
+    for r in rs:
+        for t, col in ((r["t1"], "n1"), (r["t2"], "n2")):
+            if math.isfinite(r[col]):
+                n[pos[t]] = r[col]
+    if k == 2:
+        (r,) = rs
+        # theta relative to arms[0] (= r["t1"]): arm t2 sits at -y
+        theta = np.array([0.0, -r["y"]])
+        s = np.array([0.0, r["v"]])
+        block = _block_from_arm_variances(sid, arms, theta, s, tuple(n), index)
+        return block, r["n"]
+    n_pairs = k * (k - 1) // 2
+    if len(pairs) == n_pairs:
+        # all pairwise contrasts: arm variances from v_ab = s_a + s_b (exact for three arms,
+        # least squares beyond), estimates must be consistent around each loop
+        A = np.zeros((n_pairs, k))
+        b = np.zeros(n_pairs)
+        for i, r in enumerate(rs):
+            A[i, pos[r["t1"]]] = A[i, pos[r["t2"]]] = 1.0
+            b[i] = r["v"]
+        s = np.linalg.lstsq(A, b, rcond=None)[0]
+        theta = np.zeros(k)  # relative to arms[0]
+        for a in arms[1:]:
+            r = pairs[frozenset((arms[0], a))]
+            theta[pos[a]] = -r["y"] if r["t1"] == arms[0] else r["y"]
+        for r in rs:
+            implied = theta[pos[r["t1"]]] - theta[pos[r["t2"]]]
+            if abs(implied - r["y"]) > MULTIARM_CONSISTENCY_TOL * max(1.0, abs(r["y"])):
+                raise InputError(
+                    f"study {sid!r}: its contrasts are inconsistent ({r['t1']} vs {r['t2']} is "
+                    f"{r['y']:.4g} but the other contrasts imply {implied:.4g}); a multi-arm "
+                    "study's estimates must satisfy y_ac = y_ab + y_bc"
+                )
+        block = _block_from_arm_variances(sid, arms, theta, s, tuple(n), index)
+    else:
+        common = set(arms)
+        for r in rs:
+            common &= {r["t1"], r["t2"]}
+        covs = [r["cov"] for r in rs]
+        if len(rs) != k - 1 or len(common) != 1 or not all(math.isfinite(c) for c in covs):
+            raise InputError(
+                f"study {sid!r} is a multi-arm study ({', '.join(arms)}) given by {len(rs)} "
+                f"contrast(s): give all {n_pairs} pairwise contrasts with their standard errors "
+                "(as netmeta requires), or only the contrasts against one common comparator with "
+                "a 'cov' column holding their covariance (the comparator arm's variance)"
+            )
+        if max(covs) - min(covs) > 1e-12 * max(1.0, abs(max(covs))):
+            raise InputError(f"study {sid!r}: its rows give different values of 'cov'")
+        (c,) = common
+        s = np.zeros(k)
+        theta = np.zeros(k)
+        s[pos[c]] = covs[0]
+        for r in rs:
+            other = r["t1"] if r["t2"] == c else r["t2"]
+            s[pos[other]] = r["v"] - covs[0]
+            # theta relative to c, then shift so arms[0] is 0 (only differences matter)
+            theta[pos[other]] = r["y"] if r["t1"] == other else -r["y"]
+        theta = theta - theta[0]
+        block = _block_from_arm_variances(sid, arms, theta, s, tuple(n), index)
+    _check_pd(block.v, sid)
+    totals = [r["n"] for r in rs if math.isfinite(r["n"])]
+    return block, (max(totals) if totals else math.nan)
+
+
+def _from_contrasts(df, measure, reference, treatments):
+    rows = _contrast_rows(df, measure)
+    all_t = _ordered_unique([t for r in rows for t in (r["t1"], r["t2"])])
+    order = _order_treatments(all_t, reference, treatments)
+    index = {t: i for i, t in enumerate(order)}
+    by_study: dict = {}
+    for r in rows:
+        by_study.setdefault(r["study"], []).append(r)
+    blocks, totals = [], []
+    for sid, rs in by_study.items():
+        block, total = _contrast_block(sid, rs, index)
+        blocks.append(block)
+        totals.append(total)
+    return order, blocks, totals
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_network(data, measure, reference, treatments=None, add=0.5, to="only0"):
+    """Parse a DataFrame (or dict of columns) of arms or contrasts into :class:`NetworkData`.
+
+    Returns ``(network, study_totals)``; ``study_totals`` is the total number of patients per
+    study when only that is known (contrast input with an ``n`` column), else nan.
+    """
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        try:
+            data = pd.DataFrame(data)
+        except (TypeError, ValueError):
+            raise InputError("data must be a DataFrame (or a dict of equal-length columns)") from None
+    if len(data) == 0:
+        raise InputError("data has no rows")
+    measure = str(measure).upper()
+    if measure == "PETO" or measure not in KNOWN_MEASURES:
+        raise InputError(f"measure {measure!r} is not supported; use one of {sorted(KNOWN_MEASURES)}")
+    if to not in ("only0", "all", "none"):
+        raise InputError(f"to must be 'only0', 'all' or 'none', got {to!r}")
+    if not (add >= 0):
+        raise InputError(f"add must be >= 0, got {add!r}")
+    reference = str(reference)
+    is_contrast = _col(data, "treat1") is not None and _col(data, "treat2") is not None
+    if is_contrast:
+        order, blocks, totals = _from_contrasts(data, measure, reference, treatments)
+        kind = "contrast"
+    else:
+        order, blocks = _from_arms(data, measure, reference, treatments, add, to)
+        totals = [math.nan] * len(blocks)
+        kind = "arm"
+    check_connected(blocks, order)
+    net = NetworkData(treatments=order, reference=reference, measure=measure,
+                      studies=tuple(blocks), input_kind=kind)
+    return net, tuple(totals)

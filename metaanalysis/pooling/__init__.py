@@ -1,0 +1,51 @@
+"""Pooling: equal- and random-effects models, every tau² estimator, binary outcomes, proportions,
+subgroups, meta-regression, small-study tests, sensitivity analyses and pooled survival summaries,
+each reproducing metafor's numbers.
+
+The core (``tau2``, ``core``, ``regression``, ``subgroups``) is pure numpy; the other modules build
+on :func:`pool` and :func:`meta_regression` and never the other way round.
+"""
+
+from __future__ import annotations
+
+from .tau2 import METHODS, Tau2Estimate, q_statistic, tau2_estimate
+from .core import ConfintResult, PoolResult, Prediction, pool
+from .regression import RegressionResult, design_matrix, meta_regression
+from .subgroups import SubgroupResult, subgroup_analysis
+from .binary import BinaryPoolResult, mantel_haenszel, peto, pool_binary
+from .proportions import ProportionPoolResult, back_transform, clopper_pearson, fit_glmm_logit, pool_proportions
+from .bias import EggerResult, RankResult, TrimFillResult, egger_test, kendall_tau, rank_test, trim_and_fill
+from .sensitivity import cumulative, influence, leave_one_out
+from .survival import (
+    LandmarkPoolResult,
+    MedianPoolResult,
+    MedianSurvivalPoolResult,
+    PooledSurvivalCurves,
+    QEStudyFit,
+    median_of_medians,
+    pool_landmark_survival,
+    pool_median_survival,
+    pool_medians_qe,
+    pool_survival_curves,
+    qe_median_variance,
+    weighted_median_of_medians,
+    weighted_quantile,
+)
+
+__all__ = [
+    # core
+    "pool", "PoolResult", "Prediction", "ConfintResult", "tau2_estimate", "Tau2Estimate", "METHODS",
+    "q_statistic", "meta_regression", "RegressionResult", "design_matrix", "subgroup_analysis",
+    "SubgroupResult",
+    # binary and proportions
+    "pool_binary", "BinaryPoolResult", "mantel_haenszel", "peto", "pool_proportions",
+    "ProportionPoolResult", "back_transform", "clopper_pearson", "fit_glmm_logit",
+    # small-study effects and sensitivity
+    "egger_test", "EggerResult", "rank_test", "RankResult", "kendall_tau", "trim_and_fill",
+    "TrimFillResult", "leave_one_out", "cumulative", "influence",
+    # survival summaries
+    "median_of_medians", "weighted_median_of_medians", "weighted_quantile", "MedianPoolResult",
+    "qe_median_variance", "QEStudyFit", "pool_medians_qe", "pool_median_survival",
+    "MedianSurvivalPoolResult", "pool_landmark_survival", "LandmarkPoolResult", "pool_survival_curves",
+    "PooledSurvivalCurves",
+]

@@ -1,0 +1,422 @@
+"""Meta-regression: metafor's ``rma(yi, vi, mods=...)`` with continuous and categorical moderators.
+
+The model is fitted by :func:`metaanalysis.pooling.core.fit_rma`, the engine behind :func:`pool`
+(which is its intercept-only case), so tau², Q, I², H² and the tests are computed once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import chdtrc, fdtrc
+
+from .._base import ResultMixin, as_float_array, fmt, fmt_p, jsonable
+from ..errors import InputError
+from . import tau2 as _tau2
+from .core import _readonly_view, _stars, critical_value, fit_rma, i2_h2_from_tau2, validate_common
+
+__all__ = ["meta_regression", "RegressionResult", "design_matrix"]
+
+_NAN = float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Design matrices
+# --------------------------------------------------------------------------------------------
+
+
+def _is_numeric(series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _levels(series) -> list:
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return list(series.cat.categories)
+    return sorted(series.dropna().unique().tolist(), key=lambda x: (str(type(x)), x))
+
+
+def _patsy_name(name: str) -> str:
+    """R-style coefficient names: ``Intercept`` -> ``intrcpt``, ``g[T.b]`` -> ``gb``."""
+    if name == "Intercept":
+        return "intrcpt"
+    return re.sub(r"(?:C\()?([A-Za-z_.][\w.]*)\)?\[(?:T\.)?([^\]]*)\]", r"\1\2", name)
+
+
+def design_matrix(mods, *, data=None, intercept: bool = True, k: int | None = None):
+    """The model matrix and coefficient names for ``mods``, as R's ``model.matrix`` builds them.
+
+    ``mods`` is an array (k or k x q), a DataFrame (non-numeric columns dummy-coded with the first
+    level, sorted or the categorical order, as reference) or a formula string such as
+    ``"~ ablat + alloc"`` evaluated in ``data`` with patsy. Returns ``(X, names, has_intercept)``.
+    """
+    import pandas as pd
+
+    if isinstance(mods, str):
+        if data is None:
+            raise InputError("a formula for mods needs data= (a DataFrame holding its variables)")
+        try:
+            import patsy
+        except ImportError:  # pragma: no cover - patsy comes with statsmodels
+            raise InputError("formula moderators need the patsy package (pip install patsy)") from None
+        formula = mods.strip()
+        if not formula.startswith("~"):
+            formula = "~ " + formula
+        try:
+            dm = patsy.dmatrix(formula[1:].strip() or "1", data, NA_action="raise", return_type="dataframe")
+        except patsy.PatsyError as exc:
+            raise InputError(f"cannot build the model matrix from {mods!r}: {exc}") from None
+        # patsy puts categorical terms before numeric ones; R keeps the order of the formula
+        info = dm.design_info
+        written = patsy.ModelDesc.from_formula(formula[1:].strip() or "1").rhs_termlist
+        rank = {term: i for i, term in enumerate(written)}
+        terms = sorted(info.term_slices, key=lambda t: rank.get(t, len(rank)))
+        cols = [j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop)]
+        names = [_patsy_name(dm.columns[j]) for j in cols]
+        X = dm.to_numpy(dtype=float)[:, cols]
+    elif isinstance(mods, (pd.DataFrame, pd.Series)):
+        frame = mods.to_frame() if isinstance(mods, pd.Series) else mods
+        cols, names = [], []
+        full_coding = not intercept
+        for col in frame.columns:
+            s = frame[col]
+            if s.isna().any():
+                i = int(np.flatnonzero(s.isna().to_numpy())[0])
+                raise InputError(f"moderator {col!r} is missing at index {i}")
+            if _is_numeric(s):
+                cols.append(s.to_numpy(dtype=float))
+                names.append(str(col))
+            else:
+                levels = _levels(s)
+                use = levels if full_coding else levels[1:]
+                full_coding = False  # as R: only the first factor of a model without intercept
+                for lev in use:
+                    cols.append((s == lev).to_numpy(dtype=float))
+                    names.append(f"{col}{lev}")
+        X = np.column_stack(cols) if cols else np.empty((len(frame), 0))
+        if intercept:
+            X = np.column_stack([np.ones(len(frame)), X])
+            names = ["intrcpt"] + names
+    else:
+        X = as_float_array(mods, "mods", ndim=np.ndim(mods) if np.ndim(mods) in (1, 2) else 2)
+        if X.ndim == 1:
+            X = X[:, None]
+            names = ["mods"]
+        else:
+            names = [f"mods{j + 1}" for j in range(X.shape[1])]
+        if intercept:
+            X = np.column_stack([np.ones(X.shape[0]), X])
+            names = ["intrcpt"] + names
+    if k is not None and X.shape[0] != k:
+        raise InputError(f"the moderators have {X.shape[0]} rows but there are {k} studies")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if len(bad):
+        raise InputError(f"moderators are missing or infinite at index {int(bad[0])}")
+    # an all-ones column is the intercept wherever it stands (metafor moves it first)
+    ones = [j for j in range(X.shape[1]) if np.all(X[:, j] == 1.0)]
+    has_int = bool(ones)
+    if has_int and ones[0] != 0:
+        j = ones[0]
+        order = [j] + [i for i in range(X.shape[1]) if i != j]
+        X = X[:, order]
+        names = ["intrcpt"] + [names[i] for i in order[1:]]
+    elif has_int:
+        names[0] = "intrcpt"
+    if X.shape[1] == 0:
+        raise InputError("the model has no coefficients: give moderators or intercept=True")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise InputError(
+            f"the model matrix ({', '.join(names)}) is not of full rank: a moderator is constant or "
+            "a combination of others; drop it"
+        )
+    return X, tuple(names), has_int
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+# --------------------------------------------------------------------------------------------
+
+_DICT_KEYS = (
+    "coef", "se", "statistic", "pvalue", "ci_low", "ci_high", "coef_names", "tau2", "se_tau2",
+    "tau2_ci_low", "tau2_ci_high", "i2", "h2", "qe", "qe_df", "qe_pvalue", "qm", "qm_df", "qm_df2",
+    "qm_pvalue", "r2", "k", "p", "method", "test", "level", "df", "converged", "iterations",
+)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RegressionResult(ResultMixin):
+    """A fitted mixed-effects meta-regression (metafor's ``rma.uni`` with ``mods``).
+
+    ``qm`` tests all coefficients but the intercept (all of them without one): a chi-square
+    statistic for ``test="z"``, an F statistic with (``qm_df``, ``qm_df2``) df otherwise. ``r2`` is
+    metafor's pseudo R² in percent (None without an intercept, as metafor). The interval for tau²
+    is the Q-profile interval, computed on first use.
+    """
+
+    coef: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    coef_names: tuple
+    vcov: np.ndarray
+    tau2: float
+    se_tau2: float
+    i2: float
+    h2: float
+    qe: float
+    qe_df: int
+    qe_pvalue: float
+    qm: float
+    qm_df: int
+    qm_df2: float | None
+    qm_pvalue: float
+    r2: float | None
+    k: int
+    p: int
+    method: str
+    test: str
+    level: float
+    df: float | None
+    converged: bool
+    iterations: int
+    yi: np.ndarray
+    vi: np.ndarray
+    X: np.ndarray
+    has_intercept: bool
+    vt: float = field(default=_NAN, repr=False)
+    control: Any = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def _tau2_ci(self):
+        ci = self._cache.get("tau2_ci")
+        if ci is None:
+            if self.method == "EE":
+                ci = (_NAN, _NAN)
+            else:
+                ci = _tau2.q_profile_ci(self.yi, self.vi, self.X, self.level, self.tau2, self.control)
+            self._cache["tau2_ci"] = ci
+        return ci
+
+    @property
+    def tau2_ci_low(self) -> float:
+        return self._tau2_ci()[0]
+
+    @property
+    def tau2_ci_high(self) -> float:
+        return self._tau2_ci()[1]
+
+    @property
+    def i2_ci(self):
+        return tuple(i2_h2_from_tau2(t, self.vt)[0] for t in self._tau2_ci())
+
+    def to_dict(self) -> dict:
+        return jsonable({key: getattr(self, key) for key in _DICT_KEYS})
+
+    def to_frame(self):
+        """One row per coefficient: estimate, se, statistic, pvalue, ci_low, ci_high."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"estimate": self.coef, "se": self.se, "statistic": self.statistic, "pvalue": self.pvalue,
+             "ci_low": self.ci_low, "ci_high": self.ci_high},
+            index=pd.Index(self.coef_names, name="coef"),
+        )
+
+    def predict(self, newmods=None, *, intercept: bool = True, transf=None):
+        """Predicted effects (metafor's ``predict(res, newmods=...)``) as a DataFrame.
+
+        ``newmods`` holds the moderator values without the intercept column (one row per
+        prediction); by default the fitted values of the studies.
+        """
+        import pandas as pd
+
+        from .core import _transform
+
+        if newmods is None:
+            Xn = self.X
+        else:
+            Xn = np.atleast_2d(np.asarray(newmods, dtype=float))
+            q = self.p - (1 if self.has_intercept else 0)
+            if Xn.shape[1] != q and Xn.shape[0] == q:
+                Xn = Xn.T
+            if self.has_intercept:
+                Xn = np.column_stack([np.full(Xn.shape[0], 1.0 if intercept else 0.0), Xn])
+            if Xn.shape[1] != self.p:
+                raise InputError(f"newmods needs {self.p - self.has_intercept} columns; got {Xn.shape[1]}")
+        pred = Xn @ self.coef
+        se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, self.vcov, Xn))
+        crit = critical_value(self.level, self.df)
+        s = np.sqrt(se**2 + self.tau2)
+        out = {"pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
+               "pi_low": pred - crit * s, "pi_high": pred + crit * s}
+        if self.method == "EE":
+            out["pi_low"] = out["pi_high"] = np.full_like(pred, _NAN)
+        f = _transform(transf)
+        if f is not None:
+            for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high"):
+                out[key] = f(out[key])
+            out["se"] = np.full_like(pred, _NAN)
+        return pd.DataFrame(out)
+
+    def _short(self) -> str:
+        return f"{self.method} k={self.k} p={self.p} tau2={fmt(self.tau2)} QM={fmt(self.qm)}"
+
+    def summary(self) -> str:
+        out = [""]
+        if self.method == "EE":
+            out.append(f"Fixed-Effects with Moderators Model (k = {self.k})")
+        else:
+            out.append(f"Mixed-Effects Model (k = {self.k}; tau^2 estimator: {self.method})")
+        out.append("")
+        if self.method != "EE":
+            se_part = "" if math.isnan(self.se_tau2) else f" (SE = {fmt(self.se_tau2)})"
+            out.append(f"tau^2 (estimated amount of residual heterogeneity):     {fmt(self.tau2)}{se_part}")
+            out.append(f"tau (square root of estimated tau^2 value):             {fmt(math.sqrt(self.tau2))}")
+        out.append(f"I^2 (residual heterogeneity / unaccounted variability): {fmt(self.i2, 2)}%")
+        out.append(f"H^2 (unaccounted variability / sampling variability):   {fmt(self.h2, 2)}")
+        if self.r2 is not None:
+            out.append(f"R^2 (amount of heterogeneity accounted for):            {fmt(self.r2, 2)}%")
+        out.append("")
+        out.append("Test for Residual Heterogeneity:")
+        out.append(f"QE(df = {self.qe_df}) = {fmt(self.qe)}, p-val {_p(self.qe_pvalue)}")
+        out.append("")
+        m = self.qm_df
+        idx = list(range(2 if self.has_intercept else 1, self.p + 1))
+        coefs = f"{idx[0]}:{idx[-1]}" if len(idx) > 1 else str(idx[0])
+        out.append(f"Test of Moderators (coefficient{'s' if m > 1 else ''} {coefs}):")
+        if self.qm_df2 is None:
+            out.append(f"QM(df = {m}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
+        else:
+            out.append(f"F(df1 = {m}, df2 = {self.qm_df2:g}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
+        out.append("")
+        out.append("Model Results:")
+        out.append("")
+        stat = "zval" if self.df is None else "tval"
+        head = ["", "estimate", "se", stat] + ([] if self.df is None else ["df"]) + ["pval", "ci.lb", "ci.ub", ""]
+        rows = []
+        for j, name in enumerate(self.coef_names):
+            r = [name, fmt(self.coef[j]), fmt(self.se[j]), fmt(self.statistic[j])]
+            if self.df is not None:
+                r.append(f"{self.df:g}")
+            r += [fmt_p(self.pvalue[j]), fmt(self.ci_low[j]), fmt(self.ci_high[j]), _stars(self.pvalue[j])]
+            rows.append(r)
+        width = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+        for r in [head] + rows:
+            out.append("  ".join([r[0].ljust(width[0])] + [c.rjust(w) for c, w in zip(r[1:-1], width[1:-1])] + [r[-1]]).rstrip())
+        out.append("")
+        out.append("---")
+        out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+        return "\n".join(out) + "\n"
+
+
+def _p(p: float) -> str:
+    s = fmt_p(p)
+    return s if s.startswith("<") else "= " + s
+
+
+def _r2(y, v, X, method, fit, has_int, control) -> float | None:
+    """metafor's pseudo R² (%): the drop in tau² from the intercept-only model (``r2def="1"``)."""
+    if not has_int or X.shape[1] == 1:
+        return None
+    if method == "EE":
+        if np.var(y) == 0:
+            return 0.0
+        # adjusted R² of the weighted least-squares fit (metafor uses lm(yi ~ X, weights = 1/vi))
+        w = 1.0 / v
+        beta = np.linalg.lstsq(X * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0]
+        f = X @ beta
+        rss = float(w @ (y - f) ** 2)
+        mss = float(w @ (f - (w @ f) / w.sum()) ** 2)
+        n, p = y.shape[0], X.shape[1]
+        r2 = mss / (mss + rss)
+        adj = 1 - (1 - r2) * (n - 1) / (n - p)
+        return max(0.0, 100 * adj)
+    try:
+        t0 = _tau2.estimate_with_remedies(y, v, None, method, None, None, control).tau2
+    except Exception:  # metafor reports NA when the reduced model cannot be fitted
+        return _NAN
+    if t0 == 0:
+        return 0.0
+    return max(0.0, 100 * (t0 - fit.tau2) / t0)
+
+
+def meta_regression(
+    yi,
+    vi=None,
+    mods=None,
+    *,
+    sei=None,
+    data=None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95,
+    intercept: bool = True,
+    knha_adhoc: bool = False,
+    control: dict | None = None,
+) -> RegressionResult:
+    """Mixed-effects meta-regression, as metafor's ``rma(yi, vi, mods = ...)``.
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances (or ``sei=``).
+    mods : array_like, DataFrame or str
+        Moderators: an array (k or k x q), a DataFrame (categorical columns dummy-coded, first
+        level as reference) or a formula such as ``"~ ablat + alloc"`` with ``data=``.
+    method, test, level, knha_adhoc, control
+        As in :func:`metaanalysis.pool`; ``test="knha"`` gives t tests and an F test of moderators.
+    intercept : bool
+        Add an intercept (ignored for a formula, which says so itself as in R).
+
+    Returns
+    -------
+    RegressionResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = meta_regression([0.1, 0.3, 0.35, -0.2, 0.5], [0.01, 0.02, 0.015, 0.03, 0.02],
+    ...                       mods=np.array([1.0, 2.0, 3.0, 0.0, 4.0]), method="REML")
+    >>> res.coef_names
+    ('intrcpt', 'mods')
+    """
+    method, test, level = validate_common(method, test, level, knha_adhoc)
+    y, v = _tau2.validate_yi_vi(yi, vi, sei)
+    k = y.shape[0]
+    if mods is None:
+        raise InputError("meta_regression needs mods=; for an intercept-only model use pool()")
+    X, names, has_int = design_matrix(mods, data=data, intercept=intercept, k=k)
+    p = X.shape[1]
+    need = p if method == "EE" else p + 1
+    if need > k:
+        raise InputError(f"{p} coefficients{'' if method == 'EE' else ' and tau²'} cannot be estimated from k = {k} studies")
+    Xf = None if (p == 1 and has_int) else X
+    fit = fit_rma(y, v, Xf, method, test, level, None, None, control)
+    btt = list(range(1, p)) if has_int and p > 1 else list(range(p))
+    b = fit.beta[btt]
+    qm = float(b @ np.linalg.solve(fit.vb[np.ix_(btt, btt)], b))
+    m = len(btt)
+    if fit.df is None:
+        qm_df2 = None
+        qm_p = float(chdtrc(m, qm))
+    else:
+        qm /= m
+        qm_df2 = fit.df
+        qm_p = float(fdtrc(m, qm_df2, qm)) if qm_df2 > 0 else _NAN
+    r2 = _r2(y, v, X, method, fit, has_int, control)
+    return RegressionResult(
+        _readonly_view(fit.beta), _readonly_view(fit.se), _readonly_view(fit.stat), _readonly_view(fit.pval),
+        _readonly_view(fit.ci_low), _readonly_view(fit.ci_high), names, _readonly_view(fit.vb), fit.tau2,
+        fit.se_tau2, fit.i2, fit.h2, fit.qe, k - p, fit.qe_p, qm, m, qm_df2, qm_p, r2, k, p, method,
+        fit.test, level, fit.df, fit.converged, fit.iterations, _readonly_view(y.copy()),
+        _readonly_view(v.copy()), _readonly_view(X), has_int, fit.vt, control,
+    )

@@ -1,0 +1,824 @@
+"""Individual patient data reconstructed from a digitised Kaplan-Meier curve (Guyot et al. 2012).
+
+The algorithm inverts the Kaplan-Meier product-limit equations interval by interval: within each
+interval of the published number-at-risk table it finds the number of censorings that, spread evenly
+over the interval, makes the events implied by the digitised drops leave exactly the published number
+at risk at the next table time. After the last table time the earlier censoring rate is carried on,
+or, when the total number of events is known, the censoring is chosen so that the events add up.
+
+Differences from the authors' published R code, each one a repair of a known failure mode
+(see ``references/survival-methods.md`` section 2.9):
+
+- the points are cleaned first (sorted, clipped to [0, 1], made non-increasing by a running minimum,
+  at most two points per time, the start forced to (0, 1)) and every repair is recorded (F3, F4);
+- intervals without points, a survival of 0 and a number at risk of 0 are handled (F2, F6);
+- the censoring search is bounded and detects cycles (F1); when no censoring can reach the table the
+  estimate is carried forward and the repair is reported (F5);
+- censorings are placed at their evenly spread times, not at the midpoints between clicks;
+- risk-table times at or beyond the last point are dropped with a warning (F9); a table that stops
+  early is handled by the tail rule (F8);
+- the result always has exactly ``n_risk[0]`` rows, and exactly ``total_events`` events when given,
+  by moving patients between events and censorings rather than zeroing the tail (F7).
+
+Reference: Guyot P, Ades AE, Ouwens MJNM, Welton NJ. Enhanced secondary analysis of survival data:
+reconstructing the data from published Kaplan-Meier survival curves. BMC Med Res Methodol 2012;12:9.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._base import ResultMixin, as_float_array, fmt
+from ..errors import InputError
+
+__all__ = ["reconstruct_ipd", "Reconstruction", "clean_curve"]
+
+# Clicks a little outside the plotting area are jitter, not data: tolerated and clipped.
+_SURV_SLACK = 0.05  # survival (fraction) above 1 or below 0 by up to this much is clipped
+_BOUNDARY = 0.02  # events clicked this close (fraction of the curve's length) before a risk time
+_TIME_SLACK = 0.01  # negative times down to -1 % of the time range are clipped to 0
+
+_SCALES = ("fraction", "percent", "auto")
+
+
+# ---------------------------------------------------------------------------------------------------
+# result
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Reconstruction(ResultMixin):
+    """Reconstructed individual patient data and how it was obtained.
+
+    Attributes
+    ----------
+    ipd : pandas.DataFrame
+        One row per patient: ``time`` (float), ``event`` (1 = event, 0 = censored), sorted by time.
+    points : pandas.DataFrame
+        The cleaned digitised points with, for each, ``time``, ``survival`` (as digitised, cleaned),
+        ``interval`` (index of its risk-table interval), ``n_risk`` (reconstructed number at risk just
+        before it), ``events``, ``censored`` (censorings until the next point) and ``km`` (survival of
+        the reconstructed data at that time).
+    intervals : pandas.DataFrame
+        One row per risk-table interval: ``start``, ``end``, ``n_start``, ``n_end_table`` (the
+        published number at the end, NaN for the tail), ``n_end`` (reconstructed), ``events``,
+        ``censored``, ``iterations``, ``converged``.
+    repairs : tuple of str
+        Every change made to the input and every compromise made by the algorithm, in order.
+    n : int
+        Number of patients (always the risk table's first number).
+    events : int
+        Number of reconstructed events.
+    total_events : int or None
+        The total number of events given, if any.
+    iterations : int
+        Number of passes over the points summed over the intervals.
+    max_abs_error : float
+        Largest absolute difference between the reconstructed Kaplan-Meier curve and the cleaned
+        digitised survival at the points.
+    """
+
+    ipd: object
+    points: object
+    intervals: object
+    repairs: tuple
+    n: int
+    events: int
+    total_events: int | None
+    iterations: int
+    max_abs_error: float
+
+    def to_dict(self) -> dict:
+        return {
+            "n": int(self.n),
+            "events": int(self.events),
+            "censored": int(self.n - self.events),
+            "total_events": None if self.total_events is None else int(self.total_events),
+            "n_points": int(len(self.points)),
+            "n_intervals": int(len(self.intervals)),
+            "iterations": int(self.iterations),
+            "max_abs_error": float(self.max_abs_error),
+            "repairs": list(self.repairs),
+            "time": self.ipd["time"].tolist(),
+            "event": self.ipd["event"].tolist(),
+        }
+
+    def to_frame(self):
+        return self.ipd.copy()
+
+    def _short(self) -> str:
+        return (
+            f"n={self.n} events={self.events} intervals={len(self.intervals)} "
+            f"repairs={len(self.repairs)}"
+        )
+
+    def summary(self) -> str:
+        lines = [
+            "Reconstructed individual patient data (Guyot et al. 2012)",
+            "",
+            f"patients: {self.n}   events: {self.events}   censored: {self.n - self.events}"
+            + ("" if self.total_events is None else f"   total events given: {self.total_events}"),
+            f"digitised points used: {len(self.points)}   risk-table intervals: {len(self.intervals)}"
+            f"   passes: {self.iterations}",
+            f"max |KM(reconstructed) - digitised S|: {fmt(self.max_abs_error, 4)}",
+            "",
+            f"{'start':>9} {'end':>9} {'n start':>8} {'n end':>6} {'(table)':>8} {'events':>7} "
+            f"{'censored':>9} {'passes':>7}",
+        ]
+        for r in self.intervals.itertuples(index=False):
+            table = "-" if not np.isfinite(r.n_end_table) else str(int(r.n_end_table))
+            flag = "" if r.converged else "  *"
+            lines.append(
+                f"{r.start:9.3g} {r.end:9.3g} {int(r.n_start):8d} {int(r.n_end):6d} {table:>8} "
+                f"{int(r.events):7d} {int(r.censored):9d} {int(r.iterations):7d}{flag}"
+            )
+        if self.repairs:
+            lines += ["", "repairs:"] + [f"  - {r}" for r in self.repairs]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# cleaning
+
+
+def clean_curve(t, s, *, scale: str = "fraction"):
+    """Clean digitised Kaplan-Meier points as :func:`reconstruct_ipd` does before the algorithm.
+
+    Parameters
+    ----------
+    t, s : array_like
+        Times and survival of the digitised points, in any order.
+    scale : {"fraction", "percent", "auto"}
+        Scale of ``s``. ``"percent"`` divides by 100; ``"auto"`` does so when the largest value is
+        above 1.5 and records it among the repairs.
+
+    Returns
+    -------
+    t, s : ndarray
+        Sorted times starting at 0 and survival starting at 1, non-increasing, at most two points
+        per time (the top and the bottom of a drop).
+    repairs : list of str
+        What was changed.
+
+    Examples
+    --------
+    >>> t, s, rep = clean_curve([2, 1, 1, 3], [0.8, 0.9, 0.85, 0.82])
+    >>> t.tolist(), s.tolist()
+    ([0.0, 1.0, 1.0, 2.0, 3.0], [1.0, 0.9, 0.85, 0.8, 0.8])
+    """
+    t = as_float_array(t, "t")
+    s = as_float_array(s, "s")
+    if len(t) != len(s):
+        raise InputError(f"t and s must have the same length; got {len(t)} and {len(s)}")
+    if len(t) == 0:
+        raise InputError("the digitised curve is empty: give at least two points (t, s)")
+    if len(t) < 2:
+        raise InputError(
+            "the digitised curve has a single point; a curve needs at least two points "
+            "(the start (0, 1) is added automatically, so give the points along the curve)"
+        )
+    if scale not in _SCALES:
+        raise InputError(f"scale must be one of {_SCALES}; got {scale!r}")
+    repairs: list[str] = []
+
+    smax = float(np.max(s))
+    if scale == "percent":
+        s = s / 100.0
+    elif scale == "auto":
+        if smax > 1.5:
+            s = s / 100.0
+            repairs.append(f"survival read as percent (largest value {smax:g}) and divided by 100")
+    elif smax > 1 + _SURV_SLACK:
+        raise InputError(
+            f"survival must be a fraction in [0, 1]; the largest value is {smax:g} at index "
+            f"{int(np.argmax(s))}. If the curve is in percent pass scale='percent'"
+        )
+
+    trange = float(np.max(t)) if np.max(t) > 0 else 1.0
+    neg = t < 0
+    if np.any(t < -_TIME_SLACK * trange):
+        i = int(np.flatnonzero(t < -_TIME_SLACK * trange)[0])
+        raise InputError(
+            f"time must not be negative; t[{i}] = {t[i]:g} is more than {_TIME_SLACK:.0%} of the "
+            "time range below 0 (clicks slightly left of the axis are clipped, this one is not)"
+        )
+    if np.any(neg):
+        repairs.append(f"{int(neg.sum())} slightly negative time(s) clipped to 0")
+        t = np.where(neg, 0.0, t)
+    low, high = s < -_SURV_SLACK, s > 1 + _SURV_SLACK
+    if np.any(low):
+        i = int(np.flatnonzero(low)[0])
+        raise InputError(f"survival must lie in [0, 1]; s[{i}] = {s[i]:g}")
+    if np.any(high):
+        i = int(np.flatnonzero(high)[0])
+        raise InputError(f"survival must lie in [0, 1] after scaling; s[{i}] = {s[i]:g}")
+    out = (s < 0) | (s > 1)
+    if np.any(out):
+        repairs.append(f"{int(out.sum())} survival value(s) slightly outside [0, 1] clipped")
+        s = np.clip(s, 0.0, 1.0)
+
+    order = np.lexsort((-s, t))
+    if np.any(order != np.arange(len(t))):
+        repairs.append("points sorted by time")
+    t, s = t[order], s[order]
+
+    # points at time 0 are the start of the curve, which is (0, 1)
+    at0 = t <= 0
+    if not (at0[0] and s[0] == 1.0 and at0.sum() == 1):
+        if at0.any():
+            repairs.append(f"{int(at0.sum())} point(s) at time 0 replaced by the start (0, 1)")
+        else:
+            repairs.append("start point (0, 1) added")
+    t = np.concatenate([[0.0], t[~at0]])
+    s = np.concatenate([[1.0], s[~at0]])
+    if len(t) < 2:
+        raise InputError("the digitised curve has no point after time 0")
+
+    run = np.minimum.accumulate(s)
+    raised = int(np.sum(run < s))
+    if raised:
+        repairs.append(f"{raised} point(s) above an earlier point lowered (running minimum)")
+        s = run
+
+    # at most two points per time: the top (first) and the bottom (last) of a drop
+    same_prev = np.r_[False, t[1:] == t[:-1]]
+    same_next = np.r_[t[1:] == t[:-1], False]
+    keep = ~(same_prev & same_next)
+    # two points at one time with the same survival: keep one
+    dup = np.r_[False, (t[1:] == t[:-1]) & (s[1:] == s[:-1])]
+    keep &= ~dup
+    if not keep.all():
+        repairs.append(f"{int((~keep).sum())} point(s) sharing a time with others dropped")
+        t, s = t[keep], s[keep]
+    return t, s, repairs
+
+
+# ---------------------------------------------------------------------------------------------------
+# the algorithm
+
+
+def _check_table(risk_times, n_risk, total_events):
+    """Validate the risk table; returns (times, counts as int, total_events or None)."""
+    if risk_times is None:
+        if n_risk is None:
+            raise InputError(
+                "give the number of patients: n_risk as the risk table's numbers (with risk_times) "
+                "or as a single number at the start"
+            )
+        nr = as_float_array(n_risk, "n_risk")
+        if len(nr) != 1:
+            raise InputError(
+                f"n_risk has {len(nr)} values but risk_times is missing; give risk_times, or a "
+                "single number of patients at the start"
+            )
+        rt = np.array([0.0])
+    else:
+        rt = as_float_array(risk_times, "risk_times")
+        if n_risk is None:
+            raise InputError("risk_times given without n_risk")
+        nr = as_float_array(n_risk, "n_risk")
+        if len(rt) != len(nr):
+            raise InputError(
+                f"risk_times and n_risk must have the same length; got {len(rt)} and {len(nr)}"
+            )
+    if len(rt) == 0:
+        raise InputError("the risk table is empty: give at least the number of patients at time 0")
+    if rt[0] != 0:
+        raise InputError(
+            f"the risk table must start at time 0 with the number of patients; risk_times[0] = "
+            f"{rt[0]:g}"
+        )
+    bad = np.flatnonzero(np.diff(rt) <= 0)
+    if len(bad):
+        i = int(bad[0]) + 1
+        raise InputError(
+            f"risk_times must be strictly increasing; risk_times[{i}] = {rt[i]:g} follows "
+            f"{rt[i - 1]:g}"
+        )
+    if np.any(nr < 0) or np.any(nr != np.round(nr)):
+        i = int(np.flatnonzero((nr < 0) | (nr != np.round(nr)))[0])
+        raise InputError(f"numbers at risk must be whole numbers >= 0; n_risk[{i}] = {nr[i]:g}")
+    if nr[0] < 1:
+        raise InputError("the number at risk at time 0 must be at least 1")
+    up = np.flatnonzero(np.diff(nr) > 0)
+    if len(up):
+        i = int(up[0]) + 1
+        raise InputError(
+            f"the number at risk cannot increase: n_risk[{i}] = {int(nr[i])} at time {rt[i]:g} "
+            f"is above n_risk[{i - 1}] = {int(nr[i - 1])} at time {rt[i - 1]:g}"
+        )
+    nr = nr.astype(np.int64)
+    if total_events is not None:
+        try:
+            d = float(total_events)
+        except (TypeError, ValueError):
+            raise InputError(f"total_events must be a whole number; got {total_events!r}") from None
+        if not math.isfinite(d) or d != round(d) or d < 0:
+            raise InputError(f"total_events must be a whole number >= 0; got {total_events!r}")
+        if d > nr[0]:
+            raise InputError(
+                f"total_events = {int(d)} exceeds the number of patients n_risk[0] = {int(nr[0])}"
+            )
+        total_events = int(d)
+    return rt, nr, total_events
+
+
+def _followup_end(n_mean, starts, ends, total_c: float) -> float:
+    """End ``c`` of a uniform follow-up distribution that explains the tabled censorings.
+
+    Under uniform accrual with a fixed cut-off, follow-up is uniform on ``[0, c]`` and the censoring
+    hazard at time ``t`` is ``1 / (c - t)``; interval ``i`` (mean number at risk ``n_i``) then
+    expects ``n_i log((c - a_i) / (c - b_i))`` censorings. Returns ``inf`` when nothing was censored.
+    """
+    if total_c <= 0:
+        return math.inf
+    from scipy.optimize import brentq
+
+    def excess(c):
+        return float(np.sum(n_mean * np.log((c - starts) / (c - ends)))) - total_c
+
+    b = float(ends[-1])
+    lo = b * (1 + 1e-9) + 1e-12
+    if excess(lo) <= 0:
+        return lo
+    hi = 2 * b
+    while excess(hi) > 0:
+        hi *= 2
+        if hi > 1e12 * b:
+            return math.inf
+    return brentq(excess, lo, hi, xtol=1e-9 * b)
+
+
+def _round_half_up(x: float) -> int:
+    return int(math.floor(x + 0.5))
+
+
+def _spread(start: float, end: float, nc: int) -> np.ndarray:
+    """``nc`` censoring times spread evenly inside (start, end)."""
+    if nc <= 0:
+        return np.empty(0)
+    return start + (end - start) * np.arange(1, nc + 1) / (nc + 1)
+
+
+class _Interval:
+    """Points of one risk-table interval and the pass that turns a censoring count into events."""
+
+    __slots__ = ("T", "S", "Tarr", "start", "end", "cache")
+
+    def __init__(self, T: np.ndarray, S: np.ndarray, start: float, end: float):
+        self.Tarr = T
+        self.T = T.tolist()
+        self.S = S.tolist()
+        self.start = start
+        self.end = end
+        self.cache: dict = {}
+
+    def run(self, nc: int, n_start: int, s_last: float):
+        """Events at the points for ``nc`` censorings; returns (d, n_before, cum_c, ctimes, s_last)."""
+        key = (nc, n_start, s_last)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        # censorings strictly before each point leave the risk set before it (KM convention:
+        # a censoring at the time of an event is still at risk for it); with the even spread
+        # start + w j / (nc + 1), j = 1..nc, the count before T is ceil((T - start)(nc + 1) / w) - 1
+        start, width = self.start, self.end - self.start
+        scale = (nc + 1) / width if (nc and width > 0) else 0.0
+        ceil, floor = math.ceil, math.floor
+        n_pts = len(self.S)
+        d = [0] * n_pts
+        nb = [0] * n_pts
+        cum_c = [0] * n_pts
+        removed = 0
+        S, T = self.S, self.T
+        for j in range(n_pts):
+            if scale:
+                c = ceil((T[j] - start) * scale) - 1
+                c = 0 if c < 0 else (nc if c > nc else c)
+                cum_c[j] = c
+            else:
+                c = 0
+            n = n_start - removed - c
+            if n < 0:
+                n = 0
+            nb[j] = n
+            if n > 0 and s_last > 0:
+                dj = floor(n * (1.0 - S[j] / s_last) + 0.5)
+                if dj > 0:
+                    if dj > n:
+                        dj = n
+                    s_last *= 1.0 - dj / n
+                    removed += dj
+                    d[j] = dj
+        out = (d, nb, cum_c, None, s_last, removed)
+        self.cache[key] = out
+        return out
+
+
+def reconstruct_ipd(
+    t,
+    s,
+    risk_times=None,
+    n_risk=None,
+    total_events=None,
+    *,
+    scale: str = "fraction",
+    max_iter: int = 100,
+    tail: str = "uniform",
+    return_result: bool = False,
+    warn: bool = True,
+):
+    """Reconstruct individual patient data from a digitised Kaplan-Meier curve (Guyot et al. 2012).
+
+    Parameters
+    ----------
+    t, s : array_like
+        The digitised points: times and survival. Any order; they are cleaned first (sorted, clipped
+        to [0, 1], made non-increasing by a running minimum, at most two points per time, start
+        forced to (0, 1)); every change is listed in ``Reconstruction.repairs``.
+    risk_times, n_risk : array_like
+        The number-at-risk table: times (starting at 0, strictly increasing) and numbers (whole,
+        non-increasing). ``n_risk`` may be a single number (the patients at the start) with
+        ``risk_times=None``. Risk times at or beyond the last digitised point carry no information
+        about the curve and are dropped with a warning; if the table reaches 0 before the curve ends,
+        the points after that time are dropped.
+    total_events : int, optional
+        Total number of events in the arm. When given the censoring after the last risk time is
+        chosen so that the events add up to it, and the result has exactly this many events (a
+        small rounding gap is closed by moving patients between events and censorings; it is
+        recorded among the repairs).
+    scale : {"fraction", "percent", "auto"}
+        Scale of ``s``; ``"fraction"`` (default) rejects values above 1.05 with a hint.
+    max_iter : int
+        Bound on the passes per interval (the search also stops when it revisits a censoring count).
+    tail : {"uniform", "rate"}
+        Censoring after the last risk time when ``total_events`` is not given. ``"uniform"``
+        (default) fits a uniform follow-up distribution on ``[0, c]`` (uniform accrual, fixed
+        cut-off: censoring hazard ``1/(c - t)``) to the tabled censorings and carries it on;
+        ``"rate"`` is Guyot's rule, the tabled censorings per unit time carried on. Without a risk
+        table there is no censoring information and the tail has none.
+    return_result : bool
+        Return a :class:`Reconstruction` (IPD plus diagnostics) instead of the IPD alone.
+    warn : bool
+        Emit a ``UserWarning`` for repairs that change the information used (dropped risk times, a
+        number at risk that could not be met, a total number of events that had to be forced).
+
+    Returns
+    -------
+    pandas.DataFrame or Reconstruction
+        Columns ``time`` and ``event`` (1 event, 0 censored), one row per patient, exactly
+        ``n_risk[0]`` rows.
+
+    Notes
+    -----
+    Within risk interval ``i`` (from ``risk_times[i]`` to the next) the number of censorings ``nc``
+    is spread evenly over the interval; at each point ``k`` the events are
+    ``d_k = round(n_k (1 - S_k / S_last))`` with ``n_k`` the reconstructed number at risk and
+    ``S_last`` the reconstructed survival at the previous event; ``nc`` is updated to
+    ``n_risk[i] - n_risk[i+1] - sum(d)`` until the number at risk at the next table time matches
+    (a monotone search, bounded by ``max_iter``). After the last risk time the censoring rate per
+    unit time of the tabled period is carried on (``tail``; none without a table), or, with
+    ``total_events``, the censoring is searched so that the events add up. Patients left at the end
+    are censored at the last point.
+
+    Examples
+    --------
+    >>> ipd = reconstruct_ipd([0, 1, 1, 2, 3], [1, 1, 0.8, 0.8, 0.6], [0, 2], [10, 8])
+    >>> len(ipd), int(ipd["event"].sum())
+    (10, 4)
+    """
+    T, S, repairs = clean_curve(t, s, scale=scale)
+    rt, nr, D = _check_table(risk_times, n_risk, total_events)
+    if tail not in ("uniform", "rate"):
+        raise InputError(f"tail must be 'uniform' or 'rate'; got {tail!r}")
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise InputError(f"max_iter must be a positive integer; got {max_iter!r}")
+    N = int(nr[0])
+    warn_msgs: list[str] = []
+
+    def note(msg: str, *, warning: bool = False):
+        repairs.append(msg)
+        if warning:
+            warn_msgs.append(msg)
+
+    # --- risk table against the curve -----------------------------------------------------------
+    t_last = float(T[-1])
+    zero = np.flatnonzero(nr == 0)
+    truncated_at_zero = False
+    if len(zero) and rt[zero[0]] < t_last:
+        tz = float(rt[zero[0]])
+        keep = T < tz
+        ndrop = int((~keep).sum())
+        note(
+            f"the risk table reaches 0 at time {tz:g}: {ndrop} point(s) at or after it dropped",
+            warning=True,
+        )
+        T, S = T[keep], S[keep]
+        rt, nr = rt[: zero[0] + 1], nr[: zero[0] + 1]
+        truncated_at_zero = True
+        t_last = tz
+    else:
+        past = rt >= t_last
+        past[0] = False
+        if past.any():
+            note(
+                f"{int(past.sum())} risk time(s) at or beyond the last point ({t_last:g}) dropped: "
+                + ", ".join(f"{x:g}" for x in rt[past]),
+                warning=True,
+            )
+            rt, nr = rt[~past], nr[~past]
+
+    # interval bounds: regular intervals [rt[i], rt[i+1]); the tail [rt[-1], t_last]
+    if truncated_at_zero:
+        bounds = list(zip(rt[:-1], rt[1:]))
+        n_end_table = list(nr[1:])
+    else:
+        bounds = list(zip(rt[:-1], rt[1:])) + [(rt[-1], t_last)]
+        n_end_table = list(nr[1:]) + [None]
+    edges = np.array([b[0] for b in bounds])
+    idx = np.searchsorted(T, edges, side="left")
+    idx = np.r_[idx, len(T)]
+    intervals = [
+        _Interval(T[idx[i] : idx[i + 1]], S[idx[i] : idx[i + 1]], float(a), float(b))
+        for i, (a, b) in enumerate(bounds)
+    ]
+
+    # --- regular intervals ----------------------------------------------------------------------
+    n_start = N
+    s_last = 1.0
+    chosen = []  # per interval: (nc, run output)
+    info = []  # per interval: dict of diagnostics
+    total_iter = 0
+    censored_tabled = 0
+    for i, iv in enumerate(intervals):
+        target = n_end_table[i]
+        if target is None:
+            break
+        target = int(target)
+        A = max(n_start - target, 0)
+        # first guess: survivors by the curve's ratio, minus the table number
+        s_end = iv.S[-1] if iv.S else s_last
+        guess = _round_half_up(n_start * (s_end / s_last if s_last > 0 else 0.0) - target)
+        nc = min(max(guess, 0), A)
+        tried: dict[int, int] = {}
+        converged = False
+        iters = 0
+        while iters < max_iter:
+            iters += 1
+            out = iv.run(nc, n_start, s_last)
+            n_end = n_start - out[5] - nc
+            tried[nc] = n_end
+            if n_end == target:
+                converged = True
+                break
+            new = min(max(A - out[5], 0), A)  # = nc + (n_end - target), clamped
+            if new in tried:
+                break
+            nc = new
+        total_iter += iters
+        if not converged:
+            # closest to the table; ties: the smaller censoring count
+            nc = min(tried, key=lambda c: (abs(tried[c] - target), c))
+            out = iv.run(nc, n_start, s_last)
+            n_end = n_start - out[5] - nc
+            shift = 0
+            if n_end < target and nc == 0:
+                # events clicked just before the table time (time jitter across the boundary)
+                # belong at the table time: move the latest of them there
+                near = np.asarray(out[0])[iv.Tarr >= iv.end - _BOUNDARY * t_last]
+                shift = int(min(target - n_end, near.sum()))
+                if shift:
+                    note(
+                        f"{shift} event(s) clicked just before time {iv.end:g} moved to it so that the "
+                        f"number at risk there matches the table ({target})"
+                    )
+                    n_end += shift
+            if n_end != target:
+                why = (
+                    "the curve implies more events than the table allows"
+                    if n_end < target
+                    else "no censoring count reaches it"
+                )
+                if iters >= max_iter and len(tried) >= max_iter:
+                    why = f"no match within max_iter={max_iter} passes"
+                note(
+                    f"number at risk at time {iv.end:g}: table {target}, reconstructed {n_end} "
+                    f"({why}); the reconstruction carries on from {n_end}",
+                    warning=True,
+                )
+        else:
+            shift = 0
+        chosen.append((nc, out))
+        info.append(dict(n_start=n_start, n_end_table=target, n_end=n_end, iterations=iters,
+                         converged=n_end == target, shift=shift))
+        censored_tabled += nc
+        s_last = out[4]
+        n_start = n_end - shift
+
+    # --- tail: after the last risk time -----------------------------------------------------------
+    if not truncated_at_zero:
+        iv = intervals[-1]
+        events_before = sum(o[5] for _, o in chosen)
+        tabled_span = float(rt[-1])
+        width = iv.end - iv.start
+        iters = 0
+        if D is None:
+            if len(chosen) and tabled_span > 0 and tail == "rate":
+                # Guyot: the tabled censorings per unit time carried on
+                nc = _round_half_up(censored_tabled * width / tabled_span)
+                nc = min(max(nc, 0), n_start)
+                out = iv.run(nc, n_start, s_last)
+                iters = 1
+            elif len(chosen) and tabled_span > 0:
+                c_end = _followup_end(
+                    np.array([(inf["n_start"] + inf["n_end"]) / 2 for inf in info]),
+                    np.array([b.start for b in intervals[: len(info)]]),
+                    np.array([b.end for b in intervals[: len(info)]]),
+                    censored_tabled,
+                )
+                if not math.isfinite(c_end):
+                    share = 0.0
+                elif c_end <= iv.end:
+                    share = math.inf
+                else:
+                    share = math.log((c_end - iv.start) / (c_end - iv.end))
+                nc = n_start if share == math.inf else min(_round_half_up(n_start * share), n_start)
+                seen = set()
+                iters = 0
+                while iters < max_iter:
+                    iters += 1
+                    out = iv.run(nc, n_start, s_last)
+                    seen.add(nc)
+                    n_end = max(n_start - out[5] - nc, 0)
+                    new = n_start if share == math.inf else _round_half_up((n_start + n_end) / 2 * share)
+                    new = min(max(new, 0), n_start - out[5])
+                    if new in seen:
+                        break
+                    nc = new
+            else:
+                nc = 0
+                out = iv.run(nc, n_start, s_last)
+                iters = 1
+        else:
+            need = D - events_before
+
+            def ev(c):
+                return iv.run(c, n_start, s_last)[5]
+
+            lo, hi = 0, n_start
+            e_lo, e_hi = ev(lo), ev(hi)
+            iters = 2
+            if need >= e_lo:
+                nc = lo
+            elif need <= e_hi:
+                nc = hi
+            else:
+                # events fall (weakly) as censoring rises: bisect for the smallest nc with
+                # events <= need, then take the closer of it and its neighbour
+                while hi - lo > 1 and iters < max_iter:
+                    mid = (lo + hi) // 2
+                    iters += 1
+                    if ev(mid) <= need:
+                        hi = mid
+                    else:
+                        lo = mid
+                nc = hi if abs(ev(hi) - need) <= abs(ev(lo) - need) else lo
+            out = iv.run(nc, n_start, s_last)
+        total_iter += iters
+        n_end = n_start - out[5] - min(nc, n_start - out[5])
+        chosen.append((nc, out))
+        info.append(dict(n_start=n_start, n_end_table=None, n_end=n_end, iterations=iters,
+                         converged=True))
+
+    # --- build the IPD ----------------------------------------------------------------------------
+    ev_times, cen_times = [], []
+    pt_d, pt_n, pt_c = [], [], []
+    for iv, (nc, out), inf in zip(intervals, chosen, info):
+        d, nb, cum_c, _, _, removed = out
+        ctimes = _spread(iv.start, iv.end, nc)
+        darr = np.array(d, dtype=np.int64)
+        shift = inf.get("shift", 0)
+        if shift:
+            # the latest events of the interval happen at its end (see above)
+            left = shift
+            for j in range(len(darr) - 1, -1, -1):
+                take = min(left, int(darr[j]))
+                darr[j] -= take
+                left -= take
+                if not left:
+                    break
+            ev_times.append(np.full(shift, iv.end))
+        # censorings that fit: never more than the patients left in the interval
+        room = inf["n_start"] - removed
+        if len(ctimes) > room:
+            ctimes = ctimes[: max(room, 0)]
+        inf["events"] = removed - shift
+        inf["censored"] = len(ctimes)
+        inf["n_end"] = inf["n_start"] - removed - len(ctimes) + shift
+        ev_times.append(np.repeat(iv.Tarr, darr))
+        cen_times.append(ctimes)
+        pt_d.append(np.asarray(d, dtype=np.int64))  # as computed (before any shift)
+        pt_n.append(np.asarray(nb, dtype=np.int64))
+        # censorings in [T_k, T_{k+1}) within the interval (the last point takes the rest)
+        if len(iv.T):
+            pos = np.searchsorted(iv.Tarr, ctimes, side="right") - 1
+            pos = pos[pos >= 0]
+            pt_c.append(np.bincount(pos, minlength=len(iv.T)).astype(np.int64))
+        else:
+            pt_c.append(np.zeros(0, dtype=np.int64))
+    ev_t = np.concatenate(ev_times) if ev_times else np.empty(0)
+    ce_t = np.concatenate(cen_times) if cen_times else np.empty(0)
+    n_left = N - len(ev_t) - len(ce_t)
+    if n_left < 0:  # cannot happen by construction; guard the row count anyway
+        ce_t = ce_t[: len(ce_t) + n_left]
+        n_left = 0
+    ce_t = np.concatenate([ce_t, np.full(n_left, t_last)])
+
+    # --- exact total events ------------------------------------------------------------------------
+    if D is not None and len(ev_t) != D:
+        gap = D - len(ev_t)
+        if gap < 0:
+            # the latest events become censorings at the same times
+            ev_t = np.sort(ev_t)
+            moved = ev_t[len(ev_t) + gap :]
+            ev_t = ev_t[: len(ev_t) + gap]
+            ce_t = np.concatenate([ce_t, moved])
+            note(
+                f"the curve implies {D - gap} events but total_events = {D}: the last {-gap} "
+                "event(s) turned into censorings at the same times",
+                warning=abs(gap) > max(2, 0.02 * D),
+            )
+        else:
+            # the latest censorings become events at the last point with an event (or the end)
+            ce_t = np.sort(ce_t)
+            take = ce_t[len(ce_t) - gap :]
+            ce_t = ce_t[: len(ce_t) - gap]
+            t_ev = float(ev_t.max()) if len(ev_t) else t_last
+            ev_t = np.concatenate([ev_t, np.full(gap, t_ev)])
+            note(
+                f"the curve implies {D - gap} events but total_events = {D}: {gap} of the latest "
+                f"censoring(s) turned into events at time {t_ev:g}",
+                warning=gap > max(2, 0.02 * D),
+            )
+
+    import pandas as pd
+
+    times = np.concatenate([ev_t, ce_t])
+    events = np.concatenate([np.ones(len(ev_t), np.int64), np.zeros(len(ce_t), np.int64)])
+    order = np.lexsort((1 - events, times))
+    ipd = pd.DataFrame({"time": times[order], "event": events[order]})
+
+    if warn and warn_msgs:
+        warnings.warn("reconstruct_ipd: " + "; ".join(warn_msgs), UserWarning, stacklevel=2)
+    if not return_result:
+        return ipd
+
+    # --- diagnostics -------------------------------------------------------------------------------
+    used = np.concatenate([iv.Tarr for iv in intervals])
+    used_s = np.concatenate([np.asarray(iv.S) for iv in intervals])
+    d_all = np.concatenate(pt_d)
+    n_all = np.concatenate(pt_n)
+    c_all = np.concatenate(pt_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(n_all > 0, 1.0 - d_all / np.maximum(n_all, 1), 1.0)
+    km = np.cumprod(factor)
+    points = pd.DataFrame(
+        {
+            "time": used,
+            "survival": used_s,
+            "interval": np.concatenate([np.full(len(iv.T), i) for i, iv in enumerate(intervals)]),
+            "n_risk": n_all,
+            "events": d_all,
+            "censored": c_all,
+            "km": km,
+        }
+    )
+    iv_frame = pd.DataFrame(
+        {
+            "start": [iv.start for iv in intervals],
+            "end": [iv.end for iv in intervals],
+            "n_start": [inf["n_start"] for inf in info],
+            "n_end_table": [np.nan if inf["n_end_table"] is None else float(inf["n_end_table"])
+                            for inf in info],
+            "n_end": [inf["n_end"] for inf in info],
+            "events": [inf["events"] for inf in info],
+            "censored": [inf["censored"] for inf in info],
+            "iterations": [inf["iterations"] for inf in info],
+            "converged": [bool(inf["converged"]) for inf in info],
+        }
+    )
+    err = float(np.max(np.abs(km - used_s))) if len(km) else 0.0
+    return Reconstruction(
+        ipd=ipd,
+        points=points,
+        intervals=iv_frame,
+        repairs=tuple(repairs),
+        n=N,
+        events=int(ipd["event"].sum()),
+        total_events=D,
+        iterations=int(total_iter),
+        max_abs_error=err,
+    )

@@ -1,0 +1,118 @@
+# Reference values for metaanalysis.pooling.binary.pool_binary.
+#
+# Writes tests/reference/binary.json: two-arm datasets (metafor's classics with and without zero
+# cells, generated rare-event sets with double zeros, k = 2 to 50) and, for every case, the pooled
+# result of rma.mh (OR, RR, RD; CMH with and without continuity correction; Tarone's test; add /
+# to / drop00 variants), rma.peto, and escalc + rma.uni (EE, DL, REML; tests z and knha), with
+# study weights. Numbers are written with 17 significant digits ("%.17g"); NA as null.
+#
+# Run from the repository root:   Rscript tests/reference/binary.R
+# Pinned: R >= 4.2, metafor 3.8-1 (the versions used are recorded in the JSON).
+
+suppressPackageStartupMessages(library(metafor))
+
+out_path <- "tests/reference/binary.json"
+
+num_txt <- function(x) ifelse(is.na(x) | !is.finite(x), "null", sprintf("%.17g", x))
+to_json <- function(x) {
+  if (is.null(x)) return("null")
+  if (is.list(x)) {
+    nm <- names(x)
+    if (is.null(nm)) return(paste0("[", paste(vapply(x, to_json, ""), collapse = ","), "]"))
+    items <- vapply(seq_along(x), function(i) paste0('"', nm[i], '":', to_json(x[[i]])), "")
+    return(paste0("{", paste(items, collapse = ","), "}"))
+  }
+  s <- if (is.logical(x)) ifelse(is.na(x), "null", ifelse(x, "true", "false"))
+       else if (is.character(x)) paste0('"', gsub('"', '\\\\"', x), '"')
+       else num_txt(as.numeric(x))
+  if (length(x) == 1 && is.null(attr(x, "as_array"))) return(s)
+  paste0("[", paste(s, collapse = ","), "]")
+}
+arr <- function(x) { x <- unname(as.numeric(x)); attr(x, "as_array") <- TRUE; x }
+sc <- function(x) if (is.null(x) || length(x) == 0) NA_real_ else as.numeric(unname(x))[1]
+
+gen_two_arm <- function(k, p1, p2, nmin, nmax, seed) {
+  set.seed(seed)
+  n1 <- sample(nmin:nmax, k, replace = TRUE); n2 <- sample(nmin:nmax, k, replace = TRUE)
+  list(ai = rbinom(k, n1, p1), n1i = n1, ci = rbinom(k, n2, p2), n2i = n2)
+}
+two_arm <- list()
+two_arm$bcg <- with(dat.bcg, list(ai = tpos, n1i = tpos + tneg, ci = cpos, n2i = cpos + cneg))
+two_arm$li2007 <- with(dat.li2007, list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+two_arm$nielweise2007 <- with(dat.nielweise2007, list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+two_arm$lee2004 <- with(dat.lee2004, list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+two_arm$hine1989 <- with(dat.hine1989, list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+two_arm$anand1999 <- with(dat.anand1999, list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+two_arm$laopaiboon2015 <- with(dat.laopaiboon2015, list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+two_arm$yusuf1985_t6 <- with(subset(dat.yusuf1985, table == "6" & !is.na(ai) & !is.na(ci)), list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+two_arm$axfors2021 <- with(dat.axfors2021, list(ai = hcq_arm_event, n1i = hcq_arm_total, ci = control_arm_event, n2i = control_arm_total))
+two_arm$gen_k2 <- gen_two_arm(2, 0.10, 0.20, 20, 80, 1)
+two_arm$gen_k3_rare <- gen_two_arm(3, 0.02, 0.04, 15, 60, 2)
+two_arm$gen_k5_rare <- gen_two_arm(5, 0.01, 0.03, 10, 60, 3)
+two_arm$gen_k10 <- gen_two_arm(10, 0.15, 0.25, 30, 200, 4)
+two_arm$gen_k20_rare <- gen_two_arm(20, 0.01, 0.02, 20, 120, 5)
+two_arm$gen_k50 <- gen_two_arm(50, 0.05, 0.08, 20, 300, 6)
+two_arm$gen_allevents <- list(ai = c(10, 20, 5, 8), n1i = c(10, 20, 9, 12), ci = c(10, 18, 3, 8), n2i = c(10, 20, 10, 12))
+two_arm$gen_double_zero <- list(ai = c(0, 2, 0, 5, 0), n1i = c(30, 40, 25, 60, 15), ci = c(0, 4, 1, 9, 0), n2i = c(28, 41, 25, 58, 16))
+two_arm$gen_null <- list(ai = c(5, 10, 3), n1i = c(50, 100, 30), ci = c(5, 10, 3), n2i = c(50, 100, 30))
+
+record <- function(res) {
+  w <- tryCatch(weights(res), error = function(e) rep(NA_real_, res$k.f))
+  out <- list(estimate = sc(res$beta), se = sc(res$se), zval = sc(res$zval), pvalue = sc(res$pval),
+       ci_low = sc(res$ci.lb), ci_high = sc(res$ci.ub), tau2 = sc(res$tau2), q = sc(res$QE),
+       q_pvalue = sc(res$QEp), i2 = sc(res$I2), h2 = sc(res$H2), k = res$k, k_yi = sc(res$k.yi),
+       weights = arr(w / 100))
+  if (inherits(res, "rma.mh")) {
+    out$cmh <- sc(res$MH); out$cmh_pvalue <- sc(res$MHp); out$cochran <- sc(res$CO)
+    out$cochran_pvalue <- sc(res$COp); out$tarone <- sc(res$TA); out$tarone_pvalue <- sc(res$TAp)
+    out$breslow_day <- sc(res$BD); out$breslow_day_pvalue <- sc(res$BDp); out$k_pos <- sc(res$k.pos)
+  }
+  if (inherits(res, "rma.uni")) {
+    p <- predict(res)
+    out$pi_low <- sc(if (is.null(p$pi.lb)) p$ci.lb else p$pi.lb)
+    out$pi_high <- sc(if (is.null(p$pi.ub)) p$ci.ub else p$pi.ub)
+    out$k_yi <- res$k
+  }
+  out
+}
+
+cases <- list()
+add_case <- function(id, dataset, fn, opts) {
+  d <- two_arm[[dataset]]
+  args <- c(d, opts)
+  res <- tryCatch(suppressWarnings(
+    if (fn == "mh") do.call(rma.mh, args)
+    else if (fn == "peto") do.call(rma.peto, args)
+    else {
+      es <- do.call(escalc, c(list(measure = opts$measure), d, opts[intersect(names(opts), c("add", "to", "drop00"))]))
+      do.call(rma, c(list(yi = es$yi, vi = es$vi), opts[intersect(names(opts), c("method", "test", "level"))]))
+    }), error = function(e) e)
+  expected <- if (inherits(res, "error")) list(error = conditionMessage(res)) else record(res)
+  cases[[id]] <<- list(dataset = dataset, fn = fn, options = opts, expected = expected)
+}
+
+for (ds in names(two_arm)) {
+  for (m in c("OR", "RR", "RD")) {
+    add_case(paste("mh", ds, m, sep = "_"), ds, "mh", list(measure = m))
+    add_case(paste("mh", ds, m, "level90", sep = "_"), ds, "mh", list(measure = m, level = 90))
+    add_case(paste("mh", ds, m, "add_both", sep = "_"), ds, "mh", list(measure = m, add = c(1/2, 1/2), to = c("only0", "only0")))
+    add_case(paste("mh", ds, m, "all_drop", sep = "_"), ds, "mh", list(measure = m, add = c(1/2, 1/2), to = c("all", "all"), drop00 = c(TRUE, TRUE)))
+    add_case(paste("mh", ds, m, "keep00", sep = "_"), ds, "mh", list(measure = m, drop00 = c(FALSE, FALSE)))
+    for (meth in c("EE", "DL", "REML")) for (tst in c("z", "knha")) {
+      add_case(paste("iv", ds, m, meth, tst, sep = "_"), ds, "iv", list(measure = m, method = meth, test = tst))
+    }
+  }
+  add_case(paste("mh", ds, "OR", "nocorrect", sep = "_"), ds, "mh", list(measure = "OR", correct = FALSE))
+  add_case(paste("peto", ds, sep = "_"), ds, "peto", list())
+  add_case(paste("peto", ds, "level99", sep = "_"), ds, "peto", list(level = 99))
+  add_case(paste("peto", ds, "add_both", sep = "_"), ds, "peto", list(add = c(1/2, 1/2), to = c("only0", "only0")))
+  add_case(paste("peto", ds, "keep00", sep = "_"), ds, "peto", list(drop00 = c(FALSE, FALSE)))
+  add_case(paste("iv", ds, "OR", "DL", "z", "drop00", sep = "_"), ds, "iv", list(measure = "OR", method = "DL", test = "z", drop00 = TRUE))
+  add_case(paste("iv", ds, "RR", "DL", "z", "all", sep = "_"), ds, "iv", list(measure = "RR", method = "DL", test = "z", add = 1/2, to = "all"))
+}
+
+out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
+            generated_by = "tests/reference/binary.R",
+            datasets = lapply(two_arm, function(d) lapply(d, arr)), cases = cases)
+writeLines(to_json(out), out_path)
+cat("wrote", length(cases), "cases to", out_path, "\n")

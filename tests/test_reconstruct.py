@@ -1,0 +1,569 @@
+"""reconstruct_ipd (Guyot et al. 2012): cleaning, the algorithm's failure modes, round trips, real curves.
+
+The round-trip tests digitise Kaplan-Meier curves of known data as a person does
+(``simulate_digitisation``: 40-160 uneven clicks, jitter in both axes, a risk table every few units
+that sometimes stops early), reconstruct them and compare with the truth. Thresholds are those of
+issue 4. Hazard ratios in the round trips come from a small numpy Cox fit (Efron ties, one binary
+covariate) checked against lifelines below, so that hundreds of replicates run in seconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metaanalysis.errors import InputError
+from metaanalysis.survival import Reconstruction, clean_curve, reconstruct_ipd
+from metaanalysis.survival.digitise import km_steps, simulate_digitisation
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+SHARED = HERE.parents[1] / "shared" / "curves"  # ../shared/curves relative to the repository root
+
+# issue 4's round-trip thresholds (90th percentiles over replicates)
+P90_MEDIAN_REL = 0.12
+P90_LANDMARK_ABS = 0.03
+P90_LOGHR_ABS = 0.08
+
+
+# ---------------------------------------------------------------------------------------------------
+# helpers: KM and a two-group Cox fit in numpy
+
+
+def km_at(time, event, at):
+    tau, surv, _, _ = km_steps(time, event)
+    i = np.searchsorted(tau, np.asarray(at, float), side="right")
+    return np.where(i > 0, surv[np.maximum(i - 1, 0)], 1.0)
+
+
+def km_median(time, event):
+    """First time with S <= 0.5 (lifelines' convention); inf when not reached."""
+    tau, surv, _, _ = km_steps(time, event)
+    k = np.flatnonzero(surv <= 0.5)
+    return float(tau[k[0]]) if len(k) else np.inf
+
+
+def cox_loghr(t0, e0, t1, e1):
+    """log HR of group 1 vs group 0, Cox partial likelihood with Efron ties (as R coxph)."""
+    t0, e0, t1, e1 = (np.asarray(a, float) for a in (t0, e0, t1, e1))
+    t, e = np.r_[t0, t1], np.r_[e0, e1]
+    x = np.r_[np.zeros(len(t0)), np.ones(len(t1))]
+    ut = np.unique(t[e > 0])
+    r0 = len(t0) - np.searchsorted(np.sort(t0), ut, "left")
+    r1 = len(t1) - np.searchsorted(np.sort(t1), ut, "left")
+    idx = np.searchsorted(ut, t[e > 0])
+    xe = x[e > 0]
+    d0 = np.bincount(idx[xe == 0], minlength=len(ut))
+    d1 = np.bincount(idx[xe == 1], minlength=len(ut))
+    d = d0 + d1
+    j = np.repeat(np.arange(len(ut)), d)
+    frac = (np.arange(len(j)) - np.repeat(np.cumsum(d) - d, d)) / d[j]
+    a, b = r0[j] - frac * d0[j], r1[j] - frac * d1[j]
+    beta = 0.0
+    for _ in range(100):
+        r = np.exp(beta)
+        den = a + b * r
+        step = (d1.sum() - np.sum(b * r / den)) / np.sum(a * b * r / den**2)
+        beta += step
+        if abs(step) < 1e-12:
+            break
+    return beta
+
+
+def test_numpy_cox_matches_lifelines():
+    from lifelines import CoxPHFitter
+    from lifelines.datasets import load_rossi
+
+    rossi = load_rossi()
+    g = [rossi[rossi.fin == k] for k in (0, 1)]
+    ours = cox_loghr(g[0].week, g[0].arrest, g[1].week, g[1].arrest)
+    df = pd.DataFrame({"T": rossi.week, "E": rossi.arrest, "x": rossi.fin})
+    theirs = float(CoxPHFitter().fit(df, "T", "E").params_["x"])
+    assert ours == pytest.approx(theirs, abs=1e-6)  # same likelihood, Newton to 1e-12
+    assert np.exp(ours) == pytest.approx(0.691, abs=5e-4)  # R coxph, survival-methods.md 9.2
+
+
+def read_ipd(res):
+    return res.ipd["time"].to_numpy(), res.ipd["event"].to_numpy().astype(float)
+
+
+# ---------------------------------------------------------------------------------------------------
+# small exact cases
+
+
+def test_exact_small_curve_without_censoring():
+    # 10 patients, deaths at 1 (2) and 3 (2), table says 8 at risk at 2: no censoring
+    ipd = reconstruct_ipd([0, 1, 1, 2, 3], [1, 1, 0.8, 0.8, 0.6], [0, 2], [10, 8])
+    assert list(ipd.columns) == ["time", "event"]
+    assert len(ipd) == 10 and ipd["event"].sum() == 4
+    assert sorted(ipd.loc[ipd.event == 1, "time"]) == [1, 1, 3, 3]
+    assert (ipd.loc[ipd.event == 0, "time"] == 3).all()  # the rest censored at the last point
+
+
+def test_censoring_found_to_match_the_table():
+    # 20 patients; 2 deaths at 1 then the table says 15 at risk at 5: 3 censorings in [0, 5)
+    res = reconstruct_ipd([0, 1, 6, 8], [1, 0.9, 0.9 * 14 / 15, 0.9 * 14 / 15], [0, 5], [20, 15],
+                          return_result=True)
+    iv = res.intervals
+    assert iv.loc[0, "n_end"] == 15 and iv.loc[0, "censored"] == 3 and iv.loc[0, "converged"]
+    ipd = res.ipd
+    assert len(ipd) == 20
+    cens_first = ipd[(ipd.event == 0) & (ipd.time < 5)]
+    assert len(cens_first) == 3 and (cens_first.time > 0).all()
+    assert res.max_abs_error < 1e-9
+
+
+def test_reconstruction_reproduces_its_own_km_exactly_with_complete_clicks():
+    # clicks at both corners of every drop of a true KM curve, full risk table: the reconstructed
+    # KM at the clicks equals the curve (rounding leaves nothing to choose)
+    rng = np.random.default_rng(3)
+    t = np.ceil(rng.exponential(10, 150) * 10) / 10  # tied times, none at 0
+    c = rng.uniform(0, 30, 150)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    tau, surv, _, end = km_steps(time, event)
+    prev = np.r_[1.0, surv[:-1]]
+    xs = np.r_[np.repeat(tau, 2), end]
+    ys = np.r_[np.column_stack([prev, surv]).ravel(), surv[-1]]
+    rt = np.arange(0, end, 5.0)
+    nr = [(time >= r).sum() for r in rt]
+    res = reconstruct_ipd(xs, ys, rt, nr, return_result=True)
+    rt_, re_ = read_ipd(res)
+    assert len(rt_) == 150 and abs(re_.sum() - event.sum()) <= 2
+    # tolerance: evenly spread censorings change the number at risk by a patient or two, so a
+    # rounding can move one death
+    assert np.max(np.abs(km_at(rt_, re_, tau) - surv)) < 0.01
+    assert res.max_abs_error < 0.01
+    with_d = reconstruct_ipd(xs, ys, rt, nr, int(event.sum()), return_result=True, warn=False)
+    assert with_d.events == event.sum()
+
+
+def test_number_of_patients_is_always_the_table_first_number():
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n = int(rng.integers(5, 300))
+        k = int(rng.integers(2, 40))
+        t = np.sort(rng.uniform(0, 20, k))
+        s = np.sort(rng.uniform(0, 1, k))[::-1]
+        ipd = reconstruct_ipd(t, s, None, n, warn=False)
+        assert len(ipd) == n
+        assert set(ipd.event.unique()) <= {0, 1}
+
+
+def test_result_object_and_summary():
+    res = reconstruct_ipd([0, 1, 2, 3], [1, 0.9, 0.8, 0.7], [0, 2], [10, 8], return_result=True)
+    assert isinstance(res, Reconstruction)
+    d = res.to_dict()
+    assert d["n"] == 10 and len(d["time"]) == 10 and isinstance(d["repairs"], list)
+    assert "Reconstructed individual patient data" in res.summary()
+    assert repr(res).startswith("<Reconstruction n=10")
+    assert set(res.points.columns) >= {"time", "survival", "n_risk", "events", "censored", "km"}
+    res.to_json()
+
+
+# ---------------------------------------------------------------------------------------------------
+# cleaning
+
+
+def test_cleaning_sorts_clips_runs_min_and_keeps_two_points_per_time():
+    t, s, rep = clean_curve([3, 1, 1, 1, 2, -0.01, 5], [0.7, 0.95, 0.9, 0.85, 0.92, 1.01, 0.75])
+    assert t.tolist() == [0, 1, 1, 2, 3, 5]
+    assert s.tolist() == [1, 0.95, 0.85, 0.85, 0.7, 0.7]
+    text = " ".join(rep)
+    assert "sorted" in text and "running minimum" in text and "clipped" in text
+    assert "sharing a time" in text
+
+
+def test_percent_scale_explicit_and_auto():
+    t = [0, 1, 2, 3]
+    a = reconstruct_ipd(t, [100, 90, 80, 70], None, 10, scale="percent")
+    b = reconstruct_ipd(t, [1, 0.9, 0.8, 0.7], None, 10)
+    pd.testing.assert_frame_equal(a, b)
+    res = reconstruct_ipd(t, [100, 90, 80, 70], None, 10, scale="auto", return_result=True)
+    assert any("percent" in r for r in res.repairs)
+    with pytest.raises(InputError, match="scale='percent'"):
+        reconstruct_ipd(t, [100, 90, 80, 70], None, 10)
+
+
+def test_start_point_is_forced():
+    res = reconstruct_ipd([0, 0, 1, 2], [0.98, 0.97, 0.9, 0.8], None, 10, return_result=True)
+    assert res.points.time.iloc[0] == 0 and res.points.survival.iloc[0] == 1
+    assert any("time 0" in r for r in res.repairs)
+    assert (res.ipd.time > 0).all()  # no event at time 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([], [], [0], [10]), "empty"),
+        (([1], [0.5], [0], [10]), "single point"),
+        (([0, 1, 2], [1, 0.9], [0], [10]), "same length"),
+        (([0, 1, 2], [1, 0.9, 0.8], [0, 1], [10, 12]), "cannot increase"),
+        (([0, 1, 2], [1, 0.9, 0.8], [0, 1], [10]), "same length"),
+        (([0, 1, 2], [1, 0.9, 0.8], [1, 2], [10, 8]), "start at time 0"),
+        (([0, 1, 2], [1, 0.9, 0.8], [0, 1, 1], [10, 8, 7]), "strictly increasing"),
+        (([0, 1, 2], [1, 0.9, 0.8], [0, 1], [10, 8.5]), "whole numbers"),
+        (([0, -1, 2], [1, 0.9, 0.8], [0], [10]), "negative"),
+        (([0, 1, 2], [1, 0.9, -0.5], [0], [10]), r"\[0, 1\]"),
+        (([0, 1, np.nan], [1, 0.9, 0.8], [0], [10]), "missing"),
+        (([0, 1, 2], [1, 0.9, 0.8], None, None), "number of patients"),
+    ],
+)
+def test_bad_input_is_a_clear_input_error(args, match):
+    with pytest.raises(InputError, match=match):
+        reconstruct_ipd(*args)
+
+
+def test_bad_total_events_and_options():
+    with pytest.raises(InputError, match="exceeds"):
+        reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], [0], [10], 11)
+    with pytest.raises(InputError, match="whole number"):
+        reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], [0], [10], 2.5)
+    with pytest.raises(InputError, match="max_iter"):
+        reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], [0], [10], max_iter=0)
+    with pytest.raises(InputError, match="tail"):
+        reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], [0], [10], tail="linear")
+
+
+def test_risk_times_past_the_curve_are_dropped_with_a_warning():
+    with pytest.warns(UserWarning, match="beyond the last point"):
+        res = reconstruct_ipd([0, 1, 2, 3], [1, 0.9, 0.8, 0.7], [0, 2, 4, 6], [10, 8, 5, 2],
+                              return_result=True)
+    assert len(res.intervals) == 2 and len(res.ipd) == 10
+    assert any("4, 6" in r for r in res.repairs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the original algorithm's failure modes (survival-methods.md 2.9)
+
+
+def test_f1_search_is_bounded_and_reports_non_convergence():
+    # the curve falls more than the table allows: no censoring count reaches it; one pass
+    with pytest.warns(UserWarning, match="more events than the table allows"):
+        res = reconstruct_ipd([0, 1, 2, 3], [1, 0.5, 0.4, 0.3], [0, 2.5], [10, 8],
+                              max_iter=3, return_result=True)
+    assert res.intervals.iterations.max() <= 3
+    assert not res.intervals.converged.iloc[0]
+    assert len(res.ipd) == 10
+
+
+def test_f1_many_random_curves_terminate_quickly():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        k = int(rng.integers(2, 60))
+        t = rng.uniform(0, 30, k)
+        s = rng.uniform(0, 1, k)
+        rt = np.r_[0, np.sort(rng.choice(np.arange(1, 30), size=int(rng.integers(0, 8)), replace=False))]
+        nr = np.sort(rng.integers(0, 300, len(rt)))[::-1]
+        nr[0] = max(nr[0], 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = reconstruct_ipd(t, s, rt, nr, max_iter=20, return_result=True)
+        assert len(res.ipd) == nr[0]
+        assert res.intervals.iterations.max() <= 20
+
+
+def test_censoring_update_landing_on_zero():
+    # the initial guess asks for censoring, the pass shows none is needed: nc must reach 0 cleanly
+    res = reconstruct_ipd([0, 1, 2, 3, 4], [1, 0.9, 0.8, 0.7, 0.6], [0, 3.5], [10, 7],
+                          return_result=True)
+    iv = res.intervals.iloc[0]
+    assert iv.censored == 0 and iv.n_end == 7 and iv.converged
+    assert res.ipd.event.sum() == 4
+
+
+def test_survival_reaching_zero_and_number_at_risk_reaching_zero():
+    # F2/F6: S = 0 mid-curve with later points; and a table that reaches 0 before the curve ends
+    ipd = reconstruct_ipd([0, 1, 2, 3, 4], [1, 0.5, 0.0, 0.0, 0.0], [0, 1.5], [4, 2])
+    assert len(ipd) == 4 and ipd.event.sum() == 4 and ipd.time.max() == 2
+    with pytest.warns(UserWarning, match="reaches 0"):
+        res = reconstruct_ipd([0, 1, 2, 3, 4], [1, 0.8, 0.6, 0.5, 0.4], [0, 2.5, 3.5],
+                              [10, 4, 0], return_result=True)
+    assert len(res.ipd) == 10 and res.ipd.time.max() <= 3.5
+    assert np.isfinite(res.points.km).all()
+
+
+def test_empty_interval_is_all_censoring():
+    # no click between 2 and 6: the table's loss there is censoring
+    res = reconstruct_ipd([0, 1, 7, 8], [1, 0.9, 0.8, 0.8], [0, 2, 4, 6], [20, 18, 15, 12],
+                          return_result=True, warn=False)
+    iv = res.intervals
+    assert iv.loc[1, "events"] == 0 and iv.loc[1, "censored"] == 3
+    assert len(res.ipd) == 20
+
+
+def test_f5_events_clicked_just_before_a_risk_time_move_to_it():
+    # a drop of 2 at time 3 clicked at 2.99: the table counts them at risk at 3
+    res = reconstruct_ipd([0, 1, 2.99, 5], [1, 0.9, 0.8, 0.8], [0, 3], [20, 18],
+                          return_result=True)
+    assert res.intervals.loc[0, "n_end"] == 18 and res.intervals.loc[0, "censored"] == 0
+    assert (res.ipd.time == 3).sum() == 2
+
+
+def test_f7_total_events_is_met_exactly():
+    rng = np.random.default_rng(8)
+    t = rng.exponential(10, 200)
+    c = rng.uniform(0, 30, 200)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    for stop in (None, 8.0):
+        curve = simulate_digitisation(time, event, seed=1, risk_stop=stop)
+        for D in (int(event.sum()), int(event.sum()) - 15, int(event.sum()) + 10):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = reconstruct_ipd(curve.t, curve.s, curve.risk_times, curve.n_risk, D,
+                                      return_result=True)
+            assert res.events == D and len(res.ipd) == 200
+
+
+def test_total_events_without_risk_table():
+    # "D only": censoring searched over the whole curve so that events add up
+    rng = np.random.default_rng(9)
+    t = rng.exponential(10, 120)
+    c = rng.uniform(0, 25, 120)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    curve = simulate_digitisation(time, event, seed=2)
+    res = reconstruct_ipd(curve.t, curve.s, None, 120, int(event.sum()), return_result=True)
+    assert res.events == event.sum() and len(res.ipd) == 120
+    # the curve itself is kept: landmark survival close to the truth
+    at = np.array([5.0, 10.0])
+    ri = read_ipd(res)
+    assert np.max(np.abs(km_at(*ri, at) - km_at(time, event, at))) < 0.04  # tolerance: sparse clicks
+
+
+def test_number_only_has_no_censoring_but_the_end():
+    ipd = reconstruct_ipd([0, 1, 2, 3], [1, 0.9, 0.8, 0.7], None, 10)
+    assert ipd.event.sum() == 3 and (ipd[ipd.event == 0].time == 3).all()
+
+
+def test_tail_rules():
+    rng = np.random.default_rng(4)
+    t = rng.exponential(12, 300)
+    c = rng.uniform(0, 40, 300)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    curve = simulate_digitisation(time, event, seed=3, risk_stop=15)
+    a = curve.reconstruct(use_total_events=False, tail="uniform")
+    b = curve.reconstruct(use_total_events=False, tail="rate")
+    assert len(a.ipd) == len(b.ipd) == 300
+    assert a.intervals.censored.iloc[-1] != b.intervals.censored.iloc[-1]
+
+
+def test_speed_of_one_400_patient_arm():
+    import time as _time
+
+    rng = np.random.default_rng(5)
+    t = rng.exponential(12, 400)
+    c = rng.uniform(0, 36, 400)
+    curve = simulate_digitisation(np.minimum(t, c), (t <= c).astype(float), n_clicks=160, seed=1)
+    curve.reconstruct(use_total_events=False, warn=False)
+    best = np.inf
+    for _ in range(5):
+        t0 = _time.perf_counter()
+        for _ in range(10):
+            curve.reconstruct(use_total_events=False, warn=False)
+        best = min(best, (_time.process_time() - t0) / 10)
+    # issue 4 asks for < 5 ms; a loaded CI machine gets a factor 3 of slack here
+    assert best < 0.015, f"{best * 1000:.1f} ms"
+
+
+# ---------------------------------------------------------------------------------------------------
+# round trips: simulated truth
+
+
+def _sim_arm(rng, n, scale, shape, hr, cmax):
+    u = rng.uniform(size=n)
+    t = scale * (-np.log(u) / hr) ** (1 / shape)
+    c = rng.uniform(0, cmax, n)
+    return np.minimum(t, c), (t <= c).astype(float)
+
+
+def _round_trip(arms, rng, use_total_events, landmarks, risk_stop_prob=0.35, unit="months"):
+    """Digitise and reconstruct a pair of arms; returns (median errors, landmark errors, |dlogHR|)."""
+    stop = rng.uniform() < risk_stop_prob
+    meds, lms, recs = [], [], []
+    for time, event in arms:
+        end = time.max()
+        curve = simulate_digitisation(
+            time, event, seed=rng, time_unit=unit,
+            risk_stop=rng.uniform(0.3, 0.6) * end if stop else None,
+        )
+        res = curve.reconstruct(use_total_events=use_total_events, warn=False)
+        rt, re = read_ipd(res)
+        assert len(rt) == len(time)  # exactly the risk table's N, always
+        if use_total_events:
+            assert re.sum() == event.sum()
+        mt = km_median(time, event)
+        if np.isfinite(mt):
+            meds.append(abs(km_median(rt, re) - mt) / mt)
+        lms.extend(np.abs(km_at(rt, re, landmarks) - km_at(time, event, landmarks)))
+        recs.append((rt, re))
+    true = cox_loghr(*arms[0], *arms[1])
+    rec = cox_loghr(*recs[0], *recs[1])
+    return meds, lms, abs(rec - true)
+
+
+def _p90(x):
+    return float(np.percentile(np.asarray(x, float), 90))
+
+
+N_SIM = 150  # pairs of arms per scenario: a stable 90th percentile, about 2 s per scenario
+
+
+@pytest.mark.parametrize("use_total_events", [False, True], ids=["without-D", "with-D"])
+def test_round_trip_simulated(use_total_events):
+    meds, lms, hrs = [], [], []
+    for rep in range(N_SIM):
+        rng = np.random.default_rng(1000 + rep)
+        n0, n1 = (int(x) for x in rng.integers(40, 401, 2))
+        median = rng.uniform(6, 18)  # months
+        shape = 1.0 if rng.uniform() < 0.5 else rng.uniform(0.7, 1.6)  # exponential or Weibull
+        scale = median / np.log(2) ** (1 / shape)
+        hr = rng.uniform(0.4, 1.0)
+        cmax = rng.uniform(24, 48)  # uniform censoring on [0, cmax] months
+        arms = [_sim_arm(rng, n0, scale, shape, 1.0, cmax), _sim_arm(rng, n1, scale, shape, hr, cmax)]
+        m, lm, h = _round_trip(arms, rng, use_total_events, np.array([6.0, 12.0]))
+        meds += m
+        lms += lm
+        hrs.append(h)
+    fig = (f"simulated, {'with' if use_total_events else 'without'} total events, {N_SIM} pairs: "
+           f"p90 median rel. error {_p90(meds):.3f}, S(6)/S(12) abs. error {_p90(lms):.4f}, "
+           f"|d log HR| {_p90(hrs):.4f}")
+    print("\n" + fig)
+    assert _p90(meds) <= P90_MEDIAN_REL, fig
+    assert _p90(lms) <= P90_LANDMARK_ABS, fig
+    assert _p90(hrs) <= P90_LOGHR_ABS, fig
+
+
+def _lifelines_pairs():
+    from lifelines import datasets as ds
+
+    lung = ds.load_lung().dropna(subset=["time", "status"])
+    ev = (lung.status == 2) if lung.status.max() == 2 else (lung.status == 1)
+    yield "lung by sex (days)", [
+        (lung.time[lung.sex == k].to_numpy(float), ev[lung.sex == k].to_numpy(float)) for k in (1, 2)
+    ], 30.44
+    rossi = ds.load_rossi()
+    yield "rossi by fin (weeks)", [
+        (rossi.week[rossi.fin == k].to_numpy(float), rossi.arrest[rossi.fin == k].to_numpy(float))
+        for k in (0, 1)
+    ], 4.348
+    g = ds.load_gbsg2()
+    yield "gbsg2 by horTh (days)", [
+        (g.time[g.horTh == k].to_numpy(float), g.cens[g.horTh == k].to_numpy(float))
+        for k in ("no", "yes")
+    ], 30.44
+
+
+N_REAL = 12  # replicates per dataset and scenario
+
+
+@pytest.mark.parametrize("use_total_events", [False, True], ids=["without-D", "with-D"])
+def test_round_trip_lifelines_datasets(use_total_events):
+    meds, lms, hrs, lines = [], [], [], []
+    for name, arms, per_month in _lifelines_pairs():
+        landmarks = np.array([6.0, 12.0]) * per_month
+        dm, dl, dh = [], [], []
+        for rep in range(N_REAL):
+            rng = np.random.default_rng(rep)
+            m, lm, h = _round_trip(arms, rng, use_total_events, landmarks, risk_stop_prob=0.5,
+                                   unit="days")
+            dm += m
+            dl += lm
+            dh.append(h)
+        lines.append(f"  {name}: n={[len(a[0]) for a in arms]} p90 median {_p90(dm) if dm else float('nan'):.3f}"
+                     f" landmark {_p90(dl):.4f} |d log HR| {_p90(dh):.4f}")
+        meds += dm
+        lms += dl
+        hrs += dh
+    fig = (f"lifelines data, {'with' if use_total_events else 'without'} total events: "
+           f"p90 median {_p90(meds):.3f}, landmark {_p90(lms):.4f}, |d log HR| {_p90(hrs):.4f}\n"
+           + "\n".join(lines))
+    print("\n" + fig)
+    assert _p90(meds) <= P90_MEDIAN_REL, fig
+    assert _p90(lms) <= P90_LANDMARK_ABS, fig
+    assert _p90(hrs) <= P90_LOGHR_ABS, fig
+
+
+# ---------------------------------------------------------------------------------------------------
+# real digitised curves
+
+
+def _veteran():
+    clicks = pd.read_csv(DATA / "veteran_ipdrecon_clicks.csv")
+    table = pd.read_csv(DATA / "veteran_ipdrecon_risk_table.csv")
+    return clicks, table
+
+
+@pytest.mark.parametrize("total_events", [None, 128])
+def test_veterans_clicks_reproduce_the_true_median_and_landmarks(total_events):
+    clicks, table = _veteran()
+    res = reconstruct_ipd(clicks.time_days, clicks.survival, table.time_days, table.n_at_risk,
+                          total_events, return_result=True, warn=False)
+    t, e = read_ipd(res)
+    assert len(t) == 137
+    if total_events:
+        assert e.sum() == 128
+    # known answer from survival::veteran; tolerance 0.03 absolute (human clicks, jitter)
+    s = km_at(t, e, [30, 90, 180, 365])
+    np.testing.assert_allclose(s, [0.700, 0.464, 0.222, 0.090], atol=0.03)
+    # median 80 days within one click-step: the clicks around S = 0.5 are 3 to 8 days apart
+    med = km_median(t, e)
+    around = clicks.time_days[(clicks.survival > 0.45) & (clicks.survival < 0.55)]
+    step = float(np.max(np.diff(np.sort(around)))) if len(around) > 1 else 10.0
+    assert abs(med - 80) <= max(step, 1.0), (med, step)
+    print(f"\nVeterans (D={total_events}): median {med:.1f}, S(30/90/180/365) "
+          + "/".join(f"{x:.3f}" for x in s) + f", events {int(e.sum())}")
+
+
+def _keynote_files():
+    names = ["keynote189_os_pembrolizumab_clicks.csv", "keynote189_os_placebo_clicks.csv",
+             "keynote189_os_risk_table.csv"]
+    missing = [n for n in names if not (SHARED / n).exists()]
+    if missing:
+        pytest.skip(f"GPL test data not present: {SHARED / missing[0]}")
+    return [SHARED / n for n in names]
+
+
+def test_keynote189_overall_survival():
+    pem, pbo, nar = _keynote_files()
+    table = pd.read_csv(nar)
+    out = {}
+    for arm, path in (("pembrolizumab", pem), ("placebo", pbo)):
+        clicks = pd.read_csv(path)
+        tab = table[table.arm == arm]
+        with pytest.warns(UserWarning, match="beyond the last point"):  # risk times 18, 21
+            res = reconstruct_ipd(clicks.time_months, clicks.survival, tab.time_months,
+                                  tab.n_at_risk, return_result=True)
+        assert len(res.ipd) == tab.n_at_risk.iloc[0]
+        out[arm] = read_ipd(res)
+    hr = np.exp(cox_loghr(*out["placebo"], *out["pembrolizumab"]))
+    s12 = [float(km_at(*out[a], [12.0])[0]) for a in ("pembrolizumab", "placebo")]
+    print(f"\nKEYNOTE-189 OS: HR {hr:.3f} (published 0.49), S(12) {s12[0]:.3f} / {s12[1]:.3f} "
+          "(published 0.692 / 0.494)")
+    assert abs(hr - 0.49) <= 0.03  # issue 4
+    assert abs(s12[0] - 0.692) <= 0.02 and abs(s12[1] - 0.494) <= 0.02  # issue 4
+    # the placebo median, 11.3 months in the full text
+    assert abs(km_median(*out["placebo"]) - 11.3) <= 0.5
+
+
+def test_keynote189_hr_with_lifelines_cox():
+    """The same HR through the public km.cox_hr (lifelines, Efron ties)."""
+    pem, pbo, nar = _keynote_files()
+    from metaanalysis.survival.km import cox_hr
+
+    table = pd.read_csv(nar)
+    ipd = {}
+    for arm, path in (("pembrolizumab", pem), ("placebo", pbo)):
+        clicks = pd.read_csv(path)
+        tab = table[table.arm == arm]
+        ipd[arm] = reconstruct_ipd(clicks.time_months, clicks.survival, tab.time_months,
+                                   tab.n_at_risk, warn=False)
+    res = cox_hr(ipd["pembrolizumab"], ipd["placebo"])
+    assert abs(res.hr - 0.49) <= 0.03
+    assert res.ci_low < 0.49 < res.ci_high

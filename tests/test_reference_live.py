@@ -1,0 +1,78 @@
+"""Regenerate every stored R reference file live and check it equals the stored one.
+
+The tests of each module compare the package with the JSON files in ``tests/reference/``. This
+test closes the loop when ``Rscript`` and metafor are installed (CI installs them from Debian): it
+reruns each committed R script in a scratch copy of the repository and checks that R still writes
+the numbers that are stored, so a stale or hand-edited reference cannot pass unnoticed. Without R
+it is skipped and the stored values are used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "tests" / "reference"
+SCRIPTS = sorted(REFERENCE.glob("*.R"))
+# Values are written with 17 significant digits; a rerun of the same R build reproduces them, but
+# iterative fits may differ in the last digits across BLAS builds.
+RTOL = 1e-9
+# Keys recording the environment, not results.
+VOLATILE = {"r_version", "metafor_version", "R_version", "versions", "generated", "date", "lme4_version",
+            "survival_version", "platform"}
+
+
+def _compare(a, b, path="$"):
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = (a.keys() | b.keys()) - VOLATILE
+        for k in sorted(keys):
+            assert k in a and k in b, f"{path}.{k} missing on one side"
+            _compare(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), f"{path}: lengths {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _compare(x, y, f"{path}[{i}]")
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        assert math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12), f"{path}: {a} != {b}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed: stored values used")
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_reference_regenerates(script, tmp_path):
+    probe = subprocess.run(["Rscript", "-e", "library(metafor); library(jsonlite)"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("R is present but metafor or jsonlite is not")
+    repo = tmp_path / "repo"
+    (repo / "tests" / "reference").mkdir(parents=True)
+    for item in ROOT.iterdir():
+        if item.name not in ("tests", ".git"):
+            (repo / item.name).symlink_to(item)
+    for sub in (ROOT / "tests").iterdir():
+        if sub.name != "reference":
+            (repo / "tests" / sub.name).symlink_to(sub)
+    for f in REFERENCE.iterdir():
+        if f.suffix != ".json":
+            shutil.copy(f, repo / "tests" / "reference" / f.name)
+    shared = ROOT.parent / "shared"
+    if shared.exists():
+        (tmp_path / "shared").symlink_to(shared)
+    before = {p.name for p in (repo / "tests" / "reference").iterdir()}
+    res = subprocess.run(["Rscript", str(Path("tests") / "reference" / script.name)], cwd=repo,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    written = [p for p in (repo / "tests" / "reference").iterdir()
+               if p.suffix == ".json" and p.name not in before]
+    assert written, f"{script.name} wrote no JSON file"
+    for new in written:
+        stored = REFERENCE / new.name
+        assert stored.exists(), f"{script.name} writes {new.name}, which is not committed"
+        _compare(json.loads(stored.read_text()), json.loads(new.read_text()))
