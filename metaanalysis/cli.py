@@ -73,6 +73,21 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_diff(args) -> int:
+    from .report.diff import diff_results
+
+    try:
+        d = diff_results(args.old, args.new)
+    except (OSError, ValueError) as exc:
+        print(f"metaanalysis diff: cannot read results: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(d.to_json(indent=2))
+    else:
+        print(d.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metaanalysis",
@@ -105,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a previous results.json (or report folder): list what changed")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("diff", help="list what changed between two reports' results.json")
+    p.add_argument("old", help="previous results.json or report folder")
+    p.add_argument("new", help="new results.json or report folder")
+    p.add_argument("--json", action="store_true", help="print the changes as JSON")
+    p.set_defaults(func=cmd_diff)
     return parser
 
 

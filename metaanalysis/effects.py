@@ -477,7 +477,7 @@ def escalc(
     Examples
     --------
     >>> yi, vi = escalc("OR", ai=[4, 6], n1i=[123, 306], ci=[11, 29], n2i=[139, 303])
-    >>> [round(y, 4) for y in yi]
+    >>> [round(float(y), 4) for y in yi]
     [-0.9387, -1.6662]
     """
     if not isinstance(measure, str):
@@ -639,7 +639,7 @@ def median_from_ci(median, ci_low, ci_high, level: float = 95, *, labels=None) -
     --------
     >>> res = median_from_ci(10.8, 9.1, 12.9)
     >>> round(float(res.yi[0]), 4), round(float(res.sei[0]), 4)
-    (2.3795, 0.0891)
+    (2.3795, 0.089)
     """
     median = as_float_array(median, "median")
     low = as_float_array(ci_low, "ci_low", allow_nan=True)
@@ -819,9 +819,9 @@ def effects_from_table(
         Keep these study ids.
     select : {"first", "last", "latest"} or callable, optional
         Rule for a study (or, for arm-level measures, a study arm) with several matching rows:
-        first or last row of the file, the latest analysis (``data_cut`` final > update? no: update >
-        final > primary > interim, then the latest year), or a function taking the rows (a
-        DataFrame) and returning the one row to keep (a Series). Without a rule, several rows for one
+        first or last row of the file, the latest analysis (``data_cut`` update > final > primary >
+        interim, then the latest year), or a function taking the rows (a DataFrame) and returning
+        the one row to keep (a Series or a one-row DataFrame). Without a rule, several rows for one
         study raise an :class:`InputError` listing them.
     from_value : bool
         Proportions only: when a row has no counts, use ``round(value * denominator)`` (or ``n`` when

@@ -30,6 +30,9 @@ __all__ = [
     "validate_text",
     "TIME_UNITS_IN_MONTHS",
     "append_rows",
+    "CUT_PREFERENCE",
+    "ASSESSOR_PREFERENCE",
+    "cut_preference",
     "atomic_write",
 ]
 
@@ -52,6 +55,21 @@ TIME_UNITS_IN_MONTHS = {"months": 1.0, "weeks": 7.0 / (365.25 / 12), "days": 1.0
 # A ratio or median interval whose two log half-widths differ by more than this fraction of the
 # larger, even after moving each printed number by half a unit of its last digit, is flagged.
 LOG_ASYMMETRY_TOLERANCE = 0.10
+# Which analysis of a trial to use when a table holds several (one row per trial per analysis).
+# For progression and response, the prespecified primary analysis that trials are powered for; for
+# OS the most mature cut (crossover makes early OS cuts less informative still).
+CUT_PREFERENCE = {
+    "default": ("primary", "", "update", "final", "interim"),
+    "OS": ("final", "update", "primary", "", "interim"),
+}
+ASSESSOR_PREFERENCE = ("central", "", "investigator")
+
+
+def cut_preference(outcome: str) -> tuple:
+    """The order in which data cuts are preferred for ``outcome`` (see :data:`CUT_PREFERENCE`)."""
+    return CUT_PREFERENCE.get(outcome, CUT_PREFERENCE["default"])
+
+
 # Keys that identify one reported quantity; two rows with equal keys and different values conflict.
 _QUANTITY_KEY = ("study_id", "arm", "outcome", "measure", "data_cut", "population", "assessor",
                  "time_point", "unit")

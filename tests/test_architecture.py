@@ -112,3 +112,13 @@ def test_error_hierarchy():
     assert issubclass(errors.ConvergenceError, RuntimeError)
     for cls in (errors.InputError, errors.StudyTableError, errors.ConvergenceError):
         assert issubclass(cls, errors.MetaAnalysisError)
+
+
+def test_every_public_name_resolves_and_is_documented():
+    import metaanalysis as ma
+
+    for name in ma.__all__:
+        obj = getattr(ma, name)
+        if callable(obj):
+            doc = obj.__doc__ or ""
+            assert len(doc.strip()) > 40, f"ma.{name} has no real docstring"

@@ -16,6 +16,7 @@ import metaanalysis.effects as eff
 from metaanalysis.effects import (
     difference_from_ci,
     difference_from_pvalue,
+    effects_from_table,
     escalc,
     median_from_ci,
     ratio_from_ci,
@@ -234,3 +235,93 @@ def test_one_arm_ci_contains_estimate(rows):
         lo, hi = res.conf_int()
         ok = np.isfinite(res.yi)
         assert np.all(lo[ok] <= res.yi[ok]) and np.all(res.yi[ok] <= hi[ok])
+
+
+# ---------------------------------------------------------------- the study table
+
+
+def _table():
+    cols = ["study_id", "trial", "year", "design", "arm", "therapy", "comparator", "outcome", "measure", "value",
+            "ci_low", "ci_high", "ci_level", "numerator", "denominator", "n", "unit", "source", "locator", "notes",
+            "status", "data_cut", "population", "assessor"]
+    nan = np.nan
+    rows = [
+        ["a", "ALPHA", 2014, "rct", "sora vs placebo", "sora", "placebo", "PFS", "hr", 0.59, 0.45, 0.76, 0.95,
+         nan, nan, 417, "", "doi:1", "abstract", "", "", "primary", "", "central"],
+        ["a", "ALPHA", 2014, "rct", "sora vs placebo", "sora", "placebo", "PFS", "hr", 0.62, 0.49, 0.79, 0.95,
+         nan, nan, 417, "", "doi:1", "table 2", "investigator", "", "primary", "", "investigator"],
+        ["b", "BETA", 2015, "rct", "lenva vs placebo", "lenva", "placebo", "PFS", "hr", 0.21, 0.14, 0.31, 0.99,
+         nan, nan, 392, "", "doi:2", "abstract", "", "", "primary", "", "central"],
+        ["a", "ALPHA", 2014, "rct", "sora", "sora", "placebo", "PFS", "median", 10.8, 9.1, 12.9, 0.95,
+         nan, nan, 207, "months", "doi:1", "abstract", "", "", "primary", "", "central"],
+        ["b", "BETA", 2015, "rct", "lenva", "lenva", "placebo", "PFS", "median", 78.0, 60.0, nan, 0.95,
+         nan, nan, 261, "weeks", "doi:2", "fig 2", "upper bound not reached", "", "primary", "", "central"],
+        ["c", "GAMMA", 2016, "single-arm", "cabo", "cabo", "", "PFS", "median", nan, 5.0, nan, 0.95,
+         nan, nan, 30, "months", "doi:3", "text", "", "not_reached", "final", "", ""],
+        ["a", "ALPHA", 2014, "rct", "sora", "sora", "placebo", "ORR", "proportion", 0.12, nan, nan, nan,
+         24, 196, 207, "", "doi:1", "table 3", "evaluable", "", "primary", "", "central"],
+        ["b", "BETA", 2015, "rct", "lenva", "lenva", "placebo", "ORR", "proportion", 0.648, nan, nan, nan,
+         169, 261, 261, "", "doi:2", "abstract", "", "", "primary", "", "central"],
+        ["c", "GAMMA", 2016, "single-arm", "cabo", "cabo", "", "ORR", "proportion", 0.10, nan, nan, nan,
+         nan, nan, 30, "", "doi:3", "abstract", "percentage only", "", "final", "", ""],
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_effects_from_table_hr_refuses_ambiguity_then_selects():
+    table = _table()
+    with pytest.raises(InputError) as err:
+        effects_from_table(table, "PFS", "hr")
+    msg = str(err.value)
+    assert "lines 2, 3" in msg and "assessor" in msg
+    out = effects_from_table(table, "PFS", "hr", assessor="central")
+    assert out["study_id"].tolist() == ["a", "b"]
+    assert out.loc[0, "label"] == "ALPHA (sora vs placebo)"
+    ref = ratio_from_ci([0.59, 0.21], [0.45, 0.14], [0.76, 0.31], level=[95, 99])
+    np.testing.assert_allclose(out["yi"], ref.yi)
+    np.testing.assert_allclose(out["vi"], ref.vi)
+    assert {"source", "locator", "notes", "line", "derived"} <= set(out.columns)
+    assert out["line"].tolist() == [2, 4]
+    first = effects_from_table(table, "PFS", "hr", select="first")
+    assert first.loc[0, "locator"] == "abstract"
+    picked = effects_from_table(table, "PFS", "hr", select=lambda g: g[g["assessor"] == "investigator"])
+    assert picked.loc[0, "value"] == 0.62
+
+
+def test_effects_from_table_median_units_and_not_reached():
+    table = _table()
+    with pytest.warns(UserWarning, match="line 7 \\(c\\): median not reached"):
+        out = effects_from_table(table, "PFS", "median")
+    assert out["study_id"].tolist() == ["a", "b"]
+    weeks = to_months(78.0, "weeks")
+    assert out.loc[1, "yi"] == pytest.approx(math.log(weeks))
+    lower = to_months(60.0, "weeks")
+    assert out.loc[1, "sei"] == pytest.approx((math.log(weeks) - math.log(lower)) / 1.959963984540054)
+    assert "one side only" in out.loc[1, "derived"] and "weeks" in out.loc[1, "derived"]
+    assert out.attrs["dropped"][0]["line"] == 7
+    with pytest.raises(InputError, match="median not reached"):
+        effects_from_table(table, "PFS", "median", missing="raise")
+
+
+def test_effects_from_table_proportions_counts_and_from_value():
+    table = _table()
+    with pytest.warns(UserWarning, match="from_value=True"):
+        out = effects_from_table(table, "ORR", "proportion", scale="PFT")
+    assert out["study_id"].tolist() == ["a", "b"]
+    ref = escalc("PFT", xi=[24, 169], ni=[196, 261])
+    np.testing.assert_allclose(out["yi"], ref.yi)
+    out2 = effects_from_table(table, "ORR", "proportion", from_value=True)
+    assert out2["xi"].tolist() == [24, 169, 3]
+    assert "from_value=True" in out2.loc[2, "derived"]
+    assert (out2["measure"] == "PLO").all()
+    assert out2.loc[2, "label"] == "GAMMA (cabo)"
+
+
+def test_effects_from_table_bad_arguments():
+    table = _table()
+    with pytest.raises(InputError, match="no rows"):
+        effects_from_table(table, "OS", "hr")
+    with pytest.raises(InputError, match="measure"):
+        effects_from_table(table, "PFS", "mean")
+    with pytest.raises(InputError, match="lacks"):
+        effects_from_table(table.drop(columns=["value"]), "PFS", "hr")

@@ -335,3 +335,56 @@ def test_baseline_forest_single_column_with_arrows(tmp_path):
     ax = forest(synthetic(12, long_labels=True), width="single", xlim=(0.5, 2),
                 favours=("Favours therapy", "Favours control"))
     _compare(ax.figure, "forest_single_arrows.png", tmp_path)
+
+
+def test_baseline_comparison_can_fail(tmp_path):
+    """The tolerance is tight enough to catch a changed figure (a different row order)."""
+    from matplotlib.testing.compare import compare_images
+
+    from metaanalysis.plots import style
+
+    ax = forest(bcg_rr(), columns={"Year": BCG["year"]}, sort_by="estimate",
+                favours=("Favours vaccine", "Favours control"))
+    actual = tmp_path / "changed.png"
+    with style():
+        ax.figure.savefig(actual, dpi=100, metadata={"Software": None})
+    assert compare_images(str(BASELINE / "forest_bcg.png"), str(actual), tol=IMAGE_TOL) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# subgroups and proportions (real result objects)
+
+
+def test_subgroups_headings_subtotals_and_test():
+    a, b, c, d = (np.array(BCG[k], float) for k in ("tpos", "tneg", "cpos", "cneg"))
+    yi = np.log(a / (a + b)) - np.log(c / (c + d))
+    vi = 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)
+    alloc = ["random"] * 4 + ["alternate"] * 2 + ["random"] * 3 + ["systematic"] * 4
+    sg = ma.subgroup_analysis(yi, vi, groups=alloc, measure="RR", labels=BCG["author"])
+    tab = forest_table(sg, columns={"Year": BCG["year"]})
+    assert tab[tab.kind == "heading"].label.tolist() == ["random", "alternate", "systematic"]
+    assert (tab.kind == "subtotal").sum() == 3
+    # the extra column follows each study into its subgroup
+    st = tab[tab.kind == "study"]
+    assert {("Stein & Aronson", "1953"), ("TPT Madras", "1980")} <= set(zip(st.label, st.Year))
+    assert tab.label.iloc[-1].startswith(f"Test for subgroup differences: Q = {sg.statistic:.2f}, df = 2")
+    ax = forest(sg, columns={"Year": BCG["year"]})
+    diamonds = gid_artists(ax, "forest-diamond")
+    assert len(diamonds) == 4  # three subtotals and the overall
+    assert len(squares(ax).get_offsets()) == 13
+    assert_no_overlap(ax.figure)
+
+
+def test_proportions_in_percent_without_reference_line():
+    xi, ni = [12, 30, 8, 45, 20], [40, 80, 35, 100, 50]
+    res = ma.pool_proportions(xi, ni, measure="PLO", labels=list("ABCDE"))
+    tab = forest_table(res)
+    st = tab[tab.kind == "study"]
+    np.testing.assert_allclose(st.estimate, 100 * np.array(xi) / np.array(ni))
+    (summ,) = tab[tab.kind == "summary"].itertuples()
+    assert summ.estimate == pytest.approx(100 * res.proportion)
+    assert tab.attrs["ci_header"] == "Proportion, % [95% CI]"
+    assert not any(s.startswith("Test for overall effect") for s in tab.label)
+    ax = forest(res)
+    assert ax.get_xscale() == "linear"
+    assert gid_artists(ax, "forest-reference") == []

@@ -172,12 +172,18 @@ def test_order_invariance_and_intervals_contain_the_estimate(data, measure, rnd)
         assert res.proportion_ci_low <= res.proportion <= res.proportion_ci_high
 
 
-@settings(max_examples=8, deadline=None)
-@given(studies)
+# studies with 0 < x < n and n >= 10: the likelihood has a well-defined interior maximum (with
+# only tiny or all-or-none studies tau² can run off to the boundary and the fit is not identified)
+inner_studies = st.lists(st.tuples(st.floats(0.05, 0.95), st.integers(10, 80)), min_size=3, max_size=6).map(
+    lambda rows: (np.array([min(max(round(p * n), 1), n - 1) for p, n in rows], float),
+                  np.array([n for _, n in rows], float))
+)
+
+
+@settings(max_examples=6, deadline=None)
+@given(inner_studies)
 def test_glmm_swapping_events_and_non_events_flips_the_logit(data):
     x, n = data
-    if x.sum() == 0 or x.sum() == n.sum():  # no finite MLE: an InputError (tested below)
-        return
     a = pool_proportions(x, n, method="GLMM")
     b = pool_proportions(n - x, n, method="GLMM")
     assert a.estimate == pytest.approx(-b.estimate, rel=1e-4, abs=1e-5)

@@ -47,7 +47,11 @@ RAIR_DTC_PFS_CAVEATS = (
 )
 """Further caveats for the PFS (and OS) hazard-ratio network."""
 
-DEFAULT_CUT_PREFERENCE = ("primary", "", "final", "update", "interim")
+from ..studies import cut_preference as _cut_preference
+
+# The study table's rule (one source of truth with the report): primary analysis first for PFS and
+# response, the most mature cut for OS.
+DEFAULT_CUT_PREFERENCE = None
 
 
 def _table_frame(table):
@@ -131,7 +135,7 @@ def contrasts_from_studies(table, outcome: str = "PFS", measure: str = "hr",
                          + (f" against {comparator!r}" if comparator is not None else ""))
     notes: list = []
     rows = []
-    prefs = [c.lower() for c in cut_preference]
+    prefs = [c.lower() for c in (cut_preference or _cut_preference(outcome))]
     groups = sel.groupby([sel["study_id"], sel["therapy"].astype(str).str.strip(),
                           sel["comparator"].astype(str).str.strip()], sort=False)
     for (study, ther, comp), g in groups:
@@ -197,7 +201,7 @@ def arms_from_studies(table, outcome: str = "ORR", comparator=None,
         sel = sel[sel["study_id"].isin(keep)]
     if len(sel) == 0:
         raise InputError(f"the study table has no randomised {outcome} proportions")
-    prefs = [c.lower() for c in cut_preference]
+    prefs = [c.lower() for c in (cut_preference or _cut_preference(outcome))]
     notes, rows = [], []
     for (study, ther), g in sel.groupby(["study_id", "therapy"], sort=False):
         recs = sorted((r for _, r in g.iterrows()),

@@ -64,6 +64,19 @@ def display_transform(measure):
     return lambda x: np.asarray(x, dtype=float)
 
 
+def inverse_proportion(measure):
+    """Back-transformation of a proportion scale that needs nothing but the value (PLO, PAS, PR),
+    or None (PFT needs the sample sizes, so its results must carry back-transformed values)."""
+    m = str(measure or "").upper()
+    if m == "PLO":
+        return lambda x: 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+    if m == "PAS":
+        return lambda x: np.sin(np.clip(np.asarray(x, dtype=float), 0.0, np.pi / 2)) ** 2
+    if m == "PR":
+        return lambda x: np.asarray(x, dtype=float)
+    return None
+
+
 def _is_proportion_result(res) -> bool:
     return scale_of(measure_of(res)) == "percent"
 
@@ -92,15 +105,21 @@ def study_view(res):
         w = w / 100.0
     out = pd.DataFrame({"label": sf["label"].astype(str).to_numpy()})
     if _is_proportion_result(res):
-        # pool_proportions' study_frame: the observed proportion and its exact interval
-        if "proportion" not in sf.columns:
+        # pool_proportions' study_frame: the observed proportion and its exact interval; a plain
+        # fit on a proportion scale (a subgroup of logits, say) is shown back-transformed.
+        inv = inverse_proportion(measure_of(res))
+        if "proportion" in sf.columns:
+            out["estimate"] = 100.0 * sf["proportion"].to_numpy(dtype=float)
+            out["ci_low"] = 100.0 * sf["ci_low"].to_numpy(dtype=float)
+            out["ci_high"] = 100.0 * sf["ci_high"].to_numpy(dtype=float)
+        elif inv is not None:
+            for key, col in (("estimate", "yi"), ("ci_low", "ci_low"), ("ci_high", "ci_high")):
+                out[key] = 100.0 * inv(sf[col].to_numpy(dtype=float))
+        else:
             raise InputError(
                 "the proportions result's study_frame() has no 'proportion' column: the plot "
                 "needs the study proportions from pool_proportions"
             )
-        out["estimate"] = 100.0 * sf["proportion"].to_numpy(dtype=float)
-        out["ci_low"] = 100.0 * sf["ci_low"].to_numpy(dtype=float)
-        out["ci_high"] = 100.0 * sf["ci_high"].to_numpy(dtype=float)
     else:
         tr = display_transform(measure_of(res))
         out["estimate"] = tr(sf["yi"].to_numpy(dtype=float))
@@ -131,7 +150,11 @@ def pooled_view(res) -> dict:
         "pvalue": _f(_get(res, "pvalue")),
         "df": _f(_get(res, "df", default=_NAN)),
     }
-    if scale_of(measure) == "percent":
+    inv = inverse_proportion(measure)
+    if scale_of(measure) == "percent" and not hasattr(res, "proportion") and inv is not None:
+        for key in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+            out[key] = 100.0 * float(inv(_f(_get(res, key))))
+    elif scale_of(measure) == "percent":
         for src, dst in (("proportion", "estimate"), ("proportion_ci_low", "ci_low"),
                          ("proportion_ci_high", "ci_high"), ("proportion_pi_low", "pi_low"),
                          ("proportion_pi_high", "pi_high")):

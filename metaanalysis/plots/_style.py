@@ -201,14 +201,19 @@ _LOG_TICK_SETS = (
 
 
 def log_ticks(lo: float, hi: float, max_ticks: int = 7) -> list[float]:
-    """Natural-scale tick values for a log axis from ``lo`` to ``hi``: the finest set with at most
-    ``max_ticks`` ticks inside the range (at least two when the range allows)."""
+    """Natural-scale tick values for a log axis from ``lo`` to ``hi``: among the sets of
+    :data:`_LOG_TICK_SETS` whose ticks inside the range cover at least half of it (in log units),
+    the one with the most ticks, at most ``max_ticks`` (at least two when the range allows)."""
+    span = math.log(hi / lo) if hi > lo > 0 else 0.0
     best: list[float] = []
     for values in _LOG_TICK_SETS:
         inside = [v for v in values if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
-        if len(inside) > max_ticks:
-            break
-        if len(inside) >= len(best):
+        if len(inside) > max_ticks or len(inside) < 2:
+            continue
+        covered = math.log(inside[-1] / inside[0])
+        if span > 0 and covered < 0.5 * span:
+            continue
+        if len(inside) > len(best):
             best = inside
     if len(best) < 2:
         # too few ticks allowed for any set: thin the coarsest set with two ticks inside, keeping

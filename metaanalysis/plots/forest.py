@@ -435,6 +435,7 @@ def sensitivity_table(frame, result=None, *, kind="leave_one_out", measure=None,
     tr = display_transform(measure)
     labels = [str(x) for x in (frame["study"] if "study" in frame.columns else frame.index)]
     prefix = "Omitting " if kind == "leave_one_out" else "+ "
+    label_header = "Omitted study" if kind == "leave_one_out" else "Added study"
     rows = []
     for lab, (_, r) in zip(labels, frame.iterrows()):
         est, lo, hi = (float(tr(r[c])) for c in ("estimate", "ci_low", "ci_high"))
@@ -456,7 +457,7 @@ def sensitivity_table(frame, result=None, *, kind="leave_one_out", measure=None,
     out["model"] = None
     lvl = f"{level:g}"
     out.attrs.update({"measure": measure, "scale": S.scale_of(measure), "level": level,
-                      "columns": [], "ci_header": f"{S.short_label(measure)} [{lvl}% CI]",
+                      "label_header": label_header, "columns": [], "ci_header": f"{S.short_label(measure)} [{lvl}% CI]",
                       "common": False})
     return out
 
@@ -512,7 +513,7 @@ def _TEXT_TO_PATH(cls):
 
 def _columns_spec(table, show_weight):
     """(key, header, align, side) of every text column, left block then right block."""
-    left = [("label", "Study", "left")]
+    left = [("label", table.attrs.get("label_header", "Study"), "left")]
     left += [(c, c, "right") for c in table.attrs.get("columns", [])]
     right = [("ci_text", table.attrs.get("ci_header", "Estimate [95% CI]"), "right")]
     if "tau2_text" in table.columns:

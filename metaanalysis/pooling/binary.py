@@ -390,7 +390,7 @@ def pool_binary(
     --------
     >>> res = pool_binary([4, 6, 3], [123, 306, 231], [11, 29, 11], [139, 303, 220])
     >>> round(res.estimate, 4)
-    -1.0546
+    -1.4135
     """
     method_u = method.upper() if isinstance(method, str) else method
     if method_u == "HSK":

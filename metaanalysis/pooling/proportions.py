@@ -448,7 +448,7 @@ def pool_proportions(
     --------
     >>> res = pool_proportions([12, 20, 8], [40, 50, 30], measure="PLO", method="DL")
     >>> round(res.proportion, 4)
-    0.3291
+    0.3358
     """
     lev = check_level(level)
     measure = str(measure).upper()

@@ -133,6 +133,193 @@ def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# Intercept-only kernels. These are the single source of the formulas of the model without
+# moderators, for one meta-analysis and for many: every argument is an array along axis 0 (k
+# studies), either 1-D (one meta-analysis, the path of :func:`metaanalysis.pool`) or 2-D (k_max x
+# groups, the path of :func:`metaanalysis.pooling.batch.pool_many`). In the 2-D case the padding
+# entries carry weight 0 (``m`` = 0, and ``w`` = m / (v + tau²)); sums are taken over axis 0, so
+# the result is a scalar per group. ``k`` is the number of studies (an int, or one per group).
+# --------------------------------------------------------------------------------------------
+
+
+def _msum(x, m):
+    """Sum over the studies of axis 0, skipping padding (``m`` None: no padding)."""
+    return x.sum(0) if m is None else (x * m).sum(0)
+
+
+def _wq(w, y):
+    """sum(w), the weighted mean and Q = sum w (y - mean)², the weighted residual sum of squares.
+
+    With w = 1/vi this is Cochran's Q; with w = 1/(vi + tau²) the Q-profile; residuals are formed
+    explicitly (two passes) so Q is not lost to cancellation.
+    """
+    s1 = w.sum(0)
+    mu = (w * y).sum(0) / s1
+    r = y - mu
+    return s1, mu, (w * r * r).sum(0)
+
+
+def _p_sums(w, v):
+    """Traces and squared sums of P = W - w w'/sum(w) (the intercept-only projection) in closed form.
+
+    Returns ``(s1, trP, tr(PV), sum(P*P), sum(PV*P), sum(PV*(PV)'))`` with V = diag(v), the
+    quantities behind every moment estimator's standard error (metafor builds P and sums its
+    elements; these are the same sums expanded over w, so no k x k matrix is formed).
+    """
+    s1 = w.sum(0)
+    w2 = w * w
+    s2 = w2.sum(0)
+    w3 = w2 * w
+    w2v = w2 * v
+    s2v = w2v.sum(0)
+    trp = s1 - s2 / s1
+    trpv = (w * v).sum(0) - s2v / s1
+    pp = s2 - 2.0 * w3.sum(0) / s1 + (s2 / s1) ** 2
+    pvp = s2v - 2.0 * (w3 * v).sum(0) / s1 + s2 * s2v / s1**2
+    pvpv = (w2v * v).sum(0) - 2.0 * (w3 * v * v).sum(0) / s1 + (s2v / s1) ** 2
+    return s1, trp, trpv, pp, pvp, pvpv
+
+
+def _trpp(s1, s2, s3):
+    """sum(P * P) = tr(PP) from the power sums of the weights (intercept-only model)."""
+    r = s2 / s1
+    return s2 - 2.0 * s3 / s1 + r * r
+
+
+def _moment_se(df, t, pvpv, pvp, pp, denom):
+    """Standard error of a moment estimator (tau² = (Q_w - tr(PV)) / denom), clipped tau² ``t``."""
+    return np.sqrt((2.0 * pvpv + 4.0 * t * pvp + 2.0 * t * t * pp) / denom**2)
+
+
+CLOSED_FORM = ("DL", "HE", "HS", "HSk", "SJ", "GENQ")
+
+
+def closed_form_intercept(method, ymc, v, k, m=None, weights=None, tau2_min=0.0, tau2_init=None,
+                          fixed=None):
+    """tau² and its standard error by a non-iterative estimator, intercept-only model.
+
+    ``ymc`` are the effect sizes centred by their mean (metafor centres before estimating), ``m``
+    the padding mask (None for one meta-analysis), ``weights`` the weights of ``GENQ`` (0 on
+    padding). Also gives the Hedges (HE) starting value of ML / REML / EB (``method="HE0"``: no
+    clipping, no SE). Works for one group (1-D arrays, scalars out) and many (2-D, arrays out).
+    """
+    df = k - 1
+    if method in ("HE", "HE0"):
+        w = np.ones_like(v) if m is None else m
+        s1, _, rss = _wq(w, ymc)
+        trpv = _msum(v, m) - _msum(v, m) / k
+        tau2 = (rss - trpv) / df
+        if method == "HE0":
+            return tau2
+        tau2 = tau2 if fixed is None else fixed
+        tau2 = np.maximum(tau2_min, tau2)
+        t = np.maximum(tau2, 0.0)
+        pvpv = _p_sums(w, v)[5]
+        return tau2, _moment_se(df, t, pvpv, trpv, df, df)
+    if method in ("DL", "HS", "HSk"):
+        w = 1.0 / v if m is None else m / v
+        s1, _, q = _wq(w, ymc)
+        w2 = w * w
+        s2 = w2.sum(0)
+        trp = s1 - s2 / s1
+        pp = _trpp(s1, s2, (w2 * w).sum(0))
+        if method == "DL":
+            tau2, denom = (q - df) / trp, trp
+        elif method == "HS":
+            tau2, denom = (q - k) / s1, s1
+        else:
+            tau2, denom = (k / df * q - k) / s1, s1
+        tau2 = tau2 if fixed is None else fixed
+        tau2 = np.maximum(tau2_min, tau2)
+        t = np.maximum(tau2, 0.0)
+        se = np.sqrt((2.0 * df + 4.0 * t * trp + 2.0 * t * t * pp) / denom**2)
+        if method == "HSk":
+            se = se * (k / df)
+        return tau2, se
+    if method == "SJ":
+        t0 = _msum(ymc * ymc, m) / k if tau2_init is None else float(tau2_init)
+        w = 1.0 / (v + t0) if m is None else m / (v + t0)
+        _, _, q = _wq(w, ymc)
+        tau2 = t0 * q / df
+        tau2 = tau2 if fixed is None else fixed
+        tau2 = np.maximum(tau2_min, tau2)
+        t = np.maximum(tau2, 0.0)
+        _, _, _, pp, pvp, pvpv = _p_sums(w, v)
+        return tau2, np.sqrt(t0 * t0 / (df * df) * (2.0 * pvpv + 4.0 * t * pvp + 2.0 * t * t * pp))
+    if method == "GENQ":
+        if weights is None:
+            raise InputError("method='GENQ' needs weights= (the weights that define Q)")
+        _, _, q = _wq(weights, ymc)
+        _, trp, trpv, pp, pvp, pvpv = _p_sums(weights, v)
+        tau2 = (q - trpv) / trp
+        tau2 = tau2 if fixed is None else fixed
+        tau2 = np.maximum(tau2_min, tau2)
+        t = np.maximum(tau2, 0.0)
+        return tau2, _moment_se(df, t, pvpv, pvp, pp, trp)
+    raise ValueError(method)  # pragma: no cover - callers pass CLOSED_FORM codes
+
+
+def scoring_adjust(method, k, p, s1, sy, syy, s2, s2y, s2yy, s3):
+    """One ML / REML / EB Fisher-scoring step from weighted moments of (1, y, y²).
+
+    With w = 1/(v + tau2): P y = w (y - mu), y'PPy = sum w²(y - mu)², tr P = S1 - S2/S1 and
+    tr PP = S2 - 2 S3/S1 + (S2/S1)², all from seven sums (Sa = sum w^a, Say = sum w^a y, ...) of
+    the centred y, so no cancellation worth mentioning occurs. Scalars or one value per group.
+    """
+    mu = sy / s1
+    if method == "EB":
+        return ((syy - sy * mu) * k / (k - p) - k) / s1
+    ypp = s2yy - 2.0 * mu * s2y + mu * mu * s2
+    if method == "ML":
+        return (ypp - s1) / s2
+    return (ypp - (s1 - s2 / s1)) / _trpp(s1, s2, s3)
+
+
+def halve_into_space(tau2, adj, tau2_min):
+    """metafor's rule: halve a step ``adj`` until tau2 + adj >= tau2_min; returns the step.
+
+    metafor halves in a loop (``while (tau2 + adj < tau2.min) adj <- adj/2``), which from the
+    boundary takes about 1075 halvings until the step underflows to -0. Halving is exact in binary
+    floating point, so we jump to within two halvings of the answer with ``ldexp`` and finish with
+    the loop: the same step, bit for bit. Scalars or one value per group.
+    """
+    bad = tau2 + adj < tau2_min
+    if not np.any(bad):
+        return adj
+    gap = tau2 - tau2_min
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # gap <= 0: no negative step fits; metafor's loop ends when the step underflows to -0
+        n = np.where(gap > 0, np.floor(np.log2(-adj / np.where(gap > 0, gap, 1.0))) - 2.0, 0.0)
+    n = np.where(bad, np.maximum(n, 0.0), 0.0).astype(int)
+    adj = np.where(bad & (gap <= 0), -0.0, np.ldexp(adj, -n))
+    bad = tau2 + adj < tau2_min
+    while np.any(bad):
+        adj = np.where(bad, adj / 2.0, adj)
+        bad = tau2 + adj < tau2_min
+    return adj
+
+
+def loglik_intercept(ymc, v, t, method, m=None):
+    """ML or REML log-likelihood (without the constant) of the intercept-only model at tau² = t."""
+    w = 1.0 / (v + t) if m is None else m / (v + t)
+    s1, _, rss = _wq(w, ymc)
+    out = -0.5 * _msum(np.log(v + t), m) - 0.5 * rss
+    if method == "REML":
+        out = out - 0.5 * np.log(s1)
+    return out
+
+
+def mad(y, m=None):
+    """R's ``mad()`` per column of axis 0 (padding excluded): 1.4826 x median absolute deviation."""
+    if m is None:
+        med = np.median(y, axis=0)
+        return 1.4826 * np.median(np.abs(y - med), axis=0)
+    yy = np.where(m > 0, y, np.nan)
+    med = np.nanmedian(yy, axis=0)
+    return 1.4826 * np.nanmedian(np.abs(yy - med), axis=0)
+
+
+# --------------------------------------------------------------------------------------------
 # Root finding: Brent's method in the variant of R's zeroin (uniroot), so the same function values
 # lead to the same iterates and the same returned point as metafor's calls.
 # --------------------------------------------------------------------------------------------

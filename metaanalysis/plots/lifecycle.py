@@ -1,0 +1,23 @@
+"""Figure housekeeping for scripted use (the report draws many figures in one process)."""
+
+from __future__ import annotations
+
+
+def close_figure(fig_or_ax) -> None:
+    """Release a figure drawn by this package (pyplot keeps every figure until it is closed).
+
+    Parameters
+    ----------
+    fig_or_ax : Figure or Axes
+        What a plot function returned.
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> ax = ma.forest(ma.pool([0.1, 0.3], [0.01, 0.02]))   # doctest: +SKIP
+    >>> close_figure(ax)                                      # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    fig = getattr(fig_or_ax, "figure", fig_or_ax)
+    plt.close(fig)

@@ -1,0 +1,155 @@
+"""The report: the main job on the shipped table, its page, its numbers, and what changes when a trial
+is added."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.cli import main
+from metaanalysis.report import build_report
+from metaanalysis.report.diff import diff_results
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = ROOT / "data" / "studies.csv"
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.svgs, self.tables, self.scripts, self.links = set(), 0, 0, 0, []
+        self.h2 = []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        self.svgs += tag == "svg"
+        self.tables += tag == "table"
+        self.scripts += tag == "script"
+        for key in ("src", "href"):
+            if key in a and a[key] and not a[key].startswith("#"):
+                self.links.append(a[key])
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2.append(data)
+            self._in_h2 = False
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    res = build_report(STUDIES, out, method="REML", test="knha")
+    return out, res
+
+
+def test_report_writes_page_figures_and_results(report):
+    out, res = report
+    page = (out / "index.html").read_text(encoding="utf-8")
+    parser = _Page()
+    parser.feed(page)
+    # self-contained: no scripts, no external resources
+    assert parser.scripts == 0
+    assert [l for l in parser.links if not l.startswith("#")] == []
+    for key in ("pfs_hr", "os_hr", "pfs_median", "orr", "dcr", "ae_g3"):
+        assert key in parser.ids, f"section {key} missing"
+        assert f"fig-{key}_forest" in parser.ids, f"forest plot of {key} missing"
+        assert (out / "figures" / f"{key}_forest.svg").exists()
+        assert (out / "figures" / f"{key}_forest.png").exists()
+    assert {"provenance", "methods", "network"} <= parser.ids
+    assert parser.svgs >= 6
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["analyses"]) >= {"pfs_hr", "os_hr", "orr", "dcr", "ae_g3"}
+    assert results["meta"]["method"] == "REML" and results["meta"]["test"] == "knha"
+    assert "restricted maximum likelihood" in results["methods"]
+    assert "Hartung" in results["methods"]
+
+
+def test_provenance_table_lists_every_row_with_source_and_warnings(report):
+    out, _ = report
+    page = (out / "index.html").read_text(encoding="utf-8")
+    section = page[page.index('id="provenance"'):page.index('id="methods"')]
+    table = ma.read_studies(STUDIES)
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td>", section)
+    assert sorted(int(r) for r in rows) == sorted(table.frame["line"])
+    assert section.count("⚠") == len(table.warnings)
+    for src in set(table.frame["source"]):
+        assert src.replace("&", "&amp;") in section or src in section
+
+
+def test_pooled_numbers_equal_a_direct_pool(report):
+    """The page's PFS-HR number is pool() on the rows the analysis names (no second computation)."""
+    _, res = report
+    entry = res.results["analyses"]["pfs_hr"]
+    lines = [s["line"] for s in entry["studies"]]
+    table = ma.read_studies(STUDIES).frame.set_index("line").loc[lines]
+    eff = ma.ratio_from_ci(table["value"], table["ci_low"], table["ci_high"], table["ci_level"] * 100)
+    direct = ma.pool(eff.yi, eff.vi, method="REML", test="knha")
+    assert entry["result"]["estimate"] == pytest.approx(direct.estimate, rel=1e-12)
+    assert entry["natural"]["estimate"] == pytest.approx(math.exp(direct.estimate), rel=1e-12)
+    # one row per trial: SELECT's primary analysis, not its update
+    assert len(set(table["study_id"])) == len(table)
+    levels = dict(zip(table["study_id"], table["ci_level"]))
+    assert levels.get("leboulleux2012") == pytest.approx(0.60)
+
+
+def test_report_is_deterministic(report, tmp_path):
+    out, _ = report
+    again = build_report(STUDIES, tmp_path / "again", method="REML", test="knha", formats=("svg",))
+    assert (out / "results.json").read_bytes() == (again.directory / "results.json").read_bytes()
+
+
+def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_path):
+    out, res = report
+    table_copy = tmp_path / "studies.csv"
+    shutil.copy(STUDIES, table_copy)
+    new_rows = tmp_path / "new.csv"
+    header = STUDIES.read_text(encoding="utf-8").splitlines()[0].split(",")
+    values = dict.fromkeys(header, "")
+    values.update(study_id="newtrial2026", trial="NEW-1", year="2026", design="rct",
+                  arm="newdrug vs placebo", therapy="newdrug", comparator="placebo", outcome="PFS",
+                  measure="hr", value="1.30", ci_low="1.05", ci_high="1.61", ci_level="0.95",
+                  n="400", source="doi:10.0000/invented-for-test", locator="test fixture",
+                  notes="a fictitious trial used only to test the living-review diff")
+    new_rows.write_text(",".join(header) + "\n" + ",".join(values[h] for h in header) + "\n")
+    assert main(["add", str(new_rows), "--studies", str(table_copy)]) == 0
+    new = build_report(table_copy, tmp_path / "new-report", method="REML", test="knha",
+                       compare=out / "results.json", formats=("svg",))
+    kinds = {(c.analysis, c.kind) for c in new.diff.changes}
+    assert ("pfs_hr", "changed") in kinds
+    k_change = [c for c in new.diff.changes if c.analysis == "pfs_hr" and c.field == "k"]
+    assert k_change and k_change[0].old + 1 == k_change[0].new
+    page = (tmp_path / "new-report" / "index.html").read_text(encoding="utf-8")
+    assert 'id="changes"' in page
+    # the CLI diff says the same
+    d = diff_results(out / "results.json", tmp_path / "new-report")
+    assert any(c.analysis == "pfs_hr" and c.field == "estimate" for c in d.changes)
+
+
+def test_diff_flags_a_significance_change():
+    old = {"analyses": {"x": {"title": "X", "null": 0.0, "result": {"k": 3, "estimate": -0.3,
+                                                                     "ci_low": -0.5, "ci_high": -0.1}}}}
+    new = {"analyses": {"x": {"title": "X", "null": 0.0, "result": {"k": 4, "estimate": -0.1,
+                                                                     "ci_low": -0.3, "ci_high": 0.1}}}}
+    d = diff_results(old, new)
+    assert [c.kind for c in d.flagged] == ["significance"]
+    assert "no longer significant" in d.flagged[0].message
+    assert diff_results(old, old).changes == ()
+
+
+def test_cli_report_bad_method_exits_2(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path / "r"), "--method", "XX"]) == 2
+    err = capsys.readouterr().err
+    assert "XX" in err and "REML" in err
+    assert not (tmp_path / "r").exists()
