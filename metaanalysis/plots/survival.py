@@ -53,6 +53,10 @@ def _step(time, surv):
     return t, s
 
 
+# More legend entries than this go outside the panel (legend=True); legend="outside" forces it.
+LEGEND_INSIDE_MAX = 4
+
+
 def km_plot(curves, ax=None, *, risk=None, digitised=None, modelled=None, band=True,
             censor_ticks=True, colors=None, xlabel="Time (months)", ylabel="Survival probability",
             percent=False, xlim=None, legend=True, width=None, title=None):
@@ -225,9 +229,29 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
                 ax.text(t, 0.0, f"{int(n)}", ha="center", va="top", fontsize=small, clip_on=False,
                         transform=x_data + ScaledTranslation(0, dy, fig.dpi_scale_trans)
                         ).set_gid("km-risk")
-    if legend and (len(curves) + len(modelled) > 1 or digitised):
-        ax.legend(loc="best", fontsize=small, handlelength=1.8, borderaxespad=0.2)
+    n_entries = len(curves) + len(modelled) + (1 if digitised else 0)
+    if legend and (n_entries > 1 or digitised):
+        # Beyond a handful of curves a legend inside the panel covers them: put it to the right.
+        outside = legend == "outside" or (legend is True and n_entries > LEGEND_INSIDE_MAX)
+        if outside:
+            leg = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=small,
+                            handlelength=1.8, borderaxespad=0.0, frameon=False)
+            _make_room_right(ax, leg)
+        else:
+            ax.legend(loc="best", fontsize=small, handlelength=1.8, borderaxespad=0.2)
     return ax
+
+
+def _make_room_right(ax, legend):
+    """Narrow the panel so that a legend placed right of it stays inside the figure."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    need_in = legend.get_window_extent(renderer).width / fig.dpi + 0.12
+    locator = ax.get_axes_locator()
+    if locator is not None and hasattr(locator, "right_in"):
+        # The panel is placed by its locator at every draw: widen the locator's right margin.
+        locator.right_in = max(locator.right_in, need_in)
+        ax.set_position(locator.bbox(fig))
 
 
 def _time_formatter():
