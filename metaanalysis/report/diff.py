@@ -1,0 +1,152 @@
+"""What changed between two reports: compare two ``results.json`` files.
+
+A living review is rerun whenever a trial is added. :func:`diff_results` lists, analysis by
+analysis, what moved: the estimate and its interval, tau² and I², a change of significance or of
+the ranking of therapies flagged plainly, and warnings that are new.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._base import ResultMixin, fmt
+
+__all__ = ["Change", "ResultsDiff", "diff_results", "load_results"]
+
+# Fields compared for every pooled analysis, with the printed name.
+_FIELDS = (("k", "k"), ("estimate", "estimate"), ("ci_low", "CI low"), ("ci_high", "CI high"),
+           ("tau2", "tau²"), ("i2", "I² (%)"), ("pvalue", "p"))
+# Relative changes below this are rounding noise between two runs, not news.
+_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference: ``kind`` is ``added``, ``removed``, ``changed``, ``significance``,
+    ``ranking`` or ``warning``."""
+
+    analysis: str
+    kind: str
+    field: str = ""
+    old: object = None
+    new: object = None
+    message: str = ""
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.analysis}: {self.message}"
+
+
+@dataclass(frozen=True, eq=False)
+class ResultsDiff(ResultMixin):
+    """The changes between two reports, most important first."""
+
+    old: str
+    new: str
+    changes: tuple = field(default_factory=tuple)
+
+    @property
+    def flagged(self) -> list:
+        """Changes of significance or ranking: the ones a reader must not miss."""
+        return [c for c in self.changes if c.kind in ("significance", "ranking")]
+
+    def to_dict(self) -> dict:
+        return {"old": self.old, "new": self.new,
+                "changes": [dict(analysis=c.analysis, kind=c.kind, field=c.field, old=c.old,
+                                 new=c.new, message=c.message) for c in self.changes]}
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict()["changes"],
+                            columns=["analysis", "kind", "field", "old", "new", "message"])
+
+    def summary(self) -> str:
+        if not self.changes:
+            return f"No changes between {self.old} and {self.new}."
+        lines = [f"Changes from {self.old} to {self.new}: {len(self.changes)}"]
+        if self.flagged:
+            lines.append("")
+            lines.append("!! Conclusions changed:")
+            lines += [f"   {c}" for c in self.flagged]
+        lines.append("")
+        lines += [str(c) for c in self.changes if c not in self.flagged]
+        return "\n".join(lines)
+
+    def _short(self) -> str:
+        return f"{len(self.changes)} changes, {len(self.flagged)} flagged"
+
+
+def load_results(path) -> dict:
+    """Read a ``results.json`` (or the report folder holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    with open(p, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _num(x):
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _significant(res: dict, null: float) -> bool | None:
+    lo, hi = _num(res.get("ci_low")), _num(res.get("ci_high"))
+    if lo is None or hi is None:
+        return None
+    return not (lo <= null <= hi)
+
+
+def diff_results(old, new) -> ResultsDiff:
+    """Compare two reports' ``results.json`` (paths, folders or already-loaded dicts).
+
+    Examples
+    --------
+    >>> d = diff_results("report-2024/results.json", "report/results.json")   # doctest: +SKIP
+    >>> print(d)                                                               # doctest: +SKIP
+    """
+    old_name = old if isinstance(old, (str, Path)) else "old"
+    new_name = new if isinstance(new, (str, Path)) else "new"
+    a = old if isinstance(old, dict) else load_results(old)
+    b = new if isinstance(new, dict) else load_results(new)
+    changes: list[Change] = []
+    a_an, b_an = a.get("analyses", {}), b.get("analyses", {})
+    for key in b_an.keys() - a_an.keys():
+        changes.append(Change(key, "added", message=f"new analysis ({b_an[key].get('title', key)})"))
+    for key in a_an.keys() - b_an.keys():
+        changes.append(Change(key, "removed", message="analysis no longer in the report"))
+    for key in sorted(a_an.keys() & b_an.keys()):
+        ra, rb = a_an[key].get("result", {}), b_an[key].get("result", {})
+        null = _num(b_an[key].get("null"))
+        for name, label in _FIELDS:
+            va, vb = _num(ra.get(name)), _num(rb.get(name))
+            if va is None and vb is None:
+                continue
+            if va is None or vb is None or not math.isclose(va, vb, rel_tol=_RTOL, abs_tol=1e-12):
+                changes.append(Change(key, "changed", name, va, vb,
+                                      f"{label} {fmt(va)} -> {fmt(vb)}"))
+        # Significance only means something against a null (a ratio of 1); a pooled median or
+        # proportion has none.
+        sa, sb = (_significant(ra, null), _significant(rb, null)) if null is not None else (None, None)
+        if sa is not None and sb is not None and sa != sb:
+            word = "now significant" if sb else "no longer significant"
+            changes.append(Change(key, "significance", "ci", sa, sb,
+                                  f"{word}: interval {fmt(rb.get('ci_low'))} to "
+                                  f"{fmt(rb.get('ci_high'))} vs null {fmt(null)} (was "
+                                  f"{fmt(ra.get('ci_low'))} to {fmt(ra.get('ci_high'))})"))
+        wa, wb = set(a_an[key].get("warnings", [])), set(b_an[key].get("warnings", []))
+        for w in sorted(wb - wa):
+            changes.append(Change(key, "warning", message=f"new warning: {w}"))
+    for key in sorted(a.get("rankings", {}).keys() & b.get("rankings", {}).keys()):
+        oa, ob = a["rankings"][key], b["rankings"][key]
+        if list(oa) != list(ob):
+            changes.append(Change(key, "ranking", "order", oa, ob,
+                                  f"ranking changed: {' > '.join(oa)} -> {' > '.join(ob)}"))
+    wa, wb = set(a.get("warnings", [])), set(b.get("warnings", []))
+    for w in sorted(wb - wa):
+        changes.append(Change("study table", "warning", message=f"new warning: {w}"))
+    order = {"significance": 0, "ranking": 1, "added": 2, "removed": 3, "changed": 4, "warning": 5}
+    changes.sort(key=lambda c: (order[c.kind], c.analysis))
+    return ResultsDiff(str(old_name), str(new_name), tuple(changes))

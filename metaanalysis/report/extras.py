@@ -1,0 +1,103 @@
+"""The report's network and survival sections (computation only; figures are drawn elsewhere)."""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import MetaAnalysisError
+from ..studies import TIME_UNITS_IN_MONTHS, cut_preference
+
+# Months shown for the modelled survival curves.
+SURVIVAL_HORIZON = 36.0
+
+
+def network_section(table, *, method="REML", level=95):
+    """PFS and ORR networks of the therapies against placebo: effects, league table, P-scores."""
+    from ..network import network_from_studies
+
+    out = {"method": method}
+    fit = None
+    try:
+        fit = network_from_studies(table, outcome="PFS", measure="hr", reference="placebo",
+                                   method=method, level=level)
+    except MetaAnalysisError as exc:
+        out["not_run"] = str(exc)
+        return out, None
+    eff = fit.effects
+    out["effects"] = eff.reset_index().to_dict(orient="records") if eff.index.name else \
+        eff.to_dict(orient="records")
+    out["tau2"] = fit.tau2
+    out["caveats"] = list(fit.caveats)
+    ps = fit.pscores()
+    ps_frame = ps if hasattr(ps, "columns") else ps.to_frame()
+    out["pscores"] = ps_frame.reset_index().to_dict(orient="records")
+    order = _ranking_order(ps_frame)
+    out["rankings"] = {"pfs_hr_pscore": order}
+    league = fit.league(kind="wide")
+    out["league"] = league.reset_index().to_dict(orient="records")
+    out["summary"] = fit.to_dict()
+    return out, fit
+
+
+def _ranking_order(ps_frame):
+    col = next((c for c in ps_frame.columns if "pscore" in c.lower() or c.lower() == "p-score"),
+               None)
+    frame = ps_frame.reset_index()
+    name_col = next((c for c in frame.columns if c.lower() in ("treatment", "index")),
+                    frame.columns[0])
+    if col is None:
+        return list(frame[name_col])
+    return list(frame.sort_values(col, ascending=False)[name_col])
+
+
+def survival_section(table):
+    """Exponential curves through reported medians (modelled), one per therapy arm.
+
+    No trial in the shipped table reports a numbers-at-risk table, so the curves are modelled from
+    medians: an exponential with the reported median, uncertainty from its interval. They show the
+    size of the differences, not the shape of the curves. ``curves`` holds the randomised trials'
+    arms (PFS); ``single_arm`` the single-arm and retrospective studies' therapy arms (PFS and OS),
+    which report nothing but a median.
+    """
+    rct = _median_curves(table, "PFS", designs=("rct",))
+    single = [dict(c, outcome="PFS") for c in _median_curves(table, "PFS",
+                                                            designs=("single-arm", "retrospective"))]
+    single += [dict(c, outcome="OS") for c in _median_curves(table, "OS",
+                                                            designs=("single-arm", "retrospective"))]
+    summary = [{k: v for k, v in c.items() if k != "curve"} for c in rct]
+    single_summary = [{k: v for k, v in c.items() if k != "curve"} for c in single]
+    return {"curves": rct, "single_arm": single, "summary": summary,
+            "single_arm_summary": single_summary, "horizon": SURVIVAL_HORIZON}
+
+
+def _median_curves(table, outcome, designs):
+    from ..survival.parametric import exponential_from_median
+
+    frame = table.frame
+    rows = frame[(frame["outcome"] == outcome) & (frame["measure"] == "median")
+                 & frame["design"].isin(designs) & (frame["status"] == "reported")
+                 & frame["population"].isin(["", "itt"])]
+    cuts = cut_preference(outcome)
+    rows = rows.assign(_cut=[cuts.index(c) if c in cuts else len(cuts) for c in rows["data_cut"]])
+    rows = rows.sort_values(["_cut", "line"]).drop_duplicates(["study_id", "arm"])
+    curves = []
+    for rec in rows.sort_values(["study_id", "therapy"]).itertuples(index=False):
+        scale = TIME_UNITS_IN_MONTHS.get(rec.unit, math.nan)
+        lo = rec.ci_low * scale if not math.isnan(rec.ci_low) else None
+        hi = rec.ci_high * scale if not math.isnan(rec.ci_high) else None
+        try:
+            curve = exponential_from_median(rec.value * scale, lo, hi,
+                                            ci_level=(rec.ci_level if not math.isnan(rec.ci_level)
+                                                      else 0.95),
+                                            n=None if math.isnan(rec.n) else rec.n)
+        except MetaAnalysisError:
+            try:
+                curve = exponential_from_median(rec.value * scale,
+                                                n=None if math.isnan(rec.n) else rec.n)
+            except MetaAnalysisError:
+                continue
+        curves.append({"study_id": rec.study_id, "trial": rec.trial, "arm": rec.arm,
+                       "therapy": rec.therapy, "median_months": rec.value * scale,
+                       "unit_reported": rec.unit, "line": int(rec.line), "source": rec.source,
+                       "curve": curve})
+    return curves

@@ -1,0 +1,131 @@
+"""Draw and save the report's figures (the plots module lays out what was computed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _save(fig, stem: Path, formats) -> tuple:
+    from ..plots import save_figure
+
+    files = []
+    svg = stem.with_suffix(".svg")
+    save_figure(fig, svg)
+    files.append(svg)
+    for fmt in formats:
+        if fmt == "svg":
+            continue
+        path = stem.with_suffix("." + fmt)
+        save_figure(fig, path, dpi=300)
+        files.append(path)
+    return svg, files
+
+
+def render_figures(fits, network_fit, survival, folder: Path, *, formats=("svg", "png")) -> list:
+    """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, files)."""
+    from ..plots.lifecycle import close_figure
+
+    from ..plots import forest
+
+    out = []
+    for key, value in fits.items():
+        if key.endswith(":subgroups"):
+            continue
+        spec, res, data = value
+        sub = fits.get(key + ":subgroups")
+        target = sub if sub is not None and len(sub.subgroups) < res.k else res
+        kwargs = {"favours": spec.favours} if spec.favours else {}
+        ax = forest(target, title=spec.title, columns=_columns(spec, data), **kwargs)
+        svg, files = _save(ax.figure, folder / f"{key}_forest", formats)
+        close_figure(ax)
+        caption = (f"Forest plot: {spec.title}. Squares: studies (area proportional to weight); "
+                   "diamond: pooled estimate with its confidence interval; line under it: "
+                   "prediction interval.")
+        if spec.kind == "proportion" and any(data.frame["derived"]):
+            caption += (" * events back-calculated from a reported percentage (the source gives "
+                        "no count).")
+        out.append({"key": key, "name": f"{key}_forest", "caption": caption, "svg": svg,
+                    "files": [str(f) for f in files]})
+    out += _network_figures(network_fit, folder, formats)
+    out += _survival_figures(survival, folder, formats)
+    return out
+
+
+def _columns(spec, data) -> dict:
+    """Text columns beside the studies: year and patients, or responders out of patients."""
+    frame = data.frame
+    cols = {"Year": [str(int(y)) for y in frame["year"]]}
+    if spec.kind == "proportion":
+        cols["Events/N"] = [f"{int(x)}/{int(n)}" + ("*" if d else "")
+                            for x, n, d in zip(data.xi, data.ni, frame["derived"])]
+    else:
+        cols["N"] = ["" if n != n else str(int(n)) for n in frame["n"]]
+    return cols
+
+
+def _network_figures(fit, folder, formats):
+    from ..plots.lifecycle import close_figure
+
+    if fit is None:
+        return []
+    from .. import plots
+
+    figs = []
+    drawers = [("network_graph", "Network of trials: edge width by number of trials, node size "
+                "by patients."),
+               ("network_forest", "Each therapy against placebo (network estimates)."),
+               ("league_heatmap", "League table of all pairs."),
+               ("rankogram", "Rank probabilities.")]
+    for name, caption in drawers:
+        fn = getattr(plots, name, None) if name in dir(plots) else None
+        if fn is None:
+            continue
+        kwargs = {"seed": 2024} if name == "rankogram" else {}
+        ax = fn(fit, **kwargs)
+        svg, files = _save(ax.figure, folder / name, formats)
+        close_figure(ax)
+        figs.append({"key": "network", "name": name, "caption": caption, "svg": svg,
+                     "files": [str(f) for f in files]})
+    return figs
+
+
+def _survival_figures(survival, folder, formats):
+    from ..plots import modelled_curves_plot
+    from ..plots.lifecycle import close_figure
+
+    times = np.linspace(0.0, survival["horizon"], 145)
+    figures = []
+    # (name, curves, colour groups, caption)
+    specs = [
+        ("pfs_modelled_curves", [c for c in survival["curves"] if c["therapy"].lower() != "placebo"],
+         "therapy",
+         "Progression-free survival on each therapy in the randomised trials: exponential curves "
+         "through the reported medians (modelled, dashed); placebo arms are left out for clarity."),
+        ("single_arm_modelled_curves", survival.get("single_arm", []), "label",
+         "Single-arm and retrospective studies, which report only medians: exponential PFS and OS "
+         "curves through them (modelled, dashed)."),
+    ]
+    for name, curves, color_by, caption in specs:
+        if not curves:
+            continue
+        table = _curve_table(curves, times)
+        ax = modelled_curves_plot(table, color_by=color_by, band=False, width="double",
+                                  legend="outside")
+        svg, files = _save(ax.figure, folder / name, formats)
+        close_figure(ax)
+        figures.append({"key": "survival", "name": name, "caption": caption, "svg": svg,
+                        "files": [str(f) for f in files]})
+    return figures
+
+
+def _curve_table(curves, times):
+    import pandas as pd
+
+    frames = []
+    for c in curves:
+        what = f" {c['outcome']}" if "outcome" in c else ""
+        label = f"{c['trial']}: {c['therapy']}{what}"
+        frames.append(c["curve"].survival_table(times).assign(label=label, therapy=c["therapy"]))
+    return pd.concat(frames, ignore_index=True)
