@@ -18,7 +18,7 @@ RANK = {
     "effects": 2,
     "survival": 3,
     "pooling": 4,
-    "network": 5, "simulate": 5, "batch": 5, "living": 5,
+    "network": 5, "simulate": 5, "distributed": 5, "batch": 5, "living": 5,
     "plots": 6,
     "report": 7,
     "cli": 8, "__main__": 8, "__init__": 8,
