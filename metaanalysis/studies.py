@@ -363,7 +363,9 @@ def _check_rows(rows, header, name):
         if year is not None and not 1900 <= year <= 2100:
             err(line, "year", f"{year:g} is not a plausible publication year")
         elif year is None and r["year"] == "":
-            err(line, "year", "is empty; give the publication year of the source")
+            # A trial known only from a registry or a news report may have no publication yet.
+            problems.append(Problem(name, line, "year", "is empty: no publication year; say in "
+                                    "notes why (results not yet published?)", "warning"))
 
         value, lo, hi, level = nums.get("value"), nums.get("ci_low"), nums.get("ci_high"), nums.get("ci_level")
         if r["value"] == "" and status != "not_reached":

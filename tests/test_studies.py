@@ -263,6 +263,11 @@ def test_median_pfs_longer_than_os(tmp_path):
     assert w.row == 2 and "exceeds median OS" in w.message
 
 
+def test_missing_year_is_a_warning(tmp_path):
+    (w,) = warnings_of(write(tmp_path, to_csv([row(year="")])))
+    assert w.row == 2 and w.column == "year" and "no publication year" in w.message
+
+
 def test_two_years_in_one_study(tmp_path):
     rows = [row(), row(outcome="OS", value="30", ci_low="", ci_high="", year="2022")]
     (w,) = warnings_of(write(tmp_path, to_csv(rows)))

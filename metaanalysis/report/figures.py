@@ -56,7 +56,7 @@ def render_figures(fits, network_fit, survival, folder: Path, *, formats=("svg",
 def _columns(spec, data) -> dict:
     """Text columns beside the studies: year and patients, or responders out of patients."""
     frame = data.frame
-    cols = {"Year": [str(int(y)) for y in frame["year"]]}
+    cols = {"Year": ["" if y != y else str(int(y)) for y in frame["year"]]}
     if spec.kind == "proportion":
         cols["Events/N"] = [f"{int(x)}/{int(n)}" + ("*" if d else "")
                             for x, n, d in zip(data.xi, data.ni, frame["derived"])]
