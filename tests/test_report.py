@@ -67,13 +67,20 @@ def test_report_writes_page_figures_and_results(report):
         assert f"fig-{key}_forest" in parser.ids, f"forest plot of {key} missing"
         assert (out / "figures" / f"{key}_forest.svg").exists()
         assert (out / "figures" / f"{key}_forest.png").exists()
-    assert {"provenance", "methods", "network"} <= parser.ids
+    assert {"provenance", "methods", "network", "network-pfs_hr", "network-orr"} <= parser.ids
+    for net in ("pfs_hr", "orr"):
+        for fig in ("network_graph", "network_forest", "league_heatmap", "rankogram"):
+            assert f"fig-{net}_{fig}" in parser.ids, f"{net} {fig} missing"
+    assert "fig-pfs_modelled_curves" in parser.ids and "fig-single_arm_modelled_curves" in parser.ids
     assert parser.svgs >= 6
     results = json.loads((out / "results.json").read_text())
     assert set(results["analyses"]) >= {"pfs_hr", "os_hr", "orr", "dcr", "ae_g3"}
     assert results["meta"]["method"] == "REML" and results["meta"]["test"] == "knha"
     assert "restricted maximum likelihood" in results["methods"]
     assert "Hartung" in results["methods"]
+    # the ranking is in the results, best first, with placebo last in both networks
+    assert results["rankings"]["pfs_hr_pscore"][-1] == "placebo"
+    assert results["rankings"]["orr_pscore"][-1] == "placebo"
 
 
 def test_provenance_table_lists_every_row_with_source_and_warnings(report):

@@ -171,9 +171,9 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     results, fits = run_analyses(table, method=method, test=test, level=level)
     from .extras import network_section, survival_section
 
-    network, network_fit = network_section(table, method=method, level=level)
+    network, network_fits = network_section(table, method=method, level=level)
     results["network"] = network
-    results["rankings"] = network.get("rankings", {})
+    results["rankings"] = network["rankings"]
     survival = survival_section(table)
     results["survival"] = survival["summary"]
     results["warnings"] = [str(w) for w in table.warnings]
@@ -185,7 +185,7 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     results["methods"] = methods_paragraph(
         method=method, test=test, level=check_level(level), proportion_measure=PROPORTION_MEASURE,
         small_study_min_k=SMALL_STUDY_MIN_K,
-        network_method=network.get("method") if network.get("effects") else None,
+        network_method=method if network_fits else None,
         version=__version__)
     diff = diff_results(previous, results) if previous is not None else None
     if diff is not None:
@@ -197,7 +197,7 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     # report whose page and files disagree half-way.
     scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     try:
-        figures = render_figures(fits, network_fit, survival, scratch, formats=formats)
+        figures = render_figures(fits, network_fits, survival, scratch, formats=formats)
         page = render_page(results, table, figures, diff)
         written = []
         (out / "figures").mkdir(exist_ok=True)

@@ -11,32 +11,45 @@ from ..studies import TIME_UNITS_IN_MONTHS, cut_preference
 SURVIVAL_HORIZON = 36.0
 
 
+# The report's networks: (key, title, outcome, measure, what a small value means).
+NETWORKS = (
+    ("pfs_hr", "PFS hazard ratios against placebo", "PFS", "hr"),
+    ("orr", "Objective response (odds ratios from responders per arm)", "ORR", "proportion"),
+)
+
+
 def network_section(table, *, method="REML", level=95):
-    """PFS and ORR networks of the therapies against placebo: effects, league table, P-scores."""
+    """The therapies compared through placebo: one network per entry of :data:`NETWORKS`.
+
+    Returns ``(section, fits)``: the JSON-ready dict (effects, league table, P-scores, caveats per
+    network, and the P-score ranking of each under ``rankings``) and the fitted networks by key.
+    """
     from ..network import network_from_studies
 
-    out = {"method": method}
-    fit = None
-    try:
-        fit = network_from_studies(table, outcome="PFS", measure="hr", reference="placebo",
-                                   method=method, level=level)
-    except MetaAnalysisError as exc:
-        out["not_run"] = str(exc)
-        return out, None
-    eff = fit.effects
-    out["effects"] = eff.reset_index().to_dict(orient="records") if eff.index.name else \
-        eff.to_dict(orient="records")
-    out["tau2"] = fit.tau2
-    out["caveats"] = list(fit.caveats)
-    ps = fit.pscores()
-    ps_frame = ps if hasattr(ps, "columns") else ps.to_frame()
-    out["pscores"] = ps_frame.reset_index().to_dict(orient="records")
-    order = _ranking_order(ps_frame)
-    out["rankings"] = {"pfs_hr_pscore": order}
-    league = fit.league(kind="wide")
-    out["league"] = league.reset_index().to_dict(orient="records")
-    out["summary"] = fit.to_dict()
-    return out, fit
+    out = {"method": method, "networks": {}, "rankings": {}}
+    fits = {}
+    for key, title, outcome, measure in NETWORKS:
+        try:
+            fit = network_from_studies(table, outcome=outcome, measure=measure,
+                                       reference="placebo", comparator="placebo", method=method,
+                                       level=level)
+        except MetaAnalysisError as exc:
+            out["networks"][key] = {"title": title, "not_run": str(exc)}
+            continue
+        ps_frame = fit.pscores()
+        ps_frame = ps_frame if hasattr(ps_frame, "columns") else ps_frame.to_frame()
+        order = _ranking_order(ps_frame)
+        out["networks"][key] = {
+            "title": title, "measure": fit.measure if hasattr(fit, "measure") else measure,
+            "effects": fit.effects.reset_index().to_dict(orient="records"),
+            "tau2": fit.tau2, "caveats": list(fit.caveats),
+            "pscores": ps_frame.reset_index().to_dict(orient="records"),
+            "league": fit.league(kind="wide").reset_index().to_dict(orient="records"),
+            "summary": fit.to_dict(),
+        }
+        out["rankings"][f"{key}_pscore"] = order
+        fits[key] = fit
+    return out, fits
 
 
 def _ranking_order(ps_frame):

@@ -23,7 +23,11 @@ def _save(fig, stem: Path, formats) -> tuple:
     return svg, files
 
 
-def render_figures(fits, network_fit, survival, folder: Path, *, formats=("svg", "png")) -> list:
+# Seed of the rank-probability simulation (the same report gives the same rankogram).
+RANK_SEED = 2024
+
+
+def render_figures(fits, network_fits, survival, folder: Path, *, formats=("svg", "png")) -> list:
     """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, files)."""
     from ..plots.lifecycle import close_figure
 
@@ -48,7 +52,7 @@ def render_figures(fits, network_fit, survival, folder: Path, *, formats=("svg",
                         "no count).")
         out.append({"key": key, "name": f"{key}_forest", "caption": caption, "svg": svg,
                     "files": [str(f) for f in files]})
-    out += _network_figures(network_fit, folder, formats)
+    out += _network_figures(network_fits, folder, formats)
     out += _survival_figures(survival, folder, formats)
     return out
 
@@ -65,29 +69,29 @@ def _columns(spec, data) -> dict:
     return cols
 
 
-def _network_figures(fit, folder, formats):
+def _network_figures(fits, folder, formats):
+    from .. import plots
     from ..plots.lifecycle import close_figure
 
-    if fit is None:
-        return []
-    from .. import plots
-
     figs = []
-    drawers = [("network_graph", "Network of trials: edge width by number of trials, node size "
-                "by patients."),
-               ("network_forest", "Each therapy against placebo (network estimates)."),
-               ("league_heatmap", "League table of all pairs."),
-               ("rankogram", "Rank probabilities.")]
-    for name, caption in drawers:
-        fn = getattr(plots, name, None) if name in dir(plots) else None
-        if fn is None:
-            continue
-        kwargs = {"seed": 2024} if name == "rankogram" else {}
-        ax = fn(fit, **kwargs)
-        svg, files = _save(ax.figure, folder / name, formats)
-        close_figure(ax)
-        figs.append({"key": "network", "name": name, "caption": caption, "svg": svg,
-                     "files": [str(f) for f in files]})
+    for key, fit in fits.items():
+        drawers = [
+            ("network_graph", lambda f: plots.network_graph(f),
+             "Network of trials: edge width by number of trials, node size by patients."),
+            ("network_forest", lambda f: plots.network_forest(f),
+             "Each therapy against placebo (network estimates)."),
+            ("league_heatmap", lambda f: plots.league_heatmap(f), "League table of all pairs."),
+            # Rank probabilities are computed here, with a fixed seed, and handed to the plot.
+            ("rankogram", lambda f: plots.rankogram(f.sucra(n_sim=10000, seed=RANK_SEED)),
+             f"Rank probabilities (10,000 simulations, seed {RANK_SEED})."),
+        ]
+        for name, draw, caption in drawers:
+            ax = draw(fit)
+            stem = f"{key}_{name}"
+            svg, files = _save(ax.figure, folder / stem, formats)
+            close_figure(ax)
+            figs.append({"key": f"network:{key}", "name": stem, "caption": caption, "svg": svg,
+                         "files": [str(f) for f in files]})
     return figs
 
 

@@ -122,31 +122,32 @@ def _pooled_block(key, entry, figures, level) -> str:
     return "".join(lines)
 
 
+def _records_table(records, digits=3) -> str:
+    if not records:
+        return ""
+    cols = list(records[0].keys())
+    return table_html(cols, [[num(r[c], digits) if isinstance(r[c], float) else esc(r[c])
+                              for c in cols] for r in records])
+
+
 def _network_block(network, figures, level) -> str:
-    out = ['<h2 id="network">Comparing therapies: network meta-analysis of PFS hazard ratios</h2>']
-    if "not_run" in network:
-        out.append(f'<p class="note">Not run: {esc(network["not_run"])}</p>')
-        return "".join(out)
-    out.append(_figure_block(figures, "network"))
-    eff = network.get("effects", [])
-    if eff:
-        cols = [c for c in eff[0].keys()]
-        out.append(table_html(cols, [[esc(r[c]) if not isinstance(r[c], float) else num(r[c], 3)
-                                      for c in cols] for r in eff]))
-    ps = network.get("pscores", [])
-    if ps:
-        cols = list(ps[0].keys())
-        out.append("<h3>Ranking (P-scores; lower HR is better)</h3>")
-        out.append(table_html(cols, [[esc(r[c]) if not isinstance(r[c], float) else num(r[c], 3)
-                                      for c in cols] for r in ps]))
-    league = network.get("league", [])
-    if league:
-        cols = list(league[0].keys())
-        out.append("<h3>League table</h3>")
-        out.append(table_html(cols, [[esc(r[c]) for c in cols] for r in league]))
-    if network.get("caveats"):
-        out.append("<h3>Caveats</h3><ul>" + "".join(f"<li>{esc(c)}</li>" for c in network["caveats"])
-                   + "</ul>")
+    out = ['<h2 id="network">Comparing therapies: network meta-analysis</h2>',
+           '<p class="note">Every therapy was compared with placebo, never with another therapy: '
+           "the comparisons between therapies are indirect and rest on the caveats listed under "
+           "each network.</p>"]
+    for key, net in network.get("networks", {}).items():
+        out.append(f'<h3 id="network-{esc(key)}">{esc(net["title"])}</h3>')
+        if "not_run" in net:
+            out.append(f'<p class="note">Not run: {esc(net["not_run"])}</p>')
+            continue
+        out.append(_figure_block(figures, f"network:{key}"))
+        out.append(f'<p class="note">tau² = {num(net.get("tau2"), 4)}.</p>')
+        out.append(_records_table(net.get("effects", [])))
+        out.append("<h4>Ranking (P-scores)</h4>" + _records_table(net.get("pscores", [])))
+        out.append("<h4>League table</h4>" + _records_table(net.get("league", [])))
+        if net.get("caveats"):
+            out.append("<h4>Caveats</h4><ul>" + "".join(f"<li>{esc(c)}</li>" for c in net["caveats"])
+                       + "</ul>")
     return "".join(out)
 
 
