@@ -78,6 +78,11 @@ _LAZY = {
     "network_meta": "network",
     "bucher": "network",
     "network_from_studies": "network",
+    # simulation studies and the Dask path
+    "Scenario": "simulate",
+    "run_simulation": "simulate",
+    "run_scenario": "simulate",
+    "pool_many_dask": "distributed",
     # report
     "build_report": "report",
     "diff_results": "report",

@@ -83,7 +83,7 @@ def dask_client(client=None, scheduler: str | None = None, *, n_workers: int | N
             c.close()
         return
     n = local_cores() if n_workers is None else int(n_workers)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0") as cluster:
         with Client(cluster) as c:
             yield c
 
@@ -133,12 +133,11 @@ def _pool_loop(frame, by, yi, vi, method, test, level, **kwargs):
     for key, g in frame.groupby(by, sort=True):
         try:
             r = pool(g[yi].to_numpy(float), g[vi].to_numpy(float), method=method, test=test,
-                     level=level, **kwargs).to_frame()
+                     level=level, **kwargs).to_frame().iloc[0].to_dict()
         except ConvergenceError:
-            r = pd.DataFrame([{"converged": False}])
-        r.insert(0, by, key)
-        rows.append(r)
-    return pd.concat(rows, ignore_index=True)
+            r = {"converged": False}
+        rows.append({by: key, **r})
+    return pd.DataFrame(rows)
 
 
 def _pool_frame(frame, by, yi, vi, method, test, level, kwargs):
@@ -199,6 +198,7 @@ def pool_many_dask(
     client=None,
     scheduler: str | None = None,
     npartitions: int | None = None,
+    n_workers: int | None = None,
     processes: bool = True,
     **kwargs,
 ):
@@ -220,8 +220,9 @@ def pool_many_dask(
     npartitions : int, optional
         Pieces of a pandas frame (default: two per worker); for a Dask DataFrame that is shuffled,
         the number of output partitions (default: as many as it has).
-    processes : bool
-        For the default local cluster: worker processes (True) or threads (False).
+    n_workers, processes
+        For the default local cluster: the number of workers (default: this machine's cores) and
+        whether they are processes (True) or threads (False).
 
     Returns
     -------
@@ -241,7 +242,8 @@ def pool_many_dask(
     import dask.dataframe as dd
 
     level = check_level(level)
-    n_workers = kwargs.pop("n_workers", None)
+    if not isinstance(data, (pd.DataFrame, dd.DataFrame)):
+        raise InputError(f"data must be a pandas or Dask DataFrame; got {type(data).__name__}")
     for name in (by, yi, vi):
         if name not in data.columns and not (name == by and getattr(data.index, "name", None) == by):
             raise InputError(f"data has no column {name!r}; columns: {', '.join(map(str, data.columns))}")
@@ -256,7 +258,7 @@ def pool_many_dask(
             futures = c.map(_pool_partition, scattered, by=by, yi=yi, vi=vi, method=method, test=test,
                             level=level, kwargs=kwargs, pure=False)
             results = c.gather(futures)
-        elif isinstance(data, dd.DataFrame):
+        else:
             ddf = data
             indexed = by not in ddf.columns and ddf.index.name == by and ddf.known_divisions
             if not indexed:
@@ -275,8 +277,6 @@ def pool_many_dask(
 
             tasks = [dask.delayed(_pool_partition)(p, by, yi, vi, method, test, level, kwargs) for p in parts]
             results = c.compute(tasks, sync=True)
-        else:
-            raise InputError(f"data must be a pandas or Dask DataFrame; got {type(data).__name__}")
     results = [r for r in results if r is not None]
     if not results:
         raise InputError("data has no rows to pool")

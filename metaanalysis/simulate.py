@@ -56,7 +56,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -162,7 +162,11 @@ class Scenario:
         def put(name, value):
             object.__setattr__(self, name, value)
 
-        if isinstance(self.k, bool) or not float(self.k).is_integer() or int(self.k) < 1:
+        try:
+            whole = not isinstance(self.k, bool) and float(self.k).is_integer() and int(self.k) >= 1
+        except (TypeError, ValueError):
+            whole = False
+        if not whole:
             raise InputError(f"k must be a whole number >= 1; got {self.k!r}")
         put("k", int(self.k))
         for name in ("mu", "tau2", "p0", "add"):
@@ -393,13 +397,14 @@ def pool_groups(group: np.ndarray, yi: np.ndarray, vi: np.ndarray, n_groups: int
         import pandas as pd
 
         frame = pd.DataFrame({"replicate": group, "yi": yi, "vi": vi})
-        res = pool_many(frame, by="replicate", yi="yi", vi="vi", method=method, test=test, level=level)
+        res = pool_many(frame, by="replicate", yi="yi", vi="vi", method=method, test=test, level=level,
+                        ci_tau2=False)  # the interval for tau² is not summarised: skip its cost
         if "replicate" in res.columns:
             res = res.set_index("replicate")
         res = res.reindex(np.arange(n_groups))
         for f in _POOL_FIELDS:
             if f == "converged":
-                out[f] = res[f].eq(True).to_numpy(dtype=bool)
+                out[f] = res[f].eq(True).to_numpy(dtype=bool) if f in res.columns else res["estimate"].notna().to_numpy()
             else:
                 out[f] = res[f].to_numpy(dtype=float)
         return out
@@ -614,27 +619,28 @@ def _read_checkpoint(path: Path) -> list:
 
 
 def _write_checkpoint(path: Path, rows: list) -> None:
-    """Write all finished rows atomically (a temporary file in the same folder, then rename)."""
+    """Write all finished rows atomically (through :func:`metaanalysis.studies.atomic_write`)."""
+    import io
+
     import pandas as pd
+
+    from .studies import atomic_write
 
     df = pd.DataFrame(rows, columns=["_key", *COLUMNS]).astype({"_key": "object", **COLUMNS})
     df = df.sort_values("scenario", kind="stable").reset_index(drop=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            payload = {"format": "metaanalysis.simulate checkpoint", "version": _CHECKPOINT_VERSION,
-                       "rows": jsonable(df.to_dict("records"))}
-            tmp.write_text(json.dumps(payload), encoding="utf-8")
-        elif suffix == ".csv":
-            df.to_csv(tmp, index=False, float_format="%.17g")
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    if suffix == ".json":
+        payload = {"format": "metaanalysis.simulate checkpoint", "version": _CHECKPOINT_VERSION,
+                   "rows": jsonable(df.to_dict("records"))}
+        data = json.dumps(payload).encode("utf-8")
+    elif suffix == ".csv":
+        data = df.to_csv(index=False, float_format="%.17g").encode("utf-8")
+    else:
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        data = buf.getvalue()
+    atomic_write(path, data)
 
 
 # ---- the result -------------------------------------------------------------------------------
@@ -685,8 +691,9 @@ class SimulationResult(ResultMixin):
                f"{'width':>9}{'tau2 bias':>11}{'failed':>8}"
         for i, s in enumerate(self.scenarios):
             sub = self.table[self.table["scenario"] == i]
-            out += ["", f"Scenario {i}: {s.label} ({s.model}, k = {s.k}, mu = {s.mu:g}, tau^2 = {s.tau2:g})",
-                    head]
+            params = f"{s.model}, k = {s.k}, mu = {s.mu:g}, tau^2 = {s.tau2:g}"
+            title = f"{s.name} ({params})" if s.name else params
+            out += ["", f"Scenario {i}: {title}", head]
             for row in sub.itertuples(index=False):
                 out.append(
                     f"  {row.label:<12}{fmt(row.bias):>9}{fmt(row.bias_mcse):>9}{fmt(math.sqrt(row.mse)):>9}"
