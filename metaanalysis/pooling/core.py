@@ -11,7 +11,7 @@ Reference: Viechtbauer W (2010). Conducting meta-analyses in R with the metafor 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
@@ -34,8 +34,12 @@ _NAN = float("nan")
 # --------------------------------------------------------------------------------------------
 
 
-def critical_value(level: float, df: float | None) -> float:
-    """Two-sided critical value: normal when ``df`` is None, Student t otherwise."""
+# Every formula below takes scalars (one meta-analysis) or arrays with one value per meta-analysis
+# (the batch engine, :mod:`metaanalysis.pooling.batch`), so each exists once.
+
+
+@lru_cache(maxsize=256)
+def _critical_scalar(level: float, df: float | None) -> float:
     a = 1.0 - level / 100.0
     if df is None:
         return float(-ndtri(a / 2))
@@ -44,14 +48,58 @@ def critical_value(level: float, df: float | None) -> float:
     return float(stdtrit(df, 1 - a / 2))
 
 
-def two_sided_p(stat, df: float | None):
-    """Two-sided p-value of a z (``df`` None) or t statistic."""
+def critical_value(level: float, df):
+    """Two-sided critical value: normal when ``df`` is None, Student t otherwise (``df`` may be an
+    array, one per meta-analysis; df <= 0 gives NaN)."""
+    if df is None or np.ndim(df) == 0:
+        return _critical_scalar(float(level), None if df is None else float(df))
+    a = 1.0 - level / 100.0
+    df = np.asarray(df, dtype=float)
+    return np.where(df > 0, stdtrit(np.where(df > 0, df, 1.0), 1 - a / 2), _NAN)
+
+
+def two_sided_p(stat, df):
+    """Two-sided p-value of a z (``df`` None) or t statistic (``df`` a number or an array)."""
     stat = np.abs(stat)
     if df is None:
         return 2.0 * ndtr(-stat)
-    if df <= 0:
-        return np.full_like(np.asarray(stat, float), _NAN)
-    return 2.0 * stdtr(df, -stat)
+    if np.ndim(df) == 0:
+        if df <= 0:
+            return np.full_like(np.asarray(stat, float), _NAN)
+        return 2.0 * stdtr(df, -stat)
+    return np.where(df > 0, 2.0 * stdtr(np.where(df > 0, df, 1.0), -stat), _NAN)
+
+
+def knha_scale(rss, df, adhoc: bool):
+    """The Knapp-Hartung scale s² = rss / df of the weighted residuals (0 when rss <= eps, as
+    metafor); with metafor's ad hoc correction never below 1."""
+    s2w = np.where(rss <= _EPS, 0.0, rss / df)
+    return np.maximum(s2w, 1.0) if adhoc else s2w
+
+
+def heterogeneity_from_q(q, trp, df, tau2, fixed_effect: bool):
+    """Q (clipped at 0), its p-value, vt, I² (%) and H² from Cochran's Q and tr(P) at w = 1/vi.
+
+    As metafor (``i2def="1"``): vt = df / tr(P); I² and H² compare tau² with vt, except for an
+    equal-effects model, where they come from Q.
+    """
+    mx = max if type(q) is float else np.maximum  # plain floats for one meta-analysis (faster)
+    q = mx(q, 0.0)
+    qp = chdtrc(df, q)
+    vt = df / trp
+    if fixed_effect:
+        i2 = 100.0 * mx(q - df, 0.0) / mx(q, df)
+        h2 = q / df
+    else:
+        i2 = 100.0 * tau2 / (vt + tau2)
+        h2 = tau2 / vt + 1.0
+    return q, qp, vt, i2, h2
+
+
+def prediction_bounds(estimate, se, tau2, crit):
+    """Prediction interval estimate -/+ crit sqrt(se² + tau²) (metafor's ``predict``)."""
+    s = np.sqrt(se * se + tau2)
+    return estimate - crit * s, estimate + crit * s
 
 
 def heterogeneity(ymc: np.ndarray, v: np.ndarray, X, tau2: float, fixed_effect: bool):
@@ -66,29 +114,21 @@ def heterogeneity(ymc: np.ndarray, v: np.ndarray, X, tau2: float, fixed_effect: 
         return 0.0, 1.0, 0.0, 0.0, 1.0
     w = 1.0 / v
     if X is None:
-        s1 = w.sum()
-        r = ymc - (w @ ymc) / s1
-        qe = float(w @ (r * r))
+        s1, _, qe = _tau2._wq(w, ymc)
         trp = s1 - (w @ w) / s1
     else:
         P = _tau2._pmatrix(w, X)
         qe = float(ymc @ P @ ymc)
         trp = float(np.trace(P))
-    qe = max(0.0, qe)
-    df = k - p
-    qep = float(chdtrc(df, qe))
-    vt = df / trp
-    if fixed_effect:
-        i2 = 0.0 if qe <= df else 100.0 * (qe - df) / qe
-        h2 = qe / df
-    else:
-        i2 = 100.0 * tau2 / (vt + tau2)
-        h2 = tau2 / vt + 1.0
-    return qe, qep, vt, i2, h2
+    qe, qep, vt, i2, h2 = heterogeneity_from_q(float(qe), float(trp), k - p, tau2, fixed_effect)
+    return float(qe), float(qep), float(vt), float(i2), float(h2)
 
 
 def i2_h2_from_tau2(tau2: float, vt: float):
-    """I² (%) and H² at a given tau² (used for the bounds of their intervals)."""
+    """I² (%) and H² at a given tau² (used for the bounds of their intervals; arrays too)."""
+    if np.ndim(tau2) or np.ndim(vt):
+        tau2 = np.where(np.isfinite(tau2), tau2, _NAN)
+        return 100.0 * tau2 / (vt + tau2), tau2 / vt + 1.0
     if not math.isfinite(tau2):
         return _NAN, _NAN
     return 100.0 * tau2 / (vt + tau2), tau2 / vt + 1.0
@@ -122,12 +162,95 @@ class RmaFit(NamedTuple):
     tau2_fixed: bool
 
 
+class InterceptFit(NamedTuple):
+    """What :func:`fit_intercept` computes (scalars): the intercept-only model of :func:`pool`."""
+
+    estimate: float
+    se: float
+    stat: float
+    pval: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    se_tau2: float
+    converged: bool
+    iterations: int
+    qe: float
+    qe_p: float
+    vt: float
+    i2: float
+    h2: float
+    df: float | None
+    crit: float
+    s2w: float
+    weights: np.ndarray  # unnormalised model weights
+    test: str
+
+
+def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=None, control=None):
+    """The intercept-only model (``rma(yi, vi)``) for validated 1-D arrays, with scalar results.
+
+    The hot path of :func:`pool`: the same formulas as :func:`fit_rma` (and as the batch engine,
+    which calls them with one value per meta-analysis), without k x p matrices.
+    """
+    k = y.shape[0]
+    fe = method == "EE"
+    if k == 1:
+        test = "z"
+    if fe:
+        t2, se_t2, conv, iters = 0.0, _NAN, True, 0
+    elif k == 1:
+        t2, se_t2, conv, iters = 0.0 if tau2 is None else float(tau2), _NAN, True, 0
+    else:
+        t2, se_t2, conv, iters, _ = _tau2.estimate_with_remedies(y, v, None, method, weights, tau2, control)
+    w = 1.0 / (v + t2)
+    sw = float(w.sum())
+    b = float(w @ y) / sw
+    var_b = 1.0 / sw
+    s2w = 1.0
+    if test in ("knha", "adhoc"):
+        r = y - b  # the Knapp-Hartung residuals use the inverse-variance estimate
+        s2w = float(knha_scale(float(w @ (r * r)), k - 1, test == "adhoc"))
+    if weights is not None:
+        sa = float(weights.sum())
+        b = float(weights @ y) / sa
+        var_b = float((weights * weights) @ (v + t2)) / (sa * sa)
+    var_b *= s2w
+    df = None if test == "z" else float(k - 1)
+    se = math.sqrt(var_b)
+    if se > 0:
+        stat = b / se
+    else:
+        stat = math.copysign(math.inf, b) if b != 0 else _NAN
+    pval = float(two_sided_p(stat, df))
+    crit = critical_value(level, df)
+    if k > 1:
+        w0 = 1.0 / v
+        s1, _, q = _tau2._wq(w0, y - y.sum() / k)
+        het = heterogeneity_from_q(float(q), float(s1 - (w0 @ w0) / s1), k - 1, t2, fe)
+        qe, qep, vt, i2, h2 = (float(x) for x in het)
+    else:
+        qe, qep, vt, i2, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
+    return InterceptFit(
+        b, se, stat, pval, b - crit * se, b + crit * se, t2, se_t2, conv, iters, qe, qep, vt, i2,
+        h2, df, crit, s2w, weights if weights is not None else w, test,
+    )
+
+
 def fit_rma(y, v, X, method="REML", test="z", level=95.0, weights=None, tau2=None, control=None) -> RmaFit:
     """Fit metafor's ``rma.uni`` model y = X beta + u + e for validated arrays.
 
-    ``X`` is ``None`` for the intercept-only model (the fast path of :func:`pool`). ``tau2`` fixes
-    tau² at a value; ``weights`` are custom weights (and the weights of ``GENQ``).
+    ``X`` is ``None`` for the intercept-only model (computed by :func:`fit_intercept`). ``tau2``
+    fixes tau² at a value; ``weights`` are custom weights (and the weights of ``GENQ``).
     """
+    if X is None:
+        f = fit_intercept(y, v, method, test, level, weights, tau2, control)
+        return RmaFit(
+            np.array([f.estimate]), np.array([[f.se * f.se]]), np.array([f.se]), np.array([f.stat]),
+            np.array([f.pval]), np.array([f.ci_low]), np.array([f.ci_high]), f.tau2, f.se_tau2,
+            f.converged, f.iterations, f.qe, f.qe_p, f.vt, f.i2, f.h2, f.df, f.crit, f.s2w, f.weights,
+            f.test, method, tau2 is not None,
+        )
     k = y.shape[0]
     p = 1 if X is None else X.shape[1]
     fe = method == "EE"
@@ -368,6 +491,14 @@ class PoolResult(ResultMixin):
     _raw_weights: Any = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def _fast(cls, *values) -> "PoolResult":
+        """Construct from all field values in order, without the frozen dataclass's per-field
+        ``object.__setattr__`` (a sizeable share of a fit at small k)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(zip(_POOL_FIELDS, values))
+        return obj
+
     # ---- derived quantities --------------------------------------------------------------
     @property
     def tau(self) -> float:
@@ -541,6 +672,9 @@ class PoolResult(ResultMixin):
         return "\n".join(out) + "\n"
 
 
+_POOL_FIELDS = tuple(f.name for f in fields(PoolResult))
+
+
 def _stars(p: float) -> str:
     if not math.isfinite(p):
         return ""
@@ -631,13 +765,12 @@ def pool(
             notes.append(f"test={test!r} replaced by 'z' because k = 1")
         notes.append("k = 1: heterogeneity cannot be estimated; tau2 is set to 0 (as metafor) and "
                      "its interval and the prediction interval are undefined (NaN)")
-    fit = fit_rma(y, v, None, method, test, level, a, tau2, control)
-    est, se = float(fit.beta[0]), float(fit.se[0])
+    fit = fit_intercept(y, v, method, test, level, a, tau2, control)
+    est, se = fit.estimate, fit.se
     if method == "EE" or k == 1:
         pi_low = pi_high = _NAN
     else:
-        s = math.sqrt(se * se + fit.tau2)
-        pi_low, pi_high = est - fit.crit * s, est + fit.crit * s
+        pi_low, pi_high = (float(x) for x in prediction_bounds(est, se, fit.tau2, fit.crit))
     if fit.test in ("knha", "adhoc") and fit.s2w == 0.0:
         notes.append("the Knapp-Hartung scale is 0 (the studies agree exactly), so the standard error is 0")
     if method == "EE" and test in ("knha", "adhoc"):
@@ -645,10 +778,10 @@ def pool(
     w = fit.weights
     yro = _readonly_view(y if y is not yi else y.copy())
     vro = _readonly_view(v if v is not vi else v.copy())
-    return PoolResult(
-        est, se, float(fit.stat[0]), float(fit.pval[0]), float(fit.ci_low[0]), float(fit.ci_high[0]),
+    return PoolResult._fast(
+        est, se, fit.stat, fit.pval, fit.ci_low, fit.ci_high,
         fit.tau2, fit.se_tau2, fit.qe, k - 1, fit.qe_p, fit.i2, fit.h2, pi_low, pi_high, k, method,
         fit.test, level, measure, fit.df, fit.converged, fit.iterations, yro, vro,
         _readonly_view(w / w.sum()), _labels(labels, k), tau2 is not None, tuple(notes), fit.vt,
-        control, a,
+        control, a, {},
     )

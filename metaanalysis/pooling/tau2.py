@@ -67,6 +67,8 @@ class Tau2Estimate(NamedTuple):
 
 def make_control(control: dict | None) -> dict:
     """metafor's ``control=`` list with our defaults; keys may use ``.`` or ``_`` (``tau2.max``)."""
+    if not control:
+        return DEFAULT_CONTROL  # callers never modify it
     con = dict(DEFAULT_CONTROL)
     if control:
         for key, value in control.items():
@@ -107,9 +109,7 @@ def _py_trp_trpp(w: np.ndarray, X: np.ndarray | None, y: np.ndarray):
 def _ypy(w: np.ndarray, X: np.ndarray | None, y: np.ndarray) -> float:
     """The weighted residual sum of squares y'Py (the Q statistic when w = 1/vi)."""
     if X is None:
-        s1 = w.sum()
-        r = y - (w @ y) / s1
-        return float(w @ (r * r))
+        return float(_wq(w, y)[2])
     WX = X * w[:, None]
     beta = np.linalg.solve(X.T @ WX, WX.T @ y)
     r = y - X @ beta
@@ -154,6 +154,10 @@ def _wq(w, y):
     explicitly (two passes) so Q is not lost to cancellation.
     """
     s1 = w.sum(0)
+    if w.ndim == 1:  # one meta-analysis: dot products (fewer numpy calls on the hot path)
+        mu = (w @ y) / s1
+        r = y - mu
+        return s1, mu, (w * r) @ r
     mu = (w * y).sum(0) / s1
     r = y - mu
     return s1, mu, (w * r * r).sum(0)
@@ -205,12 +209,14 @@ def closed_form_intercept(method, ymc, v, k, m=None, weights=None, tau2_min=0.0,
     """
     df = k - 1
     if method in ("HE", "HE0"):
-        w = np.ones_like(v) if m is None else m
-        s1, _, rss = _wq(w, ymc)
-        trpv = _msum(v, m) - _msum(v, m) / k
+        r = ymc - _msum(ymc, m) / k
+        rss = r @ r if m is None else (r * r * m).sum(0)
+        sv = _msum(v, m)
+        trpv = sv - sv / k
         tau2 = (rss - trpv) / df
         if method == "HE0":
             return tau2
+        w = np.ones_like(v) if m is None else m
         tau2 = tau2 if fixed is None else fixed
         tau2 = np.maximum(tau2_min, tau2)
         t = np.maximum(tau2, 0.0)
@@ -283,30 +289,70 @@ def halve_into_space(tau2, adj, tau2_min):
     floating point, so we jump to within two halvings of the answer with ``ldexp`` and finish with
     the loop: the same step, bit for bit. Scalars or one value per group.
     """
+    if isinstance(adj, float) and isinstance(tau2, float):  # one meta-analysis: plain floats
+        if not tau2 + adj < tau2_min:
+            return adj
+        gap = tau2 - tau2_min
+        if gap < 0:  # outside the space already: metafor's loop would not end
+            return -0.0
+        # jump to a step still at least 4x the gap (and 4 ulp) in size, so still too large
+        gap = max(gap, math.ulp(tau2), math.ulp(tau2_min))
+        adj = math.ldexp(adj, -max(0, math.floor(math.log2(-adj) - math.log2(gap)) - 2))
+        while tau2 + adj < tau2_min:
+            adj /= 2.0
+        return adj
     bad = tau2 + adj < tau2_min
     if not np.any(bad):
         return adj
     gap = tau2 - tau2_min
+    outside = gap < 0
+    gap = np.maximum(np.maximum(gap, np.spacing(np.abs(tau2))), np.spacing(np.abs(tau2_min)))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # gap <= 0: no negative step fits; metafor's loop ends when the step underflows to -0
-        n = np.where(gap > 0, np.floor(np.log2(-adj / np.where(gap > 0, gap, 1.0))) - 2.0, 0.0)
-    n = np.where(bad, np.maximum(n, 0.0), 0.0).astype(int)
-    adj = np.where(bad & (gap <= 0), -0.0, np.ldexp(adj, -n))
-    bad = tau2 + adj < tau2_min
+        n = np.floor(np.log2(-adj) - np.log2(gap)) - 2.0
+    n = np.where(bad & np.isfinite(n), np.maximum(n, 0.0), 0.0).astype(int)
+    adj = np.where(outside, -0.0, np.ldexp(adj, -n))
+    bad = (tau2 + adj < tau2_min) & ~outside
     while np.any(bad):
         adj = np.where(bad, adj / 2.0, adj)
         bad = tau2 + adj < tau2_min
     return adj
 
 
-def loglik_intercept(ymc, v, t, method, m=None):
-    """ML or REML log-likelihood (without the constant) of the intercept-only model at tau² = t."""
-    w = 1.0 / (v + t) if m is None else m / (v + t)
-    s1, _, rss = _wq(w, ymc)
-    out = -0.5 * _msum(np.log(v + t), m) - 0.5 * rss
+def loglik_from_moments(sumlog, s1, sy, syy, method):
+    """ML or REML log-likelihood (without the constant) of the intercept-only model from
+    sum(log(v + t)) and the weighted moments S1 = sum w, Sy = sum w y, Syy = sum w y² of the
+    centred y at w = 1/(v + t). Only used to compare with the value at tau² = 0 (metafor's
+    ll0check, at tolerance 1.2e-4), for which the one-pass residual sum of squares is ample."""
+    out = -0.5 * sumlog - 0.5 * (syy - sy * sy / s1)
     if method == "REML":
         out = out - 0.5 * np.log(s1)
     return out
+
+
+def loglik_intercept(ymc, v, t, method, m=None):
+    """ML or REML log-likelihood (without the constant) of the intercept-only model at tau² = t."""
+    w = 1.0 / (v + t) if m is None else m / (v + t)
+    wy = w * ymc
+    return loglik_from_moments(_msum(np.log(v + t), m), w.sum(0), wy.sum(0), (wy * ymc).sum(0), method)
+
+
+_POW3 = np.array([[1.0], [2.0], [3.0]])
+
+
+def _moment_rows(ymc):
+    """The rows (1, y, y²) of the centred y, so one matrix product gives all weighted moments."""
+    A = np.empty((3, ymc.shape[0]))
+    A[0] = 1.0
+    A[1] = ymc
+    np.multiply(ymc, ymc, out=A[2])
+    return A
+
+
+def _moment_matrix(A, v, t):
+    """Nested lists ``[[S1, S2, S3], [Sy, S2y, S3y], [Syy, S2yy, S3yy]]`` of plain floats, with
+    Sab = sum w^a y^b and w = 1 / (v + t): every moment one scoring step needs, in three numpy
+    calls (the hot loop of a single fit)."""
+    return (A @ np.power(1.0 / (v + t), _POW3).T).tolist()
 
 
 def mad(y, m=None):
@@ -374,6 +420,72 @@ def zeroin(f, a: float, b: float, fa: float, fb: float, tol: float, maxiter: int
     return b, maxiter, False
 
 
+def zeroin_many(f, a, b, fa, fb, tol: float, maxiter: int = 1000):
+    """:func:`zeroin` for many brackets at once: the same iterates, step for step, per bracket.
+
+    ``a``, ``b``, ``fa``, ``fb`` are arrays (one bracket each); ``f(x, idx)`` evaluates the
+    functions of the brackets ``idx`` (indices into the input arrays) at ``x``. Brackets that have
+    converged leave the active set, so the cost follows the slowest ones only. The scalar
+    :func:`zeroin` stays for single fits, where numpy's per-call overhead would dominate; this is the
+    same algorithm with each branch turned into a mask. Returns ``(roots, iterations, converged)``.
+    """
+    eps = np.finfo(float).eps
+    a, b, fa, fb = (np.array(x, dtype=float, copy=True) for x in (a, b, fa, fb))
+    n = a.shape[0]
+    root = b.copy()
+    iters = np.zeros(n, dtype=np.int64)
+    conv = np.zeros(n, dtype=bool)
+    za = fa == 0.0
+    root[za] = a[za]
+    conv[za | (fb == 0.0)] = True
+    idx = np.flatnonzero(~conv)
+    a, b, fa, fb = a[idx], b[idx], fa[idx], fb[idx]
+    c, fc = a.copy(), fa.copy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for it in range(1, maxiter + 2):
+            if idx.size == 0:
+                break
+            prev = b - a
+            swap = np.abs(fc) < np.abs(fb)
+            a, b, c = np.where(swap, b, a), np.where(swap, c, b), np.where(swap, b, c)
+            fa, fb, fc = np.where(swap, fb, fa), np.where(swap, fc, fb), np.where(swap, fb, fc)
+            tol_act = 2.0 * eps * np.abs(b) + tol / 2.0
+            new = (c - b) / 2.0
+            done = (np.abs(new) <= tol_act) | (fb == 0.0)
+            if done.any():
+                root[idx[done]] = b[done]
+                iters[idx[done]] = it - 1
+                conv[idx[done]] = True
+                keep = ~done
+                idx, a, b, c, fa, fb, fc, prev, tol_act, new = (
+                    x[keep] for x in (idx, a, b, c, fa, fb, fc, prev, tol_act, new))
+                if idx.size == 0:
+                    break
+            interp = (np.abs(prev) >= tol_act) & (np.abs(fa) > np.abs(fb))
+            cb = c - b
+            secant = a == c
+            t1 = fb / fa
+            q0 = fa / fc
+            t1i = fb / fc
+            p = np.where(secant, cb * t1, t1 * (cb * q0 * (q0 - t1i) - (b - a) * (t1i - 1.0)))
+            q = np.where(secant, 1.0 - t1, (q0 - 1.0) * (t1i - 1.0) * (t1 - 1.0))
+            pos = p > 0
+            q = np.where(pos, -q, q)
+            p = np.where(pos, p, -p)
+            accept = interp & (p < (0.75 * cb * q - np.abs(tol_act * q) / 2.0)) & (p < np.abs(prev * q / 2.0))
+            new = np.where(accept, p / q, new)
+            new = np.where(np.abs(new) < tol_act, np.where(new > 0, tol_act, -tol_act), new)
+            a, fa = b, fb
+            b = b + new
+            fb = np.asarray(f(b, idx), dtype=float)
+            flip = ((fb > 0) & (fc > 0)) | ((fb < 0) & (fc < 0))
+            c = np.where(flip, a, c)
+            fc = np.where(flip, fa, fc)
+    root[idx] = b
+    iters[idx] = maxiter
+    return root, iters, conv
+
+
 # --------------------------------------------------------------------------------------------
 # The estimators.
 # --------------------------------------------------------------------------------------------
@@ -385,20 +497,23 @@ def _check_method(method: str) -> str:
     return "EE" if method == "FE" else method
 
 
-def _mad(y: np.ndarray) -> float:
-    """R's ``mad()``: median absolute deviation scaled for consistency at the normal."""
-    med = np.median(y)
-    return 1.4826 * float(np.median(np.abs(y - med)))
-
-
 def _tau2_max(y: np.ndarray, con: dict) -> float:
     if con["tau2_max"] is not None:
         return float(con["tau2_max"])
-    return max(100.0, 10.0 * _mad(y) ** 2)
+    return max(100.0, 10.0 * float(mad(y)) ** 2)
 
 
-def _loglik_diff_zero(ymc, v, X, tau2, method):
+def _loglik_diff_zero(ymc, v, X, tau2, method, A=None):
     """log-likelihood at tau² = 0 minus at ``tau2`` (ML or REML), for metafor's ll0check."""
+
+    if X is None:
+        # both log-likelihoods from one (2 x k) array of v + t, t in (0, tau²)
+        vt = v + np.array([[0.0], [tau2]])
+        A = _moment_rows(ymc) if A is None else A
+        (s1_0, s1_t), (sy_0, sy_t), (syy_0, syy_t) = (A @ (1.0 / vt).T).tolist()
+        sl_0, sl_t = np.log(vt).sum(1).tolist()
+        return float(loglik_from_moments(sl_0, s1_0, sy_0, syy_0, method)) - float(
+            loglik_from_moments(sl_t, s1_t, sy_t, syy_t, method))
 
     def ll(t):
         w = 1.0 / (v + t)
@@ -415,33 +530,25 @@ def _loglik_diff_zero(ymc, v, X, tau2, method):
 
 
 def _scoring_step_intercept(A, v, tau2, method, k, p):
-    """One ML / REML / EB scoring step without moderators, from weighted moments of (1, y, y²).
+    """One ML / REML / EB scoring step without moderators (:func:`scoring_adjust`).
 
-    With w = 1/(v + tau2): P y = w (y - mu), y'PPy = sum w²(y - mu)², tr P = S1 - S2/S1 and
-    tr PP = S2 - 2 S3/S1 + (S2/S1)², all from six sums; ``A`` holds the centred y, so no
-    cancellation worth mentioning occurs.
+    ``A`` holds the rows (1, y, y²) of the centred y, so two matrix-vector products give six of
+    the seven sums.
     """
     w = 1.0 / (v + tau2)
-    s1, sy, syy = w @ A
+    s1, sy, syy = A @ w
     w2 = w * w
-    s2, s2y, s2yy = w2 @ A
-    mu = sy / s1
-    if method == "EB":
-        return ((syy - sy * mu) * k / (k - p) - k) / s1
-    ypp = s2yy - 2.0 * mu * s2y + mu * mu * s2
-    if method == "ML":
-        return (ypp - s1) / s2
-    s3 = w2 @ w
-    r = s2 / s1
-    return (ypp - (s1 - r)) / (s2 - 2.0 * s3 / s1 + r * r)
+    s2, s2y, s2yy = A @ w2
+    return scoring_adjust(method, k, p, s1, sy, syy, s2, s2y, s2yy, w2 @ w)
 
 
-def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con):
+def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A=None):
     """ML / REML / EB by Fisher scoring from ``start``; returns (tau2, iterations, converged)."""
     tau2 = start if con["tau2_init"] is None else float(con["tau2_init"])
     tau2_min = con["tau2_min"]
     threshold, maxiter, stepadj = con["threshold"], con["maxiter"], con["stepadj"]
-    A = np.column_stack([np.ones(k), ymc, ymc * ymc]) if X is None else None
+    if X is None and A is None:
+        A = _moment_rows(ymc)
     vmin = float(v.min())
     change = threshold + 1.0
     it = 0
@@ -451,7 +558,11 @@ def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con):
         if not vmin + tau2 > 0:
             return tau2, it, False
         if A is not None:
-            adj = _scoring_step_intercept(A, v, tau2, method, k, p)
+            (s1, s2, s3), (sy, s2y, _), (syy, s2yy, _) = _moment_matrix(A, v, tau2)
+            try:
+                adj = scoring_adjust(method, k, p, s1, sy, syy, s2, s2y, s2yy, s3)
+            except ZeroDivisionError:
+                adj = math.nan
         else:
             w = 1.0 / (v + tau2)
             if method == "EB":
@@ -466,8 +577,8 @@ def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con):
         if not math.isfinite(adj):
             adj = 0.0
         # halve a step that would leave the parameter space (metafor's rule)
-        while tau2 + adj < tau2_min:
-            adj /= 2.0
+        if tau2 + adj < tau2_min:
+            adj = halve_into_space(float(tau2), adj, float(tau2_min))
         tau2 = fixed if fixed is not None else tau2 + adj
         change = abs(old - tau2)
         if it > maxiter:
@@ -486,13 +597,15 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
     if k == 1:
         return Tau2Estimate(0.0 if fixed is None else float(fixed), nan, True, 0, method)
     # metafor centres yi before estimating tau² (it changes nothing when the model has an intercept)
-    ymc = y - y.mean()
+    ymc = y - y.sum() / k
     it = 0
     conv = True
     se = nan
     tau2_min = con["tau2_min"]
 
-    if method in ("HS", "HSk"):
+    if X is None and method in CLOSED_FORM:
+        tau2, se = closed_form_intercept(method, ymc, v, k, None, weights, tau2_min, con["tau2_init"], fixed)
+    elif method in ("HS", "HSk"):
         w = 1.0 / v
         py, trp, trpp = _py_trp_trpp(w, X, ymc)
         rss = float(ymc @ py)
@@ -547,8 +660,25 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
         else:
             tau2, it, conv = _paule_mandel(ymc, y, v, X, k, p, method, con)
         tau2 = max(tau2_min, tau2)
-        w = 1.0 / (v + tau2)
-        se = math.sqrt(2 * k * k / (k - p) / w.sum() ** 2)
+        se = iterative_se(method, k, 1.0 / (v + tau2)) if X is None else math.sqrt(
+            2 * k * k / (k - p) / (1.0 / (v + tau2)).sum() ** 2)
+    elif X is None and method != "HE":  # ML / REML / EB from the HE starting value
+        start = max(0.0, float(closed_form_intercept("HE0", ymc, v, k)), tau2_min)
+        A = _moment_rows(ymc)
+        tau2, it, conv = _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A)
+        if not conv:
+            return Tau2Estimate(tau2, nan, False, it, method)
+        if (
+            method in ("ML", "REML")
+            and con["ll0check"]
+            and fixed is None
+            and tau2 > con["threshold"]
+            and _loglik_diff_zero(ymc, v, X, tau2, method, A) > con["tol"]
+        ):
+            tau2 = 0.0  # a local maximum below the boundary value, as in the general branch below
+        tau2 = max(tau2_min, tau2)
+        s1, s2, s3 = np.power(1.0 / (v + tau2), _POW3).sum(1).tolist()
+        se = float(iterative_se_from_sums(method, k, s1, s2, s3))
     else:  # HE, and the starting value of ML / REML / EB
         if X is None:
             rss = float(ymc @ ymc) - k * float(ymc.mean()) ** 2
@@ -591,6 +721,25 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
             else:
                 se = math.sqrt(2 * k * k / (k - p) / w.sum() ** 2)
     return Tau2Estimate(float(tau2), float(se), bool(conv), int(it), method)
+
+
+def iterative_se(method, k, w):
+    """Standard error of tau² from the weights w = 1/(v + tau²) (0 on padding), intercept-only.
+
+    ML: sqrt(2 / sum w²); REML: sqrt(2 / tr PP); EB, PM, PMM: sqrt(2 k² / (k - 1) / (sum w)²), as
+    metafor.
+    """
+    w2 = w * w
+    return iterative_se_from_sums(method, k, w.sum(0), w2.sum(0), (w2 * w).sum(0))
+
+
+def iterative_se_from_sums(method, k, s1, s2, s3):
+    """:func:`iterative_se` from the power sums S1, S2, S3 of the weights."""
+    if method in ("EB", "PM", "PMM"):
+        return np.sqrt(2.0 * k * k / (k - 1) / (s1 * s1))
+    if method == "ML":
+        return np.sqrt(2.0 / s2)
+    return np.sqrt(2.0 / _trpp(s1, s2, s3))
 
 
 def _paule_mandel(ymc, y, v, X, k, p, method, con):
@@ -656,6 +805,10 @@ def _describe(method, con):
     )
 
 
+_add_reduce = np.add.reduce
+_min_reduce = np.minimum.reduce
+
+
 def validate_yi_vi(yi, vi=None, sei=None):
     """Arrays ``y`` and ``v`` checked study by study (finite, positive variances)."""
     if sei is None and vi is not None:
@@ -667,7 +820,7 @@ def validate_yi_vi(yi, vi=None, sei=None):
             y = v = None
         if (
             y is not None and y.ndim == 1 and v.shape == y.shape and y.shape[0] > 0
-            and math.isfinite(y.sum()) and math.isfinite(v.sum()) and v.min() > 0
+            and math.isfinite(_add_reduce(y)) and math.isfinite(_add_reduce(v)) and _min_reduce(v) > 0
         ):
             return y, v
     y = as_float_array(yi, "yi")
