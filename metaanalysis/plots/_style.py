@@ -94,6 +94,9 @@ RC = {
 def style():
     """Context manager that applies :data:`RC` (used by every plot function around its drawing)."""
     import matplotlib as mpl
+    # pyplot's first import switches Jupyter's inline backend to interactive mode; inside
+    # rc_context that switch would be undone on exit and later figures would never be shown.
+    import matplotlib.pyplot  # noqa: F401
 
     with mpl.rc_context(RC):
         yield

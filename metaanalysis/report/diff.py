@@ -88,6 +88,14 @@ def load_results(path) -> dict:
         return json.load(fh)
 
 
+def _show_count(x) -> str:
+    return "NA" if x is None else f"{x:.0f}"
+
+
+def _show_p(x) -> str:
+    return "NA" if x is None else f"{x:.3g}"
+
+
 def _num(x):
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
@@ -125,8 +133,14 @@ def diff_results(old, new) -> ResultsDiff:
             if va is None and vb is None:
                 continue
             if va is None or vb is None or not math.isclose(va, vb, rel_tol=_RTOL, abs_tol=1e-12):
-                changes.append(Change(key, "changed", name, va, vb,
-                                      f"{label} {fmt(va)} -> {fmt(vb)}"))
+                show = _show_count if name == "k" else (_show_p if name == "pvalue" else fmt)
+                message = f"{label} {show(va)} -> {show(vb)}"
+                na = _num(a_an[key].get("natural", {}).get(name))
+                nb = _num(b_an[key].get("natural", {}).get(name))
+                if na is not None and nb is not None:
+                    # the scale a reader knows (HR, months, proportion) beside the analysis scale
+                    message += f" (natural scale {na:.4g} -> {nb:.4g})"
+                changes.append(Change(key, "changed", name, va, vb, message))
         # Significance only means something against a null (a ratio of 1); a pooled median or
         # proportion has none.
         sa, sb = (_significant(ra, null), _significant(rb, null)) if null is not None else (None, None)
