@@ -36,6 +36,7 @@ _LAZY = {
     "difference_from_pvalue": "effects",
     # pooling
     "pool": "pooling",
+    "pool_many": "pooling",
     "PoolResult": "pooling",
     "pool_binary": "pooling",
     "pool_proportions": "pooling",

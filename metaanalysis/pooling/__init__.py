@@ -9,6 +9,7 @@ on :func:`pool` and :func:`meta_regression` and never the other way round.
 from __future__ import annotations
 
 from .tau2 import METHODS, Tau2Estimate, q_statistic, tau2_estimate
+from .batch import pool_many
 from .core import ConfintResult, PoolResult, Prediction, pool
 from .regression import RegressionResult, design_matrix, meta_regression
 from .subgroups import SubgroupResult, subgroup_analysis
@@ -33,6 +34,7 @@ from .survival import (
 )
 
 __all__ = [
+    "pool_many",
     # core
     "pool", "PoolResult", "Prediction", "ConfintResult", "tau2_estimate", "Tau2Estimate", "METHODS",
     "q_statistic", "meta_regression", "RegressionResult", "design_matrix", "subgroup_analysis",

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
+from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable, same_length
 from ..errors import InputError
@@ -203,14 +203,14 @@ def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=
         t2, se_t2, conv, iters = 0.0 if tau2 is None else float(tau2), _NAN, True, 0
     else:
         t2, se_t2, conv, iters, _ = _tau2.estimate_with_remedies(y, v, None, method, weights, tau2, control)
-    w = 1.0 / (v + t2)
-    sw = float(w.sum())
-    b = float(w @ y) / sw
+    w = np.reciprocal(v + t2)
+    sw = float(_tau2._add_reduce(w))
+    b = float(w.dot(y)) / sw
     var_b = 1.0 / sw
     s2w = 1.0
     if test in ("knha", "adhoc"):
         r = y - b  # the Knapp-Hartung residuals use the inverse-variance estimate
-        s2w = float(knha_scale(float(w @ (r * r)), k - 1, test == "adhoc"))
+        s2w = float(knha_scale(float((w * r).dot(r)), k - 1, test == "adhoc"))
     if weights is not None:
         sa = float(weights.sum())
         b = float(weights @ y) / sa
@@ -225,9 +225,9 @@ def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=
     pval = float(two_sided_p(stat, df))
     crit = critical_value(level, df)
     if k > 1:
-        w0 = 1.0 / v
-        s1, _, q = _tau2._wq(w0, y - y.sum() / k)
-        het = heterogeneity_from_q(float(q), float(s1 - (w0 @ w0) / s1), k - 1, t2, fe)
+        w0 = np.reciprocal(v)
+        s1, _, q = _tau2._wq(w0, y - _tau2._add_reduce(y) / k)
+        het = heterogeneity_from_q(float(q), float(s1 - w0.dot(w0) / s1), k - 1, t2, fe)
         qe, qep, vt, i2, h2 = (float(x) for x in het)
     else:
         qe, qep, vt, i2, h2 = 0.0, 1.0, 0.0, 0.0, 1.0

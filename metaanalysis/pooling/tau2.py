@@ -142,25 +142,46 @@ def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+_add_reduce = np.add.reduce
+_min_reduce = np.minimum.reduce
+
+
+def _sum0(x):
+    """Sum over axis 0 (the studies): ``x.sum()`` for one meta-analysis; for a padded 2-D array the
+    rows are added one after another, so a group's sums are formed in the same order whichever
+    groups share the array (numpy's reduction turns pairwise when one column is left, which would
+    make a group's result depend on its company by an ulp; pool_many's results must not)."""
+    if x.ndim == 1:
+        return x.sum()
+    out = x[0].copy()
+    for row in x[1:]:
+        out += row
+    return out
+
+
 def _msum(x, m):
     """Sum over the studies of axis 0, skipping padding (``m`` None: no padding)."""
-    return x.sum(0) if m is None else (x * m).sum(0)
+    return _sum0(x) if m is None else _sum0(x * m)
 
 
-def _wq(w, y):
+def _wq(w, y, out=None):
     """sum(w), the weighted mean and Q = sum w (y - mean)², the weighted residual sum of squares.
 
     With w = 1/vi this is Cochran's Q; with w = 1/(vi + tau²) the Q-profile; residuals are formed
-    explicitly (two passes) so Q is not lost to cancellation.
+    explicitly (two passes) so Q is not lost to cancellation. ``out`` (2-D only): a buffer of y's
+    shape for the residuals, so repeated evaluations allocate nothing.
     """
-    s1 = w.sum(0)
-    if w.ndim == 1:  # one meta-analysis: dot products (fewer numpy calls on the hot path)
-        mu = (w @ y) / s1
+    if w.ndim == 1:  # one meta-analysis: dot products (the cheapest numpy calls on tiny arrays)
+        s1 = _add_reduce(w)
+        mu = w.dot(y) / s1
         r = y - mu
-        return s1, mu, (w * r) @ r
-    mu = (w * y).sum(0) / s1
-    r = y - mu
-    return s1, mu, (w * r * r).sum(0)
+        return s1, mu, (w * r).dot(r)
+    s1 = _sum0(w)
+    r = np.multiply(w, y, out=out)
+    mu = _sum0(r) / s1
+    r = np.subtract(y, mu, out=r)
+    np.multiply(r, r, out=r)
+    return s1, mu, _sum0(np.multiply(r, w, out=r))
 
 
 def _p_sums(w, v):
@@ -170,17 +191,17 @@ def _p_sums(w, v):
     quantities behind every moment estimator's standard error (metafor builds P and sums its
     elements; these are the same sums expanded over w, so no k x k matrix is formed).
     """
-    s1 = w.sum(0)
+    s1 = _sum0(w)
     w2 = w * w
-    s2 = w2.sum(0)
+    s2 = _sum0(w2)
     w3 = w2 * w
     w2v = w2 * v
-    s2v = w2v.sum(0)
+    s2v = _sum0(w2v)
     trp = s1 - s2 / s1
-    trpv = (w * v).sum(0) - s2v / s1
-    pp = s2 - 2.0 * w3.sum(0) / s1 + (s2 / s1) ** 2
-    pvp = s2v - 2.0 * (w3 * v).sum(0) / s1 + s2 * s2v / s1**2
-    pvpv = (w2v * v).sum(0) - 2.0 * (w3 * v * v).sum(0) / s1 + (s2v / s1) ** 2
+    trpv = _sum0(w * v) - s2v / s1
+    pp = s2 - 2.0 * _sum0(w3) / s1 + (s2 / s1) ** 2
+    pvp = s2v - 2.0 * _sum0(w3 * v) / s1 + s2 * s2v / s1**2
+    pvpv = _sum0(w2v * v) - 2.0 * _sum0(w3 * v * v) / s1 + (s2v / s1) ** 2
     return s1, trp, trpv, pp, pvp, pvpv
 
 
@@ -190,8 +211,9 @@ def _trpp(s1, s2, s3):
     return s2 - 2.0 * s3 / s1 + r * r
 
 
-def _moment_se(df, t, pvpv, pvp, pp, denom):
-    """Standard error of a moment estimator (tau² = (Q_w - tr(PV)) / denom), clipped tau² ``t``."""
+def _moment_se(t, pvpv, pvp, pp, denom):
+    """Standard error of a moment estimator tau² = (Q_w - tr(PV)) / denom at the clipped tau² ``t``:
+    sqrt(2 sum(PV*(PV)') + 4 t sum(PV*P) + 2 t² sum(P*P)) / denom (Viechtbauer 2005; metafor)."""
     return np.sqrt((2.0 * pvpv + 4.0 * t * pvp + 2.0 * t * t * pp) / denom**2)
 
 
@@ -210,7 +232,7 @@ def closed_form_intercept(method, ymc, v, k, m=None, weights=None, tau2_min=0.0,
     df = k - 1
     if method in ("HE", "HE0"):
         r = ymc - _msum(ymc, m) / k
-        rss = r @ r if m is None else (r * r * m).sum(0)
+        rss = r.dot(r) if m is None else _sum0(r * r * m)
         sv = _msum(v, m)
         trpv = sv - sv / k
         tau2 = (rss - trpv) / df
@@ -221,14 +243,14 @@ def closed_form_intercept(method, ymc, v, k, m=None, weights=None, tau2_min=0.0,
         tau2 = np.maximum(tau2_min, tau2)
         t = np.maximum(tau2, 0.0)
         pvpv = _p_sums(w, v)[5]
-        return tau2, _moment_se(df, t, pvpv, trpv, df, df)
+        return tau2, _moment_se(t, pvpv, trpv, df, df)  # P idempotent: sum(P*P) = df
     if method in ("DL", "HS", "HSk"):
         w = 1.0 / v if m is None else m / v
         s1, _, q = _wq(w, ymc)
         w2 = w * w
-        s2 = w2.sum(0)
+        s2 = _sum0(w2)
         trp = s1 - s2 / s1
-        pp = _trpp(s1, s2, (w2 * w).sum(0))
+        pp = _trpp(s1, s2, _sum0(w2 * w))
         if method == "DL":
             tau2, denom = (q - df) / trp, trp
         elif method == "HS":
@@ -238,7 +260,7 @@ def closed_form_intercept(method, ymc, v, k, m=None, weights=None, tau2_min=0.0,
         tau2 = tau2 if fixed is None else fixed
         tau2 = np.maximum(tau2_min, tau2)
         t = np.maximum(tau2, 0.0)
-        se = np.sqrt((2.0 * df + 4.0 * t * trp + 2.0 * t * t * pp) / denom**2)
+        se = _moment_se(t, df, trp, pp, denom)  # w = 1/v: sum(PV*(PV)') = df, sum(PV*P) = tr P
         if method == "HSk":
             se = se * (k / df)
         return tau2, se
@@ -251,7 +273,7 @@ def closed_form_intercept(method, ymc, v, k, m=None, weights=None, tau2_min=0.0,
         tau2 = np.maximum(tau2_min, tau2)
         t = np.maximum(tau2, 0.0)
         _, _, _, pp, pvp, pvpv = _p_sums(w, v)
-        return tau2, np.sqrt(t0 * t0 / (df * df) * (2.0 * pvpv + 4.0 * t * pvp + 2.0 * t * t * pp))
+        return tau2, t0 * _moment_se(t, pvpv, pvp, pp, df)
     if method == "GENQ":
         if weights is None:
             raise InputError("method='GENQ' needs weights= (the weights that define Q)")
@@ -261,7 +283,7 @@ def closed_form_intercept(method, ymc, v, k, m=None, weights=None, tau2_min=0.0,
         tau2 = tau2 if fixed is None else fixed
         tau2 = np.maximum(tau2_min, tau2)
         t = np.maximum(tau2, 0.0)
-        return tau2, _moment_se(df, t, pvpv, pvp, pp, trp)
+        return tau2, _moment_se(t, pvpv, pvp, pp, trp)
     raise ValueError(method)  # pragma: no cover - callers pass CLOSED_FORM codes
 
 
@@ -333,7 +355,7 @@ def loglik_intercept(ymc, v, t, method, m=None):
     """ML or REML log-likelihood (without the constant) of the intercept-only model at tau² = t."""
     w = 1.0 / (v + t) if m is None else m / (v + t)
     wy = w * ymc
-    return loglik_from_moments(_msum(np.log(v + t), m), w.sum(0), wy.sum(0), (wy * ymc).sum(0), method)
+    return loglik_from_moments(_msum(np.log(v + t), m), _sum0(w), _sum0(wy), _sum0(wy * ymc), method)
 
 
 _POW3 = np.array([[1.0], [2.0], [3.0]])
@@ -352,7 +374,7 @@ def _moment_matrix(A, v, t):
     """Nested lists ``[[S1, S2, S3], [Sy, S2y, S3y], [Syy, S2yy, S3yy]]`` of plain floats, with
     Sab = sum w^a y^b and w = 1 / (v + t): every moment one scoring step needs, in three numpy
     calls (the hot loop of a single fit)."""
-    return (A @ np.power(1.0 / (v + t), _POW3).T).tolist()
+    return A.dot((np.reciprocal(v + t) ** _POW3).T).tolist()
 
 
 def mad(y, m=None):
@@ -510,7 +532,7 @@ def _loglik_diff_zero(ymc, v, X, tau2, method, A=None):
         # both log-likelihoods from one (2 x k) array of v + t, t in (0, tau²)
         vt = v + np.array([[0.0], [tau2]])
         A = _moment_rows(ymc) if A is None else A
-        (s1_0, s1_t), (sy_0, sy_t), (syy_0, syy_t) = (A @ (1.0 / vt).T).tolist()
+        (s1_0, s1_t), (sy_0, sy_t), (syy_0, syy_t) = A.dot(np.reciprocal(vt).T).tolist()
         sl_0, sl_t = np.log(vt).sum(1).tolist()
         return float(loglik_from_moments(sl_0, s1_0, sy_0, syy_0, method)) - float(
             loglik_from_moments(sl_t, s1_t, sy_t, syy_t, method))
@@ -527,19 +549,6 @@ def _loglik_diff_zero(ymc, v, X, tau2, method, A=None):
         return out
 
     return ll(0.0) - ll(tau2)
-
-
-def _scoring_step_intercept(A, v, tau2, method, k, p):
-    """One ML / REML / EB scoring step without moderators (:func:`scoring_adjust`).
-
-    ``A`` holds the rows (1, y, y²) of the centred y, so two matrix-vector products give six of
-    the seven sums.
-    """
-    w = 1.0 / (v + tau2)
-    s1, sy, syy = A @ w
-    w2 = w * w
-    s2, s2y, s2yy = A @ w2
-    return scoring_adjust(method, k, p, s1, sy, syy, s2, s2y, s2yy, w2 @ w)
 
 
 def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A=None):
@@ -677,7 +686,7 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
         ):
             tau2 = 0.0  # a local maximum below the boundary value, as in the general branch below
         tau2 = max(tau2_min, tau2)
-        s1, s2, s3 = np.power(1.0 / (v + tau2), _POW3).sum(1).tolist()
+        s1, s2, s3 = _moment_matrix(A, v, tau2)[0]
         se = float(iterative_se_from_sums(method, k, s1, s2, s3))
     else:  # HE, and the starting value of ML / REML / EB
         if X is None:
@@ -730,7 +739,7 @@ def iterative_se(method, k, w):
     metafor.
     """
     w2 = w * w
-    return iterative_se_from_sums(method, k, w.sum(0), w2.sum(0), (w2 * w).sum(0))
+    return iterative_se_from_sums(method, k, _sum0(w), _sum0(w2), _sum0(w2 * w))
 
 
 def iterative_se_from_sums(method, k, s1, s2, s3):
@@ -803,10 +812,6 @@ def _describe(method, con):
         f"Fisher scoring with stepadj={con['stepadj']}, maxiter={con['maxiter']}, "
         f"threshold={con['threshold']}"
     )
-
-
-_add_reduce = np.add.reduce
-_min_reduce = np.minimum.reduce
 
 
 def validate_yi_vi(yi, vi=None, sei=None):
