@@ -13,23 +13,7 @@ suppressPackageStartupMessages(library(metafor))
 
 out_path <- "tests/reference/binary.json"
 
-num_txt <- function(x) ifelse(is.na(x) | !is.finite(x), "null", sprintf("%.17g", x))
-to_json <- function(x) {
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    nm <- names(x)
-    if (is.null(nm)) return(paste0("[", paste(vapply(x, to_json, ""), collapse = ","), "]"))
-    items <- vapply(seq_along(x), function(i) paste0('"', nm[i], '":', to_json(x[[i]])), "")
-    return(paste0("{", paste(items, collapse = ","), "}"))
-  }
-  s <- if (is.logical(x)) ifelse(is.na(x), "null", ifelse(x, "true", "false"))
-       else if (is.character(x)) paste0('"', gsub('"', '\\\\"', x), '"')
-       else num_txt(as.numeric(x))
-  if (length(x) == 1 && is.null(attr(x, "as_array"))) return(s)
-  paste0("[", paste(s, collapse = ","), "]")
-}
-arr <- function(x) { x <- unname(as.numeric(x)); attr(x, "as_array") <- TRUE; x }
-sc <- function(x) if (is.null(x) || length(x) == 0) NA_real_ else as.numeric(unname(x))[1]
+source("tests/reference/json_writer.R")
 
 gen_two_arm <- function(k, p1, p2, nmin, nmax, seed) {
   set.seed(seed)

@@ -22,20 +22,7 @@ suppressPackageStartupMessages(library(metafor))
 out_path <- "tests/reference/survival_pooling.json"
 lung_path <- "../shared/curves/metamedian_dat_lung.csv"
 
-num <- function(x) ifelse(is.na(x) | !is.finite(x), "null", sprintf("%.17g", x))
-to_json <- function(x) {
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    nm <- names(x)
-    if (is.null(nm)) return(paste0("[", paste(vapply(x, to_json, ""), collapse = ","), "]"))
-    items <- vapply(seq_along(x), function(i) paste0('"', nm[i], '":', to_json(x[[i]])), "")
-    return(paste0("{", paste(items, collapse = ","), "}"))
-  }
-  s <- if (is.character(x)) paste0('"', x, '"') else num(as.numeric(x))
-  if (length(x) == 1 && is.null(attr(x, "as_array"))) return(s)
-  paste0("[", paste(s, collapse = ","), "]")
-}
-arr <- function(x) { x <- unname(as.numeric(x)); attr(x, "as_array") <- TRUE; x }
+source("tests/reference/json_writer.R")
 
 fit_case <- function(yi, vi, method) {
   f <- rma.uni(yi = yi, vi = vi, method = method, test = "z", level = 95)
