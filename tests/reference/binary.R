@@ -13,7 +13,7 @@ suppressPackageStartupMessages(library(metafor))
 
 out_path <- "tests/reference/binary.json"
 
-source("tests/reference/json_writer.R")
+source("tests/reference/_json_writer.R")
 
 gen_two_arm <- function(k, p1, p2, nmin, nmax, seed) {
   set.seed(seed)

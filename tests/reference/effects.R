@@ -13,7 +13,7 @@ suppressPackageStartupMessages(library(metafor))
 out_path <- "tests/reference/effects.json"
 
 # ---- JSON with 17 significant digits (jsonlite rounds to 15) ----
-source("tests/reference/json_writer.R")
+source("tests/reference/_json_writer.R")
 
 # ---- datasets ----
 gen_two_arm <- function(k, p1, p2, nmin, nmax, seed) {

@@ -14,7 +14,7 @@ suppressPackageStartupMessages({library(metafor); library(lme4)})
 
 out_path <- "tests/reference/proportions.json"
 
-source("tests/reference/json_writer.R")
+source("tests/reference/_json_writer.R")
 
 gen_one_arm <- function(k, p, nmin, nmax, seed, tau = 0) {
   set.seed(seed)

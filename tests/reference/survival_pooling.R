@@ -22,7 +22,7 @@ suppressPackageStartupMessages(library(metafor))
 out_path <- "tests/reference/survival_pooling.json"
 lung_path <- "../shared/curves/metamedian_dat_lung.csv"
 
-source("tests/reference/json_writer.R")
+source("tests/reference/_json_writer.R")
 
 fit_case <- function(yi, vi, method) {
   f <- rma.uni(yi = yi, vi = vi, method = method, test = "z", level = 95)

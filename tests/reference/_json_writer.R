@@ -1,6 +1,6 @@
 # A small JSON writer shared by the reference scripts: numbers with 17 significant digits
 # (jsonlite rounds to 15), NA and non-finite values as null, logicals as true/false.
-# Use: source("tests/reference/json_writer.R") from the repository root.
+# Use: source("tests/reference/_json_writer.R") from the repository root.
 
 num_txt <- function(x) ifelse(is.na(x) | !is.finite(x), "null", sprintf("%.17g", x))
 to_json <- function(x) {
