@@ -70,27 +70,25 @@ def test_imports_flow_down(path):
         )
 
 
+def absolute_imports(node):
+    """Top-level package names an import statement names (relative imports excluded)."""
+    if isinstance(node, ast.Import):
+        return [a.name.split(".")[0] for a in node.names]
+    if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+        return [node.module.split(".")[0]]
+    return []
+
+
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_heavy_libraries_only_inside_functions_and_matplotlib_only_in_plots(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     box = box_of(path)
     for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            names = [node.module]
-        for name in names:
-            if name.split(".")[0] == "matplotlib":
-                assert box == "plots", f"{path}:{node.lineno} imports matplotlib outside plots/"
+        if "matplotlib" in absolute_imports(node):
+            assert box == "plots", f"{path}:{node.lineno} imports matplotlib outside plots/"
     for node in tree.body:  # module level only
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            names = [node.module]
-        for name in names:
-            assert name.split(".")[0] not in HEAVY, (
+        for name in absolute_imports(node):
+            assert name not in HEAVY, (
                 f"{path}:{node.lineno} imports {name} at module level; import it inside the "
                 "function so that `import metaanalysis` stays fast"
             )
