@@ -71,6 +71,8 @@ def test_report_writes_page_figures_and_results(report):
     for net in ("pfs_hr", "orr"):
         for fig in ("network_graph", "network_forest", "league_heatmap", "rankogram"):
             assert f"fig-{net}_{fig}" in parser.ids, f"{net} {fig} missing"
+    # ORR has k >= 10: small-study tests ran and its funnel plot is shown
+    assert "fig-orr_funnel" in parser.ids
     assert "fig-pfs_modelled_curves" in parser.ids and "fig-single_arm_modelled_curves" in parser.ids
     assert parser.svgs >= 6
     results = json.loads((out / "results.json").read_text())
@@ -81,6 +83,9 @@ def test_report_writes_page_figures_and_results(report):
     # the ranking is in the results, best first, with placebo last in both networks
     assert results["rankings"]["pfs_hr_pscore"][-1] == "placebo"
     assert results["rankings"]["orr_pscore"][-1] == "placebo"
+    orr = results["analyses"]["orr"]
+    assert orr["result"]["k"] >= 10 and 0 <= orr["small_study"]["egger"]["pvalue"] <= 1
+    assert "not_run" in results["analyses"]["os_hr"]["small_study"]
 
 
 def test_provenance_table_lists_every_row_with_source_and_warnings(report):

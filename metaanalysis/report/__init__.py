@@ -64,15 +64,16 @@ def _pooled_entry(spec, res, data, excluded, method, test):
             studies[f"effect_{col}"] = sf[col].to_numpy()
     entry["studies"] = jsonable(studies.to_dict(orient="records"))
     entry["excluded"] = [{"line": line, "study_id": sid, "reason": why} for line, sid, why in excluded]
-    small = {}
-    if res.k >= SMALL_STUDY_MIN_K and hasattr(res, "yi") and spec.kind != "proportion":
-        eg, why = try_run(egger_test, res)
-        rk, why2 = try_run(rank_test, res)
+    # Proportions are tested on the scale they were pooled on (their inverse-variance fit).
+    fit = getattr(res, "fit", None) or res
+    if res.k >= SMALL_STUDY_MIN_K:
+        eg, why = try_run(egger_test, fit)
+        rk, why2 = try_run(rank_test, fit)
         small = {"egger": eg.to_dict() if eg else {"not_run": why},
                  "rank": rk.to_dict() if rk else {"not_run": why2}}
     else:
         small = {"not_run": f"k = {res.k} < {SMALL_STUDY_MIN_K}: too few studies for "
-                            "small-study tests" if res.k < SMALL_STUDY_MIN_K else "not applicable"}
+                            "small-study tests"}
     entry["small_study"] = small
     return entry
 
@@ -197,7 +198,8 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     # report whose page and files disagree half-way.
     scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     try:
-        figures = render_figures(fits, network_fits, survival, scratch, formats=formats)
+        figures = render_figures(fits, network_fits, survival, scratch, formats=formats,
+                                 funnel_min_k=SMALL_STUDY_MIN_K)
         page = render_page(results, table, figures, diff)
         written = []
         (out / "figures").mkdir(exist_ok=True)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .analyses import try_run
+
 
 def _save(fig, stem: Path, formats) -> tuple:
     from ..plots import save_figure
@@ -27,7 +29,8 @@ def _save(fig, stem: Path, formats) -> tuple:
 RANK_SEED = 2024
 
 
-def render_figures(fits, network_fits, survival, folder: Path, *, formats=("svg", "png")) -> list:
+def render_figures(fits, network_fits, survival, folder: Path, *, formats=("svg", "png"),
+                   funnel_min_k: int = 10) -> list:
     """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, files)."""
     from ..plots.lifecycle import close_figure
 
@@ -52,9 +55,28 @@ def render_figures(fits, network_fits, survival, folder: Path, *, formats=("svg"
                         "no count).")
         out.append({"key": key, "name": f"{key}_forest", "caption": caption, "svg": svg,
                     "files": [str(f) for f in files]})
+        if res.k >= funnel_min_k:
+            out.append(_funnel_figure(key, spec, res, folder, formats))
     out += _network_figures(network_fits, folder, formats)
     out += _survival_figures(survival, folder, formats)
     return out
+
+
+def _funnel_figure(key, spec, res, folder, formats) -> dict:
+    """Contour-enhanced funnel plot with the trim-and-fill studies, on the pooled scale."""
+    from ..plots import funnel
+    from ..plots.lifecycle import close_figure
+    from ..pooling import trim_and_fill
+
+    fit = getattr(res, "fit", None) or res
+    filled, _ = try_run(trim_and_fill, fit)
+    ax = funnel(fit, contours=True, trimfill=filled)
+    svg, files = _save(ax.figure, folder / f"{key}_funnel", formats)
+    close_figure(ax)
+    k0 = "" if filled is None else f" Trim and fill ({filled.estimator}) adds {filled.k0} study(ies), drawn open."
+    return {"key": key, "name": f"{key}_funnel", "svg": svg, "files": [str(f) for f in files],
+            "caption": f"Contour-enhanced funnel plot: {spec.title} (shading: p < 0.10, 0.05, 0.01)."
+                       + k0}
 
 
 def _columns(spec, data) -> dict:
