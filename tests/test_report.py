@@ -71,6 +71,8 @@ def test_report_writes_page_figures_and_results(report):
     for net in ("pfs_hr", "orr"):
         for fig in ("network_graph", "network_forest", "league_heatmap", "rankogram"):
             assert f"fig-{net}_{fig}" in parser.ids, f"{net} {fig} missing"
+    # the living-review view: cumulative by publication year, its last row the full fit
+    assert "fig-pfs_hr_cumulative" in parser.ids
     # ORR has k >= 10: small-study tests ran and its funnel plot is shown
     assert "fig-orr_funnel" in parser.ids
     assert "fig-pfs_modelled_curves" in parser.ids and "fig-single_arm_modelled_curves" in parser.ids
@@ -86,6 +88,11 @@ def test_report_writes_page_figures_and_results(report):
     orr = results["analyses"]["orr"]
     assert orr["result"]["k"] >= 10 and 0 <= orr["small_study"]["egger"]["pvalue"] <= 1
     assert "not_run" in results["analyses"]["os_hr"]["small_study"]
+    pfs = results["analyses"]["pfs_hr"]
+    assert pfs["cumulative"][-1]["estimate"] == pytest.approx(pfs["result"]["estimate"], rel=1e-10)
+    years = {s["label"]: s["year"] for s in pfs["studies"]}
+    added = [years[r["study"]] for r in pfs["cumulative"]]
+    assert added == sorted(added)
 
 
 def test_provenance_table_lists_every_row_with_source_and_warnings(report):

@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .._base import check_level, jsonable
 from ..errors import InputError
 from .analyses import SPECS, effect_data, select, try_run
@@ -118,8 +120,18 @@ def run_analyses(table, *, method="REML", test="z", level=95):
                                test=test, level=level, labels=data.labels, measure=scale)
             entry["subgroups"] = sub.to_dict() if sub is not None else {"not_run": why}
             fits[spec.key + ":subgroups"] = sub
-        results["analyses"][spec.key] = entry
         fits[spec.key] = (spec, res, data)
+        if spec.kind == "ratio" and res.k >= 3:
+            # Living review: how the pooled estimate built up as trials were published.
+            from ..pooling import cumulative
+
+            years = data.frame["year"].to_numpy(float)
+            if np.isfinite(years).all():
+                cum, why = try_run(cumulative, res, order=years)
+                if cum is not None:
+                    entry["cumulative"] = jsonable(cum.reset_index().to_dict(orient="records"))
+                    fits[spec.key + ":cumulative"] = cum
+        results["analyses"][spec.key] = entry
     return results, fits
 
 

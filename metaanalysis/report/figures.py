@@ -38,6 +38,10 @@ def render_figures(fits, network_fits, survival, folder: Path, *, formats=("svg"
 
     out = []
     for key, value in fits.items():
+        if key.endswith(":cumulative"):
+            base = key.split(":")[0]
+            out.append(_cumulative_figure(base, fits[base], value, folder, formats))
+            continue
         if key.endswith(":subgroups"):
             continue
         spec, res, data = value
@@ -60,6 +64,20 @@ def render_figures(fits, network_fits, survival, folder: Path, *, formats=("svg"
     out += _network_figures(network_fits, folder, formats)
     out += _survival_figures(survival, folder, formats)
     return out
+
+
+def _cumulative_figure(key, fitted, frame, folder, formats) -> dict:
+    """Cumulative meta-analysis by publication year (a forest plot of the running estimate)."""
+    from ..plots import cumulative_forest
+    from ..plots.lifecycle import close_figure
+
+    spec, res, _ = fitted
+    ax = cumulative_forest(frame, res, title=f"Cumulative by year: {spec.title}")
+    svg, files = _save(ax.figure, folder / f"{key}_cumulative", formats)
+    close_figure(ax)
+    return {"key": key, "name": f"{key}_cumulative", "svg": svg, "files": [str(f) for f in files],
+            "caption": "Cumulative meta-analysis: each row pools the trials published up to and "
+                       "including the one named, in order of publication year."}
 
 
 def _funnel_figure(key, spec, res, folder, formats) -> dict:
