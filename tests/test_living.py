@@ -37,6 +37,23 @@ def test_append_adds_rows_and_keeps_backup(table, tmp_path):
     assert studies.read_studies(table).frame["value"].iloc[-1] == 12.0
 
 
+def test_append_keeps_the_table_file_mode(table, tmp_path):
+    os.chmod(table, 0o644)
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    studies.append_rows(table, rows)
+    assert os.stat(table).st_mode & 0o777 == 0o644
+
+
+def test_atomic_write_new_file_gets_the_default_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        studies.atomic_write(tmp_path / "new.txt", b"x")
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / "new.txt").st_mode & 0o777 == 0o644
+
+
 def test_append_columns_in_other_order(table, tmp_path):
     rows = tmp_path / "new.csv"
     rows.write_text(to_csv(NEW, header=list(reversed(HEADER))))
