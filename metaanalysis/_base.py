@@ -129,7 +129,8 @@ def fmt_p(p: float) -> str:
 class ResultMixin:
     """Behaviour shared by the frozen result dataclasses.
 
-    Subclasses are ``@dataclass(frozen=True, eq=False)`` and implement :meth:`to_dict` and
+    Subclasses are ``@dataclass(frozen=True, eq=False, repr=False)`` (so that the one-line
+    ``__repr__`` here is not replaced by the generated one) and implement :meth:`to_dict` and
     :meth:`summary`. ``to_frame`` defaults to a one-row frame of the scalar entries of ``to_dict``.
     """
 

@@ -54,7 +54,7 @@ _VTYPES = {
 # result object
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Effects(ResultMixin):
     """Per-study effect sizes ``yi`` and sampling variances ``vi`` (metafor's ``escalc`` object).
 

@@ -120,3 +120,31 @@ def test_every_public_name_resolves_and_is_documented():
         if callable(obj):
             doc = obj.__doc__ or ""
             assert len(doc.strip()) > 40, f"ma.{name} has no real docstring"
+
+
+def test_every_result_class_has_a_one_line_repr():
+    """A dataclass's generated __repr__ would replace ResultMixin's one-line form (repr=False)."""
+    import importlib
+    import pkgutil
+
+    import metaanalysis
+    from metaanalysis._base import ResultMixin
+
+    for info in pkgutil.walk_packages(metaanalysis.__path__, "metaanalysis."):
+        if ".plots" in info.name or info.name.endswith("__main__"):
+            continue
+        importlib.import_module(info.name)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    found = list(subclasses(ResultMixin))
+    assert len(found) > 15
+    # dataclasses build their generated methods with exec(): the code's file is dataclasses.py (or
+    # "<string>" in some Python versions), never one of ours
+    generated = [f"{c.__module__}.{c.__name__}" for c in found
+                 if c.__repr__.__code__.co_filename == "<string>"
+                 or c.__repr__.__code__.co_filename.endswith("dataclasses.py")]
+    assert generated == [], f"these use the dataclass's generated __repr__; add repr=False: {generated}"

@@ -171,7 +171,7 @@ def peto(ai, bi, ci, di) -> dict:
 # result
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class BinaryPoolResult(ResultMixin):
     """Pooled two-arm binary data (MH, Peto or inverse variance).
 

@@ -283,7 +283,7 @@ def _saturated_tests(x, n):
 # result
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ProportionPoolResult(ResultMixin):
     """Pooled proportions; analysis-scale fields as :class:`PoolResult`, plus the proportion scale.
 

@@ -39,7 +39,7 @@ class Change:
         return f"[{self.kind}] {self.analysis}: {self.message}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ResultsDiff(ResultMixin):
     """The changes between two reports, most important first."""
 
