@@ -76,11 +76,7 @@ def cmd_report(args) -> int:
 def cmd_diff(args) -> int:
     from .report.diff import diff_results
 
-    try:
-        d = diff_results(args.old, args.new)
-    except (OSError, ValueError) as exc:
-        print(f"metaanalysis diff: cannot read results: {exc}", file=sys.stderr)
-        return 2
+    d = diff_results(args.old, args.new)
     if args.json:
         print(d.to_json(indent=2))
     else:
@@ -139,8 +135,10 @@ def main(argv=None) -> int:
     except MetaAnalysisError as exc:
         print(f"metaanalysis {args.command}: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"metaanalysis {args.command}: {exc.filename}: file not found", file=sys.stderr)
+    except OSError as exc:
+        # anything the filesystem refuses (missing, a directory, no permission): say what and where
+        where = exc.filename or ""
+        print(f"metaanalysis {args.command}: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

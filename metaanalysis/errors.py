@@ -41,9 +41,14 @@ class Problem:
     severity: str = "error"
 
     def __str__(self) -> str:
+        # path:line:column as compilers print it; parts that do not apply are left out
         where = [self.file]
-        where.append("" if self.row is None else str(self.row))
-        where.append(self.column or "")
+        if self.row is not None:
+            where.append(str(self.row))
+            if self.column:
+                where.append(self.column)
+        elif self.column:
+            where.append(self.column)
         prefix = ":".join(where)
         tag = "" if self.severity == "error" else f"{self.severity}: "
         return f"{prefix}: {tag}{self.message}"

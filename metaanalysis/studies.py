@@ -233,6 +233,8 @@ def _parse(data, name):
         if not data.strip():
             return None, None, [Problem(name, None, None, "the file is empty; expected a CSV with "
                                         "a header row naming the columns of data/README.md")]
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return None, None, [Problem(name, None, None, "is UTF-16 text; save the CSV as UTF-8")]
         if b"\x00" in data:
             return None, None, [Problem(name, None, None, "is a binary file (it holds NUL bytes), "
                                         "not a CSV text file")]
@@ -587,6 +589,9 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
     >>> append_rows("data/studies.csv", "new_trial.csv")        # doctest: +SKIP
     """
     table_path, rows_path = os.fspath(table_path), os.fspath(rows_path)
+    if not os.path.isfile(table_path):
+        what = "is a directory, not a CSV file" if os.path.isdir(table_path) else "file not found"
+        raise StudyTableError([Problem(table_path, None, None, what)])
     old_bytes = Path(table_path).read_bytes()
     old_rows, old_header, problems = _parse(old_bytes, table_path)
     if old_rows is None:
@@ -595,6 +600,12 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
         new_bytes = Path(rows_path).read_bytes()
     except FileNotFoundError:
         raise StudyTableError([Problem(rows_path, None, None, "file not found")]) from None
+    except IsADirectoryError:
+        raise StudyTableError([Problem(rows_path, None, None, "is a directory, not a CSV "
+                                       "file")]) from None
+    except OSError as exc:
+        raise StudyTableError([Problem(rows_path, None, None, "cannot be read: "
+                                       f"{exc.strerror or exc}")]) from None
     new_rows, new_header, problems = _parse(new_bytes, rows_path)
     if new_rows is None:
         raise StudyTableError(problems)

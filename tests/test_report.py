@@ -125,8 +125,10 @@ def test_pooled_numbers_equal_a_direct_pool(report):
 
 def test_report_is_deterministic(report, tmp_path):
     out, _ = report
-    again = build_report(STUDIES, tmp_path / "again", method="REML", test="knha", formats=("svg",))
+    again = build_report(STUDIES, tmp_path / "again", method="REML", test="knha")
     assert (out / "results.json").read_bytes() == (again.directory / "results.json").read_bytes()
+    for name in ("pfs_hr_forest.svg", "orr_forest.png"):
+        assert (out / "figures" / name).read_bytes() == (again.directory / "figures" / name).read_bytes()
 
 
 def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_path):
@@ -157,14 +159,43 @@ def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_pat
 
 
 def test_diff_flags_a_significance_change():
-    old = {"analyses": {"x": {"title": "X", "null": 0.0, "result": {"k": 3, "estimate": -0.3,
-                                                                     "ci_low": -0.5, "ci_high": -0.1}}}}
-    new = {"analyses": {"x": {"title": "X", "null": 0.0, "result": {"k": 4, "estimate": -0.1,
-                                                                     "ci_low": -0.3, "ci_high": 0.1}}}}
+    old = {"meta": {}, "analyses": {"x": {"title": "X", "null": 0.0, "result": {
+        "k": 3, "estimate": -0.3, "ci_low": -0.5, "ci_high": -0.1}}}}
+    new = {"meta": {}, "analyses": {"x": {"title": "X", "null": 0.0, "result": {
+        "k": 4, "estimate": -0.1, "ci_low": -0.3, "ci_high": 0.1}}}}
     d = diff_results(old, new)
     assert [c.kind for c in d.flagged] == ["significance"]
     assert "no longer significant" in d.flagged[0].message
     assert diff_results(old, old).changes == ()
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "{}", "null", '{"meta": {}, "analyses": 5}', "not json"])
+def test_diff_refuses_what_is_not_a_results_file(tmp_path, capsys, content):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    good = {"meta": {}, "analyses": {}}
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    assert main(["diff", str(bad), str(tmp_path / "good.json")]) == 2
+    assert main(["diff", str(tmp_path / "good.json"), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(bad) in err
+
+
+def test_rerun_removes_only_the_files_an_earlier_report_wrote(tmp_path, report):
+    out, _ = report
+    target = tmp_path / "r"
+    shutil.copytree(out, target)
+    (target / "figures" / "mine.png").write_bytes(b"user file")
+    (target / "diff.json").write_text("{}")  # not listed by the earlier report: kept
+    # a table with only two trials: most analyses and their figures disappear
+    small = tmp_path / "few.csv"
+    lines = STUDIES.read_text(encoding="utf-8").splitlines()
+    keep = [lines[0]] + [l for l in lines[1:] if l.startswith(("decision,", "select,"))]
+    small.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    res = build_report(small, target, formats=("svg",))
+    listed = {str(p.relative_to(target)) for p in res.files}
+    on_disk = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    assert on_disk - listed == {"figures/mine.png", "diff.json"}
 
 
 def test_cli_report_bad_method_exits_2(tmp_path, capsys):

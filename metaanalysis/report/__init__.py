@@ -80,6 +80,22 @@ def _pooled_entry(spec, res, data, excluded, method, test):
     return entry
 
 
+def _natural_subgroups(sub, kind) -> dict:
+    """Each subgroup's estimate and interval on the scale a reader knows (HR, months, proportion)."""
+    from ..pooling.proportions import back_transform
+
+    def back(y):
+        if y is None or not math.isfinite(y):
+            return None
+        if kind == "proportion":
+            return float(back_transform(np.array([y]), PROPORTION_MEASURE)[0])
+        return math.exp(y)
+
+    return {str(g): {"k": r.k, "estimate": back(r.estimate), "ci_low": back(r.ci_low),
+                     "ci_high": back(r.ci_high), "i2": r.i2}
+            for g, r in sub.subgroups.items()}
+
+
 def run_analyses(table, *, method="REML", test="z", level=95):
     """Run the report's analyses on a :class:`~metaanalysis.studies.StudyTable`.
 
@@ -119,6 +135,8 @@ def run_analyses(table, *, method="REML", test="z", level=95):
             sub, why = try_run(subgroup_analysis, yi, vi, groups=groups, method=method,
                                test=test, level=level, labels=data.labels, measure=scale)
             entry["subgroups"] = sub.to_dict() if sub is not None else {"not_run": why}
+            if sub is not None:
+                entry["subgroups"]["natural"] = _natural_subgroups(sub, spec.kind)
             fits[spec.key + ":subgroups"] = sub
         fits[spec.key] = (spec, res, data)
         if spec.kind == "ratio" and res.k >= 3:
@@ -133,6 +151,16 @@ def run_analyses(table, *, method="REML", test="z", level=95):
                     fits[spec.key + ":cumulative"] = cum
         results["analyses"][spec.key] = entry
     return results, fits
+
+
+def _files_of_previous_report(out: Path) -> set:
+    """The figure and diff files a report already in ``out`` says it wrote (empty if none)."""
+    try:
+        with open(out / "results.json", encoding="utf-8") as fh:
+            files = json.load(fh).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {f for f in files if isinstance(f, str) and ".." not in Path(f).parts}
 
 
 def _table_digest(path) -> str:
@@ -175,12 +203,10 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
 
     validate_common(method, test, level)
     table = read_studies(studies)
-    previous = None
-    if compare is not None:
-        try:
-            previous = load_results(compare)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"--compare {compare}: cannot read a results.json there ({exc})") from None
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; give a folder for the report")
+    previous = load_results(compare) if compare is not None else None
     results, fits = run_analyses(table, method=method, test=test, level=level)
     from .extras import network_section, survival_section
 
@@ -204,8 +230,10 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     if diff is not None:
         diff = ResultsDiff(str(compare), "this report", diff.changes)
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # Files an earlier report wrote here and this one does not (figures of an analysis that no
+    # longer runs, a diff.json without --compare) are removed; nothing else in the folder is.
+    before = _files_of_previous_report(out)
     # Figures go to a scratch folder first and move in one by one, so a crash never leaves a
     # report whose page and files disagree half-way.
     scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
@@ -222,12 +250,18 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
                 written.append(target)
         atomic_write(out / "index.html", page.encode("utf-8"))
         written.append(out / "index.html")
-        atomic_write(out / "results.json",
-                     json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
-        written.append(out / "results.json")
         if diff is not None:
             atomic_write(out / "diff.json", diff.to_json(indent=1).encode("utf-8"))
             written.append(out / "diff.json")
+        results["files"] = sorted(str(p.relative_to(out)) for p in written
+                                  if p.name != "index.html")
+        atomic_write(out / "results.json",
+                     json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
+        written.append(out / "results.json")
+        for rel in before - set(results["files"]):
+            stale = out / rel
+            if stale.is_file() and stale.resolve().is_relative_to(out.resolve()):
+                stale.unlink()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return ReportOutput(out, tuple(written), results, diff)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._base import ResultMixin, fmt
+from ..errors import InputError
 
 __all__ = ["Change", "ResultsDiff", "diff_results", "load_results"]
 
@@ -80,12 +81,30 @@ class ResultsDiff(ResultMixin):
 
 
 def load_results(path) -> dict:
-    """Read a ``results.json`` (or the report folder holding one)."""
+    """Read a ``results.json`` (or the report folder holding one); InputError if it is not one."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
-    with open(p, encoding="utf-8") as fh:
-        return json.load(fh)
+    try:
+        with open(p, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{p}: file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{p}: cannot be read as JSON ({exc})") from None
+    check_results(data, str(p))
+    return data
+
+
+def check_results(data, name: str = "results") -> None:
+    """Raise InputError unless ``data`` has the shape of a report's ``results.json``."""
+    if not isinstance(data, dict) or not isinstance(data.get("analyses"), dict) \
+            or not isinstance(data.get("meta"), dict):
+        raise InputError(f"{name} is not a results.json written by metaanalysis report (it needs "
+                         "the objects 'meta' and 'analyses')")
+    for key, entry in data["analyses"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("result", {}), dict):
+            raise InputError(f"{name}: analysis {key!r} is not an object with a 'result'")
 
 
 def _show_count(x) -> str:
@@ -119,6 +138,8 @@ def diff_results(old, new) -> ResultsDiff:
     new_name = new if isinstance(new, (str, Path)) else "new"
     a = old if isinstance(old, dict) else load_results(old)
     b = new if isinstance(new, dict) else load_results(new)
+    check_results(a, str(old_name))
+    check_results(b, str(new_name))
     changes: list[Change] = []
     a_an, b_an = a.get("analyses", {}), b.get("analyses", {})
     for key in b_an.keys() - a_an.keys():

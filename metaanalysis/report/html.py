@@ -94,13 +94,10 @@ def _pooled_block(key, entry, figures, level) -> str:
     lines.append(table_html(["k", "pooled", f"{level:g}% CI", f"{level:g}% PI", "tau²", "I²",
                              "Q", "p"], rows, numeric=(0,)))
     sub = entry.get("subgroups")
-    if sub and "subgroups" in sub:
-        srows = []
-        for g, s in sub["subgroups"].items():
-            conv = (lambda x: x if x is None else math.exp(x)) if entry["kind"] != "proportion" else (lambda x: x)
-            srows.append([esc(g), esc(s.get("k")), show(conv(s.get("estimate"))),
-                          f"{show(conv(s.get('ci_low')))} to {show(conv(s.get('ci_high')))}",
-                          num(s.get("i2"), 1) + "%"])
+    if sub and "natural" in sub:
+        srows = [[esc(g), esc(s.get("k")), show(s.get("estimate")),
+                  f"{show(s.get('ci_low'))} to {show(s.get('ci_high'))}", num(s.get("i2"), 1) + "%"]
+                 for g, s in sub["natural"].items()]
         lines.append("<h3>By therapy</h3>")
         lines.append(table_html(["therapy", "k", "pooled", f"{level:g}% CI", "I²"], srows,
                                 numeric=(1,)))
