@@ -189,3 +189,12 @@ def test_glmm_swapping_events_and_non_events_flips_the_logit(data):
     assert a.estimate == pytest.approx(-b.estimate, rel=1e-4, abs=1e-5)
     assert a.tau2 == pytest.approx(b.tau2, rel=1e-3, abs=1e-5)
     assert a.ci_low <= a.estimate <= a.ci_high
+
+
+def test_glmm_default_measure_is_the_logit_and_other_scales_are_refused():
+    res = pool_proportions([3, 5, 9], [30, 40, 50], method="GLMM")
+    assert res.measure == "PLO"
+    for measure in ("PFT", "PAS", "PR"):
+        with pytest.raises(InputError, match="logit"):
+            pool_proportions([3, 5, 9], [30, 40, 50], measure=measure, method="GLMM")
+    assert pool_proportions([3, 5, 9], [30, 40, 50]).measure == "PFT"

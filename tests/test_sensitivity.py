@@ -255,3 +255,15 @@ def test_influence_is_consistent_with_leave_one_out(data, model):
     np.testing.assert_allclose(inf["weight"], 100 * res.weights, rtol=1e-12)
     assert inf["hat"].sum() == pytest.approx(1.0)
     assert isinstance(inf, pd.DataFrame) and inf.index.name == "study"
+
+
+@pytest.mark.parametrize("fn", ["leave_one_out", "cumulative", "influence", "egger_test"])
+def test_fits_that_are_not_inverse_variance_are_refused(fn):
+    import metaanalysis as ma
+
+    glmm = ma.pool_proportions([1, 2, 3, 4, 5], [20] * 5, method="GLMM")
+    with pytest.raises(InputError, match="cannot repeat a GLMM fit"):
+        getattr(ma, fn)(glmm)
+    mh = ma.pool_binary([4, 6, 3, 9], [40, 50, 30, 60], [8, 9, 7, 12], [40, 50, 30, 60])
+    with pytest.raises(InputError, match="result.fit|pool"):
+        getattr(ma, fn)(mh)

@@ -71,6 +71,13 @@ def _study_arrays(res):
                 f"expected a fitted result from metaanalysis.pool(), got {type(res).__name__} "
                 f"(it has no {name!r})"
             )
+    if str(res.method).upper() in ("GLMM", "MH", "PETO"):
+        # these refit inverse-variance models; a GLMM, MH or Peto fit is not one
+        fit = getattr(res, "fit", None)
+        hint = (" Pass its inverse-variance fit (result.fit) instead." if fit is not None else
+                " Fit the studies with pool() (or pool_proportions with a tau² method) first.")
+        raise InputError(f"this analysis refits inverse-variance models and cannot repeat a "
+                         f"{res.method} fit.{hint}")
     yi = np.asarray(res.yi, dtype=float)
     vi = np.asarray(res.vi, dtype=float)
     labels = getattr(res, "labels", None)

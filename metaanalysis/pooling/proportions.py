@@ -405,7 +405,7 @@ def pool_proportions(
     xi,
     ni,
     *,
-    measure: str = "PFT",
+    measure: str | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 95,
@@ -421,8 +421,9 @@ def pool_proportions(
     ----------
     xi, ni : array_like
         Events and patients per study.
-    measure : {"PFT", "PLO", "PAS", "PR", "PLN"}
-        Analysis scale for inverse-variance pooling (``method="GLMM"`` always uses the logit).
+    measure : {"PFT", "PLO", "PAS", "PR", "PLN"}, optional
+        Analysis scale: by default ``PFT`` for inverse-variance pooling and ``PLO`` for
+        ``method="GLMM"``, which fits the logit scale only (another measure is an InputError).
     method : str
         A tau² method code (``"REML"``, ``"DL"``, ``"EE"``...) or ``"GLMM"``.
     test : {"z", "t", "knha"}
@@ -451,13 +452,15 @@ def pool_proportions(
     0.3358
     """
     lev = check_level(level)
-    measure = str(measure).upper()
     method_code = str(method)
     glmm = method_code.upper() == "GLMM"
+    # the default scale: PFT for inverse variance (metafor users' usual choice), the logit for the
+    # GLMM (the only scale the binomial-normal model has)
+    measure = ("PLO" if glmm else "PFT") if measure is None else str(measure).upper()
     if glmm:
-        if measure not in ("PLO", "PFT"):  # PFT is the default; the GLMM's scale is the logit anyway
-            raise InputError(f"method='GLMM' fits the logit scale; measure={measure!r} is not available with it (use 'PLO')")
-        measure = "PLO"
+        if measure != "PLO":
+            raise InputError(f"method='GLMM' fits the logit scale; measure={measure!r} is not "
+                             "available with it (use 'PLO' or leave measure out)")
     elif measure not in _MEASURES:
         raise InputError(f"measure={measure!r}; pool_proportions takes {', '.join(_MEASURES)}")
     x = as_float_array(xi, "xi")
