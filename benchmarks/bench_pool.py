@@ -17,15 +17,21 @@ positive and takes six steps (the ``it`` column).
 from __future__ import annotations
 
 import argparse
+import pathlib
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
 
 import numpy as np
 
-from metaanalysis.pooling import pool
+# time this checkout's code: an editable install elsewhere on the machine would otherwise win the import
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import metaanalysis  # noqa: E402
+from metaanalysis.pooling import pool  # noqa: E402
 
 
 def data(k: int, seed: int = 1):
@@ -89,6 +95,7 @@ def main():
     args = ap.parse_args()
     cases = {(k, m, seed): data(k, seed) for k, seed in ((10, 1), (10, 5), (100, 1)) for m in ("REML", "DL")}
     r = metafor_times(cases, args.r_repeat)
+    print(f"timing {pathlib.Path(metaanalysis.__file__).parent}")
     print(f"{'case':<20}{'it':>4}{'pool':>9}{'(min)':>8}{'+to_dict':>10}{'statsmodels':>13}{'metafor':>10}"
           f"{'x sm':>7}{'x metafor':>11}")
     seen = {}

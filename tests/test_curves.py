@@ -82,7 +82,7 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path):
     assert "increases" in text and ":n_risk:" in text
     assert "demo.clicks.csv:3:survival: not a finite number" in text
     assert "demo.clicks.csv:4:survival: survival 1.7 outside" in text
-    assert "demo.clicks.csv:5:: expected two columns" in text
+    assert "demo.clicks.csv:5: expected two columns" in text
     assert all(p.row is not None for p in probs)
 
 

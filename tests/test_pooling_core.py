@@ -348,3 +348,14 @@ def test_intervals_contain_estimate_and_weights_sum_to_one(data, method, test):
         assert res.pi_low <= res.ci_low and res.ci_high <= res.pi_high
         lo, hi = res.tau2_ci_low, res.tau2_ci_high
         assert lo <= hi and 0 <= res.i2 <= 100
+
+
+def test_variances_too_small_to_weigh_and_all_zero_weights_are_input_errors():
+    from metaanalysis.errors import InputError
+
+    with pytest.raises(InputError, match="index 1 .*rescale"):
+        pool([0.1, 0.2, 0.3], [0.01, 1e-200, 0.02])
+    with pytest.raises(InputError, match="all zero"):
+        pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], weights=[0, 0, 0])
+    # tiny but workable variances still pool
+    assert pool([0.1, 0.2, 0.3], [1e-100] * 3, method="DL").estimate == pytest.approx(0.2)

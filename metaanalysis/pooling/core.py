@@ -203,9 +203,17 @@ def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=
         t2, se_t2, conv, iters = 0.0 if tau2 is None else float(tau2), _NAN, True, 0
     else:
         t2, se_t2, conv, iters, _ = _tau2.estimate_with_remedies(y, v, None, method, weights, tau2, control)
-    w = np.reciprocal(v + t2)
-    sw = float(_tau2._add_reduce(w))
-    b = float(w.dot(y)) / sw
+    small = k <= _tau2.SCALAR_K
+    if small:  # Python lists: see tau2.SCALAR_K
+        ys, vs = y.tolist(), v.tolist()
+        wl = [1.0 / (x + t2) for x in vs]
+        sw = sum(wl)
+        b = sum([a * c for a, c in zip(wl, ys)]) / sw
+        w = np.array(wl)
+    else:
+        w = np.reciprocal(v + t2)
+        sw = float(_tau2._add_reduce(w))
+        b = float(w.dot(y)) / sw
     var_b = 1.0 / sw
     s2w = 1.0
     if test in ("knha", "adhoc"):
@@ -225,9 +233,19 @@ def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=
     pval = float(two_sided_p(stat, df))
     crit = critical_value(level, df)
     if k > 1:
-        w0 = np.reciprocal(v)
-        s1, _, q = _tau2._wq(w0, y - _tau2._add_reduce(y) / k)
-        het = heterogeneity_from_q(float(q), float(s1 - w0.dot(w0) / s1), k - 1, t2, fe)
+        if small:  # the two passes of _tau2._wq, on lists
+            w0 = [1.0 / x for x in vs]
+            m = sum(ys) / k
+            yc = [a - m for a in ys]
+            s1 = sum(w0)
+            mu = sum([a * c for a, c in zip(w0, yc)]) / s1
+            q = sum([a * (c - mu) * (c - mu) for a, c in zip(w0, yc)])
+            trp = s1 - sum([a * a for a in w0]) / s1
+        else:
+            w0 = np.reciprocal(v)
+            s1, _, q = _tau2._wq(w0, y - _tau2._add_reduce(y) / k)
+            trp = s1 - w0.dot(w0) / s1
+        het = heterogeneity_from_q(float(q), float(trp), k - 1, t2, fe)
         qe, qep, vt, i2, h2 = (float(x) for x in het)
     else:
         qe, qep, vt, i2, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
@@ -341,7 +359,7 @@ def _labels(labels, k):
 
 
 def _readonly_view(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
+    a.setflags(write=False)  # cheaper than the flags object's setter
     return a
 
 
@@ -753,6 +771,8 @@ def pool(
         bad = np.flatnonzero(a < 0)
         if len(bad):
             raise InputError(f"weights at index {int(bad[0])} is negative; weights must be >= 0")
+        if not (a > 0).any():
+            raise InputError("weights are all zero; at least one study needs a positive weight")
     elif method == "GENQ":
         raise InputError("method='GENQ' needs weights= (the weights defining the generalised Q)")
     if tau2 is not None:
@@ -776,12 +796,13 @@ def pool(
     if method == "EE" and test in ("knha", "adhoc"):
         notes.append("the Knapp-Hartung method is not meant for equal-effects models")
     w = fit.weights
+    wn = w / _tau2._add_reduce(w)
     yro = _readonly_view(y if y is not yi else y.copy())
     vro = _readonly_view(v if v is not vi else v.copy())
     return PoolResult._fast(
         est, se, fit.stat, fit.pval, fit.ci_low, fit.ci_high,
         fit.tau2, fit.se_tau2, fit.qe, k - 1, fit.qe_p, fit.i2, fit.h2, pi_low, pi_high, k, method,
         fit.test, level, measure, fit.df, fit.converged, fit.iterations, yro, vro,
-        _readonly_view(w / w.sum()), _labels(labels, k), tau2 is not None, tuple(notes), fit.vt,
+        _readonly_view(wn), _labels(labels, k), tau2 is not None, tuple(notes), fit.vt,
         control, a, {},
     )

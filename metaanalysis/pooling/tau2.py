@@ -340,14 +340,14 @@ def halve_into_space(tau2, adj, tau2_min):
     return adj
 
 
-def loglik_from_moments(sumlog, s1, sy, syy, method):
+def loglik_from_moments(sumlog, s1, sy, syy, method, log=np.log):
     """ML or REML log-likelihood (without the constant) of the intercept-only model from
     sum(log(v + t)) and the weighted moments S1 = sum w, Sy = sum w y, Syy = sum w y² of the
     centred y at w = 1/(v + t). Only used to compare with the value at tau² = 0 (metafor's
     ll0check, at tolerance 1.2e-4), for which the one-pass residual sum of squares is ample."""
     out = -0.5 * sumlog - 0.5 * (syy - sy * sy / s1)
     if method == "REML":
-        out = out - 0.5 * np.log(s1)
+        out = out - 0.5 * log(s1)
     return out
 
 
@@ -375,6 +375,42 @@ def _moment_matrix(A, v, t):
     Sab = sum w^a y^b and w = 1 / (v + t): every moment one scoring step needs, in three numpy
     calls (the hot loop of a single fit)."""
     return A.dot((np.reciprocal(v + t) ** _POW3).T).tolist()
+
+
+# Up to this many studies a fit runs on Python lists: a numpy call costs about 1 µs whatever its
+# size, and a pure-Python pass over a few values costs less than the several calls it replaces.
+# Around k = 25 the two break even (measured for the moment loop below).
+SCALAR_K = 24
+
+
+def _moments_py(ys, vs, t):
+    """``(S1, S2, S3, Sy, S2y, Syy, S2yy)`` of :func:`_moment_matrix` from lists, in one pass."""
+    s1 = s2 = s3 = sy = s2y = syy = s2yy = 0.0
+    for y, v in zip(ys, vs):
+        w = 1.0 / (v + t)
+        w2 = w * w
+        wy = w * y
+        w2y = w2 * y
+        s1 += w
+        s2 += w2
+        s3 += w2 * w
+        sy += wy
+        s2y += w2y
+        syy += wy * y
+        s2yy += w2y * y
+    return s1, s2, s3, sy, s2y, syy, s2yy
+
+
+def _power_sums_py(vs, t):
+    """``(S1, S2, S3)`` alone (the standard error needs no y moments)."""
+    s1 = s2 = s3 = 0.0
+    for v in vs:
+        w = 1.0 / (v + t)
+        w2 = w * w
+        s1 += w
+        s2 += w2
+        s3 += w2 * w
+    return s1, s2, s3
 
 
 def mad(y, m=None):
@@ -528,6 +564,24 @@ def _tau2_max(y: np.ndarray, con: dict) -> float:
 def _loglik_diff_zero(ymc, v, X, tau2, method, A=None):
     """log-likelihood at tau² = 0 minus at ``tau2`` (ML or REML), for metafor's ll0check."""
 
+    if type(A) is tuple:  # (centred y, v) as lists: see SCALAR_K
+        ys, vs = A
+        sl_0 = sl_t = s1_0 = sy_0 = syy_0 = s1_t = sy_t = syy_t = 0.0
+        log = math.log
+        for y, vi in zip(ys, vs):
+            vt = vi + tau2
+            w0 = 1.0 / vi
+            wt = 1.0 / vt
+            sl_0 += log(vi)
+            sl_t += log(vt)
+            s1_0 += w0
+            s1_t += wt
+            sy_0 += w0 * y
+            sy_t += wt * y
+            syy_0 += w0 * y * y
+            syy_t += wt * y * y
+        return loglik_from_moments(sl_0, s1_0, sy_0, syy_0, method, math.log) - loglik_from_moments(
+            sl_t, s1_t, sy_t, syy_t, method, math.log)
     if X is None:
         # both log-likelihoods from one (2 x k) array of v + t, t in (0, tau²)
         vt = v + np.array([[0.0], [tau2]])
@@ -552,13 +606,17 @@ def _loglik_diff_zero(ymc, v, X, tau2, method, A=None):
 
 
 def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A=None):
-    """ML / REML / EB by Fisher scoring from ``start``; returns (tau2, iterations, converged)."""
+    """ML / REML / EB by Fisher scoring from ``start``; returns (tau2, iterations, converged).
+
+    ``A``: the rows of :func:`_moment_rows`, or ``(centred y, v)`` as lists (see ``SCALAR_K``).
+    """
     tau2 = start if con["tau2_init"] is None else float(con["tau2_init"])
     tau2_min = con["tau2_min"]
     threshold, maxiter, stepadj = con["threshold"], con["maxiter"], con["stepadj"]
     if X is None and A is None:
         A = _moment_rows(ymc)
-    vmin = float(v.min())
+    lists = type(A) is tuple  # (centred y, v) as lists: see SCALAR_K
+    vmin = min(A[1]) if lists else float(v.min())
     change = threshold + 1.0
     it = 0
     while change > threshold:
@@ -567,7 +625,10 @@ def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A=None):
         if not vmin + tau2 > 0:
             return tau2, it, False
         if A is not None:
-            (s1, s2, s3), (sy, s2y, _), (syy, s2yy, _) = _moment_matrix(A, v, tau2)
+            if lists:
+                s1, s2, s3, sy, s2y, syy, s2yy = _moments_py(A[0], A[1], tau2)
+            else:
+                (s1, s2, s3), (sy, s2y, _), (syy, s2yy, _) = _moment_matrix(A, v, tau2)
             try:
                 adj = scoring_adjust(method, k, p, s1, sy, syy, s2, s2y, s2yy, s3)
             except ZeroDivisionError:
@@ -606,7 +667,14 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
     if k == 1:
         return Tau2Estimate(0.0 if fixed is None else float(fixed), nan, True, 0, method)
     # metafor centres yi before estimating tau² (it changes nothing when the model has an intercept)
-    ymc = y - y.sum() / k
+    lists = X is None and k <= SCALAR_K and method in ("ML", "REML", "EB")  # see SCALAR_K
+    if lists:
+        ys = y.tolist()
+        m = sum(ys) / k
+        ys = [a - m for a in ys]
+        ymc = None
+    else:
+        ymc = y - y.sum() / k
     it = 0
     conv = True
     se = nan
@@ -672,8 +740,16 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
         se = iterative_se(method, k, 1.0 / (v + tau2)) if X is None else math.sqrt(
             2 * k * k / (k - p) / (1.0 / (v + tau2)).sum() ** 2)
     elif X is None and method != "HE":  # ML / REML / EB from the HE starting value
-        start = max(0.0, float(closed_form_intercept("HE0", ymc, v, k)), tau2_min)
-        A = _moment_rows(ymc)
+        if lists:
+            vs = v.tolist()
+            A = (ys, vs)
+            m = sum(ys) / k
+            sv = sum(vs)
+            he0 = (sum([(a - m) * (a - m) for a in ys]) - (sv - sv / k)) / (k - 1)  # closed_form's HE0
+        else:
+            A = _moment_rows(ymc)
+            he0 = float(closed_form_intercept("HE0", ymc, v, k))
+        start = max(0.0, he0, tau2_min)
         tau2, it, conv = _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A)
         if not conv:
             return Tau2Estimate(tau2, nan, False, it, method)
@@ -686,7 +762,7 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
         ):
             tau2 = 0.0  # a local maximum below the boundary value, as in the general branch below
         tau2 = max(tau2_min, tau2)
-        s1, s2, s3 = _moment_matrix(A, v, tau2)[0]
+        s1, s2, s3 = _power_sums_py(A[1], tau2) if type(A) is tuple else _moment_matrix(A, v, tau2)[0]
         se = float(iterative_se_from_sums(method, k, s1, s2, s3))
     else:  # HE, and the starting value of ML / REML / EB
         if X is None:
@@ -814,6 +890,10 @@ def _describe(method, con):
     )
 
 
+# Below this a variance's squared reciprocal (a Fisher-scoring moment) overflows a double.
+VI_MIN = 1e-150
+
+
 def validate_yi_vi(yi, vi=None, sei=None):
     """Arrays ``y`` and ``v`` checked study by study (finite, positive variances)."""
     if sei is None and vi is not None:
@@ -823,11 +903,13 @@ def validate_yi_vi(yi, vi=None, sei=None):
             v = np.asarray(vi, dtype=float)
         except (TypeError, ValueError):
             y = v = None
-        if (
-            y is not None and y.ndim == 1 and v.shape == y.shape and y.shape[0] > 0
-            and math.isfinite(_add_reduce(y)) and math.isfinite(_add_reduce(v)) and _min_reduce(v) > 0
-        ):
-            return y, v
+        if y is not None and y.ndim == 1 and v.shape == y.shape and 0 < y.shape[0]:
+            if y.shape[0] <= SCALAR_K:  # on lists: see SCALAR_K
+                vs = v.tolist()
+                if math.isfinite(sum(y.tolist())) and math.isfinite(sum(vs)) and min(vs) >= VI_MIN:
+                    return y, v
+            elif math.isfinite(_add_reduce(y)) and math.isfinite(_add_reduce(v)) and _min_reduce(v) >= VI_MIN:
+                return y, v
     y = as_float_array(yi, "yi")
     if vi is None and sei is None:
         raise InputError("give the sampling variances vi= or the standard errors sei=")
@@ -851,6 +933,13 @@ def validate_yi_vi(yi, vi=None, sei=None):
         raise InputError(
             f"{name} at index {i} is {float((v if name == 'vi' else np.sqrt(v))[i])!r}; sampling "
             "variances must be positive" + (f" ({len(bad) - 1} more such studies)" if len(bad) > 1 else "")
+        )
+    tiny = np.flatnonzero(v < VI_MIN)
+    if len(tiny):
+        i = int(tiny[0])
+        raise InputError(
+            f"{name} at index {i} is {float((v if name == 'vi' else np.sqrt(v))[i])!r}: variances "
+            f"below {VI_MIN:g} overflow the weights' squares; rescale the effect sizes"
         )
     return y, v
 
