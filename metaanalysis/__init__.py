@@ -48,6 +48,7 @@ _LAZY = {
     "leave_one_out": "pooling",
     "cumulative": "pooling",
     "influence": "pooling",
+    "baujat_coordinates": "pooling",
     "tau2_estimate": "pooling",
     "median_of_medians": "pooling",
     "weighted_median_of_medians": "pooling",

@@ -81,14 +81,21 @@ def test_galbraith_positions(res):
 
 
 def test_baujat_uses_the_leave_one_out_refits(res):
+    from metaanalysis.pooling.sensitivity import baujat_coordinates
+
     loo = ma.leave_one_out(res)
-    ax = plots.baujat(res, loo)
-    (sc,) = gid_artists(ax, "baujat-studies")
+    coords = baujat_coordinates(res, loo)
     x = (res.yi - res.estimate) ** 2 / (res.vi + res.tau2)
     y = (loo["estimate"].to_numpy() - res.estimate) ** 2 / loo["se"].to_numpy() ** 2
+    np.testing.assert_allclose(coords[["x", "y"]].to_numpy(), np.c_[x, y])
+    np.testing.assert_allclose(baujat_coordinates(res).to_numpy(), coords.to_numpy())
+    ax = plots.baujat(coords)
+    (sc,) = gid_artists(ax, "baujat-studies")
     np.testing.assert_allclose(sc.get_offsets(), np.c_[x, y])
     with pytest.raises(InputError, match="rows"):
-        plots.baujat(res, loo.iloc[:3])
+        baujat_coordinates(res, loo.iloc[:3])
+    with pytest.raises(InputError, match="baujat_coordinates"):
+        plots.baujat(res)
 
 
 def test_labbe_risks_and_effect_curve():

@@ -211,47 +211,32 @@ def galbraith(result, ax=None, *, level=None, xlabel=None, ylabel=None):
         return ax
 
 
-def baujat(result, leave_one_out, ax=None, *, labels=True, max_labels=5):
-    """Baujat plot: each study's contribution to the heterogeneity statistic (x) against its
-    influence on the pooled estimate (y), as metafor's ``baujat``.
-
-    ``x = (yᵢ − μ̂)² / (vᵢ + τ̂²)`` from the full fit and
-    ``y = (μ̂₍₋ᵢ₎ − μ̂)² / SE(μ̂₍₋ᵢ₎)²`` from the refits without each study.
+def baujat(coordinates, ax=None, *, labels=True, max_labels=5):
+    """Baujat plot: each study's contribution to heterogeneity (x) against its influence on the
+    pooled estimate (y), as metafor's ``baujat``.
 
     Parameters
     ----------
-    result : PoolResult
-        The full fit.
-    leave_one_out : DataFrame
-        :func:`metaanalysis.leave_one_out` of ``result`` (columns ``estimate`` and ``se``, one row
-        per study in the result's order). The plot refits nothing.
+    coordinates : DataFrame
+        :func:`metaanalysis.pooling.sensitivity.baujat_coordinates` of the fit (index: study
+        labels; columns ``x`` and ``y``). The plot computes nothing.
     labels : bool
         Label the ``max_labels`` studies farthest from the origin.
 
     Returns the Axes (gid ``baujat-studies``).
     """
+    if not {"x", "y"} <= set(getattr(coordinates, "columns", ())):
+        raise InputError("baujat takes the DataFrame of baujat_coordinates(res) (columns x, y)")
     with S.style():
-        view = study_view(result)
-        if len(leave_one_out) != len(view):
-            raise InputError(
-                f"leave_one_out has {len(leave_one_out)} rows; the result has {len(view)} studies"
-            )
-        p = pooled_view(result)
-        tau2 = p["tau2"] if p["model"] == "random" and math.isfinite(p["tau2"]) else 0.0
-        est = float(result.estimate)
-        yi = view["yi"].to_numpy(float)
-        vi = view["vi"].to_numpy(float)
-        x = (yi - est) ** 2 / (vi + tau2)
-        d_est = leave_one_out["estimate"].to_numpy(float)
-        d_se = leave_one_out["se"].to_numpy(float)
-        y = (d_est - est) ** 2 / d_se**2
+        x = coordinates["x"].to_numpy(float)
+        y = coordinates["y"].to_numpy(float)
         ax = _new_axes(ax)
         sc = ax.scatter(x, y, s=16, color=S.INK, zorder=3)
         sc.set_gid("baujat-studies")
-        if labels:
+        if labels and len(x):
             far = np.argsort(-(x / max(x.max(), 1e-12)) ** 2 - (y / max(y.max(), 1e-12)) ** 2)
             for i in far[:max_labels]:
-                ax.annotate(str(view["label"].iloc[i]), (x[i], y[i]), xytext=(3, 3),
+                ax.annotate(str(coordinates.index[i]), (x[i], y[i]), xytext=(3, 3),
                             textcoords="offset points", fontsize=S.SMALL_FONT_SIZE - 1)
         ax.set_xlabel("Contribution to overall heterogeneity")
         ax.set_ylabel("Influence on overall result")

@@ -16,7 +16,7 @@ from .subgroups import SubgroupResult, subgroup_analysis
 from .binary import BinaryPoolResult, mantel_haenszel, peto, pool_binary
 from .proportions import ProportionPoolResult, back_transform, clopper_pearson, fit_glmm_logit, pool_proportions
 from .bias import EggerResult, RankResult, TrimFillResult, egger_test, kendall_tau, rank_test, trim_and_fill
-from .sensitivity import cumulative, influence, leave_one_out
+from .sensitivity import baujat_coordinates, cumulative, influence, leave_one_out
 from .survival import (
     LandmarkPoolResult,
     MedianPoolResult,
@@ -43,6 +43,7 @@ __all__ = [
     "pool_binary", "BinaryPoolResult", "mantel_haenszel", "peto", "pool_proportions",
     "ProportionPoolResult", "back_transform", "clopper_pearson", "fit_glmm_logit",
     # small-study effects and sensitivity
+    "baujat_coordinates",
     "egger_test", "EggerResult", "rank_test", "RankResult", "kendall_tau", "trim_and_fill",
     "TrimFillResult", "leave_one_out", "cumulative", "influence",
     # survival summaries

@@ -335,3 +335,42 @@ def influence(res):
         )
     frame["inf"] = flag.astype(bool)
     return frame
+
+
+def baujat_coordinates(res, loo=None):
+    """Each study's contribution to heterogeneity and influence on the estimate (metafor's ``baujat``).
+
+    ``x = (yi - mu)^2 / (vi + tau2)`` from the full fit (tau2 = 0 for an equal-effects fit) and
+    ``y = (mu_(-i) - mu)^2 / se(mu_(-i))^2`` from the fits without each study.
+
+    Parameters
+    ----------
+    res : PoolResult
+        The full fit.
+    loo : DataFrame, optional
+        :func:`leave_one_out` of ``res``, when already computed (else it is computed here).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by study label, columns ``x`` and ``y``: what :func:`metaanalysis.plots.baujat`
+        draws.
+
+    Examples
+    --------
+    >>> from metaanalysis.pooling.core import pool
+    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80], [0.010, 0.040, 0.090, 0.020, 0.160])
+    >>> baujat_coordinates(res).shape
+    (5, 2)
+    """
+    import pandas as pd
+
+    yi, vi, labels = _study_arrays(res)
+    if loo is None:
+        loo = leave_one_out(res)
+    if len(loo) != len(yi):
+        raise InputError(f"loo has {len(loo)} rows; the fit has {len(yi)} studies")
+    tau2 = float(res.tau2) if res.method != "EE" and math.isfinite(res.tau2) else 0.0
+    x = (yi - res.estimate) ** 2 / (vi + tau2)
+    y = (loo["estimate"].to_numpy(float) - res.estimate) ** 2 / loo["se"].to_numpy(float) ** 2
+    return pd.DataFrame({"x": x, "y": y}, index=pd.Index(list(labels), name="study"))
