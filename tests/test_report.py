@@ -59,6 +59,8 @@ def test_report_writes_page_figures_and_results(report):
     page = (out / "index.html").read_text(encoding="utf-8")
     parser = _Page()
     parser.feed(page)
+    # metafor's "<.0001" is text, not the start of a tag
+    assert "<.0001" not in page and "&lt;.0001" in page
     # self-contained: no scripts, no external resources
     assert parser.scripts == 0
     assert [l for l in parser.links if not l.startswith("#")] == []

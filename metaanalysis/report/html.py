@@ -7,7 +7,12 @@ import math
 import re
 from pathlib import Path
 
-from .._base import fmt_p
+from .._base import fmt_p as _fmt_p
+
+
+def fmt_p(p) -> str:
+    """A p-value as metafor prints it, escaped for HTML ("<.0001" would read as a tag)."""
+    return html.escape(_fmt_p(p))
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
