@@ -595,6 +595,26 @@ def _check_inside(value, low, high, name):
         raise InputError(f"{name}[{i}] = {value[i]:g} lies outside its interval [{low[i]:g}, {high[i]:g}]")
 
 
+def _log_scale_from_ci(value, ci_low, ci_high, level, *, name, what):
+    """Checked log value and its SE from a positive value with an interval (ratios and medians).
+
+    Returns ``(yi, se, one_sided)``: ``one_sided`` are the indices where one bound was missing.
+    """
+    value = as_float_array(value, name)
+    low = as_float_array(ci_low, "ci_low", allow_nan=True)
+    high = as_float_array(ci_high, "ci_high", allow_nan=True)
+    same_length(**{name: value}, ci_low=low, ci_high=high)
+    _check_positive(name, value)
+    _check_positive("ci_low", low, allow_nan=True)
+    _check_positive("ci_high", high, allow_nan=True)
+    _check_inside(value, low, high, name)
+    z = _zcrit_array(level, len(value))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi = np.log(value)
+        se = _se_from_bounds(yi, np.log(low), np.log(high), z, what=what)
+    return yi, se, np.flatnonzero(np.isfinite(low) != np.isfinite(high))
+
+
 def ratio_from_ci(value, ci_low, ci_high, level: float = 95, *, measure: str = "HR", labels=None) -> Effects:
     """Log ratio and its variance from a ratio (HR, OR, RR) reported with an interval.
 
@@ -609,18 +629,7 @@ def ratio_from_ci(value, ci_low, ci_high, level: float = 95, *, measure: str = "
     >>> round(float(res.yi[0]), 4), round(float(res.sei[0]), 4)
     (-0.5276, 0.137)
     """
-    value = as_float_array(value, "value")
-    low = as_float_array(ci_low, "ci_low", allow_nan=True)
-    high = as_float_array(ci_high, "ci_high", allow_nan=True)
-    same_length(value=value, ci_low=low, ci_high=high)
-    _check_positive("value", value)
-    _check_positive("ci_low", low, allow_nan=True)
-    _check_positive("ci_high", high, allow_nan=True)
-    _check_inside(value, low, high, "value")
-    z = _zcrit_array(level, len(value))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        yi = np.log(value)
-        se = _se_from_bounds(yi, np.log(low), np.log(high), z, what="ratio")
+    yi, se, _ = _log_scale_from_ci(value, ci_low, ci_high, level, name="value", what="ratio")
     notes = ("log ratio; SE from the interval width on the log scale (Wald interval assumed)",)
     return Effects(yi=yi, vi=se**2, measure=measure, labels=tuple(labels or ()), notes=notes)
 
@@ -641,20 +650,9 @@ def median_from_ci(median, ci_low, ci_high, level: float = 95, *, labels=None) -
     >>> round(float(res.yi[0]), 4), round(float(res.sei[0]), 4)
     (2.3795, 0.089)
     """
-    median = as_float_array(median, "median")
-    low = as_float_array(ci_low, "ci_low", allow_nan=True)
-    high = as_float_array(ci_high, "ci_high", allow_nan=True)
-    same_length(median=median, ci_low=low, ci_high=high)
-    _check_positive("median", median)
-    _check_positive("ci_low", low, allow_nan=True)
-    _check_positive("ci_high", high, allow_nan=True)
-    _check_inside(median, low, high, "median")
-    z = _zcrit_array(level, len(median))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        yi = np.log(median)
-        se = _se_from_bounds(yi, np.log(low), np.log(high), z, what="median")
+    yi, se, one_sided = _log_scale_from_ci(median, ci_low, ci_high, level, name="median",
+                                           what="median")
     notes = ["log median assumed approximately normal; SE from the interval width on the log scale"]
-    one_sided = np.flatnonzero(np.isfinite(low) != np.isfinite(high))
     if len(one_sided):
         notes.append("one-sided SE (one bound missing) for studies at index " + ", ".join(str(int(i)) for i in one_sided))
     return Effects(yi=yi, vi=se**2, measure="MEDLN", labels=tuple(labels or ()), notes=tuple(notes))
