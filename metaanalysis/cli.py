@@ -48,16 +48,19 @@ def cmd_validate(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from .studies import append_rows, read_studies
+    from .studies import append_rows, validate_studies
 
-    before = len(read_studies(args.studies))
+    before, _ = validate_studies(args.studies)
+    known = set() if before is None else {(w.row, w.column, w.message) for w in before.warnings}
     table = append_rows(args.studies, args.rows, backup=not args.no_backup)
-    added = len(table) - before
-    warnings = [w for w in table.warnings]
-    for w in warnings:
+    added = len(table) - (0 if before is None else len(before))
+    # only what the new rows raise: the table's old warnings were seen when those rows came in
+    new = [w for w in table.warnings if (w.row, w.column, w.message) not in known]
+    for w in new:
         print(str(w))
     print(f"{args.studies}: appended {added} row(s) from {args.rows}; now {len(table)} rows, "
-          f"{len(warnings)} warning(s)" + ("" if args.no_backup else f"; previous table kept as {args.studies}.bak"))
+          f"{len(new)} new warning(s), {len(table.warnings)} in all"
+          + ("" if args.no_backup else f"; previous table kept as {args.studies}.bak"))
     return 0
 
 
@@ -65,7 +68,7 @@ def cmd_report(args) -> int:
     from .report import build_report
 
     out = build_report(args.studies, args.out, method=args.method, test=args.test,
-                       level=args.level, compare=args.compare)
+                       level=args.level, compare=args.compare, force=args.force)
     if args.json:
         print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
     else:
@@ -114,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", default=95, type=float, help="confidence level in percent (default 95)")
     p.add_argument("--compare", default=None,
                    help="a previous results.json (or report folder): list what changed")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that no report made (nothing there is "
+                        "deleted)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("diff", help="list what changed between two reports' results.json")

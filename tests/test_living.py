@@ -78,7 +78,9 @@ def test_invalid_add_leaves_table_unchanged(table, tmp_path, new_rows, line, fra
                for p in info.value.problems)
     assert table.read_bytes() == before
     assert not Path(str(table) + ".bak").exists()
-    assert sorted(os.listdir(tmp_path)) == ["new.csv", "studies.csv"]
+    # the lock file (empty, reused by every add) is the only trace a refused add may leave
+    assert sorted(f for f in os.listdir(tmp_path) if f != ".studies.csv.lock") == \
+        ["new.csv", "studies.csv"]
 
 
 def test_unknown_column_is_refused(table, tmp_path):
@@ -100,7 +102,7 @@ def test_interrupted_write_leaves_table_as_it_was(table, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         studies.append_rows(table, rows)
     assert table.read_bytes() == before
-    assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")] == []
+    assert [f for f in os.listdir(tmp_path) if ".tmp-" in f] == []
 
 
 def test_cli_add(table, tmp_path, capsys):
@@ -115,3 +117,20 @@ def test_cli_add(table, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{bad}:2:ci_level:" in err
     assert table.read_bytes() == before
+
+
+def test_cli_add_prints_only_the_warnings_of_the_new_rows(tmp_path, capsys):
+    table = tmp_path / "studies.csv"
+    # an old row with a warning (interval asymmetric on the log scale)
+    old = row(study_id="old2020", trial="OLD", year="2020", value="10.0", ci_low="9.9",
+              ci_high="30.0")
+    table.write_text(to_csv(GOOD_ROWS + [old]))
+    assert any(w.row == len(GOOD_ROWS) + 2 for w in studies.read_studies(table).warnings)
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv([row(study_id="new2025", trial="NEW2", year="2025", value="10.0",
+                                ci_low="9.0", ci_high="40.0")]))
+    assert main(["add", str(rows), "--studies", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert f"{table}:{len(GOOD_ROWS) + 2}:" not in out  # the old warning is not repeated
+    assert f"{table}:{len(GOOD_ROWS) + 3}:" in out      # the new row's warning is printed
+    assert "1 new warning(s)" in out

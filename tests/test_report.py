@@ -196,7 +196,8 @@ def test_rerun_removes_only_the_files_an_earlier_report_wrote(tmp_path, report):
     small.write_text("\n".join(keep) + "\n", encoding="utf-8")
     res = build_report(small, target, formats=("svg",))
     listed = {str(p.relative_to(target)) for p in res.files}
-    on_disk = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    on_disk = {str(p.relative_to(target)) for p in target.rglob("*")
+               if p.is_file() and not p.name.startswith(".metaanalysis-report.")}
     assert on_disk - listed == {"figures/mine.png", "diff.json"}
 
 

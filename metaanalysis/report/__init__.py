@@ -153,14 +153,40 @@ def run_analyses(table, *, method="REML", test="z", level=95):
     return results, fits
 
 
-def _files_of_previous_report(out: Path) -> set:
-    """The figure and diff files a report already in ``out`` says it wrote (empty if none)."""
+def _write_report_files(out, fits, network_fits, survival, results, table, diff, formats):
+    """Render the figures and the page and move them into ``out``; returns the paths written."""
+    from ..fileio import atomic_write
+    from .figures import render_figures
+    from .html import render_page
+    from .outdir import SCRATCH_PREFIX
+
+    # Figures go to a scratch folder first and move in one by one, so a crash never leaves a
+    # report whose page and files disagree half-way.
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=out))
     try:
-        with open(out / "results.json", encoding="utf-8") as fh:
-            files = json.load(fh).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        return set()
-    return {f for f in files if isinstance(f, str) and ".." not in Path(f).parts}
+        figures = render_figures(fits, network_fits, survival, scratch, formats=formats,
+                                 funnel_min_k=SMALL_STUDY_MIN_K)
+        page = render_page(results, table, figures, diff)
+        written = []
+        (out / "figures").mkdir(exist_ok=True)
+        for fig in figures:
+            for f in fig["files"]:
+                target = out / "figures" / Path(f).name
+                os.replace(f, target)
+                written.append(target)
+        atomic_write(out / "index.html", page.encode("utf-8"))
+        written.append(out / "index.html")
+        if diff is not None:
+            atomic_write(out / "diff.json", diff.to_json(indent=1).encode("utf-8"))
+            written.append(out / "diff.json")
+        results["files"] = sorted(str(p.relative_to(out)) for p in written
+                                  if p.name != "index.html")
+        atomic_write(out / "results.json",
+                     json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
+        written.append(out / "results.json")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return written
 
 
 def _table_digest(path) -> str:
@@ -168,7 +194,7 @@ def _table_digest(path) -> str:
 
 
 def build_report(studies="data/studies.csv", out="report", *, method="REML", test="z", level=95,
-                 compare=None, formats=("svg", "png")) -> ReportOutput:
+                 compare=None, formats=("svg", "png"), force=False) -> ReportOutput:
     """Validate a study table, run every analysis and write the report.
 
     Parameters
@@ -176,14 +202,19 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     studies : path-like
         The study table.
     out : path-like
-        Output folder (created; files already there with the same names are replaced, each
-        atomically).
+        Output folder. Created if missing; a report's own files in it are replaced, each
+        atomically. The report deletes only files that an earlier report wrote (listed with
+        their hashes in ``.metaanalysis-report.json``) and that nobody has edited since. It
+        refuses the folder of its inputs, ``/``, the home folder, and a non-empty folder that
+        no report made (see ``force``).
     method, test, level
         tau² estimator (metafor code), test (``z``, ``t``, ``knha``) and confidence level.
     compare : path-like, optional
         A previous ``results.json`` (or report folder): the page and ``diff.json`` list what changed.
     formats : tuple of str
         Figure file formats besides the SVG inlined in the page.
+    force : bool
+        Write into a non-empty folder that no report made; nothing already there is deleted.
 
     Returns
     -------
@@ -194,18 +225,20 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     >>> out = build_report("data/studies.csv", "report", method="REML", test="knha")  # doctest: +SKIP
     """
     from .._version import __version__
-    from ..studies import atomic_write, read_studies
-    from .figures import render_figures
-    from .html import render_page
+    from ..studies import read_studies
     from .methods import methods_paragraph
 
     from ..pooling.core import validate_common
 
+    from .outdir import prepare_folder
+
     validate_common(method, test, level)
     table = read_studies(studies)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: is a file; give a folder for the report")
+    folder = Path(studies).parent
+    protected = (studies, folder / "protocol.toml", folder / "trials.csv",
+                 folder / "risk_of_bias.csv", folder / "curves")
+    prepare_folder(out, protected=protected, force=force, create=False)  # fail before any work
     previous = load_results(compare) if compare is not None else None
     results, fits = run_analyses(table, method=method, test=test, level=level)
     from .extras import network_section, survival_section
@@ -230,38 +263,17 @@ def build_report(studies="data/studies.csv", out="report", *, method="REML", tes
     if diff is not None:
         diff = ResultsDiff(str(compare), "this report", diff.changes)
 
-    out.mkdir(parents=True, exist_ok=True)
-    # Files an earlier report wrote here and this one does not (figures of an analysis that no
-    # longer runs, a diff.json without --compare) are removed; nothing else in the folder is.
-    before = _files_of_previous_report(out)
-    # Figures go to a scratch folder first and move in one by one, so a crash never leaves a
-    # report whose page and files disagree half-way.
-    scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
-    try:
-        figures = render_figures(fits, network_fits, survival, scratch, formats=formats,
-                                 funnel_min_k=SMALL_STUDY_MIN_K)
-        page = render_page(results, table, figures, diff)
-        written = []
-        (out / "figures").mkdir(exist_ok=True)
-        for fig in figures:
-            for f in fig["files"]:
-                target = out / "figures" / Path(f).name
-                os.replace(f, target)
-                written.append(target)
-        atomic_write(out / "index.html", page.encode("utf-8"))
-        written.append(out / "index.html")
-        if diff is not None:
-            atomic_write(out / "diff.json", diff.to_json(indent=1).encode("utf-8"))
-            written.append(out / "diff.json")
-        results["files"] = sorted(str(p.relative_to(out)) for p in written
-                                  if p.name != "index.html")
-        atomic_write(out / "results.json",
-                     json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
-        written.append(out / "results.json")
-        for rel in before - set(results["files"]):
-            stale = out / rel
-            if stale.is_file() and stale.resolve().is_relative_to(out.resolve()):
-                stale.unlink()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    from ..fileio import file_lock
+    from .outdir import clean_scratch, lock_target, remove_stale, sha256_of, write_manifest
+
+    with file_lock(lock_target(out)):
+        written_before = prepare_folder(out, protected=protected, force=force)
+        clean_scratch(out)
+        written = _write_report_files(out, fits, network_fits, survival, results, table, diff,
+                                      formats)
+        manifest = {str(p.relative_to(out)): sha256_of(p) for p in written}
+        # Files an earlier report wrote here and this one does not (figures of an analysis that
+        # no longer runs, a diff.json without --compare) go, if nobody has edited them since.
+        remove_stale(out, written_before, manifest)
+        write_manifest(out, manifest)
     return ReportOutput(out, tuple(written), results, diff)

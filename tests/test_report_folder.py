@@ -1,0 +1,133 @@
+"""The report's output folder: it deletes only what it wrote, and refuses folders where it could harm."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from metaanalysis.cli import main
+from metaanalysis.errors import InputError
+from metaanalysis.report import build_report
+from metaanalysis.report.outdir import MANIFEST
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = ROOT / "data" / "studies.csv"
+
+
+@pytest.fixture(scope="module")
+def small_table(tmp_path_factory):
+    """Two trials only: a report of it takes a few seconds."""
+    folder = tmp_path_factory.mktemp("table")
+    lines = STUDIES.read_text(encoding="utf-8").splitlines()
+    keep = [lines[0]] + [l for l in lines[1:] if l.startswith(("decision,", "select,"))]
+    path = folder / "studies.csv"
+    path.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    return path
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_out_holding_the_study_table_is_refused(tmp_path, small_table, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(small_table.parent, data)
+    before = _snapshot(data)
+    assert main(["report", "--studies", str(data / "studies.csv"), "--out", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "holds the review's input" in err and "Traceback" not in err
+    # --force does not override it: the table's folder is never a report folder
+    assert main(["report", "--studies", str(data / "studies.csv"), "--out", str(data),
+                 "--force"]) == 2
+    # nor a folder above it
+    assert main(["report", "--studies", str(data / "studies.csv"), "--out", str(tmp_path),
+                 "--force"]) == 2
+    assert _snapshot(data) == before
+
+
+@pytest.mark.parametrize("where", ["root", "home"])
+def test_root_and_home_are_refused(tmp_path, small_table, monkeypatch, where):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    out = "/" if where == "root" else str(home)
+    with pytest.raises(InputError, match="root folder" if where == "root" else "home folder"):
+        build_report(small_table, out, force=True, formats=("svg",))
+    assert os.listdir(home) == []
+
+
+def test_a_hand_made_results_json_deletes_nothing(tmp_path, small_table):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.csv").write_text("precious\n")
+    (out / "results.json").write_text(json.dumps({"files": ["keep.csv"], "analyses": {}}))
+    # a folder no report made: refused without --force
+    with pytest.raises(InputError, match="--force"):
+        build_report(small_table, out, formats=("svg",))
+    assert (out / "keep.csv").read_text() == "precious\n"
+    build_report(small_table, out, formats=("svg",), force=True)
+    assert (out / "keep.csv").read_text() == "precious\n"
+    # a second run in the now-marked folder still keeps it, even if the manifest is forged
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert "keep.csv" not in manifest["files"]
+    manifest["files"]["keep.csv"] = "0" * 64  # wrong hash: not the file the report wrote
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    build_report(small_table, out, formats=("svg",))
+    assert (out / "keep.csv").read_text() == "precious\n"
+
+
+def test_stale_files_go_unless_edited(tmp_path, small_table):
+    out = tmp_path / "out"
+    build_report(small_table, out, formats=("svg",))
+    manifest = json.loads((out / MANIFEST).read_text())["files"]
+    figures = sorted(f for f in manifest if f.startswith("figures/"))
+    assert len(figures) >= 2
+    for f in figures:
+        assert (out / f).is_file()
+    # pretend an earlier report also wrote two figures this one will not write
+    for name, edited in (("figures/old_a.svg", False), ("figures/old_b.svg", True)):
+        (out / name).write_text("<svg/>")
+        from metaanalysis.report.outdir import sha256_of
+
+        manifest[name] = sha256_of(out / name)
+        if edited:
+            (out / name).write_text("<svg>edited by a co-author</svg>")
+    (out / MANIFEST).write_text(json.dumps({"files": manifest}))
+    build_report(small_table, out, formats=("svg",))
+    assert not (out / "figures/old_a.svg").exists()
+    assert (out / "figures/old_b.svg").read_text() == "<svg>edited by a co-author</svg>"
+
+
+def test_scratch_of_a_killed_report_is_cleaned(tmp_path, small_table):
+    out = tmp_path / "out"
+    build_report(small_table, out, formats=("svg",))
+    scratch = out / ".report-killed"
+    scratch.mkdir()
+    (scratch / "half.svg").write_text("<svg")
+    build_report(small_table, out, formats=("svg",))
+    assert not scratch.exists()
+
+
+def test_failed_report_leaves_no_scratch(tmp_path, small_table, monkeypatch):
+    import metaanalysis.report.figures as figures
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(figures, "render_figures", boom)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        build_report(small_table, out, formats=("svg",))
+    assert [p.name for p in out.iterdir() if p.name.startswith(".report-")] == []
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, small_table, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["report", "--studies", str(small_table), "--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert f.read_text() == "x"
