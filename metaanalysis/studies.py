@@ -13,14 +13,19 @@ The column conventions are documented in ``data/README.md``.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
 import os
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from .errors import Problem, StudyTableError
+import numpy as np
+
+from .errors import InputError, Problem, StudyTableError
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -34,6 +39,10 @@ __all__ = [
     "ASSESSOR_PREFERENCE",
     "cut_preference",
     "atomic_write",
+    "parse_number",
+    "parse_numbers",
+    "NUMBER_GRAMMAR",
+    "DEGENERATE_INTERVAL_WIDTH",
 ]
 
 REQUIRED_COLUMNS = (
@@ -186,32 +195,57 @@ def validate_studies(path) -> tuple:
 
     Returns ``(table, problems)``: ``table`` is a :class:`StudyTable` when there is no error (else
     ``None``) and ``problems`` lists errors and warnings in file order. The file is only read.
+    Only a regular file is read: a FIFO, a device or a socket is refused at once (reading one
+    would block or never end).
     """
+    import stat as stat_
+
     name = os.fspath(path)
     try:
-        data = Path(name).read_bytes()
+        # O_NONBLOCK: opening a FIFO without a writer must not wait for one
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         return None, [Problem(name, None, None, "file not found")]
     except IsADirectoryError:
         return None, [Problem(name, None, None, "is a directory, not a CSV file")]
     except OSError as exc:
         return None, [Problem(name, None, None, f"cannot be read: {exc.strerror or exc}")]
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat_.S_ISDIR(mode):
+            return None, [Problem(name, None, None, "is a directory, not a CSV file")]
+        if not stat_.S_ISREG(mode):
+            kind = ("a FIFO (named pipe)" if stat_.S_ISFIFO(mode) else "a device" if
+                    stat_.S_ISCHR(mode) or stat_.S_ISBLK(mode) else "a socket" if
+                    stat_.S_ISSOCK(mode) else "not a regular file")
+            return None, [Problem(name, None, None, f"is {kind}, not a regular file; give the "
+                                  "study table as a CSV file")]
+        with os.fdopen(fd, "rb") as fh:
+            fd = None
+            data = fh.read()
+    except OSError as exc:
+        return None, [Problem(name, None, None, f"cannot be read: {exc.strerror or exc}")]
+    finally:
+        if fd is not None:
+            os.close(fd)
     return validate_text(data, name)
 
 
 def validate_text(data: bytes | str, name: str = "<text>") -> tuple:
     """Validate the bytes (or text) of a study table; see :func:`validate_studies`."""
-    rows, header, problems = _parse(data, name)
-    if rows is None:
-        return None, problems
-    import pandas as pd
+    with _gc_paused():
+        table = _read_columns(data, name)
+        if isinstance(table, list):
+            return None, table
+        import pandas as pd
 
-    problems += _check_rows(rows, header, name)
-    errors = [p for p in problems if p.severity == "error"]
-    frame = _to_frame(rows, header, pd)
-    if not errors:
-        problems += _check_consistency(frame, {line: r for line, r in rows}, name)
-    problems.sort(key=lambda p: (p.row or 0, p.severity != "error"))
+        numbers = {c: parse_numbers(table.cells[c]) for c in NUMERIC_COLUMNS if c in table.cells}
+        keyed = _row_checks(table, numbers, name)
+        frame = _frame(table, numbers, pd)
+        if not any(p.severity == "error" for _, p in keyed):
+            keyed += _consistency_checks(frame, table, name, pd)
+    keyed.sort(key=lambda kp: kp[0])
+    problems = [p for _, p in keyed]
     if any(p.severity == "error" for p in problems):
         return None, problems
     return StudyTable(frame=frame, path=name,
@@ -219,85 +253,113 @@ def validate_text(data: bytes | str, name: str = "<text>") -> tuple:
 
 
 # --------------------------------------------------------------------------------------------
-# parsing
+# numbers: one grammar for the validator and the loader
+
+# An optional '-', digits with an optional decimal point and fraction (or a point and a
+# fraction), an optional exponent; ASCII only ([0-9], not \d, which matches any script's digits).
+_NUMBER_RE = re.compile(r"-?(?:[0-9]+(?:\.([0-9]*))?|\.([0-9]+))(?:[eE]([+-]?[0-9]+))?")
+_INTEGER_RE = re.compile(r"-?[0-9]+")
+NUMBER_GRAMMAR = ("a number is written with ASCII digits, an optional leading '-', an optional "
+                  "decimal point and an optional exponent (12, -0.5, .25, 3.5e-4), without '+', "
+                  "spaces, underscores or thousands separators")
 
 
-def _parse(data, name):
-    """Decode and split the CSV; returns (rows, header, problems) with rows None on a fatal error.
+def _why_not_a_number(text: str) -> str:
+    """What is wrong with a cell that does not follow the grammar (for the error message)."""
+    low = text.lower().lstrip("+-")
+    if low in ("inf", "infinity", "nan", "na", "n/a", "none", "null"):
+        return " (infinity and missing-value words are not numbers here)"
+    if "_" in text:
+        return " (underscores are not allowed)"
+    if any(ch.isdigit() and not "0" <= ch <= "9" for ch in text):
+        return " (it has non-ASCII digits; type 0-9)"
+    if text.startswith("+"):
+        return " (write it without the '+')"
+    if "," in text and any("0" <= ch <= "9" for ch in text):
+        return " (no thousands separators or decimal commas: write 1234.5)"
+    if "%" in text:
+        return " (write a percentage as a fraction: 0.31 for 31%)"
+    if any(ch.isspace() for ch in text):
+        return " (it has a space inside)"
+    return ""
 
-    Each row is ``(line, {column: text})`` where ``line`` is the line on which the record starts.
+
+def _number_or_reason(text: str):
+    """``(value, None)`` for a number by the grammar, ``(None, reason)`` otherwise."""
+    m = _NUMBER_RE.fullmatch(text)
+    if m is None:
+        return None, f"is not a number{_why_not_a_number(text)}"
+    value = float(text)
+    if math.isinf(value):
+        return None, "is not a number (too large: beyond 1.8e308, the largest float)"
+    if value == 0.0 and any("1" <= ch <= "9" for ch in text.split("e")[0].split("E")[0]):
+        return None, "is not a number (too small: it would be read as 0)"
+    return value, None
+
+
+def parse_number(text) -> float:
+    """Read one cell of the study table as a number, by the table's one number grammar.
+
+    An optional ``-``, ASCII digits with an optional decimal point and fraction, an optional
+    exponent: ``12``, ``-0.5``, ``.25``, ``3.5e-4``. Refused: a leading ``+``, underscores
+    (``0.5_9``), digits of other scripts (full-width ``０.５``), ``inf``/``nan`` and other words,
+    thousands separators or decimal commas, inner spaces, and values that overflow a float
+    (``1e400``) or underflow to 0 (``1e-400``). Surrounding whitespace is ignored. The validator
+    and the loader (the table's ``frame``) both read numbers through :func:`parse_numbers`, which
+    applies this grammar, so a cell is either a number for both or an error for both.
+
+    Raises
+    ------
+    InputError
+        Saying what is wrong and what a number looks like.
+
+    Examples
+    --------
+    >>> parse_number("0.59"), parse_number("-1e-3"), parse_number(".5")
+    (0.59, -0.001, 0.5)
+    >>> parse_number("0.5_9")
+    Traceback (most recent call last):
+    ...
+    metaanalysis.errors.InputError: '0.5_9' is not a number (underscores are not allowed); a number is written with ASCII digits, an optional leading '-', an optional decimal point and an optional exponent (12, -0.5, .25, 3.5e-4), without '+', spaces, underscores or thousands separators
     """
-    if isinstance(data, str):
-        text = data
+    text = str(text).strip()
+    value, reason = _number_or_reason(text)
+    if reason is not None:
+        raise InputError(f"{text!r} {reason}; {NUMBER_GRAMMAR}")
+    return value
+
+
+def parse_numbers(cells):
+    """Read a column of cells (stripped strings) by the grammar of :func:`parse_number`.
+
+    Returns ``(values, invalid)``: ``values`` a float array (``nan`` for an empty or invalid
+    cell) and ``invalid`` a dict from the position of each invalid cell to the reason.
+    """
+    cells = np.asarray(cells, dtype=object)
+    values = np.full(len(cells), np.nan)
+    invalid = {}
+    if len(cells) == 0:
+        return values, invalid
+    present = np.flatnonzero(cells != "")
+    if len(present) == 0:
+        return values, invalid
+    texts = cells[present].tolist()
+    match = _NUMBER_RE.fullmatch
+    # the common case in C loops: every present cell follows the grammar, none overflows
+    if all(map(match, texts)):
+        parsed = np.array(texts, dtype=float) if texts else np.empty(0)
+        values[present] = parsed
+        suspicious = np.flatnonzero(np.isinf(parsed) | (parsed == 0.0))
     else:
-        if not data.strip():
-            return None, None, [Problem(name, None, None, "the file is empty; expected a CSV with "
-                                        "a header row naming the columns of data/README.md")]
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            return None, None, [Problem(name, None, None, "is UTF-16 text; save the CSV as UTF-8")]
-        if b"\x00" in data:
-            return None, None, [Problem(name, None, None, "is a binary file (it holds NUL bytes), "
-                                        "not a CSV text file")]
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            return None, None, [Problem(name, line, None, "is not UTF-8 text (byte "
-                                        f"0x{data[exc.start]:02x}); save the CSV as UTF-8")]
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        return None, None, [Problem(name, None, None, "the file is empty; expected a CSV with a "
-                                    "header row naming the columns of data/README.md")]
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    records = []
-    start = 1
-    try:
-        for record in reader:
-            records.append((start, record))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        return None, None, [Problem(name, start, None, "the record starting here is cut off: "
-                                    f"{exc} (an unterminated quote?)")]
-    header_line, header = records[0]
-    header = [h.strip() for h in header]
-    problems = []
-    if len(header) < 2 and not any("," in h for h in header):
-        problems.append(Problem(name, header_line, None, "the header has a single column: is the "
-                                "file comma-separated?"))
-    seen = set()
-    for h in header:
-        if h in seen:
-            problems.append(Problem(name, header_line, h, "column name appears twice"))
-        seen.add(h)
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        problems.append(Problem(name, header_line, None, "missing required column(s): "
-                                + ", ".join(missing) + "; the header must name all of: "
-                                + ", ".join(REQUIRED_COLUMNS)))
-    if problems:
-        return None, None, problems
-    rows = []
-    for line, record in records[1:]:
-        if not record or all(not c.strip() for c in record):
-            continue  # blank lines are harmless
-        if len(record) != len(header):
-            problems.append(Problem(name, line, None, f"has {len(record)} fields but the header "
-                                    f"has {len(header)}; a comma inside a field needs quotes"))
-            continue
-        rows.append((line, {h: c.strip() for h, c in zip(header, record)}))
-    if not rows and not problems:
-        problems.append(Problem(name, None, None, "has a header but no data rows"))
-    if problems:
-        return None, None, problems
-    return rows, header, []
-
-
-def _number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+        suspicious = range(len(texts))
+    for j in suspicious:
+        value, reason = _number_or_reason(texts[j])
+        if reason is None:
+            values[present[j]] = value
+        else:
+            values[present[j]] = np.nan
+            invalid[int(present[j])] = reason
+    return values, invalid
 
 
 def _half_unit(text):
@@ -309,209 +371,769 @@ def _half_unit(text):
     return 0.5 * 10.0 ** exponent if isinstance(exponent, int) else 0.0
 
 
+def _half_units(texts):
+    """:func:`_half_unit` of every cell (numbers by the grammar, or empty: 0)."""
+    exponents = np.zeros(len(texts), dtype=np.int64)
+    valid = np.zeros(len(texts), dtype=bool)
+    for i, text in enumerate(texts):
+        if "e" in text or "E" in text or not text:
+            m = _NUMBER_RE.fullmatch(text)
+            if m is None:
+                continue
+            fraction = m.group(1) if m.group(1) is not None else (m.group(2) or "")
+            exponents[i] = int(m.group(3) or 0) - len(fraction)
+        else:  # a number by the grammar (validated) without an exponent
+            point = text.find(".")
+            exponents[i] = 0 if point < 0 else point + 1 - len(text)
+        valid[i] = True
+    out = np.zeros(len(texts))
+    # Python's float power, as _half_unit computes it (numpy's may differ in the last bit)
+    for e in np.unique(exponents[valid]).tolist():
+        try:
+            half = 0.5 * 10.0 ** e
+        except OverflowError:
+            half = math.inf
+        out[valid & (exponents == e)] = half
+    return out
+
+
 # --------------------------------------------------------------------------------------------
-# row checks
+# parsing
+
+
+@dataclass(frozen=True, eq=False)
+class _Columns:
+    """The cells of a table as read: ``cells[column]`` an object array of stripped strings."""
+
+    header: list
+    lines: np.ndarray
+    cells: dict
+    # factorisations of arrays (by id, the array kept alive beside them) shared by the rules
+    factorized: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def rows(self) -> list:
+        """``[(line, {column: text})]``, the form :func:`_parse` returns."""
+        columns = [self.cells[h].tolist() for h in self.header]
+        return [(int(line), dict(zip(self.header, values)))
+                for line, values in zip(self.lines.tolist(), zip(*columns))]
+
+    @classmethod
+    def from_rows(cls, rows, header):
+        lines = np.array([line for line, _ in rows], dtype=np.int64)
+        cells = {h: _object_array([r.get(h, "") for _, r in rows]) for h in header}
+        return cls(list(header), lines, cells)
+
+
+_BATCH = 16384
+
+
+def _deduplicated(arr):
+    """The same values, equal ones sharing one object."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(arr)
+    return uniques[codes]
+
+
+def _object_array(values):
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _factorize(arr, cache=None):
+    """``(codes, uniques)`` of an array, codes from 1 (0 for nan); memoised in ``cache``."""
+    import pandas as pd
+
+    key = id(arr)
+    if cache is not None and key in cache:
+        return cache[key][1:]
+    codes, uniques = pd.factorize(arr)
+    codes = codes.astype(np.int64) + 1
+    if cache is not None:
+        cache[key] = (arr, codes, uniques)
+    return codes, uniques
+
+
+# Lines end at \n, \r or \r\n, as io.StringIO(newline="") splits them for the csv module.
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+# str.splitlines also ends lines at these; where none occurs it splits as io.StringIO does.
+_OTHER_LINE_ENDS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+_CHUNK = 1 << 20
+
+
+def _lines(source):
+    """The lines of the text, with their endings, split at \n, \r and \r\n only.
+
+    ``source`` is ``(bytes, start)`` of UTF-8 known to decode, or a str. The text is decoded and
+    split a megabyte at a time (cut after a \n, so never inside a character or a \r\n), so
+    that neither the whole text nor all its lines are held while the records are made.
+    """
+    data, pos = source if isinstance(source, tuple) else (source, 0)
+    newline = b"\n" if isinstance(data, bytes) else "\n"
+    while pos < len(data):
+        cut = data.find(newline, pos + _CHUNK)
+        end = len(data) if cut < 0 else cut + 1
+        chunk = data[pos:end]
+        if isinstance(chunk, bytes):
+            chunk = chunk.decode("utf-8")
+        if any(ch in chunk for ch in _OTHER_LINE_ENDS):
+            yield from (m.group() for m in _LINE_RE.finditer(chunk))
+        else:
+            yield from chunk.splitlines(keepends=True)
+        pos = end
+
+
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while millions of acyclic cells are made.
+
+    Each collection walks every container alive; with a large table's rows alive that made
+    reading several times slower. Reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _decode(data, name):
+    """What :func:`_lines` reads (the bytes and where the text starts, or the str), or a list
+    of problems when the data is not UTF-8 CSV text."""
+    empty = [Problem(name, None, None, "the file is empty; expected a CSV with a header row "
+                     "naming the columns of data/README.md")]
+    if isinstance(data, str):
+        start = len(data) - len(data.lstrip("\ufeff"))
+        if start == len(data) or data.isspace():
+            return empty
+        return data[start:] if start else data
+    if not data or data.isspace():
+        return empty
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return [Problem(name, None, None, "is UTF-16 text; save the CSV as UTF-8")]
+    if b"\x00" in data:
+        return [Problem(name, None, None, "is a binary file (it holds NUL bytes), not a CSV text "
+                        "file")]
+    try:
+        text = data.decode("utf-8")  # checked whole, then decoded again piece by piece
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return [Problem(name, line, None, "is not UTF-8 text (byte "
+                        f"0x{data[exc.start]:02x}); save the CSV as UTF-8")]
+    start = len(text) - len(text.lstrip("\ufeff"))  # byte-order marks, 3 bytes each
+    blank = text.isspace() or start == len(text) or text[start:].isspace()
+    del text
+    return empty if blank else (data, 3 * start)
+
+
+def _read_columns(data, name):
+    """Decode and split the CSV into columns; returns a :class:`_Columns` or a list of problems.
+
+    A record's line is the line on which it starts (a quoted field may span lines).
+    """
+    source = _decode(data, name)
+    if isinstance(source, list):
+        return source
+    reader = csv.reader(_lines(source), strict=True)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        return [Problem(name, 1, None, "the record starting here is cut off: "
+                        f"{exc} (an unterminated quote?)")]
+    header = [h.strip() for h in header]
+    header_line = 1
+    problems = []
+    if len(header) < 2 and not any("," in h for h in header):
+        problems.append(Problem(name, header_line, None, "the header has a single column: is "
+                                "the file comma-separated?"))
+    seen = set()
+    for h in header:
+        if h in seen:
+            problems.append(Problem(name, header_line, h, "column name appears twice"))
+        seen.add(h)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        problems.append(Problem(name, header_line, None, "missing required column(s): "
+                                + ", ".join(missing) + "; the header must name all of: "
+                                + ", ".join(REQUIRED_COLUMNS)))
+    import pandas as pd
+
+    width = len(header)
+    batch, lines, row_problems, parts = [], [], [], []
+
+    def flush():
+        # a batch of records into columns of stripped cells, equal cells one object (a table
+        # repeats its sources, notes and codes on many rows)
+        if batch:
+            parts.append([_deduplicated(np.fromiter(map(str.strip, cells), dtype=object,
+                                                    count=len(batch)))
+                          for cells in zip(*batch)])
+            batch.clear()
+
+    start = reader.line_num + 1
+    try:
+        for record in reader:
+            if len(record) == width:
+                if not problems:
+                    batch.append(record)  # blank records are dropped below, column-wise
+                    lines.append(start)
+                    if len(batch) == _BATCH:
+                        flush()
+            elif record and any(c.strip() for c in record):
+                row_problems.append(Problem(name, start, None, f"has {len(record)} fields but "
+                                            f"the header has {width}; a comma inside a field "
+                                            "needs quotes"))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        return [Problem(name, start, None, "the record starting here is cut off: "
+                        f"{exc} (an unterminated quote?)")]
+    if problems or row_problems:
+        return problems or row_problems
+    flush()
+    columns = [np.concatenate([part[j] for part in parts]) if parts else _object_array([])
+               for j in range(width)]
+    del parts
+    lines = np.array(lines, dtype=np.int64)
+    blank = np.ones(len(lines), dtype=bool)
+    for column in columns:
+        blank &= column == ""
+        if not blank.any():
+            break
+    if blank.any():
+        keep = ~blank
+        lines = lines[keep]
+        columns = [column[keep] for column in columns]
+    if not len(lines):
+        return [Problem(name, None, None, "has a header but no data rows")]
+    factorized = {}
+    for j, column in enumerate(columns):
+        codes, uniques = pd.factorize(column)
+        columns[j] = column = uniques[codes]
+        factorized[id(column)] = (column, codes.astype(np.int64) + 1, uniques)
+    return _Columns(header, lines, dict(zip(header, columns)), factorized)
+
+
+def _parse(data, name):
+    """Decode and split the CSV; returns (rows, header, problems) with rows None on a fatal error.
+
+    Each row is ``(line, {column: text})`` where ``line`` is the line on which the record starts.
+    """
+    table = _read_columns(data, name)
+    if isinstance(table, list):
+        return None, None, table
+    return table.rows(), table.header, []
+
+
+# --------------------------------------------------------------------------------------------
+# row checks (vectorised: one pass per rule over whole columns)
+
+# Problems are sorted by (line, error before warning, rule, sub-order): the rule numbers below
+# keep, within a line, the order in which the rules are listed (and were once applied row by row).
+_R_DUPLICATE, _R_NUMBER, _R_EMPTY, _R_DESIGN, _R_MEASURE, _R_STATUS, _R_UNIT = 0, 1, 20, 30, 31, 32, 33
+_R_TIME_UNIT, _R_TIME_POINT, _R_YEAR, _R_VALUE_EMPTY, _R_NOT_REACHED = 34, 35, 36, 37, 38
+_R_LEVEL, _R_LEVEL_MISSING, _R_INTERVAL, _R_POSITIVE, _R_FRACTION = 39, 40, 41, 44, 50
+_R_COUNT, _R_COUNT_VALUE, _R_NUM_DEN, _R_DEN_ZERO, _R_DEGENERATE = 56, 60, 61, 62, 63
+_C_PROPORTION, _C_ASYMMETRY, _C_SUMS, _C_MEDIANS, _C_YEARS, _C_QUANTITY = 100, 101, 102, 103, 104, 105
+# An interval whose width is at most this fraction of its larger bound is degenerate: no trial
+# reports one so narrow (a hazard ratio would need some 10^11 events), and its standard error
+# (its width over 2 z) breaks the weighting downstream.
+DEGENERATE_INTERVAL_WIDTH = 1e-4
 
 
 def _check_rows(rows, header, name):
-    problems = []
+    """Errors and warnings of single rows (``rows`` as :func:`_parse` returns them)."""
+    table = _Columns.from_rows(rows, header)
+    numbers = {c: parse_numbers(table.cells[c]) for c in NUMERIC_COLUMNS if c in table.cells}
+    keyed = _row_checks(table, numbers, name)
+    keyed.sort(key=lambda kp: (kp[0][0], kp[0][2], kp[0][3]))  # row by row, rule by rule
+    return [p for _, p in keyed]
 
-    def err(line, column, message):
-        problems.append(Problem(name, line, column, message))
 
-    numeric_present = [c for c in NUMERIC_COLUMNS if c in header]
-    seen = {}
-    for line, r in rows:
-        key = tuple(r[h] for h in header)
-        if key in seen:
-            err(line, None, f"duplicates line {seen[key]} exactly; delete one of them")
+def _ids(*arrays, cache=None):
+    """Dense ids of the distinct combinations of the arrays' values (nan equal to nan)."""
+    import pandas as pd
+
+    out = np.zeros(len(arrays[0]), dtype=np.int64)
+    for k, arr in enumerate(arrays):
+        codes = _factorize(arr, cache)[0]
+        if k == 0:
+            out = codes
+            continue
+        out = pd.factorize(out * (int(codes.max(initial=0)) + 1) + codes)[0].astype(np.int64)
+    return out
+
+
+def _first_duplicate(arrays, cache=None):
+    """For each position, the first position whose values equal its own in every array.
+
+    The rows still alike after each array are narrowed down, so that long text columns are
+    compared only among rows equal in every other column so far (usually none).
+    """
+    import pandas as pd
+
+    n = len(arrays[0])
+    first = np.arange(n)
+    rows = np.arange(n)
+    ids = np.zeros(n, dtype=np.int64)
+    for arr in arrays:
+        if cache is not None and id(arr) in cache or len(rows) == n:
+            codes = _factorize(arr, cache)[0][rows]
         else:
-            seen[key] = line
-        nums = {}
-        for c in numeric_present:
-            text = r[c]
-            if text == "":
-                nums[c] = None
-                continue
-            v = _number(text)
-            if v is None:
-                err(line, c, f"{text!r} is not a number; leave the cell empty when the source does "
-                    "not report it and say so in notes")
-                nums[c] = None
-                continue
-            if c in INTEGER_COLUMNS and v != int(v):
-                err(line, c, f"{text} must be a whole number")
-            nums[c] = v
-        for c in ("study_id", "outcome", "measure", "source", "design"):
-            if not r[c]:
-                err(line, c, "is empty; every row needs a " + c)
-        if r["design"] and r["design"] not in DESIGNS:
-            err(line, "design", f"{r['design']!r} is not a design; use one of {', '.join(DESIGNS)}")
-        measure = r["measure"]
-        if measure and measure not in MEASURES:
-            err(line, "measure", f"{measure!r} is not a measure; use one of {', '.join(MEASURES)}")
-        status = r.get("status", "") or "reported"
-        if status not in STATUSES:
-            err(line, "status", f"{status!r} is not a status; use one of {', '.join(STATUSES)}")
-        unit = r["unit"]
-        if unit and unit not in TIME_UNITS_IN_MONTHS:
-            err(line, "unit", f"{unit!r} is not a time unit; use one of "
-                + ", ".join(TIME_UNITS_IN_MONTHS))
-        if measure in TIME_MEASURES and not unit and not r["outcome"].startswith(("AE", "DOSE")):
-            err(line, "unit", f"a {measure} time needs a unit ({', '.join(TIME_UNITS_IN_MONTHS)})")
-        if measure == "rate" and "time_point" in header and nums.get("time_point") is None:
-            err(line, "time_point", "a landmark rate needs the time it refers to (time_point, unit)")
-        year = nums.get("year")
-        if year is not None and not 1900 <= year <= 2100:
-            err(line, "year", f"{year:g} is not a plausible publication year")
-        elif year is None and r["year"] == "":
-            # A trial known only from a registry or a news report may have no publication yet.
-            problems.append(Problem(name, line, "year", "is empty: no publication year; say in "
-                                    "notes why (results not yet published?)", "warning"))
-
-        value, lo, hi, level = nums.get("value"), nums.get("ci_low"), nums.get("ci_high"), nums.get("ci_level")
-        if r["value"] == "" and status != "not_reached":
-            err(line, "value", "is empty; a number the source does not report stays out of the "
-                "table (use status=not_reached for a median not reached)")
-        if status == "not_reached" and r["value"] != "":
-            err(line, "value", "must be empty when status is not_reached")
-        if level is not None and not 0.5 < level < 1:
-            hint = f"; write {level / 100:g}" if 50 < level < 100 else ""
-            err(line, "ci_level", f"{level:g} is outside (0.5, 1): give the level as a fraction "
-                f"such as 0.95{hint}")
-        if (lo is not None or hi is not None) and level is None and r["ci_level"] == "":
-            err(line, "ci_level", "an interval needs its level (0.95, 0.99, ...); intervals are not "
-                "all 95%")
-        if lo is not None and hi is not None and lo > hi:
-            err(line, "ci_low", f"the interval is reversed ({lo:g} > {hi:g})")
-        elif value is not None:
-            if lo is not None and value < lo:
-                err(line, "value", f"{value:g} lies below its interval's lower bound {lo:g}")
-            if hi is not None and value > hi:
-                err(line, "value", f"{value:g} lies above its interval's upper bound {hi:g}")
-        if measure in RATIO_MEASURES or measure in TIME_MEASURES[:2]:
-            for c, v in (("value", value), ("ci_low", lo), ("ci_high", hi)):
-                if v is not None and v <= 0 and not (c == "ci_low" and measure in TIME_MEASURES):
-                    err(line, c, f"a {measure} must be positive, got {v:g}")
-        if measure in ("proportion", "rate"):
-            for c, v in (("value", value), ("ci_low", lo), ("ci_high", hi)):
-                if v is not None and not 0 <= v <= 1:
-                    hint = f" (write {v / 100:g} for {v:g}%)" if 1 < v <= 100 else ""
-                    err(line, c, f"a {measure} is a fraction in [0, 1], got {v:g}{hint}")
-        num, den, n = nums.get("numerator"), nums.get("denominator"), nums.get("n")
-        for c, v in (("numerator", num), ("denominator", den), ("n", n)):
-            if v is not None and v < 0:
-                err(line, c, f"a count cannot be negative, got {v:g}")
-        if measure == "count" and value is not None and value < 0:
-            err(line, "value", f"a count cannot be negative, got {value:g}")
-        if num is not None and den is not None and num > den:
-            err(line, "numerator", f"{num:g} exceeds the denominator {den:g}")
-        if den is not None and den == 0:
-            err(line, "denominator", "is zero")
-    return problems
+            codes = pd.factorize(arr[rows])[0].astype(np.int64) + 1
+        ids = pd.factorize(ids * (int(codes.max(initial=0)) + 1) + codes)[0].astype(np.int64)
+        alike = np.bincount(ids)[ids] > 1
+        rows, ids = rows[alike], ids[alike]
+        if not len(rows):
+            return first
+    first[rows] = rows[_first_index(ids)]
+    return first
 
 
-def _to_frame(rows, header, pd):
-    records = []
-    for line, r in rows:
-        rec = dict(r)
-        rec["line"] = line
-        records.append(rec)
-    frame = pd.DataFrame.from_records(records, columns=[*header, "line"])
+def _first_index(ids):
+    """For each position, the position of the first element with the same id."""
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    return first[inverse.ravel()]
+
+
+def _row_checks(table, numbers, name):
+    """Every rule of a single row, as ``[((line, severity, rule, sub), Problem)]``."""
+    cells, lines, header = table.cells, table.lines, table.header
+    n = len(table)
+    out = []
+
+    def add(rows, column, messages, rule, severity="error", sub=None):
+        for j, (i, message) in enumerate(zip(rows, messages)):
+            line = int(lines[i])
+            out.append(((line, severity != "error", rule, 0 if sub is None else sub[j]),
+                        Problem(name, line, column, message, severity)))
+
+    def where(mask):
+        return np.flatnonzero(mask)
+
+    def text(column):
+        return cells[column] if column in cells else _object_array([""] * n)
+
+    # exact duplicates: every cell equal to an earlier row's (the columns that tell rows apart
+    # soonest first, so that few rows are left to compare by their long text columns)
+    cache = table.factorized
+    soon = [c for c in _QUANTITY_KEY + ("value",) if c in cells]
+    first = _first_duplicate([cells[h] for h in soon + [h for h in header if h not in soon]],
+                             cache)
+    dup = where(first != np.arange(n))
+    add(dup, None, [f"duplicates line {lines[first[i]]} exactly; delete one of them" for i in dup],
+        _R_DUPLICATE)
+
+    nums = {}
+    for k, c in enumerate(c for c in NUMERIC_COLUMNS if c in numbers):
+        values, invalid = numbers[c]
+        bad = sorted(invalid)
+        add(bad, c, [f"{cells[c][i]!r} {invalid[i]}; {NUMBER_GRAMMAR}; leave the cell empty when "
+                     "the source does not report it and say so in notes" for i in bad],
+            _R_NUMBER + k)
+        if c in INTEGER_COLUMNS:
+            with np.errstate(invalid="ignore"):
+                frac = where(np.isfinite(values) & (values != np.trunc(values)))
+            add(frac, c, [f"{cells[c][i]} must be a whole number" for i in frac], _R_NUMBER + k)
+        nums[c] = values
+    nan = np.full(n, np.nan)
     for c in NUMERIC_COLUMNS:
-        if c in frame.columns:
-            frame[c] = pd.to_numeric(frame[c], errors="coerce")
+        nums.setdefault(c, nan)
+
+    for k, c in enumerate(("study_id", "outcome", "measure", "source", "design")):
+        empty = where(cells[c] == "")
+        add(empty, c, ["is empty; every row needs a " + c] * len(empty), _R_EMPTY + k)
+
+    design = cells["design"]
+    bad = where((design != "") & ~_isin(design, DESIGNS, cache))
+    add(bad, "design", [f"{design[i]!r} is not a design; use one of {', '.join(DESIGNS)}"
+                        for i in bad], _R_DESIGN)
+    measure = cells["measure"]
+    bad = where((measure != "") & ~_isin(measure, MEASURES, cache))
+    add(bad, "measure", [f"{measure[i]!r} is not a measure; use one of {', '.join(MEASURES)}"
+                         for i in bad], _R_MEASURE)
+    status = text("status").copy()
+    status[status == ""] = "reported"
+    bad = where(~_isin(status, STATUSES, cache))
+    add(bad, "status", [f"{status[i]!r} is not a status; use one of {', '.join(STATUSES)}"
+                        for i in bad], _R_STATUS)
+    unit = cells["unit"]
+    bad = where((unit != "") & ~_isin(unit, TIME_UNITS_IN_MONTHS, cache))
+    add(bad, "unit", [f"{unit[i]!r} is not a time unit; use one of "
+                      + ", ".join(TIME_UNITS_IN_MONTHS) for i in bad], _R_UNIT)
+    outcome = cells["outcome"]
+    timed = _isin(measure, TIME_MEASURES, cache) & (unit == "")
+    if timed.any():
+        timed &= ~np.array([o.startswith(("AE", "DOSE")) for o in outcome], dtype=bool)
+    bad = where(timed)
+    add(bad, "unit", [f"a {measure[i]} time needs a unit ({', '.join(TIME_UNITS_IN_MONTHS)})"
+                      for i in bad], _R_TIME_UNIT)
+    if "time_point" in header:
+        bad = where((measure == "rate") & np.isnan(nums["time_point"]))
+        add(bad, "time_point", ["a landmark rate needs the time it refers to (time_point, unit)"]
+            * len(bad), _R_TIME_POINT)
+    year = nums["year"]
+    with np.errstate(invalid="ignore"):
+        bad = where(~np.isnan(year) & ~((1900 <= year) & (year <= 2100)))
+    add(bad, "year", [f"{year[i]:g} is not a plausible publication year" for i in bad], _R_YEAR)
+    missing = where(cells["year"] == "")
+    add(missing, "year", ["is empty: no publication year; say in notes why (results not yet "
+                          "published?)"] * len(missing), _R_YEAR, "warning")
+
+    value, lo, hi, level = nums["value"], nums["ci_low"], nums["ci_high"], nums["ci_level"]
+    value_text = cells["value"]
+    not_reached = status == "not_reached"
+    bad = where((value_text == "") & ~not_reached)
+    add(bad, "value", ["is empty; a number the source does not report stays out of the table "
+                       "(use status=not_reached for a median not reached)"] * len(bad),
+        _R_VALUE_EMPTY)
+    bad = where(not_reached & (value_text != ""))
+    add(bad, "value", ["must be empty when status is not_reached"] * len(bad), _R_NOT_REACHED)
+    with np.errstate(invalid="ignore"):
+        bad = where(~np.isnan(level) & ~((0.5 < level) & (level < 1)))
+    add(bad, "ci_level", [f"{level[i]:g} is outside (0.5, 1): give the level as a fraction such "
+                          "as 0.95" + (f"; write {level[i] / 100:g}" if 50 < level[i] < 100 else "")
+                          for i in bad], _R_LEVEL)
+    bad = where((~np.isnan(lo) | ~np.isnan(hi)) & (cells["ci_level"] == ""))
+    add(bad, "ci_level", ["an interval needs its level (0.95, 0.99, ...); intervals are not all "
+                          "95%"] * len(bad), _R_LEVEL_MISSING)
+    with np.errstate(invalid="ignore"):
+        reversed_ = lo > hi
+        below = ~reversed_ & (value < lo)
+        above = ~reversed_ & (value > hi)
+    bad = where(reversed_)
+    add(bad, "ci_low", [f"the interval is reversed ({lo[i]:g} > {hi[i]:g})" for i in bad],
+        _R_INTERVAL)
+    bad = where(below)
+    add(bad, "value", [f"{value[i]:g} lies below its interval's lower bound {lo[i]:g}"
+                       for i in bad], _R_INTERVAL + 1)
+    bad = where(above)
+    add(bad, "value", [f"{value[i]:g} lies above its interval's upper bound {hi[i]:g}"
+                       for i in bad], _R_INTERVAL + 2)
+
+    positive = _isin(measure, RATIO_MEASURES + TIME_MEASURES[:2], cache)
+    time_measure = _isin(measure, TIME_MEASURES, cache)
+    for k, (c, v) in enumerate((("value", value), ("ci_low", lo), ("ci_high", hi))):
+        with np.errstate(invalid="ignore"):
+            mask = positive & (v <= 0)
+        if c == "ci_low":
+            mask &= ~time_measure
+        bad = where(mask)
+        add(bad, c, [f"a {measure[i]} must be positive, got {v[i]:g}" for i in bad],
+            _R_POSITIVE + k)
+    fraction = _isin(measure, ("proportion", "rate"), cache)
+    for k, (c, v) in enumerate((("value", value), ("ci_low", lo), ("ci_high", hi))):
+        with np.errstate(invalid="ignore"):
+            bad = where(fraction & ~np.isnan(v) & ~((0 <= v) & (v <= 1)))
+        add(bad, c, [f"a {measure[i]} is a fraction in [0, 1], got {v[i]:g}"
+                     + (f" (write {v[i] / 100:g} for {v[i]:g}%)" if 1 < v[i] <= 100 else "")
+                     for i in bad], _R_FRACTION + k)
+    num, den, size = nums["numerator"], nums["denominator"], nums["n"]
+    for k, (c, v) in enumerate((("numerator", num), ("denominator", den), ("n", size))):
+        with np.errstate(invalid="ignore"):
+            bad = where(v < 0)
+        add(bad, c, [f"a count cannot be negative, got {v[i]:g}" for i in bad], _R_COUNT + k)
+    with np.errstate(invalid="ignore"):
+        bad = where((measure == "count") & (value < 0))
+        add(bad, "value", [f"a count cannot be negative, got {value[i]:g}" for i in bad],
+            _R_COUNT_VALUE)
+        bad = where(num > den)
+        add(bad, "numerator", [f"{num[i]:g} exceeds the denominator {den[i]:g}" for i in bad],
+            _R_NUM_DEN)
+        bad = where(den == 0)
+        add(bad, "denominator", ["is zero"] * len(bad), _R_DEN_ZERO)
+        # a zero-width or degenerate interval (its SE would be 0 or nearly so)
+        width = hi - lo
+        degenerate = ~reversed_ & (width <= DEGENERATE_INTERVAL_WIDTH
+                                   * np.maximum(np.abs(lo), np.abs(hi)))
+        # except the Wald interval of 0/n or n/n, printed as 0-0 or 1-1 by some papers: the
+        # analysis of a proportion uses its counts, never its interval
+        degenerate &= ~(fraction & (lo == hi) & (value == lo) & ((lo == 0) | (lo == 1)))
+    bad = where(degenerate)
+    low_text, high_text = cells["ci_low"], cells["ci_high"]
+    add(bad, "ci_high", [
+        (f"the interval {low_text[i]}-{high_text[i]} has zero width" if width[i] == 0 else
+         f"the interval {low_text[i]}-{high_text[i]} is degenerate: its width {width[i]:.2g} is "
+         f"at most {100 * DEGENERATE_INTERVAL_WIDTH:g}% of its bounds, narrower than any study "
+         "reports (a transcription error?)")
+        + "; ci_high must lie clearly above ci_low (as in 0.59 with 0.45-0.77); leave both "
+        "bounds empty when the source prints no interval, and say so in notes"
+        for i in bad], _R_DEGENERATE)
+    return out
+
+
+def _isin(arr, values, cache=None):
+    """Elementwise ``x in values`` for an object array of strings."""
+    codes, uniques = _factorize(arr, cache)
+    values = set(values)
+    member = np.array([False] + [u in values for u in uniques], dtype=bool)
+    return member[codes]
+
+
+def _frame(table, numbers, pd):
+    """The table as a DataFrame: numbers as parsed by :func:`parse_numbers`, text as written.
+
+    A numeric column whose every cell is a plain integer is int64 (as ``pandas.to_numeric`` made
+    it before); any other numeric column is float64, with NaN for an empty cell.
+    """
+    data = {}
+    for h in table.header:
+        if h in numbers:
+            values = numbers[h][0]
+            texts = table.cells[h]
+            if (not numbers[h][1] and not np.isnan(values).any()
+                    and all(map(_INTEGER_RE.fullmatch, texts.tolist()))
+                    and np.all(np.abs(values) < 2.0 ** 63)):
+                values = np.array([int(t) for t in texts.tolist()], dtype=np.int64)
+            data[h] = values
+        else:
+            data[h] = table.cells[h]
+    data.pop("line", None)
+    data["line"] = table.lines
+    n = len(table)
     for c in ("status", "data_cut", "population", "assessor"):
-        if c not in frame.columns:
-            frame[c] = ""
-    frame.loc[frame["status"] == "", "status"] = "reported"
-    if "time_point" not in frame.columns:
-        frame["time_point"] = float("nan")
-    return frame
+        if c not in data:
+            data[c] = _object_array([""] * n)
+    status = data["status"] = data["status"].copy()
+    status[status == ""] = "reported"
+    if "time_point" not in data:
+        data["time_point"] = np.full(n, np.nan)
+    return pd.DataFrame(data)
 
 
 # --------------------------------------------------------------------------------------------
 # consistency checks (warnings)
 
 
-def _check_consistency(frame, raw, name):
-    """Warnings across rows; ``raw`` maps a line to its cells as written (for printed precision)."""
-    problems = []
+def _consistency_checks(frame, table, name, pd):
+    """Warnings across rows, as ``[((line, severity, rule, sub), Problem)]``.
 
-    def warn(line, column, message):
-        problems.append(Problem(name, line, column, message, "warning"))
+    ``table`` holds the cells as written (for the printed precision of a number).
+    """
+    out = []
 
-    for rec in frame.itertuples(index=False):
-        r = raw[rec.line]
-        if rec.measure == "proportion" and not math.isnan(rec.numerator) and not math.isnan(rec.value):
-            den, col = (rec.denominator, "denominator") if not math.isnan(rec.denominator) else (rec.n, "n")
-            if not math.isnan(den) and den > 0:
-                tol = _half_unit(r["value"]) + 1e-9
-                if abs(rec.value - rec.numerator / den) > tol:
-                    fits = [d for d in range(int(rec.numerator), int(2 * den) + 2)
-                            if d > 0 and abs(rec.value - rec.numerator / d) <= tol]
-                    hint = (f"; a denominator of {min(fits, key=lambda d: abs(d - den))} would "
-                            "make it agree (evaluable patients?)") if fits else ""
-                    warn(rec.line, "value", f"{rec.value:g} disagrees with {rec.numerator:g}/"
-                         f"{den:g} = {rec.numerator / den:.4f} ({col}){hint}")
-        if (rec.measure in RATIO_MEASURES or rec.measure == "median") and rec.value > 0:
-            lo, hi = rec.ci_low, rec.ci_high
-            if lo > 0 and hi > 0 and lo <= rec.value <= hi:
-                a = _log_asymmetry(rec.value, lo, hi, r)
-                if a > LOG_ASYMMETRY_TOLERANCE:
-                    warn(rec.line, "ci_high", f"the interval {lo:g}-{hi:g} around {rec.value:g} is "
-                         f"asymmetric on the log scale ({100 * a:.0f}% beyond rounding); a "
-                         "transcription error, or an interval symmetric on another scale?")
+    def warn(line, column, message, rule, sub=0):
+        line = int(line)
+        out.append(((line, True, rule, sub), Problem(name, line, column, message, "warning")))
 
-    keyed = frame.assign(**{c: frame[c] if c in frame.columns else "" for c in _QUANTITY_KEY})
+    cache = table.factorized
+
+    def col(c):
+        # text columns as read (their factorisations are shared with the row checks); the
+        # frame's own for numbers and for the columns it adds or fills
+        if c in table.cells and c not in NUMERIC_COLUMNS and c != "status":
+            return table.cells[c]
+        return frame[c].to_numpy()
+
+    def fcol(c):
+        return frame[c].to_numpy(dtype=float)
+
+    lines = col("line")
+    measure, outcome, status = col("measure"), col("outcome"), col("status")
+    value, num, den_col, size = fcol("value"), fcol("numerator"), fcol("denominator"), fcol("n")
+    lo, hi = fcol("ci_low"), fcol("ci_high")
+    value_text = table.cells["value"]
+
+    # A percentage that disagrees with its counts, and which denominator would make it agree.
+    has_den = ~np.isnan(den_col)
+    den = np.where(has_den, den_col, size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows = np.flatnonzero((measure == "proportion") & ~np.isnan(num) & ~np.isnan(value)
+                              & (den > 0))
+        tol = _half_units(value_text[rows].tolist()) + 1e-9
+        off = np.abs(value[rows] - num[rows] / den[rows]) > tol
+    for i, t in zip(rows[off], tol[off]):
+        v, k, d = float(value[i]), float(num[i]), float(den[i])
+        fit = _fitting_denominator(v, k, d, float(t))
+        hint = (f"; a denominator of {fit} would make it agree (evaluable patients?)"
+                if fit is not None else "")
+        warn(lines[i], "value", f"{v:g} disagrees with {k:g}/{d:g} = {k / d:.4f} "
+             f"({'denominator' if has_den[i] else 'n'}){hint}", _C_PROPORTION)
+
+    # A ratio or median interval asymmetric on the log scale beyond the printed rounding.
+    with np.errstate(invalid="ignore"):
+        rows = np.flatnonzero((_isin(measure, RATIO_MEASURES, cache) | (measure == "median"))
+                              & (value > 0) & (lo > 0) & (hi > 0) & (lo <= value) & (value <= hi))
+    if len(rows):
+        texts = {c: table.cells[c][rows].tolist() for c in ("value", "ci_low", "ci_high")}
+        halves = [_half_units(texts[c]) for c in ("value", "ci_low", "ci_high")]
+        best = _log_asymmetries(value[rows], lo[rows], hi[rows], *halves)
+        # the vectorised logs may differ from math.log in the last bit: near the threshold, the
+        # row-by-row computation decides
+        for j in np.flatnonzero(best > LOG_ASYMMETRY_TOLERANCE - 1e-9):
+            i = rows[j]
+            raw = {c: texts[c][j] for c in texts}
+            a = _log_asymmetry(float(value[i]), float(lo[i]), float(hi[i]), raw)
+            if a > LOG_ASYMMETRY_TOLERANCE:
+                warn(lines[i], "ci_high", f"the interval {lo[i]:g}-{hi[i]:g} around {value[i]:g} "
+                     f"is asymmetric on the log scale ({100 * a:.0f}% beyond rounding); a "
+                     "transcription error, or an interval symmetric on another scale?",
+                     _C_ASYMMETRY)
+
     # Sum checks: ORR = CR + PR and DCR = ORR + SD within one arm, cut, population and assessor.
-    group_cols = ["study_id", "arm", "data_cut", "population", "assessor"]
-    for _, g in keyed.groupby(group_cols, sort=False):
-        amounts = _amounts(g, raw)
-        for total, parts in (("ORR", ("CR", "PR")), ("DCR", ("ORR", "SD"))):
-            if total in amounts and all(p in amounts for p in parts):
-                kind = _common_kind(amounts, (total, *parts))
-                if kind is None:
-                    continue
-                t_val, t_tol, t_line = amounts[total][kind]
-                s_val = sum(amounts[p][kind][0] for p in parts)
-                s_tol = t_tol + sum(amounts[p][kind][1] for p in parts)
-                if abs(t_val - s_val) > s_tol + 1e-9:
-                    warn(t_line, "value", f"{total} {t_val:g} differs from {' + '.join(parts)} = "
-                         f"{s_val:g} ({'counts' if kind == 'count' else 'proportions'})")
+    group = _ids(*(col(c) for c in ("study_id", "arm", "data_cut", "population", "assessor")),
+                 cache=cache)
+    responses = _isin(outcome, ("ORR", "DCR", "CR", "PR", "SD"), cache) & (status == "reported")
+    if responses.any():
+        _sum_checks(warn, group, responses, outcome, measure, value, num, lines, value_text)
+
     # Median PFS should not exceed median OS in the same arm.
-    medians = keyed[(keyed["measure"] == "median") & keyed["outcome"].isin(["PFS", "OS"])
-                    & keyed["value"].notna() & (keyed["population"].isin(["", "itt"]))]
-    for _, g in medians.groupby(["study_id", "arm"], sort=False):
-        pfs = g[g["outcome"] == "PFS"]
-        os_ = g[g["outcome"] == "OS"]
-        for p in pfs.itertuples(index=False):
-            for o in os_.itertuples(index=False):
-                pm = p.value * TIME_UNITS_IN_MONTHS.get(p.unit, math.nan)
-                om = o.value * TIME_UNITS_IN_MONTHS.get(o.unit, math.nan)
-                if pm > om:
-                    warn(p.line, "value", f"median PFS {pm:.3g} months exceeds median OS {om:.3g} "
-                         f"months (line {o.line}) in the same arm")
+    population = col("population")
+    months = np.array([TIME_UNITS_IN_MONTHS.get(u, math.nan) for u in col("unit")], dtype=float)
+    medians = ((measure == "median") & _isin(outcome, ("PFS", "OS"), cache) & ~np.isnan(value)
+               & _isin(population, ("", "itt"), cache))
+    if medians.any():
+        arm_group = _ids(col("study_id"), col("arm"), cache=cache)
+        pfs = np.flatnonzero(medians & (outcome == "PFS"))
+        os_ = np.flatnonzero(medians & (outcome == "OS"))
+        pairs = pd.merge(pd.DataFrame({"g": arm_group[pfs], "p": pfs}),
+                         pd.DataFrame({"g": arm_group[os_], "o": os_}), on="g")
+        pairs = pairs.sort_values(["p", "o"], kind="stable")
+        p, o = pairs["p"].to_numpy(), pairs["o"].to_numpy()
+        pm, om = value[p] * months[p], value[o] * months[o]
+        with np.errstate(invalid="ignore"):
+            longer = pm > om
+        for i, j, a, b in zip(p[longer], o[longer], pm[longer], om[longer]):
+            warn(lines[i], "value", f"median PFS {a:.3g} months exceeds median OS {b:.3g} "
+                 f"months (line {lines[j]}) in the same arm", _C_MEDIANS, int(j))
+
     # One study, one year (two publications of a trial should be explained in notes).
-    for sid, g in keyed.groupby("study_id", sort=False):
-        years = sorted(set(int(y) for y in g["year"].dropna()))
-        if len(years) > 1:
-            first = {}
-            for rec in g.itertuples(index=False):
-                first.setdefault(int(rec.year), rec.line)
-            for y in years[1:]:
-                warn(first[y], "year", f"study {sid} has rows from {len(years)} different years "
-                     f"({', '.join(map(str, years))}): two publications or data cuts?")
+    year = fcol("year")
+    dated = np.flatnonzero(~np.isnan(year))
+    if len(dated):
+        study_id = col("study_id")
+        study = _ids(study_id, cache=cache)
+        years = year[dated].astype(np.int64)
+        first = np.unique(_ids(study[dated], years), return_index=True)[1]  # first row per year
+        first_rows = dated[first]
+        per_study = np.bincount(study[first_rows], minlength=int(study.max()) + 1)
+        several = first_rows[per_study[study[first_rows]] > 1]
+        if len(several):
+            order = np.lexsort((year[several], study[several]))
+            several = several[order]
+            for s in np.unique(study[several]):
+                rows_s = several[study[several] == s]
+                ys = [int(y) for y in year[rows_s]]
+                listed = ", ".join(map(str, ys))
+                for i in rows_s[1:]:
+                    warn(lines[i], "year", f"study {study_id[i]} has rows from {len(ys)} "
+                         f"different years ({listed}): two publications or data cuts?", _C_YEARS)
+
     # Two rows reporting different values for the same quantity.
-    key_cols = list(_QUANTITY_KEY)
-    dup = keyed[keyed.duplicated(key_cols, keep=False) & keyed["value"].notna()]
-    for _, g in dup.groupby(key_cols, sort=False, dropna=False):
-        if g["value"].nunique() > 1:
-            lines = g["line"].tolist()
-            for line in lines[1:]:
-                warn(line, "value", f"reports the same quantity as line {lines[0]} with a different "
-                     "value; set data_cut, population or assessor to tell them apart")
-    return problems
+    quantity = _ids(*(col(c) for c in _QUANTITY_KEY), cache=cache)
+    counts = np.bincount(quantity)
+    rows = np.flatnonzero((counts[quantity] > 1) & ~np.isnan(value))
+    if len(rows):
+        g = pd.Series(value[rows]).groupby(quantity[rows])
+        distinct = g.transform("nunique").to_numpy()
+        first = _first_index(quantity[rows])
+        for j in np.flatnonzero((distinct > 1) & (first != np.arange(len(rows)))):
+            warn(lines[rows[j]], "value", f"reports the same quantity as line "
+                 f"{lines[rows[first[j]]]} with a different value; set data_cut, population or "
+                 "assessor to tell them apart", _C_QUANTITY)
+    return out
+
+
+def _sum_checks(warn, group, responses, outcome, measure, value, num, lines, value_text):
+    """ORR = CR + PR and DCR = ORR + SD, on counts when all three have one, else on proportions.
+
+    Per group and outcome, the count is the first row's count (a ``count`` row's value or a
+    proportion's numerator) and the proportion the first proportion row's value.
+    """
+    n_groups = int(group.max()) + 1
+    is_prop = measure == "proportion"
+    with np.errstate(invalid="ignore"):
+        count_ok = responses & (((measure == "count") & ~np.isnan(value))
+                                | (is_prop & ~np.isnan(num)))
+        prop_ok = responses & is_prop & ~np.isnan(value)
+    amounts = {"count": np.where(measure == "count", value, num), "proportion": value}
+    tols = {"count": np.zeros(len(value)), "proportion": np.zeros(len(value))}
+    prop_rows = np.flatnonzero(prop_ok)
+    tols["proportion"][prop_rows] = _half_units(value_text[prop_rows].tolist())
+
+    def first_row(ok, o):
+        """Per group, the first row with outcome ``o`` among ``ok`` (-1 where none)."""
+        rows = np.flatnonzero(ok & (outcome == o))
+        groups, first = np.unique(group[rows], return_index=True)
+        out = np.full(n_groups, -1)
+        out[groups] = rows[first]
+        return out
+
+    firsts = {kind: {o: first_row(ok, o) for o in ("ORR", "DCR", "CR", "PR", "SD")}
+              for kind, ok in (("count", count_ok), ("proportion", prop_ok))}
+    for total, parts in (("ORR", ("CR", "PR")), ("DCR", ("ORR", "SD"))):
+        taken = np.zeros(n_groups, dtype=bool)
+        for kind in ("count", "proportion"):
+            t, p, q = (firsts[kind][o] for o in (total, *parts))
+            use = ~taken & (t >= 0) & (p >= 0) & (q >= 0)
+            taken |= use
+            t, p, q = t[use], p[use], q[use]
+            amount, tol = amounts[kind], tols[kind]
+            # the sums in the order the row-by-row check added them (float addition is not
+            # associative): 0 + part + part, and the total's tolerance + (0 + tol + tol)
+            t_val, s_val = amount[t], (0.0 + amount[p]) + amount[q]
+            s_tol = tol[t] + ((0.0 + tol[p]) + tol[q])
+            bad = np.abs(t_val - s_val) > s_tol + 1e-9
+            for row, a, b in zip(t[bad], t_val[bad], s_val[bad]):
+                warn(lines[row], "value", f"{total} {a:g} differs from {' + '.join(parts)} = "
+                     f"{b:g} ({'counts' if kind == 'count' else 'proportions'})", _C_SUMS)
+
+
+def _fitting_denominator(value, numerator, denominator, tol):
+    """The whole denominator nearest ``denominator`` for which ``numerator / d`` rounds to
+    ``value`` (within ``tol``), searched from ``numerator`` to ``2 * denominator + 1``; None if
+    there is none. The fitting denominators form one run, found from its ends without a loop over
+    every candidate (a denominator of 10^9 once took minutes)."""
+    start, stop = max(int(numerator), 1), int(2 * denominator) + 1
+
+    def fits(d):
+        return abs(value - numerator / d) <= tol
+
+    if start > stop:
+        return None
+    if numerator == 0:
+        if not fits(start):
+            return None
+        low, high = start, stop
+    else:
+        # numerator / d falls as d grows: the run is [numerator / (value + tol), numerator /
+        # (value - tol)]; the float bounds are within a unit, the exact test decides near them
+        if value + tol <= 0:
+            return None
+        guess = max(start, min(stop, math.ceil(numerator / (value + tol))))
+        low = next((d for d in range(max(start, guess - 3), min(stop, guess + 3) + 1) if fits(d)),
+                   None)
+        if low is None:
+            return None
+        guess = stop if value - tol <= 0 else max(start, min(stop, math.floor(
+            numerator / (value - tol))))
+        high = next((d for d in range(min(stop, guess + 3), max(low, guess - 3) - 1, -1)
+                     if fits(d)), low)
+    candidates = {low, high} | {d for d in (math.floor(denominator), math.ceil(denominator))
+                                if low <= d <= high}
+    return min(candidates, key=lambda d: (abs(d - denominator), d))
+
+
+def _log_asymmetries(value, lo, hi, hv, hl, hh):
+    """:func:`_log_asymmetry` of many rows at once (numpy logs)."""
+    best = np.full(len(value), np.inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for dv in (-1.0, 0.0, 1.0):
+            for dl in (-1.0, 0.0, 1.0):
+                for dh in (-1.0, 0.0, 1.0):
+                    v, low, high = value + dv * hv, lo + dl * hl, hi + dh * hh
+                    ok = (low > 0) & (low < v) & (v < high)
+                    a, b = np.log(v / low), np.log(high / v)
+                    r = np.abs(a - b) / np.maximum(a, b)
+                    best = np.where(ok & (r < best), r, best)
+    return np.where(np.isinf(best), 0.0, best)
 
 
 def _log_asymmetry(value, lo, hi, raw_row):
@@ -527,30 +1149,6 @@ def _log_asymmetry(value, lo, hi, raw_row):
                 a, b = math.log(v / l), math.log(h / v)
                 best = min(best, abs(a - b) / max(a, b))
     return 0.0 if best is math.inf else best
-
-
-def _amounts(group, raw):
-    """Per outcome: {'count': (n, tol, line), 'proportion': (p, tol, line)} where available."""
-    out = {}
-    for rec in group.itertuples(index=False):
-        if rec.outcome not in ("ORR", "DCR", "CR", "PR", "SD") or rec.status != "reported":
-            continue
-        entry = out.setdefault(rec.outcome, {})
-        if rec.measure == "count" and not math.isnan(rec.value):
-            entry.setdefault("count", (rec.value, 0.0, rec.line))
-        if rec.measure == "proportion":
-            if not math.isnan(rec.numerator):
-                entry.setdefault("count", (rec.numerator, 0.0, rec.line))
-            if not math.isnan(rec.value):
-                entry.setdefault("proportion", (rec.value, _half_unit(raw[rec.line]["value"]), rec.line))
-    return out
-
-
-def _common_kind(amounts, outcomes):
-    for kind in ("count", "proportion"):
-        if all(kind in amounts[o] for o in outcomes):
-            return kind
-    return None
 
 
 # --------------------------------------------------------------------------------------------

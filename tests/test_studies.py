@@ -301,7 +301,8 @@ def test_value_outside_interval_is_always_an_error(a, b, c):
     rows = [row(measure="hr", unit="", value=repr(v), ci_low=repr(lo), ci_high=repr(hi))]
     table, problems = validate_text(to_csv(rows).encode(), "t.csv")
     inside = lo <= v <= hi
-    assert (table is not None) == inside
+    degenerate = hi - lo <= 1e-4 * max(lo, hi)  # zero-width and degenerate intervals are errors
+    assert (table is not None) == (inside and not degenerate)
 
 
 def test_shipped_table_validates():

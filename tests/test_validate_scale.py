@@ -349,7 +349,7 @@ def test_every_case_is_in_the_baseline(baseline):
     assert sorted(names) == sorted(baseline["cases"])
 
 
-@pytest.mark.parametrize("name, text", broken_tables(), ids=lambda x: x if len(x) < 60 else None)
+@pytest.mark.parametrize("name, text", [pytest.param(n, t, id=n) for n, t in broken_tables()])
 def test_same_problems_as_the_row_by_row_validator(baseline, name, text):
     from metaanalysis.studies import validate_text
 

@@ -1,0 +1,79 @@
+"""Hostile input that once hung, crashed or was followed blindly (issue 16, "Wrong or silent").
+
+A FIFO or a device given as the study table, ``diff`` on deeply nested JSON, a curve's metadata
+naming a file outside the curve's folder, and spreadsheet formulas in CSV exports.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from metaanalysis.studies import validate_studies
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, timeout=60):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "metaanalysis", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=timeout)
+
+
+# ---- the study table must be a regular file -----------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_fifo_as_table_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "studies.csv"
+    os.mkfifo(fifo)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(out=validate_studies(fifo)),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # unblock the reader so the test process can end, then fail
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("validate_studies blocked on a FIFO")
+    table, problems = result["out"]
+    assert table is None
+    (p,) = problems
+    assert p.file == str(fifo) and p.row is None
+    assert "FIFO" in p.message and "not a regular file" in p.message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_cli_validate_fifo_exits_2(tmp_path):
+    fifo = tmp_path / "studies.csv"
+    os.mkfifo(fifo)
+    res = run_cli("validate", str(fifo), timeout=30)
+    assert res.returncode == 2
+    assert "not a regular file" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_cli_validate_device_exits_2_at_once():
+    # /dev/zero never ends: reading it would fill the memory
+    res = run_cli("validate", "/dev/zero", timeout=30)
+    assert res.returncode == 2
+    assert "/dev/zero: is a device, not a regular file" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_directory_and_missing_file_keep_their_messages(tmp_path):
+    assert "is a directory" in validate_studies(tmp_path)[1][0].message
+    assert validate_studies(tmp_path / "nope.csv")[1][0].message == "file not found"
+
+
+def test_symlink_to_a_table_is_read(tmp_path):
+    real = ROOT / "data" / "studies.csv"
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    table, problems = validate_studies(link)
+    assert table is not None and len(table) > 50
