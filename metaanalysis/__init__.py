@@ -27,6 +27,11 @@ _LAZY = {
     "validate_studies": "studies",
     "StudyTable": "studies",
     "append_rows": "studies",
+    # review: protocol, study characteristics, the analyses the protocol declares
+    "read_protocol": "review",
+    "read_trials": "review",
+    "run_review": "review",
+    "ReviewResult": "review",
     # effects
     "escalc": "effects",
     "effects_from_table": "effects",

@@ -13,13 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metaanalysis"
 
 # design.md's boxes from top to bottom; a module may import its own box or any box above it.
 RANK = {
-    "_base": 0, "errors": 0, "_version": 0,
+    "_base": 0, "errors": 0, "_version": 0, "fileio": 0,
     "studies": 1,
     "effects": 2,
     "survival": 3,
     "pooling": 4,
     "network": 5, "simulate": 5, "distributed": 5, "batch": 5, "living": 5,
-    "plots": 6,
+    "review": 6, "plots": 6,
     "report": 7,
     "cli": 8, "__main__": 8, "__init__": 8,
 }

@@ -50,7 +50,7 @@ class _Page(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    res = build_report(STUDIES, out, method="REML", test="knha")
+    res = build_report(STUDIES, out)
     return out, res
 
 
@@ -64,37 +64,34 @@ def test_report_writes_page_figures_and_results(report):
     # self-contained: no scripts, no external resources
     assert parser.scripts == 0
     assert [l for l in parser.links if not l.startswith("#")] == []
-    for key in ("pfs_hr", "os_hr", "pfs_median", "orr", "dcr", "ae_g3"):
-        assert key in parser.ids, f"section {key} missing"
-        assert f"fig-{key}_forest" in parser.ids, f"forest plot of {key} missing"
-        assert (out / "figures" / f"{key}_forest.svg").exists()
-        assert (out / "figures" / f"{key}_forest.png").exists()
-    assert {"provenance", "methods", "network", "network-pfs_hr", "network-orr"} <= parser.ids
+    protocol = ma.read_protocol(ROOT / "data" / "protocol.toml")
+    for a in protocol.analyses:
+        assert a.id in parser.ids, f"section {a.id} missing"
+        assert f"fig-{a.id}_forest" in parser.ids, f"forest plot of {a.id} missing"
+        assert (out / "figures" / f"{a.id}_forest.svg").exists()
+        assert (out / "figures" / f"{a.id}_forest.png").exists()
+    assert {"provenance", "methods", "network", "network-pfs_hr", "network-orr",
+            "characteristics", "excluded"} <= parser.ids
     for net in ("pfs_hr", "orr"):
         for fig in ("network_graph", "network_forest", "league_heatmap", "rankogram"):
             assert f"fig-{net}_{fig}" in parser.ids, f"{net} {fig} missing"
-    # the living-review view: cumulative by publication year, its last row the full fit
-    assert "fig-pfs_hr_cumulative" in parser.ids
-    # ORR has k >= 10: small-study tests ran and its funnel plot is shown
-    assert "fig-orr_funnel" in parser.ids
     assert "fig-pfs_modelled_curves" in parser.ids and "fig-single_arm_modelled_curves" in parser.ids
-    assert parser.svgs >= 6
+    # a sensitivity table for each primary estimate that has variants
+    assert "sens-pfs_hr/lenvatinib" in parser.ids and "sens-os_hr/sorafenib" in parser.ids
     results = json.loads((out / "results.json").read_text())
-    assert set(results["analyses"]) >= {"pfs_hr", "os_hr", "orr", "dcr", "ae_g3"}
-    assert results["meta"]["method"] == "REML" and results["meta"]["test"] == "knha"
+    assert isinstance(results["analyses"], list)
+    ids = {a["id"] for a in results["analyses"]}
+    assert {"pfs_hr/lenvatinib", "os_hr/sorafenib", "orr/lenvatinib", "ae_g3_rr/sorafenib"} <= ids
+    for a in results["analyses"]:
+        assert {"id", "role", "outcome", "measure", "studies", "p"} <= set(a)
+        assert a["role"] in ("primary", "secondary", "descriptive", "sensitivity")
     assert "restricted maximum likelihood" in results["methods"]
     assert "Hartung" in results["methods"]
     # the ranking is in the results, best first, with placebo last in both networks
     assert results["rankings"]["pfs_hr_pscore"][-1] == "placebo"
     assert results["rankings"]["orr_pscore"][-1] == "placebo"
-    orr = results["analyses"]["orr"]
-    assert orr["result"]["k"] >= 10 and 0 <= orr["small_study"]["egger"]["pvalue"] <= 1
-    assert "not_run" in results["analyses"]["os_hr"]["small_study"]
-    pfs = results["analyses"]["pfs_hr"]
-    assert pfs["cumulative"][-1]["estimate"] == pytest.approx(pfs["result"]["estimate"], rel=1e-10)
-    years = {s["label"]: s["year"] for s in pfs["studies"]}
-    added = [years[r["study"]] for r in pfs["cumulative"]]
-    assert added == sorted(added)
+    # small-study tests are not run on a handful of trials, and the record says why
+    assert "not assessable" in results["analyses"][0]["small_study"]["not_run"]
 
 
 def test_provenance_table_lists_every_row_with_source_and_warnings(report):
@@ -110,24 +107,28 @@ def test_provenance_table_lists_every_row_with_source_and_warnings(report):
 
 
 def test_pooled_numbers_equal_a_direct_pool(report):
-    """The page's PFS-HR number is pool() on the rows the analysis names (no second computation)."""
+    """The page's lenvatinib PFS-HR is pool() on the rows the analysis names (no second computation)."""
     _, res = report
-    entry = res.results["analyses"]["pfs_hr"]
-    lines = [s["line"] for s in entry["studies"]]
+    entry = next(a for a in res.results["analyses"] if a["id"] == "pfs_hr/lenvatinib")
+    lines = [l for s in entry["studies"] for l in s["lines"]]
     table = ma.read_studies(STUDIES).frame.set_index("line").loc[lines]
     eff = ma.ratio_from_ci(table["value"], table["ci_low"], table["ci_high"], table["ci_level"] * 100)
     direct = ma.pool(eff.yi, eff.vi, method="REML", test="knha")
     assert entry["result"]["estimate"] == pytest.approx(direct.estimate, rel=1e-12)
     assert entry["natural"]["estimate"] == pytest.approx(math.exp(direct.estimate), rel=1e-12)
-    # one row per trial: SELECT's primary analysis, not its update
+    assert entry["p"] == pytest.approx(direct.pvalue, rel=1e-10)
+    # one row per trial: SELECT's primary analysis (central review), not its update
     assert len(set(table["study_id"])) == len(table)
-    levels = dict(zip(table["study_id"], table["ci_level"]))
-    assert levels.get("leboulleux2012") == pytest.approx(0.60)
+    assert set(table["data_cut"]) <= {"primary", ""}
+    vandetanib = next(a for a in res.results["analyses"] if a["id"] == "pfs_hr/vandetanib")
+    vlines = [l for s in vandetanib["studies"] for l in s["lines"]]
+    levels = ma.read_studies(STUDIES).frame.set_index("line").loc[vlines, "ci_level"].tolist()
+    assert 0.60 in [round(x, 2) for x in levels]   # Leboulleux's 60% interval is read as such
 
 
 def test_report_is_deterministic(report, tmp_path):
     out, _ = report
-    again = build_report(STUDIES, tmp_path / "again", method="REML", test="knha")
+    again = build_report(STUDIES, tmp_path / "again")
     assert (out / "results.json").read_bytes() == (again.directory / "results.json").read_bytes()
     for name in ("pfs_hr_forest.svg", "orr_forest.png"):
         assert (out / "figures" / name).read_bytes() == (again.directory / "figures" / name).read_bytes()
@@ -135,29 +136,41 @@ def test_report_is_deterministic(report, tmp_path):
 
 def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_path):
     out, res = report
-    table_copy = tmp_path / "studies.csv"
-    shutil.copy(STUDIES, table_copy)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("studies.csv", "trials.csv", "protocol.toml"):
+        shutil.copy(ROOT / "data" / name, folder / name)
+    table_copy = folder / "studies.csv"
     new_rows = tmp_path / "new.csv"
     header = STUDIES.read_text(encoding="utf-8").splitlines()[0].split(",")
     values = dict.fromkeys(header, "")
     values.update(study_id="newtrial2026", trial="NEW-1", year="2026", design="rct",
-                  arm="newdrug vs placebo", therapy="newdrug", comparator="placebo", outcome="PFS",
-                  measure="hr", value="1.30", ci_low="1.05", ci_high="1.61", ci_level="0.95",
-                  n="400", source="doi:10.0000/invented-for-test", locator="test fixture",
-                  notes="a fictitious trial used only to test the living-review diff")
+                  arm="lenvatinib vs placebo", therapy="lenvatinib", comparator="placebo",
+                  outcome="PFS", measure="hr", value="1.30", ci_low="1.05", ci_high="1.61",
+                  ci_level="0.95", n="400", source="doi:10.0000/invented-for-test",
+                  locator="test fixture", notes="a fictitious trial used only to test the diff")
     new_rows.write_text(",".join(header) + "\n" + ",".join(values[h] for h in header) + "\n")
     assert main(["add", str(new_rows), "--studies", str(table_copy)]) == 0
-    new = build_report(table_copy, tmp_path / "new-report", method="REML", test="knha",
-                       compare=out / "results.json", formats=("svg",))
-    kinds = {(c.analysis, c.kind) for c in new.diff.changes}
-    assert ("pfs_hr", "changed") in kinds
-    k_change = [c for c in new.diff.changes if c.analysis == "pfs_hr" and c.field == "k"]
+    # the new study needs its characteristics, or the report refuses to run
+    with pytest.raises(ma.StudyTableError, match="newtrial2026"):
+        build_report(table_copy, tmp_path / "refused", formats=("svg",))
+    trials_header = (folder / "trials.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    t = dict.fromkeys(trials_header, "")
+    t.update(study_id="newtrial2026", trial="NEW-1", design="rct", phase="3", randomised="yes",
+             line="first", histology="DTC", source="doi:10.0000/invented-for-test")
+    with open(folder / "trials.csv", "a", encoding="utf-8") as fh:
+        fh.write(",".join(t[h] for h in trials_header) + "\n")
+    new = build_report(table_copy, tmp_path / "new-report", compare=out / "results.json",
+                       formats=("svg",))
+    k_change = [c for c in new.diff.changes if c.analysis == "pfs_hr/lenvatinib" and c.field == "k"]
     assert k_change and k_change[0].old + 1 == k_change[0].new
+    assert any(c.analysis == "pfs_hr/lenvatinib" and c.kind == "significance"
+               for c in new.diff.changes)
     page = (tmp_path / "new-report" / "index.html").read_text(encoding="utf-8")
     assert 'id="changes"' in page
     # the CLI diff says the same
     d = diff_results(out / "results.json", tmp_path / "new-report")
-    assert any(c.analysis == "pfs_hr" and c.field == "estimate" for c in d.changes)
+    assert any(c.analysis == "pfs_hr/lenvatinib" and c.field == "estimate" for c in d.changes)
 
 
 def test_diff_flags_a_significance_change():
@@ -194,7 +207,8 @@ def test_rerun_removes_only_the_files_an_earlier_report_wrote(tmp_path, report):
     lines = STUDIES.read_text(encoding="utf-8").splitlines()
     keep = [lines[0]] + [l for l in lines[1:] if l.startswith(("decision,", "select,"))]
     small.write_text("\n".join(keep) + "\n", encoding="utf-8")
-    res = build_report(small, target, formats=("svg",))
+    res = build_report(small, target, formats=("svg",), protocol=ROOT / "data" / "protocol.toml",
+                       trials=ROOT / "data" / "trials.csv")
     listed = {str(p.relative_to(target)) for p in res.files}
     on_disk = {str(p.relative_to(target)) for p in target.rglob("*")
                if p.is_file() and not p.name.startswith(".metaanalysis-report.")}

@@ -26,6 +26,8 @@ def small_table(tmp_path_factory):
     keep = [lines[0]] + [l for l in lines[1:] if l.startswith(("decision,", "select,"))]
     path = folder / "studies.csv"
     path.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    for name in ("trials.csv", "protocol.toml"):
+        shutil.copy(ROOT / "data" / name, folder / name)
     return path
 
 

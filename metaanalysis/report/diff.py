@@ -15,7 +15,8 @@ from pathlib import Path
 from .._base import ResultMixin, fmt
 from ..errors import InputError
 
-__all__ = ["Change", "ResultsDiff", "diff_results", "load_results"]
+__all__ = ["Change", "ResultsDiff", "diff_results", "load_results", "check_depth",
+           "ResultsFileError", "MAX_JSON_DEPTH"]
 
 # Fields compared for every pooled analysis, with the printed name.
 _FIELDS = (("k", "k"), ("estimate", "estimate"), ("ci_low", "CI low"), ("ci_high", "CI high"),
@@ -80,31 +81,77 @@ class ResultsDiff(ResultMixin):
         return f"{len(self.changes)} changes, {len(self.flagged)} flagged"
 
 
+# No results.json of a report is nested more than a few levels; anything deeper is not one (and
+# JSON nested a thousand levels deep exhausts Python's recursion limit in the decoder).
+MAX_JSON_DEPTH = 64
+
+
+class ResultsFileError(InputError):
+    """A file given as ``results.json`` that cannot be one (unreadable, not JSON, too deep)."""
+
+
 def load_results(path) -> dict:
     """Read a ``results.json`` (or the report folder holding one); InputError if it is not one."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
+    if p.exists() and not p.is_file():  # a FIFO or a device: reading it would block or not end
+        raise ResultsFileError(f"{p}: is not a regular file; give a report's results.json")
     try:
         with open(p, encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
         raise InputError(f"{p}: file not found") from None
+    except RecursionError:
+        raise ResultsFileError(f"{p}: the JSON is nested too deeply to be a results.json (a "
+                               f"report's is at most {MAX_JSON_DEPTH} levels deep)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{p}: cannot be read as JSON ({exc})") from None
+    check_depth(data, str(p))
     check_results(data, str(p))
     return data
 
 
 def check_results(data, name: str = "results") -> None:
     """Raise InputError unless ``data`` has the shape of a report's ``results.json``."""
-    if not isinstance(data, dict) or not isinstance(data.get("analyses"), dict) \
+    if not isinstance(data, dict) or not isinstance(data.get("analyses"), (dict, list)) \
             or not isinstance(data.get("meta"), dict):
         raise InputError(f"{name} is not a results.json written by metaanalysis report (it needs "
-                         "the objects 'meta' and 'analyses')")
-    for key, entry in data["analyses"].items():
+                         "the object 'meta' and the list (or object) 'analyses')")
+    analyses = data["analyses"]
+    if isinstance(analyses, list):
+        for i, entry in enumerate(analyses):
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                raise InputError(f"{name}: analysis {i} is not an object with an 'id'")
+        analyses = analyses_by_id(analyses)
+    for key, entry in analyses.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("result", {}), dict):
             raise InputError(f"{name}: analysis {key!r} is not an object with a 'result'")
+
+
+def analyses_by_id(analyses) -> dict:
+    """results.json's ``analyses`` (a list, or a mapping by id) as a mapping by id."""
+    if isinstance(analyses, dict):
+        return analyses
+    return {a["id"]: a for a in analyses}
+
+
+def check_depth(data, name: str = "results", limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise :class:`ResultsFileError` when ``data`` nests lists and objects more than ``limit``
+    levels deep (walked without recursion, so any depth is measured safely)."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            raise ResultsFileError(f"{name}: the JSON is nested more than {limit} levels deep; a "
+                                   "results.json written by metaanalysis report is not")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _show_count(x) -> str:
@@ -138,17 +185,20 @@ def diff_results(old, new) -> ResultsDiff:
     new_name = new if isinstance(new, (str, Path)) else "new"
     a = old if isinstance(old, dict) else load_results(old)
     b = new if isinstance(new, dict) else load_results(new)
+    check_depth(a, str(old_name))
+    check_depth(b, str(new_name))
     check_results(a, str(old_name))
     check_results(b, str(new_name))
     changes: list[Change] = []
-    a_an, b_an = a.get("analyses", {}), b.get("analyses", {})
+    a_an, b_an = analyses_by_id(a.get("analyses", {})), analyses_by_id(b.get("analyses", {}))
     for key in b_an.keys() - a_an.keys():
         changes.append(Change(key, "added", message=f"new analysis ({b_an[key].get('title', key)})"))
     for key in a_an.keys() - b_an.keys():
         changes.append(Change(key, "removed", message="analysis no longer in the report"))
     for key in sorted(a_an.keys() & b_an.keys()):
         ra, rb = a_an[key].get("result", {}), b_an[key].get("result", {})
-        null = _num(b_an[key].get("null"))
+        # the null on the analysis scale (older results files stored it as "null")
+        null = _num(b_an[key].get("null_scale", b_an[key].get("null")))
         for name, label in _FIELDS:
             va, vb = _num(ra.get(name)), _num(rb.get(name))
             if va is None and vb is None:

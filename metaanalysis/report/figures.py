@@ -29,84 +29,87 @@ def _save(fig, stem: Path, formats) -> tuple:
 RANK_SEED = 2024
 
 
-def render_figures(fits, network_fits, survival, folder: Path, *, formats=("svg", "png"),
+def render_figures(review, network_fits, survival, folder: Path, *, formats=("svg", "png"),
                    funnel_min_k: int = 10) -> list:
-    """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, files)."""
-    from ..plots.lifecycle import close_figure
+    """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, files).
 
+    One forest plot per protocol analysis: a block per therapy, with a subtotal diamond where a
+    therapy has two or more studies and no diamond across therapies (unless the protocol asks a
+    class-effect question).
+    """
     from ..plots import forest
+    from ..plots.lifecycle import close_figure
+    from ..review.analyses import therapy_groups
 
     out = []
-    for key, value in fits.items():
-        if key.endswith(":cumulative"):
-            base = key.split(":")[0]
-            out.append(_cumulative_figure(base, fits[base], value, folder, formats))
+    for run in review.runs:
+        if not run.groups:
             continue
-        if key.endswith(":subgroups"):
-            continue
-        spec, res, data = value
-        sub = fits.get(key + ":subgroups")
-        target = sub if sub is not None and len(sub.subgroups) < res.k else res
-        kwargs = {"favours": spec.favours} if spec.favours else {}
-        ax = forest(target, title=spec.title, columns=_columns(spec, data), **kwargs)
+        a = run.analysis
+        key = a.id
+        target = (run.groups[0].fit if a.group_by == "none" else therapy_groups(run.groups))
+        kwargs = {"favours": a.favours} if a.favours else {}
+        if a.null is None:
+            kwargs["ref"] = None
+        ax = forest(target, title=a.title, columns=_columns(a, run.groups), **kwargs)
         svg, files = _save(ax.figure, folder / f"{key}_forest", formats)
         close_figure(ax)
-        caption = (f"Forest plot: {spec.title}. Squares: studies (area proportional to weight); "
-                   "diamond: pooled estimate with its confidence interval; line under it: "
-                   "prediction interval.")
-        if spec.kind == "proportion" and any(data.frame["derived"]):
+        caption = (f"Forest plot: {a.title}. Squares: studies (area proportional to weight); "
+                   + ("diamonds: pooled estimate of each therapy with its confidence interval "
+                      "(no estimate across therapies)." if a.group_by == "therapy" else
+                      "diamond: one estimate across therapies (class effect declared).")
+                   + ("" if a.null is not None else " Descriptive: no test."))
+        derived = any("round" in str(d) for g in run.groups for d in g.entries.get("derived", []))
+        if derived:
             caption += (" * events back-calculated from a reported percentage (the source gives "
                         "no count).")
         out.append({"key": key, "name": f"{key}_forest", "caption": caption, "svg": svg,
                     "files": [str(f) for f in files]})
-        if res.k >= funnel_min_k:
-            out.append(_funnel_figure(key, spec, res, folder, formats))
+        for g in run.groups:
+            if g.k >= funnel_min_k:
+                out.append(_funnel_figure(g.id, g, folder, formats))
     out += _network_figures(network_fits, folder, formats)
     out += _survival_figures(survival, folder, formats)
     return out
 
 
-def _cumulative_figure(key, fitted, frame, folder, formats) -> dict:
-    """Cumulative meta-analysis by publication year (a forest plot of the running estimate)."""
-    from ..plots import cumulative_forest
-    from ..plots.lifecycle import close_figure
-
-    spec, res, _ = fitted
-    ax = cumulative_forest(frame, res, title=f"Cumulative by year: {spec.title}")
-    svg, files = _save(ax.figure, folder / f"{key}_cumulative", formats)
-    close_figure(ax)
-    return {"key": key, "name": f"{key}_cumulative", "svg": svg, "files": [str(f) for f in files],
-            "caption": "Cumulative meta-analysis: each row pools the trials published up to and "
-                       "including the one named, in order of publication year."}
-
-
-def _funnel_figure(key, spec, res, folder, formats) -> dict:
+def _funnel_figure(key, group, folder, formats) -> dict:
     """Contour-enhanced funnel plot with the trim-and-fill studies, on the pooled scale."""
     from ..plots import funnel
     from ..plots.lifecycle import close_figure
     from ..pooling import trim_and_fill
 
-    fit = getattr(res, "fit", None) or res
+    fit = group.fit
     filled, _ = try_run(trim_and_fill, fit)
     ax = funnel(fit, contours=True, trimfill=filled)
-    svg, files = _save(ax.figure, folder / f"{key}_funnel", formats)
+    name = key.replace("/", "_") + "_funnel"
+    svg, files = _save(ax.figure, folder / name, formats)
     close_figure(ax)
     k0 = "" if filled is None else f" Trim and fill ({filled.estimator}) adds {filled.k0} study(ies), drawn open."
-    return {"key": key, "name": f"{key}_funnel", "svg": svg, "files": [str(f) for f in files],
-            "caption": f"Contour-enhanced funnel plot: {spec.title} (shading: p < 0.10, 0.05, 0.01)."
-                       + k0}
+    return {"key": group.analysis.id, "name": name, "svg": svg, "files": [str(f) for f in files],
+            "caption": f"Contour-enhanced funnel plot: {group.analysis.title}, {group.group} "
+                       "(shading: p < 0.10, 0.05, 0.01)." + k0}
 
 
-def _columns(spec, data) -> dict:
-    """Text columns beside the studies: year and patients, or responders out of patients."""
-    frame = data.frame
-    cols = {"Year": ["" if y != y else str(int(y)) for y in frame["year"]]}
-    if spec.kind == "proportion":
-        cols["Events/N"] = [f"{int(x)}/{int(n)}" + ("*" if d else "")
-                            for x, n, d in zip(data.xi, data.ni, frame["derived"])]
-    else:
-        cols["N"] = ["" if n != n else str(int(n)) for n in frame["n"]]
-    return cols
+def _columns(analysis, groups) -> dict:
+    """Text columns beside the studies, in the order the groups list them."""
+    years, second = [], []
+    for g in groups:
+        e = g.entries
+        years += ["" if y != y else str(int(y)) for y in e.get("year", [float("nan")] * len(e))]
+        if analysis.kind == "binary":
+            second += [f"{int(a)}/{int(n1)} vs {c:g}/{n2:g}" + ("*" if "round" in str(d) else "")
+                       for a, n1, c, n2, d in zip(e["ai"], e["n1i"], e["ci"], e["n2i"],
+                                                  e["derived"])]
+        elif analysis.effect == "PROPORTION":
+            second += [f"{int(x)}/{int(n)}" + ("*" if "round" in str(d) else "")
+                       for x, n, d in zip(e["xi"], e["ni"], e["derived"])]
+        else:
+            second += ["" if n != n else str(int(n)) for n in e.get("n", [float("nan")] * len(e))]
+    head = {"binary": "Events/N (therapy vs control)", "arm": "Events/N"}.get(analysis.kind, "N")
+    if analysis.effect == "MEDIAN":
+        head = "N"
+    return {"Year": years, head: second}
 
 
 def _network_figures(fits, folder, formats):

@@ -78,50 +78,101 @@ def _figure_block(figures, key) -> str:
     return "".join(blocks)
 
 
-def _pooled_block(key, entry, figures, level) -> str:
-    r, nat = entry["result"], entry["natural"]
-    unit = {"ratio": "HR", "median": "months", "proportion": ""}[entry["kind"]]
-    pct = entry["kind"] == "proportion"
+def _natural_text(x, effect, digits=2):
+    if x is None:
+        return "–"
+    if effect == "PROPORTION":
+        return f"{100 * x:.1f}%"
+    if effect == "RD":
+        return f"{100 * x:+.1f} pp"
+    return num(x, digits)
 
-    def show(x):
-        if x is None:
-            return "–"
-        return f"{100 * x:.1f}%" if pct else num(x)
 
-    lines = [f'<h2 id="{esc(key)}">{esc(entry["title"])}</h2>', _figure_block(figures, key)]
-    q_p = fmt_p(r.get("q_pvalue")) if r.get("q_pvalue") is not None else "–"
-    rows = [[esc(r.get("k")), f"{show(nat['estimate'])} {esc(unit)}",
-             f"{show(nat['ci_low'])} to {show(nat['ci_high'])}",
-             f"{show(nat['pi_low'])} to {show(nat['pi_high'])}",
-             num(r.get("tau2"), 4), num(r.get("i2"), 1) + "%",
-             f"{num(r.get('q'))} (df {esc(r.get('q_df'))}, p {q_p})",
-             fmt_p(r.get("pvalue")) if r.get("pvalue") is not None else "–"]]
-    lines.append(table_html(["k", "pooled", f"{level:g}% CI", f"{level:g}% PI", "tau²", "I²",
-                             "Q", "p"], rows, numeric=(0,)))
-    sub = entry.get("subgroups")
-    if sub and "natural" in sub:
-        srows = [[esc(g), esc(s.get("k")), show(s.get("estimate")),
-                  f"{show(s.get('ci_low'))} to {show(s.get('ci_high'))}", num(s.get("i2"), 1) + "%"]
-                 for g, s in sub["natural"].items()]
-        lines.append("<h3>By therapy</h3>")
-        lines.append(table_html(["therapy", "k", "pooled", f"{level:g}% CI", "I²"], srows,
-                                numeric=(1,)))
-        lines.append(f'<p class="note">Test for subgroup differences: Q = {num(sub.get("statistic"))}, '
-                     f'df = {esc(sub.get("df"))}, p = {fmt_p(sub.get("pvalue")) if sub.get("pvalue") is not None else "–"}.</p>')
-    ss = entry.get("small_study", {})
-    if "not_run" in ss:
-        lines.append(f'<p class="note">Small-study effects: not tested ({esc(ss["not_run"])}).</p>')
-    else:
-        eg, rk = ss.get("egger", {}), ss.get("rank", {})
-        lines.append(f'<p class="note">Small-study effects: Egger\'s test p = '
-                     f'{fmt_p(eg.get("pvalue")) if eg.get("pvalue") is not None else "–"}; '
-                     f'Begg\'s rank test p = {fmt_p(rk.get("pvalue")) if rk.get("pvalue") is not None else "–"}.</p>')
-    if entry.get("excluded"):
-        items = "".join(f"<li>line {esc(e['line'])} ({esc(e['study_id'])}): {esc(e['reason'])}</li>"
-                        for e in entry["excluded"])
-        lines.append(f'<details><summary class="note">{len(entry["excluded"])} row(s) not used</summary>'
-                     f"<ul class=\"note\">{items}</ul></details>")
+def _estimate_text(nat, effect):
+    return (f"{_natural_text(nat.get('estimate'), effect)} "
+            f"({_natural_text(nat.get('ci_low'), effect)} to "
+            f"{_natural_text(nat.get('ci_high'), effect)})")
+
+
+_ROLE_TEXT = {"primary": "Primary analysis", "secondary": "Secondary analysis",
+              "descriptive": "Descriptive summary (no hypothesis test)"}
+
+
+def _analysis_block(declared, groups, sensitivity, figures) -> str:
+    """One protocol analysis: what it assumes, its figure, its estimates, sensitivity, rows not used."""
+    aid = declared["id"]
+    level = declared["level"]
+    lines = [f'<h2 id="{esc(aid)}">{esc(declared["title"])}</h2>',
+             f'<p class="meta">{esc(_ROLE_TEXT.get(declared["role"], declared["role"]))}; '
+             f'measure {esc(declared["measure"])}; '
+             + ("one estimate per therapy, none across therapies" if declared["group_by"] == "therapy"
+                else "one estimate across therapies: assumes a class effect")
+             + "; " + ("random-effects model, tau² by " + esc(declared["method"]) + ", "
+                       + ("Knapp–Hartung" if declared["test"] == "knha" else esc(declared["test"]) + " test")
+                       if declared["model"] == "random" else "common-effect model")
+             + (f"; null hypothesis {declared['null']:g}" if declared["null"] is not None
+                else "; no hypothesis: no p-value") + ".</p>"]
+    if declared.get("notes"):
+        lines.append(f'<p class="note">Assumptions: {esc(declared["notes"])}</p>')
+    lines.append(_figure_block(figures, aid))
+    rows = []
+    for g in groups:
+        nat = g["natural"]
+        r = g["result"]
+        studies = ", ".join(e["label"] for e in g.get("entries", []))
+        pi = ("–" if g["k"] < 3 or nat.get("pi_low") is None else
+              f"{_natural_text(nat['pi_low'], g['measure'])} to {_natural_text(nat['pi_high'], g['measure'])}")
+        rows.append([esc(g["group"]), esc(g["k"]), esc(studies), _estimate_text(nat, g["measure"]),
+                     pi, ("–" if g["k"] < 2 else num(r.get("i2"), 0) + "%"),
+                     "–" if g["p"] is None else fmt_p(g["p"])])
+    lines.append(table_html(["therapy", "k", "studies", f"estimate ({level:g}% CI)",
+                             f"{level:g}% PI", "I²", "p"], rows, numeric=(1,)))
+    for g in groups:
+        sens = sensitivity.get(g["id"])
+        if not sens or len(sens) < 2:
+            continue
+        srows = [[esc(x["analysis"]), esc(x["k"]),
+                  _estimate_text(x, g["measure"]),
+                  ("–" if x.get("pi_low") is None or x["k"] < 3 else
+                   f"{_natural_text(x['pi_low'], g['measure'])} to {_natural_text(x['pi_high'], g['measure'])}"),
+                  "–" if x["k"] < 2 or x.get("i2") is None else num(x["i2"], 0) + "%",
+                  "–" if x.get("conclusion_changes") is None else
+                  ('<span class="flag">yes</span>' if x["conclusion_changes"] else "no")]
+                 for x in sens]
+        lines.append(f'<h3 id="sens-{esc(g["id"])}">Sensitivity analyses: {esc(g["group"])}</h3>')
+        lines.append(table_html(["analysis", "k", f"estimate ({level:g}% CI)", f"{level:g}% PI",
+                                 "I²", "conclusion changes"], srows, numeric=(1,)))
+    if declared.get("not_used"):
+        items = "".join(f"<li>line {esc(e['line'])}: {esc(e['reason'])}</li>"
+                        for e in declared["not_used"])
+        lines.append(f'<details><summary class="note">{len(declared["not_used"])} row(s) of this '
+                     f"outcome not used here, and why</summary><ul class=\"note\">{items}</ul></details>")
     return "".join(lines)
+
+
+def _characteristics_block(records, used_ids) -> str:
+    cols = ["study_id", "trial", "design", "phase", "randomised", "blinding", "line",
+            "prior_vegfr_tki", "histology", "biomarker", "region", "crossover", "crossover_pct",
+            "pfs_assessor", "registry", "doi"]
+    rows = []
+    for r in records:
+        if r.get("study_id") not in used_ids:
+            continue
+        rows.append([esc(r.get(c, "")) for c in cols if c in r])
+    header = [c for c in cols if records and c in records[0]]
+    return ('<h2 id="characteristics">Characteristics of included studies</h2>'
+            f'<p class="note">{len(rows)} studies contribute to at least one analysis; sources and '
+            "locators of each characteristic are in <code>trials.csv</code>.</p>"
+            + table_html(header, rows))
+
+
+def _excluded_block(excluded) -> str:
+    rows = [[esc(e["line"]), esc(e["study_id"]), esc(e["reason"])] for e in excluded]
+    return ('<h2 id="excluded">Excluded: table lines no analysis uses</h2>'
+            f'<p class="note">{len(excluded)} line(s) of the study table are used by no analysis, '
+            "each with the reason; every other line is used by at least one analysis "
+            "(<code>results.json</code> lists the lines behind each estimate).</p>"
+            + table_html(["line", "study", "reason"], rows, numeric=(0,)))
 
 
 def _records_table(records, digits=3) -> str:
@@ -207,27 +258,49 @@ def _diff_block(diff) -> str:
 def render_page(results, table, figures, diff=None) -> str:
     """The HTML page for ``results`` (from :func:`metaanalysis.report.run_analyses` and friends)."""
     meta = results["meta"]
-    level = meta["level"]
-    toc = [f'<li><a href="#{esc(k)}">{esc(v["title"])}</a></li>' for k, v in results["analyses"].items()]
-    toc += ['<li><a href="#network">Network meta-analysis</a></li>',
+    protocol = results.get("protocol", {})
+    declared = protocol.get("analyses", [])
+    by_analysis = {}
+    for a in results["analyses"]:
+        if a["role"] != "sensitivity":
+            by_analysis.setdefault(a["analysis"], []).append(a)
+    toc = [f'<li><a href="#{esc(d["id"])}">{esc(d["title"])}</a> ({esc(d["role"])})</li>'
+           for d in declared]
+    toc += ['<li><a href="#characteristics">Characteristics of included studies</a></li>',
+            '<li><a href="#excluded">Excluded lines</a></li>',
+            '<li><a href="#network">Network meta-analysis</a></li>',
             '<li><a href="#survival">Survival curves</a></li>',
             '<li><a href="#provenance">Provenance</a></li>', '<li><a href="#methods">Methods</a></li>']
+    review = protocol.get("review", {})
+    pico = "".join(f"<li><b>{esc(k)}</b>: {esc(', '.join(v) if isinstance(v, list) else v)}</li>"
+                   for k, v in review.items() if k in ("question", "population", "interventions",
+                                                      "comparator", "outcomes"))
+    used_ids = {s["study_id"] for a in results["analyses"] for s in a.get("studies", [])}
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<title>Meta-analysis report</title>", f"<style>{CSS}</style></head><body>",
-        "<h1>Meta-analysis report</h1>",
+        f"<h1>{esc(review.get('title', 'Meta-analysis report'))}</h1>",
         f'<p class="meta">Study table <code>{esc(meta["studies"])}</code> ({meta["rows"]} rows, '
-        f'sha256 {esc(meta["studies_sha256"][:16])}…); tau² estimator {esc(meta["method"])}, test '
-        f'{esc(meta["test"])}, {level:g}% intervals; metaanalysis {esc(meta["version"])}.</p>',
+        f'sha256 {esc(meta["studies_sha256"][:16])}…); protocol <code>{esc(meta.get("protocol", ""))}</code>; '
+        f'characteristics <code>{esc(meta.get("trials", ""))}</code>; metaanalysis {esc(meta["version"])}.'
+        + (f' <span class="warn">Protocol model overridden: {esc(meta["overrides"])}.</span>'
+           if meta.get("overrides") else "") + "</p>",
+        f"<h2>The review question</h2><ul>{pico}</ul>"
+        + (f'<p class="note">{esc(review["notes"])}</p>' if review.get("notes") else ""),
         _diff_block(diff),
         "<h2>Contents</h2><ul>" + "".join(toc) + "</ul>",
     ]
-    for key, entry in results["analyses"].items():
-        parts.append(_pooled_block(key, entry, figures, level))
-    for key, info in results.get("not_run", {}).items():
-        parts.append(f'<h2 id="{esc(key)}">{esc(info["title"])}</h2>'
-                     f'<p class="note">Not run: {esc(info["reason"])}.</p>')
-    parts.append(_network_block(results.get("network", {}), figures, level))
+    for d in declared:
+        groups = by_analysis.get(d["id"], [])
+        if not groups:
+            parts.append(f'<h2 id="{esc(d["id"])}">{esc(d["title"])}</h2><p class="note">No study '
+                         "meets this analysis's eligibility; the rows considered are listed under "
+                         "Excluded.</p>")
+            continue
+        parts.append(_analysis_block(d, groups, results.get("sensitivity", {}), figures))
+    parts.append(_characteristics_block(results.get("characteristics", []), used_ids))
+    parts.append(_excluded_block(results.get("excluded", [])))
+    parts.append(_network_block(results.get("network", {}), figures, 95))
     parts.append(_survival_block(results.get("survival", []), figures))
     parts.append(_provenance_block(table))
     parts.append(f'<h2 id="methods">Methods</h2><p>{esc(results["methods"])}</p>')

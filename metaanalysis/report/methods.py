@@ -1,8 +1,7 @@
-"""The methods paragraph, written from the options actually used (never from defaults assumed)."""
+"""The methods text, written from the protocol's declarations (never from defaults assumed)."""
 
 from __future__ import annotations
 
-from ..studies import ASSESSOR_PREFERENCE, CUT_PREFERENCE
 
 METHOD_NAMES = {
     "EE": "an equal-effects (common-effect) model",
@@ -33,55 +32,123 @@ PROPORTION_TEXT = {
 }
 
 
-def methods_paragraph(*, method: str, test: str, level: float, proportion_measure: str,
-                      small_study_min_k: int, network_method: str | None, version: str) -> str:
-    """A paragraph for a paper's methods section describing the analyses as run.
+EFFECT_TEXT = {
+    "HR": "hazard ratios against {comparator}, analysed on the log scale with standard errors "
+          "derived from the reported confidence intervals at their stated level (assuming Wald "
+          "intervals on the log scale)",
+    "RR": "risk ratios against {comparator} computed from the arm counts (log scale; 0.5 added "
+          "to every cell of a study with a zero cell)",
+    "OR": "odds ratios against {comparator} computed from the arm counts (log scale; 0.5 added "
+          "to every cell of a study with a zero cell)",
+    "RD": "risk differences against {comparator} computed from the arm counts",
+    "MEDIAN": "arm-level medians converted to months and analysed on the log scale with standard "
+              "errors from their intervals (a one-sided interval when the upper bound was not "
+              "reached; medians without an interval or not reached were not pooled)",
+    "PROPORTION": "arm-level proportions pooled as {scale}",
+}
+CUT_TEXT = {
+    "primary": "the trial's primary analysis (for overall survival its most mature cut)",
+    "first": "the earliest data cut",
+    "latest": "the latest data cut",
+}
+
+
+def _eligibility_text(a) -> str:
+    parts = []
+    e = a.eligibility
+    if "design" in e:
+        parts.append("designs " + ", ".join(e["design"]))
+    if "line" in e:
+        parts.append("line of therapy " + ", ".join(x or "not reported" for x in e["line"]))
+    if "histology" in e:
+        h = "histology " + ", ".join(e["histology"])
+        if e.get("histology_populations"):
+            h += " (or a cohort restricted to " + ", ".join(e["histology_populations"]) + ")"
+        parts.append(h)
+    return "; ".join(parts)
+
+
+def _sensitivity_text(a) -> str:
+    s = a.sensitivity
+    items = []
+    if s.get("methods"):
+        items.append("other tau² estimators (" + ", ".join(s["methods"]) + ")"
+                     + (" with and without the Knapp–Hartung adjustment" if len(s.get("knha", ())) > 1
+                        else ""))
+    for key, text in (("common_effect", "a common-effect model"),
+                      ("randomised_only", "randomised trials only"),
+                      ("first_line_only", "first-line trials only"),
+                      ("assessor", "the other assessor (investigator vs central review)"),
+                      ("data_cut", "the first and the latest data cut"),
+                      ("crossover_adjusted", "crossover-adjusted hazard ratios where reported"),
+                      ("leave_one_out", "leaving out one study at a time")):
+        if s.get(key):
+            items.append(text)
+    return ", ".join(items)
+
+
+def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
+                      network_method: str | None = None, version: str = "") -> str:
+    """Methods text written from the protocol's declarations (and any command-line override).
 
     Examples
     --------
-    >>> text = methods_paragraph(method="REML", test="knha", level=95, proportion_measure="PLO",
-    ...                          small_study_min_k=10, network_method="REML", version="0.1.0")
+    >>> from metaanalysis.review import parse_protocol
+    >>> p = parse_protocol('''
+    ... [review]
+    ... title = "t"
+    ... population = "adults"
+    ... comparator = "placebo"
+    ... [[analysis]]
+    ... id = "pfs"
+    ... title = "PFS"
+    ... role = "primary"
+    ... outcome = "PFS"
+    ... effect = "HR"
+    ... null = 1.0
+    ... ''')
+    >>> text = methods_paragraph(p)
     >>> "restricted maximum likelihood" in text and "Hartung" in text
     True
     """
-    heterogeneity = METHOD_NAMES.get(method, method)
-    cuts = ", ".join(c or "unlabelled" for c in CUT_PREFERENCE["default"])
-    os_cuts = ", ".join(c or "unlabelled" for c in CUT_PREFERENCE["OS"])
-    assessors = ", ".join(a or "unstated" for a in ASSESSOR_PREFERENCE)
+    overrides = overrides or {}
+    r = protocol.review
     parts = [
-        "Numbers were extracted from the published reports into a long-format study table, one "
-        "row per reported number with its source and location; the table was validated for "
-        "internal consistency (intervals, counts against percentages, response categories) before "
-        "analysis, and every warning was reviewed.",
-        "Where a trial was reported more than once, one analysis per trial was used: for "
-        f"progression-free survival and response the first available of ({cuts}), for overall "
-        f"survival the most mature of ({os_cuts}); central review was preferred to investigator "
-        f"assessment ({assessors}).",
-        "Hazard ratios were analysed on the log scale with standard errors derived from the "
-        "reported confidence intervals at their stated level (95%, 96%, 99% or other), assuming "
-        "Wald intervals on the log scale. Median survival times were converted to months and "
-        "analysed on the log scale with standard errors from their intervals (a one-sided interval "
-        "was used when the upper bound was not reached); medians without an interval and medians "
-        "not reached were not pooled.",
-        f"Proportions were pooled as {PROPORTION_TEXT.get(proportion_measure, proportion_measure)}; "
-        "where a report gave only a percentage, the number of events was back-calculated from it "
-        "and flagged.",
+        f"The review question was declared in a protocol ({protocol.path}) before the analyses "
+        f"were run: population, {r.get('population', 'not stated')}; comparator, "
+        f"{r.get('comparator', 'not stated')}. Numbers were extracted from the published reports "
+        "into a long-format study table, one row per reported number with its source and "
+        "location, and validated for internal consistency before analysis. Every line of the "
+        "table is either used by an analysis or listed as excluded with its reason.",
     ]
-    if method == "EE":
-        parts.append(f"Estimates were pooled with {heterogeneity}, using {TEST_TEXT.get(test, test)}.")
-    else:
-        parts.append(
-            f"Estimates were pooled with random-effects models, with the between-study variance "
-            f"(tau²) estimated by {heterogeneity} and {TEST_TEXT.get(test, test)}; heterogeneity is "
-            "described by Cochran's Q, I² and tau² with Q-profile confidence intervals, and by "
-            "prediction intervals."
-        )
+    for a in protocol.analyses:
+        eff = EFFECT_TEXT[a.effect].format(comparator=a.comparator or "the comparator",
+                                          scale=PROPORTION_TEXT.get(a.proportion_scale,
+                                                                    a.proportion_scale))
+        if a.model == "common":
+            model = f"a common-effect model ({METHOD_NAMES['EE']})"
+        else:
+            model = (f"a random-effects model with tau² estimated by "
+                     f"{METHOD_NAMES.get(a.method, a.method)} and {TEST_TEXT.get(a.test, a.test)}")
+        group = ("separately for each therapy (no estimate across therapies)"
+                 if a.group_by == "therapy" else
+                 "across therapies, assuming a class effect (" + a.class_effect_rationale + ")")
+        hyp = (f"tested against a null of {a.null:g}" if a.null is not None else
+               "described with their intervals, without a hypothesis test")
+        text = (f"{a.title} ({a.role}): {eff}, pooled {group} with {model}, {a.level:g}% "
+                f"intervals, {hyp}; eligible: {_eligibility_text(a) or 'all studies'}; one entry "
+                f"per study from {CUT_TEXT[a.data_cut]}, preferring "
+                + " over ".join(x or "unstated" for x in a.assessor) + " assessment.")
+        sens = _sensitivity_text(a)
+        if sens:
+            text += f" Prespecified sensitivity analyses: {sens}."
+        parts.append(text)
+    if overrides:
+        parts.append("The protocol's model was overridden on the command line for every analysis: "
+                     + ", ".join(f"{k} = {v}" for k, v in overrides.items()) + ".")
     parts.append(
-        "Results by therapy are subgroup analyses with a separate tau² per subgroup and a test for "
-        "subgroup differences."
-    )
-    parts.append(
-        f"Small-study effects were assessed with Egger's regression test and Begg's rank "
+        "Multi-arm studies enter each analysis once (arms of the same therapy combined). "
+        "Small-study effects were assessed with Egger's regression test and Begg's rank "
         f"correlation test only when at least {small_study_min_k} studies were available."
     )
     if network_method:
@@ -92,8 +159,6 @@ def methods_paragraph(*, method: str, test: str, level: float, proportion_measur
             "these comparisons are adjusted indirect comparisons (Bucher) and rest on the "
             "similarity of the trials' populations."
         )
-    parts.append(
-        f"All intervals are {level:g}% intervals. Analyses were run with metaanalysis {version}, "
-        "whose estimators are checked against the R package metafor."
-    )
+    parts.append(f"Analyses were run with metaanalysis {version}, whose estimators are checked "
+                 "against the R package metafor.")
     return " ".join(parts)

@@ -1,0 +1,217 @@
+"""The review layer: a declared protocol decides what is pooled, and every table line is accounted for.
+
+Between the statistics and the report (``design.md``): :func:`read_protocol` reads
+``data/protocol.toml``, :func:`read_trials` the study characteristics, and :func:`run_review` runs
+every analysis the protocol declares with its prespecified sensitivity analyses, and lists each line
+of the study table that no analysis uses with its reason.
+
+Examples
+--------
+>>> import metaanalysis as ma                                               # doctest: +SKIP
+>>> review = ma.run_review("data/studies.csv")                              # doctest: +SKIP
+>>> review.analysis_frame()                                                 # doctest: +SKIP
+>>> review.excluded_frame()                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._base import ResultMixin, jsonable
+from .analyses import AnalysisRun, GroupResult, run_analysis
+from .protocol import AnalysisProtocol, Protocol, parse_protocol, read_protocol
+from .sensitivity import conclusion, sensitivity_runs, sensitivity_table
+from .trials import TrialsTable, read_trials
+
+__all__ = ["read_protocol", "parse_protocol", "Protocol", "AnalysisProtocol", "read_trials",
+           "TrialsTable", "run_review", "ReviewResult", "GroupResult", "run_analysis",
+           "sensitivity_table", "conclusion", "default_paths", "not_pooled_reason"]
+
+# Rows that describe a study rather than report an outcome to pool.
+_DESCRIPTIVE_OUTCOMES = {
+    "N": "arm size: describes the study (characteristics table), not an outcome to pool",
+    "FU": "follow-up time: describes the study's maturity, not an outcome to pool",
+    "CROSSOVER": "crossover to the active drug: described in the characteristics and the OS caveat",
+}
+
+
+def default_paths(studies) -> dict:
+    """``protocol.toml`` and ``trials.csv`` beside the study table."""
+    folder = Path(os.fspath(studies)).parent
+    return {"protocol": folder / "protocol.toml", "trials": folder / "trials.csv"}
+
+
+def not_pooled_reason(outcome: str, measure: str) -> str:
+    """The reason a row whose outcome no analysis declares is not used."""
+    head = outcome.split(":")[0]
+    if head in _DESCRIPTIVE_OUTCOMES:
+        return _DESCRIPTIVE_OUTCOMES[head]
+    return f"no analysis of {outcome} ({measure}) in the protocol"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ReviewResult(ResultMixin):
+    """Every analysis the protocol declares, its sensitivity analyses, and the excluded lines.
+
+    Attributes
+    ----------
+    protocol : Protocol
+    trials : TrialsTable
+    table : StudyTable
+    runs : tuple of AnalysisRun
+        One per protocol analysis, in the protocol's order.
+    sensitivity : dict
+        ``{primary group id: [(variant label, GroupResult), ...]}``.
+    used : dict
+        ``{line: [group ids]}`` for every table line some analysis uses.
+    excluded : list of dict
+        ``{line, study_id, reason}`` for every other line.
+    """
+
+    protocol: Protocol
+    trials: TrialsTable
+    table: object
+    runs: tuple
+    sensitivity: dict
+    used: dict
+    excluded: list
+    considered: dict = field(default_factory=dict)
+
+    @property
+    def groups(self) -> list:
+        """Every primary, secondary and descriptive group result, in protocol order."""
+        return [g for r in self.runs for g in r.groups]
+
+    def all_results(self) -> list:
+        """Groups and then every sensitivity variant (as results.json lists them)."""
+        out = list(self.groups)
+        for variants in self.sensitivity.values():
+            out += [g for _, g in variants]
+        return out
+
+    def run(self, analysis_id: str) -> AnalysisRun:
+        for r in self.runs:
+            if r.analysis.id == analysis_id:
+                return r
+        raise KeyError(analysis_id)
+
+    def sensitivity_frame(self, group_id: str):
+        """The sensitivity table of one primary group (see :func:`sensitivity_table`)."""
+        g = next(x for x in self.groups if x.id == group_id)
+        return sensitivity_table(g, self.sensitivity.get(group_id, []))
+
+    def analysis_frame(self):
+        """One row per group: id, role, outcome, measure, therapy, k, natural estimate, CI, p."""
+        import pandas as pd
+
+        rows = []
+        for g in self.groups:
+            nat = g.natural()
+            rows.append({"id": g.id, "role": g.role, "outcome": g.analysis.outcome,
+                         "measure": g.analysis.effect, "group": g.group, "k": g.k, **nat,
+                         "i2": g.fit.i2, "p": g.p})
+        return pd.DataFrame(rows)
+
+    def excluded_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.excluded, columns=["line", "study_id", "reason"])
+
+    def characteristics_frame(self, included_only: bool = True):
+        """Characteristics of the studies (of those some analysis uses, by default)."""
+        f = self.trials.frame.drop(columns=["line_no"], errors="ignore")
+        if included_only:
+            used = {s["study_id"] for g in self.groups for s in g.studies()}
+            f = f[f["study_id"].isin(used)]
+        return f.reset_index(drop=True)
+
+    def to_dict(self) -> dict:
+        return jsonable({
+            "protocol": {"path": self.protocol.path, "review": self.protocol.review},
+            "analyses": [g.to_dict() for g in self.all_results()],
+            "excluded": self.excluded,
+        })
+
+    def to_frame(self):
+        return self.analysis_frame()
+
+    def summary(self) -> str:
+        lines = [f"Review by {self.protocol.path}: {len(self.groups)} estimates from "
+                 f"{len(self.runs)} analyses, {sum(len(v) for v in self.sensitivity.values())} "
+                 f"sensitivity analyses; {len(self.used)} table lines used, {len(self.excluded)} "
+                 "excluded"]
+        lines += [g.summary() for g in self.groups]
+        return "\n".join(lines)
+
+    def _short(self) -> str:
+        return f"{len(self.groups)} estimates, {len(self.excluded)} lines excluded"
+
+
+def run_review(studies, protocol=None, trials=None) -> ReviewResult:
+    """Run every analysis the protocol declares on a study table.
+
+    Parameters
+    ----------
+    studies : path-like or StudyTable
+    protocol : path-like or Protocol, optional
+        Default: ``protocol.toml`` beside the study table.
+    trials : path-like or TrialsTable, optional
+        Default: ``trials.csv`` beside the study table.
+
+    Returns
+    -------
+    ReviewResult
+
+    Raises
+    ------
+    StudyTableError
+        A problem in any of the three files (file, line, column or key named).
+    """
+    from ..studies import StudyTable, read_studies
+
+    table = studies if isinstance(studies, StudyTable) else read_studies(studies)
+    paths = default_paths(table.path)
+    if not isinstance(trials, TrialsTable):
+        trials = read_trials(trials if trials is not None else paths["trials"], studies=table)
+    if not isinstance(protocol, Protocol):
+        protocol = read_protocol(protocol if protocol is not None else paths["protocol"],
+                                 studies=table.studies)
+    frame = table.frame
+    runs, sensitivity = [], {}
+    used: dict = {}
+    considered: dict = {}
+    for analysis in protocol.analyses:
+        run = run_analysis(frame, trials, analysis)
+        runs.append(run)
+        for g in run.groups:
+            for s in g.studies():
+                for line in s["lines"]:
+                    used.setdefault(line, []).append(g.id)
+        for line, why in run.reasons.items():
+            # a reason about the kind of row (an arm row in a contrast analysis) explains less
+            # than one about the study or the row itself: those come first
+            considered.setdefault(line, []).append(
+                (line in run.selection.structural, len(considered.get(line, [])), analysis.id, why))
+        if analysis.sensitivity and run.groups:
+            for parent, label, g in sensitivity_runs(frame, trials, analysis, run.groups):
+                sensitivity.setdefault(parent, []).append((label, g))
+                for s in g.studies():
+                    for line in s["lines"]:
+                        used.setdefault(line, []).append(g.id)
+    excluded = []
+    for rec in frame.itertuples(index=False):
+        line = int(rec.line)
+        if line in used:
+            continue
+        if line in considered:
+            # the reason of the first analysis (in protocol order) that considered the line
+            reasons = list(dict.fromkeys(why for *_, why in sorted(considered[line])))
+            reason = reasons[0] + (f" (and {len(reasons) - 1} other reason(s) in other analyses: "
+                                   + "; ".join(reasons[1:]) + ")" if len(reasons) > 1 else "")
+        else:
+            reason = not_pooled_reason(rec.outcome, rec.measure)
+        excluded.append({"line": line, "study_id": rec.study_id, "reason": reason})
+    return ReviewResult(protocol, trials, table, tuple(runs), sensitivity, used, excluded,
+                        considered)

@@ -1,0 +1,401 @@
+"""Run the protocol's analyses: effect sizes, one entry per study, fits by therapy, hypotheses.
+
+:func:`run_analysis` turns one :class:`~metaanalysis.review.protocol.AnalysisProtocol` into one
+:class:`GroupResult` per therapy (or a single one when the protocol declares a class-effect
+question). Each holds the studies it pooled (with the table lines behind each entry), the fit, the
+estimate on the natural scale, and a p-value only when the protocol states a null hypothesis.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._base import ResultMixin, jsonable
+from ..errors import InputError, MetaAnalysisError
+from .eligibility import Selection, select_rows
+
+__all__ = ["GroupResult", "AnalysisRun", "run_analysis", "effect_entries", "fit_entries",
+           "natural", "slug"]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "all"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class GroupResult(ResultMixin):
+    """One pooled estimate: an analysis of the protocol within one therapy (or across therapies).
+
+    Attributes
+    ----------
+    id : str
+        ``<analysis id>/<therapy>`` (or the analysis id when not grouped).
+    analysis : AnalysisProtocol
+    group : str
+        The therapy (or ``"all therapies"``).
+    role : str
+        ``primary``, ``secondary``, ``descriptive`` or ``sensitivity``.
+    entries : pandas.DataFrame
+        One row per study: ``study_id``, ``label``, ``lines`` (table lines behind the entry),
+        ``yi``, ``vi``, the reported ``value``/``ci_low``/``ci_high`` (as in the table), counts for
+        count-based effects, ``derived`` (how yi was obtained) and the study's design and line.
+    fit : PoolResult
+        The fit (a single study gives a one-study "fit": its own estimate and interval).
+    p : float or None
+        Against the protocol's null; None when the protocol declares no hypothesis.
+    notes : tuple of str
+    """
+
+    id: str
+    analysis: object
+    group: str
+    role: str
+    entries: object
+    fit: object
+    p: float | None
+    notes: tuple = ()
+    parent: str | None = None
+    variant: str = ""
+
+    @property
+    def k(self) -> int:
+        return int(self.fit.k)
+
+    def studies(self) -> list:
+        """``[{study_id, lines}]`` as results.json lists them."""
+        return [{"study_id": r.study_id, "lines": [int(x) for x in r.lines]}
+                for r in self.entries.itertuples(index=False)]
+
+    def natural(self) -> dict:
+        """Estimate, CI and prediction interval on the scale a reader knows."""
+        return natural(self.fit, self.analysis, self.entries)
+
+    def to_dict(self) -> dict:
+        d = self.fit.to_dict()
+        return jsonable({
+            "id": self.id, "parent": self.parent, "variant": self.variant, "role": self.role,
+            "title": self.analysis.title, "outcome": self.analysis.outcome,
+            "measure": self.analysis.effect, "scale": self.analysis.scale,
+            "group": self.group, "k": self.k, "studies": self.studies(), "p": self.p,
+            "null": self.analysis.null, "natural": self.natural(),
+            "result": {k: d.get(k) for k in ("estimate", "se", "ci_low", "ci_high", "tau2", "i2",
+                                             "q", "q_df", "q_pvalue", "pi_low", "pi_high", "k",
+                                             "method", "test", "level", "df")},
+            "notes": list(self.notes),
+        })
+
+    def to_frame(self):
+        return self.entries.copy()
+
+    def summary(self) -> str:
+        nat = self.natural()
+        p = "no hypothesis" if self.p is None else f"p = {self.p:.4g}"
+        return (f"{self.id} ({self.role}): k = {self.k}, {self.analysis.effect} "
+                f"{_fmt(nat['estimate'])} ({_fmt(nat['ci_low'])} to {_fmt(nat['ci_high'])}), {p}")
+
+    def _short(self) -> str:
+        return f"{self.id}: k={self.k}"
+
+
+def _fmt(x):
+    return "NA" if x is None or not math.isfinite(x) else f"{x:.3g}"
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisRun:
+    """Everything one analysis of the protocol produced."""
+
+    analysis: object
+    groups: tuple  # GroupResult per therapy
+    selection: Selection
+    reasons: dict  # line -> reason for considered rows not used
+    not_run: dict = field(default_factory=dict)  # group -> why it could not be fitted
+
+
+def natural(fit, analysis, entries=None) -> dict:
+    """Back-transform a fit's estimate, CI and PI to the natural scale of the analysis."""
+    d = fit.to_dict()
+    keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
+    vals = {k: d.get(k) for k in keys}
+    scale = analysis.scale
+    out = {}
+    for k, v in vals.items():
+        if v is None or not math.isfinite(v):
+            out[k] = None
+        elif scale == "log":
+            out[k] = math.exp(v)
+        elif scale == "identity":
+            out[k] = v
+        else:
+            from ..pooling.proportions import back_transform
+
+            ni = None if entries is None or "ni" not in entries else entries["ni"].to_numpy(float)
+            out[k] = float(back_transform(np.array([v]), scale, ni=ni)[0])
+    return out
+
+
+def _p_against_null(fit, analysis) -> float | None:
+    """Two-sided p against the protocol's null on the analysis scale (None without a null)."""
+    null = analysis.null_on_scale()
+    if null is None:
+        return None
+    from scipy import stats
+
+    if analysis.scale not in ("log", "identity"):
+        from ..effects import escalc
+
+        # the null proportion on the analysis scale (a transformation of one count)
+        null = float(escalc(analysis.scale, xi=[analysis.null * 1e6], ni=[1e6], add=0).yi[0])
+    z = (fit.estimate - null) / fit.se
+    if fit.df is not None and fit.test in ("t", "knha"):
+        return float(2 * stats.t.sf(abs(z), fit.df))
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def effect_entries(selection: Selection, analysis) -> tuple:
+    """Effect sizes of the selected rows: ``(entries DataFrame, {line: reason} for rows dropped)``.
+
+    Arm-level and contrast rows go through :func:`metaanalysis.effects.effects_from_table`;
+    count-based contrasts (RR, RD, OR) pair each therapy arm with its study's comparator arm and
+    go through :func:`metaanalysis.effects.escalc`.
+    """
+    import pandas as pd
+
+    from ..effects import effects_from_table
+
+    rows = selection.rows
+    dropped = {}
+    if rows.empty:
+        return pd.DataFrame(), dropped
+    measure = analysis.table_measure
+    scale = analysis.proportion_scale if analysis.effect == "PROPORTION" else None
+
+    def compute(frame):
+        if frame.empty:
+            return pd.DataFrame()
+        try:
+            eff = effects_from_table(frame, analysis.outcome, measure, scale=scale,
+                                     select="first", from_value=True, missing="drop")
+        except InputError:
+            # one bad row (a zero-width interval, say) must not take the others with it: find it
+            parts = []
+            for i in range(len(frame)):
+                one = frame.iloc[i:i + 1]
+                try:
+                    e = effects_from_table(one, analysis.outcome, measure, scale=scale,
+                                           select="first", from_value=True, missing="drop")
+                except InputError as exc:
+                    dropped[int(one["line"].iloc[0])] = _dropped_reason(str(exc))
+                    continue
+                for d in e.attrs.get("dropped", []):
+                    dropped[int(d["line"])] = _dropped_reason(d.get("reason", ""))
+                parts.append(e)
+            if not parts:
+                return pd.DataFrame()
+            eff = pd.concat(parts, ignore_index=True)
+            if analysis.effect == "PROPORTION" or measure == "proportion":
+                from ..effects import escalc
+
+                sc = scale or "PLO"
+                es = escalc(sc, xi=eff["xi"].to_numpy(float), ni=eff["ni"].to_numpy(float))
+                eff["yi"], eff["vi"] = es.yi, es.vi
+            return eff
+        for d in eff.attrs.get("dropped", []):
+            dropped[int(d["line"])] = _dropped_reason(d.get("reason", ""))
+        return eff
+
+    eff = compute(rows)
+    if eff.empty:
+        return eff, dropped
+    extra = rows.set_index("line")
+    for col in ("study_design", "line_of_therapy", "histology", "year", "n", "design"):
+        if col in extra.columns:
+            eff[col] = [extra.at[int(l), col] for l in eff["line"]]
+    if analysis.kind != "binary":
+        eff["lines"] = [(int(l),) for l in eff["line"]]
+        return eff, dropped
+    comp = compute(selection.comparator_rows)
+    comp_by_study = {} if comp.empty else {s: g for s, g in comp.groupby("study_id")}
+    out = []
+    for rec in eff.to_dict(orient="records"):
+        c = comp_by_study.get(rec["study_id"])
+        if c is None or c.empty:
+            dropped[int(rec["line"])] = (f"no usable {analysis.comparator} arm for "
+                                         f"{analysis.outcome} in this study")
+            continue
+        c0 = c.iloc[0]
+        rec.update(ai=rec["xi"], n1i=rec["ni"], ci=float(c0["xi"]), n2i=float(c0["ni"]),
+                   comparator_line=int(c0["line"]),
+                   derived="; ".join(x for x in (rec.get("derived", ""),
+                                                 "comparator: " + str(c0.get("derived", "")))
+                                     if x))
+        rec["lines"] = (int(rec["line"]), int(c0["line"]))
+        out.append(rec)
+    used_comp = {r["comparator_line"] for r in out}
+    for l in ([] if comp.empty else comp["line"]):
+        if int(l) not in used_comp:
+            dropped.setdefault(int(l), "comparator arm without a usable therapy arm")
+    return pd.DataFrame(out), dropped
+
+
+def _dropped_reason(reason: str) -> str:
+    if "interval" in reason and ("width" in reason or "zero" in reason or "equal" in reason):
+        return f"the interval gives no standard error ({reason})"
+    if "without an interval" in reason:
+        return "no confidence interval reported: no standard error to weight it"
+    if "not reached" in reason:
+        return "median not reached: no estimate to pool"
+    if "counts" in reason or "denominator" in reason:
+        return "neither counts nor a denominator: no number of events"
+    return reason or "no effect size could be computed"
+
+
+def _unit_of_analysis(entries, analysis) -> tuple:
+    """One entry per study within a group: combine or drop extra arms. Returns (entries, reasons)."""
+    import pandas as pd
+
+    reasons = {}
+    if entries.empty or not entries["study_id"].duplicated().any():
+        return entries, reasons
+    out = []
+    for sid, g in entries.groupby("study_id", sort=False):
+        if len(g) == 1:
+            out.append(g.iloc[0].to_dict())
+            continue
+        if analysis.kind in ("arm", "binary") and "xi" in g and analysis.multi_arm == "combine" \
+                and analysis.effect != "MEDIAN":
+            rec = g.iloc[0].to_dict()
+            rec["xi"] = float(g["xi"].sum())
+            rec["ni"] = float(g["ni"].sum())
+            if analysis.kind == "binary":
+                rec["ai"], rec["n1i"] = rec["xi"], rec["ni"]
+            rec["label"] = f"{rec['trial'] or sid} ({' + '.join(g['arm'].astype(str))})"
+            rec["lines"] = tuple(sorted({l for ls in g["lines"] for l in ls}))
+            rec["derived"] = (str(rec.get("derived", "")) + "; arms combined (one entry per "
+                              "study, as the protocol's multi_arm = 'combine')")
+            out.append(rec)
+            continue
+        if analysis.kind == "binary" and analysis.multi_arm == "split-control":
+            m = len(g)
+            for rec in g.to_dict(orient="records"):
+                rec["ci"], rec["n2i"] = rec["ci"] / m, rec["n2i"] / m
+                rec["derived"] = (str(rec.get("derived", "")) + f"; shared control split in {m} "
+                                  "(Cochrane Handbook 23.3.4)")
+                out.append(rec)
+            continue
+        # keep the largest arm; the others are out, by the unit-of-analysis rule
+        g = g.assign(_n=pd.to_numeric(g.get("ni", g.get("n")), errors="coerce").fillna(0))
+        g = g.sort_values("_n", ascending=False)
+        out.append(g.iloc[0].drop(labels="_n").to_dict())
+        for rec in g.iloc[1:].itertuples(index=False):
+            for l in rec.lines:
+                reasons[int(l)] = (f"second arm of {sid} in the same group: one entry per study "
+                                   f"(unit of analysis); line {g.iloc[0]['line']} is used")
+    return pd.DataFrame(out), reasons
+
+
+def fit_entries(entries, analysis, *, method=None, test=None, model=None):
+    """Fit one group's entries with the protocol's model (or the overrides given)."""
+    from ..effects import escalc
+    from ..pooling import pool
+
+    method = method or analysis.method
+    model = model or analysis.model
+    fit_method = "EE" if model == "common" else method
+    test = test or analysis.test
+    labels = tuple(entries["label"])
+    if analysis.kind == "binary":
+        eff = escalc(analysis.effect, ai=entries["ai"].to_numpy(float),
+                     n1i=entries["n1i"].to_numpy(float), ci=entries["ci"].to_numpy(float),
+                     n2i=entries["n2i"].to_numpy(float))
+        yi, vi = eff.yi, eff.vi
+    else:
+        yi, vi = entries["yi"].to_numpy(float), entries["vi"].to_numpy(float)
+    measure = {"HR": "HR", "MEDIAN": "MEDLN", "PROPORTION": analysis.proportion_scale}.get(
+        analysis.effect, analysis.effect)
+    return pool(yi, vi, method=fit_method, test=test, level=analysis.level, measure=measure,
+                labels=labels)
+
+
+def run_analysis(frame, trials, analysis, *, role=None, parent=None, variant="", eligibility=None,
+                 data_cut=None, assessor=None, crossover_adjusted=False, method=None, test=None,
+                 model=None, omit=None) -> AnalysisRun:
+    """Select, compute and fit one analysis (or one variant of it for a sensitivity analysis).
+
+    Returns
+    -------
+    AnalysisRun
+        One :class:`GroupResult` per therapy with at least one study, and the reason for every
+        considered row that was not used.
+    """
+    import pandas as pd
+
+    sel = select_rows(frame, trials, analysis, eligibility=eligibility, data_cut=data_cut,
+                      assessor=assessor, crossover_adjusted=crossover_adjusted)
+    entries, dropped = effect_entries(sel, analysis)
+    reasons = dict(sel.reasons)
+    reasons.update(dropped)
+    groups, not_run = [], {}
+    if not entries.empty:
+        if omit is not None:
+            entries = entries[entries["study_id"] != omit]
+        if analysis.group_by == "therapy":
+            keys = entries["therapy"].astype(str)
+        else:
+            keys = pd.Series(["all therapies"] * len(entries), index=entries.index)
+        for g in dict.fromkeys(keys):
+            sub = entries[keys == g].reset_index(drop=True)
+            sub, why = _unit_of_analysis(sub, analysis)
+            reasons.update(why)
+            if sub.empty:
+                continue
+            sub = sub.sort_values(["year", "study_id"], na_position="last").reset_index(drop=True) \
+                if "year" in sub else sub
+            base = analysis.id if analysis.group_by == "none" else f"{analysis.id}/{slug(g)}"
+            gid = base if not variant else f"{base}~{variant}"
+            try:
+                fit = fit_entries(sub, analysis, method=method, test=test, model=model)
+            except MetaAnalysisError as exc:
+                not_run[g] = str(exc)
+                for ls in sub["lines"]:
+                    for l in ls:
+                        reasons[int(l)] = f"could not be fitted: {exc}"
+                continue
+            notes = []
+            if fit.k == 1:
+                notes.append("a single study: its own estimate, not a pooled one")
+            if analysis.group_by == "none":
+                notes.append("one estimate across therapies: assumes a class effect ("
+                             + analysis.class_effect_rationale + ")")
+            if analysis.kind == "binary" and (sub["derived"].str.contains("round")).any():
+                notes.append("some event counts were back-calculated from reported percentages")
+            groups.append(GroupResult(gid, analysis, str(g), role or analysis.role, sub, fit,
+                                      _p_against_null(fit, analysis), tuple(notes),
+                                      parent=parent, variant=variant))
+    return AnalysisRun(analysis, tuple(groups), sel, reasons, not_run)
+
+
+@dataclass(frozen=True, eq=False)
+class TherapyGroups:
+    """The fits of one analysis side by side, one per therapy, with no overall estimate.
+
+    It has the shape of a subgroup result (``subgroups``, ``overall``, ``statistic``) so that a
+    forest plot lays it out, but no pooled estimate across therapies and no test for subgroup
+    differences: the protocol declares neither unless it asks a class-effect question.
+    """
+
+    subgroups: dict
+    overall: object = None
+    statistic: float = float("nan")
+    df: float = float("nan")
+    df2: float | None = None
+    pvalue: float = float("nan")
+
+
+def therapy_groups(groups) -> TherapyGroups:
+    """The :class:`TherapyGroups` of a sequence of :class:`GroupResult` (one analysis)."""
+    return TherapyGroups({g.group: g.fit for g in groups})

@@ -1,0 +1,269 @@
+"""Which rows of the study table an analysis uses, one entry per study, and why each other row is out.
+
+For one :class:`~metaanalysis.review.protocol.AnalysisProtocol` :func:`select_rows` walks every row
+of the table whose outcome and measure the analysis concerns and decides, with a reason a reviewer
+can check, whether the row is used:
+
+1. the row's comparison (a contrast against the declared comparator, an active arm, or a comparator
+   arm for effects computed from arm counts);
+2. the study's characteristics (``trials.csv``: design, line of therapy, histology...) and the row's
+   population and assessor against the protocol's eligibility;
+3. one row per study (or study arm) by the declared preference of data cut, then assessor, then
+   population: the others are "superseded" or "not preferred", naming the row that was used;
+4. the effect size itself (a median without an interval has no standard error).
+
+The effect sizes are computed by :func:`metaanalysis.effects.effects_from_table`, the same path a
+user calls from a notebook.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..studies import CUT_PREFERENCE, cut_preference
+
+__all__ = ["Selection", "select_rows", "CROSSOVER_ADJUSTED", "WHOLE_POPULATIONS"]
+
+# Populations that stand for the whole randomised or treated population of a study.
+WHOLE_POPULATIONS = ("", "itt", "all", "evaluable", "safety")
+# Crossover-adjusted estimates (rank-preserving structural failure time, inverse probability of
+# censoring weights): used only where the protocol asks for them.
+CROSSOVER_ADJUSTED = ("rpsftm-adjusted", "rpsft-adjusted", "ipcw-adjusted")
+# Earliest to latest, for the "first" and "latest" data-cut rules.
+_CHRONOLOGY = ("interim", "primary", "", "update", "final")
+
+_DESIGN_WORDS = {
+    "single-arm": "non-randomised: single-arm study",
+    "retrospective": "non-randomised: retrospective observational cohort",
+    "rct": "randomised trial",
+}
+_LINE_WORDS = {
+    "second": "second line: prior VEGFR-targeted therapy required",
+    "first": "first line: no prior VEGFR-targeted therapy",
+    "any": "mixed lines: patients with and without prior VEGFR-targeted therapy",
+    "first-or-second": "mixed lines: cohorts with and without prior therapy",
+    "": "line of therapy not reported",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """The outcome of :func:`select_rows` for one analysis.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame
+        The chosen rows (one per study, or per study arm for arm-level and count-based effects),
+        with the study's characteristics joined (``design``, ``line_of_therapy``...).
+    comparator_rows : pandas.DataFrame
+        For effects computed from arm counts (RR, RD, OR): the chosen comparator arms.
+    reasons : dict
+        ``{line: reason}`` for every considered row that is not used.
+    considered : tuple
+        Lines of every row the analysis considered (its outcome and measure).
+    """
+
+    rows: object
+    comparator_rows: object
+    reasons: dict = field(default_factory=dict)
+    considered: tuple = ()
+    structural: frozenset = frozenset()  # lines whose kind of row the analysis does not take
+
+
+def _is_contrast(frame):
+    return frame["arm"].str.contains(" vs ", regex=False)
+
+
+def _criterion_reason(key, value, allowed):
+    return f"{_criterion_words(key, value, allowed)} (this analysis takes {key} " \
+        + ", ".join(repr(a) if a else "not reported" for a in allowed) + ")"
+
+
+def _criterion_words(key, value, allowed):
+    if key == "design":
+        return _DESIGN_WORDS.get(value, f"design {value!r}")
+    if key == "line":
+        return _LINE_WORDS.get(value, f"line of therapy {value!r}")
+    if key == "histology":
+        return ("mixed histology (the series includes medullary or anaplastic cancers)"
+                if value == "mixed" else "histology not reported" if not value
+                else f"histology {value!r}")
+    if key == "randomised":
+        return "non-randomised" if value == "no" else f"randomised = {value!r}"
+    what = value if value else "not reported"
+    return f"{key.replace('_', ' ')} {what!r} not in the protocol ({', '.join(map(repr, allowed))})"
+
+
+def _cut_order(rule: str, outcome: str) -> tuple:
+    if rule == "primary":
+        return cut_preference(outcome)
+    if rule == "first":
+        return _CHRONOLOGY
+    return tuple(reversed(_CHRONOLOGY))
+
+
+def _rank(value, order):
+    try:
+        return order.index(value)
+    except ValueError:
+        return len(order)
+
+
+def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, assessor=None,
+                crossover_adjusted=False) -> Selection:
+    """Choose the rows ``analysis`` uses from a study-table frame (see the module docstring).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The study table's frame (``StudyTable.frame``).
+    trials : TrialsTable
+        Study characteristics.
+    analysis : AnalysisProtocol
+    eligibility, data_cut, assessor : optional
+        Override the protocol's (a sensitivity analysis): eligibility keys are merged over the
+        protocol's; ``data_cut`` is ``primary``, ``first`` or ``latest``; ``assessor`` an order.
+    crossover_adjusted : bool
+        Prefer a crossover-adjusted row of a study where one exists (RPSFT, IPCW).
+    """
+    elig = dict(analysis.eligibility)
+    if eligibility:
+        elig.update(eligibility)
+    cut_rule = data_cut or analysis.data_cut
+    assessors = tuple(assessor or analysis.assessor)
+    comparator = analysis.comparator.lower()
+
+    df = frame[(frame["outcome"] == analysis.outcome)
+               & (frame["measure"] == analysis.table_measure)].copy()
+    considered = tuple(int(x) for x in df["line"])
+    reasons = {}
+    contrast = _is_contrast(df) | (df["arm"].str.lower() == "all")
+    therapy_l = df["therapy"].str.lower()
+    comparator_col = df["comparator"].str.lower()
+    role = np.full(len(df), "", dtype=object)
+    for i, (is_c, th, co) in enumerate(zip(contrast, therapy_l, comparator_col)):
+        if analysis.kind == "contrast":
+            if not is_c:
+                role[i] = "arm-level row: the analysis pools reported contrasts"
+            elif co != comparator:
+                role[i] = f"comparator {co or 'none'!r}, not the protocol's {comparator!r}"
+            else:
+                role[i] = "therapy"
+        elif analysis.kind == "binary":
+            if is_c:
+                role[i] = "a contrast row: this analysis computes the effect from arm counts"
+            elif th == comparator:
+                role[i] = "comparator"
+            elif co != comparator:
+                role[i] = (f"no {comparator} arm to compare with (single-arm study)" if not co
+                           else f"compared with {co!r}, not {comparator!r}")
+            else:
+                role[i] = "therapy"
+        else:  # arm-level summaries
+            if is_c:
+                role[i] = "a contrast row: this analysis summarises arms"
+            elif comparator and th == comparator or th == "placebo":
+                role[i] = (f"{th} arm: the protocol summarises only active arms for this outcome "
+                           "(the comparison with placebo is a contrast analysis)")
+            else:
+                role[i] = "therapy"
+    df["sel_role"] = role
+    for rec in df[~df["sel_role"].isin(["therapy", "comparator"])].itertuples(index=False):
+        reasons[int(rec.line)] = rec.sel_role
+    structural = frozenset(reasons)
+    df = df[df["sel_role"].isin(["therapy", "comparator"])]
+
+    # characteristics of the study
+    tf = trials.frame.set_index("study_id")
+    keep = []
+    for rec in df.itertuples(index=False):
+        why = None
+        if rec.study_id not in tf.index:
+            why = "study has no line in trials.csv"
+        else:
+            ch = tf.loc[rec.study_id]
+            for key in ("design", "phase", "randomised", "blinding", "control", "line",
+                        "biomarker", "region", "crossover", "pfs_assessor"):
+                if key in elig and ch.get(key, "") not in elig[key]:
+                    why = _criterion_reason(key, ch.get(key, ""), elig[key])
+                    break
+            if why is None and "histology" in elig and ch.get("histology", "") not in elig["histology"]:
+                if rec.population not in elig.get("histology_populations", ()):
+                    why = _criterion_reason("histology", ch.get("histology", ""), elig["histology"])
+        if why is None and "studies" in elig and rec.study_id not in elig["studies"]:
+            why = "not among the studies the protocol names for this analysis"
+        if why is None and rec.study_id in elig.get("exclude_studies", ()):
+            why = "excluded by name in the protocol"
+        if why is None:
+            pops = elig.get("population", WHOLE_POPULATIONS)
+            if rec.population in CROSSOVER_ADJUSTED:
+                if not crossover_adjusted:
+                    why = ("crossover-adjusted estimate: used only in the crossover-adjusted "
+                           "sensitivity analysis")
+            elif rec.population not in pops and rec.population not in \
+                    elig.get("histology_populations", ()):
+                why = (f"population {rec.population!r}: a subgroup or another population, not the "
+                       "whole study population")
+        if why is None and "assessor" in elig and rec.assessor not in elig["assessor"]:
+            why = f"assessor {rec.assessor or 'not stated'!r} not in the protocol"
+        if why is None and rec.status != "reported":
+            why = "median not reached: no estimate to pool" if rec.status == "not_reached" \
+                else f"status {rec.status!r}"
+        if why:
+            reasons[int(rec.line)] = why
+        else:
+            keep.append(rec)
+    import pandas as pd
+
+    chosen = pd.DataFrame(keep, columns=df.columns) if keep else df.iloc[0:0]
+    # one row per study (contrasts) or study arm (arm-level, counts)
+    if len(chosen):
+        cuts = _cut_order(cut_rule, analysis.outcome)
+        order = []
+        for r in chosen.itertuples(index=False):
+            adjusted = r.population in CROSSOVER_ADJUSTED
+            order.append((0 if (adjusted == crossover_adjusted) else 1, _rank(r.data_cut, cuts),
+                          _rank(r.assessor, assessors),
+                          0 if r.population in ("", "itt", "all") else 1,
+                          -(r.year if isinstance(r.year, float) and not math.isnan(r.year) else 0)
+                          if cut_rule == "latest" else 0,
+                          r.line))
+        chosen = chosen.assign(_order=order).sort_values("_order")
+        unit = ["study_id"] if analysis.kind == "contrast" else ["study_id", "arm"]
+        firsts = chosen.drop_duplicates(unit, keep="first")
+        winner = {tuple(getattr(r, u) for u in unit): r for r in firsts.itertuples(index=False)}
+        for rec in chosen[~chosen.index.isin(firsts.index)].itertuples(index=False):
+            w = winner[tuple(getattr(rec, u) for u in unit)]
+            if rec.data_cut != w.data_cut:
+                why = (f"superseded data cut ({rec.data_cut or 'unlabelled'}): line {w.line} "
+                       f"({w.data_cut or 'unlabelled'} cut) is used by the protocol's "
+                       f"{cut_rule!r} rule")
+            elif rec.assessor != w.assessor:
+                why = (f"{rec.assessor or 'unstated'} assessment: line {w.line} "
+                       f"({w.assessor or 'unstated'}) is preferred")
+            elif rec.population != w.population:
+                why = (f"population {rec.population or 'unstated'!r}: line {w.line} "
+                       f"({w.population or 'unstated'}) is preferred")
+            else:
+                why = f"another row of the same study arm is used (line {w.line})"
+            reasons[int(rec.line)] = why
+        chosen = firsts.drop(columns="_order")
+    # join the study characteristics
+    ch = trials.frame.rename(columns={"line": "line_of_therapy", "design": "study_design"})
+    cols = [c for c in ("study_id", "study_design", "phase", "randomised", "line_of_therapy",
+                        "histology", "biomarker", "region", "crossover", "crossover_pct")
+            if c in ch.columns]
+    chosen = chosen.merge(ch[cols], on="study_id", how="left")
+    therapy_rows = chosen[chosen["sel_role"] == "therapy"].drop(columns="sel_role")
+    comparator_rows = chosen[chosen["sel_role"] == "comparator"].drop(columns="sel_role")
+    return Selection(therapy_rows.reset_index(drop=True), comparator_rows.reset_index(drop=True),
+                     reasons, considered, structural)
+
+
+def cut_rules() -> dict:
+    """The data-cut preference orders (for the methods text)."""
+    return {"primary": dict(CUT_PREFERENCE), "first": _CHRONOLOGY,
+            "latest": tuple(reversed(_CHRONOLOGY))}

@@ -1,0 +1,453 @@
+"""The review protocol: ``data/protocol.toml`` declares the question and every analysis.
+
+What is pooled is decided here, before any number is seen, as the Cochrane Handbook asks of a
+systematic review: the population, interventions, comparator and outcomes; for each analysis its
+outcome and effect measure, which studies and rows are eligible, the model, the hypothesis (or none:
+then no p-value is computed), how therapies are grouped (one estimate across therapies only when
+the protocol declares a class-effect question) and the prespecified sensitivity analyses.
+
+:func:`read_protocol` validates the file like the study table: an unknown key, a bad value or an
+unknown study is an error naming the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Problem, StudyTableError
+
+__all__ = ["Protocol", "AnalysisProtocol", "read_protocol", "parse_protocol", "EFFECTS", "ROLES",
+           "ELIGIBILITY_KEYS", "SENSITIVITY_KEYS"]
+
+try:  # Python >= 3.11
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as _toml
+
+# What an analysis pools:
+#   HR          a reported contrast (hazard ratio) against the comparator, log scale
+#   RR, RD, OR  a contrast computed from the arm counts of the therapy and the comparator arms
+#   MEDIAN      arm-level medians (log scale), a summary per therapy
+#   PROPORTION  arm-level proportions (PLO, PFT, PAS, PR), a summary per therapy
+EFFECTS = {
+    "HR": {"table_measure": "hr", "kind": "contrast", "scale": "log"},
+    "RR": {"table_measure": "proportion", "kind": "binary", "scale": "log"},
+    "OR": {"table_measure": "proportion", "kind": "binary", "scale": "log"},
+    "RD": {"table_measure": "proportion", "kind": "binary", "scale": "identity"},
+    "MEDIAN": {"table_measure": "median", "kind": "arm", "scale": "log"},
+    "PROPORTION": {"table_measure": "proportion", "kind": "arm", "scale": "PLO"},
+}
+ROLES = ("primary", "secondary", "descriptive")
+MODELS = ("random", "common")
+METHODS = ("DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM")
+TESTS = ("z", "t", "knha")
+PROPORTION_SCALES = ("PLO", "PFT", "PAS", "PR", "PLN")
+DATA_CUTS = ("primary", "first", "latest")
+MULTI_ARM = ("combine", "split-control", "first-arm")
+GROUP_BY = ("therapy", "none")
+
+# Eligibility keys: columns of data/trials.csv (study level) and of the study table (row level).
+TRIAL_KEYS = ("design", "phase", "randomised", "blinding", "control", "line", "histology",
+              "biomarker", "region", "crossover", "pfs_assessor")
+ROW_KEYS = ("population", "assessor")
+ELIGIBILITY_KEYS = TRIAL_KEYS + ROW_KEYS + ("histology_populations", "studies", "exclude_studies")
+SENSITIVITY_KEYS = ("methods", "knha", "randomised_only", "first_line_only", "assessor",
+                    "data_cut", "leave_one_out", "crossover_adjusted", "common_effect")
+ANALYSIS_KEYS = ("id", "title", "role", "outcome", "effect", "comparator", "group_by",
+                 "class_effect", "class_effect_rationale", "null", "data_cut", "assessor",
+                 "model", "method", "test", "level", "proportion_scale", "multi_arm", "favours",
+                 "eligibility", "sensitivity", "notes", "unit")
+REVIEW_KEYS = ("title", "question", "population", "interventions", "comparator", "outcomes",
+               "notes")
+DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cut", "assessor",
+                "multi_arm")
+TOP_KEYS = ("schema", "review", "defaults", "analysis", "search")
+
+
+@dataclass(frozen=True)
+class AnalysisProtocol:
+    """One analysis as the protocol declares it (see ``data/README.md`` for every key)."""
+
+    id: str
+    title: str
+    role: str
+    outcome: str
+    effect: str
+    comparator: str = "placebo"
+    group_by: str = "therapy"
+    class_effect: bool = False
+    class_effect_rationale: str = ""
+    null: float | None = None
+    data_cut: str = "primary"
+    assessor: tuple = ("central", "", "investigator")
+    model: str = "random"
+    method: str = "REML"
+    test: str = "knha"
+    level: float = 95.0
+    proportion_scale: str = "PLO"
+    multi_arm: str = "combine"
+    favours: tuple = ()
+    eligibility: dict = field(default_factory=dict)
+    sensitivity: dict = field(default_factory=dict)
+    notes: str = ""
+    line: int | None = None  # where the [[analysis]] block starts in the file
+
+    @property
+    def kind(self) -> str:
+        return EFFECTS[self.effect]["kind"]
+
+    @property
+    def table_measure(self) -> str:
+        return EFFECTS[self.effect]["table_measure"]
+
+    @property
+    def scale(self) -> str:
+        return self.proportion_scale if self.effect == "PROPORTION" else EFFECTS[self.effect]["scale"]
+
+    @property
+    def fit_method(self) -> str:
+        return "EE" if self.model == "common" else self.method
+
+    @property
+    def has_hypothesis(self) -> bool:
+        return self.null is not None
+
+    def null_on_scale(self) -> float | None:
+        """The null on the analysis scale (log for ratios), or None without a hypothesis."""
+        if self.null is None:
+            return None
+        if self.scale == "log":
+            return math.log(self.null)
+        return float(self.null)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The whole protocol: the review question, the analyses and the declared search counts."""
+
+    path: str
+    review: dict
+    analyses: tuple
+    search: dict = field(default_factory=dict)
+
+    def analysis(self, analysis_id: str) -> AnalysisProtocol:
+        for a in self.analyses:
+            if a.id == analysis_id:
+                return a
+        raise KeyError(analysis_id)
+
+    def replace_analysis(self, analysis_id: str, **changes) -> "Protocol":
+        """A copy with one analysis changed (for scripted 'what if' reanalyses)."""
+        import dataclasses
+
+        new = tuple(dataclasses.replace(a, **changes) if a.id == analysis_id else a
+                    for a in self.analyses)
+        return dataclasses.replace(self, analyses=new)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _key_lines(text: str) -> dict:
+    """Line of each key: {(table path, index of [[analysis]] or None, key): line}.
+
+    Enough of TOML's grammar for error messages: table headers and ``key = value`` lines.
+    """
+    lines = {}
+    table, index = (), None
+    counts = {}
+    for no, raw in enumerate(text.splitlines(), start=1):
+        s = raw.strip()
+        if not s or s.startswith("#"):
+            continue
+        m = re.match(r"^\[\[\s*([A-Za-z0-9_.\-]+)\s*\]\]", s)
+        if m:
+            name = m.group(1)
+            counts[name] = counts.get(name, -1) + 1
+            table, index = (name,), counts[name]
+            lines[(table, index, None)] = no
+            continue
+        m = re.match(r"^\[\s*([A-Za-z0-9_.\-]+)\s*\]", s)
+        if m:
+            parts = tuple(m.group(1).split("."))
+            if parts[0] in counts and len(parts) > 1:
+                table = parts  # a sub-table of the last [[analysis]]
+            else:
+                table, index = parts, None
+            lines[(table, index, None)] = no
+            continue
+        m = re.match(r"^([A-Za-z0-9_\-]+)\s*=", s)
+        if m:
+            lines.setdefault((table, index, m.group(1)), no)
+    return lines
+
+
+class _Checker:
+    def __init__(self, name, text):
+        self.name = name
+        self.lines = _key_lines(text)
+        self.problems = []
+
+    def line(self, table, index, key):
+        for k in ((table, index, key), (table, index, None), (table[:1], index, None)):
+            if k in self.lines:
+                return self.lines[k]
+        return None
+
+    def err(self, table, index, key, message):
+        self.problems.append(Problem(self.name, self.line(table, index, key),
+                                     ".".join([*table, key] if key else table), message))
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def read_protocol(path, *, studies=None) -> Protocol:
+    """Read and validate a protocol file.
+
+    Parameters
+    ----------
+    path : path-like
+        A TOML file in the format of ``data/README.md`` (section "The protocol").
+    studies : iterable of str, optional
+        The study ids of the study table: a study named in the protocol that is not among them
+        is an error.
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    StudyTableError
+        Listing every problem, each with the file, line and key.
+
+    Examples
+    --------
+    >>> protocol = read_protocol("data/protocol.toml")          # doctest: +SKIP
+    >>> [a.id for a in protocol.analyses]                       # doctest: +SKIP
+    """
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise StudyTableError([Problem(name, None, None, "protocol file not found; write one as "
+                                       "data/README.md describes, or pass --protocol")]) from None
+    except IsADirectoryError:
+        raise StudyTableError([Problem(name, None, None, "is a directory, not a TOML file")]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise StudyTableError([Problem(name, line, None, "is not UTF-8 text")]) from None
+    return parse_protocol(text, name, studies=studies)
+
+
+def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Protocol:
+    """Validate protocol text; see :func:`read_protocol`."""
+    try:
+        raw = _toml.loads(text)
+    except _toml.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise StudyTableError([Problem(name, int(m.group(1)) if m else None, None,
+                                       f"is not valid TOML: {exc}")]) from None
+    c = _Checker(name, text)
+    for key in raw:
+        if key not in TOP_KEYS:
+            c.err((), None, key, f"unknown key {key!r}; the top level takes {', '.join(TOP_KEYS)}")
+    if raw.get("schema", 1) != 1:
+        c.err((), None, "schema", f"schema {raw.get('schema')!r} is not supported; use 1")
+    review = raw.get("review", {})
+    if not isinstance(review, dict):
+        c.err((), None, "review", "must be a table [review]")
+        review = {}
+    for key in review:
+        if key not in REVIEW_KEYS:
+            c.err(("review",), None, key, f"unknown key {key!r}; [review] takes "
+                  + ", ".join(REVIEW_KEYS))
+    for key in ("title", "population", "comparator"):
+        if not isinstance(review.get(key, ""), str) or not review.get(key):
+            c.err(("review",), None, key, "is missing or not a text: the review question needs "
+                  "its title, population and comparator")
+    defaults = raw.get("defaults", {})
+    if not isinstance(defaults, dict):
+        c.err((), None, "defaults", "must be a table [defaults]")
+        defaults = {}
+    for key in defaults:
+        if key not in DEFAULT_KEYS:
+            c.err(("defaults",), None, key, f"unknown key {key!r}; [defaults] takes "
+                  + ", ".join(DEFAULT_KEYS))
+    search = raw.get("search", {})
+    if not isinstance(search, dict):
+        c.err((), None, "search", "must be a table [search]")
+        search = {}
+    blocks = raw.get("analysis", [])
+    if not isinstance(blocks, list) or not blocks:
+        c.err((), None, "analysis", "declare at least one [[analysis]] block")
+        blocks = []
+    known_studies = None if studies is None else set(studies)
+    analyses, seen = [], {}
+    for i, block in enumerate(blocks):
+        a = _analysis(c, i, block, defaults, known_studies)
+        if a is None:
+            continue
+        if a.id in seen:
+            c.err(("analysis",), i, "id", f"id {a.id!r} is also used by the analysis at line "
+                  f"{seen[a.id]}; ids must be unique")
+        seen[a.id] = a.line
+        analyses.append(a)
+    if c.problems:
+        raise StudyTableError(c.problems)
+    return Protocol(name, dict(review), tuple(analyses), dict(search))
+
+
+def _choice(c, where, index, key, value, allowed, what):
+    if value not in allowed:
+        c.err(where, index, key, f"{value!r} is not {what}; use one of {', '.join(map(str, allowed))}")
+        return False
+    return True
+
+
+def _analysis(c, i, block, defaults, known_studies):
+    where = ("analysis",)
+    if not isinstance(block, dict):
+        c.err(where, i, None, "each [[analysis]] must be a table")
+        return None
+    before = len(c.problems)
+    for key in block:
+        if key not in ANALYSIS_KEYS:
+            c.err(where, i, key, f"unknown key {key!r}; an analysis takes {', '.join(ANALYSIS_KEYS)}")
+    merged = {**defaults, **block}
+    for key in ("id", "title", "role", "outcome", "effect"):
+        if not isinstance(block.get(key), str) or not block.get(key):
+            c.err(where, i, key, f"is missing: every analysis needs a {key} (text)")
+    if len(c.problems) > before:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", block["id"]):
+        c.err(where, i, "id", f"{block['id']!r}: use letters, digits, '_' and '-' only")
+    _choice(c, where, i, "role", block["role"], ROLES, "a role (sensitivity analyses are declared "
+            "inside their analysis, under [analysis.sensitivity])")
+    effect = str(block["effect"]).upper()
+    _choice(c, where, i, "effect", effect, tuple(EFFECTS), "an effect")
+    model = merged.get("model", "random")
+    _choice(c, where, i, "model", model, MODELS, "a model")
+    method = merged.get("method", "REML")
+    _choice(c, where, i, "method", method, METHODS, "a tau² estimator (metafor's codes)")
+    test = merged.get("test", "knha")
+    _choice(c, where, i, "test", test, TESTS, "a test")
+    level = merged.get("level", 95)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 50 < level < 100:
+        c.err(where, i, "level", f"{level!r} is not a confidence level; give a percentage such as 95")
+        level = 95
+    scale = merged.get("proportion_scale", "PLO")
+    _choice(c, where, i, "proportion_scale", scale, PROPORTION_SCALES, "a proportion scale")
+    cut = merged.get("data_cut", "primary")
+    _choice(c, where, i, "data_cut", cut, DATA_CUTS, "a data-cut preference")
+    multi = merged.get("multi_arm", "combine")
+    _choice(c, where, i, "multi_arm", multi, MULTI_ARM, "a rule for multi-arm studies")
+    group_by = block.get("group_by", "therapy")
+    _choice(c, where, i, "group_by", group_by, GROUP_BY, "a grouping")
+    class_effect = block.get("class_effect", False)
+    if not isinstance(class_effect, bool):
+        c.err(where, i, "class_effect", "must be true or false")
+        class_effect = False
+    rationale = block.get("class_effect_rationale", "")
+    if group_by == "none" and not class_effect:
+        c.err(where, i, "group_by", "one estimate across different therapies assumes a class "
+              "effect: declare class_effect = true with a class_effect_rationale, or group by "
+              "therapy")
+    if class_effect and not (isinstance(rationale, str) and rationale.strip()):
+        c.err(where, i, "class_effect_rationale", "a class-effect question needs its rationale "
+              "(why the therapies can be expected to share one effect)")
+    null = block.get("null")
+    if null is not None:
+        if isinstance(null, bool) or not isinstance(null, (int, float)) or not math.isfinite(null):
+            c.err(where, i, "null", f"{null!r} is not a number; give the no-effect value on the "
+                  "natural scale (1 for a ratio, 0 for a difference) or leave the key out (no test)")
+            null = None
+        elif EFFECTS.get(effect, {}).get("scale") == "log" and null <= 0:
+            c.err(where, i, "null", f"{null!r}: a ratio's null must be positive (usually 1)")
+            null = None
+        elif effect == "PROPORTION" and not 0 < null < 1:
+            c.err(where, i, "null", f"{null!r}: a proportion's null lies in (0, 1)")
+            null = None
+    assessor = merged.get("assessor", ["central", "", "investigator"])
+    if not isinstance(assessor, list) or not all(isinstance(a, str) for a in assessor):
+        c.err(where, i, "assessor", "must be a list of assessors in order of preference, such as "
+              '["central", "", "investigator"]')
+        assessor = ["central", "", "investigator"]
+    favours = block.get("favours", [])
+    if not (isinstance(favours, list) and len(favours) in (0, 2)
+            and all(isinstance(f, str) for f in favours)):
+        c.err(where, i, "favours", 'must be two labels, left and right: ["favours therapy", '
+              '"favours placebo"]')
+        favours = []
+    comparator = block.get("comparator", "placebo" if EFFECTS.get(effect, {}).get("kind")
+                           in ("contrast", "binary") else "")
+    if not isinstance(comparator, str):
+        c.err(where, i, "comparator", "must be a text such as \"placebo\"")
+        comparator = ""
+    if EFFECTS.get(effect, {}).get("kind") in ("contrast", "binary") and not comparator:
+        c.err(where, i, "comparator", f"a {effect} analysis needs its comparator")
+    eligibility = block.get("eligibility", {})
+    if not isinstance(eligibility, dict):
+        c.err(where, i, "eligibility", "must be a table [analysis.eligibility]")
+        eligibility = {}
+    elig = {}
+    sub = ("analysis", "eligibility")
+    for key, value in eligibility.items():
+        if key not in ELIGIBILITY_KEYS:
+            c.err(sub, i, key, f"unknown key {key!r}; eligibility takes "
+                  + ", ".join(ELIGIBILITY_KEYS))
+            continue
+        values = _as_list(value)
+        if not all(isinstance(v, str) for v in values):
+            c.err(sub, i, key, "must be a list of texts (\"\" stands for an empty cell)")
+            continue
+        if key in ("studies", "exclude_studies") and known_studies is not None:
+            for s in values:
+                if s not in known_studies:
+                    c.err(sub, i, key, f"study {s!r} is not in the study table")
+        elig[key] = tuple(values)
+    sensitivity = block.get("sensitivity", {})
+    if not isinstance(sensitivity, dict):
+        c.err(where, i, "sensitivity", "must be a table [analysis.sensitivity]")
+        sensitivity = {}
+    sens = {}
+    sub = ("analysis", "sensitivity")
+    for key, value in sensitivity.items():
+        if key not in SENSITIVITY_KEYS:
+            c.err(sub, i, key, f"unknown key {key!r}; sensitivity takes "
+                  + ", ".join(SENSITIVITY_KEYS))
+        elif key == "methods":
+            values = _as_list(value)
+            for m in values:
+                _choice(c, sub, i, key, m, METHODS, "a tau² estimator")
+            sens[key] = tuple(values)
+        elif key == "knha":
+            values = _as_list(value)
+            if not all(isinstance(v, bool) for v in values):
+                c.err(sub, i, key, "must be a list of true/false (with and without Knapp–Hartung)")
+            sens[key] = tuple(values)
+        elif not isinstance(value, bool):
+            c.err(sub, i, key, "must be true or false")
+        else:
+            sens[key] = value
+    for key in ("notes", "class_effect_rationale", "title"):
+        if not isinstance(block.get(key, ""), str):
+            c.err(where, i, key, "must be a text")
+    if len(c.problems) > before:
+        return None
+    return AnalysisProtocol(
+        id=block["id"], title=block["title"], role=block["role"], outcome=block["outcome"],
+        effect=effect, comparator=comparator, group_by=group_by, class_effect=class_effect,
+        class_effect_rationale=rationale, null=None if null is None else float(null),
+        data_cut=cut, assessor=tuple(assessor), model=model, method=method, test=test,
+        level=float(level), proportion_scale=scale, multi_arm=multi, favours=tuple(favours),
+        eligibility=elig, sensitivity=sens, notes=block.get("notes", ""),
+        line=c.line(("analysis",), i, None))

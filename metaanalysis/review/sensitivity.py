@@ -1,0 +1,141 @@
+"""Prespecified sensitivity analyses: the same question asked with other models and other rows.
+
+For every group of an analysis (one therapy) the protocol's ``[analysis.sensitivity]`` table
+declares which variants to run: other tau² estimators with and without Knapp–Hartung, a common-effect
+model, randomised trials only, first-line trials only, the other assessor, the first and the latest
+data cut, crossover-adjusted hazard ratios, and leaving one study out. Each variant is a
+:class:`~metaanalysis.review.analyses.GroupResult` with role ``sensitivity``; the table says whether
+the conclusion (the interval against the protocol's null) changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .analyses import run_analysis
+
+__all__ = ["sensitivity_runs", "sensitivity_table", "conclusion"]
+
+
+def conclusion(result) -> str | None:
+    """``below``, ``above`` or ``includes`` the null (None without a hypothesis)."""
+    null = result.analysis.null_on_scale()
+    if null is None or result.analysis.scale not in ("log", "identity"):
+        return None
+    lo, hi = result.fit.ci_low, result.fit.ci_high
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    if hi < null:
+        return "below"
+    if lo > null:
+        return "above"
+    return "includes"
+
+
+def _variants(analysis):
+    """(variant id, label, keyword arguments of run_analysis) in the protocol's order."""
+    s = analysis.sensitivity
+    out = []
+    methods = s.get("methods", ())
+    knhas = s.get("knha", ())
+    for m in methods:
+        for kh in (knhas or (analysis.test == "knha",)):
+            test = "knha" if kh else "z"
+            if m == analysis.method and test == analysis.test and analysis.model == "random":
+                continue  # the primary model itself
+            out.append((f"{m}-{test}", f"{m}, {'Knapp–Hartung' if kh else 'z test'}",
+                        {"method": m, "test": test, "model": "random"}))
+    if s.get("common_effect"):
+        out.append(("common", "common-effect model", {"model": "common", "test": "z"}))
+    if s.get("randomised_only"):
+        out.append(("randomised", "randomised trials only",
+                    {"eligibility": {"randomised": ("yes",)}}))
+    if s.get("first_line_only"):
+        out.append(("first-line", "first-line trials only", {"eligibility": {"line": ("first",)}}))
+    if s.get("assessor"):
+        order = tuple(reversed(analysis.assessor))
+        out.append(("assessor", f"{order[0] or 'unstated'} assessment preferred",
+                    {"assessor": order}))
+    if s.get("data_cut"):
+        for rule in ("first", "latest"):
+            if rule != analysis.data_cut:
+                out.append((f"cut-{rule}", f"{rule} data cut", {"data_cut": rule}))
+    if s.get("crossover_adjusted"):
+        out.append(("crossover-adjusted", "crossover-adjusted hazard ratios where reported",
+                    {"crossover_adjusted": True}))
+    return out
+
+
+def _same_entries(a, b) -> bool:
+    return a.studies() == b.studies()
+
+
+def sensitivity_runs(frame, trials, analysis, primary_groups) -> list:
+    """Run every declared variant; returns ``[(group id, variant label, GroupResult)]``.
+
+    A variant that selects exactly the same rows and fits the same model as the primary is left
+    out (it would repeat the primary), and so is a group that the variant leaves empty.
+    """
+    primary = {g.group: g for g in primary_groups}
+    out = []
+    for vid, label, kwargs in _variants(analysis):
+        run = run_analysis(frame, trials, analysis, role="sensitivity", variant=vid, **kwargs)
+        for g in run.groups:
+            base = primary.get(g.group)
+            if base is None:
+                continue
+            model_changes = any(k in kwargs for k in ("method", "test", "model"))
+            if not model_changes and _same_entries(g, base):
+                continue
+            if model_changes and base.k < 2:
+                continue  # one study: every model gives its own estimate
+            out.append((base.id, label, _with_parent(g, base.id)))
+    if analysis.sensitivity.get("leave_one_out"):
+        for base in primary_groups:
+            if base.k < 3:
+                continue
+            for sid in base.entries["study_id"]:
+                run = run_analysis(frame, trials, analysis, role="sensitivity",
+                                   variant=f"without-{sid}", omit=sid)
+                for g in run.groups:
+                    if g.group == base.group:
+                        out.append((base.id, f"without {sid}", _with_parent(g, base.id)))
+    return out
+
+
+def _with_parent(g, parent):
+    import dataclasses
+
+    return dataclasses.replace(g, parent=parent)
+
+
+def sensitivity_table(primary, variants):
+    """One row per variant of one primary group: estimate, CI, PI, I², k, conclusion changes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``analysis`` (the variant), ``k``, ``estimate``, ``ci_low``, ``ci_high``,
+        ``pi_low``, ``pi_high`` (natural scale), ``i2``, ``tau2``, ``conclusion`` and
+        ``conclusion_changes`` (None without a hypothesis).
+    """
+    import pandas as pd
+
+    rows = []
+    ref = conclusion(primary)
+    for label, g in [("primary: " + _model_text(primary), primary)] + list(variants):
+        nat = g.natural()
+        c = conclusion(g)
+        rows.append({"analysis": label, "id": g.id, "k": g.k, **nat, "i2": g.fit.i2,
+                     "tau2": g.fit.tau2, "conclusion": c,
+                     "conclusion_changes": None if ref is None or c is None else c != ref})
+    return pd.DataFrame(rows)
+
+
+def _model_text(g) -> str:
+    a = g.analysis
+    if g.k < 2:
+        return "single study"
+    if a.model == "common":
+        return "common effect"
+    return f"{a.method}, {'Knapp–Hartung' if a.test == 'knha' else a.test + ' test'}"
