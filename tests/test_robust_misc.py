@@ -77,3 +77,61 @@ def test_symlink_to_a_table_is_read(tmp_path):
     link.symlink_to(real)
     table, problems = validate_studies(link)
     assert table is not None and len(table) > 50
+
+
+# ---- diff on deeply nested JSON -----------------------------------------------------------------
+
+
+def _results(**extra):
+    data = {"meta": {}, "analyses": {"pfs_hr": {"result": {"k": 3, "estimate": -0.4,
+                                                          "ci_low": -0.6, "ci_high": -0.2}}}}
+    data.update(extra)
+    return data
+
+
+def _nested(depth):
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [100, 5_000, 200_000])
+def test_diff_on_deeply_nested_json_is_a_clear_error(tmp_path, depth):
+    import json
+
+    from metaanalysis.errors import MetaAnalysisError
+    from metaanalysis.report.diff import ResultsFileError, diff_results
+
+    good = tmp_path / "old.json"
+    good.write_text(json.dumps(_results()))
+    deep = tmp_path / "new.json"
+    deep.write_text('{"meta": {}, "analyses": {}, "x": ' + _nested(depth) + "}")
+    with pytest.raises(ResultsFileError, match="nested") as info:
+        diff_results(good, deep)
+    assert isinstance(info.value, MetaAnalysisError) and str(deep) in str(info.value)
+    res = run_cli("diff", str(good), str(deep))
+    assert res.returncode == 2 and "nested" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_diff_of_deep_dicts_in_memory_is_refused():
+    from metaanalysis.report.diff import ResultsFileError, diff_results
+
+    deep = inner = []
+    for _ in range(10_000):  # deeper than the recursion limit
+        inner.append([])
+        inner = inner[0]
+    new = _results()
+    new["analyses"]["pfs_hr"]["warnings"] = deep
+    with pytest.raises(ResultsFileError, match="more than 64 levels"):
+        diff_results(_results(), new)
+    assert diff_results(_results(), _results()).changes == ()  # a normal diff still works
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_diff_refuses_a_fifo(tmp_path):
+    import json
+
+    good = tmp_path / "old.json"
+    good.write_text(json.dumps(_results()))
+    fifo = tmp_path / "results.json"
+    os.mkfifo(fifo)
+    res = run_cli("diff", str(good), str(fifo), timeout=30)
+    assert res.returncode == 2 and "not a regular file" in res.stderr
