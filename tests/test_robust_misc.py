@@ -135,3 +135,80 @@ def test_diff_refuses_a_fifo(tmp_path):
     os.mkfifo(fifo)
     res = run_cli("diff", str(good), str(fifo), timeout=30)
     assert res.returncode == 2 and "not a regular file" in res.stderr
+
+
+# ---- read_curve stays in the curve's folder -----------------------------------------------------
+
+
+def _curve(folder, name="arm"):
+    from metaanalysis.survival.curves import DigitisedCurve, write_curve
+
+    curve = DigitisedCurve(t=[0.0, 5.0, 10.0], s=[1.0, 0.6, 0.3], risk_times=[0.0, 5.0],
+                           n_risk=[50.0, 30.0], study_id="s", arm="a", time_unit="months",
+                           scale="fraction")
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_curve(curve, folder / name)
+
+
+def _point_clicks_to(meta, value):
+    text = meta.read_text().rstrip("\n") + f"\nclicks,{value}\n"
+    meta.write_text(text)
+    return len(text.splitlines())  # the line of the clicks key
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "dotdot-inside", "symlink-file",
+                                  "symlink-folder", "windows-absolute"])
+def test_read_curve_refuses_files_outside_the_curve_folder(tmp_path, kind):
+    from metaanalysis.errors import StudyTableError
+    from metaanalysis.survival import read_curve
+
+    folder = tmp_path / "curves"
+    outside_clicks, _ = _curve(tmp_path / "elsewhere", "secret")
+    _, meta = _curve(folder)
+    if kind == "absolute":
+        value = str(outside_clicks)
+    elif kind == "dotdot":
+        value = "../elsewhere/secret.clicks.csv"
+    elif kind == "dotdot-inside":  # climbs out and back in: still refused, the rule is simple
+        value = "../curves/arm.clicks.csv"
+    elif kind == "symlink-file":
+        (folder / "link.clicks.csv").symlink_to(outside_clicks)
+        value = "link.clicks.csv"
+    elif kind == "symlink-folder":
+        (folder / "sub").symlink_to(outside_clicks.parent, target_is_directory=True)
+        value = "sub/secret.clicks.csv"
+    else:
+        value = "C:\\\\data\\\\secret.clicks.csv"
+    line = _point_clicks_to(meta, value)
+    with pytest.raises(StudyTableError) as info:
+        read_curve(folder / "arm")
+    (p,) = info.value.problems
+    assert (p.file, p.row, p.column) == (str(meta), line, "clicks")
+    assert "must be in the curve's folder" in p.message and "arm.clicks.csv" in p.message
+
+
+def test_read_curve_follows_a_clicks_file_inside_its_folder(tmp_path):
+    from metaanalysis.survival import read_curve
+
+    folder = tmp_path / "curves"
+    other, _ = _curve(folder / "raw", "clicks_v2")
+    _, meta = _curve(folder)
+    _point_clicks_to(meta, "raw/clicks_v2.clicks.csv")
+    curve = read_curve(folder / "arm")
+    assert list(curve.t) == [0.0, 5.0, 10.0]
+    (folder / "same.clicks.csv").symlink_to(other)  # a link that stays inside is fine
+    meta.write_text(meta.read_text().replace("raw/clicks_v2.clicks.csv", "same.clicks.csv"))
+    assert list(read_curve(folder / "arm").s) == [1.0, 0.6, 0.3]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_read_curve_refuses_a_fifo_as_clicks(tmp_path):
+    from metaanalysis.errors import StudyTableError
+    from metaanalysis.survival import read_curve
+
+    folder = tmp_path / "curves"
+    _, meta = _curve(folder)
+    os.mkfifo(folder / "pipe.clicks.csv")
+    _point_clicks_to(meta, "pipe.clicks.csv")
+    with pytest.raises(StudyTableError, match="not a regular file"):
+        read_curve(folder / "arm")

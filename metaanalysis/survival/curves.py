@@ -154,6 +154,36 @@ def _paths(path) -> tuple[Path, Path]:
     return p.with_name(stem + CLICKS_SUFFIX), p.with_name(stem + META_SUFFIX)
 
 
+def _inside_folder(meta_path: Path, name: str, line) -> Path:
+    """The file ``name`` (the metadata's ``clicks`` key) in the curve's folder, or an error.
+
+    A metadata file is data, possibly from someone else: it may name a file beside it (or below
+    it), never an absolute path, a path climbing out with ``..``, a link leading out of the
+    folder, or something that is not a regular file.
+    """
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    folder = meta_path.parent
+    target = folder / name
+    windows = PureWindowsPath(name)
+    if Path(name).is_absolute() or windows.is_absolute() or windows.drive or windows.root:
+        why = "is an absolute path"
+    elif ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        why = "climbs out of the folder with '..'"
+    else:
+        real_folder, real = folder.resolve(), target.resolve()
+        if real != real_folder and real_folder not in real.parents:
+            why = f"leads out of the folder (through a link, to {real})"
+        elif target.exists() and not target.is_file():
+            why = "is not a regular file"
+        else:
+            return target
+    raise StudyTableError([Problem(
+        str(meta_path), line, "clicks",
+        f"clicks {name!r} {why}; the clicks file must be in the curve's folder {folder}: write "
+        f"its name alone, e.g. {meta_path.name[: -len(META_SUFFIX)]}{CLICKS_SUFFIX}")])
+
+
 def _number(text: str) -> float | None:
     try:
         v = float(text)
@@ -253,11 +283,16 @@ def read_curve(path) -> DigitisedCurve:
         raise StudyTableError(
             [Problem(str(meta_path), None, None, "metadata file not found (risk table and source)")]
         )
+    if not meta_path.is_file():
+        raise StudyTableError([Problem(str(meta_path), None, None, "is not a regular file")])
     meta, mlines = _read_meta(meta_path, problems, warns)
     if meta.get("clicks"):
-        clicks_path = meta_path.parent / meta["clicks"]
+        clicks_path = _inside_folder(meta_path, meta["clicks"], mlines.get("clicks"))
     if not clicks_path.exists():
         problems.append(Problem(str(clicks_path), None, None, "clicks file not found"))
+        raise StudyTableError(problems, warns)
+    if not clicks_path.is_file():  # a FIFO or a device: reading it would block or never end
+        problems.append(Problem(str(clicks_path), None, None, "is not a regular file"))
         raise StudyTableError(problems, warns)
     mf, cf = str(meta_path), str(clicks_path)
 
