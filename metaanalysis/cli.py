@@ -21,17 +21,49 @@ def _print_problems(problems, stream) -> None:
         print(str(p), file=stream)
 
 
+def _companion_problems(path, table, only=None) -> list:
+    """Problems of the protocol and trials.csv beside a study table (those that exist)."""
+    from .review import default_paths, read_protocol, read_trials
+
+    problems = []
+    paths = default_paths(path)
+    if only is not None:
+        paths = {"protocol": Path(only)} if str(only).endswith(".toml") else {"trials": Path(only)}
+    for kind, p in paths.items():
+        if only is None and not p.exists():
+            continue
+        try:
+            if kind == "protocol":
+                read_protocol(p, studies=None if table is None else table.studies)
+            else:
+                trials = read_trials(p, studies=table)
+                problems += trials.warnings
+        except StudyTableError as exc:
+            problems += exc.problems + exc.warnings
+    return problems
+
+
 def cmd_validate(args) -> int:
     from .studies import validate_studies
 
-    table, problems = validate_studies(args.path)
+    if args.path.endswith(".toml") or Path(args.path).name == "trials.csv":
+        # a protocol or a characteristics table: checked against the study table beside it
+        beside = Path(args.path).parent / "studies.csv"
+        table = validate_studies(beside)[0] if beside.exists() else None
+        problems = _companion_problems(beside, table, only=args.path)
+        rows = None
+    else:
+        table, problems = validate_studies(args.path)
+        if table is not None:
+            problems = problems + _companion_problems(args.path, table)
+        rows = None if table is None else len(table)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity != "error"]
     if args.json:
         print(json.dumps({
             "path": args.path,
             "valid": not errors,
-            "rows": None if table is None else len(table),
+            "rows": rows,
             "problems": [
                 {"file": p.file, "line": p.row, "column": p.column, "severity": p.severity,
                  "message": p.message}
@@ -43,7 +75,8 @@ def cmd_validate(args) -> int:
         if errors:
             print(f"{args.path}: {len(errors)} error(s), {len(warnings)} warning(s)", file=sys.stderr)
         else:
-            print(f"{args.path}: valid, {len(table)} rows, {len(warnings)} warning(s)")
+            what = f"{rows} rows, " if rows is not None else ""
+            print(f"{args.path}: valid, {what}{len(warnings)} warning(s)")
     return 2 if errors else 0
 
 
@@ -67,8 +100,9 @@ def cmd_add(args) -> int:
 def cmd_report(args) -> int:
     from .report import build_report
 
-    out = build_report(args.studies, args.out, method=args.method, test=args.test,
-                       level=args.level, compare=args.compare, force=args.force)
+    out = build_report(args.studies, args.out, protocol=args.protocol, trials=args.trials,
+                       method=args.method, test=args.test, level=args.level,
+                       compare=args.compare, force=args.force)
     if args.json:
         print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
     else:
@@ -98,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("validate", help="check a study table and list every problem")
-    p.add_argument("path", help="the study table (CSV)")
+    p = sub.add_parser("validate", help="check a study table (and the protocol and trials.csv "
+                       "beside it), or one protocol file, and list every problem")
+    p.add_argument("path", help="the study table (CSV), a protocol (.toml) or a trials.csv")
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
     p.set_defaults(func=cmd_validate)
 
@@ -112,9 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="pool every outcome of a study table and write the report")
     p.add_argument("--studies", default=DEFAULT_STUDIES, help=f"study table (default {DEFAULT_STUDIES})")
     p.add_argument("--out", default="report", help="output directory (default report/)")
-    p.add_argument("--method", default="REML", help="tau^2 estimator (metafor code, default REML)")
-    p.add_argument("--test", default="z", help="z, t or knha (default z)")
-    p.add_argument("--level", default=95, type=float, help="confidence level in percent (default 95)")
+    p.add_argument("--protocol", default=None,
+                   help="the review protocol (default: protocol.toml beside the study table)")
+    p.add_argument("--trials", default=None,
+                   help="study characteristics (default: trials.csv beside the study table)")
+    p.add_argument("--method", default=None,
+                   help="override the protocol's tau^2 estimator for every analysis (metafor code)")
+    p.add_argument("--test", default=None,
+                   help="override the protocol's test for every analysis: z, t or knha")
+    p.add_argument("--level", default=None, type=float,
+                   help="override the protocol's confidence level (percent) for every analysis")
     p.add_argument("--compare", default=None,
                    help="a previous results.json (or report folder): list what changed")
     p.add_argument("--force", action="store_true",

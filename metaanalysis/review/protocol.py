@@ -60,7 +60,7 @@ SENSITIVITY_KEYS = ("methods", "knha", "randomised_only", "first_line_only", "as
 ANALYSIS_KEYS = ("id", "title", "role", "outcome", "effect", "comparator", "group_by",
                  "class_effect", "class_effect_rationale", "null", "data_cut", "assessor",
                  "model", "method", "test", "level", "proportion_scale", "multi_arm", "favours",
-                 "eligibility", "sensitivity", "notes", "unit")
+                 "eligibility", "sensitivity", "notes")
 REVIEW_KEYS = ("title", "question", "population", "interventions", "comparator", "outcomes",
                "notes")
 DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cut", "assessor",
@@ -193,7 +193,8 @@ class _Checker:
         self.problems = []
 
     def line(self, table, index, key):
-        for k in ((table, index, key), (table, index, None), (table[:1], index, None)):
+        for k in ((table, index, key), ((*table, key), index, None), (table, index, None),
+                  (table[:1], index, None)):
             if k in self.lines:
                 return self.lines[k]
         return None
@@ -323,10 +324,11 @@ def _analysis(c, i, block, defaults, known_studies):
         if key not in ANALYSIS_KEYS:
             c.err(where, i, key, f"unknown key {key!r}; an analysis takes {', '.join(ANALYSIS_KEYS)}")
     merged = {**defaults, **block}
+    required = len(c.problems)
     for key in ("id", "title", "role", "outcome", "effect"):
         if not isinstance(block.get(key), str) or not block.get(key):
             c.err(where, i, key, f"is missing: every analysis needs a {key} (text)")
-    if len(c.problems) > before:
+    if len(c.problems) > required:
         return None
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", block["id"]):
         c.err(where, i, "id", f"{block['id']!r}: use letters, digits, '_' and '-' only")

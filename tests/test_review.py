@@ -1,0 +1,336 @@
+"""The review layer: a declared protocol decides what is pooled; every table line is accounted for.
+
+The shipped protocol is checked against the rules a guideline methodologist applies (no second-line
+trial pooled with first-line ones, one entry per study, no test without a hypothesis, every line
+used or excluded with its reason), and each rule of the protocol file against a file that breaks it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.cli import main
+from metaanalysis.errors import StudyTableError
+from metaanalysis.review import parse_protocol, read_protocol, read_trials, run_review
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+PROTOCOL_TEXT = (DATA / "protocol.toml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def table():
+    return ma.read_studies(DATA / "studies.csv")
+
+
+@pytest.fixture(scope="module")
+def trials(table):
+    return read_trials(DATA / "trials.csv", studies=table)
+
+
+@pytest.fixture(scope="module")
+def review(table, trials):
+    return run_review(table, protocol=DATA / "protocol.toml", trials=trials)
+
+
+def _line_of(trials, study_id):
+    return trials.of(study_id)["line"]
+
+
+def _group(review, gid):
+    return next(g for g in review.groups if g.id == gid)
+
+
+# ---------------------------------------------------------------------------- the shipped review
+
+
+def test_no_primary_analysis_pools_second_line_with_first_line(review, trials):
+    assert _line_of(trials, "cosmic311") == "second"
+    assert _line_of(trials, "decision") == "first"
+    for g in review.groups:
+        if g.role != "primary":
+            continue
+        lines = {_line_of(trials, s["study_id"]) for s in g.studies()}
+        assert "second" not in lines, g.id
+    pfs = {s["study_id"] for g in review.run("pfs_hr").groups for s in g.studies()}
+    assert "decision" in pfs and "cosmic311" not in pfs and "cabanillas2017" not in pfs
+    # the second-line trials have an analysis of their own
+    second = {s["study_id"] for g in review.run("pfs_hr_second_line").groups for s in g.studies()}
+    assert second == {"cosmic311"}
+
+
+def test_no_study_twice_in_one_estimate(review):
+    for g in review.all_results():
+        ids = [s["study_id"] for s in g.studies()]
+        assert len(ids) == len(set(ids)), g.id
+
+
+def test_every_line_is_used_or_excluded_with_a_reason(review, table):
+    lines = set(int(x) for x in table.frame["line"])
+    excluded = {e["line"]: e for e in review.excluded}
+    assert set(review.used) | set(excluded) == lines
+    assert not set(review.used) & set(excluded)
+    for e in review.excluded:
+        assert e["reason"] and e["study_id"]
+    # the lines behind every estimate are lines of the table, of the study named
+    by_line = table.frame.set_index("line")["study_id"]
+    for g in review.all_results():
+        for s in g.studies():
+            for line in s["lines"]:
+                assert by_line[line] == s["study_id"]
+
+
+@pytest.mark.parametrize("line, fragment", [
+    (67, "second line"),                     # COSMIC-311 interim PFS HR
+    (248, "retrospective"),                  # the observational sorafenib cohort
+    (171, "mixed histology"),                # Gupta-Abramson: medullary and anaplastic included
+    (5, "placebo arm"),                      # DECISION placebo median PFS
+    (36, "not reached"),                     # SELECT OS median at the primary analysis
+    (2, "arm size"),                         # N rows describe the study
+    (124, "population 'TKI-naive'"),         # DIRECTION subgroup HR
+    (4, "no confidence interval"),           # DECISION median PFS without an interval
+])
+def test_exclusion_reasons_are_the_true_ones(review, table, line, fragment):
+    excluded = {e["line"]: e["reason"] for e in review.excluded}
+    assert line in excluded, f"line {line} is used by {review.used.get(line)}"
+    assert fragment in excluded[line]
+
+
+def test_superseded_cut_names_the_row_used(review):
+    run = review.run("pfs_hr")
+    assert "superseded data cut" in run.reasons[43] and "line 31" in run.reasons[43]
+
+
+def test_target_population_cohorts_are_included(review, table):
+    """Cohorts restricted to DTC/PTC within mixed series count; the mixed series do not."""
+    orr = {s["study_id"]: s["lines"] for g in review.run("orr").groups for s in g.studies()}
+    frame = table.frame.set_index("line")
+    assert "kloos2009" in orr and frame.loc[orr["kloos2009"][0], "population"] == "ptc"
+    assert "lenvatinib-japan2016" in orr
+    assert "gupta-abramson2008" not in orr and "ahmed2011" not in orr
+    assert "sorafenib40-2020" not in orr and "capdevila2012" not in orr  # retrospective
+
+
+def test_descriptive_summaries_have_no_p_value(review):
+    for g in review.groups:
+        if g.analysis.effect in ("MEDIAN", "PROPORTION"):
+            assert g.p is None, g.id
+            assert g.role == "descriptive"
+        if g.analysis.null is not None:
+            assert g.p is not None and 0 <= g.p <= 1
+
+
+def test_hazard_ratio_equals_a_direct_pool_and_its_p(review, table):
+    g = _group(review, "pfs_hr/lenvatinib")
+    rows = table.frame.set_index("line").loc[[l for s in g.studies() for l in s["lines"]]]
+    eff = ma.ratio_from_ci(rows["value"], rows["ci_low"], rows["ci_high"], rows["ci_level"] * 100)
+    direct = ma.pool(eff.yi, eff.vi, method="REML", test="knha")
+    assert g.fit.estimate == pytest.approx(direct.estimate, rel=1e-12)
+    assert g.p == pytest.approx(direct.pvalue, rel=1e-10)
+
+
+def test_harms_risk_ratio_from_arm_counts(review):
+    """DECISION grade >= 3 AEs: 133/207 on sorafenib vs 63/209 on placebo."""
+    g = _group(review, "ae_g3_rr/sorafenib")
+    assert g.studies() == [{"study_id": "decision", "lines": [15, 16]}]
+    rr = (133 / 207) / (63 / 209)
+    assert g.natural()["estimate"] == pytest.approx(rr, rel=1e-12)
+    se = math.sqrt(1 / 133 - 1 / 207 + 1 / 63 - 1 / 209)
+    assert g.fit.se == pytest.approx(se, rel=1e-12)
+    rd = _group(review, "ae_g3_rd/sorafenib")
+    assert rd.natural()["estimate"] == pytest.approx(133 / 207 - 63 / 209, rel=1e-12)
+
+
+def test_crossover_adjusted_hazard_ratios_are_a_sensitivity_analysis(review):
+    variants = dict(review.sensitivity["os_hr/sorafenib"])
+    adj = variants["crossover-adjusted hazard ratios where reported"]
+    assert adj.studies() == [{"study_id": "decision", "lines": [12]}]
+    assert adj.natural()["estimate"] == pytest.approx(0.77, rel=0.01)
+    assert 12 in review.used and 40 in review.used
+    # the primary OS analysis uses the intention-to-treat rows
+    assert _group(review, "os_hr/sorafenib").studies()[0]["lines"] == [11]
+
+
+def test_sensitivity_table_rows_and_conclusions(review):
+    frame = review.sensitivity_frame("pfs_hr/lenvatinib")
+    assert frame["analysis"].iloc[0].startswith("primary")
+    dl_z = frame[frame["analysis"] == "DL, z test"].iloc[0]
+    g = _group(review, "pfs_hr/lenvatinib")
+    direct = ma.pool(g.fit.yi, g.fit.vi, method="DL", test="z")
+    assert dl_z["estimate"] == pytest.approx(math.exp(direct.estimate), rel=1e-12)
+    assert dl_z["ci_high"] == pytest.approx(math.exp(direct.ci_high), rel=1e-12)
+    # the conclusion column compares the interval with the null, row by row
+    for r in frame.itertuples():
+        expected = "below" if r.ci_high < 1 else "above" if r.ci_low > 1 else "includes"
+        assert r.conclusion == expected
+        assert r.conclusion_changes == (expected != frame["conclusion"].iloc[0])
+
+
+def test_leave_one_out_runs_where_k_is_three_or_more(table, trials):
+    text = PROTOCOL_TEXT.replace('id = "orr"\n', 'id = "orr"\n', 1)
+    p = parse_protocol(text, "p.toml")
+    review = run_review(table, protocol=p, trials=trials)
+    # no shipped therapy has three placebo-controlled PFS trials: no leave-one-out rows
+    assert not any(label.startswith("without") for v in review.sensitivity.values()
+                   for label, _ in v)
+    lenv = _group(review, "orr/lenvatinib")
+    assert lenv.k == 3
+
+
+# ---------------------------------------------------------------------------- editing the protocol
+
+
+def test_editing_the_protocol_changes_the_analyses(table, trials):
+    text = PROTOCOL_TEXT.replace(
+        'id = "pfs_hr"\ntitle = "Progression-free survival: hazard ratio against placebo"',
+        'id = "pfs_hr"\ntitle = "PFS, any line"', 1)
+    start = text.index('id = "pfs_hr"')
+    end = text.index("[[analysis]]", start)
+    block = text[start:end].replace('line = ["first", "any", "first-or-second", ""]',
+                                    'line = ["first", "any", "first-or-second", "second", ""]')
+    block = block.replace("null = 1.0\n", "")
+    p = parse_protocol(text[:start] + block + text[end:], "edited.toml")
+    review = run_review(table, protocol=p, trials=trials)
+    ids = {s["study_id"] for g in review.run("pfs_hr").groups for s in g.studies()}
+    assert "cosmic311" in ids
+    assert all(g.p is None for g in review.run("pfs_hr").groups)
+
+
+def test_class_effect_combines_the_arms_of_a_multi_arm_study(table, trials):
+    text = """
+[review]
+title = "t"
+population = "p"
+comparator = "none"
+[[analysis]]
+id = "orr_all"
+title = "Response across BRAF-targeted drugs"
+role = "descriptive"
+outcome = "ORR"
+effect = "PROPORTION"
+group_by = "none"
+class_effect = true
+class_effect_rationale = "both arms target BRAF V600E"
+[analysis.eligibility]
+studies = ["busaidy2022"]
+"""
+    review = run_review(table, protocol=parse_protocol(text, "c.toml", studies=table.studies),
+                        trials=trials)
+    (g,) = review.groups
+    assert g.studies() == [{"study_id": "busaidy2022", "lines": [228, 229]}]
+    assert g.entries["xi"].iloc[0] == 9 + 8 and g.entries["ni"].iloc[0] == 26 + 27
+    assert any("class effect" in n for n in g.notes)
+
+
+# ---------------------------------------------------------------------------- protocol validation
+
+_MINIMAL = """schema = 1
+[review]
+title = "t"
+population = "p"
+comparator = "placebo"
+[[analysis]]
+id = "a"
+title = "A"
+role = "primary"
+outcome = "PFS"
+effect = "HR"
+null = 1.0
+[analysis.eligibility]
+design = ["rct"]
+"""
+
+
+@pytest.mark.parametrize("old, new, line, key, fragment", [
+    ('null = 1.0\n', 'null = 1.0\nsurprise = 3\n', 13, "analysis.surprise", "unknown key"),
+    ('role = "primary"', 'role = "main"', 9, "analysis.role", "is not a role"),
+    ('effect = "HR"', 'effect = "HAZARD"', 11, "analysis.effect", "is not an effect"),
+    ('null = 1.0\n', 'null = -1.0\n', 12, "analysis.null", "must be positive"),
+    ('null = 1.0\n', 'null = 1.0\ngroup_by = "none"\n', 13, "analysis.group_by", "class effect"),
+    ('design = ["rct"]', 'design = ["rct"]\nstudies = ["nosuch2099"]', 15,
+     "analysis.eligibility.studies", "not in the study table"),
+    ('design = ["rct"]', 'colour = ["red"]', 14, "analysis.eligibility.colour", "unknown key"),
+    ('[review]', '[reveiw]', 2, "reveiw", "unknown key"),
+])
+def test_protocol_errors_name_line_and_key(table, old, new, line, key, fragment):
+    text = _MINIMAL.replace(old, new, 1)
+    with pytest.raises(StudyTableError) as info:
+        parse_protocol(text, "bad.toml", studies=table.studies)
+    hits = [p for p in info.value.problems if fragment in p.message]
+    assert hits, [str(p) for p in info.value.problems]
+    assert hits[0].row == line and hits[0].column == key and hits[0].file == "bad.toml"
+
+
+def test_toml_syntax_error_names_the_line():
+    with pytest.raises(StudyTableError) as info:
+        parse_protocol(_MINIMAL.replace('title = "A"', 'title = "A'), "bad.toml")
+    assert info.value.problems[0].row == 8
+
+
+def test_minimal_protocol_parses(table):
+    p = parse_protocol(_MINIMAL, "ok.toml", studies=table.studies)
+    (a,) = p.analyses
+    assert (a.method, a.test, a.model, a.group_by, a.null) == ("REML", "knha", "random", "therapy", 1.0)
+    assert a.null_on_scale() == 0.0
+
+
+def test_shipped_protocol_is_valid(table):
+    p = read_protocol(DATA / "protocol.toml", studies=table.studies)
+    roles = {a.role for a in p.analyses}
+    assert roles == {"primary", "secondary", "descriptive"}
+    assert all(a.group_by == "therapy" for a in p.analyses)  # no class-effect claim shipped
+
+
+def test_cli_bad_protocol_fails_without_traceback(tmp_path, capsys):
+    for name in ("studies.csv", "trials.csv"):
+        shutil.copy(DATA / name, tmp_path / name)
+    (tmp_path / "protocol.toml").write_text(_MINIMAL.replace('role = "primary"', 'role = "main"'))
+    assert main(["validate", str(tmp_path / "protocol.toml")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'protocol.toml'}:9:analysis.role:" in err and "Traceback" not in err
+    assert main(["report", "--studies", str(tmp_path / "studies.csv"), "--out",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "analysis.role" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_trials_table_errors(tmp_path, table):
+    text = (DATA / "trials.csv").read_text(encoding="utf-8").splitlines()
+    bad = text[:2] + [re.sub(r"^(select,SELECT,)rct", r"\1maybe", text[2])] + text[3:]
+    (tmp_path / "trials.csv").write_text("\n".join(bad) + "\n", encoding="utf-8")
+    with pytest.raises(StudyTableError) as info:
+        read_trials(tmp_path / "trials.csv", studies=table)
+    p = next(p for p in info.value.problems if p.column == "design")
+    assert p.row == 3 and "'maybe'" in p.message
+    # a study of the table without characteristics
+    (tmp_path / "trials.csv").write_text("\n".join(text[:1] + text[2:]) + "\n", encoding="utf-8")
+    with pytest.raises(StudyTableError, match="'decision' of the study table has no line"):
+        read_trials(tmp_path / "trials.csv", studies=table)
+
+
+def test_cli_report_with_an_edited_protocol(tmp_path):
+    """--protocol takes another file and the report follows it, with no code change."""
+    lines = (DATA / "studies.csv").read_text(encoding="utf-8").splitlines()
+    keep = [lines[0]] + [l for l in lines[1:] if l.startswith(("decision,", "select,", "cosmic311,"))]
+    (tmp_path / "studies.csv").write_text("\n".join(keep) + "\n", encoding="utf-8")
+    shutil.copy(DATA / "trials.csv", tmp_path / "trials.csv")
+    edited = tmp_path / "any_line.toml"
+    edited.write_text(_MINIMAL.replace('design = ["rct"]', 'design = ["rct"]\nhistology = ["DTC"]'))
+    assert main(["report", "--studies", str(tmp_path / "studies.csv"), "--protocol", str(edited),
+                 "--out", str(tmp_path / "out")]) == 0
+    import json
+
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    ids = {a["id"] for a in results["analyses"]}
+    assert ids == {"a/sorafenib", "a/lenvatinib", "a/cabozantinib"}
+    used = {l for a in results["analyses"] for s in a["studies"] for l in s["lines"]}
+    excluded = {e["line"] for e in results["excluded"]}
+    assert used | excluded == set(range(2, len(keep) + 1)) and not used & excluded
