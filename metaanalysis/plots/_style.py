@@ -29,6 +29,7 @@ __all__ = [
     "short_label",
     "fmt_num",
     "log_ticks",
+    "plain_text",
 ]
 
 MM_PER_INCH = 25.4
@@ -87,6 +88,8 @@ RC = {
     "svg.hashsalt": "metaanalysis",
     "path.simplify": False,
     "image.interpolation": "nearest",
+    # text is drawn as given (see plain_text); TeX would read _ ^ % & # as markup
+    "text.usetex": False,
 }
 
 
@@ -177,6 +180,25 @@ def short_label(measure) -> str:
 
 
 MINUS = "\u2212"
+
+
+def plain_text(s) -> str:
+    r"""``s`` as matplotlib text that is drawn exactly as written, never as mathtext.
+
+    matplotlib reads a string with an even number of unescaped ``$`` as mathtext: a trial named
+    ``$\frac{1}{0}$ trial`` or ``Study $1$`` would be typeset, or crash the figure when the
+    mathtext does not parse. Escaping every ``$`` as ``\$`` leaves no unescaped ``$``, so
+    matplotlib draws the text as it is and turns each ``\$`` back into ``$``; nothing else is
+    special in plain text (``_``, ``^``, ``%`` and backslashes are drawn as they are; the house
+    style turns TeX off). Every label a plot function passes to matplotlib goes through here,
+    once. HTML escaping (the report page) is separate and stays where it is.
+
+    Examples
+    --------
+    >>> print(plain_text(r"Study $1$ \alpha a_b^c"))
+    Study \$1\$ \alpha a_b^c
+    """
+    return str(s).replace("$", "\\$")
 
 
 def fmt_num(x, digits: int = 2) -> str:

@@ -815,7 +815,8 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
             dx_in, 0, fig.dpi_scale_trans)
 
     def text(x_anchor, dx_in, y, s, *, ha, bold=False, fs=None, va="center", color=None, **kw):
-        return ax.text(x_anchor, y, s, transform=col_transform(x_anchor, dx_in), ha=ha, va=va,
+        return ax.text(x_anchor, y, S.plain_text(s), transform=col_transform(x_anchor, dx_in),
+                       ha=ha, va=va,
                        fontsize=fs or size, fontweight="bold" if bold else "normal",
                        color=color or S.INK, clip_on=False, **kw)
 
@@ -836,7 +837,7 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
 
     def header(x_anchor, pos, head, align):
         dx = pos[0] if align == "left" else pos[1]
-        t = ax.text(x_anchor, header_y, head, ha=align, va="baseline",
+        t = ax.text(x_anchor, header_y, S.plain_text(head), ha=align, va="baseline",
                     fontsize=size, fontweight="bold", color=S.INK, clip_on=False,
                     linespacing=1.1,
                     transform=blended_transform_factory(ax.transAxes, ax.transData)
@@ -848,7 +849,8 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
     for (key, head, align), pos in zip(right_spec, right_pos):
         header(1.0, pos, head, align)
     if title:
-        ax.text(0.0, header_y, title, ha="left", va="bottom", fontsize=size, fontweight="bold",
+        ax.text(0.0, header_y, S.plain_text(title), ha="left", va="bottom", fontsize=size,
+                fontweight="bold",
                 clip_on=False, transform=blended_transform_factory(ax.transAxes, ax.transData)
                 + ScaledTranslation(-left_in, head_lines_h + 0.6 * size / 72, fig.dpi_scale_trans))
 
@@ -1012,12 +1014,13 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
     if has_favours:
         xr = ref if ref is not None and lo < ref < hi else math.sqrt(lo * hi) if scale == "log" else (lo + hi) / 2
         for s, ha, dx in ((favours[0], "right", -0.05), (favours[1], "left", 0.05)):
-            ax.text(xr, 0.0, s, ha=ha, va="top", fontsize=small, color=S.INK, clip_on=False,
+            ax.text(xr, 0.0, S.plain_text(s), ha=ha, va="top", fontsize=small, color=S.INK,
+                    clip_on=False,
                     transform=x_data_y_axes + ScaledTranslation(dx, fav_y, fig.dpi_scale_trans)
                     ).set_gid("forest-favours")
     xl = xlabel if xlabel is not None else S.axis_label(measure)
     if xl:
-        ax.set_xlabel(xl, fontsize=size, labelpad=2.0 + fav_pt)
+        ax.set_xlabel(S.plain_text(xl), fontsize=size, labelpad=2.0 + fav_pt)
     return ax
 
 

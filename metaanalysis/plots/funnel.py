@@ -122,12 +122,12 @@ def funnel(result, ax=None, *, contours=False, trimfill=None, level=None, pseudo
             # draw the lighter bands first so the darker (more significant) sit on top
             from matplotlib.patches import Patch
 
-            handles = [Patch(facecolor="white", edgecolor=S.GREY, lw=0.5, label=f"p > {levels[0]:g}")]
+            handles = [Patch(facecolor="white", edgecolor=S.GREY, lw=0.5, label=S.plain_text(f"p > {levels[0]:g}"))]
             bounds = list(levels) + [0]
             for i, grey in enumerate(CONTOUR_GREYS[: len(levels)]):
                 lab = (f"{bounds[i + 1]:g} < p \u2264 {bounds[i]:g}" if i + 1 < len(levels)
                        else f"p \u2264 {bounds[i]:g}")
-                handles.append(Patch(facecolor=grey, lw=0, label=lab.replace("0 < p", "p")))
+                handles.append(Patch(facecolor=grey, lw=0, label=S.plain_text(lab.replace("0 < p", "p"))))
         if pseudo_ci:
             z = zcrit(lvl)
             for sign in (-1, 1):
@@ -141,7 +141,8 @@ def funnel(result, ax=None, *, contours=False, trimfill=None, level=None, pseudo
         sc.set_gid("funnel-studies")
         if len(yf):
             sc2 = ax.scatter(tr(yf), sef, s=16, facecolors="white", edgecolors=S.INK,
-                             linewidths=0.8, zorder=3, label=f"Filled studies ({len(yf)})")
+                             linewidths=0.8, zorder=3,
+                             label=S.plain_text(f"Filled studies ({len(yf)})"))
             sc2.set_gid("funnel-filled")
             if filled_fit is not None:
                 ln2 = ax.axvline(float(tr(filled_fit.estimate)), color=S.INK, lw=0.8,
@@ -158,10 +159,10 @@ def funnel(result, ax=None, *, contours=False, trimfill=None, level=None, pseudo
         if log:
             _log_axis(ax, "x", *xlim)
         ax.set_xlim(*xlim)
-        ax.set_xlabel(xlabel if xlabel is not None else
-                      (S.axis_label(measure) if S.scale_of(measure) != "percent"
-                       else f"{measure} (analysis scale)"))
-        ax.set_ylabel(ylabel)
+        ax.set_xlabel(S.plain_text(xlabel if xlabel is not None else
+                                   (S.axis_label(measure) if S.scale_of(measure) != "percent"
+                                    else f"{measure} (analysis scale)")))
+        ax.set_ylabel(S.plain_text(ylabel))
         if legend and (contours or len(yf)):
             hs = list(handles) if contours else []
             if len(yf):
@@ -202,12 +203,13 @@ def galbraith(result, ax=None, *, level=None, xlabel=None, ylabel=None):
         sc.set_gid("galbraith-studies")
         ax.set_xlim(0, xmax)
         measure = measure_of(result)
-        ax.set_xlabel(xlabel or ("1/\u221a(v\u1d62 + \u03c4\u00b2)" if tau2 > 0 else "1/SE (precision)"))
-        ax.set_ylabel(ylabel or ("z = y\u1d62/\u221a(v\u1d62 + \u03c4\u00b2)" if tau2 > 0
-                                  else "z = y\u1d62/SE"))
+        ax.set_xlabel(S.plain_text(xlabel or ("1/\u221a(v\u1d62 + \u03c4\u00b2)" if tau2 > 0
+                                               else "1/SE (precision)")))
+        ax.set_ylabel(S.plain_text(ylabel or ("z = y\u1d62/\u221a(v\u1d62 + \u03c4\u00b2)"
+                                              if tau2 > 0 else "z = y\u1d62/SE")))
         if S.scale_of(measure) == "log":
-            ax.set_title(f"slope = log {S.short_label(measure)}", fontsize=S.SMALL_FONT_SIZE,
-                         loc="left")
+            ax.set_title(S.plain_text(f"slope = log {S.short_label(measure)}"),
+                         fontsize=S.SMALL_FONT_SIZE, loc="left")
         return ax
 
 
@@ -236,10 +238,10 @@ def baujat(coordinates, ax=None, *, labels=True, max_labels=5):
         if labels and len(x):
             far = np.argsort(-(x / max(x.max(), 1e-12)) ** 2 - (y / max(y.max(), 1e-12)) ** 2)
             for i in far[:max_labels]:
-                ax.annotate(str(coordinates.index[i]), (x[i], y[i]), xytext=(3, 3),
+                ax.annotate(S.plain_text(coordinates.index[i]), (x[i], y[i]), xytext=(3, 3),
                             textcoords="offset points", fontsize=S.SMALL_FONT_SIZE - 1)
-        ax.set_xlabel("Contribution to overall heterogeneity")
-        ax.set_ylabel("Influence on overall result")
+        ax.set_xlabel(S.plain_text("Contribution to overall heterogeneity"))
+        ax.set_ylabel(S.plain_text("Influence on overall result"))
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
         return ax
@@ -284,7 +286,7 @@ def labbe(result, ax=None, *, xlabel="Event risk, control (%)", ylabel="Event ri
             if yc is not None:
                 ok = (yc >= 0) & (yc <= 1)
                 (ln,) = ax.plot(100 * xc[ok], 100 * yc[ok], color=S.INK, lw=0.8, ls=(0, (4, 2)),
-                                zorder=2, label=f"Pooled {S.short_label(measure)}")
+                                zorder=2, label=S.plain_text(f"Pooled {S.short_label(measure)}"))
                 ln.set_gid("labbe-effect")
         area = 400.0 * w / w.max() if w.max() > 0 else np.full(len(w), 40.0)
         sc = ax.scatter(pc, pt, s=np.maximum(area, 6.0), facecolors="white", edgecolors=S.INK,
@@ -294,6 +296,6 @@ def labbe(result, ax=None, *, xlabel="Event risk, control (%)", ylabel="Event ri
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
         ax.set_aspect("equal")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set_xlabel(S.plain_text(xlabel))
+        ax.set_ylabel(S.plain_text(ylabel))
         return ax

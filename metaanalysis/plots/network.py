@@ -53,7 +53,8 @@ def network_graph(fit, ax=None, *, node_scale=1.0, width=None):
         for (a, b), n in zip(zip(edges["treat1"], edges["treat2"]), ns):
             if n > 1:
                 (x1, y1), (x2, y2) = pos[a], pos[b]
-                ax.text((x1 + x2) / 2, (y1 + y2) / 2, f"{int(n)}", fontsize=S.SMALL_FONT_SIZE - 1,
+                ax.text((x1 + x2) / 2, (y1 + y2) / 2, S.plain_text(f"{int(n)}"),
+                        fontsize=S.SMALL_FONT_SIZE - 1,
                         ha="center", va="center", color=S.INK,
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"), zorder=2)
         npat = nodes.set_index("treatment").reindex(names)["n_patients"].to_numpy(float)
@@ -69,7 +70,8 @@ def network_graph(fit, ax=None, *, node_scale=1.0, width=None):
             r = 1.0 + 0.16
             ha = "center" if abs(math.cos(a)) < 0.3 else ("left" if math.cos(a) > 0 else "right")
             va = "center" if abs(math.sin(a)) < 0.3 else ("bottom" if math.sin(a) > 0 else "top")
-            ax.text(r * math.cos(a), r * math.sin(a), n, ha=ha, va=va, fontsize=S.SMALL_FONT_SIZE)
+            ax.text(r * math.cos(a), r * math.sin(a), S.plain_text(n), ha=ha, va=va,
+                    fontsize=S.SMALL_FONT_SIZE)
         ax.set_xlim(-1.9, 1.9)
         ax.set_ylim(-1.45, 1.45)
         ax.set_aspect("equal")
@@ -146,13 +148,16 @@ def league_heatmap(fit, ax=None, *, digits=2, cmap="RdBu_r", width=None):
             i, j = idx[r.treat1], idx[r.treat2]
             e, lo, hi = (getattr(r, c) for c in cols)
             strong = abs(M[i, j]) > 0.6 * vmax
-            ax.text(j, i, f"{S.fmt_num(e, digits)}\n({S.fmt_num(lo, digits)}\u2013{S.fmt_num(hi, digits)})",
+            ax.text(j, i, S.plain_text(f"{S.fmt_num(e, digits)}\n({S.fmt_num(lo, digits)}"
+                                       f"\u2013{S.fmt_num(hi, digits)})"),
                     ha="center", va="center", fontsize=size, color="white" if strong else S.INK,
                     linespacing=1.0)
         for i, n in enumerate(names):
-            ax.text(i, i, n, ha="center", va="center", fontsize=size, fontweight="bold", wrap=True)
-        ax.set_xticks(range(T), names, rotation=45, ha="left", fontsize=size + 0.5)
-        ax.set_yticks(range(T), names, fontsize=size + 0.5)
+            ax.text(i, i, S.plain_text(n), ha="center", va="center", fontsize=size,
+                    fontweight="bold", wrap=True)
+        shown = [S.plain_text(n) for n in names]
+        ax.set_xticks(range(T), shown, rotation=45, ha="left", fontsize=size + 0.5)
+        ax.set_yticks(range(T), shown, fontsize=size + 0.5)
         ax.xaxis.tick_top()
         for s in ax.spines.values():
             s.set_visible(False)
@@ -162,7 +167,8 @@ def league_heatmap(fit, ax=None, *, digits=2, cmap="RdBu_r", width=None):
         ax.grid(which="minor", color="white", lw=1.0)
         ax.tick_params(which="minor", length=0)
         meas = S.short_label(str(fit.measure).upper())
-        ax.set_xlabel(f"{meas} of row against column [{fit.level:g}% CI]", fontsize=S.SMALL_FONT_SIZE)
+        ax.set_xlabel(S.plain_text(f"{meas} of row against column [{fit.level:g}% CI]"),
+                      fontsize=S.SMALL_FONT_SIZE)
         return ax
 
 
@@ -197,11 +203,11 @@ def rankogram(ranking, ax=None, *, seed=None, n_sim=10000, cumulative=False, wid
         for i, name in enumerate(sucra.index):
             (ln,) = ax.plot(ranks, wide.loc[name].to_numpy(float), marker="o", ms=3, lw=1.0,
                             color=S.PALETTE[i % len(S.PALETTE)],
-                            label=f"{name} (SUCRA {100 * sucra[name]:.0f}%)")
+                            label=S.plain_text(f"{name} (SUCRA {100 * sucra[name]:.0f}%)"))
             ln.set_gid("rankogram-lines")
         ax.set_xticks(ranks)
-        ax.set_xlabel("Rank (1 = best)")
-        ax.set_ylabel("Cumulative probability" if cumulative else "Probability")
+        ax.set_xlabel(S.plain_text("Rank (1 = best)"))
+        ax.set_ylabel(S.plain_text("Cumulative probability" if cumulative else "Probability"))
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=S.SMALL_FONT_SIZE - 1, loc="best", handlelength=1.5)
         return ax

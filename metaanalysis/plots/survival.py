@@ -167,7 +167,7 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
                                    alpha=0.15, lw=0, zorder=1)
             poly.set_gid("km-band")
         (ln,) = ax.step(t, scale * s, where="post", color=c, lw=1.1, zorder=3,
-                        label=name or None)
+                        label=S.plain_text(name) if name else None)
         ln.set_gid("km-curve")
         if censor_ticks and "censored" in f.columns:
             m = np.asarray(f["censored"], float) > 0
@@ -186,13 +186,15 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
                                    lw=0, zorder=1)
             poly.set_gid("km-band")
         (ln,) = ax.plot(t, scale * np.asarray(f["survival"], float), color=c, lw=1.1,
-                        ls=(0, (4, 2)), zorder=3, label=f"{name} (modelled)" if name else "modelled")
+                        ls=(0, (4, 2)), zorder=3,
+                        label=S.plain_text(f"{name} (modelled)" if name else "modelled"))
         ln.set_gid("km-modelled")
     for name, f in digitised.items():
         _check_cols(name, f, ("time", "survival"), "digitised")
         sc = ax.scatter(np.asarray(f["time"], float), scale * np.asarray(f["survival"], float),
                         s=9, facecolors="none", edgecolors=palette.get(name, S.INK), linewidths=0.6,
-                        zorder=5, label=f"{name} (digitised)" if name else "digitised")
+                        zorder=5,
+                        label=S.plain_text(f"{name} (digitised)" if name else "digitised"))
         sc.set_gid("km-digitised")
 
     if risk is not None:  # the axis ends at the last time of the risk table
@@ -202,15 +204,16 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
     if risk is not None:
         ax.set_xticks(np.asarray(risk["time"], float))
         ax.xaxis.set_major_formatter(_time_formatter())
-    ax.set_xlabel(xlabel, fontsize=size)
-    ax.set_ylabel(ylabel + (" (%)" if scale == 100 else ""), fontsize=size)
+    ax.set_xlabel(S.plain_text(xlabel), fontsize=size)
+    ax.set_ylabel(S.plain_text(ylabel + (" (%)" if scale == 100 else "")), fontsize=size)
     ax.tick_params(labelsize=small)
     if title:
-        ax.set_title(title, loc="left", fontsize=size, fontweight="bold")
+        ax.set_title(S.plain_text(title), loc="left", fontsize=size, fontweight="bold")
 
     if arms:
         y0 = -(axis_in + 0.05)
-        head = ax.text(0.0, 0.0, "Number at risk", ha="left", va="top", fontsize=small,
+        head = ax.text(0.0, 0.0, S.plain_text("Number at risk"), ha="left", va="top",
+                       fontsize=small,
                        fontweight="bold", clip_on=False,
                        transform=ax.transAxes + ScaledTranslation(-left_in + 0.04, y0,
                                                                  fig.dpi_scale_trans))
@@ -219,14 +222,16 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
         lo, hi = ax.get_xlim()
         for j, arm in enumerate(arms):
             dy = y0 - (j + 1) * row_in
-            ax.text(0.0, 0.0, arm, ha="right", va="top", fontsize=small, clip_on=False,
+            ax.text(0.0, 0.0, S.plain_text(arm), ha="right", va="top", fontsize=small,
+                    clip_on=False,
                     color=palette.get(arm, S.INK),
                     transform=ax.transAxes + ScaledTranslation(-name_gap, dy, fig.dpi_scale_trans)
                     ).set_gid("km-risk-label")
             for t, n in zip(risk["time"], risk[arm]):
                 if not (lo - 1e-9 <= t <= hi + 1e-9) or (isinstance(n, float) and math.isnan(n)):
                     continue
-                ax.text(t, 0.0, f"{int(n)}", ha="center", va="top", fontsize=small, clip_on=False,
+                ax.text(t, 0.0, S.plain_text(f"{int(n)}"), ha="center", va="top",
+                        fontsize=small, clip_on=False,
                         transform=x_data + ScaledTranslation(0, dy, fig.dpi_scale_trans)
                         ).set_gid("km-risk")
     n_entries = len(curves) + len(modelled) + (1 if digitised else 0)
