@@ -88,7 +88,10 @@ def test_every_line_is_used_or_excluded_with_a_reason(review, table):
 
 
 @pytest.mark.parametrize("line, fragment", [
-    (67, "second line"),                     # COSMIC-311 interim PFS HR
+    (67, "superseded data cut (interim)"),   # COSMIC-311 interim PFS HR: the update is used
+    (205, "second line"),                    # Cabanillas 2017 (after VEGFR therapy) median OS
+    (113, "unstated denominator"),           # DIRECTION ORR: a share of evaluable patients
+    (74, "unstated denominator"),            # COSMIC-311 ORR: population not stated
     (248, "retrospective"),                  # the observational sorafenib cohort
     (171, "mixed histology"),                # Gupta-Abramson: medullary and anaplastic included
     (5, "placebo arm"),                      # DECISION placebo median PFS

@@ -21,8 +21,7 @@ FIGURES = {"pfs_hr_forest.png": "forest_pfs_hr.png", "orr_forest.png": "forest_o
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        out = build_report(ROOT / "data" / "studies.csv", tmp, method="REML", test="z",
-                           formats=("png",))
+        out = build_report(ROOT / "data" / "studies.csv", Path(tmp) / "report", formats=("png",))
         for src, dst in FIGURES.items():
             shutil.copy(out.directory / "figures" / src, HERE / dst)
             print(f"wrote {HERE / dst}")

@@ -167,7 +167,9 @@ def _characteristics_block(records, used_ids) -> str:
 
 
 def _excluded_block(excluded) -> str:
-    rows = [[esc(e["line"]), esc(e["study_id"]), esc(e["reason"])] for e in excluded]
+    rows = [[esc(e["line"]), esc(e["study_id"]), esc(e["reason"])
+             + (f'<div class="note">also: {esc("; ".join(e["other_reasons"]))}</div>'
+                if e.get("other_reasons") else "")] for e in excluded]
     return ('<h2 id="excluded">Excluded: table lines no analysis uses</h2>'
             f'<p class="note">{len(excluded)} line(s) of the study table are used by no analysis, '
             "each with the reason; every other line is used by at least one analysis "

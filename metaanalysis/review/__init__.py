@@ -67,7 +67,8 @@ class ReviewResult(ResultMixin):
     used : dict
         ``{line: [group ids]}`` for every table line some analysis uses.
     excluded : list of dict
-        ``{line, study_id, reason}`` for every other line.
+        ``{line, study_id, reason, other_reasons}`` for every other line: the reason from the
+        analysis in which the row got furthest, then what the other analyses said.
     """
 
     protocol: Protocol
@@ -117,7 +118,7 @@ class ReviewResult(ResultMixin):
     def excluded_frame(self):
         import pandas as pd
 
-        return pd.DataFrame(self.excluded, columns=["line", "study_id", "reason"])
+        return pd.DataFrame(self.excluded, columns=["line", "study_id", "reason", "other_reasons"])
 
     def characteristics_frame(self, included_only: bool = True):
         """Characteristics of the studies (of those some analysis uses, by default)."""
@@ -190,10 +191,11 @@ def run_review(studies, protocol=None, trials=None) -> ReviewResult:
                 for line in s["lines"]:
                     used.setdefault(line, []).append(g.id)
         for line, why in run.reasons.items():
-            # a reason about the kind of row (an arm row in a contrast analysis) explains less
-            # than one about the study or the row itself: those come first
+            # the analysis in which the row got furthest explains best why it is out: a row that
+            # failed only on its counts says more than one of the wrong kind for the analysis
+            stage = run.selection.stages.get(line, 4)
             considered.setdefault(line, []).append(
-                (line in run.selection.structural, len(considered.get(line, [])), analysis.id, why))
+                (-stage, len(considered.get(line, [])), analysis.id, why))
         if analysis.sensitivity and run.groups:
             for parent, label, g in sensitivity_runs(frame, trials, analysis, run.groups):
                 sensitivity.setdefault(parent, []).append((label, g))
@@ -207,11 +209,13 @@ def run_review(studies, protocol=None, trials=None) -> ReviewResult:
             continue
         if line in considered:
             # the reason of the first analysis (in protocol order) that considered the line
-            reasons = list(dict.fromkeys(why for *_, why in sorted(considered[line])))
-            reason = reasons[0] + (f" (and {len(reasons) - 1} other reason(s) in other analyses: "
-                                   + "; ".join(reasons[1:]) + ")" if len(reasons) > 1 else "")
+            ranked = sorted(considered[line])
+            reason = ranked[0][3]
+            others = list(dict.fromkeys(f"{aid}: {why}" for _, _, aid, why in ranked[1:]
+                                        if why != reason))
         else:
-            reason = not_pooled_reason(rec.outcome, rec.measure)
-        excluded.append({"line": line, "study_id": rec.study_id, "reason": reason})
+            reason, others = not_pooled_reason(rec.outcome, rec.measure), []
+        excluded.append({"line": line, "study_id": rec.study_id, "reason": reason,
+                         "other_reasons": others})
     return ReviewResult(protocol, trials, table, tuple(runs), sensitivity, used, excluded,
                         considered)

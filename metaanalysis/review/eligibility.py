@@ -71,6 +71,9 @@ class Selection:
     reasons: dict = field(default_factory=dict)
     considered: tuple = ()
     structural: frozenset = frozenset()  # lines whose kind of row the analysis does not take
+    # how far each rejected row got: 0 its kind of row, 1 the study's characteristics, 2 the row
+    # itself (population, assessor, counts), 3 the choice of one row per study
+    stages: dict = field(default_factory=dict)
 
 
 def _is_contrast(frame):
@@ -95,6 +98,36 @@ def _criterion_words(key, value, allowed):
         return "non-randomised" if value == "no" else f"randomised = {value!r}"
     what = value if value else "not reported"
     return f"{key.replace('_', ' ')} {what!r} not in the protocol ({', '.join(map(repr, allowed))})"
+
+
+def _printed_half_unit(value: float) -> float:
+    """Half a unit of the last digit of ``value`` as it was most likely printed (0.233 -> 0.0005)."""
+    text = repr(float(value))
+    if "e" in text or "E" in text:
+        return 0.0
+    decimals = len(text.split(".")[1].rstrip("0")) if "." in text else 0
+    return 0.5 * 10.0 ** -decimals
+
+
+def _count_problem(rec) -> str | None:
+    """Why a proportion row gives no event count (None when it does).
+
+    A count may be back-calculated from a percentage only with the denominator it is a share of:
+    the row's ``denominator``, or the arm size ``n`` when the row is about the whole arm and the
+    percentage is a whole-number share of it (within the rounding of the printed percentage).
+    """
+    if not math.isnan(rec.numerator) or not math.isnan(rec.denominator):
+        return None
+    if math.isnan(rec.value) or math.isnan(rec.n):
+        return "neither counts nor a denominator: no number of events"
+    if rec.population not in ("", "itt", "all", "safety"):
+        return (f"a percentage of an unstated denominator (population {rec.population!r}): no "
+                "number of events can be derived from the arm size")
+    share = round(rec.value * rec.n) / rec.n
+    if abs(share - rec.value) > _printed_half_unit(rec.value) + 1e-9:
+        return (f"{100 * rec.value:g}% is no whole-number share of the arm's {rec.n:g} patients: "
+                "its denominator is another set of patients, so no count can be derived")
+    return None
 
 
 def _cut_order(rule: str, outcome: str) -> tuple:
@@ -176,11 +209,12 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
     structural = frozenset(reasons)
     df = df[df["sel_role"].isin(["therapy", "comparator"])]
 
+    stages = dict.fromkeys(reasons, 0)
     # characteristics of the study
     tf = trials.frame.set_index("study_id")
     keep = []
     for rec in df.itertuples(index=False):
-        why = None
+        why, stage = None, 1
         if rec.study_id not in tf.index:
             why = "study has no line in trials.csv"
         else:
@@ -198,6 +232,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
         if why is None and rec.study_id in elig.get("exclude_studies", ()):
             why = "excluded by name in the protocol"
         if why is None:
+            stage = 2
             pops = elig.get("population", WHOLE_POPULATIONS)
             if rec.population in CROSSOVER_ADJUSTED:
                 if not crossover_adjusted:
@@ -209,11 +244,14 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
                        "whole study population")
         if why is None and "assessor" in elig and rec.assessor not in elig["assessor"]:
             why = f"assessor {rec.assessor or 'not stated'!r} not in the protocol"
+        if why is None and analysis.table_measure == "proportion":
+            why = _count_problem(rec)
         if why is None and rec.status != "reported":
             why = "median not reached: no estimate to pool" if rec.status == "not_reached" \
                 else f"status {rec.status!r}"
         if why:
             reasons[int(rec.line)] = why
+            stages[int(rec.line)] = stage
         else:
             keep.append(rec)
     import pandas as pd
@@ -250,6 +288,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
             else:
                 why = f"another row of the same study arm is used (line {w.line})"
             reasons[int(rec.line)] = why
+            stages[int(rec.line)] = 3
         chosen = firsts.drop(columns="_order")
     # join the study characteristics
     ch = trials.frame.rename(columns={"line": "line_of_therapy", "design": "study_design"})
@@ -260,7 +299,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
     therapy_rows = chosen[chosen["sel_role"] == "therapy"].drop(columns="sel_role")
     comparator_rows = chosen[chosen["sel_role"] == "comparator"].drop(columns="sel_role")
     return Selection(therapy_rows.reset_index(drop=True), comparator_rows.reset_index(drop=True),
-                     reasons, considered, structural)
+                     reasons, considered, structural, stages)
 
 
 def cut_rules() -> dict:
