@@ -10,6 +10,7 @@ import dataclasses
 import html
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -172,3 +173,47 @@ def freeze_arrays(obj) -> None:
         v = getattr(obj, f.name)
         if isinstance(v, np.ndarray):
             v.setflags(write=False)
+
+
+# A cell a spreadsheet would run as a formula starts with one of these (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def spreadsheet_safe(frame):
+    """A copy of ``frame`` for a CSV meant to be opened in a spreadsheet: text cells that a
+    spreadsheet would run as a formula are neutralised with a leading single quote.
+
+    A text cell (also a column name or an index label) starting with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return gets a ``'`` in front (``=HYPERLINK(...)`` becomes
+    ``'=HYPERLINK(...)``), unless it is a plain number such as ``-0.5``, which a spreadsheet reads
+    as that number. Numbers stay numbers: numeric columns, and numbers in mixed columns, are not
+    touched, so ``-0.5`` stored as a number is still ``-0.5``. Use it on exports (report tables);
+    the study table itself is kept as typed. Write the result with
+    ``to_csv(..., lineterminator="\r\n")``: the csv module then quotes a cell that holds a
+    carriage return, which a spreadsheet would otherwise read as the start of a new row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> spreadsheet_safe(pd.DataFrame({"trial": ["=1+2", "A"], "hr": [-0.5, 0.7]})).to_dict("list")
+    {'trial': ["'=1+2", 'A'], 'hr': [-0.5, 0.7]}
+    """
+    import pandas as pd
+
+    def safe(v):
+        if isinstance(v, str) and v.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(v):
+            return "'" + v
+        return v
+
+    out = frame.copy()
+    for j in range(out.shape[1]):
+        col = out.iloc[:, j]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.astype(object)
+        elif not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
+            continue
+        out.isetitem(j, col.map(safe))
+    out.columns = out.columns.map(safe)
+    out.index = out.index.map(safe)
+    return out

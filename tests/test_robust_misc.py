@@ -212,3 +212,64 @@ def test_read_curve_refuses_a_fifo_as_clicks(tmp_path):
     _point_clicks_to(meta, "pipe.clicks.csv")
     with pytest.raises(StudyTableError, match="not a regular file"):
         read_curve(folder / "arm")
+
+
+# ---- CSV exports for spreadsheets ---------------------------------------------------------------
+
+
+def test_spreadsheet_safe_neutralises_formulas_and_keeps_numbers():
+    import csv
+    import io
+
+    import pandas as pd
+
+    from metaanalysis._base import spreadsheet_safe
+
+    frame = pd.DataFrame({
+        "trial": ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-2+3", "@SUM(A1)", "\t=1",
+                  "\r=1", "safe", "-0.5", "a=b"],
+        "hr": [-0.5, 0.7, -1e-3, 1.0, 2.0, 3.0, 4.0, 5.0, -6.0],
+        "n": [-3, 1, 2, 3, 4, 5, 6, 7, 8],
+        "mixed": [-1.5, "=x", None, "-y", 2, "ok", "@", "", "-"],
+        "=cmd|' /C calc'!A0": ["x"] * 9,
+    }, index=[f"r{i}" for i in range(8)] + ["=index"])
+    frame["cat"] = pd.Categorical(["=c", "d"] * 4 + ["d"])
+    before = frame.copy()
+    out = spreadsheet_safe(frame)
+    pd.testing.assert_frame_equal(frame, before)  # the input is not changed
+    assert out["trial"].tolist() == ["'=HYPERLINK(\"http://x\",\"y\")", "'+1+2", "'-2+3",
+                                     "'@SUM(A1)", "'\t=1", "'\r=1", "safe", "-0.5", "a=b"]
+    # numbers stay numbers
+    pd.testing.assert_series_equal(out["hr"], frame["hr"], check_index=False)
+    pd.testing.assert_series_equal(out["n"], frame["n"], check_index=False)
+    assert out["mixed"].tolist()[:2] == [-1.5, "'=x"] and out["mixed"].iloc[4] == 2
+    assert out["mixed"].tolist()[5:] == ["ok", "'@", "", "'-"]
+    assert "'=cmd|' /C calc'!A0" in out.columns and out.index[-1] == "'=index"
+    assert out["cat"].tolist()[:2] == ["'=c", "d"]
+    text = out.to_csv(lineterminator="\r\n")  # quotes cells holding a carriage return
+    cells = [c for row in csv.reader(io.StringIO(text, newline="")) for c in row]
+    assert not any(c.startswith(("=", "+", "@")) for c in cells)
+    assert "-0.5" in cells and "'-2+3" in cells
+
+
+def test_the_study_table_is_kept_as_typed(tmp_path):
+    import csv
+    import io
+
+    from metaanalysis.studies import REQUIRED_COLUMNS, read_studies
+
+    row = dict(study_id="t2020", trial="=1+2", year="2020", design="rct", arm="drug",
+               therapy="drug", comparator="", outcome="FU", measure="minimum", value="-1.5",
+               ci_low="", ci_high="", ci_level="", numerator="", denominator="", n="40",
+               unit="months", source="doi:10.1/x", locator="@table 2", notes="+ see")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=REQUIRED_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerow(row)
+    path = tmp_path / "studies.csv"
+    path.write_text(buf.getvalue())
+    before = path.read_bytes()
+    frame = read_studies(path).frame
+    assert frame["trial"].iloc[0] == "=1+2" and frame["locator"].iloc[0] == "@table 2"
+    assert frame["notes"].iloc[0] == "+ see" and frame["value"].iloc[0] == -1.5
+    assert path.read_bytes() == before
