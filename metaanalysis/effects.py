@@ -768,7 +768,6 @@ def to_months(values, unit):
 
 _FILTER_COLUMNS = ("therapy", "comparator", "arm", "design", "data_cut", "population", "assessor")
 _PROVENANCE = ("source", "locator", "notes")
-_DATA_CUT_ORDER = {"interim": 0, "primary": 1, "final": 2, "update": 3}
 
 
 def _text(series):
@@ -817,8 +816,9 @@ def effects_from_table(
         Keep these study ids.
     select : {"first", "last", "latest"} or callable, optional
         Rule for a study (or, for arm-level measures, a study arm) with several matching rows:
-        first or last row of the file, the latest analysis (``data_cut`` update > final > primary >
-        interim, then the latest year), or a function taking the rows (a DataFrame) and returning
+        first or last row of the file, the latest analysis (``data_cut`` in the order of
+        :data:`~metaanalysis.studies.CUT_CHRONOLOGY`: final > update > primary > interim, then the
+        latest year), or a function taking the rows (a DataFrame) and returning
         the one row to keep (a Series or a one-row DataFrame). Without a rule, several rows for one
         study raise an :class:`InputError` listing them.
     from_value : bool
@@ -970,7 +970,10 @@ def _one_per_unit(rows, unit_cols, select):
         elif select == "last":
             keep.append(g.iloc[-1])
         elif select == "latest":
-            order = _text(g["data_cut"]).map(lambda s: _DATA_CUT_ORDER.get(s.lower(), -1))
+            from .studies import CUT_CHRONOLOGY
+
+            chronology = {c: i for i, c in enumerate(CUT_CHRONOLOGY)}
+            order = _text(g["data_cut"]).map(lambda s: chronology.get(s.lower(), -1))
             year = pd.to_numeric(g["year"], errors="coerce").fillna(-1) if "year" in g.columns else 0
             rank = order * 10000 + year
             keep.append(g.loc[rank.idxmax()])

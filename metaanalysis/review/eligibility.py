@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..studies import CUT_PREFERENCE, cut_preference
+from ..studies import CUT_CHRONOLOGY, CUT_PREFERENCE, cut_preference
 
 __all__ = ["Selection", "select_rows", "CROSSOVER_ADJUSTED", "WHOLE_POPULATIONS"]
 
@@ -32,8 +32,7 @@ WHOLE_POPULATIONS = ("", "itt", "all", "evaluable", "safety")
 # Crossover-adjusted estimates (rank-preserving structural failure time, inverse probability of
 # censoring weights): used only where the protocol asks for them.
 CROSSOVER_ADJUSTED = ("rpsftm-adjusted", "rpsft-adjusted", "ipcw-adjusted")
-# Earliest to latest, for the "first" and "latest" data-cut rules.
-_CHRONOLOGY = ("interim", "primary", "", "update", "final")
+_CHRONOLOGY = CUT_CHRONOLOGY
 
 _DESIGN_WORDS = {
     "single-arm": "non-randomised: single-arm study",
