@@ -18,6 +18,7 @@ import io
 import math
 import os
 import re
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -37,6 +38,7 @@ __all__ = [
     "append_rows",
     "CUT_PREFERENCE",
     "ASSESSOR_PREFERENCE",
+    "CUT_CHRONOLOGY",
     "cut_preference",
     "atomic_write",
     "parse_number",
@@ -72,6 +74,9 @@ CUT_PREFERENCE = {
     "OS": ("final", "update", "primary", "", "interim"),
 }
 ASSESSOR_PREFERENCE = ("central", "", "investigator")
+# Data cuts from earliest to latest (an unlabelled row is taken to be the primary report), for the
+# "first" and "latest" rules of effects_from_table and of the protocol.
+CUT_CHRONOLOGY = ("interim", "primary", "", "update", "final")
 
 
 def cut_preference(outcome: str) -> tuple:
@@ -1161,9 +1166,12 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
     The new rows are checked on their own (every problem named by the line of ``rows_path``) and
     together with the table (duplicates of existing rows, consistency across a study). Only when
     nothing is wrong is the table rewritten: the new content goes to a temporary file in the same
-    folder, is flushed to disk, the previous table is kept as ``<name>.bak`` and the temporary file
-    is renamed over the table, so an interruption leaves either the old or the new table, never
-    half of one.
+    folder, is flushed to disk, the previous table is kept as ``<name>.bak`` (written the same
+    way) and the temporary file is renamed over the table, so an interruption leaves either the
+    old or the new table, never half of one. Reading, checking and writing happen under a lock on
+    the table, so concurrent adds each keep their rows. A read-only table is refused; a symbolic
+    link is written through (the link stays). Temporary files that a killed add left behind are
+    removed by the next one.
 
     Parameters
     ----------
@@ -1186,87 +1194,76 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
     --------
     >>> append_rows("data/studies.csv", "new_trial.csv")        # doctest: +SKIP
     """
+    from .fileio import check_writable, file_lock, remove_stale_temporaries
+
     table_path, rows_path = os.fspath(table_path), os.fspath(rows_path)
     if not os.path.isfile(table_path):
-        what = "is a directory, not a CSV file" if os.path.isdir(table_path) else "file not found"
+        what = ("is a directory, not a CSV file" if os.path.isdir(table_path) else
+                "is not a regular file (a FIFO or device); give a CSV file"
+                if os.path.exists(table_path) else "file not found")
         raise StudyTableError([Problem(table_path, None, None, what)])
-    old_bytes = Path(table_path).read_bytes()
-    old_rows, old_header, problems = _parse(old_bytes, table_path)
-    if old_rows is None:
-        raise StudyTableError(problems)
+    new_rows, new_header = _read_new_rows(rows_path)
+    check_writable(os.path.realpath(table_path))
+    # Read, validate and write under one lock: concurrent adds each see the rows of the one before.
+    with file_lock(os.path.realpath(table_path)):
+        remove_stale_temporaries(os.path.realpath(table_path))
+        old_bytes = Path(table_path).read_bytes()
+        old_rows, old_header, problems = _parse(old_bytes, table_path)
+        if old_rows is None:
+            raise StudyTableError(problems)
+        unknown = [c for c in new_header if c not in old_header]
+        if unknown:
+            raise StudyTableError([Problem(rows_path, 1, c, "is not a column of the table "
+                                           f"{table_path}; its columns are: {', '.join(old_header)}")
+                                   for c in unknown])
+        own = [p for p in _check_rows(new_rows, new_header, rows_path) if p.severity == "error"]
+        existing = {tuple(r.get(h, "") for h in old_header): line for line, r in old_rows}
+        for line, r in new_rows:
+            key = tuple(r.get(h, "") for h in old_header)
+            if key in existing:
+                own.append(Problem(rows_path, line, None, f"duplicates line {existing[key]} of "
+                                   f"{table_path}; it is already in the table"))
+        if own:
+            raise StudyTableError(own)
+
+        buf = io.StringIO(newline="")
+        newline = "\r\n" if b"\r\n" in old_bytes else "\n"
+        writer = csv.writer(buf, lineterminator=newline)
+        for _, r in new_rows:
+            writer.writerow([r.get(h, "") for h in old_header])
+        text = old_bytes.decode("utf-8-sig")
+        if text and not text.endswith(("\n", "\r")):
+            text += newline
+        combined = text + buf.getvalue()
+        table, problems = validate_text(combined.encode("utf-8"), table_path)
+        if table is None:
+            # errors that only show together (none expected after the checks above) name table lines
+            raise StudyTableError([p for p in problems if p.severity == "error"])
+        bom = b"\xef\xbb\xbf" if old_bytes.startswith(b"\xef\xbb\xbf") else b""
+        atomic_write(table_path, bom + combined.encode("utf-8"), backup=backup)
+    return table
+
+
+def _read_new_rows(rows_path):
+    """Parse the CSV of rows to add; raises StudyTableError naming the file on any problem."""
     try:
+        if not stat.S_ISREG(os.stat(rows_path).st_mode):
+            raise StudyTableError([Problem(rows_path, None, None, "is not a regular file (a "
+                                           "FIFO, device or directory); give a CSV file")])
         new_bytes = Path(rows_path).read_bytes()
     except FileNotFoundError:
         raise StudyTableError([Problem(rows_path, None, None, "file not found")]) from None
-    except IsADirectoryError:
-        raise StudyTableError([Problem(rows_path, None, None, "is a directory, not a CSV "
-                                       "file")]) from None
     except OSError as exc:
         raise StudyTableError([Problem(rows_path, None, None, "cannot be read: "
                                        f"{exc.strerror or exc}")]) from None
     new_rows, new_header, problems = _parse(new_bytes, rows_path)
     if new_rows is None:
         raise StudyTableError(problems)
-    unknown = [c for c in new_header if c not in old_header]
-    if unknown:
-        raise StudyTableError([Problem(rows_path, 1, c, "is not a column of the table "
-                                       f"{table_path}; its columns are: {', '.join(old_header)}")
-                               for c in unknown])
-    own = [p for p in _check_rows(new_rows, new_header, rows_path) if p.severity == "error"]
-    existing = {tuple(r.get(h, "") for h in old_header): line for line, r in old_rows}
-    for line, r in new_rows:
-        key = tuple(r.get(h, "") for h in old_header)
-        if key in existing:
-            own.append(Problem(rows_path, line, None, f"duplicates line {existing[key]} of "
-                               f"{table_path}; it is already in the table"))
-    if own:
-        raise StudyTableError(own)
-
-    buf = io.StringIO(newline="")
-    newline = "\r\n" if b"\r\n" in old_bytes else "\n"
-    writer = csv.writer(buf, lineterminator=newline)
-    for _, r in new_rows:
-        writer.writerow([r.get(h, "") for h in old_header])
-    text = old_bytes.decode("utf-8-sig")
-    if text and not text.endswith(("\n", "\r")):
-        text += newline
-    combined = text + buf.getvalue()
-    table, problems = validate_text(combined.encode("utf-8"), table_path)
-    if table is None:
-        # errors that only show together (none expected after the checks above) name table lines
-        raise StudyTableError([p for p in problems if p.severity == "error"])
-    bom = b"\xef\xbb\xbf" if old_bytes.startswith(b"\xef\xbb\xbf") else b""
-    atomic_write(table_path, bom + combined.encode("utf-8"), backup=backup)
-    return table
+    return new_rows, new_header
 
 
 def atomic_write(path, data: bytes, *, backup: bool = False) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
-    import tempfile
+    """Write ``data`` to ``path`` atomically; see :func:`metaanalysis.fileio.atomic_write`."""
+    from .fileio import atomic_write as _atomic_write
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        # mkstemp makes the file private (0600): give it the mode the file had, or the mode a
-        # plain open() would have given it, so that a rewrite never changes who may read it.
-        if os.path.exists(path):
-            mode = os.stat(path).st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if backup and os.path.exists(path):
-            import shutil
-
-            shutil.copy2(path, path + ".bak")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    _atomic_write(path, data, backup=backup)
