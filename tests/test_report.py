@@ -61,9 +61,10 @@ def test_report_writes_page_figures_and_results(report):
     parser.feed(page)
     # metafor's "<.0001" is text, not the start of a tag
     assert "<.0001" not in page and "&lt;.0001" in page
-    # self-contained: no scripts, no external resources
+    # self-contained: no scripts, no external resources; the links go to the report's own files
     assert parser.scripts == 0
-    assert [l for l in parser.links if not l.startswith("#")] == []
+    assert parser.links and all("://" not in l and not l.startswith("/") for l in parser.links)
+    assert all((out / l).is_file() for l in parser.links)
     protocol = ma.read_protocol(ROOT / "data" / "protocol.toml")
     for a in protocol.analyses:
         assert a.id in parser.ids, f"section {a.id} missing"
@@ -79,6 +80,12 @@ def test_report_writes_page_figures_and_results(report):
     # a sensitivity table for each primary estimate that has variants
     assert "sens-pfs_hr/lenvatinib" in parser.ids and "sens-os_hr/sorafenib" in parser.ids
     results = json.loads((out / "results.json").read_text())
+    assert {"tables/estimates.csv", "tables/excluded.csv"} <= set(results["files"])
+    import pandas as pd
+
+    est = pd.read_csv(out / "tables" / "estimates.csv")
+    assert set(est["id"]) == {a["id"] for a in results["analyses"] if a["role"] != "sensitivity"}
+    assert len(pd.read_csv(out / "tables" / "excluded.csv")) == len(results["excluded"])
     assert isinstance(results["analyses"], list)
     ids = {a["id"] for a in results["analyses"]}
     assert {"pfs_hr/lenvatinib", "os_hr/sorafenib", "orr/lenvatinib", "ae_g3_rr/sorafenib"} <= ids

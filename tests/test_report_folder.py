@@ -133,3 +133,15 @@ def test_out_that_is_a_file_is_refused(tmp_path, small_table, capsys):
     assert main(["report", "--studies", str(small_table), "--out", str(f)]) == 2
     assert "is a file" in capsys.readouterr().err
     assert f.read_text() == "x"
+
+
+def test_a_table_too_large_for_a_report_is_refused_early(tmp_path, small_table, monkeypatch,
+                                                         capsys):
+    import metaanalysis.report as report
+
+    monkeypatch.setattr(report, "MAX_REPORT_ROWS", 10)
+    out = tmp_path / "out"
+    assert main(["report", "--studies", str(small_table), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "at most 10" in err and "pool_many" in err and "Traceback" not in err
+    assert not out.exists()

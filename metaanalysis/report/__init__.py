@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._base import check_level, jsonable
+from ..errors import InputError
 from .analyses import SMALL_STUDY_MIN_K, analysis_records
 from .diff import ResultsDiff, diff_results, load_results
 
@@ -23,6 +24,10 @@ __all__ = ["build_report", "ReportOutput", "run_analyses", "diff_results", "Resu
            "load_results"]
 
 PROPORTION_MEASURE = "PLO"
+# The page lists every row of the table (provenance) and the review walks each row once per
+# analysis: past this size the page is unreadable and the memory grows with it. A larger table is
+# refused with a clear message rather than left to run for tens of minutes.
+MAX_REPORT_ROWS = 20_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +84,12 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
                 target = out / "figures" / Path(f).name
                 os.replace(f, target)
                 written.append(target)
+        from .tables import csv_bytes, report_tables
+
+        (out / "tables").mkdir(exist_ok=True)
+        for name, frame in report_tables(review).items():
+            atomic_write(out / "tables" / name, csv_bytes(frame))
+            written.append(out / "tables" / name)
         atomic_write(out / "index.html", page.encode("utf-8"))
         written.append(out / "index.html")
         if diff is not None:
@@ -147,6 +158,11 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
     if method is not None or test is not None or level is not None:
         validate_common(method or "REML", test or "z", 95 if level is None else level)
     table = read_studies(studies)
+    if len(table) > MAX_REPORT_ROWS:
+        raise InputError(f"{studies}: {len(table)} rows; the report lays out every row and takes "
+                         f"at most {MAX_REPORT_ROWS:,} (a systematic review's table has hundreds). "
+                         "For many meta-analyses at once use metaanalysis.pool_many, which has no "
+                         "such limit")
     paths = default_paths(studies)
     protocol_path = Path(protocol) if protocol is not None else paths["protocol"]
     trials_path = Path(trials) if trials is not None else paths["trials"]

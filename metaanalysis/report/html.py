@@ -291,6 +291,10 @@ def render_page(results, table, figures, diff=None) -> str:
         + (f'<p class="note">{esc(review["notes"])}</p>' if review.get("notes") else ""),
         _diff_block(diff),
         "<h2>Contents</h2><ul>" + "".join(toc) + "</ul>",
+        '<p class="note">Tables for a spreadsheet: '
+        + ", ".join(f'<a href="tables/{n}.csv">{n}.csv</a>'
+                    for n in ("estimates", "sensitivity", "excluded", "characteristics"))
+        + ".</p>",
     ]
     for d in declared:
         groups = by_analysis.get(d["id"], [])
