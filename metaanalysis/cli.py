@@ -106,6 +106,10 @@ def cmd_report(args) -> int:
     if args.json:
         print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
     else:
+        if out.diff is not None:
+            # what changed is news for the terminal too, not only for the page
+            print(out.diff.summary())
+            print()
         print(f"report written to {out.directory / 'index.html'}")
     return 0
 

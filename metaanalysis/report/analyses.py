@@ -79,9 +79,9 @@ def analysis_records(review) -> tuple:
             analyses.append(rec)
     sensitivity = {}
     for g in review.groups:
-        if g.role != "primary":
-            continue
         variants = review.sensitivity.get(g.id, [])
+        if g.role != "primary" and not variants:
+            continue
         frame = sensitivity_table(g, variants)
         sensitivity[g.id] = jsonable(frame.to_dict(orient="records"))
     declared = []

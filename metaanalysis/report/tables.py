@@ -23,7 +23,7 @@ def report_tables(review) -> dict:
                     for g in review.groups]
     sens = []
     for g in review.groups:
-        if g.role != "primary":
+        if g.id not in review.sensitivity:
             continue
         frame = review.sensitivity_frame(g.id)
         if len(frame) > 1:
