@@ -402,6 +402,13 @@ def _half_units(texts):
     return out
 
 
+def _half_units_at(cells, rows, cache=None):
+    """:func:`_half_units` of ``cells[rows]``, computed once per distinct text."""
+    codes, uniques = _factorize(cells, cache)
+    halves = np.concatenate([[0.0], _half_units(list(uniques))])
+    return halves[codes[rows]]
+
+
 # --------------------------------------------------------------------------------------------
 # parsing
 
@@ -575,11 +582,11 @@ def _read_columns(data, name):
     batch, lines, row_problems, parts = [], [], [], []
 
     def flush():
-        # a batch of records into columns of stripped cells, equal cells one object (a table
-        # repeats its sources, notes and codes on many rows)
+        # a batch of records into columns of stripped cells, each as the codes of its distinct
+        # values (a table repeats its sources, notes and codes on many rows: one object each)
         if batch:
-            parts.append([_deduplicated(np.fromiter(map(str.strip, cells), dtype=object,
-                                                    count=len(batch)))
+            parts.append([pd.factorize(np.fromiter(map(str.strip, cells), dtype=object,
+                                                   count=len(batch)))
                           for cells in zip(*batch)])
             batch.clear()
 
@@ -603,8 +610,19 @@ def _read_columns(data, name):
     if problems or row_problems:
         return problems or row_problems
     flush()
-    columns = [np.concatenate([part[j] for part in parts]) if parts else _object_array([])
-               for j in range(width)]
+    if not parts:
+        return [Problem(name, None, None, "has a header but no data rows")]
+    # the batches' codes into codes of the whole column: only the distinct values of each batch
+    # are compared across batches
+    columns, codes_of = [], []
+    for j in range(width):
+        uniques = np.concatenate([part[j][1] for part in parts])
+        merged, values = pd.factorize(uniques)
+        offsets = np.cumsum([0] + [len(part[j][1]) for part in parts[:-1]])
+        codes = np.concatenate([merged[offset + part[j][0]]
+                                for offset, part in zip(offsets, parts)])
+        columns.append(values[codes])
+        codes_of.append((codes.astype(np.int64) + 1, values))
     del parts
     lines = np.array(lines, dtype=np.int64)
     blank = np.ones(len(lines), dtype=bool)
@@ -616,13 +634,11 @@ def _read_columns(data, name):
         keep = ~blank
         lines = lines[keep]
         columns = [column[keep] for column in columns]
+        codes_of = [(codes[keep], values) for codes, values in codes_of]  # codes need not be dense
     if not len(lines):
         return [Problem(name, None, None, "has a header but no data rows")]
-    factorized = {}
-    for j, column in enumerate(columns):
-        codes, uniques = pd.factorize(column)
-        columns[j] = column = uniques[codes]
-        factorized[id(column)] = (column, codes.astype(np.int64) + 1, uniques)
+    factorized = {id(column): (column, codes, values)
+                  for column, (codes, values) in zip(columns, codes_of)}
     return _Columns(header, lines, dict(zip(header, columns)), factorized)
 
 
@@ -952,7 +968,7 @@ def _consistency_checks(frame, table, name, pd):
     with np.errstate(invalid="ignore", divide="ignore"):
         rows = np.flatnonzero((measure == "proportion") & ~np.isnan(num) & ~np.isnan(value)
                               & (den > 0))
-        tol = _half_units(value_text[rows].tolist()) + 1e-9
+        tol = _half_units_at(value_text, rows, cache) + 1e-9
         off = np.abs(value[rows] - num[rows] / den[rows]) > tol
     for i, t in zip(rows[off], tol[off]):
         v, k, d = float(value[i]), float(num[i]), float(den[i])
@@ -968,7 +984,8 @@ def _consistency_checks(frame, table, name, pd):
                               & (value > 0) & (lo > 0) & (hi > 0) & (lo <= value) & (value <= hi))
     if len(rows):
         texts = {c: table.cells[c][rows].tolist() for c in ("value", "ci_low", "ci_high")}
-        halves = [_half_units(texts[c]) for c in ("value", "ci_low", "ci_high")]
+        halves = [_half_units_at(table.cells[c], rows, cache) for c in ("value", "ci_low",
+                                                                         "ci_high")]
         best = _log_asymmetries(value[rows], lo[rows], hi[rows], *halves)
         # the vectorised logs may differ from math.log in the last bit: near the threshold, the
         # row-by-row computation decides
@@ -987,7 +1004,8 @@ def _consistency_checks(frame, table, name, pd):
                  cache=cache)
     responses = _isin(outcome, ("ORR", "DCR", "CR", "PR", "SD"), cache) & (status == "reported")
     if responses.any():
-        _sum_checks(warn, group, responses, outcome, measure, value, num, lines, value_text)
+        _sum_checks(warn, group, responses, outcome, measure, value, num, lines, value_text,
+                    cache)
 
     # Median PFS should not exceed median OS in the same arm.
     population = col("population")
@@ -1046,7 +1064,8 @@ def _consistency_checks(frame, table, name, pd):
     return out
 
 
-def _sum_checks(warn, group, responses, outcome, measure, value, num, lines, value_text):
+def _sum_checks(warn, group, responses, outcome, measure, value, num, lines, value_text,
+                cache=None):
     """ORR = CR + PR and DCR = ORR + SD, on counts when all three have one, else on proportions.
 
     Per group and outcome, the count is the first row's count (a ``count`` row's value or a
@@ -1061,7 +1080,7 @@ def _sum_checks(warn, group, responses, outcome, measure, value, num, lines, val
     amounts = {"count": np.where(measure == "count", value, num), "proportion": value}
     tols = {"count": np.zeros(len(value)), "proportion": np.zeros(len(value))}
     prop_rows = np.flatnonzero(prop_ok)
-    tols["proportion"][prop_rows] = _half_units(value_text[prop_rows].tolist())
+    tols["proportion"][prop_rows] = _half_units_at(value_text, prop_rows, cache)
 
     def first_row(ok, o):
         """Per group, the first row with outcome ``o`` among ``ok`` (-1 where none)."""
