@@ -67,8 +67,9 @@ class GroupResult(ResultMixin):
 
     def studies(self) -> list:
         """``[{study_id, lines}]`` as results.json lists them."""
-        return [{"study_id": r.study_id, "lines": [int(x) for x in r.lines]}
-                for r in self.entries.itertuples(index=False)]
+        e = self.entries
+        return [{"study_id": sid, "lines": [int(x) for x in lines]}
+                for sid, lines in zip(e["study_id"], e["lines"])]
 
     def natural(self) -> dict:
         """Estimate, CI and prediction interval on the scale a reader knows."""
@@ -214,7 +215,7 @@ def effect_entries(selection: Selection, analysis) -> tuple:
     extra = rows.set_index("line")
     for col in ("study_design", "line_of_therapy", "histology", "year", "n", "design"):
         if col in extra.columns:
-            eff[col] = [extra.at[int(l), col] for l in eff["line"]]
+            eff[col] = extra[col].reindex(eff["line"].astype(int)).to_numpy()
     if analysis.kind != "binary":
         eff["lines"] = [(int(l),) for l in eff["line"]]
         return eff, dropped

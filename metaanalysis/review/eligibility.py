@@ -75,6 +75,13 @@ class Selection:
     stages: dict = field(default_factory=dict)
 
 
+def _records(frame) -> list:
+    """Rows as objects with attribute access (faster than itertuples on wide frames)."""
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(**d) for d in frame.to_dict(orient="records")]
+
+
 def _is_contrast(frame):
     return frame["arm"].str.contains(" vs ", regex=False)
 
@@ -203,21 +210,21 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
             else:
                 role[i] = "therapy"
     df["sel_role"] = role
-    for rec in df[~df["sel_role"].isin(["therapy", "comparator"])].itertuples(index=False):
+    for rec in _records(df[~df["sel_role"].isin(["therapy", "comparator"])]):
         reasons[int(rec.line)] = rec.sel_role
     structural = frozenset(reasons)
     df = df[df["sel_role"].isin(["therapy", "comparator"])]
 
     stages = dict.fromkeys(reasons, 0)
-    # characteristics of the study
-    tf = trials.frame.set_index("study_id")
+    # characteristics of the study (plain dicts: a pandas lookup per row costs more than the rest)
+    tf = {r["study_id"]: r for r in trials.frame.to_dict(orient="records")}
     keep = []
-    for rec in df.itertuples(index=False):
+    for rec in _records(df):
         why, stage = None, 1
-        if rec.study_id not in tf.index:
+        if rec.study_id not in tf:
             why = "study has no line in trials.csv"
         else:
-            ch = tf.loc[rec.study_id]
+            ch = tf[rec.study_id]
             for key in ("design", "phase", "randomised", "blinding", "control", "line",
                         "biomarker", "region", "crossover", "pfs_assessor"):
                 if key in elig and ch.get(key, "") not in elig[key]:
@@ -255,12 +262,12 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
             keep.append(rec)
     import pandas as pd
 
-    chosen = pd.DataFrame(keep, columns=df.columns) if keep else df.iloc[0:0]
+    chosen = pd.DataFrame([vars(r) for r in keep], columns=df.columns) if keep else df.iloc[0:0]
     # one row per study (contrasts) or study arm (arm-level, counts)
     if len(chosen):
         cuts = _cut_order(cut_rule, analysis.outcome)
         order = []
-        for r in chosen.itertuples(index=False):
+        for r in _records(chosen):
             adjusted = r.population in CROSSOVER_ADJUSTED
             order.append((0 if (adjusted == crossover_adjusted) else 1, _rank(r.data_cut, cuts),
                           _rank(r.assessor, assessors),
@@ -271,8 +278,8 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
         chosen = chosen.assign(_order=order).sort_values("_order")
         unit = ["study_id"] if analysis.kind == "contrast" else ["study_id", "arm"]
         firsts = chosen.drop_duplicates(unit, keep="first")
-        winner = {tuple(getattr(r, u) for u in unit): r for r in firsts.itertuples(index=False)}
-        for rec in chosen[~chosen.index.isin(firsts.index)].itertuples(index=False):
+        winner = {tuple(getattr(r, u) for u in unit): r for r in _records(firsts)}
+        for rec in _records(chosen[~chosen.index.isin(firsts.index)]):
             w = winner[tuple(getattr(rec, u) for u in unit)]
             if rec.data_cut != w.data_cut:
                 why = (f"superseded data cut ({rec.data_cut or 'unlabelled'}): line {w.line} "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .analyses import run_analysis
+from .analyses import _p_against_null, run_analysis
 
 __all__ = ["sensitivity_runs", "sensitivity_table", "conclusion"]
 
@@ -76,9 +76,24 @@ def sensitivity_runs(frame, trials, analysis, primary_groups) -> list:
     A variant that selects exactly the same rows and fits the same model as the primary is left
     out (it would repeat the primary), and so is a group that the variant leaves empty.
     """
+    import dataclasses
+
+    from .analyses import fit_entries
+
     primary = {g.group: g for g in primary_groups}
     out = []
     for vid, label, kwargs in _variants(analysis):
+        if set(kwargs) <= {"method", "test", "model"}:
+            # another model on the same entries: refit them, no need to select again
+            for base in primary_groups:
+                if base.k < 2:
+                    continue  # one study: every model gives its own estimate
+                fit = fit_entries(base.entries, analysis, **kwargs)
+                g = dataclasses.replace(base, id=f"{base.id}~{vid}", role="sensitivity", fit=fit,
+                                        p=_p_against_null(fit, analysis), parent=base.id,
+                                        variant=vid)
+                out.append((base.id, label, g))
+            continue
         run = run_analysis(frame, trials, analysis, role="sensitivity", variant=vid, **kwargs)
         for g in run.groups:
             base = primary.get(g.group)
