@@ -25,7 +25,33 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .figure{margin:1em 0;overflow-x:auto}.figure svg{max-width:100%;height:auto}
 .note{color:#555;font-size:.9em}.warn{color:#8a4b00}.flag{color:#b00020;font-weight:bold}
 .meta{color:#555;font-size:.9em}code{font-size:.95em}
+figure{margin:1.2em 0}figcaption,caption{color:#333;font-size:.9em;text-align:left;padding:.3em 0}
+caption{caption-side:top;font-weight:600}
+@media print{body{max-width:none;margin:0;font-size:10pt}a{color:inherit;text-decoration:none}
+ h2,h3{break-after:avoid}figure,table,tr{break-inside:avoid}details>*{display:block}
+ .figure{overflow:visible}}
 """
+
+
+class _Numbering:
+    """Figure and table numbers in page order (reset for every page)."""
+
+    def __init__(self):
+        self.figures = 0
+        self.tables = 0
+
+    def figure(self) -> int:
+        self.figures += 1
+        return self.figures
+
+    def table(self) -> int:
+        self.tables += 1
+        return self.tables
+
+
+# The page is rendered top to bottom in one call; its blocks number figures and tables through
+# this counter, which render_page resets, so that numbers follow the page order.
+_NUMBERS = _Numbering()
 
 
 def esc(x) -> str:
@@ -55,8 +81,13 @@ def inline_svg(path) -> str:
     return text.strip()
 
 
-def table_html(header, rows, numeric=()) -> str:
-    out = ["<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+def table_html(header, rows, numeric=(), caption=None) -> str:
+    """A table; with a caption it is numbered ("Table 3. ...")."""
+    cap = ""
+    if caption:
+        cap = f"<caption>Table {_NUMBERS.table()}. {esc(caption)}</caption>"
+    out = [f"<table>{cap}<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
+           + "</tr></thead><tbody>"]
     for r in rows:
         cells = []
         for i, c in enumerate(r):
@@ -71,10 +102,12 @@ def _figure_block(figures, key) -> str:
     blocks = []
     for fig in figures:
         if fig["key"] == key:
-            blocks.append(f'<div class="figure" id="fig-{esc(fig["name"])}">{inline_svg(fig["svg"])}'
-                          f'<p class="note">{esc(fig["caption"])} Files: '
-                          + ", ".join(f"<code>figures/{esc(Path(f).name)}</code>" for f in fig["files"])
-                          + "</p></div>")
+            files = [Path(f).name for f in fig["files"]]
+            links = " · ".join(f'<a href="figures/{esc(n)}">{esc(Path(n).suffix[1:].upper())}</a>'
+                               for n in files)
+            blocks.append(f'<figure class="figure" id="fig-{esc(fig["name"])}">'
+                          f'{inline_svg(fig["svg"])}<figcaption>Figure {_NUMBERS.figure()}. '
+                          f'{esc(fig["caption"])} {links}</figcaption></figure>')
     return "".join(blocks)
 
 
@@ -90,7 +123,7 @@ def _natural_text(x, effect, digits=2):
 
 def _estimate_text(nat, effect):
     return (f"{_natural_text(nat.get('estimate'), effect)} "
-            f"({_natural_text(nat.get('ci_low'), effect)} to "
+            f"({_natural_text(nat.get('ci_low'), effect)}–"
             f"{_natural_text(nat.get('ci_high'), effect)})")
 
 
@@ -121,12 +154,14 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
         r = g["result"]
         studies = ", ".join(e["label"] for e in g.get("entries", []))
         pi = ("–" if g["k"] < 3 or nat.get("pi_low") is None else
-              f"{_natural_text(nat['pi_low'], g['measure'])} to {_natural_text(nat['pi_high'], g['measure'])}")
+              f"{_natural_text(nat['pi_low'], g['measure'])}–{_natural_text(nat['pi_high'], g['measure'])}")
         rows.append([esc(g["group"]), esc(g["k"]), esc(studies), _estimate_text(nat, g["measure"]),
                      pi, ("–" if g["k"] < 2 else num(r.get("i2"), 0) + "%"),
                      "–" if g["p"] is None else fmt_p(g["p"])])
     lines.append(table_html(["therapy", "k", "studies", f"estimate ({level:g}% CI)",
-                             f"{level:g}% PI", "I²", "p"], rows, numeric=(1,)))
+                             f"{level:g}% PI", "I²", "p"], rows, numeric=(1, 3, 4, 5, 6),
+                            caption=f"{declared['title']}: estimates by therapy"
+                            + ("" if declared["null"] is not None else " (descriptive, no test)")))
     for g in groups:
         sens = sensitivity.get(g["id"])
         if not sens or len(sens) < 2:
@@ -134,14 +169,16 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
         srows = [[esc(x["analysis"]), esc(x["k"]),
                   _estimate_text(x, g["measure"]),
                   ("–" if x.get("pi_low") is None or x["k"] < 3 else
-                   f"{_natural_text(x['pi_low'], g['measure'])} to {_natural_text(x['pi_high'], g['measure'])}"),
+                   f"{_natural_text(x['pi_low'], g['measure'])}–{_natural_text(x['pi_high'], g['measure'])}"),
                   "–" if x["k"] < 2 or x.get("i2") is None else num(x["i2"], 0) + "%",
                   "–" if x.get("conclusion_changes") is None else
                   ('<span class="flag">yes</span>' if x["conclusion_changes"] else "no")]
                  for x in sens]
         lines.append(f'<h3 id="sens-{esc(g["id"])}">Sensitivity analyses: {esc(g["group"])}</h3>')
         lines.append(table_html(["analysis", "k", f"estimate ({level:g}% CI)", f"{level:g}% PI",
-                                 "I²", "conclusion changes"], srows, numeric=(1,)))
+                                 "I²", "conclusion changes"], srows, numeric=(1, 2, 3, 4),
+                                caption=f"Sensitivity analyses of {declared['title'].lower()}, "
+                                        f"{g['group']}"))
     if declared.get("not_used"):
         items = "".join(f"<li>line {esc(e['line'])}: {esc(e['reason'])}</li>"
                         for e in declared["not_used"])
@@ -163,7 +200,7 @@ def _characteristics_block(records, used_ids) -> str:
     return ('<h2 id="characteristics">Characteristics of included studies</h2>'
             f'<p class="note">{len(rows)} studies contribute to at least one analysis; sources and '
             "locators of each characteristic are in <code>trials.csv</code>.</p>"
-            + table_html(header, rows))
+            + table_html(header, rows, caption="Characteristics of included studies"))
 
 
 def _excluded_block(excluded) -> str:
@@ -174,15 +211,17 @@ def _excluded_block(excluded) -> str:
             f'<p class="note">{len(excluded)} line(s) of the study table are used by no analysis, '
             "each with the reason; every other line is used by at least one analysis "
             "(<code>results.json</code> lists the lines behind each estimate).</p>"
-            + table_html(["line", "study", "reason"], rows, numeric=(0,)))
+            + table_html(["line", "study", "reason"], rows, numeric=(0,),
+                         caption="Lines of the study table used by no analysis, with the reason"))
 
 
-def _records_table(records, digits=3) -> str:
+def _records_table(records, digits=3, caption=None) -> str:
     if not records:
         return ""
     cols = list(records[0].keys())
+    numeric = tuple(i for i, c in enumerate(cols) if isinstance(records[0][c], (int, float)))
     return table_html(cols, [[num(r[c], digits) if isinstance(r[c], float) else esc(r[c])
-                              for c in cols] for r in records])
+                              for c in cols] for r in records], numeric=numeric, caption=caption)
 
 
 def _network_block(network, figures, level) -> str:
@@ -197,9 +236,11 @@ def _network_block(network, figures, level) -> str:
             continue
         out.append(_figure_block(figures, f"network:{key}"))
         out.append(f'<p class="note">tau² = {num(net.get("tau2"), 4)}.</p>')
-        out.append(_records_table(net.get("effects", [])))
-        out.append("<h4>Ranking (P-scores)</h4>" + _records_table(net.get("pscores", [])))
-        out.append("<h4>League table</h4>" + _records_table(net.get("league", [])))
+        out.append(_records_table(net.get("effects", []),
+                                  caption=f"{net['title']}: each therapy against the reference"))
+        out.append(_records_table(net.get("pscores", []),
+                                  caption=f"{net['title']}: ranking by P-score"))
+        out.append(_records_table(net.get("league", []), caption=f"{net['title']}: league table"))
         if net.get("caveats"):
             out.append("<h4>Caveats</h4><ul>" + "".join(f"<li>{esc(c)}</li>" for c in net["caveats"])
                        + "</ul>")
@@ -215,7 +256,7 @@ def _survival_block(survival_summary, figures) -> str:
     rows = [[esc(s["trial"]), esc(s["arm"]), num(s["median_months"], 1), esc(s["line"]),
              esc(s["source"])] for s in survival_summary]
     out.append(table_html(["trial", "arm", "median PFS (months)", "line", "source"], rows,
-                          numeric=(2, 3)))
+                          numeric=(2, 3), caption="Medians behind the modelled curves"))
     return "".join(out)
 
 
@@ -226,8 +267,10 @@ def _provenance_block(table) -> str:
     rows = []
     for r in table.frame.itertuples(index=False):
         ci = "" if math.isnan(r.ci_low) and math.isnan(r.ci_high) else \
-            f"{num(r.ci_low, 3) if not math.isnan(r.ci_low) else '–'} to " \
-            f"{num(r.ci_high, 3) if not math.isnan(r.ci_high) else '–'} ({num(r.ci_level * 100, 0) if not math.isnan(r.ci_level) else '?'}%)"
+            f"{r.ci_low:g}" if not math.isnan(r.ci_low) else "NE"
+        if ci:
+            ci = f"{ci}–{r.ci_high:g}" if not math.isnan(r.ci_high) else f"{ci}–NE"
+            ci += f" ({r.ci_level * 100:g}%)" if not math.isnan(r.ci_level) else " (level ?)"
         value = "not reached" if r.status == "not_reached" else f"{r.value:g}"
         counts = "" if math.isnan(r.numerator) else f"{r.numerator:g}/" + (
             f"{r.denominator:g}" if not math.isnan(r.denominator) else "?")
@@ -239,7 +282,8 @@ def _provenance_block(table) -> str:
             f'<p class="note">{len(table.frame)} rows; {len(table.warnings)} validator warning(s), '
             "each explained in the row's notes.</p>"
             + table_html(["line", "study", "arm", "outcome", "measure", "value", "interval",
-                          "counts", "source", "locator", "notes"], rows, numeric=(0,)))
+                          "counts", "source", "locator", "notes"], rows, numeric=(0,),
+                         caption="Every number of the study table with its source and locator"))
 
 
 def _diff_block(diff) -> str:
@@ -259,6 +303,8 @@ def _diff_block(diff) -> str:
 
 def render_page(results, table, figures, diff=None) -> str:
     """The HTML page for ``results`` (from :func:`metaanalysis.report.run_analyses` and friends)."""
+    global _NUMBERS
+    _NUMBERS = _Numbering()
     meta = results["meta"]
     protocol = results.get("protocol", {})
     declared = protocol.get("analyses", [])
