@@ -227,3 +227,12 @@ def test_cli_report_bad_method_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "XX" in err and "REML" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_diff_reads_the_protocol_p_value_of_list_records():
+    old = {"meta": {}, "analyses": [{"id": "x/a", "p": 0.2, "null_scale": 0.0, "result": {
+        "k": 2, "estimate": -0.3, "ci_low": -0.7, "ci_high": 0.1, "pvalue": 0.2}}]}
+    new = {"meta": {}, "analyses": [{"id": "x/a", "p": None, "null_scale": 0.0, "result": {
+        "k": 2, "estimate": -0.3, "ci_low": -0.7, "ci_high": 0.1, "pvalue": 0.2}}]}
+    d = diff_results(old, new)
+    assert [(c.analysis, c.field) for c in d.changes] == [("x/a", "pvalue")]

@@ -196,7 +196,11 @@ def diff_results(old, new) -> ResultsDiff:
     for key in a_an.keys() - b_an.keys():
         changes.append(Change(key, "removed", message="analysis no longer in the report"))
     for key in sorted(a_an.keys() & b_an.keys()):
-        ra, rb = a_an[key].get("result", {}), b_an[key].get("result", {})
+        ra, rb = dict(a_an[key].get("result", {})), dict(b_an[key].get("result", {}))
+        # the p-value against the protocol's null is the record's own "p" (null when none)
+        for entry, res in ((a_an[key], ra), (b_an[key], rb)):
+            if "p" in entry:
+                res["pvalue"] = entry["p"]
         # the null on the analysis scale (older results files stored it as "null")
         null = _num(b_an[key].get("null_scale", b_an[key].get("null")))
         for name, label in _FIELDS:
