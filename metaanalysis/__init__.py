@@ -27,6 +27,11 @@ _LAZY = {
     "validate_studies": "studies",
     "StudyTable": "studies",
     "append_rows": "studies",
+    # example datasets (metafor's classics, the RAIR-DTC table)
+    "load_bcg": "datasets",
+    "load_li2007": "datasets",
+    "load_pritz1997": "datasets",
+    "load_rair_dtc": "datasets",
     # review: protocol, study characteristics, the analyses the protocol declares
     "read_protocol": "review",
     "read_trials": "review",

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metaanalysis"
 # design.md's boxes from top to bottom; a module may import its own box or any box above it.
 RANK = {
     "_base": 0, "errors": 0, "_version": 0, "fileio": 0,
-    "studies": 1,
+    "studies": 1, "datasets": 1,
     "effects": 2,
     "survival": 3,
     "pooling": 4,
