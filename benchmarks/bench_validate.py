@@ -6,9 +6,10 @@ Writes a seeded synthetic table of ``--rows`` rows (two-arm and single-arm trial
 each: patient counts, PFS and OS medians with intervals, a hazard ratio, ORR/CR/PR/SD/DCR with
 counts, grade 3+ adverse events; notes of realistic length, about 1 % of the studies carrying the
 inconsistencies the validator warns about) into a temporary folder, then validates it in a fresh
-Python process (so that the generator's memory does not count) and prints the wall time of
-``validate_studies`` and the peak resident memory of that process, with the memory of the process
-after ``import metaanalysis, pandas`` alone for comparison.
+Python process (so that the generator's memory does not count) and prints the wall and CPU time
+of ``validate_studies`` (the CPU time is the steadier number on a shared machine; the load average
+says how shared it was) and the peak resident memory of that process, with the memory of the
+process after ``import metaanalysis, pandas`` alone for comparison.
 
 ``make_table(n_rows, seed)`` is imported by ``tests/test_validate_scale.py``.
 """
@@ -143,20 +144,37 @@ def make_table(n_rows: int, seed: int = 16, bad_fraction: float = 0.01) -> bytes
     return buf.getvalue().encode("utf-8")
 
 
-def _validate_child(path: str) -> None:
+def _peak_rss_mb(reset=False):
+    """Peak resident memory of this process in MB (Linux: VmHWM, which writing 5 to
+    /proc/self/clear_refs resets, so that the memory the process inherited does not count)."""
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _validate_child(path: str) -> None:
     import time
 
     import pandas  # noqa: F401
 
     from metaanalysis.studies import validate_studies
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
+    base = _peak_rss_mb(reset=True)
+    t0, c0 = time.perf_counter(), time.process_time()
     table, problems = validate_studies(path)
-    elapsed = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "peak_mb": peak / 1024, "import_mb": base / 1024,
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = _peak_rss_mb()
+    print(json.dumps({"seconds": elapsed, "cpu": cpu, "peak_mb": peak, "import_mb": base,
                       "valid": table is not None, "rows": None if table is None else len(table),
                       "errors": sum(p.severity == "error" for p in problems),
                       "warnings": sum(p.severity != "error" for p in problems)}))
@@ -182,7 +200,9 @@ def main(argv=None) -> None:
             out = subprocess.run([sys.executable, __file__, "--child", path], env=env,
                                  capture_output=True, text=True, check=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            print(f"  validate_studies: {r['seconds']:.2f} s wall, peak RSS {r['peak_mb']:.0f} MB "
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            print(f"  validate_studies: {r['seconds']:.2f} s wall, {r['cpu']:.2f} s CPU (load "
+                  f"average {load:.1f}), peak RSS {r['peak_mb']:.0f} MB "
                   f"(after imports {r['import_mb']:.0f} MB); valid={r['valid']}, "
                   f"{r['errors']} errors, {r['warnings']} warnings")
 
