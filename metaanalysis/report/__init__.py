@@ -59,6 +59,8 @@ def run_analyses(table, *, protocol=None, trials=None):
         "excluded": review.excluded,
         "characteristics": jsonable(review.characteristics_frame(included_only=False)
                                     .to_dict(orient="records")),
+        "grade": {k: a.to_dict() for k, a in review.grade.items()},
+        "summary_of_findings": jsonable(review.summary_of_findings),
     }
     return results, review
 

@@ -187,6 +187,44 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
     return "".join(lines)
 
 
+def _sof_block(results) -> str:
+    """Summary of findings: one table per primary outcome, certainty with every downgrade."""
+    rows_by = {}
+    for r in results.get("summary_of_findings", []):
+        rows_by.setdefault(r["outcome"], []).append(r)
+    if not rows_by:
+        return ""
+    out = ['<h2 id="summary-of-findings">Summary of findings</h2>',
+           '<p class="note">For each primary outcome: the relative effect, what it means in '
+           "absolute terms against the placebo arms of the same trials, and the certainty of "
+           "the evidence (GRADE) with every reason for rating it down. The rules are in "
+           "<code>data/README.md</code>; judgements overridden by the review team are marked "
+           "†.</p>"]
+    grade = results.get("grade", {})
+    for outcome, rows in rows_by.items():
+        body = []
+        for r in rows:
+            g = grade.get(r["id"], {})
+            reasons = "".join(
+                f"<li>{esc(d['domain'])}: −{d['downgrade']} {esc(d['reason'])}"
+                + (" †" if d.get("overridden") else "") + "</li>"
+                for d in g.get("domains", []) if d["downgrade"])
+            body.append([esc(r["therapy"]), esc(r["relative_effect"]), esc(r["comparator"] or "–"),
+                         esc(r["with_therapy"] or "–"), esc(r["difference"] or "–"),
+                         f"{r['participants']:.0f} ({r['studies']})",
+                         f"<b>{esc(r['certainty'])}</b>"
+                         + (f"<ul class=\"note\">{reasons}</ul>" if reasons else ""),
+                         ])
+        assumption = {r["assumption"] for r in rows if r.get("assumption")}
+        out.append(table_html(["therapy", "relative effect (95% CI)", "with placebo",
+                               "with therapy", "difference", "participants (studies)",
+                               "certainty (GRADE)"], body, numeric=(5,),
+                              caption=f"Summary of findings: {outcome}"))
+        if assumption:
+            out.append(f'<p class="note">{esc("; ".join(sorted(assumption)))}.</p>')
+    return "".join(out)
+
+
 def _characteristics_block(records, used_ids) -> str:
     cols = ["study_id", "trial", "design", "phase", "randomised", "blinding", "line",
             "prior_vegfr_tki", "histology", "biomarker", "region", "crossover", "crossover_pct",
@@ -314,6 +352,8 @@ def render_page(results, table, figures, diff=None) -> str:
             by_analysis.setdefault(a["analysis"], []).append(a)
     toc = [f'<li><a href="#{esc(d["id"])}">{esc(d["title"])}</a> ({esc(d["role"])})</li>'
            for d in declared]
+    toc = (['<li><a href="#summary-of-findings">Summary of findings</a></li>']
+           if results.get("summary_of_findings") else []) + toc
     toc += ['<li><a href="#characteristics">Characteristics of included studies</a></li>',
             '<li><a href="#excluded">Excluded lines</a></li>',
             '<li><a href="#network">Network meta-analysis</a></li>',
@@ -339,9 +379,11 @@ def render_page(results, table, figures, diff=None) -> str:
         "<h2>Contents</h2><ul>" + "".join(toc) + "</ul>",
         '<p class="note">Tables for a spreadsheet: '
         + ", ".join(f'<a href="tables/{n}.csv">{n}.csv</a>'
-                    for n in ("estimates", "sensitivity", "excluded", "characteristics"))
+                    for n in ("summary_of_findings", "estimates", "sensitivity", "excluded",
+                              "characteristics"))
         + ".</p>",
     ]
+    parts.append(_sof_block(results))
     for d in declared:
         groups = by_analysis.get(d["id"], [])
         if not groups:

@@ -33,7 +33,11 @@ def report_tables(review) -> dict:
                                               "tau2", "conclusion", "conclusion_changes"])
     excluded = review.excluded_frame()
     excluded["other_reasons"] = ["; ".join(x) for x in excluded["other_reasons"]]
+    sof = pd.DataFrame(review.summary_of_findings)
+    if not sof.empty:
+        sof["overridden"] = ["; ".join(x) for x in sof["overridden"]]
     return {
+        "summary_of_findings.csv": sof,
         "estimates.csv": est,
         "sensitivity.csv": sensitivity,
         "excluded.csv": excluded,

@@ -38,9 +38,12 @@ _DESCRIPTIVE_OUTCOMES = {
 
 
 def default_paths(studies) -> dict:
-    """``protocol.toml`` and ``trials.csv`` beside the study table."""
+    """``protocol.toml``, ``trials.csv``, ``risk_of_bias.csv`` and ``grade_overrides.csv`` beside
+    the study table."""
     folder = Path(os.fspath(studies)).parent
-    return {"protocol": folder / "protocol.toml", "trials": folder / "trials.csv"}
+    return {"protocol": folder / "protocol.toml", "trials": folder / "trials.csv",
+            "risk_of_bias": folder / "risk_of_bias.csv",
+            "grade_overrides": folder / "grade_overrides.csv"}
 
 
 def not_pooled_reason(outcome: str, measure: str) -> str:
@@ -79,6 +82,9 @@ class ReviewResult(ResultMixin):
     used: dict
     excluded: list
     considered: dict = field(default_factory=dict)
+    grade: dict = field(default_factory=dict)  # estimate id -> GradeAssessment (primary ones)
+    summary_of_findings: list = field(default_factory=list)
+    risk_of_bias: object = None
 
     @property
     def groups(self) -> list:
@@ -150,7 +156,8 @@ class ReviewResult(ResultMixin):
         return f"{len(self.groups)} estimates, {len(self.excluded)} lines excluded"
 
 
-def run_review(studies, protocol=None, trials=None) -> ReviewResult:
+def run_review(studies, protocol=None, trials=None, risk_of_bias=None,
+               grade_overrides=None) -> ReviewResult:
     """Run every analysis the protocol declares on a study table.
 
     Parameters
@@ -160,6 +167,10 @@ def run_review(studies, protocol=None, trials=None) -> ReviewResult:
         Default: ``protocol.toml`` beside the study table.
     trials : path-like or TrialsTable, optional
         Default: ``trials.csv`` beside the study table.
+    risk_of_bias : path-like or table, optional
+        Default: ``risk_of_bias.csv`` beside the study table, when there is one.
+    grade_overrides : path-like or dict, optional
+        Default: ``grade_overrides.csv`` beside the study table, when there is one.
 
     Returns
     -------
@@ -217,5 +228,60 @@ def run_review(studies, protocol=None, trials=None) -> ReviewResult:
             reason, others = not_pooled_reason(rec.outcome, rec.measure), []
         excluded.append({"line": line, "study_id": rec.study_id, "reason": reason,
                          "other_reasons": others})
+    rob = _load_risk_of_bias(risk_of_bias, paths["risk_of_bias"], table, trials)
+    grade, sof = _certainty(protocol, runs, trials, table, rob,
+                            grade_overrides if grade_overrides is not None
+                            else paths["grade_overrides"])
     return ReviewResult(protocol, trials, table, tuple(runs), sensitivity, used, excluded,
-                        considered)
+                        considered, grade, sof, rob)
+
+
+def _load_risk_of_bias(given, default_path, table, trials):
+    """The risk-of-bias table (None when the review has none yet)."""
+    if given is not None and not isinstance(given, (str, os.PathLike)):
+        return given
+    path = Path(given) if given is not None else Path(default_path)
+    if not path.exists():
+        return None
+    from .risk_of_bias import read_risk_of_bias
+
+    return read_risk_of_bias(path, studies=table, trials=trials)
+
+
+def _rob_overall(rob, outcome, studies) -> dict:
+    """``{study_id: overall judgement}`` for one analysis outcome."""
+    from .grade import rob_outcome
+
+    if rob is None:
+        return {}
+    f = rob.frame
+    group = rob_outcome(outcome, set(f["outcome"]))
+    if group is None:
+        return {}
+    rows = f[(f["outcome"] == group) & (f["domain"].str.lower() == "overall")
+             & f["study_id"].isin(studies)]
+    return dict(zip(rows["study_id"], rows["judgement"]))
+
+
+def _certainty(protocol, runs, trials, table, rob, overrides):
+    """GRADE assessments and summary-of-findings rows of every primary estimate."""
+    from .grade import GradeRules, assess, read_grade_overrides, summary_of_findings
+
+    rules = GradeRules(**protocol.grade)
+    ids = {g.id for r in runs for g in r.groups}
+    if not isinstance(overrides, dict):
+        overrides = read_grade_overrides(overrides, estimate_ids=ids)
+    chars = {r["study_id"]: {"design": r["design"], "line": r["line"],
+                             "histology": r["histology"]}
+             for r in trials.frame.to_dict(orient="records")}
+    grade, sof = {}, []
+    for run in runs:
+        if run.analysis.role != "primary":
+            continue
+        for g in run.groups:
+            studies = list(g.entries["study_id"])
+            a = assess(g, rob=_rob_overall(rob, run.analysis.outcome, studies),
+                       characteristics=chars, rules=rules, overrides=overrides.get(g.id))
+            grade[g.id] = a
+            sof.append(summary_of_findings(g, table.frame, a))
+    return grade, sof

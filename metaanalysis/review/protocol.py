@@ -65,7 +65,7 @@ REVIEW_KEYS = ("title", "question", "population", "interventions", "comparator",
                "notes")
 DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cut", "assessor",
                 "multi_arm")
-TOP_KEYS = ("schema", "review", "defaults", "analysis", "search")
+TOP_KEYS = ("schema", "review", "defaults", "analysis", "search", "grade")
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,7 @@ class Protocol:
     review: dict
     analyses: tuple
     search: dict = field(default_factory=dict)
+    grade: dict = field(default_factory=dict)  # GradeRules thresholds the protocol changes
 
     def analysis(self, analysis_id: str) -> AnalysisProtocol:
         for a in self.analyses:
@@ -287,6 +288,7 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
     if not isinstance(search, dict):
         c.err((), None, "search", "must be a table [search]")
         search = {}
+    grade = _grade_rules(c, raw.get("grade", {}))
     blocks = raw.get("analysis", [])
     if not isinstance(blocks, list) or not blocks:
         c.err((), None, "analysis", "declare at least one [[analysis]] block")
@@ -304,7 +306,39 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
         analyses.append(a)
     if c.problems:
         raise StudyTableError(c.problems)
-    return Protocol(name, dict(review), tuple(analyses), dict(search))
+    return Protocol(name, dict(review), tuple(analyses), dict(search), grade)
+
+
+def _grade_rules(c, grade) -> dict:
+    """The [grade] table: thresholds of the GRADE rules (names of GradeRules' fields)."""
+    import dataclasses
+
+    from .grade import GradeRules
+
+    if not isinstance(grade, dict):
+        c.err((), None, "grade", "must be a table [grade]")
+        return {}
+    defaults = {f.name: f.default for f in dataclasses.fields(GradeRules)}
+    out = {}
+    for key, value in grade.items():
+        if key not in defaults:
+            c.err(("grade",), None, key, f"unknown key {key!r}; [grade] takes "
+                  + ", ".join(defaults))
+            continue
+        want = defaults[key]
+        if isinstance(want, tuple):
+            if not isinstance(value, list) or not all(type(v) is type(want[0]) or
+                                                      (isinstance(want[0], float) and
+                                                       isinstance(v, (int, float)))
+                                                      for v in value):
+                c.err(("grade",), None, key, f"must be a list like {list(want)!r}")
+                continue
+            out[key] = tuple(value)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            c.err(("grade",), None, key, f"must be a non-negative number like {want!r}")
+        else:
+            out[key] = type(want)(value)
+    return out
 
 
 def _choice(c, where, index, key, value, allowed, what):

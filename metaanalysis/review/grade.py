@@ -1,0 +1,421 @@
+"""Certainty of evidence (GRADE) and the summary-of-findings table, from the fitted estimates.
+
+Each downgrade follows a declared rule (below, and in ``data/README.md``) computed from the same
+fits and data as the forest plots, so that adding a trial updates the certainty too. The rules are
+a documented operationalisation of the GRADE Handbook's criteria, not a substitute for judgement:
+every rule can be overridden in ``data/grade_overrides.csv`` with a recorded reason, and the table
+marks overridden judgements.
+
+Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may change them):
+
+- **Start**: high for randomised trials, low when any study is non-randomised.
+- **Risk of bias**: the share of the estimate's weight from studies whose overall judgement is
+  high (RoB 2 "high", ROBINS-I "serious"/"critical") is ``w_high``, from studies with some concerns
+  (RoB 2 "some concerns", ROBINS-I "moderate"/"no information") ``w_some``. Two levels down when
+  ``w_high >= 0.5``; one when ``w_high >= 0.25`` or ``w_high + w_some >= 0.5``; and one ("not
+  assessed") when studies carrying half the weight or more have no assessment.
+- **Inconsistency** (k >= 2 only): one level down when I² >= 50%; two when I² >= 75% and the
+  prediction interval (k >= 3) includes the null while the confidence interval does not.
+- **Indirectness**: one level down when studies carrying half the weight or more differ from the
+  question: a line of therapy outside ``direct_lines``, or a histology other than ``DTC``.
+- **Imprecision**: one level down when the confidence interval includes the null (or, without a
+  null, always: a description has no decision threshold) or when the participants number fewer
+  than ``ois_participants`` (optimal information size); two when the interval also crosses both
+  thresholds of appreciable benefit and harm (``ratio_thresholds`` for ratios, ``rd_threshold``
+  for risk differences).
+- **Publication bias**: with k >= 10, one level down when Egger's test gives p < 0.10; with fewer
+  studies "not assessable" (no downgrade, said so).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .._base import ResultMixin, jsonable
+
+__all__ = ["GradeRules", "DomainJudgement", "GradeAssessment", "assess", "LEVELS",
+           "rob_category", "summary_of_findings"]
+
+LEVELS = ("very low", "low", "moderate", "high")
+DOMAINS = ("risk of bias", "inconsistency", "indirectness", "imprecision", "publication bias")
+
+_ROB_HIGH = {"high", "serious", "critical"}
+_ROB_SOME = {"some concerns", "moderate", "no information"}
+
+
+def rob_category(judgement: str | None) -> str | None:
+    """``low``, ``some`` or ``high`` for an overall risk-of-bias judgement of any tool."""
+    if judgement is None:
+        return None
+    j = str(judgement).strip().lower()
+    if j == "low":
+        return "low"
+    if j in _ROB_HIGH:
+        return "high"
+    if j in _ROB_SOME:
+        return "some"
+    return None
+
+
+@dataclass(frozen=True)
+class GradeRules:
+    """Thresholds of the GRADE rules (see the module docstring)."""
+
+    rob_high_two: float = 0.5
+    rob_high_one: float = 0.25
+    rob_any_one: float = 0.5
+    i2_one: float = 50.0
+    i2_two: float = 75.0
+    direct_lines: tuple = ("first",)
+    direct_histology: tuple = ("DTC",)
+    indirect_share: float = 0.5
+    ois_participants: int = 400
+    ratio_thresholds: tuple = (0.8, 1.25)
+    rd_threshold: float = 0.05
+    small_study_min_k: int = 10
+    egger_alpha: float = 0.10
+
+
+@dataclass(frozen=True)
+class DomainJudgement:
+    """One GRADE domain: how many levels down (0, 1, 2), why, and whether it was overridden."""
+
+    domain: str
+    downgrade: int
+    reason: str
+    overridden: bool = False
+    rule_downgrade: int | None = None  # what the rule said, when overridden
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class GradeAssessment(ResultMixin):
+    """The certainty of one estimate, with each domain's judgement."""
+
+    id: str
+    start: str
+    domains: tuple
+    certainty: str
+
+    @property
+    def downgrades(self) -> int:
+        return sum(d.downgrade for d in self.domains)
+
+    def to_dict(self) -> dict:
+        return jsonable({"id": self.id, "start": self.start, "certainty": self.certainty,
+                         "domains": [vars(d) for d in self.domains]})
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([vars(d) for d in self.domains])
+
+    def summary(self) -> str:
+        lines = [f"{self.id}: {self.certainty} certainty (start {self.start}, "
+                 f"{self.downgrades} level(s) down)"]
+        lines += [f"  {d.domain}: -{d.downgrade} {d.reason}" + (" [overridden]" if d.overridden
+                                                                 else "")
+                  for d in self.domains]
+        return "\n".join(lines)
+
+    def _short(self) -> str:
+        return f"{self.id}: {self.certainty}"
+
+
+def _share(weights: dict, studies) -> float:
+    return float(sum(weights.get(s, 0.0) for s in studies))
+
+
+def _risk_of_bias(weights, rob, rules) -> DomainJudgement:
+    cats = {s: rob_category(rob.get(s)) for s in weights}
+    missing = [s for s, c in cats.items() if c is None]
+    w_missing = _share(weights, missing)
+    w_high = _share(weights, [s for s, c in cats.items() if c == "high"])
+    w_some = _share(weights, [s for s, c in cats.items() if c == "some"])
+    shares = f"weight at high risk {w_high:.0%}, with some concerns {w_some:.0%}"
+    if w_high >= rules.rob_high_two:
+        return DomainJudgement("risk of bias", 2, f"very serious: {shares}")
+    if w_high >= rules.rob_high_one or w_high + w_some >= rules.rob_any_one:
+        return DomainJudgement("risk of bias", 1, f"serious: {shares}")
+    if w_missing >= 0.5:
+        return DomainJudgement("risk of bias", 1, f"not assessed for studies carrying "
+                               f"{w_missing:.0%} of the weight ({', '.join(sorted(missing))})")
+    return DomainJudgement("risk of bias", 0, f"not serious: {shares}"
+                           + (f"; not assessed: {', '.join(sorted(missing))}" if missing else ""))
+
+
+def _crosses(lo, hi, value) -> bool:
+    return lo <= value <= hi
+
+
+def _inconsistency(fit, null, rules) -> DomainJudgement:
+    if fit.k < 2:
+        return DomainJudgement("inconsistency", 0, "not applicable: a single study")
+    i2 = fit.i2
+    pi_cross = (fit.k >= 3 and null is not None and math.isfinite(fit.pi_low)
+                and _crosses(fit.pi_low, fit.pi_high, null)
+                and not _crosses(fit.ci_low, fit.ci_high, null))
+    if i2 >= rules.i2_two and pi_cross:
+        return DomainJudgement("inconsistency", 2, f"very serious: I² = {i2:.0f}% and the "
+                               "prediction interval includes no effect")
+    if i2 >= rules.i2_one:
+        return DomainJudgement("inconsistency", 1, f"serious: I² = {i2:.0f}%")
+    return DomainJudgement("inconsistency", 0, f"not serious: I² = {i2:.0f}%")
+
+
+def _indirectness(weights, characteristics, rules) -> DomainJudgement:
+    indirect = []
+    for s in weights:
+        ch = characteristics.get(s, {})
+        why = []
+        if ch.get("line", "") not in rules.direct_lines:
+            why.append(f"line {ch.get('line') or 'not reported'}")
+        if ch.get("histology", "") not in rules.direct_histology:
+            why.append(f"histology {ch.get('histology') or 'not reported'}")
+        if why:
+            indirect.append((s, ", ".join(why)))
+    w = _share(weights, [s for s, _ in indirect])
+    detail = "; ".join(f"{s} ({why})" for s, why in indirect)
+    if w >= rules.indirect_share:
+        return DomainJudgement("indirectness", 1, f"serious: {w:.0%} of the weight from studies "
+                               f"that differ from the question: {detail}")
+    return DomainJudgement("indirectness", 0, "not serious" + (f": {w:.0%} of the weight from "
+                                                              f"{detail}" if indirect else ""))
+
+
+def _imprecision(fit, analysis, participants, rules) -> DomainJudgement:
+    null = analysis.null_on_scale()
+    lo, hi = fit.ci_low, fit.ci_high
+    scale = analysis.scale
+    if null is None:
+        return DomainJudgement("imprecision", 1, "serious: a description without a decision "
+                               "threshold; interval width is all there is")
+    if scale == "log":
+        t_low, t_high = (math.log(x) for x in rules.ratio_thresholds)
+    else:
+        t_low, t_high = -rules.rd_threshold, rules.rd_threshold
+    crosses_null = _crosses(lo, hi, null)
+    both = lo <= t_low and hi >= t_high
+    ois = participants < rules.ois_participants
+    if crosses_null and both:
+        return DomainJudgement("imprecision", 2, "very serious: the interval includes both "
+                               "appreciable benefit and appreciable harm")
+    if crosses_null or ois:
+        why = []
+        if crosses_null:
+            why.append("the interval includes no effect")
+        if ois:
+            why.append(f"{participants:.0f} participants, fewer than the optimal information "
+                       f"size of {rules.ois_participants}")
+        return DomainJudgement("imprecision", 1, "serious: " + "; ".join(why))
+    return DomainJudgement("imprecision", 0, f"not serious: {participants:.0f} participants; "
+                           "the interval excludes no effect")
+
+
+def _publication_bias(fit, rules) -> DomainJudgement:
+    if fit.k < rules.small_study_min_k:
+        return DomainJudgement("publication bias", 0, f"not assessable: k = {fit.k} < "
+                               f"{rules.small_study_min_k} studies")
+    from ..pooling import egger_test
+
+    p = egger_test(fit).pvalue
+    if p < rules.egger_alpha:
+        return DomainJudgement("publication bias", 1, f"suspected: Egger's test p = {p:.3f}")
+    return DomainJudgement("publication bias", 0, f"not detected: Egger's test p = {p:.3f}")
+
+
+def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
+           participants=None) -> GradeAssessment:
+    """The GRADE certainty of one estimate (a :class:`~metaanalysis.review.analyses.GroupResult`).
+
+    Parameters
+    ----------
+    group : GroupResult
+    rob : dict, optional
+        ``{study_id: overall judgement}`` for the estimate's outcome (any tool's vocabulary).
+    characteristics : dict, optional
+        ``{study_id: {"line": ..., "histology": ..., "design": ...}}`` (from ``trials.csv``).
+    rules : GradeRules, optional
+    overrides : dict, optional
+        ``{domain: (downgrade, reason)}``: a judgement the review team made differently, with why.
+    participants : float, optional
+        Participants in the estimate (default: from its entries).
+
+    Examples
+    --------
+    >>> review = ma.run_review("data/studies.csv")                   # doctest: +SKIP
+    >>> assess(review.groups[0]).certainty                           # doctest: +SKIP
+    """
+    rules = rules or GradeRules()
+    rob = rob or {}
+    characteristics = characteristics or {}
+    overrides = overrides or {}
+    fit = group.fit
+    studies = list(group.entries["study_id"])
+    weights = {s: float(w) for s, w in zip(studies, fit.weights)}
+    if participants is None:
+        participants = entry_participants(group)
+    designs = {characteristics.get(s, {}).get("design", "rct") for s in studies}
+    start = "high" if designs <= {"rct"} else "low"
+    null = group.analysis.null_on_scale()
+    domains = [
+        _risk_of_bias(weights, rob, rules),
+        _inconsistency(fit, null, rules),
+        _indirectness(weights, characteristics, rules),
+        _imprecision(fit, group.analysis, participants, rules),
+        _publication_bias(fit, rules),
+    ]
+    final = []
+    for d in domains:
+        if d.domain in overrides:
+            level, reason = overrides[d.domain]
+            final.append(DomainJudgement(d.domain, int(level), reason, True, d.downgrade))
+        else:
+            final.append(d)
+    total = sum(d.downgrade for d in final)
+    certainty = LEVELS[max(0, LEVELS.index(start) - total)]
+    return GradeAssessment(group.id, start, tuple(final), certainty)
+
+
+def entry_participants(group) -> float:
+    """Participants behind an estimate: both arms for count-based contrasts, else ``n``."""
+    e = group.entries
+    if "n1i" in e and "n2i" in e and e["n1i"].notna().all():
+        return float((e["n1i"] + e["n2i"]).sum())
+    if "ni" in e and e["ni"].notna().all():
+        return float(e["ni"].sum())
+    if "n" in e:
+        return float(e["n"].fillna(0).sum())
+    return float("nan")
+
+
+def summary_of_findings(group, table_frame, assessment) -> dict:
+    """One row of a summary-of-findings table for an estimate against a comparator.
+
+    The anticipated absolute effects: for a risk ratio, the comparator's risk is the pooled
+    risk of the comparator arms of the included studies (events over patients), per 1,000, and
+    the risk with the therapy is that risk times the ratio (and its interval); for a hazard
+    ratio, the comparator's median is the median of the comparator arms' reported medians, and
+    the median with therapy is that median divided by the ratio, which assumes exponential
+    survival (constant hazards) — stated in the row.
+    """
+    a = group.analysis
+    nat = group.natural()
+    row = {"id": group.id, "outcome": a.title, "therapy": group.group,
+           "relative_effect": f"{a.effect} {nat['estimate']:.2f} ({nat['ci_low']:.2f}–"
+                              f"{nat['ci_high']:.2f})",
+           "participants": entry_participants(group), "studies": group.k,
+           "certainty": assessment.certainty,
+           "reasons": "; ".join(f"{d.domain}: {d.reason}" for d in assessment.domains
+                                if d.downgrade),
+           "overridden": [d.domain for d in assessment.domains if d.overridden],
+           "comparator": None, "with_therapy": None, "difference": None, "assumption": ""}
+    e = group.entries
+    if a.effect in ("RR", "OR", "RD") and "ci" in e:
+        cr = float(e["ci"].sum() / e["n2i"].sum())
+        row["comparator"] = f"{1000 * cr:.0f} per 1,000"
+        if a.effect == "RR":
+            t = [cr * nat[k] for k in ("estimate", "ci_low", "ci_high")]
+        elif a.effect == "RD":
+            t = [cr + nat[k] for k in ("estimate", "ci_low", "ci_high")]
+        else:
+            t = [cr * o / (1 - cr + cr * o) for o in (nat["estimate"], nat["ci_low"],
+                                                        nat["ci_high"])]
+        t = [min(max(x, 0.0), 1.0) for x in t]
+        row["with_therapy"] = f"{1000 * t[0]:.0f} per 1,000 ({1000 * t[1]:.0f}–{1000 * t[2]:.0f})"
+        row["difference"] = (f"{1000 * (t[0] - cr):+.0f} per 1,000 "
+                             f"({1000 * (t[1] - cr):+.0f} to {1000 * (t[2] - cr):+.0f})")
+    elif a.effect == "HR":
+        medians = _comparator_medians(table_frame, a, list(e["study_id"]))
+        if medians:
+            import statistics
+
+            m = statistics.median(medians)
+            t = [m / nat[k] for k in ("estimate", "ci_high", "ci_low")]
+            row["comparator"] = f"median {m:.1f} months"
+            row["with_therapy"] = f"median {t[0]:.1f} months ({t[1]:.1f}–{t[2]:.1f})"
+            row["difference"] = f"{t[0] - m:+.1f} months ({t[1] - m:+.1f} to {t[2] - m:+.1f})"
+            row["assumption"] = ("median with therapy = comparator median / HR, assuming "
+                                 "exponential survival (constant hazards)")
+    return row
+
+
+def _comparator_medians(frame, analysis, studies) -> list:
+    from ..studies import TIME_UNITS_IN_MONTHS, cut_preference
+
+    rows = frame[(frame["outcome"] == analysis.outcome) & (frame["measure"] == "median")
+                 & (frame["therapy"].str.lower() == analysis.comparator.lower())
+                 & frame["study_id"].isin(studies) & frame["value"].notna()]
+    cuts = cut_preference(analysis.outcome)
+    out = []
+    for sid, g in rows.groupby("study_id"):
+        g = g.assign(_r=[cuts.index(c) if c in cuts else len(cuts) for c in g["data_cut"]])
+        r = g.sort_values("_r").iloc[0]
+        out.append(float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r["unit"] or "months", 1.0))
+    return out
+
+
+OVERRIDE_COLUMNS = ("estimate", "domain", "downgrade", "reason")
+
+
+def read_grade_overrides(path, estimate_ids=None) -> dict:
+    """``{estimate id: {domain: (downgrade, reason)}}`` from ``grade_overrides.csv``.
+
+    Columns ``estimate`` (an estimate id such as ``pfs_hr/lenvatinib``), ``domain`` (one of the
+    five GRADE domains), ``downgrade`` (0, 1 or 2) and ``reason`` (required: an override without
+    a reason is no judgement). A missing file means no overrides.
+
+    Raises
+    ------
+    StudyTableError
+        Naming the file, line and column of every problem.
+    """
+    import csv
+    import os
+
+    from ..errors import Problem, StudyTableError
+
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        return {}
+    with open(name, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in OVERRIDE_COLUMNS if c not in header]
+        if missing:
+            raise StudyTableError([Problem(name, 1, None, "missing column(s): "
+                                           + ", ".join(missing))])
+        rows = list(reader)
+    problems, out = [], {}
+    for i, r in enumerate(rows, start=2):
+        est, domain = (r["estimate"] or "").strip(), (r["domain"] or "").strip()
+        if estimate_ids is not None and est not in estimate_ids:
+            problems.append(Problem(name, i, "estimate", f"{est!r} is not an estimate of the "
+                                    "review (ids look like pfs_hr/lenvatinib)"))
+        if domain not in DOMAINS:
+            problems.append(Problem(name, i, "domain", f"{domain!r} is not a GRADE domain; use "
+                                    "one of " + ", ".join(DOMAINS)))
+        if (r["downgrade"] or "").strip() not in ("0", "1", "2"):
+            problems.append(Problem(name, i, "downgrade", f"{r['downgrade']!r}: give 0, 1 or 2 "
+                                    "levels"))
+        if not (r["reason"] or "").strip():
+            problems.append(Problem(name, i, "reason", "is empty: an override needs its reason"))
+        if not problems:
+            out.setdefault(est, {})[domain] = (int(r["downgrade"]), r["reason"].strip())
+    if problems:
+        raise StudyTableError(problems)
+    return out
+
+
+def rob_outcome(outcome: str, available) -> str | None:
+    """The risk-of-bias outcome group that covers an analysis outcome (``AE:G3+`` -> ``AE``)."""
+    if outcome in available:
+        return outcome
+    head = outcome.split(":")[0]
+    if head in ("AE", "TRAE", "DOSE") and "AE" in available:
+        return "AE"
+    if head in available:
+        return head
+    if head == "DCR" and "ORR" in available:
+        return "ORR"
+    return None

@@ -1,0 +1,196 @@
+"""GRADE rules on constructed estimates: each downgrade at its boundary, and overrides.
+
+The cases are built by hand (effect sizes and weights chosen so that a rule sits just on either
+side of its threshold); the pooled numbers come from ``ma.pool``, checked against metafor elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.review import parse_protocol
+from metaanalysis.review.analyses import GroupResult
+from metaanalysis.review.grade import GradeRules, assess, rob_category, summary_of_findings
+
+_PROTOCOL = """
+[review]
+title = "t"
+population = "p"
+comparator = "placebo"
+[[analysis]]
+id = "hr"
+title = "PFS"
+role = "primary"
+outcome = "PFS"
+effect = "HR"
+null = 1.0
+[[analysis]]
+id = "rr"
+title = "AE"
+role = "primary"
+outcome = "AE:G3+"
+effect = "RR"
+null = 1.0
+[[analysis]]
+id = "med"
+title = "median"
+role = "descriptive"
+outcome = "PFS"
+effect = "MEDIAN"
+"""
+PROTOCOL = parse_protocol(_PROTOCOL, "p.toml")
+
+
+def group(yi, vi, *, analysis="hr", n=None, method="REML", test="z", **cols):
+    a = PROTOCOL.analysis(analysis)
+    k = len(yi)
+    ids = [f"s{i}" for i in range(k)]
+    fit = ma.pool(yi, vi, method=method, test=test, labels=ids)
+    entries = pd.DataFrame({"study_id": ids, "label": ids, "lines": [(i + 2,) for i in range(k)],
+                            "n": n if n is not None else [200] * k, **cols})
+    return GroupResult(f"{analysis}/x", a, "x", "primary", entries, fit, None)
+
+
+def dom(assessment, name):
+    return next(d for d in assessment.domains if d.domain == name)
+
+
+CHAR = {f"s{i}": {"design": "rct", "line": "first", "histology": "DTC"} for i in range(10)}
+
+
+def test_high_certainty_when_nothing_is_wrong():
+    g = group([-0.5, -0.45], [0.01, 0.012])
+    a = assess(g, rob={"s0": "low", "s1": "low"}, characteristics=CHAR)
+    assert a.certainty == "high" and a.downgrades == 0
+
+
+@pytest.mark.parametrize("judgements, expected", [
+    ({"s0": "high", "s1": "low"}, 2),           # half the weight at high risk (equal weights)
+    ({"s0": "some concerns", "s1": "low"}, 1),  # some concerns for half the weight
+    ({"s0": "low", "s1": "low"}, 0),
+    ({"s0": "serious", "s1": "low"}, 2),        # ROBINS-I vocabulary
+    ({}, 1),                                    # not assessed
+])
+def test_risk_of_bias_rule(judgements, expected):
+    g = group([-0.5, -0.5], [0.01, 0.01])
+    a = assess(g, rob=judgements, characteristics=CHAR)
+    assert dom(a, "risk of bias").downgrade == expected
+
+
+def test_risk_of_bias_boundary_at_a_quarter_of_the_weight():
+    # weights 1/v: 0.24 vs 0.26 share of the weight at high risk, either side of 0.25
+    for share, expected in ((0.24, 0), (0.26, 1)):
+        v_high = 0.01 * (1 - share) / share
+        g = group([-0.5, -0.5], [v_high, 0.01], method="EE")
+        assert g.fit.weights[0] == pytest.approx(share)
+        a = assess(g, rob={"s0": "high", "s1": "low"}, characteristics=CHAR)
+        assert dom(a, "risk of bias").downgrade == expected, share
+
+
+def test_inconsistency_rule_and_boundary():
+    assert dom(assess(group([-0.5], [0.01]), characteristics=CHAR), "inconsistency").reason \
+        .startswith("not applicable")
+    # choose yi so that I² lands just below and just above 50% (EE fit: I² = (Q - df)/Q)
+    for q, expected in ((1.98, 0), (2.02, 1)):
+        d = math.sqrt(q * 0.01 / 2)
+        g = group([-0.5 - d, -0.5 + d], [0.01, 0.01], method="DL")
+        assert g.fit.q == pytest.approx(q)
+        assert dom(assess(g, characteristics=CHAR), "inconsistency").downgrade == expected
+
+
+def test_inconsistency_two_levels_needs_a_prediction_interval_across_the_null():
+    g = group([-1.6, -0.2, -0.9, -1.9, -0.1], [0.01] * 5)
+    assert g.fit.i2 >= 75
+    crossing = g.fit.pi_high > 0 and g.fit.ci_high < 0
+    assert crossing
+    assert dom(assess(g, characteristics=CHAR), "inconsistency").downgrade == 2
+
+
+def test_indirectness_rule():
+    g = group([-0.5, -0.5], [0.01, 0.01])
+    char = dict(CHAR)
+    char["s0"] = {"design": "rct", "line": "any", "histology": "DTC"}
+    assert dom(assess(g, characteristics=char), "indirectness").downgrade == 1  # 50% of weight
+    g3 = group([-0.5, -0.5, -0.5], [0.01, 0.01, 0.01])
+    assert dom(assess(g3, characteristics=char), "indirectness").downgrade == 0  # a third
+
+
+def test_imprecision_rule():
+    # interval excludes 1 with enough participants: not serious
+    assert dom(assess(group([-0.5], [0.01], n=[450]), characteristics=CHAR),
+               "imprecision").downgrade == 0
+    # optimal information size: 399 vs 400 participants
+    assert dom(assess(group([-0.5], [0.01], n=[399]), characteristics=CHAR),
+               "imprecision").downgrade == 1
+    assert dom(assess(group([-0.5], [0.01], n=[400]), characteristics=CHAR),
+               "imprecision").downgrade == 0
+    # interval includes 1 but not both thresholds (0.8, 1.25)
+    g = group([-0.1], [0.01], n=[1000])
+    assert dom(assess(g, characteristics=CHAR), "imprecision").downgrade == 1
+    # interval from below 0.8 to above 1.25
+    g = group([0.0], [0.04], n=[1000])
+    assert math.exp(g.fit.ci_low) < 0.8 and math.exp(g.fit.ci_high) > 1.25
+    assert dom(assess(g, characteristics=CHAR), "imprecision").downgrade == 2
+
+
+def test_publication_bias_not_assessable_below_ten_studies():
+    d = dom(assess(group([-0.5] * 9, [0.01] * 9), characteristics=CHAR), "publication bias")
+    assert d.downgrade == 0 and "not assessable" in d.reason
+
+
+def test_publication_bias_with_ten_studies_uses_egger():
+    rng = np.random.default_rng(3)
+    vi = np.linspace(0.005, 0.2, 12)
+    yi = -0.5 + 2.5 * np.sqrt(vi) + rng.normal(0, 0.01, 12)  # strong small-study effect
+    g = group(list(yi), list(vi))
+    p = ma.egger_test(g.fit).pvalue
+    assert p < 0.10
+    assert dom(assess(g, characteristics=CHAR), "publication bias").downgrade == 1
+
+
+def test_start_low_for_non_randomised_and_floor_at_very_low():
+    char = {"s0": {"design": "single-arm", "line": "any", "histology": "mixed"}}
+    a = assess(group([0.0], [0.04], n=[30]), characteristics=char)
+    assert a.start == "low" and a.certainty == "very low"
+
+
+def test_override_is_recorded():
+    g = group([-0.5, -0.45], [0.01, 0.012])
+    a = assess(g, rob={"s0": "low", "s1": "low"}, characteristics=CHAR,
+               overrides={"indirectness": (1, "the trials used a higher dose than licensed")})
+    d = dom(a, "indirectness")
+    assert d.overridden and d.downgrade == 1 and d.rule_downgrade == 0
+    assert a.certainty == "moderate"
+
+
+def test_rules_are_configurable():
+    g = group([-0.5], [0.01], n=[450])
+    a = assess(g, characteristics=CHAR, rules=GradeRules(ois_participants=500))
+    assert dom(a, "imprecision").downgrade == 1
+
+
+def test_rob_category():
+    assert [rob_category(x) for x in ("Low", "some concerns", "High", "critical", "moderate",
+                                      "maybe", None)] == \
+        ["low", "some", "high", "high", "some", None, None]
+
+
+def test_summary_of_findings_absolute_effects_for_a_risk_ratio():
+    ai, n1, ci, n2 = 133.0, 207.0, 63.0, 209.0
+    eff = ma.escalc("RR", ai=[ai], n1i=[n1], ci=[ci], n2i=[n2])
+    a = PROTOCOL.analysis("rr")
+    fit = ma.pool(eff.yi, eff.vi, method="REML")
+    entries = pd.DataFrame({"study_id": ["s0"], "label": ["s0"], "lines": [(15, 16)],
+                            "ai": [ai], "n1i": [n1], "ci": [ci], "n2i": [n2]})
+    g = GroupResult("rr/x", a, "x", "primary", entries, fit, None)
+    row = summary_of_findings(g, pd.DataFrame(), assess(g, characteristics=CHAR))
+    cr = ci / n2
+    rr = (ai / n1) / cr
+    assert row["comparator"] == f"{1000 * cr:.0f} per 1,000"
+    assert row["with_therapy"].startswith(f"{1000 * cr * rr:.0f} per 1,000")
+    assert row["participants"] == n1 + n2 and row["studies"] == 1
