@@ -442,14 +442,6 @@ class _Columns:
 _BATCH = 16384
 
 
-def _deduplicated(arr):
-    """The same values, equal ones sharing one object."""
-    import pandas as pd
-
-    codes, uniques = pd.factorize(arr)
-    return uniques[codes]
-
-
 def _object_array(values):
     out = np.empty(len(values), dtype=object)
     out[:] = values
