@@ -60,6 +60,7 @@ def run_analyses(table, *, protocol=None, trials=None):
         "characteristics": jsonable(review.characteristics_frame(included_only=False)
                                     .to_dict(orient="records")),
         "grade": {k: a.to_dict() for k, a in review.grade.items()},
+        "prisma": None if review.prisma is None else review.prisma.to_dict(),
         "summary_of_findings": jsonable(review.summary_of_findings),
     }
     return results, review
@@ -76,8 +77,11 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
     # report whose page and files disagree half-way.
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=out))
     try:
-        figures = render_figures(review, network_fits, survival, scratch, formats=formats,
-                                 funnel_min_k=SMALL_STUDY_MIN_K)
+        from .review_figures import render_review_figures
+
+        figures = render_review_figures(review.prisma, scratch, formats=formats)
+        figures += render_figures(review, network_fits, survival, scratch, formats=formats,
+                                  funnel_min_k=SMALL_STUDY_MIN_K)
         page = render_page(results, table, figures, diff)
         written = []
         (out / "figures").mkdir(exist_ok=True)

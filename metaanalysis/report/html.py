@@ -225,6 +225,19 @@ def _sof_block(results) -> str:
     return "".join(out)
 
 
+def _prisma_block(prisma, figures) -> str:
+    if not prisma:
+        return ""
+    out = ['<h2 id="prisma">Flow of studies (PRISMA 2020)</h2>', _figure_block(figures, "prisma")]
+    if prisma.get("problems"):
+        out.append('<p class="flag">The declared counts do not add up: '
+                   + esc("; ".join(prisma["problems"])) + ".</p>")
+    rows = [[esc(a["id"]), esc(a["title"]), esc(a["studies"])] for a in prisma["per_analysis"]]
+    out.append(table_html(["analysis", "title", "studies"], rows, numeric=(2,),
+                          caption="Studies in each analysis"))
+    return "".join(out)
+
+
 def _characteristics_block(records, used_ids) -> str:
     cols = ["study_id", "trial", "design", "phase", "randomised", "blinding", "line",
             "prior_vegfr_tki", "histology", "biomarker", "region", "crossover", "crossover_pct",
@@ -352,7 +365,9 @@ def render_page(results, table, figures, diff=None) -> str:
             by_analysis.setdefault(a["analysis"], []).append(a)
     toc = [f'<li><a href="#{esc(d["id"])}">{esc(d["title"])}</a> ({esc(d["role"])})</li>'
            for d in declared]
-    toc = (['<li><a href="#summary-of-findings">Summary of findings</a></li>']
+    toc = (['<li><a href="#prisma">Flow of studies (PRISMA)</a></li>']
+           if results.get("prisma") else []) + (
+        ['<li><a href="#summary-of-findings">Summary of findings</a></li>']
            if results.get("summary_of_findings") else []) + toc
     toc += ['<li><a href="#characteristics">Characteristics of included studies</a></li>',
             '<li><a href="#excluded">Excluded lines</a></li>',
@@ -383,6 +398,7 @@ def render_page(results, table, figures, diff=None) -> str:
                               "characteristics"))
         + ".</p>",
     ]
+    parts.append(_prisma_block(results.get("prisma"), figures))
     parts.append(_sof_block(results))
     for d in declared:
         groups = by_analysis.get(d["id"], [])

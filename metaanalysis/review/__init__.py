@@ -85,6 +85,7 @@ class ReviewResult(ResultMixin):
     grade: dict = field(default_factory=dict)  # estimate id -> GradeAssessment (primary ones)
     summary_of_findings: list = field(default_factory=list)
     risk_of_bias: object = None
+    prisma: object = None  # PrismaCounts, when the protocol declares its [search]
 
     @property
     def groups(self) -> list:
@@ -232,8 +233,13 @@ def run_review(studies, protocol=None, trials=None, risk_of_bias=None,
     grade, sof = _certainty(protocol, runs, trials, table, rob,
                             grade_overrides if grade_overrides is not None
                             else paths["grade_overrides"])
-    return ReviewResult(protocol, trials, table, tuple(runs), sensitivity, used, excluded,
-                        considered, grade, sof, rob)
+    result = ReviewResult(protocol, trials, table, tuple(runs), sensitivity, used, excluded,
+                          considered, grade, sof, rob)
+    from .prisma import prisma_counts
+
+    import dataclasses
+
+    return dataclasses.replace(result, prisma=prisma_counts(protocol, result))
 
 
 def _load_risk_of_bias(given, default_path, table, trials):

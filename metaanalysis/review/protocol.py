@@ -65,6 +65,8 @@ REVIEW_KEYS = ("title", "question", "population", "interventions", "comparator",
                "notes")
 DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cut", "assessor",
                 "multi_arm")
+SEARCH_KEYS = ("date", "notes", "sources", "duplicates", "screened", "excluded_screening",
+               "assessed", "excluded_full_text")
 TOP_KEYS = ("schema", "review", "defaults", "analysis", "search", "grade")
 
 
@@ -288,6 +290,10 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
     if not isinstance(search, dict):
         c.err((), None, "search", "must be a table [search]")
         search = {}
+    for key in search:
+        if key not in SEARCH_KEYS:
+            c.err(("search",), None, key, f"unknown key {key!r}; [search] takes "
+                  + ", ".join(SEARCH_KEYS))
     grade = _grade_rules(c, raw.get("grade", {}))
     blocks = raw.get("analysis", [])
     if not isinstance(blocks, list) or not blocks:

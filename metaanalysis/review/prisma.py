@@ -1,0 +1,130 @@
+"""PRISMA 2020 flow: counts declared in the protocol's ``[search]`` table, checked against the table.
+
+The protocol declares what the search found (records per source, duplicates, records excluded at
+screening and full texts excluded, each with its reason); the study table says what was included
+(studies, and reports: the distinct sources its rows cite) and each analysis how many studies it
+uses. :func:`prisma_counts` puts both together and checks that they agree: the studies the search
+says were included must be the studies of the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .._base import ResultMixin, jsonable
+from ..errors import InputError
+
+__all__ = ["PrismaCounts", "prisma_counts"]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PrismaCounts(ResultMixin):
+    """Every box of the PRISMA 2020 flow diagram (new reviews, databases and other sources)."""
+
+    sources: tuple  # (name, records)
+    duplicates: int
+    screened: int
+    excluded_screening: tuple  # (reason, n)
+    assessed: int
+    excluded_full_text: tuple  # (reason, n)
+    studies_included: int
+    reports_included: int
+    per_analysis: tuple  # (analysis id, title, studies)
+    problems: tuple = field(default_factory=tuple)
+
+    @property
+    def identified(self) -> int:
+        return sum(n for _, n in self.sources)
+
+    def to_dict(self) -> dict:
+        return jsonable({
+            "sources": [{"name": s, "records": n} for s, n in self.sources],
+            "identified": self.identified, "duplicates": self.duplicates,
+            "screened": self.screened,
+            "excluded_screening": [{"reason": r, "n": n} for r, n in self.excluded_screening],
+            "assessed": self.assessed,
+            "excluded_full_text": [{"reason": r, "n": n} for r, n in self.excluded_full_text],
+            "studies_included": self.studies_included, "reports_included": self.reports_included,
+            "per_analysis": [{"id": a, "title": t, "studies": n} for a, t, n in self.per_analysis],
+            "problems": list(self.problems),
+        })
+
+    def to_frame(self):
+        import pandas as pd
+
+        rows = [("identified", s, n) for s, n in self.sources]
+        rows += [("duplicates removed", "", self.duplicates), ("screened", "", self.screened)]
+        rows += [("excluded at screening", r, n) for r, n in self.excluded_screening]
+        rows += [("full texts assessed", "", self.assessed)]
+        rows += [("excluded after full text", r, n) for r, n in self.excluded_full_text]
+        rows += [("studies included", "", self.studies_included),
+                 ("reports of included studies", "", self.reports_included)]
+        rows += [("in analysis", t, n) for _, t, n in self.per_analysis]
+        return pd.DataFrame(rows, columns=["stage", "detail", "n"])
+
+    def summary(self) -> str:
+        return "\n".join(f"{s:<30}{d[:60]:<62}{n}" for s, d, n in self.to_frame().itertuples(
+            index=False))
+
+    def _short(self) -> str:
+        return f"{self.identified} identified, {self.studies_included} studies included"
+
+
+def _int(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"protocol [search] {where}: {value!r} is not a count (a whole number "
+                         ">= 0)")
+    return value
+
+
+def _reasons(items, where):
+    out = []
+    if not isinstance(items, list):
+        raise InputError(f"protocol [search] {where}: give a list of {{reason = ..., n = ...}}")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("reason"), str):
+            raise InputError(f"protocol [search] {where}[{i}]: needs a reason (text) and n")
+        out.append((item["reason"], _int(item.get("n"), f"{where}[{i}].n")))
+    return tuple(out)
+
+
+def prisma_counts(protocol, review) -> PrismaCounts | None:
+    """The flow's counts (None when the protocol declares no ``[search]``).
+
+    The declared numbers must add up (identified − duplicates = screened; screened − excluded at
+    screening = assessed) and the studies the flow includes must be the table's studies; each
+    disagreement is listed in ``problems`` and shown on the page, never silently corrected.
+    """
+    search = protocol.search or {}
+    if not search:
+        return None
+    sources = search.get("sources", [])
+    if not isinstance(sources, list) or not sources:
+        raise InputError("protocol [search]: declare the sources as [[search.sources]] with a name "
+                         "and records")
+    src = tuple((s.get("name", "?"), _int(s.get("records"), f"sources[{i}].records"))
+                for i, s in enumerate(sources))
+    duplicates = _int(search.get("duplicates", 0), "duplicates")
+    screened = _int(search.get("screened"), "screened")
+    excl_s = _reasons(search.get("excluded_screening", []), "excluded_screening")
+    assessed = _int(search.get("assessed"), "assessed")
+    excl_f = _reasons(search.get("excluded_full_text", []), "excluded_full_text")
+    frame = review.table.frame
+    studies = frame["study_id"].nunique()
+    reports = frame["source"].nunique()
+    problems = []
+    identified = sum(n for _, n in src)
+    if identified - duplicates != screened:
+        problems.append(f"{identified} identified − {duplicates} duplicates ≠ {screened} screened")
+    if screened - sum(n for _, n in excl_s) != assessed:
+        problems.append(f"{screened} screened − {sum(n for _, n in excl_s)} excluded ≠ "
+                        f"{assessed} assessed")
+    if assessed - sum(n for _, n in excl_f) != studies:
+        problems.append(f"{assessed} assessed − {sum(n for _, n in excl_f)} excluded = "
+                        f"{assessed - sum(n for _, n in excl_f)}, but the study table has "
+                        f"{studies} studies")
+    per = tuple((r.analysis.id, r.analysis.title,
+                 len({s["study_id"] for g in r.groups for s in g.studies()}))
+                for r in review.runs)
+    return PrismaCounts(src, duplicates, screened, excl_s, assessed, excl_f, studies, reports,
+                        per, tuple(problems))

@@ -1,0 +1,60 @@
+"""PRISMA 2020 flow: declared counts checked against the table, and the figure shows them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.errors import InputError, StudyTableError
+from metaanalysis.review import parse_protocol, run_review
+from metaanalysis.review.prisma import prisma_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = (ROOT / "data" / "protocol.toml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def review():
+    return run_review(ROOT / "data" / "studies.csv")
+
+
+def test_shipped_counts_add_up_to_the_table(review):
+    c = review.prisma
+    assert c.problems == ()
+    assert c.identified == 34 and c.screened == 33 and c.assessed == 30
+    assert c.studies_included == review.table.frame["study_id"].nunique() == 28
+    assert c.reports_included == review.table.frame["source"].nunique()
+    per = {a: n for a, _, n in c.per_analysis}
+    assert per["pfs_hr"] == len({s["study_id"] for g in review.run("pfs_hr").groups
+                                 for s in g.studies()})
+
+
+def test_counts_that_do_not_add_up_are_reported(review):
+    p = parse_protocol(TEXT.replace("assessed = 30", "assessed = 31"), "p.toml")
+    c = prisma_counts(p, review)
+    assert len(c.problems) == 2
+    assert any("31 assessed" in x for x in c.problems)
+
+
+def test_bad_search_values_are_errors(review):
+    with pytest.raises(InputError, match="screened"):
+        prisma_counts(parse_protocol(TEXT.replace("screened = 33", 'screened = "many"'), "p"),
+                      review)
+    with pytest.raises(StudyTableError, match="unknown key 'hits'"):
+        parse_protocol(TEXT.replace("duplicates = 1", "duplicates = 1\nhits = 3"), "p")
+
+
+def test_flow_diagram_shows_every_count(review):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metaanalysis.plots.prisma import prisma_flow
+
+    ax = prisma_flow(review.prisma)
+    ax.figure.canvas.draw()
+    text = " ".join(t.get_text() for t in ax.texts)
+    for n in ("n = 34", "n = 1", "n = 33", "n = 3", "n = 30", "n = 2", "n = 28"):
+        assert n in text
+    assert "seed documents: 5" in text and "trial fact sheet: 29" in text
