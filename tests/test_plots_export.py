@@ -1,4 +1,4 @@
-"""Export at journal widths: PNG resolution, PDF fonts embedded (Type 42), SVG glyphs as paths."""
+"""Export at journal widths: PNG resolution, PDF fonts embedded (Type 42), SVG text as <text>."""
 
 from __future__ import annotations
 
@@ -94,13 +94,19 @@ def test_pdf_is_reproducible(tmp_path, res):
     assert a == b
 
 
-def test_svg_glyphs_as_paths_and_width(tmp_path, res):
+def test_svg_text_is_editable_text_and_width(tmp_path, res):
     out = save_figure(forest(res, width="single"), tmp_path / "f.svg", width="single")
     text = out.read_text()
     width = re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', text)
     assert float(width.group(1)) == pytest.approx(89 / MM * 72, abs=0.05)
-    assert "<text" not in text  # svg.fonttype = "path": no dependence on the viewer's fonts
-    assert 'id="DejaVuSans' in text  # glyph outlines defined once, reused
+    # svg.fonttype = "none": <text> elements a journal or co-author can edit, naming DejaVu Sans
+    # and fallbacks; no glyph outlines
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", text)
+    assert "Trial 0" in texts and any("(95% CI)" in t for t in texts)
+    assert "'DejaVu Sans'" in text and "sans-serif" in text
+    assert 'id="DejaVuSans' not in text
+    # right-aligned columns stay right-aligned in any font: the anchor is written, not measured
+    assert "text-anchor: end" in text
     a = text
     b = save_figure(forest(res, width="single"), tmp_path / "g.svg", width="single").read_text()
     assert a == b  # fixed svg.hashsalt and no date

@@ -130,9 +130,10 @@ def test_forest_table_rows_and_stable_columns():
     np.testing.assert_allclose(st.estimate, np.exp(res.yi), rtol=1e-12)
     (summ,) = tab[tab.kind == "summary"].itertuples()
     assert summ.estimate == pytest.approx(math.exp(res.estimate), rel=1e-12)
-    assert summ.ci_text == f"{math.exp(res.estimate):.2f} [{math.exp(res.ci_low):.2f}, {math.exp(res.ci_high):.2f}]"
+    # journal style: estimate (low–high), as the report's tables print it
+    assert summ.ci_text == f"{math.exp(res.estimate):.2f} ({math.exp(res.ci_low):.2f}–{math.exp(res.ci_high):.2f})"
     assert st.weight.sum() == pytest.approx(1.0)
-    assert tab.attrs["ci_header"] == "RR [95% CI]"
+    assert tab.attrs["ci_header"] == "RR (95% CI)"
     notes = tab[tab.kind == "note"].label.tolist()
     assert notes[0].startswith("Heterogeneity: \u03c4\u00b2 (REML) = 0.31; I\u00b2 = 92%; Q = 152.23, df = 12")
     assert notes[1].startswith("Test for overall effect: z = ")
@@ -383,7 +384,7 @@ def test_proportions_in_percent_without_reference_line():
     np.testing.assert_allclose(st.estimate, 100 * np.array(xi) / np.array(ni))
     (summ,) = tab[tab.kind == "summary"].itertuples()
     assert summ.estimate == pytest.approx(100 * res.proportion)
-    assert tab.attrs["ci_header"] == "Proportion, % [95% CI]"
+    assert tab.attrs["ci_header"] == "Proportion, % (95% CI)"
     assert not any(s.startswith("Test for overall effect") for s in tab.label)
     ax = forest(res)
     assert ax.get_xscale() == "linear"

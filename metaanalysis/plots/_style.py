@@ -5,6 +5,12 @@ font sizes, thin grey lines, no grid, no box), the journal widths, the measure -
 mapping (ratios on a log axis labelled in natural values, proportions in percent) and the number
 formatting used in figure text.
 
+Journal sizes: ``width="single"`` (89 mm) and ``width="double"`` (183 mm) are the two column
+widths of most clinical journals. Figures are drawn at their print size, so a point is a point:
+no text is smaller than :data:`MIN_FONT_SIZE` (7 pt) -- tick labels, footnotes and legends included
+-- as long as the figure is printed at the width it was drawn at. Figures whose content needs more
+than a double column (a league table of many treatments) grow, and say so in their docstring.
+
 matplotlib is imported inside the functions only, so that importing this module (and
 ``metaanalysis.plots``) costs nothing until a figure is drawn.
 """
@@ -28,6 +34,11 @@ __all__ = [
     "axis_label",
     "short_label",
     "fmt_num",
+    "fmt_reported",
+    "interval_text",
+    "range_text",
+    "MIN_FONT_SIZE",
+    "LINESTYLES",
     "log_ticks",
     "plain_text",
 ]
@@ -40,28 +51,39 @@ JOURNAL_WIDTHS_MM = {"single": 89.0, "double": 183.0}
 
 FONT_SIZE = 8.0          # body text of a figure (journals ask for 6-9 pt at print size)
 SMALL_FONT_SIZE = 7.0    # tick labels, footnotes under a forest plot
+MIN_FONT_SIZE = 7.0      # no text of a figure is smaller, at the size it is drawn (print size)
 INK = "#1a1a1a"          # near-black for text, squares and diamonds
 GREY = "#6e6e6e"         # reference lines, secondary marks
 LIGHT = "#bdbdbd"        # contour shading, bands
 LINE_WIDTH = 0.8
 
-# A categorical palette that stays distinct in greyscale and for the common colour-vision
-# deficiencies (Okabe & Ito 2008), used for several therapies on one axis.
+# A categorical palette that stays distinct for the common colour-vision deficiencies (Okabe &
+# Ito 2008), used for several therapies on one axis. Yellow comes last: thin yellow lines are hard
+# to see on white. Lines also differ in style (LINESTYLES), so that they stay apart in greyscale and
+# when two colours look alike.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+LINESTYLES = ("solid", (0, (5, 1.5)), (0, (1.2, 1.2)), (0, (5, 1.5, 1.2, 1.5)),
+              (0, (8, 2)), (0, (3, 1.5, 1.2, 1.5, 1.2, 1.5)), (0, (2.5, 2.5)),
+              (0, (8, 1.5, 2, 1.5)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 # rcParams pinned for every figure: the same call gives the same pixels on every machine that has
-# DejaVu Sans (shipped with matplotlib). PDF/PS embed TrueType fonts whole (Type 42) so journals'
-# preflight accepts them and text stays selectable; SVG converts glyphs to paths so the figure looks
-# the same in a browser that lacks DejaVu Sans (the HTML report embeds SVG) -- see export.py.
+# DejaVu Sans (shipped with matplotlib). Text stays text, editable by journals and co-authors: PDF/PS
+# embed the TrueType font (Type 42, which journals' preflight accepts), SVG writes <text> elements
+# (svg.fonttype "none") that name DejaVu Sans, with Verdana -- of near-identical widths -- and the
+# reader's sans-serif after it -- see export.py.
 RC = {
     "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans"],
+    # the first is always found (matplotlib ships it); the others only name, in an SVG, the
+    # fonts a viewer without DejaVu Sans should use (Bitstream Vera Sans has the same metrics)
+    "font.sans-serif": ["DejaVu Sans", "Bitstream Vera Sans", "Verdana"],
     "font.size": FONT_SIZE,
     "axes.titlesize": FONT_SIZE,
     "axes.labelsize": FONT_SIZE,
     "xtick.labelsize": SMALL_FONT_SIZE,
     "ytick.labelsize": SMALL_FONT_SIZE,
     "legend.fontsize": SMALL_FONT_SIZE,
+    "legend.title_fontsize": SMALL_FONT_SIZE,
     "legend.frameon": False,
     "axes.linewidth": LINE_WIDTH,
     "axes.edgecolor": INK,
@@ -84,7 +106,7 @@ RC = {
     "savefig.dpi": 300,
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",
     "svg.hashsalt": "metaanalysis",
     "path.simplify": False,
     "image.interpolation": "nearest",
@@ -128,6 +150,7 @@ _RATIO = {"OR", "RR", "HR", "ROM", "PETO", "IRR", "PLN", "IR", "CVR", "VR", "MED
 _NO_REFERENCE = {"PLN", "MEDLN", "MLN", "IR"}
 _PROPORTION = {"PLO", "PFT", "PAS", "PR"}
 
+# measure -> (the axis label in words, the short name of the text column's header)
 _NAMES = {
     "OR": ("Odds ratio", "OR"),
     "PETO": ("Odds ratio (Peto)", "OR"),
@@ -138,12 +161,12 @@ _NAMES = {
     "RD": ("Risk difference", "RD"),
     "MD": ("Mean difference", "MD"),
     "SMD": ("Standardised mean difference", "SMD"),
-    "PLO": ("Proportion (%)", "%"),
-    "PFT": ("Proportion (%)", "%"),
-    "PAS": ("Proportion (%)", "%"),
-    "PR": ("Proportion (%)", "%"),
-    "PLN": ("Median (months)", "Median"),
-    "MEDLN": ("Median (months)", "Median"),
+    "PLO": ("Proportion, %", "%"),
+    "PFT": ("Proportion, %", "%"),
+    "PAS": ("Proportion, %", "%"),
+    "PR": ("Proportion, %", "%"),
+    "PLN": ("Median, months", "Median"),
+    "MEDLN": ("Median, months", "Median"),
     "MLN": ("Mean", "Mean"),
     "IR": ("Incidence rate", "Rate"),
 }
@@ -168,9 +191,13 @@ def scale_of(measure) -> str:
     return "linear"
 
 
-def axis_label(measure) -> str:
+def axis_label(measure, name=None) -> str:
+    """The axis label: the measure in words (``name`` if given) and, on a log axis, the scale
+    (``"Hazard ratio (log scale)"``, ``"Median, months (log scale)"``, ``"Risk difference"``,
+    ``"Proportion, %"``). Tick labels are natural values on every scale."""
     m = str(measure or "").upper()
-    name = _NAMES.get(m, (m or "Estimate", m))[0]
+    if name is None:
+        name = _NAMES.get(m, (m or "Estimate", m))[0]
     return name + (" (log scale)" if scale_of(m) == "log" else "")
 
 
@@ -215,51 +242,55 @@ def fmt_num(x, digits: int = 2) -> str:
     return s.replace("-", MINUS)
 
 
-# Natural values a log axis may be labelled with, coarse to fine.
-_LOG_TICK_SETS = (
-    (0.001, 0.01, 0.1, 1, 10, 100, 1000),
-    (0.01, 0.1, 0.5, 1, 2, 10, 100),
-    (0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 100),
-    (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10),
-    (0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.5, 2),
-)
+def _decimals(x: float, max_decimals: int = 4) -> int:
+    """Decimals of the shortest text of ``x`` (a number as it was typed: 39.4 -> 1, 0.21 -> 2)."""
+    s = f"{float(x):.{max_decimals}f}".rstrip("0")
+    return len(s.split(".")[1]) if "." in s else 0
+
+
+def fmt_reported(values, max_decimals: int = 4) -> list[str]:
+    """Numbers as reported, to the same number of decimals (the most any of them has), so that
+    ``(11.0, 7.4, 13.8)`` prints ``11.0``, ``7.4``, ``13.8`` and ``(0.59, 0.45, 0.7)`` prints
+    ``0.59``, ``0.45``, ``0.70``. Missing values print ``"NE"`` (not estimable).
+
+    Examples
+    --------
+    >>> fmt_reported([39.4, 32.7, 51.4])
+    ['39.4', '32.7', '51.4']
+    >>> fmt_reported([40.54, 28.29, float("nan")])
+    ['40.54', '28.29', 'NE']
+    """
+    vals = [float(v) for v in values]
+    finite = [v for v in vals if math.isfinite(v)]
+    d = max([_decimals(v, max_decimals) for v in finite] or [0])
+    return [fmt_num(v, d) if math.isfinite(v) else "NE" for v in vals]
+
+
+def range_text(lo: str, hi: str) -> str:
+    """``"(0.45–0.77)"``; ``"(−0.30 to 0.05)"`` when a bound is negative (an en dash
+    next to a minus sign misreads)."""
+    sep = " to " if (lo.startswith(MINUS) or hi.startswith(MINUS)) else "–"
+    return f"({lo}{sep}{hi})"
+
+
+def interval_text(est: str, lo: str, hi: str) -> str:
+    """``"0.59 (0.45–0.77)"``: an estimate and its interval as a figure prints them."""
+    return f"{est} {range_text(lo, hi)}"
 
 
 def log_ticks(lo: float, hi: float, max_ticks: int = 7) -> list[float]:
-    """Natural-scale tick values for a log axis from ``lo`` to ``hi``: among the sets of
-    :data:`_LOG_TICK_SETS` whose ticks inside the range cover at least half of it (in log units),
-    the one with the most ticks, at most ``max_ticks`` (at least two when the range allows)."""
-    span = math.log(hi / lo) if hi > lo > 0 else 0.0
-    best: list[float] = []
-    for values in _LOG_TICK_SETS:
-        inside = [v for v in values if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
-        if len(inside) > max_ticks or len(inside) < 2:
-            continue
-        covered = math.log(inside[-1] / inside[0])
-        if span > 0 and covered < 0.5 * span:
-            continue
-        if len(inside) > len(best):
-            best = inside
-    if len(best) < 2:
-        # too few ticks allowed for any set: thin the coarsest set with two ticks inside, keeping
-        # the extremes and the tick nearest 1
-        for values in _LOG_TICK_SETS:
-            inside = [v for v in values if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
-            if len(inside) >= 2:
-                one = min(inside, key=lambda v: abs(math.log(v)))
-                best = sorted({inside[0], one, inside[-1]})[: max(2, max_ticks)]
-                break
-    if len(best) < 2:
-        # very narrow range: ticks at the ends, rounded to two significant digits
-        best = sorted({float(f"{lo:.2g}"), float(f"{hi:.2g}")})
-        best = [v for v in best if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)] or [lo, hi]
-    return best
+    """Natural-scale tick values for a log axis from ``lo`` to ``hi`` (at least three when the
+    range allows; see :func:`metaanalysis.plots._ticks.natural_ticks`)."""
+    from ._ticks import natural_ticks
+
+    return natural_ticks(lo, hi, log=True, max_ticks=max(3, max_ticks))
 
 
 def tick_text(v: float) -> str:
     """A tick label in natural units: ``0.5``, ``1``, ``2`` (no trailing zeros)."""
-    s = f"{v:.3g}"
-    return s.replace("-", MINUS)
+    from ._ticks import tick_label
+
+    return tick_label(v)
 
 
 def finite(a) -> np.ndarray:

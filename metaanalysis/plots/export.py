@@ -5,11 +5,11 @@ Font handling, and why:
 * PDF (and PS/EPS): ``pdf.fonttype = 42`` embeds the TrueType font (DejaVu Sans) whole, as Type 42.
   Journals' preflight (and Adobe Illustrator) reject Type 3 fonts, matplotlib's default; Type 42
   keeps the text selectable and editable.
-* SVG: ``svg.fonttype = "path"`` turns each glyph into a path. The alternative, ``"none"``, writes
-  ``<text>`` elements that a viewer draws with whatever font it has; without DejaVu Sans the
-  substitute has other widths, and the columns of a forest plot, measured for DejaVu Sans, would
-  collide. Paths look identical in every browser (the HTML report embeds SVG) at the cost of
-  larger files and text that is not selectable; for editable text use the PDF.
+* SVG: ``svg.fonttype = "none"`` writes ``<text>`` elements, so that journals and co-authors can
+  edit the words in Illustrator or Inkscape and a browser can select them. Each names DejaVu Sans,
+  then Bitstream Vera Sans (the same metrics) and Verdana, then the viewer's sans-serif. Text that
+  is aligned right or centred (the number columns of a forest plot) is written with its anchor
+  (``text-anchor: end``), so it stays aligned in a substitute font; only a text's width may change.
 * PNG: 600 dpi by default (journals ask for at least 300 dpi for line art with text).
 
 Metadata that would change with the clock (creation dates) is left out, and ``svg.hashsalt`` is

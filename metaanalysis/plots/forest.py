@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import InputError
 from . import _style as S
 from ._results import is_subgroup_result, pooled_view, study_view, subgroup_parts
+from ._ticks import natural_limits, natural_ticks, tick_label
 
 __all__ = ["forest", "forest_table", "sensitivity_table", "cumulative_forest", "leave_one_out_forest"]
 
@@ -35,7 +36,8 @@ _NAN = float("nan")
 ROW_FACTOR = 1.6        # row height = ROW_FACTOR x font size (points)
 MIN_PANEL_IN = 1.2      # narrowest plotting panel
 DEFAULT_PANEL_IN = 2.3  # panel width when the figure width is free
-MIN_FONT = 5.5          # smallest font size used to fit a fixed width (journals accept >= 5 pt)
+MIN_FONT = S.MIN_FONT_SIZE  # smallest font size used to fit a fixed width (7 pt at print size)
+TICK_GAP_IN = 0.42      # least distance between two tick marks (room for a label like "0.05")
 MAX_SQUARE = 0.72       # side of the heaviest study's square, in row heights
 _SHORT = {"Random-effects model": "Random effects", "Common-effect model": "Common effect",
           "Prediction interval": "Prediction int."}
@@ -55,9 +57,73 @@ def _fmt_p(p) -> str:
 
 
 def _ci_text(est, lo, hi, digits) -> str:
+    """``"0.59 (0.45–0.77)"`` for a computed estimate (fixed decimals)."""
     if not math.isfinite(est):
         return ""
-    return f"{S.fmt_num(est, digits)} [{S.fmt_num(lo, digits)}, {S.fmt_num(hi, digits)}]"
+    return S.interval_text(S.fmt_num(est, digits), S.fmt_num(lo, digits), S.fmt_num(hi, digits))
+
+
+# Marks of intervals reported at another level than the figure's, in order of first use.
+LEVEL_MARKS = ("†", "‡", "§", "¶", "#", "**")
+NE_FOOTNOTE = "NE, not estimable in the source: the interval is drawn open (an arrow to the axis edge)."
+
+
+def _reported_columns(reported, k):
+    """``reported=`` as a dict of float lists (value, ci_low, ci_high, ci_level), one per study."""
+    if reported is None:
+        return None
+    try:
+        import pandas as pd
+
+        if isinstance(reported, pd.DataFrame):
+            reported = {c: reported[c].tolist() for c in reported.columns}
+    except ImportError:  # pragma: no cover
+        pass
+    if not isinstance(reported, dict):
+        raise InputError("reported must be a DataFrame (value, ci_low, ci_high, ci_level), one row "
+                         "per study")
+    missing = [c for c in ("value", "ci_low", "ci_high") if c not in reported]
+    if missing:
+        raise InputError(f"reported lacks column(s) {missing}; give value, ci_low, ci_high and "
+                         "ci_level as reported (NaN where not estimable)")
+    out = {}
+    for c in ("value", "ci_low", "ci_high", "ci_level"):
+        vals = list(reported.get(c, [_NAN] * k))
+        if len(vals) != k:
+            raise InputError(f"reported[{c!r}] has {len(vals)} values; the result has {k} studies")
+        out[c] = [_NAN if v is None else float(v) for v in vals]
+    return out
+
+
+def _level_percent(level) -> float:
+    lv = float(level)
+    return lv * 100.0 if 0 < lv < 1 else lv
+
+
+def _apply_reported(row, rep, i, scale, level, marks):
+    """Replace a study row's interval by the one reported (``rep`` columns at index ``i``).
+
+    Used when the value and at least one bound are reported; a missing bound is not estimable:
+    it becomes +-inf (drawn open) and prints "NE". A level other than the figure's gets a mark.
+    """
+    v, lo, hi = rep["value"][i], rep["ci_low"][i], rep["ci_high"][i]
+    if not (math.isfinite(v) and (math.isfinite(lo) or math.isfinite(hi))):
+        return
+    k = 100.0 if scale == "percent" else 1.0
+    v, lo, hi = (k * x for x in (v, lo, hi))
+    texts = S.fmt_reported([v, lo, hi])
+    row["estimate"] = v
+    row["ci_low"] = lo if math.isfinite(lo) else -math.inf
+    row["ci_high"] = hi if math.isfinite(hi) else math.inf
+    row["source"] = "reported"
+    row["open"] = ("low" if not math.isfinite(lo) else "") + ("high" if not math.isfinite(hi) else "")
+    text = S.interval_text(*texts)
+    lv = rep["ci_level"][i]
+    if math.isfinite(lv) and math.isfinite(level) and abs(_level_percent(lv) - level) > 1e-9:
+        key = round(_level_percent(lv), 6)
+        mark = marks.setdefault(key, LEVEL_MARKS[min(len(marks), len(LEVEL_MARKS) - 1)])
+        text += mark
+    row["ci_text"] = text
 
 
 def _weight_text(w) -> str:
@@ -167,10 +233,12 @@ def _order(view, sort_by, descending, extra_raw):
     return np.asarray(sorted(range(k), key=items.__getitem__, reverse=descending), dtype=int)
 
 
-def _study_rows(res, columns, sort_by, descending, digits, group, weight_from=None):
+def _study_rows(res, columns, sort_by, descending, digits, group, weight_from=None,
+                reported=None, scale="linear", level=95.0, marks=None):
     view = study_view(res)
     k = len(view)
     extra_raw = _extra_columns(columns, k, view["label"])
+    rep = _reported_columns(reported, k)
     order = _order(view, sort_by, descending, extra_raw)
     rows = []
     for i in order:
@@ -180,8 +248,10 @@ def _study_rows(res, columns, sort_by, descending, digits, group, weight_from=No
             "estimate": float(r["estimate"]), "ci_low": float(r["ci_low"]),
             "ci_high": float(r["ci_high"]), "weight": float(r["weight"]),
             "ci_text": _ci_text(r["estimate"], r["ci_low"], r["ci_high"], digits),
-            "weight_text": _weight_text(r["weight"]),
+            "weight_text": _weight_text(r["weight"]), "source": "model", "open": "",
         }
+        if rep is not None:
+            _apply_reported(row, rep, i, scale, level, marks if marks is not None else {})
         for head, vals in extra_raw.items():
             row[head] = _cell(vals[i])
         rows.append(row)
@@ -214,7 +284,7 @@ def _pooled_block(res, common, group, digits, prediction, kind, label=None):
         rows.append({
             "kind": "prediction", "group": group, "label": "Prediction interval",
             "estimate": _NAN, "ci_low": p["pi_low"], "ci_high": p["pi_high"], "weight": _NAN,
-            "ci_text": f"[{S.fmt_num(p['pi_low'], digits)}, {S.fmt_num(p['pi_high'], digits)}]",
+            "ci_text": S.range_text(S.fmt_num(p["pi_low"], digits), S.fmt_num(p["pi_high"], digits)),
             "weight_text": "",
         })
     het = _heterogeneity_text(p, digits)
@@ -224,7 +294,8 @@ def _pooled_block(res, common, group, digits, prediction, kind, label=None):
 
 
 def forest_table(result, *, columns=None, common=None, sort_by=None, descending=False,
-                 digits=None, prediction=True, overall_test=None, subgroup_test=True):
+                 digits=None, prediction=True, overall_test=None, subgroup_test=True,
+                 reported=None, footnotes=None):
     """The rows of a forest plot as a DataFrame (what :func:`forest` lays out).
 
     Parameters
@@ -245,7 +316,19 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
     descending : bool
         Sort in descending order.
     digits : int, optional
-        Decimals of the estimate text (2; 1 for proportions in percent).
+        Decimals of the estimate text (2; 1 for proportions in percent and medians).
+    reported : DataFrame, optional
+        The studies' numbers as the sources report them, one row per study in the result's order
+        (as ``columns``): ``value``, ``ci_low``, ``ci_high`` on the natural scale (a ratio, months,
+        a proportion as a fraction) and ``ci_level`` (0.95 or 95). Where the value and at least
+        one bound are given, the study row shows and draws them instead of the interval the model
+        works with (often re-derived on the log scale): ``DECISION 39.4 (32.7–51.4)``. A
+        bound that is NaN is not estimable: it prints "NE" and is drawn open (an arrow to the axis
+        edge), never imputed; a footnote says so. An interval at another level than the figure's
+        is marked (†, ‡, ...) with a footnote "† 99% interval as reported". A row
+        with neither bound keeps the model's numbers (a proportion from counts, say).
+    footnotes : list of str, optional
+        More footnotes under the figure (how the pooled model treats an open interval, say).
     prediction : bool
         Add the prediction-interval row of a random-effects model.
     overall_test, subgroup_test : bool
@@ -259,9 +342,11 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
         ``subtotal``, ``summary``, ``prediction`` or ``note``; ``group``; ``label``; the extra
         columns (text); ``estimate``, ``ci_low``, ``ci_high`` on the display scale (natural
         values for ratios, percent for proportions); ``weight`` (fraction of 1); ``ci_text``,
-        ``weight_text`` (and ``weight_common``/``weight_common_text`` with ``common=``).
-        ``attrs`` holds ``measure``, ``scale``, ``level``, ``columns`` (the extra headers) and
-        ``ci_header``.
+        ``weight_text`` (and ``weight_common``/``weight_common_text`` with ``common=``);
+        ``source`` (``reported`` or ``model``) and ``open`` (``""``, ``"low"``, ``"high"`` or
+        ``"lowhigh"``) for study rows, an open bound being -inf/+inf in ``ci_low``/``ci_high``.
+        ``attrs`` holds ``measure``, ``scale``, ``level``, ``columns`` (the extra headers),
+        ``ci_header`` and ``footnotes``.
 
     Examples
     --------
@@ -278,13 +363,16 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
             raise InputError("the subgroup result has no groups")
         measure = pooled_view(groups[0][1])["measure"]
         level = pooled_view(groups[0][1])["level"]
-        dig = digits if digits is not None else (1 if S.scale_of(measure) == "percent" else 2)
+        dig = digits if digits is not None else _default_digits(measure)
+        scale = S.scale_of(measure)
+        marks: dict = {}
         extra_heads: list[str] = []
         weight_of = None
         if overall is not None and hasattr(overall, "study_frame"):
             weight_of = study_view(overall)["weight"].to_numpy()
         positions = _group_positions(groups, overall)
         cols_all = _extra_columns(columns, _total_k(groups), None) if columns is not None else None
+        rep_all = _reported_columns(reported, _total_k(groups))
         for (name, gres), pos in zip(groups, positions):
             rows.append({"kind": "heading", "group": name, "label": str(name)})
             cols_g = None
@@ -293,7 +381,9 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
             keys = sort_by
             if sort_by is not None and not isinstance(sort_by, str):
                 keys = [list(sort_by)[j] for j in pos]
-            srows, extra_heads = _study_rows(gres, cols_g, keys, descending, dig, name)
+            rep_g = None if rep_all is None else {c: [v[j] for j in pos] for c, v in rep_all.items()}
+            srows, extra_heads = _study_rows(gres, cols_g, keys, descending, dig, name,
+                                             reported=rep_g, scale=scale, level=level, marks=marks)
             if weight_of is not None:  # squares comparable across groups: overall weights
                 for r, j in zip(srows, _order_positions(gres, keys, descending, cols_g, pos)):
                     w = weight_of[j]
@@ -327,8 +417,11 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
     else:
         p0 = pooled_view(result)
         measure, level = p0["measure"], p0["level"]
-        dig = digits if digits is not None else (1 if S.scale_of(measure) == "percent" else 2)
-        srows, extra_heads = _study_rows(result, columns, sort_by, descending, dig, None)
+        dig = digits if digits is not None else _default_digits(measure)
+        marks = {}
+        srows, extra_heads = _study_rows(result, columns, sort_by, descending, dig, None,
+                                         reported=reported, scale=S.scale_of(measure),
+                                         level=level, marks=marks)
         if common is not None:
             cv = study_view(common)
             wc = dict(zip(cv["label"], cv["weight"]))
@@ -349,25 +442,37 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
             rows.append({"kind": "note", "group": None, "label": t})
 
     cols = ["kind", "group", "label", *extra_heads, "estimate", "ci_low", "ci_high", "weight",
-            "ci_text", "weight_text"]
+            "ci_text", "weight_text", "source", "open"]
     if common is not None:
         cols += ["weight_common", "weight_common_text"]
     cols += ["model"]
     frame = pd.DataFrame(rows)
     for c in cols:
         if c not in frame.columns:
-            frame[c] = "" if c.endswith("text") or c in extra_heads else (None if c in ("group", "model") else _NAN)
+            frame[c] = ("" if c.endswith("text") or c in extra_heads or c == "open" else
+                        (None if c in ("group", "model", "source") else _NAN))
     frame = frame[cols]
-    for c in ["ci_text", "weight_text", *extra_heads] + (["weight_common_text"] if common is not None else []):
+    for c in ["ci_text", "weight_text", "open", *extra_heads] + (["weight_common_text"] if common is not None else []):
         frame[c] = frame[c].fillna("").astype(str)
     lvl = f"{level:g}" if math.isfinite(level) else "95"
     scale = S.scale_of(measure)
     head = "Proportion, %" if scale == "percent" else S.short_label(measure)
+    notes = [f"{m} {k:g}% interval as reported." for k, m in marks.items()]
+    if (frame["open"] != "").any():
+        notes.append(NE_FOOTNOTE)
+    notes += [str(f) for f in (footnotes or ())]
     frame.attrs.update({
         "measure": measure, "scale": scale, "level": level, "columns": list(extra_heads),
-        "ci_header": f"{head} [{lvl}% CI]", "common": common is not None,
+        "ci_header": f"{head} ({lvl}% CI)", "common": common is not None, "footnotes": notes,
     })
     return frame
+
+
+def _default_digits(measure) -> int:
+    """Decimals of computed estimates: 1 for percentages and medians (months), 2 otherwise."""
+    if S.scale_of(measure) == "percent" or str(measure).upper() in ("MEDLN", "PLN"):
+        return 1
+    return 2
 
 
 def _total_k(groups) -> int:
@@ -457,7 +562,7 @@ def sensitivity_table(frame, result=None, *, kind="leave_one_out", measure=None,
     out["model"] = None
     lvl = f"{level:g}"
     out.attrs.update({"measure": measure, "scale": S.scale_of(measure), "level": level,
-                      "label_header": label_header, "columns": [], "ci_header": f"{S.short_label(measure)} [{lvl}% CI]",
+                      "label_header": label_header, "columns": [], "ci_header": f"{S.short_label(measure)} ({lvl}% CI)",
                       "common": False})
     return out
 
@@ -501,7 +606,7 @@ def _text_width_in(s: str, size: float, weight="normal") -> float:
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
 
-    prop = FontProperties(family=S.RC["font.sans-serif"], size=size, weight=weight)
+    prop = FontProperties(family=S.RC["font.sans-serif"][0], size=size, weight=weight)
     w, _, _ = _TEXT_TO_PATH(TextToPath).get_text_width_height_descent(_minus(s), prop, ismath=False)
     return w / 72.0
 
@@ -565,7 +670,22 @@ def _default_xlim(table, scale, ref):
     for c in ("ci_low", "ci_high", "estimate"):
         v = table[c].to_numpy(dtype=float)
         vals.append(v[np.isfinite(v)])
+    # an open interval (a bound not estimable) runs to the axis edge: leave it room beyond its
+    # estimate (as far as the reported side reaches) so that the arrow reads as an arrow
+    est = table["estimate"].to_numpy(dtype=float)
+    clo = table["ci_low"].to_numpy(dtype=float)
+    chi = table["ci_high"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.isposinf(chi) & np.isfinite(clo) & np.isfinite(est)
+        down = np.isneginf(clo) & np.isfinite(chi) & np.isfinite(est)
+        if scale == "log":
+            vals.append(est[up] * np.sqrt(est[up] / clo[up]))
+            vals.append(est[down] / np.sqrt(chi[down] / est[down]))
+        else:
+            vals.append(est[up] + 0.5 * (est[up] - clo[up]))
+            vals.append(est[down] - 0.5 * (chi[down] - est[down]))
     v = np.concatenate(vals)
+    v = v[np.isfinite(v)]
     if scale == "log":
         v = v[v > 0]
     if ref is not None:
@@ -605,7 +725,7 @@ def _rows_layout(table):
 def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descending=False,
            xlim=None, ref=None, favours=None, xlabel=None, width=None, digits=None,
            prediction=True, show_weight=True, overall_test=None, subgroup_test=True,
-           fontsize=None, table=None, color=None, title=None):
+           fontsize=None, table=None, color=None, title=None, reported=None, footnotes=None):
     """Forest plot of a pooled result (metafor's ``forest``, meta's ``forest.meta``).
 
     Parameters
@@ -628,14 +748,22 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
     ref : float, optional
         Position of the line of no effect (1 for ratios, 0 for differences, none for proportions).
     favours : (str, str), optional
-        Labels under the axis, left and right of the reference line ("Favours therapy",
-        "Favours control").
+        Labels under the axis, the first ending left of the reference line with an arrow pointing
+        left, the second starting right of it with an arrow pointing right ("← Favours
+        therapy", "Favours control →"); any wording. Without a reference line in view they
+        flank the middle of the axis.
     xlabel : str, optional
-        Axis label (default from the measure: "Hazard ratio (log scale)").
+        Axis label (default from the measure: "Hazard ratio (log scale)", "Median, months (log
+        scale)", "Proportion, %"). Ticks are round natural values, at least three.
     width : "single", "double" or float (mm), optional
-        Figure width; the panel takes what the text columns leave, the font shrinks (to 5.5 pt)
-        and long labels are cut with an ellipsis only if the columns do not fit. Default: the
-        natural width of the columns plus a 58 mm panel.
+        Figure width; the panel takes what the text columns leave, the font shrinks (to 7 pt,
+        the least a journal prints) and long labels are cut with an ellipsis only if the columns
+        do not fit. Default: the natural width of the columns plus a 58 mm panel.
+    reported : DataFrame, optional
+        The studies' intervals as reported (see :func:`forest_table`): drawn and printed as
+        reported, "NE" and an open arrow for a bound not estimable.
+    footnotes : list of str, optional
+        Footnotes printed under the axis (with those the table makes: levels, NE).
     digits : int, optional
         Decimals of the estimate text.
     prediction, show_weight, overall_test, subgroup_test : bool
@@ -667,7 +795,11 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
     if table is None:
         table = forest_table(result, columns=columns, common=common, sort_by=sort_by,
                              descending=descending, digits=digits, prediction=prediction,
-                             overall_test=overall_test, subgroup_test=subgroup_test)
+                             overall_test=overall_test, subgroup_test=subgroup_test,
+                             reported=reported, footnotes=footnotes)
+    elif footnotes:
+        table = table.copy()
+        table.attrs["footnotes"] = list(table.attrs.get("footnotes", [])) + [str(f) for f in footnotes]
     with S.style():
         return _draw(table, ax, xlim=xlim, ref=ref, favours=favours, xlabel=xlabel, width=width,
                      show_weight=show_weight, fontsize=fontsize, color=color, title=title)
@@ -679,7 +811,7 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
     from matplotlib.markers import MarkerStyle
     from matplotlib.patches import Polygon
     from matplotlib.path import Path
-    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
     from matplotlib.transforms import Bbox, ScaledTranslation, blended_transform_factory
 
     table = table.reset_index(drop=True).copy()
@@ -755,18 +887,62 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
                 for k, s in zip(table["kind"], table["label"])
             ]
             gap, lw, rw, left_in, right_in, note_in = margins(size)
+        # note rows (heterogeneity, tests) wider than the figure: shorter wording, then cut
+        note_size = max(size - 1.0, min(MIN_FONT, size))
+        room = avail_w - 2 * edge
+        table["label"] = [_fit_note(str(s), note_size, room) if k == "note" else s
+                          for k, s in zip(table["kind"], table["label"])]
         row_pt = ROW_FACTOR * size if avail_h is None else row_pt
         total_w = avail_w
     else:
         total_w = left_in + right_in + DEFAULT_PANEL_IN + 2 * edge
         total_w = max(total_w, note_in + 2 * edge + 0.1)
-    small = max(size - 1.0, MIN_FONT - 0.5)
+    small = max(size - 1.0, min(MIN_FONT, size))
 
     top_in = (n_head_lines * size * 1.25 + 0.6 * size) / 72.0 + edge + (size * 1.6 / 72 if title else 0.0)
     tick_pt = 3.0 + 3.5 + small * 1.25
-    fav_pt = (small * 1.5) if has_favours else 0.0
+    panel_in = total_w - 2 * edge - left_in - right_in
+
+    # ---- the effect axis: limits and ticks --------------------------------------------------
+    lo, hi = xlim if xlim is not None else _default_xlim(table, scale, ref)
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo) or (scale == "log" and lo <= 0):
+        raise InputError(f"xlim={xlim!r}: give two increasing finite limits (positive for ratios)")
+    # at least three labelled ticks at round natural values, far enough apart for their labels
+    log = scale == "log"
+    max_ticks = max(3, int(panel_in / TICK_GAP_IN) + 1)
+    min_gap = min(TICK_GAP_IN * small / 8.0 / max(panel_in, 1e-6), 0.45)
+    if xlim is None:
+        lo, hi = natural_limits(lo, hi, log=log, max_ticks=max_ticks, min_gap=min_gap)
+        if scale == "percent":
+            lo, hi = max(lo, 0.0), min(hi, 100.0)
+    ticks = natural_ticks(lo, hi, log=log, max_ticks=max_ticks, min_gap=min_gap, include=ref)
+
+    # favours labels: each on its side of the line of no effect, wrapped to the room that side
+    # has in the figure
+    fav_texts = []
+    if has_favours:
+        if ref is not None and lo < ref < hi:
+            xr = ref
+        else:
+            xr = math.sqrt(lo * hi) if log else (lo + hi) / 2
+        frac = ((math.log(xr) - math.log(lo)) / (math.log(hi) - math.log(lo)) if log
+                else (xr - lo) / (hi - lo))
+        room_l = edge + left_in + frac * panel_in - 0.05 - 0.03
+        room_r = edge + right_in + (1 - frac) * panel_in - 0.05 - 0.03
+        left_s, right_s = (str(f) for f in favours)
+        fav_texts = [
+            ("\n".join(_wrap_words(f"\u2190 {left_s}", small, room_l)) if left_s else "",
+             "right", -0.05),
+            ("\n".join(_wrap_words(f"{right_s} \u2192", small, room_r)) if right_s else "",
+             "left", 0.05),
+        ]
+    fav_lines = max([t.count("\n") + 1 for t, _, _ in fav_texts if t] or [0])
+    fav_pt = (small * 1.5 + (fav_lines - 1) * small * 1.2) if fav_lines else 0.0
     lab_pt = size * 1.6
-    bottom_in = (tick_pt + fav_pt + lab_pt + 2.0) / 72.0 + edge
+    foot_lines = _wrap_footnotes(table.attrs.get("footnotes", []), small,
+                                 total_w - 2 * edge)
+    foot_pt = (len(foot_lines) * small * 1.3 + (small * 0.6 if foot_lines else 0.0))
+    bottom_in = (tick_pt + fav_pt + lab_pt + foot_pt + 2.0) / 72.0 + edge
     rows_in = (n_rows + 0.1) * row_pt / 72.0
 
     if ax is None:
@@ -777,7 +953,6 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
     locator = _PanelLocator(outer, edge + left_in, edge + right_in, bottom_in, top_in)
     ax.set_axes_locator(locator)
     ax.set_position(locator.bbox(fig))
-    panel_in = total_w - 2 * edge - left_in - right_in
 
     # ---- axes ------------------------------------------------------------------------------
     y_top, y_bottom = -0.55, n_rows - 0.55  # rows at y = 0 .. n_rows-1, drawn top down
@@ -786,23 +961,12 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.patch.set_visible(False)
-    lo, hi = xlim if xlim is not None else _default_xlim(table, scale, ref)
-    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo) or (scale == "log" and lo <= 0):
-        raise InputError(f"xlim={xlim!r}: give two increasing finite limits (positive for ratios)")
-    if scale == "log":
+    if log:
         ax.set_xscale("log")
     ax.set_xlim(lo, hi)
-    max_ticks = max(2, int(panel_in / (0.36 if scale == "log" else 0.3)))
-    if scale == "log":
-        ticks = S.log_ticks(lo, hi, max_ticks)
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: S.tick_text(v)))
-        ax.xaxis.set_minor_locator(NullLocator())
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=max(2, max_ticks - 1), steps=[1, 2, 2.5, 5, 10]))
-        ax.xaxis.set_minor_locator(NullLocator())
-        if scale == "percent":
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.tick_params(axis="x", labelsize=small, length=3.0, pad=3.5)
     ax.spines["bottom"].set_bounds(lo, hi)
 
@@ -893,8 +1057,8 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
 
     segs, arrows_l, arrows_r = [], [], []
     for i in np.flatnonzero(is_study):
-        a, b = clo[i], chi[i]
-        if not (math.isfinite(a) and math.isfinite(b)):
+        a, b = clo[i], chi[i]  # an open bound (not estimable) is -inf / +inf: drawn to the edge
+        if math.isnan(a) or math.isnan(b) or (math.isinf(a) and math.isinf(b)):
             continue
         if b < lo or a > hi:  # wholly off the axis: an arrow at the edge it lies beyond
             (arrows_l if b < lo else arrows_r).append(ys[i])
@@ -1011,17 +1175,64 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
 
     # ---- labels under the axis -------------------------------------------------------------
     fav_y = -(tick_pt + 1.5) / 72.0
-    if has_favours:
-        xr = ref if ref is not None and lo < ref < hi else math.sqrt(lo * hi) if scale == "log" else (lo + hi) / 2
-        for s, ha, dx in ((favours[0], "right", -0.05), (favours[1], "left", 0.05)):
-            ax.text(xr, 0.0, S.plain_text(s), ha=ha, va="top", fontsize=small, color=S.INK,
-                    clip_on=False,
-                    transform=x_data_y_axes + ScaledTranslation(dx, fav_y, fig.dpi_scale_trans)
-                    ).set_gid("forest-favours")
+    for s, ha, dx in fav_texts:
+        # each label on its side of the line of no effect, an arrow pointing away from it
+        if not s:
+            continue
+        ax.text(xr, 0.0, S.plain_text(s), ha=ha, va="top", fontsize=small, color=S.INK,
+                clip_on=False, linespacing=1.2, multialignment=ha,
+                transform=x_data_y_axes + ScaledTranslation(dx, fav_y, fig.dpi_scale_trans)
+                ).set_gid("forest-favours")
     xl = xlabel if xlabel is not None else S.axis_label(measure)
     if xl:
         ax.set_xlabel(S.plain_text(xl), fontsize=size, labelpad=2.0 + fav_pt)
+    if foot_lines:
+        # footnotes under the axis label, from the figure's left edge (offsets from the panel)
+        y0 = -(tick_pt + fav_pt + lab_pt + small * 0.6) / 72.0
+        for j, line in enumerate(foot_lines):
+            ax.text(0.0, 0.0, S.plain_text(line), ha="left", va="top", fontsize=small,
+                    color=S.INK, clip_on=False,
+                    transform=ax.transAxes + ScaledTranslation(
+                        -left_in, y0 - j * small * 1.3 / 72.0, fig.dpi_scale_trans)
+                    ).set_gid("forest-footnote")
     return ax
+
+
+_NOTE_SHORT = (("Heterogeneity: ", "Het.: "), ("Test for overall effect: ", "Overall: "),
+               ("Test for subgroup differences: ", "Subgroups: "))
+
+
+def _fit_note(s: str, size: float, width_in: float) -> str:
+    """A note row no wider than ``width_in``: the estimator's name dropped, shorter headings,
+    then an ellipsis."""
+    if _text_width_in(s, size) <= width_in:
+        return s
+    s = re.sub(r"\u03c4\u00b2 \([^)]*\)", "\u03c4\u00b2", s)
+    for a, b in _NOTE_SHORT:
+        if _text_width_in(s, size) > width_in:
+            s = s.replace(a, b)
+    return _truncate(s, size, width_in)
+
+
+def _wrap_words(text, size, width_in) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``width_in`` at ``size`` points (a
+    single word wider than that stays whole)."""
+    lines, cur = [], ""
+    for w in str(text).split():
+        cand = f"{cur} {w}" if cur else w
+        if cur and _text_width_in(cand, size) > width_in:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = cand
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def _wrap_footnotes(notes, size, width_in) -> list[str]:
+    """Footnotes broken into lines no wider than ``width_in`` at ``size`` points."""
+    return [line for note in notes for line in _wrap_words(note, size, width_in)]
 
 
 # --------------------------------------------------------------------------------------------
