@@ -63,9 +63,18 @@ STATUSES = ("reported", "not_reached")
 # Average month length (365.25 / 12 days), the convention of most oncology papers.
 TIME_UNITS_IN_MONTHS = {"months": 1.0, "weeks": 7.0 / (365.25 / 12), "days": 1.0 / (365.25 / 12),
                         "years": 12.0}
-# A ratio or median interval whose two log half-widths differ by more than this fraction of the
-# larger, even after moving each printed number by half a unit of its last digit, is flagged.
+# A ratio interval (hazard, odds, risk ratio: Wald intervals, symmetric on the log scale) whose two
+# log half-widths differ by more than this fraction of the larger, even after moving each printed
+# number by half a unit of its last digit, is flagged.
 LOG_ASYMMETRY_TOLERANCE = 0.10
+# Medians are another matter: their intervals come from the steps of a Kaplan-Meier curve
+# (Brookmeyer-Crowley) and are asymmetric for real reasons. In the shipped table they reach a
+# bound equal to the median (COSMIC-311 placebo, 1.9 (1.9-3.7)) and an upper bound 2.7 times the
+# median (Cabanillas 2017, 12.7 (10.9-34.7)); published medians with an open upper bound are
+# common. A transcription slip of a decimal point moves a bound tenfold. A bound more than five
+# times the median, or less than a fifth of it, is flagged: between the widest ordinary interval
+# seen (2.7) and a slipped decimal (10).
+MEDIAN_BOUND_FACTOR = 5.0
 # Which analysis of a trial to use when a table holds several (one row per trial per analysis).
 # For progression and response, the prespecified primary analysis that trials are powered for; for
 # OS the most mature cut (crossover makes early OS cuts less informative still).
@@ -970,9 +979,20 @@ def _consistency_checks(frame, table, name, pd):
         warn(lines[i], "value", f"{v:g} disagrees with {k:g}/{d:g} = {k / d:.4f} "
              f"({'denominator' if has_den[i] else 'n'}){hint}", _C_PROPORTION)
 
-    # A ratio or median interval asymmetric on the log scale beyond the printed rounding.
+    # A median bound implausibly far from the median (a slipped decimal point?).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        med = (measure == "median") & (value > 0)
+        far_hi = med & (hi > MEDIAN_BOUND_FACTOR * value)
+        far_lo = med & (lo > 0) & (lo < value / MEDIAN_BOUND_FACTOR)
+    for i in np.flatnonzero(far_hi | far_lo):
+        column, bound = ("ci_high", hi[i]) if far_hi[i] else ("ci_low", lo[i])
+        warn(lines[i], column, f"the bound {bound:g} is more than {MEDIAN_BOUND_FACTOR:g} times "
+             f"{'the median' if far_hi[i] else 'smaller than the median'} {value[i]:g}; a "
+             "slipped decimal point or a bound in another unit?", _C_ASYMMETRY)
+
+    # A ratio interval asymmetric on the log scale beyond the printed rounding.
     with np.errstate(invalid="ignore"):
-        rows = np.flatnonzero((_isin(measure, RATIO_MEASURES, cache) | (measure == "median"))
+        rows = np.flatnonzero(_isin(measure, RATIO_MEASURES, cache)
                               & (value > 0) & (lo > 0) & (hi > 0) & (lo <= value) & (value <= hi))
     if len(rows):
         texts = {c: table.cells[c][rows].tolist() for c in ("value", "ci_low", "ci_high")}

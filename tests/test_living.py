@@ -121,14 +121,14 @@ def test_cli_add(table, tmp_path, capsys):
 
 def test_cli_add_prints_only_the_warnings_of_the_new_rows(tmp_path, capsys):
     table = tmp_path / "studies.csv"
-    # an old row with a warning (interval asymmetric on the log scale)
+    # an old row with a warning (a bound more than five times the median)
     old = row(study_id="old2020", trial="OLD", year="2020", value="10.0", ci_low="9.9",
-              ci_high="30.0")
+              ci_high="60.0")
     table.write_text(to_csv(GOOD_ROWS + [old]))
     assert any(w.row == len(GOOD_ROWS) + 2 for w in studies.read_studies(table).warnings)
     rows = tmp_path / "new.csv"
     rows.write_text(to_csv([row(study_id="new2025", trial="NEW2", year="2025", value="10.0",
-                                ci_low="9.0", ci_high="40.0")]))
+                                ci_low="9.0", ci_high="80.0")]))
     assert main(["add", str(rows), "--studies", str(table)]) == 0
     out = capsys.readouterr().out
     assert f"{table}:{len(GOOD_ROWS) + 2}:" not in out  # the old warning is not repeated

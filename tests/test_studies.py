@@ -249,11 +249,30 @@ def test_sum_check_with_rounded_percentages_only(tmp_path):
 
 
 def test_log_asymmetric_interval(tmp_path):
-    rows = [row(value="18", ci_low="7", ci_high="29")]  # symmetric on the natural scale
-    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    # a hazard ratio's Wald interval is symmetric on the log scale: 0.59 (0.30-0.80) is not
+    hr = [row(arm="x vs y", measure="hr", value="0.59", ci_low="0.30", ci_high="0.80", unit="")]
+    (w,) = warnings_of(write(tmp_path, to_csv(hr)))
     assert w.column == "ci_high" and "asymmetric on the log scale" in w.message
     sym = [row(arm="x vs y", measure="hr", value="0.59", ci_low="0.45", ci_high="0.76", unit="")]
     assert warnings_of(write(tmp_path, to_csv(sym))) == []
+
+
+@pytest.mark.parametrize("value, lo, hi, column", [
+    ("18", "7", "29", None),            # asymmetric, as median intervals are (Schneider 2012)
+    ("12.7", "10.9", "34.7", None),     # upper bound 2.7 x the median (Cabanillas 2017)
+    ("1.9", "1.9", "3.7", None),        # lower bound equal to the median (COSMIC-311 placebo)
+    ("3.7", "2.2", "18.4", None),       # just under five times the median
+    ("3.7", "2.2", "18.6", "ci_high"),  # just over
+    ("3.7", "2.2", "37", "ci_high"),    # a slipped decimal point
+    ("37", "2.2", "41", "ci_low"),      # a bound a seventeenth of the median
+])
+def test_median_bound_far_from_the_median(tmp_path, value, lo, hi, column):
+    warnings = warnings_of(write(tmp_path, to_csv([row(value=value, ci_low=lo, ci_high=hi)])))
+    if column is None:
+        assert warnings == []
+    else:
+        (w,) = warnings
+        assert w.column == column and "5 times" in w.message
 
 
 def test_median_pfs_longer_than_os(tmp_path):
