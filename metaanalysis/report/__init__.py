@@ -92,10 +92,17 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
                 written.append(target)
         from .tables import csv_bytes, report_tables
 
+        from .exports import docx_bytes, manuscript_tables, xlsx_bytes
+
         (out / "tables").mkdir(exist_ok=True)
         for name, frame in report_tables(review).items():
             atomic_write(out / "tables" / name, csv_bytes(frame))
             written.append(out / "tables" / name)
+        manuscript = manuscript_tables(review)
+        atomic_write(out / "tables" / "review_tables.xlsx", xlsx_bytes(manuscript))
+        atomic_write(out / "tables" / "review_tables.docx",
+                     docx_bytes(manuscript, title=review.protocol.review.get("title", "Tables")))
+        written += [out / "tables" / "review_tables.xlsx", out / "tables" / "review_tables.docx"]
         atomic_write(out / "index.html", page.encode("utf-8"))
         written.append(out / "index.html")
         if diff is not None:

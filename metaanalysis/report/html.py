@@ -396,7 +396,8 @@ def render_page(results, table, figures, diff=None) -> str:
         + ", ".join(f'<a href="tables/{n}.csv">{n}.csv</a>'
                     for n in ("summary_of_findings", "estimates", "sensitivity", "excluded",
                               "characteristics"))
-        + ".</p>",
+        + '; for a manuscript: <a href="tables/review_tables.docx">review_tables.docx</a> '
+          '(Word), <a href="tables/review_tables.xlsx">review_tables.xlsx</a> (Excel).</p>',
     ]
     parts.append(_prisma_block(results.get("prisma"), figures))
     parts.append(_sof_block(results))
