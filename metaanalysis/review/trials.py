@@ -23,13 +23,13 @@ TRIAL_COLUMNS = ("study_id", "design", "phase", "randomised", "blinding", "line"
                  "locator")
 # Closed vocabularies ("" = not reported); data/README.md explains each value.
 VOCABULARY = {
-    "design": ("rct", "single-arm", "retrospective"),
+    "design": ("rct", "single-arm", "retrospective", "prospective-cohort"),
     "phase": ("", "1", "1/2", "2", "3", "observational"),
     "randomised": ("yes", "no"),
     "blinding": ("", "double-blind", "open-label"),
     "control": ("", "placebo", "active", "none"),
     "line": ("", "first", "second", "first-or-second", "any"),
-    "histology": ("", "DTC", "mixed"),
+    "histology": ("", "DTC", "PTC", "mixed"),
     "crossover": ("", "yes", "no"),
     "pfs_assessor": ("", "central", "investigator"),
 }
