@@ -130,3 +130,42 @@ def test_pool_genq_result_has_interval():
     res = pool(d["yi"], v, method="GENQ", weights=1 / np.sqrt(v))
     assert res.tau2_ci_low <= res.tau2 <= res.tau2_ci_high and math.isfinite(res.tau2_ci_high)
     assert res.confint().ci_type == "GENQ"
+
+
+def test_q_profile_bounds_closer_than_uniroot_tol_are_found_again():
+    """tau² ~ 3e-5: metafor's uniroot tolerance (1.2e-4, absolute) is wider than the interval and its
+    bounds came out crossed (lower 1.0e-4 > upper 9.1e-5); crossed bounds are found again to machine
+    precision, in pool and in pool_many alike."""
+    from metaanalysis.pooling import pool
+    from metaanalysis.pooling.batch import pool_many
+
+    y = np.array([0, 0, 0, 0, 0, 0, 3.0]) * 2.0**-8
+    v = np.array([1, 1, 1, 1, 1, 0.0625, 0.25]) * 2.0**-16
+    lo, hi = q_profile_ci(y, v, None, 95.0, 2.6571339574353452e-05)
+    assert 0 <= lo < hi
+    assert q_statistic(y, v, lo) == pytest.approx(stats.chi2.ppf(0.975, 6), rel=1e-8)
+    assert q_statistic(y, v, hi) == pytest.approx(stats.chi2.ppf(0.025, 6), rel=1e-8)
+    res = pool(y, v, method="DL")
+    assert (res.tau2_ci_low, res.tau2_ci_high) == pytest.approx((lo, hi), rel=1e-12)
+    row = pool_many(groups=np.zeros(7), yi=y, vi=v, method="DL").iloc[0]
+    assert (row["tau2_ci_low"], row["tau2_ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+
+
+def test_generalised_q_interval_stays_a_probability_inversion_on_extreme_weights():
+    """The GENQ interval with weights spanning 1e8 (the eigenvalues of S P S span far more): finite,
+    ordered, and at the bounds the tail probabilities are 2.5% and 97.5%."""
+    from metaanalysis.pooling.tau2 import _pmatrix
+
+    d = REF["datasets"]["bcg"]
+    y, v = np.asarray(d["yi"]), np.asarray(d["vi"])
+    a = np.logspace(-4, 4, len(y))
+    lo, hi = generalised_q_ci(y, v, None, a, 95.0, 0.3, {"tol": 1e-10})
+    assert 0 <= lo < hi and math.isfinite(hi)
+    P = _pmatrix(a / a.max(), None)
+    Q = float(y @ P @ y)
+    for t, target in ((lo, 0.025), (hi, 0.975)):
+        if t == 0 or t >= 100:
+            continue
+        s = np.sqrt(v + t)
+        lam = np.linalg.eigvalsh(s[:, None] * P * s[None, :])[::-1][: len(y) - 1]
+        assert _upper_tail_quadform(Q, lam) == pytest.approx(target, abs=1e-7)

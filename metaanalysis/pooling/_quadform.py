@@ -128,12 +128,13 @@ def chernoff_bound(x: float, lam: np.ndarray) -> float:
     if x <= mean:
         return 1.0
     lo, hi = 0.0, 0.5 / float(lam.max())
-    for _ in range(60):
-        s = 0.5 * (lo + hi)
-        if float(np.sum(lam / (1.0 - 2.0 * s * lam))) < x:
-            lo = s
-        else:
-            hi = s
+    with np.errstate(divide="ignore"):  # at s next to 1 / (2 max lam) the sum is infinite: too far
+        for _ in range(60):
+            s = 0.5 * (lo + hi)
+            if float(np.sum(lam / (1.0 - 2.0 * s * lam))) < x:
+                lo = s
+            else:
+                hi = s
     s = lo
     return min(1.0, math.exp(-s * x - 0.5 * float(np.sum(np.log1p(-2.0 * s * lam)))))
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConvergenceError, InputError
+from . import _scaling
 from . import tau2 as _tau2
 from .core import (
     _DICT_KEYS,
@@ -43,6 +44,8 @@ COLUMNS = _DICT_KEYS + ("message",)
 _FLOAT_COLUMNS = tuple(c for c in _DICT_KEYS if c not in ("k", "q_df", "method", "test", "measure", "converged",
                                                           "iterations"))
 
+_BROKEN = ("a formula gave a non-finite result for this group, so it is reported as not converged; "
+           "please report this with the group's data")
 _K1_NOTE = ("k = 1: heterogeneity cannot be estimated; tau2 is set to 0 (as metafor) and its interval "
             "and the prediction interval are undefined (NaN)")
 
@@ -101,8 +104,11 @@ def pool_many(
         ``pool(...).to_dict()`` (NaN where ``to_dict`` has None) and ``message``: empty for a
         normal fit; for k = 1 the note of :func:`pool` (the row is the study itself, as
         :func:`pool` returns it); for a group :func:`pool` would refuse (a missing or infinite yi,
-        a variance <= 0, a negative weight) or whose estimator did not converge after metafor's
-        remedies, the reason, with NaN estimates and ``converged`` False. One bad group never stops
+        a variance <= 0, a negative weight, data beyond the limits of extreme inputs: variances
+        spanning more than 1e7, effects spread over more than 1e75 standard errors, see
+        :mod:`metaanalysis.pooling._scaling`) or whose estimator did not converge after metafor's
+        remedies, the reason, with NaN estimates and ``converged`` False. A converged row never
+        holds a non-finite estimate, standard error, tau², Q, I² or H². One bad group never stops
         the batch; structurally bad input (a missing column, unequal lengths, a missing group key)
         raises :class:`~metaanalysis.InputError`.
 
@@ -110,7 +116,10 @@ def pool_many(
     -----
     Results agree with :func:`pool` group by group (to rounding: the sums are taken in another
     order) because each group follows the same iterates and stopping rules; see
-    ``tests/test_batch.py``. Reference: Viechtbauer (2010), metafor's ``rma.uni``.
+    ``tests/test_batch.py``. Groups outside the ordinary range (a variance below 1e-30 or above
+    1e30, an effect beyond ±1e15, custom weights beyond 1e±30) are fitted one by one by
+    :func:`pool` itself, which fits them exactly in other units; only they are slower.
+    Reference: Viechtbauer (2010), metafor's ``rma.uni``.
 
     Examples
     --------
@@ -152,6 +161,13 @@ def pool_many(
         message[bad] = why
         out["k"] = counts
         out["q_df"] = counts - 1
+        # beyond the limits (refused, as pool refuses), and outside the ordinary range (pool's scaled
+        # fit, one group at a time: see _scaling)
+        bad, one_by_one = _check_ranges(ys, vs, ws, counts, starts, bad, message)
+        if one_by_one.size:
+            _fit_one_by_one(one_by_one, ys, vs, ws, starts, counts, method, test, level, control, ci_tau2,
+                            out, tests, message)
+        bad[one_by_one] = True  # done: kept out of the vectorised fits below
         ok1 = np.flatnonzero(~bad & (counts == 1))
         if ok1.size:
             _fit_single(ok1, ys[starts[ok1]], vs[starts[ok1]], None if ws is None else ws[starts[ok1]],
@@ -166,10 +182,12 @@ def pool_many(
         for chunk in _chunks(counts[rest], step):
             gi = rest[chunk]
             Y, V, M, W = _pad(ys, vs, ws, starts[gi], counts[gi])
-            res, fail = _fit_padded(Y, V, M, W, counts[gi].astype(float), method, test, level, con, ci_tau2)
+            res, fail, broken = _fit_padded(Y, V, M, W, counts[gi].astype(float), method, test, level, con,
+                                            ci_tau2)
             for name, val in res.items():
                 out[name][gi] = val
             message[gi[fail]] = _failure_message(method, con)
+            message[gi[broken]] = _BROKEN
     out["level"][:] = level
     out["measure"] = np.full(G, None, dtype=object)
     out["method"] = np.full(G, method, dtype=object)
@@ -271,6 +289,62 @@ def _check_groups(ys, vs, ws, sorted_codes, counts, starts, G):
                 why.append(f"weights at index {i} of the group is {float(ws[r])!r}; weights must be >= 0")
         bad[sorted_codes[rows[first]]] = True
     return bad, np.array(why, dtype=object)
+
+
+def _check_ranges(ys, vs, ws, counts, starts, bad, message):
+    """Groups beyond the limits of :mod:`~metaanalysis.pooling._scaling` get pool's message (and
+    are added to ``bad``); groups within them but outside the ordinary range, or with custom weights
+    of extreme size, are returned to be fitted one by one with :func:`pool` (which fits them in
+    other units, exactly). The ordinary range (which implies the limits) is checked vectorised; the
+    few other groups are checked one by one, as pool checks them."""
+    lo_v, hi_v = _scaling.ORDINARY_VI
+    y_ok = np.abs(ys) <= _scaling.ORDINARY_Y  # NaN fails: such groups are in ``bad`` already
+    vmin, vmax = np.minimum.reduceat(vs, starts), np.maximum.reduceat(vs, starts)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ordinary = (np.logical_and.reduceat(y_ok, starts) & (vmin >= lo_v) & (vmax <= hi_v)
+                    & (vmax <= _scaling.VI_RATIO_MAX * vmin))
+    bad = bad.copy()
+    special = ~ordinary & ~bad
+    for g in np.flatnonzero(special):
+        sl = slice(starts[g], starts[g] + counts[g])
+        problem = _scaling.limit_problem(ys[sl], vs[sl], None, " of the group")
+        if problem is not None:
+            message[g] = problem[1]
+            bad[g] = True
+    if ws is not None:
+        wmax = np.maximum.reduceat(ws, starts)
+        zero = (wmax == 0) & ~bad
+        message[zero] = "weights are all zero; at least one study needs a positive weight"
+        bad |= zero
+        lo_w, hi_w = _scaling.ORDINARY_WEIGHTS
+        special |= (wmax < lo_w) | (wmax > hi_w)
+    return bad, np.flatnonzero(special & ~bad)
+
+
+def _fit_one_by_one(gi, ys, vs, ws, starts, counts, method, test, level, control, ci_tau2, out, tests, message):
+    """Groups outside the ordinary range: :func:`pool` itself, group by group (its rows are pool's)."""
+    from .core import pool
+
+    skip = () if ci_tau2 else ("tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "h2_ci_low",
+                               "h2_ci_high")
+    for g in gi:
+        sl = slice(starts[g], starts[g] + counts[g])
+        try:
+            res = pool(ys[sl], vs[sl], method=method, test="knha" if test == "adhoc" else test,
+                       knha_adhoc=test == "adhoc", level=level, weights=None if ws is None else ws[sl],
+                       control=control)
+        except (ConvergenceError, InputError) as exc:
+            message[g] = str(exc)
+            continue
+        for name in _FLOAT_COLUMNS:
+            if name not in skip and name not in ("k", "level"):
+                val = getattr(res, name)
+                out[name][g] = np.nan if val is None else val
+        out["converged"][g] = res.converged
+        out["iterations"][g] = res.iterations
+        tests[g] = res.test
+        if counts[g] == 1:
+            message[g] = _K1_NOTE
 
 
 def _chunks(ks, step):
@@ -388,6 +462,14 @@ def _fit_padded(Y, V, M, W, k, method, test, level, con, ci_tau2):
         i2lo, h2lo = i2_h2_from_tau2(lo, vt)
         i2hi, h2hi = i2_h2_from_tau2(hi, vt)
 
+    # never a converged fit with a non-finite result: should a formula fail after all, the group says so
+    finite = np.ones(k.shape, dtype=bool)
+    for x in (b, se, b - crit * se, b + crit * se, t2, q, qp, i2, h2):
+        finite &= np.isfinite(x)
+    broken = conv & ~finite
+    if broken.any():
+        conv = conv & ~broken
+        fail = fail | broken
     nan_if_fail = lambda x: np.where(fail, np.nan, x)  # noqa: E731
     res = {
         "estimate": b, "se": se, "statistic": stat, "pvalue": pval, "ci_low": b - crit * se,
@@ -398,7 +480,11 @@ def _fit_padded(Y, V, M, W, k, method, test, level, con, ci_tau2):
         "df": np.full_like(k, np.nan) if tdf is None else df, "converged": conv, "iterations": iters,
     }
     res = {name: (np.broadcast_to(val, k.shape) if np.ndim(val) == 0 else val) for name, val in res.items()}
-    return res, np.flatnonzero(fail)
+    if broken.any():
+        for name in res:
+            if name not in ("converged", "iterations", "df"):
+                res[name] = np.where(broken, np.nan, res[name])
+    return res, np.flatnonzero(fail & ~broken), np.flatnonzero(broken)
 
 
 def _failure_message(method, con):
@@ -497,6 +583,7 @@ def fisher_scoring_many(ymc, V, M, k, method, start, con):
         new = t + adj
         tau2[idx[live]] = new[live]
         change = np.abs(t - new)
+        change[change <= _tau2.SCORING_RESOLUTION * np.abs(new)] = 0.0  # as pool: see tau2.SCORING_RESOLUTION
         over = it > maxiter
         done = ~(change > threshold) & live
         iters[idx[live]] = it
@@ -609,6 +696,10 @@ def q_profile_ci_many(Y, V, M, k, level, tau2_hat, tol):
     lower[~b & (q_lo < crit_u)] = lo[~b & (q_lo < crit_u)]
     i, r = root(~b & ~(q_lo < crit_u), crit_u)
     lower[i] = r
+    for j in np.flatnonzero(lower > upper):  # as pool: bounds found again to machine precision
+        n = int(k[j])
+        lower[j], upper[j] = _tau2.q_profile_ci(Y[:n, j], V[:n, j], None, level, float(tau2_hat[j]),
+                                                {"tol": 0.0})
     return lower, upper
 
 

@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable, same_length
+from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable
 from ..errors import InputError
+from . import _scaling
 from . import tau2 as _tau2
 
 __all__ = ["pool", "PoolResult", "Prediction", "ConfintResult", "fit_rma", "TESTS"]
@@ -87,11 +88,12 @@ def heterogeneity_from_q(q, trp, df, tau2, fixed_effect: bool):
     q = mx(q, 0.0)
     qp = chdtrc(df, q)
     vt = df / trp
+    # the ratio first, then the percent: a ratio a / b with a <= b is at most 1 after rounding too
     if fixed_effect:
-        i2 = 100.0 * mx(q - df, 0.0) / mx(q, df)
+        i2 = 100.0 * (mx(q - df, 0.0) / mx(q, df))
         h2 = q / df
     else:
-        i2 = 100.0 * tau2 / (vt + tau2)
+        i2 = 100.0 * (tau2 / (vt + tau2))
         h2 = tau2 / vt + 1.0
     return q, qp, vt, i2, h2
 
@@ -128,10 +130,10 @@ def i2_h2_from_tau2(tau2: float, vt: float):
     """I² (%) and H² at a given tau² (used for the bounds of their intervals; arrays too)."""
     if np.ndim(tau2) or np.ndim(vt):
         tau2 = np.where(np.isfinite(tau2), tau2, _NAN)
-        return 100.0 * tau2 / (vt + tau2), tau2 / vt + 1.0
+        return 100.0 * (tau2 / (vt + tau2)), tau2 / vt + 1.0
     if not math.isfinite(tau2):
         return _NAN, _NAN
-    return 100.0 * tau2 / (vt + tau2), tau2 / vt + 1.0
+    return 100.0 * (tau2 / (vt + tau2)), tau2 / vt + 1.0
 
 
 class RmaFit(NamedTuple):
@@ -187,11 +189,12 @@ class InterceptFit(NamedTuple):
     test: str
 
 
-def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=None, control=None):
+def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=None, control=None, pylists=None):
     """The intercept-only model (``rma(yi, vi)``) for validated 1-D arrays, with scalar results.
 
     The hot path of :func:`pool`: the same formulas as :func:`fit_rma` (and as the batch engine,
-    which calls them with one value per meta-analysis), without k x p matrices.
+    which calls them with one value per meta-analysis), without k x p matrices. ``pylists``: ``(y, v)``
+    as Python lists when the caller has them already (small k).
     """
     k = y.shape[0]
     fe = method == "EE"
@@ -202,10 +205,10 @@ def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=
     elif k == 1:
         t2, se_t2, conv, iters = 0.0 if tau2 is None else float(tau2), _NAN, True, 0
     else:
-        t2, se_t2, conv, iters, _ = _tau2.estimate_with_remedies(y, v, None, method, weights, tau2, control)
+        t2, se_t2, conv, iters, _ = _tau2.estimate_with_remedies(y, v, None, method, weights, tau2, control, pylists)
     small = k <= _tau2.SCALAR_K
     if small:  # Python lists: see tau2.SCALAR_K
-        ys, vs = y.tolist(), v.tolist()
+        ys, vs = (y.tolist(), v.tolist()) if pylists is None else pylists
         wl = [1.0 / (x + t2) for x in vs]
         sw = sum(wl)
         b = sum([a * c for a, c in zip(wl, ys)]) / sw
@@ -252,6 +255,25 @@ def fit_intercept(y, v, method="REML", test="z", level=95.0, weights=None, tau2=
     return InterceptFit(
         b, se, stat, pval, b - crit * se, b + crit * se, t2, se_t2, conv, iters, qe, qep, vt, i2,
         h2, df, crit, s2w, weights if weights is not None else w, test,
+    )
+
+
+def _fit_scaled(y, v, scale, method, test, level, weights, tau2, control) -> InterceptFit:
+    """:func:`fit_intercept` on data in other units (see :mod:`metaanalysis.pooling._scaling`):
+    fitted as (y - shift) / c with variances and tau² in units of c² (c a power of two, exact), the
+    options of ``control`` converted with them, and the results converted back."""
+    ys, vs = scale.apply(y, v)
+    u, c, m = scale.unit, scale.factor, scale.shift
+    f = fit_intercept(ys, vs, method, test, level, weights, None if tau2 is None else tau2 / u,
+                      _tau2.scaled_control(control, u))
+    b, se = m + c * f.estimate, c * f.se
+    stat = f.stat  # scale-free, but a shift moves the null hypothesis: recomputed in the user's units
+    if m != 0.0:
+        stat = b / se if se > 0 else (math.copysign(math.inf, b) if b != 0 else _NAN)
+    return f._replace(
+        estimate=b, se=se, stat=stat, pval=float(two_sided_p(stat, f.df)) if m != 0.0 else f.pval,
+        ci_low=m + c * f.ci_low, ci_high=m + c * f.ci_high, tau2=f.tau2 * u, se_tau2=f.se_tau2 * u,
+        vt=f.vt * u,
     )
 
 
@@ -527,12 +549,19 @@ class PoolResult(ResultMixin):
         if ci is None:
             if self.method == "EE" or self.tau2_fixed or self.k < 2:
                 ci = (_NAN, _NAN)
-            elif self.method == "GENQ":
-                ci = _tau2.generalised_q_ci(
-                    self.yi, self.vi, None, self._raw_weights, self.level, self.tau2, self.control
-                )
             else:
-                ci = _tau2.q_profile_ci(self.yi, self.vi, None, self.level, self.tau2, self.control)
+                # in the units pool fitted in (extreme data are fitted scaled: see _scaling)
+                y, v, t2, con, u = self.yi, self.vi, self.tau2, self.control, 1.0
+                scale = _scaling.plan(y, v)
+                if scale is not None:
+                    u = scale.unit
+                    y, v = scale.apply(y, v)
+                    t2, con = t2 / u, _tau2.scaled_control(con, u)
+                if self.method == "GENQ":
+                    ci = _tau2.generalised_q_ci(y, v, None, self._raw_weights, self.level, t2, con)
+                else:
+                    ci = _tau2.q_profile_ci(y, v, None, self.level, t2, con)
+                ci = (ci[0] * u, ci[1] * u)
             self._cache["tau2_ci"] = ci
         return ci
 
@@ -762,17 +791,11 @@ def pool(
     (0.1539, 0.0316)
     """
     method, test, level = validate_common(method, test, level, knha_adhoc)
-    y, v = _tau2.validate_yi_vi(yi, vi, sei)
+    y, v, scale, pylists = _tau2._prepare(yi, vi, sei, labels)
     k = y.shape[0]
     a = None
     if weights is not None:
-        a = as_float_array(weights, "weights")
-        same_length(yi=y, weights=a)
-        bad = np.flatnonzero(a < 0)
-        if len(bad):
-            raise InputError(f"weights at index {int(bad[0])} is negative; weights must be >= 0")
-        if not (a > 0).any():
-            raise InputError("weights are all zero; at least one study needs a positive weight")
+        a = _tau2.check_weights(weights, k)
     elif method == "GENQ":
         raise InputError("method='GENQ' needs weights= (the weights defining the generalised Q)")
     if tau2 is not None:
@@ -785,7 +808,10 @@ def pool(
             notes.append(f"test={test!r} replaced by 'z' because k = 1")
         notes.append("k = 1: heterogeneity cannot be estimated; tau2 is set to 0 (as metafor) and "
                      "its interval and the prediction interval are undefined (NaN)")
-    fit = fit_intercept(y, v, method, test, level, a, tau2, control)
+    if scale is None:
+        fit = fit_intercept(y, v, method, test, level, a, tau2, control, pylists)
+    else:
+        fit = _fit_scaled(y, v, scale, method, test, level, a, tau2, control)
     est, se = fit.estimate, fit.se
     if method == "EE" or k == 1:
         pi_low = pi_high = _NAN

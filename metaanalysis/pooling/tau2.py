@@ -32,6 +32,7 @@ import numpy as np
 
 from .._base import as_float_array, same_length
 from ..errors import ConvergenceError, InputError
+from . import _scaling
 
 __all__ = ["tau2_estimate", "Tau2Estimate", "METHODS", "q_statistic", "q_profile_ci"]
 
@@ -64,10 +65,17 @@ class Tau2Estimate(NamedTuple):
     method: str
 
 
+class _Control(dict):
+    """A control dict already checked by :func:`make_control` (and perhaps scaled by
+    :func:`scaled_control`): passed through as it is."""
+
+
 def make_control(control: dict | None) -> dict:
     """metafor's ``control=`` list with our defaults; keys may use ``.`` or ``_`` (``tau2.max``)."""
     if not control:
         return DEFAULT_CONTROL  # callers never modify it
+    if isinstance(control, _Control):
+        return control
     con = dict(DEFAULT_CONTROL)
     if control:
         for key, value in control.items():
@@ -78,6 +86,25 @@ def make_control(control: dict | None) -> dict:
                 )
             con[name] = value
     return con
+
+
+def scaled_control(control: dict | None, unit: float) -> dict:
+    """The control options for data fitted in other units, tau² in ``unit`` times the user's (see
+    :mod:`metaanalysis.pooling._scaling`): the values of tau² given (``tau2_min``, ``tau2_max``,
+    ``tau2_init``) are converted; the tolerances (``threshold``, ``tol``) apply in the units fitted
+    in, where the data are ordinary. ``_unit`` records the unit, for messages."""
+    con = _Control(make_control(control))
+    con["tau2_min"] = float(con["tau2_min"]) / unit
+    for key in ("tau2_max", "tau2_init"):
+        if con[key] is not None:
+            con[key] = float(con[key]) / unit
+    con["_unit"] = unit * con.get("_unit", 1.0)
+    return con
+
+
+def _unit(con) -> float:
+    """The tau² unit of ``con`` (1 unless :func:`scaled_control` made it)."""
+    return con.get("_unit", 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -604,6 +631,12 @@ def _loglik_diff_zero(ymc, v, X, tau2, method, A=None):
     return ll(0.0) - ll(tau2)
 
 
+# Fisher scoring stops when tau² changes by at most metafor's ``threshold`` (1e-5, absolute) or, for
+# tau² above about 3e9, where that is finer than a double can resolve (the iterates would dither by
+# an ulp for ever), by at most a few units in the last place of tau².
+SCORING_RESOLUTION = 16.0 * float(np.finfo(float).eps)
+
+
 def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A=None):
     """ML / REML / EB by Fisher scoring from ``start``; returns (tau2, iterations, converged).
 
@@ -650,13 +683,16 @@ def _fisher_scoring(ymc, v, X, k, p, method, start, fixed, con, A=None):
             adj = halve_into_space(float(tau2), adj, float(tau2_min))
         tau2 = fixed if fixed is not None else tau2 + adj
         change = abs(old - tau2)
+        if change <= SCORING_RESOLUTION * abs(tau2):
+            change = 0.0  # within rounding of tau² itself: no smaller change can be asked for
         if it > maxiter:
             return tau2, it, False
     return tau2, it, True
 
 
-def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estimate:
-    """tau² and its standard error for validated arrays (the engine behind every public entry)."""
+def _estimate(y, v, X, method, weights=None, fixed=None, con=None, pylists=None) -> Tau2Estimate:
+    """tau² and its standard error for validated arrays (the engine behind every public entry);
+    ``pylists``: ``(y, v)`` as Python lists when the caller has them already."""
     con = DEFAULT_CONTROL if con is None else con
     k = y.shape[0]
     p = 1 if X is None else X.shape[1]
@@ -668,7 +704,7 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
     # metafor centres yi before estimating tau² (it changes nothing when the model has an intercept)
     lists = X is None and k <= SCALAR_K and method in ("ML", "REML", "EB")  # see SCALAR_K
     if lists:
-        ys = y.tolist()
+        ys = y.tolist() if pylists is None else pylists[0]
         m = sum(ys) / k
         ys = [a - m for a in ys]
         ymc = None
@@ -740,7 +776,7 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None) -> Tau2Estima
             2 * k * k / (k - p) / (1.0 / (v + tau2)).sum() ** 2)
     elif X is None and method != "HE":  # ML / REML / EB from the HE starting value
         if lists:
-            vs = v.tolist()
+            vs = v.tolist() if pylists is None else pylists[1]
             A = (ys, vs)
             m = sum(ys) / k
             sv = sum(vs)
@@ -850,7 +886,7 @@ def _paule_mandel(ymc, y, v, X, k, p, method, con):
     return root, it, conv
 
 
-def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=None) -> Tau2Estimate:
+def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=None, pylists=None) -> Tau2Estimate:
     """:func:`_estimate`, then metafor's documented remedies, then a :class:`ConvergenceError`.
 
     The remedies are those metafor's help for ``rma`` suggests: for Fisher scoring a halved step
@@ -858,7 +894,7 @@ def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=No
     (``tau2.max``).
     """
     con = make_control(control)
-    est = _estimate(y, v, X, method, weights, fixed, con)
+    est = _estimate(y, v, X, method, weights, fixed, con, pylists)
     if est.converged:
         return est
     tried = [_describe(method, con)]
@@ -881,11 +917,14 @@ def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=No
 
 
 def _describe(method, con):
+    u = _unit(con)  # bounds in the user's units when the data were scaled
     if method in ("PM", "PMM"):
-        return f"a root search on [{con['tau2_min']}, {con['tau2_max'] or 'max(100, 10*mad^2)'}]"
+        tmax = "max(100, 10*mad^2)" if con["tau2_max"] is None else float(con["tau2_max"]) * u
+        return f"a root search on [{float(con['tau2_min']) * u}, {tmax}]"
+    units = "" if u == 1.0 else f" (in units of {u:.3g} for tau²)"
     return (
         f"Fisher scoring with stepadj={con['stepadj']}, maxiter={con['maxiter']}, "
-        f"threshold={con['threshold']}"
+        f"threshold={con['threshold']}{units}"
     )
 
 
@@ -894,7 +933,9 @@ VI_MIN = 1e-150
 
 
 def validate_yi_vi(yi, vi=None, sei=None):
-    """Arrays ``y`` and ``v`` checked study by study (finite, positive variances)."""
+    """Arrays ``y`` and ``v`` checked study by study (finite, positive variances), for the models
+    fitted in the user's units (meta-regression, subgroups); :func:`~metaanalysis.pool` and
+    :func:`tau2_estimate` use :func:`prepare_yi_vi`, which fits extreme data in other units."""
     if sei is None and vi is not None:
         # fast path for clean input: three reductions instead of the per-study checks below
         try:
@@ -943,6 +984,94 @@ def validate_yi_vi(yi, vi=None, sei=None):
     return y, v
 
 
+def prepare_yi_vi(yi, vi=None, sei=None, labels=None, allow_shift: bool = True):
+    """``(y, v, scale)`` for :func:`~metaanalysis.pool` and :func:`tau2_estimate`: see :func:`_prepare`."""
+    return _prepare(yi, vi, sei, labels, allow_shift)[:3]
+
+
+def _prepare(yi, vi=None, sei=None, labels=None, allow_shift: bool = True):
+    """``(y, v, scale, lists)``: the arrays checked study by study, the
+    :class:`~metaanalysis.pooling._scaling.Scale` in which extreme data are fitted (None for the
+    ordinary range, where nothing is scaled), and, for small k in the ordinary range, ``(y, v)`` as
+    Python lists (the fit reuses them: see ``SCALAR_K``), else None.
+
+    Refused with an :class:`InputError` naming the study (by index, and by label when ``labels`` is
+    given): a missing or infinite yi or vi, a variance <= 0, a standard error whose square is not a
+    normal double, and data beyond the limits of :mod:`metaanalysis.pooling._scaling` (variances
+    spanning more than 1e150, effects spread over more than 1e75 standard errors, variances above
+    1e300, effects spread over more than 1e150).
+    """
+    if sei is None and vi is not None:
+        # fast path for clean input in the ordinary range: a few reductions, no per-study checks
+        try:
+            y = np.asarray(yi, dtype=float)
+            v = np.asarray(vi, dtype=float)
+        except (TypeError, ValueError):
+            y = v = None
+        if y is not None and y.ndim == 1 and v.shape == y.shape and 0 < y.shape[0]:
+            if y.shape[0] <= SCALAR_K:  # on lists: see SCALAR_K
+                ys, vs = y.tolist(), v.tolist()
+                if _scaling.in_ordinary_range_lists(ys, vs):
+                    return y, v, None, (ys, vs)
+            elif _scaling.in_ordinary_range_quick(y, v):
+                return y, v, None, None
+    y = as_float_array(yi, "yi")
+    if vi is None and sei is None:
+        raise InputError("give the sampling variances vi= or the standard errors sei=")
+    if vi is not None and sei is not None:
+        raise InputError("give either vi= or sei=, not both")
+    if vi is not None:
+        v = as_float_array(vi, "vi")
+        name = "vi"
+    else:
+        s = as_float_array(sei, "sei")
+        name = "sei"
+        with np.errstate(over="ignore", under="ignore"):
+            v = s * s
+    if v.shape[0] == 1 and y.shape[0] > 1:
+        v = np.repeat(v, y.shape[0])
+        if name == "sei":
+            s = np.repeat(s, y.shape[0])
+    k = same_length(yi=y, **{name: v})
+    if k == 0:
+        raise InputError("no studies: yi is empty")
+    given = v if name == "vi" else s
+    bad = np.flatnonzero(~(given > 0))
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(
+            f"{_scaling._who(name, i, labels, '')} is {float(given[i])!r}; sampling "
+            "variances must be positive" + (f" ({len(bad) - 1} more such studies)" if len(bad) > 1 else "")
+        )
+    if name == "sei":
+        out = np.flatnonzero(~(v >= _scaling.SMALLEST_NORMAL) | ~np.isfinite(v))
+        if len(out):
+            i = int(out[0])
+            raise InputError(
+                f"{_scaling._who('sei', i, labels, '')} is {float(s[i])!r}: its square (the variance) is "
+                f"{'beyond the largest double' if not np.isfinite(v[i]) else 'below the smallest normal double (2.2e-308)'}; "
+                "give vi= instead, or rescale: divide yi and sei by a power of 10"
+            )
+    problem = _scaling.limit_problem(y, v, labels, "", "vi" if name == "vi" else "sei² (the variance)")
+    if problem is not None:
+        raise InputError(problem[1])
+    return y, v, _scaling.plan(y, v, allow_shift, labels), None
+
+
+def check_weights(weights, k: int) -> np.ndarray:
+    """Custom weights (``weights=`` of :func:`~metaanalysis.pool`, the weights of ``GENQ``): finite,
+    >= 0, not all zero, one per study; scaled by a power of two when their size is extreme (nothing
+    that uses them depends on their scale)."""
+    a = as_float_array(weights, "weights")
+    same_length(yi=np.empty(k), weights=a)
+    bad = np.flatnonzero(a < 0)
+    if len(bad):
+        raise InputError(f"weights at index {int(bad[0])} is negative; weights must be >= 0")
+    if not (a > 0).any():
+        raise InputError("weights are all zero; at least one study needs a positive weight")
+    return _scaling.normalise_weights(a)
+
+
 def tau2_estimate(yi, vi=None, method: str = "REML", *, sei=None, mods=None, weights=None, control=None):
     """Estimate the between-study variance tau² by one of metafor's estimators.
 
@@ -972,14 +1101,19 @@ def tau2_estimate(yi, vi=None, method: str = "REML", *, sei=None, mods=None, wei
     >>> est.converged, round(est.tau2, 5)
     (True, 0.03158)
     """
-    y, v = validate_yi_vi(yi, vi, sei)
     method = _check_method(method)
     X = None if mods is None else as_float_array(mods, "mods", ndim=2)
-    w = None if weights is None else as_float_array(weights, "weights")
+    y, v, scale = prepare_yi_vi(yi, vi, sei, allow_shift=X is None)
+    w = None if weights is None else check_weights(weights, y.shape[0])
     p = 1 if X is None else X.shape[1]
     if method != "EE" and y.shape[0] > 1 and p + 1 > y.shape[0]:
         raise InputError(f"{method} needs more studies than model coefficients + 1; k={y.shape[0]}, p={p}")
-    return estimate_with_remedies(y, v, X, method, w, None, control)
+    if scale is None:
+        return estimate_with_remedies(y, v, X, method, w, None, control)
+    ys, vs = scale.apply(y, v)
+    u = scale.unit
+    est = estimate_with_remedies(ys, vs, X, method, w, None, scaled_control(control, u))
+    return Tau2Estimate(est.tau2 * u, est.se * u, est.converged, est.iterations, est.method)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1028,7 +1162,18 @@ def q_profile_ci(y, v, X, level: float, tau2_hat: float, control=None):
         else:
             r, _, _ = zeroin(lambda t: q(t) - crit_u, lo, hi, q_lo - crit_u, q_hi - crit_u, tol, 1000)
             lower = r
+    if lower > upper:
+        return _refine(q_profile_ci, (y, v, X, level, tau2_hat), con, (float(lower), float(upper)))
     return float(lower), float(upper)
+
+
+def _refine(ci_function, args, con, found):
+    """An interval whose bounds crossed: they lie closer together than uniroot's absolute ``tol``
+    (tau² tiny in the user's units), so both are found again to machine precision. metafor
+    returns the crossed bounds; a lower bound above the upper one is no interval."""
+    if con["tol"] <= 0:
+        return found
+    return ci_function(*args, _Control({**con, "tol": 0.0}))
 
 
 def _upper_tail_quadform(q: float, lam: np.ndarray) -> float:
@@ -1055,7 +1200,7 @@ def generalised_q_ci(y, v, X, weights, level: float, tau2_hat: float, control=No
     p = 1 if X is None else X.shape[1]
     if k - p < 1:
         return float("nan"), float("nan")
-    P = _pmatrix(np.asarray(weights, float), X)
+    P = _pmatrix(_scaling.normalise_weights(np.asarray(weights, float)), X)
     Q = float(y @ P @ y)
     half = (1.0 - level / 100.0) / 2.0
     lo = min(0.0, tau2_hat)
@@ -1085,4 +1230,6 @@ def generalised_q_ci(y, v, X, weights, level: float, tau2_hat: float, control=No
         else:
             f = lambda t: tail(t) - half  # noqa: E731
             lower = zeroin(f, lo, hi, t_lo - half, t_hi - half, tol, 1000)[0]
+    if lower > upper:
+        return _refine(generalised_q_ci, (y, v, X, weights, level, tau2_hat), con, (float(lower), float(upper)))
     return float(lower), float(upper)
