@@ -22,6 +22,7 @@ _LAZY = {
     "labbe": "funnel",
     "km_plot": "survival",
     "modelled_curves_plot": "survival",
+    "modelled_curves_panels": "survival",
     "network_graph": "network",
     "network_forest": "network",
     "network_forest_table": "network",

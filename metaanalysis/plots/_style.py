@@ -248,10 +248,12 @@ def _decimals(x: float, max_decimals: int = 4) -> int:
     return len(s.split(".")[1]) if "." in s else 0
 
 
-def fmt_reported(values, max_decimals: int = 4) -> list[str]:
+def fmt_reported(values, max_decimals: int = 4, min_decimals: int = 0) -> list[str]:
     """Numbers as reported, to the same number of decimals (the most any of them has), so that
     ``(11.0, 7.4, 13.8)`` prints ``11.0``, ``7.4``, ``13.8`` and ``(0.59, 0.45, 0.7)`` prints
-    ``0.59``, ``0.45``, ``0.70``. Missing values print ``"NE"`` (not estimable).
+    ``0.59``, ``0.45``, ``0.70``; at least ``min_decimals`` (the decimals of the numbers as typed
+    in the source, ``"11.0"``, which a float forgets). Missing values print ``"NE"`` (not
+    estimable).
 
     Examples
     --------
@@ -262,7 +264,7 @@ def fmt_reported(values, max_decimals: int = 4) -> list[str]:
     """
     vals = [float(v) for v in values]
     finite = [v for v in vals if math.isfinite(v)]
-    d = max([_decimals(v, max_decimals) for v in finite] or [0])
+    d = max([_decimals(v, max_decimals) for v in finite] + [min(min_decimals, max_decimals)])
     return [fmt_num(v, d) if math.isfinite(v) else "NE" for v in vals]
 
 

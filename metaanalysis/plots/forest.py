@@ -92,6 +92,13 @@ def _reported_columns(reported, k):
         if len(vals) != k:
             raise InputError(f"reported[{c!r}] has {len(vals)} values; the result has {k} studies")
         out[c] = [_NAN if v is None else float(v) for v in vals]
+    for c in ("value_text", "ci_low_text", "ci_high_text"):
+        if c in reported:
+            vals = list(reported[c])
+            if len(vals) != k:
+                raise InputError(f"reported[{c!r}] has {len(vals)} values; the result has {k} studies")
+            out[c] = ["" if v is None or (isinstance(v, float) and v != v) else str(v).strip()
+                      for v in vals]
     return out
 
 
@@ -100,7 +107,7 @@ def _level_percent(level) -> float:
     return lv * 100.0 if 0 < lv < 1 else lv
 
 
-def _apply_reported(row, rep, i, scale, level, marks):
+def _apply_reported(row, rep, i, scale, level, marks, digits=1):
     """Replace a study row's interval by the one reported (``rep`` columns at index ``i``).
 
     Used when the value and at least one bound are reported; a missing bound is not estimable:
@@ -111,7 +118,14 @@ def _apply_reported(row, rep, i, scale, level, marks):
         return
     k = 100.0 if scale == "percent" else 1.0
     v, lo, hi = (k * x for x in (v, lo, hi))
-    texts = S.fmt_reported([v, lo, hi])
+    # decimals: those of the numbers as typed in the source (a float forgets "11.0"); percentages
+    # (fractions in the table) those of the figure's other percentages
+    typed = digits if scale == "percent" else 0
+    if scale != "percent":
+        given = [rep.get(c, [""] * len(rep["value"]))[i]
+                 for c in ("value_text", "ci_low_text", "ci_high_text")]
+        typed = max([len(g.split(".")[1]) if "." in g else 0 for g in given] + [0])
+    texts = S.fmt_reported([v, lo, hi], min_decimals=typed)
     row["estimate"] = v
     row["ci_low"] = lo if math.isfinite(lo) else -math.inf
     row["ci_high"] = hi if math.isfinite(hi) else math.inf
@@ -251,7 +265,8 @@ def _study_rows(res, columns, sort_by, descending, digits, group, weight_from=No
             "weight_text": _weight_text(r["weight"]), "source": "model", "open": "",
         }
         if rep is not None:
-            _apply_reported(row, rep, i, scale, level, marks if marks is not None else {})
+            _apply_reported(row, rep, i, scale, level, marks if marks is not None else {},
+                            digits)
         for head, vals in extra_raw.items():
             row[head] = _cell(vals[i])
         rows.append(row)
@@ -320,7 +335,10 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
     reported : DataFrame, optional
         The studies' numbers as the sources report them, one row per study in the result's order
         (as ``columns``): ``value``, ``ci_low``, ``ci_high`` on the natural scale (a ratio, months,
-        a proportion as a fraction) and ``ci_level`` (0.95 or 95). Where the value and at least
+        a proportion as a fraction) and ``ci_level`` (0.95 or 95); optionally ``value_text``,
+        ``ci_low_text``, ``ci_high_text``, the numbers as typed in the source (``"11.0"``), whose
+        decimals the row keeps (not for proportions, shown in percent). The numbers of a row share
+        the decimals of the most precise: ``0.16 (0.10–0.26)``. Where the value and at least
         one bound are given, the study row shows and draws them instead of the interval the model
         works with (often re-derived on the log scale): ``DECISION 39.4 (32.7–51.4)``. A
         bound that is NaN is not estimable: it prints "NE" and is drawn open (an arrow to the axis
@@ -725,7 +743,8 @@ def _rows_layout(table):
 def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descending=False,
            xlim=None, ref=None, favours=None, xlabel=None, width=None, digits=None,
            prediction=True, show_weight=True, overall_test=None, subgroup_test=True,
-           fontsize=None, table=None, color=None, title=None, reported=None, footnotes=None):
+           fontsize=None, table=None, color=None, title=None, reported=None, footnotes=None,
+           max_width=None):
     """Forest plot of a pooled result (metafor's ``forest``, meta's ``forest.meta``).
 
     Parameters
@@ -759,6 +778,9 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
         Figure width; the panel takes what the text columns leave, the font shrinks (to 7 pt,
         the least a journal prints) and long labels are cut with an ellipsis only if the columns
         do not fit. Default: the natural width of the columns plus a 58 mm panel.
+    max_width : "single", "double" or float (mm), optional
+        With ``width=None``: the natural width, unless it exceeds this; then this width (as
+        ``width=``). The report uses ``"double"``, so no forest is wider than a page.
     reported : DataFrame, optional
         The studies' intervals as reported (see :func:`forest_table`): drawn and printed as
         reported, "NE" and an open arrow for a bound not estimable.
@@ -802,10 +824,12 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
         table.attrs["footnotes"] = list(table.attrs.get("footnotes", [])) + [str(f) for f in footnotes]
     with S.style():
         return _draw(table, ax, xlim=xlim, ref=ref, favours=favours, xlabel=xlabel, width=width,
-                     show_weight=show_weight, fontsize=fontsize, color=color, title=title)
+                     show_weight=show_weight, fontsize=fontsize, color=color, title=title,
+                     max_width=max_width)
 
 
-def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize, color, title):
+def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize, color, title,
+          max_width=None):
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
     from matplotlib.markers import MarkerStyle
@@ -867,6 +891,11 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
         row_pt = ROW_FACTOR * size
 
     gap, lw, rw, left_in, right_in, note_in = margins(size)
+    if avail_w is None and ax is None and max_width is not None:
+        cap = S.width_inches(max_width)
+        natural_w = max(left_in + right_in + DEFAULT_PANEL_IN + 2 * edge, note_in + 2 * edge + 0.1)
+        if natural_w > cap:
+            avail_w = cap
     if avail_w is not None:
         while left_in + right_in + MIN_PANEL_IN + 2 * edge > avail_w and size > MIN_FONT:
             size = max(MIN_FONT, size - 0.5)

@@ -43,13 +43,51 @@ def _new_axes(ax, size=(3.5, 3.0)):
 
 
 def _log_axis(ax, which, lo, hi, max_ticks=6):
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    from ._ticks import natural_locator, tick_label
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis.set_major_locator(FixedLocator(S.log_ticks(lo, hi, max_ticks)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: S.tick_text(v)))
+    axis.set_major_locator(natural_locator(max_ticks=max_ticks, min_gap=0.12))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
     axis.set_minor_locator(NullLocator())
+
+
+# percentages a logit axis is labelled with, in order of preference
+_PERCENT_TICKS = ((1, 10, 50, 90, 99), (5, 20, 50, 80, 95), (10, 25, 50, 75, 90),
+                  (10, 20, 30, 40, 50, 60, 70, 80, 90), (1, 2, 5, 10, 20, 30, 50, 70, 80, 90, 95, 98, 99))
+
+
+def _percent_axis(ax, measure, lo, hi):
+    """Label an x axis in a proportion's analysis scale (logit, arcsine) with percentages at
+    their places on that scale (at least three when the range allows)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    m = str(measure).upper()
+    if m == "PLO":
+        fwd = lambda p: math.log(p / (1 - p))  # noqa: E731
+    elif m == "PAS":
+        fwd = lambda p: math.asin(math.sqrt(p))  # noqa: E731
+    elif m == "PR":
+        fwd = lambda p: p  # noqa: E731
+    else:  # PFT depends on n: leave the analysis scale
+        return False
+    best = []
+    for fam in _PERCENT_TICKS:
+        inside = [(fwd(v / 100), v) for v in fam if lo <= fwd(v / 100) <= hi]
+        if len(inside) >= 3:
+            best = inside
+            break
+        if len(inside) > len(best):
+            best = inside
+    if len(best) < 2:
+        return False
+    ax.xaxis.set_major_locator(FixedLocator([x for x, _ in best]))
+    labels = {round(x, 12): v for x, v in best}
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{labels.get(round(x, 12), '')}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    return True
 
 
 def funnel(result, ax=None, *, contours=False, trimfill=None, level=None, pseudo_ci=True,
@@ -108,9 +146,12 @@ def funnel(result, ax=None, *, contours=False, trimfill=None, level=None, pseudo
         tr = np.exp if log else (lambda v: np.asarray(v, float))
         se_max = float(np.nanmax(np.concatenate([se, sef]))) * 1.08 if len(se) else 1.0
         grid = np.linspace(0, se_max, 200)
+        percent = S.scale_of(measure) == "percent"
         if contours:
             levels = CONTOURS if contours is True else tuple(sorted(contours, reverse=True))
-            null = 0.0
+            # the contours mark significance against the null; a proportion has none (logit 0
+            # is 50%, a number nobody tests against): centre them on the pooled estimate
+            null = est if percent else 0.0
             z_edges = [zcrit(100 * (1 - a)) for a in levels]
             x_far = max(np.nanmax(np.abs(yi - null)) * 1.5, zcrit(99.9) * se_max) + abs(null)
             for z, grey in zip(z_edges, CONTOUR_GREYS[: len(z_edges)]):
@@ -159,15 +200,18 @@ def funnel(result, ax=None, *, contours=False, trimfill=None, level=None, pseudo
         if log:
             _log_axis(ax, "x", *xlim)
         ax.set_xlim(*xlim)
-        ax.set_xlabel(S.plain_text(xlabel if xlabel is not None else
-                                   (S.axis_label(measure) if S.scale_of(measure) != "percent"
-                                    else f"{measure} (analysis scale)")))
+        in_percent = percent and _percent_axis(ax, measure, *xlim)
+        scale_name = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey"}.get(measure, "")
+        default_label = (S.axis_label(measure) if not percent else
+                         f"Proportion, % ({scale_name} scale)" if in_percent else
+                         f"Proportion ({scale_name or measure} scale)")
+        ax.set_xlabel(S.plain_text(xlabel if xlabel is not None else default_label))
         ax.set_ylabel(S.plain_text(ylabel))
         if legend and (contours or len(yf)):
             hs = list(handles) if contours else []
             if len(yf):
                 hs.append(sc2)
-            ax.legend(handles=hs, loc="lower right", fontsize=S.SMALL_FONT_SIZE - 1,
+            ax.legend(handles=hs, loc="lower right", fontsize=S.SMALL_FONT_SIZE,
                       handlelength=1.2, borderaxespad=0.3)
         return ax
 
@@ -239,7 +283,7 @@ def baujat(coordinates, ax=None, *, labels=True, max_labels=5):
             far = np.argsort(-(x / max(x.max(), 1e-12)) ** 2 - (y / max(y.max(), 1e-12)) ** 2)
             for i in far[:max_labels]:
                 ax.annotate(S.plain_text(coordinates.index[i]), (x[i], y[i]), xytext=(3, 3),
-                            textcoords="offset points", fontsize=S.SMALL_FONT_SIZE - 1)
+                            textcoords="offset points", fontsize=S.SMALL_FONT_SIZE)
         ax.set_xlabel(S.plain_text("Contribution to overall heterogeneity"))
         ax.set_ylabel(S.plain_text("Influence on overall result"))
         ax.set_xlim(left=0)

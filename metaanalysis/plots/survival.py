@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputError
 from . import _style as S
 
-__all__ = ["km_plot", "modelled_curves_plot"]
+__all__ = ["km_plot", "modelled_curves_plot", "modelled_curves_panels"]
 
 
 def _as_dict(curves, what):
@@ -59,7 +59,8 @@ LEGEND_INSIDE_MAX = 4
 
 def km_plot(curves, ax=None, *, risk=None, digitised=None, modelled=None, band=True,
             censor_ticks=True, colors=None, xlabel="Time (months)", ylabel="Survival probability",
-            percent=False, xlim=None, legend=True, width=None, title=None):
+            percent=False, xlim=None, legend=True, width=None, title=None, styles=None,
+            height=None):
     """Kaplan-Meier curves of one or several arms or therapies on one axis.
 
     Parameters
@@ -81,6 +82,15 @@ def km_plot(curves, ax=None, *, risk=None, digitised=None, modelled=None, band=T
         Draw the interval band; ticks where patients were censored.
     colors : dict, optional
         ``{name: colour}``; names missing get the colour-blind-safe palette in order.
+    styles : dict, optional
+        ``{name: {"ls": linestyle, "marker": marker}}`` for the modelled curves (default: dashed,
+        no marker), so that curves stay apart in greyscale and for every colour vision.
+    legend : bool, "outside" or "direct"
+        A legend (inside the panel for a few curves, right of it for more, or ``"outside"``), or
+        ``"direct"``: each curve named right of the panel at the height where it ends, names
+        spread so they never overlap, a thin leader line from curve to name.
+    height : float, optional
+        Height of the curve panel in inches (default 2.4).
     percent : bool
         Survival in percent.
     width : "single", "double" or mm, optional
@@ -110,11 +120,12 @@ def km_plot(curves, ax=None, *, risk=None, digitised=None, modelled=None, band=T
     scale = 100.0 if percent else 1.0
     with S.style():
         return _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor_ticks,
-                        xlabel, ylabel, xlim, legend, width, title)
+                        xlabel, ylabel, xlim, legend, width, title, dict(styles or {}),
+                        height)
 
 
 def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor_ticks, xlabel,
-             ylabel, xlim, legend, width, title):
+             ylabel, xlim, legend, width, title, styles, height):
     import matplotlib.pyplot as plt
     from matplotlib.transforms import Bbox, ScaledTranslation, blended_transform_factory
 
@@ -142,7 +153,7 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
     bottom_in = axis_in + risk_in + 0.06
     if ax is None:
         w = S.width_inches(width) if width is not None else S.width_inches("single")
-        h = 2.4 + top_in + bottom_in
+        h = (2.4 if height is None else float(height)) + top_in + bottom_in
         fig = plt.figure(figsize=(w, h))
         ax = fig.add_axes([0, 0, 1, 1])
         outer = Bbox.from_extents(0, 0, 1, 1)
@@ -185,10 +196,15 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
                                    scale * np.asarray(f["ci_high"], float), color=c, alpha=0.10,
                                    lw=0, zorder=1)
             poly.set_gid("km-band")
+        st = styles.get(name, {})
+        marker = st.get("marker")
         (ln,) = ax.plot(t, scale * np.asarray(f["survival"], float), color=c, lw=1.1,
-                        ls=(0, (4, 2)), zorder=3,
+                        ls=st.get("ls", (0, (4, 2))), zorder=3, marker=marker or "None",
+                        markevery=(0.08 + 0.04 * st.get("order", 0), 0.2) if marker else None,
+                        ms=3.5, markerfacecolor="white", markeredgewidth=0.9,
                         label=S.plain_text(f"{name} (modelled)" if name else "modelled"))
         ln.set_gid("km-modelled")
+        ln._ma_name = name
     for name, f in digitised.items():
         _check_cols(name, f, ("time", "survival"), "digitised")
         sc = ax.scatter(np.asarray(f["time"], float), scale * np.asarray(f["survival"], float),
@@ -235,7 +251,9 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
                         transform=x_data + ScaledTranslation(0, dy, fig.dpi_scale_trans)
                         ).set_gid("km-risk")
     n_entries = len(curves) + len(modelled) + (1 if digitised else 0)
-    if legend and (n_entries > 1 or digitised):
+    if legend == "direct":
+        _direct_labels(ax, small)
+    elif legend and (n_entries > 1 or digitised):
         # Beyond a handful of curves a legend inside the panel covers them: put it to the right.
         outside = legend == "outside" or (legend is True and n_entries > LEGEND_INSIDE_MAX)
         if outside:
@@ -245,6 +263,54 @@ def _draw_km(curves, modelled, digitised, risk, ax, palette, scale, band, censor
         else:
             ax.legend(loc="best", fontsize=small, handlelength=1.8, borderaxespad=0.2)
     return ax
+
+
+def _direct_labels(ax, size):
+    """Name every curve right of the panel, at the height where it ends (spread apart so that no
+    two names overlap), with a thin leader line from the curve's end to its name."""
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory
+
+    fig = ax.figure
+    lines = [ln for ln in ax.get_lines() if ln.get_gid() in ("km-modelled", "km-curve")]
+    if not lines:
+        return
+    y0, y1 = ax.get_ylim()
+    H = ax.get_position().height * fig.get_size_inches()[1]  # panel height, inches
+    step = size * 1.25 / 72.0 / H * (y1 - y0)                # one line of text, data units
+    ends = []
+    for ln in lines:
+        x, y = np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        name = getattr(ln, "_ma_name", None) or ln.get_label()
+        name = name[:-len(" (modelled)")] if name.endswith(" (modelled)") else name
+        ends.append([float(y[ok][-1]), name, ln])
+    ends.sort(key=lambda e: -e[0])
+    # spread: top down, each name at least one line below the previous; then shift the block up
+    # if it runs below the axis, and spread again from the bottom
+    pos = [e[0] for e in ends]
+    for i in range(1, len(pos)):
+        pos[i] = min(pos[i], pos[i - 1] - step)
+    if pos and pos[-1] < y0 + step / 2:
+        pos[-1] = y0 + step / 2
+        for i in range(len(pos) - 2, -1, -1):
+            pos[i] = max(pos[i], pos[i + 1] + step)
+    trans = blended_transform_factory(ax.transAxes, ax.transData)
+    width = 0.0
+    for (yend, name, ln), y in zip(ends, pos):
+        lead = 0.06
+        ax.annotate("", xy=(1.0, yend), xycoords=trans, xytext=(1.0, y),
+                    textcoords=trans + ScaledTranslation(lead + 0.05, 0, fig.dpi_scale_trans),
+                    arrowprops=dict(arrowstyle="-", color=ln.get_color(), lw=0.6,
+                                    shrinkA=0, shrinkB=0)).set_gid("km-leader")
+        t = ax.text(1.0, y, S.plain_text(name), transform=trans + ScaledTranslation(
+            lead + 0.08, 0, fig.dpi_scale_trans), ha="left", va="center", fontsize=size,
+            color=S.INK, clip_on=False)
+        t.set_gid("km-direct-label")
+        width = max(width, _text_width_in(name, size))
+    locator = ax.get_axes_locator()
+    if locator is not None and hasattr(locator, "right_in"):
+        locator.right_in = max(locator.right_in, width + 0.08 + 0.06 + 0.12)
+        ax.set_position(locator.bbox(fig))
 
 
 def _make_room_right(ax, legend):
@@ -266,22 +332,71 @@ def _time_formatter():
 
 
 def modelled_curves_plot(table, ax=None, *, group="label", color_by="therapy", times=None,
-                         xlabel="Time (months)", ylabel="Survival probability", **kwargs):
-    """Curves from reported medians, several arms or therapies on one axis (dashed, "modelled").
+                         xlabel="Time (months)", ylabel="Survival probability (modelled)",
+                         legend="direct", style_order=None, **kwargs):
+    """Curves from reported medians, several arms or therapies on one axis ("modelled").
 
     ``table`` is a long DataFrame (``time``, ``survival``, optional ``ci_low``/``ci_high``) with a
-    column naming each curve (``group``, default ``label``) and optionally one giving its colour
-    group (``color_by``, default ``therapy``: arms of one therapy share a colour). Other keywords
-    go to :func:`km_plot`. Returns the Axes.
+    column naming each curve (``group``, default ``label``) and optionally one giving its style
+    group (``color_by``, default ``therapy``). Each therapy has its own colour from the
+    colour-blind-safe palette *and* its own line style, so curves stay apart in greyscale; two
+    curves of one therapy differ by their markers (open circle, square, ...). Curves are named
+    directly at their ends (``legend="direct"``) or in a legend (``legend=True`` or
+    ``"outside"``). ``style_order`` lists the groups in the order they take colours and styles,
+    so that several panels give a therapy the same look. Other keywords go to :func:`km_plot`.
+    Returns the Axes.
     """
     if group not in table.columns:
         raise InputError(f"table has no {group!r} column naming each curve")
     modelled = {str(k): g.sort_values("time") for k, g in table.groupby(group, sort=False)}
-    colors = None
+    colors, styles = None, {}
     if color_by in table.columns:
-        by = list(dict.fromkeys(table[color_by].astype(str)))
+        by = list(dict.fromkeys([str(b) for b in (style_order or ())]
+                                + list(table[color_by].astype(str))))
         pal = {b: S.PALETTE[i % len(S.PALETTE)] for i, b in enumerate(by)}
+        ls = {b: S.LINESTYLES[i % len(S.LINESTYLES)] for i, b in enumerate(by)}
         first = table.drop_duplicates(group)
         colors = {str(r[group]): pal[str(r[color_by])] for _, r in first.iterrows()}
+        count: dict = {}
+        members = first[color_by].astype(str).value_counts()
+        for _, r in first.iterrows():
+            b = str(r[color_by])
+            j = count.get(b, 0)
+            count[b] = j + 1
+            styles[str(r[group])] = {"ls": ls[b], "order": j,
+                                     "marker": S.MARKERS[j % len(S.MARKERS)] if members[b] > 1 else None}
     return km_plot(None, ax=ax, modelled=modelled, colors=colors, xlabel=xlabel, ylabel=ylabel,
-                   **kwargs)
+                   styles=styles, legend=legend, **kwargs)
+
+
+def modelled_curves_panels(panels, *, color_by="therapy", width="double", panel_height=2.6,
+                           **kwargs):
+    """Several :func:`modelled_curves_plot` panels stacked in one figure (progression-free
+    survival above overall survival, say), each therapy with the same colour, line style and
+    markers in every panel, and the panels of equal width whatever the length of their curve
+    names.
+
+    ``panels`` maps a y-axis label to a long table as :func:`modelled_curves_plot` takes.
+    Returns the list of panel Axes, top first.
+    """
+    import matplotlib.pyplot as plt
+
+    if not panels:
+        raise InputError("modelled_curves_panels needs at least one panel")
+    order = sorted({str(b) for t in panels.values() if color_by in t.columns
+                    for b in t[color_by]})
+    n = len(panels)
+    axes = []
+    with S.style():
+        fig = plt.figure(figsize=(S.width_inches(width), (panel_height + 0.6) * n + 0.2))
+        for i, (ylabel, table) in enumerate(panels.items()):
+            ax = fig.add_axes([0.0, 1.0 - (i + 1) / n, 1.0, 1.0 / n])
+            modelled_curves_plot(table, ax=ax, color_by=color_by, ylabel=ylabel,
+                                 style_order=order, **kwargs)
+            axes.append(ax)
+    locs = [a.get_axes_locator() for a in axes]
+    right = max(loc.right_in for loc in locs)
+    for a, loc in zip(axes, locs):
+        loc.right_in = right
+        a.set_position(loc.bbox(fig))
+    return axes

@@ -1,94 +1,277 @@
-"""Draw and save the report's figures (the plots module lays out what was computed)."""
+"""Draw and save the report's figures (the plots module lays out what was computed).
+
+Two steps: :func:`draw_figures` draws every figure of a review and yields it with its name and
+caption; :func:`render_figures` saves each as SVG (editable text, inlined in the page), PDF
+(TrueType fonts embedded, for journals) and the other formats asked for. The image tests and
+``tests/baseline/make_report_baselines.py`` use :func:`draw_figures` directly.
+
+What the figures print beside the model is computed here, as DataFrames and strings, by small pure
+functions: :func:`reported_intervals` (each study's number as the source reports it, from the
+review's entries) and :func:`model_footnotes` (how the pooled model used what the figure shows).
+
+Choices made for the forest plots (issue 14):
+
+* Study rows show the numbers in the table -- DECISION's median OS 39.4 (32.7\u201351.4) months --
+  not the interval the model re-derives on the log scale. Count-based contrasts (RR, RD) show the
+  model's numbers: their study table rows are arm proportions, not the contrast.
+* A bound not reported because it was not estimable prints "NE" and is drawn open (an arrow to
+  the axis edge); a footnote says how the model used the interval (its reported side alone).
+* An interval reported at another level than the figure's (SELECT's 99%, COSMIC-311's 96%,
+  Leboulleux 2012's 60%) is printed as reported with a mark, "0.21 (0.14\u20130.31)\u2020", and a
+  footnote "\u2020 99% interval as reported": printing the 95% interval the model implies would be a
+  number no source printed, and widening the drawn line silently would hide the difference.
+* A block per therapy names the therapy, so study labels drop their "(therapy vs placebo)".
+* No forest is wider than a double column (183 mm); text stays at 7 pt or more.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 from .analyses import try_run
 
+# Seed of the rank-probability simulation (the same report gives the same rankogram).
+RANK_SEED = 2024
+# No report figure is wider than a journal's double column.
+MAX_WIDTH = "double"
+# Outcome codes in words, for axis labels.
+OUTCOME_WORDS = {"PFS": "progression-free survival", "OS": "overall survival",
+                 "ORR": "Objective response", "DCR": "Disease control", "CR": "Complete response",
+                 "PR": "Partial response"}
+
 
 def _save(fig, stem: Path, formats) -> tuple:
+    """SVG and PDF always (the page inlines the SVG and links both), then the other formats."""
     from ..plots import save_figure
 
     files = []
     svg = stem.with_suffix(".svg")
     save_figure(fig, svg)
     files.append(svg)
+    pdf = stem.with_suffix(".pdf")
+    save_figure(fig, pdf)
+    files.append(pdf)
     for fmt in formats:
-        if fmt == "svg":
+        if fmt in ("svg", "pdf"):
             continue
         path = stem.with_suffix("." + fmt)
         save_figure(fig, path, dpi=300)
         files.append(path)
-    return svg, files
-
-
-# Seed of the rank-probability simulation (the same report gives the same rankogram).
-RANK_SEED = 2024
+    return svg, pdf, files
 
 
 def render_figures(review, network_fits, survival, folder: Path, *, formats=("svg", "png"),
                    funnel_min_k: int = 10) -> list:
-    """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, files).
+    """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, svg,
+    pdf, files).
 
     One forest plot per protocol analysis: a block per therapy, with a subtotal diamond where a
     therapy has two or more studies and no diamond across therapies (unless the protocol asks a
-    class-effect question).
+    class-effect question). Every figure is written as SVG and PDF whatever ``formats`` says.
     """
-    from ..plots import forest
     from ..plots.lifecycle import close_figure
-    from ..review.analyses import therapy_groups
 
     out = []
-    for run in review.runs:
-        if not run.groups:
-            continue
-        a = run.analysis
-        key = a.id
-        target = (run.groups[0].fit if a.group_by == "none" else therapy_groups(run.groups))
-        kwargs = {"favours": a.favours} if a.favours else {}
-        if a.null is None:
-            kwargs["ref"] = None
-        ax = forest(target, title=a.title, columns=_columns(a, run.groups), **kwargs)
-        svg, files = _save(ax.figure, folder / f"{key}_forest", formats)
+    for spec, ax in draw_figures(review, network_fits, survival, funnel_min_k=funnel_min_k):
+        svg, pdf, files = _save(ax.figure, folder / spec["name"], formats)
         close_figure(ax)
-        caption = (f"Forest plot: {a.title}. Squares: studies (area proportional to weight); "
-                   + ("diamonds: pooled estimate of each therapy with its confidence interval "
-                      "(no estimate across therapies)." if a.group_by == "therapy" else
-                      "diamond: one estimate across therapies (class effect declared).")
-                   + ("" if a.null is not None else " Descriptive: no test."))
-        derived = any("round" in str(d) for g in run.groups for d in g.entries.get("derived", []))
-        if derived:
-            caption += (" * events back-calculated from a reported percentage (the source gives "
-                        "no count).")
-        out.append({"key": key, "name": f"{key}_forest", "caption": caption, "svg": svg,
-                    "files": [str(f) for f in files]})
-        for g in run.groups:
-            if g.k >= funnel_min_k:
-                out.append(_funnel_figure(g.id, g, folder, formats))
-    out += _network_figures(network_fits, folder, formats)
-    out += _survival_figures(survival, folder, formats)
+        out.append(dict(spec, svg=svg, pdf=pdf, files=[str(f) for f in files]))
     return out
 
 
-def _funnel_figure(key, group, folder, formats) -> dict:
+def draw_figures(review, network_fits, survival, *, funnel_min_k: int = 10):
+    """Yield ``(spec, Axes)`` for every figure of the report, in page order; ``spec`` holds
+    ``key`` (the section it belongs to), ``name`` (the file stem) and ``caption``. The caller
+    saves and closes each figure."""
+    raw = table_text(getattr(review.table, "path", None))
+    for run in review.runs:
+        if not run.groups:
+            continue
+        yield _forest_figure(run, raw)
+        for g in run.groups:
+            if g.k >= funnel_min_k:
+                yield _funnel_figure(g.id, g)
+    yield from _network_figures(network_fits)
+    yield from _survival_figures(survival)
+
+
+# --------------------------------------------------------------------------------------------
+# forest plots
+
+
+TEXT_COLUMNS = ("value", "ci_low", "ci_high", "unit")
+
+
+def table_text(path) -> dict:
+    """``{line: {column: text}}`` of the study table's number columns as typed (``"11.0"``,
+    ``"0.21"``), keyed by the line a record starts on (the lines the review's entries cite); an
+    empty dict when the file cannot be read."""
+    import csv
+
+    out = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader)]
+            idx = {c: header.index(c) for c in TEXT_COLUMNS if c in header}
+            start = reader.line_num + 1
+            for rec in reader:
+                if len(rec) == len(header):
+                    out[start] = {c: rec[j].strip() for c, j in idx.items()}
+                start = reader.line_num + 1
+    except (OSError, TypeError, ValueError, StopIteration, csv.Error):
+        return {}
+    return out
+
+
+def reported_intervals(analysis, groups, raw=None):
+    """Each study's number as the study table reports it, in the order the forest lists the
+    studies (group by group): a DataFrame with ``value``, ``ci_low``, ``ci_high`` on the natural
+    scale (ratio, months, proportion as a fraction) and ``ci_level`` (a fraction), NaN where the
+    source gives no number (a bound not estimable, or no interval at all).
+
+    None for count-based contrasts (RR, OR, RD): their table rows are the arms' proportions, not
+    the contrast the figure shows. Medians reported in weeks or days are turned into months, the
+    axis' unit. With ``raw`` (:func:`table_text`), ``value_text``, ``ci_low_text`` and
+    ``ci_high_text`` hold the numbers as typed in the table, for an entry read from one line in
+    the axis' unit (not for an entry that combines arms or a median in weeks).
+
+    Examples
+    --------
+    >>> rep = reported_intervals(run.analysis, run.groups)                  # doctest: +SKIP
+    >>> rep.loc[rep.study_id == "decision", ["value", "ci_low", "ci_high"]]  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from ..studies import TIME_UNITS_IN_MONTHS
+
+    if analysis.kind == "binary":
+        return None
+    frames = []
+    for g in groups:
+        e = g.entries
+        n = len(e)
+        col = (lambda c: e[c].to_numpy(float) if c in e else np.full(n, np.nan))
+        value, lo, hi, level = col("value"), col("ci_low"), col("ci_high"), col("ci_level")
+        if analysis.effect == "MEDIAN" and "unit" in e:
+            k = np.array([TIME_UNITS_IN_MONTHS.get(str(u).strip() or "months", np.nan)
+                          for u in e["unit"]], dtype=float)
+            value, lo, hi = value * k, lo * k, hi * k
+        texts = {c: [""] * n for c in ("value_text", "ci_low_text", "ci_high_text")}
+        if raw and "lines" in e:
+            for i, lines in enumerate(e["lines"]):
+                cells = raw.get(int(lines[0])) if len(lines) == 1 else None
+                if not cells or (analysis.effect == "MEDIAN"
+                                 and (cells.get("unit") or "months") != "months"):
+                    continue
+                for c, num in (("value", value[i]), ("ci_low", lo[i]), ("ci_high", hi[i])):
+                    t = cells.get(c, "")
+                    try:  # only a plain number that is the number the review read
+                        ok = math.isclose(float(t), num, rel_tol=1e-9) and t[-1].isdigit()
+                    except (ValueError, IndexError):
+                        ok = False
+                    texts[f"{c}_text"][i] = t if ok else ""
+        frames.append(pd.DataFrame({
+            "study_id": e["study_id"].astype(str).to_numpy() if "study_id" in e else [""] * n,
+            "value": value, "ci_low": lo, "ci_high": hi, "ci_level": level, **texts}))
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True)
+
+
+def model_footnotes(analysis, groups) -> list:
+    """Footnotes saying how the pooled model used what the study rows show (beyond the ones the
+    forest adds itself: NE and the level marks)."""
+    notes = []
+    derived = [str(d) for g in groups for d in g.entries.get("derived", [])]
+    if any("one side only" in d for d in derived):
+        notes.append("The pooled model takes the standard error of an open interval from its "
+                     "reported side alone (as if the interval were symmetric on the log scale); "
+                     "nothing is imputed for the missing bound.")
+    levels = [float(v) for g in groups for v in g.entries.get("ci_level", [])
+              if v == v and analysis.kind != "binary"]
+    target = float(analysis.level) / 100.0 if analysis.level > 1 else float(analysis.level)
+    if any(abs(v - target) > 1e-9 for v in levels):
+        notes.append("An interval reported at another level enters the model with the standard "
+                     "error that level implies.")
+    if any("round" in d for d in derived):
+        notes.append("* Events back-calculated from a reported percentage (the source gives no "
+                     "count).")
+    return notes
+
+
+def axis_title(analysis) -> str | None:
+    """The effect axis' label in words, or None for the measure's default (hazard ratio, risk
+    ratio, risk difference)."""
+    from ..plots._style import axis_label
+
+    words = OUTCOME_WORDS.get(str(analysis.outcome).upper(), str(analysis.outcome))
+    if analysis.effect == "MEDIAN":
+        return axis_label("MEDLN", name=f"Median {words[0].lower() + words[1:]}, months")
+    if analysis.effect == "PROPORTION":
+        return f"{words[0].upper() + words[1:]}, %"
+    return None
+
+
+_TRAILING = re.compile(r"\s*\(([^()]*)\)\s*$")
+
+
+def _short_study_label(label: str, group: str) -> str:
+    """``"SELECT (lenvatinib vs placebo)"`` -> ``"SELECT"`` under the heading "lenvatinib"."""
+    m = _TRAILING.search(str(label))
+    if m and group and (m.group(1) == group or m.group(1).startswith(f"{group} vs ")):
+        return str(label)[:m.start()]
+    return str(label)
+
+
+def _forest_figure(run, raw=None):
+    from ..plots import forest, forest_table
+    from ..review.analyses import therapy_groups
+
+    a = run.analysis
+    grouped = a.group_by != "none"
+    target = therapy_groups(run.groups) if grouped else run.groups[0].fit
+    table = forest_table(target, columns=_columns(a, run.groups),
+                         reported=reported_intervals(a, run.groups, raw),
+                         footnotes=model_footnotes(a, run.groups))
+    if grouped:
+        table["label"] = [_short_study_label(lab, grp) if kind == "study" else lab
+                          for kind, lab, grp in zip(table["kind"], table["label"], table["group"])]
+    kwargs = {"favours": a.favours} if a.favours else {}
+    if a.null is None:
+        kwargs["ref"] = None
+    xl = axis_title(a)
+    if xl is not None:
+        kwargs["xlabel"] = xl
+    ax = forest(None, table=table, title=a.title, max_width=MAX_WIDTH, **kwargs)
+    caption = (f"Forest plot: {a.title}. Squares: studies (area proportional to weight), with "
+               "their intervals as reported; "
+               + ("diamonds: pooled estimate of each therapy with its confidence interval "
+                  "(no estimate across therapies)." if grouped else
+                  "diamond: one estimate across therapies (class effect declared).")
+               + ("" if a.null is not None else " Descriptive: no test."))
+    if any(table["open"] != ""):
+        caption += " NE: bound not estimable in the source, drawn open."
+    return {"key": a.id, "name": f"{a.id}_forest", "caption": caption}, ax
+
+
+def _funnel_figure(key, group):
     """Contour-enhanced funnel plot with the trim-and-fill studies, on the pooled scale."""
     from ..plots import funnel
-    from ..plots.lifecycle import close_figure
     from ..pooling import trim_and_fill
 
     fit = group.fit
     filled, _ = try_run(trim_and_fill, fit)
     ax = funnel(fit, contours=True, trimfill=filled)
     name = key.replace("/", "_") + "_funnel"
-    svg, files = _save(ax.figure, folder / name, formats)
-    close_figure(ax)
     k0 = "" if filled is None else f" Trim and fill ({filled.estimator}) adds {filled.k0} study(ies), drawn open."
-    return {"key": group.analysis.id, "name": name, "svg": svg, "files": [str(f) for f in files],
+    return {"key": group.analysis.id, "name": name,
             "caption": f"Contour-enhanced funnel plot: {group.analysis.title}, {group.group} "
-                       "(shading: p < 0.10, 0.05, 0.01)." + k0}
+                       "(shading: p < 0.10, 0.05, 0.01)." + k0}, ax
 
 
 def _columns(analysis, groups) -> dict:
@@ -112,16 +295,18 @@ def _columns(analysis, groups) -> dict:
     return {"Year": years, head: second}
 
 
-def _network_figures(fits, folder, formats):
-    from .. import plots
-    from ..plots.lifecycle import close_figure
+# --------------------------------------------------------------------------------------------
+# network and survival
 
-    figs = []
+
+def _network_figures(fits):
+    from .. import plots
+
     for key, fit in fits.items():
         drawers = [
             ("network_graph", lambda f: plots.network_graph(f),
-             "Network of trials: edge width by number of trials, node size by patients."),
-            ("network_forest", lambda f: plots.network_forest(f),
+             "Network of trials: line width and number by trials, node size by patients."),
+            ("network_forest", lambda f: plots.network_forest(f, max_width=MAX_WIDTH),
              "Each therapy against placebo (network estimates)."),
             ("league_heatmap", lambda f: plots.league_heatmap(f), "League table of all pairs."),
             # Rank probabilities are computed here, with a fixed seed, and handed to the plot.
@@ -129,50 +314,49 @@ def _network_figures(fits, folder, formats):
              f"Rank probabilities (10,000 simulations, seed {RANK_SEED})."),
         ]
         for name, draw, caption in drawers:
-            ax = draw(fit)
-            stem = f"{key}_{name}"
-            svg, files = _save(ax.figure, folder / stem, formats)
-            close_figure(ax)
-            figs.append({"key": f"network:{key}", "name": stem, "caption": caption, "svg": svg,
-                         "files": [str(f) for f in files]})
-    return figs
+            yield {"key": f"network:{key}", "name": f"{key}_{name}", "caption": caption}, draw(fit)
 
 
-def _survival_figures(survival, folder, formats):
-    from ..plots import modelled_curves_plot
-    from ..plots.lifecycle import close_figure
+def _survival_figures(survival):
+    """Modelled curves: the randomised trials' therapy arms (PFS), and the single-arm studies
+    with PFS and OS in two panels of one figure. Colour and line style by therapy, markers apart
+    two studies of one therapy, each curve named at its end."""
+    from ..plots import modelled_curves_panels, modelled_curves_plot
 
     times = np.linspace(0.0, survival["horizon"], 145)
-    figures = []
-    # (name, curves, colour groups, caption)
-    specs = [
-        ("pfs_modelled_curves", [c for c in survival["curves"] if c["therapy"].lower() != "placebo"],
-         "therapy",
-         "Progression-free survival on each therapy in the randomised trials: exponential curves "
-         "through the reported medians (modelled, dashed); placebo arms are left out for clarity."),
-        ("single_arm_modelled_curves", survival.get("single_arm", []), "label",
-         "Single-arm and retrospective studies, which report only medians: exponential PFS and OS "
-         "curves through them (modelled, dashed)."),
-    ]
-    for name, curves, color_by, caption in specs:
-        if not curves:
-            continue
-        table = _curve_table(curves, times)
-        ax = modelled_curves_plot(table, color_by=color_by, band=False, width="double",
-                                  legend="outside")
-        svg, files = _save(ax.figure, folder / name, formats)
-        close_figure(ax)
-        figures.append({"key": "survival", "name": name, "caption": caption, "svg": svg,
-                        "files": [str(f) for f in files]})
-    return figures
+    rct = [c for c in survival["curves"] if c["therapy"].lower() != "placebo"]
+    if rct:
+        ax = modelled_curves_plot(_curve_table(rct, times), color_by="therapy", band=False,
+                                  width=MAX_WIDTH, height=2.8,
+                                  ylabel="Progression-free survival (modelled)")
+        yield {"key": "survival", "name": "pfs_modelled_curves", "caption":
+               "Progression-free survival on each therapy in the randomised trials: exponential "
+               "curves through the reported medians (modelled); placebo arms are left out for "
+               "clarity. Colour and line style: therapy; markers: trials of one therapy."}, ax
+    single = survival.get("single_arm", [])
+    if single:
+        panels = {}
+        for o in ("PFS", "OS"):
+            curves = [c for c in single if c.get("outcome") == o]
+            if curves:
+                words = OUTCOME_WORDS[o]
+                panels[f"{words[0].upper()}{words[1:]} (modelled)"] = _curve_table(
+                    curves, times, outcome=False)
+        axes = modelled_curves_panels(panels, color_by="therapy", band=False, width=MAX_WIDTH)
+        yield {"key": "survival", "name": "single_arm_modelled_curves", "caption":
+               "Single-arm and retrospective studies, which report only medians: exponential "
+               "curves through them (modelled), progression-free survival above, overall "
+               "survival below. Colour and line style: therapy; markers: studies of one "
+               "therapy."}, axes[0]
 
 
-def _curve_table(curves, times):
+def _curve_table(curves, times, outcome=True):
     import pandas as pd
 
     frames = []
     for c in curves:
-        what = f" {c['outcome']}" if "outcome" in c else ""
-        label = f"{c['trial']}: {c['therapy']}{what}"
+        what = f" {c['outcome']}" if outcome and "outcome" in c else ""
+        trial = re.sub(r"\s*\(NCT\d+\)", "", str(c["trial"]))  # the registry number: in the tables
+        label = f"{trial}: {c['therapy']}{what}"
         frames.append(c["curve"].survival_table(times).assign(label=label, therapy=c["therapy"]))
     return pd.concat(frames, ignore_index=True)
