@@ -389,3 +389,119 @@ def test_proportions_in_percent_without_reference_line():
     ax = forest(res)
     assert ax.get_xscale() == "linear"
     assert gid_artists(ax, "forest-reference") == []
+
+
+# --------------------------------------------------------------------------------------------
+# natural ticks and reported intervals (issue 14)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from metaanalysis.plots._ticks import natural_limits, natural_ticks  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-3.0, 3.0), st.floats(0.02, 4.0), st.booleans())
+def test_natural_ticks_three_inside_on_log_and_linear_axes(centre, span, log):
+    """Any range gets at least three round ticks inside it (log: a range of log10 width >= 0.02,
+    a median axis from 31 to 32.5 months, say)."""
+    if log:
+        lo, hi = 10.0 ** centre, 10.0 ** (centre + span)
+    else:
+        lo, hi = centre * 10, centre * 10 + span * 10
+    ticks = natural_ticks(lo, hi, log=log)
+    assert len(ticks) >= 3, (lo, hi, ticks)
+    eps = 1e-9 * max(abs(lo), abs(hi), 1e-12)
+    assert all(lo - eps <= t <= hi + eps for t in ticks)
+    assert all(float(f"{t:.6g}") == t for t in ticks)  # round numbers
+    assert ticks == sorted(ticks)
+
+
+def test_natural_ticks_examples_and_spacing():
+    assert natural_ticks(19, 77, log=True) == [20, 30, 50, 70]      # was one tick, "69"
+    assert natural_ticks(4.5, 65, log=True) == [5, 10, 20, 50]
+    assert natural_ticks(0.03, 2.5, log=True) == [0.05, 0.1, 0.2, 0.5, 1, 2]
+    assert natural_ticks(0, 87) == [0, 20, 40, 60, 80]
+    # labels need room: a gap of 30% of the axis leaves three ticks, and the limits grow to
+    # make room for them when needed
+    lo, hi = natural_limits(31, 52, log=True, min_gap=0.3)
+    assert len(natural_ticks(lo, hi, log=True, min_gap=0.3)) >= 3
+    # the line of no effect is labelled when it fits
+    assert 1.0 in natural_ticks(0.3, 1.4, log=True, include=1.0)
+
+
+def _reported_fit():
+    yi = np.log([0.59, 0.21, 0.16, 40.54])
+    # one table of four "studies": two ratios, one at 99%, one median with an open interval
+    import pandas as pd
+
+    res = ma.pool(yi[:3], [0.018, 0.024, 0.059], measure="HR", labels=["DECISION", "SELECT", "Study 308"])
+    rep = pd.DataFrame({"value": [0.59, 0.21, 0.16], "ci_low": [0.45, 0.14, 0.10],
+                        "ci_high": [0.76, 0.31, np.nan], "ci_level": [0.95, 0.99, 0.95]})
+    return res, rep
+
+
+def test_forest_table_shows_reported_numbers_marks_levels_and_ne():
+    res, rep = _reported_fit()
+    tab = forest_table(res, reported=rep, footnotes=["How the model used it."])
+    st_ = tab[tab.kind == "study"].set_index("label")
+    assert st_.loc["DECISION", "ci_text"] == "0.59 (0.45\u20130.76)"
+    assert st_.loc["DECISION", "ci_high"] == 0.76 and st_.loc["DECISION", "source"] == "reported"
+    assert st_.loc["SELECT", "ci_text"] == "0.21 (0.14\u20130.31)\u2020"
+    assert st_.loc["Study 308", "ci_text"] == "0.16 (0.10\u2013NE)"
+    assert st_.loc["Study 308", "open"] == "high" and st_.loc["Study 308", "ci_high"] == np.inf
+    assert tab.attrs["footnotes"] == ["\u2020 99% interval as reported.",
+                                      "NE, not estimable in the source: the interval is drawn "
+                                      "open (an arrow to the axis edge).",
+                                      "How the model used it."]
+    # the pooled row is the model's
+    (summ,) = tab[tab.kind == "summary"].itertuples()
+    assert summ.estimate == pytest.approx(math.exp(res.estimate))
+
+
+def test_forest_draws_an_open_interval_to_the_edge_with_an_arrow():
+    res, rep = _reported_fit()
+    ax = forest(res, reported=rep)
+    lo, hi = ax.get_xlim()
+    segs = gid_artists(ax, "forest-ci")[0].get_segments()
+    texts = {t.get_text() for t in ax.texts}
+    assert "0.16 (0.10\u2013NE)" in texts
+    open_seg = [s for s in segs if s[0, 0] == pytest.approx(0.10)]
+    assert open_seg and open_seg[0][1, 0] == pytest.approx(hi)
+    heads = np.concatenate([np.asarray(a.get_offsets()) for a in gid_artists(ax, "forest-arrows")])
+    assert any(np.isclose(x, hi) for x in heads[:, 0])
+    assert hi > 0.16  # the axis leaves the arrow room beyond the estimate
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "forest-footnote"]
+    assert_no_overlap(ax.figure)
+
+
+def test_reported_frame_must_match_the_studies():
+    res, rep = _reported_fit()
+    with pytest.raises(InputError, match="reported"):
+        forest_table(res, reported=rep.iloc[:2])
+    with pytest.raises(InputError, match="ci_high"):
+        forest_table(res, reported=rep.drop(columns="ci_high"))
+
+
+@pytest.mark.parametrize("width", ["single", "double"])
+def test_journal_widths_keep_text_at_7pt_or_more(width):
+    res = synthetic(12, long_labels=True)
+    ax = forest(res, width=width, favours=("Favours therapy", "Favours control"))
+    fig = ax.figure
+    assert fig.get_size_inches()[0] == pytest.approx({"single": 89, "double": 183}[width] / 25.4)
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
+    assert min(sizes) >= 7.0
+    assert_no_overlap(fig)
+
+
+def test_favours_labels_flank_the_null_line_and_can_be_renamed():
+    ax = forest(bcg_rr(), favours=("Better with BCG", "Better without"))
+    fig = ax.figure
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    fav = sorted((t for t in ax.texts if t.get_gid() == "forest-favours"),
+                 key=lambda t: t.get_window_extent(r).x0)
+    assert [t.get_text() for t in fav] == ["\u2190 Better with BCG", "Better without \u2192"]
+    x1 = ax.transData.transform((1.0, 0))[0]
+    assert fav[0].get_window_extent(r).x1 <= x1 <= fav[1].get_window_extent(r).x0

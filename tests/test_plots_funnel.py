@@ -131,3 +131,23 @@ def test_leave_one_out_and_cumulative_forests(res):
 def test_baseline_contour_funnel(tmp_path, res):
     ax = plots.funnel(res, contours=True, trimfill=ma.trim_and_fill(res))
     _compare(ax.figure, "funnel_contour_trimfill.png", tmp_path)
+
+
+def test_funnel_of_proportions_centres_on_the_pooled_estimate():
+    """A proportion has no null: the contours and the pseudo-interval meet at the pooled
+    estimate (not at logit 0 = 50%), and the axis is labelled in percent."""
+    xi = [12, 30, 8, 45, 20, 9, 14, 33, 5, 40, 21]
+    ni = [80, 150, 60, 200, 110, 70, 90, 160, 50, 190, 120]
+    res = ma.pool_proportions(xi, ni, measure="PLO")
+    ax = plots.funnel(res, contours=True)
+    est = float(res.estimate)
+    assert abs(est) > 1.0  # far from logit 0
+    apex = []
+    for poly in gid_artists(ax, "funnel-contours"):
+        verts = poly.get_paths()[0].vertices
+        at_top = verts[np.isclose(verts[:, 1], 0.0)]
+        apex.append(np.min(np.abs(at_top[:, 0] - est)))
+    assert max(apex) == pytest.approx(0.0, abs=1e-9)
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 3 and all(s.isdigit() for s in labels)
+    assert ax.get_xlabel() == "Proportion, % (logit scale)"
