@@ -397,10 +397,10 @@ def pdf_objects(data: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def written(shipped, tmp_path_factory):
+def written(tmp_path_factory):
+    """The report's figure files of the shipped table, as ``render_figures`` writes them."""
     from metaanalysis.report.figures import render_figures
 
-    review, _ = shipped
     inputs = mrb.review_inputs(ROOT / "data")
     out = tmp_path_factory.mktemp("figures")
     figs = render_figures(*inputs, out, formats=())

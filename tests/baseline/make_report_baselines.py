@@ -29,6 +29,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # draw with this checkout's code, whatever is installed
+    sys.path.insert(0, str(ROOT))
 INPUTS = ROOT / "tests" / "data" / "report_figures"
 BASELINE = ROOT / "tests" / "baseline" / "report"
 INPUT_FILES = ("studies.csv", "protocol.toml", "trials.csv")
