@@ -36,6 +36,7 @@ _LAZY = {
     "read_protocol": "review",
     "read_trials": "review",
     "run_review": "review",
+    "read_risk_of_bias": "review.risk_of_bias",
     "ReviewResult": "review",
     # effects
     "escalc": "effects",

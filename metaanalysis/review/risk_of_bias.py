@@ -443,6 +443,8 @@ def _check_assessments(name, rows, warnings) -> list:
     for r in rows:
         groups.setdefault((r["study_id"], r["outcome"]), []).append(r)
     for (sid, outcome), lines in groups.items():
+        if not all(r["_ok"] for r in lines):
+            continue  # the line's own problem is reported; the assessment cannot be checked
         tools = list(dict.fromkeys(r["tool"] for r in lines))
         if len(tools) > 1:
             other = next(r for r in lines if r["tool"] != tools[0])
@@ -450,9 +452,7 @@ def _check_assessments(name, rows, warnings) -> list:
                                     f"assessed with {tools[0]!r} on line {lines[0]['line_no']} and "
                                     f"{other['tool']!r} here; one tool per study and outcome"))
             continue
-        tool = TOOLS.get(tools[0])
-        if tool is None or not all(r["_ok"] for r in lines):
-            continue  # the line's own problem is reported; the algorithm cannot be checked
+        tool = TOOLS[tools[0]]
         by_domain = {r["domain"]: r for r in lines}
         absent = [d for d in tool.all_domains if d not in by_domain]
         if absent:
