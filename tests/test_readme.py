@@ -11,8 +11,10 @@ are relative to the repository root):
 - every line of a ```bash block that starts with ``metaanalysis`` (also after ``&&``, so the
   quick start's report runs; pip and pytest are left out) runs with this interpreter, in order, in
   one folder, and must exit 0. The files the README asks the reader to write are made here:
-  ``new_trial.csv`` holds the rows of one real trial (leboulleux2012) taken out of the copied
-  table, so ``add`` puts back published numbers, and ``my_question.toml`` is a copy of the protocol.
+  ``new_rows.csv`` holds the rows of one real publication (SELECT's 2016 update: the rows of study
+  ``select`` with data cut ``update``) taken out of the copied table, so ``add`` puts back published
+  numbers (a whole trial cannot be held back: ``data/risk_of_bias.csv`` must name only studies of the
+  table), and ``my_question.toml`` is a copy of the protocol.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
-# the trial whose rows stand for the reader's new_trial.csv in the command-line block
-NEW_TRIAL = "leboulleux2012"
+# the rows that stand for the reader's new_rows.csv in the command-line block: (study_id, data_cut)
+NEW_ROWS = ("select", "update")
 
 
 def code_blocks(text: str, language: str):
@@ -200,17 +202,17 @@ def test_blocks_run_in_order_in_one_namespace(tmp_path):
 
 # --- the command line ---------------------------------------------------------------------------
 
-def hold_back_new_trial(folder: Path) -> int:
-    """Move the rows of NEW_TRIAL from the copied table to ``new_trial.csv``; return their count."""
+def hold_back_new_rows(folder: Path) -> int:
+    """Move the NEW_ROWS from the copied table to ``new_rows.csv``; return their count."""
     table = folder / "data" / "studies.csv"
     with table.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]
-    column = header.index("study_id")
-    keep = [r for r in body if r[column] != NEW_TRIAL]
-    new = [r for r in body if r[column] == NEW_TRIAL]
-    assert new, f"{NEW_TRIAL} is no longer in data/studies.csv: choose another trial for this test"
-    for path, part in ((table, keep), (folder / "new_trial.csv", new)):
+    study, cut = header.index("study_id"), header.index("data_cut")
+    new = [r for r in body if (r[study], r[cut]) == NEW_ROWS]
+    keep = [r for r in body if (r[study], r[cut]) != NEW_ROWS]
+    assert new, f"no rows {NEW_ROWS} in data/studies.csv: choose other rows for this test"
+    for path, part in ((table, keep), (folder / "new_rows.csv", new)):
         with path.open("w", newline="", encoding="utf-8") as f:
             csv.writer(f, lineterminator="\n").writerows([header, *part])
     return len(new)
@@ -225,7 +227,7 @@ def test_readme_commands_are_found():
 
 def test_cli_commands_run_in_order(tmp_path):
     copy_data(tmp_path)
-    n_new = hold_back_new_trial(tmp_path)
+    n_new = hold_back_new_rows(tmp_path)
     shutil.copy(tmp_path / "data" / "protocol.toml", tmp_path / "my_question.toml")
     before = len((tmp_path / "data" / "studies.csv").read_text(encoding="utf-8").splitlines())
     env = {**os.environ, "MPLBACKEND": "Agg"}
