@@ -22,22 +22,33 @@ def _print_problems(problems, stream) -> None:
 
 
 def _companion_problems(path, table, only=None) -> list:
-    """Problems of the protocol and trials.csv beside a study table (those that exist)."""
+    """Problems of the review files beside a study table (those that exist): the protocol,
+    trials.csv, risk_of_bias.csv and grade_overrides.csv."""
     from .review import default_paths, read_protocol, read_trials
+    from .review.grade import read_grade_overrides
+    from .review.risk_of_bias import read_risk_of_bias
 
     problems = []
     paths = default_paths(path)
     if only is not None:
-        paths = {"protocol": Path(only)} if str(only).endswith(".toml") else {"trials": Path(only)}
+        kind = next((k for k, p in paths.items() if Path(p).name == Path(only).name),
+                    "protocol" if str(only).endswith(".toml") else "trials")
+        paths = {kind: Path(only)}
+    trials = None
     for kind, p in paths.items():
-        if only is None and not p.exists():
+        if only is None and not Path(p).exists():
             continue
         try:
             if kind == "protocol":
                 read_protocol(p, studies=None if table is None else table.studies)
-            else:
+            elif kind == "trials":
                 trials = read_trials(p, studies=table)
                 problems += trials.warnings
+            elif kind == "risk_of_bias":
+                rob = read_risk_of_bias(p, studies=table, trials=trials)
+                problems += list(getattr(rob, "warnings", []))
+            elif kind == "grade_overrides":
+                read_grade_overrides(p)
         except StudyTableError as exc:
             problems += exc.problems + exc.warnings
     return problems
@@ -46,7 +57,8 @@ def _companion_problems(path, table, only=None) -> list:
 def cmd_validate(args) -> int:
     from .studies import validate_studies
 
-    if args.path.endswith(".toml") or Path(args.path).name == "trials.csv":
+    if args.path.endswith(".toml") or Path(args.path).name in ("trials.csv", "risk_of_bias.csv",
+                                                               "grade_overrides.csv"):
         # a protocol or a characteristics table: checked against the study table beside it
         beside = Path(args.path).parent / "studies.csv"
         table = validate_studies(beside)[0] if beside.exists() else None

@@ -25,7 +25,7 @@ def run_cli(*args, cwd=None):
 
 def test_validate_ok_with_warnings_exits_0(tmp_path, capsys):
     p = tmp_path / "t.csv"
-    p.write_text(to_csv([row(value="18", ci_low="7", ci_high="29")]))
+    p.write_text(to_csv([row(value="18", ci_low="7", ci_high="290")]))
     assert main(["validate", str(p)]) == 0
     out = capsys.readouterr().out
     assert f"{p}:2:ci_high: warning:" in out

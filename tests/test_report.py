@@ -70,7 +70,7 @@ def test_report_writes_page_figures_and_results(report):
         assert a.id in parser.ids, f"section {a.id} missing"
         assert f"fig-{a.id}_forest" in parser.ids, f"forest plot of {a.id} missing"
         assert (out / "figures" / f"{a.id}_forest.svg").exists()
-        assert (out / "figures" / f"{a.id}_forest.png").exists()
+        assert (out / "figures" / f"{a.id}_forest.pdf").exists()
     assert {"provenance", "methods", "network", "network-pfs_hr", "network-orr",
             "characteristics", "excluded"} <= parser.ids
     for net in ("pfs_hr", "orr"):
@@ -137,7 +137,7 @@ def test_report_is_deterministic(report, tmp_path):
     out, _ = report
     again = build_report(STUDIES, tmp_path / "again")
     assert (out / "results.json").read_bytes() == (again.directory / "results.json").read_bytes()
-    for name in ("pfs_hr_forest.svg", "orr_forest.png"):
+    for name in ("pfs_hr_forest.svg", "orr_forest.pdf"):
         assert (out / "figures" / name).read_bytes() == (again.directory / "figures" / name).read_bytes()
 
 

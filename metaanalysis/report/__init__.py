@@ -123,7 +123,7 @@ def _table_digest(path) -> str:
 
 
 def build_report(studies="data/studies.csv", out="report", *, protocol=None, trials=None,
-                 method=None, test=None, level=None, compare=None, formats=("svg", "png"),
+                 method=None, test=None, level=None, compare=None, formats=("svg",),
                  force=False) -> ReportOutput:
     """Validate the inputs, run every analysis the protocol declares and write the report.
 
@@ -146,7 +146,8 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
     compare : path-like, optional
         A previous ``results.json`` (or report folder): the page and ``diff.json`` list what changed.
     formats : tuple of str
-        Figure file formats besides the SVG inlined in the page.
+        Figure file formats besides the SVG inlined in the page and the PDF it links (for
+        example ``("png",)`` for slides; off by default because it doubles the drawing time).
     force : bool
         Write into a non-empty folder that no report made; nothing already there is deleted.
 
