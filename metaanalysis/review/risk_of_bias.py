@@ -318,7 +318,9 @@ def read_risk_of_bias(path, studies=None, trials=None) -> RiskOfBiasTable:
     ----------
     path : path-like
     studies : StudyTable, path or iterable of str, optional
-        The study table (or its ids): a judgement of a study it does not have is an error.
+        The study table (or its ids): a judgement of a study it does not have is an error -- or,
+        when ``trials`` lists the study (its rows not yet added, as ``trials.csv`` allows), a
+        warning.
     trials : TrialsTable or path, optional
         The study characteristics: a study they do not list is an error, and so is a tool that
         does not fit the study's design (RoB 2 only for ``rct``; ROBINS-I and MINORS only for
@@ -359,7 +361,7 @@ def read_risk_of_bias(path, studies=None, trials=None) -> RiskOfBiasTable:
     known_ids = set(ids) if ids is not None else None
     designs = _designs(trials)
     problems, warnings, rows = [], [], []
-    seen = {}
+    seen, absent_warned = {}, set()
     for line, rec in records[1:]:
         if not rec or all(not c.strip() for c in rec):
             continue
@@ -381,12 +383,21 @@ def read_risk_of_bias(path, studies=None, trials=None) -> RiskOfBiasTable:
         if bad:
             continue
         sid = r["study_id"]
-        if known_ids is not None and sid not in known_ids:
-            problems.append(Problem(name, line, "study_id", f"{sid!r} is not a study of the study "
-                                    "table; use a study_id of data/studies.csv"))
         if designs is not None and sid not in designs:
-            problems.append(Problem(name, line, "study_id", f"{sid!r} has no line in the study "
-                                    "characteristics (trials.csv)"))
+            problems.append(Problem(name, line, "study_id", f"{sid!r} is not a study of the review: "
+                                    "it has no line in the study characteristics (trials.csv)"))
+        elif known_ids is not None and sid not in known_ids:
+            if designs is not None:
+                # a study the review lists but whose rows are not (yet) in the table, as trials.csv
+                # allows: its judgements are kept, once per study
+                if sid not in absent_warned:
+                    absent_warned.add(sid)
+                    warnings.append(Problem(name, line, "study_id", f"{sid!r} has no rows in the "
+                                            "study table; its judgements are not used",
+                                            "warning"))
+            else:
+                problems.append(Problem(name, line, "study_id", f"{sid!r} is not a study of the "
+                                        "study table; use a study_id of data/studies.csv"))
         if r["outcome"] not in OUTCOME_GROUPS:
             problems.append(Problem(name, line, "outcome", f"{r['outcome']!r} is not an outcome "
                                     "group; use one of " + ", ".join(OUTCOME_GROUPS)))
