@@ -112,9 +112,19 @@ def cmd_add(args) -> int:
 def cmd_report(args) -> int:
     from .report import build_report
 
+    progress = None
+    if not args.quiet and sys.stderr.isatty():
+        import time
+
+        start = time.perf_counter()
+
+        def progress(message):
+            print(f"[{time.perf_counter() - start:5.1f} s] {message}", file=sys.stderr,
+                  flush=True)
+
     out = build_report(args.studies, args.out, protocol=args.protocol, trials=args.trials,
                        method=args.method, test=args.test, level=args.level,
-                       compare=args.compare, force=args.force)
+                       compare=args.compare, force=args.force, progress=progress)
     if args.json:
         print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
     else:
@@ -178,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty folder that no report made (nothing there is "
                         "deleted)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (it is shown only on a terminal anyway)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("diff", help="list what changed between two reports' results.json")

@@ -145,3 +145,16 @@ def test_a_table_too_large_for_a_report_is_refused_early(tmp_path, small_table, 
     err = capsys.readouterr().err
     assert "at most 10" in err and "pool_many" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_progress_goes_to_stderr_on_a_terminal_only(tmp_path, small_table, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert main(["report", "--studies", str(small_table), "--out", str(tmp_path / "a")]) == 0
+    captured = capsys.readouterr()
+    assert "running the" in captured.err and "drawing the figures" in captured.err
+    assert "running the" not in captured.out
+    assert main(["report", "--quiet", "--studies", str(small_table), "--out",
+                 str(tmp_path / "b")]) == 0
+    assert "running the" not in capsys.readouterr().err

@@ -124,7 +124,7 @@ def _table_digest(path) -> str:
 
 def build_report(studies="data/studies.csv", out="report", *, protocol=None, trials=None,
                  method=None, test=None, level=None, compare=None, formats=("svg",),
-                 force=False) -> ReportOutput:
+                 force=False, progress=None) -> ReportOutput:
     """Validate the inputs, run every analysis the protocol declares and write the report.
 
     Parameters
@@ -150,6 +150,8 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
         example ``("png",)`` for slides; off by default because it doubles the drawing time).
     force : bool
         Write into a non-empty folder that no report made; nothing already there is deleted.
+    progress : callable, optional
+        Called with a short message at each stage (the CLI prints them on stderr).
 
     Returns
     -------
@@ -171,6 +173,8 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
 
     if method is not None or test is not None or level is not None:
         validate_common(method or "REML", test or "z", 95 if level is None else level)
+    say = progress or (lambda message: None)
+    say("reading and validating the study table")
     table = read_studies(studies)
     if len(table) > MAX_REPORT_ROWS:
         raise InputError(f"{studies}: {len(table)} rows; the report lays out every row and takes "
@@ -194,6 +198,7 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
         proto = dataclasses.replace(proto, analyses=tuple(
             dataclasses.replace(a, **overrides) for a in proto.analyses))
     previous = load_results(compare) if compare is not None else None
+    say(f"running the {len(proto.analyses)} analyses of {protocol_path}")
     results, review = run_analyses(table, protocol=proto, trials=trials_table)
     from .extras import network_section, survival_section
 
@@ -224,6 +229,7 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
     with file_lock(lock_target(out)):
         written_before = prepare_folder(out, protected=protected, force=force)
         clean_scratch(out)
+        say("drawing the figures and writing the page")
         written = _write_report_files(out, review, network_fits, survival, results, table,
                                       diff, formats)
         manifest = {str(p.relative_to(out)): sha256_of(p) for p in written}

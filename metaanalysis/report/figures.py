@@ -65,38 +65,94 @@ def _save(fig, stem: Path, formats) -> tuple:
 
 
 def render_figures(review, network_fits, survival, folder: Path, *, formats=("svg", "png"),
-                   funnel_min_k: int = 10) -> list:
+                   funnel_min_k: int = 10, workers: int | None = None) -> list:
     """Draw every figure into ``folder``; returns one dict per figure (key, name, caption, svg,
-    pdf, files).
+    pdf, files), in page order.
 
     One forest plot per protocol analysis: a block per therapy, with a subtotal diamond where a
     therapy has two or more studies and no diamond across therapies (unless the protocol asks a
     class-effect question). Every figure is written as SVG and PDF whatever ``formats`` says.
+
+    The figures are independent, so they are drawn by ``workers`` processes at once (default: the
+    machine's cores, at most 4; forked, so the fitted objects are shared, not copied through a
+    pipe). Each figure is drawn by exactly one process and the files are the same as a serial run.
     """
+    jobs = figure_jobs(review, network_fits, survival, funnel_min_k=funnel_min_k)
+    n = _worker_count(workers, len(jobs))
+    if n <= 1:
+        return [_render_job(job, folder, formats) for job in jobs]
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    # the jobs live in the parent's memory; a forked worker runs the ones whose index it is handed
+    global _JOBS
+    _JOBS = (jobs, folder, formats)
+    try:
+        with ctx.Pool(n) as pool:
+            return pool.map(_render_index, range(len(jobs)), chunksize=1)
+    finally:
+        _JOBS = None
+
+
+_JOBS = None  # (jobs, folder, formats) while render_figures runs: read by forked workers
+
+
+def _render_index(i):
+    jobs, folder, formats = _JOBS
+    return _render_job(jobs[i], folder, formats)
+
+
+def _worker_count(workers, n_jobs) -> int:
+    import os
+    import sys
+
+    if workers is not None:
+        return max(1, min(int(workers), n_jobs))
+    if sys.platform == "win32" or "fork" not in __import__("multiprocessing").get_all_start_methods():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4, n_jobs))
+
+
+def _render_job(job, folder, formats) -> dict:
     from ..plots.lifecycle import close_figure
 
-    out = []
-    for spec, ax in draw_figures(review, network_fits, survival, funnel_min_k=funnel_min_k):
-        svg, pdf, files = _save(ax.figure, folder / spec["name"], formats)
-        close_figure(ax)
-        out.append(dict(spec, svg=svg, pdf=pdf, files=[str(f) for f in files]))
-    return out
+    spec, ax = job()
+    svg, pdf, files = _save(ax.figure, folder / spec["name"], formats)
+    close_figure(ax)
+    return dict(spec, svg=svg, pdf=pdf, files=[str(f) for f in files])
 
 
-def draw_figures(review, network_fits, survival, *, funnel_min_k: int = 10):
-    """Yield ``(spec, Axes)`` for every figure of the report, in page order; ``spec`` holds
-    ``key`` (the section it belongs to), ``name`` (the file stem) and ``caption``. The caller
-    saves and closes each figure."""
+def figure_jobs(review, network_fits, survival, *, funnel_min_k: int = 10) -> list:
+    """Every figure of the report as a function that draws it and returns ``(spec, Axes)``, in
+    page order; ``spec`` holds ``key`` (the section), ``name`` (the file stem) and ``caption``."""
+    from functools import partial
+
     raw = table_text(getattr(review.table, "path", None))
+    jobs = []
     for run in review.runs:
         if not run.groups:
             continue
-        yield _forest_figure(run, raw)
+        jobs.append(partial(_forest_figure, run, raw))
         for g in run.groups:
             if g.k >= funnel_min_k:
-                yield _funnel_figure(g.id, g)
-    yield from _network_figures(network_fits)
-    yield from _survival_figures(survival)
+                jobs.append(partial(_funnel_figure, g.id, g))
+    for key, fit in network_fits.items():
+        for i in range(len(_NETWORK_DRAWERS)):
+            jobs.append(partial(_network_figure, key, fit, i))
+    for i in range(len(_survival_specs(survival))):
+        jobs.append(partial(_survival_figure, survival, i))
+    return jobs
+
+
+def draw_figures(review, network_fits, survival, *, funnel_min_k: int = 10):
+    """Yield ``(spec, Axes)`` for every figure of the report, in page order (see
+    :func:`figure_jobs`). The caller saves and closes each figure."""
+    for job in figure_jobs(review, network_fits, survival, funnel_min_k=funnel_min_k):
+        yield job()
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,55 +355,81 @@ def _columns(analysis, groups) -> dict:
 # network and survival
 
 
-def _network_figures(fits):
+def _network_drawers():
     from .. import plots
 
+    return [
+        ("network_graph", lambda f: plots.network_graph(f),
+         "Network of trials: line width and number by trials, node size by patients."),
+        ("network_forest", lambda f: plots.network_forest(f, max_width=MAX_WIDTH),
+         "Each therapy against placebo (network estimates)."),
+        ("league_heatmap", lambda f: plots.league_heatmap(f), "League table of all pairs."),
+        # Rank probabilities are computed here, with a fixed seed, and handed to the plot.
+        ("rankogram", lambda f: plots.rankogram(f.sucra(n_sim=10000, seed=RANK_SEED)),
+         f"Rank probabilities (10,000 simulations, seed {RANK_SEED})."),
+    ]
+
+
+_NETWORK_DRAWERS = ("network_graph", "network_forest", "league_heatmap", "rankogram")
+
+
+def _network_figure(key, fit, i):
+    name, draw, caption = _network_drawers()[i]
+    return {"key": f"network:{key}", "name": f"{key}_{name}", "caption": caption}, draw(fit)
+
+
+def _network_figures(fits):
     for key, fit in fits.items():
-        drawers = [
-            ("network_graph", lambda f: plots.network_graph(f),
-             "Network of trials: line width and number by trials, node size by patients."),
-            ("network_forest", lambda f: plots.network_forest(f, max_width=MAX_WIDTH),
-             "Each therapy against placebo (network estimates)."),
-            ("league_heatmap", lambda f: plots.league_heatmap(f), "League table of all pairs."),
-            # Rank probabilities are computed here, with a fixed seed, and handed to the plot.
-            ("rankogram", lambda f: plots.rankogram(f.sucra(n_sim=10000, seed=RANK_SEED)),
-             f"Rank probabilities (10,000 simulations, seed {RANK_SEED})."),
-        ]
-        for name, draw, caption in drawers:
-            yield {"key": f"network:{key}", "name": f"{key}_{name}", "caption": caption}, draw(fit)
+        for i in range(len(_NETWORK_DRAWERS)):
+            yield _network_figure(key, fit, i)
 
 
-def _survival_figures(survival):
+def _survival_specs(survival) -> list:
+    """Which modelled-curve figures there are: ``"rct"`` and/or ``"single"``."""
+    out = []
+    if any(c["therapy"].lower() != "placebo" for c in survival["curves"]):
+        out.append("rct")
+    if survival.get("single_arm"):
+        out.append("single")
+    return out
+
+
+def _survival_figure(survival, i):
     """Modelled curves: the randomised trials' therapy arms (PFS), and the single-arm studies
     with PFS and OS in two panels of one figure. Colour and line style by therapy, markers apart
     two studies of one therapy, each curve named at its end."""
     from ..plots import modelled_curves_panels, modelled_curves_plot
 
     times = np.linspace(0.0, survival["horizon"], 145)
-    rct = [c for c in survival["curves"] if c["therapy"].lower() != "placebo"]
-    if rct:
+    which = _survival_specs(survival)[i]
+    if which == "rct":
+        rct = [c for c in survival["curves"] if c["therapy"].lower() != "placebo"]
         ax = modelled_curves_plot(_curve_table(rct, times), color_by="therapy", band=False,
                                   width=MAX_WIDTH, height=2.8,
                                   ylabel="Progression-free survival (modelled)")
-        yield {"key": "survival", "name": "pfs_modelled_curves", "caption":
-               "Progression-free survival on each therapy in the randomised trials: exponential "
-               "curves through the reported medians (modelled); placebo arms are left out for "
-               "clarity. Colour and line style: therapy; markers: trials of one therapy."}, ax
+        return {"key": "survival", "name": "pfs_modelled_curves", "caption":
+                "Progression-free survival on each therapy in the randomised trials: exponential "
+                "curves through the reported medians (modelled); placebo arms are left out for "
+                "clarity. Colour and line style: therapy; markers: trials of one therapy."}, ax
     single = survival.get("single_arm", [])
-    if single:
-        panels = {}
-        for o in ("PFS", "OS"):
-            curves = [c for c in single if c.get("outcome") == o]
-            if curves:
-                words = OUTCOME_WORDS[o]
-                panels[f"{words[0].upper()}{words[1:]} (modelled)"] = _curve_table(
-                    curves, times, outcome=False)
-        axes = modelled_curves_panels(panels, color_by="therapy", band=False, width=MAX_WIDTH)
-        yield {"key": "survival", "name": "single_arm_modelled_curves", "caption":
-               "Single-arm and retrospective studies, which report only medians: exponential "
-               "curves through them (modelled), progression-free survival above, overall "
-               "survival below. Colour and line style: therapy; markers: studies of one "
-               "therapy."}, axes[0]
+    panels = {}
+    for o in ("PFS", "OS"):
+        curves = [c for c in single if c.get("outcome") == o]
+        if curves:
+            words = OUTCOME_WORDS[o]
+            panels[f"{words[0].upper()}{words[1:]} (modelled)"] = _curve_table(
+                curves, times, outcome=False)
+    axes = modelled_curves_panels(panels, color_by="therapy", band=False, width=MAX_WIDTH)
+    return {"key": "survival", "name": "single_arm_modelled_curves", "caption":
+            "Single-arm and retrospective studies, which report only medians: exponential "
+            "curves through them (modelled), progression-free survival above, overall "
+            "survival below. Colour and line style: therapy; markers: studies of one "
+            "therapy."}, axes[0]
+
+
+def _survival_figures(survival):
+    for i in range(len(_survival_specs(survival))):
+        yield _survival_figure(survival, i)
 
 
 def _curve_table(curves, times, outcome=True):

@@ -16,12 +16,12 @@ def render_review_figures(prisma, folder: Path, formats=("svg",)) -> list:
         ax = prisma_flow(prisma)
         stem = folder / "prisma_flow"
         files = []
-        for fmt in dict.fromkeys(("svg", *formats)):
+        for fmt in dict.fromkeys(("svg", "pdf", *formats)):
             path = stem.with_suffix("." + fmt)
             save_figure(ax.figure, path, **({} if fmt == "svg" else {"dpi": 300}))
             files.append(path)
         close_figure(ax)
-        out.append({"key": "prisma", "name": "prisma_flow", "svg": files[0],
+        out.append({"key": "prisma", "name": "prisma_flow", "svg": files[0], "pdf": files[1],
                     "files": [str(f) for f in files],
                     "caption": "PRISMA 2020 flow of records, reports and studies (counts declared "
                                "in the protocol's [search] table and checked against the study "
