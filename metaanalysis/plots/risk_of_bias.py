@@ -171,7 +171,8 @@ def traffic_light(table_frame, ax=None, *, width=None, title=None):
     with style():
         if ax is None:
             w = width_inches(width or "double")
-            _, ax = plt.subplots(figsize=(w, 1.3 + 0.24 * len(keys)))
+            # constrained layout makes room for long study and domain labels and the legend
+            _, ax = plt.subplots(figsize=(w, 1.3 + 0.24 * len(keys)), layout="constrained")
         cells = {}
         for s, o, d, j in zip(f["study_id"], outcomes, f["domain"], f["judgement"]):
             if d not in col_of:
@@ -269,7 +270,7 @@ def rob_summary(summary_frame, ax=None, *, width=None, title=None):
     with style():
         if ax is None:
             w = width_inches(width or "double")
-            _, ax = plt.subplots(figsize=(w, 1.2 + 0.26 * len(rows)))
+            _, ax = plt.subplots(figsize=(w, 1.6 + 0.26 * len(rows)), layout="constrained")
         y = list(range(len(rows)))
         left = [0.0] * len(rows)
         for j in judgements:
@@ -298,6 +299,8 @@ def rob_summary(summary_frame, ax=None, *, width=None, title=None):
         below = offset_copy(ax.transAxes, fig=ax.figure, y=-30, units="points")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below, ncol=5,
                   handletextpad=0.4, columnspacing=1.2)
+        if ax.figure.get_layout_engine() is None:
+            pass  # an Axes the caller laid out: leave its layout alone
         if title:
             ax.set_title(plain_text(title))
     return ax

@@ -79,7 +79,7 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
     try:
         from .review_figures import render_review_figures
 
-        figures = render_review_figures(review.prisma, scratch, formats=formats)
+        figures = render_review_figures(review, scratch, formats=formats)
         figures += render_figures(review, network_fits, survival, scratch, formats=formats,
                                   funnel_min_k=SMALL_STUDY_MIN_K)
         page = render_page(results, table, figures, diff)

@@ -57,6 +57,27 @@ def _small_study(g) -> dict:
             "rank": rk.to_dict() if rk else {"not_run": why2}}
 
 
+def _missing_rob(review) -> dict:
+    """``{analysis id: [study ids]}`` of studies a primary analysis uses with no risk-of-bias
+    assessment for its outcome (a warning on the page)."""
+    from ..review.grade import rob_outcome
+
+    rob = review.risk_of_bias
+    out = {}
+    for run in review.runs:
+        if run.analysis.role != "primary":
+            continue
+        ids = sorted({s["study_id"] for g in run.groups for s in g.studies()})
+        if rob is None:
+            out[run.analysis.id] = ids
+            continue
+        f = rob.frame
+        group = rob_outcome(run.analysis.outcome, set(f["outcome"]))
+        assessed = set(f[f["outcome"] == group]["study_id"]) if group else set()
+        out[run.analysis.id] = [s for s in ids if s not in assessed]
+    return out
+
+
 def analysis_records(review) -> tuple:
     """``(analyses, sensitivity, protocol_analyses)`` for results.json from a ReviewResult."""
     from ..review.sensitivity import sensitivity_table
@@ -85,6 +106,7 @@ def analysis_records(review) -> tuple:
         frame = sensitivity_table(g, variants)
         sensitivity[g.id] = jsonable(frame.to_dict(orient="records"))
     declared = []
+    missing = _missing_rob(review)
     for run in review.runs:
         a = run.analysis
         declared.append({
@@ -98,5 +120,6 @@ def analysis_records(review) -> tuple:
             "groups": [g.id for g in run.groups],
             "not_run": dict(run.not_run),
             "not_used": [{"line": l, "reason": r} for l, r in sorted(run.reasons.items())],
+            "missing_rob": missing.get(a.id, []),
         })
     return analyses, sensitivity, declared

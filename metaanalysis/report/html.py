@@ -148,6 +148,13 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
     if declared.get("notes"):
         lines.append(f'<p class="note">Assumptions: {esc(declared["notes"])}</p>')
     lines.append(_figure_block(figures, aid))
+    rob_figs = _figure_block(figures, f"rob:{aid}")
+    if rob_figs:
+        lines.append(f'<h3 id="rob-{esc(aid)}">Risk of bias</h3>' + rob_figs)
+    missing = declared.get("missing_rob") or []
+    if missing:
+        lines.append('<p class="warn">No risk-of-bias assessment for: '
+                     + esc(", ".join(missing)) + ".</p>")
     rows = []
     for g in groups:
         nat = g["natural"]

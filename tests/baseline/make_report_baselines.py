@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:  # draw with this checkout's code, whatever is ins
     sys.path.insert(0, str(ROOT))
 INPUTS = ROOT / "tests" / "data" / "report_figures"
 BASELINE = ROOT / "tests" / "baseline" / "report"
-INPUT_FILES = ("studies.csv", "protocol.toml", "trials.csv")
+INPUT_FILES = ("studies.csv", "protocol.toml", "trials.csv", "risk_of_bias.csv")
 DPI = 100  # small committed files; the export tests check the 300 dpi and vector outputs
 
 
@@ -64,6 +64,14 @@ def report_figures(review, network_fits, survival):
         from metaanalysis.plots.prisma import prisma_flow
 
         yield "prisma_flow", prisma_flow(review.prisma)
+    from metaanalysis.plots.risk_of_bias import rob_summary, traffic_light
+    from metaanalysis.report.review_figures import risk_of_bias_views
+
+    for spec, frame, summary in risk_of_bias_views(review):
+        if not frame.empty:
+            yield f"{spec['id']}_rob_traffic_light", traffic_light(frame)
+        if summary is not None and not summary.empty:
+            yield f"{spec['id']}_rob_summary", rob_summary(summary)
     for spec, ax in draw_figures(review, network_fits, survival, funnel_min_k=SMALL_STUDY_MIN_K):
         yield spec["name"], ax
 
