@@ -12,6 +12,7 @@ The core is pure numpy on 1-D arrays (one entry per study); pandas appears only 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -1056,3 +1057,45 @@ def _effect_of_row(row, measure_l, scale, from_value, add, to):
                    "(from_value=True; counts not reported)")
     base.update(xi=float(x), ni=float(d), yi=np.nan, vi=np.nan, measure=(scale or "PLO").upper(), derived=derived)
     return base, None
+
+
+# Populations whose percentage is a share of the arm's size (n).
+WHOLE_ARM_POPULATIONS = ("", "itt", "all", "safety")
+
+
+def events_from_percentage(value, total, *, total_is_denominator: bool, population: str = ""):
+    """The number of events behind a reported proportion, or why it cannot be derived.
+
+    A count may be back-calculated from a percentage only with the denominator it is a share of:
+    the row's own ``denominator`` (``total_is_denominator=True``), or the arm size ``n`` when the
+    row is about the whole arm (``population`` empty, ``itt``, ``all`` or ``safety``) and the
+    percentage is a whole-number share of it within the rounding of the printed value (23.3% of 128
+    is not: 30/128 = 23.4%, so its denominator is another set of patients).
+
+    Returns
+    -------
+    (float or None, str or None)
+        ``(events, None)`` or ``(None, reason)``.
+
+    Examples
+    --------
+    >>> events_from_percentage(0.543, 46, total_is_denominator=False)
+    (25.0, None)
+    >>> events_from_percentage(0.233, 128, total_is_denominator=False)[0] is None
+    True
+    """
+    value, total = float(value), float(total)
+    if not (math.isfinite(value) and math.isfinite(total)) or total <= 0:
+        return None, "neither counts nor a denominator: no number of events"
+    events = float(round(value * total))
+    if total_is_denominator:
+        return events, None
+    if str(population).strip().lower() not in WHOLE_ARM_POPULATIONS:
+        return None, (f"a percentage of an unstated denominator (population {population!r}): no "
+                      "number of events can be derived from the arm size")
+    text = repr(value)
+    decimals = len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
+    if abs(events / total - value) > 0.5 * 10.0 ** -decimals + 1e-9:
+        return None, (f"{100 * value:g}% is no whole-number share of the arm's {total:g} patients: "
+                      "its denominator is another set of patients, so no count can be derived")
+    return events, None

@@ -213,13 +213,23 @@ def arms_from_studies(table, outcome: str = "ORR", comparator=None,
             notes.append(f"{study}: {len(recs)} {outcome} rows for the {ther} arm; used line "
                          f"{_text(r, 'line') or '?'} (data cut '{_text(r, 'data_cut') or 'unspecified'}')")
         n = _num(r, "denominator")
-        if not math.isfinite(n):
+        own_denominator = math.isfinite(n)
+        if not own_denominator:
             n = _num(r, "n")
         events = _num(r, "numerator")
         if not math.isfinite(events) and derive_counts and math.isfinite(n):
-            events = float(round(_num(r, "value") * n))
-            notes.append(f"{study}: {outcome} numerator of the {ther} arm not reported; derived as "
-                         f"{_num(r, 'value'):g} x {n:g} = {events:g}")
+            from ..effects import events_from_percentage
+
+            derived, why = events_from_percentage(_num(r, "value"), n,
+                                                  total_is_denominator=own_denominator,
+                                                  population=_text(r, "population"))
+            if derived is None:
+                notes.append(f"{study}: {outcome} counts of the {ther} arm: {why}")
+                n = math.nan
+            else:
+                events = derived
+                notes.append(f"{study}: {outcome} numerator of the {ther} arm not reported; "
+                             f"derived as {_num(r, 'value'):g} x {n:g} = {events:g}")
         if not (math.isfinite(events) and math.isfinite(n)):
             notes.append(f"{study}: {outcome} counts of the {ther} arm unknown; study left out")
             rows.append(dict(study=study, treatment=ther, events=math.nan, n=math.nan))

@@ -106,34 +106,17 @@ def _criterion_words(key, value, allowed):
     return f"{key.replace('_', ' ')} {what!r} not in the protocol ({', '.join(map(repr, allowed))})"
 
 
-def _printed_half_unit(value: float) -> float:
-    """Half a unit of the last digit of ``value`` as it was most likely printed (0.233 -> 0.0005)."""
-    text = repr(float(value))
-    if "e" in text or "E" in text:
-        return 0.0
-    decimals = len(text.split(".")[1].rstrip("0")) if "." in text else 0
-    return 0.5 * 10.0 ** -decimals
-
-
 def _count_problem(rec) -> str | None:
-    """Why a proportion row gives no event count (None when it does).
+    """Why a proportion row gives no event count (None when it does); the rule is
+    :func:`metaanalysis.effects.events_from_percentage`."""
+    from ..effects import events_from_percentage
 
-    A count may be back-calculated from a percentage only with the denominator it is a share of:
-    the row's ``denominator``, or the arm size ``n`` when the row is about the whole arm and the
-    percentage is a whole-number share of it (within the rounding of the printed percentage).
-    """
     if not math.isnan(rec.numerator) or not math.isnan(rec.denominator):
         return None
     if math.isnan(rec.value) or math.isnan(rec.n):
         return "neither counts nor a denominator: no number of events"
-    if rec.population not in ("", "itt", "all", "safety"):
-        return (f"a percentage of an unstated denominator (population {rec.population!r}): no "
-                "number of events can be derived from the arm size")
-    share = round(rec.value * rec.n) / rec.n
-    if abs(share - rec.value) > _printed_half_unit(rec.value) + 1e-9:
-        return (f"{100 * rec.value:g}% is no whole-number share of the arm's {rec.n:g} patients: "
-                "its denominator is another set of patients, so no count can be derived")
-    return None
+    return events_from_percentage(rec.value, rec.n, total_is_denominator=False,
+                                  population=rec.population)[1]
 
 
 def _cut_order(rule: str, outcome: str) -> tuple:
