@@ -16,7 +16,10 @@ from metaanalysis.report import build_report
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-FIGURES = {"pfs_hr_forest.png": "forest_pfs_hr.png", "orr_forest.png": "forest_orr.png"}
+FIGURES = {"pfs_hr_forest.png": "forest_pfs_hr.png", "orr_forest.png": "forest_orr.png",
+           "prisma_flow.png": "prisma_flow.png",
+           "pfs_hr_rob_traffic_light.png": "rob_traffic_light_pfs.png",
+           "pfs_hr_rob_summary.png": "rob_summary_pfs.png"}
 
 
 def main() -> None:
