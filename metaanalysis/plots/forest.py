@@ -634,6 +634,34 @@ def _TEXT_TO_PATH(cls):
     return cls()
 
 
+def _with_rob_columns(table, rob):
+    """The forest table with one text column per risk-of-bias domain (symbols on study rows),
+    and the colours of each cell in ``attrs["rob_colors"]``."""
+    table = table.copy()
+    need = {"label", "domain", "symbol", "color", "text_color"}
+    if not need <= set(rob.columns):
+        raise InputError("rob= needs the columns " + ", ".join(sorted(need)))
+    domains = list(dict.fromkeys(rob["domain"]))
+    cells = {(l, d): (sym, c, tc) for l, d, sym, c, tc in
+             zip(rob["label"], rob["domain"], rob["symbol"], rob["color"], rob["text_color"])}
+    heads, colors = [], {}
+    for j, d in enumerate(domains):
+        key = f"rob_{j}"
+        head = "O" if str(d).lower() == "overall" else (str(d).split()[0] if str(d) else "?")
+        vals, cols = [], []
+        for kind, label in zip(table["kind"], table["label"]):
+            cell = cells.get((label, d)) if kind in ("study", "estimate") else None
+            vals.append(cell[0] if cell and cell[0] else "")
+            cols.append(cell[1:] if cell and cell[0] else None)
+        table[key] = vals
+        heads.append((key, head))
+        colors[key] = cols
+    table.attrs["rob_columns"] = heads
+    table.attrs["rob_colors"] = colors
+    table.attrs["rob_domains"] = domains
+    return table
+
+
 def _columns_spec(table, show_weight):
     """(key, header, align, side) of every text column, left block then right block."""
     left = [("label", table.attrs.get("label_header", "Study"), "left")]
@@ -647,6 +675,7 @@ def _columns_spec(table, show_weight):
                       ("weight_text", "Weight\n(random)", "right")]
         elif "weight_text" in table.columns and (table["weight_text"] != "").any():
             right += [("weight_text", "Weight", "right")]
+    right += [(key, head, "center") for key, head in table.attrs.get("rob_columns", [])]
     return left, right
 
 
@@ -744,7 +773,7 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
            xlim=None, ref=None, favours=None, xlabel=None, width=None, digits=None,
            prediction=True, show_weight=True, overall_test=None, subgroup_test=True,
            fontsize=None, table=None, color=None, title=None, reported=None, footnotes=None,
-           max_width=None):
+           max_width=None, rob=None):
     """Forest plot of a pooled result (metafor's ``forest``, meta's ``forest.meta``).
 
     Parameters
@@ -799,6 +828,11 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
         Colour of the squares and diamonds (default near-black).
     title : str, optional
         A title above the header row.
+    rob : pandas.DataFrame, optional
+        Risk-of-bias cells beside each study, as Cochrane reviews show them: one row per study
+        and domain with ``label`` (the study's label in the plot), ``domain``, ``symbol``,
+        ``color`` and ``text_color`` (from :func:`metaanalysis.plots.rob_columns`, with the label
+        added). One column per domain, right of the weights; a coloured disc with its symbol.
 
     Returns
     -------
@@ -822,6 +856,8 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
     elif footnotes:
         table = table.copy()
         table.attrs["footnotes"] = list(table.attrs.get("footnotes", [])) + [str(f) for f in footnotes]
+    if rob is not None:
+        table = _with_rob_columns(table, rob)
     with S.style():
         return _draw(table, ax, xlim=xlim, ref=ref, favours=favours, xlabel=xlabel, width=width,
                      show_weight=show_weight, fontsize=fontsize, color=color, title=title,
@@ -1040,6 +1076,9 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
     for (key, head, align), pos in zip(left_spec, left_pos):
         header(0.0, pos, head, align)
     for (key, head, align), pos in zip(right_spec, right_pos):
+        if align == "center":
+            header(1.0, ((pos[0] + pos[1]) / 2, (pos[0] + pos[1]) / 2), head, "center")
+            continue
         header(1.0, pos, head, align)
     if title:
         ax.text(0.0, header_y, S.plain_text(title), ha="left", va="bottom", fontsize=size,
@@ -1073,6 +1112,13 @@ def _draw(table, ax, *, xlim, ref, favours, xlabel, width, show_weight, fontsize
         for (key, head, align), pos in zip(right_spec, right_pos):
             s = str(r.get(key, "")) if key in table.columns else ""
             if s in ("nan", "None", ""):
+                continue
+            if align == "center":  # a risk-of-bias cell: a coloured disc with its symbol
+                fc, tc = table.attrs["rob_colors"][key][i]
+                t = text(1.0, (pos[0] + pos[1]) / 2, y, s, ha="center", bold=True)
+                t.set_color(tc or S.INK)
+                t.set_bbox(dict(boxstyle="circle,pad=0.25", fc=fc or "white", ec=S.INK, lw=0.4))
+                t.set_gid("forest-rob")
                 continue
             text(1.0, pos[1] if align == "right" else pos[0], y, _minus(s), ha=align,
                  bold=kind == "summary").set_gid(f"forest-col-{key}")

@@ -136,7 +136,8 @@ def figure_jobs(review, network_fits, survival, *, funnel_min_k: int = 10) -> li
     for run in review.runs:
         if not run.groups:
             continue
-        jobs.append(partial(_forest_figure, run, raw))
+        jobs.append(partial(_forest_figure, run, raw,
+                            rob=getattr(review, "risk_of_bias", None)))
         for g in run.groups:
             if g.k >= funnel_min_k:
                 jobs.append(partial(_funnel_figure, g.id, g))
@@ -284,7 +285,31 @@ def _short_study_label(label: str, group: str) -> str:
     return str(label)
 
 
-def _forest_figure(run, raw=None):
+def rob_cells(run, table, rob):
+    """The risk-of-bias cells of a forest plot's study rows (a DataFrame for ``forest(rob=)``),
+    or None: the study rows of ``table`` are matched, in order, to the studies of the groups."""
+    from ..plots import rob_columns
+    from ..review.grade import rob_outcome
+    from ..review.risk_of_bias import judgements_for
+
+    if rob is None:
+        return None
+    f = rob.frame
+    group = rob_outcome(run.analysis.outcome, set(f["outcome"]))
+    ids = [sid for g in run.groups for sid in g.entries["study_id"]]
+    labels = [lab for kind, lab in zip(table["kind"], table["label"]) if kind == "study"]
+    if group is None or len(ids) != len(labels):
+        return None
+    judgements = judgements_for(rob, ids, group)
+    judgements = judgements[[c for c in judgements.columns if c == "tool" or
+                             judgements[c].notna().any()]]
+    cells = rob_columns(judgements)
+    label_of = dict(zip(ids, labels))
+    cells.insert(0, "label", [label_of[s] for s in cells["study_id"]])
+    return cells
+
+
+def _forest_figure(run, raw=None, rob=None):
     from ..plots import forest, forest_table
     from ..review.analyses import therapy_groups
 
@@ -303,6 +328,9 @@ def _forest_figure(run, raw=None):
     xl = axis_title(a)
     if xl is not None:
         kwargs["xlabel"] = xl
+    cells = rob_cells(run, table, rob) if a.role == "primary" else None
+    if cells is not None:
+        kwargs["rob"] = cells
     ax = forest(None, table=table, title=a.title, max_width=MAX_WIDTH, **kwargs)
     caption = (f"Forest plot: {a.title}. Squares: studies (area proportional to weight), with "
                "their intervals as reported; "
@@ -312,6 +340,9 @@ def _forest_figure(run, raw=None):
                + ("" if a.null is not None else " Descriptive: no test."))
     if any(table["open"] != ""):
         caption += " NE: bound not estimable in the source, drawn open."
+    if cells is not None:
+        caption += (" Right: risk of bias (RoB 2) by domain D1–D5 and overall (O); + low, − some "
+                    "concerns, × high.")
     return {"key": a.id, "name": f"{a.id}_forest", "caption": caption}, ax
 
 
