@@ -118,9 +118,11 @@ def cmd_report(args) -> int:
 
         start = time.perf_counter()
 
-        def progress(message):
+        def show(message):
             print(f"[{time.perf_counter() - start:5.1f} s] {message}", file=sys.stderr,
                   flush=True)
+
+        progress = show
 
     out = build_report(args.studies, args.out, protocol=args.protocol, trials=args.trials,
                        method=args.method, test=args.test, level=args.level,

@@ -30,7 +30,7 @@ Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .._base import ResultMixin, jsonable
 

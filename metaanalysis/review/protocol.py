@@ -13,10 +13,8 @@ unknown study is an error naming the file, the line and the key.
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import Problem, StudyTableError
 
@@ -236,19 +234,10 @@ def read_protocol(path, *, studies=None) -> Protocol:
     >>> protocol = read_protocol("data/protocol.toml")          # doctest: +SKIP
     >>> [a.id for a in protocol.analyses]                       # doctest: +SKIP
     """
-    name = os.fspath(path)
-    try:
-        data = Path(name).read_bytes()
-    except FileNotFoundError:
-        raise StudyTableError([Problem(name, None, None, "protocol file not found; write one as "
-                                       "data/README.md describes, or pass --protocol")]) from None
-    except IsADirectoryError:
-        raise StudyTableError([Problem(name, None, None, "is a directory, not a TOML file")]) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise StudyTableError([Problem(name, line, None, "is not UTF-8 text")]) from None
+    from ._files import read_text
+
+    name, text = read_text(path, kind="TOML", missing="protocol file not found; write one as "
+                                                      "data/README.md describes, or pass --protocol")
     return parse_protocol(text, name, studies=studies)
 
 

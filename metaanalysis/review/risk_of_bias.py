@@ -37,12 +37,9 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import InputError, Problem, StudyTableError
 
@@ -265,29 +262,11 @@ def _group(rob, outcome):
 
 # ------------------------------------------------------------------------------------- reading
 def _records(name: str):
-    try:
-        data = Path(name).read_bytes()
-    except FileNotFoundError:
-        raise StudyTableError([Problem(name, None, None, "file not found: the risk-of-bias "
-                                       "judgements (data/README.md, 'Risk of bias')")]) from None
-    except IsADirectoryError:
-        raise StudyTableError([Problem(name, None, None, "is a directory, not a CSV file")]) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise StudyTableError([Problem(name, data[: exc.start].count(b"\n") + 1, None,
-                                       "is not UTF-8 text")]) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    records, start = [], 1
-    try:
-        for rec in reader:
-            records.append((start, rec))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise StudyTableError([Problem(name, start, None, f"cut-off record: {exc}")]) from None
-    if not records:
-        raise StudyTableError([Problem(name, None, None, "the file is empty")])
-    return records
+    from ._files import csv_records, read_text
+
+    name, text = read_text(name, missing="file not found: the risk-of-bias judgements "
+                                         "(data/README.md, 'Risk of bias')")
+    return csv_records(name, text)
 
 
 def _study_ids(studies):

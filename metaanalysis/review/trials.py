@@ -7,11 +7,7 @@ studies". Like the study table, every fact has its source and locator.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import Problem, StudyTableError
 
@@ -80,31 +76,11 @@ def read_trials(path, *, studies=None) -> TrialsTable:
     """
     import pandas as pd
 
-    name = os.fspath(path)
-    try:
-        data = Path(name).read_bytes()
-    except FileNotFoundError:
-        raise StudyTableError([Problem(name, None, None, "file not found: the study "
-                                       "characteristics (data/README.md) are needed to decide "
-                                       "eligibility")]) from None
-    except IsADirectoryError:
-        raise StudyTableError([Problem(name, None, None, "is a directory, not a CSV file")]) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise StudyTableError([Problem(name, data[: exc.start].count(b"\n") + 1, None,
-                                       "is not UTF-8 text")]) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        records = []
-        start = 1
-        for rec in reader:
-            records.append((start, rec))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise StudyTableError([Problem(name, start, None, f"cut-off record: {exc}")]) from None
-    if not records:
-        raise StudyTableError([Problem(name, None, None, "the file is empty")])
+    from ._files import csv_records, read_text
+
+    name, text = read_text(path, missing="file not found: the study characteristics "
+                                         "(data/README.md) are needed to decide eligibility")
+    records = csv_records(name, text)
     header = [h.strip() for h in records[0][1]]
     problems = []
     missing = [c for c in TRIAL_COLUMNS if c not in header]
