@@ -194,3 +194,25 @@ def test_summary_of_findings_absolute_effects_for_a_risk_ratio():
     assert row["comparator"] == f"{1000 * cr:.0f} per 1,000"
     assert row["with_therapy"].startswith(f"{1000 * cr * rr:.0f} per 1,000")
     assert row["participants"] == n1 + n2 and row["studies"] == 1
+
+
+def test_inconsistency_two_levels_boundary_at_the_declared_i2():
+    g = group([-1.6, -0.2, -0.9, -1.9, -0.1], [0.01] * 5)
+    assert g.fit.pi_high > 0 and g.fit.ci_high < 0
+    i2 = g.fit.i2
+    at = GradeRules(i2_two=i2)                  # I² >= threshold: two levels
+    above = GradeRules(i2_two=i2 * 1.0001)      # just short of it: one level (I² >= 50%)
+    assert dom(assess(g, characteristics=CHAR, rules=at), "inconsistency").downgrade == 2
+    assert dom(assess(g, characteristics=CHAR, rules=above), "inconsistency").downgrade == 1
+
+
+def test_publication_bias_boundary_at_the_declared_alpha():
+    rng = np.random.default_rng(3)
+    vi = np.linspace(0.005, 0.2, 12)
+    yi = -0.5 + 2.5 * np.sqrt(vi) + rng.normal(0, 0.01, 12)
+    g = group(list(yi), list(vi))
+    p = ma.egger_test(g.fit).pvalue
+    below = GradeRules(egger_alpha=p * 1.001)
+    above = GradeRules(egger_alpha=p * 0.999)
+    assert dom(assess(g, characteristics=CHAR, rules=below), "publication bias").downgrade == 1
+    assert dom(assess(g, characteristics=CHAR, rules=above), "publication bias").downgrade == 0
