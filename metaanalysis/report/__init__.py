@@ -69,16 +69,17 @@ def run_analyses(table, *, protocol=None, trials=None):
 def _write_report_files(out, review, network_fits, survival, results, table, diff, formats):
     """Render the figures and the page and move them into ``out``; returns the paths written."""
     from ..fileio import atomic_write
+    from .exports import docx_bytes, manuscript_tables, xlsx_bytes
     from .figures import render_figures
     from .html import render_page
     from .outdir import SCRATCH_PREFIX
+    from .review_figures import render_review_figures
+    from .tables import csv_bytes, report_tables
 
     # Figures go to a scratch folder first and move in one by one, so a crash never leaves a
     # report whose page and files disagree half-way.
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=out))
     try:
-        from .review_figures import render_review_figures
-
         figures = render_review_figures(review, scratch, formats=formats)
         figures += render_figures(review, network_fits, survival, scratch, formats=formats,
                                   funnel_min_k=SMALL_STUDY_MIN_K)
@@ -90,10 +91,6 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
                 target = out / "figures" / Path(f).name
                 os.replace(f, target)
                 written.append(target)
-        from .tables import csv_bytes, report_tables
-
-        from .exports import docx_bytes, manuscript_tables, xlsx_bytes
-
         (out / "tables").mkdir(exist_ok=True)
         for name, frame in report_tables(review).items():
             atomic_write(out / "tables" / name, csv_bytes(frame))
