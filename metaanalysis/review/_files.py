@@ -48,3 +48,16 @@ def csv_records(name: str, text: str) -> list:
     if not records:
         raise StudyTableError([Problem(name, None, None, "the file is empty")])
     return records
+
+
+def csv_rows(name: str, records, header, problems):
+    """Yield ``(line, {column: stripped cell})`` of the data records, skipping blank lines; a
+    record with the wrong number of fields goes to ``problems`` instead."""
+    for line, rec in records[1:]:
+        if not rec or all(not c.strip() for c in rec):
+            continue
+        if len(rec) != len(header):
+            problems.append(Problem(name, line, None, f"has {len(rec)} fields but the header has "
+                                    f"{len(header)}"))
+            continue
+        yield line, {h: c.strip() for h, c in zip(header, rec)}

@@ -341,14 +341,9 @@ def read_risk_of_bias(path, studies=None, trials=None) -> RiskOfBiasTable:
     designs = _designs(trials)
     problems, warnings, rows = [], [], []
     seen, absent_warned = {}, set()
-    for line, rec in records[1:]:
-        if not rec or all(not c.strip() for c in rec):
-            continue
-        if len(rec) != len(header):
-            problems.append(Problem(name, line, None, f"has {len(rec)} fields but the header has "
-                                    f"{len(header)}"))
-            continue
-        r = {h: c.strip() for h, c in zip(header, rec)}
+    from ._files import csv_rows
+
+    for line, r in csv_rows(name, records, header, problems):
         r.setdefault("override_reason", "")
         bad = False
         for col in ("study_id", "outcome", "tool", "domain", "judgement", "support", "source",

@@ -76,7 +76,7 @@ def read_trials(path, *, studies=None) -> TrialsTable:
     """
     import pandas as pd
 
-    from ._files import csv_records, read_text
+    from ._files import csv_records, csv_rows, read_text
 
     name, text = read_text(path, missing="file not found: the study characteristics "
                                          "(data/README.md) are needed to decide eligibility")
@@ -89,14 +89,7 @@ def read_trials(path, *, studies=None) -> TrialsTable:
                                        + "; the header must name all of: "
                                        + ", ".join(TRIAL_COLUMNS))])
     rows, seen = [], {}
-    for line, rec in records[1:]:
-        if not rec or all(not c.strip() for c in rec):
-            continue
-        if len(rec) != len(header):
-            problems.append(Problem(name, line, None, f"has {len(rec)} fields but the header has "
-                                    f"{len(header)}"))
-            continue
-        r = {h: c.strip() for h, c in zip(header, rec)}
+    for line, r in csv_rows(name, records, header, problems):
         sid = r["study_id"]
         if not sid:
             problems.append(Problem(name, line, "study_id", "is empty"))
