@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,10 +49,13 @@ def _compare(a, b, path="$"):
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed: stored values used")
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_reference_regenerates(script, tmp_path):
-    probe = subprocess.run(["Rscript", "-e", "library(metafor); library(jsonlite)"],
+    # every package the script loads (clubSandwich, BiasedUrn ... come from Debian's r-cran-* too)
+    packages = sorted({"metafor", "jsonlite"} | set(re.findall(r"\b(?:library|requireNamespace)\(\s*[\"']?([A-Za-z0-9.]+)",
+                                                               script.read_text(encoding="utf-8"))))
+    probe = subprocess.run(["Rscript", "-e", "; ".join(f"library({p})" for p in packages)],
                            capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.skip("R is present but metafor or jsonlite is not")
+        pytest.skip(f"R is present but one of the R packages {', '.join(packages)} is not")
     repo = tmp_path / "repo"
     (repo / "tests" / "reference").mkdir(parents=True)
     for item in ROOT.iterdir():
