@@ -32,14 +32,20 @@ __all__ = [
     "TWO_ARM_MEASURES",
     "ONE_ARM_MEASURES",
     "CONTINUOUS_MEASURES",
+    "INCIDENCE_TWO_ARM_MEASURES",
+    "INCIDENCE_ONE_ARM_MEASURES",
+    "CORRELATION_MEASURES",
 ]
 
 TWO_ARM_MEASURES = ("OR", "RR", "RD", "PETO")
 ONE_ARM_MEASURES = ("PR", "PLN", "PLO", "PAS", "PFT")
-CONTINUOUS_MEASURES = ("MD", "SMD", "ROM")
+CONTINUOUS_MEASURES = ("MD", "SMD", "ROM", "SMDH", "CVR", "VR")
+INCIDENCE_TWO_ARM_MEASURES = ("IRR", "IRD", "IRSD")
+INCIDENCE_ONE_ARM_MEASURES = ("IR", "IRLN", "IRS", "IRFT")
+CORRELATION_MEASURES = ("COR", "UCOR", "ZCOR")
 _TO_OPTIONS = ("all", "only0", "if0all", "none")
 # measures whose default continuity correction is 0 in metafor (variance-stabilising transforms)
-_NO_ADD_BY_DEFAULT = ("PAS", "PFT")
+_NO_ADD_BY_DEFAULT = ("PAS", "PFT", "IRSD", "IRS", "IRFT")
 _VTYPES = {
     "RD": ("LS", "UB", "AV"),
     "PR": ("LS", "UB", "AV"),
@@ -48,6 +54,9 @@ _VTYPES = {
     "MD": ("LS", "UB", "HO"),
     "SMD": ("LS", "UB", "LS2", "AV"),
     "ROM": ("LS", "HO", "AV", "AVHO"),
+    "SMDH": ("LS", "LS2"),
+    "COR": ("LS", "AV"),
+    "UCOR": ("LS", "UB", "AV"),
 }
 
 
@@ -411,9 +420,154 @@ def continuous(measure, m1i, sd1i, n1i, m2i, sd2i, n2i, *, vtype="LS"):
                 ok = np.isfinite(cv1) & np.isfinite(cv2)
                 c = (np.sum((n1i * cv1)[ok]) + np.sum((n2i * cv2)[ok])) / np.sum(ni[ok])
                 vi = c**2 * (1 / n1i + 1 / n2i)
+        elif measure == "SMDH":
+            # Bonett's heteroscedastic d: the average of the two variances as standardiser
+            cm = _hedges_correction(dfree)
+            s1, s2 = sd1i**2, sd2i**2
+            yi = cm * (m1i - m2i) / np.sqrt((s1 + s2) / 2)
+            if vtype == "LS":
+                vi = cm**2 * (yi**2 * (s1**2 / (n1i - 1) + s2**2 / (n2i - 1)) / (2 * (s1 + s2) ** 2)
+                              + (s1 / (n1i - 1) + s2 / (n2i - 1)) / ((s1 + s2) / 2))
+            else:  # LS2
+                vi = (yi**2 * (s1 / n1i + s2 / n2i) / (2 * (s1 + s2) ** 2)
+                      + 2 * (s1 / n1i + s2 / n2i) / (s1 + s2))
+        elif measure == "CVR":
+            # log ratio of coefficients of variation, each with its small-sample bias term
+            yi = np.log(sd1i / m1i) + 1 / (2 * (n1i - 1)) - np.log(sd2i / m2i) - 1 / (2 * (n2i - 1))
+            vi = 1 / (2 * (n1i - 1)) + sd1i**2 / (n1i * m1i**2) + 1 / (2 * (n2i - 1)) + sd2i**2 / (n2i * m2i**2)
+        elif measure == "VR":
+            yi = np.log(sd1i / sd2i) + 1 / (2 * (n1i - 1)) - 1 / (2 * (n2i - 1))
+            vi = 1 / (2 * (n1i - 1)) + 1 / (2 * (n2i - 1))
         else:  # pragma: no cover
             raise InputError(f"unknown measure {measure!r}")
     return _finish(yi, vi)
+
+
+def incidence_two_arm(measure, x1i, t1i, x2i, t2i, *, add=0.5, to="only0", drop00=False):
+    """``(yi, vi, corrected)`` for two arms of events over person-time (``IRR``, ``IRD``, ``IRSD``).
+
+    As metafor's ``escalc``: optional dropping of studies without events in either arm, then the
+    continuity correction added to the event counts of the studies ``to`` selects.
+    """
+    x1i, t1i, x2i, t2i = (np.asarray(x, dtype=float) for x in (x1i, t1i, x2i, t2i))
+    valid = np.ones(len(x1i), dtype=bool)
+    if drop00:
+        valid &= ~((x1i == 0) & (x2i == 0))
+    (x1, x2), corrected = _add_correction([x1i, x2i], add, to, valid)
+    r1, r2 = x1 / t1i, x2 / t2i
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "IRR":
+            yi = np.log(r1) - np.log(r2)
+            vi = 1 / x1 + 1 / x2
+        elif measure == "IRD":
+            yi = r1 - r2
+            vi = r1 / t1i + r2 / t2i
+        elif measure == "IRSD":
+            yi = np.sqrt(r1) - np.sqrt(r2)
+            vi = 1 / (4 * t1i) + 1 / (4 * t2i)
+        else:  # pragma: no cover
+            raise InputError(f"unknown incidence measure {measure!r}")
+    yi = np.where(valid, yi, np.nan)
+    if measure == "IRSD":
+        # metafor keeps the IRSD variance (person-time only) of a dropped study, whose yi is NA
+        return np.where(np.isfinite(yi), yi, np.nan), vi, corrected
+    vi = np.where(valid, vi, np.nan)
+    yi, vi = _finish(yi, vi)
+    return yi, vi, corrected
+
+
+def incidence_one_arm(measure, xi, ti, *, add=0.5, to="only0"):
+    """``(yi, vi, corrected)`` for events ``xi`` over person-time ``ti`` (``IR``, ``IRLN``, ``IRS``, ``IRFT``)."""
+    xi, ti = np.asarray(xi, dtype=float), np.asarray(ti, dtype=float)
+    (x,), corrected = _add_correction([xi], add, to, np.ones(len(xi), dtype=bool))
+    rate = x / ti
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "IR":
+            yi, vi = rate, rate / ti
+        elif measure == "IRLN":
+            yi, vi = np.log(rate), 1 / x
+        elif measure == "IRS":
+            yi, vi = np.sqrt(rate), 1 / (4 * ti)
+        elif measure == "IRFT":
+            yi, vi = 0.5 * (np.sqrt(rate) + np.sqrt(rate + 1 / ti)), 1 / (4 * ti)
+        else:  # pragma: no cover
+            raise InputError(f"unknown incidence measure {measure!r}")
+    yi, vi = _finish(yi, vi)
+    return yi, vi, corrected
+
+
+def _hyp2f1(a, b, c, x):
+    """Gauss's hypergeometric 2F1(a, b; c; x) for 0 <= x <= 1 and c > b > 0, elementwise.
+
+    Euler's integral ``∫ t^(b-1) (1-t)^(c-b-1) (1-xt)^(-a) dt / B(b, c-b)`` with QUADPACK's
+    algebraic-weight rule: scipy's ``hyp2f1`` returns nan for the large ``c`` and ``x`` near 1 that
+    correlations from big samples give (c = 143, x = 0.935 for n = 288, r = 0.255).
+    """
+    import warnings
+
+    from scipy.integrate import IntegrationWarning, quad
+    from scipy.special import betaln, gammaln
+
+    c, x = np.broadcast_arrays(np.asarray(c, dtype=float), np.asarray(x, dtype=float))
+    out = np.full(c.shape, np.nan)
+    for i in np.ndindex(c.shape):
+        ci, xi = float(c[i]), float(x[i])
+        if not (np.isfinite(ci) and np.isfinite(xi)) or ci <= a + b:
+            continue
+        if xi == 0:
+            out[i] = 1.0
+            continue
+        if xi == 1:  # Gauss's summation theorem
+            out[i] = math.exp(gammaln(ci) + gammaln(ci - a - b) - gammaln(ci - a) - gammaln(ci - b))
+            continue
+        if ci > 100:
+            # the power series: for large c its terms fall at least as fast as (k+1)/(c+k)
+            term, total, j = 1.0, 1.0, 0
+            while abs(term) > 1e-17 * abs(total) and j < 10_000:
+                term *= (a + j) * (b + j) / ((ci + j) * (j + 1)) * xi
+                total += term
+                j += 1
+            out[i] = total
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IntegrationWarning)
+            val, _ = quad(lambda t: (1 - xi * t) ** (-a), 0, 1, weight="alg", wvar=(b - 1, ci - b - 1),
+                          epsabs=0, epsrel=1e-13, limit=200)
+        out[i] = val * math.exp(-betaln(b, ci - b))
+    return out
+
+
+def correlation(measure, ri, ni, *, vtype="LS"):
+    """``(yi, vi)`` for correlations ``ri`` from samples of ``ni`` (``COR``, ``UCOR``, ``ZCOR``).
+
+    ``UCOR`` is the Olkin-Pratt unbiased estimator ``r · 2F1(1/2, 1/2; (n-2)/2; 1-r²)``, undefined
+    (nan) for ``n <= 4``; every variance is undefined for ``n <= 3``, as in metafor.
+    """
+    ri, ni = np.asarray(ri, dtype=float), np.asarray(ni, dtype=float)
+    hyp2f1 = _hyp2f1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "ZCOR":
+            yi = np.arctanh(ri)
+            yi = np.where(np.abs(ri) == 1, np.sign(ri) * np.inf, yi)
+            vi = 1 / (ni - 3)
+        else:
+            if measure == "COR":
+                yi = ri.copy()
+            else:
+                # the hypergeometric series needs c > a + b, i.e. n > 4
+                yi = np.where(ni > 4, ri * hyp2f1(0.5, 0.5, (ni - 2) / 2, 1 - ri**2), np.nan)
+            if vtype == "LS":
+                vi = (1 - yi**2) ** 2 / (ni - 1)
+            elif vtype == "AV":
+                m = _wmean(yi, ni)
+                vi = (1 - m**2) ** 2 / (ni - 1)
+            else:  # UB (UCOR only)
+                f = np.where(ni > 4, hyp2f1(1.0, 1.0, ni / 2, 1 - ri**2), np.nan)
+                vi = yi**2 - (1 - (ni - 3) / (ni - 2) * (1 - ri**2) * f)
+        vi = np.where(ni <= 3, np.nan, vi)
+    # metafor keeps r when only its variance is undefined (n <= 3); infinities void both
+    inf = np.isinf(yi) | np.isinf(vi)
+    return np.where(inf, np.nan, yi), np.where(inf, np.nan, vi)
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,6 +590,12 @@ def escalc(
     sd1i=None,
     m2i=None,
     sd2i=None,
+    x1i=None,
+    t1i=None,
+    x2i=None,
+    t2i=None,
+    ti=None,
+    ri=None,
     add: float | None = None,
     to: str = "only0",
     drop00: bool = False,
@@ -450,17 +610,25 @@ def escalc(
         ``OR``, ``RR``, ``RD``, ``PETO`` (two arms: ``ai``/``ci`` events, ``bi``/``di`` non-events or
         ``n1i``/``n2i`` arm sizes); ``PR``, ``PLN``, ``PLO``, ``PAS``, ``PFT`` (one arm: ``xi`` events
         out of ``ni``, or ``mi`` non-events); ``MD``, ``SMD`` (Hedges' g with the exact gamma-function
-        correction), ``ROM`` (log ratio of means) from ``m1i, sd1i, n1i, m2i, sd2i, n2i``.
+        correction), ``SMDH`` (Bonett's heteroscedastic SMD), ``ROM`` (log ratio of means), ``CVR``
+        (log ratio of coefficients of variation) from ``m1i, sd1i, n1i, m2i, sd2i, n2i``; ``VR`` (log
+        ratio of SDs) from ``sd1i, n1i, sd2i, n2i``; ``IRR`` (log rate ratio), ``IRD`` (rate
+        difference), ``IRSD`` (difference of square-root rates) from events ``x1i``/``x2i`` over
+        person-time ``t1i``/``t2i``; ``IR``, ``IRLN``, ``IRS``, ``IRFT`` (one rate, raw, log,
+        square root, Freeman-Tukey) from ``xi`` over ``ti``; ``COR``, ``UCOR`` (Olkin-Pratt unbiased)
+        and ``ZCOR`` (Fisher's z) from correlations ``ri`` in samples of ``ni``.
     add : float, optional
-        Continuity correction. metafor's default: 1/2, except 0 for ``PAS`` and ``PFT``.
+        Continuity correction. metafor's default: 1/2, except 0 for ``PAS``, ``PFT``, ``IRSD``,
+        ``IRS`` and ``IRFT``.
     to : {"only0", "all", "if0all", "none"}
         Which tables get ``add``: those with a zero cell (default), all, all if any has a zero
         cell, none.
     drop00 : bool
-        Give ``nan`` for two-arm tables with no events (or only events) in both arms.
+        Give ``nan`` for two-arm tables with no events (or only events) in both arms, and for
+        incidence data without events in either arm.
     vtype : str
         Variance estimator, as metafor's ``vtype`` (``LS`` default; ``UB``, ``AV``, ``HO``, ``LS2``,
-        ``AVHO`` where metafor offers them).
+        ``AVHO`` where metafor offers them: RD, PR, PLN, PLO, MD, SMD, SMDH, ROM, COR, UCOR).
     labels : sequence of str, optional
         Study labels.
 
@@ -480,6 +648,8 @@ def escalc(
     >>> yi, vi = escalc("OR", ai=[4, 6], n1i=[123, 306], ci=[11, 29], n2i=[139, 303])
     >>> [round(float(y), 4) for y in yi]
     [-0.9387, -1.6662]
+    >>> [round(float(y), 4) for y in escalc("IRR", x1i=[5, 0], t1i=[100, 80], x2i=[9, 4], t2i=[120, 90]).yi]
+    [-0.4055, -2.0794]
     """
     if not isinstance(measure, str):
         raise InputError(f"measure must be a string such as 'OR', got {measure!r}")
@@ -519,13 +689,59 @@ def escalc(
         yi, vi, corrected = one_arm(measure, x, m, add=add_, to=to, vtype=vt)
         ni_u = x + m
         notes = _notes(yi, corrected, add_, False)
+    elif measure in INCIDENCE_TWO_ARM_MEASURES:
+        needed = {"x1i": x1i, "t1i": t1i, "x2i": x2i, "t2i": t2i}
+        arrs = _needed_arrays(measure, needed)
+        k = same_length(**arrs, labels=labels)
+        _check_counts("x1i", arrs["x1i"])
+        _check_counts("x2i", arrs["x2i"])
+        _check_person_time(arrs["t1i"], "t1i")
+        _check_person_time(arrs["t2i"], "t2i")
+        _check_vtype(measure, vtype)
+        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else float(add)
+        yi, vi, corrected = incidence_two_arm(measure, arrs["x1i"], arrs["t1i"], arrs["x2i"], arrs["t2i"],
+                                              add=add_, to=to, drop00=drop00)
+        ni_u = arrs["t1i"] + arrs["t2i"]
+        notes = _notes(yi, corrected, add_, drop00)
+    elif measure in INCIDENCE_ONE_ARM_MEASURES:
+        arrs = _needed_arrays(measure, {"xi": xi, "ti": ti})
+        k = same_length(**arrs, labels=labels)
+        _check_counts("xi", arrs["xi"])
+        _check_person_time(arrs["ti"], "ti")
+        _check_vtype(measure, vtype)
+        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else float(add)
+        yi, vi, corrected = incidence_one_arm(measure, arrs["xi"], arrs["ti"], add=add_, to=to)
+        ni_u = arrs["ti"]
+        notes = _notes(yi, corrected, add_, False)
+    elif measure in CORRELATION_MEASURES:
+        arrs = _needed_arrays(measure, {"ri": ri, "ni": ni})
+        k = same_length(**arrs, labels=labels)
+        bad = np.flatnonzero(np.abs(arrs["ri"]) > 1)
+        if len(bad):
+            i = int(bad[0])
+            raise InputError(f"ri[{i}] = {arrs['ri'][i]:g}; a correlation lies in [-1, 1]")
+        bad = np.flatnonzero(arrs["ni"] <= 0)
+        if len(bad):
+            i = int(bad[0])
+            raise InputError(f"ni[{i}] = {arrs['ni'][i]:g}; sample sizes must be positive")
+        vt = _check_vtype(measure, vtype)
+        yi, vi = correlation(measure, arrs["ri"], arrs["ni"], vtype=vt)
+        corrected = np.zeros(k, dtype=bool)
+        ni_u = arrs["ni"]
+        notes = _notes(yi, corrected, 0.0, False)
+        small = np.flatnonzero(arrs["ni"] <= (4 if measure == "UCOR" else 3))
+        if len(small):
+            notes.append("no sampling variance for n <= 3" + (" (and no unbiased r for n <= 4)" if measure == "UCOR" else "")
+                         + ": studies at index " + ", ".join(str(int(i)) for i in small))
     elif measure in CONTINUOUS_MEASURES:
         needed = {"m1i": m1i, "sd1i": sd1i, "n1i": n1i, "m2i": m2i, "sd2i": sd2i, "n2i": n2i}
-        missing = [n for n, v in needed.items() if v is None]
-        if missing:
-            raise InputError(f"measure {measure!r} needs {', '.join(needed)}; missing: {', '.join(missing)}")
-        arrs = {n: as_float_array(v, n) for n, v in needed.items()}
+        if measure == "VR":
+            # the variability ratio needs no means
+            needed = {"sd1i": sd1i, "n1i": n1i, "sd2i": sd2i, "n2i": n2i}
+        arrs = _needed_arrays(measure, needed)
         k = same_length(**arrs, labels=labels)
+        if measure == "VR":
+            arrs["m1i"] = arrs["m2i"] = np.full(k, np.nan)
         for n in ("sd1i", "sd2i"):
             _check_counts(n, arrs[n])
         for n in ("n1i", "n2i"):
@@ -538,9 +754,24 @@ def escalc(
         ni_u = arrs["n1i"] + arrs["n2i"]
         notes = _notes(yi, corrected, 0.0, False)
     else:
-        known = TWO_ARM_MEASURES + ONE_ARM_MEASURES + CONTINUOUS_MEASURES
+        known = (TWO_ARM_MEASURES + ONE_ARM_MEASURES + CONTINUOUS_MEASURES + INCIDENCE_TWO_ARM_MEASURES
+                 + INCIDENCE_ONE_ARM_MEASURES + CORRELATION_MEASURES)
         raise InputError(f"measure={measure!r} is not supported; use one of {', '.join(known)}")
     return Effects(yi=yi, vi=vi, measure=measure, ni=ni_u, labels=tuple(labels or ()), corrected=corrected, notes=tuple(notes))
+
+
+def _needed_arrays(measure, needed: dict) -> dict:
+    missing = [n for n, v in needed.items() if v is None]
+    if missing:
+        raise InputError(f"measure {measure!r} needs {', '.join(needed)}; missing: {', '.join(missing)}")
+    return {n: as_float_array(v, n) for n, v in needed.items()}
+
+
+def _check_person_time(arr, name):
+    bad = np.flatnonzero(arr <= 0)
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(f"{name}[{i}] = {arr[i]:g}; person-time must be > 0")
 
 
 def _notes(yi, corrected, add, drop00, a=None, b=None, c=None, d=None) -> list[str]:
