@@ -1,0 +1,816 @@
+"""Multilevel and multivariate meta-analysis: metafor's ``rma.mv``.
+
+The model is ``y = X beta + u + e`` with ``e ~ N(0, V)`` (known sampling covariances) and random
+effects ``u`` built from metafor-style terms:
+
+* ``"~ 1 | district/school"``: nested random intercepts, one variance (sigma²) per level of the
+  nesting (``district`` and ``district/school``);
+* ``"~ outcome | trial"``: correlated effects of the levels of an inner factor within each level of
+  an outer factor, with ``struct`` ``"CS"`` (one tau², one rho), ``"HCS"`` (a tau² per level, one
+  rho), ``"UN"`` (a tau² per level, a rho per pair), ``"ID"`` (one tau², rho = 0) or ``"DIAG"`` (a
+  tau² per level, rho = 0).
+
+Marginal covariance ``M = V + sum_s sigma2_s S_s + O * G[g_i, g_j]`` (``S_s[i, j] = 1`` when rows
+i and j share a level of term s, ``O`` the same for the outer factor, ``*`` elementwise). As
+metafor, the (restricted) likelihood is maximised over log variances and atanh correlations; we
+use analytic gradients (the usual ``-tr(P dM)/2 + y'P dM P y/2``), BFGS, then Newton steps on a
+finite-difference Hessian of that gradient until the gradient is at rounding level, so the
+estimates are the optimum itself (metafor's default nlminb tolerance stops about 1e-6 short of it
+on some data).
+
+Helpers :func:`shared_control_v` and :func:`correlated_outcomes_v` build ``V`` for multi-arm trials
+sharing a control arm and for several outcomes (PFS and OS) of the same trial.
+
+References: Viechtbauer W (2010), metafor, *J. Stat. Softw.* 36(3); Berkey CS et al. (1998),
+*Stat. Med.* 17:2537-50; Konstantopoulos S (2011), *Res. Synth. Methods* 2:61-76; Gleser LJ, Olkin I
+(2009), stochastically dependent effect sizes, in *The Handbook of Research Synthesis*, 2nd ed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import linalg as _la
+from scipy.special import chdtrc, fdtrc
+
+from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable
+from ..errors import ConvergenceError, InputError
+from .core import _stars, critical_value, two_sided_p
+
+__all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "STRUCTS"]
+
+STRUCTS = ("CS", "HCS", "UN", "ID", "DIAG")
+_LOG2PI = math.log(2 * math.pi)
+_NAN = float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# V for dependent effects
+# --------------------------------------------------------------------------------------------
+
+
+def _groups(values, name: str, k: int) -> np.ndarray:
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim != 1 or arr.shape[0] != k:
+        raise InputError(f"{name} must have one entry per effect ({k}); got shape {arr.shape}")
+    bad = [i for i, x in enumerate(arr) if x is None or (isinstance(x, float) and math.isnan(x))]
+    if bad:
+        raise InputError(f"{name} is missing at index {bad[0]}")
+    return arr
+
+
+def shared_control_v(vi, trial, control_var) -> np.ndarray:
+    """Sampling covariance matrix of treatment-vs-control contrasts that share a control arm.
+
+    Two contrasts ``T1 - C`` and ``T2 - C`` of one trial are correlated through the common control
+    arm ``C``: with independent arms, ``cov(T1 - C, T2 - C) = var(C)``, the variance of the control
+    arm's contribution to each contrast (Gleser & Olkin 2009). So ``V[i, i] = vi[i]`` and, for two
+    rows of the same trial, ``V[i, j] = control_var`` of that trial; rows of different trials are
+    independent. The control-arm variance is, for example:
+
+    * log odds ratio: ``1/c + 1/(n_c - c)`` (``c`` events of ``n_c``);
+    * log risk ratio: ``1/c - 1/n_c``;
+    * mean difference: ``sd_c**2 / n_c``;
+    * log hazard ratio against a shared control from arm-level data: the control arm's
+      ``1/events_c`` (an approximation).
+
+    Parameters
+    ----------
+    vi : array_like
+        Sampling variances of the k contrasts.
+    trial : array_like
+        Trial of each contrast; contrasts of one trial share its control arm.
+    control_var : float or array_like
+        The control arm's variance contribution, one per row (it must be equal within a trial) or
+        one number for all.
+
+    Returns
+    -------
+    numpy.ndarray
+        The k x k block-diagonal covariance matrix.
+
+    Examples
+    --------
+    >>> shared_control_v([0.10, 0.12, 0.2], trial=[1, 1, 2], control_var=[0.05, 0.05, 0.08])
+    array([[0.1 , 0.05, 0.  ],
+           [0.05, 0.12, 0.  ],
+           [0.  , 0.  , 0.2 ]])
+    """
+    v = as_float_array(vi, "vi")
+    k = v.shape[0]
+    t = _groups(trial, "trial", k)
+    cv = np.broadcast_to(as_float_array(control_var, "control_var"), (k,)) if np.ndim(control_var) == 0 \
+        else as_float_array(control_var, "control_var")
+    if cv.shape[0] != k:
+        raise InputError(f"control_var needs one value per row ({k}) or one number; got {cv.shape[0]}")
+    if np.any(v <= 0) or np.any(cv < 0):
+        raise InputError("vi must be positive and control_var non-negative")
+    same = t[:, None] == t[None, :]
+    for i, j in zip(*np.nonzero(same)):
+        if i < j and cv[i] != cv[j]:
+            raise InputError(f"rows {i} and {j} share trial {t[i]!r} but their control_var differ "
+                             f"({cv[i]} and {cv[j]}); give the shared control arm's variance for both")
+    bad = np.flatnonzero((cv > v) & (same.sum(axis=1) > 1))
+    if len(bad):
+        raise InputError(f"control_var exceeds vi at index {int(bad[0])}: the control arm cannot contribute "
+                         "more than the whole contrast's variance")
+    out = np.where(same, cv[:, None], 0.0)
+    np.fill_diagonal(out, v)
+    return out
+
+
+def correlated_outcomes_v(vi, trial, rho) -> np.ndarray:
+    """Sampling covariance matrix of several outcomes (such as PFS and OS) of the same trials.
+
+    Within a trial, ``V[i, j] = rho * sqrt(vi[i] * vi[j])``: the estimates of different outcomes
+    share the patients, and their correlation ``rho`` is rarely reported, so it is assumed (0.5 to
+    0.7 is common for PFS and OS log hazard ratios; vary it in a sensitivity analysis). As metafor's
+    ``vcalc(vi, cluster = trial, obs = outcome, rho = rho)``.
+
+    Parameters
+    ----------
+    vi : array_like
+        Sampling variances.
+    trial : array_like
+        Trial of each row; rows of different trials are independent.
+    rho : float
+        Assumed within-trial correlation, in (-1, 1).
+
+    Examples
+    --------
+    >>> correlated_outcomes_v([0.04, 0.09], trial=["A", "A"], rho=0.5)
+    array([[0.04 , 0.03 ],
+           [0.03 , 0.09 ]])
+    """
+    v = as_float_array(vi, "vi")
+    k = v.shape[0]
+    t = _groups(trial, "trial", k)
+    r = float(rho)
+    if not -1 < r < 1:
+        raise InputError(f"rho must lie in (-1, 1); got {rho!r}")
+    if np.any(v <= 0):
+        raise InputError(f"vi must be positive; index {int(np.flatnonzero(v <= 0)[0])} is not")
+    s = np.sqrt(v)
+    out = np.where(t[:, None] == t[None, :], r * np.outer(s, s), 0.0)
+    np.fill_diagonal(out, v)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Random-effects terms
+# --------------------------------------------------------------------------------------------
+
+_TERM = re.compile(r"^\s*~\s*(?P<inner>[^|]+?)\s*\|\s*(?P<outer>.+?)\s*$")
+
+
+def _column(data, name: str, k: int) -> np.ndarray:
+    if data is None:
+        raise InputError(f"random term variable {name!r} needs data= (a DataFrame holding it)")
+    try:
+        col = data[name]
+    except (KeyError, IndexError, TypeError):
+        raise InputError(f"variable {name!r} of the random terms is not in data") from None
+    return _groups(np.asarray(col, dtype=object), name, k)
+
+
+def _sort_levels(values) -> list:
+    uniq = list(dict.fromkeys(values.tolist()))
+    try:
+        return sorted(uniq)
+    except TypeError:
+        return sorted(uniq, key=str)
+
+
+def _parse_random(random, data, k):
+    """Split ``random`` into sigma² terms ``[(name, codes)]`` and at most one inner | outer term."""
+    terms = [random] if isinstance(random, str) else list(random)
+    sigma, gterm = [], None
+    for term in terms:
+        if not isinstance(term, str):
+            raise InputError(f"random terms are strings such as '~ 1 | study'; got {term!r}")
+        m = _TERM.match(term)
+        if not m:
+            raise InputError(f"cannot read random term {term!r}: use '~ 1 | a/b' or '~ inner | outer'")
+        inner, outer = m["inner"].strip(), m["outer"].strip()
+        if inner == "1":
+            parts = [p.strip() for p in outer.split("/")]
+            if not all(parts):
+                raise InputError(f"empty factor name in random term {term!r}")
+            cols = [_column(data, p, k) for p in parts]
+            for depth in range(1, len(parts) + 1):
+                keys = list(zip(*[c.tolist() for c in cols[:depth]]))
+                codes = _codes(keys)
+                sigma.append(("/".join(parts[:depth]), codes))
+        else:
+            if gterm is not None:
+                raise InputError("only one '~ inner | outer' term is supported")
+            if "/" in outer or "/" in inner:
+                raise InputError(f"an '~ inner | outer' term takes single factors; got {term!r}")
+            icol, ocol = _column(data, inner, k), _column(data, outer, k)
+            levels = _sort_levels(icol)
+            index = {lev: j for j, lev in enumerate(levels)}
+            gterm = (inner, outer, np.array([index[x] for x in icol.tolist()]), _codes(ocol.tolist()),
+                     tuple(str(x) for x in levels))
+    return sigma, gterm
+
+
+def _codes(keys) -> np.ndarray:
+    index: dict = {}
+    return np.array([index.setdefault(key, len(index)) for key in keys], dtype=int)
+
+
+class _Model:
+    """The marginal covariance M(theta) and its derivatives for one set of random terms."""
+
+    def __init__(self, V, sigma_terms, gterm, struct):
+        self.V = V
+        self.k = V.shape[0]
+        self.S = [(c[:, None] == c[None, :]).astype(float) for _, c in sigma_terms]
+        self.ns = len(self.S)
+        self.struct = struct
+        self.has_g = gterm is not None
+        if self.has_g:
+            _, _, g, o, levels = gterm
+            self.g, self.O = g, (o[:, None] == o[None, :]).astype(float)
+            m = self.m = len(levels)
+            self.nt = m if struct in ("HCS", "UN", "DIAG") else 1
+            if struct in ("CS", "HCS"):
+                self.pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
+                self.nr = 1 if m > 1 else 0
+            elif struct == "UN":
+                self.pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
+                self.nr = len(self.pairs)
+            else:
+                self.pairs, self.nr = [], 0
+            # indicator of each inner level per row, and of each unordered pair of rows' levels
+            self.onehot = (g[:, None] == np.arange(m)[None, :]).astype(float)
+            lo, hi = np.minimum(g[:, None], g[None, :]), np.maximum(g[:, None], g[None, :])
+            self.pair_mask = [((lo == a) & (hi == b)).astype(float) * self.O for a, b in self.pairs]
+            self.offdiag = (g[:, None] != g[None, :]).astype(float) * self.O
+        else:
+            self.nt = self.nr = 0
+        self.npar = self.ns + self.nt + self.nr
+
+    def split(self, theta):
+        s2 = np.exp(theta[: self.ns])
+        t2 = np.exp(theta[self.ns : self.ns + self.nt])
+        rho = np.tanh(theta[self.ns + self.nt :])
+        return s2, t2, rho
+
+    def G(self, t2, rho):
+        m = self.m
+        tau2 = np.broadcast_to(t2, (m,)) if self.nt == 1 else t2
+        R = np.eye(m)
+        if self.struct in ("CS", "HCS") and self.nr:
+            R[~np.eye(m, dtype=bool)] = rho[0]
+        elif self.struct == "UN":
+            for (a, b), r in zip(self.pairs, rho):
+                R[a, b] = R[b, a] = r
+        sd = np.sqrt(tau2)
+        return R * np.outer(sd, sd), tau2, R
+
+    def build(self, theta):
+        """M and the list of dM/dtheta_a."""
+        s2, t2, rho = self.split(theta)
+        M = self.V.copy()
+        dM = []
+        for s, S in zip(s2, self.S):
+            M += s * S
+            dM.append(s * S)
+        if self.has_g:
+            G, tau2, R = self.G(t2, rho)
+            C = G[np.ix_(self.g, self.g)] * self.O
+            M += C
+            if self.nt == 1:
+                dM.append(C)
+            else:
+                for a in range(self.m):
+                    e = self.onehot[:, a]
+                    dM.append(C * (e[:, None] + e[None, :]) / 2)
+            sd = np.sqrt(tau2)[self.g]
+            ss = np.outer(sd, sd)
+            if self.struct in ("CS", "HCS") and self.nr:
+                dM.append(ss * self.offdiag * (1 - rho[0] ** 2))
+            elif self.struct == "UN":
+                for r, mask in zip(rho, self.pair_mask):
+                    dM.append(ss * mask * (1 - r * r))
+        return M, dM
+
+
+class _Fit:
+    __slots__ = ("ll", "grad", "beta", "vb", "M", "W")
+
+
+def _evaluate(model, theta, y, X, reml, logdet_xx, want_grad=True):
+    k, p = X.shape
+    M, dM = model.build(theta)
+    try:
+        cf = _la.cho_factor(M, lower=True, check_finite=False)
+    except _la.LinAlgError:
+        return None
+    if model.has_g and model.struct == "UN" and model.m > 2:
+        _, _, rho = model.split(theta)
+        try:
+            np.linalg.cholesky(model.G(np.ones(model.nt), rho)[2])
+        except np.linalg.LinAlgError:
+            return None
+    logdet_m = 2.0 * np.sum(np.log(np.diag(cf[0])))
+    WX = _la.cho_solve(cf, X, check_finite=False)
+    Wy = _la.cho_solve(cf, y, check_finite=False)
+    XWX = X.T @ WX
+    try:
+        cx = _la.cho_factor(XWX, lower=True, check_finite=False)
+    except _la.LinAlgError:
+        return None
+    beta = _la.cho_solve(cx, X.T @ Wy, check_finite=False)
+    r = y - X @ beta
+    Pr = Wy - WX @ beta  # = W r = P y
+    rss = float(r @ Pr)
+    if reml:
+        ll = -0.5 * ((k - p) * _LOG2PI - logdet_xx + logdet_m + 2.0 * np.sum(np.log(np.diag(cx[0]))) + rss)
+    else:
+        ll = -0.5 * (k * _LOG2PI + logdet_m + rss)
+    out = _Fit()
+    out.ll, out.beta, out.M = ll, beta, M
+    if want_grad:
+        W = _la.cho_solve(cf, np.eye(k), check_finite=False)
+        A = W - WX @ _la.cho_solve(cx, WX.T, check_finite=False) if reml else W
+        out.grad = np.array([-0.5 * np.sum(A * D) + 0.5 * float(Pr @ D @ Pr) for D in dM])
+        out.W = W
+        out.vb = _la.cho_solve(cx, np.eye(p), check_finite=False)
+    return out
+
+
+def _optimise(model, theta0, y, X, reml, logdet_xx, control):
+    from scipy.optimize import minimize
+
+    def f(theta):
+        res = _evaluate(model, theta, y, X, reml, logdet_xx)
+        if res is None or not np.isfinite(res.ll):
+            return 1e300, np.zeros_like(theta)
+        return -res.ll, -res.grad
+
+    opt = minimize(f, theta0, jac=True, method="BFGS",
+                   options={"gtol": control.get("gtol", 1e-9), "maxiter": control.get("maxiter", 2000)})
+    theta = opt.x
+    iterations = int(opt.nit)
+    # Newton polish: BFGS stops on a gradient tolerance; Newton steps on the (finite-difference)
+    # Hessian of the exact gradient take interior optima to rounding level
+    for _ in range(control.get("newton", 20)):
+        fx, g = f(theta)
+        if not np.all(np.isfinite(g)) or np.max(np.abs(g)) < 1e-12:
+            break
+        n = theta.size
+        H = np.empty((n, n))
+        for j in range(n):
+            h = 1e-5 * max(1.0, abs(theta[j]))
+            e = np.zeros(n)
+            e[j] = h
+            H[:, j] = (f(theta + e)[1] - f(theta - e)[1]) / (2 * h)
+        H = (H + H.T) / 2
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)):
+            break
+        # only a descent step: on a flat boundary direction (a variance going to 0) Newton is no use
+        if np.linalg.eigvalsh(H).min() <= 0:
+            break
+        t = 1.0
+        while t > 1e-4:
+            cand = theta - t * step
+            if f(cand)[0] <= fx + 1e-12 * abs(fx):
+                break
+            t /= 2
+        else:
+            break
+        theta = cand
+        iterations += 1
+    res = _evaluate(model, theta, y, X, reml, logdet_xx)
+    if res is None:
+        raise ConvergenceError("rma_mv: the likelihood could not be evaluated at the optimiser's solution "
+                               "(the marginal covariance is not positive definite)")
+    converged = bool(opt.success) or np.max(np.abs(res.grad)) < 1e-6
+    return theta, res, converged, iterations
+
+
+def _start(model, y, X, V):
+    """Starting values: the residual variance of an OLS fit spread over the components, rho 0.5."""
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    total = max(float(np.var(y - X @ beta, ddof=0)) - float(np.mean(np.diag(V))), 0.01 * float(np.mean(np.diag(V))))
+    nvar = max(model.ns + (1 if model.has_g else 0), 1)
+    each = total / nvar
+    return np.concatenate([np.full(model.ns, math.log(each)), np.full(model.nt, math.log(each)),
+                           np.full(model.nr, math.atanh(0.5))])
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+# --------------------------------------------------------------------------------------------
+
+_DICT_KEYS = (
+    "coef", "se", "statistic", "pvalue", "ci_low", "ci_high", "coef_names", "sigma2", "sigma2_names",
+    "sigma2_nlevels", "tau2", "rho", "struct", "inner", "outer", "inner_levels", "qe", "qe_df",
+    "qe_pvalue", "qm", "qm_df", "qm_df2", "qm_pvalue", "loglik", "deviance", "aic", "bic", "aicc", "k",
+    "p", "method", "test", "level", "df", "converged", "iterations",
+)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class MultilevelResult(ResultMixin):
+    """A fitted multilevel / multivariate model (metafor's ``rma.mv``).
+
+    ``sigma2`` holds one variance per random-intercept level (named in ``sigma2_names``, e.g.
+    ``("district", "district/school")``); ``tau2`` and ``rho`` the inner | outer term's variances
+    and correlations (empty without one; rho pairs ordered (2,1), (3,1), ..., (3,2), ... as metafor).
+    ``loglik``, ``deviance``, ``aic``, ``bic`` and ``aicc`` follow metafor's ``fitstats`` for the
+    fitting method (REML: restricted likelihood). ``qm`` is a chi-square (``test="z"``) or F
+    statistic (``test="t"``, df ``qm_df`` and ``qm_df2 = k - p``).
+    """
+
+    coef: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    coef_names: tuple
+    vcov: np.ndarray
+    sigma2: np.ndarray
+    sigma2_names: tuple
+    sigma2_nlevels: tuple
+    tau2: np.ndarray
+    rho: np.ndarray
+    struct: str | None
+    inner: str | None
+    outer: str | None
+    inner_levels: tuple
+    outer_nlevels: int
+    inner_k: tuple
+    qe: float
+    qe_df: int
+    qe_pvalue: float
+    qm: float
+    qm_df: int
+    qm_df2: float | None
+    qm_pvalue: float
+    loglik: float
+    deviance: float
+    aic: float
+    bic: float
+    aicc: float
+    k: int
+    p: int
+    method: str
+    test: str
+    level: float
+    df: float | None
+    converged: bool
+    iterations: int
+    yi: np.ndarray
+    V: np.ndarray
+    X: np.ndarray
+    M: np.ndarray
+    has_intercept: bool
+    random: tuple
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        for name in ("coef", "se", "statistic", "pvalue", "ci_low", "ci_high", "vcov", "sigma2", "tau2", "rho",
+                     "yi", "V", "X", "M"):
+            getattr(self, name).setflags(write=False)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weight matrix W = M^-1 of the generalised least-squares fit."""
+        W = self._cache.get("W")
+        if W is None:
+            W = np.linalg.inv(self.M)
+            W = (W + W.T) / 2
+            W.setflags(write=False)
+            self._cache["W"] = W
+        return W
+
+    @property
+    def vi(self) -> np.ndarray:
+        return np.diag(self.V).copy()
+
+    def to_dict(self) -> dict:
+        return jsonable({key: getattr(self, key) for key in _DICT_KEYS})
+
+    def to_frame(self):
+        """One row per coefficient: estimate, se, statistic, pvalue, ci_low, ci_high."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"estimate": self.coef, "se": self.se, "statistic": self.statistic, "pvalue": self.pvalue,
+             "ci_low": self.ci_low, "ci_high": self.ci_high},
+            index=pd.Index(self.coef_names, name="coef"),
+        )
+
+    def variance_components(self):
+        """The variance components as a DataFrame: estimate and sqrt, with number of levels."""
+        import pandas as pd
+
+        rows = []
+        for j, (name, n) in enumerate(zip(self.sigma2_names, self.sigma2_nlevels)):
+            rows.append({"component": f"sigma2.{j + 1}", "factor": name, "estimate": self.sigma2[j],
+                         "sqrt": math.sqrt(self.sigma2[j]), "nlevels": n})
+        for j, t in enumerate(self.tau2):
+            lev = self.inner_levels[j] if len(self.tau2) > 1 else None
+            rows.append({"component": f"tau2.{j + 1}" if len(self.tau2) > 1 else "tau2", "factor": lev or self.inner,
+                         "estimate": t, "sqrt": math.sqrt(t), "nlevels": self.inner_k[j] if lev else self.outer_nlevels})
+        for j, r in enumerate(self.rho):
+            rows.append({"component": f"rho.{j + 1}" if len(self.rho) > 1 else "rho", "factor": self.inner,
+                         "estimate": r, "sqrt": _NAN, "nlevels": self.outer_nlevels})
+        return pd.DataFrame(rows)
+
+    def _short(self) -> str:
+        comps = [f"sigma2={fmt(s)}" for s in self.sigma2] + [f"tau2={fmt(t)}" for t in self.tau2] \
+            + [f"rho={fmt(r)}" for r in self.rho]
+        return f"{self.method} k={self.k} p={self.p} " + " ".join(comps)
+
+    def summary(self) -> str:
+        out = ["", f"Multivariate Meta-Analysis Model (k = {self.k}; method: {self.method})", ""]
+        stats = [("logLik", self.loglik), ("Deviance", self.deviance), ("AIC", self.aic), ("BIC", self.bic),
+                 ("AICc", self.aicc)]
+        vals = [fmt(v) for _, v in stats]
+        w = [max(len(n), len(v)) for (n, _), v in zip(stats, vals)]
+        out.append("  ".join(n.rjust(x) for (n, _), x in zip(stats, w)))
+        out.append("  ".join(v.rjust(x) for v, x in zip(vals, w)))
+        out.append("")
+        out.append("Variance Components:")
+        out.append("")
+        if len(self.sigma2):
+            head = ["", "estim", "sqrt", "nlvls", "fixed", "factor"]
+            rows = [[f"sigma^2.{j + 1}", fmt(s), fmt(math.sqrt(s)), str(n), "no", name]
+                    for j, (s, n, name) in enumerate(zip(self.sigma2, self.sigma2_nlevels, self.sigma2_names))]
+            out += _table(head, rows)
+            out.append("")
+        if len(self.tau2):
+            out.append(f"outer factor: {self.outer} (nlvls = {self.outer_nlevels})")
+            out.append(f"inner factor: {self.inner} (nlvls = {len(self.inner_levels)})")
+            out.append("")
+            if len(self.tau2) == 1:
+                rows = [["tau^2", fmt(self.tau2[0]), fmt(math.sqrt(self.tau2[0])), "no"]]
+                if self.struct != "ID":
+                    rows.append(["rho", fmt(self.rho[0]), "", "no"])
+                out += _table(["", "estim", "sqrt", "fixed"], rows)
+            else:
+                rows = [[f"tau^2.{j + 1}", fmt(t), fmt(math.sqrt(t)), str(self.inner_k[j]), "no", lev]
+                        for j, (t, lev) in enumerate(zip(self.tau2, self.inner_levels))]
+                out += _table(["", "estim", "sqrt", "k.lvl", "fixed", "level"], rows)
+                if self.struct == "HCS":
+                    out.append("")
+                    out += _table(["", "estim", "fixed"], [["rho", fmt(self.rho[0]), "no"]])
+                elif self.struct == "UN":
+                    out.append("")
+                    lv = self.inner_levels
+                    R = np.eye(len(lv))
+                    for (a, b), r in zip([(a, b) for a in range(len(lv)) for b in range(a + 1, len(lv))], self.rho):
+                        R[b, a] = r
+                    head = [""] + [f"rho.{x}" for x in lv]
+                    rows = [[lv[i]] + [("1" if i == j else fmt(R[i, j])) if j <= i else "" for j in range(len(lv))]
+                            for i in range(len(lv))]
+                    out += _table(head, rows)
+            out.append("")
+        title = "Test for Residual Heterogeneity:" if self.p > 1 or not self.has_intercept else "Test for Heterogeneity:"
+        qname = "QE" if title.startswith("Test for Residual") else "Q"
+        out.append(title)
+        out.append(f"{qname}(df = {self.qe_df}) = {fmt(self.qe)}, p-val {_p(self.qe_pvalue)}")
+        out.append("")
+        if self.qm_df and (self.p > 1 or not self.has_intercept):
+            idx = list(range(2 if self.has_intercept else 1, self.p + 1))
+            coefs = f"{idx[0]}:{idx[-1]}" if len(idx) > 1 else str(idx[0])
+            out.append(f"Test of Moderators (coefficient{'s' if len(idx) > 1 else ''} {coefs}):")
+            if self.qm_df2 is None:
+                out.append(f"QM(df = {self.qm_df}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
+            else:
+                out.append(f"F(df1 = {self.qm_df}, df2 = {self.qm_df2:g}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
+            out.append("")
+        out.append("Model Results:")
+        out.append("")
+        out += _coef_table(self)
+        out.append("")
+        out.append("---")
+        out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+        return "\n".join(out) + "\n"
+
+
+def _table(head, rows):
+    width = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    return ["  ".join([r[0].ljust(width[0])] + [c.rjust(w) for c, w in zip(r[1:], width[1:])]).rstrip()
+            for r in [head] + rows]
+
+
+def _coef_table(res, df=None) -> list:
+    df = res.df if df is None else df
+    stat = "zval" if df is None else "tval"
+    head = ["", "estimate", "se", stat] + ([] if df is None else ["df"]) + ["pval", "ci.lb", "ci.ub"]
+    rows = []
+    dfs = np.broadcast_to(np.asarray(df if df is not None else np.nan, dtype=float), (len(res.coef),))
+    for j, name in enumerate(res.coef_names):
+        r = [name, fmt(res.coef[j]), fmt(res.se[j]), fmt(res.statistic[j])]
+        if df is not None:
+            r.append(f"{dfs[j]:.4g}" if dfs[j] != round(dfs[j]) else f"{dfs[j]:g}")
+        r += [fmt_p(res.pvalue[j]), fmt(res.ci_low[j]), fmt(res.ci_high[j])]
+        rows.append(r)
+    lines = _table(head, rows)
+    return [lines[0]] + [f"{line}  {_stars(res.pvalue[j])}".rstrip() for j, line in enumerate(lines[1:])]
+
+
+def _p(p: float) -> str:
+    s = fmt_p(p)
+    return s if s.startswith("<") else "= " + s
+
+
+# --------------------------------------------------------------------------------------------
+# The fit
+# --------------------------------------------------------------------------------------------
+
+
+def _data_column(data, value, name, k=None):
+    if isinstance(value, str):
+        if data is None:
+            raise InputError(f"{name}={value!r} names a column, which needs data=")
+        try:
+            return np.asarray(data[value], dtype=float)
+        except KeyError:
+            raise InputError(f"{name}={value!r} is not a column of data") from None
+    return value
+
+
+def rma_mv(
+    yi,
+    V,
+    *,
+    mods=None,
+    random=None,
+    struct: str = "CS",
+    data=None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95,
+    R=None,
+    sparse: bool = False,
+    intercept: bool = True,
+    control: dict | None = None,
+) -> MultilevelResult:
+    """Multilevel / multivariate meta-analysis, as metafor's ``rma.mv``.
+
+    Parameters
+    ----------
+    yi : array_like or str
+        Effect sizes (or the name of a column of ``data``).
+    V : array_like or str
+        Sampling variances (a vector, or a column name) or the full k x k sampling covariance
+        matrix (see :func:`shared_control_v` and :func:`correlated_outcomes_v`).
+    mods : array_like, DataFrame or str, optional
+        Moderators as in :func:`metaanalysis.meta_regression` (a formula such as
+        ``"~ outcome - 1"`` is evaluated in ``data``).
+    random : str or list of str
+        Random-effects terms in metafor's syntax: ``"~ 1 | district/school"`` (nested random
+        intercepts), ``"~ outcome | trial"`` (correlated effects, shaped by ``struct``), or a list
+        of such terms (at most one ``inner | outer`` term).
+    struct : {"CS", "HCS", "UN", "ID", "DIAG"}
+        Variance structure of the ``inner | outer`` term.
+    data : DataFrame or mapping
+        Holds the variables named in ``random`` (and ``mods``, ``yi``, ``V`` if given by name).
+    method : {"REML", "ML"}
+    test : {"z", "t"}
+        ``"t"``: t tests with k - p df and an F test of moderators.
+    level : float
+        Confidence level in percent.
+    R : None
+        Known correlation matrices of random-effect levels are not supported yet (InputError).
+    sparse : bool
+        Accepted for metafor compatibility; the matrices are dense.
+    intercept : bool
+        Add an intercept to array moderators (a formula says so itself).
+    control : dict, optional
+        ``gtol`` and ``maxiter`` for the BFGS stage, ``newton`` for the number of polishing steps.
+
+    Returns
+    -------
+    MultilevelResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5, -0.1, 0.0, 0.4, 0.25],
+    ...                   "vi": [0.02, 0.03, 0.02, 0.04, 0.03, 0.02, 0.05, 0.03],
+    ...                   "district": [1, 1, 2, 2, 3, 3, 4, 4], "school": [1, 2, 1, 2, 1, 2, 1, 2]})
+    >>> res = rma_mv("yi", "vi", random="~ 1 | district/school", data=d)
+    >>> res.sigma2_names
+    ('district', 'district/school')
+    """
+    from .regression import design_matrix
+
+    if method not in ("REML", "ML"):
+        raise InputError(f"method must be 'REML' or 'ML' for rma_mv; got {method!r}")
+    if test not in ("z", "t"):
+        raise InputError(f"test must be 'z' or 't' for rma_mv; got {test!r}")
+    if struct not in STRUCTS:
+        raise InputError(f"unknown struct {struct!r}; valid: {', '.join(STRUCTS)}")
+    if R is not None:
+        raise InputError("R= (known correlation matrices of random-effect levels) is not supported; leave it None")
+    level = check_level(level)
+    control = dict(control or {})
+    y = as_float_array(_data_column(data, yi, "yi"), "yi")
+    k = y.shape[0]
+    Vin = _data_column(data, V, "V")
+    Vm = np.asarray(Vin, dtype=float) if not isinstance(Vin, str) else Vin
+    if Vm.ndim == 1 or Vm.ndim == 0:
+        v = as_float_array(Vm, "V")
+        if v.shape[0] != k:
+            raise InputError(f"V has {v.shape[0]} variances but there are {k} effects")
+        Vm = np.diag(v)
+    elif Vm.shape != (k, k):
+        raise InputError(f"V must be a vector of {k} variances or a {k} x {k} matrix; got shape {Vm.shape}")
+    if not np.all(np.isfinite(Vm)):
+        raise InputError("V has a missing or infinite entry")
+    if not np.allclose(Vm, Vm.T, rtol=1e-10, atol=0):
+        raise InputError("V must be symmetric")
+    if np.any(np.diag(Vm) < 0):
+        raise InputError(f"V has a negative variance at index {int(np.flatnonzero(np.diag(Vm) < 0)[0])}")
+    if mods is None:
+        X, names, has_int = np.ones((k, 1)), ("intrcpt",), True
+    else:
+        X, names, has_int = design_matrix(mods, data=data, intercept=intercept, k=k)
+    p = X.shape[1]
+    if random is None:
+        raise InputError("rma_mv needs random= (such as '~ 1 | study'); for a model without random effects "
+                         "use meta_regression(..., method='EE')")
+    sigma_terms, gterm = _parse_random(random, data, k)
+    model = _Model(Vm, sigma_terms, gterm, struct)
+    if k <= p:
+        raise InputError(f"{p} coefficients cannot be estimated from k = {k} effects")
+    reml = method == "REML"
+    logdet_xx = float(np.linalg.slogdet(X.T @ X)[1])
+    theta0 = _start(model, y, X, Vm)
+    theta, fit, converged, iterations = _optimise(model, theta0, y, X, reml, logdet_xx, control)
+    if not converged:
+        raise ConvergenceError(f"rma_mv: the optimiser did not converge (BFGS from {theta0.tolist()}, then Newton "
+                               "steps); try other control= settings or a simpler random structure")
+    s2, t2, rho = model.split(theta)
+    if model.has_g:
+        t2 = np.broadcast_to(t2, (1,)) if model.nt == 1 else t2
+        if struct in ("ID", "DIAG"):
+            rho = np.zeros(1)  # metafor reports the fixed correlation 0
+    beta, vb = fit.beta, fit.vb
+    se = np.sqrt(np.diag(vb))
+    stat = beta / se
+    df = None if test == "z" else float(k - p)
+    pval = np.asarray(two_sided_p(stat, df), dtype=float)
+    crit = critical_value(level, df)
+    # QE: residual heterogeneity with the sampling covariances only
+    Vi = np.linalg.inv(Vm)
+    ViX = Vi @ X
+    P0 = Vi - ViX @ np.linalg.solve(X.T @ ViX, ViX.T)
+    qe = max(float(y @ P0 @ y), 0.0)
+    qe_p = float(chdtrc(k - p, qe))
+    btt = list(range(1, p)) if has_int and p > 1 else list(range(p))
+    if has_int and p == 1:
+        btt = [0]
+    b = beta[btt]
+    qm = float(b @ np.linalg.solve(vb[np.ix_(btt, btt)], b))
+    m = len(btt)
+    if df is None:
+        qm_df2, qm_p = None, float(chdtrc(m, qm))
+    else:
+        qm, qm_df2 = qm / m, df
+        qm_p = float(fdtrc(m, df, qm))
+    # fit statistics as metafor's fitstats: parameters = coefficients + free variance components
+    parms = p + model.npar
+    ll = float(fit.ll)
+    if reml:
+        dev = -2 * ll
+        n_eff = k - p
+    else:
+        ll_sat = -0.5 * (k * _LOG2PI + float(np.linalg.slogdet(Vm)[1]))
+        dev = -2 * (ll - ll_sat)
+        n_eff = k
+    aic = -2 * ll + 2 * parms
+    bic = -2 * ll + parms * math.log(n_eff)
+    aicc = -2 * ll + 2 * parms * max(n_eff, parms + 2) / (max(n_eff, parms + 2) - parms - 1)
+    if gterm is not None:
+        inner, outer, g, o, levels = gterm
+        inner_k = tuple(int(np.unique(o[g == j]).size) for j in range(len(levels)))
+        outer_n = int(np.unique(o).size)
+    else:
+        inner = outer = None
+        levels, inner_k, outer_n = (), (), 0
+    return MultilevelResult(
+        beta, se, stat, pval, beta - crit * se, beta + crit * se, tuple(names), vb,
+        np.array(s2, dtype=float), tuple(n for n, _ in sigma_terms),
+        tuple(int(c.max()) + 1 for _, c in sigma_terms), np.array(t2, dtype=float) if gterm else np.zeros(0),
+        np.array(rho, dtype=float) if gterm else np.zeros(0), struct if gterm else None, inner, outer,
+        tuple(levels), outer_n, inner_k, qe, k - p, qe_p, qm, m, qm_df2, qm_p, ll, dev, aic, bic, aicc, k, p,
+        method, test, level, df, converged, iterations, y.copy(), Vm.copy(), X.copy(), fit.M.copy(), has_int,
+        tuple([random] if isinstance(random, str) else random),
+    )
