@@ -120,7 +120,7 @@ def test_failed_report_leaves_no_scratch(tmp_path, small_table, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr(figures, "render_figures", boom)
+    monkeypatch.setattr(figures, "render_jobs", boom)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError):
         build_report(small_table, out, formats=("svg",))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from . import _style as S
+from ._fonts import lean_font_subsets
 
 __all__ = ["save_figure"]
 
@@ -92,7 +93,7 @@ def save_figure(fig, path, *, width=None, dpi: int = 600, transparent: bool = Fa
         "ps": {"Creator": "metaanalysis"},
     }.get(fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with S.style():
+    with S.style(), lean_font_subsets():
         figure.savefig(path, dpi=dpi, format=fmt, metadata=metadata, transparent=transparent,
                        facecolor="none" if transparent else "white")
     return path

@@ -70,19 +70,20 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
     """Render the figures and the page and move them into ``out``; returns the paths written."""
     from ..fileio import atomic_write
     from .exports import docx_bytes, manuscript_tables, xlsx_bytes
-    from .figures import render_figures
+    from .figures import figure_jobs, render_jobs
     from .html import render_page
     from .outdir import SCRATCH_PREFIX
-    from .review_figures import render_review_figures
+    from .review_figures import review_figure_jobs
     from .tables import csv_bytes, report_tables
 
     # Figures go to a scratch folder first and move in one by one, so a crash never leaves a
     # report whose page and files disagree half-way.
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=out))
     try:
-        figures = render_review_figures(review, scratch, formats=formats)
-        figures += render_figures(review, network_fits, survival, scratch, formats=formats,
-                                  funnel_min_k=SMALL_STUDY_MIN_K)
+        # one pool for all figures: the review's and the analyses' are independent
+        jobs = review_figure_jobs(review) + figure_jobs(review, network_fits, survival,
+                                                        funnel_min_k=SMALL_STUDY_MIN_K)
+        figures = render_jobs(jobs, scratch, formats)
         page = render_page(results, table, figures, diff)
         written = []
         (out / "figures").mkdir(exist_ok=True)

@@ -78,6 +78,12 @@ def render_figures(review, network_fits, survival, folder: Path, *, formats=("sv
     pipe). Each figure is drawn by exactly one process and the files are the same as a serial run.
     """
     jobs = figure_jobs(review, network_fits, survival, funnel_min_k=funnel_min_k)
+    return render_jobs(jobs, folder, formats, workers=workers)
+
+
+def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None) -> list:
+    """Run figure jobs (functions returning ``(spec, Axes)``) and save each figure into
+    ``folder``; one dict per job, in the jobs' order (see :func:`render_figures`)."""
     n = _worker_count(workers, len(jobs))
     if n <= 1:
         return [_render_job(job, folder, formats) for job in jobs]

@@ -5,49 +5,47 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def _save(ax, stem, formats, spec) -> dict:
-    from ..plots import save_figure
-    from ..plots.lifecycle import close_figure
-
-    files = []
-    for fmt in dict.fromkeys(("svg", "pdf", *formats)):
-        path = stem.with_suffix("." + fmt)
-        save_figure(ax.figure, path, **({} if fmt == "svg" else {"dpi": 300}))
-        files.append(path)
-    close_figure(ax)
-    return dict(spec, svg=files[0], pdf=files[1], files=[str(f) for f in files])
+def _drawn(draw, arg, spec):
+    return spec, draw(arg)
 
 
-def render_review_figures(review, folder: Path, formats=("svg",)) -> list:
-    """Draw the review's figures into ``folder``; one dict per figure as ``render_figures``:
-    the PRISMA flow, and for each primary analysis with assessed studies the risk-of-bias
-    traffic-light plot and the summary of the analysis weight at each judgement (robvis)."""
+def review_figure_jobs(review) -> list:
+    """The review's figures as functions that draw one and return ``(spec, Axes)`` (as
+    :func:`.figures.figure_jobs`): the PRISMA flow, and for each primary analysis with assessed
+    studies the risk-of-bias traffic-light plot and the summary of the analysis weight at each
+    judgement (robvis)."""
+    from functools import partial
+
     from ..plots.prisma import prisma_flow
+    from ..plots.risk_of_bias import rob_summary, traffic_light
 
-    out = []
+    jobs = []
     if review.prisma is not None:
-        out.append(_save(prisma_flow(review.prisma), folder / "prisma_flow", formats, {
+        jobs.append(partial(_drawn, prisma_flow, review.prisma, {
             "key": "prisma", "name": "prisma_flow",
             "caption": "PRISMA 2020 flow of records, reports and studies (counts declared in the "
                        "protocol's [search] table and checked against the study table)."}))
     for spec, frame, summary in risk_of_bias_views(review):
-        from ..plots.risk_of_bias import rob_summary, traffic_light
-
         if not frame.empty:
-            out.append(_save(traffic_light(frame), folder / f"{spec['id']}_rob_traffic_light",
-                             formats, {"key": f"rob:{spec['id']}",
-                                       "name": f"{spec['id']}_rob_traffic_light",
-                                       "caption": f"Risk of bias ({spec['tool']}) of the studies "
-                                                  f"in {spec['title'].lower()}, by domain."}))
+            jobs.append(partial(_drawn, traffic_light, frame, {
+                "key": f"rob:{spec['id']}", "name": f"{spec['id']}_rob_traffic_light",
+                "caption": f"Risk of bias ({spec['tool']}) of the studies in "
+                           f"{spec['title'].lower()}, by domain."}))
         if summary is not None and not summary.empty:
-            out.append(_save(rob_summary(summary), folder / f"{spec['id']}_rob_summary",
-                             formats, {"key": f"rob:{spec['id']}",
-                                       "name": f"{spec['id']}_rob_summary",
-                                       "caption": "Share of the analysis weight at each "
-                                                  "risk-of-bias judgement, per domain (each "
-                                                  "therapy's estimate counts equally; within it, "
-                                                  "studies by their weight)."}))
-    return out
+            jobs.append(partial(_drawn, rob_summary, summary, {
+                "key": f"rob:{spec['id']}", "name": f"{spec['id']}_rob_summary",
+                "caption": "Share of the analysis weight at each risk-of-bias judgement, per "
+                           "domain (each therapy's estimate counts equally; within it, studies by "
+                           "their weight)."}))
+    return jobs
+
+
+def render_review_figures(review, folder: Path, formats=("svg",), workers: int | None = 1) -> list:
+    """Draw the review's figures into ``folder``; one dict per figure as
+    :func:`.figures.render_figures` (the report draws them in the same worker pool as the rest)."""
+    from .figures import render_jobs
+
+    return render_jobs(review_figure_jobs(review), folder, formats, workers=workers)
 
 
 def risk_of_bias_views(review) -> list:

@@ -1,0 +1,107 @@
+"""Type 42 embedding through lean font copies (plots/_fonts.py): the same glyphs, faster."""
+
+from __future__ import annotations
+
+import io
+import re
+import zlib
+
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+from fontTools.ttLib import TTFont  # noqa: E402
+
+from metaanalysis.plots import _fonts  # noqa: E402
+from metaanalysis.plots import save_figure  # noqa: E402
+
+TEXT = "Hazard ratio 0.41 (0.32–0.52) · τ² ≥ 0 · Favours therapy"
+
+
+def _figure():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_title(TEXT, fontsize=6)
+    ax.text(0.1, 0.5, "Bold ÄÖÜ μ ± NE", fontweight="bold")
+    ax.set_xlabel("Median, months")
+    return fig
+
+
+def _embedded_fonts(pdf: bytes) -> dict:
+    """Font programs (FontFile2 streams) of a PDF, by BaseFont name without the subset tag."""
+    fonts = {}
+    for m in re.finditer(rb"/FontFile2 (\d+) 0 R", pdf):
+        obj = int(m.group(1))
+        head = re.search(rb"\n%d 0 obj\n(<<.*?>>)\nstream\n" % obj, pdf, re.S)
+        length = int(re.search(rb"/Length (\d+)", head.group(1)).group(1))
+        start = head.end()
+        data = pdf[start:start + length]
+        if b"/FlateDecode" in head.group(1):
+            data = zlib.decompress(data)
+        font = TTFont(io.BytesIO(data))
+        name = font["name"].getDebugName(6) or str(obj)
+        fonts[name.split("+")[-1]] = font
+    return fonts
+
+
+def _save(tmp_path, name, monkeypatch=None) -> bytes:
+    """Save the test figure as PDF; with ``monkeypatch``, with the lean-font wrapper disabled
+    (matplotlib subsets the original font, as without this package)."""
+    import contextlib
+
+    import matplotlib.pyplot as plt
+
+    import metaanalysis.plots.export as export
+
+    if monkeypatch is not None:
+        monkeypatch.setattr(export, "lean_font_subsets", contextlib.nullcontext)
+    fig = _figure()
+    path = tmp_path / name
+    save_figure(fig, path)
+    plt.close(fig)
+    return path.read_bytes()
+
+
+def test_lean_subset_embeds_the_same_glyphs_as_matplotlib(tmp_path, monkeypatch):
+    lean = _embedded_fonts(_save(tmp_path, "lean.pdf"))
+    full = _embedded_fonts(_save(tmp_path, "full.pdf", monkeypatch))
+    assert set(lean) == set(full) and len(lean) == 2  # regular and bold, Type 42 (TrueType)
+    for name in full:
+        a, b = lean[name], full[name]
+        # the full subset also carries glyphs reachable only through layout substitutions (the
+        # MATH table's bracket pieces), which a PDF never substitutes
+        extra = set(b.getGlyphOrder()) - set(a.getGlyphOrder())
+        assert set(a.getGlyphOrder()) <= set(b.getGlyphOrder())
+        assert not extra & set(b["cmap"].getBestCmap().values())
+        assert a["cmap"].getBestCmap() == b["cmap"].getBestCmap()
+        for g in a.getGlyphOrder():
+            ga, gb = a["glyf"][g], b["glyf"][g]
+            ga.expand(a["glyf"])
+            gb.expand(b["glyf"])
+            assert ga.getCoordinates(a["glyf"])[0] == gb.getCoordinates(b["glyf"])[0], g
+            assert a["hmtx"][g] == b["hmtx"][g], g
+        # layout tables are what the lean copy leaves out; a PDF viewer never reads them
+        assert "GPOS" not in a and "GSUB" not in a
+
+
+def test_characters_of_the_text_are_in_the_embedded_font(tmp_path):
+    fonts = _embedded_fonts(_save(tmp_path, "lean.pdf"))
+    regular = next(f for n, f in fonts.items() if "Bold" not in n)
+    cmap = regular["cmap"].getBestCmap()
+    for ch in set(TEXT + "Median, months") - {" "}:
+        assert ord(ch) in cmap, ch
+
+
+def test_wrapper_is_removed_after_saving(tmp_path):
+    from matplotlib.backends import _backend_pdf_ps as backend
+
+    before = backend.get_glyphs_subset
+    _save(tmp_path, "x.pdf")
+    assert backend.get_glyphs_subset is before
+    assert not getattr(before, "_metaanalysis_lean", False)
+
+
+def test_a_font_that_cannot_be_copied_is_used_as_it_is(tmp_path):
+    assert _fonts._lean_copy(str(tmp_path / "missing.ttf")) is None
+    assert _fonts._lean_copy(str(tmp_path / "font.otf")) is None
