@@ -111,6 +111,12 @@ _LAZY = {
     "ph_test": "survival.ph",
     "piecewise_hr": "survival.ph",
     "hr_over_time": "survival.ph",
+    "cox_one_stage": "survival.onestage",
+    "digitisation_uncertainty": "survival.uncertainty",
+    "pool_rmst": "pooling.rmst",
+    "rmst_per_trial": "pooling.rmst",
+    "rmst_over_tau": "pooling.rmst",
+    "survival_nma": "network.survival",
     # network
     "network_meta": "network",
     "bucher": "network",
