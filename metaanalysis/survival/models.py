@@ -1,0 +1,710 @@
+"""Parametric survival models fitted to patient data (reconstructed or real), compared and extrapolated.
+
+:func:`fit_survival_models` fits, per arm, the standard candidates of a health-technology
+assessment (NICE DSU TSD 14; Latimer 2013): exponential, Weibull, Gompertz, log-logistic,
+log-normal, generalised gamma and Royston-Parmar spline models, and returns a
+:class:`SurvivalModelsResult` with one row per arm and model (log-likelihood, AIC, BIC, median,
+restricted and unrestricted mean) and the fitted survival and hazard functions with delta-method
+bands at any times (:meth:`SurvivalModelsResult.extrapolate`).
+
+Fitting
+-------
+Each model is a lifelines univariate fitter (imported inside the functions):
+
+==============  ============================  ===============================================
+model           lifelines fitter              parameters (names as stored)
+==============  ============================  ===============================================
+exponential     ``ExponentialFitter``         ``lambda_`` (scale: mean), ``H = t/lambda``
+weibull         ``WeibullFitter``             ``lambda_, rho_``: ``H = (t/lambda)^rho``
+gompertz        :class:`GompertzFitter`       ``shape_, rate_``: ``h = rate exp(shape t)``
+loglogistic     ``LogLogisticFitter``         ``alpha_, beta_``: ``S = 1/(1+(t/alpha)^beta)``
+lognormal       ``LogNormalFitter``           ``mu_, sigma_``: ``log T ~ N(mu, sigma^2)``
+gengamma        ``GeneralizedGammaFitter``    ``mu_, ln_sigma_, lambda_`` (Prentice 1974;
+                                              flexsurv's ``gengamma`` with ``Q = lambda_``)
+rp0 ... rp3     ``SplineFitter``              ``phi_0_ ...``: ``log H = s(log t)``
+==============  ============================  ===============================================
+
+The exponential, Weibull, log-logistic and log-normal fits are the intercept-only models of R's
+``survreg`` (``log lambda`` is survreg's intercept, ``1/rho`` its scale). ``GompertzFitter`` is a
+:class:`lifelines.fitters.ParametricUnivariateFitter` subclass defined here, in flexsurv's
+parameterisation. lifelines' ``SplineFitter`` *is* the Royston-Parmar proportional-hazards spline
+model on the log cumulative hazard scale: ``log H(t) = g0 + g1 x + sum_j g_{j+1} v_j(x)``,
+``x = log t``, with the restricted cubic basis ``v_j(x) = (x-k_j)^3_+ - l_j (x-k_min)^3_+ -
+(1-l_j) (x-k_max)^3_+``, ``l_j = (k_max-k_j)/(k_max-k_min)`` (Royston & Parmar 2002), the basis of
+flexsurv's ``flexsurvspline(scale = "hazard")``. ``"rpK"`` places the boundary knots at the
+smallest and largest log event time and ``K`` internal knots at the quantiles of the log event
+times (R's ``quantile`` type 7), flexsurv's default; ``rp0`` is the Weibull model exactly.
+
+lifelines' optimiser (Nelder-Mead, then a gradient method) is slow and stops about 1e-6 short of
+the maximum on some data, so each model's lifelines log-likelihood is maximised by Newton-Raphson
+with step halving on its exact (autograd) gradient and Hessian, from a start (the Weibull fit for
+the generalised gamma, ``Q = 1``, and the splines), to a relative step below 1e-12; lifelines'
+``fit`` is used, then finished by Newton, only where Newton alone does not converge; the covariance matrix is the inverse of the observed information
+there. The log-likelihood is that of the times (events contribute ``log f(t)``, censored ``log
+S(t)``), as ``survreg`` and flexsurv report it; AIC ``= -2 logLik + 2p``, BIC ``= -2 logLik +
+p log n``.
+
+Bands are delta-method intervals on the parameters: for ``S(t)`` on the log cumulative hazard
+scale (``exp(-exp(log H +- z se))``, so they stay in (0, 1)), for ``h(t)`` on the log scale, for
+the median on the log scale (``var t_m = dH' V dH / h(t_m)^2``).
+
+References
+----------
+Royston P, Parmar MKB. Stat Med 2002;21:2175-97. Latimer NR. NICE DSU TSD 14 (2011, updated 2013).
+Jackson C. flexsurv: J Stat Softw 2016;70(8). Prentice RL. Biometrika 1974;61:539-44.
+
+Example
+-------
+>>> import metaanalysis as ma
+>>> rec = ma.read_curve("data/curves/veteran_overall").reconstruct()       # doctest: +SKIP
+>>> res = ma.fit_survival_models(rec.ipd, models=("exponential", "weibull", "rp1"))  # doctest: +SKIP
+>>> res.to_frame()[["model", "aic", "median"]]                               # doctest: +SKIP
+>>> res.extrapolate([365, 730])                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._base import ResultMixin, check_level, fmt, jsonable, readonly, zcrit
+from ..errors import ConvergenceError, InputError
+
+__all__ = ["fit_survival_models", "SurvivalModelsResult", "MODELS"]
+
+MODELS = ("exponential", "weibull", "gompertz", "loglogistic", "lognormal", "gengamma", "rp1", "rp2", "rp3")
+_PARAMETRIC = {"exponential", "weibull", "gompertz", "loglogistic", "lognormal", "gengamma"}
+_RP = re.compile(r"rp([0-9])$")
+LN2 = math.log(2.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the Gompertz fitter (a lifelines extension), built on first use so that lifelines loads lazily
+
+
+@functools.lru_cache(maxsize=None)
+def _gompertz_class():
+    import autograd.numpy as anp
+    from lifelines.fitters import ParametricUnivariateFitter
+
+    class GompertzFitter(ParametricUnivariateFitter):
+        r"""Gompertz model ``h(t) = rate * exp(shape * t)``, ``H(t) = rate/shape (exp(shape t) - 1)``.
+
+        flexsurv's ``dist = "gompertz"`` parameterisation. ``shape < 0`` gives a curve that levels
+        off at ``exp(rate/shape)`` (a cured fraction): median and mean may then be infinite.
+
+        Example
+        -------
+        >>> from metaanalysis.survival.models import GompertzFitter
+        >>> GompertzFitter().fit([1, 2, 3, 5, 8], [1, 1, 0, 1, 1]).rate_ > 0
+        True
+        """
+
+        _fitted_parameter_names = ["shape_", "rate_"]
+        _bounds = [(None, None), (1e-300, None)]
+
+        def _create_initial_point(self, Ts, E, entry, weights):
+            t = np.asarray(Ts[0], float)
+            rate = max(float(np.sum(E)), 1.0) / float(np.sum(t))
+            return np.array([0.1 * rate, rate])
+
+        def _cumulative_hazard(self, params, times):
+            shape, rate = params[0], params[1]
+            # shape -> 0 is the exponential limit; keep the division away from 0 so autograd's
+            # derivative stays finite there too
+            safe = anp.where(anp.abs(shape) < 1e-12, 1e-12, shape)
+            return rate * anp.expm1(safe * times) / safe
+
+        def _log_hazard(self, params, times):
+            return anp.log(params[1]) + params[0] * times
+
+    GompertzFitter.__module__ = __name__
+    return GompertzFitter
+
+
+def __getattr__(name):
+    # ``from metaanalysis.survival.models import GompertzFitter`` without importing lifelines at
+    # module import
+    if name == "GompertzFitter":
+        return _gompertz_class()
+    raise AttributeError(name)
+
+
+# ---------------------------------------------------------------------------------------------------
+# input
+
+
+def _arms(ipd) -> dict:
+    """``{arm name: (time, event)}`` from one arm, a frame with an ``arm`` column or a mapping."""
+    from .km import _arm
+
+    if isinstance(ipd, dict):
+        if not ipd:
+            raise InputError("ipd is an empty mapping; give {arm name: DataFrame[time, event]}")
+        out = {str(k): _arm(v, f"ipd[{k!r}]") for k, v in ipd.items()}
+    elif hasattr(ipd, "columns") and "arm" in ipd.columns:
+        out = {}
+        for name in dict.fromkeys(ipd["arm"].tolist()):
+            out[str(name)] = _arm(ipd.loc[ipd["arm"] == name], f"ipd (arm {name!r})")
+    else:
+        out = {"all": _arm(ipd, "ipd")}
+    for name, (t, e) in out.items():
+        if np.any(t <= 0):
+            i = int(np.flatnonzero(t <= 0)[0])
+            raise InputError(
+                f"arm {name!r}: time at index {i} is {t[i]}; the models need positive times "
+                "(drop the row or shift zero times by a small amount such as half the smallest positive time)"
+            )
+        if e.sum() < 2:
+            raise InputError(f"arm {name!r} has {int(e.sum())} events; at least 2 are needed to fit a model")
+    return out
+
+
+def _model_names(models) -> tuple:
+    if isinstance(models, str):
+        models = (models,)
+    out = []
+    for m in models:
+        key = str(m).lower()
+        if key not in _PARAMETRIC and not _RP.match(key):
+            raise InputError(
+                f"unknown survival model {m!r}; choose from exponential, weibull, gompertz, loglogistic, "
+                "lognormal, gengamma, or rp0 ... rp9 (Royston-Parmar spline with that many internal knots)"
+            )
+        out.append(key)
+    if not out:
+        raise InputError("models is empty; give at least one model name such as 'weibull'")
+    return tuple(dict.fromkeys(out))
+
+
+def rp_knots(time, event, n_internal: int) -> np.ndarray:
+    """Knots (on the log time scale) of a Royston-Parmar model, as flexsurv places them by default.
+
+    Boundary knots at the smallest and largest log event time, ``n_internal`` internal knots at the
+    quantiles ``j/(n_internal+1)`` of the log event times (type 7, numpy's default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.exp(rp_knots([1, 2, 4, 8], [1, 1, 1, 0], 1)).round(6).tolist()
+    [1.0, 2.0, 4.0]
+    """
+    lt = np.log(np.asarray(time, float)[np.asarray(event) == 1])
+    return np.quantile(lt, np.linspace(0.0, 1.0, n_internal + 2))
+
+
+# ---------------------------------------------------------------------------------------------------
+# one fitted model
+
+
+def _fitter_for(model: str, t, e):
+    """The lifelines fitter of ``model`` and a start for the maximisation."""
+    import lifelines as ll
+
+    lt = np.log(t[e == 1])
+    rate = e.sum() / t.sum()
+    # Weibull start from a least-squares line through log(-log KM) would be better, but the
+    # exponential point (rho = 1) is always inside the basin Newton-with-halving reaches
+    weib = np.array([1 / rate, 1.0])
+    if model == "exponential":
+        return ll.ExponentialFitter(), np.array([1 / rate])
+    if model == "weibull":
+        return ll.WeibullFitter(), weib
+    if model == "gompertz":
+        return _gompertz_class()(), np.array([1e-3 * rate, rate])
+    if model == "loglogistic":
+        return ll.LogLogisticFitter(), np.array([math.exp(lt.mean()), 1.5])
+    if model == "lognormal":
+        return ll.LogNormalFitter(), np.array([lt.mean(), max(lt.std(), 0.1)])
+    w = _fit_one("", "weibull", t, e)
+    lam, rho = w.params
+    if model == "gengamma":
+        # Q = 1 is the Weibull model: start the generalised gamma at the Weibull fit
+        return ll.GeneralizedGammaFitter(), np.array([math.log(lam), -math.log(rho), 1.0])
+    k = int(_RP.match(model).group(1))
+    knots = rp_knots(t, e, k)
+    if np.any(np.diff(knots) <= 0):
+        raise InputError(f"{model}: the knots {np.exp(knots).tolist()} coincide; too few distinct event times")
+    # log H = -rho log(lambda) + rho log t is the Weibull fit; splines start at 0
+    return ll.SplineFitter(np.exp(knots)), np.r_[-rho * math.log(lam), rho, np.zeros(k)]
+
+
+def _loglik(fitter, params, t, e):
+    te = t[e == 1]
+    # broadcast: the exponential fitter's log hazard is a scalar
+    return (fitter._log_hazard(params, te) + np.zeros_like(te)).sum() - fitter._cumulative_hazard(params, t).sum()
+
+
+def _newton(fitter, x0, t, e, model):
+    """Finish lifelines' fit with Newton steps on the exact gradient and Hessian."""
+    from autograd import grad, hessian
+
+    f = lambda p: _loglik(fitter, p, t, e)  # noqa: E731
+    g, h = grad(f), hessian(f)
+    x = np.asarray(x0, float)
+    ll = float(f(x))
+    converged = False
+    for _ in range(100):
+        gx, hx = np.asarray(g(x), float), np.asarray(h(x), float)
+        try:
+            step = np.linalg.solve(hx, gx)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)):
+            break
+        if gx @ step > 0:  # not an ascent direction (Hessian not negative definite): gradient step
+            step = -gx / max(np.abs(np.diag(hx)).max(), 1.0)
+        s = 1.0
+        while s > 1e-10:
+            xn = x - s * step
+            with np.errstate(all="ignore"):
+                lln = float(f(xn))
+            if math.isfinite(lln) and lln >= ll - 1e-13 * abs(ll):
+                break
+            s /= 2
+        else:
+            break
+        # converged when the step is below 1e-12 relative, or the Newton step is below 1e-10
+        # standard errors (the generalised gamma's clipped special functions leave noise there)
+        with np.errstate(all="ignore"):
+            se = np.sqrt(np.abs(np.diag(np.linalg.pinv(-hx))))
+        done = np.all(np.abs(xn - x) <= 1e-12 * (1 + np.abs(x))) or (s == 1.0 and np.all(np.abs(step) <= 1e-10 * se))
+        x, ll = xn, lln
+        if done:
+            converged = True
+            break
+    hx = np.asarray(h(x), float)
+    if not converged:
+        # halving found no higher point: at the maximum to rounding if the gradient is negligible
+        # on the scale of the standard errors
+        with np.errstate(all="ignore"):
+            gx = np.asarray(g(x), float)
+            scale = np.sqrt(np.abs(np.diag(np.linalg.pinv(-hx))))
+        converged = bool(np.all(np.isfinite(gx)) and np.max(np.abs(gx) * scale) < 1e-7)
+    try:
+        vcov = np.linalg.inv(-hx)
+    except np.linalg.LinAlgError:
+        vcov = np.full_like(hx, np.nan)
+    if not np.all(np.isfinite(vcov)) or np.any(np.diag(vcov) <= 0):
+        converged = False
+    return x, ll, vcov, converged
+
+
+@dataclass(frozen=True, eq=False)
+class _ModelFit:
+    """One model on one arm: the lifelines fitter (for its functions), the MLE and its covariance."""
+
+    arm: str
+    model: str
+    fitter: object
+    params: np.ndarray
+    names: tuple
+    vcov: np.ndarray
+    loglik: float
+    n: int
+    events: int
+    converged: bool
+    knots: np.ndarray | None = None
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    # value and delta-method band of log H, log h at times t (t > 0)
+    def _log_cumhaz(self, p, t):
+        import autograd.numpy as anp
+
+        return anp.log(self.fitter._cumulative_hazard(p, t))
+
+    def _with_se(self, fun, t):
+        from autograd import jacobian
+
+        t = np.asarray(t, float)
+        zero = np.zeros_like(t)  # some lifelines hazards are scalars (exponential): broadcast them
+        with np.errstate(all="ignore"):
+            val = np.asarray(fun(self.params, t) + zero, float)
+            jac = np.asarray(jacobian(lambda p: fun(p, t) + zero)(self.params), float).reshape(len(t), -1)
+        var = np.einsum("ij,jk,ik->i", jac, self.vcov, jac)
+        return val, np.sqrt(np.clip(var, 0, None))
+
+    def cumulative_hazard(self, t):
+        t = np.asarray(t, float)
+        out = np.zeros_like(t)
+        pos = t > 0
+        with np.errstate(all="ignore"):
+            out[pos] = np.asarray(self.fitter._cumulative_hazard(self.params, t[pos]), float)
+        return out
+
+    def hazard(self, t):
+        t = np.asarray(t, float)
+        with np.errstate(all="ignore"):
+            lh = self.fitter._log_hazard(self.params, np.maximum(t, 1e-300))
+            return np.exp(np.asarray(lh, float) + np.zeros_like(t))
+
+    def survival(self, t):
+        return np.exp(-self.cumulative_hazard(t))
+
+    def survival_band(self, t, z):
+        t = np.asarray(t, float)
+        s = np.ones_like(t)
+        lo, hi = np.ones_like(t), np.ones_like(t)
+        pos = t > 0
+        if pos.any():
+            lh, se = self._with_se(self._log_cumhaz, t[pos])
+            s[pos] = np.exp(-np.exp(lh))
+            lo[pos] = np.exp(-np.exp(lh + z * se))
+            hi[pos] = np.exp(-np.exp(lh - z * se))
+        return s, lo, hi
+
+    def hazard_band(self, t, z):
+        t = np.asarray(t, float)
+        out = np.full((3, len(t)), np.nan)
+        pos = t > 0
+        if pos.any():
+            lh, se = self._with_se(lambda p, x: self.fitter._log_hazard(p, x), t[pos])
+            out[:, pos] = np.exp([lh, lh - z * se, lh + z * se])
+        return out
+
+    def median(self, z):
+        """Median and its delta-method interval (log scale); inf when S never reaches 0.5."""
+        from scipy.optimize import brentq
+
+        f = lambda u: float(self.cumulative_hazard(np.array([math.exp(u)]))[0]) - LN2  # noqa: E731
+        lo, hi = -1.0, 1.0
+        while f(lo) > 0 and lo > -700:
+            lo -= 2 * abs(lo)
+        while f(hi) < 0:
+            hi += 2 * abs(hi)
+            if hi > 700:
+                return math.inf, math.nan, math.nan
+        u = brentq(f, lo, hi, xtol=1e-14, rtol=1e-15, maxiter=500)
+        tm = math.exp(u)
+        (lh,), (se_lh,) = self._with_se(self._log_cumhaz, np.array([tm]))
+        # d log t_m = -d log H(t_m) / (d log H / d log t) at the median
+        slope = float(self.hazard(np.array([tm]))[0]) * tm / LN2
+        se = se_lh / slope
+        return tm, tm * math.exp(-z * se), tm * math.exp(z * se)
+
+    def restricted_mean(self, horizon: float) -> float:
+        from scipy.integrate import quad
+
+        pts = None if self.knots is None else [x for x in np.exp(self.knots) if 0 < x < horizon]
+        val, _ = quad(lambda x: float(self.survival(np.array([x]))[0]), 0.0, horizon, points=pts,
+                      limit=400, epsabs=0.0, epsrel=1e-10)
+        return float(val)
+
+    def mean(self) -> float:
+        """Unrestricted mean survival; ``inf`` where the tail is too heavy (or a cured fraction)."""
+        from scipy.special import gammaln
+
+        p = dict(zip(self.names, self.params))
+        m = self.model
+        if m == "exponential":
+            return float(p["lambda_"])
+        if m == "weibull":
+            return float(p["lambda_"] * math.exp(math.lgamma(1 + 1 / p["rho_"])))
+        if m == "lognormal":
+            return float(math.exp(p["mu_"] + p["sigma_"] ** 2 / 2))
+        if m == "loglogistic":
+            b = p["beta_"]
+            return float(p["alpha_"] * (math.pi / b) / math.sin(math.pi / b)) if b > 1 else math.inf
+        if m == "gengamma":
+            q, s = p["lambda_"], math.exp(p["ln_sigma_"])
+            if abs(q) < 1e-8:
+                return float(math.exp(p["mu_"] + s**2 / 2))
+            a = 1 / q**2
+            if a + s / q <= 0:
+                return math.inf
+            return float(math.exp(p["mu_"] + (s / q) * math.log(q**2) + gammaln(a + s / q) - gammaln(a)))
+        if m == "gompertz" and p["shape_"] < 0:
+            return math.inf
+        if self.knots is not None:
+            # beyond the last knot log H is linear in log t (a Weibull tail): finite iff its slope > 0
+            x = np.exp(self.knots[-1] + np.array([1.0, 2.0]))
+            slope = float(np.diff(np.log(self.cumulative_hazard(x)))[0])
+            if slope <= 0:
+                return math.inf
+        from scipy.integrate import quad
+
+        val, _ = quad(lambda x: float(self.survival(np.array([x]))[0]), 0.0, math.inf, limit=400,
+                      epsabs=0.0, epsrel=1e-10)
+        return float(val)
+
+
+def _fit_one(arm, model, t, e) -> _ModelFit:
+    """Newton-Raphson from a start; lifelines' own optimiser (Nelder-Mead then L-BFGS-B/SLSQP, slow)
+    only where Newton alone does not converge."""
+    import warnings
+
+    fitter, start = _fitter_for(model, t, e)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, ll, vcov, ok = _newton(fitter, start, t, e, model)
+        if not ok:
+            try:
+                fitter.fit(t, e, initial_point=start)
+                x0 = np.asarray(fitter._fitted_parameters_, float)
+            except Exception as exc:  # lifelines raises its own ConvergenceError and numpy errors
+                raise ConvergenceError(
+                    f"{model} on arm {arm!r}: Newton-Raphson from {start.tolist()} did not converge and "
+                    f"lifelines' fit failed ({exc})") from exc
+            x, ll, vcov, ok = _newton(fitter, x0, t, e, model)
+    if not math.isfinite(ll):
+        raise ConvergenceError(f"{model} on arm {arm!r}: no finite log-likelihood (tried Newton, then lifelines)")
+    names = tuple(fitter._fitted_parameter_names)
+    knots = np.log(np.asarray(fitter.knot_locations, float)) if model.startswith("rp") else None
+    return _ModelFit(arm, model, fitter, readonly(x), names, readonly(vcov), float(ll), len(t),
+                     int(e.sum()), bool(ok), None if knots is None else readonly(knots))
+
+
+# ---------------------------------------------------------------------------------------------------
+# the result
+
+
+_TABLE_COLS = ("arm", "model", "n_params", "loglik", "aic", "bic", "median", "median_ci_low", "median_ci_high",
+               "restricted_mean", "mean", "horizon", "n", "events", "converged")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SurvivalModelsResult(ResultMixin):
+    """Parametric survival models fitted per arm (see :func:`fit_survival_models`).
+
+    Attributes
+    ----------
+    rows : tuple of dict
+        One per arm and model: ``arm, model, n_params, loglik, aic, bic, median, median_ci_low,
+        median_ci_high, restricted_mean`` (area under the curve up to ``horizon``), ``mean``
+        (unrestricted; ``inf`` where it does not exist), ``horizon, n, events, converged``.
+    arms, models : tuple of str
+    horizon : float
+        Time the restricted mean is taken to.
+    level : float
+        Level (percent) of the bands and median intervals.
+    km : DataFrame
+        Kaplan-Meier table per arm (``arm, time, survival, ci_low, ci_high``) for plots.
+    """
+
+    rows: tuple
+    arms: tuple
+    models: tuple
+    horizon: float
+    level: float
+    km: object = field(repr=False)
+    _fits: dict = field(repr=False)
+
+    # -- tables ---------------------------------------------------------------------------------
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(list(self.rows), columns=list(_TABLE_COLS))
+
+    def to_dict(self) -> dict:
+        return jsonable({
+            "level": self.level,
+            "horizon": self.horizon,
+            "models": [dict(r) for r in self.rows],
+            "parameters": self.parameters().to_dict(orient="records"),
+        })
+
+    def fit(self, model: str, arm: str | None = None) -> _ModelFit:
+        """The fitted model (its lifelines fitter, ``params``, ``vcov``) of one arm."""
+        arm = self._arm_name(arm)
+        key = (arm, str(model).lower())
+        if key not in self._fits:
+            raise InputError(f"model {model!r} was not fitted; fitted: {list(self.models)}")
+        return self._fits[key]
+
+    def _arm_name(self, arm):
+        if arm is None:
+            if len(self.arms) > 1:
+                raise InputError(f"several arms were fitted ({list(self.arms)}); say which with arm=")
+            return self.arms[0]
+        if str(arm) not in self.arms:
+            raise InputError(f"arm {arm!r} not fitted; arms: {list(self.arms)}")
+        return str(arm)
+
+    def parameters(self):
+        """DataFrame ``arm, model, parameter, estimate, se`` (lifelines' parameter names)."""
+        import pandas as pd
+
+        recs = []
+        for (arm, model), f in self._fits.items():
+            se = np.sqrt(np.diag(f.vcov))
+            for name, est, s in zip(f.names, f.params, se):
+                recs.append({"arm": arm, "model": model, "parameter": name, "estimate": float(est), "se": float(s)})
+        return pd.DataFrame(recs, columns=["arm", "model", "parameter", "estimate", "se"])
+
+    def best(self, criterion: str = "aic"):
+        """Per arm, the model with the smallest ``"aic"`` or ``"bic"``: ``{arm: model}``."""
+        crit = str(criterion).lower()
+        if crit not in ("aic", "bic"):
+            raise InputError(f"criterion must be 'aic' or 'bic', got {criterion!r}")
+        out = {}
+        for arm in self.arms:
+            rows = [r for r in self.rows if r["arm"] == arm and math.isfinite(r[crit])]
+            out[arm] = min(rows, key=lambda r: r[crit])["model"]
+        return out
+
+    # -- functions at times ----------------------------------------------------------------------
+    def _select(self, models, arms):
+        models = self.models if models is None else _model_names(models)
+        arms = self.arms if arms is None else tuple(self._arm_name(a) for a in np.atleast_1d(arms))
+        for m in models:
+            if m not in self.models:
+                raise InputError(f"model {m!r} was not fitted; fitted: {list(self.models)}")
+        return models, arms
+
+    def _times(self, times):
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+        if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(t < 0):
+            raise InputError("times must be finite, non-negative numbers")
+        return t
+
+    def survival(self, times, models=None, arms=None):
+        """DataFrame ``arm, model, time, survival, ci_low, ci_high`` (delta method, log H scale)."""
+        import pandas as pd
+
+        t = self._times(times)
+        models, arms = self._select(models, arms)
+        z = zcrit(self.level)
+        parts = []
+        for arm in arms:
+            for m in models:
+                s, lo, hi = self._fits[(arm, m)].survival_band(t, z)
+                parts.append(pd.DataFrame({"arm": arm, "model": m, "time": t, "survival": s,
+                                           "ci_low": lo, "ci_high": hi}))
+        return pd.concat(parts, ignore_index=True)
+
+    def hazard(self, times, models=None, arms=None):
+        """DataFrame ``arm, model, time, hazard, ci_low, ci_high`` (delta method, log scale)."""
+        import pandas as pd
+
+        t = self._times(times)
+        models, arms = self._select(models, arms)
+        z = zcrit(self.level)
+        parts = []
+        for arm in arms:
+            for m in models:
+                h, lo, hi = self._fits[(arm, m)].hazard_band(t, z)
+                parts.append(pd.DataFrame({"arm": arm, "model": m, "time": t, "hazard": h,
+                                           "ci_low": lo, "ci_high": hi}))
+        return pd.concat(parts, ignore_index=True)
+
+    def extrapolate(self, times, models=None, arms=None):
+        """Survival and hazard with their bands at ``times`` (within or beyond follow-up).
+
+        Returns a DataFrame ``arm, model, time, survival, survival_ci_low, survival_ci_high,
+        hazard, hazard_ci_low, hazard_ci_high, cumulative_hazard, beyond_follow_up``.
+        """
+        s = self.survival(times, models, arms)
+        h = self.hazard(times, models, arms)
+        out = s.rename(columns={"ci_low": "survival_ci_low", "ci_high": "survival_ci_high"})
+        out["hazard"] = h["hazard"].to_numpy()
+        out["hazard_ci_low"] = h["ci_low"].to_numpy()
+        out["hazard_ci_high"] = h["ci_high"].to_numpy()
+        out["cumulative_hazard"] = 0.0 - np.log(out["survival"].to_numpy())
+        last = {arm: float(np.max(self.km.loc[self.km["arm"] == arm, "time"])) for arm in self.arms}
+        out["beyond_follow_up"] = out["time"].to_numpy() > out["arm"].map(last).to_numpy()
+        return out
+
+    # -- printing --------------------------------------------------------------------------------
+    def _short(self) -> str:
+        return f"arms={len(self.arms)} models={','.join(self.models)}"
+
+    def summary(self) -> str:
+        lines = [f"Parametric survival models ({len(self.arms)} arm(s); restricted mean to t = {fmt(self.horizon, 2)}; "
+                 f"median {fmt(self.level, 0)}% CI by the delta method)", ""]
+        head = f"{'model':<12}{'k':>3}{'logLik':>12}{'AIC':>11}{'BIC':>11}{'median':>10}{'ci.lb':>10}{'ci.ub':>10}" \
+               f"{'rmean':>10}{'mean':>10}"
+        for arm in self.arms:
+            rows = [r for r in self.rows if r["arm"] == arm]
+            lines.append(f"arm {arm}: n = {rows[0]['n']}, events = {rows[0]['events']}")
+            lines.append(head)
+            for r in rows:
+                flag = "" if r["converged"] else "  (not converged)"
+                lines.append(f"{r['model']:<12}{r['n_params']:>3}{fmt(r['loglik'], 2):>12}{fmt(r['aic'], 2):>11}"
+                             f"{fmt(r['bic'], 2):>11}{fmt(r['median'], 2):>10}{fmt(r['median_ci_low'], 2):>10}"
+                             f"{fmt(r['median_ci_high'], 2):>10}{fmt(r['restricted_mean'], 2):>10}"
+                             f"{fmt(r['mean'], 2):>10}{flag}")
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> SurvivalModelsResult:
+    """Fit parametric survival models to each arm and compare them.
+
+    Parameters
+    ----------
+    ipd : DataFrame[time, event], DataFrame[time, event, arm], dict {arm: DataFrame} or (time, event)
+        Patient data, e.g. ``ma.reconstruct_ipd(...)`` or ``curve.reconstruct().ipd``. Times must be
+        positive.
+    models : sequence of str
+        Any of ``exponential, weibull, gompertz, loglogistic, lognormal, gengamma`` and ``rpK``
+        (Royston-Parmar spline with ``K`` internal knots, ``K = 0 ... 9``; ``rp0`` is Weibull).
+    horizon : float, optional
+        Time up to which the restricted mean is computed; default the longest follow-up over all arms.
+    level : float
+        Confidence level (percent) of bands and median intervals.
+
+    Returns
+    -------
+    SurvivalModelsResult
+        ``to_frame()``: one row per arm and model (``loglik, aic, bic, median, restricted_mean,
+        mean`` ...); ``survival(times)``, ``hazard(times)``, ``extrapolate(times)``.
+
+    Raises
+    ------
+    InputError
+        Unknown model, non-positive times, fewer than two events in an arm.
+    ConvergenceError
+        A model could not be fitted at all (a fit that stops short is kept with ``converged=False``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> ipd = pd.DataFrame({"time": rng.weibull(1.5, 300) * 10, "event": 1})
+    >>> res = fit_survival_models(ipd, models=("exponential", "weibull"))
+    >>> res.best("aic")
+    {'all': 'weibull'}
+    """
+    import pandas as pd
+
+    from .km import km_table
+
+    level = check_level(level)
+    models = _model_names(models)
+    arms = _arms(ipd)
+    if horizon is None:
+        horizon = max(float(t.max()) for t, _ in arms.values())
+    else:
+        try:
+            horizon = float(horizon)
+        except (TypeError, ValueError):
+            raise InputError(f"horizon must be a positive number, got {horizon!r}") from None
+        if not (math.isfinite(horizon) and horizon > 0):
+            raise InputError(f"horizon must be a positive finite number, got {horizon!r}")
+    z = zcrit(level)
+    fits, rows, kms = {}, [], []
+    for arm, (t, e) in arms.items():
+        kt = km_table((t, e), level=level)[["time", "survival", "ci_low", "ci_high"]]
+        kt.insert(0, "arm", arm)
+        kms.append(kt)
+        for m in models:
+            f = _fit_one(arm, m, t, e)
+            fits[(arm, m)] = f
+            med, mlo, mhi = f.median(z)
+            p = f.n_params
+            rows.append({
+                "arm": arm, "model": m, "n_params": p, "loglik": f.loglik,
+                "aic": -2 * f.loglik + 2 * p, "bic": -2 * f.loglik + p * math.log(f.n),
+                "median": med, "median_ci_low": mlo, "median_ci_high": mhi,
+                "restricted_mean": f.restricted_mean(horizon), "mean": f.mean(),
+                "horizon": horizon, "n": f.n, "events": f.events, "converged": f.converged,
+            })
+    return SurvivalModelsResult(tuple(rows), tuple(arms), models, float(horizon), level,
+                                pd.concat(kms, ignore_index=True), fits)
