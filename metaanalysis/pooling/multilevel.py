@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import linalg as _la
 from scipy.special import chdtrc, fdtrc
 
 from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable
@@ -306,11 +305,13 @@ class _Fit:
 
 
 def _evaluate(model, theta, y, X, reml, logdet_xx, want_grad=True):
+    # numpy's LAPACK throughout: scipy's multi-right-hand-side solvers are far slower on a busy
+    # machine (threaded level-3 BLAS), and W is needed in full for the gradient anyway
     k, p = X.shape
     M, dM = model.build(theta)
     try:
-        cf = _la.cho_factor(M, lower=True, check_finite=False)
-    except _la.LinAlgError:
+        L = np.linalg.cholesky(M)
+    except np.linalg.LinAlgError:
         return None
     if model.has_g and model.struct == "UN" and model.m > 2:
         _, _, rho = model.split(theta)
@@ -318,43 +319,57 @@ def _evaluate(model, theta, y, X, reml, logdet_xx, want_grad=True):
             np.linalg.cholesky(model.G(np.ones(model.nt), rho)[2])
         except np.linalg.LinAlgError:
             return None
-    logdet_m = 2.0 * np.sum(np.log(np.diag(cf[0])))
-    WX = _la.cho_solve(cf, X, check_finite=False)
-    Wy = _la.cho_solve(cf, y, check_finite=False)
+    logdet_m = 2.0 * float(np.sum(np.log(np.diag(L))))
+    Li = np.linalg.inv(L)
+    W = Li.T @ Li
+    WX = W @ X
     XWX = X.T @ WX
     try:
-        cx = _la.cho_factor(XWX, lower=True, check_finite=False)
-    except _la.LinAlgError:
+        Lx = np.linalg.cholesky(XWX)
+    except np.linalg.LinAlgError:
         return None
-    beta = _la.cho_solve(cx, X.T @ Wy, check_finite=False)
+    vb = np.linalg.inv(XWX)
+    vb = (vb + vb.T) / 2
+    Wy = W @ y
+    beta = vb @ (X.T @ Wy)
     r = y - X @ beta
     Pr = Wy - WX @ beta  # = W r = P y
     rss = float(r @ Pr)
     if reml:
-        ll = -0.5 * ((k - p) * _LOG2PI - logdet_xx + logdet_m + 2.0 * np.sum(np.log(np.diag(cx[0]))) + rss)
+        ll = -0.5 * ((k - p) * _LOG2PI - logdet_xx + logdet_m + 2.0 * float(np.sum(np.log(np.diag(Lx)))) + rss)
     else:
         ll = -0.5 * (k * _LOG2PI + logdet_m + rss)
     out = _Fit()
-    out.ll, out.beta, out.M = ll, beta, M
+    out.ll, out.beta, out.M, out.W, out.vb = ll, beta, M, W, vb
     if want_grad:
-        W = _la.cho_solve(cf, np.eye(k), check_finite=False)
-        A = W - WX @ _la.cho_solve(cx, WX.T, check_finite=False) if reml else W
-        out.grad = np.array([-0.5 * np.sum(A * D) + 0.5 * float(Pr @ D @ Pr) for D in dM])
-        out.W = W
-        out.vb = _la.cho_solve(cx, np.eye(p), check_finite=False)
+        A = W - WX @ vb @ WX.T if reml else W
+        out.grad = np.array([-0.5 * float(np.sum(A * D)) + 0.5 * float(Pr @ D @ Pr) for D in dM])
     return out
 
 
-def _optimise(model, theta0, y, X, reml, logdet_xx, control):
+def _optimise(model, theta0, free, y, X, reml, logdet_xx, control):
+    """Maximise the (restricted) likelihood over the free entries of theta (the others stay at
+    their values in ``theta0``)."""
     from scipy.optimize import minimize
 
-    def f(theta):
-        res = _evaluate(model, theta, y, X, reml, logdet_xx)
-        if res is None or not np.isfinite(res.ll):
-            return 1e300, np.zeros_like(theta)
-        return -res.ll, -res.grad
+    if not free.any():
+        res = _evaluate(model, theta0, y, X, reml, logdet_xx)
+        if res is None:
+            raise InputError("the fixed variance components give a marginal covariance that is not positive definite")
+        return theta0, res, True, 0
 
-    opt = minimize(f, theta0, jac=True, method="BFGS",
+    def full(sub):
+        theta = theta0.copy()
+        theta[free] = sub
+        return theta
+
+    def f(sub):
+        res = _evaluate(model, full(sub), y, X, reml, logdet_xx)
+        if res is None or not np.isfinite(res.ll):
+            return 1e300, np.zeros_like(sub)
+        return -res.ll, -res.grad[free]
+
+    opt = minimize(f, theta0[free], jac=True, method="BFGS",
                    options={"gtol": control.get("gtol", 1e-9), "maxiter": control.get("maxiter", 2000)})
     theta = opt.x
     iterations = int(opt.nit)
@@ -391,11 +406,12 @@ def _optimise(model, theta0, y, X, reml, logdet_xx, control):
             break
         theta = cand
         iterations += 1
+    theta = full(theta)
     res = _evaluate(model, theta, y, X, reml, logdet_xx)
     if res is None:
         raise ConvergenceError("rma_mv: the likelihood could not be evaluated at the optimiser's solution "
                                "(the marginal covariance is not positive definite)")
-    converged = bool(opt.success) or np.max(np.abs(res.grad)) < 1e-6
+    converged = bool(opt.success) or np.max(np.abs(res.grad[free])) < 1e-6
     return theta, res, converged, iterations
 
 
@@ -478,6 +494,7 @@ class MultilevelResult(ResultMixin):
     M: np.ndarray
     has_intercept: bool
     random: tuple
+    fixed: tuple = ()  # names of the components held fixed: "sigma2.1", "tau2.2", "rho.1" ...
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -530,6 +547,9 @@ class MultilevelResult(ResultMixin):
                          "estimate": r, "sqrt": _NAN, "nlevels": self.outer_nlevels})
         return pd.DataFrame(rows)
 
+    def _fixed(self, name: str, j: int) -> str:
+        return "yes" if f"{name}.{j + 1}" in self.fixed else "no"
+
     def _short(self) -> str:
         comps = [f"sigma2={fmt(s)}" for s in self.sigma2] + [f"tau2={fmt(t)}" for t in self.tau2] \
             + [f"rho={fmt(r)}" for r in self.rho]
@@ -548,7 +568,7 @@ class MultilevelResult(ResultMixin):
         out.append("")
         if len(self.sigma2):
             head = ["", "estim", "sqrt", "nlvls", "fixed", "factor"]
-            rows = [[f"sigma^2.{j + 1}", fmt(s), fmt(math.sqrt(s)), str(n), "no", name]
+            rows = [[f"sigma^2.{j + 1}", fmt(s), fmt(math.sqrt(s)), str(n), self._fixed("sigma2", j), name]
                     for j, (s, n, name) in enumerate(zip(self.sigma2, self.sigma2_nlevels, self.sigma2_names))]
             out += _table(head, rows)
             out.append("")
@@ -557,17 +577,17 @@ class MultilevelResult(ResultMixin):
             out.append(f"inner factor: {self.inner} (nlvls = {len(self.inner_levels)})")
             out.append("")
             if len(self.tau2) == 1:
-                rows = [["tau^2", fmt(self.tau2[0]), fmt(math.sqrt(self.tau2[0])), "no"]]
+                rows = [["tau^2", fmt(self.tau2[0]), fmt(math.sqrt(self.tau2[0])), self._fixed("tau2", 0)]]
                 if self.struct != "ID":
-                    rows.append(["rho", fmt(self.rho[0]), "", "no"])
+                    rows.append(["rho", fmt(self.rho[0]), "", self._fixed("rho", 0)])
                 out += _table(["", "estim", "sqrt", "fixed"], rows)
             else:
-                rows = [[f"tau^2.{j + 1}", fmt(t), fmt(math.sqrt(t)), str(self.inner_k[j]), "no", lev]
+                rows = [[f"tau^2.{j + 1}", fmt(t), fmt(math.sqrt(t)), str(self.inner_k[j]), self._fixed("tau2", j), lev]
                         for j, (t, lev) in enumerate(zip(self.tau2, self.inner_levels))]
                 out += _table(["", "estim", "sqrt", "k.lvl", "fixed", "level"], rows)
                 if self.struct == "HCS":
                     out.append("")
-                    out += _table(["", "estim", "fixed"], [["rho", fmt(self.rho[0]), "no"]])
+                    out += _table(["", "estim", "fixed"], [["rho", fmt(self.rho[0]), self._fixed("rho", 0)]])
                 elif self.struct == "UN":
                     out.append("")
                     lv = self.inner_levels
@@ -617,16 +637,22 @@ def _coef_table(res, df=None) -> list:
     for j, name in enumerate(res.coef_names):
         r = [name, fmt(res.coef[j]), fmt(res.se[j]), fmt(res.statistic[j])]
         if df is not None:
-            r.append(f"{dfs[j]:.4g}" if dfs[j] != round(dfs[j]) else f"{dfs[j]:g}")
+            r.append(f"{dfs[j]:g}" if dfs[j] == round(dfs[j]) else f"{dfs[j]:.2f}")
         r += [fmt_p(res.pvalue[j]), fmt(res.ci_low[j]), fmt(res.ci_high[j])]
         rows.append(r)
-    lines = _table(head, rows)
+    if len(rows) == 1 and res.coef_names == ("intrcpt",):
+        # as metafor, an intercept-only model's single row has no label
+        head, rows = head[1:], [rows[0][1:]]
+        width = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in [head] + rows]
+    else:
+        lines = _table(head, rows)
     return [lines[0]] + [f"{line}  {_stars(res.pvalue[j])}".rstrip() for j, line in enumerate(lines[1:])]
 
 
 def _p(p: float) -> str:
     s = fmt_p(p)
-    return s if s.startswith("<") else "= " + s
+    return "< " + s[1:] if s.startswith("<") else "= " + s
 
 
 # --------------------------------------------------------------------------------------------
@@ -656,6 +682,9 @@ def rma_mv(
     method: str = "REML",
     test: str = "z",
     level: float = 95,
+    sigma2=None,
+    tau2=None,
+    rho=None,
     R=None,
     sparse: bool = False,
     intercept: bool = True,
@@ -686,6 +715,9 @@ def rma_mv(
         ``"t"``: t tests with k - p df and an F test of moderators.
     level : float
         Confidence level in percent.
+    sigma2, tau2, rho : float or array_like, optional
+        Fix variance components at these values (NaN entries stay free), as metafor's arguments of
+        the same names; fixed components do not count as parameters in AIC and BIC.
     R : None
         Known correlation matrices of random-effect levels are not supported yet (InputError).
     sparse : bool
@@ -753,7 +785,28 @@ def rma_mv(
     reml = method == "REML"
     logdet_xx = float(np.linalg.slogdet(X.T @ X)[1])
     theta0 = _start(model, y, X, Vm)
-    theta, fit, converged, iterations = _optimise(model, theta0, y, X, reml, logdet_xx, control)
+    free = np.ones(model.npar, dtype=bool)
+    fixed_names: list = []
+    for name, given, start, n, transform in (
+        ("sigma2", sigma2, 0, model.ns, np.log),
+        ("tau2", tau2, model.ns, model.nt, np.log),
+        ("rho", rho, model.ns + model.nt, model.nr, np.arctanh),
+    ):
+        if given is None:
+            continue
+        vals = np.atleast_1d(np.asarray(given, dtype=float))
+        if vals.shape != (n,):
+            raise InputError(f"{name}= needs {n} value{'s' if n != 1 else ''} for this model (NaN for free ones); "
+                             f"got {vals.size}")
+        fixed = ~np.isnan(vals)
+        lim_ok = (vals[fixed] >= 0).all() if name != "rho" else (np.abs(vals[fixed]) < 1).all()
+        if not lim_ok:
+            raise InputError(f"{name}= values must be {'non-negative' if name != 'rho' else 'in (-1, 1)'}")
+        with np.errstate(divide="ignore"):
+            theta0[start:start + n][fixed] = transform(vals[fixed])
+        free[start:start + n][fixed] = False
+        fixed_names += [f"{name}.{j + 1}" for j in np.flatnonzero(fixed)]
+    theta, fit, converged, iterations = _optimise(model, theta0, free, y, X, reml, logdet_xx, control)
     if not converged:
         raise ConvergenceError(f"rma_mv: the optimiser did not converge (BFGS from {theta0.tolist()}, then Newton "
                                "steps); try other control= settings or a simpler random structure")
@@ -786,7 +839,7 @@ def rma_mv(
         qm, qm_df2 = qm / m, df
         qm_p = float(fdtrc(m, df, qm))
     # fit statistics as metafor's fitstats: parameters = coefficients + free variance components
-    parms = p + model.npar
+    parms = p + int(free.sum())
     ll = float(fit.ll)
     if reml:
         dev = -2 * ll
@@ -812,5 +865,5 @@ def rma_mv(
         np.array(rho, dtype=float) if gterm else np.zeros(0), struct if gterm else None, inner, outer,
         tuple(levels), outer_n, inner_k, qe, k - p, qe_p, qm, m, qm_df2, qm_p, ll, dev, aic, bic, aicc, k, p,
         method, test, level, df, converged, iterations, y.copy(), Vm.copy(), X.copy(), fit.M.copy(), has_int,
-        tuple([random] if isinstance(random, str) else random),
+        tuple([random] if isinstance(random, str) else random), tuple(fixed_names),
     )
