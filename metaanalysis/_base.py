@@ -43,6 +43,25 @@ def check_level(level: float) -> float:
     )
 
 
+def progress_bar(total: int, *, desc: str, unit: str, progress=None, initial: int = 0):
+    """A tqdm bar on stderr for a long loop, or None (then the caller shows nothing).
+
+    ``progress=None`` shows the bar only when stderr is a terminal (so logs and pipes stay clean);
+    True always, False never. Without tqdm (an optional dependency) there is no bar.
+    """
+    import sys
+
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=sys.stderr)
+
+
 def zcrit(level: float) -> float:
     """Two-sided standard normal critical value for a level given as a percentage."""
     from scipy.special import ndtri

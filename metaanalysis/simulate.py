@@ -59,7 +59,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._base import ResultMixin, check_level, fmt, jsonable
+from ._base import ResultMixin, check_level, fmt, jsonable, progress_bar
 from .errors import ConvergenceError, InputError
 
 __all__ = [
@@ -802,7 +802,8 @@ def run_simulation(
                                  f"expected {len(methods)}; delete it or pass another path")
 
     todo = [i for i in range(len(scenarios)) if i not in done]
-    bar = _progress_bar(len(scenarios), len(done), progress)
+    bar = progress_bar(len(scenarios), initial=len(done), desc="scenarios", unit="scenario",
+                       progress=progress)
 
     def finish(i, rows):
         done[i] = [{"_key": keys[i], **r} for r in rows]
@@ -829,11 +830,3 @@ def run_simulation(
     return SimulationResult(scenarios, methods, n_rep, level, entropy, engine, _frame(rows))
 
 
-def _progress_bar(total: int, initial: int, progress: bool):
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, desc="scenarios", unit="scenario")

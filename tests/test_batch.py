@@ -311,3 +311,26 @@ def test_a_groups_row_does_not_depend_on_the_other_groups(method):
     whole = pool_many(frame, method=method, test="knha")
     alone = pd.concat([pool_many(grp, method=method, test="knha") for _, grp in frame.groupby("analysis_id")])
     pd.testing.assert_frame_equal(alone, whole, check_exact=True)
+
+
+def test_pool_many_progress_bar_counts_every_fit(capsys):
+    """progress=True draws a bar on stderr that ends at the number of vectorised fits; the
+    results are those of a run without it."""
+    pytest.importorskip("tqdm")
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(300), 4)
+    y = rng.normal(size=g.size)
+    v = rng.uniform(0.01, 0.1, size=g.size)
+    quiet = pool_many(groups=g, yi=y, vi=v, method="DL", chunk_rows=200, progress=False)
+    assert capsys.readouterr().err == ""
+    shown = pool_many(groups=g, yi=y, vi=v, method="DL", chunk_rows=200, progress=True)
+    err = capsys.readouterr().err
+    assert "meta-analyses" in err and "300/300" in err
+    pd.testing.assert_frame_equal(quiet, shown)
+
+
+def test_pool_many_progress_is_silent_when_stderr_is_not_a_terminal(capsys):
+    g = np.repeat(np.arange(300), 4)
+    y = np.linspace(-1, 1, g.size)
+    pool_many(groups=g, yi=y, vi=np.full(g.size, 0.05), method="DL", chunk_rows=200)
+    assert capsys.readouterr().err == ""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._base import progress_bar
 from ..errors import ConvergenceError, InputError
 from . import _scaling
 from . import tau2 as _tau2
@@ -65,6 +66,7 @@ def pool_many(
     knha_adhoc: bool = False,
     ci_tau2: bool = True,
     control: dict | None = None,
+    progress: bool | None = None,
 ):
     """Fit :func:`pool` to every group of a long table, vectorised across groups.
 
@@ -96,6 +98,9 @@ def pool_many(
         ``ci_tau2=False`` (the interval columns NaN, the columns still there) is the fast path.
         For ``GENQ`` the generalised Q-profile is computed group by group (Imhof's integral has no
         vectorised form here), so it is slow.
+    progress : bool, optional
+        A progress bar over the meta-analyses on stderr (tqdm, if installed): by default only when
+        stderr is a terminal and the batch has more than one chunk; True or False to force.
 
     Returns
     -------
@@ -179,7 +184,10 @@ def pool_many(
         step = int(chunk_rows or DEFAULT_CHUNK_ROWS)
         if step < 1:
             raise InputError(f"chunk_rows must be a positive number of rows; got {chunk_rows!r}")
-        for chunk in _chunks(counts[rest], step):
+        chunks = list(_chunks(counts[rest], step))
+        bar = progress_bar(len(rest), desc="meta-analyses", unit="fit",
+                           progress=progress if progress is not None or len(chunks) > 1 else False)
+        for chunk in chunks:
             gi = rest[chunk]
             Y, V, M, W = _pad(ys, vs, ws, starts[gi], counts[gi])
             res, fail, broken = _fit_padded(Y, V, M, W, counts[gi].astype(float), method, test, level, con,
@@ -188,6 +196,10 @@ def pool_many(
                 out[name][gi] = val
             message[gi[fail]] = _failure_message(method, con)
             message[gi[broken]] = _BROKEN
+            if bar is not None:
+                bar.update(len(gi))
+        if bar is not None:
+            bar.close()
     out["level"][:] = level
     out["measure"] = np.full(G, None, dtype=object)
     out["method"] = np.full(G, method, dtype=object)
