@@ -219,6 +219,8 @@ class BinaryPoolResult(ResultMixin):
     k_pos: float = math.nan
     notes: tuple = ()
     fit: object = None
+    # the zero-cell arguments as given (add, to, drop00), so that subsets can be refitted alike
+    options: dict = field(repr=False, default_factory=dict)
 
     def __post_init__(self):
         for name in ("yi", "vi", "weights"):
@@ -427,7 +429,9 @@ def pool_binary(
     counts = {"ai": a, "n1i": n1, "ci": c, "n2i": n2}
 
     if method_u in ("MH", "PETO"):
-        return _pool_mh_peto(a, b, c, d, measure, method_u, lev, correct, add, to, drop00, labels, counts)
+        res = _pool_mh_peto(a, b, c, d, measure, method_u, lev, correct, add, to, drop00, labels, counts)
+        object.__setattr__(res, "options", {"add": add, "to": to, "drop00": drop00})
+        return res
     return _pool_iv(a, b, c, d, measure, method_u, test, lev, add, to, drop00, labels, counts, pool_options)
 
 

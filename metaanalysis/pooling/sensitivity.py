@@ -85,13 +85,49 @@ def _ratio(num: float, den: float) -> float:
     return math.nan if den == 0 else num / den
 
 
+def _is_mh_peto(res) -> bool:
+    return str(getattr(res, "method", "")).upper() in ("MH", "PETO") and hasattr(res, "counts")
+
+
+def _binary_refit(res, keep, labels):
+    """A Mantel-Haenszel or Peto fit repeated on the studies ``keep`` (indices) with the original
+    measure, level, continuity correction and zero-cell options, as metafor's ``rma.mh(subset=)``
+    and ``rma.peto(subset=)``; None where the fit fails (metafor records NA)."""
+    from .binary import pool_binary
+
+    c = res.counts
+    opts = getattr(res, "options", None) or {}
+    try:
+        with warnings.catch_warnings():
+            # a subset without events in one arm gives NaN with a warning; metafor's row is NA
+            warnings.simplefilter("ignore")
+            return pool_binary(
+                c["ai"][keep], c["n1i"][keep], c["ci"][keep], c["n2i"][keep],
+                measure="OR" if res.measure == "PETO" else res.measure, method=res.method,
+                level=res.level, correct=res.correct, labels=labels, **opts,
+            )
+    except MetaAnalysisError:
+        return None
+
+
+def _binary_rows(res, subsets, labels):
+    rows = []
+    for sel in subsets:
+        fit = _binary_refit(res, sel, [labels[j] for j in sel])
+        rows.append(_refit_row(fit) if fit is not None else [math.nan] * len(FIT_COLUMNS))
+    return rows
+
+
 def leave_one_out(res):
     """Leave-one-out analysis: the model refitted once without each study (metafor's ``leave1out``).
 
     Parameters
     ----------
-    res : PoolResult
-        A fit from :func:`metaanalysis.pool` with at least 2 studies.
+    res : PoolResult or BinaryPoolResult
+        A fit from :func:`metaanalysis.pool` with at least 2 studies, or a Mantel-Haenszel or Peto
+        fit from :func:`metaanalysis.pool_binary` (refitted from the 2x2 tables with the same
+        measure and zero-cell options, as metafor's ``leave1out.rma.mh`` / ``leave1out.rma.peto``;
+        ``tau2`` is 0 and the estimate is on the log scale for OR, RR and PETO).
 
     Returns
     -------
@@ -116,8 +152,15 @@ def leave_one_out(res):
 
     References
     ----------
-    metafor ``leave1out.rma.uni``.
+    metafor ``leave1out.rma.uni``, ``leave1out.rma.mh``, ``leave1out.rma.peto``.
     """
+    if _is_mh_peto(res):
+        labels = tuple(str(x) for x in res.labels)
+        k = len(labels)
+        if k < 2:
+            raise InputError(f"leave-one-out needs at least 2 studies; the fit has k = {k}")
+        subsets = [np.flatnonzero(np.arange(k) != i) for i in range(k)]
+        return _frame(_binary_rows(res, subsets, labels), labels, FIT_COLUMNS)
     _, _, labels = _study_arrays(res)
     rows = [
         _refit_row(f) if f is not None else [math.nan] * len(FIT_COLUMNS)
@@ -131,8 +174,9 @@ def cumulative(res, order=None, *, decreasing: bool = False):
 
     Parameters
     ----------
-    res : PoolResult
-        A fit from :func:`metaanalysis.pool`.
+    res : PoolResult or BinaryPoolResult
+        A fit from :func:`metaanalysis.pool`, or a Mantel-Haenszel or Peto fit from
+        :func:`metaanalysis.pool_binary` (metafor's ``cumul.rma.mh`` / ``cumul.rma.peto``).
     order : array_like, optional
         A sort key, one value per study (a publication year, a sample size): studies are added in
         ascending order of it, ties in their original order, as metafor's ``cumul(x, order=)``.
@@ -165,10 +209,13 @@ def cumulative(res, order=None, *, decreasing: bool = False):
 
     References
     ----------
-    metafor ``cumul.rma.uni``.
+    metafor ``cumul.rma.uni``, ``cumul.rma.mh``, ``cumul.rma.peto``.
     """
-    yi, vi, labels = _study_arrays(res)
-    k = len(yi)
+    if _is_mh_peto(res):
+        labels = tuple(str(x) for x in res.labels)
+    else:
+        _, _, labels = _study_arrays(res)
+    k = len(labels)
     if order is None:
         idx = np.arange(k)
     else:
@@ -189,6 +236,9 @@ def cumulative(res, order=None, *, decreasing: bool = False):
             raise InputError(f"order values cannot be sorted: {exc}") from None
     if order is None and decreasing:
         idx = idx[::-1]
+    if _is_mh_peto(res):
+        rows = _binary_rows(res, [idx[:i] for i in range(1, k + 1)], labels)
+        return _frame(rows, [labels[j] for j in idx], FIT_COLUMNS)
     rows = []
     for i in range(1, k + 1):
         sel = idx[:i]
