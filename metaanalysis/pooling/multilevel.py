@@ -787,6 +787,7 @@ def rma_mv(
     theta0 = _start(model, y, X, Vm)
     free = np.ones(model.npar, dtype=bool)
     fixed_names: list = []
+    given_values: dict = {}
     for name, given, start, n, transform in (
         ("sigma2", sigma2, 0, model.ns, np.log),
         ("tau2", tau2, model.ns, model.nt, np.log),
@@ -806,11 +807,17 @@ def rma_mv(
             theta0[start:start + n][fixed] = transform(vals[fixed])
         free[start:start + n][fixed] = False
         fixed_names += [f"{name}.{j + 1}" for j in np.flatnonzero(fixed)]
+        given_values[name] = (fixed, vals)
     theta, fit, converged, iterations = _optimise(model, theta0, free, y, X, reml, logdet_xx, control)
     if not converged:
         raise ConvergenceError(f"rma_mv: the optimiser did not converge (BFGS from {theta0.tolist()}, then Newton "
                                "steps); try other control= settings or a simpler random structure")
     s2, t2, rho = model.split(theta)
+    # report fixed components exactly as given (not through exp(log(x)))
+    for name, arr in (("sigma2", s2), ("tau2", t2), ("rho", rho)):
+        if name in given_values:
+            mask, vals = given_values[name]
+            arr[mask] = vals[mask]
     if model.has_g:
         t2 = np.broadcast_to(t2, (1,)) if model.nt == 1 else t2
         if struct in ("ID", "DIAG"):
