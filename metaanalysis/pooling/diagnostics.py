@@ -158,7 +158,7 @@ def _hat_matrix(m: _Model) -> np.ndarray:
     return m.X @ np.linalg.solve(m.X.T @ XA, XA.T)
 
 
-def _critical(m: _Model, level) -> float:
+def _critical(m: _Model, level) -> tuple:
     from .core import critical_value
 
     lvl = m.level if level is None else check_level(level)
@@ -651,13 +651,13 @@ class _Deleted(NamedTuple):
     qe: float
 
 
-def _refit(m: _Model, keep: np.ndarray, X: np.ndarray | None = None, method: str | None = None):
+def _refit(m: _Model, keep: np.ndarray):
     """The model refitted on the studies ``keep`` (indices), as metafor's ``rma.uni(subset=)``:
     None where metafor would stop (too few studies, a redundant coefficient, a failed fit)."""
     from .core import fit_rma
 
-    X = m.X[keep] if X is None else X
-    method = m.method if method is None else method
+    X = m.X[keep]
+    method = m.method
     k, p = X.shape
     if not (k == 1 and p == 1 and np.all(X == 1.0)):
         need = p if method in _FIXED or m.tau2_fixed else p + 1
@@ -1147,15 +1147,15 @@ def _lrt(res1, res2, refit: bool) -> LikelihoodRatioResult:
     sf, sr = _stats(mf, reml), _stats(mr, reml)
     lrt = max(sr.deviance - sf.deviance, 0.0)
     pval = float(chdtrc(mf.parms - mr.parms, lrt))
-    qe_f = _qe(full_res, mf, refitted)
-    qe_r = _qe(red_res, mr, refitted)
+    # QE does not depend on tau², so the stored value holds for an ML refit too
+    qe_f, qe_r = _qe(full_res), _qe(red_res)
     return LikelihoodRatioResult(sf, sr, mf.parms, mr.parms, lrt, pval, qe_f, qe_r, mf.tau2, mr.tau2, r2,
                                  mf.method, refitted)
 
 
-def _qe(res, m: _Model, refitted: bool) -> float:
-    # QE does not depend on tau², so the stored value holds for a refit too
-    return float(res.q if hasattr(res, "q") else res.qe)
+def _qe(res) -> float:
+    inner = res if hasattr(res, "q") or hasattr(res, "qe") else res.fit
+    return float(inner.q if hasattr(inner, "q") else inner.qe)
 
 
 def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False):
