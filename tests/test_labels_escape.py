@@ -52,6 +52,12 @@ def drawn_texts(fig):
     return out
 
 
+def _linespacing(t):
+    # Text.get_linespacing is new in matplotlib 3.11 (the newest for Python 3.10 is 3.10)
+    getter = getattr(t, "get_linespacing", None)
+    return getter() if getter is not None else t._linespacing
+
+
 def assert_drawn_as_written(fig, labels):
     texts = drawn_texts(fig)
     assert not [shown for _, shown, ismath in texts if ismath], "mathtext in the figure"
@@ -61,7 +67,7 @@ def assert_drawn_as_written(fig, labels):
         assert hits, f"{label!r} is not drawn as written: {[s for _, s, _ in texts]}"
         t = hits[0]
         ref = Text(0, 0, label, fontproperties=t.get_fontproperties(), parse_math=False,
-                   rotation=t.get_rotation(), linespacing=t.get_linespacing(), figure=fig)
+                   rotation=t.get_rotation(), linespacing=_linespacing(t), figure=fig)
         got, want = t.get_window_extent(renderer), ref.get_window_extent(renderer)
         assert abs(got.width - want.width) < 0.5 and abs(got.height - want.height) < 0.5
 

@@ -19,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from conftest import needs_baseline_freetype  # noqa: E402
+
 import metaanalysis as ma  # noqa: E402
 from metaanalysis.errors import InputError  # noqa: E402
 from metaanalysis.plots import forest, forest_table  # noqa: E402
@@ -326,12 +328,14 @@ def _compare(fig, name, tmp_path):
     assert err is None, err
 
 
+@needs_baseline_freetype
 def test_baseline_bcg_forest(tmp_path):
     ax = forest(bcg_rr(), columns={"Year": BCG["year"]}, sort_by="year",
                 favours=("Favours vaccine", "Favours control"))
     _compare(ax.figure, "forest_bcg.png", tmp_path)
 
 
+@needs_baseline_freetype
 def test_baseline_forest_single_column_with_arrows(tmp_path):
     ax = forest(synthetic(12, long_labels=True), width="single", xlim=(0.5, 2),
                 favours=("Favours therapy", "Favours control"))

@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from conftest import needs_baseline_freetype  # noqa: E402
+
 import metaanalysis as ma  # noqa: E402
 from metaanalysis import plots  # noqa: E402
 from metaanalysis.errors import InputError  # noqa: E402
@@ -128,6 +130,7 @@ def test_leave_one_out_and_cumulative_forests(res):
     assert_no_overlap(ax.figure)
 
 
+@needs_baseline_freetype
 def test_baseline_contour_funnel(tmp_path, res):
     ax = plots.funnel(res, contours=True, trimfill=ma.trim_and_fill(res))
     _compare(ax.figure, "funnel_contour_trimfill.png", tmp_path)

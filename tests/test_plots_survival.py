@@ -15,6 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from conftest import needs_baseline_freetype  # noqa: E402
+
 from metaanalysis import plots  # noqa: E402
 from metaanalysis.errors import InputError  # noqa: E402
 from metaanalysis.survival import exponential_from_median, km_table, risk_table  # noqa: E402
@@ -98,6 +100,7 @@ def test_km_plot_needs_a_curve():
         plots.km_plot({})
 
 
+@needs_baseline_freetype
 def test_baseline_km(tmp_path, arms):
     ax = plots.km_plot({k: km_table(v) for k, v in arms.items()},
                        risk=risk_table(arms, [0, 6, 12, 18, 24]), xlabel="Months")

@@ -25,6 +25,8 @@ matplotlib.rcParams["figure.max_open_warning"] = 0  # the shipped report's figur
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from conftest import needs_baseline_freetype  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "tests" / "baseline" / "report"
 # RMS difference allowed against a baseline (0-255 grey levels), as tests/test_plots_forest.py:
@@ -112,6 +114,7 @@ def test_baselines_cover_every_report_figure(frozen):
     assert len(frozen) >= 25
 
 
+@needs_baseline_freetype
 @pytest.mark.parametrize("name", sorted(p.stem for p in BASELINE.glob("*.png")))
 def test_report_figure_matches_its_baseline(frozen, name, tmp_path):
     from matplotlib.testing.compare import compare_images
