@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy.special import chdtrc, fdtrc
@@ -142,8 +141,8 @@ def correlated_outcomes_v(vi, trial, rho) -> np.ndarray:
     Examples
     --------
     >>> correlated_outcomes_v([0.04, 0.09], trial=["A", "A"], rho=0.5)
-    array([[0.04 , 0.03 ],
-           [0.03 , 0.09 ]])
+    array([[0.04, 0.03],
+           [0.03, 0.09]])
     """
     v = as_float_array(vi, "vi")
     k = v.shape[0]
