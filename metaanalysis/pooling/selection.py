@@ -370,20 +370,36 @@ def _r_bfgs(fn, par, *, maxit=_OPTIM_MAXIT, reltol=_OPTIM_RELTOL, ndeps=_OPTIM_N
     g = _finite_gradient(fn, b, ndeps)
     iteration = 1
     ilast = gradcount
-    H = np.eye(n)
+    # B holds the inverse-Hessian approximation; only its lower triangle is used, and every sum
+    # runs in R's order (plain loops, not BLAS) so that rounding, and so the path, is R's
+    B = [[0.0] * n for _ in range(n)]
     while True:
         if ilast == gradcount:
-            H = np.eye(n)
+            for i in range(n):
+                for j in range(i):
+                    B[i][j] = 0.0
+                B[i][i] = 1.0
         x0 = b.copy()
-        c = g.copy()
-        t = -(H @ g)
-        gradproj = float(t @ g)
+        c = [float(v) for v in g]
+        t = [0.0] * n
+        gradproj = 0.0
+        for i in range(n):
+            acc = 0.0
+            for j in range(i + 1):
+                acc -= B[i][j] * g[j]
+            for j in range(i + 1, n):
+                acc -= B[j][i] * g[j]
+            t[i] = acc
+            gradproj += acc * g[i]
         if gradproj < 0.0:
             step = 1.0
             accepted = False
             while True:
-                b = x0 + step * t
-                unchanged = int(np.sum(10.0 + x0 == 10.0 + b))
+                unchanged = 0
+                for i in range(n):
+                    b[i] = x0[i] + step * t[i]
+                    if 10.0 + x0[i] == 10.0 + b[i]:
+                        unchanged += 1
                 if unchanged < n:
                     f = fn(b)
                     funcount += 1
@@ -401,13 +417,26 @@ def _r_bfgs(fn, par, *, maxit=_OPTIM_MAXIT, reltol=_OPTIM_RELTOL, ndeps=_OPTIM_N
                 g = _finite_gradient(fn, b, ndeps)
                 gradcount += 1
                 iteration += 1
-                t = step * t
-                c = g - c
-                d1 = float(t @ c)
+                d1 = 0.0
+                for i in range(n):
+                    t[i] = step * t[i]
+                    c[i] = g[i] - c[i]
+                    d1 += t[i] * c[i]
                 if d1 > 0:
-                    hc = H @ c
-                    d2 = 1.0 + float(hc @ c) / d1
-                    H = H + (d2 * np.outer(t, t) - np.outer(hc, t) - np.outer(t, hc)) / d1
+                    xs = [0.0] * n
+                    d2 = 0.0
+                    for i in range(n):
+                        acc = 0.0
+                        for j in range(i + 1):
+                            acc += B[i][j] * c[j]
+                        for j in range(i + 1, n):
+                            acc += B[j][i] * c[j]
+                        xs[i] = acc
+                        d2 += acc * c[i]
+                    d2 = 1.0 + d2 / d1
+                    for i in range(n):
+                        for j in range(i + 1):
+                            B[i][j] += (d2 * t[i] * t[j] - xs[i] * t[j] - t[i] * xs[j]) / d1
                 else:
                     ilast = gradcount
             else:
@@ -768,10 +797,11 @@ def selmodel(
     --------
     >>> import metaanalysis as ma
     >>> bcg = ma.load_bcg()
-    >>> res = ma.pool(bcg["yi"], bcg["vi"], method="REML")
-    >>> sel = selmodel(res, type="stepfun", steps=[0.05, 1])
-    >>> round(sel.estimate, 4), sel.lrt_df
-    (-0.7325, 1)
+    >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> res = ma.pool(es.yi, es.vi, method="REML")
+    >>> sel = selmodel(res, type="stepfun", steps=[0.05, 1], alternative="less")
+    >>> round(sel.estimate, 4), sel.lrt_df    # metafor: -0.7316, LRT(df = 1)
+    (-0.7316, 1)
     """
     if type not in SELMODEL_TYPES:
         raise InputError(f"type={type!r} is not a selection model; use one of "
