@@ -87,6 +87,11 @@ _LAZY = {
     "vif": "pooling.diagnostics",
     "anova": "pooling.diagnostics",
     "fitstats": "pooling.diagnostics",
+    "loglik": "pooling.diagnostics",
+    "deviance": "pooling.diagnostics",
+    "aic": "pooling.diagnostics",
+    "bic": "pooling.diagnostics",
+    "aicc": "pooling.diagnostics",
     # survival
     "reconstruct_ipd": "survival",
     "read_curve": "survival",

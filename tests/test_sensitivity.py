@@ -265,5 +265,9 @@ def test_fits_that_are_not_inverse_variance_are_refused(fn):
     with pytest.raises(InputError, match="cannot repeat a GLMM fit"):
         getattr(ma, fn)(glmm)
     mh = ma.pool_binary([4, 6, 3, 9], [40, 50, 30, 60], [8, 9, 7, 12], [40, 50, 30, 60])
-    with pytest.raises(InputError, match="result.fit|pool"):
-        getattr(ma, fn)(mh)
+    if fn in ("leave_one_out", "cumulative"):
+        # MH and Peto fits are repeated from their 2x2 tables (tests/test_diagnostics.py)
+        assert len(getattr(ma, fn)(mh)) == 4
+    else:
+        with pytest.raises(InputError, match="result.fit|pool"):
+            getattr(ma, fn)(mh)

@@ -17,6 +17,7 @@ from scipy.special import chdtrc, fdtrc
 from .._base import ResultMixin, as_float_array, fmt, fmt_p, jsonable
 from ..errors import InputError
 from . import tau2 as _tau2
+from ._methods import DiagnosticsMixin
 from .core import _readonly_view, _stars, critical_value, fit_rma, i2_h2_from_tau2, validate_common
 
 __all__ = ["meta_regression", "RegressionResult", "design_matrix"]
@@ -151,7 +152,7 @@ _DICT_KEYS = (
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RegressionResult(ResultMixin):
+class RegressionResult(DiagnosticsMixin, ResultMixin):
     """A fitted mixed-effects meta-regression (metafor's ``rma.uni`` with ``mods``).
 
     ``qm`` tests all coefficients but the intercept (all of them without one): a chi-square
