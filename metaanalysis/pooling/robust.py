@@ -255,7 +255,7 @@ class RobustResult(ResultMixin):
         out.append("")
         if self.robust_method == "clubSandwich":
             out.append(f"1) results based on cluster-robust inference (var-cov estimator: {self.vcov_type},")
-            out.append("   approx t-test and confidence interval, df: Satterthwaite approx)")
+            out.append("   approx t/F-tests and confidence intervals, df: Satterthwaite approx)")
         else:
             adj = " with small-sample adjustment" if self.vcov_type == "CR1" else ""
             out.append(f"1) results based on cluster-robust inference (var-cov estimator: {self.vcov_type}{adj},")
