@@ -544,11 +544,19 @@ class PoolResult(ResultMixin):
     def tau(self) -> float:
         return math.sqrt(self.tau2) if self.tau2 >= 0 else _NAN
 
-    def _tau2_ci(self):
-        ci = self._cache.get("tau2_ci")
+    def _tau2_ci(self, ci_type=None):
+        """The interval for tau² of ``ci_type`` (metafor's confint types; by default the Q-profile,
+        or the generalised Q-profile for GENQ and GENQM), computed on first use and then kept."""
+        if ci_type is None:
+            ci_type = "GENQ" if self.method in ("GENQ", "GENQM") else "QP"
+        key = "tau2_ci" if ci_type in ("QP", "GENQ") else f"tau2_ci_{ci_type}"
+        ci = self._cache.get(key)
         if ci is None:
             if self.method == "EE" or self.tau2_fixed or self.k < 2:
                 ci = (_NAN, _NAN)
+            elif ci_type.startswith("Wald"):
+                t2min = _tau2._user_bound(self.control, "tau2_min")
+                ci = _tau2.wald_ci(self.tau2, self.se_tau2, self.level, ci_type, 0.0 if t2min is None else t2min)
             else:
                 # in the units pool fitted in (extreme data are fitted scaled: see _scaling)
                 y, v, t2, con, u = self.yi, self.vi, self.tau2, self.control, 1.0
@@ -557,12 +565,14 @@ class PoolResult(ResultMixin):
                     u = scale.unit
                     y, v = scale.apply(y, v)
                     t2, con = t2 / u, _tau2.scaled_control(con, u)
-                if self.method == "GENQ":
+                if ci_type == "GENQ":
                     ci = _tau2.generalised_q_ci(y, v, None, self._raw_weights, self.level, t2, con)
+                elif ci_type == "PL":
+                    ci = _tau2.profile_likelihood_ci(y, v, None, self.level, t2, self.method, con)
                 else:
                     ci = _tau2.q_profile_ci(y, v, None, self.level, t2, con)
                 ci = (ci[0] * u, ci[1] * u)
-            self._cache["tau2_ci"] = ci
+            self._cache[key] = ci
         return ci
 
     @property
@@ -637,21 +647,44 @@ class PoolResult(ResultMixin):
             se = _NAN
         return Prediction(est, se, ci[0], ci[1], pi[0], pi[1], lvl, f is not None)
 
-    def confint(self, level=None) -> ConfintResult:
-        """Intervals for the estimate and for tau², tau, I², H² (metafor's ``confint``)."""
+    def confint(self, level=None, type=None) -> ConfintResult:  # noqa: A002 - metafor's name
+        """Intervals for the estimate and for tau², tau, I², H² (metafor's ``confint``).
+
+        ``type`` chooses the interval for tau² (metafor 3.8's ``type=``): ``"QP"`` the Q-profile
+        (the default), ``"GENQ"`` the generalised Q-profile (the default for GENQ and GENQM, and
+        only for them), ``"PL"`` the profile likelihood (restricted for REML fits, ordinary
+        otherwise; not with custom weights), ``"Wald"`` tau² -/+ z SE truncated at 0, ``"Wald.log"``
+        and ``"Wald.sqrt"`` the Wald interval on the scale of log tau² and of tau. Those of tau, I²
+        and H² follow from it. ``level`` defaults to the model's.
+
+        Examples
+        --------
+        >>> res = pool([0.1, 0.3, 0.35, -0.2, 0.6], [0.01, 0.02, 0.015, 0.03, 0.02])
+        >>> ci = res.confint(type="PL")
+        >>> ci.ci_type, round(ci.random["tau2"][2], 4)
+        ('PL', 0.4809)
+        """
+        if type is not None and type not in _tau2.CI_TYPES:
+            raise InputError(f"unknown confint type {type!r}; valid types: {', '.join(_tau2.CI_TYPES)}")
+        if type == "GENQ" and self.method not in ("GENQ", "GENQM"):
+            raise InputError("type='GENQ' needs a model fitted with method='GENQ' or 'GENQM'; "
+                             "use type='QP', 'PL' or 'Wald' here")
+        if type == "PL" and self._raw_weights is not None:
+            raise InputError("type='PL' is not available with custom weights (the likelihood assumes "
+                             "inverse-variance weights); use type='QP' or 'Wald'")
         if level is None or check_level(level) == self.level:
             res = self
         else:
             res = self._refit(level=check_level(level))
-        lo, hi = res.tau2_ci_low, res.tau2_ci_high
+        ci_type = type if type is not None else ("GENQ" if res.method in ("GENQ", "GENQM") else "QP")
+        lo, hi = res._tau2_ci(ci_type)
         sq = lambda x: math.sqrt(x) if x >= 0 else _NAN  # noqa: E731
         random = {
             "tau2": (res.tau2, lo, hi),
             "tau": (res.tau, sq(lo), sq(hi)),
-            "i2": (res.i2, res.i2_ci_low, res.i2_ci_high),
-            "h2": (res.h2, res.h2_ci_low, res.h2_ci_high),
+            "i2": (res.i2, *i2_h2_from_tau2(np.array([lo, hi]), res.vt)[0].tolist()),
+            "h2": (res.h2, *i2_h2_from_tau2(np.array([lo, hi]), res.vt)[1].tolist()),
         }
-        ci_type = "GENQ" if res.method == "GENQ" else "QP"
         return ConfintResult(res.estimate, res.ci_low, res.ci_high, random, res.level, ci_type)
 
     def _refit(self, **changes):
@@ -707,7 +740,7 @@ class PoolResult(ResultMixin):
         lvl = f"{self.level:g}%"
         if self.method != "EE" and not self.tau2_fixed and self.k > 1:
             out.append("")
-            out.append(f"{lvl} CI for tau^2 ({'generalised ' if self.method == 'GENQ' else ''}Q-profile): "
+            out.append(f"{lvl} CI for tau^2 ({'generalised ' if self.method in ('GENQ', 'GENQM') else ''}Q-profile): "
                        f"[{fmt(self.tau2_ci_low)}, {fmt(self.tau2_ci_high)}]; I^2: "
                        f"[{fmt(self.i2_ci_low, 2)}%, {fmt(self.i2_ci_high, 2)}%]")
         if not math.isnan(self.pi_low):
@@ -796,8 +829,8 @@ def pool(
     a = None
     if weights is not None:
         a = _tau2.check_weights(weights, k)
-    elif method == "GENQ":
-        raise InputError("method='GENQ' needs weights= (the weights defining the generalised Q)")
+    elif method in ("GENQ", "GENQM"):
+        raise InputError(f"method={method!r} needs weights= (the weights defining the generalised Q)")
     if tau2 is not None:
         tau2 = float(tau2)
         if not math.isfinite(tau2) or tau2 < 0:

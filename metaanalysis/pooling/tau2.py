@@ -36,7 +36,8 @@ from . import _scaling
 
 __all__ = ["tau2_estimate", "Tau2Estimate", "METHODS", "q_statistic", "q_profile_ci"]
 
-METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
+METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ", "DLIT",
+           "SJIT", "GENQM")
 _FIXED_EFFECT = ("EE", "FE")
 
 # metafor's uniroot() calls (PM, PMM and the Q-profile bounds) use R's default tolerance; the
@@ -774,6 +775,13 @@ def _estimate(y, v, X, method, weights=None, fixed=None, con=None, pylists=None)
         tau2 = max(tau2_min, tau2)
         se = iterative_se(method, k, 1.0 / (v + tau2)) if X is None else math.sqrt(
             2 * k * k / (k - p) / (1.0 / (v + tau2)).sum() ** 2)
+    elif method in ITERATED:
+        if method == "GENQM":
+            tau2, se, it, conv = _generalised_q_median(ymc, y, v, X, k, p, weights, fixed, con)
+        else:
+            tau2, se, it, conv = _iterated_moment(method, ymc, v, X, k, p, fixed, con)
+        if not conv:
+            return Tau2Estimate(tau2, nan, False, it, method)
     elif X is None and method != "HE":  # ML / REML / EB from the HE starting value
         if lists:
             vs = v.tolist() if pylists is None else pylists[1]
@@ -886,6 +894,113 @@ def _paule_mandel(ymc, y, v, X, k, p, method, con):
     return root, it, conv
 
 
+# metafor 3.8's further estimators: DerSimonian-Laird and Sidik-Jonkman iterated to their fixed
+# points, and the median-unbiased generalised Q estimator.
+ITERATED = ("DLIT", "SJIT", "GENQM")
+
+
+def _residual_q(w, X, ymc):
+    """(y'Py, tr P, sum(P*P)) at weights ``w``: closed forms without moderators."""
+    if X is None:
+        s1, _, q = _wq(w, ymc)
+        w2 = w * w
+        s2 = _add_reduce(w2)
+        return float(q), float(s1 - s2 / s1), float(_trpp(s1, s2, _add_reduce(w2 * w)))
+    py, trp, trpp = _py_trp_trpp(w, X, ymc)
+    return float(ymc @ py), float(trp), float(trpp)
+
+
+def _iterated_moment(method, ymc, v, X, k, p, fixed, con):
+    """``DLIT`` or ``SJIT``: the DL or SJ estimate recomputed with the weights of the previous
+    value until tau² changes by at most ``threshold`` (metafor's loop, limit and starting values:
+    0 for DLIT, the SJ start for SJIT). Returns ``(tau2, se, iterations, converged)``.
+
+    The standard errors are metafor's: for DLIT the DL formula at the weights of the last step
+    (the weights 1/(vi + tau²) of the value before the last); for SJIT the Paule-Mandel one.
+    """
+    threshold, maxiter, tau2_min = con["threshold"], con["maxiter"], con["tau2_min"]
+    if con["tau2_init"] is not None:
+        tau2 = float(con["tau2_init"])
+    else:
+        tau2 = 0.0 if method == "DLIT" else float(ymc @ ymc) / k
+    df = k - p
+    vmin = float(v.min())
+    change = threshold + 1.0
+    it = 0
+    trp = trpp = math.nan
+    while change > threshold:
+        it += 1
+        old = tau2
+        if not vmin + tau2 > 0:  # a weight would be infinite or negative (metafor stops too)
+            return tau2, math.nan, it, False
+        rss, trp, trpp = _residual_q(1.0 / (v + tau2), X, ymc)
+        if fixed is not None:
+            tau2 = float(fixed)
+        elif method == "DLIT":
+            tau2 = (rss - df) / trp
+        else:
+            tau2 = tau2 * rss / df
+        if method == "DLIT" and tau2 < tau2_min:
+            tau2 = tau2_min
+        change = abs(old - tau2)
+        if change <= SCORING_RESOLUTION * abs(tau2):
+            change = 0.0  # within rounding of tau² itself (see SCORING_RESOLUTION)
+        if it > maxiter:
+            return tau2, math.nan, it, False
+    tau2 = max(tau2_min, tau2)
+    t = max(tau2, 0.0)
+    if method == "DLIT":
+        se = math.sqrt((2.0 * df + 4.0 * t * trp + 2.0 * t * t * trpp) / (trp * trp))
+    else:
+        s1 = float(_add_reduce(1.0 / (v + tau2)))
+        se = math.sqrt(2.0 * k * k / df / (s1 * s1))
+    return tau2, se, it, True
+
+
+def _genq_eigenvalues(P, v, t, keep):
+    """The ``keep`` largest eigenvalues of S P S, S = diag(sqrt(vi + t)): the weights of the
+    chi-square(1) variables whose sum the generalised Q is distributed as at tau² = t."""
+    s = np.sqrt(v + t)
+    return np.linalg.eigvalsh(s[:, None] * P * s[None, :])[::-1][:keep]
+
+
+def _generalised_q_median(ymc, y, v, X, k, p, weights, fixed, con):
+    """``GENQM``: the tau² at which the observed generalised Q is the median of its distribution
+    (Jackson 2013's median-unbiased estimator; metafor's root search on [tau2_min, tau2_max] by
+    uniroot). Returns ``(tau2, se, iterations, converged)``; the standard error is GENQ's."""
+    if weights is None:
+        raise InputError("method='GENQM' needs weights= (the weights that define Q)")
+    P = _pmatrix(weights, X)
+    q = float(ymc @ P @ ymc)
+    keep = k - p
+    it, conv = 0, True
+    if fixed is not None:
+        tau2 = float(fixed)
+    else:
+        def below(t):  # P(Q_t > q), Q_t the generalised Q at tau² = t
+            return _upper_tail_quadform(q, _genq_eigenvalues(P, v, t, keep))
+
+        tau2_min = con["tau2_min"]
+        tau2_max = _tau2_max(y, con)
+        f_lo = below(tau2_min)
+        if f_lo > 0.5:
+            tau2 = tau2_min
+        else:
+            f_hi = below(tau2_max)
+            if f_hi < 0.5:
+                return tau2_max, math.nan, 0, False
+            tau2, it, conv = zeroin(lambda t: 0.5 - below(t), tau2_min, tau2_max, 0.5 - f_lo, 0.5 - f_hi,
+                                    con["tol"], con["maxiter"])
+            if not conv:
+                return tau2, math.nan, it, False
+    tau2 = max(con["tau2_min"], tau2)
+    t = max(tau2, 0.0)
+    PV = P * v[None, :]
+    trp = float(np.trace(P))
+    se = math.sqrt((2 * np.sum(PV * PV.T) + 4 * t * np.sum(PV * P) + 2 * t * t * np.sum(P * P)) / trp**2)
+    return tau2, se, it, conv
+
+
 def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=None, pylists=None) -> Tau2Estimate:
     """:func:`_estimate`, then metafor's documented remedies, then a :class:`ConvergenceError`.
 
@@ -901,6 +1016,8 @@ def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=No
     retry = dict(con)
     if method in ("ML", "REML", "EB"):
         retry["stepadj"] = con["stepadj"] / 2.0
+        retry["maxiter"] = max(1000, 10 * con["maxiter"])
+    elif method in ("DLIT", "SJIT"):
         retry["maxiter"] = max(1000, 10 * con["maxiter"])
     else:
         retry["tau2_max"] = 100.0 * _tau2_max(y, con)
@@ -918,7 +1035,9 @@ def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=No
 
 def _describe(method, con):
     u = _unit(con)  # bounds in the user's units when the data were scaled
-    if method in ("PM", "PMM"):
+    if method in ("DLIT", "SJIT"):
+        return f"the {method[:2]} estimate iterated with maxiter={con['maxiter']}, threshold={con['threshold']}"
+    if method in ("PM", "PMM", "GENQM"):
         tmax = "max(100, 10*mad^2)" if con["tau2_max"] is None else float(con["tau2_max"]) * u
         return f"a root search on [{float(con['tau2_min']) * u}, {tmax}]"
     units = "" if u == 1.0 else f" (in units of {u:.3g} for tau²)"
@@ -1233,3 +1352,122 @@ def generalised_q_ci(y, v, X, weights, level: float, tau2_hat: float, control=No
     if lower > upper:
         return _refine(generalised_q_ci, (y, v, X, weights, level, tau2_hat), con, (float(lower), float(upper)))
     return float(lower), float(upper)
+
+
+# --------------------------------------------------------------------------------------------
+# The other intervals of metafor's confint() for tau²: profile likelihood and Wald-type.
+# --------------------------------------------------------------------------------------------
+
+CI_TYPES = ("QP", "GENQ", "PL", "Wald", "Wald.log", "Wald.sqrt")
+
+
+def _loglik(y, v, X, t, reml: bool) -> float:
+    """ML or REML log-likelihood at tau² = t without its constants, residuals in two passes (the
+    profile interval's root search differences it near its maximum)."""
+    vt = v + t
+    w = 1.0 / vt
+    if X is None:
+        s1 = float(_add_reduce(w))
+        r = y - float(w @ y) / s1
+        out = -0.5 * float(_add_reduce(np.log(vt))) - 0.5 * float(w @ (r * r))
+        return out - 0.5 * math.log(s1) if reml else out
+    out = -0.5 * float(np.log(vt).sum()) - 0.5 * _ypy(w, X, y)
+    if reml:
+        out -= 0.5 * float(np.linalg.slogdet(X.T @ (X * w[:, None]))[1])
+    return out
+
+
+def _user_bound(control, name):
+    """A tau² bound the user set in ``control`` (either spelling), else None."""
+    if not control:
+        return None
+    for key in (name, name.replace("_", ".")):
+        if key in control and control[key] is not None:
+            return float(control[key])
+    return None
+
+
+def profile_likelihood_ci(y, v, X, level: float, tau2_hat: float, method: str, control=None):
+    """Profile-likelihood interval for tau², as metafor's ``confint(type="PL")``.
+
+    The bounds are the values of tau² where the likelihood-ratio statistic -2 (ll(tau²) - ll(fit))
+    reaches the chi-square(1) quantile at ``level``; ll is the restricted likelihood for a REML fit
+    and the ordinary one for any other estimator (as metafor's ``logLik``), and the model at a
+    given tau² has its coefficients by weighted least squares. metafor searches [tau2_min, tau²]
+    and [tau², tau2_max] with uniroot (tolerance eps^0.25, at most 1000 iterations); a bound at the
+    end of its range means the interval reaches it. Returns ``(lower, upper)``.
+    """
+    from scipy.special import chdtri
+
+    con = make_control(control)
+    reml = method == "REML"
+    tau2_min = _user_bound(control, "tau2_min")
+    tau2_min = min(0.0, tau2_hat) if tau2_min is None else tau2_min
+    tau2_max = _user_bound(control, "tau2_max")
+    tau2_max = max(100.0, 10.0 * tau2_hat, 10.0 * tau2_min) if tau2_max is None else tau2_max
+    if tau2_min > tau2_hat or tau2_max < tau2_hat:
+        raise InputError(f"the search range [{tau2_min}, {tau2_max}] for the profile-likelihood interval "
+                         f"must contain the estimate tau2 = {tau2_hat}")
+    objective = float(chdtri(1, 1.0 - level / 100.0))
+    ll_hat = _loglik(y, v, X, tau2_hat, reml)
+    vmin = float(v.min())
+
+    def f(t):
+        if not vmin + t > 0:
+            return math.nan
+        return -2.0 * (_loglik(y, v, X, t, reml) - ll_hat) - objective
+
+    tol, nan = con["tol"], float("nan")
+    f_hat = f(tau2_hat)
+    lower = upper = nan
+    f_lo = f(tau2_min)
+    if math.isfinite(f_lo):
+        if f_lo < 0:
+            lower = tau2_min
+        elif f_hat <= 0:
+            root, _, ok = zeroin(f, tau2_min, tau2_hat, f_lo, f_hat, tol, 1000)
+            lower = root if ok else nan
+    f_hi = f(tau2_max)
+    if math.isfinite(f_hi):
+        if f_hi < 0:
+            upper = tau2_max
+        elif f_hat <= 0:
+            root, _, ok = zeroin(f, tau2_hat, tau2_max, f_hat, f_hi, tol, 1000)
+            upper = root if ok else nan
+    return float(lower), float(upper)
+
+
+def _r_max(a: float, b: float) -> float:
+    """R's ``max``: nan when either is nan."""
+    return float("nan") if math.isnan(a) or math.isnan(b) else max(a, b)
+
+
+def wald_ci(tau2_hat: float, se: float, level: float, kind: str = "Wald", tau2_min: float = 0.0):
+    """Wald-type intervals for tau² from its standard error, as metafor's ``confint(type=...)``.
+
+    ``"Wald"``: tau² -/+ z se, the lower bound raised to ``tau2_min`` (0 unless set in control);
+    ``"Wald.log"``: on the log scale (se of log tau² = se / tau², the delta method), the upper bound
+    at least tau²; ``"Wald.sqrt"``: on the scale of tau (se / (2 tau)), the lower bound of tau at
+    least 0. At tau² = 0 the last two degenerate as in metafor: ``(0, nan)`` and ``(0, inf)``
+    (both nan when the standard error is 0 too).
+    """
+    from .._base import zcrit
+
+    z = zcrit(level)
+    nan = float("nan")
+    if not (math.isfinite(tau2_hat) and math.isfinite(se)):
+        return nan, nan
+    if kind == "Wald":
+        return max(tau2_min, tau2_hat - z * se), tau2_hat + z * se
+    if tau2_hat < 0:
+        return nan, nan
+    # IEEE arithmetic as in R: at tau² = 0 the scale factor se / tau² is inf (or nan when se = 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "Wald.log":
+            lt, s = np.log(tau2_hat), np.float64(se) / tau2_hat
+            return float(np.exp(lt - z * s)), _r_max(tau2_hat, float(np.exp(lt + z * s)))
+        if kind == "Wald.sqrt":
+            tau = np.sqrt(tau2_hat)
+            s = np.float64(se) / (2.0 * tau)
+            return _r_max(0.0, float(tau - z * s)) ** 2, float(tau + z * s) ** 2
+    raise InputError(f"unknown Wald interval type {kind!r}; valid: Wald, Wald.log, Wald.sqrt")
