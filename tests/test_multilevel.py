@@ -34,7 +34,7 @@ RTOL_DEFAULT = 1e-4
 EXPECTED_FITS = {
     "konst_reml", "konst_ml", "konst_year_t", "konst_two_terms", "berkey_un", "berkey_un_ml", "berkey_un_t",
     "berkey_un_year", "berkey_cs", "berkey_cs_ml", "berkey_hcs", "berkey_id", "berkey_diag", "multiarm_nested",
-    "multiarm_cs", "pfs_os_un", "pfs_os_cs",
+    "multiarm_cs", "pfs_os_un", "pfs_os_cs", "phylo_known_r", "phylo_known_r_ml",
 }
 
 
@@ -46,9 +46,16 @@ def dataset(name):
     return frame, V
 
 
+def known_r():
+    ds = REF["datasets"]["phylo"]
+    return {"species": pd.DataFrame(ds["R_species"], index=ds["R_levels"], columns=ds["R_levels"])}
+
+
 def fit_case(cid, **extra):
     f = REF["fits"][cid]
     frame, V = dataset(f["data"])
+    if f["known_r"]:
+        extra["R"] = known_r()
     return rma_mv(frame["yi"].to_numpy(), V, mods=f["mods"], random=f["random"], struct=f["struct"], data=frame,
                   method=f["method"], test=f["test"], **extra)
 
@@ -161,6 +168,19 @@ def test_correlated_outcomes_v_equals_metafor_vcalc():
     ds = REF["datasets"]["pfs_os"]
     V = correlated_outcomes_v(ds["vi"], ds["trial"], rho=ds["rho"])
     np.testing.assert_allclose(V, np.array(ds["V"]), rtol=1e-14, atol=0)
+
+
+def test_known_correlations_are_scaled_and_checked():
+    # metafor's Rscale = "cor": a covariance matrix with the same correlations gives the same fit
+    frame, V = dataset("phylo")
+    cov = known_r()["species"] * 4.0
+    res = rma_mv(frame["yi"].to_numpy(), V, random=["~ 1 | species", "~ 1 | id"], data=frame, R={"species": cov})
+    close(res.sigma2, fitted("phylo_known_r").sigma2, "sigma2", rtol=1e-8)
+    with pytest.raises(InputError, match="not the factor"):
+        rma_mv(frame["yi"].to_numpy(), V, random="~ 1 | id", data=frame, R=known_r())
+    with pytest.raises(InputError, match="not in R"):
+        small = known_r()["species"].iloc[:5, :5]
+        rma_mv(frame["yi"].to_numpy(), V, random="~ 1 | species", data=frame, R={"species": small})
 
 
 def test_string_columns_and_dataframe():

@@ -202,7 +202,7 @@ def _parse_random(random, data, k):
             for depth in range(1, len(parts) + 1):
                 keys = list(zip(*[c.tolist() for c in cols[:depth]]))
                 codes = _codes(keys)
-                sigma.append(("/".join(parts[:depth]), codes))
+                sigma.append(("/".join(parts[:depth]), codes, cols[0] if len(parts) == 1 else None))
         else:
             if gterm is not None:
                 raise InputError("only one '~ inner | outer' term is supported")
@@ -216,6 +216,40 @@ def _parse_random(random, data, k):
     return sigma, gterm
 
 
+def _known_correlations(R, sigma_terms) -> dict:
+    """``{term name: k x k matrix}`` from ``R`` (metafor's ``R`` with ``Rscale = "cor"``): the
+    correlation of the random effects of two levels of a ``~ 1 | name`` term is known (a
+    phylogeny, a spatial structure); the row of each effect is looked up by its level."""
+    if R is None:
+        return {}
+    if not isinstance(R, dict):
+        raise InputError("R must be a dict {factor name: DataFrame of correlations with the levels as index and columns}")
+    import pandas as pd
+
+    singles = {name: values for name, _, values in sigma_terms if values is not None}
+    out = {}
+    for name, mat in R.items():
+        if name not in singles:
+            raise InputError(f"R names {name!r}, which is not the factor of a '~ 1 | {name}' random term "
+                             f"(terms: {', '.join(singles) or 'none'})")
+        if not isinstance(mat, pd.DataFrame):
+            raise InputError(f"R[{name!r}] must be a DataFrame whose index and columns are the levels of {name!r}")
+        if list(mat.index) != list(mat.columns):
+            raise InputError(f"R[{name!r}] must have the same levels, in the same order, as index and columns")
+        C = mat.to_numpy(dtype=float)
+        if not np.allclose(C, C.T) or np.any(np.diag(C) <= 0):
+            raise InputError(f"R[{name!r}] must be symmetric with a positive diagonal")
+        d = np.sqrt(np.diag(C))
+        C = C / np.outer(d, d)  # metafor's default Rscale = "cor" (cov2cor)
+        pos = {lev: i for i, lev in enumerate(mat.index)}
+        try:
+            idx = np.array([pos[x] for x in singles[name].tolist()])
+        except KeyError as exc:
+            raise InputError(f"level {exc.args[0]!r} of {name!r} is not in R[{name!r}]") from None
+        out[name] = C[np.ix_(idx, idx)]
+    return out
+
+
 def _codes(keys) -> np.ndarray:
     index: dict = {}
     return np.array([index.setdefault(key, len(index)) for key in keys], dtype=int)
@@ -224,10 +258,12 @@ def _codes(keys) -> np.ndarray:
 class _Model:
     """The marginal covariance M(theta) and its derivatives for one set of random terms."""
 
-    def __init__(self, V, sigma_terms, gterm, struct):
+    def __init__(self, V, sigma_terms, gterm, struct, known=None):
         self.V = V
         self.k = V.shape[0]
-        self.S = [(c[:, None] == c[None, :]).astype(float) for _, c in sigma_terms]
+        known = known or {}
+        self.S = [known[name] if name in known else (c[:, None] == c[None, :]).astype(float)
+                  for name, c, _ in sigma_terms]
         self.ns = len(self.S)
         self.struct = struct
         self.has_g = gterm is not None
@@ -717,8 +753,10 @@ def rma_mv(
     sigma2, tau2, rho : float or array_like, optional
         Fix variance components at these values (NaN entries stay free), as metafor's arguments of
         the same names; fixed components do not count as parameters in AIC and BIC.
-    R : None
-        Known correlation matrices of random-effect levels are not supported yet (InputError).
+    R : dict, optional
+        Known correlations among the levels of a ``"~ 1 | name"`` term (a phylogeny, spatial
+        structure): ``{name: DataFrame}`` with the levels as index and columns (scaled to a
+        correlation matrix, metafor's default ``Rscale = "cor"``).
     sparse : bool
         Accepted for metafor compatibility; the matrices are dense.
     intercept : bool
@@ -748,8 +786,6 @@ def rma_mv(
         raise InputError(f"test must be 'z' or 't' for rma_mv; got {test!r}")
     if struct not in STRUCTS:
         raise InputError(f"unknown struct {struct!r}; valid: {', '.join(STRUCTS)}")
-    if R is not None:
-        raise InputError("R= (known correlation matrices of random-effect levels) is not supported; leave it None")
     level = check_level(level)
     control = dict(control or {})
     y = as_float_array(_data_column(data, yi, "yi"), "yi")
@@ -778,7 +814,7 @@ def rma_mv(
         raise InputError("rma_mv needs random= (such as '~ 1 | study'); for a model without random effects "
                          "use meta_regression(..., method='EE')")
     sigma_terms, gterm = _parse_random(random, data, k)
-    model = _Model(Vm, sigma_terms, gterm, struct)
+    model = _Model(Vm, sigma_terms, gterm, struct, _known_correlations(R, sigma_terms))
     if k <= p:
         raise InputError(f"{p} coefficients cannot be estimated from k = {k} effects")
     reml = method == "REML"
@@ -866,8 +902,8 @@ def rma_mv(
         levels, inner_k, outer_n = (), (), 0
     return MultilevelResult(
         beta, se, stat, pval, beta - crit * se, beta + crit * se, tuple(names), vb,
-        np.array(s2, dtype=float), tuple(n for n, _ in sigma_terms),
-        tuple(int(c.max()) + 1 for _, c in sigma_terms), np.array(t2, dtype=float) if gterm else np.zeros(0),
+        np.array(s2, dtype=float), tuple(n for n, _, _ in sigma_terms),
+        tuple(int(c.max()) + 1 for _, c, _ in sigma_terms), np.array(t2, dtype=float) if gterm else np.zeros(0),
         np.array(rho, dtype=float) if gterm else np.zeros(0), struct if gterm else None, inner, outer,
         tuple(levels), outer_n, inner_k, qe, k - p, qe_p, qm, m, qm_df2, qm_p, ll, dev, aic, bic, aicc, k, p,
         method, test, level, df, converged, iterations, y.copy(), Vm.copy(), X.copy(), fit.M.copy(), has_int,

@@ -59,6 +59,17 @@ surv <- do.call(rbind, lapply(1:12, function(t) {
 }))
 V_surv <- vcalc(vi, cluster = trial, obs = outcome, rho = 0.6, data = surv)
 
+# effects of 10 species (3 each) whose random effects are correlated through a known matrix
+# (AR(1)-like, 0.7^|i - j|), metafor's R argument: random = list(~ 1 | species, ~ 1 | id)
+set.seed(11)
+species <- sprintf("s%02d", 1:10)
+R_species <- outer(1:10, 1:10, function(i, j) 0.7^abs(i - j))
+dimnames(R_species) <- list(species, species)
+u_sp <- drop(t(chol(R_species)) %*% rnorm(10, 0, 0.3))
+phylo <- data.frame(species = rep(species, each = 3), id = 1:30)
+phylo$vi <- runif(30, 0.01, 0.05)
+phylo$yi <- 0.2 + u_sp[match(phylo$species, species)] + rnorm(30, 0, 0.15) + rnorm(30, 0, sqrt(phylo$vi))
+
 datasets <- list(
   konstantopoulos2011 = list(yi = arr(konst$yi), vi = arr(konst$vi), district = arr(konst$district),
                              school = arr(konst$school), study = arr(konst$study), year = arr(konst$year)),
@@ -68,14 +79,17 @@ datasets <- list(
                   arm = as.character(arms$arm), id = arr(arms$id), control_var = arr(arms$control_var),
                   ai = arr(arms$ai), n1i = arr(arms$n1i), ci = arr(arms$ci), n2i = arr(arms$n2i)),
   pfs_os = list(yi = arr(surv$yi), vi = arr(surv$vi), V = mat(as.matrix(V_surv)), trial = arr(surv$trial),
-                outcome = as.character(surv$outcome), rho = 0.6)
+                outcome = as.character(surv$outcome), rho = 0.6),
+  phylo = list(yi = arr(phylo$yi), vi = arr(phylo$vi), species = phylo$species, id = arr(phylo$id),
+               R_species = mat(R_species), R_levels = species)
 )
-data_frames <- list(konstantopoulos2011 = konst, berkey1998 = berkey, multiarm = arms, pfs_os = surv)
-v_of <- list(konstantopoulos2011 = konst$vi, berkey1998 = V_berkey, multiarm = V_arms, pfs_os = V_surv)
+data_frames <- list(konstantopoulos2011 = konst, berkey1998 = berkey, multiarm = arms, pfs_os = surv, phylo = phylo)
+v_of <- list(konstantopoulos2011 = konst$vi, berkey1998 = V_berkey, multiarm = V_arms, pfs_os = V_surv,
+             phylo = phylo$vi)
 
 # ---- the grid: dataset, random, struct, method, test, mods (a formula string, or NULL) ----
-case <- function(id, data, random, struct = "CS", method = "REML", test = "z", mods = NULL)
-  list(id = id, data = data, random = random, struct = struct, method = method, test = test, mods = mods)
+case <- function(id, data, random, struct = "CS", method = "REML", test = "z", mods = NULL, R = NULL)
+  list(id = id, data = data, random = random, struct = struct, method = method, test = test, mods = mods, R = R)
 grid <- list(
   case("konst_reml", "konstantopoulos2011", "~ 1 | district/school"),
   case("konst_ml", "konstantopoulos2011", "~ 1 | district/school", method = "ML"),
@@ -94,7 +108,9 @@ grid <- list(
   case("multiarm_nested", "multiarm", "~ 1 | trial/id", mods = "~ arm"),
   case("multiarm_cs", "multiarm", "~ arm | trial", struct = "CS", mods = "~ arm"),
   case("pfs_os_un", "pfs_os", "~ outcome | trial", struct = "UN", mods = "~ outcome - 1"),
-  case("pfs_os_cs", "pfs_os", "~ outcome | trial", struct = "CS", mods = "~ outcome - 1")
+  case("pfs_os_cs", "pfs_os", "~ outcome | trial", struct = "CS", mods = "~ outcome - 1"),
+  case("phylo_known_r", "phylo", c("~ 1 | species", "~ 1 | id"), R = list(species = R_species)),
+  case("phylo_known_r_ml", "phylo", c("~ 1 | species", "~ 1 | id"), method = "ML", R = list(species = R_species))
 )
 
 record <- function(res) {
@@ -146,7 +162,7 @@ fits <- lapply(grid, function(g) {
   Vm <- v_of[[g$data]]
   fit <- function(control, fixed = list()) suppressWarnings(do.call(rma.mv, c(list(
     dat$yi, Vm, mods = mods, random = random, struct = g$struct, method = g$method, test = g$test,
-    data = dat, control = control), fixed)))
+    data = dat, control = control), if (is.null(g$R)) list() else list(R = g$R), fixed)))
   tight <- NULL
   for (con in TIGHT) {
     tight <- tryCatch(fit(con), error = function(e) NULL)
@@ -157,7 +173,8 @@ fits <- lapply(grid, function(g) {
   # the polished fit holds its components fixed, so metafor counts fewer parameters in AIC, BIC
   # and AICc: those come from the nlminb fit (the likelihood is flat at the optimum)
   optimum[c("AIC", "BIC", "AICc")] <- record(tight)[c("AIC", "BIC", "AICc")]
-  c(g[c("id", "data", "struct", "method", "test")], list(random = g$random, mods = if (is.null(g$mods)) NA else g$mods),
+  c(g[c("id", "data", "struct", "method", "test")], list(random = g$random, mods = if (is.null(g$mods)) NA else g$mods,
+                                                         known_r = !is.null(g$R)),
     list(tight_rel_tol = tight$control$rel.tol, polish_gradient = pol$gradient, tight = record(tight),
          optimum = optimum, default = record(fit(list()))))
 })
