@@ -96,12 +96,18 @@ def read_ipd(res):
 
 
 def test_exact_small_curve_without_censoring():
-    # 10 patients, deaths at 1 (2) and 3 (2), table says 8 at risk at 2: no censoring
-    ipd = reconstruct_ipd([0, 1, 1, 2, 3], [1, 1, 0.8, 0.8, 0.6], [0, 2], [10, 8])
+    # 10 patients, deaths at 1 (2) and 3 (2), table says 8 at risk at 2: no censoring. Guyot's
+    # convention (interpolate=False) puts the drop from 2 to 3 at the click at 3
+    ipd = reconstruct_ipd([0, 1, 1, 2, 3], [1, 1, 0.8, 0.8, 0.6], [0, 2], [10, 8], interpolate=False)
     assert list(ipd.columns) == ["time", "event"]
     assert len(ipd) == 10 and ipd["event"].sum() == 4
     assert sorted(ipd.loc[ipd.event == 1, "time"]) == [1, 1, 3, 3]
     assert (ipd.loc[ipd.event == 0, "time"] == 3).all()  # the rest censored at the last point
+    # by default the drop between the clicks at 2 and 3 is spread over (2, 3]; the vertical drop
+    # at 1 (both corners clicked) stays where it is
+    ipd = reconstruct_ipd([0, 1, 1, 2, 3], [1, 1, 0.8, 0.8, 0.6], [0, 2], [10, 8])
+    assert len(ipd) == 10 and ipd["event"].sum() == 4
+    assert sorted(ipd.loc[ipd.event == 1, "time"]) == [1, 1, 2.5, 3]
 
 
 def test_censoring_found_to_match_the_table():

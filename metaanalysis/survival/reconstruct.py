@@ -44,6 +44,10 @@ _TIME_SLACK = 0.01  # negative times down to -1 % of the time range are clipped 
 
 _SCALES = ("fraction", "percent", "auto")
 
+# drops between clicks further apart than _GRID of the time range are spread over the gap
+_GRID = 0.004
+_MAX_STEPS = 40
+
 
 # ---------------------------------------------------------------------------------------------------
 # result
@@ -352,6 +356,110 @@ def _followup_end(n_mean, starts, ends, total_c: float) -> float:
     return brentq(excess, lo, hi, xtol=1e-9 * b)
 
 
+def _spread_drops(T, S, risk_times, n_risk) -> tuple[np.ndarray, np.ndarray]:
+    """Spread each drop between two clicks that hides several events over the gap between them.
+
+    A click marks where the curve is, not where it fell: between two clicks far apart the curve
+    may have fallen anywhere. Putting the whole drop at the later click (Guyot's convention) makes
+    the events late, when fewer patients are at risk, so it loses events and delays them; sparse
+    clicks on a gradual decline lose most. A drop that the number at risk (read off the table,
+    linearly between its times) says is one event is a single step and stays at its click; a
+    larger drop is split into as many even steps as it holds events, on a grid no finer than
+    ``_GRID`` of the time range (at most ``_MAX_STEPS`` steps). Drops with both corners clicked
+    (two points at one time, or closer than a grid step) stay vertical. Where the spread steps
+    put more events before a table time than the table allows, the caller keeps the clicks as
+    they are for that interval.
+    """
+    t_last = float(T[-1])
+    if len(T) < 2 or t_last <= 0:
+        return T, S
+    gap = np.diff(T)
+    drop = S[:-1] - S[1:]
+    h = _GRID * t_last
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_risk = np.interp(T[:-1], risk_times, n_risk) if len(risk_times) > 1 else n_risk[0] * S[:-1]
+        events = np.where(S[:-1] > 0, at_risk * drop / S[:-1], 0.0)
+    m = np.ones(len(gap), np.int64)
+    wide = (gap > h) & (drop > 0) & (events >= 1.5)
+    m[wide] = np.minimum(
+        np.minimum(np.ceil(gap[wide] / h), np.round(events[wide])), _MAX_STEPS
+    ).astype(np.int64)
+    if not np.any(m > 1):
+        return T, S
+    idx = np.repeat(np.arange(len(gap)), m)
+    k = np.arange(len(idx)) - np.repeat(np.cumsum(m) - m, m) + 1
+    frac = k / m[idx]
+    t_new = np.where(k == m[idx], T[1:][idx], T[:-1][idx] + gap[idx] * frac)
+    s_new = np.where(k == m[idx], S[1:][idx], S[:-1][idx] - drop[idx] * frac)
+    return np.r_[T[0], t_new], np.r_[S[0], s_new]
+
+
+def _dhondt(total: int, weight: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Whole shares of ``total`` in proportion to ``weight`` (highest averages), each at most ``cap``."""
+    alloc = np.zeros(len(weight), np.int64)
+    weight = np.asarray(weight, float)
+    for _ in range(int(total)):
+        score = np.where(alloc < cap, weight / (alloc + 1.0), -1.0)
+        i = int(np.argmax(score))
+        if score[i] <= 0:
+            break
+        alloc[i] += 1
+    return alloc
+
+
+def _distribute_gap(gap, ev_pts, ev_cnt, cen_times, n_starts) -> np.ndarray:
+    """Close ``gap`` (total events minus reconstructed) inside the intervals; returns the change
+    of events per interval. The arrays of events (``ev_cnt``) and censorings (``cen_times``) are
+    changed in place.
+
+    Each interval keeps its number at risk at both ends: a missing event takes the place of one of
+    its censorings, a surplus event becomes a censoring at its own time. Where the events were lost
+    is the interval whose censorings, spread evenly, most change the number at risk at its drops:
+    the share of interval ``i`` is proportional to ``c_i d_i / n_i`` (censorings times hazard),
+    and inside it the events move at the points in proportion to their drops, so the curve keeps
+    its shape instead of gaining a step at the end.
+    """
+    k = len(ev_cnt)
+    E = np.array([c.sum() for c in ev_cnt], float)
+    C = np.array([len(c) for c in cen_times], float)
+    nbar = np.maximum(n_starts - (E + C) / 2, 1.0)
+    cap = (C if gap > 0 else E).astype(np.int64)
+    w = C * E / nbar
+    if not np.any(w[cap > 0] > 0):
+        w = cap.astype(float)
+    alloc = _dhondt(abs(gap), w, cap)
+    moved = np.zeros(k, np.int64)
+    for i in np.flatnonzero(alloc):
+        a = int(alloc[i])
+        ctimes = np.sort(cen_times[i])
+        cnt = ev_cnt[i]
+        if gap > 0:
+            # censorings evenly taken out of the interval become events at its drops
+            drop = np.round((np.arange(a) + 0.5) * len(ctimes) / a - 0.5).astype(np.int64)
+            taken = ctimes[drop]
+            cen_times[i] = np.delete(ctimes, drop)
+            if cnt.sum() > 0:
+                # a censoring taken out leaves one more patient at risk at every later drop: the
+                # events it hides are the hazard there times the patients put back before it
+                pts = ev_pts[i]
+                n_at = n_starts[i] - (np.cumsum(cnt) - cnt) - np.searchsorted(ctimes, pts, "left")
+                back = np.searchsorted(np.sort(taken), pts, "right")
+                wpt = cnt / np.maximum(n_at, 1.0) * back
+                if not np.any(wpt > 0):
+                    wpt = cnt.astype(float)
+                cnt += _dhondt(a, wpt, np.full(len(cnt), a))
+            else:
+                ev_pts[i] = np.r_[ev_pts[i], taken]
+                ev_cnt[i] = np.r_[cnt, np.ones(a, np.int64)]
+            moved[i] = a
+        else:
+            take = _dhondt(a, cnt, cnt)
+            cnt -= take
+            cen_times[i] = np.r_[ctimes, np.repeat(ev_pts[i], take)]
+            moved[i] = -int(take.sum())
+    return moved
+
+
 def _round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
@@ -428,6 +536,7 @@ def reconstruct_ipd(
     scale: str = "fraction",
     max_iter: int = 100,
     tail: str = "uniform",
+    interpolate: bool = True,
     return_result: bool = False,
     warn: bool = True,
 ):
@@ -460,6 +569,12 @@ def reconstruct_ipd(
         cut-off: censoring hazard ``1/(c - t)``) to the tabled censorings and carries it on;
         ``"rate"`` is Guyot's rule, the tabled censorings per unit time carried on. Without a risk
         table there is no censoring information and the tail has none.
+    interpolate : bool
+        Spread the drop between two clicks that are more than 0.4 % of the time range apart evenly
+        over the gap between them (default), instead of putting all of it at the later click as
+        Guyot et al. do. Sparse clicks on a gradual decline then no longer delay the events and
+        lose some of them (issue 15). Drops with both corners clicked stay vertical. Pass
+        ``False`` for the original convention, e.g. when every corner of the curve was clicked.
     return_result : bool
         Return a :class:`Reconstruction` (IPD plus diagnostics) instead of the IPD alone.
     warn : bool
@@ -539,12 +654,43 @@ def reconstruct_ipd(
         bounds = list(zip(rt[:-1], rt[1:])) + [(rt[-1], t_last)]
         n_end_table = list(nr[1:]) + [None]
     edges = np.array([b[0] for b in bounds])
-    idx = np.searchsorted(T, edges, side="left")
-    idx = np.r_[idx, len(T)]
-    intervals = [
-        _Interval(T[idx[i] : idx[i + 1]], S[idx[i] : idx[i + 1]], float(a), float(b))
-        for i, (a, b) in enumerate(bounds)
-    ]
+
+    def split(T, S):
+        idx = np.searchsorted(T, edges, side="left")
+        idx = np.r_[idx, len(T)]
+        return [
+            _Interval(T[idx[i] : idx[i + 1]], S[idx[i] : idx[i + 1]], float(a), float(b))
+            for i, (a, b) in enumerate(bounds)
+        ]
+
+    intervals = split(T, S)
+    if interpolate:
+        T_spread, S_spread = _spread_drops(T, S, rt, nr)
+        spread = split(T_spread, S_spread) if len(T_spread) > len(T) else intervals
+    else:
+        spread = intervals
+
+    def fit(iv, n_start, s_last, target):
+        """Censoring count that brings the interval to the table: (nc, out, n_end, tried, ok, passes)."""
+        A = max(n_start - target, 0)
+        # first guess: survivors by the curve's ratio, minus the table number
+        s_end = iv.S[-1] if iv.S else s_last
+        guess = _round_half_up(n_start * (s_end / s_last if s_last > 0 else 0.0) - target)
+        nc = min(max(guess, 0), A)
+        tried: dict[int, int] = {}
+        iters = 0
+        while iters < max_iter:
+            iters += 1
+            out = iv.run(nc, n_start, s_last)
+            n_end = n_start - out[5] - nc
+            tried[nc] = n_end
+            if n_end == target:
+                return nc, out, n_end, tried, True, iters
+            new = min(max(A - out[5], 0), A)  # = nc + (n_end - target), clamped
+            if new in tried:
+                break
+            nc = new
+        return nc, out, n_end, tried, False, iters
 
     # --- regular intervals ----------------------------------------------------------------------
     n_start = N
@@ -553,31 +699,21 @@ def reconstruct_ipd(
     info = []  # per interval: dict of diagnostics
     total_iter = 0
     censored_tabled = 0
-    for i, iv in enumerate(intervals):
+    for i in range(len(intervals)):
         target = n_end_table[i]
         if target is None:
+            intervals[i] = spread[i]
             break
         target = int(target)
-        A = max(n_start - target, 0)
-        # first guess: survivors by the curve's ratio, minus the table number
-        s_end = iv.S[-1] if iv.S else s_last
-        guess = _round_half_up(n_start * (s_end / s_last if s_last > 0 else 0.0) - target)
-        nc = min(max(guess, 0), A)
-        tried: dict[int, int] = {}
-        converged = False
-        iters = 0
-        while iters < max_iter:
-            iters += 1
-            out = iv.run(nc, n_start, s_last)
-            n_end = n_start - out[5] - nc
-            tried[nc] = n_end
-            if n_end == target:
-                converged = True
-                break
-            new = min(max(A - out[5], 0), A)  # = nc + (n_end - target), clamped
-            if new in tried:
-                break
-            nc = new
+        iv = spread[i]
+        nc, out, n_end, tried, converged, iters = fit(iv, n_start, s_last, target)
+        if spread[i] is not intervals[i] and not converged and min(tried.values()) < target:
+            # the spread drops put more events before the table time than it allows: the drop
+            # happened after it, as clicked
+            total_iter += iters
+            iv = intervals[i]
+            nc, out, n_end, tried, converged, iters = fit(iv, n_start, s_last, target)
+        intervals[i] = iv
         total_iter += iters
         if not converged:
             # closest to the table; ties: the smaller censoring count
@@ -585,16 +721,26 @@ def reconstruct_ipd(
             out = iv.run(nc, n_start, s_last)
             n_end = n_start - out[5] - nc
             shift = 0
+            far = 0
             if n_end < target and nc == 0:
-                # events clicked just before the table time (time jitter across the boundary)
-                # belong at the table time: move the latest of them there
-                near = np.asarray(out[0])[iv.Tarr >= iv.end - _BOUNDARY * t_last]
-                shift = int(min(target - n_end, near.sum()))
+                # the table is the hard information: patients it counts at risk at the table time
+                # cannot have had their events before it. The latest events of the interval move
+                # to the table time: events clicked just before it (time jitter, or a steep drop
+                # that crosses it) belong there, and farther ones are the curve's rounding
+                darr = np.asarray(out[0])
+                shift = int(min(target - n_end, darr.sum()))
+                near = int(darr[iv.Tarr >= iv.end - _BOUNDARY * t_last].sum())
+                far = max(shift - near, 0)
                 if shift:
-                    note(
-                        f"{shift} event(s) clicked just before time {iv.end:g} moved to it so that the "
+                    msg = (
+                        f"{shift} event(s) clicked before time {iv.end:g} moved to it so that the "
                         f"number at risk there matches the table ({target})"
                     )
+                    if far:
+                        note(f"{msg}; the curve implies more events than the table allows "
+                             f"({far} of them not just before it)", warning=far > 1)
+                    else:
+                        note(msg)
                     n_end += shift
             if n_end != target:
                 why = (
@@ -610,10 +756,10 @@ def reconstruct_ipd(
                     warning=True,
                 )
         else:
-            shift = 0
+            shift = far = 0
         chosen.append((nc, out))
         info.append(dict(n_start=n_start, n_end_table=target, n_end=n_end, iterations=iters,
-                         converged=n_end == target, shift=shift))
+                         converged=n_end == target and not far, shift=shift))
         censored_tabled += nc
         s_last = out[4]
         n_start = n_end - shift
@@ -694,13 +840,14 @@ def reconstruct_ipd(
                          converged=True))
 
     # --- build the IPD ----------------------------------------------------------------------------
-    ev_times, cen_times = [], []
+    ev_pts, ev_cnt, cen_times = [], [], []  # per interval
     pt_d, pt_n, pt_c = [], [], []
     for iv, (nc, out), inf in zip(intervals, chosen, info):
         d, nb, cum_c, _, _, removed = out
         ctimes = _spread(iv.start, iv.end, nc)
         darr = np.array(d, dtype=np.int64)
         shift = inf.get("shift", 0)
+        pts = iv.Tarr
         if shift:
             # the latest events of the interval happen at its end (see above)
             left = shift
@@ -710,7 +857,8 @@ def reconstruct_ipd(
                 left -= take
                 if not left:
                     break
-            ev_times.append(np.full(shift, iv.end))
+            pts = np.r_[pts, iv.end]
+            darr = np.r_[darr, shift]
         # censorings that fit: never more than the patients left in the interval
         room = inf["n_start"] - removed
         if len(ctimes) > room:
@@ -718,7 +866,8 @@ def reconstruct_ipd(
         inf["events"] = removed - shift
         inf["censored"] = len(ctimes)
         inf["n_end"] = inf["n_start"] - removed - len(ctimes) + shift
-        ev_times.append(np.repeat(iv.Tarr, darr))
+        ev_pts.append(pts)
+        ev_cnt.append(darr)
         cen_times.append(ctimes)
         pt_d.append(np.asarray(d, dtype=np.int64))  # as computed (before any shift)
         pt_n.append(np.asarray(nb, dtype=np.int64))
@@ -729,16 +878,37 @@ def reconstruct_ipd(
             pt_c.append(np.bincount(pos, minlength=len(iv.T)).astype(np.int64))
         else:
             pt_c.append(np.zeros(0, dtype=np.int64))
-    ev_t = np.concatenate(ev_times) if ev_times else np.empty(0)
-    ce_t = np.concatenate(cen_times) if cen_times else np.empty(0)
-    n_left = N - len(ev_t) - len(ce_t)
+    n_ev = int(sum(int(c.sum()) for c in ev_cnt))
+    n_left = N - n_ev - sum(len(c) for c in cen_times)
     if n_left < 0:  # cannot happen by construction; guard the row count anyway
-        ce_t = ce_t[: len(ce_t) + n_left]
+        cen_times[-1] = cen_times[-1][: len(cen_times[-1]) + n_left]
         n_left = 0
-    ce_t = np.concatenate([ce_t, np.full(n_left, t_last)])
+    # the patients still at risk at the end are the last interval's to censor
+    cen_times[-1] = np.r_[cen_times[-1], np.full(n_left, t_last)]
 
     # --- exact total events ------------------------------------------------------------------------
+    if D is not None and n_ev != D:
+        gap = D - n_ev
+        n_starts = np.array([inf["n_start"] for inf in info], float)
+        moved = _distribute_gap(gap, ev_pts, ev_cnt, cen_times, n_starts)
+        for inf, m in zip(info, moved):
+            inf["events"] += int(m)
+            inf["censored"] -= int(m)
+        placed = int(np.sum(moved))
+        if placed:
+            where = ", ".join(
+                f"{int(m):+d} in [{iv.start:g}, {iv.end:g})" for iv, m in zip(intervals, moved) if m
+            )
+            note(
+                f"the curve implies {n_ev} events but total_events = {D}: {abs(placed)} "
+                f"{'censoring(s) turned into events' if gap > 0 else 'event(s) turned into censorings'}"
+                f" within the intervals where the table leaves room ({where})",
+                warning=abs(gap) > max(2, 0.05 * D),
+            )
+    ev_t = np.concatenate([np.repeat(p, c) for p, c in zip(ev_pts, ev_cnt)])
+    ce_t = np.concatenate(cen_times)
     if D is not None and len(ev_t) != D:
+        # no interval has room left: the fallback of the original algorithm
         gap = D - len(ev_t)
         if gap < 0:
             # the latest events become censorings at the same times
@@ -747,9 +917,9 @@ def reconstruct_ipd(
             ev_t = ev_t[: len(ev_t) + gap]
             ce_t = np.concatenate([ce_t, moved])
             note(
-                f"the curve implies {D - gap} events but total_events = {D}: the last {-gap} "
-                "event(s) turned into censorings at the same times",
-                warning=abs(gap) > max(2, 0.02 * D),
+                f"total_events = {D} is below what the curve and the table allow: the last "
+                f"{-gap} event(s) turned into censorings at the same times",
+                warning=True,
             )
         else:
             # the latest censorings become events at the last point with an event (or the end)
@@ -759,9 +929,9 @@ def reconstruct_ipd(
             t_ev = float(ev_t.max()) if len(ev_t) else t_last
             ev_t = np.concatenate([ev_t, np.full(gap, t_ev)])
             note(
-                f"the curve implies {D - gap} events but total_events = {D}: {gap} of the latest "
-                f"censoring(s) turned into events at time {t_ev:g}",
-                warning=gap > max(2, 0.02 * D),
+                f"total_events = {D} is above what the curve and the table allow: {gap} of the "
+                f"latest censoring(s) turned into events at time {t_ev:g}",
+                warning=True,
             )
 
     import pandas as pd
