@@ -144,7 +144,7 @@ def _p_against_null(fit, analysis) -> float | None:
     null = analysis.null_on_scale()
     if null is None:
         return None
-    from scipy import stats
+    from ..pooling.core import two_sided_p
 
     if analysis.scale not in ("log", "identity"):
         from ..effects import escalc
@@ -152,9 +152,10 @@ def _p_against_null(fit, analysis) -> float | None:
         # the null proportion on the analysis scale (a transformation of one count)
         null = float(escalc(analysis.scale, xi=[analysis.null * 1e6], ni=[1e6], add=0).yi[0])
     z = (fit.estimate - null) / fit.se
+    # scipy.special's distribution functions: importing scipy.stats would cost the report ~0.5 s
     if fit.df is not None and fit.test in ("t", "knha"):
-        return float(2 * stats.t.sf(abs(z), fit.df))
-    return float(2 * stats.norm.sf(abs(z)))
+        return float(two_sided_p(z, float(fit.df)))
+    return float(two_sided_p(z, None))
 
 
 def effect_entries(selection: Selection, analysis) -> tuple:

@@ -76,10 +76,17 @@ class Selection:
 
 
 def _records(frame) -> list:
-    """Rows as objects with attribute access (faster than itertuples on wide frames)."""
+    """Rows as objects with attribute access.
+
+    Built from whole columns (``tolist`` gives Python scalars, as ``to_dict`` does): pandas'
+    row-wise ``to_dict(orient="records")`` and ``itertuples`` index every cell, which on the
+    table's 30 columns made this a tenth of the report's analysis time.
+    """
     from types import SimpleNamespace
 
-    return [SimpleNamespace(**d) for d in frame.to_dict(orient="records")]
+    names = [str(c) for c in frame.columns]
+    columns = [frame[c].tolist() for c in frame.columns]
+    return [SimpleNamespace(**dict(zip(names, row))) for row in zip(*columns)]
 
 
 def _is_contrast(frame):
