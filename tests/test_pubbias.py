@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import metaanalysis as ma
 from metaanalysis.errors import InputError
 from metaanalysis.pooling.core import pool
 from metaanalysis.pooling.pubbias import (
@@ -195,6 +196,12 @@ def test_tes_errors():
         tes(yi, vi, alpha=1.5)
     with pytest.raises(InputError, match="vi"):
         tes(yi)
+    with pytest.raises(InputError, match="single number"):
+        tes(yi, vi, theta=yi)
+    bcg = ma.load_bcg()
+    reg = ma.meta_regression(yi, vi, bcg.ablat)
+    with pytest.raises(InputError, match="theta="):
+        tes(reg)
 
 
 @settings(max_examples=20, deadline=None)

@@ -19,6 +19,7 @@ import pytest
 
 from metaanalysis.errors import InputError
 from metaanalysis.pooling.core import pool
+from metaanalysis.pooling.regression import meta_regression
 from metaanalysis.pooling.selection import SelModelResult, _r_bfgs, _richardson_hessian, selmodel
 
 REF = json.loads((Path(__file__).parent / "reference" / "selection.json").read_text())
@@ -36,8 +37,8 @@ RTOL_SE = 1e-5
 # Where a delta estimate runs into its lower bound 0 (marked "B" below), the likelihood is flat
 # in the transformed parameter and the optimiser's stopping point is set by rounding noise:
 # estimate, tau2 and logLik still agree to 2e-7, but delta (~1e-4) only on an absolute scale and
-# the Hessian-based SEs to ~1e-3 (observed max 8e-4); p-values of ~1e-5 then differ by 10%, so
-# they are compared on an absolute scale.
+# the Hessian-based SEs to ~1e-3 (observed max 8e-4); p-values get an absolute tolerance as well
+# (one of ~1e-5 differs by 10%).
 ATOL_BOUNDARY = 1e-3
 RTOL_SE_BOUNDARY = 2e-2
 ATOL_PVALUE_BOUNDARY = 1e-5
@@ -45,7 +46,7 @@ ATOL_PVALUE_BOUNDARY = 1e-5
 EXPECTED = {
     "hackshaw_stepfun", "hackshaw_beta", "hackshaw_halfnorm", "hackshaw_negexp",
     "hackshaw_logistic", "hackshaw_power", "hackshaw_halfnorm_prec",
-    "hackshaw_stepfun_two_sided", "hackshaw_ee_stepfun", "hackshaw_tau2_fixed_beta",
+    "hackshaw_stepfun_two_sided", "hackshaw_negexp_two_sided", "hackshaw_ee_stepfun", "hackshaw_tau2_fixed_beta",
     "bcg_stepfun_less", "bcg_negexp_less", "bcg_beta", "gen_sel_k25_stepfun",
     "gen_sel_k25_logistic", "gen_sel_k25_power", "gen_nosel_k15_negexp",
     "gen_nosel_k15_empty_interval",
@@ -117,7 +118,7 @@ def test_standard_errors_match_metafor(name):
     rtol = RTOL_SE_BOUNDARY if boundary else RTOL_SE
     for field in ("se", "ci_low", "ci_high"):
         close(getattr(out, field), ref[field], rtol, f"{name}: {field}", atol=1e-10)
-    close(out.pvalue, ref["pvalue"], 0 if boundary else rtol, f"{name}: pvalue",
+    close(out.pvalue, ref["pvalue"], rtol, f"{name}: pvalue",
           atol=ATOL_PVALUE_BOUNDARY if boundary else 1e-12)
     if ref["se_tau2"] is None:
         assert math.isnan(out.se_tau2)
@@ -128,8 +129,7 @@ def test_standard_errors_match_metafor(name):
     for mine, theirs in (("se_delta", "se_delta"), ("ci_high_delta", "ci_high_delta"),
                          ("pvalue_delta", "pvalue_delta")):
         close(getattr(out, mine)[free], np.array(ref[theirs], dtype=object)[free].tolist(),
-              0 if boundary and mine == "pvalue_delta" else rtol, f"{name}: {mine}",
-              atol=ATOL_PVALUE_BOUNDARY if boundary else 1e-10)
+              rtol, f"{name}: {mine}", atol=ATOL_PVALUE_BOUNDARY if boundary else 1e-10)
 
 
 def test_metafor_refusal_is_an_input_error():
@@ -214,6 +214,9 @@ def test_input_errors():
         selmodel(small, type="stepfun", steps=[0.3, 0.6, 0.9, 1])
     with pytest.raises(InputError, match="pool"):
         selmodel(object(), type="beta")
+    reg = meta_regression(d["yi"], d["vi"], np.arange(len(d["yi"])))
+    with pytest.raises(InputError, match="meta-regressions"):
+        selmodel(reg, type="beta")
 
 
 def test_fixed_delta_reduces_lrt_df():

@@ -418,6 +418,10 @@ def tes(yi, vi=None, *, sei=None, h0: float = 0.0, alternative: str = "two.sided
             raise InputError(f"{name} must lie in (0, 1); got {val!r}")
     y, v, res = _yi_vi(yi, vi, sei)
     if res is not None:
+        if theta is None and not hasattr(res, "estimate"):
+            raise InputError(f"tes takes the pooled estimate of an intercept-only fit as theta; "
+                             f"{res.__class__.__name__} has none: pass yi, vi and theta= "
+                             "(e.g. the fitted values) instead")
         if theta is None:
             theta = float(res.estimate)
         if tau2 is None:
@@ -425,6 +429,9 @@ def tes(yi, vi=None, *, sei=None, h0: float = 0.0, alternative: str = "two.sided
     k = len(y)
     if k == 0:
         raise InputError("tes needs at least one study")
+    if theta is not None and np.ndim(theta) != 0:
+        raise InputError("theta must be a single number (per-study true effects are not "
+                         "supported)")
     return _tes(y, v, h0, alternative, float(alpha), theta, tau2, test, tes_alternative,
                 float(tes_alpha), find_lim)
 

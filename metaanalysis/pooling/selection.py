@@ -808,10 +808,13 @@ def selmodel(
                          f"{', '.join(SELMODEL_TYPES)}")
     if alternative not in ALTERNATIVES:
         raise InputError(f"alternative={alternative!r}: use one of {', '.join(ALTERNATIVES)}")
+    if hasattr(res, "coef") and not hasattr(res, "estimate"):
+        raise InputError("selmodel supports intercept-only fits from pool(); selection models "
+                         "for meta-regressions are not implemented")
     for name in ("yi", "vi", "method", "estimate"):
         if not hasattr(res, name):
             raise InputError(f"expected a fitted result from metaanalysis.pool(), got "
-                             f"{type(res).__name__} (it has no {name!r})")
+                             f"{res.__class__.__name__} (it has no {name!r})")
     method = str(res.method).upper()
     if method in ("GLMM", "MH", "PETO"):
         raise InputError(f"a selection model refits an inverse-variance model and cannot use a "

@@ -80,6 +80,9 @@ add_sel("hackshaw_halfnorm_prec", "hackshaw", "ML",
 add_sel("hackshaw_stepfun_two_sided", "hackshaw", "REML",
         list(type = "stepfun", steps = c(0.05, 0.5, 1), alternative = "two.sided"),
         description = "REML input (refitted by ML), two-sided p-values")
+add_sel("hackshaw_negexp_two_sided", "hackshaw", "ML",
+        list(type = "negexp", alternative = "two.sided"),
+        description = "negative exponential on two-sided p-values")
 add_sel("hackshaw_ee_stepfun", "hackshaw", "EE", list(type = "stepfun", steps = c(0.05, 1)),
         description = "equal-effects input")
 add_sel("hackshaw_tau2_fixed_beta", "hackshaw", "REML", list(type = "beta"), tau2 = 0.05,
