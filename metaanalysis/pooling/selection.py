@@ -28,6 +28,9 @@ Preston C, Ashby D, Smyth R (2004). Adjusting for publication bias: modelling th
 process. Journal of Evaluation in Clinical Practice 10:313-322 (half-normal, negative exponential,
 logistic and power models).
 Viechtbauer W. ``selmodel`` in metafor 3.8.
+Nash JC (1990). Compact Numerical Methods for Computers, 2nd ed. Adam Hilger, Algorithm 21 (the
+variable-metric method behind R's ``optim(method="BFGS")``, written here from the published
+algorithm and R's documented defaults).
 """
 
 from __future__ import annotations
