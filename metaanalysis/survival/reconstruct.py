@@ -771,7 +771,7 @@ def reconstruct_ipd(
         tabled_span = float(rt[-1])
         width = iv.end - iv.start
         iters = 0
-        if D is None:
+        if True:  # the tail's censoring by the model; with total_events the start of the search
             if len(chosen) and tabled_span > 0 and tail == "rate":
                 # Guyot: the tabled censorings per unit time carried on
                 nc = _round_half_up(censored_tabled * width / tabled_span)
@@ -808,22 +808,19 @@ def reconstruct_ipd(
                 nc = 0
                 out = iv.run(nc, n_start, s_last)
                 iters = 1
-        else:
+        if D is not None:
+            # the censoring closest to the model's that makes the events add up to the total
             need = D - events_before
 
             def ev(c):
                 return iv.run(c, n_start, s_last)[5]
 
-            lo, hi = 0, n_start
-            e_lo, e_hi = ev(lo), ev(hi)
-            iters = 2
-            if need >= e_lo:
-                nc = lo
-            elif need <= e_hi:
-                nc = hi
-            else:
-                # events fall (weakly) as censoring rises: bisect for the smallest nc with
-                # events <= need, then take the closer of it and its neighbour
+            e_model = out[5]
+            if e_model > need:
+                # more censoring: the smallest count at or above the model's with events <= need
+                lo, hi = nc, n_start
+                if ev(hi) > need:
+                    lo = hi
                 while hi - lo > 1 and iters < max_iter:
                     mid = (lo + hi) // 2
                     iters += 1
@@ -831,7 +828,20 @@ def reconstruct_ipd(
                         hi = mid
                     else:
                         lo = mid
-                nc = hi if abs(ev(hi) - need) <= abs(ev(lo) - need) else lo
+                nc = hi if abs(ev(hi) - need) < abs(ev(lo) - need) else lo
+            elif e_model < need:
+                # less censoring: the largest count at or below the model's with events >= need
+                lo, hi = 0, nc
+                if ev(lo) < need:
+                    hi = lo
+                while hi - lo > 1 and iters < max_iter:
+                    mid = (lo + hi) // 2
+                    iters += 1
+                    if ev(mid) >= need:
+                        lo = mid
+                    else:
+                        hi = mid
+                nc = lo if abs(ev(lo) - need) < abs(ev(hi) - need) else hi
             out = iv.run(nc, n_start, s_last)
         total_iter += iters
         n_end = n_start - out[5] - min(nc, n_start - out[5])
