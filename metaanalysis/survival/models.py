@@ -224,7 +224,11 @@ def _fitter_for(model: str, t, e):
     lam, rho = w.params
     if model == "gengamma":
         # Q = 1 is the Weibull model: start the generalised gamma at the Weibull fit
-        return ll.GeneralizedGammaFitter(), np.array([math.log(lam), -math.log(rho), 1.0])
+        # Q = 1 is the Weibull model: start there, and near the log-normal (Q -> 0) on both sides
+        sd = max(lt.std(), 0.1)
+        return ll.GeneralizedGammaFitter(), [np.array([math.log(lam), -math.log(rho), 1.0]),
+                                             np.array([lt.mean(), math.log(sd), 0.5]),
+                                             np.array([lt.mean(), math.log(sd), -0.5])]
     k = int(_RP.match(model).group(1))
     knots = rp_knots(t, e, k)
     if np.any(np.diff(knots) <= 0):
@@ -239,6 +243,16 @@ def _loglik(fitter, params, t, e):
     return (fitter._log_hazard(params, te) + np.zeros_like(te)).sum() - fitter._cumulative_hazard(params, t).sum()
 
 
+def _se_of(hx):
+    """Standard errors from a Hessian (nan where it is not usable)."""
+    if not np.all(np.isfinite(hx)):
+        return np.full(len(hx), np.nan)
+    try:
+        return np.sqrt(np.abs(np.diag(np.linalg.pinv(-hx))))
+    except np.linalg.LinAlgError:
+        return np.full(len(hx), np.nan)
+
+
 def _newton(fitter, x0, t, e, model):
     """Finish lifelines' fit with Newton steps on the exact gradient and Hessian."""
     from autograd import grad, hessian
@@ -249,7 +263,10 @@ def _newton(fitter, x0, t, e, model):
     ll = float(f(x))
     converged = False
     for _ in range(100):
-        gx, hx = np.asarray(g(x), float), np.asarray(h(x), float)
+        with np.errstate(all="ignore"):
+            gx, hx = np.asarray(g(x), float), np.asarray(h(x), float)
+        if not (np.all(np.isfinite(gx)) and np.all(np.isfinite(hx))):
+            break
         try:
             step = np.linalg.solve(hx, gx)
         except np.linalg.LinAlgError:
@@ -270,24 +287,24 @@ def _newton(fitter, x0, t, e, model):
             break
         # converged when the step is below 1e-12 relative, or the Newton step is below 1e-10
         # standard errors (the generalised gamma's clipped special functions leave noise there)
-        with np.errstate(all="ignore"):
-            se = np.sqrt(np.abs(np.diag(np.linalg.pinv(-hx))))
+        se = _se_of(hx)
         done = np.all(np.abs(xn - x) <= 1e-12 * (1 + np.abs(x))) or (s == 1.0 and np.all(np.abs(step) <= 1e-10 * se))
         x, ll = xn, lln
         if done:
             converged = True
             break
-    hx = np.asarray(h(x), float)
+    with np.errstate(all="ignore"):
+        hx = np.asarray(h(x), float)
     if not converged:
         # halving found no higher point: at the maximum to rounding if the gradient is negligible
         # on the scale of the standard errors
         with np.errstate(all="ignore"):
             gx = np.asarray(g(x), float)
-            scale = np.sqrt(np.abs(np.diag(np.linalg.pinv(-hx))))
+        scale = _se_of(hx)
         converged = bool(np.all(np.isfinite(gx)) and np.max(np.abs(gx) * scale) < 1e-7)
     try:
         vcov = np.linalg.inv(-hx)
-    except np.linalg.LinAlgError:
+    except (np.linalg.LinAlgError, ValueError):
         vcov = np.full_like(hx, np.nan)
     if not np.all(np.isfinite(vcov)) or np.any(np.diag(vcov) <= 0):
         converged = False
@@ -389,13 +406,50 @@ class _ModelFit:
         se = se_lh / slope
         return tm, tm * math.exp(-z * se), tm * math.exp(z * se)
 
-    def restricted_mean(self, horizon: float) -> float:
+    def _area(self, upper: float) -> float:
+        """Area under S from 0 to ``upper`` (may be inf), integrated over u = log t, where the
+        integrand S(e^u) e^u is smooth and the tail of a heavy-tailed curve is short."""
         from scipy.integrate import quad
 
-        pts = None if self.knots is None else [x for x in np.exp(self.knots) if 0 < x < horizon]
-        val, _ = quad(lambda x: float(self.survival(np.array([x]))[0]), 0.0, horizon, points=pts,
-                      limit=400, epsabs=0.0, epsrel=1e-10)
+        tiny = 1e-9 * float(np.exp(self.knots[0])) if self.knots is not None else 1e-9 * self._scale()
+        def f(u):
+            if u > 700:  # beyond any finite mean's support in double precision
+                return 0.0
+            v = float(self.survival(np.array([math.exp(u)]))[0]) * math.exp(u)
+            return v if math.isfinite(v) else 0.0
+        hi = math.log(upper) if math.isfinite(upper) else math.inf
+        if hi <= math.log(tiny):
+            return float(quad(lambda x: float(self.survival(np.array([x]))[0]), 0.0, upper)[0])
+        pts = None if self.knots is None else [k for k in self.knots if math.log(tiny) < k < hi]
+        # the interval below ``tiny`` contributes tiny * S (S = 1 there to ~1e-9)
+        val = tiny
+        if math.isfinite(hi):
+            val += quad(f, math.log(tiny), hi, points=pts, limit=500, epsabs=0.0, epsrel=1e-11)[0]
+        else:
+            mid = math.log(self._scale()) + 3.0
+            val += quad(f, math.log(tiny), mid, points=pts, limit=500, epsabs=0.0, epsrel=1e-11)[0]
+            # the tail in steps of e^2 until a step adds nothing (quad to inf trips over the
+            # clipped special functions of some lifelines fitters far out)
+            while mid < 700:
+                part = quad(f, mid, mid + 2.0, limit=200, epsabs=0.0, epsrel=1e-11)[0]
+                val += part
+                mid += 2.0
+                if part <= 1e-14 * val:
+                    break
         return float(val)
+
+    def _scale(self) -> float:
+        """A time of the order of the data's (the time where H = 1), to place integration limits."""
+        from scipy.optimize import brentq
+
+        g = lambda u: float(self.cumulative_hazard(np.array([math.exp(u)]))[0]) - 1.0  # noqa: E731
+        try:
+            return math.exp(brentq(g, -50, 50))
+        except ValueError:
+            return 1.0
+
+    def restricted_mean(self, horizon: float) -> float:
+        return self._area(float(horizon))
 
     def mean(self) -> float:
         """Unrestricted mean survival; ``inf`` where the tail is too heavy (or a cured fraction)."""
@@ -428,33 +482,38 @@ class _ModelFit:
             slope = float(np.diff(np.log(self.cumulative_hazard(x)))[0])
             if slope <= 0:
                 return math.inf
-        from scipy.integrate import quad
-
-        val, _ = quad(lambda x: float(self.survival(np.array([x]))[0]), 0.0, math.inf, limit=400,
-                      epsabs=0.0, epsrel=1e-10)
-        return float(val)
+        return self._area(math.inf)
 
 
 def _fit_one(arm, model, t, e) -> _ModelFit:
-    """Newton-Raphson from a start; lifelines' own optimiser (Nelder-Mead then L-BFGS-B/SLSQP, slow)
-    only where Newton alone does not converge."""
+    """Newton-Raphson from the start(s); lifelines' own optimiser (Nelder-Mead then L-BFGS-B/SLSQP,
+    slow) only where Newton alone does not converge."""
     import warnings
 
-    fitter, start = _fitter_for(model, t, e)
+    fitter, starts = _fitter_for(model, t, e)
+    if not isinstance(starts, list):
+        starts = [starts]
+    best = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x, ll, vcov, ok = _newton(fitter, start, t, e, model)
-        if not ok:
+        for start in starts:
+            cand = _newton(fitter, start, t, e, model)
+            if math.isfinite(cand[1]) and (best is None or (cand[3], cand[1]) > (best[3], best[1])):
+                best = cand
+        if best is None or not best[3]:
             try:
-                fitter.fit(t, e, initial_point=start)
-                x0 = np.asarray(fitter._fitted_parameters_, float)
+                fitter.fit(t, e, initial_point=starts[0])
+                cand = _newton(fitter, np.asarray(fitter._fitted_parameters_, float), t, e, model)
+                if math.isfinite(cand[1]) and (best is None or (cand[3], cand[1]) > (best[3], best[1])):
+                    best = cand
             except Exception as exc:  # lifelines raises its own ConvergenceError and numpy errors
-                raise ConvergenceError(
-                    f"{model} on arm {arm!r}: Newton-Raphson from {start.tolist()} did not converge and "
-                    f"lifelines' fit failed ({exc})") from exc
-            x, ll, vcov, ok = _newton(fitter, x0, t, e, model)
-    if not math.isfinite(ll):
+                if best is None:
+                    raise ConvergenceError(
+                        f"{model} on arm {arm!r}: Newton-Raphson from {[s.tolist() for s in starts]} and "
+                        f"lifelines' fit both failed ({type(exc).__name__})") from exc
+    if best is None:
         raise ConvergenceError(f"{model} on arm {arm!r}: no finite log-likelihood (tried Newton, then lifelines)")
+    x, ll, vcov, ok = best
     names = tuple(fitter._fitted_parameter_names)
     knots = np.log(np.asarray(fitter.knot_locations, float)) if model.startswith("rp") else None
     return _ModelFit(arm, model, fitter, readonly(x), names, readonly(vcov), float(ll), len(t),
@@ -486,6 +545,10 @@ class SurvivalModelsResult(ResultMixin):
         Level (percent) of the bands and median intervals.
     km : DataFrame
         Kaplan-Meier table per arm (``arm, time, survival, ci_low, ci_high``) for plots.
+    failures : dict
+        ``{(arm, model): message}`` for models that could not be fitted at all (their row is NaN,
+        ``converged`` False). A fit that stopped short (e.g. a generalised gamma running off to
+        ``Q -> -inf`` on a small arm) is kept, flagged ``converged = False``.
     """
 
     rows: tuple
@@ -495,6 +558,7 @@ class SurvivalModelsResult(ResultMixin):
     level: float
     km: object = field(repr=False)
     _fits: dict = field(repr=False)
+    failures: dict = field(default_factory=dict, repr=False)
 
     # -- tables ---------------------------------------------------------------------------------
     def to_frame(self):
@@ -514,6 +578,8 @@ class SurvivalModelsResult(ResultMixin):
         """The fitted model (its lifelines fitter, ``params``, ``vcov``) of one arm."""
         arm = self._arm_name(arm)
         key = (arm, str(model).lower())
+        if key in self.failures:
+            raise ConvergenceError(self.failures[key])
         if key not in self._fits:
             raise InputError(f"model {model!r} was not fitted; fitted: {list(self.models)}")
         return self._fits[key]
@@ -539,13 +605,15 @@ class SurvivalModelsResult(ResultMixin):
         return pd.DataFrame(recs, columns=["arm", "model", "parameter", "estimate", "se"])
 
     def best(self, criterion: str = "aic"):
-        """Per arm, the model with the smallest ``"aic"`` or ``"bic"``: ``{arm: model}``."""
+        """Per arm, the converged model with the smallest ``"aic"`` or ``"bic"``: ``{arm: model}``."""
         crit = str(criterion).lower()
         if crit not in ("aic", "bic"):
             raise InputError(f"criterion must be 'aic' or 'bic', got {criterion!r}")
         out = {}
         for arm in self.arms:
-            rows = [r for r in self.rows if r["arm"] == arm and math.isfinite(r[crit])]
+            rows = [r for r in self.rows if r["arm"] == arm and r["converged"] and math.isfinite(r[crit])]
+            if not rows:
+                raise ConvergenceError(f"arm {arm!r}: no model converged")
             out[arm] = min(rows, key=lambda r: r[crit])["model"]
         return out
 
@@ -574,6 +642,8 @@ class SurvivalModelsResult(ResultMixin):
         parts = []
         for arm in arms:
             for m in models:
+                if (arm, m) in self.failures:
+                    continue
                 s, lo, hi = self._fits[(arm, m)].survival_band(t, z)
                 parts.append(pd.DataFrame({"arm": arm, "model": m, "time": t, "survival": s,
                                            "ci_low": lo, "ci_high": hi}))
@@ -589,6 +659,8 @@ class SurvivalModelsResult(ResultMixin):
         parts = []
         for arm in arms:
             for m in models:
+                if (arm, m) in self.failures:
+                    continue
                 h, lo, hi = self._fits[(arm, m)].hazard_band(t, z)
                 parts.append(pd.DataFrame({"arm": arm, "model": m, "time": t, "hazard": h,
                                            "ci_low": lo, "ci_high": hi}))
@@ -625,8 +697,10 @@ class SurvivalModelsResult(ResultMixin):
             lines.append(f"arm {arm}: n = {rows[0]['n']}, events = {rows[0]['events']}")
             lines.append(head)
             for r in rows:
-                flag = "" if r["converged"] else "  (not converged)"
-                lines.append(f"{r['model']:<12}{r['n_params']:>3}{fmt(r['loglik'], 2):>12}{fmt(r['aic'], 2):>11}"
+                flag = "" if r["converged"] else (
+                    "  (failed)" if (arm, r["model"]) in self.failures else "  (not converged)")
+                k = "NA" if (arm, r["model"]) in self.failures else r["n_params"]
+                lines.append(f"{r['model']:<12}{k:>3}{fmt(r['loglik'], 2):>12}{fmt(r['aic'], 2):>11}"
                              f"{fmt(r['bic'], 2):>11}{fmt(r['median'], 2):>10}{fmt(r['median_ci_low'], 2):>10}"
                              f"{fmt(r['median_ci_high'], 2):>10}{fmt(r['restricted_mean'], 2):>10}"
                              f"{fmt(r['mean'], 2):>10}{flag}")
@@ -689,22 +763,38 @@ def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> 
         if not (math.isfinite(horizon) and horizon > 0):
             raise InputError(f"horizon must be a positive finite number, got {horizon!r}")
     z = zcrit(level)
-    fits, rows, kms = {}, [], []
+    fits, rows, kms, failures = {}, [], [], {}
     for arm, (t, e) in arms.items():
         kt = km_table((t, e), level=level)[["time", "survival", "ci_low", "ci_high"]]
         kt.insert(0, "arm", arm)
         kms.append(kt)
         for m in models:
-            f = _fit_one(arm, m, t, e)
+            try:
+                f = _fit_one(arm, m, t, e)
+            except ConvergenceError as exc:
+                # one model that cannot be fitted leaves the others usable: a row of NaN says so
+                failures[(arm, m)] = str(exc)
+                rows.append({**dict.fromkeys(_TABLE_COLS, math.nan), "arm": arm, "model": m,
+                             "n_params": math.nan, "horizon": horizon, "n": len(t), "events": int(e.sum()),
+                             "converged": False})
+                continue
             fits[(arm, m)] = f
-            med, mlo, mhi = f.median(z)
+            try:
+                med, mlo, mhi = f.median(z)
+                rmean, mean = f.restricted_mean(horizon), f.mean()
+            except (ValueError, ArithmeticError):
+                # a fit that ran off to the edge of its parameter space (converged False) can
+                # have a survival function that is NaN somewhere
+                if f.converged:
+                    raise
+                med = mlo = mhi = rmean = mean = math.nan
             p = f.n_params
             rows.append({
                 "arm": arm, "model": m, "n_params": p, "loglik": f.loglik,
                 "aic": -2 * f.loglik + 2 * p, "bic": -2 * f.loglik + p * math.log(f.n),
                 "median": med, "median_ci_low": mlo, "median_ci_high": mhi,
-                "restricted_mean": f.restricted_mean(horizon), "mean": f.mean(),
+                "restricted_mean": rmean, "mean": mean,
                 "horizon": horizon, "n": f.n, "events": f.events, "converged": f.converged,
             })
     return SurvivalModelsResult(tuple(rows), tuple(arms), models, float(horizon), level,
-                                pd.concat(kms, ignore_index=True), fits)
+                                pd.concat(kms, ignore_index=True), fits, failures)
