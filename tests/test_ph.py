@@ -1,0 +1,192 @@
+"""survival/ph.py: proportional-hazards test, piecewise and time-varying hazard ratios.
+
+Reference values: ``tests/reference/survival_models.json`` written by ``survival_models.R`` (R
+survival 3.5-3) on survival::lung (sex), veteran (trt) and ovarian (rx): ``cox.zph`` with the
+transforms km, identity, rank and log (chisq, p, the scaled Schoenfeld residuals and the smooth of
+``plot.cox.zph``), ``coxph`` on ``survSplit`` data with ``arm:strata(tgroup)`` and ``coxph`` with
+``tt(arm) = arm * log(t)`` (and ``arm * t``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import metaanalysis as ma
+from metaanalysis.errors import InputError
+from metaanalysis.survival.ph import hr_over_time, ph_test, piecewise_hr
+
+REF = json.loads((Path(__file__).parent / "reference" / "survival_models.json").read_text())
+CASES = ("lung", "veteran", "ovarian")
+TRANSFORMS = ("km", "identity", "rank", "log")
+# R's coxph stops when the log partial likelihood changes by < 1e-9 relative, so its coefficients
+# carry up to ~5e-9 relative error (lung); observed max relative difference 2e-9 (chisq, p),
+# 3e-9 absolute on the residuals; everything else agrees to 1e-10
+RTOL = 1e-6
+
+
+def _arms(case):
+    d = REF["cases"][case]["data"]
+    df = pd.DataFrame({"time": d["time"], "event": d["status"], "arm": d["arm"]})
+    return (df[df.arm == 0][["time", "event"]].reset_index(drop=True),
+            df[df.arm == 1][["time", "event"]].reset_index(drop=True))
+
+
+def test_reference_grid_complete():
+    for c in CASES:
+        case = REF["cases"][c]
+        assert set(case["zph"]) == set(TRANSFORMS)
+        assert "smooth" in case["zph"]["km"]
+        assert set(case["tt"]) == {"log", "identity"}
+        assert len(case["piecewise"]["coef"]) == len(case["piecewise"]["breaks"]) + 1
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_zph_against_r(case, transform):
+    a, b = _arms(case)
+    ref = REF["cases"][case]["zph"][transform]
+    res = ph_test(a, b, transform=transform)
+    np.testing.assert_allclose([res.chisq, res.pvalue, res.df], [ref["chisq"], ref["p"], ref["df"]], rtol=RTOL)
+    np.testing.assert_allclose(res.coef, REF["cases"][case]["cox"]["coef"], rtol=RTOL)
+    np.testing.assert_allclose(res.se, REF["cases"][case]["cox"]["se"], rtol=RTOL)
+    # residuals: same times and g(t); within tied event times R's order of the arms is its own
+    np.testing.assert_allclose(res.residuals.time, ref["time"])
+    np.testing.assert_allclose(res.residuals.x, ref["x"], rtol=1e-12)
+    ours = res.residuals.assign(k=lambda f: f.time * 1e3 + f.residual).k.sort_values().to_numpy()
+    theirs = np.sort(np.array(ref["time"]) * 1e3 + np.array(ref["y"]))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-7)
+    if transform == "km":
+        sm = ref["smooth"]
+        for col in ("x", "fit", "ci_low", "ci_high"):
+            np.testing.assert_allclose(res.smooth[col], sm[col], rtol=RTOL, atol=1e-8, err_msg=col)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_piecewise_against_r(case):
+    a, b = _arms(case)
+    ref = REF["cases"][case]["piecewise"]
+    res = piecewise_hr(a, b, ref["breaks"])
+    np.testing.assert_allclose(res.table.coef, ref["coef"], rtol=RTOL)
+    np.testing.assert_allclose(res.table.se, ref["se"], rtol=RTOL)
+    np.testing.assert_allclose(res.loglik, ref["loglik"], rtol=1e-9)
+    assert list(res.table.columns) == ["start", "end", "coef", "se", "hr", "ci_low", "ci_high", "pvalue",
+                                       "events_a", "events_b"]
+    assert res.table.events_a.sum() == a.event.sum() and res.table.events_b.sum() == b.event.sum()
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("g", ("log", "identity"))
+def test_tt_against_r(case, g):
+    a, b = _arms(case)
+    ref = REF["cases"][case]["tt"][g]
+    res = hr_over_time(a, b, g=g)
+    np.testing.assert_allclose([res.coef, res.coef_time], ref["coef"], rtol=RTOL)
+    np.testing.assert_allclose(res.vcov.ravel(), ref["vcov"], rtol=RTOL)
+    np.testing.assert_allclose(res.loglik, ref["loglik"], rtol=1e-9)
+    cur = res.hr_at([50.0, 200.0])
+    gt = np.log([50.0, 200.0]) if g == "log" else np.array([50.0, 200.0])
+    np.testing.assert_allclose(cur.hr, np.exp(ref["coef"][0] + ref["coef"][1] * gt), rtol=RTOL)
+    assert ((cur.ci_low < cur.hr) & (cur.hr < cur.ci_high)).all()
+
+
+def test_constant_hr_matches_lifelines_cox():
+    from lifelines import CoxPHFitter
+
+    for case in CASES:
+        a, b = _arms(case)
+        df = pd.concat([a.assign(arm=0), b.assign(arm=1)], ignore_index=True)
+        cph = CoxPHFitter().fit(df, "time", "event")
+        res = ph_test(a, b)
+        # lifelines stops its Newton-Raphson at a looser tolerance (about 1e-4 absolute)
+        np.testing.assert_allclose(res.coef, cph.params_["arm"], rtol=0, atol=1e-4)
+        np.testing.assert_allclose(res.se, cph.standard_errors_["arm"], rtol=1e-3)
+
+
+def test_log_cumhaz_and_summary():
+    a, b = _arms("lung")
+    res = ph_test(a, b, arm_names=("male", "female"))
+    lch = res.log_cumhaz
+    assert set(lch.arm) == {"male", "female"}
+    assert list(lch.columns) == ["arm", "time", "log_time", "log_cumhaz"]
+    # increasing within an arm
+    for _, g in lch.groupby("arm"):
+        assert np.all(np.diff(g.log_cumhaz) > 0)
+    assert "Grambsch-Therneau" in res.summary() and "GLOBAL" in res.summary()
+    json.dumps(res.to_dict())
+    assert repr(res).startswith("<PHTestResult chisq=")
+
+
+def test_simulated_change_of_hr_is_found():
+    """Known truth: HR 0.5 before t = 1, 1.5 after (piecewise exponential, seeded, n = 3000 per arm)."""
+    rng = np.random.default_rng(2026)
+    n = 3000
+
+    def draw(h1, h2):
+        e = rng.exponential(size=n)  # cumulative hazard at the event time
+        t = np.where(e < h1, e / h1, 1 + (e - h1) / h2)
+        c = rng.uniform(0, 4, size=n)
+        return pd.DataFrame({"time": np.minimum(t, c), "event": (t <= c).astype(int)})
+
+    a = draw(0.5, 0.5)
+    b = draw(0.25, 0.75)
+    pw = piecewise_hr(a, b, [1.0])
+    for row, truth in zip(pw.table.itertuples(), (math.log(0.5), math.log(1.5))):
+        assert abs(row.coef - truth) < 3 * row.se
+    assert pw.heterogeneity_pvalue < 1e-6
+    assert ph_test(a, b).pvalue < 1e-6
+    assert hr_over_time(a, b).coef_time > 0
+
+
+def test_proportional_hazards_not_rejected_under_ph():
+    rng = np.random.default_rng(5)
+    a = pd.DataFrame({"time": rng.weibull(1.3, 800), "event": 1})
+    b = pd.DataFrame({"time": rng.weibull(1.3, 800) * 1.4, "event": 1})   # Weibull AFT = PH
+    for tr in TRANSFORMS:
+        assert ph_test(a, b, transform=tr).pvalue > 0.001
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_invariances(seed):
+    a, b = _arms("ovarian")
+    pa = a.sample(frac=1.0, random_state=seed)
+    pb = b.sample(frac=1.0, random_state=seed + 1)
+    r1, r2 = ph_test(a, b), ph_test(pa, pb)
+    np.testing.assert_allclose([r1.chisq, r1.coef], [r2.chisq, r2.coef], rtol=1e-10)
+    # swapping the arms negates the log HR and leaves the test unchanged
+    sw = ph_test(b, a)
+    np.testing.assert_allclose(sw.coef, -r1.coef, rtol=1e-8)
+    np.testing.assert_allclose(sw.chisq, r1.chisq, rtol=1e-8)
+    p1, p2 = piecewise_hr(a, b, [365]), piecewise_hr(pb, pa, [365])
+    np.testing.assert_allclose(p1.table.coef, -p2.table.coef, rtol=1e-8)
+    # scaling time leaves everything but the time axis unchanged (identity g is rescaled)
+    s = ph_test(a.assign(time=a.time * 7), b.assign(time=b.time * 7), transform="log")
+    np.testing.assert_allclose(s.chisq, ph_test(a, b, transform="log").chisq, rtol=1e-8)
+
+
+def test_input_errors():
+    a, b = _arms("ovarian")
+    with pytest.raises(InputError, match="transform"):
+        ph_test(a, b, transform="sqrt")
+    with pytest.raises(InputError, match="increasing"):
+        piecewise_hr(a, b, [400, 300])
+    with pytest.raises(InputError, match="inside the follow-up"):
+        piecewise_hr(a, b, [5000])
+    with pytest.raises(InputError, match="no events"):
+        piecewise_hr(a, b, [10, 20])
+    with pytest.raises(InputError, match="g must be"):
+        hr_over_time(a, b, g="sqrt")
+    with pytest.raises(InputError, match="level"):
+        piecewise_hr(a, b, [365], level=0.05)
+
+
+def test_registered_names():
+    assert ma.ph_test is ph_test and ma.piecewise_hr is piecewise_hr and ma.hr_over_time is hr_over_time
