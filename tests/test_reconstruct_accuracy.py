@@ -1,0 +1,305 @@
+"""Accuracy of reconstruct_ipd in round trips (issue 15): the goals on a seeded set.
+
+Round trips take two arms of known patient data, click their Kaplan-Meier curves as a person does
+(``simulate_digitisation``), write their risk tables, reconstruct both arms and compare the
+two-arm Cox log hazard ratio with the truth's. The settings and the harness are those of
+``benchmarks/bench_reconstruct_accuracy.py`` (which runs more replicates and prints the table of
+p50 / p90 / max); here fewer replicates keep the file under about 30 s.
+
+The "real-shaped" curves are two-arm splits of public patient-level data (R's survival package,
+exported by ``tests/data/ipd/export.R``; lifelines' data sets) digitised with realistic error:
+jitter of 0.5 % of each axis, clicks on the pixels of a 500 x 350 figure, 40-160 uneven clicks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metaanalysis.survival import reconstruct_ipd
+from metaanalysis.survival.digitise import (
+    RoundTrip,
+    cox_log_hr,
+    km_median,
+    km_rmst,
+    km_steps,
+    round_trip,
+    simulate_digitisation,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "bench_reconstruct_accuracy", ROOT / "benchmarks" / "bench_reconstruct_accuracy.py"
+)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+# issue 15's goals
+SIM_P90_GOAL = 0.06  # simulated round trips, with and without total events
+REAL_P90_GOAL = 0.025  # real-shaped curves (not reached yet: see test_real_shaped_p90_goal)
+REAL_MAX_GOAL = 0.10  # real-shaped curves: no case worse
+# what the current algorithm reaches on the real-shaped set below (p90 0.032 without and 0.029
+# with total events over 300 round trips in the benchmark; 0.19 before issue 15). Perfectly
+# clicked curves (every corner, no jitter) still give p90 0.02-0.04 on veteran, lung, myeloid and
+# kidney_transplant: within a risk interval the censorings are spread evenly, and where the true
+# censoring is uneven the numbers at risk at the drops, and so the events, are off by a few
+# patients. That floor, not the digitisation, keeps the p90 above 0.025.
+REAL_P90_REACHED = 0.04
+# total events must not make the fit worse: p90 with them at most this much above p90 without
+# (the two p90s are over the same round trips; 0.003 is the spread of a p90 between seeds)
+NEVER_WORSE_SLACK = 0.003
+
+N_SIM = 150  # simulated pairs (the pairs of tests/test_reconstruct.py)
+N_REAL = 5  # digitisations per real data set (10 data sets)
+N_PFS = 40  # simulated PFS pairs with scheduled scans
+
+
+def _p90(x):
+    return float(np.percentile(np.asarray(x, float), 90))
+
+
+@pytest.fixture(scope="module")
+def errors():
+    """|d log HR| per setting and use of total events, computed once for the module."""
+    out = {}
+    for use_d in (False, True):
+        out["simulated", use_d] = bench.measure(bench.simulated_pairs(N_SIM), use_d)[0]
+        out["real", use_d] = bench.measure(bench.real_cases(N_REAL), use_d)[0]
+        out["pfs", use_d] = bench.measure(bench.realistic(bench.pfs_pairs(N_PFS)), use_d)[0]
+    for (name, use_d), e in out.items():
+        print(f"\n{name:10s} total events {'yes' if use_d else 'no ':3s}: p50 "
+              f"{np.percentile(e, 50):.4f} p90 {_p90(e):.4f} max {np.max(e):.4f} ({len(e)} pairs)")
+    return out
+
+
+def test_whole_grid_is_present(errors):
+    # a setting or replicate cannot silently drop out
+    assert len(errors["simulated", False]) == len(errors["simulated", True]) == N_SIM
+    assert len(errors["real", False]) == len(errors["real", True]) == 10 * N_REAL
+    assert len(errors["pfs", False]) == len(errors["pfs", True]) == N_PFS
+    names = [name for name, _, _ in bench.real_datasets()]
+    assert len(names) == len(set(names)) == 10
+
+
+@pytest.mark.parametrize("use_d", [False, True], ids=["without-D", "with-D"])
+def test_simulated_p90_goal(errors, use_d):
+    e = errors["simulated", use_d]
+    assert _p90(e) <= SIM_P90_GOAL, f"p90 |d log HR| {_p90(e):.4f}"
+
+
+@pytest.mark.parametrize("use_d", [False, True], ids=["without-D", "with-D"])
+def test_real_shaped_no_case_worse_than_goal(errors, use_d):
+    e = errors["real", use_d]
+    assert np.max(e) <= REAL_MAX_GOAL, f"max |d log HR| {np.max(e):.4f}"
+    assert _p90(e) <= REAL_P90_REACHED, f"p90 |d log HR| {_p90(e):.4f}"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15's p90 goal of 0.025 on real-shaped curves is "
+                   "not reached yet (about 0.03; see REAL_P90_REACHED)")
+def test_real_shaped_p90_goal(errors):
+    assert max(_p90(errors["real", False]), _p90(errors["real", True])) <= REAL_P90_GOAL
+
+
+@pytest.mark.parametrize("setting", ["simulated", "real", "pfs"])
+def test_total_events_never_make_it_worse(errors, setting):
+    without, with_d = errors[setting, False], errors[setting, True]
+    assert _p90(with_d) <= _p90(without) + NEVER_WORSE_SLACK, (_p90(without), _p90(with_d))
+
+
+# ---------------------------------------------------------------------------------------------------
+# the mechanism: where missing events go
+
+
+def _clicked(time, event):
+    """Both corners of every drop of the true KM curve, and the end."""
+    tau, surv, _, end = km_steps(time, event)
+    prev = np.r_[1.0, surv[:-1]]
+    return np.r_[np.repeat(tau, 2), end], np.r_[np.column_stack([prev, surv]).ravel(), surv[-1]]
+
+
+def test_missing_events_are_not_piled_at_the_last_event_time():
+    # a steep drop just before the first table time is clicked a little late (after it): the
+    # curve then implies fewer events than the arm had. The missing events must go where the
+    # table leaves room for them (the intervals with censorings), not onto one late time
+    rng = np.random.default_rng(3)
+    n = 200
+    t = np.r_[rng.uniform(2.80, 2.99, 40), rng.exponential(15, n - 40)]
+    c = rng.uniform(0, 30, n)
+    time, event = np.minimum(t, c), (t <= c).astype(int)
+    xs, ys = _clicked(time, event)
+    xs = np.where((xs > 2.7) & (xs < 3.0), 3.05, xs)
+    rt = np.arange(0, xs[-1], 3.0)
+    nr = [(time >= r).sum() for r in rt]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = reconstruct_ipd(xs, ys, rt, nr, return_result=True)
+        res = reconstruct_ipd(xs, ys, rt, nr, int(event.sum()), return_result=True)
+    assert res.events == event.sum() > base.events
+    ev = res.ipd.time[res.ipd.event == 1].to_numpy()
+    last = ev.max()
+    # the old rule put all missing events at the last event time
+    assert (ev == last).sum() <= 2
+    # the numbers at risk at the table times are those of the reconstruction without the total
+    def at_risk(ipd):
+        return [(ipd.time >= r).sum() for r in rt]
+    assert at_risk(res.ipd) == at_risk(base.ipd)
+    # the first interval, where the drop's events were lost to censorings, gets the largest share
+    moved = res.intervals.events - base.intervals.events
+    assert int(moved.idxmax()) == 0 and moved.iloc[0] > 0
+    assert any("within the intervals" in r for r in res.repairs)
+
+
+def test_surplus_events_become_censorings_where_the_drops_are():
+    rng = np.random.default_rng(8)
+    t = rng.exponential(10, 300)
+    c = rng.uniform(0, 30, 300)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    curve = simulate_digitisation(time, event, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = curve.reconstruct(use_total_events=False)
+        res = reconstruct_ipd(curve.t, curve.s, curve.risk_times, curve.n_risk, base.events - 6,
+                              return_result=True)
+    assert res.events == base.events - 6
+    # no interval changes its number at risk at the table times
+    np.testing.assert_array_equal(res.intervals.n_end[:-1], base.intervals.n_end[:-1])
+    # the six are taken from more than one interval (in proportion), not all from the end
+    assert (res.intervals.events != base.intervals.events).sum() >= 2
+
+
+def test_drop_spread_between_sparse_clicks_and_kept_at_table_times():
+    # two clicks 4 months apart with 20 events between them: spread over the gap by default
+    t = [0, 2, 6, 10]
+    s = [1, 0.95, 0.85, 0.85]
+    spread = reconstruct_ipd(t, s, None, 200)
+    guyot = reconstruct_ipd(t, s, None, 200, interpolate=False)
+    ev_s = spread.time[spread.event == 1]
+    ev_g = guyot.time[guyot.event == 1]
+    assert len(ev_s) == len(ev_g) == 30
+    assert set(ev_g) == {2.0, 6.0}
+    assert ((ev_s > 2) & (ev_s < 6)).sum() > 10
+    # a table that says nobody left before 6 (the drop happened at 6): the clicks are kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = reconstruct_ipd(t, s, [0, 5], [200, 190])
+    assert ((kept.time > 2) & (kept.time < 5) & (kept.event == 1)).sum() == 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# invariants
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), shift=st.integers(-15, 15))
+def test_total_events_met_and_table_kept(seed, shift):
+    # any reachable total: exactly that many events, N rows, the table's numbers kept wherever
+    # the reconstruction without the total met them
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(60, 300))
+    t = rng.weibull(rng.uniform(0.7, 1.5), n) * rng.uniform(5, 20)
+    c = rng.uniform(0, 40, n)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    if event.sum() < 20:
+        return
+    curve = simulate_digitisation(time, event, seed=seed)
+    D = int(event.sum()) + shift
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = curve.reconstruct(use_total_events=False)
+        res = reconstruct_ipd(curve.t, curve.s, curve.risk_times, curve.n_risk, D, return_result=True)
+    assert res.events == D and len(res.ipd) == n
+    met = base.intervals.converged.to_numpy()[:-1]
+    np.testing.assert_array_equal(res.intervals.n_end.to_numpy()[:-1][met],
+                                  base.intervals.n_end.to_numpy()[:-1][met])
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), use_d=st.booleans())
+def test_order_of_clicks_and_patients_does_not_matter(seed, use_d):
+    # the clicks come in any order (they are sorted first); the Cox fit of the harness is
+    # antisymmetric in the arms and blind to the order of the patients
+    rng = np.random.default_rng(seed)
+    arms = []
+    for hr in (1.0, rng.uniform(0.4, 1.0)):
+        t = rng.exponential(10 / hr, 150)
+        c = rng.uniform(0, 30, 150)
+        arms.append((np.minimum(t, c), (t <= c).astype(float)))
+    curve = simulate_digitisation(*arms[0], seed=seed, pixels=(500, 350))
+    p = rng.permutation(len(curve.t))
+    D = curve.total_events if use_d else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = reconstruct_ipd(curve.t, curve.s, curve.risk_times, curve.n_risk, D)
+        b = reconstruct_ipd(curve.t[p], curve.s[p], curve.risk_times, curve.n_risk, D)
+    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+    q = rng.permutation(150)
+    lhr = cox_log_hr(*arms[0], *arms[1])
+    assert cox_log_hr(*arms[1], *arms[0]) == pytest.approx(-lhr, abs=1e-9)
+    assert cox_log_hr(arms[0][0][q], arms[0][1][q], *arms[1]) == pytest.approx(lhr, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the harness itself
+
+
+def test_numpy_cox_and_km_summaries_match_r_and_lifelines():
+    # R 4.2.2, survival 3.5.3, on tests/data/ipd/veteran.csv:
+    # coef(coxph(Surv(time, event) ~ arm)) = 0.01774256952 (Efron ties);
+    # summary(survfit(...), rmean = 500)$table[, "rmean"] = 122.989948342, 122.356933193;
+    # survfit medians 103 and 52.5 (R averages two times where S is exactly 0.5 on a flat
+    # stretch; km_median takes the first time with S <= 0.5, lifelines' convention: 52)
+    import pandas as pd
+
+    d = pd.read_csv(ROOT / "tests" / "data" / "ipd" / "veteran.csv")
+    arms = [(d.time[d.arm == k].to_numpy(float), d.event[d.arm == k].to_numpy(float)) for k in (0, 1)]
+    assert cox_log_hr(*arms[0], *arms[1]) == pytest.approx(0.01774256952, rel=1e-6)
+    assert km_median(*arms[0]) == 103 and km_median(*arms[1]) == 52
+    assert [km_rmst(t, e, 500.0) for t, e in arms] == pytest.approx(
+        [122.989948342, 122.356933193], rel=1e-9)
+
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import restricted_mean_survival_time
+
+    for t, e in arms:
+        kmf = KaplanMeierFitter().fit(t, e)
+        assert km_rmst(t, e, 500.0) == pytest.approx(
+            restricted_mean_survival_time(kmf, t=500.0), rel=1e-9)
+
+
+def test_round_trip_result_object():
+    rng = np.random.default_rng(0)
+    arms = []
+    for hr in (1.0, 0.6):
+        t = rng.exponential(12 / hr, 200)
+        c = rng.uniform(0, 36, 200)
+        arms.append((np.minimum(t, c), (t <= c).astype(int)))
+    r = round_trip(arms, use_total_events=True, seed=1, jitter_time=0.005, pixels=(500, 350))
+    assert isinstance(r, RoundTrip) and r.events == r.events_reconstructed
+    d = r.to_dict()
+    assert d["abs_dlog_hr"] == pytest.approx(abs(d["log_hr_reconstructed"] - d["log_hr"]))
+    assert "Round trip" in r.summary() and repr(r).startswith("<RoundTrip")
+    r.to_json()
+    # the same seed gives the same clicks and so the same errors
+    assert round_trip(arms, use_total_events=True, seed=1, jitter_time=0.005,
+                      pixels=(500, 350)).abs_dlog_hr == r.abs_dlog_hr
+
+
+def test_pixels_snap_the_clicks():
+    rng = np.random.default_rng(2)
+    t = rng.exponential(10, 100)
+    curve = simulate_digitisation(t, np.ones(100), seed=3, pixels=(100, 50), axis_end=40.0)
+    cols = curve.t[curve.t < 40] / 0.4 - 0.5  # pixel centres; clicks past the axis sit on its end
+    assert np.allclose(cols, np.round(cols)) and np.all(curve.t <= 40)
+    rows = curve.s * 50 - 0.5
+    inside = (curve.s > 0) & (curve.s < 1)
+    assert np.allclose(rows[inside], np.round(rows[inside]))
+    from metaanalysis.errors import InputError
+
+    with pytest.raises(InputError, match="pixels"):
+        simulate_digitisation(t, np.ones(100), seed=3, pixels=(1, 50))
