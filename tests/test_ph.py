@@ -190,3 +190,28 @@ def test_input_errors():
 
 def test_registered_names():
     assert ma.ph_test is ph_test and ma.piecewise_hr is piecewise_hr and ma.hr_over_time is hr_over_time
+
+
+def test_plot_ph_check():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from metaanalysis.plots.survival_models import plot_ph_check
+
+    a, b = _arms("lung")
+    res = ph_test(a, b, arm_names=("male", "female"))
+    try:
+        left, right = plot_ph_check(res)
+        assert {ln.get_gid() for ln in left.get_lines()} == {"ph-logcumhaz-0", "ph-logcumhaz-1"}
+        assert [t.get_text() for t in left.get_legend().get_texts()] == ["male", "female"]
+        smooth = next(ln for ln in right.get_lines() if ln.get_gid() == "ph-smooth")
+        np.testing.assert_allclose(smooth.get_ydata(), REF["cases"]["lung"]["zph"]["km"]["smooth"]["fit"], rtol=1e-6)
+        pts = next(c for c in right.collections if c.get_gid() == "ph-residuals")
+        assert len(pts.get_offsets()) == a.event.sum() + b.event.sum()
+        with pytest.raises(InputError, match="pair"):
+            fig, ax = plt.subplots()
+            plot_ph_check(res, ax=ax)
+    finally:
+        plt.close("all")

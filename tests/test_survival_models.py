@@ -336,3 +336,34 @@ def test_registered_name_and_reconstructed_curve():
     res = ma.fit_survival_models(rec.ipd, models=("exponential", "weibull", "rp1"))
     assert isinstance(res, SurvivalModelsResult)
     assert all(r["converged"] for r in res.rows)
+
+
+def test_plot_survival_models_and_hazards():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from metaanalysis.plots.survival_models import plot_hazards, plot_survival_models
+
+    res = fit_survival_models(_ipd("veteran"), models=("exponential", "weibull", "lognormal", "rp1"))
+    try:
+        ax = plot_survival_models(res, times=np.linspace(0, 1500, 50))
+        lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+        assert {"sm-km", "sm-model-exponential", "sm-model-weibull", "sm-model-lognormal", "sm-model-rp1"} <= set(lines)
+        models = [lines[f"sm-model-{m}"] for m in res.models]
+        assert len({to_hex(ln.get_color()) for ln in models}) == 4
+        # distinct dash patterns too (get_linestyle() says "--" for every custom pattern)
+        assert len({str(ln._dash_pattern) for ln in models}) == 4
+        # the curve drawn is the fitted curve
+        w = res.survival(np.linspace(0, 1500, 50), models="weibull")
+        np.testing.assert_allclose(lines["sm-model-weibull"].get_ydata(), w.survival)
+        assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "Kaplan-Meier"
+        ax2 = plot_hazards(res, empirical=res.empirical_hazard())
+        gids = {ln.get_gid() for ln in ax2.get_lines()}
+        assert {"sm-empirical", "sm-hazard-weibull"} <= gids
+        with pytest.raises(InputError, match="not fitted"):
+            plot_survival_models(res, models=["gompertz"])
+    finally:
+        plt.close("all")

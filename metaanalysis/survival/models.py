@@ -559,6 +559,7 @@ class SurvivalModelsResult(ResultMixin):
     km: object = field(repr=False)
     _fits: dict = field(repr=False)
     failures: dict = field(default_factory=dict, repr=False)
+    _ipd: dict = field(default_factory=dict, repr=False)
 
     # -- tables ---------------------------------------------------------------------------------
     def to_frame(self):
@@ -683,6 +684,33 @@ class SurvivalModelsResult(ResultMixin):
         out["beyond_follow_up"] = out["time"].to_numpy() > out["arm"].map(last).to_numpy()
         return out
 
+    def empirical_hazard(self, bandwidth=None, times=None, arms=None):
+        """Kernel-smoothed Nelson-Aalen hazard per arm, to set the fitted hazards against.
+
+        lifelines' ``NelsonAalenFitter.smoothed_hazard_`` (Epanechnikov kernel; no boundary
+        correction, so the first and last bandwidth are biased low). ``bandwidth`` defaults to a
+        tenth of the arm's longest follow-up. Returns a DataFrame ``arm, time, hazard`` (on a grid of
+        100 times between the first and last event, or at ``times``).
+        """
+        import pandas as pd
+        from lifelines import NelsonAalenFitter
+
+        _, arms = self._select(self.models, arms)
+        parts = []
+        for arm in arms:
+            t, e = self._ipd[arm]
+            bw = 0.1 * float(t.max()) if bandwidth is None else float(bandwidth)
+            if not (math.isfinite(bw) and bw > 0):
+                raise InputError(f"bandwidth must be a positive number, got {bandwidth!r}")
+            ev = t[e == 1]
+            grid = np.linspace(ev.min(), ev.max(), 100) if times is None else self._times(times)
+            naf = NelsonAalenFitter().fit(t, e, timeline=np.unique(np.r_[0.0, t]))
+            sm = naf.smoothed_hazard_(bw)
+            # the smoothed hazard is a step-free function on the timeline: read it at the grid
+            h = np.interp(grid, sm.index.to_numpy(float), sm.iloc[:, 0].to_numpy(float))
+            parts.append(pd.DataFrame({"arm": arm, "time": grid, "hazard": h}))
+        return pd.concat(parts, ignore_index=True)
+
     # -- printing --------------------------------------------------------------------------------
     def _short(self) -> str:
         return f"arms={len(self.arms)} models={','.join(self.models)}"
@@ -797,4 +825,4 @@ def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> 
                 "horizon": horizon, "n": f.n, "events": f.events, "converged": f.converged,
             })
     return SurvivalModelsResult(tuple(rows), tuple(arms), models, float(horizon), level,
-                                pd.concat(kms, ignore_index=True), fits, failures)
+                                pd.concat(kms, ignore_index=True), fits, failures, arms)
