@@ -20,6 +20,18 @@ Differences from the authors' published R code, each one a repair of a known fai
 - the result always has exactly ``n_risk[0]`` rows, and exactly ``total_events`` events when given,
   by moving patients between events and censorings rather than zeroing the tail (F7).
 
+Changes for accuracy on curves shaped like real trials (issue 15; measured by
+``benchmarks/bench_reconstruct_accuracy.py``):
+
+- a drop between two clicks that hides several events is spread over the gap between them instead
+  of being put at the later click (``interpolate``), except in an interval whose table forbids it;
+- events that the table cannot hold before a table time move to it, whether they were clicked just
+  before it or farther back (a steep drop that crosses the table time);
+- with ``total_events`` the tail's censoring is the one closest to the follow-up model's that makes
+  the events add up, and what the tail cannot absorb is placed within the intervals where it was
+  lost (censorings times hazard), each keeping its number at risk at the table times, instead of
+  as events at the last event time, which fattened the tail.
+
 Reference: Guyot P, Ades AE, Ouwens MJNM, Welton NJ. Enhanced secondary analysis of survival data:
 reconstructing the data from published Kaplan-Meier survival curves. BMC Med Res Methodol 2012;12:9.
 """
@@ -556,9 +568,13 @@ def reconstruct_ipd(
         the points after that time are dropped.
     total_events : int, optional
         Total number of events in the arm. When given the censoring after the last risk time is
-        chosen so that the events add up to it, and the result has exactly this many events (a
-        small rounding gap is closed by moving patients between events and censorings; it is
-        recorded among the repairs).
+        chosen, as close as possible to the follow-up model's, so that the events add up to it, and
+        the result has exactly this many events. A gap the tail cannot close is closed inside the
+        risk intervals that have room for it, in proportion to their censorings times their hazard
+        (a missing event takes the place of a censoring at the interval's drops, a surplus event
+        becomes a censoring), so every number at risk at the table times is kept; it is recorded
+        among the repairs. Only when no interval has room are the latest censorings (or events)
+        switched, with a warning.
     scale : {"fraction", "percent", "auto"}
         Scale of ``s``; ``"fraction"`` (default) rejects values above 1.05 with a hint.
     max_iter : int

@@ -31,8 +31,6 @@ put("gbsg", gbsg$rfstime, gbsg$status, gbsg$hormon == 1)
 put("rotterdam_relapse", rotterdam$rtime, rotterdam$recur, rotterdam$chemo == 1)
 # Acute myeloid leukaemia trial: overall survival (days), arm A vs B
 put("myeloid", myeloid$futime, myeloid$death, myeloid$trt == "B")
-# Ovarian cancer trial (26 patients): survival (days), treatment 1 vs 2
-put("ovarian", ovarian$futime, ovarian$fustat, ovarian$rx == 2)
 
 writeLines(c(paste("R", getRversion()), paste("survival", packageVersion("survival"))),
            file.path(out, "VERSIONS.txt"))
