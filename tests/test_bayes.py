@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -482,3 +483,35 @@ def test_level_changes_intervals_not_names():
     assert b.posterior["mu"]["ci_high"] - b.posterior["mu"]["ci_low"] < a.posterior["mu"]["ci_high"] - \
         a.posterior["mu"]["ci_low"]
     assert b.pposterior([b.posterior["mu"]["ci_low"]])[0] == pytest.approx(0.1, abs=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# R: tests/reference/bayes.R integrates the joint posterior with nested calls of R's integrate()
+# (bayesmeta is not in Debian); the JSON holds its numbers with 17 digits.
+
+REF = json.loads((Path(__file__).parent / "reference" / "bayes.json").read_text())
+R_CASES = {"crins_halfnormal", "crins_halfnormal_normal", "schools_halfcauchy_normal", "three_halfcauchy"}
+
+
+def test_r_reference_cases_present():
+    assert set(REF["cases"]) == R_CASES
+
+
+@pytest.mark.parametrize("name", sorted(R_CASES))
+def test_against_r_integration(name):
+    c = REF["cases"][name]
+    res = bayesmeta(c["y"], sei=c["sei"], tau_prior=c["tau_prior"], tau_scale=c["tau_scale"],
+                    mu_prior=None if c["mu_prior"] is None else tuple(c["mu_prior"]))
+    post = res.posterior
+    for key in ("mu_mean", "mu_sd", "tau_mean", "tau_sd", "theta_sd"):
+        p, m = key.split("_")
+        np.testing.assert_allclose(post[p][m], c[key], rtol=RTOL, err_msg=f"{name}: {key}")
+    np.testing.assert_allclose(res.pposterior(c["tau_points"], "tau"), c["tau_cdf"], rtol=RTOL, atol=ATOL_PROB)
+    np.testing.assert_allclose(res.pposterior(c["mu_points"], "mu"), c["mu_cdf"], rtol=RTOL, atol=ATOL_PROB)
+    np.testing.assert_allclose(res.dposterior(c["mu_points"], "mu"), c["mu_pdf"], rtol=RTOL)
+    np.testing.assert_allclose(res.bayes_factor_tau0, c["bayes_factor_tau0"], rtol=RTOL)
+    if c["mu_prior"] is None:
+        assert math.isnan(res.marginal_likelihood) and math.isnan(res.bayes_factor_mu0)
+    else:
+        np.testing.assert_allclose(res.marginal_likelihood, c["marginal_likelihood"], rtol=RTOL)
+        np.testing.assert_allclose(res.bayes_factor_mu0, c["bayes_factor_mu0"], rtol=RTOL)
