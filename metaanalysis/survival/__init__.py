@@ -21,7 +21,7 @@ Example
 """
 
 from .curves import DigitisedCurve, read_curve, write_curve
-from .digitise import km_steps, simulate_digitisation
+from .digitise import RoundTrip, cox_log_hr, km_steps, round_trip, simulate_digitisation
 from .hazard import *  # noqa: F401,F403  (public names listed in hazard.__all__)
 from .hazard import __all__ as _hazard_all
 from .km import (
@@ -49,6 +49,9 @@ __all__ = [
     "DigitisedCurve",
     "simulate_digitisation",
     "km_steps",
+    "round_trip",
+    "RoundTrip",
+    "cox_log_hr",
     "km_table",
     "risk_table",
     "logrank",
