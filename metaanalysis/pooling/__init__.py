@@ -33,6 +33,34 @@ from .survival import (
     weighted_quantile,
 )
 
+from .selection import SelModelResult, selmodel
+from .pubbias import FsnResult, PetPeeseResult, TesResult, fsn, pet_peese, tes
+from .multilevel import MultilevelResult, correlated_outcomes_v, rma_mv, shared_control_v
+from .robust import RobustResult, robust
+from .diagnostics import (
+    BlupResult,
+    FitStats,
+    LikelihoodRatioResult,
+    ResidualResult,
+    VifResult,
+    WaldResult,
+    aic,
+    aicc,
+    anova,
+    bic,
+    blup,
+    cooks_distance,
+    deviance,
+    dfbetas,
+    fitstats,
+    hatvalues,
+    loglik,
+    ranef,
+    rstandard,
+    rstudent,
+    vif,
+)
+
 __all__ = [
     "pool_many",
     # core
@@ -51,4 +79,12 @@ __all__ = [
     "qe_median_variance", "QEStudyFit", "pool_medians_qe", "pool_median_survival",
     "MedianSurvivalPoolResult", "pool_landmark_survival", "LandmarkPoolResult", "pool_survival_curves",
     "PooledSurvivalCurves",
+    # publication bias beyond funnel asymmetry
+    "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
+    # dependence
+    "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
+    # diagnostics
+    "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
+    "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "ResidualResult", "BlupResult", "VifResult",
+    "WaldResult", "FitStats", "LikelihoodRatioResult",
 ]
