@@ -38,10 +38,12 @@ times (R's ``quantile`` type 7), flexsurv's default; ``rp0`` is the Weibull mode
 lifelines' optimiser (Nelder-Mead, then a gradient method) is slow and stops about 1e-6 short of
 the maximum on some data, so each model's lifelines log-likelihood is maximised by Newton-Raphson
 with step halving on its exact (autograd) gradient and Hessian, from a start (the Weibull fit for
-the generalised gamma, ``Q = 1``, and the splines), to a relative step below 1e-12; lifelines'
-``fit`` is used, then finished by Newton, only where Newton alone does not converge; the covariance matrix is the inverse of the observed information
-there. The log-likelihood is that of the times (events contribute ``log f(t)``, censored ``log
-S(t)``), as ``survreg`` and flexsurv report it; AIC ``= -2 logLik + 2p``, BIC ``= -2 logLik +
+the generalised gamma, ``Q = 1``, also near ``Q = 0`` on both sides, and the splines), to a
+relative step below 1e-12 (or a Newton step below 1e-10 SE); lifelines' ``fit`` is used, then
+finished by Newton, only where Newton alone does not converge. The covariance matrix is the
+inverse of the observed information there; a fit that runs to the edge of its parameter space
+(a small arm) is kept with ``converged = False``. The log-likelihood is that of the times
+(events contribute ``log f(t)``, censored ``log S(t)``), as ``survreg`` and flexsurv report it; AIC ``= -2 logLik + 2p``, BIC ``= -2 logLik +
 p log n``.
 
 Bands are delta-method intervals on the parameters: for ``S(t)`` on the log cumulative hazard

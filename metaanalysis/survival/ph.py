@@ -115,7 +115,8 @@ class _Cox:
             try:
                 step = np.linalg.solve(info, u)
             except np.linalg.LinAlgError:
-                raise ConvergenceError("Cox model: singular information (an arm without events in an interval?)") from None
+                raise ConvergenceError(
+                    "Cox model: singular information (an arm without events in an interval?)") from None
             s = 1.0
             while True:
                 nb = beta + s * step
@@ -266,7 +267,8 @@ def _log_cumhaz(t, e, name):
     deaths = np.array([((t == s) & (e == 1)).sum() for s in dt])
     surv = np.cumprod(1 - deaths / at_risk)
     ok = (surv > 0) & (surv < 1)
-    return pd.DataFrame({"arm": name, "time": dt[ok], "log_time": np.log(dt[ok]), "log_cumhaz": np.log(-np.log(surv[ok]))})
+    return pd.DataFrame({"arm": name, "time": dt[ok], "log_time": np.log(dt[ok]),
+                         "log_cumhaz": np.log(-np.log(surv[ok]))})
 
 
 def ph_test(ipd_a, ipd_b, transform: str = "km", *, arm_names=("a", "b")) -> PHTestResult:
@@ -501,7 +503,8 @@ class TimeVaryingHRResult(ResultMixin):
         lhr = self.coef + self.coef_time * gv
         se = np.sqrt(self.vcov[0, 0] + 2 * gv * self.vcov[0, 1] + gv**2 * self.vcov[1, 1])
         z = zcrit(self.level)
-        return pd.DataFrame({"time": t, "hr": np.exp(lhr), "ci_low": np.exp(lhr - z * se), "ci_high": np.exp(lhr + z * se)})
+        return pd.DataFrame({"time": t, "hr": np.exp(lhr), "ci_low": np.exp(lhr - z * se),
+                             "ci_high": np.exp(lhr + z * se)})
 
     def to_frame(self):
         return self.curve.copy()
