@@ -129,7 +129,11 @@ def _brute(y, s, log_prior_tau, mu_prior=None, tau_upper=math.inf, tau_points=()
             out = out + stats.norm.logpdf(mu, mu_prior[0], mu_prior[1])
         return out
 
-    shift = float(log_joint(np.array([[float(np.mean(y))]]), np.array([[c_map]]))[0, 0])
+    # a constant that keeps exp() in range: the largest log density on a coarse grid
+    t0, _ = tau_rule()
+    t0 = t0[::16, None]
+    a0, b0 = mu_range(t0)
+    shift = float(np.max(log_joint(a0 + (b0 - a0) * np.linspace(0, 1, 801)[None, :], t0)))
     xi, wxi = _composite_gl(0.0, 1.0, 50)
 
     def grid_integrals(fns, upper=None, tau_hi=tau_upper):
@@ -515,3 +519,12 @@ def test_against_r_integration(name):
     else:
         np.testing.assert_allclose(res.marginal_likelihood, c["marginal_likelihood"], rtol=RTOL)
         np.testing.assert_allclose(res.bayes_factor_mu0, c["bayes_factor_mu0"], rtol=RTOL)
+
+
+def test_uniform_prior_mode_at_upper_end():
+    # very heterogeneous studies and uniform(0, 0.2): the posterior of tau rises up to 0.2
+    res = bayesmeta([-2.0, 0.0, 2.0], sei=[0.1, 0.1, 0.1], tau_prior="uniform", tau_scale=0.2)
+    tau = res.posterior["tau"]
+    assert tau["mode"] == 0.2
+    assert tau["shortest_high"] == pytest.approx(0.2, abs=1e-12)
+    assert res.pposterior([tau["shortest_low"]], "tau")[0] == pytest.approx(0.05, abs=1e-9)

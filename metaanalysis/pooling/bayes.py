@@ -521,9 +521,13 @@ class _TauPosterior:
         hi = float(self.tau[min(j + 1, len(self.tau) - 1)])
         res = minimize_scalar(lambda t: -float(self.log_unnorm(np.array([t]))[0]), bounds=(lo, hi),
                               method="bounded", options={"xatol": 1e-12 * max(hi, 1e-300)})
-        best = float(res.x)
-        if float(self.log_unnorm(np.array([0.0]))[0]) >= -res.fun:
+        best, top = float(res.x), -float(res.fun)
+        # the ends of the support are candidates too (a density falling from 0, or rising to a
+        # uniform prior's upper end)
+        if float(self.log_unnorm(np.array([0.0]))[0]) >= top:
             return 0.0
+        if self.bounded and float(self.log_unnorm(np.array([self.prior.upper]))[0]) >= top:
+            return float(self.prior.upper)
         return best
 
 
