@@ -10,6 +10,10 @@
   (lifelines, imported inside the functions).
 - :mod:`.parametric`: curves from reported medians (exponential, Weibull) and pseudo-patients.
 - :mod:`.hazard`: hazard ratios from published summaries (Parmar 1998, Tierney 2007).
+- :mod:`.models`: parametric and Royston-Parmar spline models on (reconstructed) patient data:
+  :func:`fit_survival_models` (AIC/BIC table, extrapolation, mean survival).
+- :mod:`.ph`: proportional hazards of two arms: :func:`ph_test` (``cox.zph``),
+  :func:`piecewise_hr`, :func:`hr_over_time`.
 
 Example
 -------
