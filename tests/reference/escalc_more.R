@@ -77,7 +77,7 @@ datasets <- list(incidence = lapply(incidence, function(d) lapply(d, arr)),
                  correlation = lapply(correlation, function(d) lapply(d, arr)),
                  continuous = lapply(continuous, function(d) lapply(d, arr)))
 out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
-            gsl_version = as.character(packageVersion("gsl")),
+            versions = list(gsl = as.character(packageVersion("gsl"))),
             generated_by = "tests/reference/escalc_more.R", datasets = datasets, cases = cases)
 writeLines(to_json(out), out_path)
 cat("wrote", length(cases), "cases to", out_path, "\n")
