@@ -1051,89 +1051,27 @@ def _describe(method, con):
 VI_MIN = 1e-150
 
 
-def validate_yi_vi(yi, vi=None, sei=None):
-    """Arrays ``y`` and ``v`` checked study by study (finite, positive variances), for the models
-    fitted in the user's units (meta-regression, subgroups); :func:`~metaanalysis.pool` and
-    :func:`tau2_estimate` use :func:`prepare_yi_vi`, which fits extreme data in other units."""
-    if sei is None and vi is not None:
-        # fast path for clean input: three reductions instead of the per-study checks below
-        try:
-            y = np.asarray(yi, dtype=float)
-            v = np.asarray(vi, dtype=float)
-        except (TypeError, ValueError):
-            y = v = None
-        if y is not None and y.ndim == 1 and v.shape == y.shape and 0 < y.shape[0]:
-            if y.shape[0] <= SCALAR_K:  # on lists: see SCALAR_K
-                vs = v.tolist()
-                if math.isfinite(sum(y.tolist())) and math.isfinite(sum(vs)) and min(vs) >= VI_MIN:
-                    return y, v
-            elif math.isfinite(_add_reduce(y)) and math.isfinite(_add_reduce(v)) and _min_reduce(v) >= VI_MIN:
-                return y, v
-    y = as_float_array(yi, "yi")
-    if vi is None and sei is None:
-        raise InputError("give the sampling variances vi= or the standard errors sei=")
-    if vi is not None and sei is not None:
-        raise InputError("give either vi= or sei=, not both")
-    if vi is not None:
-        v = as_float_array(vi, "vi")
-        name = "vi"
-    else:
-        s = as_float_array(sei, "sei")
-        name = "sei"
-        v = s * s
-    if v.shape[0] == 1 and y.shape[0] > 1:
-        v = np.repeat(v, y.shape[0])
-    k = same_length(yi=y, **{name: v})
-    if k == 0:
-        raise InputError("no studies: yi is empty")
-    bad = np.flatnonzero(v <= 0) if name == "vi" else np.flatnonzero(np.asarray(sei, float).reshape(-1) <= 0)
-    if len(bad):
-        i = int(bad[0])
-        raise InputError(
-            f"{name} at index {i} is {float((v if name == 'vi' else np.sqrt(v))[i])!r}; sampling "
-            "variances must be positive" + (f" ({len(bad) - 1} more such studies)" if len(bad) > 1 else "")
-        )
-    tiny = np.flatnonzero(v < VI_MIN)
-    if len(tiny):
-        i = int(tiny[0])
-        raise InputError(
-            f"{name} at index {i} is {float((v if name == 'vi' else np.sqrt(v))[i])!r}: variances "
-            f"below {VI_MIN:g} overflow the weights' squares; rescale the effect sizes"
-        )
-    return y, v
+def _clean_arrays(yi, vi, sei):
+    """``(y, v)`` as float arrays when they may be clean (1-D, same length, vi given), for the fast
+    paths of the validators below; else None (the study-by-study checks then run)."""
+    if sei is not None or vi is None:
+        return None
+    try:
+        y = np.asarray(yi, dtype=float)
+        v = np.asarray(vi, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if y.ndim == 1 and v.shape == y.shape and 0 < y.shape[0]:
+        return y, v
+    return None
 
 
-def prepare_yi_vi(yi, vi=None, sei=None, labels=None, allow_shift: bool = True):
-    """``(y, v, scale)`` for :func:`~metaanalysis.pool` and :func:`tau2_estimate`: see :func:`_prepare`."""
-    return _prepare(yi, vi, sei, labels, allow_shift)[:3]
-
-
-def _prepare(yi, vi=None, sei=None, labels=None, allow_shift: bool = True):
-    """``(y, v, scale, lists)``: the arrays checked study by study, the
-    :class:`~metaanalysis.pooling._scaling.Scale` in which extreme data are fitted (None for the
-    ordinary range, where nothing is scaled), and, for small k in the ordinary range, ``(y, v)`` as
-    Python lists (the fit reuses them: see ``SCALAR_K``), else None.
-
-    Refused with an :class:`InputError` naming the study (by index, and by label when ``labels`` is
-    given): a missing or infinite yi or vi, a variance <= 0, a standard error whose square is not a
-    normal double, and data beyond the limits of :mod:`metaanalysis.pooling._scaling` (variances
-    spanning more than 1e150, effects spread over more than 1e75 standard errors, variances above
-    1e300, effects spread over more than 1e150).
-    """
-    if sei is None and vi is not None:
-        # fast path for clean input in the ordinary range: a few reductions, no per-study checks
-        try:
-            y = np.asarray(yi, dtype=float)
-            v = np.asarray(vi, dtype=float)
-        except (TypeError, ValueError):
-            y = v = None
-        if y is not None and y.ndim == 1 and v.shape == y.shape and 0 < y.shape[0]:
-            if y.shape[0] <= SCALAR_K:  # on lists: see SCALAR_K
-                ys, vs = y.tolist(), v.tolist()
-                if _scaling.in_ordinary_range_lists(ys, vs):
-                    return y, v, None, (ys, vs)
-            elif _scaling.in_ordinary_range_quick(y, v):
-                return y, v, None, None
+def _parse_yi_vi(yi, vi, sei, labels):
+    """The study-by-study checks shared by :func:`validate_yi_vi` and :func:`_prepare`:
+    ``(y, v, name, given)`` with ``name`` "vi" or "sei" and ``given`` the array the user gave (the
+    variances, or the standard errors whose squares ``v`` holds). Refused with an InputError naming
+    the study: a missing or infinite value, one vi (or sei) for several yi is repeated, lengths that
+    differ, no studies, a variance (or standard error) <= 0."""
     y = as_float_array(yi, "yi")
     if vi is None and sei is None:
         raise InputError("give the sampling variances vi= or the standard errors sei=")
@@ -1162,12 +1100,68 @@ def _prepare(yi, vi=None, sei=None, labels=None, allow_shift: bool = True):
             f"{_scaling._who(name, i, labels, '')} is {float(given[i])!r}; sampling "
             "variances must be positive" + (f" ({len(bad) - 1} more such studies)" if len(bad) > 1 else "")
         )
+    return y, v, name, given
+
+
+def validate_yi_vi(yi, vi=None, sei=None):
+    """Arrays ``y`` and ``v`` checked study by study (finite, positive variances), for the models
+    fitted in the user's units (meta-regression, subgroups); :func:`~metaanalysis.pool` and
+    :func:`tau2_estimate` use :func:`prepare_yi_vi`, which fits extreme data in other units."""
+    clean = _clean_arrays(yi, vi, sei)
+    if clean is not None:
+        # fast path for clean input: three reductions instead of the per-study checks below
+        y, v = clean
+        if y.shape[0] <= SCALAR_K:  # on lists: see SCALAR_K
+            vs = v.tolist()
+            if math.isfinite(sum(y.tolist())) and math.isfinite(sum(vs)) and min(vs) >= VI_MIN:
+                return y, v
+        elif math.isfinite(_add_reduce(y)) and math.isfinite(_add_reduce(v)) and _min_reduce(v) >= VI_MIN:
+            return y, v
+    y, v, name, given = _parse_yi_vi(yi, vi, sei, None)
+    tiny = np.flatnonzero(v < VI_MIN)
+    if len(tiny):
+        i = int(tiny[0])
+        raise InputError(
+            f"{name} at index {i} is {float(given[i])!r}: variances "
+            f"below {VI_MIN:g} overflow the weights' squares; rescale the effect sizes"
+        )
+    return y, v
+
+
+def prepare_yi_vi(yi, vi=None, sei=None, labels=None, allow_shift: bool = True):
+    """``(y, v, scale)`` for :func:`~metaanalysis.pool` and :func:`tau2_estimate`: see :func:`_prepare`."""
+    return _prepare(yi, vi, sei, labels, allow_shift)[:3]
+
+
+def _prepare(yi, vi=None, sei=None, labels=None, allow_shift: bool = True):
+    """``(y, v, scale, lists)``: the arrays checked study by study, the
+    :class:`~metaanalysis.pooling._scaling.Scale` in which extreme data are fitted (None for the
+    ordinary range, where nothing is scaled), and, for small k in the ordinary range, ``(y, v)`` as
+    Python lists (the fit reuses them: see ``SCALAR_K``), else None.
+
+    Refused with an :class:`InputError` naming the study (by index, and by label when ``labels`` is
+    given): a missing or infinite yi or vi, a variance <= 0, a standard error whose square is not a
+    normal double, and data beyond the limits of :mod:`metaanalysis.pooling._scaling` (variances
+    spanning more than 1e150, effects spread over more than 1e75 standard errors, variances above
+    1e300, effects spread over more than 1e150).
+    """
+    clean = _clean_arrays(yi, vi, sei)
+    if clean is not None:
+        # fast path for clean input in the ordinary range: a few reductions, no per-study checks
+        y, v = clean
+        if y.shape[0] <= SCALAR_K:  # on lists: see SCALAR_K
+            ys, vs = y.tolist(), v.tolist()
+            if _scaling.in_ordinary_range_lists(ys, vs):
+                return y, v, None, (ys, vs)
+        elif _scaling.in_ordinary_range_quick(y, v):
+            return y, v, None, None
+    y, v, name, given = _parse_yi_vi(yi, vi, sei, labels)
     if name == "sei":
         out = np.flatnonzero(~(v >= _scaling.SMALLEST_NORMAL) | ~np.isfinite(v))
         if len(out):
             i = int(out[0])
             raise InputError(
-                f"{_scaling._who('sei', i, labels, '')} is {float(s[i])!r}: its square (the variance) is "
+                f"{_scaling._who('sei', i, labels, '')} is {float(given[i])!r}: its square (the variance) is "
                 f"{'beyond the largest double' if not np.isfinite(v[i]) else 'below the smallest normal double (2.2e-308)'}; "
                 "give vi= instead, or rescale: divide yi and sei by a power of 10"
             )
