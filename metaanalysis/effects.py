@@ -731,8 +731,9 @@ def escalc(
         notes = _notes(yi, corrected, 0.0, False)
         small = np.flatnonzero(arrs["ni"] <= (4 if measure == "UCOR" else 3))
         if len(small):
-            notes.append("no sampling variance for n <= 3" + (" (and no unbiased r for n <= 4)" if measure == "UCOR" else "")
-                         + ": studies at index " + ", ".join(str(int(i)) for i in small))
+            extra = " (and no unbiased r for n <= 4)" if measure == "UCOR" else ""
+            notes.append(f"no sampling variance for n <= 3{extra}: studies at index "
+                         + ", ".join(str(int(i)) for i in small))
     elif measure in CONTINUOUS_MEASURES:
         needed = {"m1i": m1i, "sd1i": sd1i, "n1i": n1i, "m2i": m2i, "sd2i": sd2i, "n2i": n2i}
         if measure == "VR":
