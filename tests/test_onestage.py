@@ -126,3 +126,89 @@ def test_invariant_to_trial_and_patient_order(names, seed):
     assert res.log_hr == pytest.approx(base.log_hr, rel=1e-10)
     flipped = cox_one_stage({n: p[::-1] for n, p in shuffled.items()})
     assert flipped.log_hr == pytest.approx(-base.log_hr, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------
+# digitisation uncertainty
+
+from metaanalysis.survival.digitise import cox_log_hr  # noqa: E402
+from metaanalysis.survival.uncertainty import digitisation_uncertainty  # noqa: E402
+
+
+def _simulated_pair(seed=5, n=250):
+    rng = np.random.default_rng(seed)
+
+    def arm(rate):
+        t = rng.exponential(1 / rate, n)
+        c = rng.uniform(6, 30, n)
+        return np.minimum(t, c), (t <= c).astype(int)
+
+    return arm(0.1), arm(0.1 / 0.7)
+
+
+def test_uncertainty_seeded_and_shaped():
+    curve = ma.read_curve(ROOT / "data" / "curves" / "veteran_overall")
+    a = digitisation_uncertainty(curve, n=8, seed=3)
+    b = digitisation_uncertainty(curve, n=8, seed=3)
+    c = digitisation_uncertainty(curve, n=8, seed=4)
+    pd.testing.assert_frame_equal(a.replicates, b.replicates)
+    assert not a.replicates.equals(c.replicates)
+    assert a.table.quantity.tolist() == ["median", "rmst"]
+    assert list(a.table.columns) == ["quantity", "estimate", "spread_low", "spread_median", "spread_high",
+                                     "ci_low", "ci_high", "spread_to_ci"]
+    # default resolution: 0.5 % of the axes (time axis to the last risk time 550 < last click 586.7)
+    assert a.resolution_time == pytest.approx(0.005 * curve.t.max())
+    assert a.resolution_survival == 0.005
+    json.dumps(a.to_dict())
+    assert "Digitisation uncertainty" in a.summary() and repr(a).startswith("<DigitisationUncertainty n=8")
+
+
+def test_uncertainty_shrinks_with_resolution():
+    (ta, ea), (tb, eb) = _simulated_pair()
+    ca = ma.simulate_digitisation(ta, ea, seed=1, n_clicks=100, risk_step=6, axis_end=30)
+    cb = ma.simulate_digitisation(tb, eb, seed=2, n_clicks=100, risk_step=6, axis_end=30)
+    widths = []
+    for res in (0.02, 0.005, 0.0005):
+        r = digitisation_uncertainty((ca, cb), n=30, resolution=res, seed=0, tau=25)
+        t = r.table.set_index("quantity")
+        widths.append((t.spread_high - t.spread_low)[["hr", "rmst_a", "rmst_difference"]].to_numpy())
+    assert np.all(widths[0] > widths[1]) and np.all(widths[1] > widths[2])
+    zero = digitisation_uncertainty((ca, cb), n=5, resolution=(0.0, 0.0), seed=0, tau=25)
+    t = zero.table
+    np.testing.assert_allclose(t.spread_low, t.estimate, rtol=1e-12)
+    np.testing.assert_allclose(t.spread_high, t.estimate, rtol=1e-12)
+
+
+def test_uncertainty_matches_independent_digitisations():
+    # Simulation with a known truth (exponential arms, HR 0.7): the spread of the log HR over
+    # re-clicked curves should be of the size seen between independent digitisations of the same
+    # patients with click jitter of the same standard deviation (0.003 of each axis, i.e. a uniform
+    # half-width of 0.003 * sqrt(3)). Independent digitisations also choose different points, so
+    # only the order of magnitude is required (factor 3).
+    (ta, ea), (tb, eb) = _simulated_pair()
+    logs = []
+    for s in range(12):
+        ca = ma.simulate_digitisation(ta, ea, seed=100 + s, n_clicks=120, risk_step=6, axis_end=30)
+        cb = ma.simulate_digitisation(tb, eb, seed=200 + s, n_clicks=120, risk_step=6, axis_end=30)
+        ia, ib = ca.reconstruct(warn=False).ipd, cb.reconstruct(warn=False).ipd
+        logs.append(cox_log_hr(ib.time, ib.event, ia.time, ia.event))
+    between = np.std(logs, ddof=1)
+    r = digitisation_uncertainty((ca, cb), n=40, resolution=0.003 * math.sqrt(3), seed=1)
+    within = np.std(np.log(r.replicates.hr), ddof=1)
+    assert between / 3 < within < 3 * between
+    row = r.table.set_index("quantity").loc["hr"]
+    truth = math.exp(cox_log_hr(tb, eb, ta, ea))   # the patients' own Cox HR
+    assert row.ci_low < truth < row.ci_high
+    assert row.spread_to_ci < 0.5   # digitisation error well below sampling error at n = 250
+
+
+def test_uncertainty_errors():
+    curve = ma.read_curve(ROOT / "data" / "curves" / "veteran_overall")
+    with pytest.raises(InputError, match="DigitisedCurve"):
+        digitisation_uncertainty("x")
+    with pytest.raises(InputError, match="n must"):
+        digitisation_uncertainty(curve, n=1)
+    with pytest.raises(InputError, match="resolution"):
+        digitisation_uncertainty(curve, n=2, resolution=0.5)
+    with pytest.raises(InputError, match="resolution"):
+        digitisation_uncertainty(curve, n=2, resolution=(-1, 0))
