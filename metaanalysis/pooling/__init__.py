@@ -37,6 +37,7 @@ from .selection import SelModelResult, selmodel
 from .pubbias import FsnResult, PetPeeseResult, TesResult, fsn, pet_peese, tes
 from .multilevel import MultilevelResult, correlated_outcomes_v, rma_mv, shared_control_v
 from .robust import RobustResult, robust
+from .glmm import GlmmResult, rma_glmm
 from .diagnostics import (
     BlupResult,
     FitStats,
@@ -82,7 +83,7 @@ __all__ = [
     # publication bias beyond funnel asymmetry
     "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
     # dependence
-    "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
+    "rma_glmm", "GlmmResult", "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
     "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "ResidualResult", "BlupResult", "VifResult",

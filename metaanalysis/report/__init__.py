@@ -207,6 +207,14 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
     results["rankings"] = network["rankings"]
     survival = survival_section(table)
     results["survival"] = survival["summary"]
+    from .curves import digitised_section, modelled_rmst_section
+
+    say("fitting survival models to the digitised curves")
+    digitised, survival["digitised"] = digitised_section(folder / "curves", level=net_level)
+    results["survival_models"] = {
+        "digitised": digitised,
+        "modelled_rmst": modelled_rmst_section(table, survival, review, level=net_level),
+    }
     results["warnings"] = [str(w) for w in table.warnings]
     results["meta"] = {
         "version": __version__, "studies": str(studies), "studies_sha256": _table_digest(studies),

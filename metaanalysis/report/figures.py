@@ -152,7 +152,33 @@ def figure_jobs(review, network_fits, survival, *, funnel_min_k: int = 10) -> li
             jobs.append(partial(_network_figure, key, fit, i))
     for i in range(len(_survival_specs(survival))):
         jobs.append(partial(_survival_figure, survival, i))
+    for name, objects in (survival.get("digitised") or {}).items():
+        jobs.append(partial(_digitised_figure, name, objects))
     return jobs
+
+
+def _digitised_figure(name, objects):
+    """A digitised curve's fitted models over its Kaplan-Meier curve, or a two-arm study's PH
+    check (log cumulative hazards and scaled Schoenfeld residuals)."""
+    if "fits" in objects:
+        from ..plots import plot_survival_models
+
+        curve = objects["curve"]
+        ax = plot_survival_models(objects["fits"], width=MAX_WIDTH,
+                                  xlabel=f"Time ({curve.time_unit})",
+                                  ylabel=f"{OUTCOME_WORDS.get(curve.outcome, curve.outcome)}".capitalize())
+        return {"key": f"digitised:{name}", "name": f"{name}_models", "caption":
+                f"Parametric and spline models fitted to the patients reconstructed from the "
+                f"digitised curve {name} (Guyot et al. 2012), over its Kaplan-Meier curve (black). "
+                "Colour and line style: model."}, ax
+    from ..plots import plot_ph_check
+
+    axes = plot_ph_check(objects["ph"])
+    return {"key": f"digitised:{name}", "name": f"{name}_ph_check", "caption":
+            f"Proportional hazards of {name}: log cumulative hazard against log time per arm "
+            "(parallel lines under proportional hazards) and the scaled Schoenfeld residuals "
+            "with a spline smooth and its ±2 SE band (flat under proportional hazards)."}, \
+        axes[0] if isinstance(axes, (tuple, list)) else axes
 
 
 def draw_figures(review, network_fits, survival, *, funnel_min_k: int = 10):

@@ -318,6 +318,106 @@ def _survival_block(survival_summary, figures) -> str:
     return "".join(out)
 
 
+def _interval(est, lo, hi, digits=1) -> str:
+    if lo is None or hi is None:
+        return num(est, digits)
+    return f"{num(est, digits)} ({num(lo, digits)}–{num(hi, digits)})"
+
+
+def _survival_models_block(section, figures) -> str:
+    """Models on the digitised curves (AIC/BIC, PH check, RMST) and the modelled RMST differences
+    of the trials that report only medians."""
+    if not section:
+        return ""
+    dig = section.get("digitised", {})
+    out = ['<h2 id="survival-models">Survival models</h2>',
+           '<h3 id="survival-models-digitised">Digitised curves: models on reconstructed patients</h3>',
+           f'<p class="note">Each curve in <code>{esc(dig.get("folder", ""))}</code> is turned back '
+           "into patient data (Guyot et al. 2012, with its number-at-risk table) and every model is "
+           "fitted by maximum likelihood. A lower AIC or BIC fits better for its number of "
+           "parameters; where models are within about 2 AIC of each other the data do not choose "
+           "between them, and their extrapolations, which the data cannot check, decide.</p>"]
+    curves = dig.get("curves", [])
+    if not curves:
+        out.append('<p class="note">No digitised curve beside the table.</p>')
+    for c in curves:
+        out.append(f'<h4 id="curve-{esc(c["name"])}">{esc(c["name"])}</h4>')
+        if "not_run" in c:
+            out.append(f'<p class="note">Not run: {esc(c["not_run"])}</p>')
+            continue
+        unit = c.get("time_unit", "")
+        out.append(f'<p class="note">{esc(c["study_id"])}, arm {esc(c["arm"])}, {esc(c["outcome"])}: '
+                   f'{c["n"]} patients, {c["events"]} events reconstructed; source '
+                   f'{esc(c.get("source", ""))}. Best by AIC: {esc(c["best_aic"])}; by BIC: '
+                   f'{esc(c["best_bic"])}.</p>')
+        out.append(_figure_block(figures, f"digitised:{c['name']}"))
+        rows = []
+        for m in c["models"]:
+            best = " (best AIC)" if m["model"] == c["best_aic"] else ""
+            rows.append([esc(m["model"]) + best, str(m["n_params"]), num(m["loglik"], 2),
+                         num(m["aic"], 2), num(m["bic"], 2),
+                         _interval(m["median"], m.get("median_ci_low"), m.get("median_ci_high")),
+                         num(m["restricted_mean"], 1),
+                         "–" if m.get("mean") is None or not math.isfinite(m["mean"]) else num(m["mean"], 1),
+                         "yes" if m.get("converged") else "no"])
+        out.append(table_html(["model", "parameters", "log-likelihood", "AIC", "BIC",
+                               f"median, {unit} (CI)", f"restricted mean to {num(c['horizon'], 0)} {unit}",
+                               f"mean, {unit}", "converged"], rows, numeric=(1, 2, 3, 4, 6, 7),
+                              caption=f"Model selection for {c['name']}"))
+    if curves and not dig.get("pairs"):
+        out.append('<p class="note">No study has two digitised arms of one outcome, so there is '
+                   "no proportional-hazards check, hazard ratio over time or RMST difference from "
+                   "reconstructed patients; digitise both arms (with their risk tables) to get "
+                   "them.</p>")
+    for p in dig.get("pairs", []):
+        out.append(f'<h4 id="pair-{esc(p["name"])}">{esc(p["study_id"])} {esc(p["outcome"])}: '
+                   f'{esc(" vs ".join(p["arms"]))}</h4>')
+        if "not_run" in p:
+            out.append(f'<p class="note">Not run: {esc(p["not_run"])}</p>')
+            continue
+        ph, rm = p["ph_test"], p["rmst"]
+        out.append(f'<p>Proportional hazards (Grambsch–Therneau, KM time scale): chi-square '
+                   f'{num(ph.get("chisq"), 2)}, p = {fmt_p(ph.get("pvalue"))}'
+                   + (" — the hazard ratio changes with time, so a single HR misleads; read the "
+                      "piecewise HRs and the RMST difference." if p.get("ph_rejected") else ".")
+                   + f' RMST difference ({esc(p["arms"][1])} minus {esc(p["arms"][0])}) to '
+                   f'{num(rm.get("horizon"), 0)} {esc(p["time_unit"])} ({esc(p["rmst_rule"])}): '
+                   f'{_interval(rm.get("difference"), rm.get("ci_low"), rm.get("ci_high"))}.</p>')
+        out.append(_figure_block(figures, f"digitised:{p['name']}"))
+        out.append(_records_table(p.get("piecewise", []),
+                                  caption=f"Hazard ratios over thirds of the events, {p['name']}"))
+    mr = section.get("modelled_rmst", {})
+    out.append('<h3 id="survival-models-modelled">Randomised trials with medians only: RMST '
+               "differences (modelled)</h3>")
+    out.append('<p class="note">These trials report a median PFS per arm but no curve we could '
+               "digitise: one number identifies only the exponential curve through it, so no model "
+               "can be chosen and proportional hazards cannot be checked (the exponential assumes "
+               "them). The restricted mean survival time (RMST) difference is the PFS gained up to "
+               f"the horizon tau = {num(mr.get('tau'), 1)} months ({esc(mr.get('tau_rule', ''))}); "
+               "it rests on the exponential model. Differences are pooled only where the protocol's "
+               "PFS analysis pools the trials (one therapy, one line).</p>")
+    if "not_run" in mr:
+        out.append(f'<p class="note">Not run: {esc(mr["not_run"])}</p>')
+        return "".join(out)
+    rows = [[esc(r["trial"]), esc(r["therapy"]), num(r["rmst_therapy"], 2), num(r["rmst_placebo"], 2),
+             _interval(r["difference"], r.get("ci_low"), r.get("ci_high"), 2),
+             "–" if r.get("follow_up_months") is None else num(r["follow_up_months"], 1),
+             esc(r.get("estimate_id") or "not in a PFS analysis")]
+            for r in mr.get("trials", [])]
+    out.append(table_html(["trial", "therapy", "RMST therapy (months)", "RMST placebo (months)",
+                           "difference (CI)", "follow-up reported (months)", "protocol estimate"],
+                          rows, numeric=(2, 3, 4, 5),
+                          caption=f"PFS gained up to {num(mr.get('tau'), 1)} months, modelled from the medians"))
+    if mr.get("pooled"):
+        prow = [[esc(x["estimate_id"]), esc(", ".join(x["trials"])),
+                 _interval(x["estimate"], x["ci_low"], x["ci_high"], 2), num(x["tau2"], 3),
+                 esc(f'{x["method"]}, {x["test"]}')] for x in mr["pooled"]]
+        out.append(table_html(["estimate", "trials", "pooled difference, months (CI)", "tau²",
+                               "model (the protocol's)"], prow, numeric=(2, 3),
+                              caption="Pooled RMST differences (modelled), within the protocol's estimates"))
+    return "".join(out)
+
+
 def _provenance_block(table) -> str:
     warn_by_line = {}
     for w in table.warnings:
@@ -380,6 +480,7 @@ def render_page(results, table, figures, diff=None) -> str:
             '<li><a href="#excluded">Excluded lines</a></li>',
             '<li><a href="#network">Network meta-analysis</a></li>',
             '<li><a href="#survival">Survival curves</a></li>',
+            '<li><a href="#survival-models">Survival models</a></li>',
             '<li><a href="#provenance">Provenance</a></li>', '<li><a href="#methods">Methods</a></li>']
     review = protocol.get("review", {})
     pico = "".join(f"<li><b>{esc(k)}</b>: {esc(', '.join(v) if isinstance(v, list) else v)}</li>"
@@ -420,6 +521,7 @@ def render_page(results, table, figures, diff=None) -> str:
     parts.append(_excluded_block(results.get("excluded", [])))
     parts.append(_network_block(results.get("network", {}), figures, 95))
     parts.append(_survival_block(results.get("survival", []), figures))
+    parts.append(_survival_models_block(results.get("survival_models"), figures))
     parts.append(_provenance_block(table))
     parts.append(f'<h2 id="methods">Methods</h2><p>{esc(results["methods"])}</p>')
     parts.append("</body></html>")

@@ -1,0 +1,208 @@
+"""The report's survival-model section (computation only; figures are drawn elsewhere).
+
+Two kinds of input, never mixed:
+
+* **Digitised curves** (``data/curves`` beside the study table): the patients are reconstructed
+  (Guyot et al. 2012) and every parametric and spline model is fitted to each curve
+  (:func:`~metaanalysis.survival.models.fit_survival_models`: the AIC/BIC table NICE DSU TSD 14
+  asks for). Where one study has two digitised arms of one outcome, the proportional-hazards
+  check (``cox.zph``), hazard ratios over thirds of the follow-up and the restricted mean survival
+  time (RMST) difference are added.
+* **Arms with only a reported median** (the RAIR-DTC randomised trials): one number identifies one
+  parameter, so the only curve is the exponential through the median (modelled, and labelled so),
+  and neither a model choice nor a PH check is possible. What the medians do support is the RMST
+  difference of each trial under that model, at a horizon no trial's follow-up falls short of.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..errors import MetaAnalysisError
+
+# NICE DSU TSD 14's standard set plus Royston-Parmar splines with 1-3 internal knots.
+CURVE_MODELS = ("exponential", "weibull", "gompertz", "loglogistic", "lognormal", "gengamma",
+                "rp1", "rp2", "rp3")
+# Follow-up rows of the study table that bound the horizon of the modelled RMST differences.
+_FOLLOW_UP_MEASURES = ("median", "mean")
+
+
+def _records(frame) -> list:
+    from .._base import jsonable
+
+    return jsonable(frame.to_dict(orient="records"))
+
+
+def digitised_section(folder, *, level: float = 95) -> tuple:
+    """Models, PH checks and RMST differences of the digitised curves in ``folder``.
+
+    Returns ``(section, objects)``: the JSON-ready dict (``curves``: one entry per curve with its
+    model table; ``pairs``: one per study with two arms of one outcome) and, by curve or pair name,
+    the fitted objects the figures draw.
+    """
+    from ..survival import read_curve, rmst_difference
+    from ..survival.ph import ph_test, piecewise_hr
+    from ..survival.models import fit_survival_models
+
+    folder = Path(folder)
+    section = {"folder": str(folder), "models": list(CURVE_MODELS), "curves": [], "pairs": []}
+    objects = {}
+    if not folder.is_dir():
+        return section, objects
+    arms = {}
+    for meta in sorted(folder.glob("*.meta.csv")):
+        name = meta.name[: -len(".meta.csv")]
+        try:
+            curve = read_curve(meta)
+            rec = curve.reconstruct()
+            fits = fit_survival_models(rec.ipd, models=CURVE_MODELS, level=level)
+        except MetaAnalysisError as exc:
+            section["curves"].append({"name": name, "not_run": str(exc)})
+            continue
+        table = fits.to_frame()
+        best = fits.best("aic")
+        entry = {
+            "name": name, "study_id": curve.study_id, "arm": curve.arm, "outcome": curve.outcome,
+            "time_unit": curve.time_unit, "n": int(rec.ipd.shape[0]),
+            "events": int(rec.ipd["event"].sum()), "source": curve.source,
+            "horizon": fits.horizon, "best_aic": next(iter(best.values())),
+            "best_bic": next(iter(fits.best("bic").values())),
+            "models": _records(table.drop(columns=["arm"])),
+        }
+        section["curves"].append(entry)
+        objects[name] = {"fits": fits, "ipd": rec.ipd, "curve": curve}
+        arms.setdefault((curve.study_id, curve.outcome, curve.time_unit), []).append((name, curve, rec.ipd))
+    for (study, outcome, unit), members in sorted(arms.items()):
+        if len(members) != 2:
+            continue
+        (name_a, curve_a, ipd_a), (name_b, curve_b, ipd_b) = members
+        key = f"{study}_{outcome}".lower()
+        pair = {"name": key, "study_id": study, "outcome": outcome, "time_unit": unit,
+                "arms": [curve_a.arm, curve_b.arm]}
+        try:
+            ph = ph_test(ipd_a, ipd_b, arm_names=(curve_a.arm, curve_b.arm))
+            # the horizon: the shorter of the two arms' follow-up (the RMST is not estimable
+            # beyond it), as pooled RMST takes the smallest last follow-up across trials
+            tau = float(min(ipd_a["time"].max(), ipd_b["time"].max()))
+            events = ipd_a.loc[ipd_a["event"] == 1, "time"].tolist() + \
+                ipd_b.loc[ipd_b["event"] == 1, "time"].tolist()
+            import numpy as np
+
+            breaks = [float(b) for b in np.quantile(events, [1 / 3, 2 / 3])]
+            piece = piecewise_hr(ipd_a, ipd_b, breaks, level=level)
+            rmst = rmst_difference(ipd_b, ipd_a, horizon=tau, level=level)
+        except MetaAnalysisError as exc:
+            pair["not_run"] = str(exc)
+            section["pairs"].append(pair)
+            continue
+        pair.update({
+            "ph_test": ph.to_dict(), "ph_rejected": bool(ph.to_dict().get("pvalue", 1.0) < 0.05),
+            "piecewise_breaks": breaks, "piecewise": _records(piece.to_frame()),
+            "rmst": rmst.to_dict(), "rmst_rule": "horizon = the shorter arm's last follow-up time",
+        })
+        section["pairs"].append(pair)
+        objects[key] = {"ph": ph}
+    return section, objects
+
+
+def _follow_up_months(table) -> dict:
+    from ..studies import TIME_UNITS_IN_MONTHS
+
+    f = table.frame
+    rows = f[(f["outcome"] == "FU") & f["measure"].isin(_FOLLOW_UP_MEASURES)]
+    out = {}
+    for rec in rows.itertuples(index=False):
+        months = rec.value * TIME_UNITS_IN_MONTHS.get(rec.unit, math.nan)
+        if math.isfinite(months):
+            out[rec.study_id] = max(out.get(rec.study_id, 0.0), months)
+    return out
+
+
+def _exponential_rmst(curve, tau):
+    """RMST of an exponential curve up to ``tau`` and its SE (delta method on log rate, whose SE
+    is the median's SE on the log scale)."""
+    lam = curve.rate
+    rmst = (1.0 - math.exp(-lam * tau)) / lam
+    se = abs(tau * math.exp(-lam * tau) - rmst) * curve.se_log_median
+    return rmst, se
+
+
+def _pfs_groups(review) -> dict:
+    """study_id -> (analysis, estimate id) of the protocol's PFS hazard-ratio analyses, the
+    primary one first: the trials the protocol allows to be pooled together."""
+    out = {}
+    if review is None:
+        return out
+    runs = sorted((r for r in review.runs if r.analysis.outcome == "PFS"
+                   and r.analysis.effect == "HR" and r.groups),
+                  key=lambda r: r.analysis.role != "primary")
+    for run in runs:
+        for g in run.groups:
+            for sid in g.entries["study_id"]:
+                out.setdefault(sid, (run.analysis, g.id))
+    return out
+
+
+def modelled_rmst_section(table, survival, review=None, *, method: str = "REML",
+                          level: float = 95) -> dict:
+    """RMST differences (therapy minus placebo) of the randomised trials, from the exponential
+    curves through their reported median PFS (``survival`` from :func:`.extras.survival_section`).
+
+    The horizon tau is the smallest, over the trials, of each trial's longest reported follow-up
+    (median or mean, ``FU`` rows); a trial that reports none does not set it. Differences are
+    pooled only where the protocol's PFS hazard-ratio analysis puts two or more trials in one
+    estimate (one therapy, one line of treatment), never across therapies or lines.
+    """
+    from .._base import zcrit
+    from ..pooling import pool
+
+    follow_up = _follow_up_months(table)
+    by_trial = {}
+    for c in survival.get("curves", []):
+        by_trial.setdefault(c["study_id"], []).append(c)
+    trials = {s: cs for s, cs in by_trial.items()
+              if any(c["therapy"].lower() == "placebo" for c in cs)
+              and any(c["therapy"].lower() != "placebo" for c in cs)}
+    bounded = [follow_up[s] for s in trials if s in follow_up]
+    out = {"outcome": "PFS", "model": "exponential through the reported median (modelled)",
+           "tau_rule": "the smallest, over the trials, of each trial's longest reported median or mean follow-up",
+           "tau": min(bounded) if bounded else None, "trials": [], "pooled": []}
+    if out["tau"] is None:
+        out["not_run"] = "no randomised trial with a placebo arm reports its follow-up"
+        return out
+    tau = out["tau"]
+    z = zcrit(level)
+    groups = _pfs_groups(review)
+    per_group = {}
+    for s, cs in sorted(trials.items()):
+        placebo = next(c for c in cs if c["therapy"].lower() == "placebo")
+        for c in cs:
+            if c is placebo:
+                continue
+            ra, sa = _exponential_rmst(c["curve"], tau)
+            rb, sb = _exponential_rmst(placebo["curve"], tau)
+            se = math.hypot(sa, sb)
+            diff = ra - rb
+            row = {"study_id": s, "trial": c["trial"], "therapy": c["therapy"],
+                   "rmst_therapy": ra, "rmst_placebo": rb, "difference": diff, "se": se,
+                   "ci_low": diff - z * se if math.isfinite(se) else None,
+                   "ci_high": diff + z * se if math.isfinite(se) else None,
+                   "follow_up_months": follow_up.get(s),
+                   "estimate_id": groups.get(s, (None, None))[1]}
+            out["trials"].append(row)
+            if math.isfinite(se) and se > 0 and row["estimate_id"] is not None:
+                per_group.setdefault(row["estimate_id"], []).append(row)
+    for gid, rows in sorted(per_group.items()):
+        if len(rows) < 2:
+            continue
+        # the model the protocol declares for that analysis (its tau² method and test)
+        analysis = groups[rows[0]["study_id"]][0]
+        fit = pool([r["difference"] for r in rows], sei=[r["se"] for r in rows],
+                   method=analysis.method or method, test=analysis.test or "z", level=level,
+                   labels=[r["trial"] for r in rows])
+        out["pooled"].append({"estimate_id": gid, "therapy": rows[0]["therapy"], "k": fit.k,
+                              "trials": [r["trial"] for r in rows], "estimate": fit.estimate,
+                              "ci_low": fit.ci_low, "ci_high": fit.ci_high, "tau2": fit.tau2,
+                              "method": fit.method, "test": fit.test, "analysis": analysis.id})
+    return out
