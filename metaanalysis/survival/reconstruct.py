@@ -9,7 +9,8 @@ or, when the total number of events is known, the censoring is chosen so that th
 Differences from the authors' published R code, each one a repair of a known failure mode
 (see ``references/survival-methods.md`` section 2.9):
 
-- the points are cleaned first (sorted, clipped to [0, 1], made non-increasing by a running minimum,
+- the points are cleaned first (sorted, clipped to [0, 1], made non-increasing by a least-squares
+  non-increasing fit (pool adjacent violators) rather than a running minimum,
   at most two points per time, the start forced to (0, 1)) and every repair is recorded (F3, F4);
 - intervals without points, a survival of 0 and a number at risk of 0 are handled (F2, F6);
 - the censoring search is bounded and detects cycles (F1); when no censoring can reach the table the
@@ -23,6 +24,8 @@ Differences from the authors' published R code, each one a repair of a known fai
 Changes for accuracy on curves shaped like real trials (issue 15; measured by
 ``benchmarks/bench_reconstruct_accuracy.py``):
 
+- clicks out of order (jitter on a steep drop) are pooled to their least-squares non-increasing
+  fit instead of lowered to the running minimum, which put events too early;
 - a drop between two clicks that hides several events is spread over the gap between them instead
   of being put at the later click (``interpolate``), except in an interval whose table forbids it;
 - events that the table cannot hold before a table time move to it, whether they were clicked just
@@ -160,7 +163,22 @@ class Reconstruction(ResultMixin):
 # cleaning
 
 
-def clean_curve(t, s, *, scale: str = "fraction"):
+def _decreasing_fit(s: np.ndarray) -> np.ndarray:
+    """Least-squares non-increasing fit to ``s`` (pool adjacent violators)."""
+    vals: list[float] = []
+    wts: list[int] = []
+    for x in s.tolist():
+        vals.append(x)
+        wts.append(1)
+        while len(vals) > 1 and vals[-2] < vals[-1]:
+            w = wts[-2] + wts[-1]
+            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / w
+            vals[-2:] = [v]
+            wts[-2:] = [w]
+    return np.repeat(vals, wts)
+
+
+def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum"):
     """Clean digitised Kaplan-Meier points as :func:`reconstruct_ipd` does before the algorithm.
 
     Parameters
@@ -170,6 +188,12 @@ def clean_curve(t, s, *, scale: str = "fraction"):
     scale : {"fraction", "percent", "auto"}
         Scale of ``s``. ``"percent"`` divides by 100; ``"auto"`` does so when the largest value is
         above 1.5 and records it among the repairs.
+    monotone : {"minimum", "isotonic"}
+        How a point above an earlier one is repaired: ``"minimum"`` lowers it to the running
+        minimum (Guyot et al.); ``"isotonic"`` replaces each run of such points by their mean (the
+        least-squares non-increasing fit, pool adjacent violators), which does not let one click
+        jittered early on a steep drop pull the points after it down. :func:`reconstruct_ipd`
+        uses ``"isotonic"`` by default.
 
     Returns
     -------
@@ -198,6 +222,8 @@ def clean_curve(t, s, *, scale: str = "fraction"):
         )
     if scale not in _SCALES:
         raise InputError(f"scale must be one of {_SCALES}; got {scale!r}")
+    if monotone not in ("minimum", "isotonic"):
+        raise InputError(f"monotone must be 'minimum' or 'isotonic'; got {monotone!r}")
     repairs: list[str] = []
 
     smax = float(np.max(s))
@@ -253,11 +279,20 @@ def clean_curve(t, s, *, scale: str = "fraction"):
     if len(t) < 2:
         raise InputError("the digitised curve has no point after time 0")
 
-    run = np.minimum.accumulate(s)
-    raised = int(np.sum(run < s))
-    if raised:
-        repairs.append(f"{raised} point(s) above an earlier point lowered (running minimum)")
-        s = run
+    if monotone == "isotonic":
+        # the start (0, 1) is fixed: pool the rest
+        run = np.r_[1.0, _decreasing_fit(s[1:])]
+        changed = int(np.sum(run != s))
+        if changed:
+            repairs.append(f"{changed} point(s) out of order pooled (non-increasing least-squares "
+                           "fit)")
+            s = run
+    else:
+        run = np.minimum.accumulate(s)
+        raised = int(np.sum(run < s))
+        if raised:
+            repairs.append(f"{raised} point(s) above an earlier point lowered (running minimum)")
+            s = run
 
     # at most two points per time: the top (first) and the bottom (last) of a drop
     same_prev = np.r_[False, t[1:] == t[:-1]]
@@ -549,6 +584,7 @@ def reconstruct_ipd(
     max_iter: int = 100,
     tail: str = "uniform",
     interpolate: bool = True,
+    monotone: str = "isotonic",
     return_result: bool = False,
     warn: bool = True,
 ):
@@ -558,7 +594,7 @@ def reconstruct_ipd(
     ----------
     t, s : array_like
         The digitised points: times and survival. Any order; they are cleaned first (sorted, clipped
-        to [0, 1], made non-increasing by a running minimum, at most two points per time, start
+        to [0, 1], made non-increasing (``monotone``), at most two points per time, start
         forced to (0, 1)); every change is listed in ``Reconstruction.repairs``.
     risk_times, n_risk : array_like
         The number-at-risk table: times (starting at 0, strictly increasing) and numbers (whole,
@@ -591,6 +627,12 @@ def reconstruct_ipd(
         Guyot et al. do. Sparse clicks on a gradual decline then no longer delay the events and
         lose some of them (issue 15). Drops with both corners clicked stay vertical. Pass
         ``False`` for the original convention, e.g. when every corner of the curve was clicked.
+    monotone : {"isotonic", "minimum"}
+        Repair of clicks above an earlier click (jitter on a steep drop). ``"isotonic"`` (default)
+        replaces each run of out-of-order points by its mean, the least-squares non-increasing
+        fit; ``"minimum"`` is Guyot's running minimum, which lets one click jittered early on a
+        steep drop pull every later point down and so puts events too early (issue 15: p90
+        |d log HR| on real-shaped curves 0.033 -> 0.029, on PFS-shaped curves 0.049 -> 0.029).
     return_result : bool
         Return a :class:`Reconstruction` (IPD plus diagnostics) instead of the IPD alone.
     warn : bool
@@ -621,7 +663,7 @@ def reconstruct_ipd(
     >>> len(ipd), int(ipd["event"].sum())
     (10, 4)
     """
-    T, S, repairs = clean_curve(t, s, scale=scale)
+    T, S, repairs = clean_curve(t, s, scale=scale, monotone=monotone)
     rt, nr, D = _check_table(risk_times, n_risk, total_events)
     if tail not in ("uniform", "rate"):
         raise InputError(f"tail must be 'uniform' or 'rate'; got {tail!r}")
