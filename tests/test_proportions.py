@@ -198,3 +198,30 @@ def test_glmm_default_measure_is_the_logit_and_other_scales_are_refused():
         with pytest.raises(InputError, match="logit"):
             pool_proportions([3, 5, 9], [30, 40, 50], measure=measure, method="GLMM")
     assert pool_proportions([3, 5, 9], [30, 40, 50]).measure == "PFT"
+
+
+@pytest.mark.parametrize("x, n, mu, tau", [(0, 500, 2.0, 6.0), (500, 500, -2.0, 6.0),
+                                           (1, 2000, 3.0, 8.0), (3, 10, 0.0, 0.5)])
+def test_glmm_integrand_mode_is_found_where_newton_would_overshoot(x, n, mu, tau):
+    """The adaptive quadrature centres each study at the mode of its integrand; with all or no
+    events and a large tau, plain Newton overshoots into the flat tail. The centre must be the
+    maximum (checked on a fine grid), and with enough nodes the rule must reach the integral that
+    adaptive quadrature computes directly."""
+    from scipy.integrate import quad
+
+    from metaanalysis.pooling.proportions import _binom_loglik, _gh_rule, _glmm_loglik
+
+    xs, ns = np.array([float(x)]), np.array([float(n)])
+    nodes, weights = _gh_rule(7)
+    _, mode = _glmm_loglik((mu, tau), xs, ns, nodes, weights, return_modes=True)
+    grid = np.linspace(-15, 15, 300001)
+    h = _binom_loglik(x, n, mu + tau * grid) - grid**2 / 2
+    assert mode[0] == pytest.approx(grid[np.argmax(h)], abs=2e-4)
+    nodes, weights = _gh_rule(41)
+    got = _glmm_loglik((mu, tau), xs, ns, nodes, weights)
+    f = lambda u: math.exp(_binom_loglik(x, n, mu + tau * u) - u**2 / 2 - 0.5 * math.log(2 * math.pi))  # noqa: E731
+    cuts = np.linspace(-15, 15, 121)
+    want = math.log(sum(quad(f, a, b, epsabs=0, epsrel=1e-12, limit=200)[0]
+                        for a, b in zip(cuts[:-1], cuts[1:])))
+    # a skewed integrand (a flat tail on one side of the mode): 41 nodes reach ~1e-5
+    assert got == pytest.approx(want, rel=1e-4)

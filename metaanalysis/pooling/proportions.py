@@ -127,13 +127,30 @@ def _glmm_loglik(params, x, n, nodes, weights, return_modes=False):
 
     mu, tau = params
     u = np.zeros_like(x)
+
+    def objective(v):
+        # the integrand's log in u (concave): binomial log-likelihood plus the N(0, 1) log density
+        return _binom_loglik(x, n, mu + tau * v) - v**2 / 2
+
+    current = objective(u)
     for _ in range(100):
         eta = mu + tau * u
         p = expit(eta)
         grad = tau * (x - n * p) - u
         hess = -(tau**2) * n * p * (1 - p) - 1
         step = grad / hess
-        u = u - step
+        # Newton can overshoot where a study's curvature vanishes (all or no events, large tau):
+        # halve the step of such a study until its objective does not fall
+        candidate = u - step
+        value = objective(candidate)
+        for _ in range(60):
+            worse = value < current - 1e-12 * np.abs(current)
+            if not worse.any():
+                break
+            step = np.where(worse, step / 2, step)
+            candidate = u - step
+            value = objective(candidate)
+        u, current = candidate, value
         if np.max(np.abs(step)) < 1e-12:
             break
     eta = mu + tau * u
