@@ -1,0 +1,574 @@
+"""Network meta-analysis of survival curves: piecewise-exponential and fractional-polynomial models.
+
+Patient data of several trials (reconstructed from published Kaplan-Meier curves, or real) that
+share comparators are split at declared times into intervals; the events and the exposure (time at
+risk) of every trial, arm and interval are modelled by a Poisson GLM with log link and offset
+log(exposure) (statsmodels), which is the likelihood of a model with piecewise-constant hazards:
+
+* ``model="piecewise"``: log h = alpha(trial, interval) + d(therapy, interval); the hazard ratio
+  of two therapies may change from one interval to the next (Ouwens et al. 2010's piecewise model,
+  frequentist);
+* ``model="fp1"``: log h = alpha0(trial) + alpha1(trial) f(t) + d0(therapy) + d1(therapy) f(t) with
+  ``f(t) = t^p`` (``log t`` for p = 0), p from {-2, -1, -0.5, 0, 0.5, 1, 2, 3} (chosen by AIC unless
+  given), f evaluated at the midpoint of each interval of a fine grid (Jansen 2011's first-order
+  fractional polynomial, frequentist).
+
+The reference therapy has d = 0; each trial has baselines of its own (alpha), so only within-trial
+contrasts inform the d's, as in any arm-based NMA with fixed trial effects. Modelled survival curves
+per therapy take the baseline hazard of one trial (by default the first containing the reference)
+and add each therapy's d.
+
+References
+----------
+Ouwens MJNM, Philips Z, Jansen JP (2010), Network meta-analysis of parametric survival curves.
+Res Synth Methods 1:258-271. Jansen JP (2011), Network meta-analysis of survival data with
+fractional polynomials. BMC Med Res Methodol 11:61. Guyot P et al. (2012) for the reconstruction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable, zcrit
+from ..errors import ConvergenceError, InputError
+
+__all__ = ["survival_nma", "split_followup", "SurvivalNMAResult", "FP_POWERS"]
+
+FP_POWERS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
+MODELS = ("piecewise", "fp1")
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+
+
+def _long(data):
+    """A long DataFrame ``trial, therapy, time, event`` from the accepted inputs."""
+    import pandas as pd
+
+    from ..survival.onestage import _ipd
+
+    if hasattr(data, "columns"):
+        col = "therapy" if "therapy" in data.columns else "treatment"
+        need = ["trial", col, "time", "event"]
+        missing = [c for c in need if c not in data.columns]
+        if missing:
+            raise InputError(f"data needs columns trial, therapy (or treatment), time, event; missing {missing}")
+        out = data[need].rename(columns={col: "therapy"}).copy()
+        # validate through the arm reader (negative times, events not 0/1 ...)
+        for (trial, therapy), g in out.groupby(["trial", "therapy"], sort=False):
+            _ipd(g[["time", "event"]], f"{trial}/{therapy}")
+        out["trial"] = out["trial"].astype(str)
+        out["therapy"] = out["therapy"].astype(str)
+        return out.reset_index(drop=True)
+    if not isinstance(data, Mapping) or not data:
+        raise InputError("data must be a mapping trial -> {therapy: ipd} or a DataFrame with columns "
+                         "trial, therapy, time, event")
+    frames = []
+    for trial, arms in data.items():
+        if not isinstance(arms, Mapping) or len(arms) < 2:
+            raise InputError(f"trial {trial!r}: give a mapping therapy -> ipd with at least two arms")
+        for therapy, ipd in arms.items():
+            t, e = _ipd(ipd, f"{trial}/{therapy}")
+            frames.append(pd.DataFrame({"trial": str(trial), "therapy": str(therapy), "time": t, "event": e}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def split_followup(time, event, cuts):
+    """Split follow-up at ``cuts`` as R's ``survSplit``: per patient and interval, exposure and event.
+
+    Interval j is ``(cuts[j-1], cuts[j]]`` (the first starts at 0, the last is open); a patient
+    contributes the part of ``(0, time]`` inside it and the event to the interval holding ``time``.
+
+    Returns
+    -------
+    patient, interval : ndarray of int
+        Indices of the rows kept (pieces with positive exposure).
+    exposure, events : ndarray of float
+
+    Examples
+    --------
+    >>> p, j, x, d = split_followup([5.0, 12.0], [1, 0], [6.0])
+    >>> p.tolist(), j.tolist(), x.tolist(), d.tolist()
+    ([0, 1, 1], [0, 0, 1], [5.0, 6.0, 6.0], [1.0, 0.0, 0.0])
+    """
+    t = np.asarray(time, float)
+    e = np.asarray(event, float)
+    lo = np.r_[0.0, np.asarray(cuts, float)]
+    hi = np.r_[np.asarray(cuts, float), np.inf]
+    expo = np.clip(np.minimum(t[:, None], hi[None, :]) - lo[None, :], 0.0, None)
+    ev = ((t[:, None] > lo[None, :]) & (t[:, None] <= hi[None, :])) * e[:, None]
+    p, j = np.nonzero(expo > 0)
+    return p, j, expo[p, j], ev[p, j]
+
+
+def _fp(t, p):
+    t = np.asarray(t, float)
+    return np.log(t) if p == 0 else t**p
+
+
+# ---------------------------------------------------------------------------------------------------
+# result
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SurvivalNMAResult(ResultMixin):
+    """A fitted survival network meta-analysis (piecewise-exponential or FP1 Poisson model).
+
+    Attributes
+    ----------
+    model : str
+        ``"piecewise"`` or ``"fp1"``.
+    power : float or None
+        The FP1 power.
+    therapies : tuple of str
+        All therapies, the reference first.
+    reference : str
+    trials : tuple of str
+    cuts : ndarray
+        The split times; piecewise: the declared breaks; fp1: the grid.
+    end : float
+        The last observed time (end of the last interval for fp1 and for curves).
+    names : tuple of str
+        Names of the coefficients: ``trial[T]:interval[j]`` / ``therapy[X]:interval[j]``
+        (piecewise) or ``trial[T]``, ``trial[T]:f(t)``, ``therapy[X]``, ``therapy[X]:f(t)`` (fp1).
+    coef, cov : ndarray
+        Estimates and their covariance (inverse Fisher information).
+    deviance, aic : float
+        Of the Poisson GLM on the table of trial x arm x interval counts (the AIC as R's ``glm``
+        on that table; differences between models on the same split are what matter).
+    df_resid : int
+    data : DataFrame
+        The table fitted: ``trial, therapy, interval, start, end, events, exposure``.
+    baseline_trial : str
+        Trial whose baseline hazard the modelled curves use.
+    level : float
+    fp_table : DataFrame or None
+        For fp1 with the power chosen: ``power, deviance, aic`` of every candidate.
+    """
+
+    model: str
+    power: float | None
+    therapies: tuple
+    reference: str
+    trials: tuple
+    cuts: np.ndarray
+    end: float
+    names: tuple
+    coef: np.ndarray
+    cov: np.ndarray
+    deviance: float
+    aic: float
+    df_resid: int
+    data: object
+    baseline_trial: str
+    level: float
+    fp_table: object = None
+
+    def __post_init__(self):
+        for name in ("cuts", "coef", "cov"):
+            getattr(self, name).setflags(write=False)
+
+    # ---- contrasts ------------------------------------------------------------------------
+    def _index(self, name):
+        return self.names.index(name)
+
+    def _therapy_vector(self, therapy, t):
+        """Coefficient weights of therapy's log-hazard shift d(therapy, t) (zero for the reference)."""
+        c = np.zeros(len(self.coef))
+        if therapy == self.reference:
+            return c
+        if self.model == "piecewise":
+            j = int(np.searchsorted(self.cuts, t, side="left"))   # (cut_{j-1}, cut_j]
+            name = f"therapy[{therapy}]:interval[{j}]"
+            if name not in self.names:
+                raise InputError(f"{therapy} has no patients at risk in interval {j}: no hazard ratio there")
+            c[self._index(name)] = 1.0
+        else:
+            c[self._index(f"therapy[{therapy}]")] = 1.0
+            c[self._index(f"therapy[{therapy}]:f(t)")] = float(_fp(t, self.power))
+        return c
+
+    def _check_therapy(self, name):
+        if name not in self.therapies:
+            raise InputError(f"unknown therapy {name!r}; the network has {list(self.therapies)}")
+        return name
+
+    def hr_over_time(self, times=None, comparator=None):
+        """Hazard ratio of every therapy against ``comparator`` (default: the reference) over time.
+
+        Returns
+        -------
+        DataFrame
+            ``time, therapy, comparator, log_hr, se, hr, ci_low, ci_high`` (Wald, at ``level``);
+            piecewise: the interval's ratio at each time.
+        """
+        import pandas as pd
+
+        comparator = self.reference if comparator is None else self._check_therapy(comparator)
+        times = self._default_times() if times is None else np.atleast_1d(np.asarray(times, float))
+        if np.any(times <= 0):
+            raise InputError("times must be positive")
+        z = zcrit(self.level)
+        rows = []
+        for th in self.therapies:
+            if th == comparator:
+                continue
+            for t in times:
+                c = self._therapy_vector(th, t) - self._therapy_vector(comparator, t)
+                est = float(c @ self.coef)
+                se = float(math.sqrt(max(c @ self.cov @ c, 0.0)))
+                rows.append({"time": float(t), "therapy": th, "comparator": comparator, "log_hr": est, "se": se,
+                             "hr": math.exp(est), "ci_low": math.exp(est - z * se), "ci_high": math.exp(est + z * se)})
+        return pd.DataFrame(rows)
+
+    def interval_hrs(self, comparator=None):
+        """Piecewise model: one row per therapy and interval, ``therapy, comparator, interval,
+        start, end, log_hr, se, hr, ci_low, ci_high``."""
+        if self.model != "piecewise":
+            raise InputError("interval_hrs is for the piecewise model; use hr_over_time for fp1")
+        lo = np.r_[0.0, self.cuts]
+        hi = np.r_[self.cuts, np.inf]
+        mid = np.where(np.isfinite(hi), (lo + hi) / 2, lo + 1.0)
+        tab = self.hr_over_time(mid, comparator)
+        j = np.tile(np.arange(len(lo)), len(tab) // len(lo))
+        tab.insert(3, "interval", j)
+        tab.insert(4, "start", lo[j])
+        tab.insert(5, "end", hi[j])
+        return tab.drop(columns="time")
+
+    # ---- modelled curves ------------------------------------------------------------------
+    def _default_times(self):
+        return np.linspace(self.end / 100, self.end, 100)
+
+    def _grid(self):
+        lo = np.r_[0.0, self.cuts]
+        hi = np.r_[self.cuts, np.inf if self.model == "piecewise" else self.end]
+        return lo, hi
+
+    def _eta_vectors(self, therapy, trial):
+        """Per grid interval: coefficient weights of the log hazard of ``therapy`` in ``trial``."""
+        lo, hi = self._grid()
+        rows = []
+        for j in range(len(lo)):
+            c = np.zeros(len(self.coef))
+            if self.model == "piecewise":
+                name = f"trial[{trial}]:interval[{j}]"
+                if name not in self.names:
+                    raise InputError(f"trial {trial!r} has no one at risk in interval {j}: choose another "
+                                     "baseline_trial")
+                c[self._index(name)] = 1.0
+                if therapy != self.reference:
+                    name = f"therapy[{therapy}]:interval[{j}]"
+                    if name not in self.names:
+                        raise InputError(f"{therapy} has no patients at risk in interval {j}: its "
+                                         "hazard there is not estimable")
+                    c[self._index(name)] = 1.0
+            else:
+                m = (lo[j] + hi[j]) / 2
+                c[self._index(f"trial[{trial}]")] = 1.0
+                c[self._index(f"trial[{trial}]:f(t)")] = float(_fp(m, self.power))
+                if therapy != self.reference:
+                    c[self._index(f"therapy[{therapy}]")] = 1.0
+                    c[self._index(f"therapy[{therapy}]:f(t)")] = float(_fp(m, self.power))
+            rows.append(c)
+        return np.array(rows), lo, hi
+
+    def survival(self, times=None, baseline_trial=None):
+        """Modelled survival of every therapy on one trial's baseline hazard.
+
+        Parameters
+        ----------
+        times : array_like, optional
+            Default: 101 points from 0 to the last observed time.
+        baseline_trial : str, optional
+            Default :attr:`baseline_trial` (the first trial containing the reference therapy).
+
+        Returns
+        -------
+        DataFrame
+            ``time, therapy, survival, ci_low, ci_high, cumulative_hazard`` (interval by the delta
+            method on the log cumulative hazard, at ``level``).
+        """
+        import pandas as pd
+
+        trial = self.baseline_trial if baseline_trial is None else str(baseline_trial)
+        if trial not in self.trials:
+            raise InputError(f"unknown trial {trial!r}; the network has {list(self.trials)}")
+        times = np.linspace(0, self.end, 101) if times is None else np.atleast_1d(np.asarray(times, float))
+        if np.any(times < 0):
+            raise InputError("times must be non-negative")
+        z = zcrit(self.level)
+        rows = []
+        for th in self.therapies:
+            C, lo, hi = self._eta_vectors(th, trial)
+            h = np.exp(C @ self.coef)
+            for t in times:
+                w = np.clip(np.minimum(t, hi) - lo, 0.0, None)
+                H = float(w @ h)
+                if H > 0:
+                    g = (w * h) @ C
+                    se = math.sqrt(max(g @ self.cov @ g, 0.0)) / H
+                    lo_s, hi_s = math.exp(-H * math.exp(z * se)), math.exp(-H * math.exp(-z * se))
+                else:
+                    lo_s = hi_s = 1.0
+                rows.append({"time": float(t), "therapy": th, "survival": math.exp(-H),
+                             "ci_low": lo_s, "ci_high": hi_s, "cumulative_hazard": H})
+        return pd.DataFrame(rows)
+
+    # ---- views ----------------------------------------------------------------------------
+    def to_frame(self):
+        return self.interval_hrs() if self.model == "piecewise" else self.hr_over_time()
+
+    def to_dict(self) -> dict:
+        return jsonable({
+            "model": self.model, "power": self.power, "therapies": list(self.therapies),
+            "reference": self.reference, "trials": list(self.trials), "cuts": self.cuts,
+            "end": self.end, "names": list(self.names), "coef": self.coef,
+            "se": np.sqrt(np.diag(self.cov)), "deviance": self.deviance, "aic": self.aic,
+            "df_resid": self.df_resid, "baseline_trial": self.baseline_trial, "level": self.level,
+            "hazard_ratios": self.to_frame().to_dict("records"),
+        })
+
+    def _short(self) -> str:
+        extra = f" p={self.power:g}" if self.model == "fp1" else f" intervals={len(self.cuts) + 1}"
+        return (f"{self.model}{extra} therapies={len(self.therapies)} trials={len(self.trials)} "
+                f"reference={self.reference} aic={fmt(self.aic, 2)}")
+
+    def summary(self) -> str:
+        what = ("piecewise-exponential (hazard ratios per interval)" if self.model == "piecewise"
+                else f"first-order fractional polynomial, power {self.power:g}")
+        lines = [
+            f"Survival network meta-analysis: {what}",
+            f"Poisson GLM, offset log(exposure); trials: {len(self.trials)}, therapies: "
+            f"{', '.join(self.therapies)} (reference {self.reference})",
+            f"cuts: {' '.join(f'{c:g}' for c in self.cuts) or '-'}; deviance {fmt(self.deviance)} on "
+            f"{self.df_resid} df, AIC {fmt(self.aic, 2)}",
+            "",
+        ]
+        if self.model == "piecewise":
+            tab = self.interval_hrs()
+            lines.append(f"{'therapy':14s}{'interval':>20s}{'HR':>9s}{'ci.lb':>9s}{'ci.ub':>9s}{'pval':>9s}")
+            for r in tab.itertuples(index=False):
+                p = 2 * _norm_sf(abs(r.log_hr / r.se)) if r.se > 0 else math.nan
+                span = f"({r.start:g}, {r.end:g}]"
+                lines.append(f"{r.therapy:14s}{span:>20s}{fmt(r.hr):>9s}{fmt(r.ci_low):>9s}"
+                             f"{fmt(r.ci_high):>9s}{fmt_p(p):>9s}")
+        else:
+            lines.append(f"{'coefficient':32s}{'estimate':>12s}{'se':>12s}")
+            for n, b, s in zip(self.names, self.coef, np.sqrt(np.diag(self.cov))):
+                if n.startswith("therapy"):
+                    lines.append(f"{n:32s}{b:>12.4g}{s:>12.4g}")
+            if self.fp_table is not None:
+                lines += ["", "power chosen by AIC among: " + ", ".join(
+                    f"{p:g} ({fmt(a, 1)})" for p, a in zip(self.fp_table.power, self.fp_table.aic))]
+        lines += ["", f"Hazard ratios against {self.reference}; {self.level:g}% Wald intervals"]
+        return "\n".join(lines)
+
+
+def _norm_sf(z):
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+# ---------------------------------------------------------------------------------------------------
+# fitting
+
+
+def _poisson_fit(X, y, offset):
+    import statsmodels.api as sm
+
+    import warnings
+
+    with warnings.catch_warnings():
+        # a saturated table (0 residual df) makes statsmodels divide by zero for a scale it does not
+        # use with the Poisson family, and flag the perfect fit as "perfect separation"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", message=".*[Pp]erfect separation.*")
+        fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit(tol=1e-12, maxiter=200)
+    beta = np.asarray(fit.params, float)
+    if not np.all(np.isfinite(beta)):
+        raise ConvergenceError("the Poisson GLM did not converge (non-finite estimates)")
+    return beta, np.asarray(fit.cov_params(), float), float(fit.deviance), float(fit.aic), int(fit.df_resid)
+
+
+def _table(long, cuts):
+    """Events and exposure per trial x therapy x interval."""
+    import pandas as pd
+
+    p, j, x, d = split_followup(long["time"].to_numpy(float), long["event"].to_numpy(float), cuts)
+    lost = long["event"].to_numpy(float)[long["time"].to_numpy(float) == 0].sum()
+    if lost:
+        raise InputError(f"{int(lost)} event(s) at time 0 have no exposure: move them to a small positive time")
+    pieces = pd.DataFrame({"trial": long["trial"].to_numpy()[p], "therapy": long["therapy"].to_numpy()[p],
+                           "interval": j, "events": d, "exposure": x})
+    tab = pieces.groupby(["trial", "therapy", "interval"], sort=False, as_index=False)[["events", "exposure"]].sum()
+    lo = np.r_[0.0, cuts]
+    hi = np.r_[cuts, np.inf]
+    tab.insert(3, "start", lo[tab["interval"]])
+    tab.insert(4, "end", hi[tab["interval"]])
+    return tab
+
+
+def _design(tab, therapies, reference, model, power, cuts, end):
+    """Design matrix and column names for the table of counts."""
+    trials = list(dict.fromkeys(tab["trial"]))
+    others = [t for t in therapies if t != reference]
+    cols, names = [], []
+    tr = tab["trial"].to_numpy()
+    th = tab["therapy"].to_numpy()
+    iv = tab["interval"].to_numpy()
+    if model == "piecewise":
+        for t in trials:
+            for j in sorted(set(iv[tr == t])):
+                cols.append(((tr == t) & (iv == j)).astype(float)); names.append(f"trial[{t}]:interval[{j}]")
+        for x in others:
+            for j in range(len(cuts) + 1):
+                c = ((th == x) & (iv == j)).astype(float)
+                if c.any():
+                    cols.append(c); names.append(f"therapy[{x}]:interval[{j}]")
+    else:
+        lo = np.r_[0.0, cuts]
+        hi = np.r_[cuts, end]
+        f = _fp((lo[iv] + hi[iv]) / 2, power)
+        for t in trials:
+            cols.append((tr == t).astype(float)); names.append(f"trial[{t}]")
+            cols.append((tr == t) * f); names.append(f"trial[{t}]:f(t)")
+        for x in others:
+            cols.append((th == x).astype(float)); names.append(f"therapy[{x}]")
+            cols.append((th == x) * f); names.append(f"therapy[{x}]:f(t)")
+    X = np.column_stack(cols)
+    ev = tab["events"].to_numpy(float)
+    for k, n in enumerate(names):
+        if ev[X[:, k] != 0].sum() == 0:
+            raise InputError(f"no events for {n}: its log hazard is not estimable; use fewer breaks "
+                             "(merge this interval with a neighbour)")
+    return X, names
+
+
+def _connected(long, therapies):
+    adj = {t: set() for t in therapies}
+    for _, g in long.groupby("trial"):
+        arms = set(g["therapy"])
+        for a in arms:
+            adj[a] |= arms - {a}
+    seen, todo = set(), [therapies[0]]
+    while todo:
+        x = todo.pop()
+        if x not in seen:
+            seen.add(x)
+            todo += list(adj[x] - seen)
+    return seen
+
+
+def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", power=None,
+                 grid=None, baseline_trial=None, level: float = 95) -> SurvivalNMAResult:
+    """Network meta-analysis of survival with time-varying hazard ratios (Poisson GLM on split data).
+
+    Parameters
+    ----------
+    data : mapping or DataFrame
+        ``{trial: {therapy: ipd}}`` (each ipd a ``time``/``event`` frame, a pair, a
+        :class:`~metaanalysis.survival.DigitisedCurve` reconstructed here, or a
+        :class:`~metaanalysis.survival.Reconstruction`), or a long DataFrame ``trial, therapy``
+        (or ``treatment``) ``, time, event``. Trials may have more than two arms.
+    breaks : sequence of float
+        Piecewise model: the times where the hazards may change (no breaks: one interval, a
+        constant hazard ratio, i.e. the exponential proportional-hazards NMA).
+    reference : str, optional
+        The therapy all others are compared with; default the one in most trials (first seen on a tie).
+    model : {"piecewise", "fp1"}
+    power : float, optional
+        fp1: the power (one of :data:`FP_POWERS`); by default each is fitted and the lowest AIC kept.
+    grid : sequence of float, optional
+        fp1: the split times on which f(t) is evaluated at interval midpoints; default 20 equal
+        intervals up to the last observed time.
+    baseline_trial : str, optional
+        Trial whose baseline hazard the modelled curves use; default the first with the reference.
+    level : float
+        Confidence level in percent.
+
+    Returns
+    -------
+    SurvivalNMAResult
+        ``interval_hrs()`` (piecewise), ``hr_over_time(times, comparator)``, ``survival(times)``.
+
+    Notes
+    -----
+    The GLM is fitted to the events and exposure summed per trial, therapy and interval: the
+    sufficient statistics, so estimates and standard errors equal those of the patient-level
+    ``glm(event ~ ..., family = poisson, offset = log(exposure))`` on ``survSplit`` data (checked
+    against R). Trial baselines are fixed effects; heterogeneity of the treatment effects between
+    trials is not modelled.
+
+    Examples
+    --------
+    >>> import metaanalysis as ma                                                     # doctest: +SKIP
+    >>> res = ma.survival_nma({"T1": {"A": ipd_a, "ctrl": ipd_c1},
+    ...                        "T2": {"B": ipd_b, "ctrl": ipd_c2}}, breaks=[6, 12],
+    ...                       reference="ctrl")                                          # doctest: +SKIP
+    >>> res.interval_hrs(); res.survival([6, 12, 24])                                    # doctest: +SKIP
+    """
+    level = check_level(level)
+    if model not in MODELS:
+        raise InputError(f"model must be one of {MODELS}; got {model!r}")
+    long = _long(data)
+    therapies = list(dict.fromkeys(long["therapy"]))
+    counts = long.groupby("therapy", sort=False)["trial"].nunique()
+    if reference is None:
+        reference = str(counts.idxmax())
+    reference = str(reference)
+    if reference not in therapies:
+        raise InputError(f"reference {reference!r} is not among the therapies {therapies}")
+    therapies = [reference] + [t for t in therapies if t != reference]
+    reached = _connected(long, therapies)
+    if len(reached) != len(therapies):
+        raise InputError(f"the network is not connected: {sorted(set(therapies) - reached)} cannot be "
+                         f"compared with {reference}")
+    trials = list(dict.fromkeys(long["trial"]))
+    if baseline_trial is None:
+        baseline_trial = next(t for t in trials if reference in set(long.loc[long.trial == t, "therapy"]))
+    elif str(baseline_trial) not in trials:
+        raise InputError(f"baseline_trial {baseline_trial!r} is not among the trials {trials}")
+    end = float(long["time"].max())
+
+    if model == "piecewise":
+        cuts = np.unique(np.asarray(breaks, float)) if len(breaks) else np.zeros(0)
+        if np.any(cuts <= 0) or np.any(cuts >= end):
+            raise InputError(f"breaks must lie inside the follow-up (0, {end:g}); got {list(breaks)}")
+        candidates = [None]
+    else:
+        if len(breaks):
+            raise InputError("breaks are for model='piecewise'; fp1 takes grid= (the split times)")
+        cuts = np.linspace(0, end, 21)[1:-1] if grid is None else np.unique(np.asarray(grid, float))
+        if np.any(cuts <= 0) or np.any(cuts >= end):
+            raise InputError(f"grid must lie inside the follow-up (0, {end:g})")
+        if power is None:
+            candidates = list(FP_POWERS)
+        else:
+            if float(power) not in FP_POWERS:
+                raise InputError(f"power must be one of {FP_POWERS}; got {power!r}")
+            candidates = [float(power)]
+    tab = _table(long, cuts)
+    y = tab["events"].to_numpy(float)
+    off = np.log(tab["exposure"].to_numpy(float))
+    fits = []
+    for p in candidates:
+        X, names = _design(tab, therapies, reference, model, p, cuts, end)
+        fits.append((p, names) + _poisson_fit(X, y, off))
+    best = min(fits, key=lambda f: f[5])
+    p, names, beta, cov, dev, aic, dfr = best
+    fp_table = None
+    if model == "fp1" and power is None:
+        import pandas as pd
+
+        fp_table = pd.DataFrame({"power": [f[0] for f in fits], "deviance": [f[4] for f in fits],
+                                 "aic": [f[5] for f in fits]})
+    return SurvivalNMAResult(
+        model=model, power=p, therapies=tuple(therapies), reference=reference, trials=tuple(trials),
+        cuts=np.asarray(cuts, float), end=end, names=tuple(names), coef=beta, cov=cov, deviance=dev,
+        aic=aic, df_resid=dfr, data=tab, baseline_trial=str(baseline_trial), level=level, fp_table=fp_table,
+    )

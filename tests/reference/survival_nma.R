@@ -1,0 +1,109 @@
+# Reference values for metaanalysis.network.survival (survival network meta-analysis).
+#
+# Writes tests/reference/survival_nma.json. Data: survival::colon, deaths (etype == 2), the three
+# arms Obs, Lev, Lev+5FU dealt into three two-arm "trials" by the parity of id, a network with a
+# loop: T1 = Obs (odd id) vs Lev (odd), T2 = Obs (even) vs Lev+5FU (odd), T3 = Lev (even) vs
+# Lev+5FU (even). The patient data are written to the JSON for the Python tests. Fits:
+#   - piecewise exponential: survSplit() at 365, 730, 1460 days, then
+#     glm(status ~ 0 + trial:interval + therapy:interval (non-reference), family = poisson,
+#     offset = log(tstop - tstart)) on the patient-level split data; the same model on the table of
+#     summed events and exposure (deviance and AIC of that table);
+#   - one interval (no split) against glm(status ~ 0 + trial + therapy, offset = log(time));
+#   - first-order fractional polynomials, powers -1, 0, 0.5, 1: split on 20 equal intervals up to
+#     the last time, f = t^p (log t for p = 0) at each interval's midpoint,
+#     glm(status ~ 0 + trial + trial:f + therapy + therapy:f, offset = log(exposure)).
+# All fits with glm.control(epsilon = 1e-12, maxit = 100) so that the estimates are converged far
+# below the tests' tolerance.
+#
+# Run from the repository root:   Rscript tests/reference/survival_nma.R
+# Pinned: R >= 4.2, survival 3.5-3 (the versions used are recorded in the JSON).
+
+suppressPackageStartupMessages(library(survival))
+source("tests/reference/_json_writer.R")
+
+out_path <- "tests/reference/survival_nma.json"
+ctl <- glm.control(epsilon = 1e-12, maxit = 100)
+
+d <- subset(survival::colon, etype == 2, select = c(id, time, status, rx))
+d$therapy <- as.character(d$rx)
+odd <- d$id %% 2 == 1
+d$trial <- ifelse(d$therapy == "Obs", ifelse(odd, "T1", "T2"),
+           ifelse(d$therapy == "Lev", ifelse(odd, "T1", "T3"), ifelse(odd, "T2", "T3")))
+d <- d[order(d$trial, d$therapy, d$id), c("trial", "therapy", "time", "status")]
+therapies <- c("Obs", "Lev", "Lev+5FU")   # reference first
+others <- therapies[-1]
+
+coef_list <- function(f, names) {
+  # R drops the backticks of syntactic names and keeps the others': compare without them
+  s <- summary(f)$coefficients
+  rownames(s) <- gsub("`", "", rownames(s))
+  names <- gsub("`", "", names)
+  list(names = names, coef = arr(s[names, "Estimate"]), se = arr(s[names, "Std. Error"]))
+}
+
+# ---- piecewise ----
+cuts <- c(365, 730, 1460)
+sp <- survSplit(Surv(time, status) ~ ., data = d, cut = cuts, episode = "interval")
+sp$interval <- sp$interval - 1                       # 0-based as in Python
+sp$exposure <- sp$time - sp$tstart
+sp$ti <- factor(paste0("trial[", sp$trial, "]:interval[", sp$interval, "]"))
+tx_names <- c()
+for (x in others) for (j in 0:length(cuts)) {
+  nm <- paste0("therapy[", x, "]:interval[", j, "]")
+  sp[[nm]] <- as.numeric(sp$therapy == x & sp$interval == j)
+  tx_names <- c(tx_names, nm)
+}
+fml <- as.formula(paste("status ~ 0 + ti +", paste0("`", tx_names, "`", collapse = " + ")))
+f_pw <- glm(fml, family = poisson, offset = log(exposure), data = sp, control = ctl)
+agg <- aggregate(cbind(status, exposure) ~ trial + therapy + interval + ti, data = sp, FUN = sum)
+for (nm in tx_names) {
+  parts <- regmatches(nm, regexec("therapy\\[(.*)\\]:interval\\[(.*)\\]", nm))[[1]]
+  agg[[nm]] <- as.numeric(agg$therapy == parts[2] & agg$interval == as.numeric(parts[3]))
+}
+f_pw_agg <- glm(fml, family = poisson, offset = log(exposure), data = agg, control = ctl)
+piecewise <- c(coef_list(f_pw, paste0("`", tx_names, "`")),
+               list(labels = tx_names, cuts = arr(cuts), deviance = sc(deviance(f_pw_agg)), aic = sc(AIC(f_pw_agg)),
+                    df_resid = sc(f_pw_agg$df.residual),
+                    coef_agg = arr(setNames(coef(f_pw_agg), gsub("`", "", names(coef(f_pw_agg))))[tx_names]),
+                    patient_deviance = sc(deviance(f_pw))))
+
+# ---- one interval = constant hazard ratio ----
+d$trial_f <- factor(d$trial)
+d$th <- factor(d$therapy, levels = therapies)
+f_one <- glm(status ~ 0 + trial_f + th, family = poisson, offset = log(time), data = d, control = ctl)
+one <- coef_list(f_one, paste0("th", others))
+one$labels <- paste0("therapy[", others, "]:interval[0]")
+
+# ---- FP1 ----
+end <- max(d$time)
+grid <- seq(0, end, length.out = 21)[2:20]
+sg <- survSplit(Surv(time, status) ~ ., data = d, cut = grid, episode = "interval")
+lo <- c(0, grid); hi <- c(grid, end)
+sg$mid <- (lo[sg$interval] + hi[sg$interval]) / 2
+sg$exposure <- sg$time - sg$tstart
+fp <- list()
+for (p in c(-1, 0, 0.5, 1)) {
+  sg$f <- if (p == 0) log(sg$mid) else sg$mid^p
+  for (x in others) { sg[[paste0("A_", x)]] <- as.numeric(sg$therapy == x)
+                      sg[[paste0("B_", x)]] <- sg[[paste0("A_", x)]] * sg$f }
+  sg$trial_f <- factor(sg$trial)
+  fml <- as.formula(paste("status ~ 0 + trial_f + trial_f:f +",
+                          paste0("`", c(paste0("A_", others), paste0("B_", others)), "`", collapse = " + ")))
+  f <- glm(fml, family = poisson, offset = log(exposure), data = sg, control = ctl)
+  ag <- aggregate(cbind(status, exposure) ~ trial + therapy + interval + f, data = sg, FUN = sum)
+  ag$trial_f <- factor(ag$trial)
+  for (x in others) { ag[[paste0("A_", x)]] <- as.numeric(ag$therapy == x)
+                      ag[[paste0("B_", x)]] <- ag[[paste0("A_", x)]] * ag$f }
+  fa <- glm(fml, family = poisson, offset = log(exposure), data = ag, control = ctl)
+  nm <- paste0("`", c(rbind(paste0("A_", others), paste0("B_", others))), "`")
+  fp[[length(fp) + 1]] <- c(list(power = p), coef_list(f, nm),
+                            list(labels = c(rbind(paste0("therapy[", others, "]"), paste0("therapy[", others, "]:f(t)"))),
+                                 deviance = sc(deviance(fa)), aic = sc(AIC(fa))))
+}
+
+out <- list(
+  meta = list(R_version = R.version.string, survival_version = as.character(packageVersion("survival"))),
+  data = list(trial = d$trial, therapy = d$therapy, time = arr(d$time), event = arr(d$status)),
+  reference = "Obs", end = end, grid = arr(grid),
+  piecewise = piecewise, one_interval = one, fp1 = fp)
+writeLines(to_json(out), out_path)
