@@ -24,6 +24,8 @@ from ..errors import MetaAnalysisError
 # NICE DSU TSD 14's standard set plus Royston-Parmar splines with 1-3 internal knots.
 CURVE_MODELS = ("exponential", "weibull", "gompertz", "loglogistic", "lognormal", "gengamma",
                 "rp1", "rp2", "rp3")
+# Arm names of a curve of the whole trial, which has no partner to compare with.
+_WHOLE_TRIAL = ("overall", "all", "pooled", "total")
 # Follow-up rows of the study table that bound the horizon of the modelled RMST differences.
 _FOLLOW_UP_MEASURES = ("median", "mean")
 
@@ -72,7 +74,9 @@ def digitised_section(folder, *, level: float = 95) -> tuple:
         }
         section["curves"].append(entry)
         objects[name] = {"fits": fits, "ipd": rec.ipd, "curve": curve}
-        arms.setdefault((curve.study_id, curve.outcome, curve.time_unit), []).append((name, curve, rec.ipd))
+        if curve.arm.lower() not in _WHOLE_TRIAL:
+            arms.setdefault((curve.study_id, curve.outcome, curve.time_unit), []).append(
+                (name, curve, rec.ipd))
     for (study, outcome, unit), members in sorted(arms.items()):
         if len(members) != 2:
             continue
