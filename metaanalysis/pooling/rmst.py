@@ -187,9 +187,14 @@ class RMSTPoolResult(ResultMixin):
             self.fit.summary().rstrip("\n"),
             "",
             f"Pooled {self.measure}: {fmt(self.estimate)}, {self.level:g}% CI "
-            f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}], p = {fmt_p(self.pvalue)}",
+            f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}], p {_p_text(self.pvalue)}",
         ]
         return "\n".join(lines)
+
+
+def _p_text(p: float) -> str:
+    text = fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _check_measure(measure: str) -> str:
