@@ -125,6 +125,7 @@ _LAZY = {
     "pool_rmst": "pooling.rmst",
     "rmst_per_trial": "pooling.rmst",
     "rmst_over_tau": "pooling.rmst",
+    "two_stage_vs_one_stage": "pooling.rmst",
     "survival_nma": "network.survival",
     # network
     "network_meta": "network",

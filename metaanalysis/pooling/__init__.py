@@ -38,6 +38,7 @@ from .pubbias import FsnResult, PetPeeseResult, TesResult, fsn, pet_peese, tes
 from .multilevel import MultilevelResult, correlated_outcomes_v, rma_mv, shared_control_v
 from .robust import RobustResult, robust
 from .glmm import GlmmResult, rma_glmm
+from .rmst import RMSTPoolResult, pool_rmst, rmst_over_tau, rmst_per_trial, two_stage_vs_one_stage
 from .diagnostics import (
     BlupResult,
     FitStats,
@@ -79,7 +80,8 @@ __all__ = [
     "median_of_medians", "weighted_median_of_medians", "weighted_quantile", "MedianPoolResult",
     "qe_median_variance", "QEStudyFit", "pool_medians_qe", "pool_median_survival",
     "MedianSurvivalPoolResult", "pool_landmark_survival", "LandmarkPoolResult", "pool_survival_curves",
-    "PooledSurvivalCurves",
+    "PooledSurvivalCurves", "pool_rmst", "RMSTPoolResult", "rmst_per_trial", "rmst_over_tau",
+    "two_stage_vs_one_stage",
     # publication bias beyond funnel asymmetry
     "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
     # dependence
