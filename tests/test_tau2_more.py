@@ -251,3 +251,33 @@ def test_genqm_with_equal_variances_is_pmm(k, vi, ys):
     a = tau2_estimate(y, v, "GENQM", weights=1 / v, control=tight)
     b = tau2_estimate(y, v, "PMM", control=tight)
     assert a.tau2 == pytest.approx(b.tau2, rel=1e-8, abs=1e-10)
+
+
+@pytest.mark.parametrize("key", sorted(REF["regression_adhoc"]))
+def test_meta_regression_adhoc_matches_metafor(key):
+    """test="adhoc" (the Knapp-Hartung scale never below 1) in meta_regression, as rma(test="adhoc")."""
+    from metaanalysis import meta_regression
+
+    ref = REF["regression_adhoc"][key]
+    data, method, test = key.rsplit("_", 2)
+    if data == "bcg_ablat":
+        d = REF["datasets"]["bcg"]
+        import metaanalysis as ma
+
+        x = ma.load_bcg().ablat.to_numpy(float)
+    else:
+        d = REF["datasets"]["gen10_k8_tau2_0.01"]
+        x = np.arange(1.0, len(d["yi"]) + 1)
+    res = meta_regression(d["yi"], d["vi"], mods=x, method=method, test=test)
+    assert res.test == test
+    for rkey, ours in (("coef", "coef"), ("se", "se"), ("zval", "statistic"), ("pval", "pvalue"),
+                       ("ci.lb", "ci_low"), ("ci.ub", "ci_high")):
+        np.testing.assert_allclose(getattr(res, ours), ref[rkey], rtol=RTOL, err_msg=f"{key} {ours}")
+    close(res.qm, ref["QM"], f"{key} QM")
+    close(res.qm_pvalue, ref["QMp"], f"{key} QMp")
+
+
+def test_adhoc_correction_binds_somewhere():
+    """The reference includes a case where the ad hoc correction changes the standard errors."""
+    r = REF["regression_adhoc"]
+    assert r["gen10_x_REML_adhoc"]["se"] != r["gen10_x_REML_knha"]["se"]

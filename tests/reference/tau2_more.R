@@ -1,5 +1,6 @@
 # Reference values for the further tau² estimators of metafor 3.8 (DLIT, SJIT, GENQM) and for the
-# types of confint()'s interval for tau² (QP, PL, Wald, Wald.log, Wald.sqrt).
+# types of confint()'s interval for tau² (QP, PL, Wald, Wald.log, Wald.sqrt); and meta-regression
+# with the Knapp-Hartung ad hoc correction (test = "adhoc").
 #
 # Run from the repository root:   Rscript tests/reference/tau2_more.R
 # Writes tests/reference/tau2_more.json (17 significant digits; NA and non-finite values as null).
@@ -208,9 +209,23 @@ for (name in ci_sets) {
   confint_ref[[name]] <- per
 }
 
+# ---- the Knapp-Hartung ad hoc correction in meta-regression (test = "adhoc") ----------------------
+adhoc_ref <- list()
+for (m in c("REML", "DL")) for (tt in c("knha", "adhoc")) {
+  f <- rma(yi, vi, mods = ~ ablat, data = e, method = m, test = tt)
+  adhoc_ref[[paste("bcg_ablat", m, tt, sep = "_")]] <- list(coef = arr(f$beta), se = arr(f$se), zval = arr(f$zval),
+    pval = arr(f$pval), ci.lb = arr(f$ci.lb), ci.ub = arr(f$ci.ub), QM = f$QM, QMp = f$QMp)
+  d <- datasets[["gen10_k8_tau2_0.01"]]  # little heterogeneity: the Knapp-Hartung scale is below 1
+  x <- seq_along(d$yi)
+  f <- rma(as.numeric(d$yi), as.numeric(d$vi), mods = ~ x, method = m, test = tt)
+  adhoc_ref[[paste("gen10_x", m, tt, sep = "_")]] <- list(coef = arr(f$beta), se = arr(f$se), zval = arr(f$zval),
+    pval = arr(f$pval), ci.lb = arr(f$ci.lb), ci.ub = arr(f$ci.ub), QM = f$QM, QMp = f$QMp)
+}
+
 res <- list(meta = list(R = R.version.string, metafor = as.character(packageVersion("metafor")),
                         script = "tests/reference/tau2_more.R", compquadform = has_cqf,
                         genqm_weights = "1/sqrt(vi)"),
-            datasets = datasets, pool = pool_ref, confint = confint_ref)
+            datasets = datasets, pool = pool_ref, confint = confint_ref,
+            regression_adhoc = adhoc_ref)
 writeLines(to_json(res), out_path)
 cat("wrote", out_path, "\n")
