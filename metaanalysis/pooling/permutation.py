@@ -398,7 +398,7 @@ def permutest(res, iter: int = 1000, *, exact: bool | None = None, seed=None,  #
     >>> res = ma.pool([0.1, 0.3, 0.35, -0.2, 0.5], [0.01, 0.02, 0.015, 0.03, 0.02])
     >>> pt = ma.permutest(res)
     >>> pt.exact, pt.iter, float(pt.pvalue[0])
-    (True, 32, 0.125)
+    (True, 32, 0.1875)
     """
     model = _Model(res)
     try:
