@@ -362,3 +362,20 @@ def test_isotonic_repair_does_not_make_early_events_from_a_jittered_click():
     early = lambda ipd: int(((ipd.time < 10) & (ipd.event == 1)).sum())  # noqa: E731
     assert early(run) == 30 and early(iso) < 30
     assert int(iso.event.sum()) == int(run.event.sum()) == 40
+
+
+def test_bottom_of_a_drop_clicked_twice_is_kept():
+    # three points at one time, the bottom clicked twice (or the end of the curve on the bottom
+    # of its last drop): the bottom must survive the cleaning, or the drop's events are lost
+    from metaanalysis.survival import clean_curve
+
+    t, s, _ = clean_curve([1, 2, 2, 2, 3], [0.9, 0.8, 0.7, 0.7, 0.6])
+    assert t.tolist() == [0, 1, 2, 2, 3] and s.tolist() == [1, 0.9, 0.8, 0.7, 0.6]
+    # a perfectly clicked curve that ends on a drop (as rossi: everyone left is censored at
+    # week 52, where 4 arrests happen) keeps that drop's events
+    time = np.r_[np.arange(1, 51, dtype=float), np.full(4, 52.0), np.full(46, 52.0)]
+    event = np.r_[np.ones(50), np.ones(4), np.zeros(46)]
+    xs, ys = _clicked(time, event)
+    ipd = reconstruct_ipd(xs, ys, [0, 20, 40], [100, 80, 60], interpolate=False)
+    assert int(ipd.event.sum()) == 54
+    assert int(((ipd.time == 52) & (ipd.event == 1)).sum()) == 4

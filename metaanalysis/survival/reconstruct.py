@@ -294,13 +294,13 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum"):
             repairs.append(f"{raised} point(s) above an earlier point lowered (running minimum)")
             s = run
 
-    # at most two points per time: the top (first) and the bottom (last) of a drop
-    same_prev = np.r_[False, t[1:] == t[:-1]]
-    same_next = np.r_[t[1:] == t[:-1], False]
-    keep = ~(same_prev & same_next)
-    # two points at one time with the same survival: keep one
+    # at most two points per time: the top (first) and the bottom (last) of a drop. Exact
+    # duplicates go first, so that a bottom clicked twice is not lost with the middle points
     dup = np.r_[False, (t[1:] == t[:-1]) & (s[1:] == s[:-1])]
-    keep &= ~dup
+    tu = t[~dup]
+    middle = np.r_[False, tu[1:] == tu[:-1]] & np.r_[tu[1:] == tu[:-1], False]
+    keep = np.zeros(len(t), bool)
+    keep[np.flatnonzero(~dup)[~middle]] = True
     if not keep.all():
         repairs.append(f"{int((~keep).sum())} point(s) sharing a time with others dropped")
         t, s = t[keep], s[keep]
