@@ -29,7 +29,8 @@ def _new_ax(ax, width=None, height=2.4):
 
     if ax is not None:
         return ax
-    _, ax = plt.subplots(figsize=(S.width_inches(width or "single"), height))
+    _, ax = plt.subplots(figsize=(S.width_inches(width or "single"), height),
+                         layout="constrained")  # labels and an outside legend stay on the page
     return ax
 
 
@@ -189,7 +190,7 @@ def plot_ph_check(ph_result, ax=None, *, width="double", height=2.4):
             raise InputError("plot_ph_check needs the result of ma.ph_test(...)")
     with S.style():
         if ax is None:
-            _, axes = plt.subplots(1, 2, figsize=(S.width_inches(width), height))
+            _, axes = plt.subplots(1, 2, figsize=(S.width_inches(width), height), layout="constrained")
         else:
             axes = np.asarray(ax, dtype=object).ravel()
             if len(axes) != 2:

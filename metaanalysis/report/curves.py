@@ -51,8 +51,10 @@ def digitised_section(folder, *, level: float = 95) -> tuple:
     section = {"folder": str(folder), "models": list(CURVE_MODELS), "curves": [], "pairs": []}
     objects = {}
     if not folder.is_dir():
+        section["pooled"] = {"comparisons": [], "network": None}
         return section, objects
     arms = {}
+    compared = {}
     for meta in sorted(folder.glob("*.meta.csv")):
         name = meta.name[: -len(".meta.csv")]
         try:
@@ -107,7 +109,49 @@ def digitised_section(folder, *, level: float = 95) -> tuple:
         })
         section["pairs"].append(pair)
         objects[key] = {"ph": ph}
+        compared.setdefault((outcome, unit, curve_a.arm, curve_b.arm), {})[study] = (ipd_a, ipd_b)
+    section["pooled"] = _across_trials(compared, level)
     return section, objects
+
+
+def _across_trials(compared, level) -> dict:
+    """Pooled RMST and one-stage against two-stage HRs where two or more trials digitised the same
+    comparison (same outcome, time unit and arms); the survival NMA where the trials' comparisons
+    connect three or more arms."""
+    from ..network.survival import survival_nma
+    from ..pooling.rmst import TAU_RULE, pool_rmst, two_stage_vs_one_stage
+
+    out = {"comparisons": [], "network": None}
+    for (outcome, unit, a, b), trials in sorted(compared.items()):
+        entry = {"outcome": outcome, "time_unit": unit, "arms": [a, b], "trials": sorted(trials)}
+        if len(trials) < 2:
+            entry["not_run"] = (f"one trial ({', '.join(trials)}) with both arms digitised: nothing "
+                                "to pool")
+        else:
+            try:
+                # arm b against arm a, as the per-trial RMST difference above
+                pairs = {t: (y, x) for t, (x, y) in trials.items()}
+                rm = pool_rmst(pairs, measure="RMSTD", level=level)
+                entry.update(rmst=rm.to_dict(), tau_rule=TAU_RULE,
+                             one_vs_two_stage=_records(two_stage_vs_one_stage(pairs, level=level)))
+            except MetaAnalysisError as exc:
+                entry["not_run"] = str(exc)
+        out["comparisons"].append(entry)
+    by_outcome = {}
+    for (outcome, unit, a, b), trials in compared.items():
+        for t, (x, y) in trials.items():
+            by_outcome.setdefault((outcome, unit), {}).setdefault(t, {})[a] = x
+            by_outcome[(outcome, unit)][t][b] = y
+    for (outcome, unit), data in sorted(by_outcome.items()):
+        therapies = {arm for arms in data.values() for arm in arms}
+        if len(data) >= 2 and len(therapies) >= 3:
+            try:
+                fit = survival_nma(data, level=level)
+                out["network"] = {"outcome": outcome, "time_unit": unit,
+                                  "interval_hrs": _records(fit.interval_hrs())}
+            except MetaAnalysisError as exc:
+                out["network"] = {"outcome": outcome, "not_run": str(exc)}
+    return out
 
 
 def _follow_up_months(table) -> dict:

@@ -173,12 +173,12 @@ def _digitised_figure(name, objects):
                 "Colour and line style: model."}, ax
     from ..plots import plot_ph_check
 
-    axes = plot_ph_check(objects["ph"])
+    axes = plot_ph_check(objects["ph"], width=MAX_WIDTH)
     return {"key": f"digitised:{name}", "name": f"{name}_ph_check", "caption":
             f"Proportional hazards of {name}: log cumulative hazard against log time per arm "
             "(parallel lines under proportional hazards) and the scaled Schoenfeld residuals "
             "with a spline smooth and its ±2 SE band (flat under proportional hazards)."}, \
-        axes[0] if isinstance(axes, (tuple, list)) else axes
+        axes[0] if hasattr(axes, "__len__") else axes
 
 
 def draw_figures(review, network_fits, survival, *, funnel_min_k: int = 10):

@@ -386,6 +386,34 @@ def _survival_models_block(section, figures) -> str:
         out.append(_figure_block(figures, f"digitised:{p['name']}"))
         out.append(_records_table(p.get("piecewise", []),
                                   caption=f"Hazard ratios over thirds of the events, {p['name']}"))
+    pooled = dig.get("pooled") or {}
+    if curves:
+        out.append('<h4 id="survival-models-pooled">Across trials: pooled RMST, one-stage Cox, '
+                   "survival network</h4>")
+    for cmp_ in pooled.get("comparisons", []):
+        label = f'{cmp_["outcome"]}, {" vs ".join(cmp_["arms"])}'
+        if "not_run" in cmp_:
+            out.append(f'<p class="note">{esc(label)}: not pooled — {esc(cmp_["not_run"])}.</p>')
+            continue
+        rm = cmp_["rmst"]
+        out.append(f'<p>{esc(label)}: pooled RMST difference to {num(rm.get("tau"), 0)} '
+                   f'{esc(cmp_["time_unit"])} ({esc(cmp_["tau_rule"])}): '
+                   f'{_interval(rm.get("estimate"), rm.get("ci_low"), rm.get("ci_high"))} over '
+                   f'{len(cmp_["trials"])} trials.</p>')
+        out.append(_records_table(cmp_.get("one_vs_two_stage", []),
+                                  caption=f"{label}: Cox stratified by trial (one stage) beside the "
+                                          "pooled per-trial hazard ratios (two stages)"))
+    if curves:
+        net = pooled.get("network")
+        if net is None:
+            out.append('<p class="note">Survival network meta-analysis: not run — the digitised '
+                       "trials do not connect three or more arms.</p>")
+        elif "not_run" in net:
+            out.append(f'<p class="note">Survival network meta-analysis: not run — {esc(net["not_run"])}</p>')
+        else:
+            out.append(_records_table(net.get("interval_hrs", []),
+                                      caption=f"Survival network ({net['outcome']}): hazard ratios "
+                                              "per interval (piecewise exponential)"))
     mr = section.get("modelled_rmst", {})
     out.append('<h3 id="survival-models-modelled">Randomised trials with medians only: RMST '
                "differences (modelled)</h3>")

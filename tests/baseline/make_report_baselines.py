@@ -51,6 +51,10 @@ def review_inputs(folder=INPUTS):
     _, review = run_analyses(table, protocol=protocol, trials=trials)
     _, network_fits = network_section(table)
     survival = survival_section(table)
+    from metaanalysis.report.curves import digitised_section
+
+    # the digitised curves' model and PH-check figures (a frozen copy of data/curves)
+    _, survival["digitised"] = digitised_section(folder / "curves")
     return review, network_fits, survival
 
 
@@ -88,11 +92,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BASELINE)
     parser.add_argument("--refresh-inputs", action="store_true",
-                        help="copy data/studies.csv, protocol.toml and trials.csv first")
+                        help="copy data/studies.csv, protocol.toml, trials.csv, risk_of_bias.csv "
+                             "and the curves first")
     args = parser.parse_args(argv)
     if args.refresh_inputs:
         for name in INPUT_FILES:
             shutil.copyfile(ROOT / "data" / name, INPUTS / name)
+        (INPUTS / "curves").mkdir(exist_ok=True)
+        for path in (ROOT / "data" / "curves").glob("*.csv"):
+            shutil.copyfile(path, INPUTS / "curves" / path.name)
     from metaanalysis.plots.lifecycle import close_figure
 
     args.out.mkdir(parents=True, exist_ok=True)
