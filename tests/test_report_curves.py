@@ -1,0 +1,132 @@
+"""The report's survival-model section (report/curves.py): digitised curves and median-only arms."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.report.curves import CURVE_MODELS, digitised_section, modelled_rmst_section
+from metaanalysis.report.extras import survival_section
+
+ROOT = Path(__file__).resolve().parents[1]
+CURVES = ROOT / "data" / "curves"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return digitised_section(CURVES)
+
+
+def test_every_curve_gets_every_model_and_the_best_is_the_smallest_aic(shipped):
+    section, objects = shipped
+    names = sorted(p.name[: -len(".meta.csv")] for p in CURVES.glob("*.meta.csv"))
+    assert [c["name"] for c in section["curves"]] == names
+    for c in section["curves"]:
+        assert [m["model"] for m in c["models"]] == list(CURVE_MODELS)
+        fitted = [m for m in c["models"] if m["converged"]]
+        assert c["best_aic"] == min(fitted, key=lambda m: m["aic"])["model"]
+        assert c["best_bic"] == min(fitted, key=lambda m: m["bic"])["model"]
+        # AIC = 2k - 2 logLik, in the table as in the fit
+        for m in fitted:
+            assert m["aic"] == pytest.approx(2 * m["n_params"] - 2 * m["loglik"], rel=1e-12)
+        ipd = objects[c["name"]]["ipd"]
+        assert c["n"] == len(ipd) and c["events"] == int(ipd["event"].sum())
+
+
+def test_two_arms_of_one_study_get_the_ph_check_and_rmst(shipped):
+    section, objects = shipped
+    (pair,) = section["pairs"]  # veteran standard/test; the overall curve has no partner
+    assert pair["study_id"] == "veteran" and pair["arms"] == ["standard", "test"]
+    a = objects["veteran_os_standard"]["ipd"]
+    b = objects["veteran_os_test"]["ipd"]
+    ph = ma.ph_test(a, b)
+    assert pair["ph_test"]["chisq"] == pytest.approx(ph.chisq, rel=1e-12)
+    assert pair["ph_rejected"] == (ph.pvalue < 0.05)
+    tau = min(a["time"].max(), b["time"].max())
+    rmst = ma.rmst_difference(b, a, horizon=tau)
+    assert pair["rmst"]["horizon"] == tau
+    assert pair["rmst"]["difference"] == pytest.approx(rmst.difference, rel=1e-12)
+    events = sum(p["events_a"] + p["events_b"] for p in pair["piecewise"])
+    assert events == int(a["event"].sum() + b["event"].sum())
+    # one trial of this comparison: nothing pooled, and the page is told why
+    (cmp_,) = section["pooled"]["comparisons"]
+    assert "one trial" in cmp_["not_run"] and section["pooled"]["network"] is None
+
+
+def _write_trial(folder, study, arms, seed):
+    rng = np.random.default_rng(seed)
+    for i, (arm, median) in enumerate(arms.items()):
+        t = rng.exponential(median / math.log(2), 150)
+        c = rng.uniform(6, 30, 150)
+        curve = ma.simulate_digitisation(np.minimum(t, c), (t <= c).astype(int), seed=seed + i,
+                                         study_id=study, arm=arm, risk_step=6.0)
+        curve = curve.__class__(**{**{f: getattr(curve, f) for f in curve.__dataclass_fields__},
+                                   "outcome": "PFS", "path": ""})
+        ma.write_curve(curve, folder / f"{study}_pfs_{arm}")
+
+
+def test_trials_sharing_a_comparison_are_pooled_and_a_connected_network_is_fitted(tmp_path):
+    _write_trial(tmp_path, "t1", {"control": 8.0, "drug": 12.0}, 1)
+    _write_trial(tmp_path, "t2", {"control": 9.0, "drug": 13.0}, 11)
+    _write_trial(tmp_path, "t3", {"control": 8.5, "other": 10.0}, 21)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        section, objects = digitised_section(tmp_path)
+    comparisons = {tuple(c["arms"]): c for c in section["pooled"]["comparisons"]}
+    pooled = comparisons[("control", "drug")]
+    assert pooled["trials"] == ["t1", "t2"]
+    arms = {s: (objects[f"{s}_pfs_drug"]["ipd"], objects[f"{s}_pfs_control"]["ipd"]) for s in ("t1", "t2")}
+    direct = ma.pool_rmst(arms, measure="RMSTD")
+    assert pooled["rmst"]["estimate"] == pytest.approx(direct.estimate, rel=1e-12)
+    assert [r["analysis"] for r in pooled["one_vs_two_stage"]][0].startswith("one")
+    assert "not_run" in comparisons[("control", "other")]
+    net = section["pooled"]["network"]
+    assert net["outcome"] == "PFS" and {r["therapy"] for r in net["interval_hrs"]} >= {"drug", "other"}
+
+
+@pytest.fixture(scope="module")
+def modelled():
+    table = ma.read_studies(ROOT / "data" / "studies.csv")
+    review = ma.run_review(table)
+    survival = survival_section(table)
+    return table, survival, modelled_rmst_section(table, survival, review), review
+
+
+def test_modelled_rmst_follows_the_exponential_through_each_median(modelled):
+    table, survival, section, _ = modelled
+    f = table.frame
+    fu = f[(f.outcome == "FU") & f.measure.isin(["median", "mean"])]
+    trials = {r["study_id"] for r in section["trials"]}
+    longest = fu[fu.study_id.isin(trials)].groupby("study_id")["value"].max()  # all in months
+    assert section["tau"] == pytest.approx(longest.min())
+    tau = section["tau"]
+    curves = {(c["study_id"], c["therapy"]): c for c in survival["curves"]}
+    for row in section["trials"]:
+        m_t = curves[(row["study_id"], row["therapy"])]["median_months"]
+        m_p = curves[(row["study_id"], "placebo")]["median_months"]
+        area = lambda m: (1 - math.exp(-math.log(2) / m * tau)) * m / math.log(2)  # noqa: E731
+        assert row["difference"] == pytest.approx(area(m_t) - area(m_p), rel=1e-12)
+        assert row["rmst_therapy"] <= tau and row["rmst_placebo"] <= tau
+
+
+def test_modelled_rmst_is_pooled_only_within_the_protocols_estimates(modelled):
+    _, _, section, review = modelled
+    groups = {}
+    for run in review.runs:
+        if run.analysis.outcome == "PFS" and run.analysis.effect == "HR":
+            for g in run.groups:
+                groups[g.id] = set(g.entries["study_id"])
+    for p in section["pooled"]:
+        ids = {r["study_id"] for r in section["trials"] if r["trial"] in p["trials"]}
+        assert ids <= groups[p["estimate_id"]] and p["k"] >= 2
+        assert len({r["therapy"] for r in section["trials"] if r["trial"] in p["trials"]}) == 1
+    by_id = {r["study_id"]: r["estimate_id"] for r in section["trials"]}
+    assert by_id["cosmic311"].startswith("pfs_hr_second_line")  # second line stays apart
+    assert all(p["estimate_id"] != by_id["cosmic311"] for p in section["pooled"])
