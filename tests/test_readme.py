@@ -20,6 +20,7 @@ are relative to the repository root):
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import shlex
@@ -149,6 +150,18 @@ def test_numbers_the_tour_quotes(tour):
     select = ma.ratio_from_ci(0.21, 0.14, 0.31, level=99)
     assert quoted(select.yi[0], -1.5606) and quoted(select.vi[0] ** 0.5, 0.1543)
     assert round(ma.cox_hr(ns["ipd_a"], ns["ipd_b"]).hr, 2) == 0.19
+
+
+def test_numbers_the_rest_of_metafor_tour_quotes(tour):
+    """The numbers quoted in the block on selection models, diagnostics and GLMMs (metafor 3.8-1:
+    fsn(yi, vi), anova(res, btt=2), rma.glmm(measure="OR", model="UM.FS"))."""
+    _, ns = tour
+    ma, fit, reg = ns["ma"], ns["fit"], ns["reg"]
+    assert ma.fsn(fit).fsn == 598 and ma.fsn(fit, type="Orwin").fsn == 13
+    assert quoted(ma.anova(reg, btt="ablat").qm, 7.4915)
+    bcg = ns["bcg"]
+    glmm = ma.rma_glmm(bcg.tpos, bcg.tpos + bcg.tneg, bcg.cpos, bcg.cpos + bcg.cneg, model="UM.FS")
+    assert quoted(math.exp(glmm.estimate), 0.4747, 1e-3)  # lme4's optimum: the GLMM tolerance
 
 
 def test_every_name_the_tour_mentions_exists():
