@@ -22,6 +22,7 @@ from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable
 from ..errors import InputError
 from . import _scaling
 from . import tau2 as _tau2
+from ._methods import DiagnosticsMixin
 
 __all__ = ["pool", "PoolResult", "Prediction", "ConfintResult", "fit_rma", "TESTS"]
 
@@ -488,7 +489,7 @@ _DICT_KEYS = (
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class PoolResult(ResultMixin):
+class PoolResult(DiagnosticsMixin, ResultMixin):
     """A fitted equal- or random-effects model (metafor's ``rma.uni`` without moderators).
 
     Scalars follow metafor's names in our spelling: ``estimate`` (metafor's ``b``), ``statistic``
