@@ -288,7 +288,7 @@ def _distinct_orders(labels):
         a[i + 1:] = reversed(a[i + 1:])
 
 
-def _arrangements(model, exact, n_random, rng):
+def _arrangements(model, exact, rng):
     """Yield (y, X) rearrangements: all of them (exact) or the observed one and then random ones."""
     y, X = model.y, model.X
     k = y.shape[0]
@@ -319,7 +319,7 @@ def _run(model, exact, iter_, rng):
     p = model.X.shape[1] if not model.int_only else 1
     stats = np.full((iter_, p), _NAN)
     qms = np.full(iter_, _NAN)
-    gen = _arrangements(model, exact, iter_, rng)
+    gen = _arrangements(model, exact, rng)
     i = failed = 0
     while i < iter_:
         yy, XX = next(gen)
