@@ -455,8 +455,8 @@ def parse_methods(methods) -> tuple:
                 raise InputError(f"method {m!r} is not a pair (estimator, test)")
         est, test = str(parts[0]), str(parts[1])
         est = "EE" if est == "FE" else est
-        if est not in METHODS or est == "GENQ":
-            valid = ", ".join(x for x in METHODS if x not in ("FE", "GENQ"))
+        if est not in METHODS or est in ("GENQ", "GENQM"):  # these two need weights
+            valid = ", ".join(x for x in METHODS if x not in ("FE", "GENQ", "GENQM"))
             raise InputError(f"unknown estimator {est!r} in {m!r}; valid: {valid}")
         if test not in _TESTS:
             raise InputError(f"unknown test {test!r} in {m!r}; valid: {', '.join(_TESTS)}")

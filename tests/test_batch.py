@@ -334,3 +334,28 @@ def test_pool_many_progress_is_silent_when_stderr_is_not_a_terminal(capsys):
     y = np.linspace(-1, 1, g.size)
     pool_many(groups=g, yi=y, vi=np.full(g.size, 0.05), method="DL", chunk_rows=200)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("method", ["DLIT", "SJIT", "GENQM"])
+def test_pool_many_fits_the_iterated_and_median_unbiased_estimators_as_pool(method):
+    """DLIT, SJIT and GENQM have no vectorised path: pool_many runs pool group by group, so each
+    row is pool's (or pool's error message)."""
+    rng = np.random.default_rng(9)
+    g = np.repeat(np.arange(6), 7)
+    y = rng.normal(0.2, 0.4, g.size)
+    v = rng.uniform(0.02, 0.2, g.size)
+    w = 1 / np.sqrt(v) if method == "GENQM" else None
+    out = pool_many(groups=g, yi=y, vi=v, weights=w, method=method)
+    for key in range(6):
+        sl = g == key
+        try:
+            res = pool(y[sl], v[sl], method=method, weights=None if w is None else w[sl])
+        except ConvergenceError as exc:
+            assert out.loc[key, "message"] == str(exc)
+            continue
+        assert out.loc[key, "tau2"] == res.tau2 and out.loc[key, "estimate"] == res.estimate
+
+
+def test_pool_many_genqm_needs_weights():
+    with pytest.raises(InputError, match="GENQM"):
+        pool_many(groups=[1, 1], yi=[0.1, 0.2], vi=[0.1, 0.1], method="GENQM")

@@ -143,8 +143,8 @@ def pool_many(
     method, test, level = validate_common(method, test, level, knha_adhoc)
     con = _tau2.make_control(control)
     g, y, v, a, index_name = _columns(frame, by, yi, vi, weights, groups)
-    if method == "GENQ" and a is None:
-        raise InputError("method='GENQ' needs weights= (the weights defining the generalised Q)")
+    if method in ("GENQ", "GENQM") and a is None:
+        raise InputError(f"method={method!r} needs weights= (the weights defining the generalised Q)")
     n = y.shape[0]
     codes, keys = _factorize(g)
     G = len(keys)
@@ -169,6 +169,9 @@ def pool_many(
         # beyond the limits (refused, as pool refuses), and outside the ordinary range (pool's scaled
         # fit, one group at a time: see _scaling)
         bad, one_by_one = _check_ranges(ys, vs, ws, counts, starts, bad, message)
+        if method in _POOL_ONLY:
+            # estimators with no vectorised form here: pool itself, group by group
+            one_by_one = np.flatnonzero(~bad)
         if one_by_one.size:
             _fit_one_by_one(one_by_one, ys, vs, ws, starts, counts, method, test, level, control, ci_tau2,
                             out, tests, message)
@@ -357,6 +360,11 @@ def _fit_one_by_one(gi, ys, vs, ws, starts, counts, method, test, level, control
         tests[g] = res.test
         if counts[g] == 1:
             message[g] = _K1_NOTE
+
+
+# metafor 3.8's iterated DL and SJ and the median-unbiased generalised Q: their loops and root
+# searches are pool's own, not the vectorised Fisher scoring below
+_POOL_ONLY = ("DLIT", "SJIT", "GENQM")
 
 
 def _chunks(ks, step):
