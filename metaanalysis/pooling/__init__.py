@@ -38,6 +38,7 @@ from .pubbias import FsnResult, PetPeeseResult, TesResult, fsn, pet_peese, tes
 from .multilevel import MultilevelResult, correlated_outcomes_v, rma_mv, shared_control_v
 from .robust import RobustResult, robust
 from .glmm import GlmmResult, rma_glmm
+from .permutation import PermutationResult, permutest
 from .rmst import RMSTPoolResult, pool_rmst, rmst_over_tau, rmst_per_trial, two_stage_vs_one_stage
 from .diagnostics import (
     BlupResult,
@@ -85,7 +86,7 @@ __all__ = [
     # publication bias beyond funnel asymmetry
     "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
     # dependence
-    "rma_glmm", "GlmmResult", "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
+    "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
     "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "ResidualResult", "BlupResult", "VifResult",
