@@ -38,6 +38,7 @@ from scipy.special import chdtrc, fdtrc
 from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable
 from ..errors import ConvergenceError, InputError
 from .core import _stars, critical_value, two_sided_p
+from ._print import coef_table, table_lines
 
 __all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "STRUCTS"]
 
@@ -605,7 +606,7 @@ class MultilevelResult(ResultMixin):
             head = ["", "estim", "sqrt", "nlvls", "fixed", "factor"]
             rows = [[f"sigma^2.{j + 1}", fmt(s), fmt(math.sqrt(s)), str(n), self._fixed("sigma2", j), name]
                     for j, (s, n, name) in enumerate(zip(self.sigma2, self.sigma2_nlevels, self.sigma2_names))]
-            out += _table(head, rows)
+            out += table_lines(head, rows)
             out.append("")
         if len(self.tau2):
             out.append(f"outer factor: {self.outer} (nlvls = {self.outer_nlevels})")
@@ -615,14 +616,14 @@ class MultilevelResult(ResultMixin):
                 rows = [["tau^2", fmt(self.tau2[0]), fmt(math.sqrt(self.tau2[0])), self._fixed("tau2", 0)]]
                 if self.struct != "ID":
                     rows.append(["rho", fmt(self.rho[0]), "", self._fixed("rho", 0)])
-                out += _table(["", "estim", "sqrt", "fixed"], rows)
+                out += table_lines(["", "estim", "sqrt", "fixed"], rows)
             else:
                 rows = [[f"tau^2.{j + 1}", fmt(t), fmt(math.sqrt(t)), str(self.inner_k[j]), self._fixed("tau2", j), lev]
                         for j, (t, lev) in enumerate(zip(self.tau2, self.inner_levels))]
-                out += _table(["", "estim", "sqrt", "k.lvl", "fixed", "level"], rows)
+                out += table_lines(["", "estim", "sqrt", "k.lvl", "fixed", "level"], rows)
                 if self.struct == "HCS":
                     out.append("")
-                    out += _table(["", "estim", "fixed"], [["rho", fmt(self.rho[0]), self._fixed("rho", 0)]])
+                    out += table_lines(["", "estim", "fixed"], [["rho", fmt(self.rho[0]), self._fixed("rho", 0)]])
                 elif self.struct == "UN":
                     out.append("")
                     lv = self.inner_levels
@@ -632,7 +633,7 @@ class MultilevelResult(ResultMixin):
                     head = [""] + [f"rho.{x}" for x in lv]
                     rows = [[lv[i]] + [("1" if i == j else fmt(R[i, j])) if j <= i else "" for j in range(len(lv))]
                             for i in range(len(lv))]
-                    out += _table(head, rows)
+                    out += table_lines(head, rows)
             out.append("")
         title = "Test for Residual Heterogeneity:" if self.p > 1 or not self.has_intercept else "Test for Heterogeneity:"
         qname = "QE" if title.startswith("Test for Residual") else "Q"
@@ -650,39 +651,11 @@ class MultilevelResult(ResultMixin):
             out.append("")
         out.append("Model Results:")
         out.append("")
-        out += _coef_table(self)
+        out += coef_table(self)
         out.append("")
         out.append("---")
         out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
         return "\n".join(out) + "\n"
-
-
-def _table(head, rows):
-    width = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    return ["  ".join([r[0].ljust(width[0])] + [c.rjust(w) for c, w in zip(r[1:], width[1:])]).rstrip()
-            for r in [head] + rows]
-
-
-def _coef_table(res, df=None) -> list:
-    df = res.df if df is None else df
-    stat = "zval" if df is None else "tval"
-    head = ["", "estimate", "se", stat] + ([] if df is None else ["df"]) + ["pval", "ci.lb", "ci.ub"]
-    rows = []
-    dfs = np.broadcast_to(np.asarray(df if df is not None else np.nan, dtype=float), (len(res.coef),))
-    for j, name in enumerate(res.coef_names):
-        r = [name, fmt(res.coef[j]), fmt(res.se[j]), fmt(res.statistic[j])]
-        if df is not None:
-            r.append(f"{dfs[j]:g}" if dfs[j] == round(dfs[j]) else f"{dfs[j]:.2f}")
-        r += [fmt_p(res.pvalue[j]), fmt(res.ci_low[j]), fmt(res.ci_high[j])]
-        rows.append(r)
-    if len(rows) == 1 and res.coef_names == ("intrcpt",):
-        # as metafor, an intercept-only model's single row has no label
-        head, rows = head[1:], [rows[0][1:]]
-        width = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in [head] + rows]
-    else:
-        lines = _table(head, rows)
-    return [lines[0]] + [f"{line}  {_stars(res.pvalue[j])}".rstrip() for j, line in enumerate(lines[1:])]
 
 
 def _p(p: float) -> str:

@@ -118,19 +118,9 @@ class PermutationResult(ResultMixin):
             out.append("")
         out.append("Model Results:")
         out.append("")
-        stat = "zval" if self.df is None else "tval"
-        head = ["", "estimate", "se", stat] + ([] if self.df is None else ["df"]) + ["pval*", "ci.lb", "ci.ub", ""]
-        rows = []
-        for j, name in enumerate(self.coef_names):
-            r = [name, fmt(self.coef[j]), fmt(self.se[j]), fmt(self.statistic[j])]
-            if self.df is not None:
-                r.append(f"{self.df:g}")
-            r += [fmt_p(self.pvalue[j]), fmt(self.ci_low[j]), fmt(self.ci_high[j]), _stars(self.pvalue[j])]
-            rows.append(r)
-        width = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
-        for r in [head] + rows:
-            out.append("  ".join([r[0].ljust(width[0])] + [c.rjust(w) for c, w in zip(r[1:-1], width[1:-1])]
-                                 + [r[-1]]).rstrip())
+        from ._print import coef_table
+
+        out += coef_table(self, pval_label="pval*")
         out.append("")
         out.append("---")
         out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")

@@ -231,7 +231,8 @@ class RobustResult(ResultMixin):
         return f"{self.vcov_type} k={self.k} clusters={self.n_clusters} p={self.p}"
 
     def summary(self) -> str:
-        from .multilevel import _coef_table, _p
+        from ._print import coef_table
+        from .multilevel import _p
 
         sizes = np.array(self.cluster_sizes)
         out = ["", f"Cluster-robust inference ({self.vcov_type}) for a {type(self.fit).__name__}", ""]
@@ -248,7 +249,7 @@ class RobustResult(ResultMixin):
             out.append("")
         out.append("Model Results:")
         out.append("")
-        out += _coef_table(self, df=self.df)
+        out += coef_table(self, df=self.df)
         out.append("")
         out.append("---")
         out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
