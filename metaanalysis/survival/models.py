@@ -635,8 +635,7 @@ class SurvivalModelsResult(ResultMixin):
             raise InputError("times must be finite, non-negative numbers")
         return t
 
-    def survival(self, times, models=None, arms=None):
-        """DataFrame ``arm, model, time, survival, ci_low, ci_high`` (delta method, log H scale)."""
+    def _bands(self, what, times, models, arms):
         import pandas as pd
 
         t = self._times(times)
@@ -647,27 +646,18 @@ class SurvivalModelsResult(ResultMixin):
             for m in models:
                 if (arm, m) in self.failures:
                     continue
-                s, lo, hi = self._fits[(arm, m)].survival_band(t, z)
-                parts.append(pd.DataFrame({"arm": arm, "model": m, "time": t, "survival": s,
+                value, lo, hi = getattr(self._fits[(arm, m)], f"{what}_band")(t, z)
+                parts.append(pd.DataFrame({"arm": arm, "model": m, "time": t, what: value,
                                            "ci_low": lo, "ci_high": hi}))
         return pd.concat(parts, ignore_index=True)
+
+    def survival(self, times, models=None, arms=None):
+        """DataFrame ``arm, model, time, survival, ci_low, ci_high`` (delta method, log H scale)."""
+        return self._bands("survival", times, models, arms)
 
     def hazard(self, times, models=None, arms=None):
         """DataFrame ``arm, model, time, hazard, ci_low, ci_high`` (delta method, log scale)."""
-        import pandas as pd
-
-        t = self._times(times)
-        models, arms = self._select(models, arms)
-        z = zcrit(self.level)
-        parts = []
-        for arm in arms:
-            for m in models:
-                if (arm, m) in self.failures:
-                    continue
-                h, lo, hi = self._fits[(arm, m)].hazard_band(t, z)
-                parts.append(pd.DataFrame({"arm": arm, "model": m, "time": t, "hazard": h,
-                                           "ci_low": lo, "ci_high": hi}))
-        return pd.concat(parts, ignore_index=True)
+        return self._bands("hazard", times, models, arms)
 
     def extrapolate(self, times, models=None, arms=None):
         """Survival and hazard with their bands at ``times`` (within or beyond follow-up).
