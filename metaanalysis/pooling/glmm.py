@@ -209,27 +209,13 @@ def _laplace2_study_ll(fam, eta0, z1, z2, s1, s2):
 
 
 def _hessian(f, x, rel=1e-4, richardson=True):
-    """Central-difference Hessian, by default with one Richardson step (error of order h^4)."""
+    """Central-difference Hessian (proportions' rule), by default with one Richardson step
+    (error of order h^4): steps of 5 and 10 times ``rel``."""
+    from .proportions import _hessian as plain
 
-    def plain(h):
-        k = len(x)
-        out = np.empty((k, k))
-        f0 = f(x)
-        for i in range(k):
-            ei = np.zeros(k)
-            ei[i] = h[i]
-            out[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
-            for j in range(i + 1, k):
-                ej = np.zeros(k)
-                ej[j] = h[j]
-                val = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
-                out[i, j] = out[j, i] = val
-        return out
-
-    h = np.array([rel * max(abs(v), 1.0) for v in x]) * 10
     if not richardson:
-        return plain(h / 10)
-    return (4 * plain(h / 2) - plain(h)) / 3
+        return plain(f, x, rel)
+    return (4 * plain(f, x, rel * 5) - plain(f, x, rel * 10)) / 3
 
 
 def _minimise(f, x0, bounds, tried):
