@@ -14,6 +14,8 @@ arm's median and of its RMST up to the shorter follow-up. It prints p50 / p90 / 
   by tests/data/ipd/export.R, and lifelines' data sets), digitised with realistic error: jitter of
   0.5 % of each axis, clicks snapped to the pixels of a 500 x 350 figure, 40-160 uneven clicks
   (small drops missed, corners sometimes missed);
+  two more rows click the same curves without jitter (with and without the pixels): what is
+  left there is the reconstruction's own error on uneven, sparse clicks;
 - ``pfs-shaped``: simulated progression-free survival with scheduled scans (progressions detected
   at visits every 8 weeks, so the curve falls in steep steps that straddle risk-table times) and a
   plateau of patients who never progress, with the same realistic digitisation.
@@ -135,14 +137,20 @@ def measure(cases, use_total_events):
     return np.array(hr), np.array(med), np.array(rmst)
 
 
-def real_cases(reps: int, first_seed: int = 0, names=None):
-    """(rng, arms, kwargs) for every data set, ``reps`` digitisations each, realistic error."""
+def real_cases(reps: int, first_seed: int = 0, names=None, digitise=None):
+    """(rng, arms, kwargs) for every data set, ``reps`` digitisations each, realistic error (or
+    the digitisation settings ``digitise``)."""
     for name, _, arms in real_datasets():
         if names is not None and name not in names:
             continue
         for rep in range(reps):
             rng = np.random.default_rng(first_seed + rep)
-            yield rng, arms, dict(REALISTIC)
+            yield rng, arms, dict(REALISTIC if digitise is None else digitise)
+
+
+# where the real-shaped error comes from: the same uneven clicks without jitter, then on pixels
+NO_JITTER = dict(jitter_time=0.0, jitter_surv=0.0)
+PIXELS_ONLY = dict(jitter_time=0.0, jitter_surv=0.0, pixels=(500, 350))
 
 
 def realistic(cases):
@@ -161,6 +169,8 @@ def main(quick: bool = False):
         (f"simulated ({n_sim} pairs, test's clicks)", lambda: simulated_pairs(n_sim)),
         (f"simulated, realistic clicks ({n_sim})", lambda: realistic(simulated_pairs(n_sim))),
         (f"real-shaped ({reps} x 10 data sets)", lambda: real_cases(reps)),
+        ("  same clicks, no jitter, no pixels", lambda: real_cases(reps, digitise=NO_JITTER)),
+        ("  same clicks, no jitter, on pixels", lambda: real_cases(reps, digitise=PIXELS_ONLY)),
         (f"pfs-shaped ({n_sim // 2} pairs)", lambda: realistic(pfs_pairs(n_sim // 2))),
     ]
     print("|d log HR|, |d median| / median and |d RMST| / RMST: p50 p90 max")
