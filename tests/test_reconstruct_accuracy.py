@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from metaanalysis.errors import InputError
 from metaanalysis.survival import reconstruct_ipd
 from metaanalysis.survival.digitise import (
     RoundTrip,
@@ -325,6 +326,8 @@ def test_isotonic_repair_is_the_least_squares_non_increasing_fit():
     # runs out of order become their means: (0.7 + 0.8) / 2 and (0.6 + 0.65) / 2
     np.testing.assert_allclose(iso[1:], [0.9, 0.75, 0.75, 0.625, 0.625, 0.5])
     assert any("pooled" in r for r in rep)
+    with pytest.raises(InputError, match="monotone"):
+        clean_curve(t, s, monotone="smooth")
     _, run, _ = clean_curve(t, s)  # default: Guyot's running minimum
     np.testing.assert_allclose(run[1:], [0.9, 0.7, 0.7, 0.6, 0.6, 0.5])
     # least squares among non-increasing sequences: no small step of a point lowers the error

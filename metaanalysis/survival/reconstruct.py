@@ -312,8 +312,9 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _he
             run = np.r_[1.0, _decreasing_fit(s[1:])]
         changed = int(np.sum(run != s))
         if changed:
-            repairs.append(f"{changed} point(s) out of order pooled (non-increasing least-squares "
-                           "fit)")
+            how = ("drops' clicks put back in order, the rest pooled" if _heights is not None
+                   else "pooled, non-increasing least-squares fit")
+            repairs.append(f"{changed} point(s) out of order repaired ({how})")
             s = run
     else:
         run = np.minimum.accumulate(s)
