@@ -105,3 +105,21 @@ def test_wrapper_is_removed_after_saving(tmp_path):
 def test_a_font_that_cannot_be_copied_is_used_as_it_is(tmp_path):
     assert _fonts._lean_copy(str(tmp_path / "missing.ttf")) is None
     assert _fonts._lean_copy(str(tmp_path / "font.otf")) is None
+
+
+def test_lean_copy_keeps_the_fonts_timestamp(tmp_path, monkeypatch):
+    """A PDF must not change with the clock: the lean copy is byte-stable across processes."""
+    from matplotlib import font_manager
+
+    path = font_manager.findfont("DejaVu Sans")
+    first = _fonts._lean_copy(path)
+    original = TTFont(path)
+    assert TTFont(first)["head"].modified == original["head"].modified
+    # a second process makes the same copy
+    monkeypatch.setattr(_fonts, "_lean", {})
+    monkeypatch.setattr(_fonts, "_folder", [str(tmp_path)])
+    import time
+
+    time.sleep(1.1)
+    second = _fonts._lean_copy(path)
+    assert open(first, "rb").read() == open(second, "rb").read()

@@ -51,7 +51,9 @@ def _lean_copy(path: str):
             try:
                 from fontTools.ttLib import TTFont
 
-                font = TTFont(path, lazy=True)
+                # recalcTimestamp=False: the copy keeps the original's head.modified, so the
+                # same figure gives the same PDF bytes whenever it is saved
+                font = TTFont(path, lazy=True, recalcTimestamp=False)
                 if any(tag in font for tag in _LAYOUT_TABLES):
                     for tag in _LAYOUT_TABLES:
                         if tag in font:
