@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.special import chdtrc, fdtrc
 
-from .._base import ResultMixin, as_float_array, fmt, fmt_p, jsonable
+from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable
 from ..errors import InputError
 from . import tau2 as _tau2
 from ._methods import DiagnosticsMixin
@@ -152,6 +152,51 @@ _DICT_KEYS = (
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class RegressionConfint(ResultMixin):
+    """metafor's ``confint`` of a meta-regression: intervals for each coefficient and for tau²,
+    tau, I² (%) and H² (``random``: name -> (estimate, ci_low, ci_high))."""
+
+    coef_names: tuple
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    coef: np.ndarray
+    random: dict
+    level: float
+    ci_type: str
+
+    def to_dict(self) -> dict:
+        out = {"coef_names": list(self.coef_names), "coef": self.coef, "ci_low": self.ci_low,
+               "ci_high": self.ci_high}
+        for name, (e, lo, hi) in self.random.items():
+            out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = e, lo, hi
+        out.update(level=self.level, ci_type=self.ci_type)
+        return jsonable(out)
+
+    def to_frame(self):
+        """One row per coefficient, then tau2, tau, i2, h2: estimate, ci_low, ci_high."""
+        import pandas as pd
+
+        rows = {n: (float(c), float(lo), float(hi))
+                for n, c, lo, hi in zip(self.coef_names, self.coef, self.ci_low, self.ci_high)}
+        rows.update(self.random)
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_low", "ci_high"])
+
+    def _short(self) -> str:
+        lo, hi = self.random["tau2"][1:]
+        return f"{self.ci_type} tau2 [{fmt(lo)}, {fmt(hi)}]"
+
+    def summary(self) -> str:
+        names = {"tau2": "tau^2", "tau": "tau", "i2": "I^2(%)", "h2": "H^2"}
+        rows = [[names[k], fmt(e), fmt(lo), fmt(hi)] for k, (e, lo, hi) in self.random.items()]
+        fixed = [[n, fmt(c), fmt(lo), fmt(hi)]
+                 for n, c, lo, hi in zip(self.coef_names, self.coef, self.ci_low, self.ci_high)]
+        from ._print import table_lines
+
+        head = ["", "estimate", "ci.lb", "ci.ub"]
+        return "\n".join([""] + table_lines(head, rows) + [""] + table_lines(head, fixed) + [""]) + "\n"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class RegressionResult(DiagnosticsMixin, ResultMixin):
     """A fitted mixed-effects meta-regression (metafor's ``rma.uni`` with ``mods``).
 
@@ -197,15 +242,61 @@ class RegressionResult(DiagnosticsMixin, ResultMixin):
     control: Any = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def _tau2_ci(self):
-        ci = self._cache.get("tau2_ci")
+    def _tau2_ci(self, ci_type: str = "QP", level: float | None = None):
+        """The interval for tau² of ``ci_type`` (metafor's confint types QP, PL, Wald, Wald.log,
+        Wald.sqrt) at ``level`` (default the model's), computed on first use and then kept."""
+        level = self.level if level is None else level
+        key = ("tau2_ci", ci_type, level) if (ci_type, level) != ("QP", self.level) else "tau2_ci"
+        ci = self._cache.get(key)
         if ci is None:
             if self.method == "EE":
                 ci = (_NAN, _NAN)
+            elif ci_type.startswith("Wald"):
+                t2min = _tau2._user_bound(self.control, "tau2_min")
+                ci = _tau2.wald_ci(self.tau2, self.se_tau2, level, ci_type, 0.0 if t2min is None else t2min)
+            elif ci_type == "PL":
+                ci = _tau2.profile_likelihood_ci(self.yi, self.vi, self.X, level, self.tau2, self.method,
+                                                 self.control)
             else:
-                ci = _tau2.q_profile_ci(self.yi, self.vi, self.X, self.level, self.tau2, self.control)
-            self._cache["tau2_ci"] = ci
+                ci = _tau2.q_profile_ci(self.yi, self.vi, self.X, level, self.tau2, self.control)
+            self._cache[key] = ci
         return ci
+
+    def confint(self, level=None, type=None) -> "RegressionConfint":  # noqa: A002 - metafor's name
+        """Intervals for the coefficients and for tau², tau, I², H² (metafor's ``confint`` of a
+        model with moderators).
+
+        ``type`` chooses the interval for tau²: ``"QP"`` the Q-profile (default), ``"PL"`` the
+        profile likelihood (restricted for REML fits), ``"Wald"``, ``"Wald.log"``, ``"Wald.sqrt"``
+        (from the SE of tau²); I² and H² follow from it (residual heterogeneity).
+
+        Examples
+        --------
+        >>> import metaanalysis as ma
+        >>> bcg = ma.load_bcg()
+        >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+        >>> reg = ma.meta_regression(es.yi, es.vi, mods="~ ablat + year", data=bcg)
+        >>> round(reg.confint(type="PL").random["tau2"][2], 4)     # metafor: 0.5946
+        0.5946
+        """
+        ci_type = "QP" if type is None else type
+        if ci_type not in _tau2.CI_TYPES or ci_type == "GENQ":
+            valid = ", ".join(t for t in _tau2.CI_TYPES if t != "GENQ")
+            raise InputError(f"unknown confint type {type!r} for a meta-regression; valid types: {valid}")
+        lvl = self.level if level is None else check_level(level)
+        crit = critical_value(lvl, self.df)
+        lo, hi = self._tau2_ci(ci_type, lvl)
+        sq = lambda x: math.sqrt(x) if x >= 0 else _NAN  # noqa: E731
+        i2, h2 = i2_h2_from_tau2(np.array([lo, hi]), self.vt)
+        random = {
+            "tau2": (self.tau2, lo, hi),
+            "tau": (math.sqrt(self.tau2) if self.tau2 >= 0 else _NAN, sq(lo), sq(hi)),
+            "i2": (self.i2, *np.asarray(i2).tolist()),
+            "h2": (self.h2, *np.asarray(h2).tolist()),
+        }
+        return RegressionConfint(self.coef_names, _readonly_view(self.coef - crit * self.se),
+                                 _readonly_view(self.coef + crit * self.se), self.coef, random, lvl,
+                                 ci_type)
 
     @property
     def tau2_ci_low(self) -> float:
