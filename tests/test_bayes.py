@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
@@ -339,6 +339,7 @@ _data = st.integers(1, 6).flatmap(lambda k: st.tuples(
 
 @settings(max_examples=15, deadline=None)
 @given(_data)
+@example(([0.0, 0.0, 0.0, 0.0], [0.1, 0.1, 0.1, 0.1], [0, 1, 2, 3]))  # once broke the median search
 def test_permutation_invariance(data):
     y, s, perm = data
     a = bayesmeta(y, sei=s, tau_prior="halfnormal", tau_scale=0.5, mu_prior=(0, 3))
@@ -353,6 +354,7 @@ def test_permutation_invariance(data):
 
 @settings(max_examples=10, deadline=None)
 @given(_data, st.floats(-5, 5), st.floats(0.2, 5))
+@example(([0.0, 0.0, 0.0], [0.1, 0.1, 0.1], [0, 1, 2]), 0.0, 0.2)
 def test_location_and_scale_equivariance(data, shift, scale):
     y, s, _ = data
     base = bayesmeta(y, sei=s, tau_prior="halfcauchy", tau_scale=0.5)
@@ -528,3 +530,14 @@ def test_uniform_prior_mode_at_upper_end():
     assert tau["mode"] == 0.2
     assert tau["shortest_high"] == pytest.approx(0.2, abs=1e-12)
     assert res.pposterior([tau["shortest_low"]], "tau")[0] == pytest.approx(0.05, abs=1e-9)
+
+
+@pytest.mark.parametrize("k, prior", [(4, "halfnormal"), (3, "halfcauchy")])
+def test_symmetric_posterior_has_its_median_at_the_centre(k, prior):
+    """All effects 0: the posterior of mu is symmetric about 0, so its median is 0 and its
+    interval symmetric (the tabulated and the evaluated CDF meet exactly at 0.5 there, which once
+    left the quantile search without a bracket; found by hypothesis)."""
+    res = bayesmeta([0.0] * k, sei=[0.1] * k, tau_prior=prior, tau_scale=0.5)
+    mu = res.posterior["mu"]
+    assert abs(mu["median"]) < 1e-12
+    assert mu["ci_low"] == pytest.approx(-mu["ci_high"], rel=1e-9)

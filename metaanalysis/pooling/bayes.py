@@ -579,11 +579,18 @@ class _Mixture:
             if pi in (0.0, 1.0):
                 out[i] = -math.inf if pi == 0 else math.inf
                 continue
+            f = lambda t: float(self.cdf(t)[0]) - pi  # noqa: E731
             j = int(np.searchsorted(c, pi, side="left"))
             lo, hi = x[max(j - 1, 0)], x[min(j, len(x) - 1)]
-            if lo == hi:
+            flo, fhi = f(lo), f(hi)
+            # the tabulated CDF and a single evaluation can differ in the last bit (a median at a
+            # grid point of a symmetric posterior): check the bracket, widen it if needed
+            if flo == 0.0 or fhi == 0.0:
+                out[i] = lo if flo == 0.0 else hi
+                continue
+            if lo == hi or flo > 0 or fhi < 0:
                 lo, hi = x[0], x[-1]
-            out[i] = brentq(lambda t: float(self.cdf(t)[0]) - pi, lo, hi, xtol=1e-14, rtol=1e-15, maxiter=300)
+            out[i] = brentq(f, lo, hi, xtol=1e-14, rtol=1e-15, maxiter=300)
         return out
 
     def mode(self) -> float:
