@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -46,18 +47,21 @@ def _compare(a, b, path="$"):
         assert a == b, f"{path}: {a!r} != {b!r}"
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed: stored values used")
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_reference_regenerates(script, tmp_path):
+def _packages(script: Path) -> list:
     # every package the script loads with library() (clubSandwich, BiasedUrn ... from Debian's
     # r-cran-* too); requireNamespace() marks an optional one, which the script copes without
-    packages = sorted({"metafor", "jsonlite"} | set(re.findall(r"\blibrary\(\s*[\"']?([A-Za-z0-9.]+)",
-                                                               script.read_text(encoding="utf-8"))))
+    return sorted({"metafor", "jsonlite"} | set(re.findall(r"\blibrary\(\s*[\"']?([A-Za-z0-9.]+)",
+                                                         script.read_text(encoding="utf-8"))))
+
+
+def _run(script: Path, scratch: Path) -> dict:
+    """Rerun ``script`` in a scratch copy of the repository; returns what the test checks."""
+    packages = _packages(script)
     probe = subprocess.run(["Rscript", "-e", "; ".join(f"library({p})" for p in packages)],
                            capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.skip(f"R is present but one of the R packages {', '.join(packages)} is not")
-    repo = tmp_path / "repo"
+        return {"skip": f"R is present but one of the R packages {', '.join(packages)} is not"}
+    repo = scratch / "repo"
     (repo / "tests" / "reference").mkdir(parents=True)
     for item in ROOT.iterdir():
         if item.name not in ("tests", ".git"):
@@ -70,13 +74,42 @@ def test_reference_regenerates(script, tmp_path):
             shutil.copy(f, repo / "tests" / "reference" / f.name)
     shared = ROOT.parent / "shared"
     if shared.exists():
-        (tmp_path / "shared").symlink_to(shared)
+        (scratch / "shared").symlink_to(shared)
     before = {p.name for p in (repo / "tests" / "reference").iterdir()}
     res = subprocess.run(["Rscript", str(Path("tests") / "reference" / script.name)], cwd=repo,
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-2000:]
+                         capture_output=True, text=True, timeout=900)
     written = [p for p in (repo / "tests" / "reference").iterdir()
                if p.suffix == ".json" and p.name not in before]
+    return {"returncode": res.returncode, "stderr": res.stderr[-2000:], "written": written}
+
+
+@pytest.fixture(scope="module")
+def reruns(tmp_path_factory):
+    """Every script rerun once, as many at a time as there are cores (each R process is
+    single-threaded; run one after another they take about 7 minutes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    scratch = {s.name: tmp_path_factory.mktemp(s.stem) for s in SCRIPTS}
+    # the slowest first (about 140, 65, 37 and 23 s on this machine), so that the pool ends together
+    slow = ("permutest.R", "glmm.R", "selection.R", "tau2_more.R")
+    order = sorted(SCRIPTS, key=lambda s: slow.index(s.name) if s.name in slow else len(slow))
+    with ThreadPoolExecutor(max_workers=max(1, cores)) as pool:
+        futures = {s.name: pool.submit(_run, s, scratch[s.name]) for s in order}
+        return {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed: stored values used")
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_reference_regenerates(script, reruns):
+    out = reruns[script.name]
+    if "skip" in out:
+        pytest.skip(out["skip"])
+    assert out["returncode"] == 0, out["stderr"]
+    written = out["written"]
     assert written, f"{script.name} wrote no JSON file"
     for new in written:
         stored = REFERENCE / new.name
