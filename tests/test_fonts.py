@@ -107,19 +107,25 @@ def test_a_font_that_cannot_be_copied_is_used_as_it_is(tmp_path):
     assert _fonts._lean_copy(str(tmp_path / "font.otf")) is None
 
 
-def test_lean_copy_keeps_the_fonts_timestamp(tmp_path, monkeypatch):
-    """A PDF must not change with the clock: the lean copy is byte-stable across processes."""
+def test_lean_copy_is_kept_in_a_cache_and_is_byte_stable(tmp_path, monkeypatch):
+    """A PDF must not change with the clock or the process: the lean copy keeps the font's
+    timestamp, is made once into a cache folder (never a temporary folder left behind), and a copy
+    made again is the same bytes."""
     from matplotlib import font_manager
 
     path = font_manager.findfont("DejaVu Sans")
-    first = _fonts._lean_copy(path)
-    original = TTFont(path)
-    assert TTFont(first)["head"].modified == original["head"].modified
-    # a second process makes the same copy
+    monkeypatch.setattr(_fonts, "_cache_folder", lambda: tmp_path / "cache")
     monkeypatch.setattr(_fonts, "_lean", {})
-    monkeypatch.setattr(_fonts, "_folder", [str(tmp_path)])
+    first = _fonts._lean_copy(path)
+    assert first is not None and first.startswith(str(tmp_path / "cache"))
+    assert TTFont(first)["head"].modified == TTFont(path)["head"].modified
+    content = open(first, "rb").read()
+    import os
     import time
 
+    os.unlink(first)
+    monkeypatch.setattr(_fonts, "_lean", {})
     time.sleep(1.1)
     second = _fonts._lean_copy(path)
-    assert open(first, "rb").read() == open(second, "rb").read()
+    assert second == first and open(second, "rb").read() == content
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".lean-")] == []

@@ -8,37 +8,34 @@ every glyph is placed at the position matplotlib computed from the full font, so
 program needs only outlines, metrics and the character map.
 
 :func:`lean_font_subsets` hands matplotlib's subsetter a copy of each TrueType font without those
-tables (made once per process, glyph order unchanged, so the glyph indices matplotlib passes stay
-valid). Text layout still reads the original font, so positions and the drawn glyphs are the same;
+tables (made once per font and kept beside matplotlib's font cache, glyph order unchanged, so the
+glyph indices matplotlib passes stay valid). Text layout still reads the original font, so positions and the drawn glyphs are the same;
 only the subsetting is about three times faster. If matplotlib's internal subsetter is not where
 this expects it (another release), nothing is changed and the PDF is written the usual way.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import hashlib
 import os
-import shutil
 import tempfile
 import threading
+from pathlib import Path
 
 # Tables a PDF's embedded TrueType program never reads (positions come from matplotlib).
 _LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF", "kern", "MATH", "JSTF", "BASE")
 
 _lock = threading.Lock()
 _lean: dict = {}  # original path -> lean copy's path (None when a copy cannot be made)
-_folder: list = []
 
 
-def _scratch() -> str:
-    if not _folder:
-        path = tempfile.mkdtemp(prefix="metaanalysis-fonts-")
-        # only the process that made the folder removes it (forked workers share it)
-        owner = os.getpid()
-        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
-        _folder.append(path)
-    return _folder[0]
+def _cache_folder() -> Path:
+    """Where the lean copies are kept: beside matplotlib's own font cache, so that they are made
+    once per font and machine (not per report, and never left behind in a temporary folder)."""
+    import matplotlib
+
+    return Path(matplotlib.get_cachedir()) / "metaanalysis-lean-fonts"
 
 
 def _lean_copy(path: str):
@@ -49,18 +46,34 @@ def _lean_copy(path: str):
         lean = None
         if path.lower().endswith(".ttf"):
             try:
+                import fontTools
                 from fontTools.ttLib import TTFont
 
-                # recalcTimestamp=False: the copy keeps the original's head.modified, so the
-                # same figure gives the same PDF bytes whenever it is saved
-                font = TTFont(path, lazy=True, recalcTimestamp=False)
-                if any(tag in font for tag in _LAYOUT_TABLES):
+                st = os.stat(path)
+                # a new font file (or fontTools) makes a new copy; the old one is simply unused
+                key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}|{fontTools.version}"
+                                     .encode()).hexdigest()[:16]
+                target = _cache_folder() / f"{key}-{os.path.basename(path)}"
+                if not target.exists():
+                    # recalcTimestamp=False: the copy keeps the original's head.modified, so the
+                    # same figure gives the same PDF bytes whenever it is saved
+                    font = TTFont(path, lazy=True, recalcTimestamp=False)
+                    if not any(tag in font for tag in _LAYOUT_TABLES):
+                        raise LookupError("no layout tables: nothing to gain")
                     for tag in _LAYOUT_TABLES:
                         if tag in font:
                             del font[tag]
-                    target = os.path.join(_scratch(), f"{len(_lean)}-{os.path.basename(path)}")
-                    font.save(target)
-                    lean = target
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    # written whole, then renamed: processes saving at once never read half a font
+                    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".lean-", suffix=".ttf")
+                    try:
+                        with os.fdopen(fd, "wb") as fh:
+                            font.save(fh)
+                        os.replace(tmp, target)
+                    finally:
+                        if os.path.exists(tmp):
+                            os.unlink(tmp)
+                lean = str(target)
             except Exception:  # noqa: BLE001 -- a font we cannot copy is embedded as it is
                 lean = None
         _lean[path] = lean
