@@ -46,6 +46,7 @@ from scipy.special import chdtrc, fdtrc
 
 from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable
 from ..errors import InputError, MetaAnalysisError
+from ._print import moderator_lines, omnibus_line
 
 __all__ = [
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif",
@@ -330,19 +331,13 @@ class WaldResult(ResultMixin):
         return pd.DataFrame({"estimate": self.estimate, "se": self.se, "statistic": self.statistic,
                              "pvalue": self.pvalue}, index=pd.Index(list(self.hypotheses), name="hypothesis"))
 
-    def _omnibus_line(self) -> str:
-        if self.qm_df2 is None:
-            return f"QM(df = {self.qm_df}) = {fmt(self.qm)}, p-val {_peq(self.qm_pvalue)}"
-        return f"F(df1 = {self.qm_df}, df2 = {self.qm_df2:g}) = {fmt(self.qm)}, p-val {_peq(self.qm_pvalue)}"
-
     def _short(self) -> str:
         return f"m={self.qm_df} QM={fmt(self.qm)} p={fmt_p(self.qm_pvalue)}"
 
     def summary(self) -> str:
         out = [""]
         if self.estimate is None:
-            out.append(f"Test of Moderators (coefficient{'s' if len(self.coefs) > 1 else ''} {', '.join(self.coefs)}):")
-            out.append(self._omnibus_line())
+            out += moderator_lines(self.coefs, self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)
             return "\n".join(out) + "\n"
         out.append("Hypotheses:")
         for i, h in enumerate(self.hypotheses):
@@ -355,7 +350,7 @@ class WaldResult(ResultMixin):
         lines = [ln + ("      pval" if j == 0 else f"  {fmt_p(self.pvalue[j - 1]):>8}") for j, ln in enumerate(lines)]
         out += lines
         if math.isfinite(self.qm):
-            out += ["", "Omnibus Test of Hypotheses:", self._omnibus_line()]
+            out += ["", "Omnibus Test of Hypotheses:", omnibus_line(self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)]
         return "\n".join(out) + "\n"
 
 
@@ -456,11 +451,6 @@ class LikelihoodRatioResult(ResultMixin):
         lines = [""] + ["  ".join([r[0].ljust(width[0])] + [c.rjust(w) for c, w in zip(r[1:], width[1:])])
                         for r in (head, full, red)]
         return "\n".join(lines) + "\n"
-
-
-def _peq(p: float) -> str:
-    s = fmt_p(p)
-    return s if s.startswith("<") or s == "NA" else "= " + s
 
 
 # --------------------------------------------------------------------------------------------

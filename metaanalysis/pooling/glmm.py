@@ -35,6 +35,7 @@ import numpy as np
 
 from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
 from ..errors import ConvergenceError, InputError
+from ._print import p_equals
 
 __all__ = ["GlmmResult", "rma_glmm"]
 
@@ -541,8 +542,8 @@ class GlmmResult(ResultMixin):
         if self.model == "UM.RS":
             lines.append(f"sigma^2 (variance of the study intercepts):      {fmt(self.sigma2)}")
         lines += ["", "Tests for Heterogeneity:",
-                  f"Wld(df = {self.q_df}) = {fmt(self.q_wald)}, p-val {_peq(self.q_wald_pvalue)}",
-                  f"LRT(df = {self.q_df}) = {fmt(self.q_lrt)}, p-val {_peq(self.q_lrt_pvalue)}"]
+                  f"Wld(df = {self.q_df}) = {fmt(self.q_wald)}, p-val {p_equals(self.q_wald_pvalue)}",
+                  f"LRT(df = {self.q_df}) = {fmt(self.q_lrt)}, p-val {p_equals(self.q_lrt_pvalue)}"]
         stat = "tval" if self.test == "t" else "zval"
         lines += ["", "Model Results:", "",
                   f"{'estimate':>9} {'se':>8} {stat:>9} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}",
@@ -554,11 +555,6 @@ class GlmmResult(ResultMixin):
         for note in self.notes:
             lines += ["", f"Note: {note}"]
         return "\n".join(lines)
-
-
-def _peq(p):
-    s = fmt_p(p)
-    return s.replace("<", "< ") if s.startswith("<") or s == "NA" else f"= {s}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import chdtrc, fdtrc
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable
+from .._base import ResultMixin, as_float_array, check_level, fmt, jsonable
 from ..errors import ConvergenceError, InputError
 from .core import _stars, critical_value, two_sided_p
-from ._print import coef_table, table_lines
+from ._print import coef_table, moderator_lines, p_equals, table_lines
+from ._print import p_equals as _p  # noqa: F401 - robust.py imports _p from here
 
 __all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "STRUCTS"]
 
@@ -638,16 +639,11 @@ class MultilevelResult(ResultMixin):
         title = "Test for Residual Heterogeneity:" if self.p > 1 or not self.has_intercept else "Test for Heterogeneity:"
         qname = "QE" if title.startswith("Test for Residual") else "Q"
         out.append(title)
-        out.append(f"{qname}(df = {self.qe_df}) = {fmt(self.qe)}, p-val {_p(self.qe_pvalue)}")
+        out.append(f"{qname}(df = {self.qe_df}) = {fmt(self.qe)}, p-val {p_equals(self.qe_pvalue)}")
         out.append("")
         if self.qm_df and (self.p > 1 or not self.has_intercept):
             idx = list(range(2 if self.has_intercept else 1, self.p + 1))
-            coefs = f"{idx[0]}:{idx[-1]}" if len(idx) > 1 else str(idx[0])
-            out.append(f"Test of Moderators (coefficient{'s' if len(idx) > 1 else ''} {coefs}):")
-            if self.qm_df2 is None:
-                out.append(f"QM(df = {self.qm_df}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
-            else:
-                out.append(f"F(df1 = {self.qm_df}, df2 = {self.qm_df2:g}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
+            out += moderator_lines(idx, self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)
             out.append("")
         out.append("Model Results:")
         out.append("")
@@ -656,11 +652,6 @@ class MultilevelResult(ResultMixin):
         out.append("---")
         out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
         return "\n".join(out) + "\n"
-
-
-def _p(p: float) -> str:
-    s = fmt_p(p)
-    return "< " + s[1:] if s.startswith("<") else "= " + s
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 from scipy.special import chdtrc, fdtrc
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable
+from .._base import ResultMixin, as_float_array, check_level, fmt, jsonable
 from ..errors import InputError
 from . import tau2 as _tau2
 from ._methods import DiagnosticsMixin
+from ._print import coef_table, moderator_lines, p_equals
 from .core import _readonly_view, _stars, critical_value, fit_rma, i2_h2_from_tau2, validate_common
 
 __all__ = ["meta_regression", "RegressionResult", "design_matrix"]
@@ -379,31 +380,18 @@ class RegressionResult(DiagnosticsMixin, ResultMixin):
             out.append(f"R^2 (amount of heterogeneity accounted for):            {fmt(self.r2, 2)}%")
         out.append("")
         out.append("Test for Residual Heterogeneity:")
-        out.append(f"QE(df = {self.qe_df}) = {fmt(self.qe)}, p-val {_p(self.qe_pvalue)}")
+        out.append(f"QE(df = {self.qe_df}) = {fmt(self.qe)}, p-val {p_equals(self.qe_pvalue)}")
         out.append("")
-        m = self.qm_df
         idx = list(range(2 if self.has_intercept else 1, self.p + 1))
-        coefs = f"{idx[0]}:{idx[-1]}" if len(idx) > 1 else str(idx[0])
-        out.append(f"Test of Moderators (coefficient{'s' if m > 1 else ''} {coefs}):")
-        if self.qm_df2 is None:
-            out.append(f"QM(df = {m}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
-        else:
-            out.append(f"F(df1 = {m}, df2 = {self.qm_df2:g}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
+        out += moderator_lines(idx, self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)
         out.append("")
         out.append("Model Results:")
         out.append("")
-        from ._print import coef_table
-
         out += coef_table(self)
         out.append("")
         out.append("---")
         out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
         return "\n".join(out) + "\n"
-
-
-def _p(p: float) -> str:
-    s = fmt_p(p)
-    return s if s.startswith("<") else "= " + s
 
 
 def _r2(y, v, X, method, fit, has_int, control) -> float | None:

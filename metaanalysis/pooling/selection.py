@@ -42,6 +42,7 @@ import numpy as np
 
 from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable, readonly, zcrit
 from ..errors import ConvergenceError, InputError
+from ._print import p_equals
 
 __all__ = ["SelModelResult", "selmodel", "SELMODEL_TYPES"]
 
@@ -668,7 +669,7 @@ class SelModelResult(ResultMixin):
             out.append("")
         if math.isfinite(self.lrt_tau2):
             out.append("Test for Heterogeneity:")
-            out.append(f"LRT(df = 1) = {fmt(self.lrt_tau2)}, p-val {_peq(self.lrt_tau2_pvalue)}")
+            out.append(f"LRT(df = 1) = {fmt(self.lrt_tau2)}, p-val {p_equals(self.lrt_tau2_pvalue)}")
             out.append("")
         out.append("Model Results:")
         out.append("")
@@ -678,7 +679,7 @@ class SelModelResult(ResultMixin):
         out += _table(None, head, [cells], [_stars(self.pvalue)])
         out.append("")
         out.append("Test for Selection Model Parameters:")
-        out.append(f"LRT(df = {self.lrt_df}) = {fmt(self.lrt)}, p-val {_peq(self.lrt_pvalue)}")
+        out.append(f"LRT(df = {self.lrt_df}) = {fmt(self.lrt)}, p-val {p_equals(self.lrt_pvalue)}")
         out.append("")
         out.append("Selection Model Results:")
         out.append("")
@@ -707,11 +708,6 @@ class SelModelResult(ResultMixin):
         for note in self.notes:
             out.append(f"Note: {note}")
         return "\n".join(out) + "\n"
-
-
-def _peq(p):
-    s = fmt_p(p)
-    return s if s.startswith("<") else "= " + s
 
 
 def _stars(p):
