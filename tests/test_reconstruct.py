@@ -18,7 +18,7 @@ import pytest
 
 from metaanalysis.errors import InputError
 from metaanalysis.survival import Reconstruction, clean_curve, reconstruct_ipd
-from metaanalysis.survival.digitise import km_steps, simulate_digitisation
+from metaanalysis.survival.digitise import cox_log_hr, km_steps, simulate_digitisation
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -31,7 +31,7 @@ P90_LOGHR_ABS = 0.08
 
 
 # ---------------------------------------------------------------------------------------------------
-# helpers: KM and a two-group Cox fit in numpy
+# helpers: KM in numpy; the two-group Cox fit is digitise.cox_log_hr, checked against lifelines here
 
 
 def km_at(time, event, at):
@@ -47,40 +47,13 @@ def km_median(time, event):
     return float(tau[k[0]]) if len(k) else np.inf
 
 
-def cox_loghr(t0, e0, t1, e1):
-    """log HR of group 1 vs group 0, Cox partial likelihood with Efron ties (as R coxph)."""
-    t0, e0, t1, e1 = (np.asarray(a, float) for a in (t0, e0, t1, e1))
-    t, e = np.r_[t0, t1], np.r_[e0, e1]
-    x = np.r_[np.zeros(len(t0)), np.ones(len(t1))]
-    ut = np.unique(t[e > 0])
-    r0 = len(t0) - np.searchsorted(np.sort(t0), ut, "left")
-    r1 = len(t1) - np.searchsorted(np.sort(t1), ut, "left")
-    idx = np.searchsorted(ut, t[e > 0])
-    xe = x[e > 0]
-    d0 = np.bincount(idx[xe == 0], minlength=len(ut))
-    d1 = np.bincount(idx[xe == 1], minlength=len(ut))
-    d = d0 + d1
-    j = np.repeat(np.arange(len(ut)), d)
-    frac = (np.arange(len(j)) - np.repeat(np.cumsum(d) - d, d)) / d[j]
-    a, b = r0[j] - frac * d0[j], r1[j] - frac * d1[j]
-    beta = 0.0
-    for _ in range(100):
-        r = np.exp(beta)
-        den = a + b * r
-        step = (d1.sum() - np.sum(b * r / den)) / np.sum(a * b * r / den**2)
-        beta += step
-        if abs(step) < 1e-12:
-            break
-    return beta
-
-
 def test_numpy_cox_matches_lifelines():
     from lifelines import CoxPHFitter
     from lifelines.datasets import load_rossi
 
     rossi = load_rossi()
     g = [rossi[rossi.fin == k] for k in (0, 1)]
-    ours = cox_loghr(g[0].week, g[0].arrest, g[1].week, g[1].arrest)
+    ours = cox_log_hr(g[0].week, g[0].arrest, g[1].week, g[1].arrest)
     df = pd.DataFrame({"T": rossi.week, "E": rossi.arrest, "x": rossi.fin})
     theirs = float(CoxPHFitter().fit(df, "T", "E").params_["x"])
     assert ours == pytest.approx(theirs, abs=1e-6)  # same likelihood, Newton to 1e-12
@@ -409,8 +382,8 @@ def _round_trip(arms, rng, use_total_events, landmarks, risk_stop_prob=0.35, uni
             meds.append(abs(km_median(rt, re) - mt) / mt)
         lms.extend(np.abs(km_at(rt, re, landmarks) - km_at(time, event, landmarks)))
         recs.append((rt, re))
-    true = cox_loghr(*arms[0], *arms[1])
-    rec = cox_loghr(*recs[0], *recs[1])
+    true = cox_log_hr(*arms[0], *arms[1])
+    rec = cox_log_hr(*recs[0], *recs[1])
     return meds, lms, abs(rec - true)
 
 
@@ -548,7 +521,7 @@ def test_keynote189_overall_survival():
                                   tab.n_at_risk, return_result=True)
         assert len(res.ipd) == tab.n_at_risk.iloc[0]
         out[arm] = read_ipd(res)
-    hr = np.exp(cox_loghr(*out["placebo"], *out["pembrolizumab"]))
+    hr = np.exp(cox_log_hr(*out["placebo"], *out["pembrolizumab"]))
     s12 = [float(km_at(*out[a], [12.0])[0]) for a in ("pembrolizumab", "placebo")]
     print(f"\nKEYNOTE-189 OS: HR {hr:.3f} (published 0.49), S(12) {s12[0]:.3f} / {s12[1]:.3f} "
           "(published 0.692 / 0.494)")
