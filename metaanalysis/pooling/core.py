@@ -23,6 +23,7 @@ from ..errors import InputError
 from . import _scaling
 from . import tau2 as _tau2
 from ._methods import DiagnosticsMixin
+from ._result import ESTIMATE_KEYS, PooledEstimate
 
 __all__ = ["pool", "PoolResult", "Prediction", "ConfintResult", "fit_rma", "TESTS"]
 
@@ -480,8 +481,7 @@ class ConfintResult(ResultMixin):
         return "\n".join(lines) + "\n"
 
 
-_DICT_KEYS = (
-    "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "tau2", "se_tau2",
+_DICT_KEYS = ESTIMATE_KEYS + (
     "tau2_ci_low", "tau2_ci_high", "tau", "i2", "i2_ci_low", "i2_ci_high", "h2", "h2_ci_low",
     "h2_ci_high", "q", "q_df", "q_pvalue", "pi_low", "pi_high", "k", "method", "test", "level",
     "measure", "df", "converged", "iterations",
@@ -489,23 +489,16 @@ _DICT_KEYS = (
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class PoolResult(DiagnosticsMixin, ResultMixin):
+class PoolResult(DiagnosticsMixin, PooledEstimate):
     """A fitted equal- or random-effects model (metafor's ``rma.uni`` without moderators).
 
     Scalars follow metafor's names in our spelling: ``estimate`` (metafor's ``b``), ``statistic``
     (``zval``), ``q`` (``QE``), ``i2`` in percent. The interval for tau² (and so for I² and H²) is
     the Q-profile interval (the generalised Q-profile for ``GENQ``), computed on first use and then
-    kept. ``weights`` sum to 1. ``df`` is None for ``test="z"``.
+    kept. ``weights`` sum to 1. ``df`` is None for ``test="z"``. The fields start with those of
+    :class:`~metaanalysis.pooling._result.PooledEstimate` (``estimate`` ... ``se_tau2``).
     """
 
-    estimate: float
-    se: float
-    statistic: float
-    pvalue: float
-    ci_low: float
-    ci_high: float
-    tau2: float
-    se_tau2: float
     q: float
     q_df: int
     q_pvalue: float
@@ -603,13 +596,13 @@ class PoolResult(DiagnosticsMixin, ResultMixin):
     # ---- views ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """Scalars under fixed names (JSON-safe: NaN becomes None)."""
-        return jsonable({k: getattr(self, k) for k in _DICT_KEYS})
+        return jsonable(self._scalars(_DICT_KEYS))
 
     def to_frame(self):
         """One-row DataFrame of the scalars of :meth:`to_dict` (NaN kept as NaN)."""
         import pandas as pd
 
-        return pd.DataFrame([{k: getattr(self, k) for k in _DICT_KEYS}])
+        return pd.DataFrame([self._scalars(_DICT_KEYS)])
 
     def study_frame(self):
         """Per-study DataFrame: label, yi, vi, se, ci_low, ci_high, weight (the forest plot's rows).
@@ -701,8 +694,7 @@ class PoolResult(DiagnosticsMixin, ResultMixin):
         return pool(self.yi, self.vi, test="knha" if knha_adhoc else test, knha_adhoc=knha_adhoc, **args)
 
     def _short(self) -> str:
-        return (f"{self.method} k={self.k} estimate={fmt(self.estimate)} "
-                f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}] tau2={fmt(self.tau2)}")
+        return f"{self.method} {self._estimate_short()}"
 
     def summary(self) -> str:
         """Text in the layout of metafor's ``print.rma.uni`` (plus the intervals of tau² and the PI)."""

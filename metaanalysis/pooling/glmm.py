@@ -33,9 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
+from .._base import as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
 from ..errors import ConvergenceError, InputError
 from ._print import p_equals
+from ._result import ESTIMATE_KEYS, PooledEstimate
 
 __all__ = ["GlmmResult", "rma_glmm"]
 
@@ -455,7 +456,7 @@ class _NCHG:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class GlmmResult(ResultMixin):
+class GlmmResult(PooledEstimate):
     """A fitted two-arm GLMM (metafor's ``rma.glmm`` object).
 
     ``estimate`` is the pooled log odds ratio (log rate ratio for ``IRR``); ``tau2`` the variance of
@@ -466,14 +467,6 @@ class GlmmResult(ResultMixin):
     cell) that I² and H² use for the typical within-study variance.
     """
 
-    estimate: float
-    se: float
-    statistic: float
-    pvalue: float
-    ci_low: float
-    ci_high: float
-    tau2: float
-    se_tau2: float
     sigma2: float
     q_wald: float
     q_wald_pvalue: float
@@ -500,9 +493,8 @@ class GlmmResult(ResultMixin):
         for name in ("yi", "vi"):
             object.__setattr__(self, name, readonly(getattr(self, name)))
 
-    _KEYS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "tau2", "se_tau2", "sigma2",
-             "q_wald", "q_wald_pvalue", "q_lrt", "q_lrt_pvalue", "q_df", "i2", "h2", "k", "measure", "model",
-             "method", "test", "level", "loglik", "converged")
+    _KEYS = ESTIMATE_KEYS + ("sigma2", "q_wald", "q_wald_pvalue", "q_lrt", "q_lrt_pvalue", "q_df", "i2", "h2", "k",
+                             "measure", "model", "method", "test", "level", "loglik", "converged")
 
     @property
     def odds_ratio(self) -> tuple:
@@ -510,18 +502,17 @@ class GlmmResult(ResultMixin):
         return tuple(math.exp(v) for v in (self.estimate, self.ci_low, self.ci_high))
 
     def to_dict(self) -> dict:
-        d = {key: getattr(self, key) for key in self._KEYS}
+        d = self._scalars(self._KEYS)
         d.update(labels=list(self.labels), yi=self.yi, vi=self.vi, dropped=list(self.dropped), notes=list(self.notes))
         return jsonable(d)
 
     def to_frame(self):
         import pandas as pd
 
-        return pd.DataFrame([{key: getattr(self, key) for key in self._KEYS}])
+        return pd.DataFrame([self._scalars(self._KEYS)])
 
     def _short(self) -> str:
-        return (f"model={self.model} method={self.method} measure={self.measure} k={self.k} "
-                f"estimate={fmt(self.estimate)} tau2={fmt(self.tau2)}")
+        return f"model={self.model} method={self.method} measure={self.measure} {self._estimate_short()}"
 
     def summary(self) -> str:
         kind = {"UM.FS": "Unconditional Model with Fixed Study Effects",

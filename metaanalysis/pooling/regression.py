@@ -19,7 +19,7 @@ from ..errors import InputError
 from . import tau2 as _tau2
 from ._methods import DiagnosticsMixin
 from ._print import coef_table, moderator_lines, p_equals
-from .core import _readonly_view, _stars, critical_value, fit_rma, i2_h2_from_tau2, validate_common
+from .core import _readonly_view, critical_value, fit_rma, i2_h2_from_tau2, validate_common
 
 __all__ = ["meta_regression", "RegressionResult", "design_matrix"]
 

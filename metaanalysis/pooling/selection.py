@@ -40,9 +40,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable, readonly, zcrit
+from .._base import check_level, fmt, fmt_p, jsonable, readonly, zcrit
 from ..errors import ConvergenceError, InputError
 from ._print import p_equals
+from ._result import ESTIMATE_KEYS, PooledEstimate
+from .core import _stars
 
 __all__ = ["SelModelResult", "selmodel", "SELMODEL_TYPES"]
 
@@ -510,7 +512,7 @@ def _richardson_hessian(fn, x, *, r=6, d=0.1, eps=1e-4, zero_tol=math.sqrt(_EPS 
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class SelModelResult(ResultMixin):
+class SelModelResult(PooledEstimate):
     """A fitted selection model (metafor's ``selmodel``).
 
     Attributes
@@ -542,14 +544,6 @@ class SelModelResult(ResultMixin):
         (the input itself if it is an EE or ML fit).
     """
 
-    estimate: float
-    se: float
-    statistic: float
-    pvalue: float
-    ci_low: float
-    ci_high: float
-    tau2: float
-    se_tau2: float
     tau2_ci_low: float
     tau2_ci_high: float
     delta: np.ndarray
@@ -606,10 +600,7 @@ class SelModelResult(ResultMixin):
 
     def to_dict(self) -> dict:
         return jsonable({
-            "estimate": self.estimate, "se": self.se, "statistic": self.statistic,
-            "pvalue": self.pvalue, "ci_low": self.ci_low, "ci_high": self.ci_high,
-            "tau2": self.tau2, "se_tau2": self.se_tau2, "tau2_ci_low": self.tau2_ci_low,
-            "tau2_ci_high": self.tau2_ci_high,
+            **self._scalars(ESTIMATE_KEYS), "tau2_ci_low": self.tau2_ci_low, "tau2_ci_high": self.tau2_ci_high,
             "delta": self.delta, "se_delta": self.se_delta,
             "statistic_delta": self.statistic_delta, "pvalue_delta": self.pvalue_delta,
             "ci_low_delta": self.ci_low_delta, "ci_high_delta": self.ci_high_delta,
@@ -649,9 +640,7 @@ class SelModelResult(ResultMixin):
         return [f"delta.{i + 1}" for i in range(len(self.delta))]
 
     def _short(self) -> str:
-        return (f"{self.type} k={self.k} estimate={fmt(self.estimate)} "
-                f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}] tau2={fmt(self.tau2)} "
-                f"LRT p={fmt_p(self.lrt_pvalue)}")
+        return f"{self.type} {self._estimate_short()} LRT p={fmt_p(self.lrt_pvalue)}"
 
     def summary(self) -> str:
         """Text in the layout of metafor's print of a ``selmodel`` fit."""
@@ -708,15 +697,6 @@ class SelModelResult(ResultMixin):
         for note in self.notes:
             out.append(f"Note: {note}")
         return "\n".join(out) + "\n"
-
-
-def _stars(p):
-    if not math.isfinite(p):
-        return ""
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return ""
 
 
 def _table(labels, head, rows, stars):
