@@ -559,6 +559,18 @@ def _no_custom_weights(m: _Model, what: str):
         raise InputError(f"{what} is not defined for a fit with custom weights (as metafor's)")
 
 
+def _shrinkage(res, level, what: str):
+    """What :func:`blup` and :func:`ranef` start from: the model, the critical value and level of
+    the intervals, the shrinkage factors l_i = tau² / (tau² + vi), the fitted values x_i b and the
+    variances of those, x_i Var(b) x_i'."""
+    m = _model(res)
+    _no_custom_weights(m, what)
+    crit, lvl = _critical(m, level)
+    li = m.tau2 / (m.tau2 + m.v)
+    xvx = np.einsum("ij,jk,ik->i", m.X, m.vb, m.X)
+    return m, crit, lvl, li, m.X @ m.beta, xvx
+
+
 def blup(res, *, level=None, transf=None) -> BlupResult:
     """Best linear unbiased predictions of the studies' true effects (metafor's ``blup``).
 
@@ -586,12 +598,7 @@ def blup(res, *, level=None, transf=None) -> BlupResult:
     >>> ma.blup(res).pred.round(3).tolist()
     [0.113, 0.243, 0.287, -0.028]
     """
-    m = _model(res)
-    _no_custom_weights(m, "blup")
-    crit, lvl = _critical(m, level)
-    li = m.tau2 / (m.tau2 + m.v)
-    xb = m.X @ m.beta
-    xvx = np.einsum("ij,jk,ik->i", m.X, m.vb, m.X)
+    m, crit, lvl, li, xb, xvx = _shrinkage(res, level, "blup")
     pred = li * m.y + (1 - li) * xb
     se = np.sqrt(li * m.v + (1 - li) ** 2 * xvx)
     return _pred_result(pred, se, crit, lvl, m.labels, "blup", transf)
@@ -614,16 +621,12 @@ def ranef(res, *, level=None, transf=None) -> BlupResult:
     >>> ma.ranef(res).pred.round(3).tolist()
     [-0.041, 0.089, 0.133, -0.181]
     """
-    m = _model(res)
-    _no_custom_weights(m, "ranef")
-    crit, lvl = _critical(m, level)
+    m, crit, lvl, li, xb, xvx = _shrinkage(res, level, "ranef")
     if m.fixed_effect:
         pred = np.zeros(m.k)
         se = np.zeros(m.k)
     else:
-        li = m.tau2 / (m.tau2 + m.v)
-        xvx = np.einsum("ij,jk,ik->i", m.X, m.vb, m.X)
-        pred = li * (m.y - m.X @ m.beta)
+        pred = li * (m.y - xb)
         se = np.sqrt(li * m.v + li * li * xvx)
     return _pred_result(pred, se, crit, lvl, m.labels, "ranef", transf)
 
