@@ -26,6 +26,9 @@ CURVE_MODELS = ("exponential", "weibull", "gompertz", "loglogistic", "lognormal"
                 "rp1", "rp2", "rp3")
 # Arm names of a curve of the whole trial, which has no partner to compare with.
 _WHOLE_TRIAL = ("overall", "all", "pooled", "total")
+# Arm names that mark the control arm of a curve pair the study table does not describe.
+_CONTROL_ARMS = ("placebo", "control", "standard", "standard of care", "soc", "observation",
+                 "best supportive care", "bsc")
 # Follow-up rows of the study table that bound the horizon of the modelled RMST differences.
 _FOLLOW_UP_MEASURES = ("median", "mean")
 
@@ -36,17 +39,59 @@ def _records(frame) -> list:
     return jsonable(frame.to_dict(orient="records"))
 
 
-def digitised_section(folder, *, level: float = 95) -> tuple:
+def _comparators(table) -> dict:
+    """study_id -> {(therapy, comparator)} of the study table's rows that name both (lower case)."""
+    if table is None:
+        return {}
+    f = getattr(table, "frame", table)
+    rows = f.dropna(subset=["therapy", "comparator"])
+    out = {}
+    for sid, therapy, comparator in zip(rows["study_id"], rows["therapy"], rows["comparator"]):
+        therapy, comparator = str(therapy).strip().lower(), str(comparator).strip().lower()
+        if therapy and comparator:
+            out.setdefault(sid, set()).add((therapy, comparator))
+    return out
+
+
+def _reference_first(members, contrasts) -> tuple:
+    """The two arms of a pair ordered (reference, other), and what decided it.
+
+    The study table decides where it can: the arm that is the other's comparator (a row with
+    therapy = one arm, comparator = the other), else the one arm that is the study's comparator at
+    all. A study the table does not describe falls back on an arm named as a control (placebo,
+    standard, ...), and last on the curves' file names.
+    """
+    arms = [m[1].arm.strip().lower() for m in members]
+    for ref in (0, 1):
+        if (arms[1 - ref], arms[ref]) in contrasts:
+            return (members[ref], members[1 - ref]), "study table (therapy vs comparator)"
+    named = [i for i in (0, 1) if any(arms[i] == c for _, c in contrasts)]
+    if len(named) == 1:
+        return (members[named[0]], members[1 - named[0]]), "study table (the study's comparator)"
+    named = [i for i in (0, 1) if arms[i] in _CONTROL_ARMS]
+    if len(named) == 1:
+        return (members[named[0]], members[1 - named[0]]), "arm name (a control arm)"
+    return tuple(members), "file names (no comparator in the study table)"
+
+
+def digitised_section(folder, *, table=None, level: float = 95) -> tuple:
     """Models, PH checks and RMST differences of the digitised curves in ``folder``.
 
+    ``table`` (a StudyTable or its frame) decides which arm of a pair is the reference: the
+    comparator of the study's therapy/comparator rows (see :func:`_reference_first`). Hazard
+    ratios and RMST differences are of the other arm against it.
+
     Returns ``(section, objects)``: the JSON-ready dict (``curves``: one entry per curve with its
-    model table; ``pairs``: one per study with two arms of one outcome) and, by curve or pair name,
-    the fitted objects the figures draw.
+    model table; ``pairs``: one per study with two arms of one outcome, ``arms`` the reference
+    first) and, by curve or pair name, the fitted objects the figures draw.
     """
+    import numpy as np
+
     from ..survival import read_curve, rmst_difference
     from ..survival.ph import ph_test, piecewise_hr
     from ..survival.models import fit_survival_models
 
+    contrasts = _comparators(table)
     folder = Path(folder)
     section = {"folder": str(folder), "models": list(CURVE_MODELS), "curves": [], "pairs": []}
     objects = {}
@@ -64,7 +109,7 @@ def digitised_section(folder, *, level: float = 95) -> tuple:
         except MetaAnalysisError as exc:
             section["curves"].append({"name": name, "not_run": str(exc)})
             continue
-        table = fits.to_frame()
+        models = fits.to_frame()
         best = fits.best("aic")
         entry = {
             "name": name, "study_id": curve.study_id, "arm": curve.arm, "outcome": curve.outcome,
@@ -72,7 +117,7 @@ def digitised_section(folder, *, level: float = 95) -> tuple:
             "events": int(rec.ipd["event"].sum()), "source": curve.source,
             "horizon": fits.horizon, "best_aic": next(iter(best.values())),
             "best_bic": next(iter(fits.best("bic").values())),
-            "models": _records(table.drop(columns=["arm"])),
+            "models": _records(models.drop(columns=["arm"])),
         }
         section["curves"].append(entry)
         objects[name] = {"fits": fits, "ipd": rec.ipd, "curve": curve}
@@ -82,10 +127,11 @@ def digitised_section(folder, *, level: float = 95) -> tuple:
     for (study, outcome, unit), members in sorted(arms.items()):
         if len(members) != 2:
             continue
-        (name_a, curve_a, ipd_a), (name_b, curve_b, ipd_b) = members
+        ((name_a, curve_a, ipd_a), (name_b, curve_b, ipd_b)), decided_by = _reference_first(
+            members, contrasts.get(study, set()))
         key = f"{study}_{outcome}".lower()
         pair = {"name": key, "study_id": study, "outcome": outcome, "time_unit": unit,
-                "arms": [curve_a.arm, curve_b.arm]}
+                "arms": [curve_a.arm, curve_b.arm], "reference": curve_a.arm, "reference_from": decided_by}
         try:
             ph = ph_test(ipd_a, ipd_b, arm_names=(curve_a.arm, curve_b.arm))
             # the horizon: the shorter of the two arms' follow-up (the RMST is not estimable
@@ -93,8 +139,6 @@ def digitised_section(folder, *, level: float = 95) -> tuple:
             tau = float(min(ipd_a["time"].max(), ipd_b["time"].max()))
             events = ipd_a.loc[ipd_a["event"] == 1, "time"].tolist() + \
                 ipd_b.loc[ipd_b["event"] == 1, "time"].tolist()
-            import numpy as np
-
             breaks = [float(b) for b in np.quantile(events, [1 / 3, 2 / 3])]
             piece = piecewise_hr(ipd_a, ipd_b, breaks, level=level)
             rmst = rmst_difference(ipd_b, ipd_a, horizon=tau, level=level)
