@@ -1,9 +1,10 @@
 """The report page opened in a real browser: headless Chromium (Debian's package) driven by Selenium.
 
 Checks what a reader would meet: no console errors, every figure drawn with a size, every in-page
-anchor leading somewhere, every link to a file of the report resolving, and figures and tables
-numbered in page order. A full-page screenshot is kept as a CI artefact (``.ci/artifacts/`` or
-``$CI_ARTIFACTS``). Without Chromium, its driver or Selenium the test is skipped and says which.
+anchor leading somewhere, every link to a file of the report resolving, figures and tables
+numbered in page order, no sideways scrolling at 1200 px. A full-page screenshot is kept as a CI
+artefact (``.ci/artifacts/`` or ``$CI_ARTIFACTS``). Without Chromium, its driver or Selenium the
+test is skipped and says which.
 """
 
 from __future__ import annotations
@@ -104,6 +105,19 @@ def test_figures_and_tables_are_numbered_in_order(page):
         "return Array.from(document.querySelectorAll('table > caption')).map(c => c.textContent);")
     tnum = [int(re.match(r"Table (\d+)\.", c).group(1)) for c in tables]
     assert tnum == list(range(1, len(tnum) + 1)) and len(tnum) >= 10
+
+
+def test_no_sideways_scrolling_at_1200px(page):
+    # wide tables scroll inside their own box; the page itself must not
+    driver, _ = page
+    size = driver.get_window_size()
+    try:
+        driver.set_window_size(1200, size["height"])
+        inner, scroll = driver.execute_script(
+            "return [window.innerWidth, document.documentElement.scrollWidth];")
+        assert inner == 1200 and scroll <= inner, (inner, scroll)
+    finally:
+        driver.set_window_size(size["width"], size["height"])
 
 
 def test_full_page_screenshot_is_kept(page):

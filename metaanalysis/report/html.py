@@ -23,13 +23,14 @@ table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .figure{margin:1em 0;overflow-x:auto}.figure svg{max-width:100%;height:auto}
+.table-wrap{overflow-x:auto;max-width:100%}
 .note{color:#555;font-size:.9em}.warn{color:#8a4b00}.flag{color:#b00020;font-weight:bold}
 .meta{color:#555;font-size:.9em}code{font-size:.95em}
 figure{margin:1.2em 0}figcaption,caption{color:#333;font-size:.9em;text-align:left;padding:.3em 0}
 caption{caption-side:top;font-weight:600}
 @media print{body{max-width:none;margin:0;font-size:10pt}a{color:inherit;text-decoration:none}
  h2,h3{break-after:avoid}figure,table,tr{break-inside:avoid}details>*{display:block}
- .figure{overflow:visible}}
+ .figure,.table-wrap{overflow:visible}}
 """
 
 
@@ -86,7 +87,8 @@ def table_html(header, rows, numeric=(), caption=None) -> str:
     cap = ""
     if caption:
         cap = f"<caption>Table {_NUMBERS.table()}. {esc(caption)}</caption>"
-    out = [f"<table>{cap}<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
+    # wide tables scroll inside their own box, not the page
+    out = [f'<div class="table-wrap"><table>{cap}<thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in header)
            + "</tr></thead><tbody>"]
     for r in rows:
         cells = []
@@ -94,7 +96,7 @@ def table_html(header, rows, numeric=(), caption=None) -> str:
             cls = ' class="num"' if i in numeric else ""
             cells.append(f"<td{cls}>{c}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
