@@ -129,3 +129,53 @@ def test_lean_copy_is_kept_in_a_cache_and_is_byte_stable(tmp_path, monkeypatch):
     second = _fonts._lean_copy(path)
     assert second == first and open(second, "rb").read() == content
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".lean-")] == []
+
+
+def _cut_from(monkeypatch):
+    """Record which font file each cut reads."""
+    from matplotlib.backends import _backend_pdf_ps as backend
+
+    seen = []
+    real = backend.get_glyphs_subset
+
+    def spy(fontfile, glyphs, *args, **kwargs):
+        seen.append(str(fontfile))
+        return real(fontfile, glyphs, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "get_glyphs_subset", spy)
+    return seen
+
+
+def test_small_copy_serves_the_usual_text_and_gives_the_same_glyphs(tmp_path, monkeypatch):
+    seen = _cut_from(monkeypatch)
+    small = _embedded_fonts(_save(tmp_path, "small.pdf"))
+    assert seen and all(p.endswith("-small.ttf") for p in seen), seen
+    monkeypatch.undo()
+    full = _embedded_fonts(_save(tmp_path, "full.pdf", monkeypatch))
+    assert set(small) == set(full)
+    for name in full:
+        a, b = small[name], full[name]
+        assert a["cmap"].getBestCmap() == b["cmap"].getBestCmap()
+        names_b = b["cmap"].getBestCmap()
+        for code, g in a["cmap"].getBestCmap().items():
+            ga, gb = a["glyf"][g], b["glyf"][names_b[code]]
+            ga.expand(a["glyf"])
+            gb.expand(b["glyf"])
+            assert ga.getCoordinates(a["glyf"])[0] == gb.getCoordinates(b["glyf"])[0], chr(code)
+            assert a["hmtx"][g] == b["hmtx"][names_b[code]], chr(code)
+
+
+def test_a_glyph_outside_the_small_copy_is_cut_from_the_lean_copy(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    star = "\u2605"  # BLACK STAR: in DejaVu Sans, not among the small copy's characters
+    assert not any(a <= ord(star) <= b for a, b in _fonts._SMALL_RANGES)
+    seen = _cut_from(monkeypatch)
+    fig = _figure()
+    fig.axes[0].set_ylabel(f"Best {star}")
+    save_figure(fig, tmp_path / "star.pdf")
+    plt.close(fig)
+    assert any(not p.endswith("-small.ttf") for p in seen), seen
+    fonts = _embedded_fonts((tmp_path / "star.pdf").read_bytes())
+    regular = next(f for n, f in fonts.items() if "Bold" not in n)
+    assert ord(star) in regular["cmap"].getBestCmap()

@@ -193,7 +193,7 @@ def league_heatmap(fit, ax=None, *, digits=2, cmap="RdBu_r", width=None):
             ax = fig.add_subplot()
         vmax = float(np.nanmax(np.abs(M))) if np.isfinite(M).any() else 1.0
         im = ax.imshow(M, cmap=cmap, norm=TwoSlopeNorm(0.0, -vmax or -1, vmax or 1),
-                       interpolation="nearest", aspect="auto")
+                       interpolation="none", aspect="auto")
         im.set_gid("league-cells")
         for (i, j), (e_t, ci_t) in texts.items():
             strong = abs(M[i, j]) > 0.6 * vmax
