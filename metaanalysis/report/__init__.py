@@ -210,7 +210,7 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
     from .curves import digitised_section, modelled_rmst_section
 
     say("fitting survival models to the digitised curves")
-    digitised, survival["digitised"] = digitised_section(folder / "curves", level=net_level)
+    digitised, survival["digitised"] = digitised_section(folder / "curves", table=table, level=net_level)
     results["survival_models"] = {
         "digitised": digitised,
         "modelled_rmst": modelled_rmst_section(table, survival, review, level=net_level),

@@ -54,7 +54,7 @@ def review_inputs(folder=INPUTS):
     from metaanalysis.report.curves import digitised_section
 
     # the digitised curves' model and PH-check figures (a frozen copy of data/curves)
-    _, survival["digitised"] = digitised_section(folder / "curves")
+    _, survival["digitised"] = digitised_section(folder / "curves", table=table)
     return review, network_fits, survival
 
 
