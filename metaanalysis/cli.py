@@ -126,7 +126,8 @@ def cmd_report(args) -> int:
 
     out = build_report(args.studies, args.out, protocol=args.protocol, trials=args.trials,
                        method=args.method, test=args.test, level=args.level,
-                       compare=args.compare, force=args.force, progress=progress)
+                       compare=args.compare, force=args.force, progress=progress,
+                       cache=not args.no_cache)
     if args.json:
         print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
     else:
@@ -192,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "deleted)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (it is shown only on a terminal anyway)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="draw every figure and fit every curve again, without reading or writing "
+                        "the cache of earlier runs (~/.cache/metaanalysis, or $METAANALYSIS_CACHE; "
+                        "METAANALYSIS_CACHE=off turns it off for good)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("diff", help="list what changed between two reports' results.json")

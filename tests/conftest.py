@@ -23,3 +23,11 @@ needs_baseline_freetype = pytest.mark.skipif(
     reason="PNG baselines are drawn with FreeType >= 2.14 (matplotlib >= 3.11); this matplotlib "
            "bundles an older FreeType that rasterises text differently",
 )
+
+
+# The tests check what the code draws and fits now: the report's cache of earlier runs (which
+# would skip the drawing under test) is off for them and for the commands they run;
+# tests/test_report_cache.py turns it on in its own folders.
+import os  # noqa: E402
+
+os.environ["METAANALYSIS_CACHE"] = "off"

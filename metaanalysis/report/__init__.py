@@ -122,7 +122,7 @@ def _table_digest(path) -> str:
 
 def build_report(studies="data/studies.csv", out="report", *, protocol=None, trials=None,
                  method=None, test=None, level=None, compare=None, formats=("svg",),
-                 force=False, progress=None) -> ReportOutput:
+                 force=False, progress=None, cache=True) -> ReportOutput:
     """Validate the inputs, run every analysis the protocol declares and write the report.
 
     Parameters
@@ -150,6 +150,10 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
         Write into a non-empty folder that no report made; nothing already there is deleted.
     progress : callable, optional
         Called with a short message at each stage (the CLI prints them on stderr).
+    cache : bool
+        Take figures and the digitised curves' fits from the cache of earlier runs when what they
+        are drawn or fitted from is unchanged, and store new ones there (:mod:`.cache`: the same
+        bytes as drawing again; ``METAANALYSIS_CACHE=off`` turns it off everywhere).
 
     Returns
     -------
@@ -160,6 +164,20 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
     >>> out = build_report("data/studies.csv", "report")                   # doctest: +SKIP
     >>> [a["id"] for a in out.results["analyses"] if a["role"] == "primary"]  # doctest: +SKIP
     """
+    from . import cache as report_cache
+
+    if not cache:
+        with report_cache.disabled():
+            return _build_report(studies, out, protocol, trials, method, test, level, compare,
+                                 formats, force, progress)
+    result = _build_report(studies, out, protocol, trials, method, test, level, compare, formats,
+                           force, progress)
+    report_cache.prune()
+    return result
+
+
+def _build_report(studies, out, protocol, trials, method, test, level, compare, formats, force,
+                  progress) -> ReportOutput:
     import dataclasses
 
     from .._version import __version__

@@ -17,6 +17,7 @@ Two kinds of input, never mixed:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import MetaAnalysisError
@@ -74,7 +75,46 @@ def _reference_first(members, contrasts) -> tuple:
     return tuple(members), "file names (no comparator in the study table)"
 
 
-def digitised_section(folder, *, table=None, level: float = 95) -> tuple:
+class DigitisedObjects(Mapping):
+    """The digitised curves' fitted objects by curve or pair name, as the figures draw them.
+
+    When the section came from the report's cache (:mod:`.cache`), the objects are fitted only
+    if a figure is asked for that the cache does not hold; ``cache_key`` names the section's
+    cache entry (None when the cache is off), and the figures are cached under it.
+    """
+
+    def __init__(self, names, compute=None, cache_key=None, objects=None):
+        self._names = tuple(names)
+        self._compute = compute
+        self._objects = objects
+        self.cache_key = cache_key
+
+    def __getitem__(self, name):
+        if self._objects is None:
+            self._objects = self._compute()[1]
+        return self._objects[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
+
+
+def _section_key(folder: Path, table, level) -> str | None:
+    """The section's cache key: the curve files' names and bytes, the study table's
+    therapy/comparator rows (they order the pairs), the level and the models."""
+    from . import cache
+
+    if cache.cache_folder() is None or not folder.is_dir():
+        return None
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    contrasts = sorted((sid, sorted(pairs)) for sid, pairs in _comparators(table).items())
+    return cache.fingerprint("digitised", str(folder), float(level), CURVE_MODELS, contrasts,
+                             [(str(p.relative_to(folder)), p.read_bytes()) for p in files])
+
+
+def digitised_section(folder, *, table=None, level: float = 95, use_cache: bool = True) -> tuple:
     """Models, PH checks and RMST differences of the digitised curves in ``folder``.
 
     ``table`` (a StudyTable or its frame) decides which arm of a pair is the reference: the
@@ -83,8 +123,28 @@ def digitised_section(folder, *, table=None, level: float = 95) -> tuple:
 
     Returns ``(section, objects)``: the JSON-ready dict (``curves``: one entry per curve with its
     model table; ``pairs``: one per study with two arms of one outcome, ``arms`` the reference
-    first) and, by curve or pair name, the fitted objects the figures draw.
+    first) and, by curve or pair name, the fitted objects the figures draw
+    (:class:`DigitisedObjects`). With ``use_cache`` the section is taken from the report's cache
+    when the same curve files were fitted before by the same code (see :mod:`.cache`).
     """
+    from functools import partial
+
+    from . import cache
+
+    folder = Path(folder)
+    key = _section_key(folder, table, level) if use_cache else None
+    found = cache.lookup("sections", key)
+    if found is not None:
+        meta = found["meta"]
+        return meta["section"], DigitisedObjects(
+            meta["names"], partial(_fit_digitised, folder, table, level), key)
+    section, objects = _fit_digitised(folder, table, level)
+    cache.store("sections", key, {"section": section, "names": list(objects)})
+    return section, DigitisedObjects(list(objects), None, key, objects)
+
+
+def _fit_digitised(folder: Path, table, level) -> tuple:
+    """:func:`digitised_section` without the cache."""
     import numpy as np
 
     from ..survival import read_curve, rmst_difference
@@ -92,7 +152,6 @@ def digitised_section(folder, *, table=None, level: float = 95) -> tuple:
     from ..survival.models import fit_survival_models
 
     contrasts = _comparators(table)
-    folder = Path(folder)
     section = {"folder": str(folder), "models": list(CURVE_MODELS), "curves": [], "pairs": []}
     objects = {}
     if not folder.is_dir():

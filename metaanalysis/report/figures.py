@@ -123,12 +123,38 @@ def _worker_count(workers, n_jobs) -> int:
     return max(1, min(cores, 4, n_jobs))
 
 
+def _job_key(job, formats):
+    """The figure's key in the report's cache (see :mod:`.cache`): what it is drawn from."""
+    from . import cache
+
+    if cache.cache_folder() is None:
+        return None
+    key = getattr(job, "cache_key", None)
+    if key is not None:
+        return cache.fingerprint("figure", key, tuple(formats))
+    func = getattr(job, "func", None)
+    if func is None:
+        return None
+    return cache.fingerprint("figure", func.__module__, func.__qualname__, job.args, job.keywords,
+                             tuple(formats))
+
+
 def _render_job(job, folder, formats) -> dict:
     from ..plots.lifecycle import close_figure
+    from . import cache
 
+    key = _job_key(job, formats)
+    found = cache.lookup("figures", key)
+    if found is not None:
+        spec = found["meta"]
+        files = cache.copy_files(found, folder)
+        stem = folder / spec["name"]
+        return dict(spec, svg=stem.with_suffix(".svg"), pdf=stem.with_suffix(".pdf"),
+                    files=[str(f) for f in files])
     spec, ax = job()
     svg, pdf, files = _save(ax.figure, folder / spec["name"], formats)
     close_figure(ax)
+    cache.store("figures", key, spec, files)
     return dict(spec, svg=svg, pdf=pdf, files=[str(f) for f in files])
 
 
@@ -142,7 +168,10 @@ def figure_jobs(review, network_fits, survival, *, funnel_min_k: int = 10) -> li
     for run in review.runs:
         if not run.groups:
             continue
-        jobs.append(partial(_forest_figure, run, raw,
+        # only the table lines this forest prints: a figure is cached by what it is drawn from
+        used = {int(line) for g in run.groups if "lines" in g.entries
+                for lines in g.entries["lines"] for line in lines}
+        jobs.append(partial(_forest_figure, run, {k: v for k, v in raw.items() if k in used},
                             rob=getattr(review, "risk_of_bias", None)))
         for g in run.groups:
             if g.k >= funnel_min_k:
@@ -150,11 +179,24 @@ def figure_jobs(review, network_fits, survival, *, funnel_min_k: int = 10) -> li
     for key, fit in network_fits.items():
         for i in range(len(_NETWORK_DRAWERS)):
             jobs.append(partial(_network_figure, key, fit, i))
+    # the modelled curves are drawn from the summary alone (not the digitised curves' fits)
+    modelled = {k: v for k, v in survival.items() if k != "digitised"}
     for i in range(len(_survival_specs(survival))):
-        jobs.append(partial(_survival_figure, survival, i))
-    for name, objects in (survival.get("digitised") or {}).items():
-        jobs.append(partial(_digitised_figure, name, objects))
+        jobs.append(partial(_survival_figure, modelled, i))
+    digitised = survival.get("digitised") or {}
+    section_key = getattr(digitised, "cache_key", None)
+    for name in digitised:
+        job = partial(_digitised_job, digitised, name)
+        if section_key is not None:
+            # the fitted objects do not pickle (lifelines); the section's key names what they
+            # were fitted from
+            job.cache_key = ("digitised", section_key, name)
+        jobs.append(job)
     return jobs
+
+
+def _digitised_job(digitised, name):
+    return _digitised_figure(name, digitised[name])
 
 
 def _digitised_figure(name, objects):
