@@ -75,7 +75,12 @@ def test_exact_small_curve_without_censoring():
     assert list(ipd.columns) == ["time", "event"]
     assert len(ipd) == 10 and ipd["event"].sum() == 4
     assert sorted(ipd.loc[ipd.event == 1, "time"]) == [1, 1, 3, 3]
-    assert (ipd.loc[ipd.event == 0, "time"] == 3).all()  # the rest censored at the last point
+    # the rest censored just after the last point (end_slack, 1 % of the time range), or at it
+    assert np.allclose(ipd.loc[ipd.event == 0, "time"], 3.03)
+    guyot = reconstruct_ipd([0, 1, 1, 2, 3], [1, 1, 0.8, 0.8, 0.6], [0, 2], [10, 8],
+                            interpolate=False, end_slack=0)
+    assert (guyot.loc[guyot.event == 0, "time"] == 3).all()
+    np.testing.assert_array_equal(guyot.loc[guyot.event == 1, "time"], [1, 1, 3, 3])
     # by default the drop between the clicks at 2 and 3 is spread over (2, 3]; the vertical drop
     # at 1 (both corners clicked) stays where it is
     ipd = reconstruct_ipd([0, 1, 1, 2, 3], [1, 1, 0.8, 0.8, 0.6], [0, 2], [10, 8])
@@ -318,7 +323,7 @@ def test_total_events_without_risk_table():
 
 def test_number_only_has_no_censoring_but_the_end():
     ipd = reconstruct_ipd([0, 1, 2, 3], [1, 0.9, 0.8, 0.7], None, 10)
-    assert ipd.event.sum() == 3 and (ipd[ipd.event == 0].time == 3).all()
+    assert ipd.event.sum() == 3 and np.allclose(ipd[ipd.event == 0].time, 3 * 1.01)
 
 
 def test_tail_rules():
@@ -546,3 +551,40 @@ def test_keynote189_hr_with_lifelines_cox():
     res = cox_hr(ipd["pembrolizumab"], ipd["placebo"])
     assert abs(res.hr - 0.49) <= 0.03
     assert res.ci_low < 0.49 < res.ci_high
+
+
+def test_end_censored_just_after_the_last_click():
+    # two arms followed to the same cut-off (week 52), 4 events at 52 in arm 0 and none in arm 1;
+    # the end of arm 1 is clicked a little early (51.8). Censored at its end click, arm 1 would
+    # leave the risk set before arm 0's events at 52.1 (its end click): those events would then
+    # carry no comparison. Censored just after the end (end_slack), it stays, as in the truth
+    t0 = np.r_[np.arange(2.0, 42.0, 2.0), np.full(4, 52.0), np.full(76, 52.0)]
+    e0 = np.r_[np.ones(24), np.zeros(76)]
+    t1 = np.r_[np.arange(3.0, 43.0, 4.0), np.full(90, 52.0)]
+    e1 = np.r_[np.ones(10), np.zeros(90)]
+    truth = cox_log_hr(t0, e0, t1, e1)
+    rt = [0, 26]
+    arms = {}
+    for slack in (0.0, 0.01):
+        recs = []
+        for t, e, end in ((t0, e0, 52.1), (t1, e1, 51.8)):
+            tau, surv, _, _ = km_steps(t, e)
+            xs = np.r_[np.repeat(tau, 2), end]
+            xs[xs == 52.0] = end  # the drop at the cut-off clicked at the end click's time
+            ys = np.r_[np.column_stack([np.r_[1.0, surv[:-1]], surv]).ravel(), surv[-1]]
+            ipd = reconstruct_ipd(xs, ys, rt, [100, int((t >= 26).sum())], interpolate=False,
+                                  end_slack=slack)
+            recs.append((ipd.time.to_numpy(), ipd.event.to_numpy().astype(float)))
+            # the arm's own curve does not change with end_slack
+            assert int(ipd.event.sum()) == int(e.sum())
+        arms[slack] = recs
+        if slack:
+            assert np.allclose(recs[1][0][recs[1][1] == 0], 51.8 * 1.01)
+    err = {k: abs(cox_log_hr(*r[0], *r[1]) - truth) for k, r in arms.items()}
+    assert err[0.01] < 0.005 < err[0.0]
+    for r0, r1 in zip(arms[0.0], arms[0.01]):
+        np.testing.assert_array_equal(r0[0][r0[1] == 1], r1[0][r1[1] == 1])
+    with pytest.raises(InputError, match="end_slack"):
+        reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], None, 10, end_slack=0.5)
+    with pytest.raises(InputError, match="end_slack"):
+        reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], None, 10, end_slack="x")
