@@ -243,7 +243,11 @@ def test_cli_commands_run_in_order(tmp_path):
     n_new = hold_back_new_rows(tmp_path)
     shutil.copy(tmp_path / "data" / "protocol.toml", tmp_path / "my_question.toml")
     before = len((tmp_path / "data" / "studies.csv").read_text(encoding="utf-8").splitlines())
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    # the report's cache on, in a folder of this test's own, as a user has it: the README's first
+    # report draws every figure; the later ones (after `add`, with another protocol) take the
+    # figures whose inputs did not change from it (tests/test_report_cache.py checks that this
+    # gives the same bytes)
+    env = {**os.environ, "MPLBACKEND": "Agg", "METAANALYSIS_CACHE": str(tmp_path / "cache")}
     for line, argv in cli_commands(README.read_text(encoding="utf-8")):
         out = subprocess.run([sys.executable, "-m", "metaanalysis", *argv], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=600)

@@ -66,8 +66,10 @@ def run_analyses(table, *, protocol=None, trials=None):
     return results, review
 
 
-def _write_report_files(out, review, network_fits, survival, results, table, diff, formats):
-    """Render the figures and the page and move them into ``out``; returns the paths written."""
+def _write_report_files(out, review, network_fits, survival, results, table, complete, formats):
+    """Render the figures and the page and move them into ``out``; returns the paths written and
+    the diff. ``complete(results)`` adds what other processes computed meanwhile (the digitised
+    curves' section) and returns their figures and the diff."""
     from ..fileio import atomic_write
     from .exports import docx_bytes, manuscript_tables, xlsx_bytes
     from .figures import figure_jobs, render_jobs
@@ -84,6 +86,15 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
         jobs = review_figure_jobs(review) + figure_jobs(review, network_fits, survival,
                                                         funnel_min_k=SMALL_STUDY_MIN_K)
         figures = render_jobs(jobs, scratch, formats)
+        more, diff = complete(results)
+        for fig in more:
+            moved = []
+            for f in fig["files"]:
+                moved.append(scratch / Path(f).name)
+                os.replace(f, moved[-1])
+            fig.update(svg=scratch / Path(fig["svg"]).name, pdf=scratch / Path(fig["pdf"]).name,
+                       files=[str(f) for f in moved])
+        figures += more
         page = render_page(results, table, figures, diff)
         written = []
         (out / "figures").mkdir(exist_ok=True)
@@ -113,7 +124,7 @@ def _write_report_files(out, review, network_fits, survival, results, table, dif
         written.append(out / "results.json")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return written
+    return written, diff
 
 
 def _table_digest(path) -> str:
@@ -180,11 +191,9 @@ def _build_report(studies, out, protocol, trials, method, test, level, compare, 
                   progress) -> ReportOutput:
     import dataclasses
 
-    from .._version import __version__
     from ..pooling.core import validate_common
     from ..review import default_paths, read_protocol, read_trials
     from ..studies import read_studies
-    from .methods import methods_paragraph
     from .outdir import prepare_folder
 
     if method is not None or test is not None or level is not None:
@@ -214,23 +223,41 @@ def _build_report(studies, out, protocol, trials, method, test, level, compare, 
         proto = dataclasses.replace(proto, analyses=tuple(
             dataclasses.replace(a, **overrides) for a in proto.analyses))
     previous = load_results(compare) if compare is not None else None
+    net_level = check_level(95 if level is None else level)
+    from .parallel import start_digitised
+
+    # the digitised curves need nothing from the analyses: fitted and drawn beside them
+    say("fitting survival models to the digitised curves (in the background)")
+    curves_work = start_digitised(folder / "curves", table, level=net_level, formats=formats)
+    try:
+        return _analyse_and_write(studies, out, table, proto, trials_table, protocol_path,
+                                  trials_path, protected, overrides, method, net_level, formats,
+                                  force, previous, compare, curves_work, say)
+    finally:
+        curves_work.close()
+
+
+def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, trials_path,
+                       protected, overrides, method, net_level, formats, force, previous, compare,
+                       curves_work, say) -> ReportOutput:
+    from .._version import __version__
+    from .methods import methods_paragraph
+    from .outdir import prepare_folder
+
     say(f"running the {len(proto.analyses)} analyses of {protocol_path}")
     results, review = run_analyses(table, protocol=proto, trials=trials_table)
     from .extras import network_section, survival_section
 
     net_method = method or "REML"
-    net_level = check_level(95 if level is None else level)
     network, network_fits = network_section(table, method=net_method, level=net_level)
     results["network"] = network
     results["rankings"] = network["rankings"]
     survival = survival_section(table)
     results["survival"] = survival["summary"]
-    from .curves import digitised_section, modelled_rmst_section
+    from .curves import modelled_rmst_section
 
-    say("fitting survival models to the digitised curves")
-    digitised, survival["digitised"] = digitised_section(folder / "curves", table=table, level=net_level)
     results["survival_models"] = {
-        "digitised": digitised,
+        "digitised": None,  # from curves_work, once the figures are drawn
         "modelled_rmst": modelled_rmst_section(table, survival, review, level=net_level),
     }
     results["warnings"] = [str(w) for w in table.warnings]
@@ -243,9 +270,15 @@ def _build_report(studies, out, protocol, trials, method, test, level, compare, 
     results["methods"] = methods_paragraph(
         proto, overrides=overrides, small_study_min_k=SMALL_STUDY_MIN_K,
         network_method=net_method if network_fits else None, version=__version__)
-    diff = diff_results(previous, results) if previous is not None else None
-    if diff is not None:
-        diff = ResultsDiff(str(compare), "this report", diff.changes)
+
+    def complete(results):
+        """The digitised curves' section and figures (from the other process), then the diff."""
+        section, figures = curves_work.result()
+        results["survival_models"]["digitised"] = section
+        diff = diff_results(previous, results) if previous is not None else None
+        if diff is not None:
+            diff = ResultsDiff(str(compare), "this report", diff.changes)
+        return figures, diff
 
     from ..fileio import file_lock
     from .outdir import clean_scratch, lock_target, remove_stale, sha256_of, write_manifest
@@ -254,8 +287,8 @@ def _build_report(studies, out, protocol, trials, method, test, level, compare, 
         written_before = prepare_folder(out, protected=protected, force=force)
         clean_scratch(out)
         say("drawing the figures and writing the page")
-        written = _write_report_files(out, review, network_fits, survival, results, table,
-                                      diff, formats)
+        written, diff = _write_report_files(out, review, network_fits, survival, results, table,
+                                            complete, formats)
         manifest = {str(p.relative_to(out)): sha256_of(p) for p in written}
         # Files an earlier report wrote here and this one does not (figures of an analysis that
         # no longer runs, a diff.json without --compare) go, if nobody has edited them since.

@@ -183,7 +183,15 @@ def figure_jobs(review, network_fits, survival, *, funnel_min_k: int = 10) -> li
     modelled = {k: v for k, v in survival.items() if k != "digitised"}
     for i in range(len(_survival_specs(survival))):
         jobs.append(partial(_survival_figure, modelled, i))
-    digitised = survival.get("digitised") or {}
+    return jobs + digitised_figure_jobs(survival.get("digitised") or {})
+
+
+def digitised_figure_jobs(digitised) -> list:
+    """The figures of the digitised curves (``objects`` of
+    :func:`~.curves.digitised_section`): each curve's models, each pair's PH check."""
+    from functools import partial
+
+    jobs = []
     section_key = getattr(digitised, "cache_key", None)
     for name in digitised:
         job = partial(_digitised_job, digitised, name)
