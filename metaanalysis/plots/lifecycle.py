@@ -21,3 +21,12 @@ def close_figure(fig_or_ax) -> None:
 
     fig = getattr(fig_or_ax, "figure", fig_or_ax)
     plt.close(fig)
+
+
+def preload() -> None:
+    """Import what drawing and saving a figure needs (pyplot, the SVG and PDF backends, the font
+    cutter), so that processes forked afterwards to draw figures share one import instead of each
+    paying for its own (about 0.8 s of CPU each)."""
+    import matplotlib.pyplot  # noqa: F401
+    from fontTools import subset  # noqa: F401
+    from matplotlib.backends import backend_pdf, backend_svg  # noqa: F401
