@@ -47,6 +47,19 @@ def _cache_folder() -> Path:
     return Path(matplotlib.get_cachedir()) / "metaanalysis-lean-fonts"
 
 
+def _write_atomic(target: Path, data: bytes) -> None:
+    # written whole, then renamed: processes saving at once never read half a file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".lean-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _lean_copy(path: str):
     """Path of a copy of the TrueType font at ``path`` without layout tables, or None."""
     with _lock:
@@ -72,16 +85,11 @@ def _lean_copy(path: str):
                     for tag in _LAYOUT_TABLES:
                         if tag in font:
                             del font[tag]
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    # written whole, then renamed: processes saving at once never read half a font
-                    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".lean-", suffix=".ttf")
-                    try:
-                        with os.fdopen(fd, "wb") as fh:
-                            font.save(fh)
-                        os.replace(tmp, target)
-                    finally:
-                        if os.path.exists(tmp):
-                            os.unlink(tmp)
+                    import io
+
+                    buf = io.BytesIO()
+                    font.save(buf)
+                    _write_atomic(target, buf.getvalue())
                 lean = str(target)
             except Exception:  # noqa: BLE001 -- a font we cannot copy is embedded as it is
                 lean = None
@@ -93,19 +101,6 @@ def _lean_copy(path: str):
 _SMALL_RANGES = ((0x20, 0x7E), (0xA0, 0x17F), (0x370, 0x3CE), (0x2010, 0x2044), (0x2070, 0x209C),
                  (0x2190, 0x21FF), (0x2200, 0x22FF), (0x25A0, 0x25FF))
 _small: dict = {}  # original path -> (small copy's path, {glyph: small glyph}, characters) or None
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    # written whole, then renamed: processes saving at once never read half a file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".lean-", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _small_copy(path: str):

@@ -16,12 +16,9 @@ ESTIMATE_KEYS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class PooledEstimate(ResultMixin):
-    """The pooled effect with its test and interval, and tau² with its SE.
-
-    These are the first fields of a subclass, in this order (``PoolResult._fast`` fills the fields
-    positionally). Subclasses also have ``k``, which :meth:`_estimate_short` prints.
-    """
+class EstimateInterval(ResultMixin):
+    """The pooled effect with its test and interval: the first fields of every pooled fit
+    (``BinaryPoolResult`` and ``ProportionPoolResult`` follow them with the prediction interval)."""
 
     estimate: float
     se: float
@@ -29,6 +26,16 @@ class PooledEstimate(ResultMixin):
     pvalue: float
     ci_low: float
     ci_high: float
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PooledEstimate(EstimateInterval):
+    """The pooled effect with its test and interval, and tau² with its SE.
+
+    These are the first fields of a subclass, in this order (``PoolResult._fast`` fills the fields
+    positionally). Subclasses also have ``k``, which :meth:`_estimate_short` prints.
+    """
+
     tau2: float
     se_tau2: float
 

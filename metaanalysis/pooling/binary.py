@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
+from .._base import as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
 from ..effects import _add_correction, _check_counts, _check_to, two_by_two
 from ..errors import InputError
+from ._result import EstimateInterval
 
 __all__ = ["BinaryPoolResult", "pool_binary", "mantel_haenszel", "peto"]
 
@@ -172,7 +173,7 @@ def peto(ai, bi, ci, di) -> dict:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class BinaryPoolResult(ResultMixin):
+class BinaryPoolResult(EstimateInterval):
     """Pooled two-arm binary data (MH, Peto or inverse variance).
 
     ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` are on the analysis scale (log
@@ -181,12 +182,6 @@ class BinaryPoolResult(ResultMixin):
     0 and the prediction interval is ``nan`` (an equal-effects model has none; as :func:`pool`). ``fit`` holds the :class:`PoolResult` of an inverse-variance fit.
     """
 
-    estimate: float
-    se: float
-    statistic: float
-    pvalue: float
-    ci_low: float
-    ci_high: float
     pi_low: float
     pi_high: float
     tau2: float

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
+from .._base import as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
 from ..effects import ONE_ARM_MEASURES, _check_counts, _check_to, _check_vtype, one_arm
 from ..errors import ConvergenceError, InputError
+from ._result import EstimateInterval
 
 __all__ = [
     "ProportionPoolResult",
@@ -301,7 +302,7 @@ def _saturated_tests(x, n):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class ProportionPoolResult(ResultMixin):
+class ProportionPoolResult(EstimateInterval):
     """Pooled proportions; analysis-scale fields as :class:`PoolResult`, plus the proportion scale.
 
     ``proportion``, ``proportion_ci_low``, ``proportion_ci_high``, ``proportion_pi_low``,
@@ -310,12 +311,6 @@ class ProportionPoolResult(ResultMixin):
     likelihood-ratio test. ``fit`` holds the :class:`PoolResult` of an inverse-variance fit.
     """
 
-    estimate: float
-    se: float
-    statistic: float
-    pvalue: float
-    ci_low: float
-    ci_high: float
     pi_low: float
     pi_high: float
     tau2: float
