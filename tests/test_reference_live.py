@@ -93,25 +93,50 @@ def reruns(tmp_path_factory):
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    scratch = {s.name: tmp_path_factory.mktemp(s.stem) for s in SCRIPTS}
+    scripts = [s for s in SCRIPTS if s.name in MINE]
+    scratch = {s.name: tmp_path_factory.mktemp(s.stem) for s in scripts}
     # the slowest first (about 140, 65, 37 and 23 s on this machine), so that the pool ends together
     slow = ("permutest.R", "glmm.R", "selection.R", "tau2_more.R")
-    order = sorted(SCRIPTS, key=lambda s: slow.index(s.name) if s.name in slow else len(slow))
+    order = sorted(scripts, key=lambda s: slow.index(s.name) if s.name in slow else len(slow))
     with ThreadPoolExecutor(max_workers=max(1, cores)) as pool:
         futures = {s.name: pool.submit(_run, s, scratch[s.name]) for s in order}
         return {name: f.result() for name, f in futures.items()}
 
 
-# CI runs this check once, in its oldest-versions pass (beside the newest pass, which sets this
-# variable): R's output does not depend on the Python versions, and it takes minutes
+# CI runs this check once, shared between its two passes, which run side by side (R's output does
+# not depend on the Python versions, and it takes minutes): METAANALYSIS_LIVE_R_SHARD="i/n" reruns
+# the i-th of n shares of the scripts, balanced by their run times; METAANALYSIS_LIVE_R_ELSEWHERE
+# skips them all (another run does them).
 ELSEWHERE = os.environ.get("METAANALYSIS_LIVE_R_ELSEWHERE")
+# seconds on this machine of the slowest scripts; the others take about 4 s
+_SECONDS = {"permutest.R": 140, "glmm.R": 65, "selection.R": 37, "tau2_more.R": 23}
+
+
+def shard(scripts, spec):
+    """The scripts of share ``spec`` ("i/n"): longest first, each to the least loaded share."""
+    if not spec:
+        return list(scripts)
+    i, n = (int(x) for x in spec.split("/"))
+    loads, mine = [0.0] * n, []
+    for s in sorted(scripts, key=lambda s: (-_SECONDS.get(s.name, 4), s.name)):
+        j = loads.index(min(loads))
+        loads[j] += _SECONDS.get(s.name, 4)
+        if j == i:
+            mine.append(s)
+    return mine
+
+
+SHARD = os.environ.get("METAANALYSIS_LIVE_R_SHARD", "")
+MINE = {s.name for s in shard(SCRIPTS, SHARD)}
 
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed: stored values used")
 @pytest.mark.skipif(bool(ELSEWHERE), reason=f"the R scripts are rerun by {ELSEWHERE} in this CI run")
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_reference_regenerates(script, reruns):
-    out = reruns[script.name]
+def test_reference_regenerates(script, request):
+    if script.name not in MINE:
+        pytest.skip(f"share {SHARD} of the R scripts is rerun here; {script.name} is in another")
+    out = request.getfixturevalue("reruns")[script.name]
     if "skip" in out:
         pytest.skip(out["skip"])
     assert out["returncode"] == 0, out["stderr"]
@@ -121,3 +146,12 @@ def test_reference_regenerates(script, reruns):
         stored = REFERENCE / new.name
         assert stored.exists(), f"{script.name} writes {new.name}, which is not committed"
         _compare(json.loads(stored.read_text()), json.loads(new.read_text()))
+
+
+def test_shares_cover_every_script_once():
+    for n in (1, 2, 3):
+        shares = [shard(SCRIPTS, f"{i}/{n}") for i in range(n)]
+        names = [s.name for share in shares for s in share]
+        assert sorted(names) == sorted(s.name for s in SCRIPTS)
+    a, b = (sum(_SECONDS.get(s.name, 4) for s in shard(SCRIPTS, f"{i}/2")) for i in (0, 1))
+    assert abs(a - b) <= max(_SECONDS.values()) / 2
