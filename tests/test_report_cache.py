@@ -193,3 +193,20 @@ def test_store_lookup_and_prune(monkeypatch, tmp_path):
     # the two least recently used go when the cache may hold about two entries
     cache.prune(max_bytes=2500)
     assert [cache.lookup("figures", k) is not None for k in keys] == [False, False, True, True]
+
+
+def test_key_follows_the_code_and_the_matplotlib_settings(monkeypatch, tmp_path):
+    import matplotlib
+    from functools import partial
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "c"))
+    job = partial(F._network_figure, "pfs_hr", {"a": 1}, 0)
+    key = F._job_key(job, ("svg",))
+    assert key is not None and key == F._job_key(job, ("svg",))
+    assert key != F._job_key(job, ("svg", "png"))
+    with matplotlib.rc_context({"font.size": 13}):
+        assert F._job_key(job, ("svg",)) != key
+    with matplotlib.rc_context({"interactive": not matplotlib.rcParams["interactive"]}):
+        assert F._job_key(job, ("svg",)) == key  # where figures are shown does not matter
+    monkeypatch.setattr(cache, "code_key", lambda: "another version of the package")
+    assert F._job_key(job, ("svg",)) != key

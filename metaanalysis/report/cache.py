@@ -7,8 +7,8 @@ So each figure is stored under a key that is a hash of
 
 * everything the figure is drawn from: the pickled arguments of its drawing function (the fitted
   objects, the table's rows, the captions), or for the digitised curves the curve files' bytes;
-* the code: the bytes of every module of this package, and the versions of Python, numpy, pandas,
-  scipy, matplotlib, fontTools, lifelines and autograd;
+* the code: the bytes of every file of this package, and the versions of Python, numpy, pandas,
+  scipy, matplotlib, fontTools, lifelines and autograd; and matplotlib's settings in force;
 * the file formats asked for.
 
 A key that is found gives the same bytes the drawing would (the figures are deterministic:
@@ -78,10 +78,20 @@ def code_key() -> str:
         except md.PackageNotFoundError:
             h.update(f"|{dist}=-".encode())
     root = Path(__file__).resolve().parents[1]
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def style_key() -> str:
+    """The matplotlib settings in force (a user's rcParams reach the figures where the package's
+    style leaves them), without those that only choose where figures are shown."""
+    import matplotlib
+
+    shown = ("backend", "interactive", "webagg.", "tk.", "macosx.", "figure.raise_window")
+    return repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()
+                       if not k.startswith(shown)))
 
 
 def fingerprint(*parts) -> str | None:

@@ -129,14 +129,15 @@ def _job_key(job, formats):
 
     if cache.cache_folder() is None:
         return None
+    style = cache.style_key()
     key = getattr(job, "cache_key", None)
     if key is not None:
-        return cache.fingerprint("figure", key, tuple(formats))
+        return cache.fingerprint("figure", key, tuple(formats), style)
     func = getattr(job, "func", None)
     if func is None:
         return None
     return cache.fingerprint("figure", func.__module__, func.__qualname__, job.args, job.keywords,
-                             tuple(formats))
+                             tuple(formats), style)
 
 
 def _render_job(job, folder, formats) -> dict:
