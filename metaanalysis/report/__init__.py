@@ -224,11 +224,8 @@ def _build_report(studies, out, protocol, trials, method, test, level, compare, 
             dataclasses.replace(a, **overrides) for a in proto.analyses))
     previous = load_results(compare) if compare is not None else None
     net_level = check_level(95 if level is None else level)
-    from ..plots.lifecycle import preload
     from .parallel import start_digitised
 
-    # imported once here, before the processes that draw are forked (each would import its own)
-    preload()
     # the digitised curves need nothing from the analyses: fitted and drawn beside them
     say("fitting survival models to the digitised curves (in the background)")
     curves_work = start_digitised(folder / "curves", table, level=net_level, formats=formats)

@@ -83,29 +83,58 @@ def render_figures(review, network_fits, survival, folder: Path, *, formats=("sv
 
 def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None) -> list:
     """Run figure jobs (functions returning ``(spec, Axes)``) and save each figure into
-    ``folder``; one dict per job, in the jobs' order (see :func:`render_figures`)."""
-    n = _worker_count(workers, len(jobs))
+    ``folder``; one dict per job, in the jobs' order (see :func:`render_figures`).
+
+    Figures the report's cache holds (:mod:`.cache`) are copied from it; only the others are
+    drawn, and only then is matplotlib imported and are the drawing processes forked."""
+    from . import cache
+
+    keys = [_job_key(job, formats) for job in jobs]
+    out = [None] * len(jobs)
+    todo = []
+    for i, key in enumerate(keys):
+        found = cache.lookup("figures", key)
+        if found is None:
+            todo.append(i)
+            continue
+        spec = found["meta"]
+        files = cache.copy_files(found, folder)
+        stem = folder / spec["name"]
+        out[i] = dict(spec, svg=stem.with_suffix(".svg"), pdf=stem.with_suffix(".pdf"),
+                      files=[str(f) for f in files])
+    if not todo:
+        return out
+    from ..plots.lifecycle import preload
+
+    # imported once here, before the drawing processes fork (each would import its own)
+    preload()
+    n = _worker_count(workers, len(todo))
     if n <= 1:
-        return [_render_job(job, folder, formats) for job in jobs]
-    import multiprocessing
+        drawn = [_render_job(jobs[i], folder, formats, keys[i]) for i in todo]
+    else:
+        import multiprocessing
 
-    ctx = multiprocessing.get_context("fork")
-    # the jobs live in the parent's memory; a forked worker runs the ones whose index it is handed
-    global _JOBS
-    _JOBS = (jobs, folder, formats)
-    try:
-        with ctx.Pool(n) as pool:
-            return pool.map(_render_index, range(len(jobs)), chunksize=1)
-    finally:
-        _JOBS = None
+        ctx = multiprocessing.get_context("fork")
+        # the jobs live in the parent's memory; a forked worker runs the ones whose index it is
+        # handed
+        global _JOBS
+        _JOBS = (jobs, folder, formats, keys)
+        try:
+            with ctx.Pool(n) as pool:
+                drawn = pool.map(_render_index, todo, chunksize=1)
+        finally:
+            _JOBS = None
+    for i, fig in zip(todo, drawn):
+        out[i] = fig
+    return out
 
 
-_JOBS = None  # (jobs, folder, formats) while render_figures runs: read by forked workers
+_JOBS = None  # (jobs, folder, formats, keys) while render_jobs runs: read by forked workers
 
 
 def _render_index(i):
-    jobs, folder, formats = _JOBS
-    return _render_job(jobs[i], folder, formats)
+    jobs, folder, formats, keys = _JOBS
+    return _render_job(jobs[i], folder, formats, keys[i])
 
 
 def _worker_count(workers, n_jobs) -> int:
@@ -140,18 +169,11 @@ def _job_key(job, formats):
                              tuple(formats), style)
 
 
-def _render_job(job, folder, formats) -> dict:
+def _render_job(job, folder, formats, key=None) -> dict:
+    """Draw and save one figure, and store it in the cache under ``key``."""
     from ..plots.lifecycle import close_figure
     from . import cache
 
-    key = _job_key(job, formats)
-    found = cache.lookup("figures", key)
-    if found is not None:
-        spec = found["meta"]
-        files = cache.copy_files(found, folder)
-        stem = folder / spec["name"]
-        return dict(spec, svg=stem.with_suffix(".svg"), pdf=stem.with_suffix(".pdf"),
-                    files=[str(f) for f in files])
     spec, ax = job()
     svg, pdf, files = _save(ax.figure, folder / spec["name"], formats)
     close_figure(ax)
