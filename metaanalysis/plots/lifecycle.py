@@ -30,3 +30,14 @@ def preload() -> None:
     import matplotlib.pyplot  # noqa: F401
     from fontTools import subset  # noqa: F401
     from matplotlib.backends import backend_pdf, backend_svg  # noqa: F401
+
+
+def settings_key() -> str:
+    """The matplotlib settings in force, as text: a user's rcParams reach the figures where the
+    package's style leaves them, so the report's cache keys its figures by them too. Settings that
+    only choose where figures are shown (backend, interactive mode, GUI toolkits) are left out."""
+    import matplotlib
+
+    shown = ("backend", "interactive", "webagg.", "tk.", "macosx.", "figure.raise_window")
+    return repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()
+                       if not k.startswith(shown)))

@@ -27,6 +27,7 @@ import numpy as np
 from .._base import as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
 from ..effects import _add_correction, _check_counts, _check_to, two_by_two
 from ..errors import InputError
+from ._print import p_equals
 from ._result import EstimateInterval
 
 __all__ = ["BinaryPoolResult", "pool_binary", "mantel_haenszel", "peto"]
@@ -285,7 +286,7 @@ class BinaryPoolResult(EstimateInterval):
             lines.append(f"tau (square root of estimated tau^2 value):      {fmt(math.sqrt(self.tau2)) if self.tau2 >= 0 else 'NA'}")
         lines.append(f"I^2 (total heterogeneity / total variability):  {fmt(self.i2, 2)}%")
         lines.append(f"H^2 (total variability / sampling variability): {fmt(self.h2, 2)}")
-        lines += ["", "Test for Heterogeneity:", f"Q(df = {self.q_df}) = {fmt(self.q)}, p-val {_peq(self.q_pvalue)}", ""]
+        lines += ["", "Test for Heterogeneity:", f"Q(df = {self.q_df}) = {fmt(self.q)}, p-val {p_equals(self.q_pvalue)}", ""]
         stat = "tval" if self.test in ("t", "knha") else "zval"
         hdr = f"{'estimate':>9} {'se':>8} {stat:>9} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}"
         row = (f"{fmt(self.estimate):>9} {fmt(self.se):>8} {fmt(self.statistic):>9} {fmt_p(self.pvalue):>8} "
@@ -302,20 +303,17 @@ class BinaryPoolResult(EstimateInterval):
             if math.isnan(self.cmh):
                 lines.append("Cochran-Mantel-Haenszel Test:    test value not computable for these data")
             else:
-                lines.append(f"Cochran-Mantel-Haenszel Test:    CMH = {fmt(self.cmh)}, df = 1, p-val {_peq(self.cmh_pvalue)}")
+                lines.append(f"Cochran-Mantel-Haenszel Test:    CMH = {fmt(self.cmh)}, df = 1, p-val {p_equals(self.cmh_pvalue)}")
             if math.isnan(self.tarone):
                 lines.append("Tarone's Test for Heterogeneity: test value not computable for these data")
             else:
                 lines.append(f"Tarone's Test for Heterogeneity: X^2 = {fmt(self.tarone)}, df = {int(self.tarone_df)}, "
-                             f"p-val {_peq(self.tarone_pvalue)}")
+                             f"p-val {p_equals(self.tarone_pvalue)}")
         for note in self.notes:
             lines += ["", f"Note: {note}"]
         return "\n".join(lines)
 
 
-def _peq(p):
-    s = fmt_p(p)
-    return s.replace("<", "< ") if s.startswith("<") or s == "NA" else f"= {s}"
 
 
 # --------------------------------------------------------------------------------------------

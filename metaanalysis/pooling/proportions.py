@@ -27,6 +27,7 @@ import numpy as np
 from .._base import as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
 from ..effects import ONE_ARM_MEASURES, _check_counts, _check_to, _check_vtype, one_arm
 from ..errors import ConvergenceError, InputError
+from ._print import p_equals
 from ._result import EstimateInterval
 
 __all__ = [
@@ -388,10 +389,10 @@ class ProportionPoolResult(EstimateInterval):
         lines.append(f"H^2 (total variability / sampling variability): {fmt(self.h2, 2)}")
         lines += ["", "Tests for Heterogeneity:" if self.method == "GLMM" else "Test for Heterogeneity:"]
         if self.method == "GLMM":
-            lines.append(f"Wld(df = {self.q_df}) = {fmt(self.q)}, p-val {_peq(self.q_pvalue)}")
-            lines.append(f"LRT(df = {self.q_df}) = {fmt(self.q_lrt)}, p-val {_peq(self.q_lrt_pvalue)}")
+            lines.append(f"Wld(df = {self.q_df}) = {fmt(self.q)}, p-val {p_equals(self.q_pvalue)}")
+            lines.append(f"LRT(df = {self.q_df}) = {fmt(self.q_lrt)}, p-val {p_equals(self.q_lrt_pvalue)}")
         else:
-            lines.append(f"Q(df = {self.q_df}) = {fmt(self.q)}, p-val {_peq(self.q_pvalue)}")
+            lines.append(f"Q(df = {self.q_df}) = {fmt(self.q)}, p-val {p_equals(self.q_pvalue)}")
         stat = "tval" if self.test in ("t", "knha", "adhoc") else "zval"
         lines += ["", "Model Results:", "",
                   f"{'estimate':>9} {'se':>8} {stat:>9} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}",
@@ -404,9 +405,6 @@ class ProportionPoolResult(EstimateInterval):
         return "\n".join(lines)
 
 
-def _peq(p):
-    s = fmt_p(p)
-    return s.replace("<", "< ") if s.startswith("<") or s == "NA" else f"= {s}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..survival.km import _rmst_and_var
 from ..survival.onestage import cox_one_stage, stratified_cox, trial_arms
 from .core import pool
+from ._print import p_equals
 
 __all__ = [
     "rmst_per_trial",
@@ -187,14 +188,11 @@ class RMSTPoolResult(ResultMixin):
             self.fit.summary().rstrip("\n"),
             "",
             f"Pooled {self.measure}: {fmt(self.estimate)}, {self.level:g}% CI "
-            f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}], p {_p_text(self.pvalue)}",
+            f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}], p {p_equals(self.pvalue)}",
         ]
         return "\n".join(lines)
 
 
-def _p_text(p: float) -> str:
-    text = fmt_p(p)
-    return text if text.startswith("<") else f"= {text}"
 
 
 def _check_measure(measure: str) -> str:

@@ -84,16 +84,6 @@ def code_key() -> str:
     return h.hexdigest()
 
 
-def style_key() -> str:
-    """The matplotlib settings in force (a user's rcParams reach the figures where the package's
-    style leaves them), without those that only choose where figures are shown."""
-    import matplotlib
-
-    shown = ("backend", "interactive", "webagg.", "tk.", "macosx.", "figure.raise_window")
-    return repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()
-                       if not k.startswith(shown)))
-
-
 def fingerprint(*parts) -> str | None:
     """Hash of ``parts`` (pickled) with :func:`code_key`; None when they cannot be pickled."""
     import pickle

@@ -158,7 +158,9 @@ def _job_key(job, formats):
 
     if cache.cache_folder() is None:
         return None
-    style = cache.style_key()
+    from ..plots.lifecycle import settings_key
+
+    style = settings_key()
     key = getattr(job, "cache_key", None)
     if key is not None:
         return cache.fingerprint("figure", key, tuple(formats), style)
