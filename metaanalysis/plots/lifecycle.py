@@ -39,5 +39,6 @@ def settings_key() -> str:
     import matplotlib
 
     shown = ("backend", "interactive", "webagg.", "tk.", "macosx.", "figure.raise_window")
-    return repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()
-                       if not k.startswith(shown)))
+    rc = matplotlib.rcParams
+    # keys first: reading rcParams["backend"] would resolve the backend (and import pyplot)
+    return repr(sorted((k, repr(rc[k])) for k in list(rc.keys()) if not k.startswith(shown)))
