@@ -210,3 +210,18 @@ def test_key_follows_the_code_and_the_matplotlib_settings(monkeypatch, tmp_path)
         assert F._job_key(job, ("svg",)) == key  # where figures are shown does not matter
     monkeypatch.setattr(cache, "code_key", lambda: "another version of the package")
     assert F._job_key(job, ("svg",)) != key
+
+
+def test_what_cannot_be_stored_is_not_stored(monkeypatch, tmp_path):
+    import numpy as np
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "c"))
+    key = "ab" * 32
+    cache.store("sections", key, {"n": np.int64(3)})  # not JSON: skipped, no error
+    assert cache.lookup("sections", key) is None
+    assert not list((tmp_path / "c").rglob(".tmp-*"))
+    # a cache folder that cannot be made (a file is in its way): skipped, no error
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "file"))
+    (tmp_path / "file").write_text("x")
+    cache.store("sections", key, {"n": 3})
+    assert cache.lookup("sections", key) is None

@@ -91,7 +91,8 @@ def _write_report_files(out, review, network_fits, survival, results, table, com
             moved = []
             for f in fig["files"]:
                 moved.append(scratch / Path(f).name)
-                os.replace(f, moved[-1])
+                # from the system's temporary folder, which may be another file system
+                shutil.move(f, moved[-1])
             fig.update(svg=scratch / Path(fig["svg"]).name, pdf=scratch / Path(fig["pdf"]).name,
                        files=[str(f) for f in moved])
         figures += more

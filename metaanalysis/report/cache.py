@@ -145,7 +145,7 @@ def store(kind: str, key: str | None, meta, files=()) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         os.replace(tmp, entry)
         tmp = None
-    except OSError:
+    except (OSError, TypeError, ValueError):  # a full disk, a race, a value JSON cannot hold
         pass
     finally:
         if tmp is not None:
