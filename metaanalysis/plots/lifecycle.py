@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 
 def close_figure(fig_or_ax) -> None:
     """Release a figure drawn by this package (pyplot keeps every figure until it is closed).
@@ -41,4 +43,24 @@ def settings_key() -> str:
     shown = ("backend", "interactive", "webagg.", "tk.", "macosx.", "figure.raise_window")
     rc = matplotlib.rcParams
     # keys first: reading rcParams["backend"] would resolve the backend (and import pyplot)
-    return repr(sorted((k, repr(rc[k])) for k in list(rc.keys()) if not k.startswith(shown)))
+    settings = sorted((k, repr(rc[k])) for k in list(rc.keys()) if not k.startswith(shown))
+    return repr((settings, _font_files()))
+
+
+@functools.lru_cache(maxsize=1)
+def _font_files() -> tuple:
+    """The font files the house style resolves to, with their sizes and times (a font installed
+    or updated changes them)."""
+    import os
+
+    from matplotlib import font_manager
+
+    from . import _style as S
+
+    out = []
+    for weight in ("normal", "bold"):
+        path = str(font_manager.findfont(font_manager.FontProperties(
+            family=S.RC["font.sans-serif"][0], weight=weight)))
+        st = os.stat(path)
+        out.append((path, st.st_size, st.st_mtime_ns))
+    return tuple(out)
