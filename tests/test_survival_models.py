@@ -245,6 +245,27 @@ def test_bands_of_every_model_match_the_exact_jacobian():
         np.testing.assert_allclose(se_fd, se, rtol=1e-7, err_msg=model)
 
 
+@pytest.mark.parametrize("model", ["rp0", "rp1", "rp2", "rp3"])
+def test_spline_steps_use_the_exact_loglik_gradient_and_hessian(model):
+    # the Newton steps of the spline models use closed forms; autograd through lifelines'
+    # SplineFitter is the reference (value, gradient, Hessian at points around the start)
+    from autograd import grad, hessian
+
+    from metaanalysis.survival import models as M
+
+    d = _ipd("lung")
+    t, e = d["time"].to_numpy(float), d["event"].to_numpy(float)
+    fitter, x0 = M._fitter_for(model, t, e)
+    f, g, h = M._rp_loglik(fitter, t, e)
+    full = lambda p: M._loglik(fitter, p, t, e)  # noqa: E731
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = np.asarray(x0, float) + rng.normal(0, 0.02, len(x0))
+        assert f(x) == pytest.approx(float(full(x)), rel=1e-12)
+        np.testing.assert_allclose(g(x), grad(full)(x), rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(h(x), hessian(full)(x), rtol=1e-10, atol=1e-9)
+
+
 def test_extrapolate_frame():
     res = _fit("ovarian", "pooled")
     ex = res.extrapolate([0, 365, 3650])

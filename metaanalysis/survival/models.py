@@ -273,13 +273,16 @@ def _newton(fitter, x0, t, e, model):
         hx = np.column_stack(cols)
         return (hx + hx.T) / 2
 
+    # the steps' log-likelihood, gradient and Hessian; the value and covariance returned are
+    # lifelines' and autograd's exact ones at the end
+    f_it, g_it, h_it = _rp_loglik(fitter, t, e) if model.startswith("rp") else (f, g, h_steps)
     x = np.asarray(x0, float)
-    ll = float(f(x))
+    ll = float(f_it(x))
     converged = False
     for _ in range(100):
         with np.errstate(all="ignore"):
-            gx = np.asarray(g(x), float)
-            hx = np.asarray(h(x), float) if model.startswith("rp") else h_steps(x)
+            gx = np.asarray(g_it(x), float)
+            hx = np.asarray(h_it(x), float)
         if not (np.all(np.isfinite(gx)) and np.all(np.isfinite(hx))):
             break
         try:
@@ -294,7 +297,7 @@ def _newton(fitter, x0, t, e, model):
         while s > 1e-10:
             xn = x - s * step
             with np.errstate(all="ignore"):
-                lln = float(f(xn))
+                lln = float(f_it(xn))
             if math.isfinite(lln) and lln >= ll - 1e-13 * abs(ll):
                 break
             s /= 2
@@ -311,7 +314,11 @@ def _newton(fitter, x0, t, e, model):
             converged = True
             break
     with np.errstate(all="ignore"):
+        exact = float(f(x))
         hx = np.asarray(h(x), float)
+    # lifelines' value where it has one (the splines' closed form stays finite further out, where
+    # a fit that runs off is stopped)
+    ll = exact if math.isfinite(exact) else ll
     if not converged:
         # halving found no higher point: at the maximum to rounding if the gradient is negligible
         # on the scale of the standard errors
@@ -326,6 +333,46 @@ def _newton(fitter, x0, t, e, model):
     if not np.all(np.isfinite(vcov)) or np.any(np.diag(vcov) <= 0):
         converged = False
     return x, ll, vcov, converged
+
+
+def _rp_loglik(fitter, t, e):
+    """Log-likelihood, gradient and Hessian of a Royston-Parmar model in closed form.
+
+    lifelines' spline model is linear in its parameters on the log cumulative hazard scale,
+    log H(t) = B(log t) @ params (an intercept, log t and one restricted cubic basis function per
+    internal knot), so with D = dB/d log t the log-likelihood is
+    sum over events of (B @ p + log(D @ p) - log t) minus the sum of exp(B @ p). autograd would
+    differentiate the hazard (itself a derivative) again at every step; these are numpy products.
+    """
+    x = np.log(t)
+    kn = np.log(np.asarray(fitter.knot_locations, float))
+    lo, hi = kn[0], kn[-1]
+    xe = x[e == 1]
+    B = [np.ones_like(x), x]
+    D = [np.zeros_like(xe), np.ones_like(xe)]
+    for k in kn[1:-1]:  # lifelines' SplineFitterMixin.basis and its derivative
+        lam = (hi - k) / (hi - lo)
+        B.append(np.maximum(x - k, 0) ** 3 - lam * np.maximum(x - lo, 0) ** 3
+                 - (1 - lam) * np.maximum(x - hi, 0) ** 3)
+        D.append(3 * (np.maximum(xe - k, 0) ** 2 - lam * np.maximum(xe - lo, 0) ** 2
+                      - (1 - lam) * np.maximum(xe - hi, 0) ** 2))
+    B, D = np.column_stack(B), np.column_stack(D)
+    Be, sum_lt = B[e == 1], xe.sum()
+
+    def f(p):
+        d = D @ p
+        if np.any(d <= 0):  # a decreasing cumulative hazard: outside the model
+            return -math.inf
+        return float((Be @ p).sum() + np.log(d).sum() - sum_lt - np.exp(B @ p).sum())
+
+    def g(p):
+        return Be.sum(axis=0) + (D / (D @ p)[:, None]).sum(axis=0) - np.exp(B @ p) @ B
+
+    def h(p):
+        Dd = D / (D @ p)[:, None]
+        return -(Dd.T @ Dd) - (B * np.exp(B @ p)[:, None]).T @ B
+
+    return f, g, h
 
 
 @dataclass(frozen=True, eq=False)
