@@ -89,8 +89,13 @@ def test_committed_with_outputs(name):
     assert (NOTEBOOKS / name).stat().st_size < 1_500_000, f"{name} is too large to commit"
 
 
+@pytest.fixture(scope="module")
+def notebook_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("report-cache")
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_notebook_executes(name, tmp_path, monkeypatch):
+def test_notebook_executes(name, tmp_path, monkeypatch, notebook_cache):
     pytest.importorskip(
         "nbclient",
         reason="nbclient is not installed: pip install nbclient nbformat ipykernel (in the test "
@@ -109,6 +114,10 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))  # the kernel inherits it: outputs land here
+    # the report's cache on, as a user has it, in a folder these notebooks share (the end-to-end
+    # and the living-review notebooks report on the same table; tests/test_report_cache.py checks
+    # that a cached figure is the same bytes)
+    monkeypatch.setenv("METAANALYSIS_CACHE", str(notebook_cache))
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()  # raises CellExecutionError on the first failing cell

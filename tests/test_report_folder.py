@@ -18,6 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "data" / "studies.csv"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report_cache(tmp_path_factory):
+    """These tests are about the folder, not the drawing: the report's cache is on, in a folder of
+    this module's own, so that only the first report draws (tests/test_report_cache.py checks that
+    a cached figure is the same bytes)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("METAANALYSIS_CACHE", str(tmp_path_factory.mktemp("report-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="module")
 def small_table(tmp_path_factory):
     """Two trials only: a report of it takes a few seconds."""
