@@ -14,35 +14,42 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_WORK = None  # (curves folder, table, level, formats, folder) while a forked worker starts
+_WORK = None  # (curves folder, table, level, formats, folder) while the process is forked
 
 
 class DigitisedWork:
     """Handle on the digitised curves' section and figures (see :func:`start_digitised`)."""
 
-    def __init__(self, args, pool=None, pending=None):
+    def __init__(self, args, process=None, pipe=None):
         self._args = args
-        self._pool = pool
-        self._pending = pending
+        self._process = process
+        self._pipe = pipe
 
     def result(self):
         """``(section, figures)``: the section's JSON-ready dict and one dict per figure (as
         :func:`~.figures.render_jobs` gives), its files in a temporary folder the caller moves
-        them out of (:meth:`close` removes it)."""
-        if self._pending is None:
+        them out of (:meth:`close` removes it). An error of the other process is raised here."""
+        if self._process is None:
             return _digitised(*self._args)
         try:
-            return self._pending.get()
-        finally:
-            self._pool.close()
-            self._pool.join()
-            self._pool = self._pending = None
+            ok, value = self._pipe.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError("the process fitting the digitised curves ended without a result "
+                               f"(exit code {self._process.exitcode})") from None
+        self._process.join()
+        self._process = None
+        if not ok:
+            raise value
+        return value
 
     def close(self):
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = self._pending = None
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join()
+            self._process = None
+        if self._pipe is not None:
+            self._pipe.close()
         shutil.rmtree(self._args[-1], ignore_errors=True)
 
 
@@ -54,8 +61,13 @@ def _digitised(curves, table, level, formats, folder):
     return section, render_jobs(digitised_figure_jobs(objects), Path(folder), formats, workers=1)
 
 
-def _run_forked():
-    return _digitised(*_WORK)
+def _run_forked(send):
+    try:
+        result = (True, _digitised(*_WORK))
+    except BaseException as exc:  # noqa: BLE001 -- handed to the main process, which raises it
+        result = (False, exc)
+    send.send(result)
+    send.close()
 
 
 def start_digitised(curves, table, *, level, formats) -> DigitisedWork:
@@ -69,9 +81,15 @@ def start_digitised(curves, table, *, level, formats) -> DigitisedWork:
         return DigitisedWork(args)
     import multiprocessing
 
+    # a plain process and a pipe, not a pool: a pool's threads would still run in this process
+    # when the figure workers are forked
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
     _WORK = args
     try:
-        pool = multiprocessing.get_context("fork").Pool(1)
+        process = ctx.Process(target=_run_forked, args=(send,), daemon=True)
+        process.start()
     finally:
         _WORK = None
-    return DigitisedWork(args, pool, pool.apply_async(_run_forked))
+        send.close()
+    return DigitisedWork(args, process, recv)
