@@ -1,27 +1,29 @@
 """The report's cache: figures and fitted curve models kept between runs, keyed by what made them.
 
 A report is run again and again on nearly the same inputs (a trial added, a typo fixed, the same
-table on another day). Most of its time goes into drawing some 40 figures twice (SVG and PDF) and
+table on another day). Most of its time goes into drawing 36 figures twice (SVG and PDF) and
 fitting survival models to the digitised curves; most of those do not change between two runs.
 So each figure is stored under a key that is a hash of
 
 * everything the figure is drawn from: the pickled arguments of its drawing function (the fitted
-  objects, the table's rows, the captions), or for the digitised curves the curve files' bytes;
+  objects, the table's lines it prints, the captions); for the digitised curves, the curve files'
+  bytes and the study table's therapy/comparator rows;
 * the code: the bytes of every file of this package, and the versions of Python, numpy, pandas,
-  scipy, matplotlib, fontTools, lifelines and autograd; and matplotlib's settings in force;
+  scipy, matplotlib, fontTools, lifelines and autograd; matplotlib's settings in force and the
+  font files the house style resolves to;
 * the file formats asked for.
 
 A key that is found gives the same bytes the drawing would (the figures are deterministic:
-``test_report_is_deterministic`` in ``tests/test_report.py``), so a cached report is the same report. Arguments that cannot be
-pickled, or that pickle differently in every run, are simply never found: the figure is drawn.
-Each stored file carries its SHA-256 in the entry's index, checked on every use; an entry with a
-missing or altered file is drawn again and replaced.
+``test_report_is_deterministic`` in ``tests/test_report.py``), so a cached report is the same
+report. Arguments that cannot be pickled, or that pickle differently in every run, are simply
+never found: the figure is drawn. Each stored file carries its SHA-256 in the entry's index,
+checked on every use; an entry with a missing or altered file is drawn again and replaced.
 
 Where: ``$METAANALYSIS_CACHE`` if set (``off``, ``0`` or ``no`` turns the cache off), else
 ``$XDG_CACHE_HOME/metaanalysis`` or ``~/.cache/metaanalysis``. Entries are written whole and then
 renamed into place, so reports running at once never read half an entry. The folder is pruned to
-the newest entries of :data:`MAX_BYTES` in all. The entries hold figure files and JSON; nothing
-in the cache is ever executed or unpickled.
+the most recently used entries of :data:`MAX_BYTES` in all. The entries hold figure files and
+JSON; nothing in the cache is ever executed or unpickled.
 """
 
 from __future__ import annotations
