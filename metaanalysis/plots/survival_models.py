@@ -34,16 +34,6 @@ def _new_ax(ax, width=None, height=2.4):
     return ax
 
 
-def _one_arm(result, arm):
-    if arm is None:
-        if len(result.arms) > 1:
-            raise InputError(f"the result has several arms ({list(result.arms)}); say which with arm=")
-        return result.arms[0]
-    if str(arm) not in result.arms:
-        raise InputError(f"arm {arm!r} not in the result; arms: {list(result.arms)}")
-    return str(arm)
-
-
 def _models(result, arm, models):
     chosen = result.models if models is None else tuple(models)
     bad = [m for m in chosen if m not in result.models]
@@ -97,7 +87,7 @@ def plot_survival_models(result, ax=None, km=None, *, arm=None, models=None, tim
     matplotlib.axes.Axes
         Curves have gid ``sm-model-<name>``, the KM curve ``sm-km``.
     """
-    arm = _one_arm(result, arm)
+    arm = result.arm_name(arm)
     ms = _models(result, arm, models)
     if km is None:
         km = result.km[result.km["arm"] == arm]
@@ -139,7 +129,7 @@ def plot_hazards(result, ax=None, empirical=None, *, arm=None, models=None, time
     drawn in grey. Other parameters as :func:`plot_survival_models`. Returns the Axes (gids
     ``sm-hazard-<model>``, ``sm-empirical``).
     """
-    arm = _one_arm(result, arm)
+    arm = result.arm_name(arm)
     ms = _models(result, arm, models)
     if times is None:
         last = float(result.km.loc[result.km["arm"] == arm, "time"].max())

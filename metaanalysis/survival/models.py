@@ -650,7 +650,7 @@ class SurvivalModelsResult(ResultMixin):
 
     def fit(self, model: str, arm: str | None = None) -> _ModelFit:
         """The fitted model (its lifelines fitter, ``params``, ``vcov``) of one arm."""
-        arm = self._arm_name(arm)
+        arm = self.arm_name(arm)
         key = (arm, str(model).lower())
         if key in self.failures:
             raise ConvergenceError(self.failures[key])
@@ -658,7 +658,8 @@ class SurvivalModelsResult(ResultMixin):
             raise InputError(f"model {model!r} was not fitted; fitted: {list(self.models)}")
         return self._fits[key]
 
-    def _arm_name(self, arm):
+    def arm_name(self, arm) -> str:
+        """The fitted arm ``arm`` names (the only arm when None); InputError for any other."""
         if arm is None:
             if len(self.arms) > 1:
                 raise InputError(f"several arms were fitted ({list(self.arms)}); say which with arm=")
@@ -694,7 +695,7 @@ class SurvivalModelsResult(ResultMixin):
     # -- functions at times ----------------------------------------------------------------------
     def _select(self, models, arms):
         models = self.models if models is None else _model_names(models)
-        arms = self.arms if arms is None else tuple(self._arm_name(a) for a in np.atleast_1d(arms))
+        arms = self.arms if arms is None else tuple(self.arm_name(a) for a in np.atleast_1d(arms))
         for m in models:
             if m not in self.models:
                 raise InputError(f"model {m!r} was not fitted; fitted: {list(self.models)}")
