@@ -47,3 +47,16 @@ class PooledEstimate(EstimateInterval):
         """The middle of the one-line ``repr``: k, the estimate with its interval, tau²."""
         return (f"k={self.k} estimate={fmt(self.estimate)} "
                 f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}] tau2={fmt(self.tau2)}")
+
+
+def coef_frame(res, *, with_df: bool = False):
+    """One row per coefficient of a fit with ``coef_names, coef, se, statistic, pvalue, ci_low,
+    ci_high`` (and ``df`` after the statistic with ``with_df``): the ``to_frame()`` of
+    meta-regressions, ``rma_mv``, permutation tests and cluster-robust tests."""
+    import pandas as pd
+
+    cols = {"estimate": res.coef, "se": res.se, "statistic": res.statistic}
+    if with_df:
+        cols["df"] = res.df
+    cols.update(pvalue=res.pvalue, ci_low=res.ci_low, ci_high=res.ci_high)
+    return pd.DataFrame(cols, index=pd.Index(res.coef_names, name="coef"))

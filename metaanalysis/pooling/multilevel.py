@@ -40,6 +40,7 @@ from ..errors import ConvergenceError, InputError
 from .core import critical_value, two_sided_p
 from ._print import coef_table, moderator_lines, p_equals, table_lines
 from ._print import p_equals as _p  # noqa: F401 - robust.py imports _p from here
+from ._result import coef_frame
 
 __all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "STRUCTS"]
 
@@ -559,13 +560,7 @@ class MultilevelResult(ResultMixin):
 
     def to_frame(self):
         """One row per coefficient: estimate, se, statistic, pvalue, ci_low, ci_high."""
-        import pandas as pd
-
-        return pd.DataFrame(
-            {"estimate": self.coef, "se": self.se, "statistic": self.statistic, "pvalue": self.pvalue,
-             "ci_low": self.ci_low, "ci_high": self.ci_high},
-            index=pd.Index(self.coef_names, name="coef"),
-        )
+        return coef_frame(self)
 
     def variance_components(self):
         """The variance components as a DataFrame: estimate and sqrt, with number of levels."""

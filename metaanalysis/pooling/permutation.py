@@ -27,6 +27,7 @@ import numpy as np
 
 from .._base import ResultMixin, fmt, fmt_p, freeze_arrays, jsonable
 from ..errors import ConvergenceError, InputError
+from ._result import coef_frame
 
 __all__ = ["permutest", "PermutationResult"]
 
@@ -86,13 +87,7 @@ class PermutationResult(ResultMixin):
 
     def to_frame(self):
         """One row per coefficient: estimate, se, statistic, pvalue (permutation), ci_low, ci_high."""
-        import pandas as pd
-
-        return pd.DataFrame(
-            {"estimate": self.coef, "se": self.se, "statistic": self.statistic, "pvalue": self.pvalue,
-             "ci_low": self.ci_low, "ci_high": self.ci_high},
-            index=pd.Index(self.coef_names, name="coef"),
-        )
+        return coef_frame(self)
 
     def _short(self) -> str:
         how = "exact" if self.exact else f"random, seed={self.seed}"

@@ -19,6 +19,7 @@ from ..errors import InputError
 from . import tau2 as _tau2
 from ._methods import DiagnosticsMixin
 from ._print import coef_table, moderator_lines, p_equals
+from ._result import coef_frame
 from .core import _readonly_view, critical_value, fit_rma, i2_h2_from_tau2, validate_common
 
 __all__ = ["meta_regression", "RegressionResult", "design_matrix"]
@@ -316,13 +317,7 @@ class RegressionResult(DiagnosticsMixin, ResultMixin):
 
     def to_frame(self):
         """One row per coefficient: estimate, se, statistic, pvalue, ci_low, ci_high."""
-        import pandas as pd
-
-        return pd.DataFrame(
-            {"estimate": self.coef, "se": self.se, "statistic": self.statistic, "pvalue": self.pvalue,
-             "ci_low": self.ci_low, "ci_high": self.ci_high},
-            index=pd.Index(self.coef_names, name="coef"),
-        )
+        return coef_frame(self)
 
     def predict(self, newmods=None, *, intercept: bool = True, transf=None):
         """Predicted effects (metafor's ``predict(res, newmods=...)``) as a DataFrame.

@@ -32,6 +32,7 @@ from scipy.special import fdtrc
 
 from .._base import ResultMixin, check_level, fmt, jsonable
 from ..errors import InputError
+from ._result import coef_frame
 from .core import critical_value, two_sided_p
 
 __all__ = ["robust", "RobustResult"]
@@ -219,13 +220,7 @@ class RobustResult(ResultMixin):
 
     def to_frame(self):
         """One row per coefficient: estimate, se, statistic, df, pvalue, ci_low, ci_high."""
-        import pandas as pd
-
-        return pd.DataFrame(
-            {"estimate": self.coef, "se": self.se, "statistic": self.statistic, "df": self.df,
-             "pvalue": self.pvalue, "ci_low": self.ci_low, "ci_high": self.ci_high},
-            index=pd.Index(self.coef_names, name="coef"),
-        )
+        return coef_frame(self, with_df=True)
 
     def _short(self) -> str:
         return f"{self.vcov_type} k={self.k} clusters={self.n_clusters} p={self.p}"
