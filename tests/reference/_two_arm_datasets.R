@@ -1,4 +1,4 @@
-# The two-arm datasets shared by binary.R and effects.R: metafor's classics and generated sets
+# The two-arm datasets shared by binary.R, effects.R and glmm.R: metafor's classics and generated sets
 # (rare events, zero cells, double zeros, k = 2 ... 50). Each generator sets its own seed.
 # Use: source("tests/reference/_two_arm_datasets.R") from the repository root, after
 # library(metafor).

@@ -16,18 +16,12 @@ suppressPackageStartupMessages({library(metafor); library(lme4); library(BiasedU
 
 out_path <- "tests/reference/glmm.json"
 source("tests/reference/_json_writer.R")
-
-gen_two_arm <- function(k, p1, p2, nmin, nmax, seed) {
-  set.seed(seed)
-  n1 <- sample(nmin:nmax, k, replace = TRUE); n2 <- sample(nmin:nmax, k, replace = TRUE)
-  list(ai = rbinom(k, n1, p1), n1i = n1, ci = rbinom(k, n2, p2), n2i = n2)
-}
-two_arm <- list()
-two_arm$bcg <- with(dat.bcg, list(ai = tpos, n1i = tpos + tneg, ci = cpos, n2i = cpos + cneg))
-two_arm$nielweise2007 <- with(dat.nielweise2007, list(ai = ai, n1i = n1i, ci = ci, n2i = n2i))
-two_arm$sparse <- list(ai = c(0, 2, 1, 0, 4, 0), n1i = c(20, 35, 18, 25, 40, 15),
-                       ci = c(2, 5, 0, 3, 6, 0), n2i = c(21, 33, 20, 24, 41, 16))
-two_arm$gen_k10 <- gen_two_arm(10, 0.15, 0.25, 30, 200, 4)
+# the shared two-arm datasets (each generator sets its own seed); the GLMMs use three of them
+source("tests/reference/_two_arm_datasets.R")
+two_arm <- list(bcg = two_arm$bcg, nielweise2007 = two_arm$nielweise2007,
+                sparse = list(ai = c(0, 2, 1, 0, 4, 0), n1i = c(20, 35, 18, 25, 40, 15),
+                              ci = c(2, 5, 0, 3, 6, 0), n2i = c(21, 33, 20, 24, 41, 16)),
+                gen_k10 = two_arm$gen_k10)
 
 incidence <- list()
 incidence$hart1999 <- with(dat.hart1999, list(x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i))
