@@ -22,54 +22,11 @@ out_path <- "tests/reference/tau2_more.json"
 
 # ---- datasets (as pooling.R) ---------------------------------------------------------------------
 datasets <- list()
-add <- function(name, yi, vi) {
+add <- function(name, yi, vi, source = NULL) {  # the datasets' descriptions are pooling.R's
   ok <- !is.na(yi) & !is.na(vi)
   datasets[[name]] <<- list(yi = arr(yi[ok]), vi = arr(vi[ok]))
 }
-e <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
-add("bcg", e$yi, e$vi)
-add("hackshaw1998", dat.hackshaw1998$yi, dat.hackshaw1998$vi)
-e2 <- escalc(measure = "PFT", xi = xi, ni = ni, data = dat.pritz1997)
-add("pritz1997_pft", e2$yi, e2$vi)
-e2 <- escalc(measure = "PLO", xi = xi, ni = ni, data = dat.pritz1997)
-add("pritz1997_plo", e2$yi, e2$vi)
-e2 <- escalc(measure = "OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = dat.li2007)
-add("li2007", e2$yi, e2$vi)
-e2 <- escalc(measure = "MD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i,
-             data = dat.normand1999)
-add("normand1999", e2$yi, e2$vi)
-e2 <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = dat.molloy2014)
-add("molloy2014", e2$yi, e2$vi)
-add("raudenbush1985", dat.raudenbush1985$yi, dat.raudenbush1985$vi)
-add("bangertdrowns2004", dat.bangertdrowns2004$yi, dat.bangertdrowns2004$vi)
-add("begg1989", dat.begg1989$yi, dat.begg1989$vi)
-e2 <- escalc(measure = "RR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = dat.laopaiboon2015)
-add("laopaiboon2015", e2$yi, e2$vi)
-e2 <- escalc(measure = "RD", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = dat.nielweise2007)
-add("nielweise2007_rd", e2$yi, e2$vi)
-e2 <- escalc(measure = "IRR", x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i, data = dat.hart1999)
-add("hart1999", e2$yi, e2$vi)
-e2 <- escalc(measure = "OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = dat.egger2001)
-add("egger2001", e2$yi, e2$vi)
-e2 <- escalc(measure = "ROM", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i,
-             data = dat.curtis1998)
-add("curtis1998_first50", e2$yi[1:50], e2$vi[1:50])
-e2 <- escalc(measure = "PLO", xi = xi, ni = ni, data = dat.debruin2009)
-add("debruin2009", e2$yi, e2$vi)
-add("konstantopoulos2011_first30", dat.konstantopoulos2011$yi[1:30], dat.konstantopoulos2011$vi[1:30])
-ks <- c(2, 2, 3, 3, 4, 5, 5, 6, 7, 8, 10, 10, 12, 15, 15, 20, 20, 25, 30, 40, 50, 50)
-t2s <- c(0, 0.5, 0, 2, 0.05, 0, 10, 0.2, 1, 0.01, 0, 0.3, 5, 0.1, 0, 0.5, 50, 0.02, 1, 0, 0.25, 4)
-for (i in seq_along(ks)) {
-  set.seed(1000 + i)
-  k <- ks[i]
-  vi <- runif(k, 0.005, 0.4) * ifelse(i %% 3 == 0, 10, 1)
-  yi <- rnorm(k, mean = 0.3 * (i %% 4) - 0.4, sd = sqrt(vi + t2s[i]))
-  add(sprintf("gen%02d_k%d_tau2_%g", i, k, t2s[i]), yi, vi)
-}
-add("gen_identical_yi", rep(0.25, 6), c(0.01, 0.02, 0.05, 0.03, 0.04, 0.02))
-add("gen_k1", 0.4, 0.05)
-set.seed(77)
-add("gen_vi_ratio", rnorm(12, 0, 0.3), c(1e-4, 5e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1, 2, 3, 4, 5))
+source("tests/reference/_uni_datasets.R")
 
 safe <- function(expr) tryCatch(expr, error = function(e) structure(list(msg = conditionMessage(e)), class = "fail"))
 genq_weights <- function(vi) 1 / sqrt(vi)
@@ -211,8 +168,9 @@ for (name in ci_sets) {
 
 # ---- the Knapp-Hartung ad hoc correction in meta-regression (test = "adhoc") ----------------------
 adhoc_ref <- list()
+bcg <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
 for (m in c("REML", "DL")) for (tt in c("knha", "adhoc")) {
-  f <- rma(yi, vi, mods = ~ ablat, data = e, method = m, test = tt)
+  f <- rma(yi, vi, mods = ~ ablat, data = bcg, method = m, test = tt)
   adhoc_ref[[paste("bcg_ablat", m, tt, sep = "_")]] <- list(coef = arr(f$beta), se = arr(f$se), zval = arr(f$zval),
     pval = arr(f$pval), ci.lb = arr(f$ci.lb), ci.ub = arr(f$ci.ub), QM = f$QM, QMp = f$QMp)
   d <- datasets[["gen10_k8_tau2_0.01"]]  # little heterogeneity: the Knapp-Hartung scale is below 1
