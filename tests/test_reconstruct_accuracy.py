@@ -46,7 +46,8 @@ SIM_P90_GOAL = 0.06  # simulated round trips, with and without total events
 REAL_P90_GOAL = 0.025  # real-shaped curves (not reached yet: see test_real_shaped_p90_goal)
 REAL_MAX_GOAL = 0.10  # real-shaped curves: no case worse
 # what the current algorithm reaches on the real-shaped set below (300 round trips: p90 0.027
-# without and 0.021 with total events; 0.028 / 0.024 before the patients left at the end were
+# without and 0.022 with total events (0.021 before stepped curves kept their own count);
+# 0.028 / 0.024 before the patients left at the end were
 # censored just after the last click (end_slack), 0.033 / 0.031 before the repair of
 # out-of-order clicks was changed, 0.19 before issue 15). Perfectly clicked curves (every corner, no jitter) give
 # p90 0.010 (max 0.019, pbc); sparse uneven clicks without jitter 0.022; with the pixels 0.025;
@@ -141,7 +142,7 @@ def test_real_shaped_no_case_worse_than_goal(errors, use_d):
 # moved to it: 0.027 / 0.021. Where survival jitter alone is at work (rossi: one event's height
 # per click) no rule on the clicks of one arm recovers the count.
 @pytest.mark.xfail(strict=True, reason="issue 15's p90 goal of 0.025 on real-shaped curves is "
-                   "not reached without total events (0.0272 over 300 round trips, 0.0212 with "
+                   "not reached without total events (0.0272 over 300 round trips, 0.0217 with "
                    "them; see REAL_P90_REACHED and the comment above)")
 def test_real_shaped_p90_goal(errors):
     assert max(_p90(errors["real", False]), _p90(errors["real", True])) <= REAL_P90_GOAL
@@ -155,6 +156,20 @@ def test_real_shaped_p90_goal(errors):
     # often past the next table time: events move into the next interval and the censorings
     # the table then needs into this one. Without the total these errors largely cancel in the
     # hazard ratio; the total fixes the count but not the timing, so the cancellation goes.
+    # Fixed in the third attempt: a curve with more than half of its decline between clicks
+    # closer than 0.5 % of the time range (vertical drops), whose clicks show time jitter (a
+    # drop's clicks out of order), keeps the count its clicks imply when the tail leaves a gap
+    # of at most max(2, 5 % of the total) (the reconstruction then has fewer or more events
+    # than the total, and its repairs say so). p90 with the total, 40 pairs: 0.031 -> 0.017
+    # (without it 0.023); real-shaped 0.0212 -> 0.0217, simulated 0.028 both. Fresh seeds
+    # (simulated 3000+, real-shaped digitisations 500+, 150 PFS pairs 9000+): 0.0248 -> 0.0244,
+    # 0.0249 -> 0.0249, 0.0310 -> 0.0292 (without the total 0.041, 0.031, 0.029). Without the
+    # time-jitter condition: real-shaped 0.0214 (the shipped veteran clicks, no drop out of
+    # order, then kept 126 of 128 events); with at least 2 or 3 drops out of order: 0.0227,
+    # 0.0214 (the spread of the p90: which arms of a pair are stepped). The vertical share is
+    # not a PFS detector: 68 % of veteran's arms count as stepped (dense clicks on single-event
+    # steps; p90 there 0.049 -> 0.039), 73 % of myeloid's (0.021 -> 0.028), 82 % of colon's
+    # recurrence (0.018 -> 0.021).
     # Measured (40 / 150 pairs, p90 with total): using the total only for the tail, as Guyot
     # did, 0.019 / 0.027 (better than without it, 0.023 / 0.029) but then the events do not
     # add up and real-shaped curves lose what the total gives them (0.024 -> 0.0275); weighting
@@ -168,12 +183,32 @@ def test_real_shaped_p90_goal(errors):
     # or by the hazard alone: 0.033-0.036; moving the clicks of a steep drop within 2 % after a
     # table time before it (re-running the fit) when that evens out the two intervals'
     # censorings: 0.029 (0.032 -> 0.030 over 150 pairs, but without the total 0.027 -> 0.028
-    # there), also the other way: 0.029 and real-shaped 0.021 -> 0.024 with the total. The mechanism is two-arm: both arms drop at the same scan times, and the
-    # time jitter of each arm's clicks decides which arm's events come first at each scan.
-    pytest.param("pfs", marks=pytest.mark.xfail(
-        strict=True, reason="PFS-shaped curves: without total events p90 0.023, with them 0.031 "
-        "(40 pairs; 0.027 / 0.032 over 150): the total fixes the count of events, not their "
-        "timing across the table times, which the count's error compensated (see the comment)")),
+    # there), also the other way: 0.029 and real-shaped 0.021 -> 0.024 with the total. The
+    # mechanism is two-arm: both arms drop at the same scan times, and the time jitter of each
+    # arm's clicks decides which arm's events come first at each scan.
+    # Third attempt: choosing per arm between the placement within the intervals (W) and the
+    # tail only (T, the rest of the gap left open). Real-shaped / PFS p90 with the total (40
+    # pairs; PFS over 150 in brackets): always W 0.0212 / 0.031 (0.032), always T 0.0263 / 0.019
+    # (0.026); the best of the four choices per pair (chosen with the truth) 0.012 / 0.011, so
+    # the choice matters, but a per-arm rule has to choose alike for the two arms of a pair or
+    # the cancellation goes. The arm whose Kaplan-Meier curve is closer to the clicks (mean
+    # distance): T nearly always (W moves the curve off the clicks by construction), and with
+    # a margin of 0.0005-0.003 0.0201-0.0256 / 0.018-0.028, no margin good for both; the sup
+    # distance: 0.026-0.029 / 0.027-0.029; the mean signed distance closer to 0 by 0-0.003:
+    # 0.0216-0.0252 / 0.019-0.024 (0.027-0.030); T when the gap is positive: 0.0234 / 0.020,
+    # negative: 0.0246 / 0.025, at most 1-4 events: 0.026 / 0.023-0.029, at least 2-4:
+    # 0.026-0.028 / 0.024-0.027, above 0.5-3 % of the patients: 0.0205-0.0258 / 0.019-0.031;
+    # T when the top 10 % of 100 time bins hold more than 40-55 % of the decline: 0.0202-0.0234
+    # / 0.018-0.027. The vertical share (the rule kept; here without the cap on the gap and the
+    # time-jitter condition), with drops closer than 0.4 % (the grid of _spread_drops) and a
+    # share above 0.4-0.55: 0.0214-0.0227 / 0.018-0.027; only drops of more than 2, 3 or 5
+    # events counted (so that dense clicks on single events are not steps), share above
+    # 0.3-0.6, gap capped at 5 %: 0.0210-0.0241 / 0.018-0.031, none good for both; closer than
+    # 0.5 %, 0.4-0.55: 0.0210-0.0214 / 0.017-0.019 (0.025-0.028); capping the gap kept at
+    # max(2, 3 % / 5 % / 8 % of the total) or not at all: 0.0214 / 0.0214 / 0.0211 / 0.0211 real,
+    # 0.021 / 0.017 / 0.017 / 0.017 PFS, 0.028 / 0.029 / 0.025 / 0.025 on the fresh PFS seeds (5 %
+    # is the bound above which a gap is warned about as more than the digitisation's error).
+    "pfs",
 ])
 def test_total_events_never_make_it_worse(errors, setting):
     without, with_d = errors[setting, False], errors[setting, True]
@@ -241,6 +276,53 @@ def test_surplus_events_become_censorings_where_the_drops_are():
     assert (res.intervals.events != base.intervals.events).sum() >= 2
 
 
+def test_stepped_curve_keeps_its_count_when_the_gap_is_small():
+    # progressions seen at scans every 2 months: every corner clicked, the whole decline is in
+    # vertical drops, and the bottom of every drop clicked a little before its top (time
+    # jitter). A total a little off the curve's count is kept as the curve says (and the
+    # repairs say so); a larger gap is closed as on any curve; so is any gap on a gradual
+    # curve, and on the same steps clicked without time jitter
+    from metaanalysis.survival import reconstruct as R
+
+    rng = np.random.default_rng(4)
+    n = 300
+    t = np.ceil(rng.exponential(8, n) / 2) * 2
+    c = rng.uniform(0, 30, n)
+    time, event = np.minimum(t, c), (t <= c).astype(int)
+    exact, ys = _clicked(time, event)
+    xs = exact + np.r_[np.tile([0.02, -0.02], (len(exact) - 1) // 2), 0.0]
+    rt = np.arange(0, xs[-1], 5.0)
+    nr = [(time >= r).sum() for r in rt]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = reconstruct_ipd(xs, ys, rt, nr, return_result=True)
+        kept = 0
+        for gap in (-2, -1, 1, 2):
+            # what the tail does not absorb stays a difference from the total
+            D = base.events + gap
+            res = reconstruct_ipd(xs, ys, rt, nr, D, return_result=True)
+            if res.events != D:
+                kept += 1
+                assert abs(res.events - D) <= 2
+                assert any(f"the curve's {res.events} kept ({res.events - D:+d} against the "
+                           "total)" in r for r in res.repairs)
+            np.testing.assert_array_equal(res.intervals.n_end[:-1], base.intervals.n_end[:-1])
+        assert kept >= 3
+        big = base.events + 20
+        assert reconstruct_ipd(xs, ys, rt, nr, big, return_result=True).events == big
+        untimed = reconstruct_ipd(exact, ys, rt, nr, return_result=True)
+        assert reconstruct_ipd(exact, ys, rt, nr, untimed.events + 1,
+                               return_result=True).events == untimed.events + 1
+        # the same arm clicked at the bottoms of the drops only, every third drop: a gradual curve
+        keep = np.r_[np.arange(1, len(xs) - 1, 2)[::3], len(xs) - 1]
+        T, S, _ = R.clean_curve(xs[keep], ys[keep])
+        assert R._vertical_share(T, S) < R._STEPPED
+        sparse = reconstruct_ipd(xs[keep], ys[keep], rt, nr, return_result=True)
+        for gap in (-1, 1):
+            D = sparse.events + gap
+            assert reconstruct_ipd(xs[keep], ys[keep], rt, nr, D, return_result=True).events == D
+
+
 def test_drop_spread_between_sparse_clicks_and_kept_at_table_times():
     # two clicks 4 months apart with 20 events between them: spread over the gap by default
     t = [0, 2, 6, 10]
@@ -267,7 +349,12 @@ def test_drop_spread_between_sparse_clicks_and_kept_at_table_times():
 @given(seed=st.integers(0, 10_000), shift=st.integers(-15, 15))
 def test_total_events_met_and_table_kept(seed, shift):
     # any reachable total: exactly that many events, N rows, the table's numbers kept wherever
-    # the reconstruction without the total met them
+    # the reconstruction without the total met them. The one exception is documented in
+    # reconstruct_ipd: a curve that falls in steps (more than half its decline in vertical drops)
+    # and was clicked with time jitter (a drop's clicks out of order, as here) keeps the events
+    # its clicks imply when they are within max(2, 5 % of the total) of it, because placing
+    # such a gap within the intervals made PFS-shaped round trips worse (see
+    # test_total_events_never_make_it_worse); the repair log then gives the count
     rng = np.random.default_rng(seed)
     n = int(rng.integers(60, 300))
     t = rng.weibull(rng.uniform(0.7, 1.5), n) * rng.uniform(5, 20)
@@ -281,7 +368,13 @@ def test_total_events_met_and_table_kept(seed, shift):
         warnings.simplefilter("ignore")
         base = curve.reconstruct(use_total_events=False)
         res = reconstruct_ipd(curve.t, curve.s, curve.risk_times, curve.n_risk, D, return_result=True)
-    assert res.events == D and len(res.ipd) == n
+    assert len(res.ipd) == n
+    kept = [r for r in res.repairs if "kept" in r and "total_events" in r]
+    if kept:
+        assert res.events != D and abs(res.events - D) <= max(2, 0.05 * D), kept
+        assert f"the curve's {res.events} kept ({res.events - D:+d} against the total)" in kept[0]
+    else:
+        assert res.events == D
     met = base.intervals.converged.to_numpy()[:-1]
     np.testing.assert_array_equal(res.intervals.n_end.to_numpy()[:-1][met],
                                   base.intervals.n_end.to_numpy()[:-1][met])
