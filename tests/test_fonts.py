@@ -179,3 +179,128 @@ def test_a_glyph_outside_the_small_copy_is_cut_from_the_lean_copy(tmp_path, monk
     fonts = _embedded_fonts((tmp_path / "star.pdf").read_bytes())
     regular = next(f for n, f in fonts.items() if "Bold" not in n)
     assert ord(star) in regular["cmap"].getBestCmap()
+
+
+# ---------------------------------------------------------------------------------------------------
+# shared_font_subsets: one cut of each font for many files (the report's PDFs)
+
+
+def _real_cuts(monkeypatch):
+    """Record the glyph sets matplotlib's own subsetter is asked for (the cuts really made)."""
+    from matplotlib.backends import _backend_pdf_ps as backend
+
+    seen = []
+    real = backend.get_glyphs_subset
+
+    def spy(fontfile, glyphs, *args, **kwargs):
+        seen.append((str(fontfile), len(glyphs)))
+        return real(fontfile, glyphs, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "get_glyphs_subset", spy)
+    return seen
+
+
+def _other_figure():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_xlabel("Response, % \u2192 favours placebo", fontweight="bold")
+    ax.set_title("Overall survival 0.71 (0.60\u20130.85)\u2020")
+    return fig
+
+
+def test_shared_cut_is_made_once_per_font_for_many_files(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(_fonts, "_shared", {})
+    seen = _real_cuts(monkeypatch)
+    with _fonts.shared_font_subsets():
+        for i, make in enumerate([_other_figure, _other_figure, _other_figure]):
+            fig = make()
+            save_figure(fig, tmp_path / f"f{i}.pdf")
+            plt.close(fig)
+    # regular and bold: one cut each, for three files
+    assert len(seen) == 2, seen
+    pdfs = [(tmp_path / f"f{i}.pdf").read_bytes() for i in range(3)]
+    assert pdfs[0] == pdfs[1] == pdfs[2]
+    # outside the block each file is cut again
+    seen.clear()
+    fig = _other_figure()
+    save_figure(fig, tmp_path / "own.pdf")
+    plt.close(fig)
+    assert len(seen) == 2
+
+
+def test_shared_cut_holds_every_character_with_the_fonts_outlines(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(_fonts, "_shared", {})
+    fig = _other_figure()
+    with _fonts.shared_font_subsets():
+        save_figure(fig, tmp_path / "shared.pdf")
+    save_figure(fig, tmp_path / "own.pdf")
+    plt.close(fig)
+    shared = _embedded_fonts((tmp_path / "shared.pdf").read_bytes())
+    own = _embedded_fonts((tmp_path / "own.pdf").read_bytes())
+    assert set(shared) == set(own) and len(shared) == 2
+    for name in own:
+        a, b = shared[name], own[name]
+        cmap_a, cmap_b = a["cmap"].getBestCmap(), b["cmap"].getBestCmap()
+        # the shared cut holds more characters than the file's own, and every one of those
+        assert set(cmap_b) < set(cmap_a)
+        assert {ord(c) for c in _fonts._SHARED_CHARS} <= set(cmap_a)
+        for code, g in cmap_b.items():
+            ga, gb = a["glyf"][cmap_a[code]], b["glyf"][g]
+            ga.expand(a["glyf"])
+            gb.expand(b["glyf"])
+            assert ga.getCoordinates(a["glyf"])[0] == gb.getCoordinates(b["glyf"])[0], chr(code)
+            assert a["hmtx"][cmap_a[code]] == b["hmtx"][g], chr(code)
+
+
+def test_a_character_outside_the_shared_cut_gets_its_own(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    star = "\u2605"
+    assert star not in _fonts._SHARED_CHARS
+    monkeypatch.setattr(_fonts, "_shared", {})
+    fig = _other_figure()
+    fig.axes[0].set_ylabel(f"Best {star}")
+    with _fonts.shared_font_subsets():
+        save_figure(fig, tmp_path / "star.pdf")
+    plt.close(fig)
+    fonts = _embedded_fonts((tmp_path / "star.pdf").read_bytes())
+    regular = next(f for n, f in fonts.items() if "Bold" not in n)
+    cmap = regular["cmap"].getBestCmap()
+    assert ord(star) in cmap
+    # its own cut: not the shared characters it does not print
+    assert ord("Q") not in cmap
+
+
+def test_ligatures_drawn_by_the_shaper_are_in_the_shared_cut(tmp_path, monkeypatch):
+    """matplotlib >= 3.11 draws "fi" with the font's ligature glyph: the shared cut must hold the
+    ligatures its characters can form, or every file with "fi" would be cut on its own."""
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(_fonts, "_shared", {})
+    seen = _real_cuts(monkeypatch)
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_title("fit of the first office file")
+    with _fonts.shared_font_subsets():
+        save_figure(fig, tmp_path / "a.pdf")
+        n_first = len(seen)
+        ax.set_title("fluffy offline fjord")
+        save_figure(fig, tmp_path / "b.pdf")
+    plt.close(fig)
+    assert len(seen) == n_first, seen  # the second file was served by the shared cut
+
+
+def test_eps_within_the_block(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(_fonts, "_shared", {})
+    fig = _other_figure()
+    with _fonts.shared_font_subsets():
+        save_figure(fig, tmp_path / "f.eps")
+    plt.close(fig)
+    text = (tmp_path / "f.eps").read_bytes()
+    assert b"%!PS-Adobe" in text[:40] and b"/FontType 42" in text

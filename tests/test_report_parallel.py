@@ -98,3 +98,96 @@ def test_report_fails_cleanly_when_the_curves_fail(monkeypatch, tmp_path, capsys
     assert not (out / "index.html").exists() and not (out / "results.json").exists()
     if out.exists():
         assert not [p for p in out.iterdir() if p.name.startswith(".report-")]
+
+
+def test_matplotlib_is_read_before_forking_only_when_the_curves_will_be_drawn(monkeypatch,
+                                                                              tmp_path):
+    from metaanalysis.report import cache
+    from metaanalysis.report.curves import _section_key
+
+    table = _table()
+    curves = ROOT / "data" / "curves"
+    monkeypatch.setenv("METAANALYSIS_CACHE", "off")
+    assert parallel._draws(curves, table, 95.0)
+    assert not parallel._draws(tmp_path, table, 95.0)  # no curves: nothing to draw
+    monkeypatch.setenv("METAANALYSIS_CACHE", str(tmp_path / "cache"))
+    assert parallel._draws(curves, table, 95.0)  # empty cache
+    cache.store("sections", _section_key(curves, table, 95.0), {"section": {}, "names": []})
+    assert not parallel._draws(curves, table, 95.0)
+
+
+def test_each_report_figure_is_laid_out_once(tmp_path, monkeypatch):
+    """A constrained-layout figure is laid out by its PDF's save and keeps that layout for the SVG
+    (matplotlib would lay it out again for each file: a whole draw)."""
+    import re
+
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from metaanalysis.report.figures import _save
+
+    draws = []
+    real = Figure.draw
+
+    def spy(self, renderer):
+        draws.append(type(renderer).__name__)
+        return real(self, renderer)
+
+    monkeypatch.setattr(Figure, "draw", spy)
+    fig, ax = plt.subplots(figsize=(3, 2), layout="constrained")
+    ax.set_ylabel("A long label that the layout makes room for")
+    svg, pdf, files = _save(fig, tmp_path / "f", ("svg",))
+    assert len(draws) == 3, draws  # the PDF's layout pass, then one draw per file
+    assert files == [svg, pdf] and svg.exists() and pdf.exists()
+    # the SVG was drawn with the PDF's layout: the axes' left edge sits where the label ends
+    x0 = ax.get_position().x0
+    plt.close(fig)
+    assert x0 > 0.15
+    text = svg.read_text()
+    assert re.search(r"A long label", text)
+
+
+def _small_figure(label):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.set_title(label)
+    return {"name": f"fig_{label}", "caption": label}, ax
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_meanwhile_runs_once_beside_the_drawing(monkeypatch, tmp_path, workers):
+    """The caller's other work (the manuscript tables) runs once, in this process, whether the
+    figures are drawn here, by forked workers, or copied from the cache."""
+    from functools import partial
+
+    from metaanalysis.report.figures import render_jobs
+
+    if workers > 1 and not FORKS:
+        pytest.skip("this platform cannot fork")
+    monkeypatch.setenv("METAANALYSIS_CACHE", str(tmp_path / "cache"))
+    jobs = [partial(_small_figure, "a"), partial(_small_figure, "b")]
+    calls = []
+    for run in ("drawn", "cached"):
+        folder = tmp_path / run
+        folder.mkdir()
+        figures = render_jobs(jobs, folder, ("svg",), workers=workers,
+                              meanwhile=lambda: calls.append(os.getpid()))
+        assert [f["name"] for f in figures] == ["fig_a", "fig_b"]
+        assert all(Path(f["svg"]).exists() for f in figures)
+    assert calls == [os.getpid(), os.getpid()]
+
+
+def test_an_error_of_meanwhile_stops_the_drawing_and_is_raised(monkeypatch, tmp_path):
+    from functools import partial
+
+    from metaanalysis.report.figures import render_jobs
+
+    monkeypatch.setenv("METAANALYSIS_CACHE", "off")
+
+    def fails():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        render_jobs([partial(_small_figure, "a"), partial(_small_figure, "b")], tmp_path, ("svg",),
+                    workers=2, meanwhile=fails)

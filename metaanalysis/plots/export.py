@@ -23,6 +23,7 @@ from pathlib import Path
 from ..errors import InputError
 from . import _style as S
 from ._fonts import lean_font_subsets
+from ._metrics import shared_text_metrics
 
 __all__ = ["save_figure"]
 
@@ -93,7 +94,7 @@ def save_figure(fig, path, *, width=None, dpi: int = 600, transparent: bool = Fa
         "ps": {"Creator": "metaanalysis"},
     }.get(fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with S.style(), lean_font_subsets():
+    with S.style(), lean_font_subsets(), shared_text_metrics():
         figure.savefig(path, dpi=dpi, format=fmt, metadata=metadata, transparent=transparent,
                        facecolor="none" if transparent else "white")
     return path

@@ -85,7 +85,16 @@ def _write_report_files(out, review, network_fits, survival, results, table, com
         # one pool for all figures: the review's and the analyses' are independent
         jobs = review_figure_jobs(review) + figure_jobs(review, network_fits, survival,
                                                         funnel_min_k=SMALL_STUDY_MIN_K)
-        figures = render_jobs(jobs, scratch, formats)
+        manuscript = manuscript_tables(review)
+        books = {}
+
+        def write_books():
+            # the manuscript tables are built while the figures are drawn
+            books["review_tables.xlsx"] = xlsx_bytes(manuscript)
+            books["review_tables.docx"] = docx_bytes(
+                manuscript, title=review.protocol.review.get("title", "Tables"))
+
+        figures = render_jobs(jobs, scratch, formats, meanwhile=write_books)
         more, diff = complete(results)
         for fig in more:
             moved = []
@@ -108,11 +117,9 @@ def _write_report_files(out, review, network_fits, survival, results, table, com
         for name, frame in report_tables(review).items():
             atomic_write(out / "tables" / name, csv_bytes(frame))
             written.append(out / "tables" / name)
-        manuscript = manuscript_tables(review)
-        atomic_write(out / "tables" / "review_tables.xlsx", xlsx_bytes(manuscript))
-        atomic_write(out / "tables" / "review_tables.docx",
-                     docx_bytes(manuscript, title=review.protocol.review.get("title", "Tables")))
-        written += [out / "tables" / "review_tables.xlsx", out / "tables" / "review_tables.docx"]
+        for name, data in books.items():
+            atomic_write(out / "tables" / name, data)
+            written.append(out / "tables" / name)
         atomic_write(out / "index.html", page.encode("utf-8"))
         written.append(out / "index.html")
         if diff is not None:

@@ -63,21 +63,17 @@ def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
     document.add_heading(title, level=1)
     for number, (caption, frame) in enumerate(tables.items(), start=1):
         document.add_paragraph(f"Table {number}. {caption}", style="Caption")
-        table = document.add_table(rows=1, cols=len(frame.columns))
+        # all rows at once: adding them one by one re-walks the table (a third of the time)
+        table = document.add_table(rows=len(frame) + 1, cols=len(frame.columns))
         table.style = "Table Grid"
-        for cell, name in zip(table.rows[0].cells, frame.columns):
-            cell.text = str(name)
-            for run in cell.paragraphs[0].runs:
-                run.bold = True
-        for record in frame.itertuples(index=False):
-            cells = table.add_row().cells
-            for cell, value in zip(cells, record):
-                cell.text = "" if value is None or value != value else str(value)
-        for row in table.rows:
-            for cell in row.cells:
-                for p in cell.paragraphs:
-                    for run in p.runs:
-                        run.font.size = Pt(8)
+        header = [str(name) for name in frame.columns]
+        records = [header, *frame.itertuples(index=False)]
+        for i, (row, record) in enumerate(zip(table.rows, records)):
+            for cell, value in zip(row.cells, record):
+                run = cell.paragraphs[0].add_run(
+                    "" if value is None or value != value else str(value))
+                run.font.size = Pt(8)
+                run.bold = True if i == 0 else None
         document.add_paragraph("")
     buf = io.BytesIO()
     document.save(buf)

@@ -47,20 +47,26 @@ OUTCOME_WORDS = {"PFS": "progression-free survival", "OS": "overall survival",
 def _save(fig, stem: Path, formats) -> tuple:
     """SVG and PDF always (the page inlines the SVG and links both), then the other formats."""
     from ..plots import save_figure
+    from ..plots._fonts import shared_font_subsets
 
-    files = []
     svg = stem.with_suffix(".svg")
-    save_figure(fig, svg)
-    files.append(svg)
     pdf = stem.with_suffix(".pdf")
-    save_figure(fig, pdf)
-    files.append(pdf)
-    for fmt in formats:
-        if fmt in ("svg", "pdf"):
-            continue
-        path = stem.with_suffix("." + fmt)
-        save_figure(fig, path, dpi=300)
-        files.append(path)
+    # one cut of each font serves all the report's PDFs (see plots/_fonts.py: faster, larger)
+    with shared_font_subsets():
+        save_figure(fig, pdf)
+        # matplotlib lays out a constrained figure again for every file it writes (a whole draw
+        # each); the PDF's layout is kept for the other files, whose size is the same
+        if fig.get_layout_engine() is not None:
+            # None, not "none": matplotlib still runs a layout pass for a placeholder engine
+            fig.set_layout_engine(None)
+        save_figure(fig, svg)
+        files = [svg, pdf]
+        for fmt in formats:
+            if fmt in ("svg", "pdf"):
+                continue
+            path = stem.with_suffix("." + fmt)
+            save_figure(fig, path, dpi=300)
+            files.append(path)
     return svg, pdf, files
 
 
@@ -81,12 +87,16 @@ def render_figures(review, network_fits, survival, folder: Path, *, formats=("sv
     return render_jobs(jobs, folder, formats, workers=workers)
 
 
-def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None) -> list:
+def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None,
+                meanwhile=None) -> list:
     """Run figure jobs (functions returning ``(spec, Axes)``) and save each figure into
     ``folder``; one dict per job, in the jobs' order (see :func:`render_figures`).
 
     Figures the report's cache holds (:mod:`.cache`) are copied from it; only the others are
-    drawn, and only then is matplotlib imported and are the drawing processes forked."""
+    drawn, and only then is matplotlib imported and are the drawing processes forked.
+    ``meanwhile`` (a function of no arguments, optional) is called once in this process while the
+    drawing processes work (after the drawing where there are none): other work of the caller that
+    would otherwise wait for the figures."""
     from . import cache
 
     keys = [_job_key(job, formats) for job in jobs]
@@ -102,7 +112,9 @@ def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None) -> l
         stem = folder / spec["name"]
         out[i] = dict(spec, svg=stem.with_suffix(".svg"), pdf=stem.with_suffix(".pdf"),
                       files=[str(f) for f in files])
+    meanwhile = meanwhile or (lambda: None)
     if not todo:
+        meanwhile()
         return out
     from ..plots.lifecycle import preload
 
@@ -111,6 +123,7 @@ def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None) -> l
     n = _worker_count(workers, len(todo))
     if n <= 1:
         drawn = [_render_job(jobs[i], folder, formats, keys[i]) for i in todo]
+        meanwhile()
     else:
         import multiprocessing
 
@@ -121,7 +134,10 @@ def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None) -> l
         _JOBS = (jobs, folder, formats, keys)
         try:
             with ctx.Pool(n) as pool:
-                drawn = pool.map(_render_index, todo, chunksize=1)
+                pending = pool.map_async(_render_index, todo, chunksize=1)
+                # the workers are forked by now: this process is free until their results come
+                meanwhile()
+                drawn = pending.get()
         finally:
             _JOBS = None
     for i, fig in zip(todo, drawn):
@@ -173,11 +189,14 @@ def _job_key(job, formats):
 
 def _render_job(job, folder, formats, key=None) -> dict:
     """Draw and save one figure, and store it in the cache under ``key``."""
+    from ..plots._metrics import shared_text_metrics
     from ..plots.lifecycle import close_figure
     from . import cache
 
-    spec, ax = job()
-    svg, pdf, files = _save(ax.figure, folder / spec["name"], formats)
+    # one process draws many figures: the strings they share are measured once
+    with shared_text_metrics():
+        spec, ax = job()
+        svg, pdf, files = _save(ax.figure, folder / spec["name"], formats)
     close_figure(ax)
     cache.store("figures", key, spec, files)
     return dict(spec, svg=svg, pdf=pdf, files=[str(f) for f in files])

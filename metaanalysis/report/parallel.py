@@ -70,6 +70,17 @@ def _run_forked(send):
     send.close()
 
 
+def _draws(curves: Path, table, level) -> bool:
+    """Whether the forked process will fit and draw (its section is not in the report's cache)."""
+    from . import cache
+    from .curves import _section_key
+
+    if not curves.is_dir() or not any(curves.glob("*.meta.csv")):
+        return False
+    key = _section_key(curves, table, level)
+    return key is None or cache.lookup("sections", key) is None
+
+
 def start_digitised(curves, table, *, level, formats) -> DigitisedWork:
     """Start fitting and drawing the digitised curves of folder ``curves`` (a forked process
     where the platform forks; see the module docstring)."""
@@ -81,6 +92,11 @@ def start_digitised(curves, table, *, level, formats) -> DigitisedWork:
         return DigitisedWork(args)
     import multiprocessing
 
+    if _draws(args[0], table, level):
+        from ..plots.lifecycle import preload
+
+        # imported here, not in the forked process: the figure workers forked later share it
+        preload()
     # a plain process and a pipe, not a pool: a pool's threads would still run in this process
     # when the figure workers are forked
     ctx = multiprocessing.get_context("fork")
