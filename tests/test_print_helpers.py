@@ -80,3 +80,21 @@ def test_multilevel_and_regression_print_one_moderator_block():
     mv = ma.rma_mv("yi", "vi", mods="~ ablat", random="~ 1 | id", sigma2=[0.0], data=frame).summary()
     block = [ln for ln in uni.splitlines() if ln.startswith(("Test of Moderators", "QM("))]
     assert len(block) == 2 and "\n".join(block) in mv
+
+
+def test_permutest_and_robust_print_the_moderator_block_as_metafor():
+    # the F test of a knha fit with its footnote signs; a p-value below .0001 as metafor writes it
+    d, yi, vi = _bcg()
+    res = ma.meta_regression(yi, vi, d.ablat.to_numpy(), method="REML", test="knha")
+    perm = ma.permutest(res, exact=True) if len(yi) <= 8 else ma.permutest(res, iter=200, seed=1)
+    text = perm.summary()
+    line = next(ln for ln in text.splitlines() if ln.startswith("F(df1"))
+    assert line.startswith(f"F(df1 = 1, df2 = {len(yi) - 2}) = {perm.qm:.4f}, p-val* = ")
+    assert "Test of Moderators (coefficient 2):*" in text
+    fit = ma.meta_regression(yi, vi, np.column_stack([d.ablat, d.year]), method="EE", test="z")
+    rob = ma.robust(fit, cluster=np.arange(len(yi)) // 2)
+    block = rob.summary().splitlines()
+    i = block.index("Test of Moderators (coefficients 2:3):¹")
+    assert block[i + 1].startswith("F(df1 = 2, df2 = ") and "p-val" in block[i + 1]
+    df2 = block[i + 1].split("df2 = ")[1].split(")")[0]
+    assert df2 == (f"{rob.qm_df2:g}" if rob.qm_df2 == round(rob.qm_df2) else f"{rob.qm_df2:.2f}")

@@ -39,7 +39,6 @@ from .._base import ResultMixin, as_float_array, check_level, fmt, jsonable
 from ..errors import ConvergenceError, InputError
 from .core import critical_value, two_sided_p
 from ._print import coef_table, moderator_lines, p_equals, table_lines
-from ._print import p_equals as _p  # noqa: F401 - robust.py imports _p from here
 from ._result import coef_frame
 
 __all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "STRUCTS"]

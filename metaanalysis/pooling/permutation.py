@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import ResultMixin, fmt, fmt_p, freeze_arrays, jsonable
+from .._base import ResultMixin, fmt_p, freeze_arrays, jsonable
 from ..errors import ConvergenceError, InputError
 from ._result import coef_frame
 
@@ -96,25 +96,17 @@ class PermutationResult(ResultMixin):
 
     def summary(self) -> str:
         """Text in the layout of metafor's ``print.permutest.rma.uni``."""
-        from .core import _stars
+        from ._print import coef_table, moderator_lines
 
         out = [""]
         if not self.intercept_only:
             p = len(self.coef_names)
             idx = [j + 1 for j, n in enumerate(self.coef_names) if n != "intrcpt"] or list(range(1, p + 1))
-            coefs = f"{idx[0]}:{idx[-1]}" if len(idx) > 1 else str(idx[0])
-            out.append(f"Test of Moderators (coefficient{'s' if len(idx) > 1 else ''} {coefs}):*")
-            pv = fmt_p(self.qm_pvalue)
-            pv = pv if pv.startswith("<") else "= " + pv
-            if self.df is None:
-                out.append(f"QM(df = {self.qm_df}) = {fmt(self.qm)}, p-val* {pv}")
-            else:
-                out.append(f"F(df1 = {self.qm_df}, df2 = {self.df:g}) = {fmt(self.qm)}, p-val* {pv}")
+            out += moderator_lines(idx, self.qm, self.qm_df, self.df, self.qm_pvalue, mark="*",
+                                   pval_label="p-val*")
             out.append("")
         out.append("Model Results:")
         out.append("")
-        from ._print import coef_table
-
         out += coef_table(self, pval_label="pval*")
         out.append("")
         out.append("---")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy.special import fdtrc
 
-from .._base import ResultMixin, check_level, fmt, jsonable
+from .._base import ResultMixin, check_level, jsonable
 from ..errors import InputError
 from ._result import coef_frame
 from .core import critical_value, two_sided_p
@@ -226,8 +226,7 @@ class RobustResult(ResultMixin):
         return f"{self.vcov_type} k={self.k} clusters={self.n_clusters} p={self.p}"
 
     def summary(self) -> str:
-        from ._print import coef_table
-        from .multilevel import _p
+        from ._print import coef_table, moderator_lines
 
         sizes = np.array(self.cluster_sizes)
         out = ["", f"Cluster-robust inference ({self.vcov_type}) for a {type(self.fit).__name__}", ""]
@@ -238,9 +237,7 @@ class RobustResult(ResultMixin):
         out.append("")
         if self.p > 1 or not _has_intercept(self.fit):
             idx = list(range(2 if _has_intercept(self.fit) else 1, self.p + 1))
-            coefs = f"{idx[0]}:{idx[-1]}" if len(idx) > 1 else str(idx[0])
-            out.append(f"Test of Moderators (coefficient{'s' if len(idx) > 1 else ''} {coefs}):¹")
-            out.append(f"F(df1 = {self.qm_df}, df2 = {_num(self.qm_df2)}) = {fmt(self.qm)}, p-val {_p(self.qm_pvalue)}")
+            out += moderator_lines(idx, self.qm, self.qm_df, self.qm_df2, self.qm_pvalue, mark="¹")
             out.append("")
         out.append("Model Results:")
         out.append("")
@@ -257,10 +254,6 @@ class RobustResult(ResultMixin):
             out.append(f"1) results based on cluster-robust inference (var-cov estimator: {self.vcov_type}{adj},")
             out.append("   approx t/F-tests and confidence intervals, df: residual method)")
         return "\n".join(out) + "\n"
-
-
-def _num(x: float) -> str:
-    return f"{x:g}" if float(x) == round(float(x)) else f"{x:.2f}"
 
 
 def _has_intercept(fit) -> bool:
