@@ -304,3 +304,20 @@ def test_eps_within_the_block(tmp_path, monkeypatch):
     plt.close(fig)
     text = (tmp_path / "f.eps").read_bytes()
     assert b"%!PS-Adobe" in text[:40] and b"/FontType 42" in text
+
+
+def test_shared_cut_gives_the_same_bytes_at_any_time(tmp_path, monkeypatch):
+    # fontTools stamps a font it saves with the time unless told not to: a PDF written a second
+    # later must still be the same bytes (the report's determinism)
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(_fonts, "_shared", {})
+    out = []
+    with _fonts.shared_font_subsets():
+        for epoch in ("1000000000", "2000000000"):
+            monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+            fig = _other_figure()
+            save_figure(fig, tmp_path / f"{epoch}.pdf")
+            plt.close(fig)
+            out.append((tmp_path / f"{epoch}.pdf").read_bytes())
+    assert out[0] == out[1]

@@ -236,8 +236,10 @@ def _ligatures(path: str, chars: str) -> set:
 def _reopened(data, glyph_map, results):
     from fontTools.ttLib import TTFont
 
-    # a new font object each time (matplotlib closes it); read lazily, it saves the same bytes
-    font = TTFont(__import__("io").BytesIO(data), lazy=True)
+    # a new font object each time (matplotlib closes it); read lazily and with the cut's own
+    # timestamp and bounds, it saves the same bytes whenever it is saved
+    font = TTFont(__import__("io").BytesIO(data), lazy=True, recalcTimestamp=False,
+                  recalcBBoxes=False)
     with font:
         yield font if results is None else results(font, dict(glyph_map))
 
