@@ -130,3 +130,26 @@ def test_modelled_rmst_is_pooled_only_within_the_protocols_estimates(modelled):
     by_id = {r["study_id"]: r["estimate_id"] for r in section["trials"]}
     assert by_id["cosmic311"].startswith("pfs_hr_second_line")  # second line stays apart
     assert all(p["estimate_id"] != by_id["cosmic311"] for p in section["pooled"])
+
+
+def test_a_count_other_than_the_sources_is_shown_with_its_reason(shipped):
+    """Where the reconstruction keeps the curve's own count of events (a stepped curve clicked with
+    time jitter, see reconstruct_ipd), the section carries the source's count and the reason, and
+    the page prints both: a reader comparing with the paper sees why the numbers differ."""
+    from metaanalysis.report.html import _survival_models_block
+
+    section, _ = shipped
+    by_name = {c["name"]: c for c in section["curves"]}
+    for c in section["curves"]:
+        assert c["total_events"] is not None
+        if c["events"] == c["total_events"]:
+            assert c["events_kept"] is None
+        else:
+            assert abs(c["events"] - c["total_events"]) <= max(2, 0.05 * c["total_events"])
+            assert f"the curve's {c['events']} kept" in c["events_kept"]
+    differing = [c for c in section["curves"] if c["events"] != c["total_events"]]
+    assert differing  # the shipped veteran arms: 66 and 61 of 64
+    html = _survival_models_block({"digitised": section}, [])
+    for c in differing:
+        assert f"{c['events']} events reconstructed (the source reports {c['total_events']}:" in html
+    assert f"{by_name['veteran_overall']['events']} events reconstructed;" in html

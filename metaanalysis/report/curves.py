@@ -173,7 +173,11 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
         entry = {
             "name": name, "study_id": curve.study_id, "arm": curve.arm, "outcome": curve.outcome,
             "time_unit": curve.time_unit, "n": int(rec.ipd.shape[0]),
-            "events": int(rec.ipd["event"].sum()), "source": curve.source,
+            "events": int(rec.ipd["event"].sum()), "total_events": curve.total_events,
+            # a reconstruction that keeps the curve's own count says so (see reconstruct_ipd)
+            "events_kept": next((r for r in rec.repairs if "kept" in r and "total_events" in r),
+                                None),
+            "source": curve.source,
             "horizon": fits.horizon, "best_aic": next(iter(best.values())),
             "best_bic": next(iter(fits.best("bic").values())),
             "models": _records(models.drop(columns=["arm"])),

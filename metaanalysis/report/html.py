@@ -348,8 +348,15 @@ def _survival_models_block(section, figures) -> str:
             out.append(f'<p class="note">Not run: {esc(c["not_run"])}</p>')
             continue
         unit = c.get("time_unit", "")
+        given = c.get("total_events")
+        if given is not None and given != c["events"]:
+            # the source's count and why the reconstruction did not take it
+            events = (f'{c["events"]} events reconstructed (the source reports {given}: '
+                      f'{esc(c.get("events_kept") or "not reachable from the curve")})')
+        else:
+            events = f'{c["events"]} events reconstructed'
         out.append(f'<p class="note">{esc(c["study_id"])}, arm {esc(c["arm"])}, {esc(c["outcome"])}: '
-                   f'{c["n"]} patients, {c["events"]} events reconstructed; source '
+                   f'{c["n"]} patients, {events}; source '
                    f'{esc(c.get("source", ""))}. Best by AIC: {esc(c["best_aic"])}; by BIC: '
                    f'{esc(c["best_bic"])}.</p>')
         out.append(_figure_block(figures, f"digitised:{c['name']}"))
