@@ -100,22 +100,6 @@ def test_report_fails_cleanly_when_the_curves_fail(monkeypatch, tmp_path, capsys
         assert not [p for p in out.iterdir() if p.name.startswith(".report-")]
 
 
-def test_matplotlib_is_read_before_forking_only_when_the_curves_will_be_drawn(monkeypatch,
-                                                                              tmp_path):
-    from metaanalysis.report import cache
-    from metaanalysis.report.curves import _section_key
-
-    table = _table()
-    curves = ROOT / "data" / "curves"
-    monkeypatch.setenv("METAANALYSIS_CACHE", "off")
-    assert parallel._draws(curves, table, 95.0)
-    assert not parallel._draws(tmp_path, table, 95.0)  # no curves: nothing to draw
-    monkeypatch.setenv("METAANALYSIS_CACHE", str(tmp_path / "cache"))
-    assert parallel._draws(curves, table, 95.0)  # empty cache
-    cache.store("sections", _section_key(curves, table, 95.0), {"section": {}, "names": []})
-    assert not parallel._draws(curves, table, 95.0)
-
-
 def test_each_report_figure_is_laid_out_once(tmp_path, monkeypatch):
     """A constrained-layout figure is laid out by its PDF's save and keeps that layout for the SVG
     (matplotlib would lay it out again for each file: a whole draw)."""
@@ -191,3 +175,38 @@ def test_an_error_of_meanwhile_stops_the_drawing_and_is_raised(monkeypatch, tmp_
     with pytest.raises(OSError, match="disk full"):
         render_jobs([partial(_small_figure, "a"), partial(_small_figure, "b")], tmp_path, ("svg",),
                     workers=2, meanwhile=fails)
+
+
+def test_frozen_heap_nests_and_gives_the_objects_back():
+    import gc
+
+    base = gc.get_freeze_count()
+    with parallel.frozen_heap():
+        first = gc.get_freeze_count()
+        assert first > base
+        made_later = [[i] for i in range(1000)]
+        with parallel.frozen_heap():
+            # the inner block freezes what was made since
+            assert gc.get_freeze_count() >= first + 1000
+        assert gc.get_freeze_count() >= first + 1000  # still frozen: the outer block is open
+    assert gc.get_freeze_count() == 0
+    del made_later
+
+
+def test_report_unfreezes_after_it_ends(monkeypatch, tmp_path):
+    import gc
+
+    from metaanalysis.report import build_report
+
+    monkeypatch.setenv("METAANALYSIS_CACHE", "off")
+    seen = []
+    real = parallel.start_digitised
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "start_digitised", spy)
+    build_report(ROOT / "data" / "studies.csv", tmp_path / "r")
+    assert seen and seen[0] > 0  # the inputs were frozen while the report forked
+    assert gc.get_freeze_count() == 0

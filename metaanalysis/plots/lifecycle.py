@@ -25,47 +25,13 @@ def close_figure(fig_or_ax) -> None:
     plt.close(fig)
 
 
-_warm = False
-
-
 def preload() -> None:
     """Import what drawing and saving a figure needs (pyplot, the SVG and PDF backends, the font
-    cutter) and draw one small figure, so that processes forked afterwards to draw figures share
-    one import (about 0.8 s of CPU each) and start with the fonts read, the shared font cut made
-    and the usual strings measured (about 0.15 s each)."""
-    global _warm
+    cutter), so that processes forked afterwards to draw figures share one import instead of each
+    paying for its own (about 0.8 s of CPU each)."""
     import matplotlib.pyplot  # noqa: F401
     from fontTools import subset  # noqa: F401
     from matplotlib.backends import backend_pdf, backend_svg  # noqa: F401
-
-    if not _warm:
-        _warm = True
-        _warm_up()
-
-
-def _warm_up() -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from . import _style as S
-    from ._fonts import lean_font_subsets, shared_font_subsets
-    from ._metrics import shared_text_metrics
-
-    with S.style():
-        fig, ax = plt.subplots(figsize=(2, 1.5), layout="constrained")
-        ax.plot([0.5, 2], [1, 2])
-        ax.set_xscale("log")
-        ax.set_xlabel("Hazard ratio")
-        ax.set_title("Favours therapy \u2013 0.41 (0.32\u20130.52)", fontweight="bold")
-    try:
-        with S.style(), lean_font_subsets(), shared_text_metrics(), shared_font_subsets():
-            for fmt in ("pdf", "svg"):
-                fig.savefig(io.BytesIO(), format=fmt)
-    except Exception:  # noqa: BLE001 -- only a head start: the figures themselves will say
-        pass
-    finally:
-        plt.close(fig)
 
 
 def settings_key() -> str:

@@ -183,15 +183,18 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
     >>> out = build_report("data/studies.csv", "report")                   # doctest: +SKIP
     >>> [a["id"] for a in out.results["analyses"] if a["role"] == "primary"]  # doctest: +SKIP
     """
-    from . import cache as report_cache
+    import contextlib
 
-    if not cache:
-        with report_cache.disabled():
-            return _build_report(studies, out, protocol, trials, method, test, level, compare,
-                                 formats, force, progress)
-    result = _build_report(studies, out, protocol, trials, method, test, level, compare, formats,
-                           force, progress)
-    report_cache.prune()
+    from . import cache as report_cache
+    from .parallel import frozen_heap
+
+    # the objects of the inputs stay out of the collector's sight while the report forks its
+    # drawing processes (see frozen_heap)
+    with frozen_heap(), (contextlib.nullcontext() if cache else report_cache.disabled()):
+        result = _build_report(studies, out, protocol, trials, method, test, level, compare,
+                               formats, force, progress)
+    if cache:
+        report_cache.prune()
     return result
 
 

@@ -127,13 +127,15 @@ def render_jobs(jobs, folder: Path, formats, *, workers: int | None = None,
     else:
         import multiprocessing
 
+        from .parallel import frozen_heap
+
         ctx = multiprocessing.get_context("fork")
         # the jobs live in the parent's memory; a forked worker runs the ones whose index it is
         # handed
         global _JOBS
         _JOBS = (jobs, folder, formats, keys)
         try:
-            with ctx.Pool(n) as pool:
+            with frozen_heap(), ctx.Pool(n) as pool:
                 pending = pool.map_async(_render_index, todo, chunksize=1)
                 # the workers are forked by now: this process is free until their results come
                 meanwhile()
