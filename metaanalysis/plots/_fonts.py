@@ -234,12 +234,13 @@ def _ligatures(path: str, chars: str) -> set:
 
 @contextlib.contextmanager
 def _reopened(data, glyph_map, results):
+    import io
+
     from fontTools.ttLib import TTFont
 
     # a new font object each time (matplotlib closes it); read lazily and with the cut's own
     # timestamp and bounds, it saves the same bytes whenever it is saved
-    font = TTFont(__import__("io").BytesIO(data), lazy=True, recalcTimestamp=False,
-                  recalcBBoxes=False)
+    font = TTFont(io.BytesIO(data), lazy=True, recalcTimestamp=False, recalcBBoxes=False)
     with font:
         yield font if results is None else results(font, dict(glyph_map))
 
@@ -287,7 +288,7 @@ def shared_font_subsets():
     cut of its own characters.
 
     Cutting a font is most of what writing a PDF costs beyond drawing it (about 30 ms per font and
-    file); a process that writes many figures (the report's 40) cuts each font once instead. The
+    file); a process that writes many figures (the report's 36) cuts each font once instead. The
     price is size: the shared cut holds about 135 glyphs (21 kB compressed for DejaVu Sans) where a
     figure's own holds about 50 (9 kB). What a reader sees and can select or edit is the same. A
     file with any other character gets its own cut as usual.
