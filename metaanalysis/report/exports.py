@@ -73,7 +73,8 @@ def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
                 run = cell.paragraphs[0].add_run(
                     "" if value is None or value != value else str(value))
                 run.font.size = Pt(8)
-                run.bold = True if i == 0 else None
+                if i == 0:
+                    run.bold = True
         document.add_paragraph("")
     buf = io.BytesIO()
     document.save(buf)
