@@ -151,5 +151,7 @@ def test_a_count_other_than_the_sources_is_shown_with_its_reason(shipped):
     assert differing  # the shipped veteran arms: 66 and 61 of 64
     html = _survival_models_block({"digitised": section}, [])
     for c in differing:
-        assert f"{c['events']} events reconstructed (the source reports {c['total_events']}:" in html
+        assert (f"{c['events']} events reconstructed (the source reports {c['total_events']}; the "
+                "curve falls in steps clicked with some jitter in time") in html
+    assert "total_events" not in html  # the repair log's wording stays in results.json
     assert f"{by_name['veteran_overall']['events']} events reconstructed;" in html

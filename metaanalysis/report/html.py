@@ -350,9 +350,13 @@ def _survival_models_block(section, figures) -> str:
         unit = c.get("time_unit", "")
         given = c.get("total_events")
         if given is not None and given != c["events"]:
-            # the source's count and why the reconstruction did not take it
-            events = (f'{c["events"]} events reconstructed (the source reports {given}: '
-                      f'{esc(c.get("events_kept") or "not reachable from the curve")})')
+            # the source's count and why the reconstruction did not take it, in a reader's words
+            # (the repair log's own text is in results.json, events_kept)
+            why = ("the curve falls in steps clicked with some jitter in time, and a difference "
+                   "this small is within that error, so the events its clicks imply are kept"
+                   if c.get("events_kept") else "the curve and its risk table cannot hold that "
+                   "number")
+            events = f'{c["events"]} events reconstructed (the source reports {given}; {why})'
         else:
             events = f'{c["events"]} events reconstructed'
         out.append(f'<p class="note">{esc(c["study_id"])}, arm {esc(c["arm"])}, {esc(c["outcome"])}: '
