@@ -19,6 +19,15 @@ arm's median and of its RMST up to the shorter follow-up. It prints p50 / p90 / 
 - ``pfs-shaped``: simulated progression-free survival with scheduled scans (progressions detected
   at visits every 8 weeks, so the curve falls in steep steps that straddle risk-table times) and a
   plateau of patients who never progress, with the same realistic digitisation.
+
+How realistic "realistic" is: read as a step function, the realistic clicks of the real-shaped
+curves miss the true Kaplan-Meier curve by a root mean squared error of about 0.014 in survival at
+100 even times (``digitisation_rmse``: the sparse clicks and their jitter together). That is the
+error of manual digitisation by trained researchers measured in the SurvdigitizeR study (mean RMSE
+0.014 at 100 times; BMC Med Res Methodol 2024;24:147, doi:10.1186/s12874-024-02273-8), so the
+goals are judged at the error of careful people, not of a perfect one. A single curve digitised by
+hand with its patient data public (ipdrecon's veteran clicks, ../shared/curves) is far closer: its
+clicks lie a median 0.02 % of the axes from the true curve (a high-resolution figure).
 """
 
 from __future__ import annotations
@@ -158,6 +167,27 @@ def realistic(cases):
         yield rng, arms, {**REALISTIC, **kw}
 
 
+def digitisation_rmse(reps: int = 10, first_seed: int = 0, digitise=None) -> np.ndarray:
+    """Per digitised arm of the real-shaped set: the root mean squared difference in survival
+    between the clicks read as a step function and the true Kaplan-Meier curve, at 100 even times
+    from 0 to the last click (the measure of the SurvdigitizeR study; see the module docstring)."""
+    from metaanalysis.survival.digitise import km_steps, simulate_digitisation
+
+    out = []
+    for rng, arms, kw in real_cases(reps, first_seed, digitise=digitise):
+        for t, e in arms:
+            curve = simulate_digitisation(t, e, seed=rng, **kw)
+            ct, cs = np.asarray(curve.t, float), np.asarray(curve.s, float)
+            order = np.argsort(ct, kind="stable")
+            ct, cs = ct[order], cs[order]
+            times, surv = km_steps(t, e)[:2]
+            grid = np.linspace(0.0, ct.max(), 100)
+            true = np.r_[1.0, surv][np.searchsorted(times, grid, side="right")]
+            read = np.r_[1.0, cs][np.searchsorted(ct, grid, side="right")]
+            out.append(np.sqrt(np.mean((true - read) ** 2)))
+    return np.array(out)
+
+
 def _fmt(x):
     return f"{np.percentile(x, 50):.4f} {np.percentile(x, 90):.4f} {np.max(x):.4f}"
 
@@ -173,6 +203,9 @@ def main(quick: bool = False):
         ("  same clicks, no jitter, on pixels", lambda: real_cases(reps, digitise=PIXELS_ONLY)),
         (f"pfs-shaped ({n_sim // 2} pairs)", lambda: realistic(pfs_pairs(n_sim // 2))),
     ]
+    rmse = digitisation_rmse(reps)
+    print(f"realistic clicks of the real-shaped curves: RMSE of survival at 100 times "
+          f"{rmse.mean():.4f} (mean of {len(rmse)} arms; manual digitisation in SurvdigitizeR: 0.014)\n")
     print("|d log HR|, |d median| / median and |d RMST| / RMST: p50 p90 max")
     print(f"{'setting':44s} {'D':>3s}  {'|d log HR|':>22s}  {'median rel.':>22s}  {'RMST rel.':>22s}")
     for label, cases in settings:

@@ -13,12 +13,16 @@ Two kinds of run:
   curve fits are copied from the cache (the same bytes; see metaanalysis/report/cache.py).
 
 The load average is printed beside the times: on a shared machine it explains most of the spread.
+So is the CPU time of all the report's processes (user + system): it moves far less with the
+machine's load than the wall time does, and it is what a change to the work (not to how the work is
+spread over the cores) shows in. On 2 cores the wall time cannot fall below about half of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,13 +33,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(out: Path, cache: Path) -> float:
+def _cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def _run(out: Path, cache: Path) -> tuple:
+    """Wall seconds and CPU seconds (user + system, all the report's processes) of one report."""
     env = dict(os.environ, METAANALYSIS_CACHE=str(cache))
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     subprocess.run([sys.executable, "-m", "metaanalysis", "report", "--quiet",
                     "--studies", str(ROOT / "data" / "studies.csv"), "--out", str(out)],
                    check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu() - c0
 
 
 def main() -> None:
@@ -43,18 +53,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     times = {"cold": [], "warm": []}
+    cpu = {"cold": [], "warm": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for i in range(args.runs):
-            cold = _run(tmp / f"cold{i}", tmp / f"cache{i}")
-            times["cold"].append(cold)
-            warm = _run(tmp / f"warm{i}", tmp / f"cache{i}")
-            times["warm"].append(warm)
-            print(f"run {i + 1}: cold {cold:.2f} s, warm {warm:.2f} s "
+            for kind, folder in (("cold", f"cold{i}"), ("warm", f"warm{i}")):
+                wall, used = _run(tmp / folder, tmp / f"cache{i}")
+                times[kind].append(wall)
+                cpu[kind].append(used)
+            print(f"run {i + 1}: cold {times['cold'][-1]:.2f} s ({cpu['cold'][-1]:.1f} s CPU), "
+                  f"warm {times['warm'][-1]:.2f} s ({cpu['warm'][-1]:.1f} s CPU) "
                   f"(load average {os.getloadavg()[0]:.2f})", flush=True)
     for kind, t in times.items():
-        print(f"{kind}: median {statistics.median(t):.2f} s over {len(t)} runs, "
-              f"{os.cpu_count()} cores")
+        print(f"{kind}: median {statistics.median(t):.2f} s wall, {statistics.median(cpu[kind]):.1f} s "
+              f"CPU over {len(t)} runs, {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
