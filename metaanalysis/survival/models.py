@@ -256,18 +256,22 @@ def _se_of(hx):
 
 
 def _newton(fitter, x0, t, e, model):
-    """Finish lifelines' fit with Newton steps on the exact gradient and Hessian."""
+    """Finish lifelines' fit with Newton steps on autograd's gradient (see ``h_steps``)."""
     from autograd import grad, hessian
 
     f = lambda p: _loglik(fitter, p, t, e)  # noqa: E731
     g, h = grad(f), hessian(f)
 
     def h_steps(x, gx):
-        # The parametric families' steps use forward differences of the exact gradient (``gx`` is
-        # the gradient at ``x``, which the step computed anyway): autograd's Hessian of their
+        # The parametric families' steps use forward differences of autograd's gradient (``gx``
+        # is the gradient at ``x``, which the step computed anyway): autograd's Hessian of their
         # special functions costs 7-17 gradients (20 ms for the generalised gamma), central
-        # differences 2p. A step needs no more: the gradient stays exact, so the maximum and the
-        # stopping rule are unchanged, and the covariance at the end is always exact.
+        # differences 2p, these p. A step needs no more: the gradient decides where the maximum
+        # is (the estimates moved by at most 4e-9 relative against central differences on the
+        # shipped curves), and the covariance at the end is autograd's Hessian. That Hessian is
+        # exact except for the generalised gamma, whose incomplete-gamma derivatives in the shape
+        # are numerical inside autograd-gamma: its entries move by about 1e-5 relative when the
+        # point moves by 1e-12, so its standard errors are good to about 5 digits.
         d = 1e-7 * (1.0 + np.abs(x))
         cols = [(np.asarray(g(x + d[i] * u), float) - gx) / d[i] for i, u in enumerate(np.eye(len(x)))]
         hx = np.column_stack(cols)
