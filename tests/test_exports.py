@@ -53,3 +53,51 @@ def test_xlsx_neutralises_formulas():
     wb = openpyxl.load_workbook(io.BytesIO(xlsx_bytes({"t": frame})))
     ws = wb["t"]
     assert ws["A2"].value == "'=HYPERLINK(\"http://x\")" and ws["B2"].value == -0.5
+
+
+@pytest.mark.parametrize("make", [xlsx_bytes, docx_bytes], ids=["xlsx", "docx"])
+def test_exports_are_the_same_bytes_whenever_they_are_written(make, monkeypatch):
+    import datetime
+    import time
+    import zipfile
+
+    frame = {"Summary of findings": pd.DataFrame({"Outcome": ["PFS"], "Studies": [2]})}
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    first = make(frame)
+    # an hour later (ZIP members carry the time of saving, openpyxl its created and modified dates)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3600)
+
+    real = datetime.datetime
+
+    class Later(real):
+        @classmethod
+        def now(cls, tz=None):
+            return real.now(tz) + datetime.timedelta(hours=1)
+
+        @classmethod
+        def utcnow(cls):
+            return real.now(datetime.timezone.utc).replace(tzinfo=None) + datetime.timedelta(hours=1)
+
+    monkeypatch.setattr(datetime, "datetime", Later)
+    assert make(frame) == first
+    package = zipfile.ZipFile(io.BytesIO(first))
+    assert {m.date_time for m in package.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    core = package.read("docProps/core.xml").decode()
+    assert core.count("1980-01-01T00:00:00Z") == 2 and "metaanalysis" in core
+
+
+def test_exports_take_source_date_epoch(monkeypatch):
+    import zipfile
+
+    import docx
+    import openpyxl
+
+    frame = {"t": pd.DataFrame({"x": [1]})}
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(frame)))
+    assert wb.properties.created.isoformat().startswith("2023-11-14T22:13:20")
+    data = docx_bytes(frame)
+    assert docx.Document(io.BytesIO(data)).core_properties.modified.isoformat().startswith(
+        "2023-11-14T22:13:20")
+    assert zipfile.ZipFile(io.BytesIO(data)).infolist()[0].date_time == (2023, 11, 14, 22, 13, 20)

@@ -136,9 +136,14 @@ def test_pooled_numbers_equal_a_direct_pool(report):
 def test_report_is_deterministic(report, tmp_path):
     out, _ = report
     again = build_report(STUDIES, tmp_path / "again")
-    assert (out / "results.json").read_bytes() == (again.directory / "results.json").read_bytes()
-    for name in ("pfs_hr_forest.svg", "orr_forest.pdf"):
-        assert (out / "figures" / name).read_bytes() == (again.directory / "figures" / name).read_bytes()
+    # every file, the manuscript tables' ZIP packages and the list of written files included
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again.directory) for p in again.directory.rglob("*")
+                           if p.is_file())
+    assert {"results.json", "tables/review_tables.docx", "tables/review_tables.xlsx",
+            "figures/pfs_hr_forest.svg", "figures/orr_forest.pdf"} <= {str(f) for f in files}
+    changed = [str(f) for f in files if (out / f).read_bytes() != (again.directory / f).read_bytes()]
+    assert changed == []
 
 
 def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_path):

@@ -3,6 +3,12 @@
 The summary-of-findings table, the characteristics of included studies and the risk-of-bias
 judgements, from the same review objects as the page: an Excel workbook (one sheet per table,
 through openpyxl) and a Word document (through python-docx) with each table and its caption.
+
+Both are ZIP packages that their libraries stamp with the time of saving (each member's date, and
+the workbook's created and modified dates), so two reports of the same inputs would differ. They
+are written reproducibly instead (:func:`reproducible_package`): every member dated, and the
+documents' created and modified dates set, to ``SOURCE_DATE_EPOCH`` when it is set (the convention
+of reproducible builds) and otherwise to 1980-01-01, the earliest date a ZIP member can carry.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import io
 
 from .._base import spreadsheet_safe
 
-__all__ = ["manuscript_tables", "xlsx_bytes", "docx_bytes"]
+__all__ = ["manuscript_tables", "xlsx_bytes", "docx_bytes", "reproducible_package"]
 
 _SOF_COLUMNS = {"outcome": "Outcome", "therapy": "Therapy",
                 "relative_effect": "Relative effect (95% CI)", "comparator": "With placebo",
@@ -49,9 +55,10 @@ def xlsx_bytes(tables: dict) -> bytes:
 
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        writer.book.properties.creator = "metaanalysis"
         for title, frame in tables.items():
             spreadsheet_safe(frame).to_excel(writer, sheet_name=title[:31], index=False)
-    return buf.getvalue()
+    return reproducible_package(buf.getvalue())
 
 
 def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
@@ -60,6 +67,8 @@ def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
     from docx.shared import Pt
 
     document = docx.Document()
+    props = document.core_properties
+    props.author, props.title, props.comments = "metaanalysis", title, ""
     document.add_heading(title, level=1)
     for number, (caption, frame) in enumerate(tables.items(), start=1):
         document.add_paragraph(f"Table {number}. {caption}", style="Caption")
@@ -78,4 +87,52 @@ def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
         document.add_paragraph("")
     buf = io.BytesIO()
     document.save(buf)
-    return buf.getvalue()
+    return reproducible_package(buf.getvalue())
+
+
+# the earliest date a ZIP member can carry
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _fixed_time() -> tuple:
+    """``(date_time for ZIP members, W3CDTF text)``: SOURCE_DATE_EPOCH's time, or 1980-01-01."""
+    import os
+    import time
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        t = time.gmtime(max(int(epoch), 315532800))  # not before 1980-01-01, as ZIP requires
+        parts = tuple(t[:6])
+    else:
+        parts = _ZIP_EPOCH
+    return parts, "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*parts)
+
+
+def reproducible_package(data: bytes) -> bytes:
+    """The Office package ``data`` (XLSX, DOCX) with every member's date, and the created and
+    modified dates of its core properties, set to one fixed time (see the module docstring);
+    the members, their order and their compression are kept.
+
+    Examples
+    --------
+    >>> a = reproducible_package(xlsx_bytes({"T": __import__("pandas").DataFrame({"x": [1]})}))
+    >>> __import__("zipfile").ZipFile(io.BytesIO(a)).infolist()[0].date_time
+    (1980, 1, 1, 0, 0, 0)
+    """
+    import re
+    import zipfile
+
+    date_time, stamp = _fixed_time()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:(created|modified)\b[^>]*>)[^<]*(</dcterms:\2>)",
+                              lambda m: m.group(1) + stamp.encode() + m.group(3), body)
+            member = zipfile.ZipInfo(info.filename, date_time=date_time)
+            member.compress_type = info.compress_type
+            member.external_attr = info.external_attr
+            member.create_system = 0  # not the platform of the machine that wrote it
+            dst.writestr(member, body)
+    return out.getvalue()
