@@ -120,3 +120,75 @@ def test_the_cache_is_bounded(monkeypatch):
         for i in range(12):
             mtext._get_text_metrics_with_cache(r, f"s{i}", FontProperties(size=8), False, 72)
     assert len(_metrics._cache) <= 5
+
+
+def _count_font_searches(monkeypatch):
+    """Count matplotlib's own font searches and table reads (below the shared lookups)."""
+    from matplotlib import ft2font
+    from matplotlib.font_manager import FontManager
+
+    searches, tables = [], []
+    real_find = FontManager._find_fonts_by_props
+
+    def find(self, prop, *args, **kwargs):
+        searches.append(prop.get_size())
+        return real_find(self, prop, *args, **kwargs)
+
+    monkeypatch.setattr(FontManager, "_find_fonts_by_props", find)
+    real_get_font = mtext.get_font
+
+    class Spy:
+        def __init__(self, font):
+            self._font = font
+
+        def get_sfnt_table(self, name):
+            tables.append(name)
+            return self._font.get_sfnt_table(name)
+
+        def __getattr__(self, name):
+            return getattr(self._font, name)
+
+    monkeypatch.setattr(mtext, "get_font", lambda paths, *a, **k: Spy(real_get_font(paths, *a, **k)))
+    assert ft2font  # the tables are FreeType's: read through the spy only
+    return searches, tables
+
+
+def test_font_height_lookups_are_shared_and_files_unchanged(tmp_path, monkeypatch):
+    searches, tables = _count_font_searches(monkeypatch)
+    monkeypatch.setattr(_metrics, "_fonts", {})
+    with _metrics.shared_text_metrics():
+        shared = _save_all(tmp_path, "s")
+    n_searches, n_tables = len(searches), len(tables)
+    searches.clear()
+    tables.clear()
+    import metaanalysis.plots.export as export
+
+    monkeypatch.setattr(export, "shared_text_metrics", __import__("contextlib").nullcontext)
+    plain = _save_all(tmp_path, "p")
+    assert shared == plain  # byte for byte
+    # the layout's searches and table reads: once per font size instead of once per text per draw
+    # (the searches the renderers make for themselves are counted on both sides)
+    assert len(searches) >= 2 * n_searches > 0, (n_searches, len(searches))
+    assert len(tables) >= 10 * n_tables > 0, (n_tables, len(tables))
+
+
+def test_font_lookups_are_restored_and_see_new_fonts(monkeypatch):
+    from matplotlib.font_manager import FontProperties
+
+    manager, get_font = mtext.fontManager, mtext.get_font
+    monkeypatch.setattr(_metrics, "_fonts", {})
+    prop = FontProperties(size=9)
+    with _metrics.shared_text_metrics():
+        assert mtext.fontManager is not manager and mtext.get_font is not get_font
+        first = mtext.fontManager._find_fonts_by_props(prop)
+        assert first == manager._find_fonts_by_props(prop)
+        first.append("changed by the caller")  # the caller's own list: the cache is not touched
+        assert mtext.fontManager._find_fonts_by_props(prop) == manager._find_fonts_by_props(prop)
+        n = len(_metrics._fonts)
+        # a font added to the list (matplotlib's addfont) is a new search, not the remembered one
+        monkeypatch.setattr(manager, "ttflist", manager.ttflist + [manager.ttflist[0]])
+        mtext.fontManager._find_fonts_by_props(prop)
+        assert len(_metrics._fonts) == n + 1
+        # anything else is the manager's own
+        assert mtext.fontManager.defaultFamily is manager.defaultFamily
+    assert mtext.fontManager is manager and mtext.get_font is get_font
