@@ -389,8 +389,10 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
         if overall is not None and hasattr(overall, "study_frame"):
             weight_of = study_view(overall)["weight"].to_numpy()
         positions = _group_positions(groups, overall)
-        cols_all = _extra_columns(columns, _total_k(groups), None) if columns is not None else None
-        rep_all = _reported_columns(reported, _total_k(groups))
+        # every study of every subgroup has its place in the overall order
+        total_k = sum(len(p) for p in positions)
+        cols_all = _extra_columns(columns, total_k, None) if columns is not None else None
+        rep_all = _reported_columns(reported, total_k)
         for (name, gres), pos in zip(groups, positions):
             rows.append({"kind": "heading", "group": name, "label": str(name)})
             cols_g = None
@@ -491,10 +493,6 @@ def _default_digits(measure) -> int:
     if S.scale_of(measure) == "percent" or str(measure).upper() in ("MEDLN", "PLN"):
         return 1
     return 2
-
-
-def _total_k(groups) -> int:
-    return sum(len(study_view(g)) for _, g in groups)
 
 
 def _group_positions(groups, overall):
