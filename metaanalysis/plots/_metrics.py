@@ -15,7 +15,7 @@ those, so the files are byte for byte those matplotlib writes without it. If mat
 measuring function is not where this expects it (another release), nothing is changed.
 
 Laying out a text also asks for the font's height metrics (its ascent, descent and line gap): a
-search of the font list for the font properties and two of the font's tables, about 50
+search of the font list for the font properties and two of the font's tables, 40 to 50
 microseconds, once per text per draw (7,100 times in a report). Within the block the search is
 answered once per font properties, font settings and font list, and a font's tables are read once
 (they never change); :class:`_FontLookups` stands in for matplotlib's font manager and font getter
