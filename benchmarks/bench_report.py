@@ -13,9 +13,11 @@ Two kinds of run:
   curve fits are copied from the cache (the same bytes; see metaanalysis/report/cache.py).
 
 The load average is printed beside the times: on a shared machine it explains most of the spread.
-So is the CPU time of all the report's processes (user + system): it moves far less with the
-machine's load than the wall time does, and it is what a change to the work (not to how the work is
-spread over the cores) shows in. On 2 cores the wall time cannot fall below about half of it.
+So is the CPU time of all the report's processes (user + system): it measures the work, not how it
+is spread over the cores, and on 2 cores the wall time cannot fall below about half of it. On a
+shared virtual machine it varies too (the same code took 10.3 to 14.9 s of CPU within one day:
+processes that share a core's caches with other machines' run slower), so compare two versions
+in runs interleaved side by side, not with numbers from another hour.
 
 The package's modules are compiled to bytecode first (``compileall``), as pip does when it installs
 a package and Python does at a package's first import: a user's report never compiles them, but a
