@@ -64,4 +64,3 @@ def _font_files() -> tuple:
         st = os.stat(path)
         out.append((path, st.st_size, st.st_mtime_ns))
     return tuple(out)
-
