@@ -101,12 +101,30 @@ def test_report_fails_cleanly_when_the_curves_fail(monkeypatch, tmp_path, capsys
 
 
 def test_each_report_figure_is_laid_out_once(tmp_path, monkeypatch):
-    """A constrained-layout figure is laid out by its PDF's save and keeps that layout for the SVG
-    (matplotlib would lay it out again for each file: a whole draw)."""
+    """A constrained-layout figure is laid out once, as its PDF would be, without the draw with
+    the drawing switched off that savefig spends on it, and keeps that layout for the SVG
+    (matplotlib would lay it out again for each file, a whole draw each)."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
+    from metaanalysis.plots import save_figure
+    from metaanalysis.plots._fonts import shared_font_subsets
     from metaanalysis.report.figures import _save
+
+    def figure():
+        fig, ax = plt.subplots(figsize=(3, 2), layout="constrained")
+        ax.set_ylabel("A long label that the layout makes room for")
+        ax.set_title("and a title")
+        return fig, ax
+
+    # what matplotlib itself writes: the PDF laid out by its savefig, the SVG with that layout
+    fig, ax = figure()
+    with shared_font_subsets():
+        save_figure(fig, tmp_path / "ref.pdf")
+        fig.set_layout_engine(None)
+        save_figure(fig, tmp_path / "ref.svg")
+    ref_position = ax.get_position().bounds
+    plt.close(fig)
 
     draws = []
     real = Figure.draw
@@ -116,15 +134,18 @@ def test_each_report_figure_is_laid_out_once(tmp_path, monkeypatch):
         return real(self, renderer)
 
     monkeypatch.setattr(Figure, "draw", spy)
-    fig, ax = plt.subplots(figsize=(3, 2), layout="constrained")
-    ax.set_ylabel("A long label that the layout makes room for")
+    fig, ax = figure()
     svg, pdf, files = _save(fig, tmp_path / "f", ("svg",))
-    assert len(draws) == 3, draws  # the PDF's layout pass, then one draw per file
+    assert len(draws) == 2, draws  # one draw per file, none to lay it out
     assert files == [svg, pdf] and svg.exists() and pdf.exists()
-    # the SVG was drawn with the PDF's layout: the axes' left edge sits where the label ends
-    x0 = ax.get_position().x0
+    assert fig.get_layout_engine() is None
+    # the layout made room for the label, and it is the one savefig would have made
+    assert ax.get_position().x0 > 0.15
+    assert ax.get_position().bounds == ref_position
+    assert fig.dpi == plt.rcParams["figure.dpi"]  # the PDF's dpi was only borrowed
     plt.close(fig)
-    assert x0 > 0.15
+    assert pdf.read_bytes() == (tmp_path / "ref.pdf").read_bytes()
+    assert svg.read_bytes() == (tmp_path / "ref.svg").read_bytes()
     assert "A long label" in svg.read_text()
 
 
