@@ -170,10 +170,37 @@ def test_sensitivity_table_rows_and_conclusions(review):
     assert dl_z["estimate"] == pytest.approx(math.exp(direct.estimate), rel=1e-12)
     assert dl_z["ci_high"] == pytest.approx(math.exp(direct.ci_high), rel=1e-12)
     # the conclusion column compares the interval with the null, row by row
-    for r in frame.itertuples():
+    for r in frame[frame["note"].isna()].itertuples():
         expected = "below" if r.ci_high < 1 else "above" if r.ci_low > 1 else "includes"
         assert r.conclusion == expected
         assert r.conclusion_changes == (expected != frame["conclusion"].iloc[0])
+
+
+def test_every_declared_sensitivity_analysis_is_accounted_for(review):
+    """A prespecified sensitivity analysis without a result of its own is listed with the reason,
+    never dropped (Cochrane Handbook: report every prespecified analysis)."""
+    from metaanalysis.review.sensitivity import _variants
+
+    notes = {r["analysis"]: r["note"] for r in
+             review.sensitivity_frame("pfs_hr/lenvatinib").to_dict(orient="records")}
+    # lenvatinib's two PFS trials: SELECT allowed one earlier VEGFR-targeted drug, Study 308 does
+    # not state the line, so no first-line trial is left
+    assert notes["first-line trials only"] == "no study left: not estimable"
+    assert notes["leaving one study out"] == "2 studies: needs at least 3"
+    assert notes["investigator assessment preferred"].startswith("the same rows")
+    assert notes["latest data cut"] is None  # it has a result: an update of SELECT
+    run = review.run("pfs_hr")
+    for g in run.groups:
+        frame = review.sensitivity_frame(g.id)
+        labels = set(frame["analysis"])
+        for vid, label, kwargs in _variants(run.analysis):
+            if g.k < 2 and set(kwargs) <= {"method", "test", "model"}:
+                assert any(x.startswith("other models") and label in x for x in labels), (g.id, label)
+            else:
+                assert label in labels, (g.id, label)
+        assert ("leaving one study out" in labels) == (g.k < 3)
+        # a row has a result or a reason, never both and never neither
+        assert (frame["note"].isna() == frame["k"].notna()).all()
 
 
 def test_leave_one_out_runs_where_k_is_three_or_more(table, trials):

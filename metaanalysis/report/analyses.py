@@ -101,9 +101,10 @@ def analysis_records(review) -> tuple:
     sensitivity = {}
     for g in review.groups:
         variants = review.sensitivity.get(g.id, [])
-        if g.role != "primary" and not variants:
+        not_run = review.sensitivity_not_run.get(g.id, [])
+        if g.role != "primary" and not variants and not not_run:
             continue
-        frame = sensitivity_table(g, variants)
+        frame = sensitivity_table(g, variants, not_run)
         sensitivity[g.id] = jsonable(frame.to_dict(orient="records"))
     declared = []
     missing = _missing_rob(review)

@@ -175,7 +175,9 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
         sens = sensitivity.get(g["id"])
         if not sens or len(sens) < 2:
             continue
-        srows = [[esc(x["analysis"]), esc(x["k"]),
+        srows = [[esc(x["analysis"]), "–", f'<span class="note">{esc(x["note"])}</span>', "–",
+                  "–", "–"] if x.get("note") else
+                 [esc(x["analysis"]), esc(x["k"]),
                   _estimate_text(x, g["measure"]),
                   ("–" if x.get("pi_low") is None or x["k"] < 3 else
                    f"{_natural_text(x['pi_low'], g['measure'])}–{_natural_text(x['pi_high'], g['measure'])}"),

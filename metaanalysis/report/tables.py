@@ -23,14 +23,16 @@ def report_tables(review) -> dict:
                     for g in review.groups]
     sens = []
     for g in review.groups:
-        if g.id not in review.sensitivity:
+        if g.id not in review.sensitivity and g.id not in review.sensitivity_not_run:
             continue
         frame = review.sensitivity_frame(g.id)
         if len(frame) > 1:
             sens += [{"estimate_of": g.id, **r} for r in frame.to_dict(orient="records")]
     sensitivity = pd.DataFrame(sens, columns=["estimate_of", "analysis", "id", "k", "estimate",
                                               "ci_low", "ci_high", "pi_low", "pi_high", "i2",
-                                              "tau2", "conclusion", "conclusion_changes"])
+                                              "tau2", "conclusion", "conclusion_changes",
+                                              "note"])
+    sensitivity["k"] = sensitivity["k"].astype("Int64")  # empty where a variant has no result
     excluded = review.excluded_frame()
     excluded["other_reasons"] = ["; ".join(x) for x in excluded["other_reasons"]]
     sof = pd.DataFrame(review.summary_of_findings)

@@ -67,6 +67,10 @@ class ReviewResult(ResultMixin):
         One per protocol analysis, in the protocol's order.
     sensitivity : dict
         ``{primary group id: [(variant label, GroupResult), ...]}``.
+    sensitivity_not_run : dict
+        ``{primary group id: [(variant label, reason), ...]}``: the declared variants without a
+        result of their own (the same rows as the primary, no study left, one study, fewer than
+        three to leave one out); the report lists them with their reason.
     used : dict
         ``{line: [group ids]}`` for every table line some analysis uses.
     excluded : list of dict
@@ -86,6 +90,7 @@ class ReviewResult(ResultMixin):
     summary_of_findings: list = field(default_factory=list)
     risk_of_bias: object = None
     prisma: object = None  # PrismaCounts, when the protocol declares its [search]
+    sensitivity_not_run: dict = field(default_factory=dict)
 
     @property
     def groups(self) -> list:
@@ -108,7 +113,8 @@ class ReviewResult(ResultMixin):
     def sensitivity_frame(self, group_id: str):
         """The sensitivity table of one primary group (see :func:`sensitivity_table`)."""
         g = next(x for x in self.groups if x.id == group_id)
-        return sensitivity_table(g, self.sensitivity.get(group_id, []))
+        return sensitivity_table(g, self.sensitivity.get(group_id, []),
+                                 self.sensitivity_not_run.get(group_id, []))
 
     def analysis_frame(self):
         """One row per group: id, role, outcome, measure, therapy, k, natural estimate, CI, p."""
@@ -192,7 +198,7 @@ def run_review(studies, protocol=None, trials=None, risk_of_bias=None,
         protocol = read_protocol(protocol if protocol is not None else paths["protocol"],
                                  studies=table.studies)
     frame = table.frame
-    runs, sensitivity = [], {}
+    runs, sensitivity, not_run = [], {}, {}
     used: dict = {}
     considered: dict = {}
     for analysis in protocol.analyses:
@@ -209,11 +215,15 @@ def run_review(studies, protocol=None, trials=None, risk_of_bias=None,
             considered.setdefault(line, []).append(
                 (-stage, len(considered.get(line, [])), analysis.id, why))
         if analysis.sensitivity and run.groups:
-            for parent, label, g in sensitivity_runs(frame, trials, analysis, run.groups):
+            skipped = []
+            for parent, label, g in sensitivity_runs(frame, trials, analysis, run.groups,
+                                                     not_run=skipped):
                 sensitivity.setdefault(parent, []).append((label, g))
                 for s in g.studies():
                     for line in s["lines"]:
                         used.setdefault(line, []).append(g.id)
+            for parent, label, reason in skipped:
+                not_run.setdefault(parent, []).append((label, reason))
     excluded = []
     for rec in frame.itertuples(index=False):
         line = int(rec.line)
@@ -239,7 +249,8 @@ def run_review(studies, protocol=None, trials=None, risk_of_bias=None,
 
     import dataclasses
 
-    return dataclasses.replace(result, prisma=prisma_counts(protocol, result))
+    return dataclasses.replace(result, prisma=prisma_counts(protocol, result),
+                               sensitivity_not_run=not_run)
 
 
 def _load_risk_of_bias(given, default_path, table, trials):

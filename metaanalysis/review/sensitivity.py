@@ -70,24 +70,31 @@ def _same_entries(a, b) -> bool:
     return a.studies() == b.studies()
 
 
-def sensitivity_runs(frame, trials, analysis, primary_groups) -> list:
+def sensitivity_runs(frame, trials, analysis, primary_groups, not_run=None) -> list:
     """Run every declared variant; returns ``[(group id, variant label, GroupResult)]``.
 
-    A variant that selects exactly the same rows and fits the same model as the primary is left
-    out (it would repeat the primary), and so is a group that the variant leaves empty.
+    A variant that selects exactly the same rows and fits the same model as the primary is not
+    repeated, a group that the variant leaves empty has no result, other models are not fitted to
+    a single study (each gives the study's own estimate) and leaving one out needs three studies.
+    None of them is dropped silently: when ``not_run`` is a list, ``(group id, variant label,
+    reason)`` is appended to it for each, so that the report lists every prespecified sensitivity
+    analysis with what became of it.
     """
     import dataclasses
 
     from .analyses import fit_entries
 
+    skipped = not_run if not_run is not None else []
     primary = {g.group: g for g in primary_groups}
     out = []
+    model_labels = []
     for vid, label, kwargs in _variants(analysis):
         if set(kwargs) <= {"method", "test", "model"}:
             # another model on the same entries: refit them, no need to select again
+            model_labels.append(label)
             for base in primary_groups:
                 if base.k < 2:
-                    continue  # one study: every model gives its own estimate
+                    continue  # one study: every model gives its own estimate (noted below)
                 fit = fit_entries(base.entries, analysis, **kwargs)
                 g = dataclasses.replace(base, id=f"{base.id}~{vid}", role="sensitivity", fit=fit,
                                         p=_p_against_null(fit, analysis), parent=base.id,
@@ -95,19 +102,32 @@ def sensitivity_runs(frame, trials, analysis, primary_groups) -> list:
                 out.append((base.id, label, g))
             continue
         run = run_analysis(frame, trials, analysis, role="sensitivity", variant=vid, **kwargs)
+        found = set()
         for g in run.groups:
             base = primary.get(g.group)
             if base is None:
                 continue
+            found.add(g.group)
             model_changes = any(k in kwargs for k in ("method", "test", "model"))
             if not model_changes and _same_entries(g, base):
+                skipped.append((base.id, label, "the same rows as the primary analysis: no change"))
                 continue
             if model_changes and base.k < 2:
                 continue  # one study: every model gives its own estimate
             out.append((base.id, label, _with_parent(g, base.id)))
+        for base in primary_groups:
+            if base.group not in found:
+                skipped.append((base.id, label, "no study left: not estimable"))
+    if model_labels:
+        for base in primary_groups:
+            if base.k < 2:
+                skipped.append((base.id, "other models (" + "; ".join(model_labels) + ")",
+                                "one study: every model gives the study's own estimate"))
     if analysis.sensitivity.get("leave_one_out"):
         for base in primary_groups:
             if base.k < 3:
+                skipped.append((base.id, "leaving one study out",
+                                f"{base.k} stud{'y' if base.k == 1 else 'ies'}: needs at least 3"))
                 continue
             for sid in base.entries["study_id"]:
                 run = run_analysis(frame, trials, analysis, role="sensitivity",
@@ -124,15 +144,18 @@ def _with_parent(g, parent):
     return dataclasses.replace(g, parent=parent)
 
 
-def sensitivity_table(primary, variants):
+def sensitivity_table(primary, variants, not_run=()):
     """One row per variant of one primary group: estimate, CI, PI, I², k, conclusion changes.
+
+    ``not_run`` (``(label, reason)`` pairs, see :func:`sensitivity_runs`) adds a row for each
+    declared variant without a result of its own, with the reason in ``note``.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``analysis`` (the variant), ``k``, ``estimate``, ``ci_low``, ``ci_high``,
-        ``pi_low``, ``pi_high`` (natural scale), ``i2``, ``tau2``, ``conclusion`` and
-        ``conclusion_changes`` (None without a hypothesis).
+        ``pi_low``, ``pi_high`` (natural scale), ``i2``, ``tau2``, ``conclusion``,
+        ``conclusion_changes`` (None without a hypothesis) and ``note``.
     """
     import pandas as pd
 
@@ -143,8 +166,15 @@ def sensitivity_table(primary, variants):
         c = conclusion(g)
         rows.append({"analysis": label, "id": g.id, "k": g.k, **nat, "i2": g.fit.i2,
                      "tau2": g.fit.tau2, "conclusion": c,
-                     "conclusion_changes": None if ref is None or c is None else c != ref})
-    return pd.DataFrame(rows)
+                     "conclusion_changes": None if ref is None or c is None else c != ref,
+                     "note": None})
+    for label, reason in not_run:
+        rows.append({"analysis": label, "id": None, "k": None, "estimate": None, "ci_low": None,
+                     "ci_high": None, "pi_low": None, "pi_high": None, "i2": None, "tau2": None,
+                     "conclusion": None, "conclusion_changes": None, "note": reason})
+    frame = pd.DataFrame(rows)
+    frame["k"] = pd.Series([r["k"] for r in rows], dtype=object)  # whole numbers, None: no result
+    return frame
 
 
 def _model_text(g) -> str:
