@@ -364,3 +364,16 @@ def test_cli_report_with_an_edited_protocol(tmp_path):
     used = {l for a in results["analyses"] for s in a["studies"] for l in s["lines"]}
     excluded = {e["line"] for e in results["excluded"]}
     assert used | excluded == set(range(2, len(keep) + 1)) and not used & excluded
+
+
+def test_prediction_interval_only_from_three_studies(review):
+    # with two studies metafor's prediction interval is the confidence interval again: the page
+    # prints none, and results.json (natural) says so with null rather than repeating the CI
+    two = _group(review, "pfs_hr/lenvatinib")
+    assert two.k == 2 and two.fit.pi_low is not None  # the fit keeps metafor's value
+    assert two.natural()["pi_low"] is None and two.natural()["pi_high"] is None
+    assert two.to_dict()["natural"]["pi_high"] is None
+    three = _group(review, "orr/lenvatinib")
+    assert three.k == 3
+    nat = three.natural()
+    assert nat["pi_low"] <= nat["ci_low"] <= nat["ci_high"] <= nat["pi_high"]

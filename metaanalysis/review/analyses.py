@@ -122,6 +122,11 @@ def natural(fit, analysis, entries=None) -> dict:
     d = fit.to_dict()
     keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
     vals = {k: d.get(k) for k in keys}
+    if (d.get("k") or 0) < 3:
+        # a prediction interval needs at least three studies (Higgins-Thompson-Spiegelhalter's t
+        # has k - 2 degrees of freedom): with one or two, metafor's is the confidence interval
+        # again, and the page prints none
+        vals["pi_low"] = vals["pi_high"] = None
     scale = analysis.scale
     out = {}
     for k, v in vals.items():
