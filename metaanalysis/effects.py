@@ -792,8 +792,9 @@ def _notes(yi, corrected, add, drop00, a=None, b=None, c=None, d=None) -> list[s
 # reported summaries
 
 
-def _se_from_bounds(center, low, high, z, *, what):
-    """SE from an interval's half-width; one-sided when a bound is missing."""
+def _se_from_bounds(center, low, high, z, *, what, log=False):
+    """SE from an interval's half-width; one-sided when a bound is missing. ``log``: the values
+    are logarithms (the error message prints them on the reported scale)."""
     low = np.asarray(low, dtype=float)
     high = np.asarray(high, dtype=float)
     both = np.isfinite(low) & np.isfinite(high)
@@ -805,9 +806,24 @@ def _se_from_bounds(center, low, high, z, *, what):
     bad = np.flatnonzero(~np.isfinite(se) | (se <= 0))
     if len(bad):
         i = int(bad[0])
+
+        def at(v):
+            return float(np.ravel(v)[i]) if np.ndim(v) else float(v)
+
+        def shown(v):
+            return "empty" if not np.isfinite(v) else f"{np.exp(v) if log else v:g}"
+
+        c, lo_i, hi_i = at(center), at(low), at(high)
+        if not (np.isfinite(lo_i) or np.isfinite(hi_i)):
+            why = "no bound is given"
+        elif np.isfinite(lo_i) and np.isfinite(hi_i):
+            why = "its two bounds are equal" if lo_i == hi_i else "its bounds are in the wrong order"
+        else:
+            why = "its only bound equals the estimate"
+        lo, hi, c = shown(lo_i), shown(hi_i), shown(c)
         raise InputError(
-            f"{what} at index {i} gives no usable interval (ci_low={low.ravel()[i]!r}, ci_high={high.ravel()[i]!r}); "
-            "give a bound on at least one side, distinct from the estimate"
+            f"{what} at index {i} gives no usable interval: {why} (estimate {c}, ci_low {lo}, "
+            f"ci_high {hi}); give a bound on at least one side, distinct from the estimate"
         )
     return se
 
@@ -844,7 +860,7 @@ def _log_scale_from_ci(value, ci_low, ci_high, level, *, name, what):
     z = _zcrit_array(level, len(value))
     with np.errstate(divide="ignore", invalid="ignore"):
         yi = np.log(value)
-        se = _se_from_bounds(yi, np.log(low), np.log(high), z, what=what)
+        se = _se_from_bounds(yi, np.log(low), np.log(high), z, what=what, log=True)
     return yi, se, np.flatnonzero(np.isfinite(low) != np.isfinite(high))
 
 

@@ -377,3 +377,11 @@ def test_prediction_interval_only_from_three_studies(review):
     assert three.k == 3
     nat = three.natural()
     assert nat["pi_low"] <= nat["ci_low"] <= nat["ci_high"] <= nat["pi_high"]
+
+
+def test_an_interval_without_width_is_excluded_with_a_readable_reason(review):
+    # line 210: a median OS of 31.8 months whose only reported bound is 31.8 as well
+    [e] = [e for e in review.excluded if e["line"] == 210]
+    assert "its only bound equals the estimate (estimate 31.8, ci_low 31.8, ci_high empty)" \
+        in e["reason"]
+    assert "np.float64" not in e["reason"]
