@@ -58,3 +58,22 @@ def test_flow_diagram_shows_every_count(review):
     for n in ("n = 34", "n = 1", "n = 33", "n = 3", "n = 30", "n = 2", "n = 28"):
         assert n in text
     assert "seed documents: 5" in text and "trial fact sheet: 29" in text
+
+
+def test_included_studies_without_an_analysis_are_named(review):
+    # PRISMA 2020 separates the studies included in the review from those in a synthesis: every
+    # included study is either in some analysis (sensitivity analyses count) or named, and then
+    # every one of its rows is among the excluded lines with a reason
+    p = review.prisma
+    used = {s["study_id"] for g in review.all_results() for s in g.studies()}
+    assert p.studies_analysed == len(used) == p.studies_included - len(p.not_analysed)
+    assert set(p.not_analysed) == set(review.table.frame["study_id"]) - used
+    excluded = {e["line"]: e["reason"] for e in review.excluded}
+    frame = review.table.frame
+    for sid in p.not_analysed:
+        for line in frame.loc[frame["study_id"] == sid, "line"]:
+            assert excluded.get(int(line)), (sid, line)
+    d = p.to_dict()
+    assert d["studies_analysed"] == p.studies_analysed and d["not_analysed"] == list(p.not_analysed)
+    assert ("in at least one analysis", "", p.studies_analysed) in set(
+        p.to_frame().itertuples(index=False, name=None))

@@ -99,6 +99,16 @@ def test_report_writes_page_figures_and_results(report):
     assert results["rankings"]["orr_pscore"][-1] == "placebo"
     # small-study tests are not run on a handful of trials, and the record says why
     assert "not assessable" in results["analyses"][0]["small_study"]["not_run"]
+    # the flow names the included studies no analysis uses, and links to their rows' reasons
+    prisma = results["prisma"]
+    assert prisma["studies_analysed"] + len(prisma["not_analysed"]) == prisma["studies_included"]
+    assert (f"{prisma['studies_analysed']} of the {prisma['studies_included']} included studies "
+            "have a result in at least one analysis") in page
+    assert all(sid in page for sid in prisma["not_analysed"])
+    # every declared sensitivity analysis has a row: a result or the reason it has none
+    notes = {r["analysis"]: r["note"] for r in results["sensitivity"]["pfs_hr/lenvatinib"]}
+    assert notes["first-line trials only"] == "no study left: not estimable"
+    assert "no study left: not estimable" in page
 
 
 def test_provenance_table_lists_every_row_with_source_and_warnings(report):

@@ -243,6 +243,21 @@ def _prisma_block(prisma, figures) -> str:
     if prisma.get("problems"):
         out.append('<p class="flag">The declared counts do not add up: '
                    + esc("; ".join(prisma["problems"])) + ".</p>")
+    n_in, n_rep = prisma["studies_included"], prisma["reports_included"]
+    text = (f"The boxes down to the included studies count records as the protocol's "
+            f"<code>[search]</code> declares them. The {n_rep} reports of the {n_in} included "
+            "studies are counted apart: the distinct sources the study table's rows cite (one "
+            "study's later publications and data cuts are several reports).")
+    if "studies_analysed" in prisma:
+        missing = prisma.get("not_analysed", [])
+        text += (f" {prisma['studies_analysed']} of the {n_in} included studies have a result "
+                 "in at least one analysis")
+        if missing:
+            text += (f"; the other {len(missing)} ({esc(', '.join(missing))}) report nothing an "
+                     "analysis of the protocol uses, and each of their rows is listed with its "
+                     'reason in <a href="#excluded">the table of lines no analysis uses</a>')
+        text += "."
+    out.append(f'<p class="note">{text}</p>')
     rows = [[esc(a["id"]), esc(a["title"]), esc(a["studies"])] for a in prisma["per_analysis"]]
     out.append(table_html(["analysis", "title", "studies"], rows, numeric=(2,),
                           caption="Studies in each analysis"))

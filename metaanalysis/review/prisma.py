@@ -31,6 +31,13 @@ class PrismaCounts(ResultMixin):
     reports_included: int
     per_analysis: tuple  # (analysis id, title, studies)
     problems: tuple = field(default_factory=tuple)
+    # included studies no analysis of the protocol uses (no result it can pool or describe)
+    not_analysed: tuple = field(default_factory=tuple)
+
+    @property
+    def studies_analysed(self) -> int:
+        """Included studies with a result in at least one analysis."""
+        return self.studies_included - len(self.not_analysed)
 
     @property
     def identified(self) -> int:
@@ -46,6 +53,7 @@ class PrismaCounts(ResultMixin):
             "excluded_full_text": [{"reason": r, "n": n} for r, n in self.excluded_full_text],
             "studies_included": self.studies_included, "reports_included": self.reports_included,
             "per_analysis": [{"id": a, "title": t, "studies": n} for a, t, n in self.per_analysis],
+            "studies_analysed": self.studies_analysed, "not_analysed": list(self.not_analysed),
             "problems": list(self.problems),
         })
 
@@ -58,7 +66,8 @@ class PrismaCounts(ResultMixin):
         rows += [("full texts assessed", "", self.assessed)]
         rows += [("excluded after full text", r, n) for r, n in self.excluded_full_text]
         rows += [("studies included", "", self.studies_included),
-                 ("reports of included studies", "", self.reports_included)]
+                 ("reports of included studies", "", self.reports_included),
+                 ("in at least one analysis", "", self.studies_analysed)]
         rows += [("in analysis", t, n) for _, t, n in self.per_analysis]
         return pd.DataFrame(rows, columns=["stage", "detail", "n"])
 
@@ -126,5 +135,7 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     per = tuple((r.analysis.id, r.analysis.title,
                  len({s["study_id"] for g in r.groups for s in g.studies()}))
                 for r in review.runs)
+    analysed = {s["study_id"] for g in review.all_results() for s in g.studies()}
+    not_analysed = tuple(sorted(set(frame["study_id"]) - analysed))
     return PrismaCounts(src, duplicates, screened, excl_s, assessed, excl_f, studies, reports,
-                        per, tuple(problems))
+                        per, tuple(problems), not_analysed)
