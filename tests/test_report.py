@@ -94,6 +94,18 @@ def test_report_writes_page_figures_and_results(report):
         assert a["role"] in ("primary", "secondary", "descriptive", "sensitivity")
     assert "restricted maximum likelihood" in results["methods"]
     assert "Hartung" in results["methods"]
+    # second-line trials stay out of the network as out of the first-line analyses (protocol
+    # notes), and the caveats on lines of therapy are trials.csv's for the trials in it
+    assert [x["study_id"] for x in results["network"]["left_out"]] == ["cosmic311",
+                                                                       "cabanillas2017"]
+    pfs = results["network"]["networks"]["pfs_hr"]
+    treatments = {e["treatment"] for e in pfs["effects"]}
+    assert "cabozantinib" not in treatments and "lenvatinib" in treatments
+    lines = next(c for c in pfs["caveats"] if c.startswith("Lines of therapy"))
+    assert "first line: DECISION, ALTER01032, VERIFY" in lines and "COSMIC-311" not in lines
+    assert not any("COSMIC-311" in c for c in pfs["caveats"])
+    assert "Left out of the networks: COSMIC-311 (cosmic311)" in page
+    assert "(second line) were left out of the network" in results["methods"]
     # the ranking is in the results, best first, with placebo last in both networks
     assert results["rankings"]["pfs_hr_pscore"][-1] == "placebo"
     assert results["rankings"]["orr_pscore"][-1] == "placebo"

@@ -260,7 +260,8 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
     from .extras import network_section, survival_section
 
     net_method = method or "REML"
-    network, network_fits = network_section(table, method=net_method, level=net_level)
+    network, network_fits = network_section(table, method=net_method, level=net_level,
+                                            trials=trials_table)
     results["network"] = network
     results["rankings"] = network["rankings"]
     survival = survival_section(table)

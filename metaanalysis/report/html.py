@@ -305,7 +305,17 @@ def _network_block(network, figures, level) -> str:
     out = ['<h2 id="network">Comparing therapies: network meta-analysis</h2>',
            '<p class="note">Every therapy was compared with placebo, never with another therapy: '
            "the comparisons between therapies are indirect and rest on the caveats listed under "
-           "each network.</p>"]
+           "each network. The protocol's review notes name the network as the comparison between "
+           "drugs, but no analysis of the protocol declares its measure, model or eligibility: "
+           "these are the package's (the Methods state them), and the network, its rankings and "
+           "its tests are exploratory. Its intervals are z-based, without the Knapp–Hartung "
+           "correction of the analyses above, so for a therapy with two trials they are narrower "
+           "than that therapy's pooled estimate against placebo.</p>"]
+    gone = network.get("left_out") or []
+    if gone:
+        out.append('<p class="note">Left out of the networks: ' + "; ".join(
+            f"{esc(x['trial'])} ({esc(x['study_id'])}): {esc(x['reason'])}" for x in gone)
+            + ".</p>")
     for key, net in network.get("networks", {}).items():
         out.append(f'<h3 id="network-{esc(key)}">{esc(net["title"])}</h3>')
         if "not_run" in net:

@@ -155,9 +155,10 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
         parts.append(
             "Therapies were compared indirectly through placebo in a frequentist contrast-based "
             f"network meta-analysis ({METHOD_NAMES.get(network_method, network_method)} for the "
-            "common between-study variance) and ranked by P-scores; with a star-shaped network "
-            "these comparisons are adjusted indirect comparisons (Bucher) and rest on the "
-            "similarity of the trials' populations."
+            "common between-study variance, z-based intervals) and ranked by P-scores; with a "
+            "star-shaped network these comparisons are adjusted indirect comparisons (Bucher) and "
+            "rest on the similarity of the trials' populations. Trials after a VEGFR-targeted drug "
+            "(second line) were left out of the network, as from the first-line analyses."
         )
     parts.append(f"Analyses were run with metaanalysis {version}, whose estimators are checked "
                  "against the R package metafor.")

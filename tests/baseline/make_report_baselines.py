@@ -49,7 +49,7 @@ def review_inputs(folder=INPUTS):
     trials = read_trials(folder / "trials.csv", studies=table)
     protocol = read_protocol(folder / "protocol.toml", studies=table.studies)
     _, review = run_analyses(table, protocol=protocol, trials=trials)
-    _, network_fits = network_section(table)
+    _, network_fits = network_section(table, trials=trials)
     survival = survival_section(table)
     from metaanalysis.report.curves import digitised_section
 
