@@ -48,7 +48,7 @@ EXPECTED = {
     "04_living_review.ipynb": (
         ["table unchanged: True",   # an invalid add leaves the table as it was
          "ci_level",                # ... and names the column
-         "Conclusions changed",     # the diff flags the changed ranking first
+         "Conclusions changed",     # the diff flags the changed significance first
          "EXAMPLE-1 (fictitious)",
          "data/studies.csv unchanged"],
         1,
