@@ -254,7 +254,10 @@ def pool_many_dask(
             frame = frame[[by, yi, vi]].sort_values(by, kind="stable")
             n_parts = npartitions or 2 * max(1, len(c.scheduler_info().get("workers", {})) or 1)
             pieces = _split_at_groups(frame, by, n_parts)
-            scattered = c.scatter(pieces)
+            # Random keys, not content hashes: a second call on the same frame would otherwise
+            # reuse the keys the first call's futures are still releasing on the scheduler, which
+            # then cancels the new tasks for "lost dependencies".
+            scattered = c.scatter(pieces, hash=False)
             futures = c.map(_pool_partition, scattered, by=by, yi=yi, vi=vi, method=method, test=test,
                             level=level, kwargs=kwargs, pure=False)
             results = c.gather(futures)
