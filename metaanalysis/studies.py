@@ -60,6 +60,12 @@ MEASURES = ("median", "mean", "hr", "or", "rr", "proportion", "count", "rate", "
 TIME_MEASURES = ("median", "mean", "minimum", "maximum")
 RATIO_MEASURES = ("hr", "or", "rr")
 STATUSES = ("reported", "not_reached")
+# The outcome vocabulary of data/README.md: bare codes, and namespaces whose detail follows a colon
+# (AE:hypertension, DOSE:reduction). Analyses select rows by these exact codes, so a row coded
+# "pfs" or "AE:" would silently fall out of every analysis.
+OUTCOME_CODES = ("PFS", "OS", "ORR", "DCR", "CR", "PR", "SD", "PD", "FU", "DOR", "N", "DEATHS",
+                 "CROSSOVER")
+OUTCOME_NAMESPACES = ("AE", "TRAE", "DOSE", "REDIFF", "DEATHS", "SD", "ORR")
 # Average month length (365.25 / 12 days), the convention of most oncology papers.
 TIME_UNITS_IN_MONTHS = {"months": 1.0, "weeks": 7.0 / (365.25 / 12), "days": 1.0 / (365.25 / 12),
                         "years": 12.0}
@@ -663,6 +669,7 @@ _R_DUPLICATE, _R_NUMBER, _R_EMPTY, _R_DESIGN, _R_MEASURE, _R_STATUS, _R_UNIT = 0
 _R_TIME_UNIT, _R_TIME_POINT, _R_YEAR, _R_VALUE_EMPTY, _R_NOT_REACHED = 34, 35, 36, 37, 38
 _R_LEVEL, _R_LEVEL_MISSING, _R_INTERVAL, _R_POSITIVE, _R_FRACTION = 39, 40, 41, 44, 50
 _R_COUNT, _R_COUNT_VALUE, _R_NUM_DEN, _R_DEN_ZERO, _R_DEGENERATE = 56, 60, 61, 62, 63
+_R_OUTCOME = 21  # beside the empty-outcome rule (_R_EMPTY + 1)
 _C_PROPORTION, _C_ASYMMETRY, _C_SUMS, _C_MEDIANS, _C_YEARS, _C_QUANTITY = 100, 101, 102, 103, 104, 105
 # An interval whose width is at most this fraction of its larger bound is degenerate: no trial
 # reports one so narrow (a hazard ratio would need some 10^11 events), and its standard error
@@ -773,6 +780,14 @@ def _row_checks(table, numbers, name):
         empty = where(cells[c] == "")
         add(empty, c, ["is empty; every row needs a " + c] * len(empty), _R_EMPTY + k)
 
+    outcome = cells["outcome"]
+    codes, uniques = _factorize(outcome, cache)
+    verdicts = [None] + [_outcome_problem(u) for u in uniques]
+    for severity in ("error", "warning"):
+        hit = np.array([v is not None and v[0] == severity for v in verdicts], dtype=bool)
+        bad = where(hit[codes])
+        add(bad, "outcome", [verdicts[codes[i]][1] for i in bad], _R_OUTCOME, severity)
+
     design = cells["design"]
     bad = where((design != "") & ~_isin(design, DESIGNS, cache))
     add(bad, "design", [f"{design[i]!r} is not a design; use one of {', '.join(DESIGNS)}"
@@ -790,7 +805,6 @@ def _row_checks(table, numbers, name):
     bad = where((unit != "") & ~_isin(unit, TIME_UNITS_IN_MONTHS, cache))
     add(bad, "unit", [f"{unit[i]!r} is not a time unit; use one of "
                       + ", ".join(TIME_UNITS_IN_MONTHS) for i in bad], _R_UNIT)
-    outcome = cells["outcome"]
     timed = _isin(measure, TIME_MEASURES, cache) & (unit == "")
     if timed.any():
         timed &= ~np.array([o.startswith(("AE", "DOSE")) for o in outcome], dtype=bool)
@@ -866,6 +880,10 @@ def _row_checks(table, numbers, name):
         bad = where((measure == "count") & (value < 0))
         add(bad, "value", [f"a count cannot be negative, got {value[i]:g}" for i in bad],
             _R_COUNT_VALUE)
+        bad = where((measure == "count") & np.isfinite(value) & (value != np.trunc(value)))
+        add(bad, "value", [f"a count must be a whole number, got {value_text[i]}; a mean or a "
+                           "rate is not a count (measure mean, rate or proportion)" for i in bad],
+            _R_COUNT_VALUE, sub=[1] * len(bad))
         bad = where(num > den)
         add(bad, "numerator", [f"{num[i]:g} exceeds the denominator {den[i]:g}" for i in bad],
             _R_NUM_DEN)
@@ -889,6 +907,35 @@ def _row_checks(table, numbers, name):
         "bounds empty when the source prints no interval, and say so in notes"
         for i in bad], _R_DEGENERATE)
     return out
+
+
+def _outcome_problem(code):
+    """``(severity, message)`` for an outcome code outside the vocabulary, or None.
+
+    A code that is a known one in another case, or a known namespace with nothing after its
+    colon, is an error (it is certainly a slip, and it would drop out of every analysis); any
+    other unknown code is a warning, as another review may need outcomes of its own (DFS, QoL).
+    """
+    if code == "" or code in OUTCOME_CODES:
+        return None
+    space, colon, detail = code.partition(":")
+    if colon:
+        if space in OUTCOME_NAMESPACES:
+            if detail.strip():
+                return None
+            return ("error", f"{code!r} names no detail after {space + ':'!r} (as in "
+                             f"{space}:hypertension or {space}:G3+); see data/README.md")
+        if space.upper() in OUTCOME_NAMESPACES:
+            return ("error", f"{code!r} is not an outcome code; write "
+                             f"{space.upper() + ':' + detail!r} (codes are case-sensitive)")
+    elif code.upper() in OUTCOME_CODES or code.strip().upper() in OUTCOME_CODES:
+        return ("error", f"{code!r} is not an outcome code; write {code.strip().upper()!r} "
+                         "(codes are case-sensitive)")
+    return ("warning", f"{code!r} is not among the outcome codes of data/README.md ("
+                       + ", ".join(OUTCOME_CODES) + ", or one of the namespaces "
+                       + ", ".join(n + ":" for n in OUTCOME_NAMESPACES)
+                       + "); no analysis of the shipped protocol uses it: document it in the "
+                       "table's README if it is a new outcome, or correct it")
 
 
 def _isin(arr, values, cache=None):

@@ -164,6 +164,14 @@ BAD_ROWS = [
     (dict(year="20x0"), "year", "not a number"),
     (dict(year="1620"), "year", "plausible"),
     (dict(n="-3"), "n", "negative"),
+    (dict(outcome="N", measure="count", value="12.5", ci_low="", ci_high="", ci_level="",
+          unit=""), "value", "whole number"),
+    (dict(outcome="pfs"), "outcome", "write 'PFS'"),
+    (dict(outcome="Os"), "outcome", "write 'OS'"),
+    (dict(outcome="ae:hypertension", measure="proportion", value="0.2", ci_low="", ci_high="",
+          ci_level="", unit=""), "outcome", "write 'AE:hypertension'"),
+    (dict(outcome="AE:", measure="proportion", value="0.2", ci_low="", ci_high="", ci_level="",
+          unit=""), "outcome", "no detail after 'AE:'"),
 ]
 
 
@@ -280,6 +288,28 @@ def test_median_pfs_longer_than_os(tmp_path):
             row(outcome="OS", value="60", ci_low="", ci_high="", unit="weeks")]
     (w,) = warnings_of(write(tmp_path, to_csv(rows)))
     assert w.row == 2 and "exceeds median OS" in w.message
+
+
+@pytest.mark.parametrize("code", ["DFS", "QOL:global", "TTF"])
+def test_unknown_outcome_code_is_a_warning_naming_the_vocabulary(tmp_path, code):
+    # another review may need outcomes of its own, so the row is kept, but never silently
+    (w,) = warnings_of(write(tmp_path, to_csv([row(outcome=code)])))
+    assert (w.row, w.column) == (2, "outcome")
+    assert repr(code) in w.message and "PFS" in w.message and "AE:" in w.message
+
+
+@pytest.mark.parametrize("code", ["PFS", "CROSSOVER", "AE:G3+:hypertension", "TRAE:serious",
+                                  "DOSE:reduction", "REDIFF:iodine-uptake-increase", "SD:>6mo"])
+def test_vocabulary_outcome_codes_are_silent(tmp_path, code):
+    rows = [row(outcome=code, measure="proportion", value="0.2", ci_low="", ci_high="",
+                ci_level="", unit="")]
+    assert warnings_of(write(tmp_path, to_csv(rows))) == []
+
+
+def test_whole_count_value_is_accepted(tmp_path):
+    rows = [row(outcome="N", measure="count", value="12", ci_low="", ci_high="", ci_level="",
+                unit="")]
+    assert warnings_of(write(tmp_path, to_csv(rows))) == []
 
 
 def test_missing_year_is_a_warning(tmp_path):
