@@ -346,6 +346,41 @@ def test_trials_table_errors(tmp_path, table):
         read_trials(tmp_path / "trials.csv", studies=table)
 
 
+def _trials_with(tmp_path, study, **cells):
+    """data/trials.csv with some cells of one study's line changed, written into tmp_path."""
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO((DATA / "trials.csv").read_text(encoding="utf-8"))))
+    for r in rows:
+        if r["study_id"] == study:
+            r.update(cells)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    (tmp_path / "trials.csv").write_text(buf.getvalue(), encoding="utf-8")
+    line = 2 + [r["study_id"] for r in rows].index(study)
+    return tmp_path / "trials.csv", line
+
+
+def test_crossover_pct_needs_crossover_yes(tmp_path, table):
+    path, line = _trials_with(tmp_path, "select", crossover="no")
+    with pytest.raises(StudyTableError) as info:
+        read_trials(path, studies=table)
+    (p,) = [p for p in info.value.problems if p.column == "crossover_pct"]
+    assert p.row == line and "needs crossover = yes" in p.message
+
+
+def test_crossover_pct_below_one_percent_warns_of_a_fraction(tmp_path, table):
+    path, line = _trials_with(tmp_path, "select", crossover_pct="0.83")
+    trials = read_trials(path, studies=table)
+    (w,) = [w for w in trials.warnings if w.column == "crossover_pct"]
+    assert w.row == line and "write 83" in w.message
+    path, _ = _trials_with(tmp_path, "select", crossover_pct="83")
+    assert not [w for w in read_trials(path, studies=table).warnings if w.column == "crossover_pct"]
+
+
 def test_cli_report_with_an_edited_protocol(tmp_path):
     """--protocol takes another file and the report follows it, with no code change."""
     lines = (DATA / "studies.csv").read_text(encoding="utf-8").splitlines()

@@ -112,6 +112,11 @@ def start_digitised(curves, table, *, level, formats) -> DigitisedWork:
         return DigitisedWork(args)
     import multiprocessing
 
+    from ..plots.lifecycle import preload
+
+    # imported here, before the fork, as this process imports it anyway before drawing its own
+    # figures: the other process then draws its figures without importing matplotlib again
+    preload()
     # a plain process and a pipe, not a pool: a pool's threads would still run in this process
     # when the figure workers are forked
     ctx = multiprocessing.get_context("fork")

@@ -88,7 +88,7 @@ def read_trials(path, *, studies=None) -> TrialsTable:
         raise StudyTableError([Problem(name, 1, None, "missing column(s): " + ", ".join(missing)
                                        + "; the header must name all of: "
                                        + ", ".join(TRIAL_COLUMNS))])
-    rows, seen = [], {}
+    rows, seen, cautions = [], {}, []
     for line, r in csv_rows(name, records, header, problems):
         sid = r["study_id"]
         if not sid:
@@ -116,12 +116,21 @@ def read_trials(path, *, studies=None) -> TrialsTable:
             if v is None or not 0 <= v <= 100:
                 problems.append(Problem(name, line, "crossover_pct", f"{r['crossover_pct']!r} is "
                                         "not a percentage in [0, 100]"))
+            elif r["crossover"] != "yes":
+                problems.append(Problem(name, line, "crossover_pct", f"{r['crossover_pct']!r} "
+                                        f"with crossover {r['crossover']!r}: a share of patients "
+                                        "who crossed over needs crossover = yes"))
+            elif 0 < v < 1:
+                # the caveats print it as a percentage: 0.83 would read as 0.83 %, not 83 %
+                cautions.append(Problem(name, line, "crossover_pct", f"{v:g} is under 1 %: "
+                                        f"crossover_pct is a percentage; write {100 * v:g} if "
+                                        f"{v:g} is a fraction", "warning"))
         if not r["source"]:
             problems.append(Problem(name, line, "source", "is empty: every characteristic needs "
                                     "its source"))
         r["line_no"] = line
         rows.append(r)
-    warnings = []
+    warnings = cautions
     if studies is not None:
         ids = list(getattr(studies, "studies", studies))
         for sid in ids:
