@@ -101,12 +101,37 @@ def cmd_add(args) -> int:
     added = len(table) - (0 if before is None else len(before))
     # only what the new rows raise: the table's old warnings were seen when those rows came in
     new = [w for w in table.warnings if (w.row, w.column, w.message) not in known]
+    missing = _uncharacterised(args.studies, table, before)
+    new += missing
     for w in new:
         print(str(w))
     print(f"{args.studies}: appended {added} row(s) from {args.rows}; now {len(table)} rows, "
-          f"{len(new)} new warning(s), {len(table.warnings)} in all"
+          f"{len(new)} new warning(s), {len(table.warnings) + len(missing)} in all"
           + ("" if args.no_backup else f"; previous table kept as {args.studies}.bak"))
     return 0
+
+
+def _uncharacterised(studies, table, before) -> list:
+    """Warnings for studies the added rows bring in that trials.csv beside the table lacks: the
+    report refuses a study without its characteristics, so say so now, not at the next report."""
+    import csv
+
+    from .errors import Problem
+    from .review import default_paths
+
+    trials = default_paths(studies)["trials"]
+    new_ids = [s for s in table.studies if before is None or s not in set(before.studies)]
+    if not new_ids or not trials.is_file():
+        return []
+    try:
+        with open(trials, newline="", encoding="utf-8-sig") as f:
+            listed = {(r.get("study_id") or "").strip() for r in csv.DictReader(f)}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # the report's own reading of trials.csv names what is wrong with it
+    return [Problem(str(trials), None, "study_id", f"study {s!r} (added to {studies}) has no line "
+                    "here; `metaanalysis report` refuses to run until its characteristics (design, "
+                    "line of therapy, histology...) are added; see data/README.md", "warning")
+            for s in new_ids if s not in listed]
 
 
 def cmd_report(args) -> int:

@@ -134,3 +134,21 @@ def test_cli_add_prints_only_the_warnings_of_the_new_rows(tmp_path, capsys):
     assert f"{table}:{len(GOOD_ROWS) + 2}:" not in out  # the old warning is not repeated
     assert f"{table}:{len(GOOD_ROWS) + 3}:" in out      # the new row's warning is printed
     assert "1 new warning(s)" in out
+
+
+def test_cli_add_warns_of_a_new_study_without_characteristics(table, tmp_path, capsys):
+    # the report refuses a study that trials.csv lacks: add says so when the study comes in
+    trials = tmp_path / "trials.csv"
+    trials.write_text("study_id,design\ntrial2020,rct\n")
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    assert main(["add", str(rows), "--studies", str(table)]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith(f"{trials}:study_id: warning")]
+    assert len(lines) == 1 and "'new2024'" in lines[0] and "has no line here" in lines[0]
+    assert "1 new warning(s)" in out
+    # a study that has its line is silent
+    rows.write_text(to_csv([dict(NEW[0], study_id="new2025", value="11.0")]))
+    trials.write_text("study_id,design\ntrial2020,rct\nnew2024,rct\nnew2025,rct\n")
+    assert main(["add", str(rows), "--studies", str(table)]) == 0
+    assert "has no line here" not in capsys.readouterr().out
