@@ -298,6 +298,22 @@ def test_protocol_errors_name_line_and_key(table, old, new, line, key, fragment)
     assert hits[0].row == line and hits[0].column == key and hits[0].file == "bad.toml"
 
 
+@pytest.mark.parametrize("setting, key, fragment", [
+    ('method = "XX"', "defaults.method", "not a tau² estimator"),
+    ("level = 0.95", "defaults.level", "not a confidence level"),
+    ('assessor = "central"', "defaults.assessor", "must be a list"),
+    ('multi_arm = "merge"', "defaults.multi_arm", "multi-arm"),
+])
+def test_a_bad_default_is_reported_once_at_its_own_line(table, setting, key, fragment):
+    # two analyses inherit the default: one error, at the [defaults] line, not one per analysis
+    second = _MINIMAL[_MINIMAL.index("[[analysis]]"):].replace('id = "a"', 'id = "b"')
+    text = _MINIMAL.replace("[[analysis]]", f"[defaults]\n{setting}\n[[analysis]]", 1) + second
+    with pytest.raises(StudyTableError) as info:
+        parse_protocol(text, "bad.toml", studies=table.studies)
+    assert [(p.row, p.column) for p in info.value.problems] == [(7, key)]
+    assert fragment in info.value.problems[0].message
+
+
 def test_toml_syntax_error_names_the_line():
     with pytest.raises(StudyTableError) as info:
         parse_protocol(_MINIMAL.replace('title = "A"', 'title = "A'), "bad.toml")

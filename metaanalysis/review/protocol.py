@@ -275,6 +275,7 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
         if key not in DEFAULT_KEYS:
             c.err(("defaults",), None, key, f"unknown key {key!r}; [defaults] takes "
                   + ", ".join(DEFAULT_KEYS))
+    defaults = _checked_defaults(c, defaults)
     search = raw.get("search", {})
     if not isinstance(search, dict):
         c.err((), None, "search", "must be a table [search]")
@@ -334,6 +335,36 @@ def _grade_rules(c, grade) -> dict:
         else:
             out[key] = type(want)(value)
     return out
+
+
+def _checked_defaults(c, defaults) -> dict:
+    """The valid entries of [defaults]; each invalid one is reported once, at its own line in
+    [defaults] (not again at every analysis that inherits it), and the analyses fall back to the
+    built-in default for it."""
+    where = ("defaults",)
+    choices = {"model": (MODELS, "a model"), "method": (METHODS, "a tau² estimator (metafor's codes)"),
+               "test": (TESTS, "a test"), "proportion_scale": (PROPORTION_SCALES, "a proportion scale"),
+               "data_cut": (DATA_CUTS, "a data-cut preference"),
+               "multi_arm": (MULTI_ARM, "a rule for multi-arm studies")}
+    kept = {}
+    for key, value in defaults.items():
+        if key in choices:
+            ok = _choice(c, where, None, key, value, *choices[key])
+        elif key == "level":
+            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and 50 < value < 100
+            if not ok:
+                c.err(where, None, key, f"{value!r} is not a confidence level; give a percentage "
+                      "such as 95")
+        elif key == "assessor":
+            ok = isinstance(value, list) and all(isinstance(a, str) for a in value)
+            if not ok:
+                c.err(where, None, key, "must be a list of assessors in order of preference, such "
+                      'as ["central", "", "investigator"]')
+        else:
+            ok = key in DEFAULT_KEYS
+        if ok:
+            kept[key] = value
+    return kept
 
 
 def _choice(c, where, index, key, value, allowed, what):
