@@ -16,6 +16,7 @@ import pytest
 import metaanalysis as ma
 from metaanalysis.cli import main
 from metaanalysis.report import build_report
+from metaanalysis.errors import InputError
 from metaanalysis.report.diff import diff_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,6 +229,57 @@ def test_diff_refuses_what_is_not_a_results_file(tmp_path, capsys, content):
     assert main(["diff", str(tmp_path / "good.json"), str(bad)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(bad) in err
+
+
+_ONE = {"id": "x/a", "null_scale": 0.0, "p": 0.2, "warnings": [],
+        "result": {"k": 2, "estimate": -0.3, "ci_low": -0.7, "ci_high": 0.1},
+        "natural": {"estimate": 0.74, "ci_low": 0.5, "ci_high": 1.1}}
+
+
+@pytest.mark.parametrize("damage, where", [
+    (lambda a: a["result"].update(estimate="-0.3"), "result.estimate is '-0.3'"),
+    (lambda a: a["result"].update(k=True), "result.k is True"),
+    (lambda a: a["natural"].update(ci_low=[0.5]), "natural.ci_low is [0.5]"),
+    (lambda a: a.update(p="0.2"), "p is '0.2'"),
+    (lambda a: a.update(natural=0.74), "'natural' is not an object"),
+    (lambda a: a.update(warnings=[{"w": 1}]), "'warnings' is not a list of texts"),
+])
+def test_diff_refuses_damaged_numbers_naming_the_field(tmp_path, capsys, damage, where):
+    # a damaged number was read as missing: a change to NA, or no change where there was one
+    import copy
+
+    good = {"meta": {}, "analyses": [_ONE]}
+    bad = copy.deepcopy(good)
+    damage(bad["analyses"][0])
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    assert main(["diff", str(tmp_path / "good.json"), str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'bad.json'}: analysis 'x/a': {where}" in err and "Traceback" not in err
+    # null is a number a report could not estimate, not damage
+    missing = copy.deepcopy(good)
+    missing["analyses"][0]["result"]["estimate"] = None
+    (d,) = diff_results(good, missing).changes
+    assert (d.field, d.new) == ("estimate", None)
+
+
+@pytest.mark.parametrize("text", ['"estimate": NaN', '"estimate": Infinity', '"estimate": -Infinity'])
+def test_diff_refuses_numbers_json_does_not_have(tmp_path, capsys, text):
+    good = json.dumps({"meta": {}, "analyses": [_ONE]})
+    (tmp_path / "good.json").write_text(good)
+    (tmp_path / "bad.json").write_text(good.replace('"estimate": -0.3', text))
+    assert main(["diff", str(tmp_path / "good.json"), str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a JSON number" in err and "Traceback" not in err
+
+
+def test_diff_refuses_damaged_rankings_and_warnings():
+    good = {"meta": {}, "analyses": [_ONE], "rankings": {"pfs": ["a", "b"]}, "warnings": ["w"]}
+    for key, value, fragment in (("rankings", {"pfs": 3}, "'rankings'"),
+                                 ("warnings", [["w"]], "'warnings'")):
+        with pytest.raises(InputError, match=fragment):
+            diff_results(good, dict(good, **{key: value}))
+    assert diff_results(good, good).changes == ()
 
 
 def test_rerun_removes_only_the_files_an_earlier_report_wrote(tmp_path, report):

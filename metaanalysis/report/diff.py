@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def load_results(path) -> dict:
         raise ResultsFileError(f"{p}: is not a regular file; give a report's results.json")
     try:
         with open(p, encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = json.load(fh, parse_constant=_no_constant)
     except FileNotFoundError:
         raise InputError(f"{p}: file not found") from None
     except RecursionError:
@@ -110,6 +111,11 @@ def load_results(path) -> dict:
     check_depth(data, str(p))
     check_results(data, str(p))
     return data
+
+
+def _no_constant(word):
+    # NaN and Infinity are not JSON; a report writes null for a number it cannot estimate
+    raise ValueError(f"{word} is not a JSON number; a report writes null for a missing number")
 
 
 def check_results(data, name: str = "results") -> None:
@@ -127,6 +133,30 @@ def check_results(data, name: str = "results") -> None:
     for key, entry in analyses.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("result", {}), dict):
             raise InputError(f"{name}: analysis {key!r} is not an object with a 'result'")
+        if not isinstance(entry.get("natural", {}), dict):
+            raise InputError(f"{name}: analysis {key!r}: 'natural' is not an object")
+        # a number a report writes is a number or null (not estimable); anything else would be
+        # read as missing and reported as a change to NA, or hide one
+        places = [("result", entry.get("result", {}), f) for f, _ in _FIELDS if f != "pvalue"]
+        places += [("natural", entry.get("natural", {}), f) for f, _ in _FIELDS if f != "pvalue"]
+        places += [("", entry, "p"), ("", entry, "null_scale"), ("", entry, "null")]
+        for where, obj, f in places:
+            v = obj.get(f)
+            if v is not None and _num(v) is None:
+                raise InputError(f"{name}: analysis {key!r}: {where + '.' if where else ''}{f} is "
+                                 f"{v!r}, not a number or null; the file is damaged or was not "
+                                 "written by metaanalysis report")
+        if not _strings(entry.get("warnings", [])):
+            raise InputError(f"{name}: analysis {key!r}: 'warnings' is not a list of texts")
+    rankings = data.get("rankings", {})
+    if not isinstance(rankings, dict) or not all(_strings(v) for v in rankings.values()):
+        raise InputError(f"{name}: 'rankings' is not an object of lists of therapy names")
+    if not _strings(data.get("warnings", [])):
+        raise InputError(f"{name}: 'warnings' is not a list of texts")
+
+
+def _strings(x) -> bool:
+    return isinstance(x, list) and all(isinstance(v, str) for v in x)
 
 
 def analyses_by_id(analyses) -> dict:
@@ -163,7 +193,14 @@ def _show_p(x) -> str:
 
 
 def _num(x):
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+    # numbers.Real: an in-memory report (report --compare) may hold numpy scalars
+    return float(x) if isinstance(x, numbers.Real) and not isinstance(x, (bool, _numpy_bool())) else None
+
+
+def _numpy_bool():
+    import numpy as np
+
+    return np.bool_
 
 
 def _significant(res: dict, null: float) -> bool | None:
