@@ -404,3 +404,25 @@ def test_plot_survival_models_and_hazards():
             plot_survival_models(res, models=["gompertz"])
     finally:
         plt.close("all")
+
+
+def test_vectorised_integration_against_closed_forms():
+    from metaanalysis.survival.models import _integrate
+
+    calls = []
+
+    def f(u):
+        calls.append(len(u))
+        return np.exp(-u)
+
+    # one call per round, for every open panel at once
+    np.testing.assert_allclose(_integrate(f, [0.0, 40.0], 1e-11), -np.expm1(-40.0), rtol=1e-11)
+    assert len(calls) < 15 and min(calls) >= 31
+    # a kink placed at a breakpoint, and one integral per panel
+    g = lambda u: np.abs(u - 1.0) ** 3  # noqa: E731
+    parts = _integrate(g, [0.0, 1.0, 3.0], 1e-12, each=True)
+    np.testing.assert_allclose(parts, [0.25, 4.0], rtol=1e-12)
+    # a narrow peak inside a wide panel is found by halving
+    peak = lambda u: np.exp(-((u - 3.7) / 0.01) ** 2)  # noqa: E731
+    np.testing.assert_allclose(_integrate(peak, [0.0, 10.0], 1e-11), 0.01 * np.sqrt(np.pi),
+                               rtol=1e-10)

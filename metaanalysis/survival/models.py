@@ -222,8 +222,7 @@ def _fitter_for(model: str, t, e):
         return ll.LogLogisticFitter(), np.array([math.exp(lt.mean()), 1.5])
     if model == "lognormal":
         return ll.LogNormalFitter(), np.array([lt.mean(), max(lt.std(), 0.1)])
-    w = _fit_one("", "weibull", t, e)
-    lam, rho = w.params
+    lam, rho = _weibull_start(t, e)
     if model == "gengamma":
         # Q = 1 is the Weibull model: start the generalised gamma at the Weibull fit
         # Q = 1 is the Weibull model: start there, and near the log-normal (Q -> 0) on both sides
@@ -237,6 +236,21 @@ def _fitter_for(model: str, t, e):
         raise InputError(f"{model}: the knots {np.exp(knots).tolist()} coincide; too few distinct event times")
     # log H = -rho log(lambda) + rho log t is the Weibull fit; splines start at 0
     return ll.SplineFitter(np.exp(knots)), np.r_[-rho * math.log(lam), rho, np.zeros(k)]
+
+
+_WEIBULL_STARTS: dict = {}
+
+
+def _weibull_start(t, e) -> tuple:
+    """The Weibull fit's (lambda, rho), the start of the generalised gamma and the spline models:
+    kept for the last few data sets, as the four models of one arm would each fit it again."""
+    key = (np.asarray(t, float).tobytes(), np.asarray(e, float).tobytes())
+    if key not in _WEIBULL_STARTS:
+        if len(_WEIBULL_STARTS) >= 16:
+            _WEIBULL_STARTS.pop(next(iter(_WEIBULL_STARTS)))
+        lam, rho = _fit_one("", "weibull", t, e).params
+        _WEIBULL_STARTS[key] = (float(lam), float(rho))
+    return _WEIBULL_STARTS[key]
 
 
 def _loglik(fitter, params, t, e):
@@ -493,30 +507,33 @@ class _ModelFit:
         from scipy.integrate import quad
 
         tiny = 1e-9 * float(np.exp(self.knots[0])) if self.knots is not None else 1e-9 * self._scale()
+
         def f(u):
-            if u > 700:  # beyond any finite mean's support in double precision
-                return 0.0
-            v = float(self.survival(np.array([math.exp(u)]))[0]) * math.exp(u)
-            return v if math.isfinite(v) else 0.0
+            with np.errstate(all="ignore"):
+                v = self.survival(np.exp(np.minimum(u, 700.0))) * np.exp(np.minimum(u, 700.0))
+            # beyond u = 700 no finite mean has support in double precision
+            return np.where(np.isfinite(v) & (u <= 700.0), v, 0.0)
+
         hi = math.log(upper) if math.isfinite(upper) else math.inf
         if hi <= math.log(tiny):
             return float(quad(lambda x: float(self.survival(np.array([x]))[0]), 0.0, upper)[0])
-        pts = None if self.knots is None else [k for k in self.knots if math.log(tiny) < k < hi]
+        pts = [] if self.knots is None else [k for k in self.knots if math.log(tiny) < k < hi]
         # the interval below ``tiny`` contributes tiny * S (S = 1 there to ~1e-9)
         val = tiny
         if math.isfinite(hi):
-            val += quad(f, math.log(tiny), hi, points=pts, limit=500, epsabs=0.0, epsrel=1e-11)[0]
-        else:
-            mid = math.log(self._scale()) + 3.0
-            val += quad(f, math.log(tiny), mid, points=pts, limit=500, epsabs=0.0, epsrel=1e-11)[0]
-            # the tail in steps of e^2 until a step adds nothing (quad to inf trips over the
-            # clipped special functions of some lifelines fitters far out)
-            while mid < 700:
-                part = quad(f, mid, mid + 2.0, limit=200, epsabs=0.0, epsrel=1e-11)[0]
+            return float(val + _integrate(f, [math.log(tiny), *pts, hi], 1e-11))
+        mid = math.log(self._scale()) + 3.0
+        val += _integrate(f, [math.log(tiny), *[k for k in pts if k < mid], mid], 1e-11)
+        # the tail in steps of e^2 until a step adds nothing (integrating to inf trips over the
+        # clipped special functions of some lifelines fitters far out), eight steps at a time
+        while mid < 700:
+            edges = mid + 2.0 * np.arange(9)
+            parts = _integrate(f, edges, 1e-11, each=True)
+            for part in parts:
                 val += part
                 mid += 2.0
-                if part <= 1e-14 * val:
-                    break
+                if part <= 1e-14 * val or mid >= 700:
+                    return float(val)
         return float(val)
 
     def _scale(self) -> float:
@@ -564,6 +581,36 @@ class _ModelFit:
             if slope <= 0:
                 return math.inf
         return self._area(math.inf)
+
+
+_GAUSS = (np.polynomial.legendre.leggauss(10), np.polynomial.legendre.leggauss(21))
+
+
+def _integrate(f, edges, rtol, *, each=False, rounds=60):
+    """Integral of a vectorised ``f`` over the panels between consecutive ``edges`` (the sum, or
+    one integral per panel with ``each``): every panel is integrated with Gauss-Legendre rules of
+    10 and 21 nodes and halved until the two agree within its share of ``rtol`` times the whole;
+    ``f`` is called once per round for all the panels still open (one scalar call per node, as a
+    scalar adaptive rule would make them, costs the lifelines functions' overhead each time)."""
+    (x1, w1), (x2, w2) = _GAUSS
+    edges = np.asarray(edges, float)
+    lo, hi, owner = edges[:-1], edges[1:], np.arange(len(edges) - 1)
+    done = np.zeros(len(edges) - 1)
+    for r in range(rounds):
+        c, h = (lo + hi) / 2, (hi - lo) / 2
+        v = f(np.concatenate([(c[:, None] + h[:, None] * x1).ravel(),
+                              (c[:, None] + h[:, None] * x2).ravel()]))
+        k = len(lo) * len(x1)
+        coarse = h * (v[:k].reshape(len(lo), -1) @ w1)
+        fine = h * (v[k:].reshape(len(lo), -1) @ w2)
+        whole = abs(done.sum() + fine.sum())
+        ok = (np.abs(fine - coarse) <= rtol * whole / len(lo)) | (r == rounds - 1)
+        np.add.at(done, owner[ok], fine[ok])
+        if ok.all():
+            break
+        lo, hi, owner, c = lo[~ok], hi[~ok], owner[~ok], c[~ok]
+        lo, hi, owner = np.r_[lo, c], np.r_[c, hi], np.r_[owner, owner]
+    return done if each else float(done.sum())
 
 
 def _fit_one(arm, model, t, e) -> _ModelFit:
