@@ -132,6 +132,20 @@ def test_imprecision_rule():
     # interval includes 1 but not both thresholds (0.8, 1.25)
     g = group([-0.1], [0.01], n=[1000])
     assert dom(assess(g, characteristics=CHAR), "imprecision").downgrade == 1
+    # interval excluding 1 but crossing 0.8 (appreciable benefit) or 1.25 (appreciable harm):
+    # it includes both an appreciable and a trivial effect
+    g = group([-0.5], [0.04], n=[1000])
+    assert math.exp(g.fit.ci_low) < 0.8 < math.exp(g.fit.ci_high) < 1
+    d = dom(assess(g, characteristics=CHAR), "imprecision")
+    assert d.downgrade == 1 and "(0.41 to 0.90) crosses 0.80" in d.reason
+    g = group([0.5], [0.04], n=[1000], analysis="rr")
+    assert 1 < math.exp(g.fit.ci_low) < 1.25 < math.exp(g.fit.ci_high)
+    d = dom(assess(g, characteristics=CHAR), "imprecision")
+    assert d.downgrade == 1 and "crosses 1.25" in d.reason
+    # wholly beyond the threshold: not serious
+    g = group([-0.5], [0.004], n=[1000])
+    assert math.exp(g.fit.ci_high) < 0.8
+    assert dom(assess(g, characteristics=CHAR), "imprecision").downgrade == 0
     # interval from below 0.8 to above 1.25
     g = group([0.0], [0.04], n=[1000])
     assert math.exp(g.fit.ci_low) < 0.8 and math.exp(g.fit.ci_high) > 1.25

@@ -19,10 +19,12 @@ Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may
 - **Indirectness**: one level down when studies carrying half the weight or more differ from the
   question: a line of therapy outside ``direct_lines``, or a histology other than ``DTC``.
 - **Imprecision**: one level down when the confidence interval includes the null (or, without a
-  null, always: a description has no decision threshold) or when the participants number fewer
-  than ``ois_participants`` (optimal information size); two when the interval also crosses both
-  thresholds of appreciable benefit and harm (``ratio_thresholds`` for ratios, ``rd_threshold``
-  for risk differences).
+  null, always: a description has no decision threshold), when it crosses a threshold of
+  appreciable benefit or harm (``ratio_thresholds`` for ratios, ``rd_threshold`` for risk
+  differences) and so includes both an appreciable and a trivial effect (GRADE guidelines 6:
+  rate down when the decision would differ at the two ends of the interval), or when the
+  participants number fewer than ``ois_participants`` (optimal information size); two when the
+  interval includes the null and crosses both thresholds.
 - **Publication bias**: with k >= 10, one level down when Egger's test gives p < 0.10; with fewer
   studies "not assessable" (no downgrade, said so).
 """
@@ -196,20 +198,29 @@ def _imprecision(fit, analysis, participants, rules) -> DomainJudgement:
         t_low, t_high = -rules.rd_threshold, rules.rd_threshold
     crosses_null = _crosses(lo, hi, null)
     both = lo <= t_low and hi >= t_high
+    # an interval that excludes no effect can still span an appreciable effect and a trivial one
+    # (a hazard ratio of 0.04 to 0.93): the decision would differ across it (GRADE guidelines 6)
+    crossed = [t for t in (t_low, t_high) if lo < t < hi and t != null]
     ois = participants < rules.ois_participants
     if crosses_null and both:
         return DomainJudgement("imprecision", 2, "very serious: the interval includes both "
                                "appreciable benefit and appreciable harm")
-    if crosses_null or ois:
+    show = (lambda x: f"{math.exp(x):.2f}") if scale == "log" else (lambda x: f"{x:g}")
+    if crosses_null or crossed or ois:
         why = []
         if crosses_null:
             why.append("the interval includes no effect")
+        elif crossed:
+            why.append(f"the interval ({show(lo)} to {show(hi)}) crosses "
+                       f"{show(crossed[0])}, the threshold of an appreciable effect: it includes "
+                       "both an appreciable and a trivial effect")
         if ois:
             why.append(f"{participants:.0f} participants, fewer than the optimal information "
                        f"size of {rules.ois_participants}")
         return DomainJudgement("imprecision", 1, "serious: " + "; ".join(why))
     return DomainJudgement("imprecision", 0, f"not serious: {participants:.0f} participants; "
-                           "the interval excludes no effect")
+                           "the interval excludes no effect and crosses no threshold of an "
+                           "appreciable effect")
 
 
 def _publication_bias(fit, rules) -> DomainJudgement:
