@@ -208,6 +208,16 @@ def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_pat
     assert any(c.analysis == "pfs_hr/lenvatinib" and c.field == "estimate" for c in d.changes)
 
 
+def test_single_study_rows_print_the_reported_interval(report):
+    # ALTER01032's median PFS, 40.54 (28.29-NE): the tables print "NE", never an imputed bound
+    out, res = report
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.count("40.54 (28.29–NE)") >= 2  # the estimates table and the sensitivity table
+    assert "28.29–58" not in page
+    sof = {r["id"]: r for r in res.results["summary_of_findings"]}
+    assert sof["pfs_hr/sorafenib"]["relative_effect"] == "HR 0.59 (0.45–0.76)"
+
+
 def test_diff_flags_a_significance_change():
     old = {"meta": {}, "analyses": {"x": {"title": "X", "null": 0.0, "result": {
         "k": 3, "estimate": -0.3, "ci_low": -0.5, "ci_high": -0.1}}}}

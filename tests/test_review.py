@@ -436,3 +436,51 @@ def test_an_interval_without_width_is_excluded_with_a_readable_reason(review):
     assert "its only bound equals the estimate (estimate 31.8, ci_low 31.8, ci_high empty)" \
         in e["reason"]
     assert "np.float64" not in e["reason"]
+
+
+def test_a_single_study_shows_its_reported_interval(review, table):
+    # ALTER01032's median PFS is reported as 40.54 (28.29-NE): the model's symmetric log-scale
+    # interval would print an upper bound nobody reported
+    g = _group(review, "pfs_median/anlotinib")
+    nat = g.natural()
+    assert g.k == 1 and nat["reported"] is True
+    assert (nat["estimate"], nat["ci_low"], nat["ci_high"]) == (40.54, 28.29, None)
+    assert math.exp(g.fit.ci_high) > 50  # what the model imputes, and the page must not print
+    # a hazard ratio: the reported 0.59 (0.45-0.76), not 0.454-0.767 from the SE
+    nat = _group(review, "pfs_hr/sorafenib").natural()
+    assert (nat["ci_low"], nat["ci_high"], nat["reported"]) == (0.45, 0.76, True)
+    # COSMIC-311 reports a 96% interval: the 95% analysis keeps the model's interval
+    g = _group(review, "pfs_hr_second_line/cabozantinib")
+    row = g.entries.iloc[0]
+    assert row["ci_level"] == 0.96 and g.natural()["reported"] is False
+    assert math.isclose(g.natural()["ci_low"], math.exp(g.fit.ci_low))
+    # a risk ratio from counts is not the row's value: the model's interval
+    assert _group(review, "orr_rr/sorafenib").natural()["reported"] is False
+    # pooled groups are never "reported"
+    assert _group(review, "pfs_hr/lenvatinib").natural()["reported"] is False
+
+
+def test_a_single_median_in_weeks_is_reported_in_months(tmp_path, table, trials):
+    from metaanalysis.studies import TIME_UNITS_IN_MONTHS
+
+    lines = (DATA / "studies.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines) + "\n")))
+    for r in rows:
+        if r["study_id"] == "alter01032" and r["outcome"] == "PFS" and r["measure"] == "median" \
+                and r["therapy"] == "anlotinib":
+            r.update(value="176.0", ci_low="123.0", ci_high="", unit="weeks")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    (tmp_path / "studies.csv").write_text(buf.getvalue(), encoding="utf-8")
+    t = ma.read_studies(tmp_path / "studies.csv")
+    rv = run_review(t, protocol=DATA / "protocol.toml", trials=trials)
+    nat = _group(rv, "pfs_median/anlotinib").natural()
+    weeks = TIME_UNITS_IN_MONTHS["weeks"]
+    assert nat["reported"] is True and nat["ci_high"] is None
+    assert math.isclose(nat["estimate"], 176.0 * weeks) and math.isclose(nat["ci_low"], 123.0 * weeks)

@@ -124,9 +124,13 @@ def _natural_text(x, effect, digits=2):
 
 
 def _estimate_text(nat, effect):
+    # a single study's reported interval may lack a bound (a median not reached): "NE", as the
+    # paper prints it, never an imputed number
+    def bound(x):
+        return "NE" if x is None and nat.get("reported") is True else _natural_text(x, effect)
+
     return (f"{_natural_text(nat.get('estimate'), effect)} "
-            f"({_natural_text(nat.get('ci_low'), effect)}–"
-            f"{_natural_text(nat.get('ci_high'), effect)})")
+            f"({bound(nat.get('ci_low'))}–{bound(nat.get('ci_high'))})")
 
 
 _ROLE_TEXT = {"primary": "Primary analysis", "secondary": "Secondary analysis",

@@ -118,7 +118,16 @@ class AnalysisRun:
 
 
 def natural(fit, analysis, entries=None) -> dict:
-    """Back-transform a fit's estimate, CI and PI to the natural scale of the analysis."""
+    """Back-transform a fit's estimate, CI and PI to the natural scale of the analysis.
+
+    A single study's hazard ratio or median is its own estimate, not a pooled one: its interval
+    is the one the study reports (``reported`` is then true, and a bound the study does not
+    report, such as a median's open upper bound, is None), not the one re-derived from the
+    standard error the model used (on the log scale, symmetric, and imputed on a missing side).
+    """
+    single = _reported_single(fit, analysis, entries)
+    if single is not None:
+        return single
     d = fit.to_dict()
     keys = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
     vals = {k: d.get(k) for k in keys}
@@ -141,7 +150,39 @@ def natural(fit, analysis, entries=None) -> dict:
 
             ni = None if entries is None or "ni" not in entries else entries["ni"].to_numpy(float)
             out[k] = float(back_transform(np.array([v]), scale, ni=ni)[0])
+    out["reported"] = False
     return out
+
+
+def _reported_single(fit, analysis, entries) -> dict | None:
+    """The reported estimate and interval of a one-study group on a log scale (see natural)."""
+    if (entries is None or len(entries) != 1 or analysis.scale != "log"
+            or fit.to_dict().get("k") != 1 or "value" not in entries):
+        return None
+    from ..studies import TIME_UNITS_IN_MONTHS
+
+    e = entries.iloc[0]
+
+    def number(key):
+        v = e.get(key)
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return None
+        return v if math.isfinite(v) else None
+
+    value, lo, hi, level = (number(k) for k in ("value", "ci_low", "ci_high", "ci_level"))
+    if value is None or value <= 0 or (lo is None and hi is None) or level is None \
+            or not math.isclose(100 * level, float(fit.level), rel_tol=1e-9):
+        return None
+    # the row's own number, in the analysis unit (a median in weeks is analysed in months); a
+    # ratio computed from counts is not the row's value and keeps the model's interval
+    factor = math.exp(fit.estimate) / value
+    if not any(math.isclose(factor, f, rel_tol=1e-9) for f in {1.0, *TIME_UNITS_IN_MONTHS.values()}):
+        return None
+    return {"estimate": math.exp(fit.estimate), "ci_low": None if lo is None else lo * factor,
+            "ci_high": None if hi is None else hi * factor, "pi_low": None, "pi_high": None,
+            "reported": True}
 
 
 def _p_against_null(fit, analysis) -> float | None:
@@ -374,7 +415,10 @@ def run_analysis(frame, trials, analysis, *, role=None, parent=None, variant="",
                 continue
             notes = []
             if fit.k == 1:
-                notes.append("a single study: its own estimate, not a pooled one")
+                notes.append("a single study: its own estimate, not a pooled one, with the "
+                             "interval it reports where it gives one at the analysis level (a "
+                             "bound it does not report prints as NE); the p-value and the plot "
+                             "use the standard error derived from that interval")
             if analysis.group_by == "none":
                 notes.append("one estimate across therapies: assumes a class effect ("
                              + analysis.class_effect_rationale + ")")

@@ -312,9 +312,10 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
     """
     a = group.analysis
     nat = group.natural()
+    bound = lambda x: "NE" if x is None else f"{x:.2f}"  # noqa: E731 -- a bound not reported
     row = {"id": group.id, "outcome": a.title, "therapy": group.group,
-           "relative_effect": f"{a.effect} {nat['estimate']:.2f} ({nat['ci_low']:.2f}–"
-                              f"{nat['ci_high']:.2f})",
+           "relative_effect": f"{a.effect} {nat['estimate']:.2f} ({bound(nat['ci_low'])}–"
+                              f"{bound(nat['ci_high'])})",
            "participants": entry_participants(group), "studies": group.k,
            "certainty": assessment.certainty,
            "reasons": "; ".join(f"{d.domain}: {d.reason}" for d in assessment.domains
@@ -336,7 +337,7 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
         row["with_therapy"] = f"{1000 * t[0]:.0f} per 1,000 ({1000 * t[1]:.0f}–{1000 * t[2]:.0f})"
         row["difference"] = (f"{1000 * (t[0] - cr):+.0f} per 1,000 "
                              f"({1000 * (t[1] - cr):+.0f} to {1000 * (t[2] - cr):+.0f})")
-    elif a.effect == "HR":
+    elif a.effect == "HR" and nat["ci_low"] is not None and nat["ci_high"] is not None:
         medians = _comparator_medians(table_frame, a, list(e["study_id"]))
         if medians:
             import statistics
