@@ -230,3 +230,28 @@ def test_publication_bias_boundary_at_the_declared_alpha():
     above = GradeRules(egger_alpha=p * 0.999)
     assert dom(assess(g, characteristics=CHAR, rules=below), "publication bias").downgrade == 1
     assert dom(assess(g, characteristics=CHAR, rules=above), "publication bias").downgrade == 0
+
+
+def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
+    # two trials; a subgroup's placebo median (2.0) and an investigator-assessed update (9.9)
+    # must not stand in for the arm's primary, centrally assessed median
+    g = group([math.log(0.5), math.log(0.6)], [0.02, 0.03], trial=["TRIAL A", "TRIAL B"])
+    cols = ["study_id", "outcome", "measure", "therapy", "value", "unit", "data_cut",
+            "population", "assessor", "status"]
+    frame = pd.DataFrame([
+        ("s0", "PFS", "median", "placebo", 2.0, "months", "primary", "prior TKI", "central", ""),
+        ("s0", "PFS", "median", "placebo", 4.0, "months", "primary", "", "central", ""),
+        ("s0", "PFS", "median", "placebo", 9.9, "months", "primary", "", "investigator", ""),
+        ("s1", "PFS", "median", "placebo", 26.0, "weeks", "", "itt", "", ""),
+        ("s0", "PFS", "median", "x", 9.0, "months", "primary", "", "central", ""),
+        ("s1", "PFS", "median", "x", float("nan"), "months", "", "", "", "not_reached"),
+    ], columns=cols)
+    row = summary_of_findings(g, frame, assess(g, characteristics=CHAR))
+    from metaanalysis.studies import TIME_UNITS_IN_MONTHS
+
+    m = float(np.median([4.0, 26.0 * TIME_UNITS_IN_MONTHS["weeks"]]))
+    assert row["comparator"] == f"median {m:.1f} months"
+    hr = math.exp(g.fit.estimate)
+    assert row["with_therapy"].startswith(f"median {m / hr:.1f} months")
+    assert row["reported_with_therapy"] == "9.0 months (TRIAL A), not reached (TRIAL B)"
+    assert "exponential" in row["assumption"]

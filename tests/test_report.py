@@ -216,6 +216,8 @@ def test_single_study_rows_print_the_reported_interval(report):
     assert "28.29–58" not in page
     sof = {r["id"]: r for r in res.results["summary_of_findings"]}
     assert sof["pfs_hr/sorafenib"]["relative_effect"] == "HR 0.59 (0.45–0.76)"
+    # the modelled median with therapy beside the medians the trials observed
+    assert "reported: 18.3 months (SELECT), 23.9 months (Study 308)" in page
 
 
 def test_diff_flags_a_significance_change():

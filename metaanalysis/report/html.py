@@ -225,7 +225,10 @@ def _sof_block(results) -> str:
                 + (" †" if d.get("overridden") else "") + "</li>"
                 for d in g.get("domains", []) if d["downgrade"])
             body.append([esc(r["therapy"]), esc(r["relative_effect"]), esc(r["comparator"] or "–"),
-                         esc(r["with_therapy"] or "–"), esc(r["difference"] or "–"),
+                         esc(r["with_therapy"] or "–")
+                         + (f'<br><span class="note">reported: {esc(r["reported_with_therapy"])}'
+                            "</span>" if r.get("reported_with_therapy") else ""),
+                         esc(r["difference"] or "–"),
                          f"{r['participants']:.0f} ({r['studies']})",
                          f"<b>{esc(r['certainty'])}</b>"
                          + (f"<ul class=\"note\">{reasons}</ul>" if reasons else ""),

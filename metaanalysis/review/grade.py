@@ -308,7 +308,8 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
     the risk with the therapy is that risk times the ratio (and its interval); for a hazard
     ratio, the comparator's median is the median of the comparator arms' reported medians, and
     the median with therapy is that median divided by the ratio, which assumes exponential
-    survival (constant hazards) — stated in the row.
+    survival (constant hazards) — stated in the row — and the medians the trials report with the
+    therapy are given beside it (``reported_with_therapy``).
     """
     a = group.analysis
     nat = group.natural()
@@ -321,7 +322,8 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
            "reasons": "; ".join(f"{d.domain}: {d.reason}" for d in assessment.domains
                                 if d.downgrade),
            "overridden": [d.domain for d in assessment.domains if d.overridden],
-           "comparator": None, "with_therapy": None, "difference": None, "assumption": ""}
+           "comparator": None, "with_therapy": None, "difference": None, "assumption": "",
+           "reported_with_therapy": None}
     e = group.entries
     if a.effect in ("RR", "OR", "RD") and "ci" in e:
         cr = float(e["ci"].sum() / e["n2i"].sum())
@@ -348,23 +350,53 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
             row["with_therapy"] = f"median {t[0]:.1f} months ({t[1]:.1f}–{t[2]:.1f})"
             row["difference"] = f"{t[0] - m:+.1f} months ({t[1] - m:+.1f} to {t[2] - m:+.1f})"
             row["assumption"] = ("median with therapy = comparator median / HR, assuming "
-                                 "exponential survival (constant hazards)")
+                                 "exponential survival (constant hazards); the medians the "
+                                 "trials report with therapy are given beside it")
+        # what the trials observed, so that the modelled median can be read against it
+        names = dict(zip(e["study_id"], e["trial"] if "trial" in e else e["study_id"]))
+        reported = _arm_medians(table_frame, a, list(e["study_id"]), group.group)
+        if reported:
+            row["reported_with_therapy"] = ", ".join(
+                ("not reached" if m is None else f"{m:.1f} months") + f" ({names.get(sid, sid)})"
+                for sid, m in reported)
     return row
 
 
 def _comparator_medians(frame, analysis, studies) -> list:
+    return [m for _, m in _arm_medians(frame, analysis, studies, analysis.comparator)
+            if m is not None]
+
+
+def _arm_medians(frame, analysis, studies, therapy) -> list:
+    """``[(study_id, median in months)]`` of the arms of ``therapy`` in ``studies`` (None for a
+    median not reached): the whole population's median (a subgroup's is not the arm's), at the
+    analysis's preferred data cut, then its preferred assessor."""
     from ..studies import TIME_UNITS_IN_MONTHS, cut_preference
 
+    population = frame["population"] if "population" in frame else ""
+    assessor = frame["assessor"] if "assessor" in frame else None
     rows = frame[(frame["outcome"] == analysis.outcome) & (frame["measure"] == "median")
-                 & (frame["therapy"].str.lower() == analysis.comparator.lower())
-                 & frame["study_id"].isin(studies) & frame["value"].notna()]
+                 & (frame["therapy"].str.lower() == str(therapy).lower())
+                 & frame["study_id"].isin(studies)
+                 & (frame["value"].notna() | (frame.get("status", "") == "not_reached"))
+                 & (pd_isin(population, ("", "itt")))]
     cuts = cut_preference(analysis.outcome)
+    assessors = tuple(analysis.assessor)
     out = []
-    for sid, g in rows.groupby("study_id"):
-        g = g.assign(_r=[cuts.index(c) if c in cuts else len(cuts) for c in g["data_cut"]])
-        r = g.sort_values("_r").iloc[0]
-        out.append(float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r["unit"] or "months", 1.0))
-    return out
+    for sid, g in rows.groupby("study_id", sort=False):
+        rank = [(cuts.index(c) if c in cuts else len(cuts),
+                 assessors.index(a) if a in assessors else len(assessors))
+                for c, a in zip(g["data_cut"], g["assessor"] if assessor is not None
+                                else [""] * len(g))]
+        r = g.iloc[min(range(len(g)), key=lambda i: rank[i])]
+        out.append((sid, None if r["value"] != r["value"] else
+                    float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r["unit"] or "months", 1.0)))
+    return sorted(out, key=lambda x: list(studies).index(x[0]) if x[0] in studies else 0)
+
+
+def pd_isin(column, values):
+    """``column.isin(values)`` for a Series; a constant column (a table without it) as a bool."""
+    return column.isin(values) if hasattr(column, "isin") else column in values
 
 
 OVERRIDE_COLUMNS = ("estimate", "domain", "downgrade", "reason")
