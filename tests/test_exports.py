@@ -44,6 +44,12 @@ def test_xlsx_has_a_sheet_per_table(tables):
     assert wb.sheetnames[:2] == ["Summary of findings", "Characteristics of included stu"]  # 31 chars
     sheet = wb["Summary of findings"]
     assert sheet.max_row == len(tables["Summary of findings"]) + 1
+    # every cell holds the table's own text: no quote in front of "+4.0 months (...)"
+    frame = tables["Summary of findings"]
+    col = list(frame.columns).index("Difference") + 1
+    got = [sheet.cell(row=i + 2, column=col).value for i in range(len(frame))]
+    assert got == [None if v is None else v for v in frame["Difference"]]
+    assert any(isinstance(v, str) and v.startswith("+") for v in got)
 
 
 def test_xlsx_neutralises_formulas():
@@ -52,7 +58,9 @@ def test_xlsx_neutralises_formulas():
     frame = pd.DataFrame({"trial": ["=HYPERLINK(\"http://x\")", "A"], "hr": [-0.5, 0.7]})
     wb = openpyxl.load_workbook(io.BytesIO(xlsx_bytes({"t": frame})))
     ws = wb["t"]
-    assert ws["A2"].value == "'=HYPERLINK(\"http://x\")" and ws["B2"].value == -0.5
+    # kept as typed, in a text cell: a workbook's cells are typed, so no quote is needed
+    assert ws["A2"].value == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert ws["B2"].value == -0.5 and ws["B2"].data_type == "n"
 
 
 @pytest.mark.parametrize("make", [xlsx_bytes, docx_bytes], ids=["xlsx", "docx"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 
-from .._base import spreadsheet_safe
 
 __all__ = ["manuscript_tables", "xlsx_bytes", "docx_bytes", "reproducible_package"]
 
@@ -51,14 +50,23 @@ def manuscript_tables(review) -> dict:
 
 
 def xlsx_bytes(tables: dict) -> bytes:
-    """An Excel workbook with one sheet per table (formula-like text neutralised)."""
+    """An Excel workbook with one sheet per table; text is stored as text, never as a formula.
+
+    A workbook's cells are typed, so text that would read as a formula (``=HYPERLINK(...)``) is
+    kept as it is, in a text cell: the leading quote that a CSV needs (:func:`metaanalysis._base.spreadsheet_safe`)
+    would show in every cell such as a difference of ``+4.0 months`` in the summary of findings.
+    """
     import pandas as pd
 
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
         writer.book.properties.creator = "metaanalysis"
         for title, frame in tables.items():
-            spreadsheet_safe(frame).to_excel(writer, sheet_name=title[:31], index=False)
+            frame.to_excel(writer, sheet_name=title[:31], index=False)
+            for row in writer.sheets[title[:31]].iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":  # openpyxl takes any text starting with "=" for one
+                        cell.data_type = "s"
     return reproducible_package(buf.getvalue())
 
 
