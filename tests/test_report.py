@@ -327,3 +327,16 @@ def test_diff_reads_the_protocol_p_value_of_list_records():
         "k": 2, "estimate": -0.3, "ci_low": -0.7, "ci_high": 0.1, "pvalue": 0.2}}]}
     d = diff_results(old, new)
     assert [(c.analysis, c.field) for c in d.changes] == [("x/a", "pvalue")]
+
+
+def test_curves_of_studies_outside_the_table_are_labelled_examples(report):
+    from metaanalysis.report.html import _survival_models_block
+
+    out, res = report
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Not a study of this review: veteran." in page
+    assert page.count("worked example, not in the study table: veteran") == 3
+    # the same curves, had their study been in the table: no such label
+    section = res.results["survival_models"]
+    inside = _survival_models_block(section, [], {"veteran"})
+    assert "Not a study of this review" not in inside and "worked example" not in inside

@@ -360,9 +360,10 @@ def _interval(est, lo, hi, digits=1) -> str:
     return f"{num(est, digits)} ({num(lo, digits)}–{num(hi, digits)})"
 
 
-def _survival_models_block(section, figures) -> str:
+def _survival_models_block(section, figures, studies=None) -> str:
     """Models on the digitised curves (AIC/BIC, PH check, RMST) and the modelled RMST differences
-    of the trials that report only medians."""
+    of the trials that report only medians. ``studies``: the study table's ids; a curve of a
+    study outside it is said to be a worked example, not evidence of the review."""
     if not section:
         return ""
     dig = section.get("digitised", {})
@@ -376,6 +377,16 @@ def _survival_models_block(section, figures) -> str:
     curves = dig.get("curves", [])
     if not curves:
         out.append('<p class="note">No digitised curve beside the table.</p>')
+    outside = sorted({c["study_id"] for c in curves if studies is not None and "study_id" in c
+                      and c["study_id"] not in studies})
+    if outside:
+        # curves shipped to show the method sit beside a review's own; a reader must not take
+        # them for its evidence
+        out.append('<p class="warn">Not a study of this review: '
+                   + esc(", ".join(outside)) + ". "
+                   + ("Its curves are" if len(outside) == 1 else "Their curves are")
+                   + " not in the study table, so no analysis of the review uses them; they show "
+                   "the method (see each curve's source below).</p>")
     for c in curves:
         out.append(f'<h4 id="curve-{esc(c["name"])}">{esc(c["name"])}</h4>')
         if "not_run" in c:
@@ -393,7 +404,10 @@ def _survival_models_block(section, figures) -> str:
             events = f'{c["events"]} events reconstructed (the source reports {given}; {why})'
         else:
             events = f'{c["events"]} events reconstructed'
-        out.append(f'<p class="note">{esc(c["study_id"])}, arm {esc(c["arm"])}, {esc(c["outcome"])}: '
+        example = ("worked example, not in the study table: " if c.get("study_id") in outside
+                   else "")
+        out.append(f'<p class="note">{example}{esc(c["study_id"])}, arm {esc(c["arm"])}, '
+                   f'{esc(c["outcome"])}: '
                    f'{c["n"]} patients, {events}; source '
                    f'{esc(c.get("source", ""))}. Best by AIC: {esc(c["best_aic"])}; by BIC: '
                    f'{esc(c["best_bic"])}.</p>')
@@ -596,7 +610,8 @@ def render_page(results, table, figures, diff=None) -> str:
     parts.append(_excluded_block(results.get("excluded", [])))
     parts.append(_network_block(results.get("network", {}), figures, 95))
     parts.append(_survival_block(results.get("survival", []), figures))
-    parts.append(_survival_models_block(results.get("survival_models"), figures))
+    parts.append(_survival_models_block(results.get("survival_models"), figures,
+                                        set(getattr(table, "studies", []) or [])))
     parts.append(_provenance_block(table))
     parts.append(f'<h2 id="methods">Methods</h2><p>{esc(results["methods"])}</p>')
     parts.append("</body></html>")
