@@ -120,7 +120,7 @@ class AnalysisRun:
 def natural(fit, analysis, entries=None) -> dict:
     """Back-transform a fit's estimate, CI and PI to the natural scale of the analysis.
 
-    A single study's hazard ratio or median is its own estimate, not a pooled one: its interval
+    A single study's ratio or median is its own estimate, not a pooled one: its interval
     is the one the study reports (``reported`` is then true, and a bound the study does not
     report, such as a median's open upper bound, is None), not the one re-derived from the
     standard error the model used (on the log scale, symmetric, and imputed on a missing side).
@@ -155,7 +155,8 @@ def natural(fit, analysis, entries=None) -> dict:
 
 
 def _reported_single(fit, analysis, entries) -> dict | None:
-    """The reported estimate and interval of a one-study group on a log scale (see natural)."""
+    """The reported estimate and interval of a one-study group of a ratio or a median (see
+    :func:`natural`); None where the model's interval stands."""
     if (entries is None or len(entries) != 1 or analysis.scale != "log"
             or fit.to_dict().get("k") != 1 or "value" not in entries):
         return None

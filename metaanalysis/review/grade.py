@@ -379,7 +379,7 @@ def _arm_medians(frame, analysis, studies, therapy) -> list:
                  & (frame["therapy"].str.lower() == str(therapy).lower())
                  & frame["study_id"].isin(studies)
                  & (frame["value"].notna() | (frame.get("status", "") == "not_reached"))
-                 & (pd_isin(population, ("", "itt")))]
+                 & (_isin_or_equal(population, ("", "itt")))]
     cuts = cut_preference(analysis.outcome)
     assessors = tuple(analysis.assessor)
     out = []
@@ -394,7 +394,7 @@ def _arm_medians(frame, analysis, studies, therapy) -> list:
     return sorted(out, key=lambda x: list(studies).index(x[0]) if x[0] in studies else 0)
 
 
-def pd_isin(column, values):
+def _isin_or_equal(column, values):
     """``column.isin(values)`` for a Series; a constant column (a table without it) as a bool."""
     return column.isin(values) if hasattr(column, "isin") else column in values
 
