@@ -125,7 +125,10 @@ def _uncharacterised(studies, table, before) -> list:
         return []
     try:
         with open(trials, newline="", encoding="utf-8-sig") as f:
-            listed = {(r.get("study_id") or "").strip() for r in csv.DictReader(f)}
+            reader = csv.DictReader(f)
+            # read_trials strips the header's names; so must this
+            reader.fieldnames = [str(n).strip() for n in (reader.fieldnames or [])]
+            listed = {(r.get("study_id") or "").strip() for r in reader}
     except (OSError, UnicodeDecodeError, csv.Error):
         return []  # the report's own reading of trials.csv names what is wrong with it
     return [Problem(str(trials), None, "study_id", f"study {s!r} (added to {studies}) has no line "

@@ -920,11 +920,12 @@ def _outcome_problem(code):
         return None
     space, colon, detail = code.partition(":")
     if colon:
+        if space.upper() in OUTCOME_NAMESPACES and not detail.strip():
+            ns = space.upper()
+            return ("error", f"{code!r} names no detail after {ns + ':'!r} (as in "
+                             f"{ns}:hypertension or {ns}:G3+); see data/README.md")
         if space in OUTCOME_NAMESPACES:
-            if detail.strip():
-                return None
-            return ("error", f"{code!r} names no detail after {space + ':'!r} (as in "
-                             f"{space}:hypertension or {space}:G3+); see data/README.md")
+            return None
         if space.upper() in OUTCOME_NAMESPACES:
             return ("error", f"{code!r} is not an outcome code; write "
                              f"{space.upper() + ':' + detail!r} (codes are case-sensitive)")

@@ -255,3 +255,42 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
     assert row["with_therapy"].startswith(f"median {m / hr:.1f} months")
     assert row["reported_with_therapy"] == "9.0 months (TRIAL A), not reached (TRIAL B)"
     assert "exponential" in row["assumption"]
+
+
+def test_appreciable_effect_thresholds_apply_only_to_comparisons():
+    # a pooled proportion against a declared null (PLO scale): 0.48-0.52 is precise; the
+    # thresholds of a ratio or risk difference do not apply to it
+    proto = parse_protocol(_PROTOCOL + """
+[[analysis]]
+id = "prop"
+title = "response"
+role = "primary"
+outcome = "ORR"
+effect = "PROPORTION"
+null = 0.2
+""", "p.toml")
+    a = proto.analysis("prop")
+    fit = ma.pool([0.0, 0.02], [0.003, 0.003], method="REML", labels=["s0", "s1"])
+    assert fit.ci_low < -0.05 < 0.05 < fit.ci_high  # on the logit scale it spans "+-0.05"
+    entries = pd.DataFrame({"study_id": ["s0", "s1"], "label": ["s0", "s1"], "lines": [(2,), (3,)],
+                            "n": [1000, 1000]})
+    g = GroupResult("prop/x", a, "x", "primary", entries, fit, None)
+    assert dom(assess(g, characteristics=CHAR), "imprecision").downgrade == 0
+
+
+def test_summary_of_findings_medians_follow_the_analysis_data_cut():
+    import dataclasses
+
+    g = group([math.log(0.5)], [0.02], trial=["TRIAL A"])
+    latest = dataclasses.replace(g.analysis, data_cut="latest")
+    g = GroupResult(g.id, latest, g.group, g.role, g.entries, g.fit, None)
+    frame = pd.DataFrame([
+        ("s0", "PFS", "median", "placebo", 4.0, "months", "primary", "", "central", ""),
+        ("s0", "PFS", "median", "placebo", 5.5, "months", "update", "", "central", ""),
+        ("s0", "PFS", "median", "x", 9.0, "months", "primary", "", "central", ""),
+        ("s0", "PFS", "median", "x", 14.0, "months", "update", "", "central", ""),
+    ], columns=["study_id", "outcome", "measure", "therapy", "value", "unit", "data_cut",
+                "population", "assessor", "status"])
+    row = summary_of_findings(g, frame, assess(g, characteristics=CHAR))
+    assert row["comparator"] == "median 5.5 months"
+    assert row["reported_with_therapy"] == "14.0 months (TRIAL A)"

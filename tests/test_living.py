@@ -152,3 +152,11 @@ def test_cli_add_warns_of_a_new_study_without_characteristics(table, tmp_path, c
     trials.write_text("study_id,design\ntrial2020,rct\nnew2024,rct\nnew2025,rct\n")
     assert main(["add", str(rows), "--studies", str(table)]) == 0
     assert "has no line here" not in capsys.readouterr().out
+
+
+def test_cli_add_reads_a_trials_header_with_spaces_as_the_report_does(table, tmp_path, capsys):
+    (tmp_path / "trials.csv").write_text("study_id , design\nnew2024,rct\n")
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    assert main(["add", str(rows), "--studies", str(table)]) == 0
+    assert "has no line here" not in capsys.readouterr().out

@@ -275,14 +275,15 @@ def test_diff_refuses_damaged_numbers_naming_the_field(tmp_path, capsys, damage,
     assert (d.field, d.new) == ("estimate", None)
 
 
-@pytest.mark.parametrize("text", ['"estimate": NaN', '"estimate": Infinity', '"estimate": -Infinity'])
+@pytest.mark.parametrize("text", ['"estimate": NaN', '"estimate": Infinity', '"estimate": -Infinity',
+                                  '"estimate": 1e999'])
 def test_diff_refuses_numbers_json_does_not_have(tmp_path, capsys, text):
     good = json.dumps({"meta": {}, "analyses": [_ONE]})
     (tmp_path / "good.json").write_text(good)
     (tmp_path / "bad.json").write_text(good.replace('"estimate": -0.3', text))
     assert main(["diff", str(tmp_path / "good.json"), str(tmp_path / "bad.json")]) == 2
     err = capsys.readouterr().err
-    assert "is not a JSON number" in err and "Traceback" not in err
+    assert ("is not a JSON number" in err or "not a finite number" in err) and "Traceback" not in err
 
 
 def test_diff_refuses_damaged_rankings_and_warnings():

@@ -172,6 +172,8 @@ BAD_ROWS = [
           ci_level="", unit=""), "outcome", "write 'AE:hypertension'"),
     (dict(outcome="AE:", measure="proportion", value="0.2", ci_low="", ci_high="", ci_level="",
           unit=""), "outcome", "no detail after 'AE:'"),
+    (dict(outcome="ae:", measure="proportion", value="0.2", ci_low="", ci_high="", ci_level="",
+          unit=""), "outcome", "no detail after 'AE:'"),
 ]
 
 

@@ -422,7 +422,14 @@ def test_vectorised_integration_against_closed_forms():
     g = lambda u: np.abs(u - 1.0) ** 3  # noqa: E731
     parts = _integrate(g, [0.0, 1.0, 3.0], 1e-12, each=True)
     np.testing.assert_allclose(parts, [0.25, 4.0], rtol=1e-12)
-    # a narrow peak inside a wide panel is found by halving
-    peak = lambda u: np.exp(-((u - 3.7) / 0.01) ** 2)  # noqa: E731
-    np.testing.assert_allclose(_integrate(peak, [0.0, 10.0], 1e-11), 0.01 * np.sqrt(np.pi),
-                               rtol=1e-10)
+    # an integrand with noise of its own (a fit that did not quite converge): the rules never
+    # agree to 1e-11, yet the halving stops (at the panel limit or at rounding) with the integral
+    rng = np.random.default_rng(7)
+    sizes = []
+
+    def noisy(u):
+        sizes.append(len(u))
+        return np.exp(-u ** 2) * (1 + 1e-9 * rng.standard_normal(len(u)))
+
+    np.testing.assert_allclose(_integrate(noisy, [-10.0, 10.0], 1e-11), np.sqrt(np.pi), rtol=1e-8)
+    assert max(sizes) <= 1000 * 31 and sum(sizes) < 200_000

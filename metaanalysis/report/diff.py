@@ -142,9 +142,9 @@ def check_results(data, name: str = "results") -> None:
         places += [("", entry, "p"), ("", entry, "null_scale"), ("", entry, "null")]
         for where, obj, f in places:
             v = obj.get(f)
-            if v is not None and _num(v) is None:
+            if v is not None and (_num(v) is None or not math.isfinite(_num(v))):
                 raise InputError(f"{name}: analysis {key!r}: {where + '.' if where else ''}{f} is "
-                                 f"{v!r}, not a number or null; the file is damaged or was not "
+                                 f"{v!r}, not a finite number or null; the file is damaged or was not "
                                  "written by metaanalysis report")
         if not _strings(entry.get("warnings", [])):
             raise InputError(f"{name}: analysis {key!r}: 'warnings' is not a list of texts")

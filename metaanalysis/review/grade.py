@@ -200,7 +200,10 @@ def _imprecision(fit, analysis, participants, rules) -> DomainJudgement:
     both = lo <= t_low and hi >= t_high
     # an interval that excludes no effect can still span an appreciable effect and a trivial one
     # (a hazard ratio of 0.04 to 0.93): the decision would differ across it (GRADE guidelines 6)
-    crossed = [t for t in (t_low, t_high) if lo < t < hi and t != null]
+    # (thresholds of a comparison with no effect at 1 or 0: a pooled proportion or median
+    # against a declared null has no such thresholds)
+    contrast = analysis.kind != "arm"
+    crossed = [t for t in (t_low, t_high) if contrast and lo < t < hi and t != null]
     ois = participants < rules.ois_participants
     if crosses_null and both:
         return DomainJudgement("imprecision", 2, "very serious: the interval includes both "
@@ -371,7 +374,8 @@ def _arm_medians(frame, analysis, studies, therapy) -> list:
     """``[(study_id, median in months)]`` of the arms of ``therapy`` in ``studies`` (None for a
     median not reached): the whole population's median (a subgroup's is not the arm's), at the
     analysis's preferred data cut, then its preferred assessor."""
-    from ..studies import TIME_UNITS_IN_MONTHS, cut_preference
+    from ..studies import TIME_UNITS_IN_MONTHS
+    from .eligibility import _cut_order
 
     population = frame["population"] if "population" in frame else ""
     assessor = frame["assessor"] if "assessor" in frame else None
@@ -380,7 +384,8 @@ def _arm_medians(frame, analysis, studies, therapy) -> list:
                  & frame["study_id"].isin(studies)
                  & (frame["value"].notna() | (frame.get("status", "") == "not_reached"))
                  & (_isin_or_equal(population, ("", "itt")))]
-    cuts = cut_preference(analysis.outcome)
+    # the analysis's own rule (primary, first or latest), as its rows were chosen
+    cuts = _cut_order(analysis.data_cut, analysis.outcome)
     assessors = tuple(analysis.assessor)
     out = []
     for sid, g in rows.groupby("study_id", sort=False):

@@ -154,7 +154,8 @@ def sensitivity_table(primary, variants, not_run=()):
     -------
     pandas.DataFrame
         Columns ``analysis`` (the variant), ``k``, ``estimate``, ``ci_low``, ``ci_high``,
-        ``pi_low``, ``pi_high`` (natural scale), ``i2``, ``tau2``, ``conclusion``,
+        ``pi_low``, ``pi_high`` (natural scale), ``reported`` (a single study's own interval: see
+        :func:`~.analyses.natural`), ``i2``, ``tau2``, ``conclusion``,
         ``conclusion_changes`` (None without a hypothesis) and ``note``.
     """
     import pandas as pd

@@ -69,6 +69,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -239,18 +240,22 @@ def _fitter_for(model: str, t, e):
 
 
 _WEIBULL_STARTS: dict = {}
+_WEIBULL_LOCK = threading.Lock()
 
 
 def _weibull_start(t, e) -> tuple:
     """The Weibull fit's (lambda, rho), the start of the generalised gamma and the spline models:
     kept for the last few data sets, as the four models of one arm would each fit it again."""
     key = (np.asarray(t, float).tobytes(), np.asarray(e, float).tobytes())
-    if key not in _WEIBULL_STARTS:
-        if len(_WEIBULL_STARTS) >= 16:
-            _WEIBULL_STARTS.pop(next(iter(_WEIBULL_STARTS)))
+    start = _WEIBULL_STARTS.get(key)
+    if start is None:
         lam, rho = _fit_one("", "weibull", t, e).params
-        _WEIBULL_STARTS[key] = (float(lam), float(rho))
-    return _WEIBULL_STARTS[key]
+        start = (float(lam), float(rho))
+        with _WEIBULL_LOCK:  # fits may run in threads: evict and store as one step
+            while len(_WEIBULL_STARTS) >= 16:
+                _WEIBULL_STARTS.pop(next(iter(_WEIBULL_STARTS)))
+            _WEIBULL_STARTS[key] = start
+    return start
 
 
 def _loglik(fitter, params, t, e):
@@ -586,12 +591,15 @@ class _ModelFit:
 _GAUSS = (np.polynomial.legendre.leggauss(10), np.polynomial.legendre.leggauss(21))
 
 
-def _integrate(f, edges, rtol, *, each=False, rounds=60):
+def _integrate(f, edges, rtol, *, each=False, rounds=60, max_panels=1000):
     """Integral of a vectorised ``f`` over the panels between consecutive ``edges`` (the sum, or
     one integral per panel with ``each``): every panel is integrated with Gauss-Legendre rules of
     10 and 21 nodes and halved until the two agree within its share of ``rtol`` times the whole;
     ``f`` is called once per round for all the panels still open (one scalar call per node, as a
-    scalar adaptive rule would make them, costs the lifelines functions' overhead each time)."""
+    scalar adaptive rule would make them, costs the lifelines functions' overhead each time).
+    A panel also passes when the two rules agree to rounding (an integrand with noise of its own
+    would otherwise be halved without end), and once ``max_panels`` are open all of them are
+    taken as they stand (scipy's quad stops at a subdivision limit the same way)."""
     (x1, w1), (x2, w2) = _GAUSS
     edges = np.asarray(edges, float)
     lo, hi, owner = edges[:-1], edges[1:], np.arange(len(edges) - 1)
@@ -604,7 +612,9 @@ def _integrate(f, edges, rtol, *, each=False, rounds=60):
         coarse = h * (v[:k].reshape(len(lo), -1) @ w1)
         fine = h * (v[k:].reshape(len(lo), -1) @ w2)
         whole = abs(done.sum() + fine.sum())
-        ok = (np.abs(fine - coarse) <= rtol * whole / len(lo)) | (r == rounds - 1)
+        err = np.abs(fine - coarse)
+        ok = ((err <= rtol * whole / len(lo)) | (err <= 50 * np.finfo(float).eps * np.abs(fine))
+              | (r == rounds - 1) | (2 * len(lo) > max_panels))
         np.add.at(done, owner[ok], fine[ok])
         if ok.all():
             break
