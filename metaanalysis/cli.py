@@ -114,22 +114,22 @@ def cmd_add(args) -> int:
 def _uncharacterised(studies, table, before) -> list:
     """Warnings for studies the added rows bring in that trials.csv beside the table lacks: the
     report refuses a study without its characteristics, so say so now, not at the next report."""
-    import csv
-
-    from .errors import Problem
+    from .errors import MetaAnalysisError, Problem
     from .review import default_paths
+    from .review._files import csv_records, csv_rows, read_text
 
     trials = default_paths(studies)["trials"]
-    new_ids = [s for s in table.studies if before is None or s not in set(before.studies)]
+    known = set() if before is None else set(before.studies)
+    new_ids = [s for s in table.studies if s not in known]
     if not new_ids or not trials.is_file():
         return []
     try:
-        with open(trials, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            # read_trials strips the header's names; so must this
-            reader.fieldnames = [str(n).strip() for n in (reader.fieldnames or [])]
-            listed = {(r.get("study_id") or "").strip() for r in reader}
-    except (OSError, UnicodeDecodeError, csv.Error):
+        # read as read_trials reads it, without its checks of the columns
+        name, text = read_text(trials, missing="")
+        records = csv_records(name, text)
+        header = [h.strip() for h in records[0][1]]
+        listed = {r.get("study_id", "") for _, r in csv_rows(name, records, header, [])}
+    except (MetaAnalysisError, OSError):
         return []  # the report's own reading of trials.csv names what is wrong with it
     return [Problem(str(trials), None, "study_id", f"study {s!r} (added to {studies}) has no line "
                     "here; `metaanalysis report` refuses to run until its characteristics (design, "

@@ -193,14 +193,9 @@ def _show_p(x) -> str:
 
 
 def _num(x):
-    # numbers.Real: an in-memory report (report --compare) may hold numpy scalars
-    return float(x) if isinstance(x, numbers.Real) and not isinstance(x, (bool, _numpy_bool())) else None
-
-
-def _numpy_bool():
-    import numpy as np
-
-    return np.bool_
+    # numbers.Real: an in-memory report (report --compare) may hold numpy scalars (numpy's bool
+    # is not one)
+    return float(x) if isinstance(x, numbers.Real) and not isinstance(x, bool) else None
 
 
 def _significant(res: dict, null: float) -> bool | None:

@@ -372,36 +372,39 @@ def _comparator_medians(frame, analysis, studies) -> list:
 
 def _arm_medians(frame, analysis, studies, therapy) -> list:
     """``[(study_id, median in months)]`` of the arms of ``therapy`` in ``studies`` (None for a
-    median not reached): the whole population's median (a subgroup's is not the arm's), at the
-    analysis's preferred data cut, then its preferred assessor."""
-    from ..studies import TIME_UNITS_IN_MONTHS
-    from .eligibility import _cut_order
+    median not reached), in the order of ``studies``: the whole population's median (a
+    subgroup's is not the arm's), at the analysis's preferred data cut, then its preferred
+    assessor."""
+    import pandas as pd
 
-    population = frame["population"] if "population" in frame else ""
-    assessor = frame["assessor"] if "assessor" in frame else None
+    from ..studies import TIME_UNITS_IN_MONTHS
+    from .eligibility import _cut_order, _rank
+
+    def column(name):  # a table without the column: empty cells
+        return frame[name] if name in frame else pd.Series("", index=frame.index)
+
     rows = frame[(frame["outcome"] == analysis.outcome) & (frame["measure"] == "median")
                  & (frame["therapy"].str.lower() == str(therapy).lower())
                  & frame["study_id"].isin(studies)
-                 & (frame["value"].notna() | (frame.get("status", "") == "not_reached"))
-                 & (_isin_or_equal(population, ("", "itt")))]
+                 & (frame["value"].notna() | (column("status") == "not_reached"))
+                 & column("population").isin(("", "itt"))]
     # the analysis's own rule (primary, first or latest), as its rows were chosen
     cuts = _cut_order(analysis.data_cut, analysis.outcome)
     assessors = tuple(analysis.assessor)
+    assessor = column("assessor")
+    best = {}
+    for i in range(len(rows)):
+        r = rows.iloc[i]
+        rank = (_rank(r["data_cut"], cuts), _rank(assessor[rows.index[i]], assessors))
+        if r["study_id"] not in best or rank < best[r["study_id"]][0]:
+            best[r["study_id"]] = (rank, r)
     out = []
-    for sid, g in rows.groupby("study_id", sort=False):
-        rank = [(cuts.index(c) if c in cuts else len(cuts),
-                 assessors.index(a) if a in assessors else len(assessors))
-                for c, a in zip(g["data_cut"], g["assessor"] if assessor is not None
-                                else [""] * len(g))]
-        r = g.iloc[min(range(len(g)), key=lambda i: rank[i])]
-        out.append((sid, None if r["value"] != r["value"] else
-                    float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r["unit"] or "months", 1.0)))
-    return sorted(out, key=lambda x: list(studies).index(x[0]) if x[0] in studies else 0)
-
-
-def _isin_or_equal(column, values):
-    """``column.isin(values)`` for a Series; a constant column (a table without it) as a bool."""
-    return column.isin(values) if hasattr(column, "isin") else column in values
+    for sid in dict.fromkeys(studies):
+        if sid in best:
+            r = best[sid][1]
+            out.append((sid, None if r["value"] != r["value"] else
+                        float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r["unit"] or "months", 1.0)))
+    return out
 
 
 OVERRIDE_COLUMNS = ("estimate", "domain", "downgrade", "reason")

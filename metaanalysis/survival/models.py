@@ -509,8 +509,6 @@ class _ModelFit:
     def _area(self, upper: float) -> float:
         """Area under S from 0 to ``upper`` (may be inf), integrated over u = log t, where the
         integrand S(e^u) e^u is smooth and the tail of a heavy-tailed curve is short."""
-        from scipy.integrate import quad
-
         tiny = 1e-9 * float(np.exp(self.knots[0])) if self.knots is not None else 1e-9 * self._scale()
 
         def f(u):
@@ -521,7 +519,7 @@ class _ModelFit:
 
         hi = math.log(upper) if math.isfinite(upper) else math.inf
         if hi <= math.log(tiny):
-            return float(quad(lambda x: float(self.survival(np.array([x]))[0]), 0.0, upper)[0])
+            return _integrate(self.survival, [0.0, upper], 1e-11)
         pts = [] if self.knots is None else [k for k in self.knots if math.log(tiny) < k < hi]
         # the interval below ``tiny`` contributes tiny * S (S = 1 there to ~1e-9)
         val = tiny
