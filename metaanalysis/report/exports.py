@@ -72,13 +72,25 @@ def xlsx_bytes(tables: dict) -> bytes:
 
 def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
     """A Word document with every table under its numbered caption."""
+    import copy
+
     import docx
     from docx.shared import Pt
+    from docx.text.run import Run
 
     document = docx.Document()
     props = document.core_properties
     props.author, props.title, props.comments = "metaanalysis", title, ""
     document.add_heading(title, level=1)
+    templates = {}
+    scratch = document.add_paragraph()
+    for bold in (False, True):
+        run = scratch.add_run()
+        run.font.size = Pt(8)
+        if bold:
+            run.bold = True
+        templates[bold] = run._r
+    scratch._p.getparent().remove(scratch._p)
     for number, (caption, frame) in enumerate(tables.items(), start=1):
         document.add_paragraph(f"Table {number}. {caption}", style="Caption")
         # all rows at once: adding them one by one re-walks the table (a third of the time)
@@ -87,12 +99,15 @@ def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
         header = [str(name) for name in frame.columns]
         records = [header, *frame.itertuples(index=False)]
         for i, (row, record) in enumerate(zip(table.rows, records)):
+            template = templates[i == 0]
             for cell, value in zip(row.cells, record):
-                run = cell.paragraphs[0].add_run(
+                # a copy of a formatted empty run: formatting each run through python-docx's
+                # API took a third of the document's time; the XML is the same
+                paragraph = cell.paragraphs[0]
+                element = copy.deepcopy(template)
+                paragraph._p.append(element)
+                Run(element, paragraph).text = (
                     "" if value is None or value != value else str(value))
-                run.font.size = Pt(8)
-                if i == 0:
-                    run.bold = True
         document.add_paragraph("")
     buf = io.BytesIO()
     document.save(buf)
