@@ -294,3 +294,32 @@ def test_summary_of_findings_medians_follow_the_analysis_data_cut():
     row = summary_of_findings(g, frame, assess(g, characteristics=CHAR))
     assert row["comparator"] == "median 5.5 months"
     assert row["reported_with_therapy"] == "14.0 months (TRIAL A)"
+
+
+def test_imprecision_of_a_single_study_is_judged_on_its_reported_interval():
+    # HR 0.50 reported with 0.25-0.79: asymmetric on the log scale, so the interval the model
+    # re-derives from its standard error (0.28-0.89) crosses 0.8 where the printed one does not
+    lo, hi = 0.25, 0.79
+    se = (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054)
+    reported = dict(value=[0.5], ci_low=[lo], ci_high=[hi], ci_level=[0.95])
+    g = group([math.log(0.5)], [se ** 2], n=[1000], **reported)
+    assert math.exp(g.fit.ci_high) > 0.8 and g.natural()["reported"]
+    assert g.natural()["ci_high"] == pytest.approx(0.79)
+    assert dom(assess(g, characteristics=CHAR), "imprecision").downgrade == 0
+    # the same study reporting 0.25-0.85: the printed interval crosses 0.8, and the reason
+    # prints it
+    hi = 0.85
+    se = (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054)
+    g = group([math.log(0.5)], [se ** 2], n=[1000], **dict(reported, ci_high=[hi]))
+    d = dom(assess(g, characteristics=CHAR), "imprecision")
+    assert d.downgrade == 1 and "(0.25 to 0.85) crosses 0.80" in d.reason
+    # an upper bound not estimable is open: the interval runs past 1.25 (appreciable harm)
+    se = (math.log(0.79) - math.log(lo)) / (2 * 1.959963984540054)
+    g = group([math.log(0.5)], [se ** 2], n=[1000], **dict(reported, ci_high=[float("nan")]))
+    assert g.natural()["ci_high"] is None
+    d = dom(assess(g, characteristics=CHAR), "imprecision")
+    assert d.downgrade == 2 and "appreciable harm" in d.reason
+    # a pooled estimate (k = 2) keeps the model's interval
+    g2 = group([math.log(0.5)] * 2, [se ** 2] * 2, n=[500, 500],
+               **{k: v * 2 for k, v in reported.items()})
+    assert not g2.natural()["reported"]

@@ -24,7 +24,9 @@ Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may
   differences) and so includes both an appreciable and a trivial effect (GRADE guidelines 6:
   rate down when the decision would differ at the two ends of the interval), or when the
   participants number fewer than ``ois_participants`` (optimal information size); two when the
-  interval includes the null and crosses both thresholds.
+  interval includes the null and crosses both thresholds. A single study's ratio is judged on
+  the interval it reports, which the page prints (a bound it could not estimate is open), not on
+  the one its standard error implies.
 - **Publication bias**: with k >= 10, one level down when Egger's test gives p < 0.10; with fewer
   studies "not assessable" (no downgrade, said so).
 """
@@ -185,9 +187,25 @@ def _indirectness(weights, characteristics, rules) -> DomainJudgement:
                                                               f"{detail}" if indirect else ""))
 
 
-def _imprecision(fit, analysis, participants, rules) -> DomainJudgement:
+def _judged_interval(group) -> tuple:
+    """The interval imprecision is judged on, on the analysis scale: the one the page prints.
+    A single study's ratio is its reported interval (see ``natural``), not the one its standard
+    error implies, so that the judgement and the printed numbers cannot disagree at a threshold;
+    a bound the study could not estimate is open."""
+    fit = group.fit
+    entries = getattr(group, "entries", None)
+    if group.analysis.scale != "log" or entries is None:
+        return fit.ci_low, fit.ci_high
+    nat = group.natural()
+    if not nat.get("reported"):
+        return fit.ci_low, fit.ci_high
+    lo, hi = nat["ci_low"], nat["ci_high"]
+    return (-math.inf if lo is None else math.log(lo)), (math.inf if hi is None else math.log(hi))
+
+
+def _imprecision(interval, analysis, participants, rules) -> DomainJudgement:
     null = analysis.null_on_scale()
-    lo, hi = fit.ci_low, fit.ci_high
+    lo, hi = interval
     scale = analysis.scale
     if null is None:
         return DomainJudgement("imprecision", 1, "serious: a description without a decision "
@@ -208,7 +226,11 @@ def _imprecision(fit, analysis, participants, rules) -> DomainJudgement:
     if crosses_null and both:
         return DomainJudgement("imprecision", 2, "very serious: the interval includes both "
                                "appreciable benefit and appreciable harm")
-    show = (lambda x: f"{math.exp(x):.2f}") if scale == "log" else (lambda x: f"{x:g}")
+    def show(x):
+        if not math.isfinite(x):
+            return "NE"  # a bound the study could not estimate
+        return f"{math.exp(x):.2f}" if scale == "log" else f"{x:g}"
+
     if crosses_null or crossed or ois:
         why = []
         if crosses_null:
@@ -276,7 +298,7 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
         _risk_of_bias(weights, rob, rules),
         _inconsistency(fit, null, rules),
         _indirectness(weights, characteristics, rules),
-        _imprecision(fit, group.analysis, participants, rules),
+        _imprecision(_judged_interval(group), group.analysis, participants, rules),
         _publication_bias(fit, rules),
     ]
     final = []
