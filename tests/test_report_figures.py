@@ -296,6 +296,37 @@ def test_reported_intervals_frame(shipped):
     assert reported_intervals(runs["ae_g3_rr"].analysis, runs["ae_g3_rr"].groups) is None
 
 
+def test_proportion_rows_show_the_observed_rate_with_an_exact_or_reported_interval(shipped):
+    # 25 of 25 is 100 %, not the 98.1 % the logit's continuity correction makes of it; without
+    # an interval in the source a row shows the exact (Clopper-Pearson) one, as meta does
+    from scipy.stats import binomtest
+
+    review, figs = shipped
+    dcr = row_texts(figs["dcr_forest"])
+    ci = binomtest(25, 25).proportion_ci(0.95, method="exact")
+    assert dcr["Japanese lenvatinib phase 2"] == f"100.0 ({100 * ci.low:.1f}\u2013100.0)"
+    assert "98.1" not in " ".join(t.get_text() for t in figs["dcr_forest"].texts)
+    orr = row_texts(figs["orr_forest"])
+    ci = binomtest(25, 46).proportion_ci(0.95, method="exact")
+    assert orr["REALITY"] == f"54.3 ({100 * ci.low:.1f}\u2013{100 * ci.high:.1f})"
+    # an interval the source reports stays as reported
+    assert orr["Kloos 2009"] == "15.0 (6.0\u201329.0)"
+    notes = " ".join(t.get_text() for t in figs["orr_forest"].texts
+                     if t.get_gid() == "forest-footnote")
+    assert "exact (Clopper-Pearson) interval" in notes and "logit scale" in notes
+    # the page's numbers are the forest's: natural() of the one-study groups
+    groups = {g.id: g for g in review.groups}
+    nat = groups["dcr/lenvatinib"].natural()
+    assert nat["interval"] == "exact" and nat["estimate"] == 1.0 and nat["ci_high"] == 1.0
+    assert nat["ci_low"] == pytest.approx(binomtest(25, 25).proportion_ci(0.95, "exact").low,
+                                          rel=1e-9)
+    nat = groups["orr/dabrafenib"].natural()
+    assert (nat["interval"], nat["estimate"], nat["ci_low"], nat["ci_high"]) == \
+        ("reported", 0.35, 0.17, 0.56)
+    # a pooled group keeps the model
+    assert groups["orr/lenvatinib"].natural()["interval"] == "model"
+
+
 # --------------------------------------------------------------------------------------------
 # print size, labels, styles
 

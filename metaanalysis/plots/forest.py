@@ -92,6 +92,11 @@ def _reported_columns(reported, k):
         if len(vals) != k:
             raise InputError(f"reported[{c!r}] has {len(vals)} values; the result has {k} studies")
         out[c] = [_NAN if v is None else float(v) for v in vals]
+    if "exact" in reported:
+        vals = list(reported["exact"])
+        if len(vals) != k:
+            raise InputError(f"reported['exact'] has {len(vals)} values; the result has {k} studies")
+        out["exact"] = [bool(v) for v in vals]
     for c in ("value_text", "ci_low_text", "ci_high_text"):
         if c in reported:
             vals = list(reported[c])
@@ -125,7 +130,12 @@ def _apply_reported(row, rep, i, scale, level, marks, digits=1):
         given = [rep.get(c, [""] * len(rep["value"]))[i]
                  for c in ("value_text", "ci_low_text", "ci_high_text")]
         typed = max([len(g.split(".")[1]) if "." in g else 0 for g in given] + [0])
-    texts = S.fmt_reported([v, lo, hi], min_decimals=typed)
+    exact = rep.get("exact")
+    if exact is not None and bool(exact[i]):
+        # computed here (an exact interval), not typed in a source: the figure's own decimals
+        texts = [S.fmt_num(x, digits) for x in (v, lo, hi)]
+    else:
+        texts = S.fmt_reported([v, lo, hi], min_decimals=typed)
     row["estimate"] = v
     row["ci_low"] = lo if math.isfinite(lo) else -math.inf
     row["ci_high"] = hi if math.isfinite(hi) else math.inf
@@ -344,7 +354,8 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
         bound that is NaN is not estimable: it prints "NE" and is drawn open (an arrow to the axis
         edge), never imputed; a footnote says so. An interval at another level than the figure's
         is marked (†, ‡, ...) with a footnote "† 99% interval as reported". A row
-        with neither bound keeps the model's numbers (a proportion from counts, say).
+        with neither bound keeps the model's numbers. A column ``exact`` (bool) marks numbers
+        computed rather than typed (a proportion's exact interval): they print at ``digits``.
     footnotes : list of str, optional
         More footnotes under the figure (how the pooled model treats an open interval, say).
     prediction : bool

@@ -337,12 +337,25 @@ def reported_intervals(analysis, groups, raw=None):
     for g in groups:
         e = g.entries
         n = len(e)
-        col = (lambda c: e[c].to_numpy(float) if c in e else np.full(n, np.nan))
+        # copies: the proportions' rows are filled in below
+        col = (lambda c: np.array(e[c], dtype=float) if c in e else np.full(n, np.nan))
         value, lo, hi, level = col("value"), col("ci_low"), col("ci_high"), col("ci_level")
         if analysis.effect == "MEDIAN" and "unit" in e:
             k = np.array([TIME_UNITS_IN_MONTHS.get(str(u).strip() or "months", np.nan)
                           for u in e["unit"]], dtype=float)
             value, lo, hi = value * k, lo * k, hi * k
+        exact = np.zeros(n, bool)
+        if analysis.effect == "PROPORTION":
+            # a proportion's row shows the observed rate: the model's per-study logit interval
+            # moves 25 of 25 to 98.1 %; without a reported interval, the exact one (as meta does)
+            from ..review.analyses import single_proportion
+
+            for i in range(n):
+                found = single_proportion(e.iloc[i], analysis.level)
+                if found is not None:
+                    value[i], lo[i], hi[i] = found[:3]
+                    level[i] = float(analysis.level) / 100.0
+                    exact[i] = found[3] == "exact"
         texts = {c: [""] * n for c in ("value_text", "ci_low_text", "ci_high_text")}
         if raw and "lines" in e:
             for i, lines in enumerate(e["lines"]):
@@ -359,10 +372,15 @@ def reported_intervals(analysis, groups, raw=None):
                     texts[f"{c}_text"][i] = t if ok else ""
         frames.append(pd.DataFrame({
             "study_id": e["study_id"].astype(str).to_numpy() if "study_id" in e else [""] * n,
-            "value": value, "ci_low": lo, "ci_high": hi, "ci_level": level, **texts}))
+            "value": value, "ci_low": lo, "ci_high": hi, "ci_level": level, "exact": exact,
+            **texts}))
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True)
+
+
+_SCALE_WORDS = {"PLO": "logit", "PFT": "Freeman-Tukey double arcsine", "PAS": "arcsine",
+                "PR": "proportion", "PLN": "log"}
 
 
 def model_footnotes(analysis, groups) -> list:
@@ -380,6 +398,18 @@ def model_footnotes(analysis, groups) -> list:
     if any(abs(v - target) > 1e-9 for v in levels):
         notes.append("An interval reported at another level enters the model with the standard "
                      "error that level implies.")
+    if analysis.effect == "PROPORTION":
+        from ..review.analyses import single_proportion
+
+        found = [single_proportion(e, analysis.level) for g in groups
+                 for _, e in g.entries.iterrows()]
+        if any(f is not None and f[3] == "exact" for f in found):
+            pooled = any(g.fit.k >= 2 for g in groups)
+            notes.append("Study rows without an interval in the source show the observed "
+                         "proportion with its exact (Clopper-Pearson) interval"
+                         + ("; a subtotal is the model's, on the "
+                            + _SCALE_WORDS.get(analysis.scale, analysis.scale) + " scale."
+                            if pooled else "."))
     if any("round" in d for d in derived):
         notes.append("* Events back-calculated from a reported percentage (the source gives no "
                      "count).")

@@ -126,6 +126,8 @@ def natural(fit, analysis, entries=None) -> dict:
     standard error the model used (on the log scale, symmetric, and imputed on a missing side).
     """
     single = _reported_single(fit, analysis, entries)
+    if single is None:
+        single = _observed_proportion(fit, analysis, entries)
     if single is not None:
         return single
     d = fit.to_dict()
@@ -151,6 +153,7 @@ def natural(fit, analysis, entries=None) -> dict:
             ni = None if entries is None or "ni" not in entries else entries["ni"].to_numpy(float)
             out[k] = float(back_transform(np.array([v]), scale, ni=ni)[0])
     out["reported"] = False
+    out["interval"] = "model"
     return out
 
 
@@ -183,7 +186,49 @@ def _reported_single(fit, analysis, entries) -> dict | None:
         return None
     return {"estimate": math.exp(fit.estimate), "ci_low": None if lo is None else lo * factor,
             "ci_high": None if hi is None else hi * factor, "pi_low": None, "pi_high": None,
-            "reported": True}
+            "reported": True, "interval": "reported"}
+
+
+def _observed_proportion(fit, analysis, entries) -> dict | None:
+    """A one-study group of a proportion: the study's own proportion, not the model's
+    back-transform (which moves 25 of 25 to 98.1 % by the logit's continuity correction), with
+    the interval the study reports at the analysis level, or else the exact (Clopper-Pearson)
+    one, as the forest's study row shows (see ``report.figures.reported_intervals``)."""
+    if (analysis.effect != "PROPORTION" or entries is None or len(entries) != 1
+            or fit.to_dict().get("k") != 1):
+        return None
+    row = single_proportion(entries.iloc[0], fit.level)
+    if row is None:
+        return None
+    value, lo, hi, source = row
+    return {"estimate": value, "ci_low": lo, "ci_high": hi, "pi_low": None, "pi_high": None,
+            "reported": source == "reported", "interval": source}
+
+
+def single_proportion(entry, level) -> tuple | None:
+    """``(value, ci_low, ci_high, source)`` of one study's proportion on the natural scale: as
+    reported where the row gives the value and both bounds at ``level`` (percent), else the
+    observed ``xi / ni`` with its exact (Clopper-Pearson) interval (``source`` "exact"); None
+    without counts."""
+
+    def number(key):
+        try:
+            v = float(entry.get(key))
+        except (TypeError, ValueError):
+            return None
+        return v if math.isfinite(v) else None
+
+    value, lo, hi, lv = (number(k) for k in ("value", "ci_low", "ci_high", "ci_level"))
+    if (value is not None and lo is not None and hi is not None and lv is not None
+            and math.isclose(100 * lv, float(level), rel_tol=1e-9) and lo <= value <= hi):
+        return value, lo, hi, "reported"
+    xi, ni = number("xi"), number("ni")
+    if xi is None or ni is None or ni <= 0 or not 0 <= xi <= ni:
+        return None
+    from ..pooling.proportions import clopper_pearson
+
+    a, b = clopper_pearson([xi], [ni], level=float(level))
+    return xi / ni, float(a[0]), float(b[0]), "exact"
 
 
 def _p_against_null(fit, analysis) -> float | None:
@@ -416,10 +461,15 @@ def run_analysis(frame, trials, analysis, *, role=None, parent=None, variant="",
                 continue
             notes = []
             if fit.k == 1:
-                notes.append("a single study: its own estimate, not a pooled one, with the "
-                             "interval it reports where it gives one at the analysis level (a "
-                             "bound it does not report prints as NE); the p-value and the plot "
-                             "use the standard error derived from that interval")
+                if analysis.effect == "PROPORTION":
+                    notes.append("a single study: its own proportion, not a pooled one, with the "
+                                 "interval it reports at the analysis level or else the exact "
+                                 "(Clopper-Pearson) interval")
+                else:
+                    notes.append("a single study: its own estimate, not a pooled one, with the "
+                                 "interval it reports where it gives one at the analysis level "
+                                 "(a bound it does not report prints as NE); the p-value and the "
+                                 "plot use the standard error derived from that interval")
             if analysis.group_by == "none":
                 notes.append("one estimate across therapies: assumes a class effect ("
                              + analysis.class_effect_rationale + ")")
