@@ -105,6 +105,23 @@ def test_report_writes_page_figures_and_results(report):
     lines = next(c for c in pfs["caveats"] if c.startswith("Lines of therapy"))
     assert "first line: DECISION, ALTER01032, VERIFY" in lines and "COSMIC-311" not in lines
     assert not any("COSMIC-311" in c for c in pfs["caveats"])
+    # the transitivity caveat's range is the placebo medians of the network's own trials (COSMIC-
+    # 311's 1.9 months, left out, is not its floor), read from the table, not typed
+    frame = ma.read_studies(ROOT / "data" / "studies.csv").frame
+    placebo = frame[(frame["outcome"] == "PFS") & (frame["measure"] == "median")
+                    & (frame["therapy"] == "placebo") & (frame["data_cut"] != "update")
+                    & (frame["study_id"] != "cosmic311")]
+    (trans,) = [c for c in pfs["caveats"] if "transitivity" in c]
+    assert (f"ranged from {placebo['value'].min():.1f} months (SELECT) to "
+            f"{placebo['value'].max():.1f} months (ALTER01032)") in trans
+    assert "about 2 to 8" not in " ".join(pfs["caveats"])
+    # the response network names only its own trials: DIRECTION's counts are unknown and
+    # Leboulleux 2012 reports no response, so neither is in it, nor in its caveats
+    orr = results["network"]["networks"]["orr"]
+    trial_caveats = [c for c in orr["caveats"] if "(trials.csv)" in c or "transitivity" in c]
+    assert trial_caveats and not any("DIRECTION" in c or "Leboulleux" in c
+                                     for c in trial_caveats)
+    assert not any("PFS assessed" in c or "60% confidence" in c for c in orr["caveats"])
     assert "Left out of the networks: COSMIC-311 (cosmic311)" in page
     assert "(second line) were left out of the network" in results["methods"]
     # the ranking is in the results, best first, with placebo last in both networks

@@ -25,17 +25,65 @@ _LINE_WORDS = {"first": "first line", "any": "any line (earlier VEGFR-targeted t
                "first-or-second": "first or second line", "second": "second line", "": "not stated"}
 
 
-def _trial_caveats(trials, studies, outcome) -> list:
-    """Caveats on lines of therapy and crossover, read from trials.csv for the network's studies."""
+def _placebo_medians(frame, studies) -> list:
+    """``[(study_id, months)]``: each study's placebo-arm median PFS, whole population, by the
+    data-cut rule of the study table and then central before investigator review (the rule
+    the network's own rows follow, see :func:`~metaanalysis.network.studytable.contrasts_from_studies`)."""
+    rows = frame[frame["study_id"].isin(studies) & (frame["outcome"] == "PFS")
+                 & (frame["measure"] == "median") & (frame["therapy"] == "placebo")
+                 & (frame["status"] == "reported") & frame["population"].isin(["", "itt"])
+                 & frame["value"].notna()]
+    cuts = cut_preference("PFS")
+    out = []
+    for sid in studies:
+        recs = rows[rows["study_id"] == sid]
+        if recs.empty:
+            continue
+        rank = [(cuts.index(c) if c in cuts else len(cuts), 0 if a in ("central", "") else 1)
+                for c, a in zip(recs["data_cut"], recs["assessor"])]
+        rec = recs.iloc[min(range(len(rank)), key=rank.__getitem__)]
+        out.append((sid, float(rec["value"]) * TIME_UNITS_IN_MONTHS.get(rec["unit"], math.nan)))
+    return out
+
+
+def _grouped(studies, names, column, tf, words=None) -> str:
+    """``"value: trial, trial; value: trial"`` of a trials.csv column over the network's trials."""
+    words = words or {}
+    groups: dict = {}
+    for sid in studies:
+        v = str(tf.at[sid, column]) if sid in tf.index else ""
+        groups.setdefault(words.get(v, v or "not stated"), []).append(names[sid])
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items())
+
+
+def _trial_caveats(trials, studies, outcome, frame=None) -> list:
+    """What a reader must weigh beside a network, read for its trials from trials.csv (lines of
+    therapy, where and in which phase they ran, crossover) and the study table (the placebo arms'
+    median PFS): no trial named that is not in the network, no number typed by hand."""
     tf = trials.frame.set_index("study_id")
     names = {sid: (tf.at[sid, "trial"] if sid in tf.index and tf.at[sid, "trial"] else sid)
              for sid in studies}
-    by_line: dict = {}
-    for sid in studies:
-        line = str(tf.at[sid, "line"]) if sid in tf.index else ""
-        by_line.setdefault(_LINE_WORDS.get(line, line), []).append(names[sid])
-    out = ["Lines of therapy of the trials in this network (trials.csv): "
-           + "; ".join(f"{k}: {', '.join(v)}" for k, v in by_line.items()) + "."]
+    transitivity = ("Every drug was compared with placebo, none with another: each comparison "
+                    "between drugs is indirect, through placebo, and assumes transitivity (placebo "
+                    "arms alike across trials).")
+    medians = _placebo_medians(frame, studies) if frame is not None else []
+    if len(medians) >= 2:
+        lo = min(medians, key=lambda m: m[1])
+        hi = max(medians, key=lambda m: m[1])
+        transitivity += (f" The placebo arms' median PFS, a marker of the populations' prognosis, "
+                         f"ranged from {lo[1]:.1f} months ({names[lo[0]]}) to {hi[1]:.1f} months "
+                         f"({names[hi[0]]}) in these trials"
+                         + (f"; not reported by {', '.join(names[s] for s in studies if s not in dict(medians))}"
+                            if len(medians) < len(studies) else "") + ".")
+    out = [transitivity,
+           "Lines of therapy of the trials in this network (trials.csv): "
+           + _grouped(studies, names, "line", tf, _LINE_WORDS) + ".",
+           "Where the trials ran (trials.csv): " + _grouped(studies, names, "region", tf) + "."]
+    phases = {str(tf.at[sid, "phase"]) if sid in tf.index else "" for sid in studies}
+    if len(phases) > 1:
+        out.append("Trial phases (trials.csv): "
+                   + _grouped(studies, names, "phase", tf,
+                              {p: f"phase {p}" for p in phases if p}) + ".")
     if outcome in ("PFS", "OS"):
         yes, unstated = [], []
         for sid in studies:
@@ -64,7 +112,6 @@ def network_section(table, *, method="REML", level=95, trials=None):
     the fitted networks by key.
     """
     from ..network import network_from_studies
-    from ..network.studytable import RAIR_DTC_CAVEATS, RAIR_DTC_PFS_CAVEATS
 
     out = {"method": method, "networks": {}, "rankings": {}, "left_out": []}
     fits = {}
@@ -80,13 +127,10 @@ def network_section(table, *, method="REML", level=95, trials=None):
                            .itertuples(index=False) if sid in present]
         frame = frame[~frame["study_id"].isin([x["study_id"] for x in out["left_out"]])]
     for key, title, outcome, measure in NETWORKS:
-        caveats = None
-        if trials is not None:
-            # the fixed caveats on lines and crossover are replaced by what trials.csv says of
-            # the trials actually in this network
-            caveats = ([c for c in RAIR_DTC_CAVEATS if not c.startswith("Populations and lines")]
-                       + ([c for c in RAIR_DTC_PFS_CAVEATS if not c.startswith("Crossover")]
-                          if outcome in ("PFS", "OS") else []))
+        # with trials.csv, the caveats are read for the trials actually in this network (see
+        # _trial_caveats); the network adds its own notes on the rows it chose (data cuts,
+        # intervals not at 95 %, investigator review)
+        caveats = None if trials is None else ()
         try:
             fit = network_from_studies(frame, outcome=outcome, measure=measure,
                                        reference="placebo", comparator="placebo", method=method,
@@ -96,7 +140,7 @@ def network_section(table, *, method="REML", level=95, trials=None):
             continue
         if trials is not None:
             studies = [b.study for b in fit.network.studies]
-            fit = _with_caveats(fit, _trial_caveats(trials, studies, outcome))
+            fit = _with_caveats(fit, _trial_caveats(trials, studies, outcome, frame))
         ps_frame = fit.pscores()
         ps_frame = ps_frame if hasattr(ps_frame, "columns") else ps_frame.to_frame()
         order = _ranking_order(ps_frame)
