@@ -115,6 +115,11 @@ def test_report_writes_page_figures_and_results(report):
     assert (f"ranged from {placebo['value'].min():.1f} months (SELECT) to "
             f"{placebo['value'].max():.1f} months (ALTER01032)") in trans
     assert "about 2 to 8" not in " ".join(pfs["caveats"])
+    # a single trial's p-value is recomputed from its interval, and the page says so beside it
+    single = [a for a in results["analyses"] if a["k"] == 1 and a["p"] is not None
+              and a["role"] != "sensitivity"]
+    assert single and "0.0435<sup>a</sup>" in page  # REALITY's OS HR 0.42 (0.18-0.97)
+    assert page.count("One trial: a Wald test on the standard error") >= 1
     # the response network names only its own trials: DIRECTION's counts are unknown and
     # Leboulleux 2012 reports no response, so neither is in it, nor in its caveats
     orr = results["network"]["networks"]["orr"]

@@ -170,11 +170,18 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
               f"{_natural_text(nat['pi_low'], g['measure'])}–{_natural_text(nat['pi_high'], g['measure'])}")
         rows.append([esc(g["group"]), esc(g["k"]), esc(studies), _estimate_text(nat, g["measure"]),
                      pi, ("–" if g["k"] < 2 else num(r.get("i2"), 0) + "%"),
-                     "–" if g["p"] is None else fmt_p(g["p"])])
+                     "–" if g["p"] is None else
+                     fmt_p(g["p"]) + ("<sup>a</sup>" if g["k"] == 1 else "")])
     lines.append(table_html(["therapy", "k", "studies", f"estimate ({level:g}% CI)",
                              f"{level:g}% PI", "I²", "p"], rows, numeric=(1, 3, 4, 5, 6),
                             caption=f"{declared['title']}: estimates by therapy"
                             + ("" if declared["null"] is not None else " (descriptive, no test)")))
+    if any(g["k"] == 1 and g["p"] is not None for g in groups):
+        # the trial's own p-value (a log-rank test, often) is not in the table: this one is
+        # recomputed, and a reader comparing it with the paper must know why it differs
+        lines.append('<p class="note"><sup>a</sup> One trial: a Wald test on the standard error '
+                     "that its reported (rounded) interval implies, not the p-value the trial "
+                     "reports (often from a log-rank test), which may differ.</p>")
     for g in groups:
         sens = sensitivity.get(g["id"])
         if not sens or len(sens) < 2:
