@@ -323,3 +323,15 @@ def test_imprecision_of_a_single_study_is_judged_on_its_reported_interval():
     g2 = group([math.log(0.5)] * 2, [se ** 2] * 2, n=[500, 500],
                **{k: v * 2 for k, v in reported.items()})
     assert not g2.natural()["reported"]
+
+
+def test_imprecision_names_a_knapp_hartung_interval_from_two_studies():
+    # two studies with Knapp-Hartung: t with 1 df (12.71) makes the interval wide, and the
+    # reason says so; with three studies or a z test it says nothing of the kind
+    g = group([-0.3, -0.1], [0.01, 0.01], n=[500, 500], test="knha")
+    d = dom(assess(g, characteristics=CHAR), "imprecision")
+    assert d.downgrade >= 1
+    assert "Knapp-Hartung interval from two studies" in d.reason and "1 degree of freedom" in d.reason
+    for g in (group([-0.3, -0.1], [0.01, 0.01], n=[500, 500], test="z"),
+              group([-0.3, -0.1, -0.2], [0.01, 0.01, 0.01], n=[500, 500, 500], test="knha")):
+        assert "Knapp-Hartung" not in dom(assess(g, characteristics=CHAR), "imprecision").reason

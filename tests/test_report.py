@@ -120,6 +120,10 @@ def test_report_writes_page_figures_and_results(report):
               and a["role"] != "sensitivity"]
     assert single and "0.0435<sup>a</sup>" in page  # REALITY's OS HR 0.42 (0.18-0.97)
     assert page.count("One trial: a Wald test on the standard error") >= 1
+    # and what a two-study Knapp-Hartung interval assumes, beside the estimates it concerns
+    assert re.search(r"<li>lenvatinib, vandetanib: two studies with the Knapp-Hartung "
+                     r"adjustment: the interval uses a t quantile with 1 degree of freedom "
+                     r"\(12\.71 instead of 1\.96\)", page)
     # the response network names only its own trials: DIRECTION's counts are unknown and
     # Leboulleux 2012 reports no response, so neither is in it, nor in its caveats
     orr = results["network"]["networks"]["orr"]

@@ -460,6 +460,19 @@ def test_a_single_study_shows_its_reported_interval(review, table):
     assert _group(review, "pfs_hr/lenvatinib").natural()["reported"] is False
 
 
+def test_two_studies_with_knapp_hartung_say_what_their_interval_assumes(review):
+    # lenvatinib PFS: SELECT and Study 308, Knapp-Hartung with 1 df (t = 12.71): the pooled
+    # interval is wider than either trial's, and the estimate's notes say so with the quantile
+    g = _group(review, "pfs_hr/lenvatinib")
+    assert g.k == 2 and g.fit.to_dict()["test"] == "knha"
+    (note,) = [n for n in g.notes if "Knapp-Hartung" in n]
+    assert "12.71" in note and "1 degree of freedom" in note
+    assert math.exp(g.fit.ci_low) < 0.10  # below Study 308's own lower bound (0.10)
+    # a single study, or three, carry no such note
+    assert not any("Knapp-Hartung" in n for n in _group(review, "pfs_hr/sorafenib").notes)
+    assert not any("Knapp-Hartung" in n for n in _group(review, "orr/lenvatinib").notes)
+
+
 def test_a_single_median_in_weeks_is_reported_in_months(tmp_path, table, trials):
     from metaanalysis.studies import TIME_UNITS_IN_MONTHS
 

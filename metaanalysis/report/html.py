@@ -182,6 +182,16 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
         lines.append('<p class="note"><sup>a</sup> One trial: a Wald test on the standard error '
                      "that its reported (rounded) interval implies, not the p-value the trial "
                      "reports (often from a log-rank test), which may differ.</p>")
+    # what each estimate assumes (results.json's notes), said once with the therapies it
+    # concerns; the single trial's note is the mark above
+    said: dict = {}
+    for g in groups:
+        for n in g.get("notes") or ():
+            if not n.startswith("a single study"):
+                said.setdefault(n, []).append(g["group"])
+    if said:
+        lines.append('<ul class="note">' + "".join(
+            f"<li>{esc(', '.join(who))}: {esc(n)}.</li>" for n, who in said.items()) + "</ul>")
     for g in groups:
         sens = sensitivity.get(g["id"])
         if not sens or len(sens) < 2:

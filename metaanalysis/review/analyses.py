@@ -470,6 +470,16 @@ def run_analysis(frame, trials, analysis, *, role=None, parent=None, variant="",
                                  "interval it reports where it gives one at the analysis level "
                                  "(a bound it does not report prints as NE); the p-value and the "
                                  "plot use the standard error derived from that interval")
+            d = fit.to_dict()
+            if d.get("test") == "knha" and fit.k == 2:
+                from scipy.stats import t as t_dist
+
+                q = float(t_dist.ppf(0.5 + float(fit.level) / 200.0, d.get("df") or 1.0))
+                notes.append(f"two studies with the Knapp-Hartung adjustment: the interval uses a t "
+                             f"quantile with {d.get('df') or 1:g} degree of freedom ({q:.2f} "
+                             f"instead of 1.96), so it can be wider than either study's own; the "
+                             f"results without it are among the sensitivity analyses where the "
+                             f"protocol declares them")
             if analysis.group_by == "none":
                 notes.append("one estimate across therapies: assumes a class effect ("
                              + analysis.class_effect_rationale + ")")

@@ -203,7 +203,16 @@ def _judged_interval(group) -> tuple:
     return (-math.inf if lo is None else math.log(lo)), (math.inf if hi is None else math.log(hi))
 
 
-def _imprecision(interval, analysis, participants, rules) -> DomainJudgement:
+def _interval_caveat(fit) -> str:
+    """What the reader of an imprecision judgement must know of the interval it rests on."""
+    d = fit.to_dict()
+    if d.get("test") == "knha" and d.get("k") == 2:
+        return (f" (a Knapp-Hartung interval from two studies: a t quantile with "
+                f"{d.get('df') or 1:g} degree of freedom)")
+    return ""
+
+
+def _imprecision(interval, analysis, participants, rules, caveat="") -> DomainJudgement:
     null = analysis.null_on_scale()
     lo, hi = interval
     scale = analysis.scale
@@ -225,7 +234,7 @@ def _imprecision(interval, analysis, participants, rules) -> DomainJudgement:
     ois = participants < rules.ois_participants
     if crosses_null and both:
         return DomainJudgement("imprecision", 2, "very serious: the interval includes both "
-                               "appreciable benefit and appreciable harm")
+                               "appreciable benefit and appreciable harm" + caveat)
     def show(x):
         if not math.isfinite(x):
             return "NE"  # a bound the study could not estimate
@@ -234,11 +243,11 @@ def _imprecision(interval, analysis, participants, rules) -> DomainJudgement:
     if crosses_null or crossed or ois:
         why = []
         if crosses_null:
-            why.append("the interval includes no effect")
+            why.append("the interval includes no effect" + caveat)
         elif crossed:
             why.append(f"the interval ({show(lo)} to {show(hi)}) crosses "
                        f"{show(crossed[0])}, the threshold of an appreciable effect: it includes "
-                       "both an appreciable and a trivial effect")
+                       "both an appreciable and a trivial effect" + caveat)
         if ois:
             why.append(f"{participants:.0f} participants, fewer than the optimal information "
                        f"size of {rules.ois_participants}")
@@ -298,7 +307,8 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
         _risk_of_bias(weights, rob, rules),
         _inconsistency(fit, null, rules),
         _indirectness(weights, characteristics, rules),
-        _imprecision(_judged_interval(group), group.analysis, participants, rules),
+        _imprecision(_judged_interval(group), group.analysis, participants, rules,
+                     _interval_caveat(fit)),
         _publication_bias(fit, rules),
     ]
     final = []
