@@ -120,6 +120,10 @@ def test_report_writes_page_figures_and_results(report):
               and a["role"] != "sensitivity"]
     assert single and "0.0435<sup>a</sup>" in page  # REALITY's OS HR 0.42 (0.18-0.97)
     assert page.count("One trial: a Wald test on the standard error") >= 1
+    # a median the summary cannot weight (no interval) is named beside the estimates: sorafenib's
+    # median PFS rests on two single-arm series without DECISION's 10.8 months
+    assert re.search(r'<p class="warn">Not in these estimates, for want of an interval to weight '
+                     r"them: DECISION \(sorafenib\) 10\.8 months, line 4;", page)
     # and what a two-study Knapp-Hartung interval assumes, beside the estimates it concerns
     assert re.search(r"<li>lenvatinib, vandetanib: two studies with the Knapp-Hartung "
                      r"adjustment: the interval uses a t quantile with 1 degree of freedom "

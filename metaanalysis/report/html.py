@@ -137,7 +137,32 @@ _ROLE_TEXT = {"primary": "Primary analysis", "secondary": "Secondary analysis",
               "descriptive": "Descriptive summary (no hypothesis test)"}
 
 
-def _analysis_block(declared, groups, sensitivity, figures) -> str:
+def _unweighted_rows(declared, table) -> list:
+    """The rows an analysis could not weight for want of an interval, as text ("DECISION
+    (sorafenib) 10.8 months, line 4"): said beside the estimates, not only among the rows not
+    used, since a summary without them can mislead (sorafenib's median PFS without DECISION's)."""
+    frame = getattr(table, "frame", None)
+    if frame is None or "line" not in frame:
+        return []
+    by_line = frame.set_index("line")
+    out = []
+    for e in declared.get("not_used") or ():
+        if not str(e.get("reason", "")).startswith("no confidence interval reported"):
+            continue
+        line = int(e["line"])
+        if line not in by_line.index:
+            continue
+        r = by_line.loc[line]
+        unit = "" if str(r.get("unit", "")) in ("", "nan", "fraction") else f" {r['unit']}"
+        value = r["value"]
+        shown = (f"{100 * value:g}%" if str(r.get("measure")) == "proportion"
+                 else f"{value:g}{unit}")
+        out.append(f"{r.get('trial') or r.get('study_id')} ({r.get('arm') or r.get('therapy')}) "
+                   f"{shown}, line {line}")
+    return out
+
+
+def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
     """One protocol analysis: what it assumes, its figure, its estimates, sensitivity, rows not used."""
     aid = declared["id"]
     level = declared["level"]
@@ -192,6 +217,11 @@ def _analysis_block(declared, groups, sensitivity, figures) -> str:
     if said:
         lines.append('<ul class="note">' + "".join(
             f"<li>{esc(', '.join(who))}: {esc(n)}.</li>" for n, who in said.items()) + "</ul>")
+    unweighted = _unweighted_rows(declared, table)
+    if unweighted:
+        lines.append('<p class="warn">Not in these estimates, for want of an interval to weight '
+                     "them: " + esc("; ".join(unweighted)) + ". The estimates describe only the "
+                     "studies that report one.</p>")
     for g in groups:
         sens = sensitivity.get(g["id"])
         if not sens or len(sens) < 2:
@@ -622,7 +652,7 @@ def render_page(results, table, figures, diff=None) -> str:
                          "meets this analysis's eligibility; the rows considered are listed under "
                          "Excluded.</p>")
             continue
-        parts.append(_analysis_block(d, groups, results.get("sensitivity", {}), figures))
+        parts.append(_analysis_block(d, groups, results.get("sensitivity", {}), figures, table))
     parts.append(_characteristics_block(results.get("characteristics", []), used_ids))
     parts.append(_excluded_block(results.get("excluded", [])))
     parts.append(_network_block(results.get("network", {}), figures, 95))
