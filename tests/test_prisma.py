@@ -58,6 +58,14 @@ def test_flow_diagram_shows_every_count(review):
     for n in ("n = 34", "n = 1", "n = 33", "n = 3", "n = 30", "n = 2", "n = 28"):
         assert n in text
     assert "seed documents: 5" in text and "trial fact sheet: 29" in text
+    # the declared counts are records: no box calls them reports, which would make the 38
+    # reports of the included studies more than the 30 assessed
+    assert "Records assessed for eligibility (n = 30)" in text and "Reports assessed" not in text
+    assert "38 reports cited in the study table" in text
+    # the studies in a synthesis stand apart from those included (PRISMA 2020)
+    p = review.prisma
+    assert f"Studies in at least one analysis (n = {p.studies_analysed})" in text
+    assert f"no analysis of the protocol uses (n = {len(p.not_analysed)})" in text.replace("\n", " ")
 
 
 def test_included_studies_without_an_analysis_are_named(review):

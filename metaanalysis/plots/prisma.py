@@ -8,9 +8,11 @@ __all__ = ["prisma_flow"]
 def prisma_flow(counts, ax=None, *, width=None):
     """Draw the PRISMA 2020 flow diagram of :class:`~metaanalysis.review.prisma.PrismaCounts`.
 
-    Boxes on the left follow the records down (identified, screened, assessed, included); boxes
-    on the right say what left at each step and why. The plot computes nothing: every number is
-    a field of ``counts``.
+    Boxes on the left follow the records down (identified, screened, assessed, included, and the
+    included studies in at least one analysis); boxes on the right say what left at each step
+    and why. The declared counts are records (a record may hold several reports), so the
+    included box gives the reports the study table cites beside the studies. The plot computes
+    nothing: every number is a field of ``counts``.
 
     Parameters
     ----------
@@ -55,26 +57,40 @@ def prisma_flow(counts, ax=None, *, width=None):
                     arrowprops=dict(arrowstyle="-|>", lw=0.8, color="#333333"))
 
     lx, lw, rx, rw = 3, 44, 55, 42
+    mid = lx + lw / 2
     sources = "\n".join(f"{name}: {n}" for name, n in counts.sources)
-    box(lx, 80, lw, 16, f"Records identified (n = {counts.identified})\n{sources}")
-    box(rx, 83, rw, 10, f"Duplicates removed (n = {counts.duplicates})")
-    box(lx, 58, lw, 10, f"Records screened (n = {counts.screened})")
+    box(lx, 82, lw, 15, f"Records identified (n = {counts.identified})\n{sources}")
+    box(rx, 85.5, rw, 8, f"Duplicates removed (n = {counts.duplicates})")
+    box(lx, 65, lw, 8, f"Records screened (n = {counts.screened})")
     excl = "\n".join(f"{r}: {n}" for r, n in counts.excluded_screening) or "none"
-    box(rx, 55, rw, 16, f"Records excluded (n = {sum(n for _, n in counts.excluded_screening)})"
+    box(rx, 62, rw, 14, f"Records excluded (n = {sum(n for _, n in counts.excluded_screening)})"
                         f"\n{excl}")
-    box(lx, 36, lw, 10, f"Reports assessed for eligibility (n = {counts.assessed})")
+    # the protocol's [search] counts records (a fact-sheet entry, a seed document), and one record
+    # may hold several reports: the reports are counted apart, under the included studies
+    box(lx, 47, lw, 8, f"Records assessed for eligibility (n = {counts.assessed})")
     excl = "\n".join(f"{r}: {n}" for r, n in counts.excluded_full_text) or "none"
-    box(rx, 31, rw, 20, f"Reports excluded (n = {sum(n for _, n in counts.excluded_full_text)})"
+    box(rx, 43, rw, 16, f"Records excluded (n = {sum(n for _, n in counts.excluded_full_text)})"
                         f"\n{excl}")
-    box(lx, 6, lw, 18, f"Studies included (n = {counts.studies_included})\nReports of included "
-                       f"studies (n = {counts.reports_included})", bold=True)
-    arrow(lx + lw / 2, 80, lx + lw / 2, 68)
-    arrow(lx + lw, 88, rx, 88)
-    arrow(lx + lw / 2, 58, lx + lw / 2, 46)
-    arrow(lx + lw, 63, rx, 63)
-    arrow(lx + lw / 2, 36, lx + lw / 2, 24)
-    arrow(lx + lw, 41, rx, 41)
-    for y, label in ((92, "Identification"), (63, "Screening"), (15, "Included")):
+    box(lx, 26, lw, 11, f"Studies included (n = {counts.studies_included})\n"
+                        f"{counts.reports_included} reports cited in the study table", bold=True)
+    arrow(mid, 82, mid, 73)
+    arrow(lx + lw, 89.5, rx, 89.5)
+    arrow(mid, 65, mid, 55)
+    arrow(lx + lw, 69, rx, 69)
+    arrow(mid, 47, mid, 37)
+    arrow(lx + lw, 51, rx, 51)
+    labels = [(89.5, "Identification"), (60, "Screening"), (31.5, "Included")]
+    if counts.not_analysed:
+        # PRISMA 2020 keeps the studies in a synthesis apart from those included in the review
+        box(lx, 5, lw, 9, f"Studies in at least one analysis (n = {counts.studies_analysed})",
+            bold=True)
+        box(rx, 3, rw, 13, f"Included studies no analysis of the protocol uses (n = "
+                           f"{len(counts.not_analysed)}): each row's reason is listed in the "
+                           "report")
+        arrow(mid, 26, mid, 14)
+        arrow(lx + lw, 9.5, rx, 9.5)
+        labels.append((9.5, "Synthesis"))
+    for y, label in labels:
         ax.text(0.5, y, label, rotation=90, ha="center", va="center", fontsize=fs,
                 color="#555555")
     return ax

@@ -299,7 +299,8 @@ def _prisma_block(prisma, figures) -> str:
                    + esc("; ".join(prisma["problems"])) + ".</p>")
     n_in, n_rep = prisma["studies_included"], prisma["reports_included"]
     text = (f"The boxes down to the included studies count records as the protocol's "
-            f"<code>[search]</code> declares them. The {n_rep} reports of the {n_in} included "
+            f"<code>[search]</code> declares them (a fact-sheet entry or a seed document; one "
+            f"record may hold several reports). The {n_rep} reports of the {n_in} included "
             "studies are counted apart: the distinct sources the study table's rows cite (one "
             "study's later publications and data cuts are several reports).")
     if "studies_analysed" in prisma:
