@@ -188,7 +188,8 @@ def test_every_declared_sensitivity_analysis_is_accounted_for(review):
     assert notes["first-line trials only"] == "no study left: not estimable"
     assert notes["leaving one study out"] == "2 studies: needs at least 3"
     assert notes["investigator assessment preferred"].startswith("the same rows")
-    assert notes["latest data cut"] is None  # it has a result: an update of SELECT
+    # it has a result (an update of SELECT), and says what else it changed
+    assert notes["latest data cut (also assessor of SELECT central \u2192 investigator)"] is None
     run = review.run("pfs_hr")
     for g in run.groups:
         frame = review.sensitivity_frame(g.id)
@@ -197,7 +198,8 @@ def test_every_declared_sensitivity_analysis_is_accounted_for(review):
             if g.k < 2 and set(kwargs) <= {"method", "test", "model"}:
                 assert any(x.startswith("other models") and label in x for x in labels), (g.id, label)
             else:
-                assert label in labels, (g.id, label)
+                assert any(x == label or x.startswith(label + " (also ") for x in labels), \
+                    (g.id, label)
         assert ("leaving one study out" in labels) == (g.k < 3)
         # a row has a result or a reason, never both and never neither
         assert (frame["note"].isna() == frame["k"].notna()).all()
@@ -471,6 +473,17 @@ def test_two_studies_with_knapp_hartung_say_what_their_interval_assumes(review):
     # a single study, or three, carry no such note
     assert not any("Knapp-Hartung" in n for n in _group(review, "pfs_hr/sorafenib").notes)
     assert not any("Knapp-Hartung" in n for n in _group(review, "orr/lenvatinib").notes)
+
+
+def test_a_variant_names_what_else_it_changed(review):
+    # SELECT's latest PFS cut was assessed by the investigators only: the latest-cut variant
+    # changes the assessor too, and its label says so, so that a changed conclusion is not read
+    # as the data cut's alone
+    f = review.sensitivity_frame("pfs_hr/lenvatinib")
+    (label,) = [a for a in f["analysis"] if a.startswith("latest data cut")]
+    assert label == "latest data cut (also assessor of SELECT central \u2192 investigator)"
+    # a model variant changes no rows and says nothing more
+    assert "REML, z test" in list(f["analysis"])
 
 
 def test_a_single_median_in_weeks_is_reported_in_months(tmp_path, table, trials):

@@ -66,6 +66,37 @@ def _variants(analysis):
     return out
 
 
+# what each variant is about; a change of the other is a side effect the label must name
+_ABOUT = {"data_cut": "data_cut", "assessor": "assessor"}
+_WORDS = {"data_cut": "data cut", "assessor": "assessor"}
+
+
+def _side_changes(base, variant, kwargs) -> str:
+    """`` (also the assessor: SELECT central → investigator)`` when a variant asked for another
+    data cut picks a row of another assessor (the only one at that cut), or the other way round:
+    a changed conclusion must not be read as the cut's alone."""
+    about = {_ABOUT[k] for k in kwargs if k in _ABOUT}
+    if not about:
+        return ""
+    b, v = base.entries, variant.entries
+    if "study_id" not in b or "study_id" not in v:
+        return ""
+    before = {r["study_id"]: r for r in b.to_dict(orient="records")}
+    changes = []
+    for col in ("data_cut", "assessor"):
+        if col in about or col not in b or col not in v:
+            continue
+        for r in v.to_dict(orient="records"):
+            old = before.get(r["study_id"])
+            if old is None:
+                continue
+            was, now = str(old.get(col) or "unstated"), str(r.get(col) or "unstated")
+            if was != now:
+                name = r.get("trial") or r["study_id"]
+                changes.append(f"{_WORDS[col]} of {name} {was} \u2192 {now}")
+    return f" (also {'; '.join(changes)})" if changes else ""
+
+
 def _same_entries(a, b) -> bool:
     return a.studies() == b.studies()
 
@@ -114,7 +145,7 @@ def sensitivity_runs(frame, trials, analysis, primary_groups, not_run=None) -> l
                 continue
             if model_changes and base.k < 2:
                 continue  # one study: every model gives its own estimate
-            out.append((base.id, label, _with_parent(g, base.id)))
+            out.append((base.id, label + _side_changes(base, g, kwargs), _with_parent(g, base.id)))
         for base in primary_groups:
             if base.group not in found:
                 skipped.append((base.id, label, "no study left: not estimable"))
