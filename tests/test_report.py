@@ -124,6 +124,13 @@ def test_report_writes_page_figures_and_results(report):
     # median PFS rests on two single-arm series without DECISION's 10.8 months
     assert re.search(r'<p class="warn">Not in these estimates, for want of an interval to weight '
                      r"them: DECISION \(sorafenib\) 10\.8 months, line 4;", page)
+    # the modelled curves say which studies they leave out and each trial's line of therapy
+    assert [x["study_id"] for x in results["survival_left_out"]] == ["cabanillas2010",
+                                                                    "gupta-abramson2008"]
+    assert "Not drawn among the single-arm studies, as no analysis of the review uses them: " \
+        "Cabanillas 2010, Gupta-Abramson 2008." in page
+    assert {s["therapy_line"] for s in results["survival"] if s["study_id"] == "cosmic311"} == \
+        {"second line"}
     # and what a two-study Knapp-Hartung interval assumes, beside the estimates it concerns
     assert re.search(r"<li>lenvatinib, vandetanib: two studies with the Knapp-Hartung "
                      r"adjustment: the interval uses a t quantile with 1 degree of freedom "

@@ -327,6 +327,23 @@ def test_proportion_rows_show_the_observed_rate_with_an_exact_or_reported_interv
     assert groups["orr/lenvatinib"].natural()["interval"] == "model"
 
 
+def test_modelled_curves_mark_second_line_and_leave_out_studies_no_analysis_uses(shipped):
+    review, figs = shipped
+
+    def texts(ax):
+        return " ".join(t.get_text() for a in ax.figure.axes for t in a.texts)
+
+    rct = texts(figs["pfs_modelled_curves"])
+    assert "COSMIC-311: cabozantinib (second line)" in rct
+    assert "SELECT: lenvatinib" in rct and "SELECT: lenvatinib (second line)" not in rct
+    # Gupta-Abramson 2008 (mixed histology) and Cabanillas 2010 (retrospective) are in no analysis
+    # of the review: the figure does not draw them as its evidence
+    single = texts(figs["single_arm_modelled_curves"])
+    assert "Gupta-Abramson" not in single and "Cabanillas 2010" not in single
+    assert "Schneider 2012: sorafenib" in single
+    assert {"gupta-abramson2008", "cabanillas2010"} <= set(review.prisma.not_analysed)
+
+
 # --------------------------------------------------------------------------------------------
 # print size, labels, styles
 

@@ -257,15 +257,16 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
 
     say(f"running the {len(proto.analyses)} analyses of {protocol_path}")
     results, review = run_analyses(table, protocol=proto, trials=trials_table)
-    from .extras import network_section, survival_section
+    from .extras import analysed_studies, network_section, survival_section
 
     net_method = method or "REML"
     network, network_fits = network_section(table, method=net_method, level=net_level,
                                             trials=trials_table)
     results["network"] = network
     results["rankings"] = network["rankings"]
-    survival = survival_section(table)
+    survival = survival_section(table, trials=trials_table, analysed=analysed_studies(review))
     results["survival"] = survival["summary"]
+    results["survival_left_out"] = survival["left_out"]
     from .curves import modelled_rmst_section
 
     results["survival_models"] = {

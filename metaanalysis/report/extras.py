@@ -174,7 +174,13 @@ def _ranking_order(ps_frame):
     return list(frame.sort_values(col, ascending=False)[name_col])
 
 
-def survival_section(table):
+def analysed_studies(review) -> set:
+    """The ids of the studies with a result in at least one analysis of ``review`` (sensitivity
+    analyses count), as the PRISMA flow counts them."""
+    return {s["study_id"] for g in review.all_results() for s in g.studies()}
+
+
+def survival_section(table, *, trials=None, analysed=None):
     """Exponential curves through reported medians (modelled), one per therapy arm.
 
     No trial in the shipped table reports a numbers-at-risk table, so the curves are modelled from
@@ -182,16 +188,35 @@ def survival_section(table):
     size of the differences, not the shape of the curves. ``curves`` holds the randomised trials'
     arms (PFS); ``single_arm`` the single-arm and retrospective studies' therapy arms (PFS and OS),
     which report nothing but a median.
+
+    With ``trials`` (trials.csv) every curve carries its trial's line of therapy
+    (``therapy_line``), so that a second-line trial is not read beside first-line ones unmarked.
+    With ``analysed`` (the study ids of the review's analyses) the single-arm curves are those of
+    studies the review analyses; the others (a mixed-histology series, say) are listed in
+    ``left_out``, not drawn as if they were its evidence.
     """
     rct = _median_curves(table, "PFS", designs=("rct",))
     single = [dict(c, outcome="PFS") for c in _median_curves(table, "PFS",
                                                             designs=("single-arm", "retrospective"))]
     single += [dict(c, outcome="OS") for c in _median_curves(table, "OS",
                                                             designs=("single-arm", "retrospective"))]
+    left_out = []
+    if analysed is not None:
+        left_out = sorted({(c["study_id"], c["trial"]) for c in single
+                           if c["study_id"] not in analysed})
+        single = [c for c in single if c["study_id"] in analysed]
+    if trials is not None:
+        lines = dict(zip(trials.frame["study_id"], trials.frame["line"]))
+        for c in rct + single:
+            c["therapy_line"] = _LINE_WORDS.get(lines.get(c["study_id"], ""),
+                                                lines.get(c["study_id"], ""))
     summary = [{k: v for k, v in c.items() if k != "curve"} for c in rct]
     single_summary = [{k: v for k, v in c.items() if k != "curve"} for c in single]
     return {"curves": rct, "single_arm": single, "summary": summary,
-            "single_arm_summary": single_summary, "horizon": SURVIVAL_HORIZON}
+            "single_arm_summary": single_summary, "horizon": SURVIVAL_HORIZON,
+            "left_out": [{"study_id": sid, "trial": trial,
+                          "reason": "in no analysis of the review (see the excluded lines)"}
+                         for sid, trial in left_out]}
 
 
 def _median_curves(table, outcome, designs):

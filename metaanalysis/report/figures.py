@@ -625,6 +625,8 @@ def _curve_table(curves, times, outcome=True):
     for c in curves:
         what = f" {c['outcome']}" if outcome and "outcome" in c else ""
         trial = re.sub(r"\s*\(NCT\d+\)", "", str(c["trial"]))  # the registry number: in the tables
-        label = f"{trial}: {c['therapy']}{what}"
+        # a trial after a VEGFR-targeted drug is named so beside the first-line ones
+        after = " (second line)" if c.get("therapy_line") == "second line" else ""
+        label = f"{trial}: {c['therapy']}{what}{after}"
         frames.append(c["curve"].survival_table(times).assign(label=label, therapy=c["therapy"]))
     return pd.concat(frames, ignore_index=True)

@@ -389,16 +389,22 @@ def _network_block(network, figures, level) -> str:
     return "".join(out)
 
 
-def _survival_block(survival_summary, figures) -> str:
+def _survival_block(survival_summary, figures, left_out=()) -> str:
     out = ['<h2 id="survival">Progression-free survival across therapies (modelled from medians)</h2>',
            '<p class="note">No trial in the table reports a numbers-at-risk table, so these curves are '
            "exponential curves through each randomised arm's reported median PFS: they show the size "
-           "of the differences, not the shape of the curves.</p>",
+           "of the differences, not the shape of the curves. A trial after a VEGFR-targeted drug "
+           "is marked (second line): its patients are not those of the first-line trials.</p>",
            _figure_block(figures, "survival")]
-    rows = [[esc(s["trial"]), esc(s["arm"]), num(s["median_months"], 1), esc(s["line"]),
-             esc(s["source"])] for s in survival_summary]
-    out.append(table_html(["trial", "arm", "median PFS (months)", "line", "source"], rows,
-                          numeric=(2, 3), caption="Medians behind the modelled curves"))
+    if left_out:
+        out.append('<p class="note">Not drawn among the single-arm studies, as no analysis of the '
+                   "review uses them: " + esc(", ".join(x["trial"] for x in left_out)) + ".</p>")
+    rows = [[esc(s["trial"]), esc(s["arm"]), esc(s.get("therapy_line", "")),
+             num(s["median_months"], 1), esc(s["line"]), esc(s["source"])]
+            for s in survival_summary]
+    out.append(table_html(["trial", "arm", "line of therapy", "median PFS (months)",
+                           "table line", "source"], rows,
+                          numeric=(3, 4), caption="Medians behind the modelled curves"))
     return "".join(out)
 
 
@@ -657,7 +663,8 @@ def render_page(results, table, figures, diff=None) -> str:
     parts.append(_characteristics_block(results.get("characteristics", []), used_ids))
     parts.append(_excluded_block(results.get("excluded", [])))
     parts.append(_network_block(results.get("network", {}), figures, 95))
-    parts.append(_survival_block(results.get("survival", []), figures))
+    parts.append(_survival_block(results.get("survival", []), figures,
+                                 results.get("survival_left_out", [])))
     parts.append(_survival_models_block(results.get("survival_models"), figures,
                                         set(getattr(table, "studies", []) or [])))
     parts.append(_provenance_block(table))

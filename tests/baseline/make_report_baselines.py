@@ -40,7 +40,7 @@ DPI = 100  # small committed files; the export tests check the 300 dpi and vecto
 def review_inputs(folder=INPUTS):
     """``(review, network_fits, survival)`` of the report run on the study table in ``folder``."""
     from metaanalysis.report import run_analyses
-    from metaanalysis.report.extras import network_section, survival_section
+    from metaanalysis.report.extras import analysed_studies, network_section, survival_section
     from metaanalysis.review import read_protocol, read_trials
     from metaanalysis.studies import read_studies
 
@@ -50,7 +50,7 @@ def review_inputs(folder=INPUTS):
     protocol = read_protocol(folder / "protocol.toml", studies=table.studies)
     _, review = run_analyses(table, protocol=protocol, trials=trials)
     _, network_fits = network_section(table, trials=trials)
-    survival = survival_section(table)
+    survival = survival_section(table, trials=trials, analysed=analysed_studies(review))
     from metaanalysis.report.curves import digitised_section
 
     # the digitised curves' model and PH-check figures (a frozen copy of data/curves)
