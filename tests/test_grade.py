@@ -210,6 +210,26 @@ def test_summary_of_findings_absolute_effects_for_a_risk_ratio():
     assert row["participants"] == n1 + n2 and row["studies"] == 1
 
 
+def test_summary_of_findings_says_when_a_bound_is_capped():
+    # 60 of 100 against 30 of 100: RR 2.0 with an upper bound past 1/0.3, so the risk with the
+    # therapy would pass 1,000 per 1,000; the bound is capped and the row says so
+    ai, n1, ci, n2 = 60.0, 100.0, 30.0, 100.0
+    eff = ma.escalc("RR", ai=[ai], n1i=[n1], ci=[ci], n2i=[n2])
+    a = PROTOCOL.analysis("rr")
+    fit = ma.pool(eff.yi, np.asarray(eff.vi) * 9, method="REML")  # a wide interval
+    assert 0.3 * math.exp(fit.ci_high) > 1
+    entries = pd.DataFrame({"study_id": ["s0"], "label": ["s0"], "lines": [(15, 16)],
+                            "ai": [ai], "n1i": [n1], "ci": [ci], "n2i": [n2]})
+    g = GroupResult("rr/x", a, "x", "primary", entries, fit, None)
+    row = summary_of_findings(g, pd.DataFrame(), assess(g, characteristics=CHAR))
+    assert row["with_therapy"].endswith("–1000) (upper bound capped at 1,000)")
+    # an interval inside the scale says nothing of the kind
+    fit = ma.pool(eff.yi, eff.vi, method="REML")
+    g = GroupResult("rr/x", a, "x", "primary", entries, fit, None)
+    assert "capped" not in summary_of_findings(g, pd.DataFrame(),
+                                               assess(g, characteristics=CHAR))["with_therapy"]
+
+
 def test_inconsistency_two_levels_boundary_at_the_declared_i2():
     g = group([-1.6, -0.2, -0.9, -1.9, -0.1], [0.01] * 5)
     assert g.fit.pi_high > 0 and g.fit.ci_high < 0

@@ -162,6 +162,13 @@ def _unweighted_rows(declared, table) -> list:
     return out
 
 
+def _lower_first(title: str) -> str:
+    """"Progression-free survival after a VEGFR-targeted drug" in running text: the first letter
+    down, acronyms (VEGFR, PFS) kept."""
+    first = title.split(" ", 1)[0]
+    return title if first.isupper() else title[:1].lower() + title[1:]
+
+
 def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
     """One protocol analysis: what it assumes, its figure, its estimates, sensitivity, rows not used."""
     aid = declared["id"]
@@ -239,7 +246,7 @@ def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
         lines.append(f'<h3 id="sens-{esc(g["id"])}">Sensitivity analyses: {esc(g["group"])}</h3>')
         lines.append(table_html(["analysis", "k", f"estimate ({level:g}% CI)", f"{level:g}% PI",
                                  "I²", "conclusion changes"], srows, numeric=(1, 2, 3, 4),
-                                caption=f"Sensitivity analyses of {declared['title'].lower()}, "
+                                caption=f"Sensitivity analyses of {_lower_first(declared['title'])}, "
                                         f"{g['group']}"))
     if declared.get("not_used"):
         items = "".join(f"<li>line {esc(e['line'])}: {esc(e['reason'])}</li>"
@@ -356,6 +363,43 @@ def _records_table(records, digits=3, caption=None) -> str:
                               for c in cols] for r in records], numeric=numeric, caption=caption)
 
 
+def _network_tables(net, level) -> str:
+    """The network's effects, ranking and league table as a reader wants them: ratios on their
+    natural scale with their interval, no log-scale columns and no index column."""
+    measure = net.get("measure") or ""
+    effects = net.get("effects", [])
+    out = []
+    if effects:
+        ratio = "ratio" in effects[0]
+        keys = ("ratio", "ratio_ci_low", "ratio_ci_high") if ratio else ("estimate", "ci_low",
+                                                                         "ci_high")
+        rows = [[esc(e.get("treatment", "")), esc(e.get("reference", "")),
+                 f"{num(e[keys[0]], 2)} ({num(e[keys[1]], 2)}–{num(e[keys[2]], 2)})",
+                 "–" if e.get("pvalue") is None else fmt_p(e["pvalue"])] for e in effects]
+        out.append(table_html(["therapy", "against", f"{measure} ({level:g}% CI)", "p"], rows,
+                              numeric=(2, 3),
+                              caption=f"{net['title']}: each therapy against the reference"))
+    ps = net.get("pscores", [])
+    if ps:
+        name = next((k for k in ps[0] if k in ("treatment", "index")), None)
+        score = next((k for k in ps[0] if "pscore" in k.lower() or k.lower() == "p-score"), None)
+        if name and score:
+            ranked = sorted(ps, key=lambda r: -r[score])
+            out.append(table_html(["rank", "therapy", "P-score"],
+                                  [[str(i), esc(r[name]), num(r[score], 2)]
+                                   for i, r in enumerate(ranked, start=1)], numeric=(0, 2),
+                                  caption=f"{net['title']}: ranking by P-score"))
+    league = net.get("league", [])
+    if league:
+        cols = [c for c in league[0] if c != "index"]
+        rows = [[f"<b>{esc(r[c])}</b>" if r.get("index") == c else esc(r[c]) for c in cols]
+                for r in league]
+        out.append(table_html(cols, rows, caption=f"{net['title']}: league table (each cell: "
+                                                  f"the row's therapy against the column's, "
+                                                  f"{measure} with its {level:g}% interval)"))
+    return "".join(out)
+
+
 def _network_block(network, figures, level) -> str:
     out = ['<h2 id="network">Comparing therapies: network meta-analysis</h2>',
            '<p class="note">Every therapy was compared with placebo, never with another therapy: '
@@ -378,11 +422,7 @@ def _network_block(network, figures, level) -> str:
             continue
         out.append(_figure_block(figures, f"network:{key}"))
         out.append(f'<p class="note">tau² = {num(net.get("tau2"), 4)}.</p>')
-        out.append(_records_table(net.get("effects", []),
-                                  caption=f"{net['title']}: each therapy against the reference"))
-        out.append(_records_table(net.get("pscores", []),
-                                  caption=f"{net['title']}: ranking by P-score"))
-        out.append(_records_table(net.get("league", []), caption=f"{net['title']}: league table"))
+        out.append(_network_tables(net, level))
         if net.get("caveats"):
             out.append("<h4>Caveats</h4><ul>" + "".join(f"<li>{esc(c)}</li>" for c in net["caveats"])
                        + "</ul>")
@@ -564,7 +604,9 @@ def _survival_models_block(section, figures, studies=None) -> str:
 def _provenance_block(table) -> str:
     warn_by_line = {}
     for w in table.warnings:
-        warn_by_line.setdefault(w.row, []).append(w.message)
+        # "is empty: ..." reads only with the column it is about
+        col = getattr(w, "column", None)
+        warn_by_line.setdefault(w.row, []).append(f"{col}: {w.message}" if col else w.message)
     rows = []
     for r in table.frame.itertuples(index=False):
         ci = "" if math.isnan(r.ci_low) and math.isnan(r.ci_high) else \
@@ -580,8 +622,9 @@ def _provenance_block(table) -> str:
                      esc(value) + (f" {esc(r.unit)}" if r.unit else ""), esc(ci), esc(counts),
                      esc(r.source), esc(r.locator), esc(r.notes) + warn])
     return ('<h2 id="provenance">Provenance: every number and where it stands</h2>'
-            f'<p class="note">{len(table.frame)} rows; {len(table.warnings)} validator warning(s), '
-            "each explained in the row's notes.</p>"
+            f'<p class="note">{len(table.frame)} rows; {len(table.warnings)} validator warning(s) '
+            "(marked, the column first): questions the validator asks of whoever codes the table; "
+            "the row's notes answer each.</p>"
             + table_html(["line", "study", "arm", "outcome", "measure", "value", "interval",
                           "counts", "source", "locator", "notes"], rows, numeric=(0,),
                          caption="Every number of the study table with its source and locator"))

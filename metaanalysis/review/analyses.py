@@ -338,7 +338,10 @@ def effect_entries(selection: Selection, analysis) -> tuple:
 
 def _dropped_reason(reason: str) -> str:
     if "interval" in reason and ("width" in reason or "zero" in reason or "equal" in reason):
-        return f"the interval gives no standard error ({reason})"
+        # the reader's words, not the coder's: no array index, no advice on how to fix the row
+        detail = re.sub(r"^[\w ]+ at index \d+ gives no usable interval: ", "", reason)
+        detail = detail.split("; give ")[0]
+        return f"the interval gives no standard error: {detail}"
     if "without an interval" in reason:
         return "no confidence interval reported: no standard error to weight it"
     if "not reached" in reason:

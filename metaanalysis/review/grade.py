@@ -370,8 +370,14 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
         else:
             t = [cr * o / (1 - cr + cr * o) for o in (nat["estimate"], nat["ci_low"],
                                                         nat["ci_high"])]
+        # a ratio's bound times the comparator risk can pass 1,000 per 1,000, which no risk does:
+        # the bound is capped, and the row says so
+        capped = [w for w, hit in (("upper bound capped at 1,000", max(t) > 1.0),
+                                   ("lower bound capped at 0", min(t) < 0.0)) if hit]
         t = [min(max(x, 0.0), 1.0) for x in t]
         row["with_therapy"] = f"{1000 * t[0]:.0f} per 1,000 ({1000 * t[1]:.0f}–{1000 * t[2]:.0f})"
+        if capped:
+            row["with_therapy"] += f" ({'; '.join(capped)})"
         row["difference"] = (f"{1000 * (t[0] - cr):+.0f} per 1,000 "
                              f"({1000 * (t[1] - cr):+.0f} to {1000 * (t[2] - cr):+.0f})")
     elif a.effect == "HR" and nat["ci_low"] is not None and nat["ci_high"] is not None:
