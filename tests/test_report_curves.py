@@ -103,17 +103,45 @@ def test_modelled_rmst_follows_the_exponential_through_each_median(modelled):
     table, survival, section, _ = modelled
     f = table.frame
     fu = f[(f.outcome == "FU") & f.measure.isin(["median", "mean"])]
-    trials = {r["study_id"] for r in section["trials"]}
-    longest = fu[fu.study_id.isin(trials)].groupby("study_id")["value"].max()  # all in months
-    assert section["tau"] == pytest.approx(longest.min())
-    tau = section["tau"]
+    longest = fu.groupby("study_id")["value"].max()  # all in months
+    # tau per protocol estimate: the smallest longest follow-up of its trials that report one
+    members = {}
+    for row in section["trials"]:
+        members.setdefault(row["estimate_id"] or row["study_id"], []).append(row["study_id"])
     curves = {(c["study_id"], c["therapy"]): c for c in survival["curves"]}
     for row in section["trials"]:
+        ids = members[row["estimate_id"] or row["study_id"]]
+        tau = row["tau"]
+        assert tau == pytest.approx(longest[longest.index.isin(ids)].min())
         m_t = curves[(row["study_id"], row["therapy"])]["median_months"]
         m_p = curves[(row["study_id"], "placebo")]["median_months"]
         area = lambda m: (1 - math.exp(-math.log(2) / m * tau)) * m / math.log(2)  # noqa: E731
         assert row["difference"] == pytest.approx(area(m_t) - area(m_p), rel=1e-12)
         assert row["rmst_therapy"] <= tau and row["rmst_placebo"] <= tau
+    # lenvatinib: Study 308 reports no follow-up, SELECT 17.4 months sets the estimate's horizon;
+    # the second-line COSMIC-311 (10.1 months) no longer sets the first-line trials' horizon
+    by_id = {r["study_id"]: r for r in section["trials"]}
+    assert by_id["study308"]["tau"] == by_id["select"]["tau"] == pytest.approx(17.4)
+    assert by_id["cosmic311"]["tau"] == pytest.approx(10.1)
+    # a trial whose estimate has no follow-up at all gets no RMST, and is named
+    assert {x["study_id"] for x in section["not_estimated"]} >= {"decision", "verify"}
+    assert not ({"decision", "verify"} & set(by_id))
+
+
+def test_a_median_without_an_interval_gives_no_rmst_interval(modelled):
+    # the exponential curve through a median without an interval has only the 1/sqrt(n) floor as
+    # its uncertainty: the difference is shown without an interval and never pooled
+    table, survival, _, review = modelled
+    curves = [dict(c) for c in survival["curves"]]
+    for c in curves:
+        if c["study_id"] == "select" and c["therapy"] == "placebo":
+            c["median_interval"] = False
+    section = modelled_rmst_section(table, dict(survival, curves=curves), review)
+    by_id = {r["study_id"]: r for r in section["trials"]}
+    assert by_id["select"]["ci_low"] is None and by_id["select"]["no_interval"] == ["placebo"]
+    assert math.isnan(by_id["select"]["se"])
+    assert not any("SELECT" in p["trials"] for p in section["pooled"])
+    assert by_id["study308"]["ci_low"] is not None
 
 
 def test_modelled_rmst_is_pooled_only_within_the_protocols_estimates(modelled):

@@ -304,10 +304,14 @@ def modelled_rmst_section(table, survival, review=None, *, method: str = "REML",
     """RMST differences (therapy minus placebo) of the randomised trials, from the exponential
     curves through their reported median PFS (``survival`` from :func:`.extras.survival_section`).
 
-    The horizon tau is the smallest, over the trials, of each trial's longest reported follow-up
-    (median or mean, ``FU`` rows); a trial that reports none does not set it. Differences are
-    pooled only where the protocol's PFS hazard-ratio analysis puts two or more trials in one
-    estimate (one therapy, one line of treatment), never across therapies or lines.
+    The horizon tau belongs to a protocol estimate: the smallest, over the trials it pools (the
+    protocol's PFS hazard-ratio analysis, one therapy and one line), of each trial's longest
+    reported follow-up (median or mean, ``FU`` rows); a trial in no estimate has its own. A trial
+    that reports no follow-up does not set it; an estimate none of whose trials reports one has
+    no RMST. A median reported without an interval gives the curve no standard error (the
+    1/sqrt(n) floor would make the interval too narrow): the difference is shown without an
+    interval and is not pooled. Differences are pooled only within a protocol estimate, never
+    across therapies or lines.
     """
     from .._base import zcrit
     from ..pooling import pool
@@ -319,32 +323,46 @@ def modelled_rmst_section(table, survival, review=None, *, method: str = "REML",
     trials = {s: cs for s, cs in by_trial.items()
               if any(c["therapy"].lower() == "placebo" for c in cs)
               and any(c["therapy"].lower() != "placebo" for c in cs)}
-    bounded = [follow_up[s] for s in trials if s in follow_up]
+    groups = _pfs_groups(review)
+    # the estimate each trial belongs to (a trial in none is its own)
+    member = {s: groups.get(s, (None, None))[1] or f"trial:{s}" for s in trials}
+    taus = {}
+    for s, key in member.items():
+        if s in follow_up:
+            taus[key] = min(taus.get(key, math.inf), follow_up[s])
     out = {"outcome": "PFS", "model": "exponential through the reported median (modelled)",
-           "tau_rule": "the smallest, over the trials, of each trial's longest reported median or mean follow-up",
-           "tau": min(bounded) if bounded else None, "trials": [], "pooled": []}
-    if out["tau"] is None:
+           "tau_rule": "per protocol estimate, the smallest of its trials' longest reported median "
+                       "or mean follow-up (a trial in no estimate: its own)",
+           "taus": {k: v for k, v in sorted(taus.items()) if not k.startswith("trial:")},
+           "trials": [], "pooled": [], "not_estimated": []}
+    if not taus:
         out["not_run"] = "no randomised trial with a placebo arm reports its follow-up"
         return out
-    tau = out["tau"]
     z = zcrit(level)
-    groups = _pfs_groups(review)
     per_group = {}
     for s, cs in sorted(trials.items()):
         placebo = next(c for c in cs if c["therapy"].lower() == "placebo")
+        tau = taus.get(member[s])
         for c in cs:
             if c is placebo:
                 continue
+            if tau is None:
+                out["not_estimated"].append({"study_id": s, "trial": c["trial"],
+                                             "reason": "no trial of its estimate reports its "
+                                                       "follow-up: no horizon"})
+                continue
             ra, sa = _exponential_rmst(c["curve"], tau)
             rb, sb = _exponential_rmst(placebo["curve"], tau)
-            se = math.hypot(sa, sb)
+            without = [x["arm"] for x in (c, placebo) if not x.get("median_interval", True)]
+            se = math.nan if without else math.hypot(sa, sb)
             diff = ra - rb
-            row = {"study_id": s, "trial": c["trial"], "therapy": c["therapy"],
+            row = {"study_id": s, "trial": c["trial"], "therapy": c["therapy"], "tau": tau,
                    "rmst_therapy": ra, "rmst_placebo": rb, "difference": diff, "se": se,
                    "ci_low": diff - z * se if math.isfinite(se) else None,
                    "ci_high": diff + z * se if math.isfinite(se) else None,
                    "follow_up_months": follow_up.get(s),
-                   "estimate_id": groups.get(s, (None, None))[1]}
+                   "estimate_id": groups.get(s, (None, None))[1],
+                   "no_interval": without}
             out["trials"].append(row)
             if math.isfinite(se) and se > 0 and row["estimate_id"] is not None:
                 per_group.setdefault(row["estimate_id"], []).append(row)
@@ -357,6 +375,7 @@ def modelled_rmst_section(table, survival, review=None, *, method: str = "REML",
                    method=analysis.method or method, test=analysis.test or "z", level=level,
                    labels=[r["trial"] for r in rows])
         out["pooled"].append({"estimate_id": gid, "therapy": rows[0]["therapy"], "k": fit.k,
+                              "tau": rows[0]["tau"],
                               "trials": [r["trial"] for r in rows], "estimate": fit.estimate,
                               "ci_low": fit.ci_low, "ci_high": fit.ci_high, "tau2": fit.tau2,
                               "method": fit.method, "test": fit.test, "analysis": analysis.id})

@@ -247,6 +247,9 @@ def _median_curves(table, outcome, designs):
                 continue
         curves.append({"study_id": rec.study_id, "trial": rec.trial, "arm": rec.arm,
                        "therapy": rec.therapy, "median_months": rec.value * scale,
+                       # without an interval the curve's uncertainty is a floor (1/sqrt(n)):
+                       # nothing that needs a standard error may use it
+                       "median_interval": lo is not None or hi is not None,
                        "unit_reported": rec.unit, "line": int(rec.line), "source": rec.source,
                        "curve": curve})
     return curves

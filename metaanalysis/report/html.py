@@ -576,27 +576,38 @@ def _survival_models_block(section, figures, studies=None) -> str:
                "digitise: one number identifies only the exponential curve through it, so no model "
                "can be chosen and proportional hazards cannot be checked (the exponential assumes "
                "them). The restricted mean survival time (RMST) difference is the PFS gained up to "
-               f"the horizon tau = {num(mr.get('tau'), 1)} months ({esc(mr.get('tau_rule', ''))}); "
-               "it rests on the exponential model. Differences are pooled only where the protocol's "
-               "PFS analysis pools the trials (one therapy, one line).</p>")
+               f"a horizon tau ({esc(mr.get('tau_rule', ''))}); it rests on the exponential model, "
+               "so it follows the ratio of the two medians, not the hazard ratio the trial reports. "
+               "A median reported without an interval gives no standard error: that difference "
+               "has no interval and is not pooled. Differences are pooled only where the "
+               "protocol's PFS analysis pools the trials (one therapy; second-line trials apart)."
+               "</p>")
     if "not_run" in mr:
         out.append(f'<p class="note">Not run: {esc(mr["not_run"])}</p>')
         return "".join(out)
-    rows = [[esc(r["trial"]), esc(r["therapy"]), num(r["rmst_therapy"], 2), num(r["rmst_placebo"], 2),
-             _interval(r["difference"], r.get("ci_low"), r.get("ci_high"), 2),
+    rows = [[esc(r["trial"]), esc(r["therapy"]), num(r["tau"], 1), num(r["rmst_therapy"], 2),
+             num(r["rmst_placebo"], 2),
+             _interval(r["difference"], r.get("ci_low"), r.get("ci_high"), 2)
+             + (f" (no interval: the {', '.join(r['no_interval'])} median has none)"
+                if r.get("no_interval") else ""),
              "–" if r.get("follow_up_months") is None else num(r["follow_up_months"], 1),
              esc(r.get("estimate_id") or "not in a PFS analysis")]
             for r in mr.get("trials", [])]
-    out.append(table_html(["trial", "therapy", "RMST therapy (months)", "RMST placebo (months)",
-                           "difference (CI)", "follow-up reported (months)", "protocol estimate"],
-                          rows, numeric=(2, 3, 4, 5),
-                          caption=f"PFS gained up to {num(mr.get('tau'), 1)} months, modelled from the medians"))
+    out.append(table_html(["trial", "therapy", "tau (months)", "RMST therapy (months)",
+                           "RMST placebo (months)", "difference, months (CI)",
+                           "follow-up reported (months)", "protocol estimate"],
+                          rows, numeric=(2, 3, 4, 5, 6),
+                          caption="PFS gained up to tau, modelled from the medians"))
+    if mr.get("not_estimated"):
+        out.append('<p class="note">No RMST: ' + esc("; ".join(
+            f"{x['trial']} ({x['reason']})" for x in mr["not_estimated"])) + ".</p>")
     if mr.get("pooled"):
-        prow = [[esc(x["estimate_id"]), esc(", ".join(x["trials"])),
+        prow = [[esc(x["estimate_id"]), esc(", ".join(x["trials"])), num(x["tau"], 1),
                  _interval(x["estimate"], x["ci_low"], x["ci_high"], 2), num(x["tau2"], 3),
                  esc(f'{x["method"]}, {x["test"]}')] for x in mr["pooled"]]
-        out.append(table_html(["estimate", "trials", "pooled difference, months (CI)", "tau²",
-                               "model (the protocol's)"], prow, numeric=(2, 3),
+        out.append(table_html(["estimate", "trials", "tau (months)",
+                               "pooled difference, months (CI)", "tau²",
+                               "model (the protocol's)"], prow, numeric=(2, 3, 4),
                               caption="Pooled RMST differences (modelled), within the protocol's estimates"))
     return "".join(out)
 
