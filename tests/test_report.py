@@ -144,6 +144,19 @@ def test_report_writes_page_figures_and_results(report):
     assert not any("PFS assessed" in c or "60% confidence" in c for c in orr["caveats"])
     assert "Left out of the networks: COSMIC-311 (cosmic311)" in page
     assert "(second line) were left out of the network" in results["methods"]
+    # the methods say what was done: the data-cut order as applied (PFS: primary, unlabelled,
+    # update, final, interim; OS: the most mature first), GRADE's thresholds as the protocol sets
+    # them, the risk-of-bias tools of the table, derived counts, the survival models
+    m = results["methods"]
+    assert ("the first available of the cut labelled primary, an unlabelled report, an update, "
+            "the final analysis and an interim analysis") in m
+    assert ("the first available of the final analysis, an update, the cut labelled primary, an "
+            "unlabelled report and an interim analysis") in m
+    assert "crosses 0.8 or 1.25 for ratios" in m and "fewer than 400 participants" in m
+    assert "outside line first or histology DTC" in m
+    assert "with MINORS and RoB 2" in m and "back-calculated from the percentage" in m
+    assert "Grambsch–Therneau" in m and "Guyot et al. 2012" in m
+    assert "the trial's primary analysis" not in m
     # the ranking is in the results, best first, with placebo last in both networks
     assert results["rankings"]["pfs_hr_pscore"][-1] == "placebo"
     assert results["rankings"]["orr_pscore"][-1] == "placebo"

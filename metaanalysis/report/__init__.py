@@ -280,9 +280,13 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
         "trials": str(trials_path), "trials_sha256": _table_digest(trials_path),
         "rows": len(table), "overrides": overrides, "small_study_min_k": SMALL_STUDY_MIN_K,
     }
+    rob = getattr(review, "risk_of_bias", None)
     results["methods"] = methods_paragraph(
         proto, overrides=overrides, small_study_min_k=SMALL_STUDY_MIN_K,
-        network_method=net_method if network_fits else None, version=__version__)
+        network_method=net_method if network_fits else None, version=__version__,
+        rob_tools=(sorted(set(rob.frame["tool"])) if rob is not None and "tool" in rob.frame
+                   else ()),
+        survival=True)
 
     def complete(results):
         """The digitised curves' section and figures (from the other process), then the diff."""

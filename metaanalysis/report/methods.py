@@ -47,10 +47,24 @@ EFFECT_TEXT = {
     "PROPORTION": "arm-level proportions pooled as {scale}",
 }
 CUT_TEXT = {
-    "primary": "the trial's primary analysis (for overall survival its most mature cut)",
     "first": "the earliest data cut",
     "latest": "the latest data cut",
 }
+_CUT_WORDS = {"": "an unlabelled report", "primary": "the cut labelled primary",
+              "update": "an update", "final": "the final analysis",
+              "interim": "an interim analysis"}
+
+
+def _cut_text(rule: str, outcome: str) -> str:
+    """The data-cut rule as it is applied: the study table's order of labels for the outcome."""
+    if rule != "primary":
+        return CUT_TEXT.get(rule, rule)
+    from ..studies import cut_preference
+
+    order = [_CUT_WORDS.get(c, c) for c in cut_preference(outcome)]
+    return ("the first available of " + ", ".join(order[:-1]) + " and " + order[-1]
+            + " (the labels are the sources'; a trial reported only as an interim analysis and "
+              "an update is analysed at the update)")
 
 
 def _eligibility_text(a) -> str:
@@ -87,8 +101,32 @@ def _sensitivity_text(a) -> str:
     return ", ".join(items)
 
 
+def _grade_text(rules) -> str:
+    lines = ", ".join(rules.direct_lines)
+    hist = ", ".join(rules.direct_histology)
+    lo, hi = rules.ratio_thresholds
+    return (
+        "The certainty of each estimate was rated with GRADE: randomised evidence starts high and "
+        "non-randomised evidence low, and is rated down for risk of bias (one level when "
+        f"{100 * rules.rob_high_one:g}% of the weight is at high risk, or "
+        f"{100 * rules.rob_any_one:g}% at high risk or some concerns, or half of it not "
+        f"assessed; two when {100 * rules.rob_high_two:g}% is at "
+        f"high risk), inconsistency (I² of {rules.i2_one:g}% or more; two levels at "
+        f"{rules.i2_two:g}% when the prediction interval includes no effect and the confidence "
+        f"interval does not), indirectness ({100 * rules.indirect_share:g}% of the weight or more "
+        f"from trials outside line {lines} or histology {hist}), imprecision (an interval that "
+        f"includes no effect or crosses {lo:g} or {hi:g} for ratios, ±{rules.rd_threshold:g} for "
+        f"risk differences, or fewer than {rules.ois_participants} participants; a single study "
+        "judged on the interval it reports) and publication bias (Egger's test at "
+        f"p < {rules.egger_alpha:g} with {rules.small_study_min_k} studies or more). Absolute "
+        "effects use the pooled risk of the placebo arms of the same trials; for a hazard ratio, "
+        "the median with the therapy is the median of the placebo arms' medians divided by the "
+        "ratio, which assumes exponential survival.")
+
+
 def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
-                      network_method: str | None = None, version: str = "") -> str:
+                      network_method: str | None = None, version: str = "",
+                      rob_tools=(), survival=False) -> str:
     """Methods text written from the protocol's declarations (and any command-line override).
 
     Examples
@@ -137,7 +175,7 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
                "described with their intervals, without a hypothesis test")
         text = (f"{a.title} ({a.role}): {eff}, pooled {group} with {model}, {a.level:g}% "
                 f"intervals, {hyp}; eligible: {_eligibility_text(a) or 'all studies'}; one entry "
-                f"per study from {CUT_TEXT[a.data_cut]}, preferring "
+                f"per study from {_cut_text(a.data_cut, a.outcome)}, preferring "
                 + " over ".join(x or "unstated" for x in a.assessor) + " assessment.")
         sens = _sensitivity_text(a)
         if sens:
@@ -151,6 +189,33 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
         "Small-study effects were assessed with Egger's regression test and Begg's rank "
         f"correlation test only when at least {small_study_min_k} studies were available."
     )
+    parts.append(
+        "Counts are those of the population each report gives (intention to treat, or the "
+        "evaluable or safety population where an analysis's eligibility accepts it); where a "
+        "report gave a percentage without the count, the count was back-calculated from the "
+        "percentage and the arm's denominator and rounded, and such counts are marked in the "
+        "figures. A single study's estimate is shown with the interval it reports; a single "
+        "proportion without one with its exact (Clopper–Pearson) interval."
+    )
+    if rob_tools:
+        parts.append("Risk of bias was judged per study and outcome with "
+                     + " and ".join(rob_tools) + " (the judgements and their support are in "
+                     "the review's risk-of-bias table; with RoB 2 a result with some concerns in "
+                     "three or more domains is taken as at high risk).")
+    from ..review.grade import GradeRules
+
+    parts.append(_grade_text(GradeRules(**(getattr(protocol, "grade", None) or {}))))
+    if survival:
+        parts.append(
+            "Digitised Kaplan–Meier curves were turned back into patient data with their "
+            "numbers at risk (Guyot et al. 2012); exponential, Weibull, Gompertz, log-logistic, "
+            "log-normal, generalised gamma and Royston–Parmar spline models were fitted by "
+            "maximum likelihood and compared by AIC and BIC, proportional hazards were tested "
+            "on scaled Schoenfeld residuals (Grambsch–Therneau), and restricted mean survival "
+            "times were compared up to the shorter follow-up of the two arms. For randomised "
+            "trials that report only medians, exponential curves through the medians give "
+            "modelled RMST differences up to the shortest follow-up of the trials of each "
+            "estimate.")
     if network_method:
         parts.append(
             "Therapies were compared indirectly through placebo in a frequentist contrast-based "
