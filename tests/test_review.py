@@ -486,6 +486,18 @@ def test_a_variant_names_what_else_it_changed(review):
     assert "REML, z test" in list(f["analysis"])
 
 
+def test_characteristics_give_each_arm_and_its_patients(review):
+    # the table's N rows at the preferred cut (COSMIC-311's arms at the update, not the interim
+    # total), a population other than ITT named, a cohort of a mixed series named
+    arms = dict(zip(review.characteristics_frame()["study_id"],
+                    review.characteristics_frame()["arms"]))
+    assert arms["decision"] == "sorafenib 207; placebo 210"
+    assert arms["cosmic311"] == "cabozantinib 170; placebo 88"
+    assert arms["verify"] == "vandetanib 117 (safety); placebo 118 (safety)"
+    assert arms["kloos2009"] == "sorafenib 41 (ptc cohort)"
+    assert arms["busaidy2022"] == "dabrafenib 26; dabrafenib+trametinib 27"
+
+
 def test_a_single_median_in_weeks_is_reported_in_months(tmp_path, table, trials):
     from metaanalysis.studies import TIME_UNITS_IN_MONTHS
 

@@ -327,9 +327,9 @@ def _prisma_block(prisma, figures) -> str:
 
 
 def _characteristics_block(records, used_ids) -> str:
-    cols = ["study_id", "trial", "design", "phase", "randomised", "blinding", "line",
-            "prior_vegfr_tki", "histology", "biomarker", "region", "crossover", "crossover_pct",
-            "pfs_assessor", "registry", "doi"]
+    cols = ["study_id", "trial", "design", "phase", "randomised", "blinding", "control", "arms",
+            "line", "prior_vegfr_tki", "histology", "biomarker", "region", "crossover",
+            "crossover_pct", "pfs_assessor", "registry", "doi"]
     rows = []
     for r in records:
         if r.get("study_id") not in used_ids:

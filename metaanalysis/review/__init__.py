@@ -134,12 +134,15 @@ class ReviewResult(ResultMixin):
         return pd.DataFrame(self.excluded, columns=["line", "study_id", "reason", "other_reasons"])
 
     def characteristics_frame(self, included_only: bool = True):
-        """Characteristics of the studies (of those some analysis uses, by default)."""
+        """Characteristics of the studies (of those some analysis uses, by default), with
+        ``arms``: each arm and its patients as the study table gives them."""
         f = self.trials.frame.drop(columns=["line_no"], errors="ignore")
         if included_only:
             used = {s["study_id"] for g in self.groups for s in g.studies()}
             f = f[f["study_id"].isin(used)]
-        return f.reset_index(drop=True)
+        f = f.reset_index(drop=True)
+        arms = _arm_sizes(self.table.frame) if self.table is not None else {}
+        return f.assign(arms=[arms.get(sid, "") for sid in f["study_id"]])
 
     def to_dict(self) -> dict:
         return jsonable({
@@ -161,6 +164,36 @@ class ReviewResult(ResultMixin):
 
     def _short(self) -> str:
         return f"{len(self.groups)} estimates, {len(self.excluded)} lines excluded"
+
+
+def _arm_sizes(frame) -> dict:
+    """``{study_id: "sorafenib 207; placebo 210"}``: the patients of each arm, from the table's
+    ``N`` rows at the preferred data cut (a whole-study count only where no arm has one), else
+    from the ``n`` its outcome rows give; a population other than intention to treat is named."""
+    from ..studies import cut_preference
+
+    order = list(cut_preference("N"))
+    out = {}
+    counts = frame[(frame["outcome"] == "N") & (frame["measure"] == "count")]
+    for sid, g in counts.groupby("study_id", sort=False):
+        g = g.assign(_rank=[order.index(c) if c in order else len(order) for c in g["data_cut"]])
+        per_arm = g.sort_values("_rank", kind="stable").drop_duplicates("arm")
+        if (per_arm["arm"] != "all").any():
+            per_arm = per_arm[per_arm["arm"] != "all"]
+        out[sid] = "; ".join(
+            f"{r.arm} {r.value:g}" + (f" ({r.population})" if r.population not in ("", "itt")
+                                      else "")
+            for r in per_arm.itertuples(index=False))
+    rest = frame[~frame["study_id"].isin(out) & frame["n"].notna()
+                 & ~frame["arm"].str.contains(" vs ", regex=False)]
+    for sid, g in rest.groupby("study_id", sort=False):
+        parts = []
+        for (arm, pop), h in g.groupby(["arm", "population"], sort=False):
+            # a cohort of a mixed series (Kloos 2009's PTC patients) says which it is
+            parts.append(f"{arm} {h['n'].mode().iloc[0]:g}"
+                         + (f" ({pop} cohort)" if pop not in ("", "itt") else ""))
+        out[sid] = "; ".join(parts)
+    return out
 
 
 def run_review(studies, protocol=None, trials=None, risk_of_bias=None,
