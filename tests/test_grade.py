@@ -223,6 +223,7 @@ def test_summary_of_findings_says_when_a_bound_is_capped():
     g = GroupResult("rr/x", a, "x", "primary", entries, fit, None)
     row = summary_of_findings(g, pd.DataFrame(), assess(g, characteristics=CHAR))
     assert row["with_therapy"].endswith("–1000) (upper bound capped at 1,000)")
+    assert row["difference"].endswith(" to +700) (upper bound capped at 1,000)")
     # an interval inside the scale says nothing of the kind
     fit = ma.pool(eff.yi, eff.vi, method="REML")
     g = GroupResult("rr/x", a, "x", "primary", entries, fit, None)

@@ -157,6 +157,10 @@ def test_report_writes_page_figures_and_results(report):
     assert "with MINORS and RoB 2" in m and "back-calculated from the percentage" in m
     assert "Grambsch–Therneau" in m and "Guyot et al. 2012" in m
     assert "the trial's primary analysis" not in m
+    # a digitised pair's numbers carry their unit and direction
+    assert re.search(r"RMST difference \(test minus standard\) to 528 days \([^)]*\): "
+                     r"3\.3 \(-43\.6 to 50\.2\) days\.", page)
+    assert "<th>HR, test against standard (95% CI)</th>" in page and "121 onwards" in page
     # the ranking is in the results, best first, with placebo last in both networks
     assert results["rankings"]["pfs_hr_pscore"][-1] == "placebo"
     assert results["rankings"]["orr_pscore"][-1] == "placebo"

@@ -451,7 +451,9 @@ def _survival_block(survival_summary, figures, left_out=()) -> str:
 def _interval(est, lo, hi, digits=1) -> str:
     if lo is None or hi is None:
         return num(est, digits)
-    return f"{num(est, digits)} ({num(lo, digits)}–{num(hi, digits)})"
+    # an en dash beside a minus sign misreads: "(-43.6 to 50.2)"
+    sep = " to " if (lo < 0 or hi < 0) else "–"
+    return f"{num(est, digits)} ({num(lo, digits)}{sep}{num(hi, digits)})"
 
 
 def _survival_models_block(section, figures, studies=None) -> str:
@@ -537,10 +539,23 @@ def _survival_models_block(section, figures, studies=None) -> str:
                       "piecewise HRs and the RMST difference." if p.get("ph_rejected") else ".")
                    + f' RMST difference ({esc(p["arms"][1])} minus {esc(p["arms"][0])}) to '
                    f'{num(rm.get("horizon"), 0)} {esc(p["time_unit"])} ({esc(p["rmst_rule"])}): '
-                   f'{_interval(rm.get("difference"), rm.get("ci_low"), rm.get("ci_high"))}.</p>')
+                   f'{_interval(rm.get("difference"), rm.get("ci_low"), rm.get("ci_high"))} '
+                   f'{esc(p["time_unit"])}.</p>')
         out.append(_figure_block(figures, f"digitised:{p['name']}"))
-        out.append(_records_table(p.get("piecewise", []),
-                                  caption=f"Hazard ratios over thirds of the events, {p['name']}"))
+        a, b = p["arms"][0], p["arms"][1]
+        unit = p["time_unit"]
+        pw = [[f"{num(x['start'], 0)}–{num(x['end'], 0)}"
+               if x.get("end") is not None and math.isfinite(x["end"])
+               else f"{num(x['start'], 0)} onwards", esc(x.get("events_b", "")),
+               esc(x.get("events_a", "")),
+               _interval(x["hr"], x.get("ci_low"), x.get("ci_high"), 2),
+               "–" if x.get("pvalue") is None else fmt_p(x["pvalue"])]
+              for x in p.get("piecewise", [])]
+        if pw:
+            out.append(table_html(
+                [f"interval ({unit})", f"events, {b}", f"events, {a}",
+                 f"HR, {b} against {a} (95% CI)", "p"], pw, numeric=(1, 2, 3, 4),
+                caption=f"Hazard ratios over thirds of the events, {p['name']}"))
     pooled = dig.get("pooled") or {}
     if curves:
         out.append('<h4 id="survival-models-pooled">Across trials: pooled RMST, one-stage Cox, '

@@ -376,10 +376,11 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
                                    ("lower bound capped at 0", min(t) < 0.0)) if hit]
         t = [min(max(x, 0.0), 1.0) for x in t]
         row["with_therapy"] = f"{1000 * t[0]:.0f} per 1,000 ({1000 * t[1]:.0f}–{1000 * t[2]:.0f})"
-        if capped:
-            row["with_therapy"] += f" ({'; '.join(capped)})"
         row["difference"] = (f"{1000 * (t[0] - cr):+.0f} per 1,000 "
                              f"({1000 * (t[1] - cr):+.0f} to {1000 * (t[2] - cr):+.0f})")
+        if capped:
+            row["with_therapy"] += f" ({'; '.join(capped)})"
+            row["difference"] += f" ({'; '.join(capped)})"
     elif a.effect == "HR" and nat["ci_low"] is not None and nat["ci_high"] is not None:
         medians = _comparator_medians(table_frame, a, list(e["study_id"]))
         if medians:
