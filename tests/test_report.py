@@ -119,6 +119,12 @@ def test_report_writes_page_figures_and_results(report):
     single = [a for a in results["analyses"] if a["k"] == 1 and a["p"] is not None
               and a["role"] != "sensitivity"]
     assert single and "0.0435<sup>a</sup>" in page  # REALITY's OS HR 0.42 (0.18-0.97)
+    # a single trial's ratio from counts has its own Wald test on the counts: no mark
+    from metaanalysis.report.html import _p_from_reported
+
+    counted = [a for a in single if a["natural"]["interval"] == "model"]
+    assert counted and not any(_p_from_reported(a) for a in counted)
+    assert all(_p_from_reported(a) for a in single if a["natural"]["interval"] == "reported")
     assert page.count("One trial: a Wald test on the standard error") >= 1
     # a median the summary cannot weight (no interval) is named beside the estimates: sorafenib's
     # median PFS rests on two single-arm series without DECISION's 10.8 months
@@ -138,10 +144,10 @@ def test_report_writes_page_figures_and_results(report):
     # the response network names only its own trials: DIRECTION's counts are unknown and
     # Leboulleux 2012 reports no response, so neither is in it, nor in its caveats
     orr = results["network"]["networks"]["orr"]
-    trial_caveats = [c for c in orr["caveats"] if "(trials.csv)" in c or "transitivity" in c]
-    assert trial_caveats and not any("DIRECTION" in c or "Leboulleux" in c
-                                     for c in trial_caveats)
-    assert not any("PFS assessed" in c or "60% confidence" in c for c in orr["caveats"])
+    # (the typed caveats named both: "... DIRECTION (donafenib) ... enrolled Chinese patients
+    # only", "ALTER01032 and Leboulleux 2012 are randomised phase 2 trials")
+    assert any("(trials.csv)" in c for c in orr["caveats"])
+    assert not any("DIRECTION" in c or "Leboulleux" in c for c in orr["caveats"])
     assert "Left out of the networks: COSMIC-311 (cosmic311)" in page
     assert "(second line) were left out of the network" in results["methods"]
     # the methods say what was done: the data-cut order as applied (PFS: primary, unlabelled,
@@ -157,6 +163,12 @@ def test_report_writes_page_figures_and_results(report):
     assert "with MINORS and RoB 2" in m and "back-calculated from the percentage" in m
     assert "Grambsch–Therneau" in m and "Guyot et al. 2012" in m
     assert "the trial's primary analysis" not in m
+    # without digitised curves the methods do not describe them
+    from metaanalysis.report.methods import methods_paragraph
+
+    proto = ma.read_protocol(ROOT / "data" / "protocol.toml")
+    assert "Guyot" not in methods_paragraph(proto, digitised=False)
+    assert "Guyot" in methods_paragraph(proto, digitised=True)
     # a digitised pair's numbers carry their unit and direction
     assert re.search(r"RMST difference \(test minus standard\) to 528 days \([^)]*\): "
                      r"3\.3 \(-43\.6 to 50\.2\) days\.", page)

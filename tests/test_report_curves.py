@@ -183,3 +183,22 @@ def test_a_count_other_than_the_sources_is_shown_with_its_reason(shipped):
                 "curve falls in steps clicked with some jitter in time") in html
     assert "total_events" not in html  # the repair log's wording stays in results.json
     assert f"{by_name['veteran_overall']['events']} events reconstructed;" in html
+
+
+def test_the_page_gives_the_level_of_the_digitised_and_network_intervals():
+    # a report at another level says so in the headers it prints (not a fixed 95%)
+    from metaanalysis.report.html import _network_tables, _survival_models_block
+
+    pair = {"name": "p", "study_id": "s", "outcome": "OS", "arms": ["standard", "test"],
+            "time_unit": "days", "rmst_rule": "r", "ph_test": {"chisq": 1.0, "pvalue": 0.3},
+            "rmst": {"horizon": 10.0, "difference": 1.0, "ci_low": 0.5, "ci_high": 1.5},
+            "piecewise": [{"start": 0.0, "end": 5.0, "hr": 1.1, "ci_low": 0.9, "ci_high": 1.3,
+                           "pvalue": 0.4, "events_a": 3, "events_b": 4}]}
+    html = _survival_models_block({"digitised": {"curves": [], "pairs": [pair], "level": 90}},
+                                  [])
+    assert "<th>HR, test against standard (90% CI)</th>" in html
+    net = {"title": "t", "measure": "HR",
+           "effects": [{"treatment": "a", "reference": "placebo", "ratio": 0.5,
+                        "ratio_ci_low": 0.4, "ratio_ci_high": 0.6, "pvalue": 0.01}],
+           "pscores": [], "league": []}
+    assert "<th>HR (90% CI)</th>" in _network_tables(net, 90)

@@ -473,6 +473,16 @@ def test_two_studies_with_knapp_hartung_say_what_their_interval_assumes(review):
     # a single study, or three, carry no such note
     assert not any("Knapp-Hartung" in n for n in _group(review, "pfs_hr/sorafenib").notes)
     assert not any("Knapp-Hartung" in n for n in _group(review, "orr/lenvatinib").notes)
+    # nor a z-test sensitivity variant of the same two studies; a Knapp-Hartung one does
+    variants = {g.id: g for g in review.all_results() if g.id.startswith("pfs_hr/lenvatinib~")}
+    assert not any("Knapp-Hartung" in n for n in variants["pfs_hr/lenvatinib~REML-z"].notes)
+    assert any("Knapp-Hartung" in n for n in variants["pfs_hr/lenvatinib~DL-knha"].notes)
+    # at another level the note gives that level's quantiles
+    from metaanalysis.review.analyses import group_notes
+
+    fit = ma.pool(g.fit.yi, g.fit.vi, method="REML", test="knha", level=90)
+    (note,) = [n for n in group_notes(fit, g.analysis, g.entries) if "Knapp-Hartung" in n]
+    assert "(6.31 instead of 1.64)" in note
 
 
 def test_a_variant_names_what_else_it_changed(review):
@@ -494,7 +504,11 @@ def test_characteristics_give_each_arm_and_its_patients(review):
     assert arms["decision"] == "sorafenib 207; placebo 210"
     assert arms["cosmic311"] == "cabozantinib 170; placebo 88"
     assert arms["verify"] == "vandetanib 117 (safety); placebo 118 (safety)"
-    assert arms["kloos2009"] == "sorafenib 41 (ptc cohort)"
+    assert arms["kloos2009"] == "sorafenib 41 (ptc)"
+    # an arm with rows of its whole population and of a subset counts its patients once
+    every = dict(zip(review.characteristics_frame(included_only=False)["study_id"],
+                     review.characteristics_frame(included_only=False)["arms"]))
+    assert every["ho2013"] == "selumetinib 20; selumetinib then RAI 8 (treated with RAI)"
     assert arms["busaidy2022"] == "dabrafenib 26; dabrafenib+trametinib 27"
 
 

@@ -286,7 +286,9 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
         network_method=net_method if network_fits else None, version=__version__,
         rob_tools=(sorted(set(rob.frame["tool"])) if rob is not None and "tool" in rob.frame
                    else ()),
-        survival=True)
+        # the digitised curves are fitted in another process; whether there are any is known
+        digitised=Path(curves_work.folder).is_dir()
+        and any(Path(curves_work.folder).glob("*.meta.csv")))
 
     def complete(results):
         """The digitised curves' section and figures (from the other process), then the diff."""

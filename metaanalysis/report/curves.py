@@ -152,7 +152,8 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
     from ..survival.models import fit_survival_models
 
     contrasts = _comparators(table)
-    section = {"folder": str(folder), "models": list(CURVE_MODELS), "curves": [], "pairs": []}
+    section = {"folder": str(folder), "models": list(CURVE_MODELS), "curves": [], "pairs": [],
+               "level": level}
     objects = {}
     if not folder.is_dir():
         section["pooled"] = {"comparisons": [], "network": None}

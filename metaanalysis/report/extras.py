@@ -113,7 +113,7 @@ def network_section(table, *, method="REML", level=95, trials=None):
     """
     from ..network import network_from_studies
 
-    out = {"method": method, "networks": {}, "rankings": {}, "left_out": []}
+    out = {"method": method, "level": level, "networks": {}, "rankings": {}, "left_out": []}
     fits = {}
     frame = table.frame
     if trials is not None:

@@ -162,6 +162,12 @@ def _unweighted_rows(declared, table) -> list:
     return out
 
 
+def _p_from_reported(g) -> bool:
+    """A single trial's p-value recomputed from the interval it reports (not from counts)."""
+    return (g["k"] == 1 and g["p"] is not None
+            and (g.get("natural") or {}).get("interval") == "reported")
+
+
 def _lower_first(title: str) -> str:
     """"Progression-free survival after a VEGFR-targeted drug" in running text: the first letter
     down, acronyms (VEGFR, PFS) kept."""
@@ -203,12 +209,12 @@ def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
         rows.append([esc(g["group"]), esc(g["k"]), esc(studies), _estimate_text(nat, g["measure"]),
                      pi, ("–" if g["k"] < 2 else num(r.get("i2"), 0) + "%"),
                      "–" if g["p"] is None else
-                     fmt_p(g["p"]) + ("<sup>a</sup>" if g["k"] == 1 else "")])
+                     fmt_p(g["p"]) + ("<sup>a</sup>" if _p_from_reported(g) else "")])
     lines.append(table_html(["therapy", "k", "studies", f"estimate ({level:g}% CI)",
                              f"{level:g}% PI", "I²", "p"], rows, numeric=(1, 3, 4, 5, 6),
                             caption=f"{declared['title']}: estimates by therapy"
                             + ("" if declared["null"] is not None else " (descriptive, no test)")))
-    if any(g["k"] == 1 and g["p"] is not None for g in groups):
+    if any(_p_from_reported(g) for g in groups):
         # the trial's own p-value (a log-rank test, often) is not in the table: this one is
         # recomputed, and a reader comparing it with the paper must know why it differs
         lines.append('<p class="note"><sup>a</sup> One trial: a Wald test on the standard error '
@@ -554,7 +560,8 @@ def _survival_models_block(section, figures, studies=None) -> str:
         if pw:
             out.append(table_html(
                 [f"interval ({unit})", f"events, {b}", f"events, {a}",
-                 f"HR, {b} against {a} (95% CI)", "p"], pw, numeric=(1, 2, 3, 4),
+                 f"HR, {b} against {a} ({num(dig.get('level', 95), 0)}% CI)", "p"], pw,
+                numeric=(1, 2, 3, 4),
                 caption=f"Hazard ratios over thirds of the events, {p['name']}"))
     pooled = dig.get("pooled") or {}
     if curves:
@@ -731,7 +738,8 @@ def render_page(results, table, figures, diff=None) -> str:
         parts.append(_analysis_block(d, groups, results.get("sensitivity", {}), figures, table))
     parts.append(_characteristics_block(results.get("characteristics", []), used_ids))
     parts.append(_excluded_block(results.get("excluded", [])))
-    parts.append(_network_block(results.get("network", {}), figures, 95))
+    parts.append(_network_block(results.get("network", {}), figures,
+                                (results.get("network") or {}).get("level", 95)))
     parts.append(_survival_block(results.get("survival", []), figures,
                                  results.get("survival_left_out", [])))
     parts.append(_survival_models_block(results.get("survival_models"), figures,

@@ -126,7 +126,7 @@ def _grade_text(rules) -> str:
 
 def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
                       network_method: str | None = None, version: str = "",
-                      rob_tools=(), survival=False) -> str:
+                      rob_tools=(), digitised=False) -> str:
     """Methods text written from the protocol's declarations (and any command-line override).
 
     Examples
@@ -205,17 +205,18 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
     from ..review.grade import GradeRules
 
     parts.append(_grade_text(GradeRules(**(getattr(protocol, "grade", None) or {}))))
-    if survival:
+    if digitised:
         parts.append(
             "Digitised Kaplan–Meier curves were turned back into patient data with their "
             "numbers at risk (Guyot et al. 2012); exponential, Weibull, Gompertz, log-logistic, "
             "log-normal, generalised gamma and Royston–Parmar spline models were fitted by "
             "maximum likelihood and compared by AIC and BIC, proportional hazards were tested "
             "on scaled Schoenfeld residuals (Grambsch–Therneau), and restricted mean survival "
-            "times were compared up to the shorter follow-up of the two arms. For randomised "
-            "trials that report only medians, exponential curves through the medians give "
-            "modelled RMST differences up to the shortest follow-up of the trials of each "
-            "estimate.")
+            "times were compared up to the shorter follow-up of the two arms.")
+    parts.append(
+        "For randomised trials that report only medians, exponential curves through the medians "
+        "give modelled restricted mean survival time differences up to the shortest follow-up "
+        "of the trials of each estimate.")
     if network_method:
         parts.append(
             "Therapies were compared indirectly through placebo in a frequentist contrast-based "

@@ -56,6 +56,11 @@ class DigitisedWork:
         self._process = process
         self._pipe = pipe
 
+    @property
+    def folder(self):
+        """The folder of the digitised curves."""
+        return self._args[0]
+
     def result(self):
         """``(section, figures)``: the section's JSON-ready dict and one dict per figure (as
         :func:`~.figures.render_jobs` gives), its files in a temporary folder the caller moves

@@ -188,10 +188,15 @@ def _arm_sizes(frame) -> dict:
                  & ~frame["arm"].str.contains(" vs ", regex=False)]
     for sid, g in rest.groupby("study_id", sort=False):
         parts = []
-        for (arm, pop), h in g.groupby(["arm", "population"], sort=False):
-            # a cohort of a mixed series (Kloos 2009's PTC patients) says which it is
-            parts.append(f"{arm} {h['n'].mode().iloc[0]:g}"
-                         + (f" ({pop} cohort)" if pop not in ("", "itt") else ""))
+        for arm, h in g.groupby("arm", sort=False):
+            # the whole arm where its rows give it; else its largest population, named (Kloos
+            # 2009's PTC patients of a mixed series)
+            whole = h[h["population"].isin(["", "itt"])]
+            if len(whole):
+                parts.append(f"{arm} {whole['n'].mode().iloc[0]:g}")
+            else:
+                top = h.loc[h["n"].idxmax()]
+                parts.append(f"{arm} {top['n']:g} ({top['population']})")
         out[sid] = "; ".join(parts)
     return out
 

@@ -462,32 +462,7 @@ def run_analysis(frame, trials, analysis, *, role=None, parent=None, variant="",
                     for l in ls:
                         reasons[int(l)] = f"could not be fitted: {exc}"
                 continue
-            notes = []
-            if fit.k == 1:
-                if analysis.effect == "PROPORTION":
-                    notes.append("a single study: its own proportion, not a pooled one, with the "
-                                 "interval it reports at the analysis level or else the exact "
-                                 "(Clopper-Pearson) interval")
-                else:
-                    notes.append("a single study: its own estimate, not a pooled one, with the "
-                                 "interval it reports where it gives one at the analysis level "
-                                 "(a bound it does not report prints as NE); the p-value and the "
-                                 "plot use the standard error derived from that interval")
-            d = fit.to_dict()
-            if d.get("test") == "knha" and fit.k == 2:
-                from scipy.stats import t as t_dist
-
-                q = float(t_dist.ppf(0.5 + float(fit.level) / 200.0, d.get("df") or 1.0))
-                notes.append(f"two studies with the Knapp-Hartung adjustment: the interval uses a t "
-                             f"quantile with {d.get('df') or 1:g} degree of freedom ({q:.2f} "
-                             f"instead of 1.96), so it can be wider than either study's own; the "
-                             f"results without it are among the sensitivity analyses where the "
-                             f"protocol declares them")
-            if analysis.group_by == "none":
-                notes.append("one estimate across therapies: assumes a class effect ("
-                             + analysis.class_effect_rationale + ")")
-            if analysis.kind == "binary" and (sub["derived"].str.contains("round")).any():
-                notes.append("some event counts were back-calculated from reported percentages")
+            notes = group_notes(fit, analysis, sub)
             groups.append(GroupResult(gid, analysis, str(g), role or analysis.role, sub, fit,
                                       _p_against_null(fit, analysis), tuple(notes),
                                       parent=parent, variant=variant))
@@ -509,6 +484,40 @@ class TherapyGroups:
     df: float = float("nan")
     df2: float | None = None
     pvalue: float = float("nan")
+
+
+def group_notes(fit, analysis, entries) -> tuple:
+    """What an estimate assumes, said beside it (results.json ``notes``; the page lists them)."""
+    notes = []
+    d = fit.to_dict()
+    if fit.k == 1:
+        if analysis.effect == "PROPORTION":
+            notes.append("a single study: its own proportion, not a pooled one, with the "
+                         "interval it reports at the analysis level or else the exact "
+                         "(Clopper-Pearson) interval")
+        else:
+            notes.append("a single study: its own estimate, not a pooled one, with the "
+                         "interval it reports where it gives one at the analysis level "
+                         "(a bound it does not report prints as NE); the p-value and the "
+                         "plot use the standard error derived from that interval")
+    if d.get("test") == "knha" and fit.k == 2:
+        from scipy.stats import norm
+        from scipy.stats import t as t_dist
+
+        df = d.get("df") or 1.0
+        upper = 0.5 + float(fit.level) / 200.0
+        notes.append(f"two studies with the Knapp-Hartung adjustment: the interval uses a t "
+                     f"quantile with {df:g} degree of freedom ({float(t_dist.ppf(upper, df)):.2f} "
+                     f"instead of {float(norm.ppf(upper)):.2f}), so it can be wider than either "
+                     f"study's own; the results without it are among the sensitivity analyses "
+                     f"where the protocol declares them")
+    if analysis.group_by == "none":
+        notes.append("one estimate across therapies: assumes a class effect ("
+                     + analysis.class_effect_rationale + ")")
+    if analysis.kind == "binary" and "derived" in entries and \
+            entries["derived"].astype(str).str.contains("round").any():
+        notes.append("some event counts were back-calculated from reported percentages")
+    return tuple(notes)
 
 
 def therapy_groups(groups) -> TherapyGroups:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .analyses import _p_against_null, run_analysis
+from .analyses import _p_against_null, group_notes, run_analysis
 
 __all__ = ["sensitivity_runs", "sensitivity_table", "conclusion"]
 
@@ -127,9 +127,11 @@ def sensitivity_runs(frame, trials, analysis, primary_groups, not_run=None) -> l
                 if base.k < 2:
                     continue  # one study: every model gives its own estimate (noted below)
                 fit = fit_entries(base.entries, analysis, **kwargs)
+                # the notes are the variant's own (a z test has no Knapp-Hartung note)
                 g = dataclasses.replace(base, id=f"{base.id}~{vid}", role="sensitivity", fit=fit,
                                         p=_p_against_null(fit, analysis), parent=base.id,
-                                        variant=vid)
+                                        variant=vid,
+                                        notes=group_notes(fit, analysis, base.entries))
                 out.append((base.id, label, g))
             continue
         run = run_analysis(frame, trials, analysis, role="sensitivity", variant=vid, **kwargs)
