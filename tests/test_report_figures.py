@@ -471,3 +471,38 @@ def test_every_figure_written_as_editable_svg_and_pdf_with_truetype_fonts(writte
         assert b"/FontFile2" in body, pdf.name  # TrueType program embedded (Type 42)
         assert (b"/Subtype /TrueType" in body or b"/Subtype /CIDFontType2" in body), pdf.name
         assert b"/Type3" not in body, pdf.name
+
+
+def test_a_review_on_the_freeman_tukey_scale_draws_its_proportion_forest(tmp_path):
+    # PFT goes back to a proportion only with the studies' sizes: the study rows show the
+    # observed rates, the subtotals the review's own back-transform (harmonic mean of n); a
+    # forest of such a fit given nothing else says what it needs instead of drawing blanks
+    import shutil
+
+    import metaanalysis as ma
+    from metaanalysis.errors import InputError
+    from metaanalysis.plots import forest
+    from metaanalysis.report.figures import _forest_figure
+
+    for name in ("studies.csv", "trials.csv", "risk_of_bias.csv"):
+        shutil.copy(ROOT / "data" / name, tmp_path / name)
+    text = (ROOT / "data" / "protocol.toml").read_text(encoding="utf-8")
+    (tmp_path / "protocol.toml").write_text(
+        text.replace('proportion_scale = "PLO"', 'proportion_scale = "PFT"'), encoding="utf-8")
+    review = ma.run_review(tmp_path / "studies.csv")
+    run = review.run("orr")
+    assert run.analysis.scale == "PFT"
+    _, ax = _forest_figure(run)
+    texts = [t.get_text() for t in ax.texts]
+    for g in run.groups:
+        if g.k < 2:
+            continue
+        nat = g.natural()
+        expect = (f"{100 * nat['estimate']:.1f} ({100 * nat['ci_low']:.1f}\u2013"
+                  f"{100 * nat['ci_high']:.1f})")
+        assert expect in texts, (g.group, expect)
+    assert "Freeman-Tukey double arcsine scale" in " ".join(texts)
+    plt.close("all")
+    lenv = next(g for g in run.groups if g.group == "lenvatinib")
+    with pytest.raises(InputError, match="reported="):
+        forest(lenv.fit)

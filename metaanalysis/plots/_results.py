@@ -116,10 +116,14 @@ def study_view(res):
             for key, col in (("estimate", "yi"), ("ci_low", "ci_low"), ("ci_high", "ci_high")):
                 out[key] = 100.0 * inv(sf[col].to_numpy(dtype=float))
         else:
-            raise InputError(
+            # PFT needs each study's n to go back to a proportion: the study rows are left
+            # empty, for the caller's own numbers (the forest's ``reported``); a forest without
+            # them says so (forest._study_rows)
+            out["estimate"] = out["ci_low"] = out["ci_high"] = _NAN
+            out.attrs["display_missing"] = (
                 "the proportions result's study_frame() has no 'proportion' column: the plot "
-                "needs the study proportions from pool_proportions"
-            )
+                "needs the study proportions from pool_proportions, or each study's proportion "
+                "and interval as reported=")
     else:
         tr = display_transform(measure_of(res))
         out["estimate"] = tr(sf["yi"].to_numpy(dtype=float))

@@ -280,6 +280,9 @@ def _study_rows(res, columns, sort_by, descending, digits, group, weight_from=No
         for head, vals in extra_raw.items():
             row[head] = _cell(vals[i])
         rows.append(row)
+    missing = view.attrs.get("display_missing")
+    if missing and any(not math.isfinite(r["estimate"]) for r in rows):
+        raise InputError(missing)
     return rows, list(extra_raw)
 
 

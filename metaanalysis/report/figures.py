@@ -26,6 +26,7 @@ Choices made for the forest plots (issue 14):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -464,13 +465,43 @@ def rob_cells(run, table, rob):
     return cells
 
 
+class _NaturalProportions:
+    """A proportion fit seen with its pooled numbers on the natural scale, for a scale whose
+    back-transformation needs the studies' sizes (PFT, by their harmonic mean): the forest reads
+    ``proportion``, ``proportion_ci_low`` ... as it does from ``pool_proportions``."""
+
+    def __init__(self, fit, natural):
+        self._fit = fit
+        for key, name in (("estimate", "proportion"), ("ci_low", "proportion_ci_low"),
+                          ("ci_high", "proportion_ci_high"), ("pi_low", "proportion_pi_low"),
+                          ("pi_high", "proportion_pi_high")):
+            v = natural.get(key)
+            setattr(self, name, math.nan if v is None else float(v))
+
+    def __getattr__(self, name):
+        return getattr(self._fit, name)
+
+
+def _with_proportions(group):
+    """The group's fit, wrapped where the forest cannot back-transform it alone (see
+    :class:`_NaturalProportions`)."""
+    from ..plots._results import inverse_proportion
+
+    a = group.analysis
+    if a.effect != "PROPORTION" or inverse_proportion(a.scale) is not None:
+        return group.fit
+    return _NaturalProportions(group.fit, group.natural())
+
+
 def _forest_figure(run, raw=None, rob=None):
     from ..plots import forest, forest_table
     from ..review.analyses import therapy_groups
 
     a = run.analysis
     grouped = a.group_by != "none"
-    target = therapy_groups(run.groups) if grouped else run.groups[0].fit
+    fits = [_with_proportions(g) for g in run.groups]
+    target = (therapy_groups([dataclasses.replace(g, fit=f) for g, f in zip(run.groups, fits)])
+              if grouped else fits[0])
     table = forest_table(target, columns=_columns(a, run.groups),
                          reported=reported_intervals(a, run.groups, raw),
                          footnotes=model_footnotes(a, run.groups))
