@@ -42,7 +42,9 @@ def _placebo_medians(frame, studies) -> list:
         rank = [(cuts.index(c) if c in cuts else len(cuts), 0 if a in ("central", "") else 1)
                 for c, a in zip(recs["data_cut"], recs["assessor"])]
         rec = recs.iloc[min(range(len(rank)), key=rank.__getitem__)]
-        out.append((sid, float(rec["value"]) * TIME_UNITS_IN_MONTHS.get(rec["unit"], math.nan)))
+        months = float(rec["value"]) * TIME_UNITS_IN_MONTHS.get(rec["unit"], math.nan)
+        if math.isfinite(months):
+            out.append((sid, months))
     return out
 
 
@@ -83,7 +85,7 @@ def _trial_caveats(trials, studies, outcome, frame=None) -> list:
     if len(phases) > 1:
         out.append("Trial phases (trials.csv): "
                    + _grouped(studies, names, "phase", tf,
-                              {p: f"phase {p}" for p in phases if p}) + ".")
+                              {p: f"phase {p}" for p in phases if p[:1].isdigit()}) + ".")
     if outcome in ("PFS", "OS"):
         yes, unstated = [], []
         for sid in studies:

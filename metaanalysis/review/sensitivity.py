@@ -66,16 +66,15 @@ def _variants(analysis):
     return out
 
 
-# what each variant is about; a change of the other is a side effect the label must name
-_ABOUT = {"data_cut": "data_cut", "assessor": "assessor"}
+# the row choices a variant may be about; a change of the other is a side effect to name
 _WORDS = {"data_cut": "data cut", "assessor": "assessor"}
 
 
 def _side_changes(base, variant, kwargs) -> str:
-    """`` (also the assessor: SELECT central → investigator)`` when a variant asked for another
+    """`` (also assessor of SELECT central → investigator)`` when a variant asked for another
     data cut picks a row of another assessor (the only one at that cut), or the other way round:
     a changed conclusion must not be read as the cut's alone."""
-    about = {_ABOUT[k] for k in kwargs if k in _ABOUT}
+    about = set(kwargs) & set(_WORDS)
     if not about:
         return ""
     b, v = base.entries, variant.entries
