@@ -163,6 +163,9 @@ def test_report_writes_page_figures_and_results(report):
     assert "with MINORS and RoB 2" in m and "back-calculated from the percentage" in m
     assert "Grambsch–Therneau" in m and "Guyot et al. 2012" in m
     assert "the trial's primary analysis" not in m
+    # the summary of findings sends its reader to the rules on the page, not into the repository
+    assert 'The rules and their thresholds are in the <a href="#methods">Methods</a>' in page
+    assert "The certainty of each estimate was rated with GRADE" in m
     # without digitised curves the methods do not describe them
     from metaanalysis.report.methods import methods_paragraph
 

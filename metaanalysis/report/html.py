@@ -272,9 +272,9 @@ def _sof_block(results) -> str:
     out = ['<h2 id="summary-of-findings">Summary of findings</h2>',
            '<p class="note">For each primary outcome: the relative effect, what it means in '
            "absolute terms against the placebo arms of the same trials, and the certainty of "
-           "the evidence (GRADE) with every reason for rating it down. The rules are in "
-           "<code>data/README.md</code>; judgements overridden by the review team are marked "
-           "†.</p>"]
+           "the evidence (GRADE) with every reason for rating it down. The rules and their "
+           'thresholds are in the <a href="#methods">Methods</a>; judgements overridden by the '
+           "review team are marked †.</p>"]
     grade = results.get("grade", {})
     for outcome, rows in rows_by.items():
         body = []
