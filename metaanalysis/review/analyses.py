@@ -166,16 +166,8 @@ def _reported_single(fit, analysis, entries) -> dict | None:
     from ..studies import TIME_UNITS_IN_MONTHS
 
     e = entries.iloc[0]
-
-    def number(key):
-        v = e.get(key)
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            return None
-        return v if math.isfinite(v) else None
-
-    value, lo, hi, level = (number(k) for k in ("value", "ci_low", "ci_high", "ci_level"))
+    value, lo, hi, level = (_entry_number(e, k) for k in ("value", "ci_low", "ci_high",
+                                                          "ci_level"))
     if value is None or value <= 0 or (lo is None and hi is None) or level is None \
             or not math.isclose(100 * level, float(fit.level), rel_tol=1e-9):
         return None
@@ -187,6 +179,15 @@ def _reported_single(fit, analysis, entries) -> dict | None:
     return {"estimate": math.exp(fit.estimate), "ci_low": None if lo is None else lo * factor,
             "ci_high": None if hi is None else hi * factor, "pi_low": None, "pi_high": None,
             "reported": True, "interval": "reported"}
+
+
+def _entry_number(entry, key) -> float | None:
+    """A finite number of an entry's column, or None (missing, empty, not a number)."""
+    try:
+        v = float(entry.get(key))
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _observed_proportion(fit, analysis, entries) -> dict | None:
@@ -210,19 +211,12 @@ def single_proportion(entry, level) -> tuple | None:
     reported where the row gives the value and both bounds at ``level`` (percent), else the
     observed ``xi / ni`` with its exact (Clopper-Pearson) interval (``source`` "exact"); None
     without counts."""
-
-    def number(key):
-        try:
-            v = float(entry.get(key))
-        except (TypeError, ValueError):
-            return None
-        return v if math.isfinite(v) else None
-
-    value, lo, hi, lv = (number(k) for k in ("value", "ci_low", "ci_high", "ci_level"))
+    value, lo, hi, lv = (_entry_number(entry, k) for k in ("value", "ci_low", "ci_high",
+                                                           "ci_level"))
     if (value is not None and lo is not None and hi is not None and lv is not None
             and math.isclose(100 * lv, float(level), rel_tol=1e-9) and lo <= value <= hi):
         return value, lo, hi, "reported"
-    xi, ni = number("xi"), number("ni")
+    xi, ni = _entry_number(entry, "xi"), _entry_number(entry, "ni")
     if xi is None or ni is None or ni <= 0 or not 0 <= xi <= ni:
         return None
     from ..pooling.proportions import clopper_pearson
