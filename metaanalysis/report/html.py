@@ -141,13 +141,15 @@ def _unweighted_rows(declared, table) -> list:
     """The rows an analysis could not weight for want of an interval, as text ("DECISION
     (sorafenib) 10.8 months, line 4"): said beside the estimates, not only among the rows not
     used, since a summary without them can mislead (sorafenib's median PFS without DECISION's)."""
+    from ..review.analyses import NO_INTERVAL
+
     frame = getattr(table, "frame", None)
     if frame is None or "line" not in frame:
         return []
     by_line = frame.set_index("line")
     out = []
     for e in declared.get("not_used") or ():
-        if not str(e.get("reason", "")).startswith("no confidence interval reported"):
+        if e.get("reason") != NO_INTERVAL:
             continue
         line = int(e["line"])
         if line not in by_line.index:

@@ -330,6 +330,17 @@ def effect_entries(selection: Selection, analysis) -> tuple:
     return pd.DataFrame(out), dropped
 
 
+# the reason a row without an interval is not used; the report names such rows beside the
+# estimates (report/html.py) and finds them by this text
+NO_INTERVAL = "no confidence interval reported: no standard error to weight it"
+
+
+def two_study_knha(fit_dict: dict) -> bool:
+    """A Knapp-Hartung fit of two studies (``fit.to_dict()``): its interval uses a t quantile
+    with one degree of freedom, so the page and the GRADE imprecision judgement say so."""
+    return fit_dict.get("test") == "knha" and fit_dict.get("k") == 2
+
+
 def _dropped_reason(reason: str) -> str:
     if "interval" in reason and ("width" in reason or "zero" in reason or "equal" in reason):
         # the reader's words, not the coder's: no array index, no advice on how to fix the row
@@ -337,7 +348,7 @@ def _dropped_reason(reason: str) -> str:
         detail = detail.split("; give ")[0]
         return f"the interval gives no standard error: {detail}"
     if "without an interval" in reason:
-        return "no confidence interval reported: no standard error to weight it"
+        return NO_INTERVAL
     if "not reached" in reason:
         return "median not reached: no estimate to pool"
     if "counts" in reason or "denominator" in reason:
@@ -494,7 +505,7 @@ def group_notes(fit, analysis, entries) -> tuple:
                          "interval it reports where it gives one at the analysis level "
                          "(a bound it does not report prints as NE); the p-value and the "
                          "plot use the standard error derived from that interval")
-    if d.get("test") == "knha" and fit.k == 2:
+    if two_study_knha(d):
         # scipy.special, not scipy.stats: importing scipy.stats costs the report ~0.5 s
         from scipy.special import stdtrit
 

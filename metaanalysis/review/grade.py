@@ -205,8 +205,10 @@ def _judged_interval(group) -> tuple:
 
 def _interval_caveat(fit) -> str:
     """What the reader of an imprecision judgement must know of the interval it rests on."""
+    from .analyses import two_study_knha
+
     d = fit.to_dict()
-    if d.get("test") == "knha" and d.get("k") == 2:
+    if two_study_knha(d):
         return (f" (a Knapp-Hartung interval from two studies: a t quantile with "
                 f"{d.get('df') or 1:g} degree of freedom)")
     return ""
