@@ -1,7 +1,7 @@
 """Accuracy of reconstruct_ipd (issue 15): round trips from known patient data, with and without the
 total number of events.
 
-Run: python benchmarks/bench_reconstruct_accuracy.py [--quick]
+Run: python benchmarks/bench_reconstruct_accuracy.py [--quick] [--seed N]
 
 Each round trip takes two arms of known patient data, draws their Kaplan-Meier curves, clicks them
 as a person does (``simulate_digitisation``, seeded), writes their risk tables, reconstructs both
@@ -192,17 +192,38 @@ def _fmt(x):
     return f"{np.percentile(x, 50):.4f} {np.percentile(x, 90):.4f} {np.max(x):.4f}"
 
 
-def main(quick: bool = False):
+def p90_interval(errors: np.ndarray, groups: int, level: float = 95, n_boot: int = 2000,
+                 seed: int = 1) -> tuple:
+    """Bootstrap interval of the 90th percentile of ``errors``, laid out as ``groups`` data sets
+    of equal size: the digitisations are resampled within each data set (the design fixes the
+    data sets), so the interval shows how much the p90 of this many round trips moves with the
+    seeds of the clicks."""
+    rng = np.random.default_rng(seed)
+    g = np.asarray(errors, float).reshape(groups, -1)
+    k = g.shape[1]
+    stats = [np.percentile(np.take_along_axis(g, rng.integers(0, k, g.shape), axis=1), 90)
+             for _ in range(n_boot)]
+    tail = (100 - level) / 2
+    return float(np.percentile(stats, tail)), float(np.percentile(stats, 100 - tail))
+
+
+def main(quick: bool = False, first_seed: int = 0):
     n_sim = 150 if quick else 300
     reps = 10 if quick else 30
+    sim0, pfs0 = 1000 + first_seed, 5000 + first_seed
     settings = [
-        (f"simulated ({n_sim} pairs, test's clicks)", lambda: simulated_pairs(n_sim)),
-        (f"simulated, realistic clicks ({n_sim})", lambda: realistic(simulated_pairs(n_sim))),
-        (f"real-shaped ({reps} x 10 data sets)", lambda: real_cases(reps)),
-        ("  same clicks, no jitter, no pixels", lambda: real_cases(reps, digitise=NO_JITTER)),
-        ("  same clicks, no jitter, on pixels", lambda: real_cases(reps, digitise=PIXELS_ONLY)),
-        (f"pfs-shaped ({n_sim // 2} pairs)", lambda: realistic(pfs_pairs(n_sim // 2))),
+        (f"simulated ({n_sim} pairs, test's clicks)", lambda: simulated_pairs(n_sim, sim0)),
+        (f"simulated, realistic clicks ({n_sim})", lambda: realistic(simulated_pairs(n_sim, sim0))),
+        (f"real-shaped ({reps} x 10 data sets)", lambda: real_cases(reps, first_seed)),
+        ("  same clicks, no jitter, no pixels",
+         lambda: real_cases(reps, first_seed, digitise=NO_JITTER)),
+        ("  same clicks, no jitter, on pixels",
+         lambda: real_cases(reps, first_seed, digitise=PIXELS_ONLY)),
+        (f"pfs-shaped ({n_sim // 2} pairs)", lambda: realistic(pfs_pairs(n_sim // 2, pfs0))),
     ]
+    if first_seed:
+        print(f"seeds shifted by {first_seed}: the tests' seeds start at 0 (real-shaped), 1000 "
+              "(simulated) and 5000 (pfs-shaped)\n")
     rmse = digitisation_rmse(reps)
     print(f"realistic clicks of the real-shaped curves: RMSE of survival at 100 times "
           f"{rmse.mean():.4f} (mean of {len(rmse)} arms; manual digitisation in SurvdigitizeR: 0.014)\n")
@@ -214,15 +235,27 @@ def main(quick: bool = False):
             hr, med, rmst = measure(cases(), use_d)
             print(f"{label:44s} {'yes' if use_d else 'no':>3s}  {_fmt(hr)}  {_fmt(med)}  {_fmt(rmst)}"
                   f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
+            if label.startswith("real-shaped"):
+                lo, hi = p90_interval(hr, groups=10)
+                print(f"{'':44s} {'':3s}  p90 95% bootstrap interval {lo:.4f}-{hi:.4f} "
+                      f"(the goal is 0.025)", flush=True)
     print(f"\nper data set (real-shaped, {reps} digitisations each): |d log HR| p50 p90 max")
     for name, shape, arms in real_datasets():
         row = []
         for use_d in (False, True):
-            hr, _, _ = measure(real_cases(reps, names={name}), use_d)
+            hr, _, _ = measure(real_cases(reps, first_seed, names={name}), use_d)
             row.append(_fmt(hr))
         print(f"  {name:40s} {shape:26s} n={len(arms[0][0])}/{len(arms[1][0])}  "
               f"without D {row[0]}   with D {row[1]}", flush=True)
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="half the round trips")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="shift every seed by this much: fresh clicks of the same curves, "
+                             "to see how far the tests' numbers are the luck of their seeds")
+    args = parser.parse_args()
+    main(quick=args.quick, first_seed=args.seed)
