@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import needs_baseline_freetype
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -260,3 +262,41 @@ def test_cli_commands_run_in_order(tmp_path):
     assert after == before + n_new
     for folder in ("report", "report-new", "report-mine"):
         assert (tmp_path / folder / "results.json").is_file(), folder
+
+
+# README shows figures of the shipped report (issue 14: "README shows the new figures"): drawn
+# again here by docs/figures/make_forest_figures.py and compared with the committed images at the
+# report-baseline tolerance, so a change to a figure or to the shipped table cannot leave README
+# showing an older drawing (it did: the forest plot without its risk-of-bias columns).
+README_IMAGE_TOL = 3.0
+
+
+@pytest.fixture(scope="module")
+def readme_figures(tmp_path_factory):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_forest_figures", ROOT / "docs" / "figures" / "make_forest_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(tmp_path_factory.mktemp("readme_figures"))
+
+
+def test_readme_shows_every_figure_the_script_makes(readme_figures):
+    shown = set(re.findall(r"!\[[^\]]*\]\((docs/figures/[^)]+\.png)\)", README.read_text()))
+    assert shown == {f"docs/figures/{p.name}" for p in readme_figures}
+
+
+@needs_baseline_freetype
+def test_readme_figures_are_the_report_s_current_drawings(readme_figures):
+    from matplotlib.testing.compare import compare_images
+    from matplotlib.testing.exceptions import ImageComparisonFailure
+
+    for fresh in readme_figures:
+        committed = ROOT / "docs" / "figures" / fresh.name
+        try:
+            err = compare_images(str(committed), str(fresh), tol=README_IMAGE_TOL)
+        except ImageComparisonFailure as exc:  # another size: certainly another drawing
+            err = str(exc)
+        assert err is None, (f"{committed.name} is out of date: run python "
+                             f"docs/figures/make_forest_figures.py ({err})")

@@ -22,13 +22,20 @@ FIGURES = {"pfs_hr_forest.png": "forest_pfs_hr.png", "orr_forest.png": "forest_o
            "pfs_hr_rob_summary.png": "rob_summary_pfs.png"}
 
 
-def main() -> None:
+def main(folder: Path = HERE) -> list:
+    """Write the README's figures into ``folder`` (this one by default); returns their paths.
+    tests/test_readme.py draws them into a temporary folder and compares them with the ones here,
+    so README cannot show figures the report no longer draws."""
+    folder = Path(folder)
+    written = []
     with tempfile.TemporaryDirectory() as tmp:
         out = build_report(ROOT / "data" / "studies.csv", Path(tmp) / "report", formats=("png",))
         for src, dst in FIGURES.items():
-            shutil.copy(out.directory / "figures" / src, HERE / dst)
-            print(f"wrote {HERE / dst}")
+            shutil.copy(out.directory / "figures" / src, folder / dst)
+            written.append(folder / dst)
+    return written
 
 
 if __name__ == "__main__":
-    main()
+    for path in main():
+        print(f"wrote {path}")
