@@ -1,4 +1,5 @@
-"""The command-line interface: ``metaanalysis validate``, ``metaanalysis report`` and friends.
+"""The command-line interface: ``metaanalysis validate``, ``add``, ``report``, ``diff``, and the
+analysis subcommands ``pool``, ``network`` and ``reconstruct`` (:mod:`metaanalysis.cli_analyses`).
 
 Every error the package raises on purpose is printed without a traceback, one problem a line as
 ``path:line:column: message``, and the command exits with status 2.
@@ -103,6 +104,20 @@ def cmd_add(args) -> int:
     new = [w for w in table.warnings if (w.row, w.column, w.message) not in known]
     missing = _uncharacterised(args.studies, table, before)
     new += missing
+    if args.json:
+        print(json.dumps({
+            "path": args.studies,
+            "rows_file": args.rows,
+            "appended": added,
+            "rows": len(table),
+            "backup": None if args.no_backup else f"{args.studies}.bak",
+            "new_warnings": [
+                {"file": w.file, "line": w.row, "column": w.column, "message": w.message}
+                for w in new
+            ],
+            "warnings": len(table.warnings) + len(missing),
+        }, indent=2))
+        return 0
     for w in new:
         print(str(w))
     print(f"{args.studies}: appended {added} row(s) from {args.rows}; now {len(table)} rows, "
@@ -199,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rows", help="CSV of new rows with the table's columns")
     p.add_argument("--studies", default=DEFAULT_STUDIES, help=f"study table (default {DEFAULT_STUDIES})")
     p.add_argument("--no-backup", action="store_true", help="do not keep the previous table as .bak")
+    p.add_argument("--json", action="store_true",
+                   help="print what was appended and the new rows' warnings as JSON")
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("report", help="pool every outcome of a study table and write the report")
@@ -232,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", help="new results.json or report folder")
     p.add_argument("--json", action="store_true", help="print the changes as JSON")
     p.set_defaults(func=cmd_diff)
+
+    from .cli_analyses import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

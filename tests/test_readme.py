@@ -233,10 +233,28 @@ def hold_back_new_rows(folder: Path) -> int:
     return len(new)
 
 
+def write_analysis_inputs(folder: Path) -> None:
+    """The files the README's pool and network commands read: metafor's BCG trials as risk
+    ratios (dat.bcg, shipped in metaanalysis.datasets) and a three-study network of arms (a
+    test's numbers, not a trial's)."""
+    import metaanalysis as ma
+    from metaanalysis.datasets import load_bcg
+
+    bcg = load_bcg()
+    es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    with (folder / "my_effects.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["study", "yi", "vi"])
+        w.writerows(zip(bcg.author, es.yi, es.vi))
+    (folder / "my_network.csv").write_text(
+        "study,treatment,events,n\n1,A,10,100\n1,placebo,20,100\n2,B,12,100\n2,placebo,22,100\n"
+        "3,A,9,100\n3,B,11,100\n", encoding="utf-8")
+
+
 def test_readme_commands_are_found():
     commands = cli_commands(README.read_text(encoding="utf-8"))
     verbs = [argv[0] for _, argv in commands]
-    for verb in ("validate", "add", "report", "diff"):
+    for verb in ("validate", "add", "report", "diff", "pool", "network", "reconstruct"):
         assert verb in verbs, f"the README shows no `metaanalysis {verb}`"
 
 
@@ -244,6 +262,7 @@ def test_cli_commands_run_in_order(tmp_path):
     copy_data(tmp_path)
     n_new = hold_back_new_rows(tmp_path)
     shutil.copy(tmp_path / "data" / "protocol.toml", tmp_path / "my_question.toml")
+    write_analysis_inputs(tmp_path)
     before = len((tmp_path / "data" / "studies.csv").read_text(encoding="utf-8").splitlines())
     # the report's cache on, in a folder of this test's own, as a user has it: the README's first
     # report draws every figure; the later ones (after `add`, with another protocol) take the
@@ -262,6 +281,7 @@ def test_cli_commands_run_in_order(tmp_path):
     assert after == before + n_new
     for folder in ("report", "report-new", "report-mine"):
         assert (tmp_path / folder / "results.json").is_file(), folder
+    assert len((tmp_path / "veteran_ipd.csv").read_text().splitlines()) == 1 + 69
 
 
 # README shows figures of the shipped report (issue 14: "README shows the new figures"): drawn

@@ -1,0 +1,274 @@
+"""The analysis subcommands: ``metaanalysis pool``, ``metaanalysis network`` and
+``metaanalysis reconstruct``, each printing the result's summary or, with ``--json``, its
+``to_dict()`` (the design's "one subcommand per main analysis, each with --json").
+
+They are for scripted reanalysis outside the review: a file of effect sizes or counts pooled the
+way ``rma``/``rma.mh``/``rma.glmm`` would pool it, a network of contrasts or arms, a digitised
+Kaplan-Meier curve turned into patient data. The review's own analyses are the report's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import InputError, MetaAnalysisError, Problem, StudyTableError
+
+# metafor's argument names; each can be mapped to a column of another name (--ai tpos)
+_POOL_COLUMNS = ("yi", "vi", "sei", "ai", "bi", "ci", "di", "n1i", "n2i", "xi", "ni")
+_LABEL_COLUMNS = ("slab", "study", "study_id", "trial", "label", "author")
+_KIND_WORDS = {"effects": "effect sizes", "binary": "two-group counts",
+               "proportions": "one-group counts"}
+_POOL_INPUTS = (
+    "effect sizes: yi with vi (sampling variances) or sei (standard errors)",
+    "two-group counts: ai, ci with n1i, n2i (group sizes) or bi, di (non-events)",
+    "one-group counts: xi (events) with ni (group sizes)",
+)
+
+
+def _print_json(data) -> None:
+    from ._base import jsonable
+
+    print(json.dumps(jsonable(data), indent=2, allow_nan=False))
+
+
+def _pool_kind(table, col) -> str:
+    """Which input the file holds: the first of effect sizes, two-group counts and one-group
+    counts whose columns are all there."""
+    if table.has(col["yi"]) and (table.has(col["vi"]) or table.has(col["sei"])):
+        return "effects"
+    if table.has(col["ai"], col["ci"]) and (table.has(col["n1i"], col["n2i"])
+                                            or table.has(col["bi"], col["di"])):
+        return "binary"
+    if table.has(col["xi"], col["ni"]):
+        return "proportions"
+    raise StudyTableError([Problem(
+        table.name, 1, None,
+        "no columns to pool; give " + "; or ".join(_POOL_INPUTS) + " (metafor's names, or map "
+        "yours with --yi, --vi, --ai ...); the header has: " + ", ".join(table.header))])
+
+
+def cmd_pool(args) -> int:
+    from .csv_inputs import read_csv_table
+
+    table = read_csv_table(args.file, what="one row per study: " + "; or ".join(_POOL_INPUTS))
+    col = {c: getattr(args, c) or c for c in _POOL_COLUMNS}
+    asked = [getattr(args, c) for c in _POOL_COLUMNS + ("slab",) if getattr(args, c)]
+    missing = [c for c in asked if c not in table.header]
+    if missing:
+        raise StudyTableError([Problem(table.name, 1, c, "no such column; the header has: "
+                                       + ", ".join(table.header)) for c in missing])
+    kind = _pool_kind(table, col)
+    slab = args.slab or next((c for c in _LABEL_COLUMNS if c in table.header), None)
+    labels = table.texts(slab) if slab else None
+    problems: list = []
+    options = dict(test=args.test, level=args.level)
+    if kind == "effects":
+        yi = table.numbers(col["yi"], problems, what="an effect size on the analysis scale")
+        if table.has(col["vi"]):
+            spread = dict(vi=table.numbers(col["vi"], problems, minimum=0,
+                                           what="a sampling variance"))
+        else:
+            spread = dict(sei=table.numbers(col["sei"], problems, minimum=0,
+                                            what="a standard error"))
+        run = lambda **kw: _pool_effects(yi, spread, args, labels, **kw)  # noqa: E731
+    elif kind == "binary":
+        ai = table.numbers(col["ai"], problems, minimum=0, what="a count of events")
+        ci = table.numbers(col["ci"], problems, minimum=0, what="a count of events")
+        if table.has(col["n1i"], col["n2i"]):
+            n1i = table.numbers(col["n1i"], problems, minimum=0, strict=True, what="a group size")
+            n2i = table.numbers(col["n2i"], problems, minimum=0, strict=True, what="a group size")
+        else:
+            n1i = ai + table.numbers(col["bi"], problems, minimum=0, what="a count of non-events")
+            n2i = ci + table.numbers(col["di"], problems, minimum=0, what="a count of non-events")
+        _events_within(table, col["ai"], ai, n1i, problems)
+        _events_within(table, col["ci"], ci, n2i, problems)
+        run = lambda **kw: _pool_binary(ai, n1i, ci, n2i, args, labels, **kw)  # noqa: E731
+    else:
+        xi = table.numbers(col["xi"], problems, minimum=0, what="a count of events")
+        ni = table.numbers(col["ni"], problems, minimum=0, strict=True, what="a group size")
+        _events_within(table, col["xi"], xi, ni, problems)
+        run = lambda **kw: _pool_proportions(xi, ni, args, labels, **kw)  # noqa: E731
+    if problems:
+        raise StudyTableError(problems)
+    try:
+        res = run(**options)
+    except MetaAnalysisError as exc:
+        # the study index of an argument error is the file's data row; say which file
+        raise InputError(f"{table.name}: {exc}") from None
+    if args.json:
+        _print_json({"file": table.name, "input": kind, "result": res.to_dict()})
+    else:
+        print(f"{table.name}: {len(table)} studies ({_KIND_WORDS[kind]})")
+        print(res.summary())
+    return 0
+
+
+def _events_within(table, column, events, totals, problems) -> None:
+    for line, x, n in zip(table.lines(), events, totals):
+        if x == x and n == n and x > n:
+            problems.append(Problem(table.name, line, column, f"{x:g} events in a group of "
+                                    f"{n:g}; give at most the group size"))
+
+
+def _pool_effects(yi, spread, args, labels, **options):
+    from .pooling import pool
+
+    return pool(yi, **spread, method=args.method or "REML", measure=args.measure,
+                labels=labels, **options)
+
+
+def _pool_binary(ai, n1i, ci, n2i, args, labels, **options):
+    from .pooling import pool_binary
+
+    return pool_binary(ai, n1i, ci, n2i, measure=args.measure or "OR",
+                       method=args.method or "MH", labels=labels, **options)
+
+
+def _pool_proportions(xi, ni, args, labels, **options):
+    from .pooling import pool_proportions
+
+    return pool_proportions(xi, ni, measure=args.measure, method=args.method or "REML",
+                            labels=labels, **options)
+
+
+# --------------------------------------------------------------------------------------------
+# network
+
+_NETWORK_TEXT = ("study", "treatment", "treat1", "treat2")
+
+
+def cmd_network(args) -> int:
+    import pandas as pd
+
+    from .csv_inputs import read_csv_table
+    from .network import network_meta
+
+    table = read_csv_table(
+        args.file, what="one row per arm (study, treatment, events, n or mean, sd, n) or per "
+        "comparison (study, treat1, treat2, yi with sei or vi, or the ratio with ci_low, ci_high)")
+    problems: list = []
+    frame = {}
+    for c in table.header:
+        if c in _NETWORK_TEXT:
+            frame[c] = table.texts(c)
+        elif c:
+            frame[c] = table.numbers(c, problems, empty_ok=True)
+    if problems:
+        raise StudyTableError(problems)
+    try:
+        res = network_meta(pd.DataFrame(frame), measure=args.measure, reference=args.reference,
+                           method=args.method, level=args.level, small_values=args.small_values)
+    except MetaAnalysisError as exc:
+        raise InputError(f"{table.name}: {exc}") from None
+    if args.json:
+        _print_json({"file": table.name, "result": res.to_dict()})
+    else:
+        print(res.summary())
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# reconstruct
+
+
+def cmd_reconstruct(args) -> int:
+    from .survival import read_curve
+
+    curve = read_curve(args.curve)
+    if args.out:
+        out = Path(args.out)
+        own = {Path(curve.path).resolve()} | {p.resolve() for p in _curve_files(curve.path)}
+        if out.resolve() in own:
+            raise InputError(f"--out {args.out} is one of the curve's own files; give another "
+                             "file for the patient data")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = curve.reconstruct(use_total_events=not args.no_total_events)
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            print(f"{curve.path}: warning: {w.message}", file=sys.stderr)
+    if args.out:
+        from .fileio import atomic_write
+
+        ipd = rec.ipd
+        text = "time,event\n" + "".join(f"{t!r},{int(e)}\n" for t, e in
+                                          zip(ipd["time"].tolist(), ipd["event"].tolist()))
+        atomic_write(args.out, text.encode("utf-8"))
+    if args.json:
+        data = {"curve": curve.to_dict(), "reconstruction": rec.to_dict()}
+        if args.out:
+            data["out"] = str(args.out)
+        _print_json(data)
+    else:
+        who = " ".join(x for x in (curve.study_id, curve.arm, curve.outcome) if x)
+        print(f"{curve.path}{f' ({who})' if who else ''}")
+        print(rec.summary())
+        if args.out:
+            print(f"\n{len(rec.ipd)} patients written to {args.out} (time in {curve.time_unit})")
+    return 0
+
+
+def _curve_files(path) -> list:
+    p = str(path)
+    for suffix in (".clicks.csv", ".meta.csv"):
+        if p.endswith(suffix):
+            p = p[: -len(suffix)]
+    return [Path(p + ".clicks.csv"), Path(p + ".meta.csv")]
+
+
+# --------------------------------------------------------------------------------------------
+# parsers
+
+
+def add_parsers(sub) -> None:
+    """Add ``pool``, ``network`` and ``reconstruct`` to the CLI's subparsers."""
+    p = sub.add_parser(
+        "pool", help="pool a CSV of effect sizes (yi, vi or sei) or counts (ai, bi/n1i, ci, "
+        "di/n2i; or xi, ni) as metafor's rma, rma.mh or rma.glmm would")
+    p.add_argument("file", help="CSV, one row per study, with a header")
+    p.add_argument("--measure", default=None,
+                   help="metafor's measure code: for counts the effect to compute (OR, RR, RD; "
+                        "PLO, PFT, PR... for one group), for effect sizes the scale they are on "
+                        "(HR, OR, RR... are back-transformed in the summary)")
+    p.add_argument("--method", default=None,
+                   help="tau^2 estimator (REML, DL, PM, ...; default REML), or MH / PETO for "
+                        "two-group counts (default MH), GLMM for one-group counts")
+    p.add_argument("--test", default="z", help="z (default), t or knha")
+    p.add_argument("--level", default=95.0, type=float, help="confidence level, percent")
+    for c in _POOL_COLUMNS:
+        p.add_argument(f"--{c}", default=None, metavar="COLUMN",
+                       help=f"the column holding {c} (default: {c})")
+    p.add_argument("--slab", default=None, metavar="COLUMN",
+                   help="study labels (default: the first of " + ", ".join(_LABEL_COLUMNS) + ")")
+    p.add_argument("--json", action="store_true", help="print the result's to_dict() as JSON")
+    p.set_defaults(func=cmd_pool)
+
+    p = sub.add_parser("network", help="network meta-analysis of a CSV of arms or contrasts "
+                       "(netmeta's model)")
+    p.add_argument("file", help="CSV with a header: study, treatment, events, n (or mean, sd, n); "
+                   "or study, treat1, treat2 and yi with sei or vi (or the ratio with ci_low, "
+                   "ci_high)")
+    p.add_argument("--measure", default="OR", help="OR (default), RR, RD, MD, ROM; HR, IRR, "
+                   "SMD, GEN for contrasts")
+    p.add_argument("--reference", default="placebo", help="the treatment others are compared "
+                   "with (default placebo)")
+    p.add_argument("--method", default="REML", help="REML (default), ML, DL or EE")
+    p.add_argument("--level", default=95.0, type=float, help="confidence level, percent")
+    p.add_argument("--small-values", default="good", choices=("good", "bad"),
+                   help="whether small effects are good (ranking); default good")
+    p.add_argument("--json", action="store_true", help="print the result's to_dict() as JSON")
+    p.set_defaults(func=cmd_network)
+
+    p = sub.add_parser("reconstruct", help="patient data from a digitised Kaplan-Meier curve "
+                       "(Guyot et al. 2012), with its diagnostics")
+    p.add_argument("curve", help="the curve: <name>.clicks.csv, <name>.meta.csv or <name> "
+                   "(see data/curves/README.md)")
+    p.add_argument("--out", default=None, help="write the patient data (time, event) to this CSV")
+    p.add_argument("--no-total-events", action="store_true",
+                   help="ignore the total number of events in the meta file")
+    p.add_argument("--json", action="store_true", help="print the reconstruction's to_dict() "
+                   "(with the patient data) as JSON")
+    p.set_defaults(func=cmd_reconstruct)

@@ -1,0 +1,245 @@
+"""The analysis subcommands (design.md: "one subcommand per main analysis, each with --json"):
+``pool``, ``network`` and ``reconstruct`` give what the functions they call give, read metafor's
+column names (or the user's, mapped), name every bad cell by file, line and column without a
+traceback, and write their output file atomically; ``add --json`` too.
+
+Numbers: BCG (metafor's dat.bcg) pooled by the CLI agree with metafor's printed REML / Knapp-Hartung
+fit (the same values README quotes, from tests/reference), and with the Python functions exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.cli import main
+from metaanalysis.datasets import load_bcg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_studies import GOOD_ROWS, row, to_csv  # noqa: E402
+
+CURVE = ROOT / "data" / "curves" / "veteran_os_standard"
+
+
+def run_cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "metaanalysis", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, env=env)
+
+
+def json_of(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture()
+def bcg_files(tmp_path):
+    bcg = load_bcg()
+    counts = tmp_path / "bcg.csv"
+    bcg.to_csv(counts, index=False)
+    es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    effects = tmp_path / "bcg_es.csv"
+    pd.DataFrame({"study": bcg.author, "yi": es.yi, "vi": es.vi}).to_csv(effects, index=False)
+    return bcg, es, counts, effects
+
+
+# --------------------------------------------------------------------------------------------
+# pool
+
+
+def test_pool_effect_sizes_as_metafor_and_as_pool(bcg_files, capsys):
+    bcg, es, _, effects = bcg_files
+    d = json_of(capsys, ["pool", str(effects), "--test", "knha", "--json"])
+    assert d["input"] == "effects"
+    r = d["result"]
+    # metafor 3.8-1: rma(yi, vi, data = dat.bcg RR, test = "knha") prints these (4 decimals)
+    assert r["estimate"] == pytest.approx(-0.7145, abs=5e-5)
+    assert r["tau2"] == pytest.approx(0.3132, abs=5e-5)
+    assert r["ci_low"] == pytest.approx(-1.1084, abs=5e-5)
+    ref = ma.pool(es.yi, es.vi, method="REML", test="knha").to_dict()
+    for key in ("estimate", "se", "ci_low", "ci_high", "tau2", "q", "i2"):
+        assert r[key] == pytest.approx(ref[key], rel=1e-12), key
+    # standard errors instead of variances give the same fit; another estimator is passed on
+    sei = effects.parent / "bcg_sei.csv"
+    pd.DataFrame({"yi": es.yi, "sei": np.sqrt(es.vi)}).to_csv(sei, index=False)
+    d2 = json_of(capsys, ["pool", str(sei), "--test", "knha", "--json"])
+    assert d2["result"]["estimate"] == pytest.approx(r["estimate"], rel=1e-12)
+    dl = json_of(capsys, ["pool", str(effects), "--method", "DL", "--json"])["result"]
+    assert dl["tau2"] == pytest.approx(ma.pool(es.yi, es.vi, method="DL").tau2, rel=1e-12)
+    assert dl["tau2"] != pytest.approx(r["tau2"], rel=1e-3)
+
+
+def test_pool_counts_with_mapped_columns_and_either_group_size(bcg_files, capsys, tmp_path):
+    bcg, _, counts, _ = bcg_files
+    mapped = ["--ai", "tpos", "--bi", "tneg", "--ci", "cpos", "--di", "cneg"]
+    d = json_of(capsys, ["pool", str(counts), *mapped, "--json"])
+    assert d["input"] == "binary"
+    ref = ma.pool_binary(bcg.tpos, bcg.tpos + bcg.tneg, bcg.cpos, bcg.cpos + bcg.cneg,
+                         measure="OR", method="MH").to_dict()
+    assert d["result"]["estimate"] == pytest.approx(ref["estimate"], rel=1e-12)
+    # group sizes given directly: the same fit
+    sizes = tmp_path / "sizes.csv"
+    pd.DataFrame({"ai": bcg.tpos, "n1i": bcg.tpos + bcg.tneg, "ci": bcg.cpos,
+                  "n2i": bcg.cpos + bcg.cneg}).to_csv(sizes, index=False)
+    d2 = json_of(capsys, ["pool", str(sizes), "--json"])
+    assert d2["result"]["estimate"] == pytest.approx(ref["estimate"], rel=1e-12)
+    # a measure and a tau² method are passed on (inverse variance RR, REML: metafor's -0.7145)
+    rr = json_of(capsys, ["pool", str(counts), *mapped, "--measure", "RR", "--method", "REML",
+                          "--json"])["result"]
+    assert rr["estimate"] == pytest.approx(-0.7145, abs=5e-5)
+
+
+def test_pool_one_group_counts(tmp_path, capsys):
+    p = tmp_path / "prop.csv"
+    p.write_text("study,xi,ni\nA,12,40\nB,30,61\nC,7,35\n")
+    d = json_of(capsys, ["pool", str(p), "--measure", "PLO", "--json"])
+    assert d["input"] == "proportions"
+    ref = ma.pool_proportions([12, 30, 7], [40, 61, 35], measure="PLO").to_dict()
+    assert d["result"]["estimate"] == pytest.approx(ref["estimate"], rel=1e-12)
+    assert d["result"]["proportion"] == pytest.approx(ref["proportion"], rel=1e-12)
+
+
+def test_pool_text_output_names_the_file_and_the_input(bcg_files, capsys):
+    _, _, _, effects = bcg_files
+    assert main(["pool", str(effects)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{effects}: 13 studies (effect sizes)")
+    assert "-0.7145" in out  # REML estimate, z test
+
+
+def test_pool_names_every_bad_cell_without_traceback(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("study,yi,vi\nA,0.1,0.02\nB,abc,0.03\nC,0.3,-1\nD,0.2,\n")
+    before = p.read_bytes()
+    res = run_cli("pool", str(p))
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.splitlines()
+    assert lines[0].startswith(f"{p}:3:yi: 'abc' is not a number")
+    assert lines[1].startswith(f"{p}:4:vi: -1 is out of range")
+    assert lines[2].startswith(f"{p}:5:vi: is empty")
+    assert res.stdout == ""
+    assert p.read_bytes() == before
+
+
+@pytest.mark.parametrize("content, argv, expected", [
+    ("study,foo\nA,1\n", [], ":1: no columns to pool; give effect sizes"),
+    ("study,xi,ni\nA,5,4\n", [], ":2:xi: 5 events in a group of 4"),
+    ("study,ai,n1i,ci,n2i\nA,3,10,4,0\n", [], ":2:n2i: 0 is out of range; give a group size "
+     "above 0"),
+    ("study,yi,vi\nA,0.1,0.02\n", ["--vi", "var"], ":1:var: no such column; the header has: "
+     "study, yi, vi"),
+    ("study,yi,vi\n", [], ": has a header but no data rows"),
+    ("study,yi,vi\nA,0.1,0.02\nB,0.2,0.03\n", ["--method", "FOO"], "unknown method 'FOO'"),
+])
+def test_pool_bad_input_exits_2_with_the_place(tmp_path, content, argv, expected):
+    p = tmp_path / "in.csv"
+    p.write_text(content)
+    res = run_cli("pool", str(p), *argv)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert expected in res.stderr
+    assert str(p) in res.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# network
+
+ARMS = ("study,treatment,events,n\n1,A,10,100\n1,placebo,20,100\n2,B,12,100\n2,placebo,22,100\n"
+        "3,A,9,100\n3,B,11,100\n")
+
+
+def test_network_matches_network_meta(tmp_path, capsys):
+    p = tmp_path / "arms.csv"
+    p.write_text(ARMS)
+    d = json_of(capsys, ["network", str(p), "--json"])["result"]
+    frame = pd.DataFrame({"study": ["1", "1", "2", "2", "3", "3"],
+                          "treatment": ["A", "placebo", "B", "placebo", "A", "B"],
+                          "events": [10., 20, 12, 22, 9, 11], "n": [100.] * 6})
+    ref = json.loads(json.dumps(ma.network_meta(frame).to_dict()))
+    assert d == ref
+    assert main(["network", str(p), "--method", "EE"]) == 0
+    assert "network meta-analysis" in capsys.readouterr().out
+
+
+def test_network_bad_cell_and_bad_reference(tmp_path):
+    p = tmp_path / "arms.csv"
+    p.write_text(ARMS.replace("2,B,12,100", "2,B,twelve,100"))
+    res = run_cli("network", str(p))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{p}:4:events: 'twelve' is not a number" in res.stderr
+    p.write_text(ARMS)
+    res = run_cli("network", str(p), "--reference", "sorafenib")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{p}: reference 'sorafenib'" in res.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# reconstruct
+
+
+def test_reconstruct_writes_the_patient_data_the_function_gives(tmp_path, capsys):
+    out = tmp_path / "ipd.csv"
+    out.write_text("an older file, replaced whole\n")
+    d = json_of(capsys, ["reconstruct", str(CURVE), "--out", str(out), "--json"])
+    rec = ma.read_curve(CURVE).reconstruct()
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["time", "event"]
+    assert len(written) == rec.n == d["reconstruction"]["n"] == 69
+    np.testing.assert_array_equal(written["time"], rec.ipd["time"])
+    np.testing.assert_array_equal(written["event"], rec.ipd["event"])
+    assert d["reconstruction"]["events"] == int(written["event"].sum())
+    assert d["reconstruction"]["total_events"] == 64
+    assert d["curve"]["study_id"] == "veteran"
+    assert sorted(os.listdir(tmp_path)) == ["ipd.csv"]  # no temporary file left beside it
+
+
+def test_reconstruct_without_total_events_and_as_text(capsys):
+    d = json_of(capsys, ["reconstruct", str(CURVE), "--no-total-events", "--json"])
+    assert d["reconstruction"]["total_events"] is None
+    rec = ma.read_curve(CURVE).reconstruct(use_total_events=False)
+    assert d["reconstruction"]["events"] == rec.events
+    assert main(["reconstruct", str(CURVE)]) == 0
+    out = capsys.readouterr().out
+    assert "(veteran standard OS)" in out and "patients: 69" in out
+
+
+def test_reconstruct_refuses_its_own_files_and_names_a_missing_curve(tmp_path):
+    meta = Path(str(CURVE) + ".meta.csv")
+    before = meta.read_bytes()
+    res = run_cli("reconstruct", str(CURVE), "--out", str(meta))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "is one of the curve's own files" in res.stderr
+    assert meta.read_bytes() == before
+    res = run_cli("reconstruct", str(tmp_path / "nothing"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{tmp_path / 'nothing'}.meta.csv: metadata file not found" in res.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# add --json
+
+
+def test_add_json_lists_what_was_appended_and_only_the_new_warnings(tmp_path, capsys):
+    table = tmp_path / "studies.csv"
+    old = row(study_id="old2020", trial="OLD", year="2020", value="10.0", ci_low="9.9",
+              ci_high="60.0")
+    table.write_text(to_csv(GOOD_ROWS + [old]))
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv([row(study_id="new2025", trial="NEW2", year="2025", value="10.0",
+                                ci_low="9.0", ci_high="80.0")]))
+    d = json_of(capsys, ["add", str(rows), "--studies", str(table), "--json"])
+    assert d["appended"] == 1 and d["rows"] == len(GOOD_ROWS) + 2
+    assert d["backup"] == f"{table}.bak" and Path(d["backup"]).is_file()
+    lines = {w["line"] for w in d["new_warnings"]}
+    assert lines == {len(GOOD_ROWS) + 3}  # the new row's warning, not the old one's
+    assert d["warnings"] >= 2
