@@ -21,7 +21,9 @@ RANK = {
     "network": 5, "simulate": 5, "distributed": 5, "batch": 5, "living": 5,
     "review": 6, "plots": 6,
     "report": 7,
-    "cli": 8, "__main__": 8, "__init__": 8,
+    # the analysis subcommands' CSV reader (it uses review/_files.py's) and the subcommands
+    "csv_inputs": 7,
+    "cli": 8, "cli_analyses": 8, "__main__": 8, "__init__": 8,
 }
 HEAVY = ("matplotlib", "lifelines", "statsmodels")
 
