@@ -91,19 +91,105 @@ def cmd_pool(args) -> int:
         ni = table.numbers(col["ni"], problems, minimum=0, strict=True, what="a group size")
         _events_within(table, col["xi"], xi, ni, problems)
         run = lambda **kw: _pool_proportions(xi, ni, args, labels, **kw)  # noqa: E731
+    by = None
+    if args.by:
+        if args.by not in table.header:
+            problems.append(Problem(table.name, 1, args.by, "no such column for --by; the header "
+                                    "has: " + ", ".join(table.header)))
+        else:
+            by = table.texts(args.by)
+            for line, g in zip(table.lines(), by):
+                if not g:
+                    problems.append(Problem(table.name, line, args.by, "is empty; give the "
+                                            "study's subgroup"))
     if problems:
         raise StudyTableError(problems)
+    if (by is not None or args.mods) and (args.method or "").upper() in _NOT_IV:
+        raise InputError(f"--method {args.method}: subgroups and meta-regression weight each "
+                         "study by its inverse variance; give a tau^2 estimator (REML, DL, ...) "
+                         "or EE")
+    extra = {}
     try:
         res = run(**options)
+        if by is not None or args.mods:
+            yi, vi = _effect_sizes(res)
+            if by is not None:
+                extra["subgroups"] = _subgroups(yi, vi, by, args, labels)
+            if args.mods:
+                extra["meta_regression"] = _meta_regression(yi, vi, table, args)
+        if args.small_study:
+            extra["small_study"] = _small_study(res)
     except MetaAnalysisError as exc:
         # the study index of an argument error is the file's data row; say which file
         raise InputError(f"{table.name}: {exc}") from None
+    if args.small_study and res.k < 10:
+        print(f"{table.name}: warning: {res.k} studies; tests for small-study effects have too "
+              "little power to tell chance from asymmetry with fewer than 10 (Cochrane Handbook "
+              "13.3.5.4)", file=sys.stderr)
     if args.json:
-        _print_json({"file": table.name, "input": kind, "result": res.to_dict()})
+        data = {"file": table.name, "input": kind, "result": res.to_dict()}
+        data.update({k: (v.to_dict() if hasattr(v, "to_dict") else
+                         {name: r.to_dict() for name, r in v.items()})
+                     for k, v in extra.items()})
+        _print_json(data)
     else:
         print(f"{table.name}: {len(table)} studies ({_KIND_WORDS[kind]})")
         print(res.summary())
+        for key, value in extra.items():
+            print(f"\n--- {key.replace('_', ' ')} ---")
+            if hasattr(value, "summary"):
+                print(value.summary())
+            else:
+                for name, r in value.items():
+                    print(f"{name}: {r.summary() if hasattr(r, 'summary') else r}")
     return 0
+
+
+# pooling methods that are not inverse-variance fits of effect sizes
+_NOT_IV = ("MH", "PETO", "GLMM")
+
+
+def _effect_sizes(res):
+    """The studies' effect sizes and sampling variances on the analysis scale (what subgroups and
+    meta-regression pool): as given, or as the fit computed them from the counts."""
+    import numpy as np
+
+    yi = getattr(res, "yi", None)
+    vi = getattr(res, "vi", None)
+    if yi is None or vi is None:  # pragma: no cover - every result carries them
+        raise InputError("this fit does not expose its effect sizes")
+    return np.asarray(yi, float), np.asarray(vi, float)
+
+
+def _subgroups(yi, vi, groups, args, labels):
+    from .pooling import subgroup_analysis
+
+    method = args.method if args.method and args.method.upper() not in _NOT_IV else "REML"
+    return subgroup_analysis(yi, vi, groups=groups, method=method, test=args.test,
+                             level=args.level, labels=labels, measure=args.measure)
+
+
+def _meta_regression(yi, vi, table, args):
+    import pandas as pd
+
+    from .pooling import meta_regression
+
+    data = {}
+    for c in table.header:
+        cells = table.texts(c)
+        try:
+            data[c] = [float(x) if x else float("nan") for x in cells]
+        except ValueError:
+            data[c] = cells
+    method = args.method if args.method and args.method.upper() not in _NOT_IV else "REML"
+    return meta_regression(yi, vi, mods=args.mods, data=pd.DataFrame(data), method=method,
+                           test=args.test, level=args.level)
+
+
+def _small_study(res) -> dict:
+    from .pooling import egger_test, rank_test, trim_and_fill
+
+    return {"egger": egger_test(res), "rank": rank_test(res), "trim_and_fill": trim_and_fill(res)}
 
 
 def _events_within(table, column, events, totals, problems) -> None:
@@ -243,6 +329,14 @@ def add_parsers(sub) -> None:
                        help=f"the column holding {c} (default: {c})")
     p.add_argument("--slab", default=None, metavar="COLUMN",
                    help="study labels (default: the first of " + ", ".join(_LABEL_COLUMNS) + ")")
+    p.add_argument("--by", default=None, metavar="COLUMN",
+                   help="subgroup analysis by this column (a tau^2 per subgroup, the test "
+                        "between subgroups), beside the overall fit")
+    p.add_argument("--mods", default=None, metavar="FORMULA",
+                   help="meta-regression on the file's columns, e.g. '~ ablat + year'")
+    p.add_argument("--small-study", action="store_true",
+                   help="Egger's regression test, the rank correlation test and trim and fill "
+                        "(asked for: the report runs them only with 10 studies or more)")
     p.add_argument("--json", action="store_true", help="print the result's to_dict() as JSON")
     p.set_defaults(func=cmd_pool)
 

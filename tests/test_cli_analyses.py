@@ -243,3 +243,55 @@ def test_add_json_lists_what_was_appended_and_only_the_new_warnings(tmp_path, ca
     lines = {w["line"] for w in d["new_warnings"]}
     assert lines == {len(GOOD_ROWS) + 3}  # the new row's warning, not the old one's
     assert d["warnings"] >= 2
+
+
+# --------------------------------------------------------------------------------------------
+# pool: subgroups, meta-regression, small-study tests (the README's metafor numbers for BCG)
+
+
+@pytest.fixture()
+def bcg_full(tmp_path):
+    bcg = load_bcg()
+    es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    p = tmp_path / "bcg_full.csv"
+    bcg.assign(yi=es.yi, vi=es.vi).to_csv(p, index=False)
+    return bcg, es, p
+
+
+def test_pool_subgroups_regression_and_small_study_tests(bcg_full, capsys):
+    bcg, es, p = bcg_full
+    d = json_of(capsys, ["pool", str(p), "--by", "alloc", "--mods", "~ ablat + year",
+                         "--test", "knha", "--small-study", "--json"])
+    ref = ma.subgroup_analysis(es.yi, es.vi, groups=bcg.alloc, test="knha").to_dict()
+    assert json.loads(json.dumps(ma._base.jsonable(ref))) == d["subgroups"]
+    reg = d["meta_regression"]
+    # metafor 3.8-1: rma(yi, vi, mods = ~ ablat + year, test = "knha"): ablat -0.0280, p 0.0332
+    assert reg["coef_names"] == ["intrcpt", "ablat", "year"]
+    assert reg["coef"][1] == pytest.approx(-0.0280, abs=5e-5)
+    assert reg["pvalue"][1] == pytest.approx(0.0332, abs=5e-5)
+    small = d["small_study"]
+    # regtest(res): t = -0.7812, p = 0.4512; ranktest: tau 0.0256, p 0.9524; trimfill: 1 study
+    assert small["egger"]["statistic"] == pytest.approx(-0.7812, abs=5e-5)
+    assert small["egger"]["pvalue"] == pytest.approx(0.4512, abs=5e-5)
+    assert small["rank"]["pvalue"] == pytest.approx(0.9524, abs=5e-5)
+    assert small["trim_and_fill"]["k0"] == 1
+    assert capsys.readouterr().err == ""  # 13 studies: no power warning
+
+
+def test_pool_extras_refuse_bad_requests_and_warn_on_few_studies(tmp_path):
+    p = tmp_path / "e.csv"
+    p.write_text("study,yi,vi,group\nA,0.1,0.02,x\nB,0.3,0.03,\nC,0.2,0.01,y\n")
+    res = run_cli("pool", str(p), "--by", "group")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{p}:3:group: is empty; give the study's subgroup" in res.stderr
+    res = run_cli("pool", str(p), "--by", "arm")
+    assert f"{p}:1:arm: no such column for --by" in res.stderr
+    res = run_cli("pool", str(p), "--mods", "~ dose")
+    assert res.returncode == 2 and "Traceback" not in res.stderr and str(p) in res.stderr
+    counts = tmp_path / "c.csv"
+    counts.write_text("study,ai,n1i,ci,n2i,g\nA,3,30,6,30,x\nB,4,40,9,41,y\n")
+    res = run_cli("pool", str(counts), "--by", "g", "--method", "MH")
+    assert res.returncode == 2 and "inverse variance" in res.stderr
+    res = run_cli("pool", str(p), "--small-study")
+    assert res.returncode == 0
+    assert f"{p}: warning: 3 studies; tests for small-study effects" in res.stderr

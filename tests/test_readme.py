@@ -244,8 +244,8 @@ def write_analysis_inputs(folder: Path) -> None:
     es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
     with (folder / "my_effects.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["study", "yi", "vi"])
-        w.writerows(zip(bcg.author, es.yi, es.vi))
+        w.writerow(["study", "yi", "vi", "alloc", "ablat"])
+        w.writerows(zip(bcg.author, es.yi, es.vi, bcg.alloc, bcg.ablat))
     (folder / "my_network.csv").write_text(
         "study,treatment,events,n\n1,A,10,100\n1,placebo,20,100\n2,B,12,100\n2,placebo,22,100\n"
         "3,A,9,100\n3,B,11,100\n", encoding="utf-8")
