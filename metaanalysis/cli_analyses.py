@@ -102,6 +102,15 @@ def cmd_pool(args) -> int:
                 if not g:
                     problems.append(Problem(table.name, line, args.by, "is empty; give the "
                                             "study's subgroup"))
+    if args.mods:
+        import re
+
+        for c in table.header:
+            if c and re.search(rf"(?<![\w.]){re.escape(c)}(?![\w.])", args.mods):
+                for line, cell in zip(table.lines(), table.texts(c)):
+                    if not cell:
+                        problems.append(Problem(table.name, line, c, "is empty; a moderator of "
+                                                "--mods needs a value for every study"))
     if problems:
         raise StudyTableError(problems)
     if (by is not None or args.mods) and (args.method or "").upper() in _NOT_IV:
@@ -118,7 +127,10 @@ def cmd_pool(args) -> int:
             if args.mods:
                 extra["meta_regression"] = _meta_regression(yi, vi, table, args)
         if args.small_study:
-            extra["small_study"] = _small_study(res)
+            fit, refit = _iv_fit(res, kind, args)
+            if refit:  # said before the tests it concerns
+                extra["small_study_fit"] = refit
+            extra["small_study"] = _small_study(fit)
     except MetaAnalysisError as exc:
         # the study index of an argument error is the file's data row; say which file
         raise InputError(f"{table.name}: {exc}") from None
@@ -128,7 +140,7 @@ def cmd_pool(args) -> int:
               "13.3.5.4)", file=sys.stderr)
     if args.json:
         data = {"file": table.name, "input": kind, "result": res.to_dict()}
-        data.update({k: (v.to_dict() if hasattr(v, "to_dict") else
+        data.update({k: (v.to_dict() if hasattr(v, "to_dict") else v if isinstance(v, str) else
                          {name: r.to_dict() for name, r in v.items()})
                      for k, v in extra.items()})
         _print_json(data)
@@ -136,6 +148,9 @@ def cmd_pool(args) -> int:
         print(f"{table.name}: {len(table)} studies ({_KIND_WORDS[kind]})")
         print(res.summary())
         for key, value in extra.items():
+            if isinstance(value, str):
+                print(value)
+                continue
             print(f"\n--- {key.replace('_', ' ')} ---")
             if hasattr(value, "summary"):
                 print(value.summary())
@@ -164,9 +179,10 @@ def _effect_sizes(res):
 def _subgroups(yi, vi, groups, args, labels):
     from .pooling import subgroup_analysis
 
-    method = args.method if args.method and args.method.upper() not in _NOT_IV else "REML"
-    return subgroup_analysis(yi, vi, groups=groups, method=method, test=args.test,
-                             level=args.level, labels=labels, measure=args.measure)
+    # (MH, Peto and GLMM were refused above; counts pooled by MH by default go in by REML)
+    return subgroup_analysis(yi, vi, groups=groups, method=args.method or "REML",
+                             test=args.test, level=args.level, labels=labels,
+                             measure=args.measure)
 
 
 def _meta_regression(yi, vi, table, args):
@@ -181,9 +197,25 @@ def _meta_regression(yi, vi, table, args):
             data[c] = [float(x) if x else float("nan") for x in cells]
         except ValueError:
             data[c] = cells
-    method = args.method if args.method and args.method.upper() not in _NOT_IV else "REML"
-    return meta_regression(yi, vi, mods=args.mods, data=pd.DataFrame(data), method=method,
-                           test=args.test, level=args.level)
+    return meta_regression(yi, vi, mods=args.mods, data=pd.DataFrame(data),
+                           method=args.method or "REML", test=args.test, level=args.level)
+
+
+_DEFAULT_METHOD = {"effects": "REML", "binary": "MH", "proportions": "REML"}
+
+
+def _iv_fit(res, kind, args) -> tuple:
+    """The inverse-variance fit the small-study tests refit (they cannot repeat an MH, Peto or
+    GLMM fit): the main fit when it is one, else a REML fit of its effect sizes, with a note."""
+    method = (args.method or _DEFAULT_METHOD[kind]).upper()
+    if method not in _NOT_IV:
+        return res, ""
+    from .pooling import pool
+
+    yi, vi = _effect_sizes(res)
+    fit = pool(yi, vi, method="REML", test=args.test, level=args.level, measure=args.measure)
+    return fit, (f"(the small-study tests use a random-effects REML fit of the same effect sizes: "
+                 f"they cannot repeat a {method} fit)")
 
 
 def _small_study(res) -> dict:

@@ -295,3 +295,23 @@ def test_pool_extras_refuse_bad_requests_and_warn_on_few_studies(tmp_path):
     res = run_cli("pool", str(p), "--small-study")
     assert res.returncode == 0
     assert f"{p}: warning: 3 studies; tests for small-study effects" in res.stderr
+
+
+def test_pool_counts_small_study_tests_refit_by_reml_and_moderators_named(bcg_files, capsys,
+                                                                         tmp_path):
+    bcg, _, counts, _ = bcg_files
+    mapped = ["--ai", "tpos", "--bi", "tneg", "--ci", "cpos", "--di", "cneg"]
+    d = json_of(capsys, ["pool", str(counts), *mapped, "--small-study", "--json"])
+    assert d["result"]["method"] == "MH"
+    assert "cannot repeat a MH fit" in d["small_study_fit"]
+    es = ma.escalc("OR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    ref = ma.egger_test(ma.pool(es.yi, es.vi, method="REML")).to_dict()
+    assert d["small_study"]["egger"]["statistic"] == pytest.approx(ref["statistic"], rel=1e-10)
+    p = tmp_path / "m.csv"
+    p.write_text("study,yi,vi,dose,dosage\nA,0.1,0.02,1,\nB,0.3,0.03,,2\nC,0.2,0.01,3,\n"
+                 "D,0.25,0.02,4,1\n")
+    res = run_cli("pool", str(p), "--mods", "~ dose")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    # only the moderator's own empty cell: not those of 'dosage', which the formula does not use
+    assert res.stderr.strip() == (f"{p}:3:dose: is empty; a moderator of --mods needs a value "
+                                  "for every study")
