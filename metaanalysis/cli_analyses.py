@@ -239,6 +239,11 @@ def _pool_effects(yi, spread, args, labels, **options):
 
 
 def _pool_binary(ai, n1i, ci, n2i, args, labels, **options):
+    if (args.method or "").upper() == "GLMM":
+        from .pooling import rma_glmm
+
+        return rma_glmm(ai, n1i, ci, n2i, measure=args.measure or "OR",
+                        model=args.model or "UM.FS", labels=labels, **options)
     from .pooling import pool_binary
 
     return pool_binary(ai, n1i, ci, n2i, measure=args.measure or "OR",
@@ -353,7 +358,10 @@ def add_parsers(sub) -> None:
                         "(HR, OR, RR... are back-transformed in the summary)")
     p.add_argument("--method", default=None,
                    help="tau^2 estimator (REML, DL, PM, ...; default REML), or MH / PETO for "
-                        "two-group counts (default MH), GLMM for one-group counts")
+                        "two-group counts (default MH), or GLMM (rma.glmm; see --model)")
+    p.add_argument("--model", default=None,
+                   help="with --method GLMM and two-group counts, rma.glmm's model: UM.FS "
+                        "(default), UM.RS, CM.EL or CM.AL")
     p.add_argument("--test", default="z", help="z (default), t or knha")
     p.add_argument("--level", default=95.0, type=float, help="confidence level, percent")
     for c in _POOL_COLUMNS:

@@ -315,3 +315,17 @@ def test_pool_counts_small_study_tests_refit_by_reml_and_moderators_named(bcg_fi
     # only the moderator's own empty cell: not those of 'dosage', which the formula does not use
     assert res.stderr.strip() == (f"{p}:3:dose: is empty; a moderator of --mods needs a value "
                                   "for every study")
+
+
+def test_pool_counts_by_glmm_as_rma_glmm(bcg_files, capsys):
+    bcg, _, counts, _ = bcg_files
+    mapped = ["--ai", "tpos", "--bi", "tneg", "--ci", "cpos", "--di", "cneg"]
+    d = json_of(capsys, ["pool", str(counts), *mapped, "--method", "GLMM", "--json"])
+    # metafor 3.8-1: rma.glmm(measure = "OR", model = "UM.FS") on dat.bcg: OR 0.4747
+    assert np.exp(d["result"]["estimate"]) == pytest.approx(0.4747, abs=5e-5)
+    n1i, n2i = bcg.tpos + bcg.tneg, bcg.cpos + bcg.cneg
+    for model in ("UM.FS", "CM.AL"):
+        d = json_of(capsys, ["pool", str(counts), *mapped, "--method", "GLMM", "--model", model,
+                             "--json"])
+        ref = ma.rma_glmm(bcg.tpos, n1i, bcg.cpos, n2i, model=model).to_dict()
+        assert d["result"]["estimate"] == pytest.approx(ref["estimate"], rel=1e-12), model
