@@ -260,7 +260,12 @@ def _pool_proportions(xi, ni, args, labels, **options):
 # --------------------------------------------------------------------------------------------
 # network
 
-_NETWORK_TEXT = ("study", "treatment", "treat1", "treat2")
+# the columns network_meta reads as numbers (the effect may sit in a column named after the
+# measure); any other column (notes, design...) is passed on as text and left alone
+_NETWORK_NUMBERS = ("events", "event", "xi", "numerator", "n", "ni", "denominator", "mean", "mi",
+                    "sd", "sdi", "yi", "TE", "sei", "seTE", "vi", "ci_low", "ci_high",
+                    "ci_level", "n1", "n2", "cov", "value", "estimate",
+                    "or", "rr", "rd", "md", "rom", "hr", "irr", "smd", "gen")
 
 
 def cmd_network(args) -> int:
@@ -275,10 +280,10 @@ def cmd_network(args) -> int:
     problems: list = []
     frame = {}
     for c in table.header:
-        if c in _NETWORK_TEXT:
-            frame[c] = table.texts(c)
-        elif c:
+        if c in _NETWORK_NUMBERS or c == args.measure.lower():
             frame[c] = table.numbers(c, problems, empty_ok=True)
+        elif c:
+            frame[c] = table.texts(c)
     if problems:
         raise StudyTableError(problems)
     try:

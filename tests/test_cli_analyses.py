@@ -329,3 +329,20 @@ def test_pool_counts_by_glmm_as_rma_glmm(bcg_files, capsys):
                              "--json"])
         ref = ma.rma_glmm(bcg.tpos, n1i, bcg.cpos, n2i, model=model).to_dict()
         assert d["result"]["estimate"] == pytest.approx(ref["estimate"], rel=1e-12), model
+
+
+def test_network_reads_contrasts_and_leaves_text_columns_alone(tmp_path, capsys):
+    # contrast-level hazard ratios as reported (ratio, ci_low, ci_high) and a notes column
+    p = tmp_path / "hr.csv"
+    p.write_text("study,treat1,treat2,hr,ci_low,ci_high,notes\n"
+                 "s1,A,placebo,0.60,0.45,0.80,first report\ns2,B,placebo,0.75,0.55,1.02,\n"
+                 "s3,A,B,0.85,0.60,1.20,head to head\n")
+    d = json_of(capsys, ["network", str(p), "--measure", "HR", "--json"])["result"]
+    frame = pd.DataFrame({"study": ["s1", "s2", "s3"], "treat1": ["A", "B", "A"],
+                          "treat2": ["placebo", "placebo", "B"], "hr": [0.60, 0.75, 0.85],
+                          "ci_low": [0.45, 0.55, 0.60], "ci_high": [0.80, 1.02, 1.20]})
+    ref = json.loads(json.dumps(ma._base.jsonable(ma.network_meta(frame, measure="HR").to_dict())))
+    assert d == ref
+    p.write_text(p.read_text().replace("0.75,0.55", "0.75,low"))
+    res = run_cli("network", str(p), "--measure", "HR")
+    assert res.returncode == 2 and f"{p}:3:ci_low: 'low' is not a number" in res.stderr
