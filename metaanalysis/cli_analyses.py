@@ -68,10 +68,10 @@ def cmd_pool(args) -> int:
     if kind == "effects":
         yi = table.numbers(col["yi"], problems, what="an effect size on the analysis scale")
         if table.has(col["vi"]):
-            spread = dict(vi=table.numbers(col["vi"], problems, minimum=0,
+            spread = dict(vi=table.numbers(col["vi"], problems, minimum=0, strict=True,
                                            what="a sampling variance"))
         else:
-            spread = dict(sei=table.numbers(col["sei"], problems, minimum=0,
+            spread = dict(sei=table.numbers(col["sei"], problems, minimum=0, strict=True,
                                             what="a standard error"))
         run = lambda **kw: _pool_effects(yi, spread, args, labels, **kw)  # noqa: E731
     elif kind == "binary":

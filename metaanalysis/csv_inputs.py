@@ -110,8 +110,11 @@ def read_csv_table(path, *, what: str) -> CsvTable:
     header = [h.strip() for h in records[0][1]]
     problems = []
     seen = set()
-    for h in header:
-        if h in seen:
+    for i, h in enumerate(header, start=1):
+        if not h:
+            problems.append(Problem(name, records[0][0], None, f"column {i} of the header has no "
+                                    "name; name it or remove the empty column"))
+        elif h in seen:
             problems.append(Problem(name, records[0][0], h, "the column name is repeated"))
         seen.add(h)
     rows = list(csv_rows(name, records, header, problems))

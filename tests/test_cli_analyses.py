@@ -139,6 +139,8 @@ def test_pool_names_every_bad_cell_without_traceback(tmp_path):
     ("study,yi,vi\nA,0.1,0.02\n", ["--vi", "var"], ":1:var: no such column; the header has: "
      "study, yi, vi"),
     ("study,yi,vi\n", [], ": has a header but no data rows"),
+    ("study,yi,vi\nA,0.1,0\n", [], ":2:vi: 0 is out of range; give a sampling variance above 0"),
+    ("study,yi,,\nA,0.1,,\n", [], ":1: column 3 of the header has no name"),
     ("study,yi,vi\nA,0.1,0.02\nB,0.2,0.03\n", ["--method", "FOO"], "unknown method 'FOO'"),
 ])
 def test_pool_bad_input_exits_2_with_the_place(tmp_path, content, argv, expected):
