@@ -138,8 +138,14 @@ def cmd_pool(args) -> int:
         print(f"{table.name}: warning: {res.k} studies; tests for small-study effects have too "
               "little power to tell chance from asymmetry with fewer than 10 (Cochrane Handbook "
               "13.3.5.4)", file=sys.stderr)
+    # effect sizes on a log scale, read back as ratios (metafor's predict(res, transf = exp))
+    ratio = None
+    if kind == "effects" and (args.measure or "").upper() in _LOG_RATIOS:
+        ratio = res.predict(transf="exp")
     if args.json:
         data = {"file": table.name, "input": kind, "result": res.to_dict()}
+        if ratio is not None:
+            data["ratio"] = ratio.to_dict()
         data.update({k: (v.to_dict() if hasattr(v, "to_dict") else v if isinstance(v, str) else
                          {name: r.to_dict() for name, r in v.items()})
                      for k, v in extra.items()})
@@ -147,6 +153,9 @@ def cmd_pool(args) -> int:
     else:
         print(f"{table.name}: {len(table)} studies ({_KIND_WORDS[kind]})")
         print(res.summary())
+        if ratio is not None:
+            print(f"\n{args.measure.upper()} (exp of the estimate; predict(res, transf = exp)):")
+            print(ratio.summary() if hasattr(ratio, "summary") else ratio)
         for key, value in extra.items():
             if isinstance(value, str):
                 print(value)
@@ -159,6 +168,9 @@ def cmd_pool(args) -> int:
                     print(f"{name}: {r.summary() if hasattr(r, 'summary') else r}")
     return 0
 
+
+# measures whose effect sizes are log ratios
+_LOG_RATIOS = ("HR", "OR", "RR", "IRR", "ROM", "PETO", "MEDLN")
 
 # pooling methods that are not inverse-variance fits of effect sizes
 _NOT_IV = ("MH", "PETO", "GLMM")

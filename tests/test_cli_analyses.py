@@ -348,3 +348,18 @@ def test_network_reads_contrasts_and_leaves_text_columns_alone(tmp_path, capsys)
     p.write_text(p.read_text().replace("0.75,0.55", "0.75,low"))
     res = run_cli("network", str(p), "--measure", "HR")
     assert res.returncode == 2 and f"{p}:3:ci_low: 'low' is not a number" in res.stderr
+
+
+def test_pool_log_ratios_are_read_back_as_ratios(bcg_files, capsys):
+    _, _, _, effects = bcg_files
+    d = json_of(capsys, ["pool", str(effects), "--measure", "RR", "--test", "knha", "--json"])
+    # metafor: predict(rma(yi, vi, test = "knha"), transf = exp): 0.4894 [0.3301, 0.7257],
+    # PI [0.1359, 1.7629]
+    r = d["ratio"]
+    for key, value in (("pred", 0.4894), ("ci_low", 0.3301), ("ci_high", 0.7257),
+                       ("pi_low", 0.1359), ("pi_high", 1.7629)):
+        assert r[key] == pytest.approx(value, abs=5e-5), key
+    assert main(["pool", str(effects), "--measure", "RR"]) == 0
+    assert "RR (exp of the estimate" in capsys.readouterr().out
+    # without a ratio measure there is nothing to read back
+    assert "ratio" not in json_of(capsys, ["pool", str(effects), "--json"])
