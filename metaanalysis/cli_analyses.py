@@ -319,9 +319,8 @@ def cmd_reconstruct(args) -> int:
 
     curve = read_curve(args.curve)
     if args.out:
-        out = Path(args.out)
-        own = {Path(curve.path).resolve()} | {p.resolve() for p in _curve_files(curve.path)}
-        if out.resolve() in own:
+        own = {Path(p).resolve() for p in (curve.path, curve.clicks_path) if p}
+        if Path(args.out).resolve() in own:
             raise InputError(f"--out {args.out} is one of the curve's own files; give another "
                              "file for the patient data")
     with warnings.catch_warnings(record=True) as caught:
@@ -349,14 +348,6 @@ def cmd_reconstruct(args) -> int:
         if args.out:
             print(f"\n{len(rec.ipd)} patients written to {args.out} (time in {curve.time_unit})")
     return 0
-
-
-def _curve_files(path) -> list:
-    p = str(path)
-    for suffix in (".clicks.csv", ".meta.csv"):
-        if p.endswith(suffix):
-            p = p[: -len(suffix)]
-    return [Path(p + ".clicks.csv"), Path(p + ".meta.csv")]
 
 
 # --------------------------------------------------------------------------------------------

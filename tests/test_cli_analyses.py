@@ -222,6 +222,16 @@ def test_reconstruct_refuses_its_own_files_and_names_a_missing_curve(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "is one of the curve's own files" in res.stderr
     assert meta.read_bytes() == before
+    # a meta file may name its clicks file (key 'clicks'): that file is the curve's own too
+    clicks = tmp_path / "custom_clicks.csv"
+    clicks.write_bytes(Path(str(CURVE) + ".clicks.csv").read_bytes())
+    own = tmp_path / "arm.meta.csv"
+    own.write_text(meta.read_text(encoding="utf-8").rstrip("\n") + "\nclicks,custom_clicks.csv\n",
+                   encoding="utf-8")
+    kept = clicks.read_bytes()
+    res = run_cli("reconstruct", str(own), "--out", str(clicks))
+    assert res.returncode == 2 and "is one of the curve's own files" in res.stderr
+    assert clicks.read_bytes() == kept
     res = run_cli("reconstruct", str(tmp_path / "nothing"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"{tmp_path / 'nothing'}.meta.csv: metadata file not found" in res.stderr

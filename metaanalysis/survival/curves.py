@@ -66,6 +66,9 @@ class DigitisedCurve(ResultMixin):
     notes: str = ""
     path: str = ""
     extra: dict = field(default_factory=dict)
+    # the clicks file read_curve read (the meta file's ``clicks`` key may name another than
+    # <stem>.clicks.csv): with ``path`` the curve's own files, which nothing may write over
+    clicks_path: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "t", readonly(self.t))
@@ -421,6 +424,7 @@ def read_curve(path) -> DigitisedCurve:
         notes=meta.get("notes", ""),
         path=str(meta_path),
         extra=extra,
+        clicks_path=str(clicks_path),
     )
 
 
