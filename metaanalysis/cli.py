@@ -22,6 +22,12 @@ def _print_problems(problems, stream) -> None:
         print(str(p), file=stream)
 
 
+def _problem_json(p) -> dict:
+    """A Problem as the commands' --json output gives it."""
+    return {"file": p.file, "line": p.row, "column": p.column, "severity": p.severity,
+            "message": p.message}
+
+
 def _companion_problems(path, table, only=None) -> list:
     """Problems of the review files beside a study table (those that exist): the protocol,
     trials.csv, risk_of_bias.csv and grade_overrides.csv."""
@@ -77,11 +83,7 @@ def cmd_validate(args) -> int:
             "path": args.path,
             "valid": not errors,
             "rows": rows,
-            "problems": [
-                {"file": p.file, "line": p.row, "column": p.column, "severity": p.severity,
-                 "message": p.message}
-                for p in problems
-            ],
+            "problems": [_problem_json(p) for p in problems],
         }, indent=2))
     else:
         _print_problems(problems, sys.stderr if errors else sys.stdout)
@@ -111,10 +113,7 @@ def cmd_add(args) -> int:
             "appended": added,
             "rows": len(table),
             "backup": None if args.no_backup else f"{args.studies}.bak",
-            "new_warnings": [
-                {"file": w.file, "line": w.row, "column": w.column, "message": w.message}
-                for w in new
-            ],
+            "new_warnings": [_problem_json(w) for w in new],
             "warnings": len(table.warnings) + len(missing),
         }, indent=2))
         return 0

@@ -21,6 +21,8 @@ _POOL_COLUMNS = ("yi", "vi", "sei", "ai", "bi", "ci", "di", "n1i", "n2i", "xi", 
 _LABEL_COLUMNS = ("slab", "study", "study_id", "trial", "label", "author")
 _KIND_WORDS = {"effects": "effect sizes", "binary": "two-group counts",
                "proportions": "one-group counts"}
+# the method of each input when --method is not given (rma's REML, rma.mh's MH)
+_DEFAULT_METHOD = {"effects": "REML", "binary": "MH", "proportions": "REML"}
 _POOL_INPUTS = (
     "effect sizes: yi with vi (sampling variances) or sei (standard errors)",
     "two-group counts: ai, ci with n1i, n2i (group sizes) or bi, di (non-events)",
@@ -181,11 +183,7 @@ def _effect_sizes(res):
     meta-regression pool): as given, or as the fit computed them from the counts."""
     import numpy as np
 
-    yi = getattr(res, "yi", None)
-    vi = getattr(res, "vi", None)
-    if yi is None or vi is None:  # pragma: no cover - every result carries them
-        raise InputError("this fit does not expose its effect sizes")
-    return np.asarray(yi, float), np.asarray(vi, float)
+    return np.asarray(res.yi, float), np.asarray(res.vi, float)
 
 
 def _subgroups(yi, vi, groups, args, labels):
@@ -211,9 +209,6 @@ def _meta_regression(yi, vi, table, args):
             data[c] = cells
     return meta_regression(yi, vi, mods=args.mods, data=pd.DataFrame(data),
                            method=args.method or "REML", test=args.test, level=args.level)
-
-
-_DEFAULT_METHOD = {"effects": "REML", "binary": "MH", "proportions": "REML"}
 
 
 def _iv_fit(res, kind, args) -> tuple:
@@ -246,8 +241,8 @@ def _events_within(table, column, events, totals, problems) -> None:
 def _pool_effects(yi, spread, args, labels, **options):
     from .pooling import pool
 
-    return pool(yi, **spread, method=args.method or "REML", measure=args.measure,
-                labels=labels, **options)
+    return pool(yi, **spread, method=args.method or _DEFAULT_METHOD["effects"],
+                measure=args.measure, labels=labels, **options)
 
 
 def _pool_binary(ai, n1i, ci, n2i, args, labels, **options):
@@ -259,14 +254,15 @@ def _pool_binary(ai, n1i, ci, n2i, args, labels, **options):
     from .pooling import pool_binary
 
     return pool_binary(ai, n1i, ci, n2i, measure=args.measure or "OR",
-                       method=args.method or "MH", labels=labels, **options)
+                       method=args.method or _DEFAULT_METHOD["binary"], labels=labels, **options)
 
 
 def _pool_proportions(xi, ni, args, labels, **options):
     from .pooling import pool_proportions
 
-    return pool_proportions(xi, ni, measure=args.measure, method=args.method or "REML",
-                            labels=labels, **options)
+    return pool_proportions(xi, ni, measure=args.measure,
+                            method=args.method or _DEFAULT_METHOD["proportions"], labels=labels,
+                            **options)
 
 
 # --------------------------------------------------------------------------------------------
