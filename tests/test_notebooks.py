@@ -3,7 +3,9 @@
 Each notebook is executed with nbclient from a copy (the committed file, with its outputs, is never
 rewritten), with ``notebooks/`` as the working directory and ``TMPDIR`` pointed at pytest's
 temporary folder so the reports and figures the notebooks write land there. A few key outputs are
-checked so that a notebook cannot silently stop showing them. ``coverage_simulation.ipynb`` is
+checked so that a notebook cannot silently stop showing them, and the numbers every cell shows are
+compared with the committed notebook's, so that a notebook cannot be committed with outputs the
+code no longer gives (a stale estimate on the repository page). ``coverage_simulation.ipynb`` is
 tested elsewhere.
 
 Needs nbclient, nbformat and ipykernel (the ``test`` extra); skipped without nbclient.
@@ -12,6 +14,7 @@ Needs nbclient, nbformat and ipykernel (the ``test`` extra); skipped without nbc
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -75,6 +78,73 @@ def _outputs_text(nb) -> tuple[str, int]:
     return "\n".join(parts), figures
 
 
+# a number as printed: sign, digits, decimals, exponent (dates and versions split into their parts,
+# which compare as well)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _cell_numbers(nb) -> list[tuple[int, list[str]]]:
+    """Per code cell (numbered from 0 among the code cells), the numbers it prints on stdout and in
+    its plain-text results, as printed.
+
+    The numbers and not the text: alignment, column widths and the wording of a pandas repr may
+    change with a release, the values may not. Warnings (stderr) and HTML (the same values again,
+    with generated ids) are left out.
+    """
+    out = []
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for k, cell in enumerate(code):
+        parts = []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream" and o.get("name") == "stdout":
+                text = o.get("text", "")
+                parts.append("".join(text) if isinstance(text, list) else text)
+            text = o.get("data", {}).get("text/plain")
+            if text is not None:
+                parts.append("".join(text) if isinstance(text, list) else text)
+        out.append((k, _NUMBER.findall("\n".join(parts))))
+    return out
+
+
+def _stale_cells(committed, fresh) -> list[str]:
+    """Where the committed notebook's numbers differ from a fresh run's: one line per cell."""
+    if len(committed) != len(fresh):
+        return [f"{len(committed)} code cells committed, {len(fresh)} run"]
+    lines = []
+    for (k, old), (_, new) in zip(committed, fresh):
+        if old == new:
+            continue
+        first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        was = old[first] if first < len(old) else "(nothing)"
+        now = new[first] if first < len(new) else "(nothing)"
+        lines.append(f"code cell {k}: {len(old)} numbers committed, {len(new)} now; number "
+                     f"{first + 1} was {was}, is now {now}")
+    return lines
+
+
+def test_stale_cells_are_found():
+    # the comparison the executed notebooks go through, on made-up cells: a changed estimate, a
+    # number gone, a cell gone, and realignment alone (not a change)
+    def nb(*texts):
+        return {"cells": [{"cell_type": "markdown", "source": "x"}] + [
+            {"cell_type": "code", "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": t},
+                {"output_type": "stream", "name": "stderr", "text": "warning 1 2 3"}]}
+            for t in texts]}
+
+    committed = _cell_numbers(nb("estimate -0.7145 (95% CI -1.0 to -0.43)", "k = 13"))
+    assert committed == [(0, ["-0.7145", "95", "-1.0", "-0.43"]), (1, ["13"])]
+    assert _stale_cells(committed, _cell_numbers(nb("estimate  -0.7145 (95%  CI -1.0 to -0.43)",
+                                                    "k =  13"))) == []
+    stale = _stale_cells(committed, _cell_numbers(nb("estimate -0.7146 (95% CI -1.0 to -0.43)",
+                                                     "k = 13")))
+    assert stale == ["code cell 0: 4 numbers committed, 4 now; number 1 was -0.7145, is now -0.7146"]
+    stale = _stale_cells(committed, _cell_numbers(nb("estimate -0.7145 (95% CI -1.0 to -0.43)",
+                                                     "k =")))
+    assert stale == ["code cell 1: 1 numbers committed, 0 now; number 1 was 13, is now (nothing)"]
+    assert _stale_cells(committed, _cell_numbers(nb("estimate"))) == ["2 code cells committed, 1 run"]
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_committed_with_outputs(name):
     """The committed notebook carries its outputs (it must read well on a repository page)."""
@@ -107,6 +177,7 @@ def test_notebook_executes(name, tmp_path, monkeypatch, notebook_cache):
     copy = tmp_path / name
     shutil.copy(NOTEBOOKS / name, copy)
     nb = nbformat.read(copy, as_version=4)
+    committed = _cell_numbers(json.loads((NOTEBOOKS / name).read_text(encoding="utf-8")))
     for cell in nb.cells:  # start from a notebook without outputs
         if cell.cell_type == "code":
             cell.outputs = []
@@ -126,3 +197,8 @@ def test_notebook_executes(name, tmp_path, monkeypatch, notebook_cache):
     missing = [s for s in strings if s not in text]
     assert not missing, f"{name}: expected outputs not shown: {missing}"
     assert figures >= least_figures, f"{name}: {figures} figure(s) shown, expected {least_figures}"
+    # what the repository page shows is what the code gives today
+    stale = _stale_cells(committed, _cell_numbers(nb))
+    assert not stale, (f"{name} is committed with outputs the code no longer gives; run it top "
+                       "to bottom in Jupyter (from notebooks/) and commit it with its outputs:\n"
+                       + "\n".join(stale))
