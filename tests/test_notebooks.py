@@ -59,23 +59,28 @@ EXPECTED = {
 }
 
 
+def _texts(cell, streams=("stdout", "stderr"), mimes=("text/plain", "text/html")) -> list[str]:
+    """The texts one code cell shows: its ``streams`` and its results' ``mimes``, in order."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") in streams:
+            parts.append(out.get("text", ""))
+        data = out.get("data", {})
+        parts += [data[mime] for mime in mimes if mime in data]
+    # the committed JSON may hold a text as a list of lines
+    return ["".join(t) if isinstance(t, list) else t for t in parts]
+
+
+def _code_cells(nb) -> list:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
 def _outputs_text(nb) -> tuple[str, int]:
     """All text a notebook shows (streams, plain-text and HTML results) and its number of PNGs."""
-    parts, figures = [], 0
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                text = out.get("text", "")
-                parts.append("".join(text) if isinstance(text, list) else text)
-            data = out.get("data", {})
-            for mime in ("text/plain", "text/html"):
-                if mime in data:
-                    text = data[mime]
-                    parts.append("".join(text) if isinstance(text, list) else text)
-            figures += "image/png" in data
-    return "\n".join(parts), figures
+    cells = _code_cells(nb)
+    text = "\n".join(t for cell in cells for t in _texts(cell))
+    figures = sum("image/png" in out.get("data", {}) for cell in cells for out in cell.get("outputs", []))
+    return text, figures
 
 
 # a number as printed: sign, digits, decimals, exponent (dates and versions split into their parts,
@@ -91,19 +96,8 @@ def _cell_numbers(nb) -> list[tuple[int, list[str]]]:
     change with a release, the values may not. Warnings (stderr) and HTML (the same values again,
     with generated ids) are left out.
     """
-    out = []
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    for k, cell in enumerate(code):
-        parts = []
-        for o in cell.get("outputs", []):
-            if o.get("output_type") == "stream" and o.get("name") == "stdout":
-                text = o.get("text", "")
-                parts.append("".join(text) if isinstance(text, list) else text)
-            text = o.get("data", {}).get("text/plain")
-            if text is not None:
-                parts.append("".join(text) if isinstance(text, list) else text)
-        out.append((k, _NUMBER.findall("\n".join(parts))))
-    return out
+    return [(k, _NUMBER.findall("\n".join(_texts(cell, streams=("stdout",), mimes=("text/plain",)))))
+            for k, cell in enumerate(_code_cells(nb))]
 
 
 def _stale_cells(committed, fresh) -> list[str]:
@@ -177,7 +171,7 @@ def test_notebook_executes(name, tmp_path, monkeypatch, notebook_cache):
     copy = tmp_path / name
     shutil.copy(NOTEBOOKS / name, copy)
     nb = nbformat.read(copy, as_version=4)
-    committed = _cell_numbers(json.loads((NOTEBOOKS / name).read_text(encoding="utf-8")))
+    committed = _cell_numbers(nb)  # read before the outputs are cleared below
     for cell in nb.cells:  # start from a notebook without outputs
         if cell.cell_type == "code":
             cell.outputs = []
