@@ -14,7 +14,9 @@ import math
 import os
 import re
 import shutil
+import hashlib
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "reference"
 # _*.R files are helpers the scripts source, not scripts
 SCRIPTS = sorted(p for p in REFERENCE.glob("*.R") if not p.name.startswith("_"))
+HELPERS = sorted(REFERENCE.glob("_*.R"))
+MANIFEST = REFERENCE / "MANIFEST.json"
 # Values are written with 17 significant digits; a rerun of the same R build reproduces them, but
 # iterative fits may differ in the last digits across BLAS builds.
 RTOL = 1e-9
@@ -52,6 +56,110 @@ def _packages(script: Path) -> list:
     # r-cran-* too); requireNamespace() marks an optional one, which the script copes without
     return sorted({"metafor", "jsonlite"} | set(re.findall(r"\blibrary\(\s*[\"']?([A-Za-z0-9.]+)",
                                                          script.read_text(encoding="utf-8"))))
+
+
+def _helpers(root: Path = ROOT) -> list:
+    return sorted((root / "tests" / "reference").glob("_*.R"))
+
+
+def _reads(script: Path, root: Path = ROOT) -> list:
+    """The repository or ../shared files ``script`` and the helpers read: every quoted path in
+    them that exists from the repository root (a folder stands for every file in it). Paths are
+    kept as written, not resolved, so that a copy of the checkout with ../shared linked beside it
+    (as CI's second pass has) names the same files."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in [script, *_helpers(root)])
+    found = set()
+    for lit in re.findall(r"[\"']([^\"'\s]+)[\"']", text):
+        if "/" not in lit:
+            continue
+        path = Path(os.path.normpath(root / lit))
+        if path.is_file():
+            found.add(path)
+        elif path.is_dir():
+            found.update(Path(os.path.normpath(p)) for p in path.rglob("*") if p.is_file())
+    return sorted(found)
+
+
+def r_versions(packages) -> dict:
+    """R's version and those of ``packages`` as installed: ``{"R": "4.2.2", "metafor": ...}``."""
+    code = ("cat(paste0('R=', paste(R.version$major, R.version$minor, sep = '.')), sep = '\\n'); "
+            "for (p in commandArgs(TRUE)) cat(paste0(p, '=', tryCatch(as.character(packageVersion(p)), "
+            "error = function(e) 'missing')), sep = '\\n')")
+    out = subprocess.run(["Rscript", "-e", code, *sorted(packages)], capture_output=True, text=True,
+                         check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def script_versions(script: Path, versions: dict) -> dict:
+    """The entries of ``versions`` that a rerun of ``script`` depends on."""
+    return {name: versions.get(name, "missing") for name in ["R", *_packages(script)]}
+
+
+def digest(script: Path, versions: dict, writes, root: Path = ROOT) -> str:
+    """sha256 of everything that fixes what a rerun of ``script`` finds: the versions of R and of
+    the packages it loads, the script, every helper, the files it reads and the stored JSON files
+    it writes (``writes``, names in tests/reference/; a missing one makes the digest differ)."""
+    h = hashlib.sha256()
+    for name, version in script_versions(script, versions).items():
+        h.update(f"{name}={version}\n".encode())
+    reference = root / "tests" / "reference"
+    base = Path(os.path.normpath(root.parent))
+    files = [script, *_helpers(root), *_reads(script, root), *(reference / w for w in sorted(writes))]
+    for f in files:
+        f = Path(os.path.normpath(f))
+        h.update(f"{f.relative_to(base).as_posix()}\n".encode())
+        h.update(hashlib.sha256(f.read_bytes()).hexdigest().encode() if f.is_file() else b"missing")
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _manifest() -> dict:
+    return json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"scripts": {}}
+
+
+def unchanged(scripts, versions) -> set:
+    """Names of the scripts whose digest equals the one a passing full rerun recorded."""
+    recorded = _manifest()["scripts"]
+    return {s.name for s in scripts if s.name in recorded
+            and recorded[s.name]["digest"] == digest(s, versions, recorded[s.name]["writes"])}
+
+
+def update_manifest(names=()) -> int:
+    """Rerun the scripts called ``names`` (every script without names) and record in MANIFEST.json
+    the digest of each one whose rerun reproduces its stored JSON; a script that does not loses its
+    entry. Written atomically. Returns the number of scripts that did not reproduce."""
+    import tempfile
+
+    scripts = [s for s in SCRIPTS if not names or s.name in names]
+    unknown = set(names) - {s.name for s in scripts}
+    if unknown:
+        raise SystemExit(f"not a reference script: {', '.join(sorted(unknown))} "
+                         f"(scripts: {', '.join(s.name for s in SCRIPTS)})")
+    versions = r_versions(set().union(*(_packages(s) for s in scripts)))
+    manifest = _manifest()
+    recorded = {k: v for k, v in manifest["scripts"].items() if (REFERENCE / k).exists()}
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = rerun_all(scripts, lambda stem: Path(tempfile.mkdtemp(prefix=stem, dir=tmp)))
+        for s in scripts:
+            out = outs[s.name]
+            problem = out["skip"] if "skip" in out else _check(s, out)
+            if problem is not None:
+                failed += 1
+                recorded.pop(s.name, None)
+                print(f"{s.name}: not recorded: {problem}", file=sys.stderr)
+                continue
+            writes = sorted(p.name for p in out["written"])
+            recorded[s.name] = {"digest": digest(s, versions, writes), "writes": writes,
+                                "versions": script_versions(s, versions)}
+            print(f"{s.name}: reproduces {', '.join(writes)}; recorded")
+    manifest = {"about": "written by `python tests/test_reference_live.py --update` from reruns that "
+                         "reproduced the stored JSON; see tests/test_reference_live.py",
+                "scripts": dict(sorted(recorded.items()))}
+    tmp = MANIFEST.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, MANIFEST)
+    return failed
 
 
 def _run(script: Path, scratch: Path) -> dict:
@@ -89,24 +197,54 @@ def _run(script: Path, scratch: Path) -> dict:
     return {"returncode": res.returncode, "stderr": res.stderr[-2000:], "written": written}
 
 
-@pytest.fixture(scope="module")
-def reruns(tmp_path_factory):
-    """Every script rerun once, as many at a time as there are cores (each R process is
-    single-threaded; run one after another they take about 7 minutes)."""
+def _check(script: Path, out: dict) -> str | None:
+    """None when the rerun of ``script`` wrote exactly the stored numbers, else what differs."""
+    if out["returncode"] != 0:
+        return out["stderr"]
+    if not out["written"]:
+        return f"{script.name} wrote no JSON file"
+    for new in out["written"]:
+        stored = REFERENCE / new.name
+        if not stored.exists():
+            return f"{script.name} writes {new.name}, which is not committed"
+        try:
+            _compare(json.loads(stored.read_text()), json.loads(new.read_text()))
+        except AssertionError as exc:
+            return f"{new.name}: {exc}"
+    return None
+
+
+def rerun_all(scripts, mkscratch) -> dict:
+    """``scripts`` rerun, as many at a time as there are cores (each R process is single-threaded;
+    run one after another they take about 7 minutes); ``mkscratch(stem)`` gives an empty folder."""
     from concurrent.futures import ThreadPoolExecutor
 
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    scripts = [s for s in SCRIPTS if s.name in MINE]
-    scratch = {s.name: tmp_path_factory.mktemp(s.stem) for s in scripts}
-    # the slowest first (about 140, 65, 37 and 23 s on this machine), so that the pool ends together
-    slow = ("permutest.R", "glmm.R", "selection.R", "tau2_more.R")
-    order = sorted(scripts, key=lambda s: slow.index(s.name) if s.name in slow else len(slow))
+    scratch = {s.name: mkscratch(s.stem) for s in scripts}
+    # the slowest first, so that the pool ends together
+    order = sorted(scripts, key=lambda s: (-_SECONDS.get(s.name, 4), s.name))
     with ThreadPoolExecutor(max_workers=max(1, cores)) as pool:
         futures = {s.name: pool.submit(_run, s, scratch[s.name]) for s in order}
         return {name: f.result() for name, f in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def versions():
+    return r_versions(set().union(*(_packages(s) for s in SCRIPTS)))
+
+
+@pytest.fixture(scope="module")
+def reruns(tmp_path_factory, versions):
+    """The scripts of this share that changed since their recorded passing rerun (all of them
+    with METAANALYSIS_LIVE_R=all), rerun once."""
+    scripts = [s for s in SCRIPTS if s.name in MINE]
+    if not ALL:
+        same = unchanged(scripts, versions)
+        scripts = [s for s in scripts if s.name not in same]
+    return rerun_all(scripts, tmp_path_factory.mktemp)
 
 
 # CI runs this check once, shared between its two passes, which run side by side (R's output does
@@ -114,6 +252,7 @@ def reruns(tmp_path_factory):
 # the i-th of n shares of the scripts, balanced by their run times; METAANALYSIS_LIVE_R_ELSEWHERE
 # skips them all (another run does them).
 ELSEWHERE = os.environ.get("METAANALYSIS_LIVE_R_ELSEWHERE")
+ALL = os.environ.get("METAANALYSIS_LIVE_R", "") == "all"
 # seconds on this machine of the slowest scripts; the others take about 4 s
 _SECONDS = {"permutest.R": 140, "glmm.R": 65, "selection.R": 37, "tau2_more.R": 23}
 
@@ -142,16 +281,15 @@ MINE = {s.name for s in shard(SCRIPTS, SHARD)}
 def test_reference_regenerates(script, request):
     if script.name not in MINE:
         pytest.skip(f"share {SHARD} of the R scripts is rerun here; {script.name} is in another")
-    out = request.getfixturevalue("reruns")[script.name]
+    done = request.getfixturevalue("reruns")
+    if script.name not in done:
+        pytest.skip(f"{script.name} unchanged since its passing rerun recorded in tests/reference/MANIFEST.json "
+                    "(R, its packages, the script, what it reads, its JSON; METAANALYSIS_LIVE_R=all reruns it)")
+    out = done[script.name]
     if "skip" in out:
         pytest.skip(out["skip"])
-    assert out["returncode"] == 0, out["stderr"]
-    written = out["written"]
-    assert written, f"{script.name} wrote no JSON file"
-    for new in written:
-        stored = REFERENCE / new.name
-        assert stored.exists(), f"{script.name} writes {new.name}, which is not committed"
-        _compare(json.loads(stored.read_text()), json.loads(new.read_text()))
+    problem = _check(script, out)
+    assert problem is None, problem
 
 
 def test_shares_cover_every_script_once():
@@ -161,3 +299,61 @@ def test_shares_cover_every_script_once():
         assert sorted(names) == sorted(s.name for s in SCRIPTS)
     a, b = (sum(_SECONDS.get(s.name, 4) for s in shard(SCRIPTS, f"{i}/2")) for i in (0, 1))
     assert abs(a - b) <= max(_SECONDS.values()) / 2
+
+
+def test_digest_changes_with_every_input(tmp_path):
+    """A changed byte in the script, a helper, a file it reads or its stored JSON, another R or
+    package version, or a missing output: each gives another digest (otherwise an edited reference
+    would not be rerun)."""
+    root = tmp_path / "repo"
+    for sub in ("tests/reference", "tests/data/ipd"):
+        shutil.copytree(ROOT / sub, root / sub)
+    script = root / "tests" / "reference" / "rmst.R"
+    versions = {"R": "4.2.2", "metafor": "4.0-0", "jsonlite": "1.8", "survival": "3.5-3"}
+    base = digest(script, versions, ["rmst.json"], root)
+    assert digest(script, dict(versions), ["rmst.json"], root) == base
+    assert digest(script, {**versions, "survival": "3.5-4"}, ["rmst.json"], root) != base
+    assert digest(script, versions, ["rmst.json", "gone.json"], root) != base
+    ipd = sorted((root / "tests" / "data" / "ipd").glob("*.csv"))
+    assert any(p in _reads(script, root) for p in ipd)
+    for f in (script, root / "tests" / "reference" / "_json_writer.R", ipd[0],
+              root / "tests" / "reference" / "rmst.json"):
+        kept = f.read_bytes()
+        f.write_bytes(kept + b" ")
+        assert digest(script, versions, ["rmst.json"], root) != base, f.name
+        f.write_bytes(kept)
+    assert digest(script, versions, ["rmst.json"], root) == base
+    # another place for the same checkout names the same files
+    moved = tmp_path / "elsewhere" / "repo"
+    shutil.copytree(root, moved)
+    assert digest(moved / "tests" / "reference" / "rmst.R", versions, ["rmst.json"], moved) == base
+
+
+def test_manifest_is_current():
+    """Every recorded script exists and its inputs are still those of its recorded passing rerun:
+    after changing a reference script or its JSON, rerun it with
+    ``python tests/test_reference_live.py --update NAME.R`` (CI would otherwise rerun it every time)."""
+    recorded = _manifest()["scripts"]
+    assert recorded, "tests/reference/MANIFEST.json records no script"
+    stale = []
+    for name, entry in recorded.items():
+        script = REFERENCE / name
+        assert script in SCRIPTS, f"MANIFEST.json records {name}, which is not a reference script"
+        if any(not (ROOT / n).exists() for n in re.findall(r"[\"'](\.\./shared/[^\"']+)[\"']",
+                                                           script.read_text(encoding="utf-8"))):
+            continue  # reads ../shared, which is not beside this checkout
+        if digest(script, entry["versions"], entry["writes"]) != entry["digest"]:
+            stale.append(name)
+    assert not stale, (f"changed since their recorded rerun: {', '.join(stale)}; run "
+                       f"python tests/test_reference_live.py --update {' '.join(stale)}")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rerun reference R scripts; record those that "
+                                     "reproduce their stored JSON in tests/reference/MANIFEST.json.")
+    parser.add_argument("--update", action="store_true", required=True)
+    parser.add_argument("scripts", nargs="*", help="NAME.R (default: every script)")
+    args = parser.parse_args()
+    sys.exit(1 if update_manifest(tuple(args.scripts)) else 0)
