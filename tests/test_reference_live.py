@@ -103,11 +103,12 @@ def digest(script: Path, versions: dict, writes, root: Path = ROOT) -> str:
     for name, version in script_versions(script, versions).items():
         h.update(f"{name}={version}\n".encode())
     reference = root / "tests" / "reference"
-    base = Path(os.path.normpath(root.parent))
     files = [script, *_helpers(root), *_reads(script, root), *(reference / w for w in sorted(writes))]
     for f in files:
-        f = Path(os.path.normpath(f))
-        h.update(f"{f.relative_to(base).as_posix()}\n".encode())
+        # named from the repository root (../shared/... for the folder beside it), so that the
+        # digest does not depend on what the checkout's folder is called
+        name = Path(os.path.relpath(os.path.normpath(f), os.path.normpath(root))).as_posix()
+        h.update(f"{name}\n".encode())
         h.update(hashlib.sha256(f.read_bytes()).hexdigest().encode() if f.is_file() else b"missing")
         h.update(b"\n")
     return h.hexdigest()
@@ -323,8 +324,8 @@ def test_digest_changes_with_every_input(tmp_path):
         assert digest(script, versions, ["rmst.json"], root) != base, f.name
         f.write_bytes(kept)
     assert digest(script, versions, ["rmst.json"], root) == base
-    # another place for the same checkout names the same files
-    moved = tmp_path / "elsewhere" / "repo"
+    # the same checkout in another place, under another name, names the same files
+    moved = tmp_path / "elsewhere" / "clone"
     shutil.copytree(root, moved)
     assert digest(moved / "tests" / "reference" / "rmst.R", versions, ["rmst.json"], moved) == base
 
