@@ -167,12 +167,17 @@ def update_manifest(names=()) -> int:
     return failed
 
 
+def _missing_shared(script: Path) -> list:
+    """The ../shared files ``script`` names that are not beside this checkout."""
+    needs = re.findall(r"[\"'](\.\./shared/[^\"']+)[\"']", script.read_text(encoding="utf-8"))
+    return [n for n in needs if not (ROOT / n).exists()]
+
+
 def _run(script: Path, scratch: Path) -> dict:
     """Rerun ``script`` in a scratch copy of the repository; returns what the test checks."""
     # a script that reads third-party data from ../shared (GPL files kept out of the repository)
     # cannot rerun without it: skipped, as the Python tests that read those files are
-    needs = re.findall(r"[\"'](\.\./shared/[^\"']+)[\"']", script.read_text(encoding="utf-8"))
-    missing = [n for n in needs if not (ROOT / n).exists()]
+    missing = _missing_shared(script)
     if missing:
         return {"skip": f"{missing[0]} not found (../shared is not next to the repository)"}
     packages = _packages(script)
@@ -344,8 +349,7 @@ def test_manifest_is_current():
     for name, entry in recorded.items():
         script = REFERENCE / name
         assert script in SCRIPTS, f"MANIFEST.json records {name}, which is not a reference script"
-        if any(not (ROOT / n).exists() for n in re.findall(r"[\"'](\.\./shared/[^\"']+)[\"']",
-                                                           script.read_text(encoding="utf-8"))):
+        if _missing_shared(script):
             continue  # reads ../shared, which is not beside this checkout
         if digest(script, entry["versions"], entry["writes"]) != entry["digest"]:
             stale.append(name)

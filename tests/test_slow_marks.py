@@ -20,4 +20,3 @@ def test_every_slow_prefix_names_a_test_file_and_function():
             name = rest.split("[")[0]
             assert re.search(rf"^def {re.escape(name)}\w*\(", file.read_text(encoding="utf-8"), re.M), (
                 f"{prefix}: no test function starting {name!r} in {path}")
-
