@@ -76,7 +76,10 @@ def _reads(script: Path, root: Path = ROOT) -> list:
             found.add(path)
         elif path.is_dir():
             found.update(Path(os.path.normpath(p)) for p in path.rglob("*") if p.is_file())
-    return sorted(found)
+    # the repository's files first, then those beside it, each by name from the root: an order by
+    # absolute path would depend on whether the checkout's folder sorts before "shared"
+    names = {f: os.path.relpath(f, os.path.normpath(root)) for f in found}
+    return sorted(found, key=lambda f: (names[f].startswith(".."), names[f]))
 
 
 def r_versions(packages) -> dict:
@@ -337,6 +340,17 @@ def test_digest_changes_with_every_input(tmp_path):
     moved = tmp_path / "elsewhere" / "clone"
     shutil.copytree(root, moved)
     assert digest(moved / "tests" / "reference" / "rmst.R", versions, ["rmst.json"], moved) == base
+    # with a file of ../shared read too, whether the checkout's folder sorts before or after "shared"
+    digests = []
+    for name in ("alpha", "zulu"):
+        here = tmp_path / name / name
+        shutil.copytree(root, here)
+        (tmp_path / name / "shared").mkdir()
+        (tmp_path / name / "shared" / "lung.csv").write_text("time,status\n1,1\n")
+        probe = here / "tests" / "reference" / "probe.R"
+        probe.write_text('d <- read.csv("../shared/lung.csv")\nsource("tests/reference/_json_writer.R")\n')
+        digests.append(digest(probe, versions, ["rmst.json"], here))
+    assert digests[0] == digests[1]
 
 
 def test_manifest_is_current():
