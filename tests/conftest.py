@@ -63,7 +63,6 @@ SLOW = (
     "tests/test_permutation.py::test_permci_matches_metafor[bcg6_ablat_REML_z_permci]",  # 21 s
     "tests/test_permutation.py::test_exact_test_matches_metafor",
     "tests/test_permutation.py::test_random_mode",
-    "tests/test_survival_models.py::test_survreg_fits[arm1-ovarian]",  # 23 s
     "tests/test_survival_models.py::test_agrees_with_lifelines_fitters",
     "tests/test_survival_models.py::test_row_order_does_not_matter",
     "tests/test_survival_models.py::test_simulation_recovers_gengamma",

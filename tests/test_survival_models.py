@@ -134,6 +134,61 @@ def test_other_models_against_independent_r_mle(case, part):
         np.testing.assert_allclose(ours, ref["params"], rtol=RTOL_OPTIM_PAR, atol=1e-6 * np.abs(ours).max())
 
 
+def _count_lifelines_fits(monkeypatch):
+    from lifelines.fitters import ParametricUnivariateFitter
+
+    calls = []
+    real = ParametricUnivariateFitter.fit
+
+    def counted(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ParametricUnivariateFitter, "fit", counted)
+    return calls
+
+
+@pytest.mark.parametrize("model", ["gengamma", "rp3"])
+def test_a_fit_that_runs_off_is_not_handed_to_lifelines(monkeypatch, model):
+    # ovarian arm 1 (13 patients, 5 events): the likelihood climbs without a maximum; Newton runs
+    # off, and lifelines' Nelder-Mead (6-7 s here) only followed the same ridge to the same point
+    import metaanalysis.survival.models as models
+
+    calls = _count_lifelines_fits(monkeypatch)
+    seen = []
+    real_newton = models._newton
+    monkeypatch.setattr(models, "_newton", lambda *a: seen.append(real_newton(*a)) or seen[-1])
+    f = fit_survival_models(_ipd("ovarian", "arm1"), models=(model,)).fit(model)
+    assert calls == []
+    assert not f.converged and f.loglik > REF["cases"]["ovarian"]["survreg"]["arm1"]["other"][model]["loglik"]
+    best = max(seen, key=lambda c: c[1])
+    assert best[4] and not best[3] and f.loglik == best[1]
+
+
+def test_a_fit_that_stops_short_without_running_off_is_handed_to_lifelines(monkeypatch):
+    # a Newton run that ends neither at a maximum nor far away (a bad start, a step that failed)
+    # still gets lifelines' optimiser, and its maximum is taken
+    import metaanalysis.survival.models as models
+
+    calls = _count_lifelines_fits(monkeypatch)
+    real_newton = models._newton
+    stuck = []
+
+    def newton(fitter, x0, t, e, model):
+        if not calls:  # the starts: stop where they begin, as a failed first step does
+            x0 = np.asarray(x0, float)
+            stuck.append(models._loglik(fitter, x0, t, e))
+            return x0, stuck[-1], np.full((len(x0), len(x0)), np.nan), False, False
+        return real_newton(fitter, x0, t, e, model)
+
+    monkeypatch.setattr(models, "_newton", newton)
+    f = fit_survival_models(_ipd("lung", "arm0"), models=("gompertz",)).fit("gompertz")
+    assert calls and stuck
+    ref = REF["cases"]["lung"]["survreg"]["arm0"]["other"]["gompertz"]
+    assert f.converged and f.loglik > max(stuck)
+    np.testing.assert_allclose(f.loglik, ref["loglik"], rtol=1e-9)
+
+
 def test_agrees_with_lifelines_fitters():
     from lifelines import GeneralizedGammaFitter, LogLogisticFitter, SplineFitter, WeibullFitter
 

@@ -274,6 +274,11 @@ def _se_of(hx):
         return np.full(len(hx), np.nan)
 
 
+# a fit that has not converged and whose parameters moved this many times their start's size away
+# has run off (see _newton); lifelines' slower optimisers are not tried after it
+_RAN_OFF = 100.0
+
+
 def _newton(fitter, x0, t, e, model):
     """Finish lifelines' fit with Newton steps on autograd's gradient (see ``h_steps``)."""
     from autograd import grad, hessian
@@ -304,7 +309,9 @@ def _newton(fitter, x0, t, e, model):
     else:
         f_it, g_it, h_it = f, g, h_steps
     x = np.asarray(x0, float)
-    ll = float(f_it(x))
+    ll = ll0 = float(f_it(x))
+    x_start = x.copy()
+    reach = _RAN_OFF * (1.0 + float(np.max(np.abs(x))))
     converged = False
     for _ in range(100):
         with np.errstate(all="ignore"):
@@ -359,7 +366,12 @@ def _newton(fitter, x0, t, e, model):
         vcov = np.full_like(hx, np.nan)
     if not np.all(np.isfinite(vcov)) or np.any(np.diag(vcov) <= 0):
         converged = False
-    return x, ll, vcov, converged
+    # climbing without a maximum: the parameters went a hundred times their start's size away
+    # while the likelihood rose (a generalised gamma with Q -> -inf, more spline parameters than
+    # events); another optimiser from the same start follows the same ridge
+    ran_off = (not converged and math.isfinite(ll) and ll > ll0
+               and float(np.max(np.abs(x - x_start))) > reach)
+    return x, ll, vcov, converged, ran_off
 
 
 def _rp_loglik(fitter, t, e):
@@ -623,7 +635,7 @@ def _integrate(f, edges, rtol, *, each=False, rounds=60, max_panels=1000):
 
 def _fit_one(arm, model, t, e) -> _ModelFit:
     """Newton-Raphson from the start(s); lifelines' own optimiser (Nelder-Mead then L-BFGS-B/SLSQP,
-    slow) only where Newton alone does not converge."""
+    slow) only where Newton alone neither converges nor runs off (see ``_RAN_OFF``)."""
     import warnings
 
     fitter, starts = _fitter_for(model, t, e)
@@ -636,7 +648,7 @@ def _fit_one(arm, model, t, e) -> _ModelFit:
             cand = _newton(fitter, start, t, e, model)
             if math.isfinite(cand[1]) and (best is None or (cand[3], cand[1]) > (best[3], best[1])):
                 best = cand
-        if best is None or not best[3]:
+        if best is None or not (best[3] or best[4]):
             try:
                 fitter.fit(t, e, initial_point=starts[0])
                 cand = _newton(fitter, np.asarray(fitter._fitted_parameters_, float), t, e, model)
@@ -649,7 +661,7 @@ def _fit_one(arm, model, t, e) -> _ModelFit:
                         f"lifelines' fit both failed ({type(exc).__name__})") from exc
     if best is None:
         raise ConvergenceError(f"{model} on arm {arm!r}: no finite log-likelihood (tried Newton, then lifelines)")
-    x, ll, vcov, ok = best
+    x, ll, vcov, ok, _ = best
     names = tuple(fitter._fitted_parameter_names)
     knots = np.log(np.asarray(fitter.knot_locations, float)) if model.startswith("rp") else None
     return _ModelFit(arm, model, fitter, readonly(x), names, readonly(vcov), float(ll), len(t),
