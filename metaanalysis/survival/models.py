@@ -40,7 +40,9 @@ the maximum on some data, so each model's lifelines log-likelihood is maximised 
 with step halving on its exact (autograd) gradient and Hessian, from a start (the Weibull fit for
 the generalised gamma, ``Q = 1``, also near ``Q = 0`` on both sides, and the splines), to a
 relative step below 1e-12 (or a Newton step below 1e-8 SE); lifelines' ``fit`` is used, then
-finished by Newton, only where Newton alone does not converge. The covariance matrix is the
+finished by Newton, only where Newton alone neither converges nor runs off (parameters a hundred
+times their start's size away while the likelihood still rose: no maximum to find, and lifelines'
+optimiser only climbs the same ridge, for seconds). The covariance matrix is the
 inverse of the observed information there; a fit that runs to the edge of its parameter space
 (a small arm) is kept with ``converged = False``. The log-likelihood is that of the times
 (events contribute ``log f(t)``, censored ``log S(t)``), as ``survreg`` and flexsurv report it; AIC ``= -2 logLik + 2p``, BIC ``= -2 logLik +
