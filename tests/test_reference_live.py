@@ -133,6 +133,8 @@ def update_manifest(names=()) -> int:
     entry. Written atomically. Returns the number of scripts that did not reproduce."""
     import tempfile
 
+    from metaanalysis.fileio import atomic_write
+
     scripts = [s for s in SCRIPTS if not names or s.name in names]
     unknown = set(names) - {s.name for s in scripts}
     if unknown:
@@ -164,9 +166,7 @@ def update_manifest(names=()) -> int:
     manifest = {"about": "written by `python tests/test_reference_live.py --update` from reruns that "
                          "reproduced the stored JSON; see tests/test_reference_live.py",
                 "scripts": dict(sorted(recorded.items()))}
-    tmp = MANIFEST.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, MANIFEST)
+    atomic_write(MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
     return failed
 
 
