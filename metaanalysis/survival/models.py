@@ -312,8 +312,6 @@ def _newton(fitter, x0, t, e, model):
         f_it, g_it, h_it = f, g, h_steps
     x = np.asarray(x0, float)
     ll = ll0 = float(f_it(x))
-    x_start = x.copy()
-    reach = _RAN_OFF * (1.0 + float(np.max(np.abs(x))))
     converged = False
     for _ in range(100):
         with np.errstate(all="ignore"):
@@ -371,8 +369,9 @@ def _newton(fitter, x0, t, e, model):
     # climbing without a maximum: the parameters went a hundred times their start's size away
     # while the likelihood rose (a generalised gamma with Q -> -inf, more spline parameters than
     # events); another optimiser from the same start follows the same ridge
+    x0 = np.asarray(x0, float)
     ran_off = (not converged and math.isfinite(ll) and ll > ll0
-               and float(np.max(np.abs(x - x_start))) > reach)
+               and float(np.max(np.abs(x - x0))) > _RAN_OFF * (1.0 + float(np.max(np.abs(x0)))))
     return x, ll, vcov, converged, ran_off
 
 
