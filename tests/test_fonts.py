@@ -131,6 +131,27 @@ def test_lean_copy_is_kept_in_a_cache_and_is_byte_stable(tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".lean-")] == []
 
 
+def test_building_the_small_copy_prints_no_warning(tmp_path, monkeypatch, caplog):
+    """A user's first report builds the font cache; fontTools used to log "FFTM NOT subset; don't
+    know how to subset; dropped" once per font to their terminal while cutting the small copy."""
+    import logging
+
+    from matplotlib import font_manager
+
+    path = font_manager.findfont("DejaVu Sans")
+    assert "FFTM" in TTFont(path)  # the table that set it off is still in matplotlib's font
+    monkeypatch.setattr(_fonts, "_cache_folder", lambda: tmp_path / "cache")
+    monkeypatch.setattr(_fonts, "_lean", {})
+    monkeypatch.setattr(_fonts, "_small", {})
+    before = logging.getLogger("fontTools.subset").level
+    with caplog.at_level(logging.INFO, logger="fontTools"):
+        small = _fonts._small_copy(path)
+    assert small is not None and small[0].startswith(str(tmp_path / "cache"))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "FFTM" not in TTFont(small[0])
+    assert logging.getLogger("fontTools.subset").level == before
+
+
 def _cut_from(monkeypatch):
     """Record which font file each cut reads."""
     from matplotlib.backends import _backend_pdf_ps as backend

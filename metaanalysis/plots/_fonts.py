@@ -101,6 +101,23 @@ def _lean_copy(path: str):
 _SMALL_RANGES = ((0x20, 0x7E), (0xA0, 0x17F), (0x370, 0x3CE), (0x2010, 0x2044), (0x2070, 0x209C),
                  (0x2190, 0x21FF), (0x2200, 0x22FF), (0x25A0, 0x25FF))
 _small: dict = {}  # original path -> (small copy's path, {glyph: small glyph}, characters) or None
+# tables that fontTools' subsetter does not know how to cut and that a PDF's font never needs
+_UNCUT_TABLES = ("FFTM", "PfEd", "BDF", "meta")
+
+
+@contextlib.contextmanager
+def _quiet_subsetter():
+    """fontTools' subsetter logs each table it drops as a warning; the small copy is a cache, so
+    another font's unknown table is no news to the user who runs a report."""
+    import logging
+
+    logger = logging.getLogger("fontTools.subset")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _small_copy(path: str):
@@ -123,10 +140,16 @@ def _small_copy(path: str):
             if not (target.exists() and index.exists()):
                 options = subset.Options(glyph_names=True, recommended_glyphs=True,
                                          notdef_outline=True, name_IDs=["*"], name_languages=["*"])
+                # tables fontTools cannot cut (DejaVu's FontForge timestamp, FFTM) are dropped, as
+                # matplotlib's own cut drops them from every embedded font anyway; asked for
+                # explicitly, so that fontTools does not print a warning per font to the terminal
+                # of a user whose first report builds this cache
+                options.drop_tables += [t for t in _UNCUT_TABLES if t not in options.drop_tables]
                 font = TTFont(lean, recalcTimestamp=False)
                 cutter = subset.Subsetter(options=options)
                 cutter.populate(unicodes=[c for a, b in _SMALL_RANGES for c in range(a, b + 1)])
-                cutter.subset(font)
+                with _quiet_subsetter():
+                    cutter.subset(font)
                 buf = io.BytesIO()
                 font.save(buf)
                 chars = sorted(font.getBestCmap())
