@@ -188,6 +188,35 @@ def test_input_errors():
         piecewise_hr(a, b, [365], level=0.05)
 
 
+def test_an_arm_without_events_is_named_as_the_cause():
+    # R's coxph returns a huge coefficient here with "beta may be infinite"; the Newton steps run
+    # off by about 1 each while the partial likelihood settles, which used to end as "did not
+    # converge in 50 iterations"
+    from metaanalysis.errors import ConvergenceError
+
+    a = pd.DataFrame({"time": [1, 2, 3, 6, 7, 8, 9, 10.], "event": [1, 1, 1, 1, 0, 1, 1, 0]})
+    b = pd.DataFrame({"time": [1.5, 2.5, 3.5, 6.5, 7.5, 8.5, 9.5, 11], "event": [0, 0, 0, 1, 1, 0, 1, 0]})
+    for call in (lambda: piecewise_hr(a, b, [5]),             # b has no events before 5
+                 lambda: ph_test(a, b.assign(event=0)),
+                 lambda: hr_over_time(a, b.assign(event=0), g="identity")):
+        with pytest.raises(ConvergenceError, match="diverges.*an arm has no events"):
+            call()
+
+
+def test_log_time_scale_refuses_events_at_time_zero():
+    a = pd.DataFrame({"time": [0., 1, 2, 2, 5, 6, 8, 9], "event": [1, 1, 1, 0, 1, 0, 1, 0]})
+    b = pd.DataFrame({"time": [0., 0, 1, 2, 3, 4, 6, 7], "event": [1, 0, 1, 0, 1, 1, 0, 1]})
+    with pytest.raises(InputError, match="2 event\\(s\\) are at time 0.*'km', 'rank' or 'identity'"):
+        ph_test(a, b, transform="log")
+    with pytest.raises(InputError, match="g='log' needs every event time > 0.*g='identity'"):
+        hr_over_time(a, b, g="log")
+    # the other time scales take them, and the log-cumulative-hazard plot leaves t = 0 out
+    res = ph_test(a, b)
+    assert math.isfinite(res.chisq) and (res.log_cumhaz.time > 0).all()
+    # a censoring at time 0 is no event: the log scale still works
+    assert math.isfinite(ph_test(a.iloc[1:], b.iloc[1:], transform="log").chisq)
+
+
 def test_registered_names():
     assert ma.ph_test is ph_test and ma.piecewise_hr is piecewise_hr and ma.hr_over_time is hr_over_time
 

@@ -131,6 +131,12 @@ class _Cox:
             if done or np.max(np.abs(s * step)) < 1e-13:
                 break
         else:
+            # a coefficient running off to infinity (an arm without events) moves about 1 per step
+            # while the partial likelihood has settled: not a slow convergence, and not to be called one
+            if not (np.all(np.isfinite(beta)) and np.all(np.abs(beta) <= 30)):
+                raise ConvergenceError(
+                    f"Cox model: an estimate diverges ({beta.tolist()}): an arm has no events "
+                    "(in some interval)")
             raise ConvergenceError(f"Cox model did not converge in {max_iter} Newton-Raphson iterations")
         if not np.all(np.isfinite(beta)) or np.any(np.abs(beta) > 30):
             raise ConvergenceError(
@@ -154,12 +160,21 @@ class _Cox:
         return np.array(times), np.array(resid)
 
 
+def _check_log_time(t, e, what, instead):
+    """A log time scale has no value at an event at time 0 (R's cox.zph stops there as singular)."""
+    n0 = int(((t <= 0) & (e == 1)).sum())
+    if n0:
+        raise InputError(f"{what} needs every event time > 0, but {n0} event(s) are at time 0 "
+                         f"(log 0 is -infinity); use {instead}")
+
+
 def _transform(name, t, e):
     """g(t) for every subject, as cox.zph computes it from all subjects' times."""
     if name == "identity":
         return t.copy()
     if name == "log":
-        return np.log(t)
+        # only event times are used; a censoring at time 0 gets no value instead of -inf
+        return np.log(t, out=np.full(t.shape, np.nan), where=t > 0)
     if name == "rank":
         from scipy.stats import rankdata
 
@@ -266,7 +281,8 @@ def _log_cumhaz(t, e, name):
     at_risk = np.array([(t >= s).sum() for s in dt])
     deaths = np.array([((t == s) & (e == 1)).sum() for s in dt])
     surv = np.cumprod(1 - deaths / at_risk)
-    ok = (surv > 0) & (surv < 1)
+    # a step at time 0 has no place on a log time axis (the plot starts at the first later event)
+    ok = (surv > 0) & (surv < 1) & (dt > 0)
     return pd.DataFrame({"arm": name, "time": dt[ok], "log_time": np.log(dt[ok]),
                          "log_cumhaz": np.log(-np.log(surv[ok]))})
 
@@ -311,6 +327,8 @@ def ph_test(ipd_a, ipd_b, transform: str = "km", *, arm_names=("a", "b")) -> PHT
     if transform not in TRANSFORMS:
         raise InputError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
     t, e, x = _two_arms(ipd_a, ipd_b)
+    if transform == "log":
+        _check_log_time(t, e, "transform='log'", "'km', 'rank' or 'identity'")
     cox = _Cox(t, e, x)
     ones = np.ones((len(cox.death_times), 1))
     beta, _, _, var = cox.fit(ones)
@@ -562,6 +580,8 @@ def hr_over_time(ipd_a, ipd_b, g: str = "log", times=None, level: float = 95) ->
     if g not in ("log", "identity"):
         raise InputError(f"g must be 'log' or 'identity', got {g!r}")
     t, e, x = _two_arms(ipd_a, ipd_b)
+    if g == "log":
+        _check_log_time(t, e, "g='log'", "g='identity'")
     cox = _Cox(t, e, x)
     gt = np.log(cox.death_times) if g == "log" else cox.death_times
     beta, ll, _, vcov = cox.fit(np.column_stack([np.ones(len(gt)), gt]))
