@@ -1172,8 +1172,13 @@ def effects_from_table(
     if measure_l == "proportion":
         sc = (scale or "PLO").upper()
         add_ = (0.0 if sc in _NO_ADD_BY_DEFAULT else 0.5) if add is None else float(add)
-        eff = escalc(sc, xi=result["xi"].to_numpy(float), ni=result["ni"].to_numpy(float), add=add_, to=to)
-        result["yi"], result["vi"] = eff.yi, eff.vi
+        counted = np.isfinite(result["xi"].to_numpy(float))   # the others carry yi, vi already
+        if counted.any():
+            eff = escalc(sc, xi=result["xi"].to_numpy(float)[counted],
+                         ni=result["ni"].to_numpy(float)[counted], add=add_, to=to)
+            yi, vi = result["yi"].to_numpy(float), result["vi"].to_numpy(float)
+            yi[counted], vi[counted] = eff.yi, eff.vi
+            result["yi"], result["vi"] = yi, vi
         result["measure"] = sc
     result["sei"] = np.sqrt(result["vi"])
     first = ["study_id", "label", "yi", "vi", "sei", "measure"]
@@ -1298,13 +1303,47 @@ def _effect_of_row(row, measure_l, scale, from_value, add, to):
         if not from_value:
             return None, "no numerator/denominator (from_value=True would use value x denominator)"
         total = d if np.isfinite(d) else row["n"]
+        why = None
         if not (np.isfinite(value) and np.isfinite(total)):
-            return None, "no counts and no value with a denominator or n"
+            why = "no counts and no value with a denominator or n"
+        else:
+            why = events_from_percentage(value, total, total_is_denominator=bool(np.isfinite(d)),
+                                         population=row.get("population", ""))[1]
+        if why is not None:
+            # no count, but the interval the study reports still weighs it (generic inverse
+            # variance, Cochrane Handbook 6.3): on the logit scale only, where the exact
+            # (Clopper-Pearson) interval of a proportion is close to symmetric
+            rec = _logit_from_interval(base, value, lo, hi, lvl, scale)
+            if rec is not None:
+                return rec, None
+            if np.isfinite(value) and np.isfinite(total) and \
+                    str(row.get("population", "")).strip().lower() in WHOLE_ARM_POPULATIONS:
+                why = None      # a whole arm's percentage: the count as before
+            else:
+                return None, why
         x, d = round(float(value) * float(total)), float(total)
         derived = (f"events = round(value x {'denominator' if np.isfinite(row['denominator']) else 'n'}) "
                    "(from_value=True; counts not reported)")
     base.update(xi=float(x), ni=float(d), yi=np.nan, vi=np.nan, measure=(scale or "PLO").upper(), derived=derived)
     return base, None
+
+
+def _logit_from_interval(base, value, lo, hi, lvl, scale):
+    """The record of a proportion weighted by its reported interval on the logit scale, or None
+    when that is not possible (no interval or level, a bound at 0 or 1, another scale)."""
+    if (scale or "PLO").upper() != "PLO":
+        return None
+    vals = (value, lo, hi, lvl)
+    if not all(np.isfinite(v) for v in vals) or not (0 < lo < value < hi < 1):
+        return None
+    lv = float(lvl) * (100 if lvl <= 1 else 1)
+    z = zcrit(check_level(lv))
+    yi = math.log(value / (1 - value))
+    se = (math.log(hi / (1 - hi)) - math.log(lo / (1 - lo))) / (2 * z)
+    base.update(xi=np.nan, ni=np.nan, yi=yi, vi=se * se, measure="PLO",
+                derived=(f"logit of the reported proportion, SE from its {lv:g}% interval (no count: "
+                         "the denominator is not stated)"))
+    return base
 
 
 # Populations whose percentage is a share of the arm's size (n).

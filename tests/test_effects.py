@@ -317,6 +317,30 @@ def test_effects_from_table_proportions_counts_and_from_value():
     assert out2.loc[2, "label"] == "GAMMA (cabo)"
 
 
+def test_a_proportion_of_an_unstated_denominator_is_weighted_by_its_interval():
+    # COSMIC-311's ORR: 11.0% (95% CI 6.9-16.9) of patients the source does not name, so no count
+    # can be taken from the arm's 170; on the logit scale the interval still gives its weight
+    table = _table()
+    gamma = table.index[(table.outcome == "ORR") & (table.study_id == "c")][0]
+    table.loc[gamma, ["value", "ci_low", "ci_high", "ci_level", "n", "population"]] = \
+        [0.11, 0.069, 0.169, 0.95, 170, "unstated"]
+    out = effects_from_table(table, "ORR", "proportion", from_value=True)
+    row = out.set_index("study_id").loc["c"]
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    assert row.yi == pytest.approx(logit(0.11), rel=1e-12)
+    assert row.sei == pytest.approx((logit(0.169) - logit(0.069)) / (2 * 1.959963984540054), rel=1e-12)
+    assert math.isnan(row.xi) and "from its 95% interval" in row.derived
+    # the counted rows keep escalc's values
+    np.testing.assert_allclose(out["yi"][:2], escalc("PLO", xi=[24, 169], ni=[196, 261]).yi)
+    # another scale has no such interval: the row is left out, with the reason
+    with pytest.warns(UserWarning, match="line 10 \\(c\\): a percentage of an unstated denominator"):
+        pft = effects_from_table(table, "ORR", "proportion", scale="PFT", from_value=True)
+    assert "c" not in set(pft.study_id)
+    # a whole arm's percentage still gives its count (3 of 30), interval or not
+    table.loc[gamma, ["value", "n", "population"]] = [0.10, 30, ""]
+    assert effects_from_table(table, "ORR", "proportion", from_value=True).xi.tolist() == [24, 169, 3]
+
+
 def test_effects_from_table_bad_arguments():
     table = _table()
     with pytest.raises(InputError, match="no rows"):

@@ -90,8 +90,7 @@ def test_every_line_is_used_or_excluded_with_a_reason(review, table):
 @pytest.mark.parametrize("line, fragment", [
     (67, "superseded data cut (interim)"),   # COSMIC-311 interim PFS HR: the update is used
     (205, "second line"),                    # Cabanillas 2017 (after VEGFR therapy) median OS
-    (113, "unstated denominator"),           # DIRECTION ORR: a share of evaluable patients
-    (74, "unstated denominator"),            # COSMIC-311 ORR: population not stated
+    (113, "unstated denominator"),           # DIRECTION ORR: a share of evaluable patients, no interval
     (248, "retrospective"),                  # the observational sorafenib cohort
     (171, "mixed histology"),                # Gupta-Abramson: medullary and anaplastic included
     (5, "placebo arm"),                      # DECISION placebo median PFS
@@ -104,6 +103,20 @@ def test_exclusion_reasons_are_the_true_ones(review, table, line, fragment):
     excluded = {e["line"]: e["reason"] for e in review.excluded}
     assert line in excluded, f"line {line} is used by {review.used.get(line)}"
     assert fragment in excluded[line]
+
+
+def test_a_proportion_without_a_count_is_weighted_by_its_reported_interval(review, table):
+    """COSMIC-311's ORR (line 74) is a share of patients the source does not name: no count, but
+    its 95% interval weighs it in the second-line cabozantinib estimate beside Cabanillas 2017."""
+    (g,) = [g for g in review.run("orr_second_line").groups if g.group == "cabozantinib"]
+    assert g.k == 2 and {s["study_id"] for s in g.studies()} == {"cosmic311", "cabanillas2017"}
+    e = g.entries.set_index("line")
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    assert e.loc[74, "yi"] == pytest.approx(logit(0.11), rel=1e-12)
+    assert e.loc[74, "vi"] == pytest.approx(((logit(0.169) - logit(0.069)) / 3.919927969080108) ** 2,
+                                            rel=1e-12)
+    # DIRECTION's evaluable-patient shares have no interval: still left out, and the reason says so
+    assert "no interval to weight it" in review.run("orr").reasons[113]
 
 
 def test_superseded_cut_names_the_row_used(review):

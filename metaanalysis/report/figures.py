@@ -558,7 +558,8 @@ def _columns(analysis, groups) -> dict:
                        for a, n1, c, n2, d in zip(e["ai"], e["n1i"], e["ci"], e["n2i"],
                                                   e["derived"])]
         elif analysis.effect == "PROPORTION":
-            second += [f"{int(x)}/{int(n)}" + ("*" if "round" in str(d) else "")
+            # no count where a proportion is weighted by its reported interval (denominator not stated)
+            second += ["–" if x != x else f"{int(x)}/{int(n)}" + ("*" if "round" in str(d) else "")
                        for x, n, d in zip(e["xi"], e["ni"], e["derived"])]
         else:
             second += ["" if n != n else str(int(n)) for n in e.get("n", [float("nan")] * len(e))]

@@ -194,7 +194,10 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
         "evaluable or safety population where an analysis's eligibility accepts it); where a "
         "report gave a percentage without the count, the count was back-calculated from the "
         "percentage and the arm's denominator and rounded, and such counts are marked in the "
-        "figures. A single study's estimate is shown with the interval it reports; a single "
+        "figures. A percentage of patients the report does not name (no whole-number share of "
+        "the arm) gives no count: on the logit scale it was weighted by the standard error its "
+        "reported interval implies (generic inverse variance), and without an interval it was "
+        "not pooled. A single study's estimate is shown with the interval it reports; a single "
         "proportion without one with its exact (Clopper–Pearson) interval."
     )
     if rob_tools:

@@ -113,17 +113,27 @@ def _criterion_words(key, value, allowed):
     return f"{key.replace('_', ' ')} {what!r} not in the protocol ({', '.join(map(repr, allowed))})"
 
 
-def _count_problem(rec) -> str | None:
-    """Why a proportion row gives no event count (None when it does); the rule is
-    :func:`metaanalysis.effects.events_from_percentage`."""
+def _count_problem(rec, scale=None) -> str | None:
+    """Why a proportion row gives neither an event count nor a weight (None when it gives one);
+    the rule is :func:`metaanalysis.effects.events_from_percentage`, and a row without a count is
+    still weighted by the interval it reports when the analysis is on the logit scale (PLO)."""
     from ..effects import events_from_percentage
 
     if not math.isnan(rec.numerator) or not math.isnan(rec.denominator):
         return None
     if math.isnan(rec.value) or math.isnan(rec.n):
-        return "neither counts nor a denominator: no number of events"
-    return events_from_percentage(rec.value, rec.n, total_is_denominator=False,
-                                  population=rec.population)[1]
+        why = "neither counts nor a denominator: no number of events"
+    else:
+        why = events_from_percentage(rec.value, rec.n, total_is_denominator=False,
+                                     population=rec.population)[1]
+    if why is None:
+        return None
+    lo, hi, lvl = rec.ci_low, rec.ci_high, rec.ci_level
+    if all(math.isfinite(v) for v in (rec.value, lo, hi, lvl)) and 0 < lo < rec.value < hi < 1:
+        if (scale or "PLO").upper() == "PLO":
+            return None
+        return why + f" (its interval would weight it on the logit scale, PLO, not {scale})"
+    return why + " and no interval to weight it"
 
 
 def _cut_order(rule: str, outcome: str) -> tuple:
@@ -241,7 +251,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
         if why is None and "assessor" in elig and rec.assessor not in elig["assessor"]:
             why = f"assessor {rec.assessor or 'not stated'!r} not in the protocol"
         if why is None and analysis.table_measure == "proportion":
-            why = _count_problem(rec)
+            why = _count_problem(rec, analysis.proportion_scale)
         if why is None and rec.status != "reported":
             why = "median not reached: no estimate to pool" if rec.status == "not_reached" \
                 else f"status {rec.status!r}"
