@@ -140,6 +140,11 @@ def test_forest_table_rows_and_stable_columns():
     assert notes[0].startswith("Heterogeneity: \u03c4\u00b2 (REML) = 0.31; I\u00b2 = 92%; Q = 152.23, df = 12")
     assert notes[1].startswith("Test for overall effect: z = ")
     assert (tab.kind == "prediction").sum() == 1
+    # a descriptive summary declares no test: Q without its p-value
+    quiet = forest_table(res, heterogeneity_test=False)
+    het = quiet[quiet.kind == "note"].label.iloc[0]
+    assert het == "Heterogeneity: \u03c4\u00b2 (REML) = 0.31; I\u00b2 = 92%; Q = 152.23, df = 12"
+    assert ", p" in notes[0]
 
 
 def test_sorting_by_estimate_weight_and_year():

@@ -189,6 +189,39 @@ def test_sensitivity_table_rows_and_conclusions(review):
         assert r.conclusion_changes == (expected != frame["conclusion"].iloc[0])
 
 
+def test_one_study_has_no_heterogeneity(review):
+    """I², tau² and Q of a single study are undefined: null in results.json and empty in the
+    tables, never a 0 that reads as shown consistency; two or more studies keep theirs."""
+    frame = review.analysis_frame().set_index("id")
+    ones = [g for g in review.all_results() if g.k == 1]
+    many = [g for g in review.all_results() if g.k > 1]
+    assert ones and many
+    for g in ones:
+        res = g.to_dict()["result"]
+        assert all(res[f] is None for f in ("tau2", "i2", "q", "q_df", "q_pvalue")), g.id
+        assert res["estimate"] is not None
+    for g in many:
+        res = g.to_dict()["result"]
+        assert res["i2"] == pytest.approx(g.fit.i2) and res["q_df"] == g.k - 1, g.id
+    for g in review.groups:
+        assert (frame.loc[g.id, "i2"] != frame.loc[g.id, "i2"]) == (g.k == 1), g.id
+    sens = review.sensitivity_frame("pfs_hr/sorafenib")
+    assert sens["i2"].iloc[0] is None and sens["tau2"].iloc[0] is None
+
+
+def test_sensitivity_notes_say_why_a_variant_could_not_test_anything(review):
+    # no trial of apatinib reports a crossover-adjusted HR: "no change" would read as robust
+    notes = {r["analysis"]: r["note"] for r in
+             review.sensitivity_frame("os_hr/apatinib").to_dict(orient="records")}
+    assert notes["crossover-adjusted hazard ratios where reported"] == (
+        "no study of this estimate reports a crossover-adjusted hazard ratio: not estimable")
+    # DECISION is randomised but its median PFS has no interval: "no study left" names it
+    notes = {r["analysis"]: r["note"] for r in
+             review.sensitivity_frame("pfs_median/sorafenib").to_dict(orient="records")}
+    assert notes["randomised trials only"] == ("no study left: not estimable; reported without "
+                                               "an interval to weight it: DECISION (line 4)")
+
+
 def test_every_declared_sensitivity_analysis_is_accounted_for(review):
     """A prespecified sensitivity analysis without a result of its own is listed with the reason,
     never dropped (Cochrane Handbook: report every prespecified analysis)."""

@@ -156,7 +156,7 @@ def _weight_text(w) -> str:
     return f"{100 * w:.1f}%"
 
 
-def _heterogeneity_text(p: dict, digits: int) -> str:
+def _heterogeneity_text(p: dict, digits: int, q_test: bool = True) -> str:
     parts = []
     if p["model"] == "random" and math.isfinite(p["tau2"]):
         method = f" ({p['method']})" if p["method"] else ""
@@ -165,7 +165,7 @@ def _heterogeneity_text(p: dict, digits: int) -> str:
         parts.append(f"I\u00b2 = {p['i2']:.0f}%")
     if math.isfinite(p["q"]):
         df = f", df = {p['q_df']:.0f}" if math.isfinite(p["q_df"]) else ""
-        parts.append(f"Q = {S.fmt_num(p['q'], 2)}{df}, {_fmt_p(p['q_pvalue'])}")
+        parts.append(f"Q = {S.fmt_num(p['q'], 2)}{df}" + (f", {_fmt_p(p['q_pvalue'])}" if q_test else ""))
     return "Heterogeneity: " + "; ".join(parts) if parts else ""
 
 
@@ -295,7 +295,7 @@ def _summary_row(p, kind, label, group, digits):
     }
 
 
-def _pooled_block(res, common, group, digits, prediction, kind, label=None):
+def _pooled_block(res, common, group, digits, prediction, kind, label=None, q_test=True):
     rows = []
     fits = []
     if common is not None:
@@ -315,7 +315,7 @@ def _pooled_block(res, common, group, digits, prediction, kind, label=None):
             "ci_text": S.range_text(S.fmt_num(p["pi_low"], digits), S.fmt_num(p["pi_high"], digits)),
             "weight_text": "",
         })
-    het = _heterogeneity_text(p, digits)
+    het = _heterogeneity_text(p, digits, q_test)
     if het and (p["k"] is None or p["k"] > 1):
         rows.append({"kind": "note", "group": group, "label": het})
     return rows, p
@@ -323,7 +323,7 @@ def _pooled_block(res, common, group, digits, prediction, kind, label=None):
 
 def forest_table(result, *, columns=None, common=None, sort_by=None, descending=False,
                  digits=None, prediction=True, overall_test=None, subgroup_test=True,
-                 reported=None, footnotes=None):
+                 heterogeneity_test=True, reported=None, footnotes=None):
     """The rows of a forest plot as a DataFrame (what :func:`forest` lays out).
 
     Parameters
@@ -366,6 +366,9 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
     overall_test, subgroup_test : bool
         Add the note rows with the test for the overall effect (default: except for proportions,
         where a test against 50% is rarely wanted) and for subgroup differences.
+    heterogeneity_test : bool
+        Print the p-value of Cochran's Q in the heterogeneity note (False for a descriptive
+        summary that declares no test: Q, tau² and I² are still shown).
 
     Returns
     -------
@@ -427,13 +430,15 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
             wsum = float(np.nansum([r["weight"] for r in srows]))
             if len(srows) < 2:  # a subtotal of one study repeats the study
                 continue
-            prow, pg = _pooled_block(gres, None, name, dig, False, "subtotal", label="Subtotal")
+            prow, pg = _pooled_block(gres, None, name, dig, False, "subtotal", label="Subtotal",
+                                     q_test=heterogeneity_test)
             for r in prow:
                 if r["kind"] == "subtotal" and weight_of is not None:
                     r["weight_text"] = _weight_text(wsum)
             rows += prow
         if overall is not None:
-            prow, p = _pooled_block(overall, common, None, dig, prediction, "summary")
+            prow, p = _pooled_block(overall, common, None, dig, prediction, "summary",
+                                    q_test=heterogeneity_test)
             rows += prow
             if overall_test is None:
                 overall_test = S.scale_of(measure) != "percent"
@@ -463,7 +468,8 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
                 r["weight_common"] = float(wc.get(r["label"], _NAN))
                 r["weight_common_text"] = _weight_text(r["weight_common"])
         rows += srows
-        prow, p = _pooled_block(result, common, None, dig, prediction, "summary")
+        prow, p = _pooled_block(result, common, None, dig, prediction, "summary",
+                                q_test=heterogeneity_test)
         if common is not None:
             for r in prow:
                 if r["kind"] == "summary":
@@ -784,7 +790,7 @@ def _rows_layout(table):
 def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descending=False,
            xlim=None, ref=None, favours=None, xlabel=None, width=None, digits=None,
            prediction=True, show_weight=True, overall_test=None, subgroup_test=True,
-           fontsize=None, table=None, color=None, title=None, reported=None, footnotes=None,
+           heterogeneity_test=True, fontsize=None, table=None, color=None, title=None, reported=None, footnotes=None,
            max_width=None, rob=None):
     """Forest plot of a pooled result (metafor's ``forest``, meta's ``forest.meta``).
 
@@ -829,8 +835,8 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
         Footnotes printed under the axis (with those the table makes: levels, NE).
     digits : int, optional
         Decimals of the estimate text.
-    prediction, show_weight, overall_test, subgroup_test : bool
-        Show the prediction interval, the weight column and the test notes.
+    prediction, show_weight, overall_test, subgroup_test, heterogeneity_test : bool
+        Show the prediction interval, the weight column, the test notes and the p-value of Q.
     fontsize : float, optional
         Font size in points (default 8).
     table : DataFrame, optional
@@ -864,7 +870,8 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
         table = forest_table(result, columns=columns, common=common, sort_by=sort_by,
                              descending=descending, digits=digits, prediction=prediction,
                              overall_test=overall_test, subgroup_test=subgroup_test,
-                             reported=reported, footnotes=footnotes)
+                             heterogeneity_test=heterogeneity_test, reported=reported,
+                             footnotes=footnotes)
     elif footnotes:
         table = table.copy()
         table.attrs["footnotes"] = list(table.attrs.get("footnotes", [])) + [str(f) for f in footnotes]

@@ -504,7 +504,9 @@ def _forest_figure(run, raw=None, rob=None):
               if grouped else fits[0])
     table = forest_table(target, columns=_columns(a, run.groups),
                          reported=reported_intervals(a, run.groups, raw),
-                         footnotes=model_footnotes(a, run.groups))
+                         footnotes=model_footnotes(a, run.groups),
+                         # a descriptive summary declares no test: no p-value of Q either
+                         heterogeneity_test=a.null is not None)
     if grouped:
         table["label"] = [_short_study_label(lab, grp) if kind == "study" else lab
                           for kind, lab, grp in zip(table["kind"], table["label"], table["group"])]

@@ -125,7 +125,7 @@ class ReviewResult(ResultMixin):
             nat = g.natural()
             rows.append({"id": g.id, "role": g.role, "outcome": g.analysis.outcome,
                          "measure": g.analysis.effect, "group": g.group, "k": g.k, **nat,
-                         "i2": g.fit.i2, "p": g.p})
+                         "i2": g.fit.i2 if g.k > 1 else None, "p": g.p})
         return pd.DataFrame(rows)
 
     def excluded_frame(self):

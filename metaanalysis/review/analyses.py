@@ -77,6 +77,10 @@ class GroupResult(ResultMixin):
 
     def to_dict(self) -> dict:
         d = self.fit.to_dict()
+        if self.k < 2:
+            # heterogeneity of one study is not 0 but undefined: a 0 in a table reads as "shown
+            # consistent"
+            d.update({k: None for k in HETEROGENEITY_FIELDS})
         return jsonable({
             "id": self.id, "parent": self.parent, "variant": self.variant, "role": self.role,
             "title": self.analysis.title, "outcome": self.analysis.outcome,
@@ -333,6 +337,8 @@ def effect_entries(selection: Selection, analysis) -> tuple:
 # the reason a row without an interval is not used; the report names such rows beside the
 # estimates (report/html.py) and finds them by this text
 NO_INTERVAL = "no confidence interval reported: no standard error to weight it"
+# what one study cannot have: written as null (results.json) or empty (the CSV tables) when k = 1
+HETEROGENEITY_FIELDS = ("tau2", "i2", "q", "q_df", "q_pvalue")
 
 
 def two_study_knha(fit_dict: dict) -> bool:

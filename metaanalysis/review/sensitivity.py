@@ -142,14 +142,19 @@ def sensitivity_runs(frame, trials, analysis, primary_groups, not_run=None) -> l
             found.add(g.group)
             model_changes = any(k in kwargs for k in ("method", "test", "model"))
             if not model_changes and _same_entries(g, base):
-                skipped.append((base.id, label, "the same rows as the primary analysis: no change"))
+                # "no change" would read as robustness; with no adjusted estimate there was no test
+                why = ("no study of this estimate reports a crossover-adjusted hazard ratio: not "
+                       "estimable" if "crossover_adjusted" in kwargs
+                       else "the same rows as the primary analysis: no change")
+                skipped.append((base.id, label, why))
                 continue
             if model_changes and base.k < 2:
                 continue  # one study: every model gives its own estimate
             out.append((base.id, label + _side_changes(base, g, kwargs), _with_parent(g, base.id)))
         for base in primary_groups:
             if base.group not in found:
-                skipped.append((base.id, label, "no study left: not estimable"))
+                skipped.append((base.id, label, "no study left: not estimable"
+                                + _unweighted_note(frame, run, base.group)))
     if model_labels:
         for base in primary_groups:
             if base.k < 2:
@@ -168,6 +173,23 @@ def sensitivity_runs(frame, trials, analysis, primary_groups, not_run=None) -> l
                     if g.group == base.group:
                         out.append((base.id, f"without {sid}", _with_parent(g, base.id)))
     return out
+
+
+def _unweighted_note(frame, run, group) -> str:
+    """Rows of the group that the variant would keep but that have no interval to weight them
+    (DECISION's median PFS in "randomised trials only"): "no study left" alone would say that
+    no such study exists."""
+    from .analyses import NO_INTERVAL
+
+    lines = sorted(line for line, why in run.reasons.items() if why == NO_INTERVAL)
+    if not lines or "line" not in frame or "therapy" not in frame:
+        return ""
+    by_line = frame.set_index("line")
+    names = [f"{by_line.loc[line].get('trial') or by_line.loc[line]['study_id']} (line {line})"
+             for line in lines if line in by_line.index and by_line.loc[line]["therapy"] == group]
+    if not names:
+        return ""
+    return "; reported without an interval to weight it: " + ", ".join(names)
 
 
 def _with_parent(g, parent):
@@ -197,8 +219,10 @@ def sensitivity_table(primary, variants, not_run=()):
     for label, g in [("primary: " + _model_text(primary), primary)] + list(variants):
         nat = g.natural()
         c = conclusion(g)
-        rows.append({"analysis": label, "id": g.id, "k": g.k, **nat, "i2": g.fit.i2,
-                     "tau2": g.fit.tau2, "conclusion": c,
+        one = g.k < 2   # no heterogeneity in one study: empty, not 0
+        rows.append({"analysis": label, "id": g.id, "k": g.k, **nat,
+                     "i2": None if one else g.fit.i2, "tau2": None if one else g.fit.tau2,
+                     "conclusion": c,
                      "conclusion_changes": None if ref is None or c is None else c != ref,
                      "note": None})
     for label, reason in not_run:
