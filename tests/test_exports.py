@@ -35,6 +35,11 @@ def test_docx_holds_the_summary_of_findings(tables):
     assert first[1] == expected["Therapy"].iloc[0]
     assert first[2] == expected["Relative effect (95% CI)"].iloc[0]
     assert first[header.index("Certainty (GRADE)")] in ("high", "moderate", "low", "very low")
+    # the model behind the months of "With therapy" is said under the table, as on the page
+    notes = tables["Summary of findings"].attrs["notes"]
+    assert any("assuming exponential survival" in n for n in notes)
+    texts = [p.text for p in doc.paragraphs]
+    assert all(n in texts for n in notes)
 
 
 def test_xlsx_has_a_sheet_per_table(tables):
@@ -43,7 +48,10 @@ def test_xlsx_has_a_sheet_per_table(tables):
     wb = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(tables)))
     assert wb.sheetnames[:2] == ["Summary of findings", "Characteristics of included stu"]  # 31 chars
     sheet = wb["Summary of findings"]
-    assert sheet.max_row == len(tables["Summary of findings"]) + 1
+    notes = tables["Summary of findings"].attrs["notes"]
+    assert notes and sheet.max_row == len(tables["Summary of findings"]) + 2 + len(notes)
+    assert [sheet.cell(row=len(tables["Summary of findings"]) + 3 + i, column=1).value
+            for i in range(len(notes))] == notes
     # every cell holds the table's own text: no quote in front of "+4.0 months (...)"
     frame = tables["Summary of findings"]
     col = list(frame.columns).index("Difference") + 1

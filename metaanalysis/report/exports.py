@@ -34,9 +34,15 @@ def manuscript_tables(review) -> dict:
     import pandas as pd
 
     sof = pd.DataFrame(review.summary_of_findings)
+    notes = []
     if not sof.empty:
+        # the model behind "With therapy" and "Difference" (exponential survival for a hazard
+        # ratio): the page says it under the table, and so must a table pasted into a manuscript
+        if "assumption" in sof:
+            notes = sorted({a for a in sof["assumption"] if isinstance(a, str) and a})
         sof = sof[[c for c in _SOF_COLUMNS if c in sof]].rename(columns=_SOF_COLUMNS)
         sof["Participants"] = sof["Participants"].map(lambda x: f"{x:.0f}")
+    sof.attrs["notes"] = [f"{n[:1].upper()}{n[1:]}." for n in notes]
     chars = review.characteristics_frame(included_only=True)
     chars = chars[[c for c in _CHAR_COLUMNS if c in chars]]
     out = {"Summary of findings": sof, "Characteristics of included studies": chars}
@@ -51,6 +57,7 @@ def manuscript_tables(review) -> dict:
 
 def xlsx_bytes(tables: dict) -> bytes:
     """An Excel workbook with one sheet per table; text is stored as text, never as a formula.
+    A table's ``attrs["notes"]`` are written under it, one blank row apart.
 
     A workbook's cells are typed, so text that would read as a formula (``=HYPERLINK(...)``) is
     kept as it is, in a text cell: the leading quote that a CSV needs (:func:`metaanalysis._base.spreadsheet_safe`)
@@ -63,15 +70,20 @@ def xlsx_bytes(tables: dict) -> bytes:
         writer.book.properties.creator = "metaanalysis"
         for title, frame in tables.items():
             frame.to_excel(writer, sheet_name=title[:31], index=False)
-            for row in writer.sheets[title[:31]].iter_rows():
+            sheet = writer.sheets[title[:31]]
+            for row in sheet.iter_rows():
                 for cell in row:
                     if cell.data_type == "f":  # openpyxl takes any text starting with "=" for one
                         cell.data_type = "s"
+            for i, note in enumerate(frame.attrs.get("notes", ())):
+                # under the table, one blank row apart, as a footnote
+                sheet.cell(row=len(frame) + 3 + i, column=1).value = note
     return reproducible_package(buf.getvalue())
 
 
 def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
-    """A Word document with every table under its numbered caption."""
+    """A Word document with every table under its numbered caption, and its ``attrs["notes"]``
+    under it."""
     import copy
 
     import docx
@@ -108,6 +120,8 @@ def docx_bytes(tables: dict, *, title: str = "Tables") -> bytes:
                 paragraph._p.append(element)
                 Run(element, paragraph).text = (
                     "" if value is None or value != value else str(value))
+        for note in frame.attrs.get("notes", ()):
+            document.add_paragraph(note).runs[0].font.size = Pt(8)
         document.add_paragraph("")
     buf = io.BytesIO()
     document.save(buf)
