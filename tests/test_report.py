@@ -289,6 +289,25 @@ def test_single_study_rows_print_the_reported_interval(report):
     assert "reported: 18.3 months (SELECT), 23.9 months (Study 308)" in page
 
 
+def test_forest_captions_say_what_the_figure_draws(report):
+    """A caption names where the squares' intervals come from, and promises diamonds only where
+    some therapy has two or more studies."""
+    import html as html_module
+    import re
+
+    out, _ = report
+    page = html_module.unescape((out / "index.html").read_text(encoding="utf-8"))
+    captions = dict(re.findall(r"Forest plot: ([^.]+)\. (Squares: [^<]*?\.)", page))
+    rr = captions["Objective response: risk ratio against placebo"]
+    assert "intervals computed from the arm counts" in rr and "diamonds" in rr  # lenvatinib k = 2
+    ae = captions["Grade 3 or worse adverse events: risk ratio against placebo"]
+    assert "one study per therapy: no pooled estimate" in ae and "diamonds" not in ae
+    pfs = captions["Progression-free survival: hazard ratio against placebo"]
+    assert "intervals as reported" in pfs and "diamonds: pooled estimate" in pfs
+    orr = captions["Objective response on each drug"]
+    assert "the intervals the studies report, or the exact interval of their counts" in orr
+
+
 def test_diff_flags_a_significance_change():
     old = {"meta": {}, "analyses": {"x": {"title": "X", "null": 0.0, "result": {
         "k": 3, "estimate": -0.3, "ci_low": -0.5, "ci_high": -0.1}}}}

@@ -520,10 +520,17 @@ def _forest_figure(run, raw=None, rob=None):
     if cells is not None:
         kwargs["rob"] = cells
     ax = forest(None, table=table, title=a.title, max_width=MAX_WIDTH, **kwargs)
-    caption = (f"Forest plot: {a.title}. Squares: studies (area proportional to weight), with "
-               "their intervals as reported; "
-               + ("diamonds: pooled estimate of each therapy with its confidence interval "
-                  "(no estimate across therapies)." if grouped else
+    # what the squares' intervals are, and whether any diamond is drawn, as the figure shows
+    intervals = ("with intervals computed from the arm counts" if a.kind == "binary" else
+                 "with the intervals the studies report, or the exact interval of their counts"
+                 if a.effect == "PROPORTION" else "with their intervals as reported")
+    pooled = any(g.k > 1 for g in run.groups)
+    caption = (f"Forest plot: {a.title}. Squares: studies (area proportional to weight), "
+               f"{intervals}; "
+               + (("diamonds: pooled estimate of each therapy with two or more studies, with its "
+                   "confidence interval (no estimate across therapies)." if pooled else
+                   "one study per therapy: no pooled estimate, and none across therapies.")
+                  if grouped else
                   "diamond: one estimate across therapies (class effect declared).")
                + ("" if a.null is not None else " Descriptive: no test."))
     if any(table["open"] != ""):
