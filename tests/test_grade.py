@@ -274,8 +274,23 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
     assert row["comparator"] == f"median {m:.1f} months"
     hr = math.exp(g.fit.estimate)
     assert row["with_therapy"].startswith(f"median {m / hr:.1f} months")
-    assert row["reported_with_therapy"] == "9.0 months (TRIAL A), not reached (TRIAL B)"
+    w = 26.0 * TIME_UNITS_IN_MONTHS["weeks"]
+    assert row["reported_with_therapy"] == (f"9.0 months (TRIAL A; placebo 4.0 months), not reached "
+                                            f"(TRIAL B; placebo {w:.1f} months)")
     assert "exponential" in row["assumption"]
+    # one trial reached the median with the therapy: the model is read against it, no flag
+    assert "extrapolated" not in row["with_therapy"]
+    # no trial reached it: the modelled median is an extrapolation, and the row says so with the
+    # follow-up the trials report
+    fu = pd.DataFrame([("s1", "FU", "median", "all", 18.1, "months", "", "", "", ""),
+                       ("s0", "FU", "mean", "all", 12.0, "months", "", "", "", "")],
+                      columns=cols).assign(trial=["TRIAL B", "TRIAL A"])
+    frame.loc[4, ["value", "status"]] = [float("nan"), "not_reached"]
+    row = summary_of_findings(g, pd.concat([frame, fu], ignore_index=True),
+                              assess(g, characteristics=CHAR))
+    assert row["with_therapy"].endswith("(extrapolated)") and row["difference"].endswith("(extrapolated)")
+    assert row["assumption"].endswith("extrapolated where no trial reached the median with the "
+                                      "therapy (TRIAL B: median follow-up 18.1 months)")
 
 
 def test_appreciable_effect_thresholds_apply_only_to_comparisons():
@@ -314,7 +329,7 @@ def test_summary_of_findings_medians_follow_the_analysis_data_cut():
                 "population", "assessor", "status"])
     row = summary_of_findings(g, frame, assess(g, characteristics=CHAR))
     assert row["comparator"] == "median 5.5 months"
-    assert row["reported_with_therapy"] == "14.0 months (TRIAL A)"
+    assert row["reported_with_therapy"] == "14.0 months (TRIAL A; placebo 5.5 months)"
 
 
 def test_imprecision_of_a_single_study_is_judged_on_its_reported_interval():

@@ -286,7 +286,13 @@ def test_single_study_rows_print_the_reported_interval(report):
     sof = {r["id"]: r for r in res.results["summary_of_findings"]}
     assert sof["pfs_hr/sorafenib"]["relative_effect"] == "HR 0.59 (0.45–0.76)"
     # the modelled median with therapy beside the medians the trials observed
-    assert "reported: 18.3 months (SELECT), 23.9 months (Study 308)" in page
+    assert ("reported: 18.3 months (SELECT; placebo 3.6 months), 23.9 months (Study 308; placebo "
+            "3.7 months)") in page
+    # apatinib OS: REALITY did not reach the median with apatinib, so the modelled 71 months is
+    # marked as an extrapolation, and the trial's follow-up is named
+    assert "not reached (REALITY; placebo 29.9 months)" in page
+    assert sof["os_hr/apatinib"]["with_therapy"].endswith("(extrapolated)")
+    assert "REALITY: median follow-up 18.1 months" in page
 
 
 def test_forest_captions_say_what_the_figure_draws(report):

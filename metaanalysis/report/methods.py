@@ -123,7 +123,9 @@ def _grade_text(rules) -> str:
         f"p < {rules.egger_alpha:g} with {rules.small_study_min_k} studies or more). Absolute "
         "effects use the pooled risk of the placebo arms of the same trials; for a hazard ratio, "
         "the median with the therapy is the median of the placebo arms' medians divided by the "
-        "ratio, which assumes exponential survival.")
+        "ratio, which assumes exponential survival, and is marked as extrapolated where no "
+        "trial reached the median with the therapy; the medians the trials report in both arms "
+        "are printed beside it.")
 
 
 def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,

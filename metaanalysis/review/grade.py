@@ -395,15 +395,50 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
             row["difference"] = f"{t[0] - m:+.1f} months ({t[1] - m:+.1f} to {t[2] - m:+.1f})"
             row["assumption"] = ("median with therapy = comparator median / HR, assuming "
                                  "exponential survival (constant hazards); the medians the "
-                                 "trials report with therapy are given beside it")
-        # what the trials observed, so that the modelled median can be read against it
+                                 "trials report in each arm are given beside it")
+        # what the trials observed in both arms, so that the modelled median can be read against it
         names = dict(zip(e["study_id"], e["trial"] if "trial" in e else e["study_id"]))
-        reported = _arm_medians(table_frame, a, list(e["study_id"]), group.group)
+        studies = list(e["study_id"])
+        reported = _arm_medians(table_frame, a, studies, group.group)
+        control = dict(_arm_medians(table_frame, a, studies, a.comparator))
+        if row["with_therapy"] and reported and all(m is None for _, m in reported):
+            # no trial reached the median with the therapy: the modelled one carries a constant
+            # hazard past the data (apatinib OS: 71 months where REALITY's median follow-up was
+            # 18), which the row says instead of letting it look like an observation
+            fu = _longest_follow_up(table_frame, studies)
+            row["with_therapy"] += " (extrapolated)"
+            row["difference"] += " (extrapolated)"
+            row["assumption"] += ("; extrapolated where no trial reached the median with the "
+                                  "therapy" + (f" ({fu[1]})" if fu else ""))
+
+        def months(m):
+            return "not reached" if m is None else f"{m:.1f} months"
+
         if reported:
             row["reported_with_therapy"] = ", ".join(
-                ("not reached" if m is None else f"{m:.1f} months") + f" ({names.get(sid, sid)})"
+                f"{months(m)} ({names.get(sid, sid)}"
+                + (f"; {a.comparator} {months(control[sid])}" if sid in control else "") + ")"
                 for sid, m in reported)
     return row
+
+
+def _longest_follow_up(frame, studies):
+    """``(months, text)``: the longest median (or mean) follow-up any of ``studies`` reports
+    ("REALITY: median follow-up 18.1 months"), or None when none does."""
+    from ..studies import TIME_UNITS_IN_MONTHS
+
+    if "outcome" not in frame or "measure" not in frame:
+        return None
+    rows = frame[(frame["outcome"] == "FU") & frame["measure"].isin(("median", "mean"))
+                 & frame["study_id"].isin(studies)]
+    best = None
+    for i in range(len(rows)):
+        r = rows.iloc[i]
+        v = float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r.get("unit") or "months", 1.0)
+        if v == v and (best is None or v > best[0]):
+            who = r.get("trial") or r["study_id"]
+            best = (v, f"{who}: {r['measure']} follow-up {v:.1f} months")
+    return best
 
 
 def _comparator_medians(frame, analysis, studies) -> list:
