@@ -341,6 +341,9 @@ def test_modelled_curves_mark_second_line_and_leave_out_studies_no_analysis_uses
     single = texts(figs["single_arm_modelled_curves"])
     assert "Gupta-Abramson" not in single and "Cabanillas 2010" not in single
     assert "Schneider 2012: sorafenib" in single
+    # cohorts the review analyses are drawn though they are not the whole study population:
+    # Kloos 2009's papillary cohort (line 179), the Japanese phase 2's DTC cohort (line 209)
+    assert "Kloos 2009: sorafenib" in single and "Japanese lenvatinib phase 2: lenvatinib" in single
     assert {"gupta-abramson2008", "cabanillas2010"} <= set(review.prisma.not_analysed)
 
 

@@ -264,7 +264,8 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
                                             trials=trials_table)
     results["network"] = network
     results["rankings"] = network["rankings"]
-    survival = survival_section(table, trials=trials_table, analysed=analysed_studies(review))
+    survival = survival_section(table, trials=trials_table, analysed=analysed_studies(review),
+                                used_lines=review.used)
     results["survival"] = survival["summary"]
     results["survival_left_out"] = survival["left_out"]
     from .curves import modelled_rmst_section

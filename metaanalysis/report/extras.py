@@ -182,7 +182,7 @@ def analysed_studies(review) -> set:
     return {s["study_id"] for g in review.all_results() for s in g.studies()}
 
 
-def survival_section(table, *, trials=None, analysed=None):
+def survival_section(table, *, trials=None, analysed=None, used_lines=None):
     """Exponential curves through reported medians (modelled), one per therapy arm.
 
     No trial in the shipped table reports a numbers-at-risk table, so the curves are modelled from
@@ -195,18 +195,23 @@ def survival_section(table, *, trials=None, analysed=None):
     (``therapy_line``), so that a second-line trial is not read beside first-line ones unmarked.
     With ``analysed`` (the study ids of the review's analyses) the single-arm curves are those of
     studies the review analyses; the others (a mixed-histology series, say) are listed in
-    ``left_out``, not drawn as if they were its evidence.
+    ``left_out``, not drawn as if they were its evidence. ``used_lines`` (the table lines the
+    review's analyses use) adds the rows of a cohort the review analyses (the papillary cohort of
+    a mixed series), which are not the whole study population; ``left_out`` then lists every
+    single-arm study with a reported median that is not drawn, whatever its population.
     """
     rct = _median_curves(table, "PFS", designs=("rct",))
-    single = [dict(c, outcome="PFS") for c in _median_curves(table, "PFS",
-                                                            designs=("single-arm", "retrospective"))]
-    single += [dict(c, outcome="OS") for c in _median_curves(table, "OS",
-                                                            designs=("single-arm", "retrospective"))]
+    single_designs = ("single-arm", "retrospective")
+    lines = set(used_lines or ())
+    single = [dict(c, outcome=o) for o in ("PFS", "OS")
+              for c in _median_curves(table, o, designs=single_designs, lines=lines)]
     left_out = []
     if analysed is not None:
-        left_out = sorted({(c["study_id"], c["trial"]) for c in single
-                           if c["study_id"] not in analysed})
         single = [c for c in single if c["study_id"] in analysed]
+        drawn = {c["study_id"] for c in single}
+        seen = {(c["study_id"], c["trial"]) for o in ("PFS", "OS")
+                for c in _median_curves(table, o, designs=single_designs, lines="any")}
+        left_out = sorted(x for x in seen if x[0] not in drawn)
     if trials is not None:
         lines = dict(zip(trials.frame["study_id"], trials.frame["line"]))
         for c in rct + single:
@@ -217,17 +222,22 @@ def survival_section(table, *, trials=None, analysed=None):
     return {"curves": rct, "single_arm": single, "summary": summary,
             "single_arm_summary": single_summary, "horizon": SURVIVAL_HORIZON,
             "left_out": [{"study_id": sid, "trial": trial,
-                          "reason": "in no analysis of the review (see the excluded lines)"}
+                          "reason": ("its medians are in no analysis of the review" if
+                                     sid in (analysed or ()) else
+                                     "in no analysis of the review") + " (see the excluded lines)"}
                          for sid, trial in left_out]}
 
 
-def _median_curves(table, outcome, designs):
+def _median_curves(table, outcome, designs, lines=None):
+    """Curves through the reported medians of the whole population's rows and of the rows of
+    ``lines`` (a set of table lines), or of every population (``lines="any"``)."""
     from ..survival.parametric import exponential_from_median
 
     frame = table.frame
     rows = frame[(frame["outcome"] == outcome) & (frame["measure"] == "median")
-                 & frame["design"].isin(designs) & (frame["status"] == "reported")
-                 & frame["population"].isin(["", "itt"])]
+                 & frame["design"].isin(designs) & (frame["status"] == "reported")]
+    if not isinstance(lines, str):
+        rows = rows[rows["population"].isin(["", "itt"]) | rows["line"].isin(lines or ())]
     cuts = cut_preference(outcome)
     rows = rows.assign(_cut=[cuts.index(c) if c in cuts else len(cuts) for c in rows["data_cut"]])
     rows = rows.sort_values(["_cut", "line"]).drop_duplicates(["study_id", "arm"])

@@ -50,7 +50,8 @@ def review_inputs(folder=INPUTS):
     protocol = read_protocol(folder / "protocol.toml", studies=table.studies)
     _, review = run_analyses(table, protocol=protocol, trials=trials)
     _, network_fits = network_section(table, trials=trials)
-    survival = survival_section(table, trials=trials, analysed=analysed_studies(review))
+    survival = survival_section(table, trials=trials, analysed=analysed_studies(review),
+                                used_lines=review.used)
     from metaanalysis.report.curves import digitised_section
 
     # the digitised curves' model and PH-check figures (a frozen copy of data/curves)
