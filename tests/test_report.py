@@ -437,3 +437,16 @@ def test_curves_of_studies_outside_the_table_are_labelled_examples(report):
     section = res.results["survival_models"]
     inside = _survival_models_block(section, [], {"veteran"})
     assert "Not a study of this review" not in inside and "worked example" not in inside
+    # nor do the Methods describe the examples' models as the review's own
+    assert "No study of the review has a digitised curve; on the worked examples shipped beside " \
+        "the table, digitised Kaplan–Meier curves were turned back" in res.results["methods"]
+    from metaanalysis.report.methods import methods_paragraph
+
+    own = methods_paragraph(ma.read_protocol(ROOT / "data" / "protocol.toml"),
+                            digitised="review")
+    assert "Digitised Kaplan–Meier curves were turned back" in own and "worked examples" not in own
+    from metaanalysis.report import _digitised_kind
+
+    assert _digitised_kind(ROOT / "data" / "curves", {"veteran"}) == "review"
+    assert _digitised_kind(ROOT / "data" / "curves", {"decision"}) == "example"
+    assert _digitised_kind(ROOT / "data" / "no-such-folder", {"decision"}) == ""

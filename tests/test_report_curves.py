@@ -158,6 +158,12 @@ def test_modelled_rmst_is_pooled_only_within_the_protocols_estimates(modelled):
     by_id = {r["study_id"]: r["estimate_id"] for r in section["trials"]}
     assert by_id["cosmic311"].startswith("pfs_hr_second_line")  # second line stays apart
     assert all(p["estimate_id"] != by_id["cosmic311"] for p in section["pooled"])
+    # two trials under Knapp-Hartung: the t(1) quantile is said, as for the protocol's estimates
+    (lenvatinib,) = [p for p in section["pooled"] if p["estimate_id"] == "pfs_hr/lenvatinib"]
+    assert lenvatinib["k"] == 2 and lenvatinib["test"] == "knha"
+    assert lenvatinib["notes"] == ["two studies with the Knapp-Hartung adjustment: the interval "
+                                   "uses a t quantile with 1 degree of freedom (12.71 instead of "
+                                   "1.96), so it can be wider than either study's own"]
 
 
 def test_a_count_other_than_the_sources_is_shown_with_its_reason(shipped):

@@ -287,9 +287,9 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
         network_method=net_method if network_fits else None, version=__version__,
         rob_tools=(sorted(set(rob.frame["tool"])) if rob is not None and "tool" in rob.frame
                    else ()),
-        # the digitised curves are fitted in another process; whether there are any is known
-        digitised=Path(curves_work.folder).is_dir()
-        and any(Path(curves_work.folder).glob("*.meta.csv")))
+        # the digitised curves are fitted in another process; whether there are any, and whether
+        # they are the review's studies or worked examples beside them, is known here
+        digitised=_digitised_kind(Path(curves_work.folder), set(table.frame["study_id"])))
 
     def complete(results):
         """The digitised curves' section and figures (from the other process), then the diff."""
@@ -315,3 +315,19 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
         remove_stale(out, written_before, manifest)
         write_manifest(out, manifest)
     return ReportOutput(out, tuple(written), results, diff, review)
+
+
+def _digitised_kind(folder, studies) -> str:
+    """``""`` (no digitised curve), ``"review"`` (some curve is of a study in the table) or
+    ``"example"`` (every curve is a worked example outside it), from the curves' meta files."""
+    import csv
+
+    kinds = set()
+    for meta in sorted(folder.glob("*.meta.csv")) if folder.is_dir() else ():
+        try:
+            with open(meta, newline="", encoding="utf-8") as fh:
+                keys = {row[0].strip(): row[1].strip() for row in csv.reader(fh) if len(row) >= 2}
+        except (OSError, UnicodeDecodeError):
+            keys = {}   # the curves' own reading reports a damaged file; here it counts as one
+        kinds.add("review" if keys.get("study_id") in studies else "example")
+    return "review" if "review" in kinds else ("example" if kinds else "")

@@ -379,5 +379,14 @@ def modelled_rmst_section(table, survival, review=None, *, method: str = "REML",
                               "tau": rows[0]["tau"],
                               "trials": [r["trial"] for r in rows], "estimate": fit.estimate,
                               "ci_low": fit.ci_low, "ci_high": fit.ci_high, "tau2": fit.tau2,
-                              "method": fit.method, "test": fit.test, "analysis": analysis.id})
+                              "method": fit.method, "test": fit.test, "analysis": analysis.id,
+                              "notes": _pooled_notes(fit)})
     return out
+
+
+def _pooled_notes(fit) -> list:
+    """What a pooled RMST difference assumes beyond the table, as the protocol's estimates say."""
+    from ..review.analyses import two_study_knha, two_study_knha_note
+
+    d = fit.to_dict()
+    return [two_study_knha_note(d, fit.level)] if two_study_knha(d) else []

@@ -634,6 +634,10 @@ def _survival_models_block(section, figures, studies=None) -> str:
                                "pooled difference, months (CI)", "tau²",
                                "model (the protocol's)"], prow, numeric=(2, 3, 4),
                               caption="Pooled RMST differences (modelled), within the protocol's estimates"))
+        notes = {n: None for x in mr["pooled"] for n in x.get("notes", ())}
+        if notes:
+            out.append('<ul class="note">' + "".join(f"<li>{esc(n)}.</li>" for n in notes)
+                       + "</ul>")
     return "".join(out)
 
 

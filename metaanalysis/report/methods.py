@@ -133,6 +133,10 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
                       rob_tools=(), digitised=False) -> str:
     """Methods text written from the protocol's declarations (and any command-line override).
 
+    ``digitised`` is ``"review"`` when digitised curves of the review's studies were modelled,
+    ``"example"`` when the only ones are worked examples beside the table (said so), and empty
+    (or False) when there are none.
+
     Examples
     --------
     >>> from metaanalysis.review import parse_protocol
@@ -213,8 +217,12 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
 
     parts.append(_grade_text(GradeRules(**(getattr(protocol, "grade", None) or {}))))
     if digitised:
+        # curves shipped beside the table to show the method are no method of the review's
+        lead = ("No study of the review has a digitised curve; on the worked examples shipped "
+                "beside the table, digitised Kaplan–Meier curves were turned" if
+                digitised == "example" else "Digitised Kaplan–Meier curves were turned")
         parts.append(
-            "Digitised Kaplan–Meier curves were turned back into patient data with their "
+            f"{lead} back into patient data with their "
             "numbers at risk (Guyot et al. 2012); exponential, Weibull, Gompertz, log-logistic, "
             "log-normal, generalised gamma and Royston–Parmar spline models were fitted by "
             "maximum likelihood and compared by AIC and BIC, proportional hazards were tested "

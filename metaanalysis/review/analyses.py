@@ -347,6 +347,20 @@ def two_study_knha(fit_dict: dict) -> bool:
     return fit_dict.get("test") == "knha" and fit_dict.get("k") == 2
 
 
+def two_study_knha_note(fit_dict: dict, level: float) -> str:
+    """What a two-study Knapp-Hartung interval rests on, in the reader's words."""
+    # scipy.special, not scipy.stats: importing scipy.stats costs the report ~0.5 s
+    from scipy.special import stdtrit
+
+    from .._base import zcrit
+
+    df = fit_dict.get("df") or 1.0
+    upper = 0.5 + float(level) / 200.0
+    return (f"two studies with the Knapp-Hartung adjustment: the interval uses a t quantile with "
+            f"{df:g} degree of freedom ({float(stdtrit(df, upper)):.2f} instead of "
+            f"{zcrit(float(level)):.2f}), so it can be wider than either study's own")
+
+
 def _dropped_reason(reason: str) -> str:
     if "interval" in reason and ("width" in reason or "zero" in reason or "equal" in reason):
         # the reader's words, not the coder's: no array index, no advice on how to fix the row
@@ -512,18 +526,8 @@ def group_notes(fit, analysis, entries) -> tuple:
                          "(a bound it does not report prints as NE); the p-value and the "
                          "plot use the standard error derived from that interval")
     if two_study_knha(d):
-        # scipy.special, not scipy.stats: importing scipy.stats costs the report ~0.5 s
-        from scipy.special import stdtrit
-
-        from .._base import zcrit
-
-        df = d.get("df") or 1.0
-        upper = 0.5 + float(fit.level) / 200.0
-        notes.append(f"two studies with the Knapp-Hartung adjustment: the interval uses a t "
-                     f"quantile with {df:g} degree of freedom ({float(stdtrit(df, upper)):.2f} "
-                     f"instead of {zcrit(float(fit.level)):.2f}), so it can be wider than either "
-                     f"study's own; the results without it are among the sensitivity analyses "
-                     f"where the protocol declares them")
+        notes.append(two_study_knha_note(d, fit.level) + "; the results without it are among "
+                     "the sensitivity analyses where the protocol declares them")
     if analysis.group_by == "none":
         notes.append("one estimate across therapies: assumes a class effect ("
                      + analysis.class_effect_rationale + ")")
