@@ -187,6 +187,30 @@ def test_input_errors():
         pool_binary([1], [10], [1], [10], method="PETO", measure="RR")
     with pytest.raises(InputError, match="index 0"):
         pool_binary([np.nan], [10], [1], [10])
+    # double-zero tables' risk differences have variance 0 without a correction: the message is
+    # about the counts the user gave, not about a "vi" they never passed
+    with pytest.raises(InputError, match=r"RD: in Study 1 \(index 0\), Study 2 \(index 1\) each "
+                                         r"arm has either no events or only events.*to='only0'"):
+        pool_binary([0, 0, 3], [10, 12, 20], [0, 0, 1], [10, 12, 20], measure="RD",
+                    method="REML", to="none")
+
+
+def test_remedy_of_a_non_converging_tau2_is_said():
+    """metafor stops (REML) or warns (PM) where control's maxiter is too small; the remedy that
+    then gives the estimate is said in a warning that names the caller's line."""
+    import warnings
+
+    from metaanalysis.pooling import pool
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = pool([-0.3, 0.2, 1.1], [0.04, 0.09, 0.02], method="REML", control={"maxiter": 3})
+    (w,) = [c for c in caught if "did not converge" in str(c.message)]
+    assert "maxiter=3" in str(w.message) and "stepadj=0.5, maxiter=1000" in str(w.message)
+    assert w.filename == __file__ and res.converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pool([-0.3, 0.2, 1.1], [0.04, 0.09, 0.02], method="REML")   # no remedy, no warning
 
 
 # ---------------------------------------------------------------- properties

@@ -54,6 +54,26 @@ def test_regression_matches_metafor(case, key):
         close(res.tau2_ci_high, ref["tau2.ci"][1], "tau2_ci_high")
 
 
+EDGE = json.loads((Path(__file__).parent / "reference" / "regression_edge.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("c", EDGE, ids=[f"{c['design']}-{c['method']}-{c['test']}" for c in EDGE])
+def test_regression_edges_match_metafor(c):
+    """Moderators that fit yi exactly under Knapp-Hartung (scale 0: se = 0, QM = NA) and a
+    saturated common-effect model (R2 = NA) are fits in metafor, not errors
+    (tests/reference/regression_edge.R)."""
+    res = meta_regression(c["yi"], c["vi"], np.asarray(c["X"]), intercept=False,
+                          method=c["method"], test=c["test"])
+    for j, (o, r) in enumerate(zip(res.coef, c["coef"])):
+        close(o, r, f"coef[{j}]")
+    for j, (o, r) in enumerate(zip(res.se, c["se"])):
+        close(o, r, f"se[{j}]")
+    for key, ref in (("tau2", "tau2"), ("qe", "QE"), ("qm", "QM"), ("qm_pvalue", "QMp"),
+                     ("r2", "R2")):
+        close(getattr(res, key), c[ref], key)
+    assert res.qm_df == c["QMdf"][0]
+
+
 @pytest.mark.parametrize("case", [c for c, v in REF["regression"].items() if "REML_z" in v["fits"]])
 def test_dataframe_and_formula_give_the_same_fit(case):
     c = REF["regression"][case]

@@ -176,6 +176,10 @@ def test_wald_degenerate_at_zero_as_metafor():
     assert lo == 0 and math.isnan(hi) and ref["Wald.log"]["tau2"][2] is None
     lo, hi = res.confint(type="Wald.sqrt").random["tau2"][1:]
     assert lo == 0 and hi == math.inf
+    # and so H² runs to Inf while I² (inf/inf) has no bound, as metafor prints them ("H^2 1 1
+    # Inf", "I^2(%) 0 0 NaN"; the JSON writer stores both as null)
+    ci = res.confint(type="Wald.sqrt").random
+    assert ci["h2"][1:] == (1.0, math.inf) and ci["i2"][1] == 0 and math.isnan(ci["i2"][2])
 
 
 def test_fixed_tau2_has_no_interval():

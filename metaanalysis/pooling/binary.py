@@ -524,6 +524,17 @@ def _pool_iv(a, b, c, d, measure, method, test, lev, add, to, drop00, labels, co
         )
     if not ok.any():
         raise InputError("no study has a computable effect size; check for double-zero tables and the continuity correction")
+    zero = ok & (vi <= 0)
+    if zero.any():
+        # a risk difference of a table with no events (or only events) in both arms has
+        # variance 0 without a continuity correction: say so in terms of the counts given
+        names = ", ".join(f"{labels[i]} (index {i})" for i in np.flatnonzero(zero))
+        raise InputError(
+            f"{measure}: in {names} each arm has either no events or only events, so "
+            f"{'its' if zero.sum() == 1 else 'their'} variance is 0 with to={to_!r}; add a "
+            "continuity correction "
+            "(to='only0' or 'all'), drop the study, or use a method that takes such tables "
+            "(method='MH')")
     fit = pool(yi[ok], vi[ok], method=method, test=test, level=lev, measure=measure,
                labels=[lab for lab, o in zip(labels, ok) if o], **pool_options)
     weights = np.full(len(a), np.nan)

@@ -130,11 +130,15 @@ def heterogeneity(ymc: np.ndarray, v: np.ndarray, X, tau2: float, fixed_effect: 
 
 def i2_h2_from_tau2(tau2: float, vt: float):
     """I² (%) and H² at a given tau² (used for the bounds of their intervals; arrays too)."""
+    # an unbounded tau² (a Wald.sqrt upper bound) gives an unbounded H² but no I² (inf/inf), as
+    # metafor prints them; NaN stays NaN
     if np.ndim(tau2) or np.ndim(vt):
-        tau2 = np.where(np.isfinite(tau2), tau2, _NAN)
-        return 100.0 * (tau2 / (vt + tau2)), tau2 / vt + 1.0
+        tau2 = np.asarray(tau2, dtype=float)
+        finite = np.where(np.isfinite(tau2), tau2, _NAN)
+        h2 = np.where(tau2 == np.inf, np.inf, finite / vt + 1.0)
+        return 100.0 * (finite / (vt + finite)), h2
     if not math.isfinite(tau2):
-        return _NAN, _NAN
+        return _NAN, (math.inf if tau2 == math.inf else _NAN)
     return 100.0 * (tau2 / (vt + tau2)), tau2 / vt + 1.0
 
 

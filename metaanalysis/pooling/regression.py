@@ -403,6 +403,8 @@ def _r2(y, v, X, method, fit, has_int, control) -> float | None:
         rss = float(w @ (y - f) ** 2)
         mss = float(w @ (f - (w @ f) / w.sum()) ** 2)
         n, p = y.shape[0], X.shape[1]
+        if n <= p:
+            return _NAN  # saturated: no residual degrees of freedom (metafor: NA)
         r2 = mss / (mss + rss)
         adj = 1 - (1 - r2) * (n - 1) / (n - p)
         return max(0.0, 100 * adj)
@@ -447,6 +449,19 @@ def meta_regression(
     -------
     RegressionResult
 
+    Raises
+    ------
+    InputError
+        When the model matrix is not of full rank (a moderator that is a combination of others).
+        metafor drops such moderators with a warning; here the model is refused, naming the
+        columns, so that a term the user asked for never leaves the model unnoticed.
+
+    Notes
+    -----
+    Where the moderators fit the effects exactly under ``test="knha"`` (a Knapp-Hartung scale of
+    0), the standard errors are 0 and the test of moderators is NaN, as metafor reports them
+    (NA); a saturated common-effect model (k = number of coefficients) has no R² (NaN).
+
     Examples
     --------
     >>> import numpy as np
@@ -469,15 +484,21 @@ def meta_regression(
     fit = fit_rma(y, v, Xf, method, test, level, None, None, control)
     btt = list(range(1, p)) if has_int and p > 1 else list(range(p))
     b = fit.beta[btt]
-    qm = float(b @ np.linalg.solve(fit.vb[np.ix_(btt, btt)], b))
+    vbb = fit.vb[np.ix_(btt, btt)]
     m = len(btt)
+    if np.all(np.diag(vbb) > 0):
+        qm = float(b @ np.linalg.solve(vbb, b))
+    else:
+        # a Knapp-Hartung scale of 0 (the moderators fit yi exactly, or k = p under EE): no
+        # variance to test against; metafor reports QM = NA and se = 0
+        qm = _NAN
     if fit.df is None:
         qm_df2 = None
-        qm_p = float(chdtrc(m, qm))
+        qm_p = float(chdtrc(m, qm)) if math.isfinite(qm) else _NAN
     else:
         qm /= m
         qm_df2 = fit.df
-        qm_p = float(fdtrc(m, qm_df2, qm)) if qm_df2 > 0 else _NAN
+        qm_p = float(fdtrc(m, qm_df2, qm)) if qm_df2 > 0 and math.isfinite(qm) else _NAN
     r2 = _r2(y, v, X, method, fit, has_int, control)
     return RegressionResult(
         _readonly_view(fit.beta), _readonly_view(fit.se), _readonly_view(fit.stat), _readonly_view(fit.pval),

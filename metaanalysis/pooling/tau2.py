@@ -1024,6 +1024,12 @@ def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=No
         retry["maxiter"] = max(1000, 10 * con["maxiter"])
     est = _estimate(y, v, X, method, weights, fixed, retry)
     if est.converged:
+        # the user's settings did not give this estimate: say so (metafor stops or warns here)
+        import warnings
+
+        warnings.warn(f"the {method} estimator of tau² did not converge with "
+                      f"{_describe(method, con)}; the estimate is from metafor's remedy, "
+                      f"{_describe(method, retry)}", RuntimeWarning, stacklevel=_caller_level())
         return est
     tried.append(_describe(method, retry))
     raise ConvergenceError(
@@ -1031,6 +1037,19 @@ def estimate_with_remedies(y, v, X, method, weights=None, fixed=None, control=No
         + "; then ".join(tried)
         + ". Try another method (e.g. 'DL' or 'PM'), or pass control= with a larger maxiter"
     )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this package, so that a warning names the
+    user's line (the estimators are reached through pool, meta_regression, permutation tests...)."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _describe(method, con):
