@@ -335,8 +335,59 @@ def test_node_split_on_multiarm_network_runs():
     assert np.isfinite(ns[["direct", "indirect", "pvalue"]].to_numpy()).all()
 
 
+def test_node_split_of_a_lone_multi_arm_trial_is_direct_only():
+    """A comparison informed by one three-arm trial and nothing else has no indirect evidence:
+    nothing to split (the trial's reduced Rücker variances used to make it look split, with a
+    direct SE 32% too large)."""
+    from metaanalysis.network import network_meta
+
+    mini = pd.DataFrame({"study": ["s1", "s1", "s1", "s2", "s2"],
+                         "treatment": ["a", "b", "c", "a", "d"],
+                         "events": [10, 15, 20, 12, 18], "n": [100] * 5})
+    res = network_meta(mini, measure="OR", reference="a", method="EE")
+    assert res.node_split().empty
+    # a second, two-arm trial of b and c closes a loop: b vs a (direct: s1 alone, with the
+    # contrast's own variance) is now also informed through c by s3; c vs b is informed by s1 and
+    # s3 directly, and the path through a is s1's own c-vs-b again, so it has nothing to split
+    loop = pd.concat([mini, pd.DataFrame({"study": ["s3", "s3"], "treatment": ["b", "c"],
+                                          "events": [30, 22], "n": [100, 100]})])
+    ns = network_meta(loop, measure="OR", reference="a", method="EE").node_split()
+    ns = ns.set_index("comparison")
+    assert set(ns.index) == {"b vs a", "c vs a"}
+    y = math.log(15 / 85) - math.log(10 / 90)
+    v = 1 / 15 + 1 / 85 + 1 / 10 + 1 / 90
+    assert ns.loc["b vs a", "k"] == 1 and ns.loc["b vs a", "direct"] == pytest.approx(y, rel=1e-10)
+    assert ns.loc["b vs a", "direct_se"] == pytest.approx(math.sqrt(v), rel=1e-10)
+    assert 0 < ns.loc["b vs a", "prop_direct"] < 1
+
+
 # ---------------------------------------------------------------------------------------------
 # errors
+
+
+def test_treatment_names_with_the_design_separator_keep_designs_apart():
+    # ("p", "q:r", "s") and ("p:q", "r", "s") are two designs: their text forms are the same
+    from metaanalysis.network import network_meta
+
+    odd = pd.DataFrame({
+        "study": ["s1", "s1", "s1", "s2", "s2", "s2", "s3", "s3", "s4", "s4"],
+        "treatment": ["p", "q:r", "s", "p:q", "r", "s", "p", "s", "p", "p:q"],
+        "events": [10, 14, 18, 12, 15, 20, 11, 19, 9, 13], "n": [100] * 10})
+    fits = [network_meta(odd.assign(treatment=odd.treatment.str.replace(":", sep)),
+                         measure="OR", reference="p", method="EE") for sep in (":", "_")]
+    for r in fits:
+        assert r.n_designs == 4 and r.q_within_df == 0 and r.q_between_df == 2
+    assert fits[0].q_between == pytest.approx(fits[1].q_between, rel=1e-12)
+    assert fits[0].q_within == pytest.approx(0.0, abs=1e-12)
+
+
+def test_add_zero_with_a_zero_cell_is_refused_by_name():
+    from metaanalysis.network import network_meta
+
+    z = pd.DataFrame({"study": ["s1", "s1", "s2", "s2"], "treatment": ["placebo", "a"] * 2,
+                      "events": [0, 5, 3, 8], "n": [40, 40, 50, 50]})
+    with pytest.raises(InputError, match="study 's1' has an arm with 0 or all events and add=0"):
+        network_meta(z, measure="OR", add=0, method="EE")
 
 
 def test_disconnected_network_names_components():

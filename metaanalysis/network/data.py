@@ -41,7 +41,14 @@ class StudyBlock:
 
     @property
     def design(self) -> str:
+        """The design as text ("a:b:c"), for display."""
         return ":".join(self.arms)
+
+    @property
+    def design_key(self) -> tuple:
+        """The design as the tuple of its arms: what designs are told apart by (treatment names
+        may hold the ":" of the text form: "p:q", "r" and "p", "q:r" are two designs)."""
+        return tuple(self.arms)
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,6 +208,10 @@ def _arm_values(measure, events, n, mean, sd, add, to, study):
                 raise InputError(f"study {study!r}: every arm has 0 or n events; its RD variance is 0")
             return p, var
         zero = np.any(e == 0) or np.any(e == nn)
+        if zero and add <= 0 and to != "none":
+            # add=0 corrects nothing: log(0) and 1/0 would follow
+            raise InputError(f"study {study!r} has an arm with 0 or all events and add=0 corrects "
+                             "nothing; use add= (> 0, e.g. 0.5) with to='only0' or 'all'")
         if to == "all" or (to == "only0" and zero):
             e = e + add
             nn = nn + 2 * add

@@ -8,10 +8,14 @@
   full design-by-treatment interaction model (generalised DL), as netmeta does.
 * Node-splitting by back-calculation (König et al. 2013; netmeta's ``netsplit`` default): for each
   comparison with direct evidence that is also informed indirectly, the direct estimate (inverse
-  variance pooling of the studies comparing the two treatments, multi-arm studies with their
-  reduced weights, Rücker 2012), the indirect estimate ``(nma - p direct) / (1 - p)`` with ``p`` the
-  direct evidence proportion ``var(nma) / var(direct)``, and the z-test of their difference.
-  In a network of two-arm studies this equals a separate-indirect-from-direct split exactly.
+  variance pooling of the studies' contrasts of the two treatments with their own variances, plus
+  tau² in a random-effects fit, as netmeta's direct estimates), the indirect estimate
+  ``(nma - p direct) / (1 - p)`` with ``p`` the direct evidence proportion
+  ``var(nma) / var(direct)``, and the z-test of their difference. In a network of two-arm studies
+  this equals a separate-indirect-from-direct split exactly; a comparison informed by one
+  multi-arm study and nothing else has p = 1 and no split. Where a multi-arm study also informs
+  the other side of a loop, its direct and indirect parts share its patients (the known limit of
+  back-calculation with multi-arm studies).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def _design_matrix(net):
     rows = []
     for s in net.studies:
         for arm in s.arms[1:]:
-            key = (s.design, arm)
+            key = (s.design_key, arm)
             if key not in cols:
                 cols[key] = len(cols)
             rows.append(cols[key])
@@ -79,7 +83,7 @@ def design_heterogeneity(res):
     net = res.network
     y, _, V, _, row_study = net.stacked()
     Xd = _design_matrix(net)
-    designs = [s.design for s in net.studies]
+    designs = [s.design_key for s in net.studies]
     out = []
     for d in dict.fromkeys(designs):
         studies = [i for i, x in enumerate(designs) if x == d]
@@ -89,27 +93,18 @@ def design_heterogeneity(res):
         if df == 0:
             continue
         _, _, q, _ = core.gls(y[rows], Xs, V[np.ix_(rows, rows)])
-        out.append(dict(design=d, k=len(studies), q=q, df=df, pvalue=core.q_pvalue(q, df)))
+        out.append(dict(design=":".join(d), k=len(studies), q=q, df=df, pvalue=core.q_pvalue(q, df)))
     return pd.DataFrame(out, columns=["design", "k", "q", "df", "pvalue"])
 
 
-def _reduced_pair_variances(S_block):
-    """Reduced (netmeta) variances of all pairwise contrasts of one study, from the covariance of
-    its contrasts against the baseline: the inverse of the off-diagonal Laplacian weights
-    ``L = pinv(-1/2 C Vp C)`` (Rücker 2012, eq. 11), ``Vp`` the pairwise variances."""
+def _pair_variances(S_block):
+    """Variances of all pairwise contrasts of one study (arm i minus arm j), from the covariance
+    of its contrasts against the baseline: ``S_ii + S_jj - 2 S_ij`` with the baseline's row 0."""
     k = S_block.shape[0] + 1
     Sf = np.zeros((k, k))
     Sf[1:, 1:] = S_block
     dg = np.diag(Sf)
-    Vp = dg[:, None] + dg[None, :] - 2 * Sf
-    if k == 2:
-        return Vp
-    C = np.eye(k) - 1.0 / k
-    L = np.linalg.pinv(-0.5 * C @ Vp @ C)
-    with np.errstate(divide="ignore"):
-        out = 1.0 / -L
-    np.fill_diagonal(out, 0.0)
-    return out
+    return dg[:, None] + dg[None, :] - 2 * Sf
 
 
 # a comparison counts as informed indirectly when its direct evidence proportion is below this
@@ -138,7 +133,11 @@ def node_split(res):
     for s in net.studies:
         k = len(s.arms) - 1
         P = 0.5 + 0.5 * np.eye(k)
-        Vr = _reduced_pair_variances(s.v + res.tau2 * P)
+        # each contrast with its own variance (plus tau²), as netmeta's direct estimates pool the
+        # original standard errors: the reduced (Rücker) variances of a multi-arm study credit
+        # part of its information to its other contrasts, which made a comparison informed by
+        # one three-arm trial alone look informed indirectly too
+        Vr = _pair_variances(s.v + res.tau2 * P)
         theta = np.concatenate([[0.0], s.y])
         for i in range(len(s.arms)):
             for j in range(len(s.arms)):

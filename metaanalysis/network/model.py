@@ -103,7 +103,7 @@ class NetworkResult(ResultMixin):
 
     @property
     def n_designs(self) -> int:
-        return len({s.design for s in self.network.studies})
+        return len({s.design_key for s in self.network.studies})
 
     @property
     def is_ratio(self) -> bool:
