@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import MetaAnalysisError, StudyTableError
+from .errors import MetaAnalysisError, Problem, StudyTableError
 
 DEFAULT_STUDIES = "data/studies.csv"
 
@@ -42,8 +42,17 @@ def _companion_problems(path, table, only=None) -> list:
                     "protocol" if str(only).endswith(".toml") else "trials")
         paths = {kind: Path(only)}
     trials = None
+    # a review's folder (the table named studies.csv, or some review file beside it) missing a
+    # file the report needs; a lone table elsewhere is just a table
+    review_folder = Path(path).name == "studies.csv" or any(Path(p).exists()
+                                                            for p in paths.values())
     for kind, p in paths.items():
         if only is None and not Path(p).exists():
+            if kind in ("protocol", "trials") and review_folder:
+                # the table alone is valid, but the review cannot run: say so before `report` does
+                problems.append(Problem(str(p), None, None, "not found beside the study table: "
+                                        "`metaanalysis report` needs it to run the review",
+                                        severity="warning"))
             continue
         try:
             if kind == "protocol":

@@ -310,6 +310,21 @@ def cmd_network(args) -> int:
 # reconstruct
 
 
+def _check_ipd_target(out) -> None:
+    """Replace only what this command writes: an existing file must be patient data (its first
+    line ``time,event``), never a study table or anything else a typo in --out could name."""
+    path = Path(out)
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not path.is_file():
+        raise InputError(f"--out {out}: is not a file; give a CSV file for the patient data")
+    with open(path, "rb") as fh:
+        first = fh.readline(64).strip()
+    if first != b"time,event":
+        raise InputError(f"--out {out}: exists and is not patient data this command wrote (its "
+                         "first line is not 'time,event'); give a new file (nothing was written)")
+
+
 def cmd_reconstruct(args) -> int:
     from .survival import read_curve
 
@@ -319,6 +334,7 @@ def cmd_reconstruct(args) -> int:
         if Path(args.out).resolve() in own:
             raise InputError(f"--out {args.out} is one of the curve's own files; give another "
                              "file for the patient data")
+        _check_ipd_target(args.out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rec = curve.reconstruct(use_total_events=not args.no_total_events)

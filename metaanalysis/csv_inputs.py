@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import Problem, StudyTableError
 from .review._files import csv_records, csv_rows, read_text
+from .studies import header_problems
 
 __all__ = ["CsvTable", "read_csv_table"]
 
@@ -108,15 +109,7 @@ def read_csv_table(path, *, what: str) -> CsvTable:
     name, text = read_text(path, missing=f"file not found; give a CSV file with {what}")
     records = csv_records(name, text)
     header = [h.strip() for h in records[0][1]]
-    problems = []
-    seen = set()
-    for i, h in enumerate(header, start=1):
-        if not h:
-            problems.append(Problem(name, records[0][0], None, f"column {i} of the header has no "
-                                    "name; name it or remove the empty column"))
-        elif h in seen:
-            problems.append(Problem(name, records[0][0], h, "the column name is repeated"))
-        seen.add(h)
+    problems = header_problems(name, records[0][0], header)
     rows = list(csv_rows(name, records, header, problems))
     if not rows and not problems:
         problems.append(Problem(name, None, None, f"has a header but no data rows; give {what}"))

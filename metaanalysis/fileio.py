@@ -173,6 +173,17 @@ def atomic_write(path, data: bytes, *, backup: bool = False) -> None:
     >>> atomic_write("table.csv", b"a,b\\n1,2\\n", backup=True)     # doctest: +SKIP
     """
     path = os.fspath(path)
+    try:
+        _atomic_write(path, data, backup)
+    except OSError as exc:
+        if exc.filename in (path, os.path.realpath(path)):
+            raise
+        # a full disk (no file name at all) or a missing folder (the temporary file's name):
+        # the error names the file the user asked for
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
+
+
+def _atomic_write(path: str, data: bytes, backup: bool) -> None:
     target = os.path.realpath(path)  # through symlinks: replace the file, keep the link
     folder = os.path.dirname(target)
     check_writable(target)

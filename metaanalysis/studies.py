@@ -94,6 +94,22 @@ ASSESSOR_PREFERENCE = ("central", "", "investigator")
 CUT_CHRONOLOGY = ("interim", "primary", "", "update", "final")
 
 
+def header_problems(name: str, line, header) -> list:
+    """Problems of a header: a column with no name (a spreadsheet's export often adds empty
+    columns at the end) and a name given twice, each with its column number."""
+    out, seen = [], {}
+    for i, h in enumerate(header, start=1):
+        if not h:
+            out.append(Problem(name, line, None, f"column {i} of the header has no name; name it "
+                               "or remove the empty column (a spreadsheet may have added it)"))
+        elif h in seen:
+            out.append(Problem(name, line, h, f"the column name is repeated (columns {seen[h]} "
+                               f"and {i}); keep one"))
+        else:
+            seen[h] = i
+    return out
+
+
 def cut_preference(outcome: str) -> tuple:
     """The order in which data cuts are preferred for ``outcome`` (see :data:`CUT_PREFERENCE`)."""
     return CUT_PREFERENCE.get(outcome, CUT_PREFERENCE["default"])
@@ -573,11 +589,7 @@ def _read_columns(data, name):
     if len(header) < 2 and not any("," in h for h in header):
         problems.append(Problem(name, header_line, None, "the header has a single column: is "
                                 "the file comma-separated?"))
-    seen = set()
-    for h in header:
-        if h in seen:
-            problems.append(Problem(name, header_line, h, "column name appears twice"))
-        seen.add(h)
+    problems += header_problems(name, header_line, header)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         problems.append(Problem(name, header_line, None, "missing required column(s): "

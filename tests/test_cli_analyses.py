@@ -191,7 +191,8 @@ def test_network_bad_cell_and_bad_reference(tmp_path):
 
 def test_reconstruct_writes_the_patient_data_the_function_gives(tmp_path, capsys):
     out = tmp_path / "ipd.csv"
-    out.write_text("an older file, replaced whole\n")
+    # an older patient-data file is replaced whole (any other file is refused: test_cli.py)
+    out.write_text("time,event\n1.0,1\n")
     d = json_of(capsys, ["reconstruct", str(CURVE), "--out", str(out), "--json"])
     rec = ma.read_curve(CURVE).reconstruct()
     written = pd.read_csv(out)

@@ -82,6 +82,13 @@ def test_a_hand_made_results_json_deletes_nothing(tmp_path, small_table):
     with pytest.raises(InputError, match="--force"):
         build_report(small_table, out, formats=("svg",))
     assert (out / "keep.csv").read_text() == "precious\n"
+    # --force writes beside the user's files but never over them: their results.json stops it
+    # before anything moves in, and the folder is left unmarked, as it was
+    with pytest.raises(InputError, match="would replace results.json, which no report wrote"):
+        build_report(small_table, out, formats=("svg",), force=True)
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == \
+        ["keep.csv", "results.json"]
+    (out / "results.json").rename(tmp_path / "their-results.json")
     build_report(small_table, out, formats=("svg",), force=True)
     assert (out / "keep.csv").read_text() == "precious\n"
     # a second run in the now-marked folder still keeps it, even if the manifest is forged
@@ -118,11 +125,19 @@ def test_stale_files_go_unless_edited(tmp_path, small_table):
 def test_scratch_of_a_killed_report_is_cleaned(tmp_path, small_table):
     out = tmp_path / "out"
     build_report(small_table, out, formats=("svg",))
+    from metaanalysis.report.outdir import SCRATCH_MARK
+
     scratch = out / ".report-killed"
     scratch.mkdir()
+    (scratch / SCRATCH_MARK).touch()
     (scratch / "half.svg").write_text("<svg")
+    # a folder of the user's that only looks like one: no mark, so it stays
+    drafts = out / ".report-drafts"
+    drafts.mkdir()
+    (drafts / "chapter1.txt").write_text("mine")
     build_report(small_table, out, formats=("svg",))
     assert not scratch.exists()
+    assert (drafts / "chapter1.txt").read_text() == "mine"
 
 
 def test_failed_report_leaves_no_scratch(tmp_path, small_table, monkeypatch):
@@ -136,6 +151,47 @@ def test_failed_report_leaves_no_scratch(tmp_path, small_table, monkeypatch):
     with pytest.raises(RuntimeError):
         build_report(small_table, out, formats=("svg",))
     assert [p.name for p in out.iterdir() if p.name.startswith(".report-")] == []
+
+
+def test_a_report_killed_while_moving_in_is_completed_by_the_next(tmp_path, small_table):
+    """SIGKILL after the new figures and tables are in but before the page: the folder mixes two
+    reports, and the manifest names the files that were moving in, so the next report replaces
+    them instead of refusing them as a user's; it ends with one report whose files all match."""
+    import signal
+    import subprocess
+    import sys
+
+    from metaanalysis.report.outdir import sha256_of
+
+    out = tmp_path / "out"
+    build_report(small_table, out, formats=("svg",))
+    before = (out / "index.html").read_bytes()
+    other = tmp_path / "other"
+    shutil.copytree(small_table.parent, other)
+    text = (other / "studies.csv").read_text(encoding="utf-8")
+    (other / "studies.csv").write_text(text.replace(",0.59,0.45,0.76,", ",0.61,0.47,0.79,", 1),
+                                       encoding="utf-8")
+    assert (other / "studies.csv").read_text(encoding="utf-8") != text
+    kill = (
+        "import os, signal\n"
+        "real = os.replace\n"
+        "def replace(src, dst, *a, **k):\n"
+        "    if str(dst).endswith('index.html') and 'staged' not in str(dst):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(src, dst, *a, **k)\n"
+        "os.replace = replace\n"
+        "from metaanalysis.report import build_report\n"
+        f"build_report({str(other / 'studies.csv')!r}, {str(out)!r}, formats=('svg',))\n")
+    proc = subprocess.run([sys.executable, "-c", kill], capture_output=True, env=os.environ)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    assert (out / "index.html").read_bytes() == before          # the old page, beside new tables
+    assert "pending" in json.loads((out / MANIFEST).read_text())
+    build_report(other / "studies.csv", out, formats=("svg",))
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert "pending" not in manifest
+    assert all(sha256_of(out / rel) == h for rel, h in manifest["files"].items())
+    assert (out / "index.html").read_bytes() != before
+    assert not any(p.name.startswith(".report-") for p in out.iterdir())
 
 
 def test_out_that_is_a_file_is_refused(tmp_path, small_table, capsys):

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,21 +65,25 @@ def run_analyses(table, *, protocol=None, trials=None):
     return results, review
 
 
-def _write_report_files(out, review, network_fits, survival, results, table, complete, formats):
+def _write_report_files(out, review, network_fits, survival, results, table, complete, formats,
+                        previous=None):
     """Render the figures and the page and move them into ``out``; returns the paths written and
     the diff. ``complete(results)`` adds what other processes computed meanwhile (the digitised
-    curves' section) and returns their figures and the diff."""
-    from ..fileio import atomic_write
+    curves' section) and returns their figures and the diff. ``previous``: the manifest of the
+    last report here (``{relative path: sha256}``); no other file is ever replaced."""
+    from ..fileio import atomic_write, fsync_folder
     from .exports import docx_bytes, manuscript_tables, xlsx_bytes
     from .figures import figure_jobs, render_jobs
     from .html import render_page
-    from .outdir import SCRATCH_PREFIX
+    from .outdir import check_overwrites, make_scratch, sha256_of, write_manifest
     from .review_figures import review_figure_jobs
     from .tables import csv_bytes, report_tables
 
-    # Figures go to a scratch folder first and move in one by one, so a crash never leaves a
-    # report whose page and files disagree half-way.
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=out))
+    # Everything is made in a scratch folder first; only when all of it is there, and none of the
+    # files it replaces is a user's, is it renamed into place (the page and results.json last),
+    # with the new files' hashes recorded beforehand so that a report killed while renaming
+    # leaves files the next report recognises as its own and replaces.
+    scratch = make_scratch(out)
     try:
         # one pool for all figures: the review's and the analyses' are independent
         jobs = review_figure_jobs(review) + figure_jobs(review, network_fits, survival,
@@ -106,30 +109,34 @@ def _write_report_files(out, review, network_fits, survival, results, table, com
                        files=[str(f) for f in moved])
         figures += more
         page = render_page(results, table, figures, diff)
-        written = []
-        (out / "figures").mkdir(exist_ok=True)
-        for fig in figures:
-            for f in fig["files"]:
-                target = out / "figures" / Path(f).name
-                os.replace(f, target)
-                written.append(target)
-        (out / "tables").mkdir(exist_ok=True)
-        for name, frame in report_tables(review).items():
-            atomic_write(out / "tables" / name, csv_bytes(frame))
-            written.append(out / "tables" / name)
-        for name, data in books.items():
-            atomic_write(out / "tables" / name, data)
-            written.append(out / "tables" / name)
-        atomic_write(out / "index.html", page.encode("utf-8"))
-        written.append(out / "index.html")
+        # (made file in the scratch folder, its place in out), in the order they are renamed
+        plan = [(Path(f), out / "figures" / Path(f).name) for fig in figures for f in fig["files"]]
+        staged = scratch / "staged"
+        staged.mkdir()
+        for name, data in ([(n, csv_bytes(f)) for n, f in report_tables(review).items()]
+                           + list(books.items())):
+            atomic_write(staged / name, data)
+            plan.append((staged / name, out / "tables" / name))
         if diff is not None:
-            atomic_write(out / "diff.json", diff.to_json(indent=1).encode("utf-8"))
-            written.append(out / "diff.json")
-        results["files"] = sorted(str(p.relative_to(out)) for p in written
-                                  if p.name != "index.html")
-        atomic_write(out / "results.json",
+            atomic_write(staged / "diff.json", diff.to_json(indent=1).encode("utf-8"))
+            plan.append((staged / "diff.json", out / "diff.json"))
+        atomic_write(staged / "index.html", page.encode("utf-8"))
+        plan.append((staged / "index.html", out / "index.html"))
+        results["files"] = sorted(str(t.relative_to(out)) for _, t in plan
+                                  if t.name != "index.html")
+        atomic_write(staged / "results.json",
                      json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
-        written.append(out / "results.json")
+        plan.append((staged / "results.json", out / "results.json"))
+        check_overwrites(out, [t for _, t in plan], previous or {})
+        write_manifest(out, previous or {},
+                       pending={str(t.relative_to(out)): sha256_of(f) for f, t in plan})
+        (out / "figures").mkdir(exist_ok=True)
+        (out / "tables").mkdir(exist_ok=True)
+        for f, target in plan:
+            os.replace(f, target)
+        for folder in (out / "figures", out / "tables", out):
+            fsync_folder(folder)
+        written = [t for _, t in plan]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return written, diff
@@ -303,18 +310,35 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
     from ..fileio import file_lock
     from .outdir import clean_scratch, lock_target, remove_stale, sha256_of, write_manifest
 
+    from .outdir import MANIFEST
+
     with file_lock(lock_target(out)):
+        marked = (out / MANIFEST).exists()
         written_before = prepare_folder(out, protected=protected, force=force)
         clean_scratch(out)
         say("drawing the figures and writing the page")
-        written, diff = _write_report_files(out, review, network_fits, survival, results, table,
-                                            complete, formats)
+        try:
+            written, diff = _write_report_files(out, review, network_fits, survival, results,
+                                                table, complete, formats, previous=written_before)
+        except BaseException:
+            if not marked and not _moving(out):
+                # a first report that failed before moving anything in leaves the folder
+                # unmarked, as it found it (once it moves files in, the manifest names them)
+                (out / MANIFEST).unlink(missing_ok=True)
+            raise
         manifest = {str(p.relative_to(out)): sha256_of(p) for p in written}
         # Files an earlier report wrote here and this one does not (figures of an analysis that
         # no longer runs, a diff.json without --compare) go, if nobody has edited them since.
         remove_stale(out, written_before, manifest)
         write_manifest(out, manifest)
     return ReportOutput(out, tuple(written), results, diff, review)
+
+
+def _moving(out) -> bool:
+    """Whether the report in ``out`` got as far as recording the files it was moving in."""
+    from .outdir import _read_manifest
+
+    return bool(_read_manifest(Path(out), "pending"))
 
 
 def _digitised_kind(folder, studies) -> str:

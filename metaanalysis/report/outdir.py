@@ -3,10 +3,12 @@
 A report folder is marked by a manifest, ``.metaanalysis-report.json``, that lists every file the
 last report wrote with its SHA-256. A later report deletes a file only when the manifest lists it
 and the file still has the recorded hash: files the report did not write, or that a user has
-edited since, are never deleted. A ``results.json`` found in the folder is not trusted for this
-(anyone can write one). The report refuses folders where it could do harm: the folder of the study
-table or anything above the table, the protocol or the curves; ``/`` and the home folder; and a
-non-empty folder without the manifest (``force=True`` writes into it, still deleting nothing).
+edited since, are never deleted, and never replaced either: a report that would write over such a
+file stops before it moves anything in. A ``results.json`` found in the folder is not trusted for
+this (anyone can write one). The report refuses folders where it could do harm: the folder of the
+study table or anything above the table, the protocol or the curves; ``/`` and the home folder; and
+a non-empty folder without the manifest (``force=True`` writes into it, still deleting and
+replacing nothing).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from ..errors import InputError
 
 __all__ = ["MANIFEST", "prepare_folder", "remove_stale", "write_manifest", "sha256_of",
-           "clean_scratch", "SCRATCH_PREFIX"]
+           "clean_scratch", "make_scratch", "check_overwrites", "SCRATCH_PREFIX", "SCRATCH_MARK"]
 
 MANIFEST = ".metaanalysis-report.json"
 SCRATCH_PREFIX = ".report-"
@@ -35,20 +37,52 @@ def sha256_of(path) -> str:
     return h.hexdigest()
 
 
-def _read_manifest(out: Path) -> dict | None:
-    """The manifest's ``{relative path: sha256}``, ``{}`` if unreadable, None if absent."""
+def _read_manifest(out: Path, key: str = "files") -> dict | None:
+    """The manifest's ``{relative path: sha256}`` (``key="pending"``: the files a report was
+    moving in when it stopped), ``{}`` if unreadable, None if absent."""
     path = out / MANIFEST
     if not path.exists():
         return None
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-        files = data.get("files", {})
+        files = data.get(key, {})
     except (OSError, ValueError, AttributeError):
         return {}
     if not isinstance(files, dict):
         return {}
     return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def check_overwrites(out, targets, previous: dict) -> None:
+    """Refuse before anything moves when a file the report would replace is not its own: a file
+    the manifest does not list (a user's ``index.html`` in a folder written into with ``--force``)
+    or one changed since a report wrote it (listed, but with another hash than the last report's
+    or than the one an interrupted report was moving in).
+
+    Raises
+    ------
+    InputError
+        Naming every such file.
+    """
+    out = Path(out)
+    pending = _read_manifest(out, "pending") or {}
+    theirs = []
+    for target in targets:
+        rel = str(Path(target).relative_to(out))
+        path = out / rel
+        if not (path.exists() or path.is_symlink()):
+            continue
+        if path.is_symlink() or not path.is_file():
+            theirs.append(rel)
+            continue
+        if sha256_of(path) not in {previous.get(rel), pending.get(rel)}:
+            theirs.append(rel)
+    if theirs:
+        shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+        raise InputError(f"--out {out}: the report would replace {shown}, which no report wrote "
+                         "there or which was changed since; move it away or give another folder "
+                         "(nothing was written)")
 
 
 def _is_within(child: Path, parent: Path) -> bool:
@@ -121,18 +155,37 @@ def lock_target(out) -> Path:
     return Path(out) / _LOCK_NAME
 
 
+# inside every scratch folder a report makes: only such folders are ever cleaned up
+SCRATCH_MARK = ".metaanalysis-scratch"
+
+
+def make_scratch(out) -> Path:
+    """A new scratch folder in ``out``, marked as the report's."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=out))
+    (scratch / SCRATCH_MARK).touch()
+    return scratch
+
+
 def clean_scratch(out) -> None:
-    """Remove scratch folders of reports that were killed before they could clean up."""
+    """Remove scratch folders of reports that were killed before they could clean up: only those
+    that carry the report's mark (a user's own ``.report-drafts`` folder stays)."""
     out = Path(out)
     for entry in out.iterdir():
-        if entry.name.startswith(SCRATCH_PREFIX) and entry.is_dir() and not entry.is_symlink():
+        if (entry.name.startswith(SCRATCH_PREFIX) and entry.is_dir() and not entry.is_symlink()
+                and (entry / SCRATCH_MARK).is_file()):
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def write_manifest(out, files: dict) -> None:
+def write_manifest(out, files: dict, pending: dict | None = None) -> None:
+    """Record the files the report wrote; ``pending``: those it is about to move in, so that a
+    report killed while moving leaves files the next one still recognises as its own."""
     from ..fileio import atomic_write
 
     data = {"written_by": "metaanalysis report", "files": dict(sorted(files.items()))}
+    if pending:
+        data["pending"] = dict(sorted(pending.items()))
     atomic_write(Path(out) / MANIFEST, json.dumps(data, indent=1).encode("utf-8"))
 
 

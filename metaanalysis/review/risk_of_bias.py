@@ -330,6 +330,10 @@ def read_risk_of_bias(path, studies=None, trials=None) -> RiskOfBiasTable:
     name = os.fspath(path)
     records = _records(name)
     header = [h.strip() for h in records[0][1]]
+    from ..studies import header_problems
+
+    if header_problems(name, records[0][0], header):
+        raise StudyTableError(header_problems(name, records[0][0], header))
     missing = [c for c in RISK_OF_BIAS_COLUMNS if c not in header]
     if missing:
         raise StudyTableError([Problem(name, 1, None, "missing column(s): " + ", ".join(missing)

@@ -76,13 +76,17 @@ def read_trials(path, *, studies=None) -> TrialsTable:
     """
     import pandas as pd
 
+    from ..studies import header_problems
     from ._files import csv_records, csv_rows, read_text
 
     name, text = read_text(path, missing="file not found: the study characteristics "
                                          "(data/README.md) are needed to decide eligibility")
     records = csv_records(name, text)
     header = [h.strip() for h in records[0][1]]
-    problems = []
+    problems = header_problems(name, records[0][0], header)
+    if problems:
+        # a repeated column would make two columns of one name in the frame behind the report
+        raise StudyTableError(problems)
     missing = [c for c in TRIAL_COLUMNS if c not in header]
     if missing:
         raise StudyTableError([Problem(name, 1, None, "missing column(s): " + ", ".join(missing)
