@@ -194,6 +194,28 @@ def test_a_report_killed_while_moving_in_is_completed_by_the_next(tmp_path, smal
     assert not any(p.name.startswith(".report-") for p in out.iterdir())
 
 
+def test_a_full_disk_while_the_report_is_made_leaves_nothing(tmp_path, small_table, monkeypatch):
+    """The disk fills while the page is staged: nothing has moved in, the folder is left as it
+    was found, and the error names the folder the user gave, not a scratch file."""
+    import errno
+
+    import metaanalysis.fileio as fileio
+
+    real = fileio.atomic_write
+
+    def full(path, data, **kw):
+        if "staged" in str(path) and str(path).endswith("index.html"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(fileio, "atomic_write", full)
+    out = tmp_path / "out"
+    with pytest.raises(OSError) as err:
+        build_report(small_table, out, formats=("svg",))
+    assert err.value.filename == str(out) and err.value.errno == errno.ENOSPC
+    assert [p.name for p in out.iterdir()] == [".metaanalysis-report.lock"]
+
+
 def test_out_that_is_a_file_is_refused(tmp_path, small_table, capsys):
     f = tmp_path / "file"
     f.write_text("x")

@@ -71,13 +71,7 @@ def _write_report_files(out, review, network_fits, survival, results, table, com
     the diff. ``complete(results)`` adds what other processes computed meanwhile (the digitised
     curves' section) and returns their figures and the diff. ``previous``: the manifest of the
     last report here (``{relative path: sha256}``); no other file is ever replaced."""
-    from ..fileio import atomic_write, fsync_folder
-    from .exports import docx_bytes, manuscript_tables, xlsx_bytes
-    from .figures import figure_jobs, render_jobs
-    from .html import render_page
-    from .outdir import check_overwrites, make_scratch, sha256_of, write_manifest
-    from .review_figures import review_figure_jobs
-    from .tables import csv_bytes, report_tables
+    from .outdir import make_scratch
 
     # Everything is made in a scratch folder first; only when all of it is there, and none of the
     # files it replaces is a user's, is it renamed into place (the page and results.json last),
@@ -85,60 +79,80 @@ def _write_report_files(out, review, network_fits, survival, results, table, com
     # leaves files the next report recognises as its own and replaces.
     scratch = make_scratch(out)
     try:
-        # one pool for all figures: the review's and the analyses' are independent
-        jobs = review_figure_jobs(review) + figure_jobs(review, network_fits, survival,
-                                                        funnel_min_k=SMALL_STUDY_MIN_K)
-        manuscript = manuscript_tables(review)
-        books = {}
-
-        def write_books():
-            # the manuscript tables are built while the figures are drawn
-            books["review_tables.xlsx"] = xlsx_bytes(manuscript)
-            books["review_tables.docx"] = docx_bytes(
-                manuscript, title=review.protocol.review.get("title", "Tables"))
-
-        figures = render_jobs(jobs, scratch, formats, meanwhile=write_books)
-        more, diff = complete(results)
-        for fig in more:
-            moved = []
-            for f in fig["files"]:
-                moved.append(scratch / Path(f).name)
-                # from the system's temporary folder, which may be another file system
-                shutil.move(f, moved[-1])
-            fig.update(svg=scratch / Path(fig["svg"]).name, pdf=scratch / Path(fig["pdf"]).name,
-                       files=[str(f) for f in moved])
-        figures += more
-        page = render_page(results, table, figures, diff)
-        # (made file in the scratch folder, its place in out), in the order they are renamed
-        plan = [(Path(f), out / "figures" / Path(f).name) for fig in figures for f in fig["files"]]
-        staged = scratch / "staged"
-        staged.mkdir()
-        for name, data in ([(n, csv_bytes(f)) for n, f in report_tables(review).items()]
-                           + list(books.items())):
-            atomic_write(staged / name, data)
-            plan.append((staged / name, out / "tables" / name))
-        if diff is not None:
-            atomic_write(staged / "diff.json", diff.to_json(indent=1).encode("utf-8"))
-            plan.append((staged / "diff.json", out / "diff.json"))
-        atomic_write(staged / "index.html", page.encode("utf-8"))
-        plan.append((staged / "index.html", out / "index.html"))
-        results["files"] = sorted(str(t.relative_to(out)) for _, t in plan
-                                  if t.name != "index.html")
-        atomic_write(staged / "results.json",
-                     json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
-        plan.append((staged / "results.json", out / "results.json"))
-        check_overwrites(out, [t for _, t in plan], previous or {})
-        write_manifest(out, previous or {},
-                       pending={str(t.relative_to(out)): sha256_of(f) for f, t in plan})
-        (out / "figures").mkdir(exist_ok=True)
-        (out / "tables").mkdir(exist_ok=True)
-        for f, target in plan:
-            os.replace(f, target)
-        for folder in (out / "figures", out / "tables", out):
-            fsync_folder(folder)
-        written = [t for _, t in plan]
+        return _stage_and_move(scratch, out, review, network_fits, survival, results, table,
+                               complete, formats, previous)
+    except OSError as exc:
+        if exc.filename and Path(str(exc.filename)).is_relative_to(scratch):
+            # a full disk while the report is made: the folder the user gave, not a scratch file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(out)) from exc
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stage_and_move(scratch, out, review, network_fits, survival, results, table, complete,
+                    formats, previous):
+    """Make every file of the report in ``scratch``, then rename them into ``out``."""
+    from ..fileio import atomic_write, fsync_folder
+    from .exports import docx_bytes, manuscript_tables, xlsx_bytes
+    from .figures import figure_jobs, render_jobs
+    from .html import render_page
+    from .outdir import check_overwrites, sha256_of, write_manifest
+    from .review_figures import review_figure_jobs
+    from .tables import csv_bytes, report_tables
+
+    # one pool for all figures: the review's and the analyses' are independent
+    jobs = review_figure_jobs(review) + figure_jobs(review, network_fits, survival,
+                                                    funnel_min_k=SMALL_STUDY_MIN_K)
+    manuscript = manuscript_tables(review)
+    books = {}
+
+    def write_books():
+        # the manuscript tables are built while the figures are drawn
+        books["review_tables.xlsx"] = xlsx_bytes(manuscript)
+        books["review_tables.docx"] = docx_bytes(
+            manuscript, title=review.protocol.review.get("title", "Tables"))
+
+    figures = render_jobs(jobs, scratch, formats, meanwhile=write_books)
+    more, diff = complete(results)
+    for fig in more:
+        moved = []
+        for f in fig["files"]:
+            moved.append(scratch / Path(f).name)
+            # from the system's temporary folder, which may be another file system
+            shutil.move(f, moved[-1])
+        fig.update(svg=scratch / Path(fig["svg"]).name, pdf=scratch / Path(fig["pdf"]).name,
+                   files=[str(f) for f in moved])
+    figures += more
+    page = render_page(results, table, figures, diff)
+    # (made file in the scratch folder, its place in out), in the order they are renamed
+    plan = [(Path(f), out / "figures" / Path(f).name) for fig in figures for f in fig["files"]]
+    staged = scratch / "staged"
+    staged.mkdir()
+    for name, data in ([(n, csv_bytes(f)) for n, f in report_tables(review).items()]
+                       + list(books.items())):
+        atomic_write(staged / name, data)
+        plan.append((staged / name, out / "tables" / name))
+    if diff is not None:
+        atomic_write(staged / "diff.json", diff.to_json(indent=1).encode("utf-8"))
+        plan.append((staged / "diff.json", out / "diff.json"))
+    atomic_write(staged / "index.html", page.encode("utf-8"))
+    plan.append((staged / "index.html", out / "index.html"))
+    results["files"] = sorted(str(t.relative_to(out)) for _, t in plan
+                              if t.name != "index.html")
+    atomic_write(staged / "results.json",
+                 json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
+    plan.append((staged / "results.json", out / "results.json"))
+    check_overwrites(out, [t for _, t in plan], previous or {})
+    write_manifest(out, previous or {},
+                   pending={str(t.relative_to(out)): sha256_of(f) for f, t in plan})
+    (out / "figures").mkdir(exist_ok=True)
+    (out / "tables").mkdir(exist_ok=True)
+    for f, target in plan:
+        os.replace(f, target)
+    for folder in (out / "figures", out / "tables", out):
+        fsync_folder(folder)
+    written = [t for _, t in plan]
     return written, diff
 
 
@@ -310,11 +324,12 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
     from ..fileio import file_lock
     from .outdir import clean_scratch, lock_target, remove_stale, sha256_of, write_manifest
 
-    from .outdir import MANIFEST
+    from .outdir import MANIFEST, _read_manifest
 
     with file_lock(lock_target(out)):
         marked = (out / MANIFEST).exists()
         written_before = prepare_folder(out, protected=protected, force=force)
+        pending_before = _read_manifest(out, "pending") or {}
         clean_scratch(out)
         say("drawing the figures and writing the page")
         try:
@@ -328,8 +343,9 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
             raise
         manifest = {str(p.relative_to(out)): sha256_of(p) for p in written}
         # Files an earlier report wrote here and this one does not (figures of an analysis that
-        # no longer runs, a diff.json without --compare) go, if nobody has edited them since.
-        remove_stale(out, written_before, manifest)
+        # no longer runs, a diff.json without --compare) go, if nobody has edited them since;
+        # so do those a killed report had moved in (its pending files)
+        remove_stale(out, {**pending_before, **written_before}, manifest)
         write_manifest(out, manifest)
     return ReportOutput(out, tuple(written), results, diff, review)
 
