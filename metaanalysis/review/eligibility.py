@@ -116,7 +116,8 @@ def _criterion_words(key, value, allowed):
 def _count_problem(rec, scale=None) -> str | None:
     """Why a proportion row gives neither an event count nor a weight (None when it gives one);
     the rule is :func:`metaanalysis.effects.events_from_percentage`, and a row without a count is
-    still weighted by the interval it reports when the analysis is on the logit scale (PLO)."""
+    still weighted by the interval it reports when the analysis summarises arms on the logit
+    scale (``scale="PLO"``; ``None``: a comparison, whose 2x2 table needs the count)."""
     from ..effects import events_from_percentage
 
     if not math.isnan(rec.numerator) or not math.isnan(rec.denominator):
@@ -126,8 +127,8 @@ def _count_problem(rec, scale=None) -> str | None:
     else:
         why = events_from_percentage(rec.value, rec.n, total_is_denominator=False,
                                      population=rec.population)[1]
-    if why is None:
-        return None
+    if why is None or scale is None:
+        return why
     lo, hi, lvl = rec.ci_low, rec.ci_high, rec.ci_level
     if all(math.isfinite(v) for v in (rec.value, lo, hi, lvl)) and 0 < lo < rec.value < hi < 1:
         if (scale or "PLO").upper() == "PLO":
@@ -251,7 +252,10 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
         if why is None and "assessor" in elig and rec.assessor not in elig["assessor"]:
             why = f"assessor {rec.assessor or 'not stated'!r} not in the protocol"
         if why is None and analysis.table_measure == "proportion":
-            why = _count_problem(rec, analysis.proportion_scale)
+            # only an arm-level summary can take a weight from an interval; a 2x2 table needs
+            # the count itself
+            why = _count_problem(rec, analysis.proportion_scale
+                                 if analysis.effect == "PROPORTION" else None)
         if why is None and rec.status != "reported":
             why = "median not reached: no estimate to pool" if rec.status == "not_reached" \
                 else f"status {rec.status!r}"
