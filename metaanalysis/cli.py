@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a previous results.json (or report folder): list what changed")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty folder that no report made (nothing there is "
-                        "deleted)")
+                        "deleted or replaced: a file of the same name stops the report)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (it is shown only on a terminal anyway)")
     p.add_argument("--no-cache", action="store_true",

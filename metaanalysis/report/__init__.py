@@ -187,7 +187,8 @@ def build_report(studies="data/studies.csv", out="report", *, protocol=None, tri
         Figure file formats besides the SVG inlined in the page and the PDF it links (for
         example ``("png",)`` for slides; off by default because it doubles the drawing time).
     force : bool
-        Write into a non-empty folder that no report made; nothing already there is deleted.
+        Write into a non-empty folder that no report made; nothing already there is deleted
+        or replaced (a file the report would write over stops it before anything moves in).
     progress : callable, optional
         Called with a short message at each stage (the CLI prints them on stderr).
     cache : bool
