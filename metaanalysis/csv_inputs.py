@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
-from .errors import Problem, StudyTableError
+from .errors import InputError, Problem, StudyTableError
 from .review._files import csv_records, csv_rows, read_text
-from .studies import header_problems
+from .studies import header_problems, parse_number
 
 __all__ = ["CsvTable", "read_csv_table"]
 
@@ -59,10 +59,11 @@ class CsvTable:
                     problems.append(Problem(self.name, line, column, f"is empty; give {what}"))
                 continue
             try:
-                x = float(cell)
-            except ValueError:
-                problems.append(Problem(self.name, line, column,
-                                        f"{cell!r} is not a number; give {what}"))
+                # the study table's number grammar: float() would read "1_0" as 10 and a
+                # full-width "０.３" as 0.3
+                x = parse_number(cell)
+            except InputError as exc:
+                problems.append(Problem(self.name, line, column, f"{exc}; give {what}"))
                 continue
             if not math.isfinite(x):
                 problems.append(Problem(self.name, line, column,

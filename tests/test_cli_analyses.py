@@ -131,6 +131,18 @@ def test_pool_names_every_bad_cell_without_traceback(tmp_path):
     assert p.read_bytes() == before
 
 
+def test_pool_reads_numbers_by_the_study_tables_grammar(tmp_path):
+    # Python's float() reads "1_0" as 10 (a tenfold weight from a typo for 1.0), a full-width
+    # "０.３" as 0.3 and takes "+0.2": the study table refuses all three, and so does pool
+    p = tmp_path / "under.csv"
+    p.write_text("study,yi,vi\na,0.1,1_0\nb,\uff10.\uff13,0.02\nc,+0.2,0.01\n", encoding="utf-8")
+    res = run_cli("pool", str(p))
+    assert res.returncode == 2 and res.stdout == ""
+    assert f"{p}:2:vi: '1_0' is not a number (underscores are not allowed)" in res.stderr
+    assert f"{p}:3:yi: '\uff10.\uff13' is not a number (it has non-ASCII digits" in res.stderr
+    assert f"{p}:4:yi: '+0.2' is not a number (write it without the '+')" in res.stderr
+
+
 @pytest.mark.parametrize("content, argv, expected", [
     ("study,foo\nA,1\n", [], ":1: no columns to pool; give effect sizes"),
     ("study,xi,ni\nA,5,4\n", [], ":2:xi: 5 events in a group of 4"),
