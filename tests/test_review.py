@@ -115,6 +115,7 @@ def test_a_proportion_without_a_count_is_weighted_by_its_reported_interval(revie
     assert e.loc[74, "yi"] == pytest.approx(logit(0.11), rel=1e-12)
     assert e.loc[74, "vi"] == pytest.approx(((logit(0.169) - logit(0.069)) / 3.919927969080108) ** 2,
                                             rel=1e-12)
+    assert any("weighted by the standard error its reported interval implies" in n for n in g.notes)
     # DIRECTION's evaluable-patient shares have no interval: still left out, and the reason says so
     assert "no interval to weight it" in review.run("orr").reasons[113]
 

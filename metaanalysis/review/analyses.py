@@ -534,6 +534,12 @@ def group_notes(fit, analysis, entries) -> tuple:
     if analysis.kind == "binary" and "derived" in entries and \
             entries["derived"].astype(str).str.contains("round").any():
         notes.append("some event counts were back-calculated from reported percentages")
+    if analysis.effect == "PROPORTION" and "derived" in entries and \
+            entries["derived"].astype(str).str.contains("no count").any():
+        # the forest shows no count for such a study: say what weighs it instead
+        notes.append("a proportion whose denominator the report does not state has no count: "
+                     "it is weighted by the standard error its reported interval implies on the "
+                     "logit scale")
     return tuple(notes)
 
 
