@@ -1328,13 +1328,18 @@ def _effect_of_row(row, measure_l, scale, from_value, add, to):
     return base, None
 
 
+def interval_weighs_proportion(value, lo, hi, level, scale) -> bool:
+    """Whether a proportion without a count can be weighted by its reported interval: on the
+    logit scale (PLO), with a level and both bounds strictly inside (0, 1) around the value."""
+    if (scale or "PLO").upper() != "PLO":
+        return False
+    return bool(all(np.isfinite(v) for v in (value, lo, hi, level)) and 0 < lo < value < hi < 1)
+
+
 def _logit_from_interval(base, value, lo, hi, lvl, scale):
     """The record of a proportion weighted by its reported interval on the logit scale, or None
-    when that is not possible (no interval or level, a bound at 0 or 1, another scale)."""
-    if (scale or "PLO").upper() != "PLO":
-        return None
-    vals = (value, lo, hi, lvl)
-    if not all(np.isfinite(v) for v in vals) or not (0 < lo < value < hi < 1):
+    when that is not possible (see :func:`interval_weighs_proportion`)."""
+    if not interval_weighs_proportion(value, lo, hi, lvl, scale):
         return None
     lv = float(lvl) * (100 if lvl <= 1 else 1)
     z = zcrit(check_level(lv))

@@ -94,6 +94,19 @@ ASSESSOR_PREFERENCE = ("central", "", "investigator")
 CUT_CHRONOLOGY = ("interim", "primary", "", "update", "final")
 
 
+def follow_up_months(frame) -> dict:
+    """``{study_id: (months, measure)}``: the longest median or mean follow-up (rows of outcome
+    ``FU``) each study of a study table's frame reports, in months."""
+    rows = frame[(frame["outcome"] == "FU") & frame["measure"].isin(("median", "mean"))]
+    out = {}
+    for sid, measure, value, unit in zip(rows["study_id"], rows["measure"], rows["value"],
+                                         rows["unit"]):
+        months = value * TIME_UNITS_IN_MONTHS.get(unit, math.nan)
+        if math.isfinite(months) and months > out.get(sid, (0.0, ""))[0]:
+            out[sid] = (months, measure)
+    return out
+
+
 def header_problems(name: str, line, header) -> list:
     """Problems of a header: a column with no name (a spreadsheet's export often adds empty
     columns at the end) and a name given twice, each with its column number."""

@@ -97,16 +97,6 @@ def design_heterogeneity(res):
     return pd.DataFrame(out, columns=["design", "k", "q", "df", "pvalue"])
 
 
-def _pair_variances(S_block):
-    """Variances of all pairwise contrasts of one study (arm i minus arm j), from the covariance
-    of its contrasts against the baseline: ``S_ii + S_jj - 2 S_ij`` with the baseline's row 0."""
-    k = S_block.shape[0] + 1
-    Sf = np.zeros((k, k))
-    Sf[1:, 1:] = S_block
-    dg = np.diag(Sf)
-    return dg[:, None] + dg[None, :] - 2 * Sf
-
-
 # a comparison counts as informed indirectly when its direct evidence proportion is below this
 # (proportions of exactly 1 come out as 1 - 1e-15 in floating point)
 DIRECT_ONLY_TOL = 1e-8
@@ -137,8 +127,9 @@ def node_split(res):
         # original standard errors: the reduced (Rücker) variances of a multi-arm study credit
         # part of its information to its other contrasts, which made a comparison informed by
         # one three-arm trial alone look informed indirectly too
-        Vr = _pair_variances(s.v + res.tau2 * P)
-        theta = np.concatenate([[0.0], s.y])
+        S = np.zeros((k + 1, k + 1))   # the baseline's contrast with itself: row and column 0
+        S[1:, 1:] = s.v + res.tau2 * P
+        contrast, Vr = core.pairwise(np.concatenate([[0.0], s.y]), S)
         for i in range(len(s.arms)):
             for j in range(len(s.arms)):
                 a, b = s.arms[i], s.arms[j]
@@ -146,7 +137,7 @@ def node_split(res):
                     continue
                 w = 1.0 / Vr[i, j]
                 sw, swy, n = acc.get((a, b), (0.0, 0.0, 0))
-                acc[(a, b)] = (sw + w, swy + w * (theta[i] - theta[j]), n + 1)
+                acc[(a, b)] = (sw + w, swy + w * contrast[i, j], n + 1)
     est, var = core.pairwise(res.d, res.vcov)
     z = zcrit(res.level)
     rows = []

@@ -165,7 +165,8 @@ def _heterogeneity_text(p: dict, digits: int, q_test: bool = True) -> str:
         parts.append(f"I\u00b2 = {p['i2']:.0f}%")
     if math.isfinite(p["q"]):
         df = f", df = {p['q_df']:.0f}" if math.isfinite(p["q_df"]) else ""
-        parts.append(f"Q = {S.fmt_num(p['q'], 2)}{df}" + (f", {_fmt_p(p['q_pvalue'])}" if q_test else ""))
+        q_p = f", {_fmt_p(p['q_pvalue'])}" if q_test else ""
+        parts.append(f"Q = {S.fmt_num(p['q'], 2)}{df}{q_p}")
     return "Heterogeneity: " + "; ".join(parts) if parts else ""
 
 
@@ -790,8 +791,8 @@ def _rows_layout(table):
 def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descending=False,
            xlim=None, ref=None, favours=None, xlabel=None, width=None, digits=None,
            prediction=True, show_weight=True, overall_test=None, subgroup_test=True,
-           heterogeneity_test=True, fontsize=None, table=None, color=None, title=None, reported=None, footnotes=None,
-           max_width=None, rob=None):
+           heterogeneity_test=True, fontsize=None, table=None, color=None, title=None,
+           reported=None, footnotes=None, max_width=None, rob=None):
     """Forest plot of a pooled result (metafor's ``forest``, meta's ``forest.meta``).
 
     Parameters

@@ -323,21 +323,20 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
         return figures, diff
 
     from ..fileio import file_lock
-    from .outdir import clean_scratch, lock_target, remove_stale, sha256_of, write_manifest
-
-    from .outdir import MANIFEST, _read_manifest
+    from .outdir import (MANIFEST, clean_scratch, lock_target, pending_files, remove_stale,
+                         sha256_of, write_manifest)
 
     with file_lock(lock_target(out)):
         marked = (out / MANIFEST).exists()
         written_before = prepare_folder(out, protected=protected, force=force)
-        pending_before = _read_manifest(out, "pending") or {}
+        pending_before = pending_files(out)
         clean_scratch(out)
         say("drawing the figures and writing the page")
         try:
             written, diff = _write_report_files(out, review, network_fits, survival, results,
                                                 table, complete, formats, previous=written_before)
         except BaseException:
-            if not marked and not _moving(out):
+            if not marked and not pending_files(out):
                 # a first report that failed before moving anything in leaves the folder
                 # unmarked, as it found it (once it moves files in, the manifest names them)
                 (out / MANIFEST).unlink(missing_ok=True)
@@ -351,23 +350,15 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
     return ReportOutput(out, tuple(written), results, diff, review)
 
 
-def _moving(out) -> bool:
-    """Whether the report in ``out`` got as far as recording the files it was moving in."""
-    from .outdir import _read_manifest
-
-    return bool(_read_manifest(Path(out), "pending"))
-
-
 def _digitised_kind(folder, studies) -> str:
     """``""`` (no digitised curve), ``"review"`` (some curve is of a study in the table) or
     ``"example"`` (every curve is a worked example outside it), from the curves' meta files."""
-    import csv
+    from ..survival.curves import META_SUFFIX, _read_meta
 
     kinds = set()
-    for meta in sorted(folder.glob("*.meta.csv")) if folder.is_dir() else ():
+    for meta in sorted(folder.glob("*" + META_SUFFIX)) if folder.is_dir() else ():
         try:
-            with open(meta, newline="", encoding="utf-8") as fh:
-                keys = {row[0].strip(): row[1].strip() for row in csv.reader(fh) if len(row) >= 2}
+            keys = _read_meta(meta, [], [])[0]
         except (OSError, UnicodeDecodeError):
             keys = {}   # the curves' own reading reports a damaged file; here it counts as one
         kinds.add("review" if keys.get("study_id") in studies else "example")

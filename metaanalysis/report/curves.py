@@ -30,8 +30,6 @@ _WHOLE_TRIAL = ("overall", "all", "pooled", "total")
 # Arm names that mark the control arm of a curve pair the study table does not describe.
 _CONTROL_ARMS = ("placebo", "control", "standard", "standard of care", "soc", "observation",
                  "best supportive care", "bsc")
-# Follow-up rows of the study table that bound the horizon of the modelled RMST differences.
-_FOLLOW_UP_MEASURES = ("median", "mean")
 
 
 def _records(frame) -> list:
@@ -262,19 +260,6 @@ def _across_trials(compared, level) -> dict:
     return out
 
 
-def _follow_up_months(table) -> dict:
-    from ..studies import TIME_UNITS_IN_MONTHS
-
-    f = table.frame
-    rows = f[(f["outcome"] == "FU") & f["measure"].isin(_FOLLOW_UP_MEASURES)]
-    out = {}
-    for rec in rows.itertuples(index=False):
-        months = rec.value * TIME_UNITS_IN_MONTHS.get(rec.unit, math.nan)
-        if math.isfinite(months):
-            out[rec.study_id] = max(out.get(rec.study_id, 0.0), months)
-    return out
-
-
 def _exponential_rmst(curve, tau):
     """RMST of an exponential curve up to ``tau`` and its SE (delta method on log rate, whose SE
     is the median's SE on the log scale)."""
@@ -317,7 +302,9 @@ def modelled_rmst_section(table, survival, review=None, *, method: str = "REML",
     from .._base import zcrit
     from ..pooling import pool
 
-    follow_up = _follow_up_months(table)
+    from ..studies import follow_up_months
+
+    follow_up = {sid: months for sid, (months, _) in follow_up_months(table.frame).items()}
     by_trial = {}
     for c in survival.get("curves", []):
         by_trial.setdefault(c["study_id"], []).append(c)

@@ -21,7 +21,8 @@ __all__ = ["manuscript_tables", "xlsx_bytes", "docx_bytes", "reproducible_packag
 _SOF_COLUMNS = {"outcome": "Outcome", "therapy": "Therapy",
                 "relative_effect": "Relative effect (95% CI)", "comparator": "With placebo",
                 "with_therapy": "With therapy",
-                "reported_with_therapy": "Reported medians (therapy; placebo)", "difference": "Difference",
+                "reported_with_therapy": "Reported medians (therapy; placebo)",
+                "difference": "Difference",
                 "participants": "Participants", "studies": "Studies",
                 "certainty": "Certainty (GRADE)", "reasons": "Reasons for rating down"}
 _CHAR_COLUMNS = ("study_id", "trial", "design", "phase", "randomised", "blinding", "line",

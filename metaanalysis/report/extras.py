@@ -210,7 +210,7 @@ def survival_section(table, *, trials=None, analysed=None, used_lines=None):
         single = [c for c in single if c["study_id"] in analysed]
         drawn = {c["study_id"] for c in single}
         seen = {(c["study_id"], c["trial"]) for o in ("PFS", "OS")
-                for c in _median_curves(table, o, designs=single_designs, lines="any")}
+                for c in _median_curves(table, o, designs=single_designs, any_population=True)}
         left_out = sorted(x for x in seen if x[0] not in drawn)
     if trials is not None:
         lines = dict(zip(trials.frame["study_id"], trials.frame["line"]))
@@ -228,16 +228,16 @@ def survival_section(table, *, trials=None, analysed=None, used_lines=None):
                          for sid, trial in left_out]}
 
 
-def _median_curves(table, outcome, designs, lines=None):
+def _median_curves(table, outcome, designs, lines=(), any_population=False):
     """Curves through the reported medians of the whole population's rows and of the rows of
-    ``lines`` (a set of table lines), or of every population (``lines="any"``)."""
+    ``lines`` (table lines), or of every population's rows (``any_population``)."""
     from ..survival.parametric import exponential_from_median
 
     frame = table.frame
     rows = frame[(frame["outcome"] == outcome) & (frame["measure"] == "median")
                  & frame["design"].isin(designs) & (frame["status"] == "reported")]
-    if not isinstance(lines, str):
-        rows = rows[rows["population"].isin(["", "itt"]) | rows["line"].isin(lines or ())]
+    if not any_population:
+        rows = rows[rows["population"].isin(["", "itt"]) | rows["line"].isin(lines)]
     cuts = cut_preference(outcome)
     rows = rows.assign(_cut=[cuts.index(c) if c in cuts else len(cuts) for c in rows["data_cut"]])
     rows = rows.sort_values(["_cut", "line"]).drop_duplicates(["study_id", "arm"])

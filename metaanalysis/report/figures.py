@@ -567,7 +567,7 @@ def _columns(analysis, groups) -> dict:
                        for a, n1, c, n2, d in zip(e["ai"], e["n1i"], e["ci"], e["n2i"],
                                                   e["derived"])]
         elif analysis.effect == "PROPORTION":
-            # no count where a proportion is weighted by its reported interval (denominator not stated)
+            # no count where a proportion is weighted by its reported interval (no denominator)
             second += ["–" if x != x else f"{int(x)}/{int(n)}" + ("*" if "round" in str(d) else "")
                        for x, n, d in zip(e["xi"], e["ni"], e["derived"])]
         else:

@@ -22,7 +22,8 @@ from pathlib import Path
 from ..errors import InputError
 
 __all__ = ["MANIFEST", "prepare_folder", "remove_stale", "write_manifest", "sha256_of",
-           "clean_scratch", "make_scratch", "check_overwrites", "SCRATCH_PREFIX", "SCRATCH_MARK"]
+           "clean_scratch", "make_scratch", "check_overwrites", "pending_files",
+           "SCRATCH_PREFIX", "SCRATCH_MARK"]
 
 MANIFEST = ".metaanalysis-report.json"
 SCRATCH_PREFIX = ".report-"
@@ -54,6 +55,12 @@ def _read_manifest(out: Path, key: str = "files") -> dict | None:
     return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+def pending_files(out) -> dict:
+    """``{relative path: sha256}`` of the files a report was moving in when it stopped (empty
+    when the last report finished, or none was made here)."""
+    return _read_manifest(Path(out), "pending") or {}
+
+
 def check_overwrites(out, targets, previous: dict) -> None:
     """Refuse before anything moves when a file the report would replace is not its own: a file
     the manifest does not list (a user's ``index.html`` in a folder written into with ``--force``)
@@ -66,7 +73,7 @@ def check_overwrites(out, targets, previous: dict) -> None:
         Naming every such file.
     """
     out = Path(out)
-    pending = _read_manifest(out, "pending") or {}
+    pending = pending_files(out)
     theirs = []
     for target in targets:
         rel = str(Path(target).relative_to(out))

@@ -118,7 +118,7 @@ def _count_problem(rec, scale=None) -> str | None:
     the rule is :func:`metaanalysis.effects.events_from_percentage`, and a row without a count is
     still weighted by the interval it reports when the analysis summarises arms on the logit
     scale (``scale="PLO"``; ``None``: a comparison, whose 2x2 table needs the count)."""
-    from ..effects import events_from_percentage
+    from ..effects import events_from_percentage, interval_weighs_proportion
 
     if not math.isnan(rec.numerator) or not math.isnan(rec.denominator):
         return None
@@ -129,10 +129,9 @@ def _count_problem(rec, scale=None) -> str | None:
                                      population=rec.population)[1]
     if why is None or scale is None:
         return why
-    lo, hi, lvl = rec.ci_low, rec.ci_high, rec.ci_level
-    if all(math.isfinite(v) for v in (rec.value, lo, hi, lvl)) and 0 < lo < rec.value < hi < 1:
-        if (scale or "PLO").upper() == "PLO":
-            return None
+    if interval_weighs_proportion(rec.value, rec.ci_low, rec.ci_high, rec.ci_level, scale):
+        return None
+    if interval_weighs_proportion(rec.value, rec.ci_low, rec.ci_high, rec.ci_level, "PLO"):
         return why + f" (its interval would weight it on the logit scale, PLO, not {scale})"
     return why + " and no interval to weight it"
 

@@ -405,7 +405,7 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
             # no trial reached the median with the therapy: the modelled one carries a constant
             # hazard past the data (apatinib OS: 71 months where REALITY's median follow-up was
             # 18), which the row says instead of letting it look like an observation
-            fu = _longest_follow_up(table_frame, studies)
+            fu = _longest_follow_up(table_frame, studies, names)
             row["with_therapy"] += " (extrapolated)"
             row["difference"] += " (extrapolated)"
             row["assumption"] += ("; extrapolated where no trial reached the median with the "
@@ -422,23 +422,18 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
     return row
 
 
-def _longest_follow_up(frame, studies):
+def _longest_follow_up(frame, studies, names):
     """``(months, text)``: the longest median (or mean) follow-up any of ``studies`` reports
     ("REALITY: median follow-up 18.1 months"), or None when none does."""
-    from ..studies import TIME_UNITS_IN_MONTHS
+    from ..studies import follow_up_months
 
-    if "outcome" not in frame or "measure" not in frame:
+    if not {"outcome", "measure", "unit"} <= set(frame.columns):
         return None
-    rows = frame[(frame["outcome"] == "FU") & frame["measure"].isin(("median", "mean"))
-                 & frame["study_id"].isin(studies)]
-    best = None
-    for i in range(len(rows)):
-        r = rows.iloc[i]
-        v = float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r.get("unit") or "months", 1.0)
-        if v == v and (best is None or v > best[0]):
-            who = r.get("trial") or r["study_id"]
-            best = (v, f"{who}: {r['measure']} follow-up {v:.1f} months")
-    return best
+    reported = {s: fu for s, fu in follow_up_months(frame).items() if s in set(studies)}
+    if not reported:
+        return None
+    sid, (months, measure) = max(reported.items(), key=lambda kv: kv[1][0])
+    return months, f"{names.get(sid, sid)}: {measure} follow-up {months:.1f} months"
 
 
 def _comparator_medians(frame, analysis, studies) -> list:

@@ -332,8 +332,9 @@ def read_risk_of_bias(path, studies=None, trials=None) -> RiskOfBiasTable:
     header = [h.strip() for h in records[0][1]]
     from ..studies import header_problems
 
-    if header_problems(name, records[0][0], header):
-        raise StudyTableError(header_problems(name, records[0][0], header))
+    bad_header = header_problems(name, records[0][0], header)
+    if bad_header:
+        raise StudyTableError(bad_header)
     missing = [c for c in RISK_OF_BIAS_COLUMNS if c not in header]
     if missing:
         raise StudyTableError([Problem(name, 1, None, "missing column(s): " + ", ".join(missing)

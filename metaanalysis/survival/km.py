@@ -303,7 +303,7 @@ def logrank(ipd_a, ipd_b) -> LogrankResult:
 
 
 def cox_hr(ipd_a, ipd_b, level: float = 95) -> CoxResult:
-    """Hazard ratio of arm a versus arm b: Cox model with the arm as covariate (Efron ties, as R's coxph).
+    """Hazard ratio of arm a versus arm b: Cox model with the arm as covariate (Efron ties, as coxph).
 
     The fit is :func:`~metaanalysis.survival.onestage.stratified_cox` with one stratum, run to a
     relative step of 1e-13: lifelines' ``CoxPHFitter`` with its default precision stops up to

@@ -132,7 +132,7 @@ class _Cox:
                 break
         else:
             # a coefficient running off to infinity (an arm without events) moves about 1 per step
-            # while the partial likelihood has settled: not a slow convergence, and not to be called one
+            # while the partial likelihood has settled: not a slow convergence, nor to be called one
             if not (np.all(np.isfinite(beta)) and np.all(np.abs(beta) <= 30)):
                 raise ConvergenceError(
                     f"Cox model: an estimate diverges ({beta.tolist()}): an arm has no events "
