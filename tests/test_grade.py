@@ -279,7 +279,7 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
                                             f"(TRIAL B; placebo {w:.1f} months)")
     assert "exponential" in row["assumption"]
     # one trial reached the median with the therapy: the model is read against it, no flag
-    assert "extrapolated" not in row["with_therapy"]
+    assert "extrapolated" not in row["with_therapy"] and row["extrapolated"] == ""
     # no trial reached it: the modelled median is an extrapolation, and the row says so with the
     # follow-up the trials report
     fu = pd.DataFrame([("s1", "FU", "median", "all", 18.1, "months", "", "", "", ""),
@@ -289,8 +289,9 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
     row = summary_of_findings(g, pd.concat([frame, fu], ignore_index=True),
                               assess(g, characteristics=CHAR))
     assert row["with_therapy"].endswith("(extrapolated)") and row["difference"].endswith("(extrapolated)")
-    assert row["assumption"].endswith("extrapolated where no trial reached the median with the "
-                                      "therapy (TRIAL B: median follow-up 18.1 months)")
+    assert row["extrapolated"] == ("no trial reached the median with the therapy (TRIAL B: "
+                                   "median follow-up 18.1 months)")
+    assert "extrapolated" not in row["assumption"]   # one assumption text for every row
 
 
 def test_appreciable_effect_thresholds_apply_only_to_comparisons():

@@ -294,7 +294,10 @@ def test_single_study_rows_print_the_reported_interval(report):
     # marked as an extrapolation, and the trial's follow-up is named
     assert "not reached (REALITY; placebo 29.9 months)" in page
     assert sof["os_hr/apatinib"]["with_therapy"].endswith("(extrapolated)")
-    assert "REALITY: median follow-up 18.1 months" in page
+    assert ("apatinib extrapolated: no trial reached the median with the therapy (REALITY: "
+            "median follow-up 18.1 months)") in page
+    # and the assumption shared by the outcome's rows is said once under its table
+    assert "given beside it; median with therapy" not in page
 
 
 def test_forest_captions_say_what_the_figure_draws(report):

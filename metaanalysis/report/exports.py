@@ -41,6 +41,10 @@ def manuscript_tables(review) -> dict:
         # ratio): the page says it under the table, and so must a table pasted into a manuscript
         if "assumption" in sof:
             notes = sorted({a for a in sof["assumption"] if isinstance(a, str) and a})
+        if "extrapolated" in sof:
+            notes += sorted(f"{t} extrapolated: {x}" for t, x in zip(sof["therapy"],
+                                                                     sof["extrapolated"])
+                            if isinstance(x, str) and x)
         sof = sof[[c for c in _SOF_COLUMNS if c in sof]].rename(columns=_SOF_COLUMNS)
         sof["Participants"] = sof["Participants"].map(lambda x: f"{x:.0f}")
     sof.attrs["notes"] = [f"{n[:1].upper()}{n[1:]}." for n in notes]

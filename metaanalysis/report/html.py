@@ -295,13 +295,16 @@ def _sof_block(results) -> str:
                          f"<b>{esc(r['certainty'])}</b>"
                          + (f"<ul class=\"note\">{reasons}</ul>" if reasons else ""),
                          ])
-        assumption = {r["assumption"] for r in rows if r.get("assumption")}
+        # the model first, then the rows it carries past the data
+        assumption = sorted({r["assumption"] for r in rows if r.get("assumption")})
+        assumption += [f"{r['therapy']} extrapolated: {r['extrapolated']}" for r in rows
+                       if r.get("extrapolated")]
         out.append(table_html(["therapy", "relative effect (95% CI)", "with placebo",
                                "with therapy", "difference", "participants (studies)",
                                "certainty (GRADE)"], body, numeric=(5,),
                               caption=f"Summary of findings: {outcome}"))
         if assumption:
-            out.append(f'<p class="note">{esc("; ".join(sorted(assumption)))}.</p>')
+            out.append(f'<p class="note">{esc("; ".join(assumption))}.</p>')
     return "".join(out)
 
 

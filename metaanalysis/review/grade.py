@@ -360,6 +360,7 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
                                 if d.downgrade),
            "overridden": [d.domain for d in assessment.domains if d.overridden],
            "comparator": None, "with_therapy": None, "difference": None, "assumption": "",
+           "extrapolated": "",
            "reported_with_therapy": None}
     e = group.entries
     if a.effect in ("RR", "OR", "RD") and "ci" in e:
@@ -408,8 +409,9 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
             fu = _longest_follow_up(table_frame, studies, names)
             row["with_therapy"] += " (extrapolated)"
             row["difference"] += " (extrapolated)"
-            row["assumption"] += ("; extrapolated where no trial reached the median with the "
-                                  "therapy" + (f" ({fu[1]})" if fu else ""))
+            # its own field: the assumption stays one text shared by the rows of an outcome
+            row["extrapolated"] = ("no trial reached the median with the therapy"
+                                   + (f" ({fu[1]})" if fu else ""))
 
         def months(m):
             return "not reached" if m is None else f"{m:.1f} months"
