@@ -105,6 +105,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_add(args) -> int:
+    from .fileio import backup_path
     from .studies import append_rows, validate_studies
 
     before, _ = validate_studies(args.studies)
@@ -115,13 +116,14 @@ def cmd_add(args) -> int:
     new = [w for w in table.warnings if (w.row, w.column, w.message) not in known]
     missing = _uncharacterised(args.studies, table, before)
     new += missing
+    backup = backup_path(args.studies)
     if args.json:
         print(json.dumps({
             "path": args.studies,
             "rows_file": args.rows,
             "appended": added,
             "rows": len(table),
-            "backup": None if args.no_backup else f"{args.studies}.bak",
+            "backup": None if args.no_backup else backup,
             "new_warnings": [_problem_json(w) for w in new],
             "warnings": len(table.warnings) + len(missing),
         }, indent=2))
@@ -130,7 +132,7 @@ def cmd_add(args) -> int:
         print(str(w))
     print(f"{args.studies}: appended {added} row(s) from {args.rows}; now {len(table)} rows, "
           f"{len(new)} new warning(s), {len(table.warnings) + len(missing)} in all"
-          + ("" if args.no_backup else f"; previous table kept as {args.studies}.bak"))
+          + ("" if args.no_backup else f"; previous table kept as {backup}"))
     return 0
 
 

@@ -393,7 +393,9 @@ def add_parsers(sub) -> None:
                    help="subgroup analysis by this column (a tau^2 per subgroup, the test "
                         "between subgroups), beside the overall fit")
     p.add_argument("--mods", default=None, metavar="FORMULA",
-                   help="meta-regression on the file's columns, e.g. '~ ablat + year'")
+                   help="meta-regression on the file's columns, e.g. '~ ablat + year' or "
+                        "'~ log(dose) + C(region)' (columns, arithmetic, C, I, log, exp, sqrt, "
+                        "center, scale and splines; no other Python)")
     p.add_argument("--small-study", action="store_true",
                    help="Egger's regression test, the rank correlation test and trim and fill "
                         "(asked for: the report runs them only with 10 studies or more)")

@@ -92,6 +92,22 @@ def remove_stale_temporaries(path) -> list:
     return removed
 
 
+def backup_path(path) -> str:
+    """Where :func:`atomic_write` keeps the previous content of ``path`` (``backup=True``).
+
+    Beside the file itself: a table reached through a symbolic link is backed up beside the
+    file the link points to, which is the path named here, relative if ``path`` was.
+    """
+    path = os.fspath(path)
+    target = os.path.realpath(path)
+    if os.path.isabs(path):
+        return target + ".bak"
+    try:
+        return os.path.relpath(target) + ".bak"
+    except ValueError:  # another drive (Windows)
+        return target + ".bak"
+
+
 def check_writable(path) -> None:
     """Refuse to replace a file that is read-only (replacing needs only the folder's permission).
 
@@ -104,6 +120,9 @@ def check_writable(path) -> None:
         return
     if not stat.S_ISREG(st.st_mode):
         raise InputError(f"{path}: is not a regular file; refusing to replace it")
+    if not os.access(path, os.R_OK):  # the reason that holds first: chmod u+w would not help
+        raise InputError(f"{path}: cannot be read: permission denied; make it readable and "
+                         "writable (chmod u+rw) if it should change")
     if not (st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) or not os.access(path, os.W_OK):
         raise InputError(f"{path}: is read-only; make it writable (chmod u+w) if it should change")
 
@@ -196,7 +215,7 @@ def _atomic_write(path: str, data: bytes, backup: bool) -> None:
     try:
         if backup and exists:
             old = Path(target).read_bytes()
-            bak = target + ".bak"
+            bak = backup_path(target)
             bak_tmp = _write_temporary(bak, old, mode)
             try:
                 os.replace(bak_tmp, bak)

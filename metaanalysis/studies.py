@@ -582,6 +582,16 @@ def _decode(data, name):
     return empty if blank else (data, 3 * start)
 
 
+def cut_off_message(exc: csv.Error) -> str:
+    """What a csv error while reading a record means for the person who wrote the file."""
+    if "field larger than field limit" in str(exc):
+        limit = csv.field_size_limit()
+        return (f"the record starting here has a cell longer than {limit:,} characters, the "
+                "limit of a cell: an unterminated quote (which makes the rest of the file one "
+                "cell) or text too long for a study table; close the quote or shorten the cell")
+    return f"the record starting here is cut off: {exc} (an unterminated quote?)"
+
+
 def _read_columns(data, name):
     """Decode and split the CSV into columns; returns a :class:`_Columns` or a list of problems.
 
@@ -594,8 +604,7 @@ def _read_columns(data, name):
     try:
         header = next(reader)
     except csv.Error as exc:
-        return [Problem(name, 1, None, "the record starting here is cut off: "
-                        f"{exc} (an unterminated quote?)")]
+        return [Problem(name, 1, None, cut_off_message(exc))]
     header = [h.strip() for h in header]
     header_line = 1
     problems = []
@@ -637,8 +646,7 @@ def _read_columns(data, name):
                                             "needs quotes"))
             start = reader.line_num + 1
     except csv.Error as exc:
-        return [Problem(name, start, None, "the record starting here is cut off: "
-                        f"{exc} (an unterminated quote?)")]
+        return [Problem(name, start, None, cut_off_message(exc))]
     if problems or row_problems:
         return problems or row_problems
     flush()
@@ -1264,6 +1272,12 @@ def _log_asymmetry(value, lo, hi, raw_row):
 # living reanalysis: appending rows
 
 
+def _line_end(data: bytes) -> str:
+    """The line end a table uses (that of its first line), so that appended rows match it."""
+    m = re.search(rb"\r\n|\r|\n", data)
+    return m.group().decode() if m else "\n"
+
+
 def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
     """Validate new rows against a study table and append them atomically.
 
@@ -1331,7 +1345,7 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
             raise StudyTableError(own)
 
         buf = io.StringIO(newline="")
-        newline = "\r\n" if b"\r\n" in old_bytes else "\n"
+        newline = _line_end(old_bytes)
         writer = csv.writer(buf, lineterminator=newline)
         for _, r in new_rows:
             writer.writerow([r.get(h, "") for h in old_header])

@@ -313,6 +313,11 @@ def test_pool_extras_refuse_bad_requests_and_warn_on_few_studies(tmp_path):
     assert f"{p}:1:arm: no such column for --by" in res.stderr
     res = run_cli("pool", str(p), "--mods", "~ dose")
     assert res.returncode == 2 and "Traceback" not in res.stderr and str(p) in res.stderr
+    # a formula is checked before patsy evaluates it: no Python runs from the command line
+    marker = tmp_path / "ran"
+    res = run_cli("pool", str(p), "--mods", f'~ __import__("os").mkdir("{marker}")')
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "uses the attribute .mkdir" in res.stderr and not marker.exists()
     counts = tmp_path / "c.csv"
     counts.write_text("study,ai,n1i,ci,n2i,g\nA,3,30,6,30,x\nB,4,40,9,41,y\n")
     res = run_cli("pool", str(counts), "--by", "g", "--method", "MH")

@@ -10,6 +10,7 @@ import pytest
 
 import metaanalysis.studies as studies
 from metaanalysis.cli import main
+import metaanalysis.errors as ma_errors
 from metaanalysis.errors import StudyTableError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -160,3 +161,51 @@ def test_cli_add_reads_a_trials_header_with_spaces_as_the_report_does(table, tmp
     rows.write_text(to_csv(NEW))
     assert main(["add", str(rows), "--studies", str(table)]) == 0
     assert "has no line here" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_added_rows_end_their_lines_as_the_table_does(tmp_path, end):
+    # a table saved by classic Mac Excel ends its lines with CR alone: the new rows must too
+    table = tmp_path / "studies.csv"
+    table.write_bytes(to_csv(GOOD_ROWS, newline=end).encode())
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    studies.append_rows(table, rows)
+    data = table.read_bytes()
+    others = {b"\n": (b"\r",), b"\r\n": (), b"\r": (b"\n",)}[end.encode()]
+    assert data.count(end.encode()) == len(GOOD_ROWS) + 2
+    assert not any(o in data for o in others)
+    assert len(studies.read_studies(table)) == len(GOOD_ROWS) + 1
+
+
+def test_cli_add_names_the_backup_beside_the_linked_table(tmp_path, capsys, monkeypatch):
+    # through a symbolic link the previous table is kept beside the file the link points to;
+    # the path add prints (and returns in --json) is that one, and it exists
+    real = tmp_path / "store" / "studies.csv"
+    real.parent.mkdir()
+    real.write_text(to_csv(GOOD_ROWS))
+    (tmp_path / "link.csv").symlink_to(real)
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    monkeypatch.chdir(tmp_path)
+    assert main(["add", "new.csv", "--studies", "link.csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("previous table kept as store/studies.csv.bak")
+    assert (real.parent / "studies.csv.bak").is_file()
+    rows.write_text(to_csv([dict(NEW[0], study_id="new2025", value="11.0")]))
+    assert main(["add", "new.csv", "--studies", str(tmp_path / "link.csv"), "--json"]) == 0
+    import json
+
+    backup = json.loads(capsys.readouterr().out)["backup"]
+    assert backup == str(real) + ".bak" and Path(backup).is_file()
+
+
+def test_add_to_an_unreadable_table_says_so(table, tmp_path, monkeypatch):
+    # (mode 000 as a user; root reads anything, so the permission check is faked)
+    rows = tmp_path / "new.csv"
+    rows.write_text(to_csv(NEW))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.R_OK and
+                        os.fspath(p).endswith("studies.csv") else real_access(p, mode))
+    with pytest.raises(ma_errors.InputError, match="cannot be read: permission denied.*chmod u\\+rw"):
+        studies.append_rows(table, rows)

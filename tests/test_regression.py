@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,37 @@ def test_dataframe_and_formula_give_the_same_fit(case):
         np.testing.assert_allclose(res.coef, ref["coef"], rtol=RTOL, atol=ATOL)
         close(res.qm, ref["QM"], "qm")
     assert a.coef_names == b.coef_names
+
+
+def test_formula_transformations_and_code_that_is_refused(tmp_path):
+    # R's names of elementwise functions work as in metafor (log(ablat)), so does numpy's; a term
+    # that would run other Python is refused before patsy evaluates it (pool --mods passes a
+    # formula on from the command line)
+    c = REF["regression"]["bcg_ablat_year"]
+    d = {"yi": c["yi"], "vi": c["vi"]}
+    data = pd.DataFrame(c["data"])
+    logged = data.assign(lab=np.log(data.ablat))
+    ref = meta_regression(d["yi"], d["vi"], logged[["lab", "year"]])
+    for formula in ("~ log(ablat) + year", "~ np.log(ablat) + year"):
+        res = meta_regression(d["yi"], d["vi"], formula, data=data)
+        np.testing.assert_allclose(res.coef, ref.coef, rtol=1e-12)
+    squared = meta_regression(d["yi"], d["vi"], "~ I(ablat**2 - 1)", data=data)
+    np.testing.assert_allclose(
+        squared.coef, meta_regression(d["yi"], d["vi"], data.ablat ** 2 - 1).coef, rtol=1e-10)
+    marker = tmp_path / "ran"
+    bad = {
+        f'~ __import__("pathlib").Path("{marker}").touch()': "the attribute .touch",
+        "~ ablat.__class__": "the attribute .__class__",
+        "~ np.load(ablat)": "the attribute .load",
+        "~ eval(ablat)": "'eval', which is neither a column of data= nor an allowed function",
+        "~ ablat[0]": "Python's Subscript",
+        "~ log(ablat, *year)": "Python's Starred",
+        "~ ablat +": "cannot read the moderator formula",
+    }
+    for formula, said in bad.items():
+        with pytest.raises(InputError, match=re.escape(said)):
+            meta_regression(d["yi"], d["vi"], formula, data=data)
+    assert not marker.exists()
 
 
 def test_names_dict_and_frame():

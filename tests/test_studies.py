@@ -117,6 +117,16 @@ def test_truncated_file_unterminated_quote(tmp_path):
     assert len(errs) == 1 and errs[0].row == 4 and "cut off" in errs[0].message
 
 
+def test_a_cell_too_long_is_named_as_such(tmp_path):
+    # a cell over the csv module's limit is not an unterminated quote; the message says both
+    text = to_csv(GOOD_ROWS[:2] + [row(study_id="long", notes="x" * 200_000)])
+    p = write(tmp_path, text)
+    errs = errors_of(p)
+    assert len(errs) == 1 and errs[0].row == 4
+    assert f"a cell longer than {csv.field_size_limit():,} characters" in errs[0].message
+    assert "unterminated quote" in errs[0].message
+
+
 def test_missing_required_columns(tmp_path):
     header = [c for c in HEADER if c not in ("source", "ci_level")]
     p = write(tmp_path, to_csv(GOOD_ROWS, header=header))

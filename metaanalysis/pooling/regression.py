@@ -53,6 +53,85 @@ def _patsy_name(name: str) -> str:
     return re.sub(r"(?:C\()?([A-Za-z_.][\w.]*)\)?\[(?:T\.)?([^\]]*)\]", r"\1\2", name)
 
 
+# The functions a moderator formula may call: patsy's own (coding, centring, splines) and
+# elementwise transformations under R's names and numpy's. Patsy evaluates each term as Python,
+# so a formula is checked against this list before patsy sees it: a formula passed on by a
+# script (``pool --mods``) must not be able to run code.
+_FORMULA_PATSY = ("C", "I", "Q", "Treatment", "Sum", "Poly", "Helmert", "Diff",
+                  "center", "standardize", "scale", "bs", "cr", "cc", "te")
+_FORMULA_MATH = ("log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "square", "power")
+_FORMULA_OPS = ("Add", "Sub", "Mult", "Div", "Pow", "USub", "UAdd")
+
+
+def _formula_namespace(formula: str, columns: list[str]) -> dict:
+    """The names a moderator formula may use, after checking that it uses nothing else.
+
+    Every term of the formula must be a column of the data, a number or a string, arithmetic
+    (``+ - * / **``) of those, or a call of ``C``, ``I``, ``Q``, a contrast, ``center``,
+    ``standardize``, ``scale``, a spline (``bs``, ``cr``, ``cc``, ``te``) or an elementwise
+    function (``log``, ``exp``, ``sqrt`` ... also as ``np.log``). Anything else (attributes,
+    indexing, other names) is an :class:`InputError` that names the term.
+    """
+    import ast
+
+    import patsy
+    from patsy.parse_formula import parse_formula
+
+    allowed = set(columns) | set(_FORMULA_PATSY) | set(_FORMULA_MATH)
+    valid = ("a column of data=, a number, arithmetic (+ - * / **) or a call of "
+             + ", ".join(_FORMULA_PATSY + _FORMULA_MATH) + " (also as np.log, ...)")
+
+    def refuse(term, what):
+        raise InputError(f"moderator formula {formula!r}: the term {term!r} uses {what}; a term "
+                         f"may use {valid}")
+
+    def check(node, term):
+        if isinstance(node, ast.Name):
+            if node.id not in allowed:
+                refuse(term, f"{node.id!r}, which is neither a column of data= nor an allowed "
+                             "function")
+        elif isinstance(node, ast.Attribute):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("np", "numpy")
+                    and node.attr in _FORMULA_MATH):
+                refuse(term, f"the attribute .{node.attr}")
+        elif isinstance(node, ast.Constant):
+            if not isinstance(node.value, (int, float, str)) or isinstance(node.value, bool):
+                refuse(term, f"the constant {node.value!r}")
+        elif isinstance(node, ast.Call):
+            if not isinstance(node.func, (ast.Name, ast.Attribute)):
+                refuse(term, "a call of something that is not a name")
+            for child in (node.func, *node.args, *(kw.value for kw in node.keywords)):
+                check(child, term)
+            if any(kw.arg is None for kw in node.keywords) or any(
+                    isinstance(a, ast.Starred) for a in node.args):
+                refuse(term, "* or ** unpacking")
+        elif isinstance(node, ast.BinOp) and type(node.op).__name__ in _FORMULA_OPS:
+            check(node.left, term)
+            check(node.right, term)
+        elif isinstance(node, ast.UnaryOp) and type(node.op).__name__ in _FORMULA_OPS:
+            check(node.operand, term)
+        else:
+            refuse(term, f"Python's {type(node).__name__}")
+
+    def walk(node):
+        if node.type == "PYTHON_EXPR":
+            term = node.token.extra
+            try:
+                tree = ast.parse(term, mode="eval")
+            except SyntaxError:
+                refuse(term, "syntax that is not Python arithmetic")
+            check(tree.body, term)
+        for child in node.args:
+            walk(child)
+
+    try:
+        walk(parse_formula(formula))
+    except patsy.PatsyError as exc:
+        raise InputError(f"cannot read the moderator formula {formula!r}: {exc}") from None
+    math_fns = {name: getattr(np, name) for name in _FORMULA_MATH}
+    return {"np": np, "numpy": np, **math_fns}
+
+
 def design_matrix(mods, *, data=None, intercept: bool = True, k: int | None = None):
     """The model matrix and coefficient names for ``mods``, as R's ``model.matrix`` builds them.
 
@@ -67,13 +146,15 @@ def design_matrix(mods, *, data=None, intercept: bool = True, k: int | None = No
             raise InputError("a formula for mods needs data= (a DataFrame holding its variables)")
         try:
             import patsy
-        except ImportError:  # pragma: no cover - patsy comes with statsmodels
+        except ImportError:  # pragma: no cover - a declared dependency
             raise InputError("formula moderators need the patsy package (pip install patsy)") from None
         formula = mods.strip()
         if not formula.startswith("~"):
             formula = "~ " + formula
+        env = _formula_namespace(formula, [str(c) for c in data.columns])
         try:
-            dm = patsy.dmatrix(formula[1:].strip() or "1", data, NA_action="raise", return_type="dataframe")
+            dm = patsy.dmatrix(formula[1:].strip() or "1", data, NA_action="raise",
+                               return_type="dataframe", eval_env=patsy.EvalEnvironment([env]))
         except patsy.PatsyError as exc:
             raise InputError(f"cannot build the model matrix from {mods!r}: {exc}") from None
         # patsy puts categorical terms before numeric ones; R keeps the order of the formula
@@ -439,7 +520,11 @@ def meta_regression(
         Effect sizes and sampling variances (or ``sei=``).
     mods : array_like, DataFrame or str
         Moderators: an array (k or k x q), a DataFrame (categorical columns dummy-coded, first
-        level as reference) or a formula such as ``"~ ablat + alloc"`` with ``data=``.
+        level as reference) or a formula such as ``"~ ablat + alloc"`` with ``data=``. A
+        formula's terms are columns of ``data``, numbers, arithmetic, interactions (``:``,
+        ``*``), ``-1``, and calls of ``C``, ``I``, ``log``, ``exp``, ``sqrt`` (also ``np.log``
+        ...) and patsy's ``center``, ``scale``, contrasts and splines; anything else (which
+        patsy would run as Python) is refused.
     method, test, level, knha_adhoc, control
         As in :func:`metaanalysis.pool`; ``test="knha"`` gives t tests and an F test of moderators.
     intercept : bool

@@ -37,6 +37,8 @@ def read_text(path, *, missing: str, kind: str = "CSV") -> tuple:
 
 def csv_records(name: str, text: str) -> list:
     """``[(line, fields)]`` of a CSV text, each record with the line it starts on."""
+    from ..studies import cut_off_message
+
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     records, start = [], 1
     try:
@@ -44,7 +46,7 @@ def csv_records(name: str, text: str) -> list:
             records.append((start, rec))
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise StudyTableError([Problem(name, start, None, f"cut-off record: {exc}")]) from None
+        raise StudyTableError([Problem(name, start, None, cut_off_message(exc))]) from None
     if not records:
         raise StudyTableError([Problem(name, None, None, "the file is empty")])
     return records
