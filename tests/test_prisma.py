@@ -55,13 +55,17 @@ def test_flow_diagram_shows_every_count(review):
     ax = prisma_flow(review.prisma)
     ax.figure.canvas.draw()
     text = " ".join(t.get_text() for t in ax.texts)
-    for n in ("n = 34", "n = 1", "n = 33", "n = 3", "n = 30", "n = 2", "n = 28"):
+    for n in ("n = 34", "n = 1", "n = 33", "n = 3", "n = 30", "n = 28"):
         assert n in text
     assert "seed documents: 5" in text and "trial fact sheet: 29" in text
     # the declared counts are records: no box calls them reports, which would make the 38
     # reports of the included studies more than the 30 assessed
     assert "Records assessed for eligibility (n = 30)" in text and "Reports assessed" not in text
     assert "38 reports cited in the study table" in text
+    # an earlier report of an included trial is one of its reports, not an exclusion
+    flat = text.replace("\n", " ")
+    assert "Records excluded (n = 1)" in flat
+    assert "+ 1 not cited: Hoftijzer 2009 (schneider2012)" in flat
     # the studies in a synthesis stand apart from those included (PRISMA 2020)
     p = review.prisma
     assert f"Studies in at least one analysis (n = {p.studies_analysed})" in text
@@ -85,3 +89,30 @@ def test_included_studies_without_an_analysis_are_named(review):
     assert d["studies_analysed"] == p.studies_analysed and d["not_analysed"] == list(p.not_analysed)
     assert ("in at least one analysis", "", p.studies_analysed) in set(
         p.to_frame().itertuples(index=False, name=None))
+
+
+def test_a_further_report_of_an_included_study_is_not_an_exclusion(review):
+    # PRISMA 2020: records assessed = excluded + reports of the included studies; Hoftijzer 2009
+    # (the Leiden trial's earlier report) is counted with Schneider 2012, not as excluded
+    c = review.prisma
+    assert c.other_reports == (("Hoftijzer 2009", "schneider2012"),)
+    assert sum(n for _, n in c.excluded_full_text) == 1
+    assert c.assessed - 1 - len(c.other_reports) == c.studies_included
+    assert c.to_dict()["reports_of_included"] == [{"report": "Hoftijzer 2009",
+                                                  "study_id": "schneider2012"}]
+    assert ("other report of an included study", "Hoftijzer 2009 (schneider2012)", 1) in set(
+        c.to_frame().itertuples(index=False, name=None))
+    # counted as an exclusion again, the flow no longer adds up, and says by how much
+    moved = TEXT.replace('reports_of_included = [\n    {report = "Hoftijzer 2009", study_id = '
+                         '"schneider2012"},\n]', "")
+    assert moved != TEXT
+    bad = prisma_counts(parse_protocol(moved, "p.toml"), review)
+    assert bad.problems == ("30 assessed − 1 excluded = 29, but the study table has 28 studies",)
+    # a report of a study the table does not have (a table cut down to a few trials): the flow
+    # says so on the page, as it does when the counts do not add up, rather than refusing
+    unknown = TEXT.replace('study_id = "schneider2012"}', 'study_id = "leiden2009"}')
+    assert prisma_counts(parse_protocol(unknown, "p.toml"), review).problems[0] == (
+        "reports_of_included names studies the table does not have: leiden2009")
+    with pytest.raises(InputError, match="needs report"):
+        prisma_counts(parse_protocol(TEXT.replace('{report = "Hoftijzer 2009", ',
+                                                  '{name = "Hoftijzer 2009", '), "p"), review)

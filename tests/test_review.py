@@ -98,11 +98,22 @@ def test_every_line_is_used_or_excluded_with_a_reason(review, table):
     (2, "arm size"),                         # N rows describe the study
     (124, "population 'TKI-naive'"),         # DIRECTION subgroup HR
     (4, "no confidence interval"),           # DECISION median PFS without an interval
+    # NCT02973997's separately enrolled cohorts (first line; pembrolizumab added at progression)
+    (253, "one of the cohorts the study enrolled separately"),
+    (256, "one of the cohorts the study enrolled separately"),
 ])
 def test_exclusion_reasons_are_the_true_ones(review, table, line, fragment):
     excluded = {e["line"]: e["reason"] for e in review.excluded}
     assert line in excluded, f"line {line} is used by {review.used.get(line)}"
     assert fragment in excluded[line]
+
+
+def test_a_cohort_row_is_not_called_mixed_lines(review):
+    # the line of therapy is coded per study (trials.csv): a row of a cohort that is itself all
+    # second-line must not be said to mix lines
+    reasons = review.run("orr_second_line").reasons
+    assert "coded per study, not per cohort" in reasons[256]
+    assert "mixed lines" not in reasons[256]
 
 
 def test_a_proportion_without_a_count_is_weighted_by_its_reported_interval(review, table):

@@ -45,7 +45,8 @@ def prisma_flow(counts, ax=None, *, width=None):
 
     def box(x, y, w, h, text, bold=False):
         # wrap each line to the box (about 1.1 characters per unit of width at this size)
-        text = "\n".join(textwrap.fill(line, width=max(12, int(w * 1.05)))
+        # bold letters are wider: fewer per line
+        text = "\n".join(textwrap.fill(line, width=max(12, int(w * (0.98 if bold else 1.05))))
                          for line in text.split("\n"))
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.4,rounding_size=1.2",
                                     fc="white", ec="#333333", lw=0.8))
@@ -71,8 +72,13 @@ def prisma_flow(counts, ax=None, *, width=None):
     excl = "\n".join(f"{r}: {n}" for r, n in counts.excluded_full_text) or "none"
     box(rx, 43, rw, 16, f"Records excluded (n = {sum(n for _, n in counts.excluded_full_text)})"
                         f"\n{excl}")
-    box(lx, 26, lw, 11, f"Studies included (n = {counts.studies_included})\n"
-                        f"{counts.reports_included} reports cited in the study table", bold=True)
+    others = counts.other_reports
+    more = ("\n" + f"+ {len(others)} not cited: "
+            + ", ".join(f"{r} ({sid})" for r, sid in others)) if others else ""
+    low = 24 if others else 26  # a line more, downwards: the arrow into the box stays as it is
+    box(lx, low, lw, 37 - low, f"Studies included (n = {counts.studies_included})\n"
+                        f"{counts.reports_included} reports cited in the study table{more}",
+        bold=True)
     arrow(mid, 82, mid, 73)
     arrow(lx + lw, 89.5, rx, 89.5)
     arrow(mid, 65, mid, 55)
@@ -87,7 +93,7 @@ def prisma_flow(counts, ax=None, *, width=None):
         box(rx, 3, rw, 13, f"Included studies no analysis of the protocol uses (n = "
                            f"{len(counts.not_analysed)}): each row's reason is listed in the "
                            "report")
-        arrow(mid, 26, mid, 14)
+        arrow(mid, low, mid, 14)
         arrow(lx + lw, 9.5, rx, 9.5)
         labels.append((9.5, "Synthesis"))
     for y, label in labels:

@@ -321,6 +321,11 @@ def _prisma_block(prisma, figures) -> str:
             f"record may hold several reports). The {n_rep} reports of the {n_in} included "
             "studies are counted apart: the distinct sources the study table's rows cite (one "
             "study's later publications and data cuts are several reports).")
+    others = prisma.get("reports_of_included") or []
+    if others:
+        text += (" Assessed records that report an included study are counted with its reports, "
+                 "not as exclusions: " + esc(", ".join(f"{o['report']} ({o['study_id']})"
+                                                       for o in others)) + ".")
     if "studies_analysed" in prisma:
         missing = prisma.get("not_analysed", [])
         text += (f" {prisma['studies_analysed']} of the {n_in} included studies have a result "

@@ -43,7 +43,10 @@ _LINE_WORDS = {
     "second": "second line: prior VEGFR-targeted therapy required",
     "first": "first line: no prior VEGFR-targeted therapy",
     "any": "mixed lines: patients with and without prior VEGFR-targeted therapy",
-    "first-or-second": "mixed lines: cohorts with and without prior therapy",
+    # the line is a study's characteristic (trials.csv): a row of one of its cohorts is still
+    # coded with the study's line
+    "first-or-second": "cohorts of different lines of therapy, and the line is coded per study, "
+                       "not per cohort",
     "": "line of therapy not reported",
 }
 
@@ -246,8 +249,11 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
                            "sensitivity analysis")
             elif rec.population not in pops and rec.population not in \
                     elig.get("histology_populations", ()):
-                why = (f"population {rec.population!r}: a subgroup or another population, not the "
-                       "whole study population")
+                why = (f"population {rec.population!r}: "
+                       + ("one of the cohorts the study enrolled separately"
+                          if rec.population.lower().startswith("cohort") else
+                          "a subgroup or another population")
+                       + ", not the whole study population")
         if why is None and "assessor" in elig and rec.assessor not in elig["assessor"]:
             why = f"assessor {rec.assessor or 'not stated'!r} not in the protocol"
         if why is None and analysis.table_measure == "proportion":

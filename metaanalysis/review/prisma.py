@@ -1,7 +1,8 @@
 """PRISMA 2020 flow: counts declared in the protocol's ``[search]`` table, checked against the table.
 
 The protocol declares what the search found (records per source, duplicates, records excluded at
-screening and full texts excluded, each with its reason); the study table says what was included
+screening and full texts excluded, each with its reason, and assessed records that are further
+reports of an included study); the study table says what was included
 (studies, and reports: the distinct sources its rows cite) and each analysis how many studies it
 uses. :func:`prisma_counts` puts both together and checks that they agree: the studies the search
 says were included must be the studies of the table.
@@ -33,6 +34,10 @@ class PrismaCounts(ResultMixin):
     problems: tuple = field(default_factory=tuple)
     # included studies no analysis of the protocol uses (no result it can pool or describe)
     not_analysed: tuple = field(default_factory=tuple)
+    # records assessed that are further reports of an included study, not cited in the table
+    # (report, study_id): PRISMA 2020 counts them with the included studies' reports, not as
+    # exclusions
+    other_reports: tuple = field(default_factory=tuple)
 
     @property
     def studies_analysed(self) -> int:
@@ -52,6 +57,7 @@ class PrismaCounts(ResultMixin):
             "assessed": self.assessed,
             "excluded_full_text": [{"reason": r, "n": n} for r, n in self.excluded_full_text],
             "studies_included": self.studies_included, "reports_included": self.reports_included,
+            "reports_of_included": [{"report": r, "study_id": sid} for r, sid in self.other_reports],
             "per_analysis": [{"id": a, "title": t, "studies": n} for a, t, n in self.per_analysis],
             "studies_analysed": self.studies_analysed, "not_analysed": list(self.not_analysed),
             "problems": list(self.problems),
@@ -66,8 +72,10 @@ class PrismaCounts(ResultMixin):
         rows += [("full texts assessed", "", self.assessed)]
         rows += [("excluded after full text", r, n) for r, n in self.excluded_full_text]
         rows += [("studies included", "", self.studies_included),
-                 ("reports of included studies", "", self.reports_included),
-                 ("in at least one analysis", "", self.studies_analysed)]
+                 ("reports of included studies", "", self.reports_included)]
+        rows += [("other report of an included study", f"{r} ({sid})", 1)
+                 for r, sid in self.other_reports]
+        rows += [("in at least one analysis", "", self.studies_analysed)]
         rows += [("in analysis", t, n) for _, t, n in self.per_analysis]
         return pd.DataFrame(rows, columns=["stage", "detail", "n"])
 
@@ -97,6 +105,22 @@ def _reasons(items, where):
     return tuple(out)
 
 
+def _other_reports(items):
+    """``reports_of_included``: assessed records that report a study already included."""
+    where = "reports_of_included"
+    if not isinstance(items, list):
+        raise InputError(f"protocol [search] {where}: give a list of "
+                         "{report = \"...\", study_id = \"...\"}")
+    out = []
+    for i, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("report"), str)
+                and isinstance(item.get("study_id"), str) and set(item) == {"report", "study_id"}):
+            raise InputError(f"protocol [search] {where}[{i}]: needs report (the record, as "
+                             "text) and study_id (the included study it reports), nothing else")
+        out.append((item["report"], item["study_id"]))
+    return tuple(out)
+
+
 def prisma_counts(protocol, review) -> PrismaCounts | None:
     """The flow's counts (None when the protocol declares no ``[search]``).
 
@@ -120,6 +144,7 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     excl_f = _reasons(search.get("excluded_full_text", []), "excluded_full_text")
     frame = review.table.frame
     studies = frame["study_id"].nunique()
+    other = _other_reports(search.get("reports_of_included", []))
     reports = frame["source"].nunique()
     problems = []
     identified = sum(n for _, n in src)
@@ -128,14 +153,19 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     if screened - sum(n for _, n in excl_s) != assessed:
         problems.append(f"{screened} screened − {sum(n for _, n in excl_s)} excluded ≠ "
                         f"{assessed} assessed")
-    if assessed - sum(n for _, n in excl_f) != studies:
-        problems.append(f"{assessed} assessed − {sum(n for _, n in excl_f)} excluded = "
-                        f"{assessed - sum(n for _, n in excl_f)}, but the study table has "
-                        f"{studies} studies")
+    unknown = sorted({sid for _, sid in other} - set(frame["study_id"]))
+    if unknown:
+        problems.append("reports_of_included names studies the table does not have: "
+                        + ", ".join(unknown))
+    left = assessed - sum(n for _, n in excl_f) - len(other)
+    if left != studies:
+        problems.append(f"{assessed} assessed − {sum(n for _, n in excl_f)} excluded"
+                        + (f" − {len(other)} other report(s) of included studies" if other else "")
+                        + f" = {left}, but the study table has {studies} studies")
     per = tuple((r.analysis.id, r.analysis.title,
                  len({s["study_id"] for g in r.groups for s in g.studies()}))
                 for r in review.runs)
     analysed = {s["study_id"] for g in review.all_results() for s in g.studies()}
     not_analysed = tuple(sorted(set(frame["study_id"]) - analysed))
     return PrismaCounts(src, duplicates, screened, excl_s, assessed, excl_f, studies, reports,
-                        per, tuple(problems), not_analysed)
+                        per, tuple(problems), not_analysed, other)

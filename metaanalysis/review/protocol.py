@@ -64,7 +64,7 @@ REVIEW_KEYS = ("title", "question", "population", "interventions", "comparator",
 DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cut", "assessor",
                 "multi_arm")
 SEARCH_KEYS = ("date", "notes", "sources", "duplicates", "screened", "excluded_screening",
-               "assessed", "excluded_full_text")
+               "assessed", "excluded_full_text", "reports_of_included")
 TOP_KEYS = ("schema", "review", "defaults", "analysis", "search", "grade")
 
 
