@@ -245,6 +245,34 @@ def test_inconsistent_multiarm_contrasts_are_refused():
         network_meta(c, measure="OR")
 
 
+def test_rounded_multiarm_contrasts_do_not_depend_on_the_order_of_rows():
+    # a three-arm study's contrasts off by 8e-4 around the loop (rounding) are accepted; every
+    # contrast counts, so the order of the rows (which arm comes first) changes nothing, and the
+    # arm estimates are the variance-weighted least-squares fit of the three contrasts
+    base = pd.DataFrame({"study": ["t", "t", "t", "u", "v"], "treat1": ["b", "c", "c", "b", "c"],
+                         "treat2": ["a", "a", "b", "a", "a"],
+                         "yi": [0.10, 0.30, 0.2008, 0.05, 0.4], "sei": [0.15, 0.16, 0.17, 0.2, 0.2]})
+    fits = [network_meta(base.iloc[order], measure="MD", reference="a", method="EE")
+            for order in ([0, 1, 2, 3, 4], [2, 0, 1, 3, 4], [1, 2, 0, 4, 3])]
+    for f in fits[1:]:
+        np.testing.assert_allclose(f.d, fits[0].d, rtol=1e-12, atol=1e-15)
+    # the study's own fitted b - a: weighted least squares on (b-a, c-a, c-b) = (0.10, 0.30, 0.2008)
+    w = 1 / np.array([0.15, 0.16, 0.17]) ** 2
+    D = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 1.0]])
+    theta = np.linalg.solve(D.T @ (w[:, None] * D), D.T @ (w * np.array([0.10, 0.30, 0.2008])))
+    alone = network_meta(base.iloc[:3], measure="MD", reference="a", method="EE")
+    np.testing.assert_allclose(alone.d[1:], theta, rtol=1e-12)
+    assert not np.isclose(theta[0], 0.10)  # the contrast against the first arm is not taken alone
+
+
+def test_rd_with_two_arms_without_variance_names_the_study():
+    z3 = pd.DataFrame({"study": ["s1"] * 3 + ["s2"] * 2,
+                       "treatment": ["placebo", "a", "b", "placebo", "a"],
+                       "events": [0, 0, 5, 3, 6], "n": [40, 40, 40, 50, 50]})
+    with pytest.raises(InputError, match="study 's1': 2 of its arms have 0 or n events"):
+        network_meta(z3, measure="RD", method="EE")
+
+
 # ---------------------------------------------------------------------------------------------
 # rankings
 

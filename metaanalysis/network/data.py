@@ -206,6 +206,11 @@ def _arm_values(measure, events, n, mean, sd, add, to, study):
             var = p * (1 - p) / nn
             if np.any(var <= 0) and np.all(var <= 0):
                 raise InputError(f"study {study!r}: every arm has 0 or n events; its RD variance is 0")
+            if np.sum(var <= 0) >= 2:
+                # two such arms compare with a variance of 0: the study's covariance is singular
+                raise InputError(f"study {study!r}: {int(np.sum(var <= 0))} of its arms have 0 or "
+                                 "n events, so the risk difference between them has variance 0; "
+                                 "leave one of them out or use OR or RR with add=")
             return p, var
         zero = np.any(e == 0) or np.any(e == nn)
         if zero and add <= 0 and to != "none":
@@ -397,10 +402,18 @@ def _contrast_block(sid, rs, index):
             A[i, pos[r["t1"]]] = A[i, pos[r["t2"]]] = 1.0
             b[i] = r["v"]
         s = np.linalg.lstsq(A, b, rcond=None)[0]
-        theta = np.zeros(k)  # relative to arms[0]
-        for a in arms[1:]:
-            r = pairs[frozenset((arms[0], a))]
-            theta[pos[a]] = -r["y"] if r["t1"] == arms[0] else r["y"]
+        # the arm estimates closest to all the contrasts (least squares weighted by their
+        # variances), relative to arms[0]: rounded contrasts that are not exactly consistent then
+        # give the same block whichever order the rows come in (reading only the contrasts
+        # against the first-listed arm made the result depend on the order of the rows)
+        D = np.zeros((n_pairs, k))
+        y = np.zeros(n_pairs)
+        w = np.zeros(n_pairs)
+        for i, r in enumerate(rs):
+            D[i, pos[r["t1"]]], D[i, pos[r["t2"]]] = 1.0, -1.0
+            y[i], w[i] = r["y"], 1.0 / math.sqrt(r["v"])
+        theta = np.zeros(k)
+        theta[1:] = np.linalg.lstsq(D[:, 1:] * w[:, None], y * w, rcond=None)[0]
         for r in rs:
             implied = theta[pos[r["t1"]]] - theta[pos[r["t2"]]]
             if abs(implied - r["y"]) > MULTIARM_CONSISTENCY_TOL * max(1.0, abs(r["y"])):
