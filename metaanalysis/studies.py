@@ -703,6 +703,10 @@ _R_TIME_UNIT, _R_TIME_POINT, _R_YEAR, _R_VALUE_EMPTY, _R_NOT_REACHED = 34, 35, 3
 _R_LEVEL, _R_LEVEL_MISSING, _R_INTERVAL, _R_POSITIVE, _R_FRACTION = 39, 40, 41, 44, 50
 _R_COUNT, _R_COUNT_VALUE, _R_NUM_DEN, _R_DEN_ZERO, _R_DEGENERATE = 56, 60, 61, 62, 63
 _R_OUTCOME = 21  # beside the empty-outcome rule (_R_EMPTY + 1)
+_R_FORMULA = 70
+# A text cell starting with one of these is run as a formula by a spreadsheet that opens the table
+# ('=HYPERLINK(...)', '@SUM(...)'); '+' and '-' start ordinary notes too often to warn of.
+_FORMULA_STARTS = ("=", "@")
 _C_PROPORTION, _C_ASYMMETRY, _C_SUMS, _C_MEDIANS, _C_YEARS, _C_QUANTITY = 100, 101, 102, 103, 104, 105
 # An interval whose width is at most this fraction of its larger bound is degenerate: no trial
 # reports one so narrow (a hazard ratio would need some 10^11 events), and its standard error
@@ -939,6 +943,17 @@ def _row_checks(table, numbers, name):
         + "; ci_high must lie clearly above ci_low (as in 0.59 with 0.45-0.77); leave both "
         "bounds empty when the source prints no interval, and say so in notes"
         for i in bad], _R_DEGENERATE)
+
+    # text cells a spreadsheet would run (the number columns refuse a leading '=' already)
+    for k, c in enumerate(h for h in header if h and h not in NUMERIC_COLUMNS):
+        codes, uniques = _factorize(cells[c], cache)
+        starts = np.array([str(u).startswith(_FORMULA_STARTS) for u in uniques], dtype=bool)
+        if not starts.any():
+            continue
+        bad = where(starts[codes - 1])
+        add(bad, c, [f"starts with {cells[c][i][0]!r}: a spreadsheet that opens the table runs "
+                     "the cell as a formula; reword it to begin with a word"
+                     for i in bad], _R_FORMULA, "warning", sub=[k] * len(bad))
     return out
 
 

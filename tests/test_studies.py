@@ -127,6 +127,18 @@ def test_a_cell_too_long_is_named_as_such(tmp_path):
     assert "unterminated quote" in errs[0].message
 
 
+def test_text_a_spreadsheet_would_run_is_warned_of(tmp_path):
+    # '=HYPERLINK(...)' in notes runs when the table is opened in a spreadsheet; '-' and '+'
+    # start ordinary notes and are not warned of
+    rows = GOOD_ROWS[:2] + [row(study_id="x2021", trial="X", notes='=HYPERLINK("http://x")',
+                                locator="@SUM(1)"),
+                            row(study_id="y2021", trial="Y", notes="- see the abstract")]
+    p = write(tmp_path, to_csv(rows))
+    table = validate_studies(p)[0]
+    flagged = [(w.row, w.column) for w in table.warnings if "runs the cell as a formula" in w.message]
+    assert flagged == [(4, "locator"), (4, "notes")]
+
+
 def test_missing_required_columns(tmp_path):
     header = [c for c in HEADER if c not in ("source", "ci_level")]
     p = write(tmp_path, to_csv(GOOD_ROWS, header=header))
