@@ -149,6 +149,21 @@ def test_egger_result_views():
     assert math.isnan(no_limit.estimate) and "Limit Estimate" not in no_limit.summary()
 
 
+def test_egger_lm_warns_of_an_essentially_perfect_fit():
+    # yi exactly linear in vi: R's summary.lm warns "essentially perfect fit"; so does the lm
+    # test, at the caller's line; an ordinary fit (the same data against sei) does not
+    import warnings
+
+    res = pool([0.2, 0.21, 0.19], [0.05, 0.04, 0.06], method="REML")
+    with pytest.warns(RuntimeWarning, match="essentially perfect fit") as record:
+        egger_test(res, "lm", predictor="vi")
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        egger_test(res, "lm", predictor="sei")
+        egger_test(fitted("bcg_reml_knha"), "lm")
+
+
 def test_egger_bad_input():
     res = fitted("bcg_dl_z")
     with pytest.raises(InputError, match="model"):

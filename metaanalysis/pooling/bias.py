@@ -25,6 +25,7 @@ Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -353,6 +354,13 @@ def _egger_lm(yi, vi, x, level):
     resid = yi - X @ coef
     df = k - 2
     sigma2 = float(np.sum(w * resid**2)) / df
+    f = sw * (X @ coef)
+    if math.isfinite(sigma2) and sigma2 < (np.mean(f) ** 2 + np.var(f, ddof=1)) * 1e-30:
+        # R's summary.lm criterion: the residuals are rounding noise, and so are the test's
+        # statistic and p-value
+        warnings.warn("the effects lie exactly on a line in the predictor (an essentially perfect "
+                      "fit): the test's statistic and p-value are rounding noise",
+                      RuntimeWarning, stacklevel=3)
     rinv = np.linalg.inv(r)
     cov = sigma2 * (rinv @ rinv.T)
     se = np.sqrt(np.diag(cov))
