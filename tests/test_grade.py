@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import metaanalysis as ma
+from metaanalysis.errors import InputError
 from metaanalysis.review import parse_protocol
 from metaanalysis.review.analyses import GroupResult
 from metaanalysis.review.grade import GradeRules, assess, rob_category, summary_of_findings
@@ -60,7 +61,7 @@ def dom(assessment, name):
     return next(d for d in assessment.domains if d.domain == name)
 
 
-CHAR = {f"s{i}": {"design": "rct", "line": "first", "histology": "DTC"} for i in range(10)}
+CHAR = {f"s{i}": {"design": "rct", "line": "first", "histology": "DTC"} for i in range(20)}
 
 
 def test_high_certainty_when_nothing_is_wrong():
@@ -362,13 +363,33 @@ def test_imprecision_of_a_single_study_is_judged_on_its_reported_interval():
     assert not g2.natural()["reported"]
 
 
-def test_imprecision_names_a_knapp_hartung_interval_from_two_studies():
-    # two studies with Knapp-Hartung: t with 1 df (12.71) makes the interval wide, and the
-    # reason says so; with three studies or a z test it says nothing of the kind
-    g = group([-0.3, -0.1], [0.01, 0.01], n=[500, 500], test="knha")
+def test_imprecision_of_two_studies_with_knapp_hartung_is_judged_on_the_z_interval():
+    # two studies with Knapp-Hartung: t with 1 df (12.71) makes the printed interval wide. By
+    # default imprecision is judged on the same fit's z interval, and the reason gives both; the
+    # rule two_study_interval="primary" judges the Knapp-Hartung interval itself. With three
+    # studies or a z test nothing of the kind is said
+    g = group([-1.4, -1.8], [0.04, 0.05], n=[300, 300], test="knha")
+    assert math.exp(g.fit.ci_high) > 0.8  # the t(1) interval reaches a trivial effect
     d = dom(assess(g, characteristics=CHAR), "imprecision")
-    assert d.downgrade >= 1
-    assert "Knapp-Hartung interval from two studies" in d.reason and "1 degree of freedom" in d.reason
+    se = math.sqrt(1 / (1 / (0.04 + g.fit.tau2) + 1 / (0.05 + g.fit.tau2)))  # tau² > 0 here
+    lo, hi = (math.exp(g.fit.estimate + s * 1.959963984540054 * se) for s in (-1, 1))
+    assert d.downgrade == 0 and hi < 0.8
+    assert (f"judged on the z interval of the same fit, {lo:.2f} to {hi:.2f}: the Knapp-Hartung "
+            f"interval of two studies, {math.exp(g.fit.ci_low):.2f} to "
+            f"{math.exp(g.fit.ci_high):.2f}, uses a t quantile with 1 degree of freedom") in d.reason
+    primary = dom(assess(g, characteristics=CHAR, rules=GradeRules(two_study_interval="primary")),
+                  "imprecision")
+    assert primary.downgrade == 2  # the t(1) interval reaches 2.58: benefit and harm
+    assert "Knapp-Hartung interval from two studies" in primary.reason
+    assert "1 degree of freedom" in primary.reason
     for g in (group([-0.3, -0.1], [0.01, 0.01], n=[500, 500], test="z"),
               group([-0.3, -0.1, -0.2], [0.01, 0.01, 0.01], n=[500, 500, 500], test="knha")):
         assert "Knapp-Hartung" not in dom(assess(g, characteristics=CHAR), "imprecision").reason
+
+
+def test_a_study_without_characteristics_is_an_error_not_a_guess():
+    g = group([-0.5, -0.45], [0.01, 0.012])
+    with pytest.raises(InputError, match="no characteristics .* for s1"):
+        assess(g, characteristics={"s0": CHAR["s0"]})
+    with pytest.raises(InputError, match="for s0, s1"):
+        assess(g)

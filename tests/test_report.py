@@ -167,7 +167,8 @@ def test_report_writes_page_figures_and_results(report):
     assert "the trial's primary analysis" not in m
     # the summary of findings sends its reader to the rules on the page, not into the repository
     assert 'The rules and their thresholds are in the <a href="#methods">Methods</a>' in page
-    assert "The certainty of each estimate was rated with GRADE" in m
+    assert "The certainty of each estimate of a primary analysis was rated with GRADE" in m
+    assert "secondary comparisons and the descriptive summaries of single arms were not rated" in m
     # without digitised curves the methods do not describe them
     from metaanalysis.report.methods import methods_paragraph
 
@@ -298,6 +299,49 @@ def test_single_study_rows_print_the_reported_interval(report):
             "median follow-up 18.1 months)") in page
     # and the assumption shared by the outcome's rows is said once under its table
     assert "given beside it; median with therapy" not in page
+
+
+def test_summary_of_findings_says_what_its_empty_and_unassessed_cells_mean(report):
+    # ALTER01032 reports no OS median in either arm: the empty absolute effect says why; no
+    # estimate has the 10 studies publication bias needs, which "not detected" must not suggest;
+    # lenvatinib PFS (two trials, Knapp-Hartung t(1) interval 0.04-0.93) is judged for
+    # imprecision on the fit's z interval, printed in its reason
+    import html as html_module
+
+    out, res = report
+    page = html_module.unescape((out / "index.html").read_text(encoding="utf-8"))
+    sof = {r["id"]: r for r in res.results["summary_of_findings"]}
+    assert sof["os_hr/anlotinib"]["difference"] is None
+    assert sof["os_hr/anlotinib"]["no_absolute"] == ("no absolute effect: no trial reports the "
+                                                    "median with placebo")
+    assert "anlotinib: no absolute effect: no trial reports the median with placebo" in page
+    assert ("publication bias not assessable (fewer than 10 studies) for sorafenib, lenvatinib, "
+            "vandetanib, donafenib, anlotinib, apatinib") in page
+    grade = res.results["grade"]["pfs_hr/lenvatinib"]
+    imp = next(d for d in grade["domains"] if d["domain"] == "imprecision")
+    assert grade["certainty"] == "moderate" and imp["downgrade"] == 0
+    assert "judged on the z interval of the same fit, 0.15 to 0.25" in imp["reason"]
+
+
+def test_an_override_that_removes_a_downgrade_is_shown(tmp_path):
+    # the review team's judgement replaces the rule's; the page and the exports show it (†) with
+    # what the rule said, also when the override removes a downgrade
+    import html as html_module
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    (data / "grade_overrides.csv").write_text(
+        "estimate,domain,downgrade,reason\n"
+        "os_hr/lenvatinib,imprecision,0,the review team judges 392 participants sufficient\n",
+        encoding="utf-8")
+    res = build_report(data / "studies.csv", tmp_path / "r", formats=("svg",))
+    page = html_module.unescape((tmp_path / "r" / "index.html").read_text(encoding="utf-8"))
+    assert ("imprecision: −0 the review team judges 392 participants sufficient † (the rule: −1)"
+            in page)
+    row = next(r for r in res.results["summary_of_findings"] if r["id"] == "os_hr/lenvatinib")
+    assert ("imprecision: the review team judges 392 participants sufficient † (review team; "
+            "the rule: -1)") in row["reasons"]
 
 
 def test_forest_captions_say_what_the_figure_draws(report):

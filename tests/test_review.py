@@ -348,6 +348,8 @@ design = ["rct"]
      "analysis.eligibility.studies", "not in the study table"),
     ('design = ["rct"]', 'colour = ["red"]', 14, "analysis.eligibility.colour", "unknown key"),
     ('[review]', '[reveiw]', 2, "reveiw", "unknown key"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\ntwo_study_interval = "t"\n', 16,
+     "grade.two_study_interval", "'t' is not one of 'z', 'primary'"),
 ])
 def test_protocol_errors_name_line_and_key(table, old, new, line, key, fragment):
     text = _MINIMAL.replace(old, new, 1)

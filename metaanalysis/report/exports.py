@@ -24,7 +24,8 @@ _SOF_COLUMNS = {"outcome": "Outcome", "therapy": "Therapy",
                 "reported_with_therapy": "Reported medians (therapy; placebo)",
                 "difference": "Difference",
                 "participants": "Participants", "studies": "Studies",
-                "certainty": "Certainty (GRADE)", "reasons": "Reasons for rating down"}
+                "certainty": "Certainty (GRADE)",
+                "reasons": "Reasons for rating down (and judgements overridden, †)"}
 _CHAR_COLUMNS = ("study_id", "trial", "design", "phase", "randomised", "blinding", "line",
                  "prior_vegfr_tki", "histology", "biomarker", "region", "crossover",
                  "crossover_pct", "pfs_assessor", "registry", "doi")
@@ -44,6 +45,10 @@ def manuscript_tables(review) -> dict:
         if "extrapolated" in sof:
             notes += sorted(f"{t} extrapolated: {x}" for t, x in zip(sof["therapy"],
                                                                      sof["extrapolated"])
+                            if isinstance(x, str) and x)
+        if "no_absolute" in sof:
+            notes += sorted(f"{o}, {t}: {x}" for o, t, x in zip(sof["outcome"], sof["therapy"],
+                                                               sof["no_absolute"])
                             if isinstance(x, str) and x)
         sof = sof[[c for c in _SOF_COLUMNS if c in sof]].rename(columns=_SOF_COLUMNS)
         sof["Participants"] = sof["Participants"].map(lambda x: f"{x:.0f}")

@@ -266,6 +266,8 @@ def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
 
 def _sof_block(results) -> str:
     """Summary of findings: one table per primary outcome, certainty with every downgrade."""
+    from ..review.grade import shown_in_table
+
     rows_by = {}
     for r in results.get("summary_of_findings", []):
         rows_by.setdefault(r["outcome"], []).append(r)
@@ -274,7 +276,8 @@ def _sof_block(results) -> str:
     out = ['<h2 id="summary-of-findings">Summary of findings</h2>',
            '<p class="note">For each primary outcome: the relative effect, what it means in '
            "absolute terms against the placebo arms of the same trials, and the certainty of "
-           "the evidence (GRADE) with every reason for rating it down. The rules and their "
+           "the evidence (GRADE) with every reason for rating it down, and the interval "
+           "imprecision was judged on where it is not the one printed. The rules and their "
            'thresholds are in the <a href="#methods">Methods</a>; judgements overridden by the '
            "review team are marked †.</p>"]
     grade = results.get("grade", {})
@@ -282,10 +285,14 @@ def _sof_block(results) -> str:
         body = []
         for r in rows:
             g = grade.get(r["id"], {})
+            # every downgrade, and every judgement the review team overrode (one that removed
+            # the rule's downgrade too: the reader sees what the rule said and why it differs)
             reasons = "".join(
                 f"<li>{esc(d['domain'])}: −{d['downgrade']} {esc(d['reason'])}"
-                + (" †" if d.get("overridden") else "") + "</li>"
-                for d in g.get("domains", []) if d["downgrade"])
+                + (f" † (the rule: −{d.get('rule_downgrade')})" if d.get("overridden") else "")
+                + "</li>"
+                for d in g.get("domains", [])
+                if shown_in_table(d["domain"], d["downgrade"], d["reason"], d.get("overridden")))
             body.append([esc(r["therapy"]), esc(r["relative_effect"]), esc(r["comparator"] or "–"),
                          esc(r["with_therapy"] or "–")
                          + (f'<br><span class="note">reported: {esc(r["reported_with_therapy"])}'
@@ -299,6 +306,14 @@ def _sof_block(results) -> str:
         assumption = sorted({r["assumption"] for r in rows if r.get("assumption")})
         assumption += [f"{r['therapy']} extrapolated: {r['extrapolated']}" for r in rows
                        if r.get("extrapolated")]
+        assumption += [f"{r['therapy']}: {r['no_absolute']}" for r in rows if r.get("no_absolute")]
+        # "not assessable" is not "not detected": said where the rows do not show it
+        unassessed = [r["therapy"] for r in rows if any(
+            d["domain"] == "publication bias" and d["reason"].startswith("not assessable")
+            for d in grade.get(r["id"], {}).get("domains", []))]
+        if unassessed:
+            assumption.append("publication bias not assessable (fewer than "
+                              f"{_min_k(grade)} studies) for " + ", ".join(unassessed))
         out.append(table_html(["therapy", "relative effect (95% CI)", "with placebo",
                                "with therapy", "difference", "participants (studies)",
                                "certainty (GRADE)"], body, numeric=(5,),
@@ -306,6 +321,19 @@ def _sof_block(results) -> str:
         if assumption:
             out.append(f'<p class="note">{esc("; ".join(assumption))}.</p>')
     return "".join(out)
+
+
+def _min_k(grade) -> str:
+    """The number of studies below which publication bias was not assessable (from its reason)."""
+    import re
+
+    for g in grade.values():
+        for d in g.get("domains", []):
+            m = re.search(r"< (\d+) studies", d["reason"]) if d["domain"] == "publication bias" \
+                else None
+            if m:
+                return m.group(1)
+    return "10"
 
 
 def _prisma_block(prisma, figures) -> str:

@@ -26,7 +26,14 @@ Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may
   participants number fewer than ``ois_participants`` (optimal information size); two when the
   interval includes the null and crosses both thresholds. A single study's ratio is judged on
   the interval it reports, which the page prints (a bound it could not estimate is open), not on
-  the one its standard error implies.
+  the one its standard error implies. An estimate pooled from two studies with the
+  Knapp-Hartung adjustment is judged on the same fit's z interval (``two_study_interval="z"``,
+  printed beside it in the reason and in the sensitivity analyses): its own interval uses a t
+  quantile with one degree of freedom (12.7 for 95 %), so its width is the method's, not the
+  evidence's (two concordant trials with HRs 0.21 and 0.16 gave 0.04 to 0.93); ``"primary"``
+  judges the printed Knapp-Hartung interval instead. The participants behind the optimal
+  information size are a pragmatic rule of thumb (GRADE's for continuous outcomes), applied here
+  to every outcome.
 - **Publication bias**: with k >= 10, one level down when Egger's test gives p < 0.10; with fewer
   studies "not assessable" (no downgrade, said so).
 """
@@ -79,6 +86,11 @@ class GradeRules:
     rd_threshold: float = 0.05
     small_study_min_k: int = 10
     egger_alpha: float = 0.10
+    two_study_interval: str = "z"
+
+
+# the values of GradeRules' text fields (the protocol's [grade] table is checked against them)
+RULE_CHOICES = {"two_study_interval": ("z", "primary")}
 
 
 @dataclass(frozen=True)
@@ -187,34 +199,57 @@ def _indirectness(weights, characteristics, rules) -> DomainJudgement:
                                                               f"{detail}" if indirect else ""))
 
 
-def _judged_interval(group) -> tuple:
-    """The interval imprecision is judged on, on the analysis scale: the one the page prints.
+def _judged_interval(group, rules=None) -> tuple:
+    """The interval imprecision is judged on, on the analysis scale, and what the reader must
+    know of it: ``(low, high, caveat)``.
+
     A single study's ratio is its reported interval (see ``natural``), not the one its standard
     error implies, so that the judgement and the printed numbers cannot disagree at a threshold;
-    a bound the study could not estimate is open."""
-    fit = group.fit
-    entries = getattr(group, "entries", None)
-    if group.analysis.scale != "log" or entries is None:
-        return fit.ci_low, fit.ci_high
-    nat = group.natural()
-    if not nat.get("reported"):
-        return fit.ci_low, fit.ci_high
-    lo, hi = nat["ci_low"], nat["ci_high"]
-    return (-math.inf if lo is None else math.log(lo)), (math.inf if hi is None else math.log(hi))
-
-
-def _interval_caveat(fit) -> str:
-    """What the reader of an imprecision judgement must know of the interval it rests on."""
+    a bound the study could not estimate is open. Two studies pooled with the Knapp-Hartung
+    adjustment are judged on the fit's z interval (``rules.two_study_interval``), which the
+    caveat prints beside the Knapp-Hartung one.
+    """
     from .analyses import two_study_knha
 
+    rules = rules or GradeRules()
+    fit = group.fit
     d = fit.to_dict()
     if two_study_knha(d):
-        return (f" (a Knapp-Hartung interval from two studies: a t quantile with "
-                f"{d.get('df') or 1:g} degree of freedom)")
-    return ""
+        scale = group.analysis.scale
+
+        def show(x):
+            return f"{math.exp(x):.2f}" if scale == "log" else f"{x:.3g}"
+
+        df = d.get("df") or 1
+        if rules.two_study_interval == "z":
+            from .._base import zcrit
+
+            se = math.sqrt(1.0 / sum(1.0 / (v + fit.tau2) for v in fit.vi))
+            half = zcrit(float(fit.level)) * se
+            lo, hi = fit.estimate - half, fit.estimate + half
+            return lo, hi, (f" ({Z_INTERVAL_PHRASE}, {show(lo)} to "
+                            f"{show(hi)}: the Knapp-Hartung interval of two studies, "
+                            f"{show(fit.ci_low)} to {show(fit.ci_high)}, uses a t quantile with "
+                            f"{df:g} degree of freedom)")
+        return fit.ci_low, fit.ci_high, (f" (a Knapp-Hartung interval from two studies: a t "
+                                         f"quantile with {df:g} degree of freedom)")
+    entries = getattr(group, "entries", None)
+    if group.analysis.scale != "log" or entries is None:
+        return fit.ci_low, fit.ci_high, ""
+    nat = group.natural()
+    if not nat.get("reported"):
+        return fit.ci_low, fit.ci_high, ""
+    lo, hi = nat["ci_low"], nat["ci_high"]
+    return ((-math.inf if lo is None else math.log(lo)), (math.inf if hi is None else math.log(hi)),
+            "")
 
 
-def _imprecision(interval, analysis, participants, rules, caveat="") -> DomainJudgement:
+def _judged_pair(group, rules):
+    lo, hi, caveat = _judged_interval(group, rules)
+    return (lo, hi), caveat
+
+
+def _imprecision(interval, caveat, analysis, participants, rules) -> DomainJudgement:
     null = analysis.null_on_scale()
     lo, hi = interval
     scale = analysis.scale
@@ -256,7 +291,7 @@ def _imprecision(interval, analysis, participants, rules, caveat="") -> DomainJu
         return DomainJudgement("imprecision", 1, "serious: " + "; ".join(why))
     return DomainJudgement("imprecision", 0, f"not serious: {participants:.0f} participants; "
                            "the interval excludes no effect and crosses no threshold of an "
-                           "appreciable effect")
+                           "appreciable effect" + caveat)
 
 
 def _publication_bias(fit, rules) -> DomainJudgement:
@@ -280,8 +315,10 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
     group : GroupResult
     rob : dict, optional
         ``{study_id: overall judgement}`` for the estimate's outcome (any tool's vocabulary).
-    characteristics : dict, optional
-        ``{study_id: {"line": ..., "histology": ..., "design": ...}}`` (from ``trials.csv``).
+    characteristics : dict
+        ``{study_id: {"line": ..., "histology": ..., "design": ...}}`` (from ``trials.csv``) for
+        every study of the estimate: the start (randomised or not) and indirectness rest on them,
+        so a study without them is an error rather than a guess.
     rules : GradeRules, optional
     overrides : dict, optional
         ``{domain: (downgrade, reason)}``: a judgement the review team made differently, with why.
@@ -293,12 +330,18 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
     >>> review = ma.run_review("data/studies.csv")                   # doctest: +SKIP
     >>> assess(review.groups[0]).certainty                           # doctest: +SKIP
     """
+    from ..errors import InputError
+
     rules = rules or GradeRules()
     rob = rob or {}
-    characteristics = characteristics or {}
     overrides = overrides or {}
     fit = group.fit
     studies = list(group.entries["study_id"])
+    lacking = [s for s in studies if s not in (characteristics or {})]
+    if lacking:
+        raise InputError(f"{group.id}: no characteristics (design, line, histology; trials.csv) "
+                         f"for {', '.join(map(str, lacking))}: the start level and indirectness "
+                         "rest on them; pass characteristics={study_id: {...}}")
     weights = {s: float(w) for s, w in zip(studies, fit.weights)}
     if participants is None:
         participants = entry_participants(group)
@@ -309,8 +352,7 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
         _risk_of_bias(weights, rob, rules),
         _inconsistency(fit, null, rules),
         _indirectness(weights, characteristics, rules),
-        _imprecision(_judged_interval(group), group.analysis, participants, rules,
-                     _interval_caveat(fit)),
+        _imprecision(*_judged_pair(group, rules), group.analysis, participants, rules),
         _publication_bias(fit, rules),
     ]
     final = []
@@ -337,6 +379,18 @@ def entry_participants(group) -> float:
     return float("nan")
 
 
+# the phrase of an imprecision judgement made on another interval than the printed one
+Z_INTERVAL_PHRASE = "judged on the z interval of the same fit"
+
+
+def shown_in_table(domain: str, downgrade: int, reason: str, overridden: bool) -> bool:
+    """Whether a domain's judgement is listed in the summary of findings: every downgrade, every
+    override, and an imprecision judged on another interval than the one the row prints (a reader
+    of 0.04-0.93 without a downgrade must see why)."""
+    return bool(downgrade or overridden
+                or (domain == "imprecision" and Z_INTERVAL_PHRASE in reason))
+
+
 def summary_of_findings(group, table_frame, assessment) -> dict:
     """One row of a summary-of-findings table for an estimate against a comparator.
 
@@ -356,11 +410,14 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
                               f"{bound(nat['ci_high'])})",
            "participants": entry_participants(group), "studies": group.k,
            "certainty": assessment.certainty,
-           "reasons": "; ".join(f"{d.domain}: {d.reason}" for d in assessment.domains
-                                if d.downgrade),
+           "reasons": "; ".join(f"{d.domain}: {d.reason}"
+                                + (f" † (review team; the rule: -{d.rule_downgrade})"
+                                   if d.overridden else "")
+                                for d in assessment.domains
+                                if shown_in_table(d.domain, d.downgrade, d.reason, d.overridden)),
            "overridden": [d.domain for d in assessment.domains if d.overridden],
            "comparator": None, "with_therapy": None, "difference": None, "assumption": "",
-           "extrapolated": "",
+           "extrapolated": "", "no_absolute": "",
            "reported_with_therapy": None}
     e = group.entries
     if a.effect in ("RR", "OR", "RD") and "ci" in e:
@@ -397,6 +454,10 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
             row["assumption"] = ("median with therapy = comparator median / HR, assuming "
                                  "exponential survival (constant hazards); the medians the "
                                  "trials report in each arm are given beside it")
+        else:
+            # an empty cell must say why (ALTER01032 reports no OS median in either arm)
+            row["no_absolute"] = (f"no absolute effect: no trial reports the median with "
+                                  f"{a.comparator}")
         # what the trials observed in both arms, so that the modelled median can be read against it
         names = dict(zip(e["study_id"], e["trial"] if "trial" in e else e["study_id"]))
         studies = list(e["study_id"])

@@ -309,7 +309,7 @@ def _grade_rules(c, grade) -> dict:
     """The [grade] table: thresholds of the GRADE rules (names of GradeRules' fields)."""
     import dataclasses
 
-    from .grade import GradeRules
+    from .grade import RULE_CHOICES, GradeRules
 
     if not isinstance(grade, dict):
         c.err((), None, "grade", "must be a table [grade]")
@@ -322,6 +322,13 @@ def _grade_rules(c, grade) -> dict:
                   + ", ".join(defaults))
             continue
         want = defaults[key]
+        if key in RULE_CHOICES:
+            if value not in RULE_CHOICES[key]:
+                c.err(("grade",), None, key, f"{value!r} is not one of "
+                      + ", ".join(repr(v) for v in RULE_CHOICES[key]))
+            else:
+                out[key] = value
+            continue
         if isinstance(want, tuple):
             if not isinstance(value, list) or not all(type(v) is type(want[0]) or
                                                       (isinstance(want[0], float) and
