@@ -640,3 +640,13 @@ def test_network_imports_no_plots_or_matplotlib():
 def test_lazy_exports():
     assert ma.network_meta is network_meta
     assert ma.bucher is bucher
+
+
+def test_arm_counts_that_are_missing_or_not_numbers_name_the_study():
+    arms = pd.DataFrame({"study": [1, 1, 2, 2, 3, 3],
+                         "treatment": ["placebo", "a", "placebo", "b", "a", "b"],
+                         "events": [np.nan, 20, 12, 18, 15, 14], "n": [100] * 6})
+    with pytest.raises(InputError, match="study '1': events has a missing or infinite value"):
+        network_meta(arms)
+    with pytest.raises(InputError, match="study '1': events must be numeric"):
+        network_meta(arms.assign(events=["x", 20, 12, 18, 15, 14]))

@@ -359,3 +359,23 @@ def test_variances_too_small_to_weigh_and_all_zero_weights_are_input_errors():
         pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], weights=[0, 0, 0])
     # tiny but workable variances still pool
     assert pool([0.1, 0.2, 0.3], [1e-100] * 3, method="DL").estimate == pytest.approx(0.2)
+
+
+def test_common_effect_code_ce_is_ee_at_every_entry_point():
+    # metafor 3.8 names the equal-effects model "CE" (and earlier "FE"); every entry point
+    # takes the three codes alike and reports EE
+    import metaanalysis as ma
+
+    bcg = ma.load_bcg()
+    es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    n1, n2 = bcg.tpos + bcg.tneg, bcg.cpos + bcg.cneg
+    for code in ("CE", "FE"):
+        a, b = ma.pool(es.yi, es.vi, method=code), ma.pool(es.yi, es.vi, method="EE")
+        assert a.estimate == b.estimate and a.method == "EE"
+        np.testing.assert_array_equal(
+            ma.meta_regression(es.yi, es.vi, mods=bcg.ablat, method=code).coef,
+            ma.meta_regression(es.yi, es.vi, mods=bcg.ablat, method="EE").coef)
+        assert ma.pool_binary(bcg.tpos, n1, bcg.cpos, n2, measure="RR", method=code).estimate == \
+            ma.pool_binary(bcg.tpos, n1, bcg.cpos, n2, measure="RR", method="EE").estimate
+        assert ma.pool_proportions([5, 6, 7], [20, 30, 25], method=code).estimate == \
+            ma.pool_proportions([5, 6, 7], [20, 30, 25], method="EE").estimate

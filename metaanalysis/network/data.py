@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import readonly
+from .._base import as_float_array, readonly
 from ..errors import InputError
 
 RATIO_MEASURES = frozenset({"OR", "RR", "HR", "ROM", "IRR"})
@@ -197,8 +197,8 @@ def _check_pd(v, study):
 def _arm_values(measure, events, n, mean, sd, add, to, study):
     """Arm-level analysis-scale values and their variances for one study."""
     if measure in ARM_BINARY:
-        e = np.asarray(events, dtype=float)
-        nn = np.asarray(n, dtype=float)
+        e = as_float_array(list(events), f"study {study!r}: events")
+        nn = as_float_array(list(n), f"study {study!r}: n")
         if np.any(e < 0) or np.any(e > nn) or np.any(nn <= 0):
             raise InputError(f"study {study!r}: events must lie between 0 and n (and n > 0)")
         if measure == "RD":
@@ -227,9 +227,9 @@ def _arm_values(measure, events, n, mean, sd, add, to, study):
         if measure == "OR":
             return np.log(e / (nn - e)), 1 / e + 1 / (nn - e)
         return np.log(e / nn), 1 / e - 1 / nn  # RR
-    m = np.asarray(mean, dtype=float)
-    s = np.asarray(sd, dtype=float)
-    nn = np.asarray(n, dtype=float)
+    m = as_float_array(list(mean), f"study {study!r}: mean")
+    s = as_float_array(list(sd), f"study {study!r}: sd")
+    nn = as_float_array(list(n), f"study {study!r}: n")
     if np.any(s <= 0) or np.any(nn <= 0):
         raise InputError(f"study {study!r}: sd and n must be positive")
     if measure == "MD":

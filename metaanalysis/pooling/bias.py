@@ -72,6 +72,14 @@ def _study_arrays(res):
                 f"expected a fitted result from metaanalysis.pool(), got {type(res).__name__} "
                 f"(it has no {name!r})"
             )
+    if not hasattr(res, "estimate"):
+        # a model with moderators: refitting it without them would answer another question
+        # under the regression's name (metafor's trimfill, leave1out and cumul refuse it too)
+        raise InputError(
+            f"this analysis applies to a model without moderators (a pool() fit), not to a "
+            f"{type(res).__name__}; fit the studies with pool() for it, and use rstudent(), "
+            "cooks_distance() or dfbetas() for a meta-regression's case diagnostics"
+        )
     if str(res.method).upper() in ("GLMM", "MH", "PETO"):
         # these refit inverse-variance models; a GLMM, MH or Peto fit is not one
         fit = getattr(res, "fit", None)

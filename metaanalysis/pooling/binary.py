@@ -27,6 +27,7 @@ import numpy as np
 from .._base import as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
 from ..effects import _add_correction, _check_counts, _check_to, two_by_two
 from ..errors import InputError
+from . import tau2 as _tau2
 from ._print import p_equals
 from ._result import EstimateInterval
 
@@ -34,7 +35,7 @@ __all__ = ["BinaryPoolResult", "pool_binary", "mantel_haenszel", "peto"]
 
 _MH_MEASURES = ("OR", "RR", "RD")
 _RATIO_MEASURES = ("OR", "RR", "PETO")
-_TAU2_METHODS = ("EE", "FE", "CE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
+_TAU2_METHODS = _tau2.METHODS  # one list: pool() fits the inverse-variance models
 
 
 # --------------------------------------------------------------------------------------------

@@ -359,10 +359,10 @@ def fit_rma(y, v, X, method="REML", test="z", level=95.0, weights=None, tau2=Non
 
 
 def validate_common(method, test, level, knha_adhoc=False):
-    """Method code, test code and level checked and normalised (``FE`` -> ``EE``)."""
+    """Method code, test code and level checked and normalised (``FE``, ``CE`` -> ``EE``)."""
     if method not in _tau2.METHODS:
         raise InputError(f"unknown method {method!r}; valid methods: {', '.join(_tau2.METHODS)}")
-    method = "EE" if method == "FE" else method
+    method = "EE" if method in ("FE", "CE") else method
     if test not in TESTS:
         raise InputError(f"unknown test {test!r}; valid tests: {', '.join(TESTS)}")
     if knha_adhoc:

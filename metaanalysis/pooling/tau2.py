@@ -36,9 +36,10 @@ from . import _scaling
 
 __all__ = ["tau2_estimate", "Tau2Estimate", "METHODS", "q_statistic", "q_profile_ci"]
 
-METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ", "DLIT",
-           "SJIT", "GENQM")
-_FIXED_EFFECT = ("EE", "FE")
+# metafor's codes; "FE" and "CE" (fixed and common effect) are its older and newer names of "EE"
+METHODS = ("EE", "FE", "CE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ",
+           "DLIT", "SJIT", "GENQM")
+_FIXED_EFFECT = ("EE", "FE", "CE")
 
 # metafor's uniroot() calls (PM, PMM and the Q-profile bounds) use R's default tolerance; the
 # Fisher-scoring loop stops when tau² changes by less than ``threshold``.
@@ -579,7 +580,7 @@ def zeroin_many(f, a, b, fa, fb, tol: float, maxiter: int = 1000):
 def _check_method(method: str) -> str:
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    return "EE" if method == "FE" else method
+    return "EE" if method in _FIXED_EFFECT else method
 
 
 def _tau2_max(y: np.ndarray, con: dict) -> float:
