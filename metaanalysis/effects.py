@@ -233,6 +233,18 @@ def _check_to(to: str) -> str:
     return to
 
 
+def _check_add(add) -> float:
+    """A continuity correction: a finite number >= 0 (a negative one makes counts negative)."""
+    try:
+        value = float(add)
+    except (TypeError, ValueError):
+        raise InputError(f"add={add!r} is not a number; give the continuity correction, such as "
+                         "0.5 (or 0 for none)") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"add={add!r}: the continuity correction must be 0 or more, such as 0.5")
+    return value
+
+
 def _check_vtype(measure: str, vtype: str) -> str:
     allowed = _VTYPES.get(measure, ("LS",))
     if vtype not in allowed:
@@ -668,8 +680,8 @@ def escalc(
         k = same_length(ai=a, bi=b, ci=c, di=d, labels=labels)
         for name, arr in (("ai", a), ("bi", b), ("ci", c), ("di", d)):
             _check_counts(name, arr)
-        vt = _check_vtype(measure, vtype) if measure == "RD" else vtype
-        add_ = 0.5 if add is None else float(add)
+        vt = _check_vtype(measure, vtype)
+        add_ = 0.5 if add is None else _check_add(add)
         yi, vi, corrected = two_by_two(measure, a, b, c, d, add=add_, to=to, drop00=drop00, vtype=vt)
         ni_u = a + b + c + d
         notes = _notes(yi, corrected, add_, drop00, a, b, c, d)
@@ -684,8 +696,8 @@ def escalc(
         zero_n = np.flatnonzero(x + m <= 0)
         if len(zero_n):
             raise InputError(f"ni[{int(zero_n[0])}] is 0; every study needs at least one patient")
-        vt = _check_vtype(measure, vtype) if measure in _VTYPES else vtype
-        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else float(add)
+        vt = _check_vtype(measure, vtype)
+        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else _check_add(add)
         yi, vi, corrected = one_arm(measure, x, m, add=add_, to=to, vtype=vt)
         ni_u = x + m
         notes = _notes(yi, corrected, add_, False)
@@ -698,7 +710,7 @@ def escalc(
         _check_person_time(arrs["t1i"], "t1i")
         _check_person_time(arrs["t2i"], "t2i")
         _check_vtype(measure, vtype)
-        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else float(add)
+        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else _check_add(add)
         yi, vi, corrected = incidence_two_arm(measure, arrs["x1i"], arrs["t1i"], arrs["x2i"], arrs["t2i"],
                                               add=add_, to=to, drop00=drop00)
         ni_u = arrs["t1i"] + arrs["t2i"]
@@ -709,7 +721,7 @@ def escalc(
         _check_counts("xi", arrs["xi"])
         _check_person_time(arrs["ti"], "ti")
         _check_vtype(measure, vtype)
-        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else float(add)
+        add_ = (0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5) if add is None else _check_add(add)
         yi, vi, corrected = incidence_one_arm(measure, arrs["xi"], arrs["ti"], add=add_, to=to)
         ni_u = arrs["ti"]
         notes = _notes(yi, corrected, add_, False)
@@ -744,7 +756,10 @@ def escalc(
         if measure == "VR":
             arrs["m1i"] = arrs["m2i"] = np.full(k, np.nan)
         for n in ("sd1i", "sd2i"):
-            _check_counts(n, arrs[n])
+            bad = np.flatnonzero(arrs[n] < 0)
+            if len(bad):
+                raise InputError(f"{n}[{int(bad[0])}] = {arrs[n][bad[0]]:g}; a standard "
+                                 "deviation must be >= 0")
         for n in ("n1i", "n2i"):
             bad = np.flatnonzero(arrs[n] <= 0)
             if len(bad):
@@ -1171,7 +1186,7 @@ def effects_from_table(
         raise InputError("no selected row gives an effect size: " + "; ".join(d["reason"] for d in dropped))
     if measure_l == "proportion":
         sc = (scale or "PLO").upper()
-        add_ = (0.0 if sc in _NO_ADD_BY_DEFAULT else 0.5) if add is None else float(add)
+        add_ = (0.0 if sc in _NO_ADD_BY_DEFAULT else 0.5) if add is None else _check_add(add)
         counted = np.isfinite(result["xi"].to_numpy(float))   # the others carry yi, vi already
         if counted.any():
             eff = escalc(sc, xi=result["xi"].to_numpy(float)[counted],

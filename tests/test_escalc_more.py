@@ -143,3 +143,36 @@ def test_swapping_groups_negates_smdh_cvr_vr(rows):
         b = escalc(measure, m1i=m2, sd1i=s2, n1i=n2, m2i=m1, sd2i=s1, n2i=n1)
         np.testing.assert_allclose(a.yi, -b.yi, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(a.vi, b.vi, rtol=1e-12)
+
+
+def test_options_that_would_be_ignored_or_make_nonsense_are_refused():
+    # each was accepted before: vtype for OR and PFT ignored, a negative correction made counts
+    # negative, MH with a t test ignored the test, bucher's ratio silently NaN, iter truncated
+    import math
+
+    import metaanalysis as ma
+    from metaanalysis.errors import InputError
+
+    with pytest.raises(InputError, match="vtype='XX' is not available for measure 'OR'"):
+        ma.escalc("OR", ai=[1], bi=[2], ci=[3], di=[4], vtype="XX")
+    with pytest.raises(InputError, match="vtype='UB' is not available for measure 'PFT'"):
+        ma.escalc("PFT", xi=[1], ni=[5], vtype="UB")
+    with pytest.raises(InputError, match="continuity correction must be 0 or more"):
+        ma.escalc("OR", ai=[0], bi=[2], ci=[3], di=[4], add=-1)
+    with pytest.raises(InputError, match="the MH method has a z test only"):
+        ma.pool_binary([3, 4], [30, 40], [6, 9], [30, 41], measure="RR", method="MH", test="knha")
+    with pytest.raises(InputError, match="measure='XX' is not a measure code"):
+        ma.bucher(math.log(0.2), 0.2, math.log(0.6), 0.13, measure="XX")
+    res = ma.pool([0.1, 0.3, 0.35, -0.2, 0.5], [0.01, 0.02, 0.015, 0.03, 0.02])
+    for bad in (10.5, "10", True):
+        with pytest.raises(InputError, match="iter must be a whole number"):
+            ma.permutest(res, iter=bad)
+    assert ma.permutest(res, iter=40.0, seed=1).iter == 32  # exact: all 2^5 sign flips
+
+
+def test_a_negative_sd_is_called_a_standard_deviation():
+    import metaanalysis as ma
+    from metaanalysis.errors import InputError
+
+    with pytest.raises(InputError, match=r"sd1i\[0\] = -1; a standard deviation must be >= 0"):
+        ma.escalc("MD", m1i=[1], sd1i=[-1], n1i=[10], m2i=[2], sd2i=[1], n2i=[10])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .._base import ResultMixin, as_float_array, check_level, fmt, fmt_p, jsonable, zcrit
 from ..errors import InputError
-from .data import RATIO_MEASURES
+from .data import KNOWN_MEASURES, RATIO_MEASURES
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -110,6 +110,10 @@ def bucher(d_ac, se_ac, d_bc, se_bc, level: float = 95, *, measure: str | None =
     level = check_level(level)
     if measure is not None:
         measure = str(measure).upper()
+        if measure not in KNOWN_MEASURES:
+            # an unknown code would leave the ratio fields NaN without a word
+            raise InputError(f"measure={measure!r} is not a measure code; use one of "
+                             + ", ".join(sorted(KNOWN_MEASURES)) + " (or leave it out)")
     est = d1 - d2
     se = math.sqrt(s1**2 + s2**2)
     z = zcrit(level)

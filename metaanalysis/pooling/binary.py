@@ -400,6 +400,11 @@ def pool_binary(
         raise InputError(f"measure={measure!r}: pool_binary takes OR, RR or RD (or method='PETO')")
     if method_u not in ("MH", "PETO") and method_u not in _TAU2_METHODS:
         raise InputError(f"method={method!r}: use 'MH', 'PETO' or a tau² method ({', '.join(_TAU2_METHODS)})")
+    if method_u in ("MH", "PETO") and test != "z":
+        # the Mantel-Haenszel and Peto estimates have z tests only (as in metafor's rma.mh and
+        # rma.peto); another test would be ignored without a word
+        raise InputError(f"test={test!r}: the {method_u} method has a z test only; leave test "
+                         "as 'z' or use a tau² method for 't' or 'knha'")
     lev = check_level(level)
 
     a = as_float_array(ai, "ai")

@@ -378,10 +378,10 @@ def permutest(res, iter: int = 1000, *, exact: bool | None = None, seed=None,  #
     (True, 32, 0.1875)
     """
     model = _Model(res)
-    try:
-        iter_ = int(round(float(iter)))
-    except (TypeError, ValueError):
-        raise InputError(f"iter must be a whole number >= 2; got {iter!r}") from None
+    if isinstance(iter, bool) or not isinstance(iter, (int, np.integer, float, np.floating)) \
+            or not float(iter).is_integer():
+        raise InputError(f"iter must be a whole number >= 2; got {iter!r}")
+    iter_ = int(iter)
     if iter_ < 2:
         raise InputError(f"iter must be >= 2; got {iter!r}")
     if exact not in (None, True, False):
