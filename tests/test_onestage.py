@@ -237,3 +237,9 @@ def test_uncertainty_errors():
         digitisation_uncertainty(curve, n=2, resolution=0.5)
     with pytest.raises(InputError, match="resolution"):
         digitisation_uncertainty(curve, n=2, resolution=(-1, 0))
+    # a horizon past the data carried the last level on as if observed (RMST 6732 at tau 1e4)
+    with pytest.raises(InputError, match="tau = 10000 is beyond the follow-up"):
+        digitisation_uncertainty(curve, n=2, tau=1e4)
+    for bad in ("abc", float("nan"), -1):
+        with pytest.raises(InputError, match="tau must be a positive number"):
+            digitisation_uncertainty(curve, n=2, tau=bad)

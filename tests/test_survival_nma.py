@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metaanalysis as ma
-from metaanalysis.errors import InputError
+from metaanalysis.errors import ConvergenceError, InputError
 from metaanalysis.network.survival import FP_POWERS, split_followup, survival_nma
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,3 +197,63 @@ def test_invariant_to_row_and_trial_order(seed):
     for name in base.names:
         if name.startswith("therapy"):
             assert res.coef[res.names.index(name)] == pytest.approx(base.coef[base.names.index(name)], rel=1e-8)
+
+
+def _late_trial_network():
+    # trial C has no events before t = 25 (its patients only become at risk of the event late):
+    # f(t) = t^-1 or t^-2 gives its baseline a coefficient that runs off to minus infinity
+    rng = np.random.default_rng(1)
+    rows = []
+
+    def arm(trial, therapy, n, rate, late=0.0):
+        t = rng.exponential(1 / rate, n) + late
+        c = rng.uniform(0, 60, n)
+        rows.extend(zip([trial] * n, [therapy] * n, np.minimum(t, c), (t <= c).astype(int)))
+
+    for trial, late in (("A", 0.0), ("B", 0.0), ("C", 25.0)):
+        arm(trial, "placebo", 60, 0.05 if late == 0 else 0.08, late)
+        arm(trial, "drug", 60, 0.03 if late == 0 else 0.05, late)
+    return pd.DataFrame(rows, columns=["trial", "therapy", "time", "event"])
+
+
+def test_fp1_powers_that_do_not_converge_are_not_chosen():
+    # the non-converged fit at power -1 had the lowest AIC (279.1) and was reported as the model;
+    # its deviance is not a maximum, so it is no candidate, and the table says why
+    d = _late_trial_network()
+    res = survival_nma(d, model="fp1", reference="placebo")
+    tab = res.fp_table.set_index("power")
+    assert not tab.loc[-1.0, "converged"] and not tab.loc[-2.0, "converged"]
+    assert tab.loc[-1.0, "aic"] < tab.loc[-0.5, "aic"]
+    assert res.power == -0.5 == tab[tab.converged].aic.idxmin()
+    with pytest.raises(ConvergenceError, match="power -1 did not converge"):
+        survival_nma(d, model="fp1", reference="placebo", power=-1)
+
+
+def test_a_coefficient_the_data_cannot_estimate_is_refused():
+    # xenon's only trial has no control patient at risk after 30: after the break at 40 the
+    # xenon column equals that trial's baseline column (R's glm returns NA for it); the fit
+    # split the value between the two and printed a "significant" ratio
+    rng = np.random.default_rng(2)
+    rows = []
+    for trial, therapy, cens in (("RHA", "control", 80), ("RHA", "argon", 80),
+                                 ("RHX", "control", 30), ("RHX", "xenon", 80)):
+        t = rng.exponential(40, 80)
+        c = rng.uniform(0, cens, 80) if cens < 80 else np.full(80, 80.0)
+        rows.extend(zip([trial] * 80, [therapy] * 80, np.minimum(t, c), (t <= c).astype(int)))
+    d = pd.DataFrame(rows, columns=["trial", "therapy", "time", "event"])
+    with pytest.raises(InputError, match=r"therapy\[xenon\]:interval\[1\] is not estimable"):
+        survival_nma(d, breaks=[40], reference="control")
+    # breaks that leave a NaN are an error, not all follow-up after it silently dropped
+    with pytest.raises(InputError, match="breaks must lie inside the follow-up"):
+        survival_nma(d, breaks=[np.nan, 20], reference="control")
+    with pytest.raises(InputError, match="grid must lie inside the follow-up"):
+        survival_nma(d, model="fp1", grid=[np.nan, 20], reference="control")
+    # a therapy not followed into the last interval: the fit's views give NaN there, not an error
+    res = survival_nma(d, breaks=[20], reference="control")
+    assert np.isfinite(res.interval_hrs()["hr"]).all()
+    short = d[~((d.therapy == "xenon") & (d.time > 35))]
+    res = survival_nma(short, breaks=[10, 50], reference="control")
+    assert "therapy[xenon]:interval[2]" not in res.names
+    tab = res.interval_hrs().set_index(["therapy", "interval"])
+    assert np.isnan(tab.loc[("xenon", 2), "hr"]) and np.isfinite(tab.loc[("argon", 2), "hr"])
+    assert "xenon" in res.summary() and len(res.to_frame()) and json.dumps(res.to_dict())

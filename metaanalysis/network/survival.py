@@ -115,6 +115,10 @@ def _fp(t, p):
 # result
 
 
+class _NotAtRisk(InputError):
+    """A therapy with no patients at risk in an interval of the piecewise model."""
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class SurvivalNMAResult(ResultMixin):
     """A fitted survival network meta-analysis (piecewise-exponential or FP1 Poisson model).
@@ -186,7 +190,8 @@ class SurvivalNMAResult(ResultMixin):
             j = int(np.searchsorted(self.cuts, t, side="left"))   # (cut_{j-1}, cut_j]
             name = f"therapy[{therapy}]:interval[{j}]"
             if name not in self.names:
-                raise InputError(f"{therapy} has no patients at risk in interval {j}: no hazard ratio there")
+                raise _NotAtRisk(f"{therapy} has no patients at risk in interval {j}: no hazard "
+                                 "ratio there")
             c[self._index(name)] = 1.0
         else:
             c[self._index(f"therapy[{therapy}]")] = 1.0
@@ -219,7 +224,15 @@ class SurvivalNMAResult(ResultMixin):
             if th == comparator:
                 continue
             for t in times:
-                c = self._therapy_vector(th, t) - self._therapy_vector(comparator, t)
+                try:
+                    c = self._therapy_vector(th, t) - self._therapy_vector(comparator, t)
+                except _NotAtRisk:
+                    # a therapy not followed into this interval has no ratio there: NaN, not an
+                    # error that would stop every view of a valid fit
+                    rows.append({"time": float(t), "therapy": th, "comparator": comparator,
+                                 "log_hr": math.nan, "se": math.nan, "hr": math.nan,
+                                 "ci_low": math.nan, "ci_high": math.nan})
+                    continue
                 est = float(c @ self.coef)
                 se = float(math.sqrt(max(c @ self.cov @ c, 0.0)))
                 rows.append({"time": float(t), "therapy": th, "comparator": comparator, "log_hr": est, "se": se,
@@ -392,7 +405,11 @@ def _poisson_fit(X, y, offset):
     beta = np.asarray(fit.params, float)
     if not np.all(np.isfinite(beta)):
         raise ConvergenceError("the Poisson GLM did not converge (non-finite estimates)")
-    return beta, np.asarray(fit.cov_params(), float), float(fit.deviance), float(fit.aic), int(fit.df_resid)
+    # a coefficient running off to infinity (a trial without events where its f(t) is large)
+    # stops the iterations short of an optimum that does not exist: not a fit to report
+    converged = bool(getattr(fit, "converged", True))
+    return (beta, np.asarray(fit.cov_params(), float), float(fit.deviance), float(fit.aic),
+            int(fit.df_resid), converged)
 
 
 def _table(long, cuts):
@@ -446,6 +463,15 @@ def _design(tab, therapies, reference, model, power, cuts, end):
         if ev[X[:, k] != 0].sum() == 0:
             raise InputError(f"no events for {n}: its log hazard is not estimable; use fewer breaks "
                              "(merge this interval with a neighbour)")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        # a column the others already span (a therapy whose only trial has no comparator
+        # follow-up in an interval): its coefficient is not estimable (R's glm gives NA)
+        for k in range(1, X.shape[1]):
+            if np.linalg.matrix_rank(X[:, : k + 1]) < k + 1:
+                raise InputError(f"{names[k]} is not estimable: the data cannot tell it from the "
+                                 "columns before it (in a piecewise model, a therapy whose trials "
+                                 "have no comparator at risk in that interval); use fewer or other "
+                                 "breaks")
     return X, names
 
 
@@ -537,14 +563,14 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
 
     if model == "piecewise":
         cuts = np.unique(np.asarray(breaks, float)) if len(breaks) else np.zeros(0)
-        if np.any(cuts <= 0) or np.any(cuts >= end):
+        if not np.all(np.isfinite(cuts)) or np.any(cuts <= 0) or np.any(cuts >= end):
             raise InputError(f"breaks must lie inside the follow-up (0, {end:g}); got {list(breaks)}")
         candidates = [None]
     else:
         if len(breaks):
             raise InputError("breaks are for model='piecewise'; fp1 takes grid= (the split times)")
         cuts = np.linspace(0, end, 21)[1:-1] if grid is None else np.unique(np.asarray(grid, float))
-        if np.any(cuts <= 0) or np.any(cuts >= end):
+        if not np.all(np.isfinite(cuts)) or np.any(cuts <= 0) or np.any(cuts >= end):
             raise InputError(f"grid must lie inside the follow-up (0, {end:g})")
         if power is None:
             candidates = list(FP_POWERS)
@@ -559,14 +585,22 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
     for p in candidates:
         X, names = _design(tab, therapies, reference, model, p, cuts, end)
         fits.append((p, names) + _poisson_fit(X, y, off))
-    best = min(fits, key=lambda f: f[5])
-    p, names, beta, cov, dev, aic, dfr = best
+    usable = [f for f in fits if f[7]]
+    if not usable:
+        what = ("the piecewise model" if model == "piecewise" else
+                "no power of the fp1 model" if len(fits) > 1 else f"the fp1 model with power {fits[0][0]:g}")
+        raise ConvergenceError(f"{what} did not converge (a coefficient runs off to infinity: a trial "
+                               "or therapy without events where the model needs them); use fewer "
+                               "breaks or another grid or power")
+    # a power whose fit did not converge is no candidate: its deviance is not a maximum
+    best = min(usable, key=lambda f: f[5])
+    p, names, beta, cov, dev, aic, dfr, _ = best
     fp_table = None
     if model == "fp1" and power is None:
         import pandas as pd
 
         fp_table = pd.DataFrame({"power": [f[0] for f in fits], "deviance": [f[4] for f in fits],
-                                 "aic": [f[5] for f in fits]})
+                                 "aic": [f[5] for f in fits], "converged": [f[7] for f in fits]})
     return SurvivalNMAResult(
         model=model, power=p, therapies=tuple(therapies), reference=reference, trials=tuple(trials),
         cuts=np.asarray(cuts, float), end=end, names=tuple(names), coef=beta, cov=cov, deviance=dev,

@@ -232,9 +232,19 @@ def digitisation_uncertainty(curve, n: int = 200, resolution=None, seed=0, *, ta
     ipds = [(b["time"].to_numpy(float), b["event"].to_numpy(int)) for b in base]
     if tau is None:
         tau = min(float(np.max(c.t)) for c in curves) - dt
-    tau = float(tau)
-    if not tau > 0:
-        raise InputError(f"tau must be positive; got {tau:g}")
+    try:
+        tau = float(tau)
+    except (TypeError, ValueError):
+        raise InputError(f"tau must be a positive number; got {tau!r}") from None
+    if not (math.isfinite(tau) and tau > 0):
+        raise InputError(f"tau must be a positive number; got {tau!r}")
+    # past the shorter curve (as drawn, or as reconstructed when that reaches further) the RMST
+    # would carry the last level on as if it had been observed (pool_rmst refuses such a horizon)
+    limit = min(max(float(np.max(c.t)), float(t.max())) for c, (t, _) in zip(curves, ipds))
+    if tau > limit:
+        raise InputError(f"tau = {tau:g} is beyond the follow-up of the curves (the shorter one "
+                         f"ends at {limit:g}): the RMST is not estimable there; choose a smaller "
+                         "tau or leave it out (the default)")
 
     rng = np.random.default_rng(seed)
     estimate = _measures(ipds, tau)
