@@ -243,3 +243,24 @@ def test_uncertainty_errors():
     for bad in ("abc", float("nan"), -1):
         with pytest.raises(InputError, match="tau must be a positive number"):
             digitisation_uncertainty(curve, n=2, tau=bad)
+    with pytest.raises(InputError, match="seed must be a whole number"):
+        digitisation_uncertainty(curve, n=2, seed="abc")
+
+
+def test_rmst_inputs_without_follow_up_or_numbers_are_input_errors():
+    # each raised a bare ZeroDivisionError or ValueError
+    a = pd.DataFrame({"time": [0.0, 0.0], "event": [1, 0]})
+    b = pd.DataFrame({"time": [1.0, 2.0], "event": [1, 1]})
+    with pytest.raises(InputError, match="trial 'T' has an arm whose times are all 0"):
+        ma.pool_rmst({"T": (a, b), "U": (b, b)})
+    with pytest.raises(InputError, match="has no rows"):
+        ma.pool_rmst(pd.DataFrame(columns=["trial", "arm", "time", "event"]))
+    with pytest.raises(InputError, match="taus must be numbers"):
+        ma.rmst_over_tau({"U": (b, b)}, ["a"])
+    from metaanalysis.survival.parametric import weibull_from_quantiles
+
+    w = weibull_from_quantiles(5.0, 0.8, 20.0, 0.3)
+    for f in (w.hazard, w.cumulative_hazard, w.survival):  # hazard(-1) was NaN
+        with pytest.raises(InputError, match="non-negative"):
+            f(-1)
+    assert w.cumulative_hazard(w.scale) == pytest.approx(1.0)

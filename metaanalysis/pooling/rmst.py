@@ -46,7 +46,13 @@ MEASURES = ("RMSTD", "RMSTR")
 
 
 def _default_tau(trials: dict) -> float:
-    return float(min(min(ta.max(), tb.max()) for ta, _, tb, _ in trials.values()))
+    tau = float(min(min(ta.max(), tb.max()) for ta, _, tb, _ in trials.values()))
+    if not tau > 0:
+        # every time of some arm is 0: there is no follow-up to restrict the mean to
+        short = [n for n, (ta, _, tb, _) in trials.items() if min(ta.max(), tb.max()) <= 0]
+        raise InputError(f"trial {short[0]!r} has an arm whose times are all 0: no follow-up, so "
+                         "no restricted mean; check its times (or leave the trial out)")
+    return tau
 
 
 def _check_tau(tau, trials: dict) -> float:
@@ -291,7 +297,10 @@ def rmst_over_tau(arms, taus, measure: str = "RMSTD", method: str = "REML", test
     measure = _check_measure(measure)
     level = check_level(level)
     trials = trial_arms(arms)
-    grid = np.atleast_1d(np.asarray(taus, dtype=float))
+    try:
+        grid = np.atleast_1d(np.asarray(taus, dtype=float))
+    except (TypeError, ValueError):
+        raise InputError(f"taus must be numbers (horizons); got {taus!r}") from None
     if grid.size == 0:
         raise InputError("taus is empty: give at least one horizon")
     rows = []

@@ -75,6 +75,8 @@ def trial_arms(arms) -> dict:
                                  f"got {sorted(codes)}")
             a, b = g[g["arm"] == 1], g[g["arm"] == 0]
             out[str(trial)] = (*_arm(a, f"{trial}/a"), *_arm(b, f"{trial}/b"))
+        if not out:
+            raise InputError("the long DataFrame of arms has no rows: give each trial's two arms")
         return out
     if isinstance(arms, Mapping):
         items = [(str(k), v) for k, v in arms.items()]

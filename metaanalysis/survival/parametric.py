@@ -69,22 +69,31 @@ class _CurveMixin:
     shape: float
     scale: float
 
+    @staticmethod
+    def _times(t):
+        try:
+            t = np.asarray(t, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"times must be numbers, got {t!r}") from None
+        if np.any(t < 0) or np.any(np.isnan(t)):
+            raise InputError("times must be non-negative numbers")
+        return t
+
     def survival(self, t):
         """``S(t)``; accepts a scalar or an array of times (negative times are an error)."""
-        t = np.asarray(t, dtype=float)
-        if np.any(t < 0):
-            raise InputError("times must be non-negative")
+        t = self._times(t)
         out = np.exp(-((t / self.scale) ** self.shape))
         return float(out) if out.ndim == 0 else out
 
     def cumulative_hazard(self, t):
-        t = np.asarray(t, dtype=float)
+        """``H(t) = (t/b)^k`` (negative times are an error, as for :meth:`survival`)."""
+        t = self._times(t)
         out = (t / self.scale) ** self.shape
         return float(out) if out.ndim == 0 else out
 
     def hazard(self, t):
         """``h(t) = (k/b) (t/b)^(k-1)``."""
-        t = np.asarray(t, dtype=float)
+        t = self._times(t)
         out = (self.shape / self.scale) * (t / self.scale) ** (self.shape - 1.0)
         return float(out) if out.ndim == 0 else out
 

@@ -246,7 +246,10 @@ def digitisation_uncertainty(curve, n: int = 200, resolution=None, seed=0, *, ta
                          f"ends at {limit:g}): the RMST is not estimable there; choose a smaller "
                          "tau or leave it out (the default)")
 
-    rng = np.random.default_rng(seed)
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise InputError(f"seed must be a whole number >= 0 or a numpy Generator; got {seed!r}") from None
     estimate = _measures(ipds, tau)
     cis = _sampling_cis(ipds, tau, level)
     rows = []
