@@ -517,3 +517,32 @@ def test_gengamma_standard_errors_agree_with_finite_differences_of_the_loglik(na
                       for u in eye])
     np.testing.assert_allclose(np.sqrt(np.diag(f.vcov)), np.sqrt(np.diag(np.linalg.inv(-H))),
                                rtol=rtol)
+
+
+@pytest.mark.parametrize("params", [(7.5541867, -0.30400003, 1.82918947),  # flchain-like tail
+                                    (2.0, -0.5, -0.7), (1.0, 0.2, 0.4), (1.0, 0.2, 1e-10)])
+def test_gengamma_curve_functions_hold_far_into_the_tail(params):
+    # lifelines floors S at 1e-35 and clips its incomplete gamma: at five times the follow-up its
+    # hazard fell to 5e-27 (R: 0.0148). The package's forms agree with scipy.stats.gengamma where
+    # that is finite, and far out the cumulative hazard still integrates the hazard
+    from scipy import integrate, stats
+
+    from metaanalysis.survival.models import _gengamma_h_logh
+
+    mu, ln_sigma, lam = params
+    t = math.exp(mu) * np.array([0.01, 0.1, 1.0, 3.0])
+    H, log_h = _gengamma_h_logh(params, t)
+    if abs(lam) > 1e-8:
+        a, c = 1 / lam**2, lam / math.exp(ln_sigma)
+        ref = stats.gengamma(a, c, scale=math.exp(mu) * a ** (-1 / c))
+    else:
+        ref = stats.lognorm(math.exp(ln_sigma), scale=math.exp(mu))
+    np.testing.assert_allclose(-H, ref.logsf(t), rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(log_h, ref.logpdf(t) - ref.logsf(t), rtol=1e-9)
+    far = math.exp(mu) * np.array([3.0, 15.0, 40.0])  # for the first, S < 1e-290 from about 23
+    H_far, log_h_far = _gengamma_h_logh(params, far)
+    assert np.all(np.isfinite(H_far)) and np.all(np.isfinite(log_h_far)) and np.all(np.diff(H_far) > 0)
+    for lo, hi, d in zip(far[:-1], far[1:], np.diff(H_far)):
+        area = integrate.quad(lambda u: math.exp(_gengamma_h_logh(params, np.array([math.exp(u)]))[1][0] + u),
+                              math.log(lo), math.log(hi), epsabs=0, epsrel=1e-10, limit=200)[0]
+        assert area == pytest.approx(d, rel=1e-7)

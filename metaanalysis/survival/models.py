@@ -436,6 +436,46 @@ def _rp_loglik(fitter, t, e):
     return f, g, h
 
 
+def _gengamma_h_logh(p, t):
+    """Cumulative hazard and log hazard of the generalised gamma (lifelines' parameters mu,
+    ln_sigma, lambda), by scipy's regularised incomplete gamma functions and their tail forms.
+
+    lifelines clips the argument of its incomplete gamma to [1e-300, 1e20] and floors S at 1e-35:
+    far out in the tail (an extrapolation to five times the follow-up) its hazard collapsed to
+    5e-27 where R gives 0.0148. These forms keep S down to about 1e-300 and the hazard finite
+    beyond it (log f - log S with log S from the asymptotic series of the incomplete gamma).
+    """
+    from scipy.special import gammainc, gammaincc, gammaln, ndtr, log_ndtr
+
+    mu, ln_sigma, lam = (float(x) for x in p)
+    t = np.asarray(t, float)
+    logt = np.log(t)
+    w = (logt - mu) / math.exp(ln_sigma)
+    if abs(lam) < 1e-8:  # the log-normal limit
+        log_s = log_ndtr(-w)
+        log_f = -0.5 * w**2 - 0.5 * math.log(2 * math.pi) - ln_sigma - logt
+        return -log_s, log_f - log_s
+    a = 1.0 / lam**2
+    log_u = math.log(a) + lam * w
+    u = np.exp(np.minimum(log_u, 700.0))
+    log_f = math.log(abs(lam)) - logt - ln_sigma - gammaln(a) + a * math.log(a) + a * lam * w - np.exp(log_u)
+    upper, lower = gammaincc(a, u), gammainc(a, u)
+    s, one_minus_s = (upper, lower) if lam > 0 else (lower, upper)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_s = np.where(one_minus_s < 0.5, np.log1p(-one_minus_s), np.log(np.maximum(s, 1e-300)))
+        tiny = s < 1e-290
+        if np.any(tiny):
+            if lam > 0:  # Q(a, u) for u >> a: u^(a-1) e^-u / Gamma(a) (1 + (a-1)/u + (a-1)(a-2)/u^2)
+                lu = log_u[tiny]
+                uu = np.exp(np.minimum(lu, 700.0))
+                series = np.log1p((a - 1) / uu + (a - 1) * (a - 2) / uu**2)
+                log_s[tiny] = (a - 1) * lu - np.exp(lu) - gammaln(a) + series
+            else:  # P(a, u) for small u: u^a e^-u / Gamma(a + 1) (1 + u / (a + 1))
+                lu = log_u[tiny]
+                log_s[tiny] = a * lu - np.exp(lu) - gammaln(a + 1) + np.log1p(np.exp(lu) / (a + 1))
+    return -log_s, log_f - log_s
+
+
 @dataclass(frozen=True, eq=False)
 class _ModelFit:
     """One model on one arm: the lifelines fitter (for its functions), the MLE and its covariance."""
@@ -482,18 +522,33 @@ class _ModelFit:
         var = np.einsum("ij,jk,ik->i", jac, self.vcov, jac)
         return val, np.sqrt(np.clip(var, 0, None))
 
+    # the functions the curves, bands and extrapolations evaluate (numbers, not autograd): the
+    # generalised gamma's own, which stay accurate where lifelines clips (see _gengamma_h_logh)
+    def _cumhaz_values(self, p, t):
+        if self.model == "gengamma":
+            return _gengamma_h_logh(p, t)[0]
+        return self.fitter._cumulative_hazard(p, t)
+
+    def _log_cumhaz_values(self, p, t):
+        return np.log(np.asarray(self._cumhaz_values(p, t), float))
+
+    def _log_hazard_values(self, p, t):
+        if self.model == "gengamma":
+            return _gengamma_h_logh(p, t)[1]
+        return self.fitter._log_hazard(p, t)
+
     def cumulative_hazard(self, t):
         t = np.asarray(t, float)
         out = np.zeros_like(t)
         pos = t > 0
         with np.errstate(all="ignore"):
-            out[pos] = np.asarray(self.fitter._cumulative_hazard(self.params, t[pos]), float)
+            out[pos] = np.asarray(self._cumhaz_values(self.params, t[pos]), float)
         return out
 
     def hazard(self, t):
         t = np.asarray(t, float)
         with np.errstate(all="ignore"):
-            lh = self.fitter._log_hazard(self.params, np.maximum(t, 1e-300))
+            lh = self._log_hazard_values(self.params, np.maximum(t, 1e-300))
             return np.exp(np.asarray(lh, float) + np.zeros_like(t))
 
     def survival(self, t):
@@ -505,7 +560,7 @@ class _ModelFit:
         lo, hi = np.ones_like(t), np.ones_like(t)
         pos = t > 0
         if pos.any():
-            lh, se = self._with_se(self._log_cumhaz, t[pos])
+            lh, se = self._with_se(self._log_cumhaz_values, t[pos])
             s[pos] = np.exp(-np.exp(lh))
             lo[pos] = np.exp(-np.exp(lh + z * se))
             hi[pos] = np.exp(-np.exp(lh - z * se))
@@ -516,7 +571,7 @@ class _ModelFit:
         out = np.full((3, len(t)), np.nan)
         pos = t > 0
         if pos.any():
-            lh, se = self._with_se(lambda p, x: self.fitter._log_hazard(p, x), t[pos])
+            lh, se = self._with_se(self._log_hazard_values, t[pos])
             out[:, pos] = np.exp([lh, lh - z * se, lh + z * se])
         return out
 
@@ -534,7 +589,7 @@ class _ModelFit:
                 return math.inf, math.nan, math.nan
         u = brentq(f, lo, hi, xtol=1e-14, rtol=1e-15, maxiter=500)
         tm = math.exp(u)
-        (lh,), (se_lh,) = self._with_se(self._log_cumhaz, np.array([tm]))
+        (lh,), (se_lh,) = self._with_se(self._log_cumhaz_values, np.array([tm]))
         # d log t_m = -d log H(t_m) / (d log H / d log t) at the median
         slope = float(self.hazard(np.array([tm]))[0]) * tm / LN2
         se = se_lh / slope
