@@ -546,3 +546,23 @@ def test_gengamma_curve_functions_hold_far_into_the_tail(params):
         area = integrate.quad(lambda u: math.exp(_gengamma_h_logh(params, np.array([math.exp(u)]))[1][0] + u),
                               math.log(lo), math.log(hi), epsabs=0, epsrel=1e-10, limit=200)[0]
         assert area == pytest.approx(d, rel=1e-7)
+
+
+def test_a_fit_on_a_flat_likelihood_is_not_called_converged():
+    # ten patients, three events: the generalised gamma's Q has no interior maximum; the fit
+    # stopped at Q = 9.6 with SE 7068 and a median interval of 1e-206 to 6e207, and was reported
+    # converged (so the model table could choose it)
+    rng = np.random.default_rng(2)
+    t = np.sort(rng.exponential(10, 10))
+    e = np.zeros(10, int)
+    e[rng.choice(10, 3, replace=False)] = 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit_survival_models(pd.DataFrame({"time": t, "event": e}),
+                                  models=("weibull", "gengamma"))
+    f = res.fit("gengamma")
+    assert np.sqrt(f.vcov[2, 2]) > 100 * (1 + abs(f.params[2]))
+    assert not f.converged and res.fit("weibull").converged
+    assert res.best("aic")["all"] == "weibull"

@@ -281,6 +281,10 @@ def _se_of(hx):
 _RAN_OFF = 100.0
 
 
+# a fit whose standard error exceeds this many times (1 + |parameter|) is on a flat likelihood
+_FLAT_SE = 100.0
+
+
 def _richardson_hessian(grad, x, rel: float = 1e-3) -> np.ndarray:
     """The Hessian by central differences of ``grad``, Richardson-extrapolated over two steps.
 
@@ -386,6 +390,11 @@ def _newton(fitter, x0, t, e, model):
     except (np.linalg.LinAlgError, ValueError):
         vcov = np.full_like(hx, np.nan)
     if not np.all(np.isfinite(vcov)) or np.any(np.diag(vcov) <= 0):
+        converged = False
+    elif np.any(np.sqrt(np.diag(vcov)) > _FLAT_SE * (1.0 + np.abs(x))):
+        # a standard error a hundred times the parameter's size: the likelihood is flat in that
+        # direction (a generalised gamma whose Q has no interior maximum stopped at Q = 4.8 with
+        # SE 1208 and a median interval of 1e-5 to 8e9), not at a maximum worth reporting
         converged = False
     # climbing without a maximum: the parameters went a hundred times their start's size away
     # while the likelihood rose (a generalised gamma with Q -> -inf, more spline parameters than
