@@ -70,3 +70,12 @@ def test_rankogram(fit):
     assert len(lines) == len(fit.treatments)
     for ln, name in zip(lines, ranking.sucra.index):
         np.testing.assert_allclose(ln.get_ydata(), ranking.rank_probabilities().loc[name])
+
+
+def test_rankogram_of_a_network_fit_is_the_same_figure_twice(fit):
+    # given the fit, the plot runs the ranking simulation: with its default seed two calls draw
+    # the same lines (a random seed drew different figures)
+    a = [ln.get_ydata() for ln in gid_artists(plots.rankogram(fit, n_sim=500), "rankogram-lines")]
+    b = [ln.get_ydata() for ln in gid_artists(plots.rankogram(fit, n_sim=500), "rankogram-lines")]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

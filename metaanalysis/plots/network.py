@@ -220,14 +220,15 @@ def league_heatmap(fit, ax=None, *, digits=2, cmap="RdBu_r", width=None):
         return ax
 
 
-def rankogram(ranking, ax=None, *, seed=None, n_sim=10000, cumulative=False, width=None):
+def rankogram(ranking, ax=None, *, seed=0, n_sim=10000, cumulative=False, width=None):
     """Rank probabilities of each treatment (rank 1 = best), one line per treatment, labelled
     with its SUCRA, best first.
 
     ``ranking`` is a :class:`~metaanalysis.network.RankingResult` (``fit.sucra(seed=...)``). A
     network result is accepted too: its own ``sucra(n_sim=, seed=)`` method is called (the
-    simulation lives in the network box; pass the RankingResult to reuse it). Returns the Axes
-    (gid ``rankogram-lines``).
+    simulation lives in the network box; pass the RankingResult to reuse it), with ``seed=0`` by
+    default so that the same call draws the same figure. Returns the Axes (gid
+    ``rankogram-lines``).
     """
     import matplotlib.pyplot as plt
 
