@@ -154,3 +154,27 @@ def test_funnel_of_proportions_centres_on_the_pooled_estimate():
     labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert len(labels) >= 3 and all(s.isdigit() for s in labels)
     assert ax.get_xlabel() == "Proportion, % (logit scale)"
+
+
+def test_drawing_order_and_submodule_imports_leave_the_functions_callable():
+    # galbraith lives in funnel.py: drawing it first bound the submodule on the package as
+    # 'funnel', and plots.funnel(res) then failed ('module' object is not callable); importing
+    # metaanalysis.plots.forest did the same to plots.forest. A fresh interpreter shows it
+    import subprocess
+    import sys
+
+    code = (
+        "import metaanalysis as ma\n"
+        "from metaanalysis import plots\n"
+        "res = ma.pool([0.1, 0.3, 0.2, 0.5], [0.02, 0.03, 0.01, 0.04])\n"
+        "plots.galbraith(res)\n"
+        "import metaanalysis.plots.forest\n"
+        "from metaanalysis.plots import funnel\n"
+        "assert callable(plots.funnel) and callable(plots.forest) and callable(funnel)\n"
+        "plots.funnel(res); plots.forest(res)\n"
+        "print('drawn')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "MPLBACKEND": "Agg"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "drawn"

@@ -8,6 +8,8 @@ when a figure is drawn: the submodules are loaded on first use of a name.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 # public name -> submodule
 _LAZY = {
@@ -40,6 +42,21 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
+
+
+class _PlotsPackage(types.ModuleType):
+    """The package, with one difference from a plain module: importing a submodule binds it on
+    the package under its own name, and two of them share that name with the package's function
+    (``forest``, ``funnel``). Drawing a Galbraith plot first (which loads ``funnel.py``) then
+    left ``plots.funnel`` the module, and ``plots.funnel(res)`` failed; the function is kept."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _PlotsPackage
 
 
 def __getattr__(name: str):
