@@ -537,7 +537,8 @@ def test_gengamma_curve_functions_hold_far_into_the_tail(params):
         ref = stats.gengamma(a, c, scale=math.exp(mu) * a ** (-1 / c))
     else:
         ref = stats.lognorm(math.exp(ln_sigma), scale=math.exp(mu))
-    np.testing.assert_allclose(-H, ref.logsf(t), rtol=1e-9, atol=1e-300)
+    # (near S = 1 scipy 1.13's logsf loses digits that log1p keeps: an absolute bound there)
+    np.testing.assert_allclose(-H, ref.logsf(t), rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(log_h, ref.logpdf(t) - ref.logsf(t), rtol=1e-9)
     far = math.exp(mu) * np.array([3.0, 15.0, 40.0])  # for the first, S < 1e-290 from about 23
     H_far, log_h_far = _gengamma_h_logh(params, far)
