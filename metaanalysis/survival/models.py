@@ -454,7 +454,7 @@ def _gengamma_h_logh(p, t):
     5e-27 where R gives 0.0148. These forms keep S down to about 1e-300 and the hazard finite
     beyond it (log f - log S with log S from the asymptotic series of the incomplete gamma).
     """
-    from scipy.special import gammainc, gammaincc, gammaln, ndtr, log_ndtr
+    from scipy.special import gammainc, gammaincc, gammaln, log_ndtr
 
     mu, ln_sigma, lam = (float(x) for x in p)
     t = np.asarray(t, float)
