@@ -43,6 +43,23 @@ def check_level(level: float) -> float:
     )
 
 
+def positive_number(value, name: str) -> float:
+    """``value`` as a finite float > 0, or an :class:`InputError` naming ``name``.
+
+    Examples
+    --------
+    >>> positive_number("2.5", "tau")
+    2.5
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if not (math.isfinite(x) and x > 0):
+        raise InputError(f"{name} must be a positive number; got {value!r}")
+    return x
+
+
 def progress_bar(total: int, *, desc: str, unit: str, progress=None, initial: int = 0):
     """A tqdm bar on stderr for a long loop, or None (then the caller shows nothing).
 

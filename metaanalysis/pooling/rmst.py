@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable
+from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable, positive_number
 from ..errors import InputError
 from ..survival.km import _rmst_and_var
 from ..survival.onestage import cox_one_stage, stratified_cox, trial_arms
@@ -56,12 +56,7 @@ def _default_tau(trials: dict) -> float:
 
 
 def _check_tau(tau, trials: dict) -> float:
-    try:
-        tau = float(tau)
-    except (TypeError, ValueError):
-        raise InputError(f"tau must be a positive number; got {tau!r}") from None
-    if not (math.isfinite(tau) and tau > 0):
-        raise InputError(f"tau must be a positive number; got {tau!r}")
+    tau = positive_number(tau, "tau")
     for name, (ta, _, tb, _) in trials.items():
         limit = float(min(ta.max(), tb.max()))
         if tau > limit:

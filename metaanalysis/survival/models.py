@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, jsonable, readonly, zcrit
+from .._base import ResultMixin, check_level, fmt, jsonable, positive_number, readonly, zcrit
 from ..errors import ConvergenceError, InputError
 
 __all__ = ["fit_survival_models", "SurvivalModelsResult", "MODELS"]
@@ -1009,12 +1009,7 @@ def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> 
     if horizon is None:
         horizon = max(float(t.max()) for t, _ in arms.values())
     else:
-        try:
-            horizon = float(horizon)
-        except (TypeError, ValueError):
-            raise InputError(f"horizon must be a positive number, got {horizon!r}") from None
-        if not (math.isfinite(horizon) and horizon > 0):
-            raise InputError(f"horizon must be a positive finite number, got {horizon!r}")
+        horizon = positive_number(horizon, "horizon")
     z = zcrit(level)
     fits, rows, kms, failures = {}, [], [], {}
     for arm, (t, e) in arms.items():

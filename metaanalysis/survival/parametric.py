@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, jsonable, zcrit
+from .._base import ResultMixin, check_level, fmt, jsonable, positive_number, zcrit
 from ..errors import InputError
 
 __all__ = [
@@ -40,14 +40,6 @@ __all__ = [
 LN2 = math.log(2.0)
 
 
-def _finite_positive(value, name: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise InputError(f"{name} must be a positive finite number, got {value!r}")
-    return x
 
 
 def _probability(value, name: str) -> float:
@@ -113,7 +105,7 @@ class _CurveMixin:
         """Restricted mean survival time up to ``horizon`` (area under the curve)."""
         from scipy.special import gammainc, gamma
 
-        horizon = _finite_positive(horizon, "horizon")
+        horizon = positive_number(horizon, "horizon")
         k, b = self.shape, self.scale
         # int_0^tau exp(-(t/b)^k) dt = (b/k) Gamma(1/k) P(1/k, (tau/b)^k)
         return float(b / k * gamma(1.0 / k) * gammainc(1.0 / k, (horizon / b) ** k))
@@ -276,7 +268,7 @@ def exponential_from_median(
     ----------
     survival-methods.md section 4.1; Parmar et al., Stat Med 1998;17:2815.
     """
-    m = _finite_positive(median, "median")
+    m = positive_number(median, "median")
     ci_level_pct = check_level(ci_level)
     out_level = ci_level_pct if level is None else check_level(level)
     z_rep = zcrit(ci_level_pct)
@@ -285,11 +277,11 @@ def exponential_from_median(
         isinstance(ci_high, (int, float)) and not math.isfinite(float(ci_high))
     )
     if ci_low is not None:
-        lo = _finite_positive(ci_low, "ci_low")
+        lo = positive_number(ci_low, "ci_low")
         if lo > m:
             raise InputError(f"ci_low={lo!r} exceeds the median {m!r}")
         if not upper_missing:
-            hi = _finite_positive(ci_high, "ci_high")
+            hi = positive_number(ci_high, "ci_high")
             if hi < m:
                 raise InputError(f"ci_high={hi!r} is below the median {m!r}")
             if hi <= lo:
@@ -305,10 +297,10 @@ def exponential_from_median(
             se = (math.log(m) - math.log(lo)) / z_rep
             source = "ci_lower"
     elif events is not None:
-        d = _finite_positive(events, "events")
+        d = positive_number(events, "events")
         se, source, lo, hi = 1.0 / math.sqrt(d), "events", None, None
     elif n is not None:
-        d = _finite_positive(n, "n")
+        d = positive_number(n, "n")
         se, source, lo, hi = 1.0 / math.sqrt(d), "n", None, None
     else:
         se, source, lo, hi = math.nan, "none", None, None
@@ -434,7 +426,7 @@ def weibull_from_quantiles(t1, s1, t2, s2) -> WeibullCurve:
     ----------
     survival-methods.md section 4.2.
     """
-    t1, t2 = _finite_positive(t1, "t1"), _finite_positive(t2, "t2")
+    t1, t2 = positive_number(t1, "t1"), positive_number(t2, "t2")
     s1, s2 = _probability(s1, "s1"), _probability(s2, "s2")
     if t1 == t2:
         raise InputError("t1 and t2 must differ")
@@ -468,8 +460,8 @@ def weibull_from_median(median, time, survival) -> WeibullCurve:
     ----------
     survival-methods.md section 4.2.
     """
-    m = _finite_positive(median, "median")
-    tau = _finite_positive(time, "time")
+    m = positive_number(median, "median")
+    tau = positive_number(time, "time")
     p = _probability(survival, "survival")
     if tau == m or p == 0.5 or (tau > m) != (p < 0.5):
         raise InputError(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, jsonable, progress_bar, zcrit
+from .._base import ResultMixin, check_level, fmt, jsonable, positive_number, progress_bar, zcrit
 from ..errors import InputError
 from .curves import DigitisedCurve
 from .digitise import km_median, km_rmst
@@ -232,12 +232,7 @@ def digitisation_uncertainty(curve, n: int = 200, resolution=None, seed=0, *, ta
     ipds = [(b["time"].to_numpy(float), b["event"].to_numpy(int)) for b in base]
     if tau is None:
         tau = min(float(np.max(c.t)) for c in curves) - dt
-    try:
-        tau = float(tau)
-    except (TypeError, ValueError):
-        raise InputError(f"tau must be a positive number; got {tau!r}") from None
-    if not (math.isfinite(tau) and tau > 0):
-        raise InputError(f"tau must be a positive number; got {tau!r}")
+    tau = positive_number(tau, "tau")
     # past the shorter curve (as drawn, or as reconstructed when that reaches further) the RMST
     # would carry the last level on as if it had been observed (pool_rmst refuses such a horizon)
     limit = min(max(float(np.max(c.t)), float(t.max())) for c, (t, _) in zip(curves, ipds))
