@@ -201,7 +201,7 @@ def _indirectness(weights, characteristics, rules) -> DomainJudgement:
 
 def _judged_interval(group, rules=None) -> tuple:
     """The interval imprecision is judged on, on the analysis scale, and what the reader must
-    know of it: ``(low, high, caveat)``.
+    know of it: ``((low, high), caveat)``.
 
     A single study's ratio is its reported interval (see ``natural``), not the one its standard
     error implies, so that the judgement and the printed numbers cannot disagree at a threshold;
@@ -222,31 +222,26 @@ def _judged_interval(group, rules=None) -> tuple:
 
         df = d.get("df") or 1
         if rules.two_study_interval == "z":
-            from .._base import zcrit
+            from ..pooling import pool
 
-            se = math.sqrt(1.0 / sum(1.0 / (v + fit.tau2) for v in fit.vi))
-            half = zcrit(float(fit.level)) * se
-            lo, hi = fit.estimate - half, fit.estimate + half
-            return lo, hi, (f" ({Z_INTERVAL_PHRASE}, {show(lo)} to "
-                            f"{show(hi)}: the Knapp-Hartung interval of two studies, "
-                            f"{show(fit.ci_low)} to {show(fit.ci_high)}, uses a t quantile with "
-                            f"{df:g} degree of freedom)")
-        return fit.ci_low, fit.ci_high, (f" (a Knapp-Hartung interval from two studies: a t "
-                                         f"quantile with {df:g} degree of freedom)")
+            # the same model with a z test: the same tau², the interval without the t quantile
+            z = pool(fit.yi, fit.vi, method=fit.method, test="z", level=fit.level)
+            lo, hi = z.ci_low, z.ci_high
+            return (lo, hi), (f" ({Z_INTERVAL_PHRASE}, {show(lo)} to {show(hi)}: the "
+                              f"Knapp-Hartung interval of two studies, {show(fit.ci_low)} to "
+                              f"{show(fit.ci_high)}, uses a t quantile with {df:g} degree of "
+                              "freedom)")
+        return (fit.ci_low, fit.ci_high), (f" (a Knapp-Hartung interval from two studies: a t "
+                                           f"quantile with {df:g} degree of freedom)")
     entries = getattr(group, "entries", None)
     if group.analysis.scale != "log" or entries is None:
-        return fit.ci_low, fit.ci_high, ""
+        return (fit.ci_low, fit.ci_high), ""
     nat = group.natural()
     if not nat.get("reported"):
-        return fit.ci_low, fit.ci_high, ""
+        return (fit.ci_low, fit.ci_high), ""
     lo, hi = nat["ci_low"], nat["ci_high"]
-    return ((-math.inf if lo is None else math.log(lo)), (math.inf if hi is None else math.log(hi)),
-            "")
-
-
-def _judged_pair(group, rules):
-    lo, hi, caveat = _judged_interval(group, rules)
-    return (lo, hi), caveat
+    return ((-math.inf if lo is None else math.log(lo)),
+            (math.inf if hi is None else math.log(hi))), ""
 
 
 def _imprecision(interval, caveat, analysis, participants, rules) -> DomainJudgement:
@@ -352,7 +347,7 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
         _risk_of_bias(weights, rob, rules),
         _inconsistency(fit, null, rules),
         _indirectness(weights, characteristics, rules),
-        _imprecision(*_judged_pair(group, rules), group.analysis, participants, rules),
+        _imprecision(*_judged_interval(group, rules), group.analysis, participants, rules),
         _publication_bias(fit, rules),
     ]
     final = []
