@@ -287,16 +287,20 @@ def test_weibull_bands_match_hand_delta_method():
 def test_bands_of_every_model_match_the_exact_jacobian():
     # the bands' Jacobian is taken by central differences; autograd's reverse mode gives the
     # exact one (one pass per time point)
+    import autograd.numpy as anp
     from autograd import jacobian
 
     res = _fit("lung", "pooled")
     t = np.array([30.0, 200.0, 600.0, 1500.0])
     for model in res.models:
         f = res.fit(model)
-        exact = np.asarray(jacobian(lambda p: f._log_cumhaz(p, t) + np.zeros_like(t))(
+        # autograd through lifelines' cumulative hazard (the generalised gamma's own forms, which
+        # the bands use, agree with it to 1e-15 inside the data)
+        exact = np.asarray(jacobian(
+            lambda p: anp.log(f.fitter._cumulative_hazard(p, t)) + np.zeros_like(t))(
             np.asarray(f.params, float)), float).reshape(len(t), -1)
         se = np.sqrt(np.einsum("ij,jk,ik->i", exact, f.vcov, exact))
-        _, se_fd = f._with_se(f._log_cumhaz, t)
+        _, se_fd = f._with_se(f._log_cumhaz_values, t)
         np.testing.assert_allclose(se_fd, se, rtol=1e-7, err_msg=model)
 
 

@@ -506,11 +506,6 @@ class _ModelFit:
         return len(self.params)
 
     # value and delta-method band of log H, log h at times t (t > 0)
-    def _log_cumhaz(self, p, t):
-        import autograd.numpy as anp
-
-        return anp.log(self.fitter._cumulative_hazard(p, t))
-
     def _with_se(self, fun, t):
         t = np.asarray(t, float)
         zero = np.zeros_like(t)  # some lifelines hazards are scalars (exponential): broadcast them
