@@ -396,22 +396,17 @@ def _contrast_block(sid, rs, index):
     if len(pairs) == n_pairs:
         # all pairwise contrasts: arm variances from v_ab = s_a + s_b (exact for three arms,
         # least squares beyond), estimates must be consistent around each loop
-        A = np.zeros((n_pairs, k))
-        b = np.zeros(n_pairs)
+        D = np.zeros((n_pairs, k))  # row i: arm t1 minus arm t2 of contrast i
+        y = np.array([r["y"] for r in rs])
+        v = np.array([r["v"] for r in rs])
         for i, r in enumerate(rs):
-            A[i, pos[r["t1"]]] = A[i, pos[r["t2"]]] = 1.0
-            b[i] = r["v"]
-        s = np.linalg.lstsq(A, b, rcond=None)[0]
+            D[i, pos[r["t1"]]], D[i, pos[r["t2"]]] = 1.0, -1.0
+        s = np.linalg.lstsq(np.abs(D), v, rcond=None)[0]
         # the arm estimates closest to all the contrasts (least squares weighted by their
         # variances), relative to arms[0]: rounded contrasts that are not exactly consistent then
         # give the same block whichever order the rows come in (reading only the contrasts
         # against the first-listed arm made the result depend on the order of the rows)
-        D = np.zeros((n_pairs, k))
-        y = np.zeros(n_pairs)
-        w = np.zeros(n_pairs)
-        for i, r in enumerate(rs):
-            D[i, pos[r["t1"]]], D[i, pos[r["t2"]]] = 1.0, -1.0
-            y[i], w[i] = r["y"], 1.0 / math.sqrt(r["v"])
+        w = 1.0 / np.sqrt(v)
         theta = np.zeros(k)
         theta[1:] = np.linalg.lstsq(D[:, 1:] * w[:, None], y * w, rcond=None)[0]
         for r in rs:
