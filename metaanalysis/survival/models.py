@@ -393,8 +393,9 @@ def _newton(fitter, x0, t, e, model):
         converged = False
     elif np.any(np.sqrt(np.diag(vcov)) > _FLAT_SE * (1.0 + np.abs(x))):
         # a standard error a hundred times the parameter's size: the likelihood is flat in that
-        # direction (a generalised gamma whose Q has no interior maximum stopped at Q = 4.8 with
-        # SE 1208 and a median interval of 1e-5 to 8e9), not at a maximum worth reporting
+        # direction (a generalised gamma on ten patients with three events, whose Q has no
+        # interior maximum, stopped at Q = 9.6 with SE 7068 and a median interval of 1e-206 to
+        # 6e207), not at a maximum worth reporting
         converged = False
     # climbing without a maximum: the parameters went a hundred times their start's size away
     # while the likelihood rose (a generalised gamma with Q -> -inf, more spline parameters than
