@@ -288,7 +288,8 @@ def _sof_block(results) -> str:
             # every downgrade, and every judgement the review team overrode (one that removed
             # the rule's downgrade too: the reader sees what the rule said and why it differs)
             reasons = "".join(
-                f"<li>{esc(d['domain'])}: −{d['downgrade']} {esc(d['reason'])}"
+                f"<li>{esc(d['domain'])}: "
+                + (f"−{d['downgrade']} " if d["downgrade"] else "") + esc(d["reason"])
                 + (f" † (the rule: −{d.get('rule_downgrade')})" if d.get("overridden") else "")
                 + "</li>"
                 for d in g.get("domains", [])
