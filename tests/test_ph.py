@@ -53,7 +53,8 @@ def test_reference_grid_complete():
 def test_zph_against_r(case, transform):
     a, b = _arms(case)
     ref = REF["cases"][case]["zph"][transform]
-    res = ph_test(a, b, transform=transform)
+    # R's arm = 1 is b: its coefficient is b against a, which is ph_test(b, a)
+    res = ph_test(b, a, transform=transform)
     np.testing.assert_allclose([res.chisq, res.pvalue, res.df], [ref["chisq"], ref["p"], ref["df"]], rtol=RTOL)
     np.testing.assert_allclose(res.coef, REF["cases"][case]["cox"]["coef"], rtol=RTOL)
     np.testing.assert_allclose(res.se, REF["cases"][case]["cox"]["se"], rtol=RTOL)
@@ -73,13 +74,14 @@ def test_zph_against_r(case, transform):
 def test_piecewise_against_r(case):
     a, b = _arms(case)
     ref = REF["cases"][case]["piecewise"]
-    res = piecewise_hr(a, b, ref["breaks"])
+    res = piecewise_hr(b, a, ref["breaks"])
     np.testing.assert_allclose(res.table.coef, ref["coef"], rtol=RTOL)
     np.testing.assert_allclose(res.table.se, ref["se"], rtol=RTOL)
     np.testing.assert_allclose(res.loglik, ref["loglik"], rtol=1e-9)
     assert list(res.table.columns) == ["start", "end", "coef", "se", "hr", "ci_low", "ci_high", "pvalue",
                                        "events_a", "events_b"]
-    assert res.table.events_a.sum() == a.event.sum() and res.table.events_b.sum() == b.event.sum()
+    # events_a counts the first argument's events
+    assert res.table.events_a.sum() == b.event.sum() and res.table.events_b.sum() == a.event.sum()
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -87,7 +89,7 @@ def test_piecewise_against_r(case):
 def test_tt_against_r(case, g):
     a, b = _arms(case)
     ref = REF["cases"][case]["tt"][g]
-    res = hr_over_time(a, b, g=g)
+    res = hr_over_time(b, a, g=g)
     np.testing.assert_allclose([res.coef, res.coef_time], ref["coef"], rtol=RTOL)
     np.testing.assert_allclose(res.vcov.ravel(), ref["vcov"], rtol=RTOL)
     np.testing.assert_allclose(res.loglik, ref["loglik"], rtol=1e-9)
@@ -104,7 +106,7 @@ def test_constant_hr_matches_lifelines_cox():
         a, b = _arms(case)
         df = pd.concat([a.assign(arm=0), b.assign(arm=1)], ignore_index=True)
         cph = CoxPHFitter().fit(df, "time", "event")
-        res = ph_test(a, b)
+        res = ph_test(b, a)
         # lifelines stops its Newton-Raphson at a looser tolerance (about 1e-4 absolute)
         np.testing.assert_allclose(res.coef, cph.params_["arm"], rtol=0, atol=1e-4)
         np.testing.assert_allclose(res.se, cph.standard_errors_["arm"], rtol=1e-3)
@@ -137,12 +139,13 @@ def test_simulated_change_of_hr_is_found():
 
     a = draw(0.5, 0.5)
     b = draw(0.25, 0.75)
-    pw = piecewise_hr(a, b, [1.0])
+    # b against a: HR 0.5, then 1.5
+    pw = piecewise_hr(b, a, [1.0])
     for row, truth in zip(pw.table.itertuples(), (math.log(0.5), math.log(1.5))):
         assert abs(row.coef - truth) < 3 * row.se
     assert pw.heterogeneity_pvalue < 1e-6
-    assert ph_test(a, b).pvalue < 1e-6
-    assert hr_over_time(a, b).coef_time > 0
+    assert ph_test(b, a).pvalue < 1e-6
+    assert hr_over_time(b, a).coef_time > 0 > hr_over_time(a, b).coef_time
 
 
 def test_proportional_hazards_not_rejected_under_ph():
@@ -217,6 +220,23 @@ def test_log_time_scale_refuses_events_at_time_zero():
     assert math.isfinite(ph_test(a.iloc[1:], b.iloc[1:], transform="log").chisq)
 
 
+def test_the_first_argument_is_compared_with_the_second_as_in_cox_hr():
+    # every two-arm function gives the first argument's hazard against the second's, so the same
+    # two arguments never give a ratio in one place and its inverse in another
+    a, b = _arms("lung")
+    hr = ma.cox_hr(a, b).log_hr
+    np.testing.assert_allclose(ph_test(a, b).coef, hr, rtol=1e-8)
+    assert "Cox HR (male vs female)" in ph_test(a, b, arm_names=("male", "female")).summary()
+    # known truth: a's hazard is twice b's at all times (exponential, seeded)
+    rng = np.random.default_rng(11)
+    fast = pd.DataFrame({"time": rng.exponential(0.5, 1500), "event": 1})
+    slow = pd.DataFrame({"time": rng.exponential(1.0, 1500), "event": 1})
+    assert 1.8 < ma.cox_hr(fast, slow).hr < 2.2
+    assert (piecewise_hr(fast, slow, [0.3, 0.8]).table.hr.between(1.6, 2.5)).all()
+    assert 1.8 < hr_over_time(fast, slow, g="identity").hr_at([0.5]).hr.iloc[0] < 2.2
+    assert 1.8 < math.exp(ph_test(fast, slow).coef) < 2.2
+
+
 def test_registered_names():
     assert ma.ph_test is ph_test and ma.piecewise_hr is piecewise_hr and ma.hr_over_time is hr_over_time
 
@@ -230,11 +250,11 @@ def test_plot_ph_check():
     from metaanalysis.plots.survival_models import plot_ph_check
 
     a, b = _arms("lung")
-    res = ph_test(a, b, arm_names=("male", "female"))
+    res = ph_test(b, a, arm_names=("female", "male"))  # R's reference: b (female) against a
     try:
         left, right = plot_ph_check(res)
         assert {ln.get_gid() for ln in left.get_lines()} == {"ph-logcumhaz-0", "ph-logcumhaz-1"}
-        assert [t.get_text() for t in left.get_legend().get_texts()] == ["male", "female"]
+        assert [t.get_text() for t in left.get_legend().get_texts()] == ["female", "male"]
         smooth = next(ln for ln in right.get_lines() if ln.get_gid() == "ph-smooth")
         np.testing.assert_allclose(smooth.get_ydata(), REF["cases"]["lung"]["zph"]["km"]["smooth"]["fit"], rtol=1e-6)
         pts = next(c for c in right.collections if c.get_gid() == "ph-residuals")

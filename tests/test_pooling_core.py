@@ -379,3 +379,16 @@ def test_common_effect_code_ce_is_ee_at_every_entry_point():
             ma.pool_binary(bcg.tpos, n1, bcg.cpos, n2, measure="RR", method="EE").estimate
         assert ma.pool_proportions([5, 6, 7], [20, 30, 25], method=code).estimate == \
             ma.pool_proportions([5, 6, 7], [20, 30, 25], method="EE").estimate
+
+
+@pytest.mark.parametrize("measure", ["XYZ", "logOR", "log HR", 3])
+def test_unknown_measure_is_refused(measure):
+    # the measure decides the forest plot's scale: a misspelt one would draw log odds ratios on
+    # a linear axis without a word (metafor's rma: "Unknown 'measure' specified.")
+    with pytest.raises(InputError, match="unknown measure.*GEN"):
+        pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], measure=measure)
+
+
+@pytest.mark.parametrize("measure", ["OR", "hr", "GEN", "PLO", "MEDLN", "RMSTD", None])
+def test_known_measures_are_kept_as_given(measure):
+    assert pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], measure=measure).measure == measure

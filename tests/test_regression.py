@@ -165,3 +165,9 @@ def test_bad_moderators():
         meta_regression(yi, vi, "~ x")
     with pytest.raises(InputError, match="cannot be estimated"):
         meta_regression(yi[:3], vi[:3], np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 5.0]]))
+
+
+def test_ragged_moderators_name_the_problem():
+    # numpy's own message ("inhomogeneous shape after 1 dimensions") says nothing of mods
+    with pytest.raises(InputError, match="mods has rows of different lengths"):
+        meta_regression([1, 2, 3, 4], [1, 1, 1, 1], mods=[[1, 2], [3], [4, 5], [6, 7]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -46,14 +47,21 @@ def test_two_arms_of_one_study_get_the_ph_check_and_rmst(shipped):
     assert pair["study_id"] == "veteran" and pair["arms"] == ["standard", "test"]
     a = objects["veteran_os_standard"]["ipd"]
     b = objects["veteran_os_test"]["ipd"]
-    ph = ma.ph_test(a, b)
+    ph = ma.ph_test(b, a)
     assert pair["ph_test"]["chisq"] == pytest.approx(ph.chisq, rel=1e-12)
+    # every hazard ratio of the pair is test against standard, as cox_hr(test, standard)
+    assert pair["hr_of"] == "test against standard"
+    assert pair["ph_test"]["coef"] == pytest.approx(ma.cox_hr(b, a).log_hr, rel=1e-8)
+    piece = ma.piecewise_hr(b, a, pair["piecewise_breaks"])
+    assert [p["hr"] for p in pair["piecewise"]] == pytest.approx(piece.table.hr.tolist(), rel=1e-12)
+    assert [p["events_interest"] for p in pair["piecewise"]] == piece.table.events_a.tolist()
+    assert sum(p["events_interest"] for p in pair["piecewise"]) == int(b["event"].sum())
     assert pair["ph_rejected"] == (ph.pvalue < 0.05)
     tau = min(a["time"].max(), b["time"].max())
     rmst = ma.rmst_difference(b, a, horizon=tau)
     assert pair["rmst"]["horizon"] == tau
     assert pair["rmst"]["difference"] == pytest.approx(rmst.difference, rel=1e-12)
-    events = sum(p["events_a"] + p["events_b"] for p in pair["piecewise"])
+    events = sum(p["events_interest"] + p["events_reference"] for p in pair["piecewise"])
     assert events == int(a["event"].sum() + b["event"].sum())
     # one trial of this comparison: nothing pooled, and the page is told why
     (cmp_,) = section["pooled"]["comparisons"]
@@ -199,10 +207,13 @@ def test_the_page_gives_the_level_of_the_digitised_and_network_intervals():
             "time_unit": "days", "rmst_rule": "r", "ph_test": {"chisq": 1.0, "pvalue": 0.3},
             "rmst": {"horizon": 10.0, "difference": 1.0, "ci_low": 0.5, "ci_high": 1.5},
             "piecewise": [{"start": 0.0, "end": 5.0, "hr": 1.1, "ci_low": 0.9, "ci_high": 1.3,
-                           "pvalue": 0.4, "events_a": 3, "events_b": 4}]}
+                           "pvalue": 0.4, "events_interest": 3, "events_reference": 4}]}
     html = _survival_models_block({"digitised": {"curves": [], "pairs": [pair], "level": 90}},
                                   [])
     assert "<th>HR, test against standard (90% CI)</th>" in html
+    # the events of the arm of interest sit under its own name
+    assert "<th>events, test</th><th>events, standard</th>" in html
+    assert re.search(r"<td>0–5</td><td[^>]*>3</td><td[^>]*>4</td>", html)
     net = {"title": "t", "measure": "HR",
            "effects": [{"treatment": "a", "reference": "placebo", "ratio": 0.5,
                         "ratio_ci_low": 0.4, "ratio_ci_high": 0.6, "pvalue": 0.01}],

@@ -52,7 +52,10 @@ def test_the_study_tables_comparator_is_the_reference_whatever_the_file_names(pa
     expected = ma.rmst_difference(therapy, comparator, horizon=tau)
     assert pair["rmst"]["difference"] == pytest.approx(expected.difference, rel=1e-12)
     assert pair["rmst"]["difference"] > 0
-    assert pair["ph_test"]["chisq"] == pytest.approx(ma.ph_test(comparator, therapy).chisq, rel=1e-12)
+    ph = ma.ph_test(therapy, comparator)
+    assert pair["ph_test"]["chisq"] == pytest.approx(ph.chisq, rel=1e-12)
+    assert pair["ph_test"]["coef"] == pytest.approx(ph.coef, rel=1e-12)
+    assert pair["hr_of"] == "aldesleukin against sorafenib"
 
 
 def test_a_study_outside_the_table_takes_its_control_arm_as_reference(pairs):

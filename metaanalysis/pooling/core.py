@@ -358,6 +358,28 @@ def fit_rma(y, v, X, method="REML", test="z", level=95.0, weights=None, tau2=Non
     )
 
 
+def _measure_codes() -> tuple:
+    from .. import effects as E
+
+    return ("GEN", "HR", "MEDLN", "MLN", "RMSTD", "RMSTR") + E.TWO_ARM_MEASURES + \
+        E.ONE_ARM_MEASURES + E.CONTINUOUS_MEASURES + E.INCIDENCE_TWO_ARM_MEASURES + \
+        E.INCIDENCE_ONE_ARM_MEASURES + E.CORRELATION_MEASURES
+
+
+def check_measure(measure):
+    """``measure`` as given when it is one of the codes the package knows (any case), else an
+    InputError: the measure decides the scale a forest plot draws, and a misspelt code
+    (``"logOR"``) would silently draw log odds ratios as differences. metafor's ``rma`` refuses
+    unknown codes the same way; ``"GEN"`` is its code for a generic outcome."""
+    if measure is None or measure == "":
+        return measure
+    codes = _measure_codes()
+    if not isinstance(measure, str) or measure.upper() not in codes:
+        raise InputError(f"unknown measure {measure!r}; use one of {', '.join(codes)} (GEN for any "
+                         "other outcome, drawn on a linear scale)")
+    return measure
+
+
 def validate_common(method, test, level, knha_adhoc=False):
     """Method code, test code and level checked and normalised (``FE``, ``CE`` -> ``EE``)."""
     if method not in _tau2.METHODS:
@@ -821,6 +843,7 @@ def pool(
     (0.1539, 0.0316)
     """
     method, test, level = validate_common(method, test, level, knha_adhoc)
+    measure = check_measure(measure)
     y, v, scale, pylists = _tau2._prepare(yi, vi, sei, labels)
     k = y.shape[0]
     a = None

@@ -189,7 +189,14 @@ def design_matrix(mods, *, data=None, intercept: bool = True, k: int | None = No
             X = np.column_stack([np.ones(len(frame)), X])
             names = ["intrcpt"] + names
     else:
-        X = as_float_array(mods, "mods", ndim=np.ndim(mods) if np.ndim(mods) in (1, 2) else 2)
+        try:
+            nd = np.ndim(mods)
+        except ValueError:
+            # numpy cannot even count the dimensions of rows of different lengths
+            lens = sorted({len(r) if hasattr(r, "__len__") else 1 for r in mods})
+            raise InputError(f"mods has rows of different lengths ({', '.join(map(str, lens))}); give "
+                             "one row per study with one value per moderator") from None
+        X = as_float_array(mods, "mods", ndim=nd if nd in (1, 2) else 2)
         if X.ndim == 1:
             X = X[:, None]
             names = ["mods"]

@@ -195,14 +195,16 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
         pair = {"name": key, "study_id": study, "outcome": outcome, "time_unit": unit,
                 "arms": [curve_a.arm, curve_b.arm], "reference": curve_a.arm, "reference_from": decided_by}
         try:
-            ph = ph_test(ipd_a, ipd_b, arm_names=(curve_a.arm, curve_b.arm))
+            # every hazard ratio of the pair is the arm of interest (b) against the reference
+            # (a); the functions compare their first argument with their second
+            ph = ph_test(ipd_b, ipd_a, arm_names=(curve_b.arm, curve_a.arm))
             # the horizon: the shorter of the two arms' follow-up (the RMST is not estimable
             # beyond it), as pooled RMST takes the smallest last follow-up across trials
             tau = float(min(ipd_a["time"].max(), ipd_b["time"].max()))
             events = ipd_a.loc[ipd_a["event"] == 1, "time"].tolist() + \
                 ipd_b.loc[ipd_b["event"] == 1, "time"].tolist()
             breaks = [float(b) for b in np.quantile(events, [1 / 3, 2 / 3])]
-            piece = piecewise_hr(ipd_a, ipd_b, breaks, level=level)
+            piece = piecewise_hr(ipd_b, ipd_a, breaks, level=level)
             rmst = rmst_difference(ipd_b, ipd_a, horizon=tau, level=level)
         except MetaAnalysisError as exc:
             pair["not_run"] = str(exc)
@@ -210,7 +212,11 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             continue
         pair.update({
             "ph_test": ph.to_dict(), "ph_rejected": bool(ph.to_dict().get("pvalue", 1.0) < 0.05),
-            "piecewise_breaks": breaks, "piecewise": _records(piece.to_frame()),
+            "hr_of": f"{curve_b.arm} against {curve_a.arm}",
+            "piecewise_breaks": breaks,
+            # events_a / events_b of piecewise_hr named by their arms
+            "piecewise": _records(piece.to_frame().rename(columns={
+                "events_a": "events_interest", "events_b": "events_reference"})),
             "rmst": rmst.to_dict(), "rmst_rule": "horizon = the shorter arm's last follow-up time",
         })
         section["pairs"].append(pair)

@@ -592,8 +592,8 @@ def _survival_models_block(section, figures, studies=None) -> str:
         unit = p["time_unit"]
         pw = [[f"{num(x['start'], 0)}–{num(x['end'], 0)}"
                if x.get("end") is not None and math.isfinite(x["end"])
-               else f"{num(x['start'], 0)} onwards", esc(x.get("events_b", "")),
-               esc(x.get("events_a", "")),
+               else f"{num(x['start'], 0)} onwards", esc(x.get("events_interest", "")),
+               esc(x.get("events_reference", "")),
                _interval(x["hr"], x.get("ci_low"), x.get("ci_high"), 2),
                "–" if x.get("pvalue") is None else fmt_p(x["pvalue"])]
               for x in p.get("piecewise", [])]

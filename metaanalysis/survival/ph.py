@@ -16,8 +16,10 @@ the covariate may depend on the event time: at an event time ``t`` the risk set'
 a short Newton-Raphson in numpy (lifelines' ``CoxPHFitter`` has no per-event-time covariates;
 its ``CoxTimeVaryingFitter`` would need the data split at every event time).
 
-Arm coding: ``ipd_b`` is the arm of interest (``arm = 1``), ``ipd_a`` the reference, so a hazard
-ratio below 1 favours ``b``.
+Arm coding: ``ipd_a`` is the arm of interest (``arm = 1``), ``ipd_b`` the reference, so a hazard
+ratio below 1 favours ``a``: the direction of :func:`~metaanalysis.cox_hr`,
+:func:`~metaanalysis.rmst_difference` and :func:`~metaanalysis.cox_one_stage`, which all compare
+their first argument with their second.
 
 References
 ----------
@@ -48,7 +50,7 @@ def _two_arms(ipd_a, ipd_b):
     tb, eb = _arm(ipd_b, "ipd_b")
     t = np.r_[ta, tb]
     e = np.r_[ea, eb]
-    x = np.r_[np.zeros(len(ta)), np.ones(len(tb))]
+    x = np.r_[np.ones(len(ta)), np.zeros(len(tb))]
     if e.sum() < 2:
         raise InputError("the two arms have fewer than 2 events together; no Cox model can be fitted")
     return t, e, x
@@ -115,6 +117,12 @@ class _Cox:
             try:
                 step = np.linalg.solve(info, u)
             except np.linalg.LinAlgError:
+                if np.max(np.abs(beta), initial=0.0) > 10:
+                    # the risk weights exp(beta) of a coefficient running off to +infinity make
+                    # the information vanish before the iteration limit notices the divergence
+                    raise ConvergenceError(
+                        f"Cox model: an estimate diverges ({beta.tolist()}): an arm has no events "
+                        "(in some interval)") from None
                 raise ConvergenceError(
                     "Cox model: singular information (an arm without events in an interval?)") from None
             s = 1.0
@@ -237,7 +245,7 @@ class PHTestResult(ResultMixin):
         Score test for ``arm x g(t)`` (1 df for one covariate, where cox.zph's term and GLOBAL lines agree).
     transform : str
     coef, se : float
-        Cox log hazard ratio (b vs a) and its standard error.
+        Cox log hazard ratio (a vs b) and its standard error.
     residuals : DataFrame
         ``time, x`` (g(t)), ``residual`` (scaled Schoenfeld: ``beta + d r / I``), one row per event.
     smooth : DataFrame
@@ -270,7 +278,7 @@ class PHTestResult(ResultMixin):
                 f"{'':8}{'chisq':>10}{'df':>5}{'p':>10}\n"
                 f"{'arm':<8}{fmt(self.chisq):>10}{self.df:>5g}{fmt_p(self.pvalue):>10}\n"
                 f"{'GLOBAL':<8}{fmt(self.chisq):>10}{self.df:>5g}{fmt_p(self.pvalue):>10}\n\n"
-                f"Cox HR ({self.arm_names[1]} vs {self.arm_names[0]}) = {fmt(math.exp(self.coef))} "
+                f"Cox HR ({self.arm_names[0]} vs {self.arm_names[1]}) = {fmt(math.exp(self.coef))} "
                 f"(log HR {fmt(self.coef)}, se {fmt(self.se)})\n")
 
 
@@ -293,7 +301,8 @@ def ph_test(ipd_a, ipd_b, transform: str = "km", *, arm_names=("a", "b")) -> PHT
     Parameters
     ----------
     ipd_a, ipd_b : DataFrame[time, event] or (time, event)
-        Reference arm and arm of interest (e.g. reconstructed with ``ma.reconstruct_ipd``).
+        Arm of interest and reference arm (e.g. reconstructed with ``ma.reconstruct_ipd``); the
+        hazard ratio and the residuals are those of ``a`` against ``b``.
     transform : {"km", "identity", "rank", "log"}
         Time scale g(t) of the test: ``"km"`` (R's default, 1 - pooled KM just before t), ``"identity"``,
         ``"rank"`` (ranks of all times), ``"log"``.
@@ -354,8 +363,8 @@ def ph_test(ipd_a, ipd_b, transform: str = "km", *, arm_names=("a", "b")) -> PHT
     resid = pd.DataFrame({"time": ev_times, "x": xs, "residual": scaled})
     gx, fit, lo, hi = _ns_smooth(xs, scaled, d / i_beta)
     smooth = pd.DataFrame({"x": gx, "fit": fit, "ci_low": lo, "ci_high": hi})
-    ta, ea = t[x == 0], e[x == 0]
-    tb, eb = t[x == 1], e[x == 1]
+    ta, ea = t[x == 1], e[x == 1]
+    tb, eb = t[x == 0], e[x == 0]
     lch = pd.concat([_log_cumhaz(ta, ea, arm_names[0]), _log_cumhaz(tb, eb, arm_names[1])], ignore_index=True)
     return PHTestResult(chisq, 1.0, p, transform, float(beta[0]), float(math.sqrt(var[0, 0])), resid, smooth, lch,
                         tuple(str(a) for a in arm_names))
@@ -367,7 +376,7 @@ def ph_test(ipd_a, ipd_b, transform: str = "km", *, arm_names=("a", "b")) -> PHT
 
 @dataclass(frozen=True, eq=False, repr=False)
 class PiecewiseHRResult(ResultMixin):
-    """Hazard ratio (b vs a) per interval ``(start, end]`` (see :func:`piecewise_hr`).
+    """Hazard ratio (a vs b) per interval ``(start, end]`` (see :func:`piecewise_hr`).
 
     Attributes
     ----------
@@ -414,7 +423,7 @@ class PiecewiseHRResult(ResultMixin):
 
 
 def piecewise_hr(ipd_a, ipd_b, breaks, level: float = 95) -> PiecewiseHRResult:
-    """Hazard ratio of ``b`` vs ``a`` in each interval between ``breaks``.
+    """Hazard ratio of ``a`` vs ``b`` in each interval between ``breaks``.
 
     The model of R's ``coxph(Surv(tstart, time, status) ~ arm:strata(tgroup), data = survSplit(d,
     cut = breaks, episode = "tgroup"))``: one log HR per interval ``(0, b1], (b1, b2], ...,
@@ -423,6 +432,7 @@ def piecewise_hr(ipd_a, ipd_b, breaks, level: float = 95) -> PiecewiseHRResult:
     Parameters
     ----------
     ipd_a, ipd_b : DataFrame[time, event] or (time, event)
+        Arm of interest and reference arm.
     breaks : sequence of float
         Increasing cut points, inside the follow-up.
     level : float
@@ -433,7 +443,7 @@ def piecewise_hr(ipd_a, ipd_b, breaks, level: float = 95) -> PiecewiseHRResult:
     >>> rng = np.random.default_rng(0)
     >>> a = pd.DataFrame({"time": rng.exponential(1.0, 400), "event": 1})
     >>> b = pd.DataFrame({"time": rng.exponential(2.0, 400), "event": 1})
-    >>> piecewise_hr(a, b, [0.5]).table.hr.round(2).tolist()  # b's hazard is half a's: 0.5
+    >>> piecewise_hr(b, a, [0.5]).table.hr.round(2).tolist()  # b's hazard is half a's: 0.5
     [0.64, 0.57]
     """
     import pandas as pd
@@ -466,8 +476,8 @@ def piecewise_hr(ipd_a, ipd_b, breaks, level: float = 95) -> PiecewiseHRResult:
         "start": edges[:-1], "end": edges[1:], "coef": beta, "se": se, "hr": np.exp(beta),
         "ci_low": np.exp(beta - z * se), "ci_high": np.exp(beta + z * se),
         "pvalue": 2 * norm.sf(np.abs(beta / se)),
-        "events_a": [int(((ev_int == j) & (e == 1) & (x == 0)).sum()) for j in range(len(beta))],
-        "events_b": [int(((ev_int == j) & (e == 1) & (x == 1)).sum()) for j in range(len(beta))],
+        "events_a": [int(((ev_int == j) & (e == 1) & (x == 1)).sum()) for j in range(len(beta))],
+        "events_b": [int(((ev_int == j) & (e == 1) & (x == 0)).sum()) for j in range(len(beta))],
     })
     c = np.diff(np.eye(len(beta)), axis=0)
     diff = c @ beta
@@ -482,7 +492,7 @@ def piecewise_hr(ipd_a, ipd_b, breaks, level: float = 95) -> PiecewiseHRResult:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class TimeVaryingHRResult(ResultMixin):
-    """``log HR(t) = coef + coef_time * g(t)`` (b vs a), see :func:`hr_over_time`.
+    """``log HR(t) = coef + coef_time * g(t)`` (a vs b), see :func:`hr_over_time`.
 
     Attributes
     ----------
@@ -552,7 +562,7 @@ def _norm_sf(z):
 
 
 def hr_over_time(ipd_a, ipd_b, g: str = "log", times=None, level: float = 95) -> TimeVaryingHRResult:
-    """Hazard ratio (b vs a) that changes with time: ``log HR(t) = b + c g(t)``.
+    """Hazard ratio (a vs b) that changes with time: ``log HR(t) = b + c g(t)``.
 
     R's ``coxph(Surv(time, status) ~ arm + tt(arm), tt = function(x, t, ...) x * log(t))`` for
     ``g = "log"`` (``x * t`` for ``"identity"``).
@@ -560,6 +570,7 @@ def hr_over_time(ipd_a, ipd_b, g: str = "log", times=None, level: float = 95) ->
     Parameters
     ----------
     ipd_a, ipd_b : DataFrame[time, event] or (time, event)
+        Arm of interest and reference arm.
     g : {"log", "identity"}
     times : array_like, optional
         Grid for ``curve``; default 50 points over the event times.
