@@ -340,12 +340,58 @@ def test_symmetric_set_fills_nothing(mu, distances, variances, method, estimator
 def test_functions_for_models_without_moderators_refuse_a_meta_regression():
     # refitting without the moderators answered another question under the regression's name
     # (egger_test gave z = -0.80, the intercept-only fit's; metafor's regtest with ablat gives
-    # -0.60), and influence() crashed; metafor's trimfill, leave1out, cumul and ranktest refuse
+    # -0.60, which egger_test now gives, see below), and influence() crashed; metafor's
+    # trimfill, leave1out, cumul and ranktest refuse
     bcg = ma.load_bcg()
     es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
     reg = ma.meta_regression(es.yi, es.vi, mods=bcg.ablat)
-    for f in (ma.egger_test, ma.trim_and_fill, ma.rank_test, ma.leave_one_out, ma.cumulative,
+    assert ma.egger_test(reg).statistic == pytest.approx(-0.5989504825, rel=1e-8)
+    for f in (ma.trim_and_fill, ma.rank_test, ma.leave_one_out, ma.cumulative,
               ma.influence, ma.baujat_coordinates):
         with pytest.raises(InputError, match="model without moderators .* RegressionResult"):
             f(reg)
     assert len(ma.rstudent(reg).to_frame()) == 13  # the case diagnostics it points to work
+
+
+# --------------------------------------------------------------------------------------------
+# regtest on a meta-regression (tests/reference/regtest_mods.R)
+
+MODS_REF = json.loads((Path(__file__).parent / "reference" / "regtest_mods.json").read_text())
+# R's factor() is patsy's C()
+_MODS_FORMULA = {"~ablat": "~ ablat", "~ablat+year": "~ ablat + year",
+                 "~factor(alloc)": "~ C(alloc)", "~ablat-1": "~ ablat - 1"}
+
+
+@pytest.mark.parametrize("name", sorted(MODS_REF["cases"]))
+def test_egger_on_a_meta_regression_matches_regtest(name):
+    import pandas as pd
+
+    case, d = MODS_REF["cases"][name], MODS_REF["data"]
+    data = pd.DataFrame({k: d[k] for k in ("yi", "vi", "ablat", "year", "alloc")})
+    reg = ma.meta_regression(data.yi, data.vi, mods=_MODS_FORMULA[case["mods"].replace(" ", "")],
+                             data=data, method=case["method"], test=case["test"])
+    assert reg.p == len(case["coef_names"])
+    for key, ref in case["regtest"].items():
+        model, predictor = key.split("_")
+        out = ma.egger_test(reg, model=model, predictor=predictor, ni=d["ni"])
+        np.testing.assert_allclose([out.statistic, out.pvalue, out.slope],
+                                   [ref["statistic"], ref["pvalue"], ref["slope"]], rtol=1e-6,
+                                   err_msg=f"{name} {key}")
+        assert (math.isnan(out.df) if ref["df"] is None else out.df == ref["df"]), key
+        # metafor gives no limit estimate for a model with moderators
+        assert ref["estimate"] is None and math.isnan(out.estimate)
+        assert out.moderators == tuple(n for n in reg.coef_names if n != "intrcpt")
+
+
+def test_egger_on_a_meta_regression_refuses_what_cannot_be_estimated():
+    bcg = ma.load_bcg()
+    es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    sei = np.sqrt(np.asarray(es.vi))
+    # the predictor already a moderator: its slope is not identifiable
+    reg = ma.meta_regression(es.yi, es.vi, mods=np.column_stack([bcg.ablat, 2 * sei]))
+    with pytest.raises(InputError, match="linear combination of the moderators"):
+        ma.egger_test(reg)
+    # three coefficients with the predictor need 5 studies for one residual degree of freedom
+    few = ma.meta_regression(es.yi[:4], es.vi[:4], mods=np.column_stack([bcg.ablat[:4], bcg.year[:4]]))
+    with pytest.raises(InputError, match="at least 5 studies .* 3 coefficients"):
+        ma.egger_test(few)

@@ -131,16 +131,19 @@ def _refit_like(res, keep, *, labels=None):
     )
 
 
-def _regression(yi, vi, x, *, method, test, level, weights=None, tau2=None, control=None):
-    """Meta-regression of yi on an intercept and ``x`` (the model of metafor's ``regtest``).
+def _regression(yi, vi, x, *, method, test, level, weights=None, tau2=None, control=None,
+                X0=None):
+    """Meta-regression of yi on ``X0`` (an intercept by default) and ``x`` (the model of
+    metafor's ``regtest``).
 
     Returns ``(coef, se, statistic, pvalue, ci_low, ci_high, df)``: coefficient-wise arrays
-    (intercept first) and ``df`` the degrees of freedom of t tests (``nan`` for z tests).
+    (``x`` last) and ``df`` the degrees of freedom of t tests (``nan`` for z tests).
     """
     from .core import fit_rma
 
     k = len(yi)
-    X = np.column_stack([np.ones(k), np.asarray(x, dtype=float)])
+    X0 = np.ones((k, 1)) if X0 is None else X0
+    X = np.column_stack([X0, np.asarray(x, dtype=float)])
     fit = fit_rma(np.asarray(yi, dtype=float), np.asarray(vi, dtype=float), X, method, test,
                   level, weights, tau2, control)
     df = math.nan if fit.df is None else float(fit.df)
@@ -173,6 +176,8 @@ class EggerResult(ResultMixin):
     model : str
         ``"rma"`` (meta-regression with the input's tau² method and test) or ``"lm"`` (weighted
         least squares with a multiplicative dispersion, Egger's original test).
+    moderators : tuple of str
+        The moderators of a meta-regression the test was added to (empty for a pooled fit).
     predictor : str
         ``"sei"``, ``"vi"``, ``"ni"``, ``"ninv"``, ``"sqrtni"`` or ``"sqrtninv"``.
     method, test : str
@@ -196,6 +201,7 @@ class EggerResult(ResultMixin):
     test: str
     level: float
     k: int
+    moderators: tuple = ()
 
     def to_dict(self) -> dict:
         return jsonable(
@@ -213,6 +219,7 @@ class EggerResult(ResultMixin):
                 "test": self.test,
                 "level": self.level,
                 "k": self.k,
+                "moderators": list(self.moderators),
             }
         )
 
@@ -230,6 +237,10 @@ class EggerResult(ResultMixin):
             "",
             f"Model:     {model}",
             f"Predictor: {_PREDICTOR_NAMES[self.predictor]}",
+        ]
+        if self.moderators:
+            lines.append(f"Moderators in the model: {', '.join(self.moderators)}")
+        lines += [
             "",
             f"Test for Funnel Plot Asymmetry: {name} = {fmt(self.statistic)}{df}, "
             f"p = {fmt_p(self.pvalue)}",
@@ -255,12 +266,16 @@ def egger_test(res, model: str = "rma", predictor: str = "sei", *, ni=None) -> E
     different from zero indicates small-study effects. With ``model="rma"`` (metafor's default) the
     regression is a meta-regression with the input's tau² method, test and level; with
     ``model="lm"`` it is a weighted least-squares regression with weights ``1/vi`` and a
-    multiplicative dispersion parameter (Egger et al. 1997), tested with t on ``k - 2`` df.
+    multiplicative dispersion parameter (Egger et al. 1997), tested with t on ``k - 2`` df
+    (``k - p - 1`` for a meta-regression with p coefficients).
 
     Parameters
     ----------
-    res : PoolResult
-        An intercept-only fit from :func:`metaanalysis.pool`.
+    res : PoolResult or RegressionResult
+        A fit from :func:`metaanalysis.pool`, or a meta-regression from
+        :func:`metaanalysis.meta_regression`: the predictor is then added to its moderators, as
+        ``regtest`` does for a model with moderators, and there is no limit estimate (metafor
+        reports none either: the intercept is the effect at moderators of zero).
     model : {"rma", "lm"}
         Type of regression (see above).
     predictor : {"sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"}
@@ -277,8 +292,9 @@ def egger_test(res, model: str = "rma", predictor: str = "sei", *, ni=None) -> E
     Raises
     ------
     InputError
-        Fewer than 3 studies, an unknown model or predictor, missing or bad ``ni``, or a
-        predictor that does not vary across studies.
+        Fewer than 3 studies (the number of coefficients plus 2 for a meta-regression), an
+        unknown model or predictor, missing or bad ``ni``, or a predictor that does not vary
+        across studies (or is a linear combination of the moderators).
 
     Examples
     --------
@@ -300,10 +316,18 @@ def egger_test(res, model: str = "rma", predictor: str = "sei", *, ni=None) -> E
         raise InputError(
             f"predictor={predictor!r} is not known; use one of {', '.join(EGGER_PREDICTORS)}"
         )
-    yi, vi, _ = _study_arrays(res)
+    if hasattr(res, "X") and hasattr(res, "coef_names") and not hasattr(res, "estimate"):
+        yi, vi = np.asarray(res.yi, dtype=float), np.asarray(res.vi, dtype=float)
+        X0 = np.asarray(res.X, dtype=float)
+        moderators = tuple(n for n in res.coef_names if n != "intrcpt")
+    else:
+        yi, vi, _ = _study_arrays(res)
+        X0, moderators = np.ones((len(yi), 1)), ()
     k = len(yi)
-    if k < EGGER_MIN_K:
-        raise InputError(f"egger_test needs at least {EGGER_MIN_K} studies; the fit has k = {k}")
+    need = max(EGGER_MIN_K, X0.shape[1] + 2)
+    if k < need:
+        what = (f"a meta-regression with {X0.shape[1]} coefficients" if moderators else "the fit")
+        raise InputError(f"egger_test needs at least {need} studies for {what}; it has k = {k}")
     if predictor in ("sei", "vi"):
         x = np.sqrt(vi) if predictor == "sei" else vi.copy()
     else:
@@ -323,6 +347,12 @@ def egger_test(res, model: str = "rma", predictor: str = "sei", *, ni=None) -> E
             f"the predictor {predictor!r} is the same for every study, so it cannot be separated "
             "from the intercept (metafor: model matrix not of full rank)"
         )
+    if moderators:
+        resid = x - X0 @ np.linalg.lstsq(X0, x, rcond=None)[0]
+        if np.linalg.norm(resid) <= 1e-10 * np.linalg.norm(x):
+            raise InputError(f"the predictor {predictor!r} is a linear combination of the "
+                             f"moderators ({', '.join(moderators)}), so its slope cannot be "
+                             "estimated (metafor: model matrix not of full rank)")
     level = check_level(getattr(res, "level", 95))
     method = res.method
     test = getattr(res, "test", "z")
@@ -331,36 +361,37 @@ def egger_test(res, model: str = "rma", predictor: str = "sei", *, ni=None) -> E
         coef, se, stat, pval, lo, hi, df = _regression(
             yi, vi, x, method=method, test=test, level=level, weights=_user_weights(res),
             tau2=res.tau2 if getattr(res, "tau2_fixed", False) else None,
-            control=getattr(res, "control", None),
+            control=getattr(res, "control", None), X0=X0,
         )
-        statistic, pvalue, slope = float(stat[1]), float(pval[1]), float(coef[1])
+        statistic, pvalue, slope = float(stat[-1]), float(pval[-1]), float(coef[-1])
         est, ci_low, ci_high = float(coef[0]), float(lo[0]), float(hi[0])
         out_test = test
     else:
-        statistic, pvalue, df, est, ci_low, ci_high, slope = _egger_lm(yi, vi, x, level)
+        statistic, pvalue, df, est, ci_low, ci_high, slope = _egger_lm(yi, vi, x, level, X0)
         out_test, method = "t", "lm"
-    if predictor not in _LIMIT_PREDICTORS:
+    if predictor not in _LIMIT_PREDICTORS or moderators or X0.shape[1] != 1:
         est = ci_low = ci_high = math.nan
     return EggerResult(
         statistic=statistic, pvalue=pvalue, df=float(df), estimate=est, ci_low=ci_low,
         ci_high=ci_high, slope=slope, model=model, predictor=predictor, method=method,
-        test=out_test, level=level, k=k,
+        test=out_test, level=level, k=k, moderators=moderators,
     )
 
 
-def _egger_lm(yi, vi, x, level):
-    """Weighted least squares of yi on (1, x) with weights 1/vi and estimated dispersion."""
+def _egger_lm(yi, vi, x, level, X0=None):
+    """Weighted least squares of yi on ``X0`` (an intercept by default) and x, with weights 1/vi
+    and estimated dispersion."""
     from scipy import stats
 
     k = len(yi)
-    X = np.column_stack([np.ones(k), x])
+    X = np.column_stack([np.ones((k, 1)) if X0 is None else X0, x])
     w = 1.0 / vi
     sw = np.sqrt(w)
     # QR on the scaled design: numerically kinder than the normal equations
     q, r = np.linalg.qr(X * sw[:, None])
     coef = np.linalg.solve(r, q.T @ (yi * sw))
     resid = yi - X @ coef
-    df = k - 2
+    df = k - X.shape[1]
     sigma2 = float(np.sum(w * resid**2)) / df
     f = sw * (X @ coef)
     if math.isfinite(sigma2) and sigma2 < (np.mean(f) ** 2 + np.var(f, ddof=1)) * 1e-30:
@@ -376,8 +407,8 @@ def _egger_lm(yi, vi, x, level):
     pval = 2 * stats.t.sf(np.abs(tstat), df)
     crit = stats.t.isf((1 - level / 100) / 2, df)
     return (
-        float(tstat[1]), float(pval[1]), float(df), float(coef[0]),
-        float(coef[0] - crit * se[0]), float(coef[0] + crit * se[0]), float(coef[1]),
+        float(tstat[-1]), float(pval[-1]), float(df), float(coef[0]),
+        float(coef[0] - crit * se[0]), float(coef[0] + crit * se[0]), float(coef[-1]),
     )
 
 
