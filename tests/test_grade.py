@@ -7,6 +7,7 @@ side of its threshold); the pooled numbers come from ``ma.pool``, checked agains
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,29 @@ def test_risk_of_bias_boundary_at_a_quarter_of_the_weight():
         assert g.fit.weights[0] == pytest.approx(share)
         a = assess(g, rob={"s0": "high", "s1": "low"}, characteristics=CHAR)
         assert dom(a, "risk of bias").downgrade == expected, share
+
+
+def test_risk_of_bias_reason_names_the_studies_and_domains_behind_it():
+    # the footnote says which concern it is (audit: "weight with some concerns 100%" alone does
+    # not); a study judged low is not listed even when concerns are given for it
+    g = group([-0.5, -0.5], [0.01, 0.01])
+    concerns = {"s0": ["some concerns in D4 measurement of the outcome"],
+                "s1": ["some concerns in D2 deviations from intended interventions"]}
+    a = assess(g, rob={"s0": "some concerns", "s1": "low"}, characteristics=CHAR,
+               rob_concerns=concerns)
+    reason = dom(a, "risk of bias").reason
+    assert reason.endswith("(s0: some concerns in D4 measurement of the outcome)")
+    assert "s1" not in reason and dom(a, "risk of bias").downgrade == 1
+
+
+def test_the_shipped_reviews_risk_of_bias_reasons_name_the_domain():
+    # from data/risk_of_bias.csv: REALITY's only concern for PFS is D4 (investigator-assessed)
+    review = ma.run_review(Path(__file__).resolve().parents[1] / "data" / "studies.csv")
+    reason = dom(review.grade["pfs_hr/apatinib"], "risk of bias").reason
+    assert reason == ("serious: weight at high risk 0%, with some concerns 100% (reality: some "
+                      "concerns in D4 measurement of the outcome)")
+    assert "alter01032: some concerns in D1 randomisation process, D4 measurement of the " \
+        "outcome" in dom(review.grade["pfs_hr/anlotinib"], "risk of bias").reason
 
 
 def test_inconsistency_rule_and_boundary():

@@ -323,6 +323,28 @@ def test_summary_of_findings_says_what_its_empty_and_unassessed_cells_mean(repor
     assert "judged on the z interval of the same fit, 0.15 to 0.25" in imp["reason"]
 
 
+def test_the_grade_rules_in_force_are_recorded_and_the_page_reads_them(report):
+    # the thresholds a judgement used are in results.json (the protocol's [grade] over the
+    # defaults); the page's "not assessable" note takes its number from there, not from a
+    # judgement's wording
+    import copy
+    from dataclasses import asdict
+
+    from metaanalysis.report.html import _sof_block
+    from metaanalysis.review import read_protocol
+    from metaanalysis.review.grade import GradeRules
+
+    _, res = report
+    rules = res.results["protocol"]["grade_rules"]
+    declared = read_protocol(Path(res.results["protocol"]["path"])).grade
+    assert rules["two_study_interval"] == declared["two_study_interval"] == "z"
+    assert rules["ois_participants"] == declared["ois_participants"]
+    assert rules["small_study_min_k"] == asdict(GradeRules())["small_study_min_k"] == 10
+    changed = copy.deepcopy(res.results)
+    changed["protocol"]["grade_rules"]["small_study_min_k"] = 8
+    assert "not assessable (fewer than 8 studies) for sorafenib" in _sof_block(changed)
+
+
 def test_an_override_that_removes_a_downgrade_is_shown(tmp_path):
     # the review team's judgement replaces the rule's; the page and the exports show it (†) with
     # what the rule said, also when the override removes a downgrade

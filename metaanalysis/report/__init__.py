@@ -47,12 +47,16 @@ def run_analyses(table, *, protocol=None, trials=None):
     objects the figures draw.
     """
     from ..review import run_review
+    from ..review.grade import grade_rules
 
     review = run_review(table, protocol=protocol, trials=trials)
     analyses, sensitivity, declared = analysis_records(review)
     results = {
         "protocol": {"path": str(review.protocol.path), "review": review.protocol.review,
-                     "analyses": declared},
+                     "analyses": declared,
+                     # the GRADE rules in force (the protocol's [grade] over the defaults), so
+                     # that every threshold a judgement used can be read back
+                     "grade_rules": grade_rules(review.protocol)},
         "analyses": analyses,
         "sensitivity": sensitivity,
         "excluded": review.excluded,

@@ -266,7 +266,7 @@ def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
 
 def _sof_block(results) -> str:
     """Summary of findings: one table per primary outcome, certainty with every downgrade."""
-    from ..review.grade import shown_in_table
+    from ..review.grade import GradeRules, shown_in_table
 
     rows_by = {}
     for r in results.get("summary_of_findings", []):
@@ -313,8 +313,10 @@ def _sof_block(results) -> str:
             d["domain"] == "publication bias" and d["reason"].startswith("not assessable")
             for d in grade.get(r["id"], {}).get("domains", []))]
         if unassessed:
-            assumption.append("publication bias not assessable (fewer than "
-                              f"{_min_k(grade)} studies) for " + ", ".join(unassessed))
+            min_k = (results.get("protocol") or {}).get("grade_rules", {}).get(
+                "small_study_min_k", GradeRules.small_study_min_k)
+            assumption.append(f"publication bias not assessable (fewer than {min_k} studies) "
+                              "for " + ", ".join(unassessed))
         out.append(table_html(["therapy", "relative effect (95% CI)", "with placebo",
                                "with therapy", "difference", "participants (studies)",
                                "certainty (GRADE)"], body, numeric=(5,),
@@ -322,19 +324,6 @@ def _sof_block(results) -> str:
         if assumption:
             out.append(f'<p class="note">{esc("; ".join(assumption))}.</p>')
     return "".join(out)
-
-
-def _min_k(grade) -> str:
-    """The number of studies below which publication bias was not assessable (from its reason)."""
-    import re
-
-    for g in grade.values():
-        for d in g.get("domains", []):
-            m = re.search(r"< (\d+) studies", d["reason"]) if d["domain"] == "publication bias" \
-                else None
-            if m:
-                return m.group(1)
-    return "10"
 
 
 def _prisma_block(prisma, figures) -> str:

@@ -303,6 +303,33 @@ def _load_risk_of_bias(given, default_path, table, trials):
     return read_risk_of_bias(path, studies=table, trials=trials)
 
 
+def _rob_concerns(rob, outcome, studies) -> dict:
+    """``{study_id: ["some concerns in D1 randomisation process, D4 measurement of the
+    outcome", ...]}``, one entry per judgement: the domains not judged low for one analysis
+    outcome, named as the study's tool names them (what a GRADE footnote on risk of bias points
+    to)."""
+    from .grade import rob_outcome
+    from .risk_of_bias import OVERALL, TOOLS
+
+    if rob is None:
+        return {}
+    f = rob.frame
+    group = rob_outcome(outcome, set(f["outcome"]))
+    if group is None:
+        return {}
+    rows = f[(f["outcome"] == group) & (f["domain"].str.lower() != OVERALL.lower())
+             & f["study_id"].isin(studies)
+             & (f["judgement"].astype(str).str.strip().str.lower() != "low")]
+    by = {}
+    for r in rows.itertuples():
+        tool = TOOLS.get(getattr(r, "tool", ""), None)
+        name = tool.label(r.domain).lower() if tool is not None else ""
+        label = f"{r.domain}{' ' + name if name and name != r.domain.lower() else ''}"
+        by.setdefault(r.study_id, {}).setdefault(str(r.judgement).strip(), []).append(label)
+    return {s: [f"{j} in {', '.join(labels)}" for j, labels in js.items()]
+            for s, js in by.items()}
+
+
 def _rob_overall(rob, outcome, studies) -> dict:
     """``{study_id: overall judgement}`` for one analysis outcome."""
     from .grade import rob_outcome
@@ -336,7 +363,8 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
         for g in run.groups:
             studies = list(g.entries["study_id"])
             a = assess(g, rob=_rob_overall(rob, run.analysis.outcome, studies),
-                       characteristics=chars, rules=rules, overrides=overrides.get(g.id))
+                       characteristics=chars, rules=rules, overrides=overrides.get(g.id),
+                       rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies))
             grade[g.id] = a
             sof.append(summary_of_findings(g, table.frame, a))
     return grade, sof

@@ -89,6 +89,14 @@ class GradeRules:
     two_study_interval: str = "z"
 
 
+def grade_rules(protocol) -> dict:
+    """The GRADE rules a protocol puts in force (its ``[grade]`` table over the defaults), as a
+    JSON-ready dict."""
+    from dataclasses import asdict
+
+    return jsonable(asdict(GradeRules(**protocol.grade)))
+
+
 # the values of GradeRules' text fields (the protocol's [grade] table is checked against them)
 RULE_CHOICES = {"two_study_interval": ("z", "primary")}
 
@@ -142,13 +150,19 @@ def _share(weights: dict, studies) -> float:
     return float(sum(weights.get(s, 0.0) for s in studies))
 
 
-def _risk_of_bias(weights, rob, rules) -> DomainJudgement:
+def _risk_of_bias(weights, rob, rules, concerns=None) -> DomainJudgement:
     cats = {s: rob_category(rob.get(s)) for s in weights}
     missing = [s for s, c in cats.items() if c is None]
     w_missing = _share(weights, missing)
     w_high = _share(weights, [s for s, c in cats.items() if c == "high"])
     w_some = _share(weights, [s for s, c in cats.items() if c == "some"])
     shares = f"weight at high risk {w_high:.0%}, with some concerns {w_some:.0%}"
+    # the domains behind the shares, study by study (a footnote names the concern, not only its
+    # weight)
+    named = [f"{s}: {'; '.join(concerns[s])}" for s, c in cats.items()
+             if c in ("high", "some") and (concerns or {}).get(s)]
+    if named:
+        shares += " (" + "; ".join(named) + ")"
     if w_high >= rules.rob_high_two:
         return DomainJudgement("risk of bias", 2, f"very serious: {shares}")
     if w_high >= rules.rob_high_one or w_high + w_some >= rules.rob_any_one:
@@ -302,7 +316,7 @@ def _publication_bias(fit, rules) -> DomainJudgement:
 
 
 def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
-           participants=None) -> GradeAssessment:
+           participants=None, rob_concerns=None) -> GradeAssessment:
     """The GRADE certainty of one estimate (a :class:`~metaanalysis.review.analyses.GroupResult`).
 
     Parameters
@@ -319,6 +333,9 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
         ``{domain: (downgrade, reason)}``: a judgement the review team made differently, with why.
     participants : float, optional
         Participants in the estimate (default: from its entries).
+    rob_concerns : dict, optional
+        ``{study_id: ["some concerns in D4 measurement of the outcome", ...]}``: the domains
+        behind a study's overall judgement, named in the risk-of-bias reason.
 
     Examples
     --------
@@ -344,7 +361,7 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
     start = "high" if designs <= {"rct"} else "low"
     null = group.analysis.null_on_scale()
     domains = [
-        _risk_of_bias(weights, rob, rules),
+        _risk_of_bias(weights, rob, rules, rob_concerns),
         _inconsistency(fit, null, rules),
         _indirectness(weights, characteristics, rules),
         _imprecision(*_judged_interval(group, rules), group.analysis, participants, rules),
