@@ -35,9 +35,15 @@ def test_docx_holds_the_summary_of_findings(tables):
     assert first[1] == expected["Therapy"].iloc[0]
     assert first[2] == expected["Relative effect (95% CI)"].iloc[0]
     assert first[header.index("Certainty (GRADE)")] in ("high", "moderate", "low", "very low")
-    # the model behind the months of "With therapy" is said under the table, as on the page
+    # a hazard ratio's risks by the time point, then its modelled medians in their own columns
+    assert header.index("With therapy") < header.index("Median with therapy (modelled)")
+    row = dict(zip(header, [c.text for c in sof.rows[1].cells]))
+    assert row["With placebo"].endswith("progressed or died by 12 months")
+    assert row["Median with therapy (modelled)"].startswith("median ")
+    # the model behind "With therapy" is said under the table, as on the page
     notes = tables["Summary of findings"].attrs["notes"]
-    assert any("assuming exponential survival" in n for n in notes)
+    assert any("assuming exponential survival" in n and "proportional hazards" in n
+               for n in notes)
     texts = [p.text for p in doc.paragraphs]
     assert all(n in texts for n in notes)
 

@@ -296,15 +296,24 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
     from metaanalysis.studies import TIME_UNITS_IN_MONTHS
 
     m = float(np.median([4.0, 26.0 * TIME_UNITS_IN_MONTHS["weeks"]]))
-    assert row["comparator"] == f"median {m:.1f} months"
+    assert row["comparator_median"] == f"median {m:.1f} months"
     hr = math.exp(g.fit.estimate)
-    assert row["with_therapy"].startswith(f"median {m / hr:.1f} months")
+    assert row["median_with_therapy"].startswith(f"median {m / hr:.1f} months")
+    # the absolute effects are risks by 12 months (PFS), from the same median under a constant
+    # hazard: placebo 1 - 0.5^(12/m), therapy 1 - 0.5^(12 HR / m)
+    s_c = 0.5 ** (12 / m)
+    assert row["time_point"] == 12.0
+    assert row["comparator"] == f"{1000 * (1 - s_c):.0f} per 1,000 progressed or died by 12 months"
+    lo, hi = (math.exp(g.fit.estimate + z * g.fit.se) for z in (-1.959963984540054, 1.959963984540054))
+    assert row["with_therapy"] == (f"{1000 * (1 - s_c ** hr):.0f} per 1,000 "
+                                   f"({1000 * (1 - s_c ** lo):.0f}–{1000 * (1 - s_c ** hi):.0f})")
+    assert row["difference"].startswith(f"{round(1000 * (s_c - s_c ** hr)):+d} per 1,000 (")
     w = 26.0 * TIME_UNITS_IN_MONTHS["weeks"]
     assert row["reported_with_therapy"] == (f"9.0 months (TRIAL A; placebo 4.0 months), not reached "
                                             f"(TRIAL B; placebo {w:.1f} months)")
-    assert "exponential" in row["assumption"]
+    assert "exponential" in row["assumption"] and "proportional hazards" in row["assumption"]
     # one trial reached the median with the therapy: the model is read against it, no flag
-    assert "extrapolated" not in row["with_therapy"] and row["extrapolated"] == ""
+    assert "extrapolated" not in row["median_with_therapy"] and row["extrapolated"] == ""
     # no trial reached it: the modelled median is an extrapolation, and the row says so with the
     # follow-up the trials report
     fu = pd.DataFrame([("s1", "FU", "median", "all", 18.1, "months", "", "", "", ""),
@@ -313,10 +322,62 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
     frame.loc[4, ["value", "status"]] = [float("nan"), "not_reached"]
     row = summary_of_findings(g, pd.concat([frame, fu], ignore_index=True),
                               assess(g, characteristics=CHAR))
-    assert row["with_therapy"].endswith("(extrapolated)") and row["difference"].endswith("(extrapolated)")
+    assert row["median_with_therapy"].endswith("(extrapolated)")
+    assert row["median_difference"].endswith("(extrapolated)")
+    assert not row["with_therapy"].endswith("(extrapolated)")  # 12 months is within 18.1
     assert row["extrapolated"] == ("no trial reached the median with the therapy (TRIAL B: "
                                    "median follow-up 18.1 months)")
     assert "extrapolated" not in row["assumption"]   # one assumption text for every row
+
+
+def test_summary_of_findings_for_a_hazard_ratio_prefers_reported_landmark_rates():
+    # every trial reports the placebo arm's 24-month OS rate: the baseline is their median, not
+    # the constant-hazard survival from the medians; the time point follows the rules
+    import dataclasses
+
+    g = group([math.log(0.7), math.log(0.8)], [0.02, 0.03], trial=["TRIAL A", "TRIAL B"])
+    os_ = dataclasses.replace(g.analysis, outcome="OS")
+    g = GroupResult(g.id, os_, g.group, g.role, g.entries, g.fit, None)
+    cols = ["study_id", "outcome", "measure", "therapy", "value", "unit", "time_point",
+            "population", "data_cut", "assessor", "status"]
+    frame = pd.DataFrame([
+        ("s0", "OS", "median", "placebo", 30.0, "months", float("nan"), "", "", "", ""),
+        ("s1", "OS", "median", "placebo", 20.0, "months", float("nan"), "", "", "", ""),
+        ("s0", "OS", "rate", "placebo", 0.60, "months", 24.0, "", "", "", ""),
+        ("s1", "OS", "rate", "placebo", 0.50, "months", 24.0, "", "", "", ""),
+        ("s1", "OS", "rate", "placebo", 0.80, "months", 12.0, "", "", "", ""),
+        ("s0", "OS", "rate", "placebo", 0.10, "months", 24.0, "prior TKI", "", "", ""),
+    ], columns=cols)
+    a = assess(g, characteristics=CHAR)
+    row = summary_of_findings(g, frame, a)
+    s_c, hr = 0.55, math.exp(g.fit.estimate)
+    assert row["time_point"] == 24.0
+    assert row["comparator"] == f"{1000 * (1 - s_c):.0f} per 1,000 died by 24 months"
+    assert row["with_therapy"].startswith(f"{1000 * (1 - s_c ** hr):.0f} per 1,000 (")
+    assert "24-month rate the trials report in the placebo arms" in row["assumption"]
+    # one trial without the rate: back to the medians (25 months) under a constant hazard
+    row = summary_of_findings(g, frame.drop(index=3), a)
+    assert row["comparator"] == f"{1000 * (1 - 0.5 ** (24 / 25)):.0f} per 1,000 died by 24 months"
+    assert "constant hazard" in row["assumption"]
+    # another time point, declared in the rules: 12 months; only s1 reports it, so medians
+    row = summary_of_findings(g, frame, a, rules=GradeRules(sof_months_os=12.0))
+    assert row["comparator"] == f"{1000 * (1 - 0.5 ** (12 / 25)):.0f} per 1,000 died by 12 months"
+    # a time point past every follow-up and observed median is flagged
+    fu = pd.DataFrame([("s0", "FU", "median", "all", 10.0, "months", float("nan"), "", "", "",
+                        "")], columns=cols)
+    row = summary_of_findings(g, pd.concat([frame.drop(index=3), fu], ignore_index=True), a,
+                              rules=GradeRules(sof_months_os=36.0))
+    assert row["extrapolated"].startswith("36 months is past the longest follow-up any trial "
+                                          "reports")
+    row = summary_of_findings(g, pd.concat([frame, fu], ignore_index=True), a)
+    assert row["extrapolated"] == ""  # 24 months: within the observed placebo median of 30
+
+
+def test_summary_of_findings_difference_never_reads_minus_zero():
+    from metaanalysis.review.grade import _signed_per_1000
+
+    assert _signed_per_1000([0.5, 0.4996, 0.6], 0.5) == "0 per 1,000 (0 to +100)"
+    assert _signed_per_1000([0.3, 0.2, 0.5002], 0.5) == "-200 per 1,000 (-300 to 0)"
 
 
 def test_appreciable_effect_thresholds_apply_only_to_comparisons():
@@ -354,7 +415,7 @@ def test_summary_of_findings_medians_follow_the_analysis_data_cut():
     ], columns=["study_id", "outcome", "measure", "therapy", "value", "unit", "data_cut",
                 "population", "assessor", "status"])
     row = summary_of_findings(g, frame, assess(g, characteristics=CHAR))
-    assert row["comparator"] == "median 5.5 months"
+    assert row["comparator_median"] == "median 5.5 months"
     assert row["reported_with_therapy"] == "14.0 months (TRIAL A; placebo 5.5 months)"
 
 

@@ -294,7 +294,13 @@ def test_single_study_rows_print_the_reported_interval(report):
     # apatinib OS: REALITY did not reach the median with apatinib, so the modelled 71 months is
     # marked as an extrapolation, and the trial's follow-up is named
     assert "not reached (REALITY; placebo 29.9 months)" in page
-    assert sof["os_hr/apatinib"]["with_therapy"].endswith("(extrapolated)")
+    assert sof["os_hr/apatinib"]["median_with_therapy"].endswith("(extrapolated)")
+    # the absolute effects themselves are risks by 24 months (OS) and 12 months (PFS), with the
+    # modelled median under them: placebo PFS median 5.8 months (DECISION), HR 0.59
+    assert sof["pfs_hr/sorafenib"]["comparator"] == (
+        f"{1000 * (1 - 0.5 ** (12 / 5.8)):.0f} per 1,000 progressed or died by 12 months")
+    assert "died by 24 months" in sof["os_hr/apatinib"]["comparator"]
+    assert "modelled: median 9.8 months (7.6–12.9)" in page
     assert ("apatinib extrapolated: no trial reached the median with the therapy (REALITY: "
             "median follow-up 18.1 months)") in page
     # and the assumption shared by the outcome's rows is said once under its table
@@ -313,8 +319,9 @@ def test_summary_of_findings_says_what_its_empty_and_unassessed_cells_mean(repor
     sof = {r["id"]: r for r in res.results["summary_of_findings"]}
     assert sof["os_hr/anlotinib"]["difference"] is None
     assert sof["os_hr/anlotinib"]["no_absolute"] == ("no absolute effect: no trial reports the "
-                                                    "median with placebo")
-    assert "anlotinib: no absolute effect: no trial reports the median with placebo" in page
+                                                    "median or a 24-month rate with placebo")
+    assert ("anlotinib: no absolute effect: no trial reports the median or a 24-month rate with "
+            "placebo") in page
     assert ("publication bias not assessable (fewer than 10 studies) for sorafenib, lenvatinib, "
             "vandetanib, donafenib, anlotinib, apatinib") in page
     grade = res.results["grade"]["pfs_hr/lenvatinib"]

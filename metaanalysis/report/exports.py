@@ -21,8 +21,11 @@ __all__ = ["manuscript_tables", "xlsx_bytes", "docx_bytes", "reproducible_packag
 _SOF_COLUMNS = {"outcome": "Outcome", "therapy": "Therapy",
                 "relative_effect": "Relative effect (95% CI)", "comparator": "With placebo",
                 "with_therapy": "With therapy",
-                "reported_with_therapy": "Reported medians (therapy; placebo)",
                 "difference": "Difference",
+                "comparator_median": "Median with placebo",
+                "median_with_therapy": "Median with therapy (modelled)",
+                "median_difference": "Median difference (modelled)",
+                "reported_with_therapy": "Reported medians (therapy; placebo)",
                 "participants": "Participants", "studies": "Studies",
                 "certainty": "Certainty (GRADE)",
                 "reasons": "Reasons for rating down (and judgements overridden, †)"}
@@ -38,8 +41,9 @@ def manuscript_tables(review) -> dict:
     sof = pd.DataFrame(review.summary_of_findings)
     notes = []
     if not sof.empty:
-        # the model behind "With therapy" and "Difference" (exponential survival for a hazard
-        # ratio): the page says it under the table, and so must a table pasted into a manuscript
+        # the model behind "With therapy" and "Difference" (a hazard ratio's time point and
+        # baseline): the page says it under the table, and so must a table pasted into a
+        # manuscript
         if "assumption" in sof:
             notes = sorted({a for a in sof["assumption"] if isinstance(a, str) and a})
         if "extrapolated" in sof:

@@ -294,11 +294,19 @@ def _sof_block(results) -> str:
                 + "</li>"
                 for d in g.get("domains", [])
                 if shown_in_table(d["domain"], d["downgrade"], d["reason"], d.get("overridden")))
-            body.append([esc(r["therapy"]), esc(r["relative_effect"]), esc(r["comparator"] or "–"),
+            def aside(text):  # a hazard ratio's medians, under its risks at the time point
+                return f'<br><span class="note">{esc(text)}</span>' if text else ""
+
+            body.append([esc(r["therapy"]), esc(r["relative_effect"]),
+                         esc(r["comparator"] or "–") + aside(r.get("comparator_median")),
                          esc(r["with_therapy"] or "–")
-                         + (f'<br><span class="note">reported: {esc(r["reported_with_therapy"])}'
-                            "</span>" if r.get("reported_with_therapy") else ""),
-                         esc(r["difference"] or "–"),
+                         + aside(r.get("median_with_therapy") and
+                                 f"modelled: {r['median_with_therapy']}")
+                         + aside(r.get("reported_with_therapy") and
+                                 f"reported: {r['reported_with_therapy']}"),
+                         esc(r["difference"] or "–")
+                         + aside(r.get("median_difference") and
+                                 f"median {r['median_difference']}"),
                          f"{r['participants']:.0f} ({r['studies']})",
                          f"<b>{esc(r['certainty'])}</b>"
                          + (f"<ul class=\"note\">{reasons}</ul>" if reasons else ""),

@@ -134,11 +134,16 @@ def _grade_text(rules) -> str:
         "early and crossover were not rated within the domains; the protocol's sensitivity "
         "analyses address crossover. A judgement the review team made differently from a rule "
         "is marked † with its reason. Absolute "
-        "effects use the pooled risk of the placebo arms of the same trials; for a hazard ratio, "
-        "the median with the therapy is the median of the placebo arms' medians divided by the "
-        "ratio, which assumes exponential survival, and is marked as extrapolated where no "
-        "trial reached the median with the therapy; the medians the trials report in both arms "
-        "are printed beside it.")
+        "effects use the pooled risk of the placebo arms of the same trials. For a hazard ratio "
+        f"they are risks of the event by {rules.sof_months_os:g} months for overall survival "
+        f"and {rules.sof_months:g} months for other outcomes (GRADE guidance 27): with placebo, "
+        "the landmark rate the placebo arms report at that time when every trial reports it, "
+        "otherwise derived from the median of the placebo arms' medians under a constant "
+        "hazard; with the therapy, the placebo survival raised to the power of the hazard ratio "
+        "(proportional hazards). Beside them, the median with the therapy modelled as the "
+        "placebo median divided by the ratio (exponential survival; marked as extrapolated "
+        "where no trial reached the median with the therapy) and the medians the trials report "
+        "in both arms.")
 
 
 def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,

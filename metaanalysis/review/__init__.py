@@ -366,5 +366,5 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
                        characteristics=chars, rules=rules, overrides=overrides.get(g.id),
                        rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies))
             grade[g.id] = a
-            sof.append(summary_of_findings(g, table.frame, a))
+            sof.append(summary_of_findings(g, table.frame, a, rules=rules))
     return grade, sof

@@ -36,6 +36,9 @@ Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may
   to every outcome.
 - **Publication bias**: with k >= 10, one level down when Egger's test gives p < 0.10; with fewer
   studies "not assessable" (no downgrade, said so).
+
+Absolute effects of a hazard ratio are risks by a time point (``sof_months_os``, ``sof_months``;
+see :func:`summary_of_findings`).
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ class GradeRules:
     small_study_min_k: int = 10
     egger_alpha: float = 0.10
     two_study_interval: str = "z"
+    # the time point (months) of a hazard ratio's absolute effects: overall survival, then every
+    # other time-to-event outcome (GRADE guidance 27)
+    sof_months_os: float = 24.0
+    sof_months: float = 12.0
 
 
 def grade_rules(protocol) -> dict:
@@ -403,17 +410,25 @@ def shown_in_table(domain: str, downgrade: int, reason: str, overridden: bool) -
                 or (domain == "imprecision" and Z_INTERVAL_PHRASE in reason))
 
 
-def summary_of_findings(group, table_frame, assessment) -> dict:
+def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
     """One row of a summary-of-findings table for an estimate against a comparator.
 
     The anticipated absolute effects: for a risk ratio, the comparator's risk is the pooled
     risk of the comparator arms of the included studies (events over patients), per 1,000, and
-    the risk with the therapy is that risk times the ratio (and its interval); for a hazard
-    ratio, the comparator's median is the median of the comparator arms' reported medians, and
-    the median with therapy is that median divided by the ratio, which assumes exponential
-    survival (constant hazards) — stated in the row — and the medians the trials report with the
-    therapy are given beside it (``reported_with_therapy``).
+    the risk with the therapy is that risk times the ratio (and its interval).
+
+    For a hazard ratio they are risks of the event by a stated time point ``t`` (GRADE guidance
+    27, Skoetz et al. 2020): ``sof_months_os`` for overall survival, ``sof_months`` for other
+    outcomes (``rules``). The comparator's survival at ``t`` is the median of the comparator
+    arms' landmark rates at ``t`` when every study reports one, otherwise it is derived from the
+    median of their reported medians under a constant hazard, ``S_c(t) = 0.5 ** (t / median)``.
+    With the therapy ``S(t) = S_c(t) ** HR`` (proportional hazards), per 1,000 with the ratio's
+    interval. Beside them: the median with therapy modelled as the comparator median divided by
+    the ratio (exponential survival), and the medians the trials report in both arms
+    (``reported_with_therapy``). Where ``t`` lies past the longest follow-up any study reports,
+    or no trial reached the median with the therapy, ``extrapolated`` says so.
     """
+    rules = rules or GradeRules()
     a = group.analysis
     nat = group.natural()
     bound = lambda x: "NE" if x is None else f"{x:.2f}"  # noqa: E731 -- a bound not reported
@@ -431,6 +446,9 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
            "comparator": None, "with_therapy": None, "difference": None, "assumption": "",
            "extrapolated": "", "no_absolute": "",
            "reported_with_therapy": None}
+    if a.effect == "HR":
+        row.update(time_point=None, comparator_median=None, median_with_therapy=None,
+                   median_difference=None)
     e = group.entries
     if a.effect in ("RR", "OR", "RD") and "ci" in e:
         cr = float(e["ci"].sum() / e["n2i"].sum())
@@ -454,37 +472,70 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
             row["with_therapy"] += f" ({'; '.join(capped)})"
             row["difference"] += f" ({'; '.join(capped)})"
     elif a.effect == "HR" and nat["ci_low"] is not None and nat["ci_high"] is not None:
-        medians = _comparator_medians(table_frame, a, list(e["study_id"]))
-        if medians:
-            import statistics
+        import statistics
 
+        studies = list(e["study_id"])
+        names = dict(zip(e["study_id"], e["trial"] if "trial" in e else e["study_id"]))
+        medians = _comparator_medians(table_frame, a, studies)
+        tp = rules.sof_months_os if str(a.outcome).upper() == "OS" else rules.sof_months
+        rates = _arm_rates(table_frame, a, studies, a.comparator, tp)
+        event = _EVENT_WORDS.get(str(a.outcome).upper(), "had the event")
+        s_c, basis = None, ""
+        if rates and len(rates) == len(set(studies)):
+            s_c = statistics.median(rates.values())
+            basis = (f"with {a.comparator}: the {tp:g}-month rate the trials report in the "
+                     f"{a.comparator} arms")
+        elif medians:
+            m = statistics.median(medians)
+            s_c = 0.5 ** (tp / m)
+            basis = (f"with {a.comparator}: from the median of the {a.comparator} arms' "
+                     f"medians under a constant hazard, S(t) = 0.5^(t / median)")
+        if s_c is not None:
+            r_c = 1.0 - s_c
+            r_t = [1.0 - s_c ** nat[k] for k in ("estimate", "ci_low", "ci_high")]
+            row["time_point"] = tp
+            row["comparator"] = f"{1000 * r_c:.0f} per 1,000 {event} by {tp:g} months"
+            row["with_therapy"] = (f"{1000 * r_t[0]:.0f} per 1,000 ({1000 * r_t[1]:.0f}–"
+                                   f"{1000 * r_t[2]:.0f})")
+            row["difference"] = _signed_per_1000(r_t, r_c)
+            row["assumption"] = (f"risk of an event by {tp:g} months {basis}; with the therapy "
+                                 "1 − S(t)^HR, which assumes proportional hazards; the median "
+                                 "with therapy beside it is the comparator median / HR, "
+                                 "assuming exponential survival (constant hazards), and the "
+                                 "medians the trials report in each arm are given too")
+            # the curves reach past a median they observed, so t is within the data when any
+            # arm's observed median or any reported follow-up reaches it
+            fu = _longest_follow_up(table_frame, studies, names)
+            seen = [m for arm in (group.group, a.comparator)
+                    for _, m in _arm_medians(table_frame, a, studies, arm) if m is not None]
+            if fu is not None and tp > max([fu[0]] + seen):
+                row["extrapolated"] = (f"{tp:g} months is past the longest follow-up any trial "
+                                       f"reports ({fu[1]}) and every median observed")
+        if medians:
             m = statistics.median(medians)
             t = [m / nat[k] for k in ("estimate", "ci_high", "ci_low")]
-            row["comparator"] = f"median {m:.1f} months"
-            row["with_therapy"] = f"median {t[0]:.1f} months ({t[1]:.1f}–{t[2]:.1f})"
-            row["difference"] = f"{t[0] - m:+.1f} months ({t[1] - m:+.1f} to {t[2] - m:+.1f})"
-            row["assumption"] = ("median with therapy = comparator median / HR, assuming "
-                                 "exponential survival (constant hazards); the medians the "
-                                 "trials report in each arm are given beside it")
-        else:
+            row["comparator_median"] = f"median {m:.1f} months"
+            row["median_with_therapy"] = f"median {t[0]:.1f} months ({t[1]:.1f}–{t[2]:.1f})"
+            row["median_difference"] = (f"{t[0] - m:+.1f} months ({t[1] - m:+.1f} to "
+                                        f"{t[2] - m:+.1f})")
+        if s_c is None:
             # an empty cell must say why (ALTER01032 reports no OS median in either arm)
-            row["no_absolute"] = (f"no absolute effect: no trial reports the median with "
-                                  f"{a.comparator}")
+            row["no_absolute"] = (f"no absolute effect: no trial reports the median or a "
+                                  f"{tp:g}-month rate with {a.comparator}")
         # what the trials observed in both arms, so that the modelled median can be read against it
-        names = dict(zip(e["study_id"], e["trial"] if "trial" in e else e["study_id"]))
-        studies = list(e["study_id"])
         reported = _arm_medians(table_frame, a, studies, group.group)
         control = dict(_arm_medians(table_frame, a, studies, a.comparator))
-        if row["with_therapy"] and reported and all(m is None for _, m in reported):
+        if row["median_with_therapy"] and reported and all(m is None for _, m in reported):
             # no trial reached the median with the therapy: the modelled one carries a constant
             # hazard past the data (apatinib OS: 71 months where REALITY's median follow-up was
             # 18), which the row says instead of letting it look like an observation
             fu = _longest_follow_up(table_frame, studies, names)
-            row["with_therapy"] += " (extrapolated)"
-            row["difference"] += " (extrapolated)"
+            row["median_with_therapy"] += " (extrapolated)"
+            row["median_difference"] += " (extrapolated)"
             # its own field: the assumption stays one text shared by the rows of an outcome
-            row["extrapolated"] = ("no trial reached the median with the therapy"
-                                   + (f" ({fu[1]})" if fu else ""))
+            row["extrapolated"] = "; ".join(x for x in (
+                row["extrapolated"], "no trial reached the median with the therapy"
+                + (f" ({fu[1]})" if fu else "")) if x)
 
         def months(m):
             return "not reached" if m is None else f"{m:.1f} months"
@@ -495,6 +546,43 @@ def summary_of_findings(group, table_frame, assessment) -> dict:
                 + (f"; {a.comparator} {months(control[sid])}" if sid in control else "") + ")"
                 for sid, m in reported)
     return row
+
+
+_EVENT_WORDS = {"OS": "died", "PFS": "progressed or died"}
+
+
+def _signed_per_1000(r_t, r_c) -> str:
+    """``-227 per 1,000 (-264 to -178)``; a difference that rounds to zero is written 0, never
+    -0."""
+    d = [round(1000 * (x - r_c)) + 0 for x in r_t]
+    sign = lambda v: f"{v:+d}" if v else "0"  # noqa: E731
+    return f"{sign(d[0])} per 1,000 ({sign(d[1])} to {sign(d[2])})"
+
+
+def _arm_rates(frame, analysis, studies, therapy, months) -> dict:
+    """``{study_id: survival at months}``: the whole population's landmark rate of ``therapy``
+    at exactly ``months`` (measure ``rate``, ``time_point`` in the row's unit)."""
+    import pandas as pd
+
+    from ..studies import TIME_UNITS_IN_MONTHS
+
+    need = {"outcome", "measure", "therapy", "study_id", "value", "time_point"}
+    if not need <= set(frame.columns):
+        return {}
+
+    def column(name):
+        return frame[name] if name in frame else pd.Series("", index=frame.index)
+
+    rows = frame[(frame["outcome"] == analysis.outcome) & (frame["measure"] == "rate")
+                 & (frame["therapy"].str.lower() == str(therapy).lower())
+                 & frame["study_id"].isin(studies) & frame["value"].notna()
+                 & column("population").isin(("", "itt"))]
+    out = {}
+    for r in rows.itertuples():
+        at = float(r.time_point) * TIME_UNITS_IN_MONTHS.get(getattr(r, "unit", "") or "months", 1.0)
+        if abs(at - months) < 1e-9:
+            out.setdefault(r.study_id, float(r.value))
+    return out
 
 
 def _longest_follow_up(frame, studies, names):
