@@ -350,6 +350,8 @@ design = ["rct"]
     ('[review]', '[reveiw]', 2, "reveiw", "unknown key"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\ntwo_study_interval = "t"\n', 16,
      "grade.two_study_interval", "'t' is not one of 'z', 'primary'"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\nsof_months = 0\n', 16,
+     "grade.sof_months", "must be a positive number of months"),
 ])
 def test_protocol_errors_name_line_and_key(table, old, new, line, key, fragment):
     text = _MINIMAL.replace(old, new, 1)

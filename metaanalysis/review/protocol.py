@@ -339,6 +339,9 @@ def _grade_rules(c, grade) -> dict:
             out[key] = tuple(value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             c.err(("grade",), None, key, f"must be a non-negative number like {want!r}")
+        elif key.startswith("sof_months") and not 0 < value < float("inf"):
+            # a risk "by 0 months" is 0 in both arms: no absolute effect at all
+            c.err(("grade",), None, key, f"must be a positive number of months like {want!r}")
         else:
             out[key] = type(want)(value)
     return out
