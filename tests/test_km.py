@@ -119,6 +119,13 @@ def test_landmark_survival(lung):
     assert lm.survival == pytest.approx(0.527, abs=6e-4)  # R survfit, sex 2
     assert lm.ci_low < lm.survival < lm.ci_high and lm.se > 0
     assert lm.to_dict()["n_risk"] == (lung[2].time >= 365).sum()
+    # past the last follow-up the estimate is not defined (it used to return the last value);
+    # a curve that reached 0 stays at 0
+    last = float(lung[2].time.max())
+    assert landmark_survival(lung[2], last).n_risk >= 1
+    with pytest.raises(InputError, match="past the last follow-up time"):
+        landmark_survival(lung[2], last + 1)
+    assert landmark_survival(([1.0, 2.0], [1, 1]), 10).survival == 0.0
 
 
 def test_bad_input():

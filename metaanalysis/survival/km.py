@@ -418,7 +418,32 @@ def rmst_difference(ipd_a, ipd_b, horizon: float, level: float = 95) -> RMSTResu
 
 
 def landmark_survival(ipd, t: float, level: float = 95) -> LandmarkResult:
-    """Kaplan-Meier survival at time ``t`` with Greenwood SE and lifelines' exponential Greenwood CI."""
+    """Kaplan-Meier survival at time ``t`` with Greenwood SE and lifelines' exponential Greenwood CI.
+
+    Parameters
+    ----------
+    ipd : DataFrame[time, event] or (time, event)
+    t : float
+        The landmark time, at most the last follow-up time unless the curve has reached 0.
+    level : float
+
+    Returns
+    -------
+    LandmarkResult
+        ``survival``, ``se``, ``ci_low``, ``ci_high`` and ``n_risk`` at ``t``.
+
+    Raises
+    ------
+    InputError
+        ``t`` past the last follow-up time of a curve that has not reached 0: the estimate is
+        not defined there (R's ``summary(survfit(...), times = t)`` refuses it too).
+
+    Examples
+    --------
+    >>> r = landmark_survival(([1, 2, 3, 4, 5, 6], [1, 0, 1, 1, 0, 1]), 3.5)
+    >>> round(r.survival, 4), r.n_risk
+    (0.625, 3)
+    """
     level = check_level(level)
     tt, ee = _arm(ipd)
     try:
@@ -428,6 +453,10 @@ def landmark_survival(ipd, t: float, level: float = 95) -> LandmarkResult:
     if t < 0:
         raise InputError(f"t must be >= 0; got {t:g}")
     row = km_table((tt, ee), [t], level).iloc[0]
+    if t > tt.max() and row.survival > 0:
+        raise InputError(f"t = {t:g} is past the last follow-up time ({tt.max():g}): the "
+                         "Kaplan-Meier estimate is not defined there; give a landmark within "
+                         "the follow-up")
     ut = np.unique(tt[(ee == 1) & (tt <= t)])
     n = (tt[None, :] >= ut[:, None]).sum(1).astype(float)
     d = np.array([(ee[tt == x]).sum() for x in ut], float)
