@@ -598,3 +598,20 @@ def test_a_single_median_in_weeks_is_reported_in_months(tmp_path, table, trials)
     weeks = TIME_UNITS_IN_MONTHS["weeks"]
     assert nat["reported"] is True and nat["ci_high"] is None
     assert math.isclose(nat["estimate"], 176.0 * weeks) and math.isclose(nat["ci_low"], 123.0 * weeks)
+
+
+def test_a_protocol_reads_in_a_notebook():
+    # the generated repr was one line of 14,000 characters; a protocol now shows its analyses
+    import json
+
+    p = read_protocol(Path(__file__).resolve().parents[1] / "data" / "protocol.toml")
+    assert repr(p).startswith("<Protocol ") and len(repr(p)) < 200
+    assert "15 analyses (3 primary, 6 secondary, 6 descriptive)" in repr(p)
+    frame = p.to_frame()
+    assert frame["id"].tolist() == [a.id for a in p.analyses]
+    assert frame.set_index("id").loc["pfs_hr", ["role", "effect", "test"]].tolist() == \
+        ["primary", "HR", "knha"]
+    d = json.loads(json.dumps(p.to_dict(), allow_nan=False))
+    assert [a["id"] for a in d["analyses"]] == frame["id"].tolist()
+    assert d["grade"]["sof_months_os"] == 24
+    assert "pfs_hr" in p.summary() and "<table" in p._repr_html_() and str(p) == p.summary()

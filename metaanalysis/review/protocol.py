@@ -149,6 +149,55 @@ class Protocol:
                     for a in self.analyses)
         return dataclasses.replace(self, analyses=new)
 
+    # the generated repr of a whole protocol is one line of over 14,000 characters
+    def __repr__(self) -> str:
+        roles = {}
+        for a in self.analyses:
+            roles[a.role] = roles.get(a.role, 0) + 1
+        return (f"<Protocol {self.path!r}: {len(self.analyses)} analyses ("
+                + ", ".join(f"{n} {r}" for r, n in roles.items()) + ")>")
+
+    def to_frame(self):
+        """One row per declared analysis: id, role, outcome, effect, comparator, model, method,
+        test, level, null, data cut and the sensitivity analyses it declares."""
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "id": a.id, "title": a.title, "role": a.role, "outcome": a.outcome,
+            "effect": a.effect, "comparator": a.comparator, "model": a.model,
+            "method": a.method, "test": a.test, "level": a.level, "null": a.null,
+            "data_cut": a.data_cut, "sensitivity": ", ".join(sorted(a.sensitivity)),
+            "line": a.line} for a in self.analyses],
+            columns=["id", "title", "role", "outcome", "effect", "comparator", "model", "method",
+                     "test", "level", "null", "data_cut", "sensitivity", "line"])
+
+    def to_dict(self) -> dict:
+        import dataclasses
+
+        from .._base import jsonable
+
+        return jsonable({"path": self.path, "review": self.review, "search": self.search,
+                         "grade": self.grade,
+                         "analyses": [dataclasses.asdict(a) for a in self.analyses]})
+
+    def summary(self) -> str:
+        head = [f"Protocol {self.path}"]
+        q = self.review.get("question") or self.review.get("title")
+        if q:
+            head.append(str(q))
+        return "\n".join(head + ["", self.to_frame()[["id", "role", "outcome", "effect",
+                                                       "comparator", "method", "test"]]
+                                  .to_string(index=False)])
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<p><b>Protocol</b> {html.escape(str(self.path))}: {len(self.analyses)} "
+                "analyses</p>" + self.to_frame().to_html(index=False, escape=True))
+
 
 # --------------------------------------------------------------------------------------------
 
