@@ -386,6 +386,13 @@ def test_egger_on_a_meta_regression_matches_regtest(name):
 def test_egger_on_a_meta_regression_refuses_what_cannot_be_estimated():
     bcg = ma.load_bcg()
     es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    # a multilevel model is not refitted as one level (metafor: "Method not available for
+    # objects of class rma.mv"), with or without moderators
+    dat = bcg.assign(yi=np.asarray(es.yi), vi=np.asarray(es.vi))
+    for mods in (None, "~ ablat"):
+        ml = ma.rma_mv("yi", "vi", mods=mods, random="~ 1 | alloc/trial", data=dat)
+        with pytest.raises(InputError, match="not to a MultilevelResult"):
+            ma.egger_test(ml)
     sei = np.sqrt(np.asarray(es.vi))
     # the predictor already a moderator: its slope is not identifiable
     reg = ma.meta_regression(es.yi, es.vi, mods=np.column_stack([bcg.ablat, 2 * sei]))

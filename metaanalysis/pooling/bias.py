@@ -316,7 +316,14 @@ def egger_test(res, model: str = "rma", predictor: str = "sei", *, ni=None) -> E
         raise InputError(
             f"predictor={predictor!r} is not known; use one of {', '.join(EGGER_PREDICTORS)}"
         )
-    if hasattr(res, "X") and hasattr(res, "coef_names") and not hasattr(res, "estimate"):
+    from .regression import RegressionResult
+
+    if not isinstance(res, RegressionResult) and hasattr(res, "X") and \
+            not hasattr(res, "estimate"):
+        # a multilevel or other model: refitting it as one level would ignore its structure
+        raise InputError(f"egger_test applies to a pool() fit or a meta_regression(), not to a "
+                         f"{type(res).__name__} (metafor's regtest: 'Method not available')")
+    if isinstance(res, RegressionResult):
         yi, vi = np.asarray(res.yi, dtype=float), np.asarray(res.vi, dtype=float)
         X0 = np.asarray(res.X, dtype=float)
         moderators = tuple(n for n in res.coef_names if n != "intrcpt")
