@@ -303,22 +303,30 @@ def _load_risk_of_bias(given, default_path, table, trials):
     return read_risk_of_bias(path, studies=table, trials=trials)
 
 
+def _rob_rows(rob, outcome, studies):
+    """The risk-of-bias rows of ``studies`` for one analysis outcome (None when there are none)."""
+    from .grade import rob_outcome
+
+    if rob is None:
+        return None
+    f = rob.frame
+    group = rob_outcome(outcome, set(f["outcome"]))
+    if group is None:
+        return None
+    return f[(f["outcome"] == group) & f["study_id"].isin(studies)]
+
+
 def _rob_concerns(rob, outcome, studies) -> dict:
     """``{study_id: ["some concerns in D1 randomisation process, D4 measurement of the
     outcome", ...]}``, one entry per judgement: the domains not judged low for one analysis
     outcome, named as the study's tool names them (what a GRADE footnote on risk of bias points
     to)."""
-    from .grade import rob_outcome
     from .risk_of_bias import OVERALL, TOOLS
 
-    if rob is None:
+    f = _rob_rows(rob, outcome, studies)
+    if f is None:
         return {}
-    f = rob.frame
-    group = rob_outcome(outcome, set(f["outcome"]))
-    if group is None:
-        return {}
-    rows = f[(f["outcome"] == group) & (f["domain"].str.lower() != OVERALL.lower())
-             & f["study_id"].isin(studies)
+    rows = f[(f["domain"].str.lower() != OVERALL.lower())
              & (f["judgement"].astype(str).str.strip().str.lower() != "low")]
     by = {}
     for r in rows.itertuples():
@@ -332,16 +340,10 @@ def _rob_concerns(rob, outcome, studies) -> dict:
 
 def _rob_overall(rob, outcome, studies) -> dict:
     """``{study_id: overall judgement}`` for one analysis outcome."""
-    from .grade import rob_outcome
-
-    if rob is None:
+    f = _rob_rows(rob, outcome, studies)
+    if f is None:
         return {}
-    f = rob.frame
-    group = rob_outcome(outcome, set(f["outcome"]))
-    if group is None:
-        return {}
-    rows = f[(f["outcome"] == group) & (f["domain"].str.lower() == "overall")
-             & f["study_id"].isin(studies)]
+    rows = f[f["domain"].str.lower() == "overall"]
     return dict(zip(rows["study_id"], rows["judgement"]))
 
 
