@@ -341,6 +341,9 @@ def test_summary_of_findings_for_a_hazard_ratio_prefers_reported_landmark_rates(
     cols = ["study_id", "outcome", "measure", "therapy", "value", "unit", "time_point",
             "population", "data_cut", "assessor", "status"]
     frame = pd.DataFrame([
+        # an interim report of s1's rate, first in the table: the analysis prefers the
+        # unlabelled one below
+        ("s1", "OS", "rate", "placebo", 0.90, "months", 24.0, "", "interim", "", ""),
         ("s0", "OS", "median", "placebo", 30.0, "months", float("nan"), "", "", "", ""),
         ("s1", "OS", "median", "placebo", 20.0, "months", float("nan"), "", "", "", ""),
         ("s0", "OS", "rate", "placebo", 0.60, "months", 24.0, "", "", "", ""),
@@ -356,7 +359,7 @@ def test_summary_of_findings_for_a_hazard_ratio_prefers_reported_landmark_rates(
     assert row["with_therapy"].startswith(f"{1000 * (1 - s_c ** hr):.0f} per 1,000 (")
     assert "24-month rate the trials report in the placebo arms" in row["assumption"]
     # one trial without the rate: back to the medians (25 months) under a constant hazard
-    row = summary_of_findings(g, frame.drop(index=3), a)
+    row = summary_of_findings(g, frame.drop(index=[0, 4]), a)
     assert row["comparator"] == f"{1000 * (1 - 0.5 ** (24 / 25)):.0f} per 1,000 died by 24 months"
     assert "constant hazard" in row["assumption"]
     # another time point, declared in the rules: 12 months; only s1 reports it, so medians
@@ -365,7 +368,7 @@ def test_summary_of_findings_for_a_hazard_ratio_prefers_reported_landmark_rates(
     # a time point past every follow-up and observed median is flagged
     fu = pd.DataFrame([("s0", "FU", "median", "all", 10.0, "months", float("nan"), "", "", "",
                         "")], columns=cols)
-    row = summary_of_findings(g, pd.concat([frame.drop(index=3), fu], ignore_index=True), a,
+    row = summary_of_findings(g, pd.concat([frame.drop(index=[0, 4]), fu], ignore_index=True), a,
                               rules=GradeRules(sof_months_os=36.0))
     assert row["extrapolated"].startswith("36 months is past the longest follow-up any trial "
                                           "reports")

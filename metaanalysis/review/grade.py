@@ -561,28 +561,18 @@ def _signed_per_1000(r_t, r_c) -> str:
 
 def _arm_rates(frame, analysis, studies, therapy, months) -> dict:
     """``{study_id: survival at months}``: the whole population's landmark rate of ``therapy``
-    at exactly ``months`` (measure ``rate``, ``time_point`` in the row's unit)."""
-    import pandas as pd
-
+    at exactly ``months`` (measure ``rate``, ``time_point`` in the row's unit), at the analysis's
+    preferred data cut and assessor (as :func:`_arm_medians`)."""
     from ..studies import TIME_UNITS_IN_MONTHS
 
-    need = {"outcome", "measure", "therapy", "study_id", "value", "time_point"}
-    if not need <= set(frame.columns):
+    if not {"time_point", "unit"} <= set(frame.columns):
         return {}
-
-    def column(name):
-        return frame[name] if name in frame else pd.Series("", index=frame.index)
-
-    rows = frame[(frame["outcome"] == analysis.outcome) & (frame["measure"] == "rate")
-                 & (frame["therapy"].str.lower() == str(therapy).lower())
-                 & frame["study_id"].isin(studies) & frame["value"].notna()
-                 & column("population").isin(("", "itt"))]
-    out = {}
-    for r in rows.itertuples():
-        at = float(r.time_point) * TIME_UNITS_IN_MONTHS.get(getattr(r, "unit", "") or "months", 1.0)
-        if abs(at - months) < 1e-9:
-            out.setdefault(r.study_id, float(r.value))
-    return out
+    rows = _whole_population_rows(frame, analysis, studies, therapy, "rate")
+    rows = rows[rows["value"].notna()]
+    at = rows["time_point"].astype(float) * rows["unit"].map(
+        lambda u: TIME_UNITS_IN_MONTHS.get(u or "months", 1.0))
+    best = _preferred(rows[(at - months).abs() < 1e-9], analysis)
+    return {sid: float(r["value"]) for sid, r in best.items()}
 
 
 def _longest_follow_up(frame, studies, names):
@@ -604,6 +594,40 @@ def _comparator_medians(frame, analysis, studies) -> list:
             if m is not None]
 
 
+def _whole_population_rows(frame, analysis, studies, therapy, measure):
+    """Rows of ``measure`` for ``therapy``'s arms in ``studies`` and the analysis's outcome, for
+    the whole population (a subgroup's number is not the arm's)."""
+    import pandas as pd
+
+    def column(name):  # a table without the column: empty cells
+        return frame[name] if name in frame else pd.Series("", index=frame.index)
+
+    return frame[(frame["outcome"] == analysis.outcome) & (frame["measure"] == measure)
+                 & (frame["therapy"].str.lower() == str(therapy).lower())
+                 & frame["study_id"].isin(studies)
+                 & column("population").isin(("", "itt"))]
+
+
+def _preferred(rows, analysis) -> dict:
+    """``{study_id: row}``: per study the row of the analysis's preferred data cut (primary,
+    first or latest, as its rows were chosen), then its preferred assessor."""
+    import pandas as pd
+
+    from .eligibility import _cut_order, _rank
+
+    cuts = _cut_order(analysis.data_cut, analysis.outcome)
+    assessors = tuple(analysis.assessor)
+    assessor = rows["assessor"] if "assessor" in rows else pd.Series("", index=rows.index)
+    best = {}
+    for i in range(len(rows)):
+        r = rows.iloc[i]
+        rank = (_rank(r["data_cut"] if "data_cut" in rows else "", cuts),
+                _rank(assessor[rows.index[i]], assessors))
+        if r["study_id"] not in best or rank < best[r["study_id"]][0]:
+            best[r["study_id"]] = (rank, r)
+    return {sid: r for sid, (_, r) in best.items()}
+
+
 def _arm_medians(frame, analysis, studies, therapy) -> list:
     """``[(study_id, median in months)]`` of the arms of ``therapy`` in ``studies`` (None for a
     median not reached), in the order of ``studies``: the whole population's median (a
@@ -612,30 +636,14 @@ def _arm_medians(frame, analysis, studies, therapy) -> list:
     import pandas as pd
 
     from ..studies import TIME_UNITS_IN_MONTHS
-    from .eligibility import _cut_order, _rank
 
-    def column(name):  # a table without the column: empty cells
-        return frame[name] if name in frame else pd.Series("", index=frame.index)
-
-    rows = frame[(frame["outcome"] == analysis.outcome) & (frame["measure"] == "median")
-                 & (frame["therapy"].str.lower() == str(therapy).lower())
-                 & frame["study_id"].isin(studies)
-                 & (frame["value"].notna() | (column("status") == "not_reached"))
-                 & column("population").isin(("", "itt"))]
-    # the analysis's own rule (primary, first or latest), as its rows were chosen
-    cuts = _cut_order(analysis.data_cut, analysis.outcome)
-    assessors = tuple(analysis.assessor)
-    assessor = column("assessor")
-    best = {}
-    for i in range(len(rows)):
-        r = rows.iloc[i]
-        rank = (_rank(r["data_cut"], cuts), _rank(assessor[rows.index[i]], assessors))
-        if r["study_id"] not in best or rank < best[r["study_id"]][0]:
-            best[r["study_id"]] = (rank, r)
+    rows = _whole_population_rows(frame, analysis, studies, therapy, "median")
+    status = rows["status"] if "status" in rows else pd.Series("", index=rows.index)
+    best = _preferred(rows[rows["value"].notna() | (status == "not_reached")], analysis)
     out = []
     for sid in dict.fromkeys(studies):
         if sid in best:
-            r = best[sid][1]
+            r = best[sid]
             out.append((sid, None if r["value"] != r["value"] else
                         float(r["value"]) * TIME_UNITS_IN_MONTHS.get(r["unit"] or "months", 1.0)))
     return out
