@@ -264,6 +264,12 @@ def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
     return "".join(lines)
 
 
+def _aside(text) -> str:
+    """A note under a cell's value (a hazard ratio's medians under its risks by the time
+    point); nothing for an empty one."""
+    return f'<br><span class="note">{esc(text)}</span>' if text else ""
+
+
 def _sof_block(results) -> str:
     """Summary of findings: one table per primary outcome, certainty with every downgrade."""
     from ..review.grade import GradeRules, shown_in_table
@@ -294,18 +300,15 @@ def _sof_block(results) -> str:
                 + "</li>"
                 for d in g.get("domains", [])
                 if shown_in_table(d["domain"], d["downgrade"], d["reason"], d.get("overridden")))
-            def aside(text):  # a hazard ratio's medians, under its risks at the time point
-                return f'<br><span class="note">{esc(text)}</span>' if text else ""
-
             body.append([esc(r["therapy"]), esc(r["relative_effect"]),
-                         esc(r["comparator"] or "–") + aside(r.get("comparator_median")),
+                         esc(r["comparator"] or "–") + _aside(r.get("comparator_median")),
                          esc(r["with_therapy"] or "–")
-                         + aside(r.get("median_with_therapy") and
+                         + _aside(r.get("median_with_therapy") and
                                  f"modelled: {r['median_with_therapy']}")
-                         + aside(r.get("reported_with_therapy") and
+                         + _aside(r.get("reported_with_therapy") and
                                  f"reported: {r['reported_with_therapy']}"),
                          esc(r["difference"] or "–")
-                         + aside(r.get("median_difference") and
+                         + _aside(r.get("median_difference") and
                                  f"median {r['median_difference']}"),
                          f"{r['participants']:.0f} ({r['studies']})",
                          f"<b>{esc(r['certainty'])}</b>"
