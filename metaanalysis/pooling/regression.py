@@ -189,13 +189,15 @@ def design_matrix(mods, *, data=None, intercept: bool = True, k: int | None = No
             X = np.column_stack([np.ones(len(frame)), X])
             names = ["intrcpt"] + names
     else:
-        try:
-            nd = np.ndim(mods)
-        except ValueError:
-            # numpy cannot even count the dimensions of rows of different lengths
+        if isinstance(mods, (list, tuple)) and any(isinstance(r, (list, tuple, np.ndarray))
+                                                   for r in mods):
+            # numpy refuses rows of different lengths (older releases make an object array)
+            # without saying which argument they came from
             lens = sorted({len(r) if hasattr(r, "__len__") else 1 for r in mods})
-            raise InputError(f"mods has rows of different lengths ({', '.join(map(str, lens))}); give "
-                             "one row per study with one value per moderator") from None
+            if len(lens) > 1:
+                raise InputError(f"mods has rows of different lengths ({', '.join(map(str, lens))}); "
+                                 "give one row per study with one value per moderator")
+        nd = np.ndim(mods)
         X = as_float_array(mods, "mods", ndim=nd if nd in (1, 2) else 2)
         if X.ndim == 1:
             X = X[:, None]
