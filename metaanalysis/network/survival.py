@@ -532,11 +532,16 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
 
     Examples
     --------
-    >>> import metaanalysis as ma                                                     # doctest: +SKIP
-    >>> res = ma.survival_nma({"T1": {"A": ipd_a, "ctrl": ipd_c1},
-    ...                        "T2": {"B": ipd_b, "ctrl": ipd_c2}}, breaks=[6, 12],
-    ...                       reference="ctrl")                                          # doctest: +SKIP
-    >>> res.interval_hrs(); res.survival([6, 12, 24])                                    # doctest: +SKIP
+    >>> import metaanalysis as ma
+    >>> exp = ma.exponential_from_median
+    >>> def arm(median, seed):
+    ...     return ma.simulate_ipd(exp(median), 200, accrual=12, follow_up=24, seed=seed)
+    >>> res = ma.survival_nma({"T1": {"A": arm(14, 2), "ctrl": arm(10, 3)},
+    ...                        "T2": {"B": arm(14, 4), "ctrl": arm(10, 5)}}, breaks=[6, 12],
+    ...                       reference="ctrl")
+    >>> hrs = res.interval_hrs()          # A and B against ctrl in (0, 6], (6, 12], (12, inf)
+    >>> hrs[hrs.therapy == "A"]["hr"].round(2).tolist()
+    [0.84, 0.6, 0.58]
     """
     level = check_level(level)
     if model not in MODELS:

@@ -386,9 +386,13 @@ def forest_table(result, *, columns=None, common=None, sort_by=None, descending=
 
     Examples
     --------
-    >>> import metaanalysis as ma                                             # doctest: +SKIP
-    >>> res = ma.pool([-0.3, -0.1, -0.5], [0.04, 0.02, 0.09], measure="HR")  # doctest: +SKIP
-    >>> forest_table(res)[["kind", "label", "ci_text", "weight_text"]]        # doctest: +SKIP
+    >>> import metaanalysis as ma
+    >>> res = ma.pool([-0.3, -0.1, -0.5], [0.04, 0.02, 0.09], measure="HR", labels=["A", "B", "C"])
+    >>> t = forest_table(res)
+    >>> t["kind"].tolist()
+    ['study', 'study', 'study', 'summary', 'prediction', 'note', 'note']
+    >>> t.loc[t.kind == "study", "ci_text"].tolist(), t.loc[0, "weight_text"]
+    (['0.74 (0.50–1.10)', '0.90 (0.69–1.19)', '0.61 (0.34–1.09)'], '29.0%')
     """
     import pandas as pd
 
@@ -862,10 +866,13 @@ def forest(result, ax=None, *, columns=None, common=None, sort_by=None, descendi
 
     Examples
     --------
-    >>> import metaanalysis as ma                                                # doctest: +SKIP
-    >>> res = ma.pool(yi, vi, measure="HR", labels=trials)                       # doctest: +SKIP
-    >>> ax = ma.forest(res, favours=("Favours therapy", "Favours placebo"))      # doctest: +SKIP
-    >>> ma.plots.save_figure(ax, "forest.pdf", width="double")                   # doctest: +SKIP
+    >>> import metaanalysis as ma
+    >>> res = ma.pool([-0.3, -0.1, -0.5], [0.04, 0.02, 0.09], measure="HR",
+    ...               labels=["Trial A", "Trial B", "Trial C"])
+    >>> ax = ma.forest(res, favours=("Favours therapy", "Favours placebo"))
+    >>> ax.get_xscale()                                       # hazard ratios on a log axis
+    'log'
+    >>> ma.plots.save_figure(ax, "forest.pdf", width="double")   # doctest: +SKIP
     """
     if table is None:
         table = forest_table(result, columns=columns, common=common, sort_by=sort_by,

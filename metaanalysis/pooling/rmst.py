@@ -242,10 +242,14 @@ def pool_rmst(arms, tau=None, measure: str = "RMSTD", method: str = "REML", test
 
     Examples
     --------
-    >>> import pandas as pd, metaanalysis as ma                                   # doctest: +SKIP
-    >>> arms = {n: (d[d.arm == 1], d[d.arm == 0]) for n in ("veteran", "pbc")
-    ...         for d in [pd.read_csv(f"tests/data/ipd/{n}.csv")]}                # doctest: +SKIP
-    >>> print(ma.pool_rmst(arms, measure="RMSTR"))                               # doctest: +SKIP
+    >>> import metaanalysis as ma
+    >>> exp = ma.exponential_from_median
+    >>> arms = {f"T{i}": (ma.simulate_ipd(exp(14), 200, accrual=12, follow_up=24, seed=2 * i),
+    ...                   ma.simulate_ipd(exp(10), 200, accrual=12, follow_up=24, seed=2 * i + 1))
+    ...         for i in (1, 2, 3)}                   # three trials, true medians 14 and 10
+    >>> r = ma.pool_rmst(arms, measure="RMSTD")
+    >>> round(r.tau, 1), round(r.estimate, 2), round(r.ci_low, 2), round(r.ci_high, 2)
+    (35.5, 4.59, 3.28, 5.9)
     """
     measure = _check_measure(measure)
     level = check_level(level)
@@ -284,8 +288,13 @@ def rmst_over_tau(arms, taus, measure: str = "RMSTD", method: str = "REML", test
 
     Examples
     --------
-    >>> import metaanalysis as ma                                               # doctest: +SKIP
-    >>> ma.rmst_over_tau(arms, [90, 180, 365], measure="RMSTD")                 # doctest: +SKIP
+    >>> import metaanalysis as ma
+    >>> exp = ma.exponential_from_median
+    >>> arms = {f"T{i}": (ma.simulate_ipd(exp(14), 200, accrual=12, follow_up=24, seed=2 * i),
+    ...                   ma.simulate_ipd(exp(10), 200, accrual=12, follow_up=24, seed=2 * i + 1))
+    ...         for i in (1, 2, 3)}                   # three trials, true medians 14 and 10
+    >>> ma.rmst_over_tau(arms, [6, 12, 18], measure="RMSTD")["estimate"].round(2).tolist()
+    [0.3, 1.04, 2.03]
     """
     import pandas as pd
 
@@ -327,8 +336,13 @@ def two_stage_vs_one_stage(arms, method: str = "REML", test: str = "z", level: f
 
     Examples
     --------
-    >>> import metaanalysis as ma                                   # doctest: +SKIP
-    >>> ma.two_stage_vs_one_stage(arms)                             # doctest: +SKIP
+    >>> import metaanalysis as ma
+    >>> exp = ma.exponential_from_median
+    >>> arms = {f"T{i}": (ma.simulate_ipd(exp(14), 200, accrual=12, follow_up=24, seed=2 * i),
+    ...                   ma.simulate_ipd(exp(10), 200, accrual=12, follow_up=24, seed=2 * i + 1))
+    ...         for i in (1, 2, 3)}                   # three trials, true medians 14 and 10
+    >>> ma.two_stage_vs_one_stage(arms)[["analysis", "hr"]].round(2).values.tolist()
+    [['one-stage (stratified Cox)', 0.64], ['two-stage (EE)', 0.64], ['two-stage (REML)', 0.64]]
     """
     import pandas as pd
 
