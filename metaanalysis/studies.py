@@ -178,6 +178,15 @@ class StudyTable:
             mask = m if mask is None else (mask & m)
         return df if mask is None else df[mask]
 
+    def to_frame(self):
+        """A copy of the table (the validated rows, with ``line``)."""
+        return self.frame.copy()
+
+    def to_dict(self) -> dict:
+        """``path``, ``rows``, ``studies`` and the validator's ``warnings`` (as text)."""
+        return {"path": self.path, "rows": len(self.frame), "studies": self.studies,
+                "warnings": [str(w) for w in self.warnings]}
+
     def summary(self) -> str:
         df = self.frame
         lines = [

@@ -615,3 +615,22 @@ def test_a_protocol_reads_in_a_notebook():
     assert [a["id"] for a in d["analyses"]] == frame["id"].tolist()
     assert d["grade"]["sof_months_os"] == 24
     assert "pfs_hr" in p.summary() and "<table" in p._repr_html_() and str(p) == p.summary()
+
+
+def test_the_tables_read_in_a_notebook(table, trials):
+    # each validated table gives a copy of itself as a frame, a text summary and an HTML view
+    from metaanalysis.review.risk_of_bias import read_risk_of_bias
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    copy = table.to_frame()
+    copy.loc[copy.index[0], "value"] = -1.0
+    assert table.frame["value"].iloc[0] != -1.0  # a copy: the table is not changed through it
+    assert table.to_dict()["rows"] == len(table) and table.to_dict()["studies"] == table.studies
+    assert len(trials.to_frame()) == len(trials) and "decision" in trials.summary()
+    assert "<table" in trials._repr_html_() and str(trials) == trials.summary()
+    rob = read_risk_of_bias(data / "risk_of_bias.csv")
+    grid = rob.overall_table()
+    # one row per study, one column per outcome group; the cells are the files' overall lines
+    assert grid.loc["reality", "PFS"] == rob.overall("PFS")["reality"] == "some concerns"
+    assert list(grid.columns) == rob.outcomes and set(grid.index) == set(rob.frame["study_id"])
+    assert "some concerns" in rob.summary() and "<table" in rob._repr_html_()

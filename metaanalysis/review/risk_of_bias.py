@@ -230,6 +230,30 @@ class RiskOfBiasTable:
         n = len(self.frame.groupby(["study_id", "outcome"])) if len(self.frame) else 0
         return f"<RiskOfBiasTable {self.path!r}: {n} assessments, {len(self.frame)} lines>"
 
+    def to_frame(self):
+        """A copy of the judgements, one row per line of the file."""
+        return self.frame.copy()
+
+    def overall_table(self):
+        """The overall judgements: one row per study, one column per outcome group ("" where a
+        study has no assessment of that outcome)."""
+        f = self.frame[self.frame["domain"].str.lower() == OVERALL]
+        return (f.pivot_table(index="study_id", columns="outcome", values="judgement",
+                              aggfunc="first", sort=False)
+                .reindex(columns=self.outcomes).fillna(""))
+
+    def summary(self) -> str:
+        return f"Risk of bias {self.path} (overall judgements)\n\n" + self.overall_table().to_string()
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<p>{html.escape(repr(self))}; overall judgements:</p>"
+                + self.overall_table().to_html(escape=True))
+
     @property
     def outcomes(self) -> list:
         return list(dict.fromkeys(self.frame["outcome"]))

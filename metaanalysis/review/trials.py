@@ -52,6 +52,27 @@ class TrialsTable:
     def __repr__(self) -> str:
         return f"<TrialsTable {self.path!r}: {len(self.frame)} studies>"
 
+    _SHOWN = ("study_id", "trial", "design", "line", "histology", "pfs_assessor")
+
+    def to_frame(self):
+        """A copy of the table (text cells, with the file's line numbers)."""
+        return self.frame.copy()
+
+    def summary(self) -> str:
+        cols = [c for c in self._SHOWN if c in self.frame]
+        return (f"Trial characteristics {self.path}: {len(self.frame)} studies\n\n"
+                + self.frame[cols].to_string(index=False))
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cols = [c for c in self._SHOWN if c in self.frame]
+        return (f"<p>{html.escape(repr(self))}</p>"
+                + self.frame[cols].to_html(index=False, escape=True, max_rows=40))
+
 
 def read_trials(path, *, studies=None) -> TrialsTable:
     """Read and validate ``trials.csv``.
