@@ -255,6 +255,7 @@ def test_plot_ph_check():
         left, right = plot_ph_check(res)
         assert {ln.get_gid() for ln in left.get_lines()} == {"ph-logcumhaz-0", "ph-logcumhaz-1"}
         assert [t.get_text() for t in left.get_legend().get_texts()] == ["female", "male"]
+        assert right.get_ylabel() == "Beta(t) for female"  # whose log hazard ratio it is
         smooth = next(ln for ln in right.get_lines() if ln.get_gid() == "ph-smooth")
         np.testing.assert_allclose(smooth.get_ydata(), REF["cases"]["lung"]["zph"]["km"]["smooth"]["fit"], rtol=1e-6)
         pts = next(c for c in right.collections if c.get_gid() == "ph-residuals")

@@ -203,6 +203,7 @@ def plot_ph_check(ph_result, ax=None, *, width="double", height=2.4):
         right.plot(sm["x"], sm["ci_high"], color=S.PALETTE[0], lw=0.8, ls=S.LINESTYLES[1])
         right.axhline(ph_result.coef, color=S.INK, lw=0.6, ls=S.LINESTYLES[2], gid="ph-coef")
         right.set_xlabel(f"time ({ph_result.transform} scale)")
-        right.set_ylabel("Beta(t) for arm")
+        # the log hazard ratio of the first arm against the second (as R names its covariate)
+        right.set_ylabel(f"Beta(t) for {ph_result.arm_names[0]}")
         right.set_title(f"chisq = {ph_result.chisq:.2f}, p = {ph_result.pvalue:.3g}", fontsize=S.SMALL_FONT_SIZE)
     return axes
