@@ -977,27 +977,82 @@ def fitstats(res, *, reml: bool | None = None) -> FitStats:
 
 
 def loglik(res, *, reml: bool | None = None) -> float:
-    """The log-likelihood of a fit (metafor's ``logLik``); see :func:`fitstats`."""
+    """The log-likelihood of a fit (metafor's ``logLik``); see :func:`fitstats`.
+
+    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
+
+    Examples
+    --------
+    >>> from metaanalysis.pooling.core import pool
+    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
+    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
+    >>> round(loglik(res), 4), round(loglik(res, reml=False), 4)   # metafor fitstats
+    (0.3234, 1.1695)
+    """
     return fitstats(res, reml=reml).loglik
 
 
 def deviance(res, *, reml: bool | None = None) -> float:
-    """The deviance of a fit (metafor's ``deviance``); see :func:`fitstats`."""
+    """The deviance of a fit (metafor's ``deviance``); see :func:`fitstats`.
+
+    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
+
+    Examples
+    --------
+    >>> from metaanalysis.pooling.core import pool
+    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
+    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
+    >>> round(deviance(res), 4), round(deviance(res, reml=False), 4)   # metafor fitstats
+    (-0.6468, 8.0087)
+    """
     return fitstats(res, reml=reml).deviance
 
 
 def aic(res, *, reml: bool | None = None) -> float:
-    """Akaike's information criterion (metafor's ``AIC``); see :func:`fitstats`."""
+    """Akaike's information criterion (metafor's ``AIC``); see :func:`fitstats`.
+
+    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
+
+    Examples
+    --------
+    >>> from metaanalysis.pooling.core import pool
+    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
+    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
+    >>> round(aic(res), 4), round(aic(res, reml=False), 4)   # metafor fitstats
+    (3.3532, 1.661)
+    """
     return fitstats(res, reml=reml).aic
 
 
 def bic(res, *, reml: bool | None = None) -> float:
-    """The Bayesian information criterion (metafor's ``BIC``); see :func:`fitstats`."""
+    """The Bayesian information criterion (metafor's ``BIC``); see :func:`fitstats`.
+
+    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
+
+    Examples
+    --------
+    >>> from metaanalysis.pooling.core import pool
+    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
+    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
+    >>> round(bic(res), 4), round(bic(res, reml=False), 4)   # metafor fitstats
+    (2.9367, 1.5528)
+    """
     return fitstats(res, reml=reml).bic
 
 
 def aicc(res, *, reml: bool | None = None) -> float:
-    """The corrected AIC (metafor's ``AICc``); see :func:`fitstats`."""
+    """The corrected AIC (metafor's ``AICc``); see :func:`fitstats`.
+
+    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
+
+    Examples
+    --------
+    >>> from metaanalysis.pooling.core import pool
+    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
+    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
+    >>> round(aicc(res), 4), round(aicc(res, reml=False), 4)   # metafor fitstats
+    (7.3532, 4.661)
+    """
     return fitstats(res, reml=reml).aicc
 
 
