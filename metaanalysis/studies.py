@@ -249,12 +249,27 @@ def read_studies(path) -> StudyTable:
 
 
 def validate_studies(path) -> tuple:
-    """Validate a study table file without raising.
+    r"""Validate a study table file without raising.
 
     Returns ``(table, problems)``: ``table`` is a :class:`StudyTable` when there is no error (else
     ``None``) and ``problems`` lists errors and warnings in file order. The file is only read.
     Only a regular file is read: a FIFO, a device or a socket is refused at once (reading one
     would block or never end).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "studies.csv"
+    >>> row = ("decision,DECISION,2014,rct,sorafenib,sorafenib,placebo,PFS,{},0.59,0.45,0.76,"
+    ...        "0.95,,,417,,doi:10.1016/S0140-6736(14)60421-9,abstract,")
+    >>> _ = path.write_text("study_id,trial,year,design,arm,therapy,comparator,outcome,measure,"
+    ...     "value,ci_low,ci_high,ci_level,numerator,denominator,n,unit,source,locator,notes\n"
+    ...     + row.format("hr") + "\n" + row.format("ratio") + "\n")
+    >>> table, problems = validate_studies(path)
+    >>> table is None, [(p.row, p.column, p.severity) for p in problems]
+    (True, [(3, 'measure', 'error')])
+    >>> problems[0].message
+    "'ratio' is not a measure; use one of median, mean, hr, or, rr, proportion, count, rate, minimum, maximum"
     """
     import stat as stat_
 
