@@ -976,8 +976,7 @@ def fitstats(res, *, reml: bool | None = None) -> FitStats:
     return _stats(m, _use_reml(m, reml))
 
 
-def loglik(res, *, reml: bool | None = None) -> float:
-    """The log-likelihood of a fit (metafor's ``logLik``); see :func:`fitstats`.
+_FIT_STATISTIC_DOC = """{what} (metafor's ``{r_name}``); see :func:`fitstats`.
 
     ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
 
@@ -986,73 +985,43 @@ def loglik(res, *, reml: bool | None = None) -> float:
     >>> from metaanalysis.pooling.core import pool
     >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
     ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
-    >>> round(loglik(res), 4), round(loglik(res, reml=False), 4)   # metafor fitstats
-    (0.3234, 1.1695)
+    >>> round({name}(res), 4), round({name}(res, reml=False), 4)   # metafor fitstats
+    {values}
     """
+
+
+def _fit_statistic(what: str, r_name: str, values: str):
+    """The docstring of an accessor of one of :func:`fitstats`' numbers: the five share it but
+    for the statistic's name and the example's values (checked against metafor)."""
+    def document(f):
+        f.__doc__ = _FIT_STATISTIC_DOC.format(what=what, r_name=r_name, name=f.__name__,
+                                              values=values)
+        return f
+    return document
+
+
+@_fit_statistic("The log-likelihood of a fit", "logLik", "(0.3234, 1.1695)")
+def loglik(res, *, reml: bool | None = None) -> float:
     return fitstats(res, reml=reml).loglik
 
 
+@_fit_statistic("The deviance of a fit", "deviance", "(-0.6468, 8.0087)")
 def deviance(res, *, reml: bool | None = None) -> float:
-    """The deviance of a fit (metafor's ``deviance``); see :func:`fitstats`.
-
-    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
-
-    Examples
-    --------
-    >>> from metaanalysis.pooling.core import pool
-    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
-    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
-    >>> round(deviance(res), 4), round(deviance(res, reml=False), 4)   # metafor fitstats
-    (-0.6468, 8.0087)
-    """
     return fitstats(res, reml=reml).deviance
 
 
+@_fit_statistic("Akaike's information criterion", "AIC", "(3.3532, 1.661)")
 def aic(res, *, reml: bool | None = None) -> float:
-    """Akaike's information criterion (metafor's ``AIC``); see :func:`fitstats`.
-
-    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
-
-    Examples
-    --------
-    >>> from metaanalysis.pooling.core import pool
-    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
-    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
-    >>> round(aic(res), 4), round(aic(res, reml=False), 4)   # metafor fitstats
-    (3.3532, 1.661)
-    """
     return fitstats(res, reml=reml).aic
 
 
+@_fit_statistic("The Bayesian information criterion", "BIC", "(2.9367, 1.5528)")
 def bic(res, *, reml: bool | None = None) -> float:
-    """The Bayesian information criterion (metafor's ``BIC``); see :func:`fitstats`.
-
-    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
-
-    Examples
-    --------
-    >>> from metaanalysis.pooling.core import pool
-    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
-    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
-    >>> round(bic(res), 4), round(bic(res, reml=False), 4)   # metafor fitstats
-    (2.9367, 1.5528)
-    """
     return fitstats(res, reml=reml).bic
 
 
+@_fit_statistic("The corrected AIC", "AICc", "(7.3532, 4.661)")
 def aicc(res, *, reml: bool | None = None) -> float:
-    """The corrected AIC (metafor's ``AICc``); see :func:`fitstats`.
-
-    ``reml`` chooses the restricted likelihood (the default for a REML fit) or the full one.
-
-    Examples
-    --------
-    >>> from metaanalysis.pooling.core import pool
-    >>> res = pool([0.12, 0.35, 0.58, 0.21, 0.80, 0.05, 0.44],
-    ...            [0.010, 0.040, 0.090, 0.020, 0.160, 0.012, 0.060], method="REML")
-    >>> round(aicc(res), 4), round(aicc(res, reml=False), 4)   # metafor fitstats
-    (7.3532, 4.661)
-    """
     return fitstats(res, reml=reml).aicc
 
 
