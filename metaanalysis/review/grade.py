@@ -476,7 +476,13 @@ def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
 
         studies = list(e["study_id"])
         names = dict(zip(e["study_id"], e["trial"] if "trial" in e else e["study_id"]))
-        medians = _comparator_medians(table_frame, a, studies)
+        # what the trials observed in both arms, read once: the comparator's medians give the
+        # baseline, and both arms' tell the modelled numbers apart from observations
+        reported = _arm_medians(table_frame, a, studies, group.group)
+        control = dict(_arm_medians(table_frame, a, studies, a.comparator))
+        medians = [m for m in control.values() if m is not None]
+        m_c = statistics.median(medians) if medians else None
+        fu = _longest_follow_up(table_frame, studies, names)
         tp = rules.sof_months_os if str(a.outcome).upper() == "OS" else rules.sof_months
         rates = _arm_rates(table_frame, a, studies, a.comparator, tp)
         event = _EVENT_WORDS.get(str(a.outcome).upper(), "had the event")
@@ -485,9 +491,8 @@ def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
             s_c = statistics.median(rates.values())
             basis = (f"with {a.comparator}: the {tp:g}-month rate the trials report in the "
                      f"{a.comparator} arms")
-        elif medians:
-            m = statistics.median(medians)
-            s_c = 0.5 ** (tp / m)
+        elif m_c is not None:
+            s_c = 0.5 ** (tp / m_c)
             basis = (f"with {a.comparator}: from the median of the {a.comparator} arms' "
                      f"medians under a constant hazard, S(t) = 0.5^(t / median)")
         if s_c is not None:
@@ -505,31 +510,24 @@ def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
                                  "medians the trials report in each arm are given too")
             # the curves reach past a median they observed, so t is within the data when any
             # arm's observed median or any reported follow-up reaches it
-            fu = _longest_follow_up(table_frame, studies, names)
-            seen = [m for arm in (group.group, a.comparator)
-                    for _, m in _arm_medians(table_frame, a, studies, arm) if m is not None]
+            seen = [m for _, m in reported if m is not None] + medians
             if fu is not None and tp > max([fu[0]] + seen):
                 row["extrapolated"] = (f"{tp:g} months is past the longest follow-up any trial "
                                        f"reports ({fu[1]}) and every median observed")
-        if medians:
-            m = statistics.median(medians)
-            t = [m / nat[k] for k in ("estimate", "ci_high", "ci_low")]
-            row["comparator_median"] = f"median {m:.1f} months"
+        if m_c is not None:
+            t = [m_c / nat[k] for k in ("estimate", "ci_high", "ci_low")]
+            row["comparator_median"] = f"median {m_c:.1f} months"
             row["median_with_therapy"] = f"median {t[0]:.1f} months ({t[1]:.1f}–{t[2]:.1f})"
-            row["median_difference"] = (f"{t[0] - m:+.1f} months ({t[1] - m:+.1f} to "
-                                        f"{t[2] - m:+.1f})")
+            row["median_difference"] = (f"{t[0] - m_c:+.1f} months ({t[1] - m_c:+.1f} to "
+                                        f"{t[2] - m_c:+.1f})")
         if s_c is None:
             # an empty cell must say why (ALTER01032 reports no OS median in either arm)
             row["no_absolute"] = (f"no absolute effect: no trial reports the median or a "
                                   f"{tp:g}-month rate with {a.comparator}")
-        # what the trials observed in both arms, so that the modelled median can be read against it
-        reported = _arm_medians(table_frame, a, studies, group.group)
-        control = dict(_arm_medians(table_frame, a, studies, a.comparator))
         if row["median_with_therapy"] and reported and all(m is None for _, m in reported):
             # no trial reached the median with the therapy: the modelled one carries a constant
             # hazard past the data (apatinib OS: 71 months where REALITY's median follow-up was
             # 18), which the row says instead of letting it look like an observation
-            fu = _longest_follow_up(table_frame, studies, names)
             row["median_with_therapy"] += " (extrapolated)"
             row["median_difference"] += " (extrapolated)"
             # its own field: the assumption stays one text shared by the rows of an outcome
@@ -587,11 +585,6 @@ def _longest_follow_up(frame, studies, names):
         return None
     sid, (months, measure) = max(reported.items(), key=lambda kv: kv[1][0])
     return months, f"{names.get(sid, sid)}: {measure} follow-up {months:.1f} months"
-
-
-def _comparator_medians(frame, analysis, studies) -> list:
-    return [m for _, m in _arm_medians(frame, analysis, studies, analysis.comparator)
-            if m is not None]
 
 
 def _whole_population_rows(frame, analysis, studies, therapy, measure):
