@@ -385,13 +385,13 @@ def egger_test(res, model: str = "rma", predictor: str = "sei", *, ni=None) -> E
     )
 
 
-def _egger_lm(yi, vi, x, level, X0=None):
-    """Weighted least squares of yi on ``X0`` (an intercept by default) and x, with weights 1/vi
-    and estimated dispersion."""
+def _egger_lm(yi, vi, x, level, X0):
+    """Weighted least squares of yi on ``X0`` (the model's design: an intercept for a pooled
+    fit) and x, with weights 1/vi and estimated dispersion."""
     from scipy import stats
 
     k = len(yi)
-    X = np.column_stack([np.ones((k, 1)) if X0 is None else X0, x])
+    X = np.column_stack([X0, x])
     w = 1.0 / vi
     sw = np.sqrt(w)
     # QR on the scaled design: numerically kinder than the normal equations
