@@ -60,6 +60,12 @@ def _two_arms(ipd_a, ipd_b):
 # the Cox engine
 
 
+def _diverges(beta) -> ConvergenceError:
+    """The error of a coefficient running off to infinity: an arm without events."""
+    return ConvergenceError(f"Cox model: an estimate diverges ({np.asarray(beta).tolist()}): an "
+                            "arm has no events (in some interval)")
+
+
 class _Cox:
     """Efron partial likelihood for one binary arm indicator with event-time-dependent covariates.
 
@@ -120,9 +126,7 @@ class _Cox:
                 if np.max(np.abs(beta), initial=0.0) > 10:
                     # the risk weights exp(beta) of a coefficient running off to +infinity make
                     # the information vanish before the iteration limit notices the divergence
-                    raise ConvergenceError(
-                        f"Cox model: an estimate diverges ({beta.tolist()}): an arm has no events "
-                        "(in some interval)") from None
+                    raise _diverges(beta) from None
                 raise ConvergenceError(
                     "Cox model: singular information (an arm without events in an interval?)") from None
             s = 1.0
@@ -142,13 +146,10 @@ class _Cox:
             # a coefficient running off to infinity (an arm without events) moves about 1 per step
             # while the partial likelihood has settled: not a slow convergence, nor to be called one
             if not (np.all(np.isfinite(beta)) and np.all(np.abs(beta) <= 30)):
-                raise ConvergenceError(
-                    f"Cox model: an estimate diverges ({beta.tolist()}): an arm has no events "
-                    "(in some interval)")
+                raise _diverges(beta)
             raise ConvergenceError(f"Cox model did not converge in {max_iter} Newton-Raphson iterations")
         if not np.all(np.isfinite(beta)) or np.any(np.abs(beta) > 30):
-            raise ConvergenceError(
-                f"Cox model: an estimate diverges ({beta.tolist()}): an arm has no events in some interval")
+            raise _diverges(beta)
         return beta, ll, ll0, np.linalg.inv(info)
 
     def schoenfeld(self, beta):
