@@ -50,6 +50,7 @@ _LAZY = {
     "pool_many": "pooling",
     "PoolResult": "pooling",
     "pool_binary": "pooling",
+    "pool_incidence": "pooling",
     "pool_proportions": "pooling",
     "meta_regression": "pooling",
     "subgroup_analysis": "pooling",

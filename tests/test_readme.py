@@ -144,6 +144,9 @@ def test_numbers_the_tour_quotes(tour):
     mh = ma.pool_binary(mg.ai, mg.n1i, mg.ci, mg.n2i, measure="OR", method="MH").to_dict()
     assert all(quoted(mh[k], v) for k, v in (("ratio", 0.9870), ("ratio_ci_low", 0.9356),
                                               ("ratio_ci_high", 1.0412)))
+    irr = ma.pool_incidence(**ns["cvc"], measure="IRR").to_dict()
+    assert all(quoted(irr[k], v) for k, v in (("ratio", 0.6602), ("ratio_ci_low", 0.4608),
+                                               ("ratio_ci_high", 0.9459)))
     glmm = ma.pool_proportions(vs.xi, vs.ni, measure="PLO", method="GLMM").to_dict()
     # rma.glmm: the GLMM tolerance of the reference tests is 1e-3 (README "How it is checked")
     assert all(quoted(glmm[k], v, 1e-3) for k, v in (("proportion", 0.7984),

@@ -14,6 +14,7 @@ from .core import ConfintResult, PoolResult, Prediction, pool
 from .regression import RegressionResult, design_matrix, meta_regression
 from .subgroups import SubgroupResult, subgroup_analysis
 from .binary import BinaryPoolResult, mantel_haenszel, peto, pool_binary
+from .incidence import mantel_haenszel_rates, pool_incidence
 from .proportions import ProportionPoolResult, back_transform, clopper_pearson, fit_glmm_logit, pool_proportions
 from .bias import EggerResult, RankResult, TrimFillResult, egger_test, kendall_tau, rank_test, trim_and_fill
 from .sensitivity import baujat_coordinates, cumulative, influence, leave_one_out
@@ -71,7 +72,8 @@ __all__ = [
     "q_statistic", "meta_regression", "RegressionResult", "design_matrix", "subgroup_analysis",
     "SubgroupResult",
     # binary and proportions
-    "pool_binary", "BinaryPoolResult", "mantel_haenszel", "peto", "pool_proportions",
+    "pool_binary", "BinaryPoolResult", "mantel_haenszel", "peto", "pool_incidence",
+    "mantel_haenszel_rates", "pool_proportions",
     "ProportionPoolResult", "back_transform", "clopper_pearson", "fit_glmm_logit",
     # small-study effects and sensitivity
     "baujat_coordinates",

@@ -34,7 +34,7 @@ from ._result import EstimateInterval
 __all__ = ["BinaryPoolResult", "pool_binary", "mantel_haenszel", "peto"]
 
 _MH_MEASURES = ("OR", "RR", "RD")
-_RATIO_MEASURES = ("OR", "RR", "PETO")
+_RATIO_MEASURES = ("OR", "RR", "PETO", "IRR")  # IRR: pool_incidence
 _TAU2_METHODS = _tau2.METHODS  # one list: pool() fits the inverse-variance models
 
 
@@ -299,6 +299,12 @@ class BinaryPoolResult(EstimateInterval):
                       f"{fmt(self._exp(self.estimate)):>9} {fmt(self._exp(self.ci_low)):>8} {fmt(self._exp(self.ci_high)):>8}"]
         else:
             lines += ["Model Results:", "", hdr, row]
+        if self.method == "MH" and self.measure == "IRR":
+            lines.append("")
+            if math.isnan(self.cmh):
+                lines.append("Mantel-Haenszel Test: test value not computable for these data")
+            else:
+                lines.append(f"Mantel-Haenszel Test: MH = {fmt(self.cmh)}, df = 1, p-val {p_equals(self.cmh_pvalue)}")
         if self.method == "MH" and self.measure == "OR":
             lines.append("")
             if math.isnan(self.cmh):

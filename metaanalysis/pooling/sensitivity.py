@@ -94,6 +94,7 @@ def _binary_refit(res, keep, labels):
     measure, level, continuity correction and zero-cell options, as metafor's ``rma.mh(subset=)``
     and ``rma.peto(subset=)``; None where the fit fails (metafor records NA)."""
     from .binary import pool_binary
+    from .incidence import pool_incidence
 
     c = res.counts
     opts = getattr(res, "options", None) or {}
@@ -101,6 +102,12 @@ def _binary_refit(res, keep, labels):
         with warnings.catch_warnings():
             # a subset without events in one arm gives NaN with a warning; metafor's row is NA
             warnings.simplefilter("ignore")
+            if "t1i" in c:  # events over person-time
+                return pool_incidence(
+                    c["x1i"][keep], c["t1i"][keep], c["x2i"][keep], c["t2i"][keep],
+                    measure=res.measure, method=res.method, level=res.level, correct=res.correct,
+                    labels=labels, **opts,
+                )
             return pool_binary(
                 c["ai"][keep], c["n1i"][keep], c["ci"][keep], c["n2i"][keep],
                 measure="OR" if res.measure == "PETO" else res.measure, method=res.method,
