@@ -73,6 +73,7 @@ _LAZY = {
     "fsn": "pooling.pubbias",
     "tes": "pooling.pubbias",
     "pet_peese": "pooling.pubbias",
+    "henmi_copas": "pooling.pubbias",
     "permutest": "pooling.permutation",
     "rma_mv": "pooling.multilevel",
     "robust": "pooling.robust",

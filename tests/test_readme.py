@@ -163,6 +163,9 @@ def test_numbers_the_rest_of_metafor_tour_quotes(tour):
     _, ns = tour
     ma, fit, reg = ns["ma"], ns["fit"], ns["reg"]
     assert ma.fsn(fit).fsn == 598 and ma.fsn(fit, type="Orwin").fsn == 13
+    hc = ma.henmi_copas(fit)
+    assert all(quoted(a, b) for a, b in zip((hc.estimate, hc.ci_low, hc.ci_high),
+                                            (-0.4303, -1.1555, 0.2950)))
     assert quoted(ma.anova(reg, btt="ablat").qm, 7.4915)
     bcg = ns["bcg"]
     glmm = ma.rma_glmm(bcg.tpos, bcg.tpos + bcg.tneg, bcg.cpos, bcg.cpos + bcg.cneg, model="UM.FS")

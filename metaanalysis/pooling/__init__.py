@@ -35,7 +35,7 @@ from .survival import (
 )
 
 from .selection import SelModelResult, selmodel
-from .pubbias import FsnResult, PetPeeseResult, TesResult, fsn, pet_peese, tes
+from .pubbias import FsnResult, HenmiCopasResult, PetPeeseResult, TesResult, fsn, henmi_copas, pet_peese, tes
 from .multilevel import MultilevelResult, correlated_outcomes_v, rma_mv, shared_control_v
 from .robust import RobustResult, robust
 from .glmm import GlmmResult, rma_glmm
@@ -87,6 +87,7 @@ __all__ = [
     "two_stage_vs_one_stage",
     # publication bias beyond funnel asymmetry
     "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
+    "henmi_copas", "HenmiCopasResult",
     # dependence
     "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
