@@ -53,6 +53,7 @@ _LAZY = {
     "pool_incidence": "pooling",
     "pool_proportions": "pooling",
     "meta_regression": "pooling",
+    "regression_line": "pooling",
     "subgroup_analysis": "pooling",
     "egger_test": "pooling",
     "rank_test": "pooling",

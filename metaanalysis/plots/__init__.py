@@ -1,4 +1,5 @@
-"""Figures: forest plots, funnel-type plots, survival curves, network figures, export.
+"""Figures: forest plots, funnel-type plots, meta-regression bubble plots, survival curves,
+network figures, export.
 
 Every function takes a result object (or the DataFrame the computing side returns) and ``ax=None``
 and returns the matplotlib Axes it drew on; none of them fits a model. matplotlib is imported only
@@ -22,6 +23,7 @@ _LAZY = {
     "galbraith": "funnel",
     "baujat": "funnel",
     "labbe": "funnel",
+    "regplot": "regression",
     "km_plot": "survival",
     "modelled_curves_plot": "survival",
     "modelled_curves_panels": "survival",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .tau2 import METHODS, Tau2Estimate, q_statistic, tau2_estimate
 from .batch import pool_many
 from .core import ConfintResult, PoolResult, Prediction, pool
-from .regression import RegressionResult, design_matrix, meta_regression
+from .regression import RegressionLine, RegressionResult, design_matrix, meta_regression, regression_line
 from .subgroups import SubgroupResult, subgroup_analysis
 from .binary import BinaryPoolResult, mantel_haenszel, peto, pool_binary
 from .incidence import mantel_haenszel_rates, pool_incidence
@@ -69,7 +69,8 @@ __all__ = [
     "pool_many",
     # core
     "pool", "PoolResult", "Prediction", "ConfintResult", "tau2_estimate", "Tau2Estimate", "METHODS",
-    "q_statistic", "meta_regression", "RegressionResult", "design_matrix", "subgroup_analysis",
+    "q_statistic", "meta_regression", "RegressionResult", "design_matrix", "regression_line",
+    "RegressionLine", "subgroup_analysis",
     "SubgroupResult",
     # binary and proportions
     "pool_binary", "BinaryPoolResult", "mantel_haenszel", "peto", "pool_incidence",

@@ -22,7 +22,8 @@ from ._print import coef_table, moderator_lines, p_equals
 from ._result import coef_frame
 from .core import _readonly_view, critical_value, fit_rma, i2_h2_from_tau2, validate_common
 
-__all__ = ["meta_regression", "RegressionResult", "design_matrix"]
+__all__ = ["meta_regression", "RegressionResult", "design_matrix", "regression_line",
+           "RegressionLine"]
 
 _NAN = float("nan")
 
@@ -240,6 +241,7 @@ _DICT_KEYS = (
     "coef", "se", "statistic", "pvalue", "ci_low", "ci_high", "coef_names", "tau2", "se_tau2",
     "tau2_ci_low", "tau2_ci_high", "i2", "h2", "qe", "qe_df", "qe_pvalue", "qm", "qm_df", "qm_df2",
     "qm_pvalue", "r2", "k", "p", "method", "test", "level", "df", "converged", "iterations",
+    "measure",
 )
 
 
@@ -333,6 +335,9 @@ class RegressionResult(DiagnosticsMixin, ResultMixin):
     vt: float = field(default=_NAN, repr=False)
     control: Any = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
+    # what the effects are (a ratio is drawn on a log axis) and the studies' names
+    measure: str | None = None
+    labels: tuple = ()
 
     def _tau2_ci(self, ci_type: str = "QP", level: float | None = None):
         """The interval for tau² of ``ci_type`` (metafor's confint types QP, PL, Wald, Wald.log,
@@ -430,19 +435,12 @@ class RegressionResult(DiagnosticsMixin, ResultMixin):
                 Xn = np.column_stack([np.full(Xn.shape[0], 1.0 if intercept else 0.0), Xn])
             if Xn.shape[1] != self.p:
                 raise InputError(f"newmods needs {self.p - self.has_intercept} columns; got {Xn.shape[1]}")
-        pred = Xn @ self.coef
-        se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, self.vcov, Xn))
-        crit = critical_value(self.level, self.df)
-        s = np.sqrt(se**2 + self.tau2)
-        out = {"pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
-               "pi_low": pred - crit * s, "pi_high": pred + crit * s}
-        if self.method == "EE":
-            out["pi_low"] = out["pi_high"] = np.full_like(pred, _NAN)
+        out = _predict_rows(self, Xn, self.level)
         f = _transform(transf)
         if f is not None:
             for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high"):
                 out[key] = f(out[key])
-            out["se"] = np.full_like(pred, _NAN)
+            out["se"] = np.full_like(out["pred"], _NAN)
         return pd.DataFrame(out)
 
     def _short(self) -> str:
@@ -520,6 +518,8 @@ def meta_regression(
     intercept: bool = True,
     knha_adhoc: bool = False,
     control: dict | None = None,
+    measure: str | None = None,
+    labels=None,
 ) -> RegressionResult:
     """Mixed-effects meta-regression, as metafor's ``rma(yi, vi, mods = ...)``.
 
@@ -538,6 +538,11 @@ def meta_regression(
         As in :func:`metaanalysis.pool`; ``test="knha"`` gives t tests and an F test of moderators.
     intercept : bool
         Add an intercept (ignored for a formula, which says so itself as in R).
+    measure : str, optional
+        The effects' measure code (``"RR"``, ``"HR"``...), as in :func:`metaanalysis.pool`: it
+        decides the axis of :func:`metaanalysis.plots.regplot`.
+    labels : sequence of str, optional
+        Study labels.
 
     Returns
     -------
@@ -564,9 +569,16 @@ def meta_regression(
     >>> res.coef_names
     ('intrcpt', 'mods')
     """
+    from .core import check_measure
+
     method, test, level = validate_common(method, test, level, knha_adhoc)
+    measure = check_measure(measure)
     y, v = _tau2.validate_yi_vi(yi, vi, sei)
     k = y.shape[0]
+    if labels is not None:
+        labels = tuple(str(x) for x in labels)
+        if len(labels) != k:
+            raise InputError(f"labels has {len(labels)} entries for k = {k} studies")
     if mods is None:
         raise InputError("meta_regression needs mods=; for an intercept-only model use pool()")
     X, names, has_int = design_matrix(mods, data=data, intercept=intercept, k=k)
@@ -600,4 +612,200 @@ def meta_regression(
         fit.se_tau2, fit.i2, fit.h2, fit.qe, k - p, fit.qe_p, qm, m, qm_df2, qm_p, r2, k, p, method,
         fit.test, level, fit.df, fit.converged, fit.iterations, _readonly_view(y.copy()),
         _readonly_view(v.copy()), _readonly_view(X), has_int, fit.vt, control,
+        measure=measure, labels=labels or tuple(f"Study {i + 1}" for i in range(k)),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The fitted line against one moderator (metafor's regplot)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RegressionLine(ResultMixin):
+    """A meta-regression's prediction against one moderator, the others held at their means,
+    with the studies around it: what :func:`metaanalysis.plots.regplot` draws.
+
+    Attributes
+    ----------
+    mod : str
+        The moderator on the x axis.
+    x, pred, ci_low, ci_high, pi_low, pi_high : numpy.ndarray
+        The line and its confidence and prediction bands (NaN prediction bands for an EE model),
+        on the analysis scale.
+    xi, yi, vi, fitted, weights, psize : numpy.ndarray
+        Each study's moderator value, effect, sampling variance, prediction at its value (the
+        others at their means), weight (fractions summing to 1) and point size (metafor's
+        ``psize``: the square root of the weight, scaled linearly to ``plim``).
+    held : dict
+        The other columns of the model matrix and the value each is held at (its mean).
+    labels : tuple
+    level : float
+    measure : str or None
+    """
+
+    mod: str
+    x: np.ndarray
+    pred: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
+    xi: np.ndarray
+    yi: np.ndarray
+    vi: np.ndarray
+    fitted: np.ndarray
+    weights: np.ndarray
+    psize: np.ndarray
+    held: dict
+    labels: tuple
+    level: float
+    measure: str | None = None
+
+    def __post_init__(self):
+        for name in ("x", "pred", "ci_low", "ci_high", "pi_low", "pi_high", "xi", "yi", "vi",
+                     "fitted", "weights", "psize"):
+            object.__setattr__(self, name, _readonly_view(np.asarray(getattr(self, name), float)))
+
+    def to_dict(self) -> dict:
+        return jsonable({"mod": self.mod, "held": self.held, "level": self.level,
+                         "measure": self.measure, "line": self.to_frame().to_dict("list"),
+                         "studies": self.study_frame().to_dict("list")})
+
+    def to_frame(self):
+        """The line: one row per x value, with ``pred`` and its bands."""
+        import pandas as pd
+
+        return pd.DataFrame({"x": self.x, "pred": self.pred, "ci_low": self.ci_low,
+                             "ci_high": self.ci_high, "pi_low": self.pi_low,
+                             "pi_high": self.pi_high})
+
+    def study_frame(self):
+        """The studies: label, xi, yi, vi, fitted, weight, psize."""
+        import pandas as pd
+
+        return pd.DataFrame({"label": list(self.labels), "xi": self.xi, "yi": self.yi,
+                             "vi": self.vi, "fitted": self.fitted, "weight": self.weights,
+                             "psize": self.psize})
+
+    def _short(self) -> str:
+        return f"mod={self.mod} k={len(self.xi)} points={len(self.x)}"
+
+    def summary(self) -> str:
+        held = ", ".join(f"{k} = {fmt(v)}" for k, v in self.held.items()) or "none"
+        return "\n".join([
+            f"Prediction against {self.mod} ({len(self.x)} points, {fmt(self.x[0])} to "
+            f"{fmt(self.x[-1])}; level {self.level:g}%)",
+            f"Other columns held at their means: {held}",
+            f"Prediction from {fmt(self.pred[0])} to {fmt(self.pred[-1])}",
+        ])
+
+
+def regression_line(reg: RegressionResult, mod=None, *, xvals=None, n: int = 1000,
+                    level: float | None = None, plim=(0.5, 3.0)) -> RegressionLine:
+    """The prediction of a meta-regression against one moderator, as metafor's ``regplot``.
+
+    The other columns of the model matrix are held at their means (for a dummy-coded factor, the
+    share of studies in each level), as metafor does; the line runs over ``xvals`` or, by
+    default, ``n`` points from 4 % of the moderator's range below its smallest value to 4 % above
+    its largest.
+
+    Parameters
+    ----------
+    reg : RegressionResult
+    mod : str or int, optional
+        The moderator: a name of ``reg.coef_names`` or its index there; optional when the model
+        has one moderator.
+    xvals : array_like, optional
+        The x values of the line.
+    n : int
+        Number of points of the default line.
+    level : float, optional
+        Confidence level of the bands (default the fit's).
+    plim : (float, float)
+        Range of the point sizes (metafor's ``plim``).
+
+    Returns
+    -------
+    RegressionLine
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> bcg = ma.load_bcg()
+    >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> reg = meta_regression(es.yi, es.vi, mods="~ ablat", data=bcg, measure="RR")
+    >>> line = regression_line(reg, xvals=[20, 50])   # metafor: predict(reg, newmods=c(20, 50))
+    >>> [round(float(v), 4) for v in line.pred]
+    [-0.3306, -1.2036]
+    """
+    if not isinstance(reg, RegressionResult):
+        raise InputError(f"regression_line takes a meta_regression() fit; got {type(reg).__name__}")
+    names = list(reg.coef_names)
+    candidates = [i for i in range(reg.p) if not (reg.has_intercept and i == 0)]
+    if mod is None:
+        if len(candidates) != 1:
+            raise InputError("the model has several moderators; name the one for the x axis: mod="
+                             + " or ".join(repr(names[i]) for i in candidates))
+        pos = candidates[0]
+    elif isinstance(mod, str):
+        if mod not in names:
+            raise InputError(f"mod={mod!r} is not a column of the model; use one of "
+                             + ", ".join(repr(names[i]) for i in candidates))
+        pos = names.index(mod)
+    else:
+        pos = int(mod)
+        if not 0 <= pos < reg.p:
+            raise InputError(f"mod={mod!r}: the model has columns 0 to {reg.p - 1} "
+                             f"({', '.join(names)})")
+    if pos not in candidates:
+        raise InputError(f"mod={names[pos]!r} is the intercept; choose a moderator")
+    lev = reg.level if level is None else check_level(level)
+    X = np.asarray(reg.X, float)
+    xi = X[:, pos]
+    if xvals is None:
+        n = int(n)
+        if n < 2:
+            raise InputError(f"n must be at least 2; got {n}")
+        span = float(xi.max() - xi.min())
+        x = np.linspace(xi.min() - 0.04 * span, xi.max() + 0.04 * span, n)
+    else:
+        x = as_float_array(xvals, "xvals")
+        if x.ndim != 1 or len(x) == 0:
+            raise InputError("xvals must be a non-empty list of numbers")
+    means = X.mean(axis=0)
+
+    def at(values):
+        Xn = np.tile(means, (len(values), 1))
+        Xn[:, pos] = values
+        return _predict_rows(reg, Xn, lev)
+
+    line = at(x)
+    fitted = at(xi)["pred"]
+    w = 1.0 / (np.asarray(reg.vi, float) + reg.tau2)
+    w = w / w.sum()
+    root = np.sqrt(w)
+    lo, hi = (float(v) for v in plim)
+    spread = float(root.max() - root.min())
+    psize = np.ones_like(root) if spread == 0 else lo + (hi - lo) * (root - root.min()) / spread
+    held = {names[i]: float(means[i]) for i in range(reg.p)
+            if i != pos and not (reg.has_intercept and i == 0)}
+    labels = reg.labels or tuple(f"Study {i + 1}" for i in range(reg.k))
+    return RegressionLine(names[pos], x, line["pred"], line["ci_low"], line["ci_high"],
+                          line["pi_low"], line["pi_high"], xi, reg.yi, reg.vi, fitted, w, psize,
+                          held, tuple(labels), float(lev), reg.measure)
+
+
+def _predict_rows(reg, Xn, level) -> dict:
+    """Predictions at the rows of a full model matrix (intercept column included): pred, se and
+    the confidence and prediction bounds at ``level``."""
+    pred = Xn @ reg.coef
+    se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, reg.vcov, Xn))
+    crit = critical_value(level, reg.df)
+    s = np.sqrt(se**2 + reg.tau2)
+    out = {"pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
+           "pi_low": pred - crit * s, "pi_high": pred + crit * s}
+    if reg.method == "EE":
+        out["pi_low"] = out["pi_high"] = np.full_like(pred, _NAN)
+    return out
+
