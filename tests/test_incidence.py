@@ -203,3 +203,15 @@ def test_core_is_the_greenland_robins_estimator_by_hand():
     exp = REF["cases"]["mh_two_IRR"]["expected"]
     assert out["estimate"] == pytest.approx(exp["estimate"], rel=1e-12)
     assert out["se"] == pytest.approx(exp["se"], rel=1e-12)
+
+
+def test_inverse_variance_without_a_correction_names_the_study():
+    # a rate difference of a study without events in either arm has variance 0
+    with pytest.raises(InputError, match=r"IRD: in Study 1 \(index 0\) neither arm has events, "
+                                         r"so its variance is 0 with to='none'"):
+        pool_incidence([0, 2], [10, 20], [0, 3], [10, 20], method="DL", measure="IRD", to="none")
+    # its log rate ratio is undefined: left out, and said so
+    res = pool_incidence([0, 2, 1], [10, 20, 30], [0, 3, 2], [10, 20, 30], method="DL", to="none")
+    assert res.k == 2 and math.isnan(res.weights[0])
+    assert res.notes == ("studies at index 0 have no effect size (no events, without a "
+                         "continuity correction) and are left out",)

@@ -519,46 +519,54 @@ def _pool_mh_peto(a, b, c, d, measure, method, lev, correct, add, to, drop00, la
 
 
 def _pool_iv(a, b, c, d, measure, method, test, lev, add, to, drop00, labels, counts, pool_options):
-    from .core import pool
-
     if isinstance(add, (list, tuple)) or isinstance(to, (list, tuple)) or isinstance(drop00, (list, tuple)):
         raise InputError("with a tau² method, add, to and drop00 take one value each (they go to escalc)")
     add_ = 0.5 if add is None else float(add)
     to_ = _check_to("only0" if to is None else to)
     drop_ = False if drop00 is None else bool(drop00)
     yi, vi, _ = two_by_two(measure, a, b, c, d, add=add_, to=to_, drop00=drop_)
+    # a risk difference of a table with no events (or only events) in both arms has variance 0
+    # without a continuity correction: say so in terms of the counts given
+    return iv_result(yi, vi, measure, method, test, lev, labels, counts, pool_options,
+                     undefined="double zero or undefined",
+                     none_left="check for double-zero tables and the continuity correction",
+                     zero_variance="each arm has either no events or only events",
+                     remedy=f"to={to_!r}; add a continuity correction (to='only0' or 'all'), "
+                            "drop the study, or use a method that takes such tables (method='MH')")
+
+
+def iv_result(yi, vi, measure, method, test, lev, labels, counts, pool_options, *, undefined,
+              none_left, zero_variance, remedy) -> BinaryPoolResult:
+    """An inverse-variance fit (:func:`pool`) of per-study effects of counts, as a
+    BinaryPoolResult over all the studies given; those without an effect are left out with a
+    note. The keyword texts name, in the data's own terms, why an effect is missing, what to check
+    when none is left, why a variance is 0, and the remedy."""
+    from .core import pool
+
     ok = np.isfinite(yi) & np.isfinite(vi)
     notes = []
     if not ok.all():
-        notes.append(
-            "studies at index " + ", ".join(str(int(i)) for i in np.flatnonzero(~ok))
-            + " have no effect size (double zero or undefined) and are left out"
-        )
+        notes.append("studies at index " + ", ".join(str(int(i)) for i in np.flatnonzero(~ok))
+                     + f" have no effect size ({undefined}) and are left out")
     if not ok.any():
-        raise InputError("no study has a computable effect size; check for double-zero tables and the continuity correction")
+        raise InputError(f"no study has a computable effect size; {none_left}")
     zero = ok & (vi <= 0)
     if zero.any():
-        # a risk difference of a table with no events (or only events) in both arms has
-        # variance 0 without a continuity correction: say so in terms of the counts given
         names = ", ".join(f"{labels[i]} (index {i})" for i in np.flatnonzero(zero))
-        raise InputError(
-            f"{measure}: in {names} each arm has either no events or only events, so "
-            f"{'its' if zero.sum() == 1 else 'their'} variance is 0 with to={to_!r}; add a "
-            "continuity correction "
-            "(to='only0' or 'all'), drop the study, or use a method that takes such tables "
-            "(method='MH')")
+        raise InputError(f"{measure}: in {names} {zero_variance}, so "
+                         f"{'its' if zero.sum() == 1 else 'their'} variance is 0 with {remedy}")
     fit = pool(yi[ok], vi[ok], method=method, test=test, level=lev, measure=measure,
                labels=[lab for lab, o in zip(labels, ok) if o], **pool_options)
-    weights = np.full(len(a), np.nan)
+    weights = np.full(len(yi), np.nan)
     weights[ok] = np.asarray(fit.weights, dtype=float)
     get = lambda name, default=math.nan: float(getattr(fit, name, default)) if getattr(fit, name, None) is not None else default  # noqa: E731
-    est, se = get("estimate"), get("se")
-    zval = get("statistic")
     k_yi = int(ok.sum())
     return BinaryPoolResult(
-        estimate=est, se=se, statistic=zval, pvalue=get("pvalue"), ci_low=get("ci_low"), ci_high=get("ci_high"),
-        pi_low=get("pi_low"), pi_high=get("pi_high"), tau2=get("tau2", 0.0), q=get("q"), q_df=max(k_yi - 1, 0),
-        q_pvalue=get("q_pvalue"), i2=get("i2"), h2=get("h2"), k=k_yi, k_yi=k_yi, method=str(getattr(fit, "method", method)),
-        measure=measure, test=str(getattr(fit, "test", test)), level=lev, yi=yi, vi=vi, weights=weights, labels=labels,
-        counts=counts, notes=tuple(notes), fit=fit,
+        estimate=get("estimate"), se=get("se"), statistic=get("statistic"), pvalue=get("pvalue"),
+        ci_low=get("ci_low"), ci_high=get("ci_high"), pi_low=get("pi_low"),
+        pi_high=get("pi_high"), tau2=get("tau2", 0.0), q=get("q"), q_df=max(k_yi - 1, 0),
+        q_pvalue=get("q_pvalue"), i2=get("i2"), h2=get("h2"), k=k_yi, k_yi=k_yi,
+        method=str(getattr(fit, "method", method)), measure=measure,
+        test=str(getattr(fit, "test", test)), level=lev, yi=yi, vi=vi, weights=weights,
+        labels=labels, counts=counts, notes=tuple(notes), fit=fit,
     )

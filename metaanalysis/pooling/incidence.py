@@ -26,7 +26,7 @@ from .._base import as_float_array, check_level, same_length, zcrit
 from ..effects import _add_correction, _check_counts, _check_person_time, _check_to, incidence_two_arm
 from ..errors import InputError
 from . import tau2 as _tau2
-from .binary import BinaryPoolResult, _chi2_sf, _norm_p, _pair
+from .binary import BinaryPoolResult, _chi2_sf, _norm_p, _pair, iv_result
 
 __all__ = ["pool_incidence", "mantel_haenszel_rates"]
 
@@ -235,38 +235,16 @@ def _pool_mh(x1, t1, x2, t2, measure, lev, correct, add, to, drop00, labels, cou
 
 def _pool_iv(x1, t1, x2, t2, measure, method, test, lev, add, to, drop00, labels, counts,
              pool_options):
-    from .core import pool
-
     if any(isinstance(v, (list, tuple)) for v in (add, to, drop00)):
         raise InputError("with a tau² method, add, to and drop00 take one value each (they go to "
                          "escalc)")
     to_ = _check_to("only0" if to is None else to)
     yi, vi, _ = incidence_two_arm(measure, x1, t1, x2, t2, add=0.5 if add is None else float(add),
                                   to=to_, drop00=bool(drop00))
-    ok = np.isfinite(yi) & np.isfinite(vi)
-    notes = []
-    if not ok.all():
-        notes.append("studies at index " + ", ".join(str(int(i)) for i in np.flatnonzero(~ok))
-                     + " have no effect size (no events, without a continuity correction) and "
-                     "are left out")
-    if not ok.any():
-        raise InputError("no study has a computable effect size; check for studies without "
-                         "events and the continuity correction (add, to)")
-    zero = ok & (vi <= 0)
-    if zero.any():
-        names = ", ".join(f"{labels[i]} (index {i})" for i in np.flatnonzero(zero))
-        raise InputError(f"{measure}: {names} has no events in either arm, so its variance is 0 "
-                         f"with to={to_!r}; add a continuity correction (to='only0' or 'all'), "
-                         "drop the study, or use method='MH'")
-    fit = pool(yi[ok], vi[ok], method=method, test=test, level=lev, measure=measure,
-               labels=[lab for lab, o in zip(labels, ok) if o], **pool_options)
-    weights = np.full(len(x1), np.nan)
-    weights[ok] = np.asarray(fit.weights, dtype=float)
-    k_yi = int(ok.sum())
-    return BinaryPoolResult(
-        estimate=fit.estimate, se=fit.se, statistic=fit.statistic, pvalue=fit.pvalue,
-        ci_low=fit.ci_low, ci_high=fit.ci_high, pi_low=fit.pi_low, pi_high=fit.pi_high,
-        tau2=fit.tau2, q=fit.q, q_df=max(k_yi - 1, 0), q_pvalue=fit.q_pvalue, i2=fit.i2, h2=fit.h2,
-        k=k_yi, k_yi=k_yi, method=str(fit.method), measure=measure, test=str(fit.test), level=lev,
-        yi=yi, vi=vi, weights=weights, labels=labels, counts=counts, notes=tuple(notes), fit=fit,
-    )
+    return iv_result(yi, vi, measure, method, test, lev, labels, counts, pool_options,
+                     undefined="no events, without a continuity correction",
+                     none_left="check for studies without events and the continuity "
+                               "correction (add, to)",
+                     zero_variance="neither arm has events",
+                     remedy=f"to={to_!r}; add a continuity correction (to='only0' or 'all'), "
+                            "drop the study, or use method='MH'")
