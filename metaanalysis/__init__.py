@@ -94,6 +94,7 @@ _LAZY = {
     "vif": "pooling.diagnostics",
     "anova": "pooling.diagnostics",
     "fitstats": "pooling.diagnostics",
+    "profile_tau2": "pooling.diagnostics",
     "loglik": "pooling.diagnostics",
     "deviance": "pooling.diagnostics",
     "aic": "pooling.diagnostics",

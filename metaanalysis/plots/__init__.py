@@ -24,6 +24,7 @@ _LAZY = {
     "baujat": "funnel",
     "labbe": "funnel",
     "regplot": "regression",
+    "profile_plot": "diagnostics",
     "km_plot": "survival",
     "modelled_curves_plot": "survival",
     "modelled_curves_panels": "survival",

@@ -45,6 +45,7 @@ from .diagnostics import (
     BlupResult,
     FitStats,
     LikelihoodRatioResult,
+    ProfileResult,
     ResidualResult,
     VifResult,
     WaldResult,
@@ -58,6 +59,7 @@ from .diagnostics import (
     dfbetas,
     fitstats,
     hatvalues,
+    profile_tau2,
     loglik,
     ranef,
     rstandard,
@@ -93,6 +95,6 @@ __all__ = [
     "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
-    "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "ResidualResult", "BlupResult", "VifResult",
+    "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2", "ProfileResult", "ResidualResult", "BlupResult", "VifResult",
     "WaldResult", "FitStats", "LikelihoodRatioResult",
 ]

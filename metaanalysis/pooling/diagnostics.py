@@ -20,6 +20,7 @@ function               metafor
 :func:`vif`            ``vif.rma`` (variance inflation factors, GVIF of sets)
 :func:`anova`          ``anova.rma`` (Wald tests; likelihood-ratio tests of nested models)
 :func:`fitstats`       ``fitstats.rma`` / ``logLik``, ``deviance``, ``AIC``, ``BIC``, ``AICc``
+:func:`profile_tau2`   ``profile.rma.uni`` (the likelihood profile of tau²)
 =====================  ============================================================
 
 Coefficients are chosen with ``btt=``: coefficient names (``"ablat"``; a string picks every
@@ -50,8 +51,9 @@ from ._print import moderator_lines, omnibus_line
 
 __all__ = [
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif",
-    "anova", "fitstats", "loglik", "deviance", "aic", "bic", "aicc",
+    "anova", "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2",
     "ResidualResult", "BlupResult", "VifResult", "WaldResult", "LikelihoodRatioResult", "FitStats",
+    "ProfileResult",
 ]
 
 _EPS = np.finfo(float).eps
@@ -1224,3 +1226,183 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False):
             raise InputError("give either btt (coefficients) or X (linear combinations), not both")
         return _wald_x(m, X, rhs)
     return _wald_btt(m, btt, rhs)
+
+
+# --------------------------------------------------------------------------------------------
+# The likelihood profile of tau²
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ProfileResult(ResultMixin):
+    """The log-likelihood of a model over a grid of fixed tau² values (metafor's
+    ``profile.rma.uni``).
+
+    Attributes
+    ----------
+    tau2, ll : numpy.ndarray
+        The grid and the log-likelihood at each value (restricted for a REML fit, else the full
+        one, as metafor's ``logLik``), the other parameters at their estimates given tau².
+    beta, ci_low, ci_high : numpy.ndarray
+        The coefficients and their confidence bounds at each grid value (one column per
+        coefficient).
+    coef_names : tuple
+    tau2_hat, maxll : float
+        The fit's tau² and log-likelihood.
+    method : str
+    reml : bool
+    xlim : tuple
+        The range of the grid.
+    higher : bool
+        A grid value has a log-likelihood above the fit's by more than ``lltol``: for an ML or
+        REML fit, a sign that the fit did not find the maximum.
+    """
+
+    tau2: np.ndarray
+    ll: np.ndarray
+    beta: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    coef_names: tuple
+    tau2_hat: float
+    maxll: float
+    method: str
+    reml: bool
+    xlim: tuple
+    higher: bool
+
+    def to_dict(self) -> dict:
+        d = {"tau2": self.tau2, "ll": self.ll, "coef_names": list(self.coef_names),
+             "tau2_hat": self.tau2_hat, "maxll": self.maxll, "method": self.method,
+             "reml": self.reml, "xlim": list(self.xlim), "higher": self.higher}
+        for j, name in enumerate(self.coef_names):
+            d[f"beta_{name}"] = self.beta[:, j]
+        return jsonable(d)
+
+    def to_frame(self):
+        """One row per grid value: tau2, ll and each coefficient with its interval."""
+        import pandas as pd
+
+        frame = pd.DataFrame({"tau2": self.tau2, "ll": self.ll})
+        for j, name in enumerate(self.coef_names):
+            frame[name] = self.beta[:, j]
+            frame[f"{name}_ci_low"] = self.ci_low[:, j]
+            frame[f"{name}_ci_high"] = self.ci_high[:, j]
+        return frame
+
+    def _short(self) -> str:
+        return f"{self.method} steps={len(self.tau2)} tau2=[{fmt(self.xlim[0])}, {fmt(self.xlim[1])}]"
+
+    def summary(self) -> str:
+        kind = "restricted" if self.reml else "full"
+        lines = [f"Profile of the {kind} log-likelihood over tau² ({self.method} fit: tau² = "
+                 f"{fmt(self.tau2_hat)}, logLik = {fmt(self.maxll)})", "",
+                 f"{'tau2':>10} {'logLik':>10}"]
+        lines += [f"{fmt(t):>10} {fmt(v):>10}" for t, v in zip(self.tau2, self.ll)]
+        if self.higher:
+            lines += ["", "Note: a grid value has a higher log-likelihood than the fit; the fit "
+                          "may not have found the maximum."]
+        return "\n".join(lines)
+
+
+def profile_tau2(res, *, xlim=None, steps: int = 20, lltol: float = 1e-3) -> ProfileResult:
+    """The log-likelihood of a random-effects model or meta-regression as a function of tau², as
+    metafor's ``profile.rma.uni``.
+
+    At each of ``steps`` values of tau² the model is refitted with tau² fixed there (same method,
+    test, level and weights) and its log-likelihood recorded: restricted for a REML fit, the full
+    one otherwise. A peaked profile whose maximum is the estimate says tau² is identified; a flat
+    one says the data hardly inform it.
+
+    Parameters
+    ----------
+    res : PoolResult or RegressionResult
+        A fit with tau² estimated (not equal-effects, not a fixed tau²).
+    xlim : (float, float), optional
+        The range of tau². By default, as metafor, from the smaller of the estimate and the lower
+        Q-profile bound to the largest of 0.1, the estimate and the upper bound (where the
+        interval cannot be computed: the estimate +/- 2.576 standard errors, then a quarter and
+        four times the estimate).
+    steps : int
+        Number of grid values (at least 2).
+    lltol : float
+        Tolerance of the check that no grid value beats the fit's log-likelihood.
+
+    Returns
+    -------
+    ProfileResult
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> bcg = ma.load_bcg()
+    >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> prof = profile_tau2(ma.pool(es.yi, es.vi))    # metafor: profile(rma(yi, vi))
+    >>> [round(v, 4) for v in prof.xlim], round(float(prof.ll[0]), 4)
+    ([0.1197, 1.1115], -13.9751)
+    """
+    from .core import fit_rma
+
+    m = _model(res)
+    if m.fixed_effect:
+        raise InputError("an equal-effects model has no tau² to profile; fit a random-effects "
+                         "model (method='REML', 'ML', 'DL', ...)")
+    if m.tau2_fixed:
+        raise InputError("tau² was fixed in this fit (tau2=): there is no estimate to profile")
+    steps = int(steps)
+    if steps < 2:
+        raise InputError(f"steps must be at least 2; got {steps}")
+    if xlim is None:
+        lo, hi = _profile_range(res, m)
+    else:
+        try:
+            lo, hi = sorted(float(x) for x in xlim)
+        except (TypeError, ValueError):
+            raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InputError("the range of tau² cannot be set automatically; give xlim=(low, high)")
+    if lo + float(m.v.min()) <= 0:
+        raise InputError(f"xlim starts at {lo:g}: tau² plus the smallest sampling variance must "
+                         "stay above 0")
+    grid = np.linspace(lo, hi, steps)
+    reml = m.method == "REML"
+    X = None if m.int_only else m.X
+    ll = np.empty(steps)
+    beta = np.empty((steps, m.p))
+    ci_low = np.empty((steps, m.p))
+    ci_high = np.empty((steps, m.p))
+    for i, t in enumerate(grid):
+        fit = fit_rma(m.y, m.v, X, m.method, m.test, m.level, m.weights, float(t), m.control)
+        ll_ml, ll_reml = _loglik_parts(m._replace(beta=np.asarray(fit.beta, float), tau2=float(t)))
+        ll[i] = ll_reml if reml else ll_ml
+        beta[i], ci_low[i], ci_high[i] = fit.beta, fit.ci_low, fit.ci_high
+    maxll = _stats(m, reml).loglik
+    higher = bool(m.method in ("ML", "REML") and np.any(ll >= maxll + lltol))
+    if higher:
+        warnings.warn("the profile has a log-likelihood above the fit's: the fit may not have "
+                      "found the maximum (check its convergence, or profile over another range)",
+                      RuntimeWarning, stacklevel=2)
+    return ProfileResult(grid, ll, beta, ci_low, ci_high, tuple(m.coef_names), float(m.tau2),
+                         float(maxll), m.method, reml, (float(lo), float(hi)), higher)
+
+
+def _profile_range(res, m) -> tuple:
+    """metafor's default range of the profile: from the Q-profile interval, else a Wald range,
+    else a quarter to four times the estimate."""
+    from .._base import zcrit
+
+    t2 = float(m.tau2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ci_lo, ci_hi = float(res.tau2_ci_low), float(res.tau2_ci_high)
+    except MetaAnalysisError:
+        ci_lo = ci_hi = _NAN
+    lo, hi = min(t2, ci_lo), max(0.1, t2, ci_hi)
+    if math.isnan(ci_lo) or math.isnan(ci_hi):
+        se = float(getattr(res, "se_tau2", _NAN))
+        z = zcrit(99)
+        lo, hi = max(0.0, t2 - z * se), max(0.1, t2 + z * se)
+    if math.isnan(lo) or math.isnan(hi):
+        lo, hi = max(0.0, t2 / 4), max(0.1, t2 * 4)
+    return lo, hi
