@@ -17,16 +17,18 @@ from pathlib import Path
 from .errors import InputError, MetaAnalysisError, Problem, StudyTableError
 
 # metafor's argument names; each can be mapped to a column of another name (--ai tpos)
-_POOL_COLUMNS = ("yi", "vi", "sei", "ai", "bi", "ci", "di", "n1i", "n2i", "xi", "ni")
+_POOL_COLUMNS = ("yi", "vi", "sei", "ai", "bi", "ci", "di", "n1i", "n2i", "xi", "ni", "x1i", "t1i",
+                 "x2i", "t2i")
 _LABEL_COLUMNS = ("slab", "study", "study_id", "trial", "label", "author")
 _KIND_WORDS = {"effects": "effect sizes", "binary": "two-group counts",
-               "proportions": "one-group counts"}
+               "proportions": "one-group counts", "incidence": "events over person-time"}
 # the method of each input when --method is not given (rma's REML, rma.mh's MH)
-_DEFAULT_METHOD = {"effects": "REML", "binary": "MH", "proportions": "REML"}
+_DEFAULT_METHOD = {"effects": "REML", "binary": "MH", "proportions": "REML", "incidence": "MH"}
 _POOL_INPUTS = (
     "effect sizes: yi with vi (sampling variances) or sei (standard errors)",
     "two-group counts: ai, ci with n1i, n2i (group sizes) or bi, di (non-events)",
     "one-group counts: xi (events) with ni (group sizes)",
+    "events over person-time in two groups: x1i, t1i, x2i, t2i",
 )
 
 
@@ -46,6 +48,8 @@ def _pool_kind(table, col) -> str:
         return "binary"
     if table.has(col["xi"], col["ni"]):
         return "proportions"
+    if table.has(col["x1i"], col["t1i"], col["x2i"], col["t2i"]):
+        return "incidence"
     raise StudyTableError([Problem(
         table.name, 1, None,
         "no columns to pool; give " + "; or ".join(_POOL_INPUTS) + " (metafor's names, or map "
@@ -88,11 +92,16 @@ def cmd_pool(args) -> int:
         _events_within(table, col["ai"], ai, n1i, problems)
         _events_within(table, col["ci"], ci, n2i, problems)
         run = lambda **kw: _pool_binary(ai, n1i, ci, n2i, args, labels, **kw)  # noqa: E731
-    else:
+    elif kind == "proportions":
         xi = table.numbers(col["xi"], problems, minimum=0, what="a count of events")
         ni = table.numbers(col["ni"], problems, minimum=0, strict=True, what="a group size")
         _events_within(table, col["xi"], xi, ni, problems)
         run = lambda **kw: _pool_proportions(xi, ni, args, labels, **kw)  # noqa: E731
+    else:
+        rates = {c: table.numbers(col[c], problems, minimum=0, strict=c.startswith("t"),
+                                  what="person-time" if c.startswith("t") else "a count of events")
+                 for c in ("x1i", "t1i", "x2i", "t2i")}
+        run = lambda **kw: _pool_incidence(rates, args, labels, **kw)  # noqa: E731
     by = None
     if args.by:
         if args.by not in table.header:
@@ -257,6 +266,18 @@ def _pool_binary(ai, n1i, ci, n2i, args, labels, **options):
                        method=args.method or _DEFAULT_METHOD["binary"], labels=labels, **options)
 
 
+def _pool_incidence(rates, args, labels, **options):
+    if (args.method or "").upper() in ("PETO", "GLMM"):
+        raise InputError(f"--method {args.method}: events over person-time are pooled by MH or a "
+                         "tau^2 estimator (rma.mh, or escalc and rma)")
+    from .pooling import pool_incidence
+
+    return pool_incidence(rates["x1i"], rates["t1i"], rates["x2i"], rates["t2i"],
+                          measure=args.measure or "IRR",
+                          method=args.method or _DEFAULT_METHOD["incidence"], labels=labels,
+                          **options)
+
+
 def _pool_proportions(xi, ni, args, labels, **options):
     from .pooling import pool_proportions
 
@@ -370,15 +391,18 @@ def add_parsers(sub) -> None:
     """Add ``pool``, ``network`` and ``reconstruct`` to the CLI's subparsers."""
     p = sub.add_parser(
         "pool", help="pool a CSV of effect sizes (yi, vi or sei) or counts (ai, bi/n1i, ci, "
-        "di/n2i; or xi, ni) as metafor's rma, rma.mh or rma.glmm would")
+        "di/n2i; or xi, ni; or events over person-time x1i, t1i, x2i, t2i) as metafor's rma, "
+        "rma.mh or rma.glmm would")
     p.add_argument("file", help="CSV, one row per study, with a header")
     p.add_argument("--measure", default=None,
                    help="metafor's measure code: for counts the effect to compute (OR, RR, RD; "
-                        "PLO, PFT, PR... for one group), for effect sizes the scale they are on "
-                        "(HR, OR, RR... are back-transformed in the summary)")
+                        "PLO, PFT, PR... for one group; IRR, IRD for events over person-time), "
+                        "for effect sizes the scale they are on (HR, OR, RR... are "
+                        "back-transformed in the summary)")
     p.add_argument("--method", default=None,
                    help="tau^2 estimator (REML, DL, PM, ...; default REML), or MH / PETO for "
-                        "two-group counts (default MH), or GLMM (rma.glmm; see --model)")
+                        "two-group counts (default MH), MH for events over person-time "
+                        "(default), or GLMM (rma.glmm; see --model)")
     p.add_argument("--model", default=None,
                    help="with --method GLMM and two-group counts, rma.glmm's model: UM.FS "
                         "(default), UM.RS, CM.EL or CM.AL")

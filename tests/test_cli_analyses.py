@@ -108,6 +108,39 @@ def test_pool_one_group_counts(tmp_path, capsys):
     assert d["result"]["proportion"] == pytest.approx(ref["proportion"], rel=1e-12)
 
 
+CVC = ("study,x1i,t1i,x2i,t2i\nBong,7,1344,11,1988\nCiresi,8,1600,8,1461\nHanna,3,12012,14,10962\n"
+       "Harter,6,1536,10,1503\n")
+
+
+def test_pool_events_over_person_time_as_rma_mh(tmp_path, capsys):
+    p = tmp_path / "rates.csv"
+    p.write_text(CVC)
+    d = json_of(capsys, ["pool", str(p), "--json"])
+    assert d["input"] == "incidence"
+    ref = ma.pool_incidence([7, 8, 3, 6], [1344, 1600, 12012, 1536], [11, 8, 14, 10],
+                            [1988, 1461, 10962, 1503]).to_dict()
+    # metafor: rma.mh(measure="IRR", ...) on these four trials: IRR 0.5904, MH = 3.9601
+    assert d["result"]["ratio"] == pytest.approx(ref["ratio"], rel=1e-12)
+    assert round(d["result"]["ratio"], 4) == 0.5904 and round(d["result"]["cmh"], 4) == 3.9601
+    assert d["result"]["labels"] == ["Bong", "Ciresi", "Hanna", "Harter"]
+    d = json_of(capsys, ["pool", str(p), "--measure", "IRD", "--method", "DL", "--json"])
+    assert d["result"]["method"] == "DL" and d["result"]["measure"] == "IRD"
+    assert "events over person-time" in run_cli("pool", str(p)).stdout
+
+
+@pytest.mark.parametrize("content, argv, expected", [
+    (CVC.replace("1344", "0"), [], ":2:t1i: 0 is out of range; give person-time above 0"),
+    (CVC.replace("Ciresi,8", "Ciresi,-8"), [], ":3:x1i: -8 is out of range"),
+    (CVC, ["--method", "PETO"], "--method PETO: events over person-time are pooled by MH"),
+])
+def test_pool_events_over_person_time_bad_input(tmp_path, content, argv, expected):
+    p = tmp_path / "rates.csv"
+    p.write_text(content)
+    res = run_cli("pool", str(p), *argv)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert expected in res.stderr, res.stderr
+
+
 def test_pool_text_output_names_the_file_and_the_input(bcg_files, capsys):
     _, _, _, effects = bcg_files
     assert main(["pool", str(effects)]) == 0
