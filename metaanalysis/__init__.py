@@ -56,6 +56,7 @@ _LAZY = {
     "regression_line": "pooling",
     "subgroup_analysis": "pooling",
     "egger_test": "pooling",
+    "binary_bias_test": "pooling",
     "rank_test": "pooling",
     "trim_and_fill": "pooling",
     "leave_one_out": "pooling",

@@ -142,6 +142,9 @@ def cmd_pool(args) -> int:
             if refit:  # said before the tests it concerns
                 extra["small_study_fit"] = refit
             extra["small_study"] = _small_study(fit)
+            if kind == "binary" and (args.measure or "OR").upper() == "OR":
+                # Egger's test is biased for log odds ratios (Cochrane Handbook 13.3.5.3)
+                extra["small_study_odds_ratios"] = _small_study_or(ai, n1i, ci, n2i, labels)
     except MetaAnalysisError as exc:
         # the study index of an argument error is the file's data row; say which file
         raise InputError(f"{table.name}: {exc}") from None
@@ -238,6 +241,13 @@ def _small_study(res) -> dict:
     from .pooling import egger_test, rank_test, trim_and_fill
 
     return {"egger": egger_test(res), "rank": rank_test(res), "trim_and_fill": trim_and_fill(res)}
+
+
+def _small_study_or(ai, n1i, ci, n2i, labels) -> dict:
+    from .pooling import binary_bias_test
+
+    return {test: binary_bias_test(ai, n1i, ci, n2i, test=test, labels=labels)
+            for test in ("harbord", "peters")}
 
 
 def _events_within(table, column, events, totals, problems) -> None:
@@ -421,7 +431,8 @@ def add_parsers(sub) -> None:
                         "'~ log(dose) + C(region)' (columns, arithmetic, C, I, log, exp, sqrt, "
                         "center, scale and splines; no other Python)")
     p.add_argument("--small-study", action="store_true",
-                   help="Egger's regression test, the rank correlation test and trim and fill "
+                   help="Egger's regression test, the rank correlation test and trim and fill, "
+                        "and for odds ratios from two-group counts Harbord's and Peters' tests "
                         "(asked for: the report runs them only with 10 studies or more)")
     p.add_argument("--json", action="store_true", help="print the result's to_dict() as JSON")
     p.set_defaults(func=cmd_pool)

@@ -370,6 +370,17 @@ def test_pool_counts_small_study_tests_refit_by_reml_and_moderators_named(bcg_fi
     es = ma.escalc("OR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
     ref = ma.egger_test(ma.pool(es.yi, es.vi, method="REML")).to_dict()
     assert d["small_study"]["egger"]["statistic"] == pytest.approx(ref["statistic"], rel=1e-10)
+    # for odds ratios also the tests that Egger's bias for them does not affect
+    n1, n2 = bcg.tpos + bcg.tneg, bcg.cpos + bcg.cneg
+    for test in ("harbord", "peters"):
+        want = ma.binary_bias_test(bcg.tpos, n1, bcg.cpos, n2, test=test).statistic
+        assert d["small_study_odds_ratios"][test]["statistic"] == pytest.approx(want, rel=1e-12)
+    text = run_cli("pool", str(counts), *mapped, "--small-study").stdout
+    assert "Harbord's test" in text and "Peters' test" in text
+    # a risk ratio has neither
+    d = json_of(capsys, ["pool", str(counts), *mapped, "--measure", "RR", "--small-study",
+                         "--json"])
+    assert "small_study_odds_ratios" not in d
     p = tmp_path / "m.csv"
     p.write_text("study,yi,vi,dose,dosage\nA,0.1,0.02,1,\nB,0.3,0.03,,2\nC,0.2,0.01,3,\n"
                  "D,0.25,0.02,4,1\n")

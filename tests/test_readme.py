@@ -144,6 +144,8 @@ def test_numbers_the_tour_quotes(tour):
     mh = ma.pool_binary(mg.ai, mg.n1i, mg.ci, mg.n2i, measure="OR", method="MH").to_dict()
     assert all(quoted(mh[k], v) for k, v in (("ratio", 0.9870), ("ratio_ci_low", 0.9356),
                                               ("ratio_ci_high", 1.0412)))
+    harbord = ma.binary_bias_test(mg.ai, mg.n1i, mg.ci, mg.n2i, test="harbord")
+    assert quoted(harbord.statistic, -4.8763) and harbord.df == 20
     irr = ma.pool_incidence(**ns["cvc"], measure="IRR").to_dict()
     assert all(quoted(irr[k], v) for k, v in (("ratio", 0.6602), ("ratio_ci_low", 0.4608),
                                                ("ratio_ci_high", 0.9459)))

@@ -16,7 +16,17 @@ from .subgroups import SubgroupResult, subgroup_analysis
 from .binary import BinaryPoolResult, mantel_haenszel, peto, pool_binary
 from .incidence import mantel_haenszel_rates, pool_incidence
 from .proportions import ProportionPoolResult, back_transform, clopper_pearson, fit_glmm_logit, pool_proportions
-from .bias import EggerResult, RankResult, TrimFillResult, egger_test, kendall_tau, rank_test, trim_and_fill
+from .bias import (
+    BinaryBiasResult,
+    EggerResult,
+    RankResult,
+    TrimFillResult,
+    binary_bias_test,
+    egger_test,
+    kendall_tau,
+    rank_test,
+    trim_and_fill,
+)
 from .sensitivity import baujat_coordinates, cumulative, influence, leave_one_out
 from .survival import (
     LandmarkPoolResult,
@@ -80,7 +90,7 @@ __all__ = [
     "ProportionPoolResult", "back_transform", "clopper_pearson", "fit_glmm_logit",
     # small-study effects and sensitivity
     "baujat_coordinates",
-    "egger_test", "EggerResult", "rank_test", "RankResult", "kendall_tau", "trim_and_fill",
+    "egger_test", "EggerResult", "binary_bias_test", "BinaryBiasResult", "rank_test", "RankResult", "kendall_tau", "trim_and_fill",
     "TrimFillResult", "leave_one_out", "cumulative", "influence",
     # survival summaries
     "median_of_medians", "weighted_median_of_medians", "weighted_quantile", "MedianPoolResult",
