@@ -159,7 +159,13 @@ __all__ = [
 ]
 
 
+# subpackages reachable as attributes (ma.plots.regplot) without importing them first
+_SUBPACKAGES = ("plots", "pooling", "survival", "review", "network", "report")
+
+
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'metaanalysis' has no attribute {name!r}")

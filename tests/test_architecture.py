@@ -104,6 +104,14 @@ def test_import_is_light():
     assert out.stdout.strip() == ""
 
 
+def test_subpackages_are_attributes_without_an_import():
+    # ma.plots.regplot(...) in a fresh session, as the README and notebooks write it
+    code = ("import metaanalysis as ma; print(ma.plots.regplot.__name__, "
+            "ma.survival.__name__, ma.pooling.pool.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["regplot", "metaanalysis.survival", "pool"]
+
+
 def test_error_hierarchy():
     from metaanalysis import errors
 

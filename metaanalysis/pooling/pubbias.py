@@ -799,8 +799,8 @@ class HenmiCopasResult(ResultMixin):
             rows.append(f"{name:4}{m:>7} {fmt(t2):>7} {fmt(est):>9} {fmt(se):>7} {fmt(lo):>8} "
                         f"{fmt(hi):>8}")
         note = ("Henmi-Copas: the inverse-variance estimate, with an interval that allows for "
-                "heterogeneity (DL tau²) and for its uncertainty; robust to the small-study "
-                "publication bias that pulls a random-effects estimate")
+                "heterogeneity (DL tau²) and for its uncertainty; less sensitive than the "
+                "random-effects estimate to small-study effects such as publication bias")
         return "\n".join(["", *rows, "", note, ""])
 
 
