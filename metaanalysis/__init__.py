@@ -62,6 +62,7 @@ _LAZY = {
     "leave_one_out": "pooling",
     "cumulative": "pooling",
     "influence": "pooling",
+    "gosh": "pooling",
     "baujat_coordinates": "pooling",
     "tau2_estimate": "pooling",
     "median_of_medians": "pooling",

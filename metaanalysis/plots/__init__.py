@@ -25,6 +25,7 @@ _LAZY = {
     "labbe": "funnel",
     "regplot": "regression",
     "profile_plot": "diagnostics",
+    "gosh_plot": "diagnostics",
     "km_plot": "survival",
     "modelled_curves_plot": "survival",
     "modelled_curves_panels": "survival",

@@ -1,7 +1,10 @@
-"""Model diagnostics drawn: the likelihood profile of tau² (metafor's ``plot.profile.rma``).
+"""Model diagnostics drawn: the likelihood profile of tau² (metafor's ``plot.profile.rma``) and
+the GOSH plot of all subsets (``plot.gosh.rma``).
 
 Draws a :class:`~metaanalysis.pooling.diagnostics.ProfileResult` from
-:func:`metaanalysis.pooling.diagnostics.profile_tau2`; nothing is refitted here.
+:func:`metaanalysis.pooling.diagnostics.profile_tau2` and a
+:class:`~metaanalysis.pooling.sensitivity.GoshResult` from
+:func:`metaanalysis.pooling.sensitivity.gosh`; nothing is refitted here.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from ..errors import InputError
 from . import _style as S
 
-__all__ = ["profile_plot"]
+__all__ = ["profile_plot", "gosh_plot"]
 
 
 def profile_plot(profile, ax=None, *, xlabel=None, ylabel=None):
@@ -62,4 +65,86 @@ def profile_plot(profile, ax=None, *, xlabel=None, ylabel=None):
         ax.set_xlabel(S.plain_text(xlabel or "\u03c4\u00b2"))
         ax.set_ylabel(S.plain_text(ylabel or ("Restricted log-likelihood" if profile.reml
                                               else "Log-likelihood")))
+        return ax
+
+
+def gosh_plot(gosh, ax=None, *, highlight=None, xlabel=None, ylabel=None):
+    """The GOSH plot: each subset's I² against its estimate (Olkin et al. 2012).
+
+    Parameters
+    ----------
+    gosh : GoshResult
+        From :func:`metaanalysis.gosh`.
+    ax : matplotlib Axes, optional
+    highlight : str or int, optional
+        A study (label or 0-based index): the subsets that hold it are drawn in colour, the others
+        in grey (metafor's ``out=``), so that a study behind a separate cluster shows.
+    xlabel, ylabel : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Artists tagged ``gosh-subsets`` (all subsets, or those without the highlighted study) and
+        ``gosh-with`` (those with it). Ratio measures are drawn on a log axis as ratios.
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> bcg = ma.load_bcg()
+    >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> g = ma.gosh(ma.pool(es.yi, es.vi, measure="RR"))
+    >>> ax = gosh_plot(g, highlight=0)
+    >>> ax.get_yscale()
+    'log'
+    """
+    import numpy as np
+
+    from ..pooling.sensitivity import GoshResult
+
+    if not isinstance(gosh, GoshResult):
+        raise InputError(f"gosh_plot draws a GoshResult (gosh(fit)); got {type(gosh).__name__}")
+    frame = gosh.frame[gosh.frame["fitted"]]
+    incl = gosh.incl[gosh.frame["fitted"].to_numpy(bool)]
+    log = S.scale_of(gosh.measure) == "log"
+    est = frame["estimate"].to_numpy(float)
+    y = np.exp(est) if log else est
+    x = frame["i2"].to_numpy(float)
+    if highlight is None:
+        with_it = np.zeros(len(x), dtype=bool)
+    else:
+        if isinstance(highlight, str):
+            if highlight not in gosh.labels:
+                raise InputError(f"highlight={highlight!r} is not a study of the fit; use one of "
+                                 + ", ".join(repr(v) for v in gosh.labels))
+            j = gosh.labels.index(highlight)
+        else:
+            j = int(highlight)
+            if not 0 <= j < len(gosh.labels):
+                raise InputError(f"highlight={highlight!r}: the studies are 0 to "
+                                 f"{len(gosh.labels) - 1}")
+        with_it = incl[:, j]
+    # many thousands of points: small, translucent and rasterised in vector output
+    size = 6 if len(x) <= 5000 else 2
+    alpha = 0.6 if len(x) <= 5000 else 0.25
+    with S.style():
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            fig = plt.figure(figsize=(3.5, 3.0), layout="constrained")
+            ax = fig.add_subplot()
+        rest = ax.scatter(x[~with_it], y[~with_it], s=size, color=S.GREY, alpha=alpha, lw=0,
+                          rasterized=True, zorder=2,
+                          label=None if highlight is None else f"without {gosh.labels[j]}")
+        rest.set_gid("gosh-subsets")
+        if highlight is not None:
+            hit = ax.scatter(x[with_it], y[with_it], s=size, color=S.PALETTE[1], alpha=alpha,
+                             lw=0, rasterized=True, zorder=3, label=f"with {gosh.labels[j]}")
+            hit.set_gid("gosh-with")
+            ax.legend(loc="best", fontsize=S.SMALL_FONT_SIZE, markerscale=2, frameon=False)
+        if log:
+            from .funnel import _log_axis
+
+            _log_axis(ax, "y", float(np.nanmin(y)), float(np.nanmax(y)))
+        ax.set_xlabel(S.plain_text(xlabel or "I\u00b2 (%)"))
+        ax.set_ylabel(S.plain_text(ylabel or S.axis_label(gosh.measure)))
         return ax

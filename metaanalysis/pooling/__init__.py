@@ -27,7 +27,7 @@ from .bias import (
     rank_test,
     trim_and_fill,
 )
-from .sensitivity import baujat_coordinates, cumulative, influence, leave_one_out
+from .sensitivity import GoshResult, baujat_coordinates, cumulative, gosh, influence, leave_one_out
 from .survival import (
     LandmarkPoolResult,
     MedianPoolResult,
@@ -91,7 +91,7 @@ __all__ = [
     # small-study effects and sensitivity
     "baujat_coordinates",
     "egger_test", "EggerResult", "binary_bias_test", "BinaryBiasResult", "rank_test", "RankResult", "kendall_tau", "trim_and_fill",
-    "TrimFillResult", "leave_one_out", "cumulative", "influence",
+    "TrimFillResult", "leave_one_out", "cumulative", "influence", "gosh", "GoshResult",
     # survival summaries
     "median_of_medians", "weighted_median_of_medians", "weighted_quantile", "MedianPoolResult",
     "qe_median_variance", "QEStudyFit", "pool_medians_qe", "pool_median_survival",

@@ -1,10 +1,11 @@
-"""Sensitivity analyses: leave-one-out, cumulative meta-analysis and influence diagnostics.
+"""Sensitivity analyses: leave-one-out, cumulative meta-analysis, influence diagnostics and the
+GOSH analysis of all subsets.
 
 Each function takes a fitted :class:`~metaanalysis.pooling.core.PoolResult`, refits it with
 :func:`~metaanalysis.pooling.core.pool` (same tau² method, test and level) on subsets of the
 studies, and returns a DataFrame with one row per study, indexed by the study labels. Column names
 never change with options. The algorithms follow metafor 3.8's ``leave1out``, ``cumul`` and
-``influence`` for ``rma.uni`` objects.
+``influence`` for ``rma.uni`` objects, and ``gosh`` its ``gosh.rma``.
 
 References
 ----------
@@ -12,19 +13,25 @@ Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-an
 Synthesis Methods 1:112-125.
 Lau J, Antman EM, Jimenez-Silva J, et al. (1992). Cumulative meta-analysis of therapeutic trials
 for myocardial infarction. NEJM 327:248-254.
+Olkin I, Dahabreh IJ, Trikalinos TA (2012). GOSH - a graphical display of study heterogeneity.
+Research Synthesis Methods 3:214-223.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._base import ResultMixin, fmt, jsonable
 from ..errors import InputError, MetaAnalysisError
 from .bias import _refit_like, _study_arrays, _user_weights
 
 __all__ = [
+    "gosh",
+    "GoshResult",
     "leave_one_out",
     "cumulative",
     "influence",
@@ -431,3 +438,177 @@ def baujat_coordinates(res, loo=None):
     x = (yi - res.estimate) ** 2 / (vi + tau2)
     y = (loo["estimate"].to_numpy(float) - res.estimate) ** 2 / loo["se"].to_numpy(float) ** 2
     return pd.DataFrame({"x": x, "y": y}, index=pd.Index(list(labels), name="study"))
+
+
+# --------------------------------------------------------------------------------------------
+# GOSH: every subset of the studies
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class GoshResult(ResultMixin):
+    """The model refitted on subsets of the studies (metafor's ``gosh``).
+
+    Attributes
+    ----------
+    incl : numpy.ndarray
+        Boolean, one row per subset, one column per study: which studies the subset holds.
+    frame : pandas.DataFrame
+        One row per subset: ``k``, ``q`` (QE), ``i2``, ``h2``, ``tau2``, ``estimate`` (NaN where
+        the fit failed) and ``fitted``. For DL, ``h2`` is Q / (k - 1), as metafor's ``gosh``
+        reports it (below 1 where Q < k - 1; the fit's own H² is 1 there).
+    labels : tuple
+    method : str
+    measure : str or None
+    exact : bool
+        True when every one of the 2^k - 1 subsets was fitted, False for a random sample.
+    seed : int or None
+        The seed of the random sample.
+    """
+
+    incl: np.ndarray
+    frame: object
+    labels: tuple
+    method: str
+    measure: str | None
+    exact: bool
+    seed: int | None = None
+
+    def to_frame(self):
+        """The subsets' fits, with one boolean column per study (its label)."""
+        out = self.frame.copy()
+        for j, lab in enumerate(self.labels):
+            out[lab] = self.incl[:, j]
+        return out
+
+    def to_dict(self) -> dict:
+        return jsonable({"labels": list(self.labels), "method": self.method,
+                         "measure": self.measure, "exact": self.exact, "seed": self.seed,
+                         "subsets": len(self.incl),
+                         "incl": [list(np.flatnonzero(r)) for r in self.incl],
+                         **{c: self.frame[c].tolist() for c in self.frame.columns}})
+
+    def by_study(self):
+        """For each study, the mean estimate and mean I² of the subsets with it and without it:
+        a study whose inclusion moves the cloud (Olkin et al. 2012) stands out here."""
+        import pandas as pd
+
+        est = self.frame["estimate"].to_numpy(float)
+        i2 = self.frame["i2"].to_numpy(float)
+        rows = []
+        for j, lab in enumerate(self.labels):
+            w, wo = self.incl[:, j], ~self.incl[:, j]
+            rows.append({"study": lab,
+                         "estimate_with": float(np.nanmean(est[w])) if w.any() else math.nan,
+                         "estimate_without": float(np.nanmean(est[wo])) if wo.any() else math.nan,
+                         "i2_with": float(np.nanmean(i2[w])) if w.any() else math.nan,
+                         "i2_without": float(np.nanmean(i2[wo])) if wo.any() else math.nan})
+        return pd.DataFrame(rows).set_index("study")
+
+    def _short(self) -> str:
+        return f"{self.method} subsets={len(self.incl)} exact={self.exact}"
+
+    def summary(self) -> str:
+        f = self.frame
+        how = ("all subsets" if self.exact else f"a random sample of subsets (seed {self.seed})")
+        lines = [f"GOSH: {len(f)} fits ({how}) of k = {len(self.labels)} studies, method "
+                 f"{self.method}", "",
+                 f"estimate: {fmt(float(f.estimate.min()))} to {fmt(float(f.estimate.max()))}",
+                 f"I^2:      {fmt(float(f.i2.min()), 2)}% to {fmt(float(f.i2.max()), 2)}%"]
+        failed = int((~f.fitted).sum())
+        if failed:
+            lines.append(f"{failed} subsets could not be fitted (NaN)")
+        return "\n".join(lines)
+
+
+def gosh(res, *, subsets: int = 1_000_000, seed: int | None = None) -> GoshResult:
+    """Refit the model on every subset of the studies (GOSH, Olkin et al. 2012), as metafor's
+    ``gosh``.
+
+    Each of the 2^k - 1 non-empty subsets is fitted with the fit's tau² method, test and level;
+    the cloud of (I², estimate) pairs shows whether the heterogeneity comes from a few studies
+    (clusters that separate with and without them) or from all of them. When 2^k - 1 exceeds
+    ``subsets``, that many random subsets are drawn instead (each study in with probability
+    1/2, empty draws redrawn), with ``seed``. The fits run vectorised (:func:`pool_many`).
+
+    Parameters
+    ----------
+    res : PoolResult
+        An intercept-only fit from :func:`metaanalysis.pool` (no custom weights or fixed tau²).
+    subsets : int
+        The most subsets to fit (metafor's default, 1,000,000).
+    seed : int, optional
+        Seed of the random sample (needed, for a reproducible result, only when it is drawn).
+
+    Returns
+    -------
+    GoshResult
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> bcg = ma.load_bcg()
+    >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> g = gosh(ma.pool(es.yi[:6], es.vi[:6]))     # metafor: gosh(rma(yi, vi)) on six trials
+    >>> len(g.frame), round(float(g.frame.estimate.iloc[-1]), 4)
+    (63, -0.9877)
+    """
+    import itertools
+
+    import pandas as pd
+
+    from .batch import pool_many
+    from .core import PoolResult
+
+    if not isinstance(res, PoolResult):
+        raise InputError(f"gosh takes an intercept-only fit from pool(); got {type(res).__name__}")
+    if _user_weights(res) is not None or getattr(res, "tau2_fixed", False):
+        raise InputError("gosh refits the model on each subset: a fit with custom weights or a "
+                         "fixed tau² is not supported")
+    yi, vi, labels = _study_arrays(res)
+    k = len(yi)
+    subsets = int(subsets)
+    if subsets < 1:
+        raise InputError(f"subsets must be at least 1; got {subsets}")
+    total = 2**k - 1 if k < 63 else math.inf
+    exact = total <= subsets
+    if exact:
+        # by size, and within a size in metafor's order (colexicographic: by the last study)
+        rows = [c for size in range(1, k + 1)
+                for c in sorted(itertools.combinations(range(k), size), key=lambda c: c[::-1])]
+        incl = np.zeros((len(rows), k), dtype=bool)
+        for i, c in enumerate(rows):
+            incl[i, list(c)] = True
+    else:
+        if seed is None:
+            raise InputError(f"2^{k} - 1 subsets exceed subsets={subsets}: a random sample is "
+                             "drawn; give seed= so that it can be repeated")
+        rng = np.random.default_rng(seed)
+        incl = rng.random((subsets, k)) < 0.5
+        empty = ~incl.any(axis=1)
+        while empty.any():
+            incl[empty] = rng.random((int(empty.sum()), k)) < 0.5
+            empty = ~incl.any(axis=1)
+    group, study = np.nonzero(incl)
+    with warnings.catch_warnings():
+        # a subset of one study, or an estimator that fails on a subset, is recorded, not shouted
+        warnings.simplefilter("ignore")
+        fits = pool_many(groups=group, yi=yi[study], vi=vi[study], method=res.method,
+                         test=res.test, level=res.level, ci_tau2=False,
+                         control=getattr(res, "control", None), progress=False)
+    fitted = fits["converged"].to_numpy(bool)
+    frame = pd.DataFrame({
+        "k": incl.sum(axis=1),
+        "q": np.where(fits["k"].to_numpy() > 1, fits["q"].to_numpy(float), 0.0),
+        "i2": fits["i2"].to_numpy(float), "h2": fits["h2"].to_numpy(float),
+        "tau2": fits["tau2"].to_numpy(float), "estimate": fits["estimate"].to_numpy(float),
+        "fitted": fitted,
+    })
+    if res.method == "DL":
+        # metafor's gosh takes the closed form for DL: H² = Q / (k - 1), which is the model's
+        # (tau² + s²) / s² when tau² > 0 and falls below 1, untruncated, when Q < k - 1
+        kk = frame["k"].to_numpy(float)
+        frame["h2"] = np.where(kk > 1, frame["q"].to_numpy(float) / np.maximum(kk - 1, 1), 1.0)
+    for col in ("q", "i2", "h2", "tau2", "estimate"):
+        frame.loc[~fitted, col] = np.nan
+    return GoshResult(incl, frame, tuple(labels), str(res.method), getattr(res, "measure", None),
+                      bool(exact), None if exact else int(seed))
