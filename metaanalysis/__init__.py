@@ -51,6 +51,7 @@ _LAZY = {
     "PoolResult": "pooling",
     "pool_binary": "pooling",
     "pool_incidence": "pooling",
+    "aggregate_effects": "pooling",
     "pool_proportions": "pooling",
     "meta_regression": "pooling",
     "regression_line": "pooling",

@@ -15,6 +15,7 @@ from .regression import RegressionLine, RegressionResult, design_matrix, meta_re
 from .subgroups import SubgroupResult, subgroup_analysis
 from .binary import BinaryPoolResult, mantel_haenszel, peto, pool_binary
 from .incidence import mantel_haenszel_rates, pool_incidence
+from .aggregate import aggregate_effects
 from .proportions import ProportionPoolResult, back_transform, clopper_pearson, fit_glmm_logit, pool_proportions
 from .bias import (
     BinaryBiasResult,
@@ -86,7 +87,7 @@ __all__ = [
     "SubgroupResult",
     # binary and proportions
     "pool_binary", "BinaryPoolResult", "mantel_haenszel", "peto", "pool_incidence",
-    "mantel_haenszel_rates", "pool_proportions",
+    "mantel_haenszel_rates", "aggregate_effects", "pool_proportions",
     "ProportionPoolResult", "back_transform", "clopper_pearson", "fit_glmm_logit",
     # small-study effects and sensitivity
     "baujat_coordinates",
