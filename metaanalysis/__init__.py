@@ -98,6 +98,7 @@ _LAZY = {
     "anova": "pooling.diagnostics",
     "fitstats": "pooling.diagnostics",
     "profile_tau2": "pooling.diagnostics",
+    "qq_residuals": "pooling.diagnostics",
     "loglik": "pooling.diagnostics",
     "deviance": "pooling.diagnostics",
     "aic": "pooling.diagnostics",

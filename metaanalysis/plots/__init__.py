@@ -26,6 +26,7 @@ _LAZY = {
     "regplot": "regression",
     "profile_plot": "diagnostics",
     "gosh_plot": "diagnostics",
+    "qq_plot": "diagnostics",
     "km_plot": "survival",
     "modelled_curves_plot": "survival",
     "modelled_curves_panels": "survival",

@@ -1,10 +1,13 @@
 """Model diagnostics drawn: the likelihood profile of tau² (metafor's ``plot.profile.rma``) and
-the GOSH plot of all subsets (``plot.gosh.rma``).
+the GOSH plot of all subsets (``plot.gosh.rma``) and the normal QQ plot of the residuals
+(``qqnorm.rma.uni``).
 
 Draws a :class:`~metaanalysis.pooling.diagnostics.ProfileResult` from
 :func:`metaanalysis.pooling.diagnostics.profile_tau2` and a
 :class:`~metaanalysis.pooling.sensitivity.GoshResult` from
-:func:`metaanalysis.pooling.sensitivity.gosh`; nothing is refitted here.
+:func:`metaanalysis.pooling.sensitivity.gosh` and a
+:class:`~metaanalysis.pooling.diagnostics.QQResult` from
+:func:`metaanalysis.pooling.diagnostics.qq_residuals`; nothing is refitted here.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from ..errors import InputError
 from . import _style as S
 
-__all__ = ["profile_plot", "gosh_plot"]
+__all__ = ["profile_plot", "gosh_plot", "qq_plot"]
 
 
 def profile_plot(profile, ax=None, *, xlabel=None, ylabel=None):
@@ -147,4 +150,68 @@ def gosh_plot(gosh, ax=None, *, highlight=None, xlabel=None, ylabel=None):
             _log_axis(ax, "y", float(np.nanmin(y)), float(np.nanmax(y)))
         ax.set_xlabel(S.plain_text(xlabel or "I\u00b2 (%)"))
         ax.set_ylabel(S.plain_text(ylabel or S.axis_label(gosh.measure)))
+        return ax
+
+
+def qq_plot(qq, ax=None, *, label="outside", xlabel=None, ylabel=None):
+    """The normal QQ plot of a fit's residuals, with the line y = x and the envelope.
+
+    Parameters
+    ----------
+    qq : QQResult
+        From :func:`metaanalysis.qq_residuals`.
+    ax : matplotlib Axes, optional
+    label : {"outside", "all", "none"}
+        Which studies to name: those outside the envelope (default), all, or none.
+    xlabel, ylabel : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Artists tagged ``qq-points``, ``qq-line`` and ``qq-envelope`` (two lines, when the
+        result has an envelope).
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> bcg = ma.load_bcg()
+    >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> ax = qq_plot(ma.qq_residuals(ma.pool(es.yi, es.vi), seed=1))
+    >>> ax.get_xlabel()
+    'Theoretical quantiles'
+    """
+    import numpy as np
+
+    from ..pooling.diagnostics import QQResult
+
+    if not isinstance(qq, QQResult):
+        raise InputError(f"qq_plot draws a QQResult (qq_residuals(fit)); got {type(qq).__name__}")
+    if label not in ("outside", "all", "none"):
+        raise InputError(f"label={label!r}: use 'outside', 'all' or 'none'")
+    with S.style():
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            fig = plt.figure(figsize=(3.2, 3.0), layout="constrained")
+            ax = fig.add_subplot()
+        x, y = qq.theoretical, qq.sample
+        span = np.array([min(x.min(), np.nanmin(y)), max(x.max(), np.nanmax(y))])
+        (ln,) = ax.plot(span, span, color=S.GREY, lw=0.7, zorder=1)
+        ln.set_gid("qq-line")
+        if np.isfinite(qq.lower).any():
+            for bound in (qq.lower, qq.upper):
+                (b,) = ax.plot(x, bound, color=S.GREY, lw=0.7, ls=(0, (1, 1.5)), zorder=1)
+                b.set_gid("qq-envelope")
+        sc = ax.scatter(x, y, s=14, color=S.INK, zorder=3)
+        sc.set_gid("qq-points")
+        named = set(qq.outside()) if label == "outside" else (set(qq.labels) if label == "all"
+                                                               else set())
+        for xi, yi, lab in zip(x, y, qq.labels):
+            if lab in named:
+                ax.annotate(S.plain_text(lab), (xi, yi), xytext=(4, -3),
+                            textcoords="offset points", fontsize=S.SMALL_FONT_SIZE,
+                            color=S.GREY)
+        ax.set_xlabel(S.plain_text(xlabel or "Theoretical quantiles"))
+        ax.set_ylabel(S.plain_text(ylabel or ("Standardized residuals" if qq.kind == "rstandard"
+                                              else "Studentized residuals")))
         return ax

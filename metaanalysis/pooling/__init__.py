@@ -57,6 +57,7 @@ from .diagnostics import (
     FitStats,
     LikelihoodRatioResult,
     ProfileResult,
+    QQResult,
     ResidualResult,
     VifResult,
     WaldResult,
@@ -71,6 +72,7 @@ from .diagnostics import (
     fitstats,
     hatvalues,
     profile_tau2,
+    qq_residuals,
     loglik,
     ranef,
     rstandard,
@@ -106,6 +108,6 @@ __all__ = [
     "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
-    "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2", "ProfileResult", "ResidualResult", "BlupResult", "VifResult",
+    "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2", "ProfileResult", "qq_residuals", "QQResult", "ResidualResult", "BlupResult", "VifResult",
     "WaldResult", "FitStats", "LikelihoodRatioResult",
 ]

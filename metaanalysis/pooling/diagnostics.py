@@ -21,6 +21,7 @@ function               metafor
 :func:`anova`          ``anova.rma`` (Wald tests; likelihood-ratio tests of nested models)
 :func:`fitstats`       ``fitstats.rma`` / ``logLik``, ``deviance``, ``AIC``, ``BIC``, ``AICc``
 :func:`profile_tau2`   ``profile.rma.uni`` (the likelihood profile of tau²)
+:func:`qq_residuals`   ``qqnorm.rma.uni`` (normal QQ points and envelope)
 =====================  ============================================================
 
 Coefficients are chosen with ``btt=``: coefficient names (``"ablat"``; a string picks every
@@ -51,9 +52,9 @@ from ._print import moderator_lines, omnibus_line
 
 __all__ = [
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif",
-    "anova", "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2",
+    "anova", "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2", "qq_residuals",
     "ResidualResult", "BlupResult", "VifResult", "WaldResult", "LikelihoodRatioResult", "FitStats",
-    "ProfileResult",
+    "ProfileResult", "QQResult",
 ]
 
 _EPS = np.finfo(float).eps
@@ -1406,3 +1407,160 @@ def _profile_range(res, m) -> tuple:
     if math.isnan(lo) or math.isnan(hi):
         lo, hi = max(0.0, t2 / 4), max(0.1, t2 * 4)
     return lo, hi
+
+
+# --------------------------------------------------------------------------------------------
+# The normal QQ plot of the residuals
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class QQResult(ResultMixin):
+    """The points of a normal QQ plot of a fit's residuals, with a pseudo-confidence envelope
+    (metafor's ``qqnorm.rma.uni``).
+
+    Attributes
+    ----------
+    theoretical : numpy.ndarray
+        Standard normal quantiles at R's ``ppoints(k)``.
+    sample : numpy.ndarray
+        The residuals, sorted.
+    labels : tuple
+        The study of each sorted residual.
+    lower, upper : numpy.ndarray
+        The envelope at each point (NaN without it): quantiles of the sorted residuals of
+        simulated standard normal data through the fit's hat matrix (Cook and Weisberg 1982).
+    kind : str
+        ``"rstandard"`` or ``"rstudent"``.
+    level : float
+    reps : int
+    seed : int or None
+    """
+
+    theoretical: np.ndarray
+    sample: np.ndarray
+    labels: tuple
+    lower: np.ndarray
+    upper: np.ndarray
+    kind: str
+    level: float
+    reps: int
+    seed: int | None
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame({"theoretical": self.theoretical, "sample": self.sample,
+                             "lower": self.lower, "upper": self.upper},
+                            index=pd.Index(list(self.labels), name="study"))
+
+    def to_dict(self) -> dict:
+        return jsonable({"theoretical": self.theoretical, "sample": self.sample,
+                         "labels": list(self.labels), "lower": self.lower, "upper": self.upper,
+                         "kind": self.kind, "level": self.level, "reps": self.reps,
+                         "seed": self.seed})
+
+    def outside(self) -> tuple:
+        """The studies whose residual lies outside the envelope."""
+        out = (self.sample < self.lower) | (self.sample > self.upper)
+        return tuple(lab for lab, o in zip(self.labels, out) if o)
+
+    def _short(self) -> str:
+        return f"{self.kind} k={len(self.sample)} outside={len(self.outside())}"
+
+    def summary(self) -> str:
+        lines = [f"Normal QQ points of the {self.kind} residuals (k = {len(self.sample)})"]
+        if np.isfinite(self.lower).any():
+            out = self.outside()
+            lines.append(f"{self.level:g}% envelope from {self.reps} simulations (seed "
+                         f"{self.seed}): " + (", ".join(out) + " outside" if out
+                                               else "every study inside"))
+        return "\n".join(lines)
+
+
+def _ppoints(n: int) -> np.ndarray:
+    """R's ppoints(n): (i - a) / (n + 1 - 2a), a = 3/8 for n <= 10, else 1/2."""
+    a = 3 / 8 if n <= 10 else 0.5
+    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
+
+
+def qq_residuals(res, *, type: str = "rstandard", envelope: bool = True,  # noqa: A002
+                 level: float | None = None, reps: int = 1000, seed: int | None = None,
+                 bonferroni: bool = False) -> QQResult:
+    """Normal QQ points of a fit's standardized residuals, with a pseudo-confidence envelope, as
+    metafor's ``qqnorm``.
+
+    The residuals (:func:`rstandard` or :func:`rstudent`) are sorted against the standard normal
+    quantiles at R's ``ppoints``. The envelope (Cook and Weisberg 1982, as metafor) draws ``reps``
+    sets of standard normal data, passes each through I - H (H the fit's hat matrix), sorts
+    them, and takes the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles of each order
+    statistic (divided by k with ``bonferroni``). metafor smooths the envelope with ``supsmu``
+    and draws it from R's random numbers; here the quantiles are given as they are, from
+    ``seed``.
+
+    Parameters
+    ----------
+    res : PoolResult or RegressionResult
+    type : {"rstandard", "rstudent"}
+    envelope : bool
+    level : float, optional
+        Level of the envelope (default the fit's).
+    reps : int
+        Simulated data sets.
+    seed : int, optional
+        Seed of the simulation (required with the envelope, for a result that can be repeated).
+    bonferroni : bool
+
+    Returns
+    -------
+    QQResult
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> bcg = ma.load_bcg()
+    >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> qq = qq_residuals(ma.pool(es.yi, es.vi), seed=1)
+    >>> round(float(qq.theoretical[0]), 4), round(float(qq.sample[0]), 4)
+    (-1.7688, -1.3253)
+    """
+    from scipy.special import ndtri
+
+    if type not in ("rstandard", "rstudent"):
+        raise InputError(f"type={type!r}: use 'rstandard' or 'rstudent'")
+    m = _model(res)
+    if m.k < 2:
+        raise InputError("a QQ plot needs at least 2 studies")
+    r = rstandard(res) if type == "rstandard" else rstudent(res)
+    z = np.asarray(r.z, float)
+    keep = np.isfinite(z)
+    zk = z[keep]
+    labels = [lab for lab, ok in zip(r.labels, keep) if ok]
+    order = np.argsort(zk, kind="stable")
+    n = len(zk)
+    theoretical = ndtri(_ppoints(n))
+    lower = upper = np.full(n, _NAN)
+    lvl = m.level if level is None else check_level(level)
+    reps = int(reps)
+    if envelope:
+        if seed is None:
+            raise InputError("the envelope is simulated: give seed= so that it can be repeated "
+                             "(or envelope=False)")
+        if reps < 10:
+            raise InputError(f"reps must be at least 10; got {reps}")
+        rng = np.random.default_rng(seed)
+        imh = np.eye(m.k) - _hat_matrix(m)
+        sims = np.sort(imh @ rng.standard_normal((m.k, reps)), axis=0)
+        alpha = 1 - lvl / 100
+        tail = alpha / 2 / (m.k if bonferroni else 1)
+        # R's quantile type 7 is numpy's default linear interpolation
+        lower = np.quantile(sims, tail, axis=1)
+        upper = np.quantile(sims, 1 - tail, axis=1)
+        if n != m.k:
+            # a residual that cannot be computed (rstudent of a study whose deletion leaves no
+            # fit) is not drawn: the envelope of k order statistics is read at the n points
+            at = ndtri(_ppoints(m.k))
+            lower, upper = np.interp(theoretical, at, lower), np.interp(theoretical, at, upper)
+    return QQResult(theoretical, zk[order], tuple(labels[i] for i in order), np.asarray(lower),
+                    np.asarray(upper), type, float(lvl), reps if envelope else 0,
+                    None if not envelope else int(seed))
