@@ -80,6 +80,7 @@ _LAZY = {
     "henmi_copas": "pooling.pubbias",
     "permutest": "pooling.permutation",
     "rma_mv": "pooling.multilevel",
+    "profile_mv": "pooling.multilevel",
     "robust": "pooling.robust",
     "RobustResult": "pooling.robust",
     "MultilevelResult": "pooling.multilevel",

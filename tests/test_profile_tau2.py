@@ -58,14 +58,14 @@ def test_profile_matches_metafor(case_id):
     exp = case["expected"]
     prof = profile_tau2(_fit(case), steps=case["steps"], xlim=case["xlim"])
     np.testing.assert_allclose(prof.xlim, exp["xlim"], rtol=RTOL)
-    np.testing.assert_allclose(prof.tau2, exp["tau2"], rtol=RTOL, atol=1e-12)
+    np.testing.assert_allclose(prof.grid, exp["tau2"], rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(prof.ll, exp["ll"], rtol=RTOL)
     for j, name in enumerate(exp["beta"]):
         np.testing.assert_allclose(prof.beta[:, j], exp["beta"][name], rtol=RTOL)
         np.testing.assert_allclose(prof.ci_low[:, j], exp["ci_low"][name], rtol=RTOL)
         np.testing.assert_allclose(prof.ci_high[:, j], exp["ci_high"][name], rtol=RTOL)
     assert prof.maxll == pytest.approx(exp["maxll"], rel=RTOL)
-    assert prof.tau2_hat == pytest.approx(exp["tau2_hat"], rel=RTOL, abs=1e-12)
+    assert prof.estimate == pytest.approx(exp["tau2_hat"], rel=RTOL, abs=1e-12)
 
 
 def test_the_profile_peaks_at_the_ml_and_reml_estimates():
@@ -74,7 +74,7 @@ def test_the_profile_peaks_at_the_ml_and_reml_estimates():
         fit = pool(d["yi"], d["vi"], method=method)
         prof = profile_tau2(fit, xlim=(fit.tau2 * 0.5, fit.tau2 * 1.5), steps=21)
         # the grid's middle value is the estimate, and nothing beats it
-        assert prof.tau2[10] == pytest.approx(fit.tau2)
+        assert prof.grid[10] == pytest.approx(fit.tau2)
         assert prof.ll[10] == pytest.approx(loglik(fit), rel=1e-10)
         assert np.argmax(prof.ll) == 10 and not prof.higher
 
@@ -127,10 +127,10 @@ def test_plot_draws_the_profile():
     prof = profile_tau2(pool(d["yi"], d["vi"], method="ML"))
     ax = plots.profile_plot(prof)
     (ln,) = gid_artists(ax, "profile-ll")
-    np.testing.assert_allclose(ln.get_xdata(), prof.tau2)
+    np.testing.assert_allclose(ln.get_xdata(), prof.grid)
     np.testing.assert_allclose(ln.get_ydata(), prof.ll)
     (est,) = gid_artists(ax, "profile-estimate")
-    assert est.get_xdata()[0] == pytest.approx(prof.tau2_hat)
+    assert est.get_xdata()[0] == pytest.approx(prof.estimate)
     (top,) = gid_artists(ax, "profile-max")
     assert top.get_ydata()[0] == pytest.approx(prof.maxll)
     assert ax.get_ylabel() == "Log-likelihood"

@@ -19,12 +19,13 @@ __all__ = ["profile_plot", "gosh_plot", "qq_plot"]
 
 
 def profile_plot(profile, ax=None, *, xlabel=None, ylabel=None):
-    """The log-likelihood over tau², with the estimate and its log-likelihood marked.
+    """The log-likelihood over a variance component, with the estimate and its log-likelihood
+    marked.
 
     Parameters
     ----------
     profile : ProfileResult
-        From :func:`metaanalysis.profile_tau2`.
+        From :func:`metaanalysis.profile_tau2` or :func:`metaanalysis.profile_mv`.
     ax : matplotlib Axes, optional
     xlabel, ylabel : str, optional
 
@@ -32,7 +33,7 @@ def profile_plot(profile, ax=None, *, xlabel=None, ylabel=None):
     -------
     matplotlib.axes.Axes
         Artists tagged ``profile-ll`` (the profile), ``profile-estimate`` (a dashed vertical line
-        at the estimate of tau²) and ``profile-max`` (a dotted horizontal line at the fit's
+        at the fit's estimate) and ``profile-max`` (a dotted horizontal line at the fit's
         log-likelihood).
 
     Examples
@@ -55,17 +56,17 @@ def profile_plot(profile, ax=None, *, xlabel=None, ylabel=None):
 
             fig = plt.figure(figsize=(3.5, 2.8), layout="constrained")
             ax = fig.add_subplot()
-        (ln,) = ax.plot(profile.tau2, profile.ll, color=S.INK, lw=S.LINE_WIDTH, marker="o",
+        (ln,) = ax.plot(profile.grid, profile.ll, color=S.INK, lw=S.LINE_WIDTH, marker="o",
                         ms=3, zorder=3)
         ln.set_gid("profile-ll")
         lo, hi = profile.xlim
-        if lo <= profile.tau2_hat <= hi:
-            est = ax.axvline(profile.tau2_hat, color=S.GREY, lw=0.7, ls=(0, (3, 2)), zorder=1)
+        if lo <= profile.estimate <= hi:
+            est = ax.axvline(profile.estimate, color=S.GREY, lw=0.7, ls=(0, (3, 2)), zorder=1)
             est.set_gid("profile-estimate")
         top = ax.axhline(profile.maxll, color=S.GREY, lw=0.6, ls=(0, (1, 1.5)), zorder=1)
         top.set_gid("profile-max")
         ax.set_xlim(lo, hi)
-        ax.set_xlabel(S.plain_text(xlabel or "\u03c4\u00b2"))
+        ax.set_xlabel(S.plain_text(xlabel or profile.label))
         ax.set_ylabel(S.plain_text(ylabel or ("Restricted log-likelihood" if profile.reml
                                               else "Log-likelihood")))
         return ax

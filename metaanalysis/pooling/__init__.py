@@ -47,7 +47,7 @@ from .survival import (
 
 from .selection import SelModelResult, selmodel
 from .pubbias import FsnResult, HenmiCopasResult, PetPeeseResult, TesResult, fsn, henmi_copas, pet_peese, tes
-from .multilevel import MultilevelResult, correlated_outcomes_v, rma_mv, shared_control_v
+from .multilevel import MultilevelResult, correlated_outcomes_v, profile_mv, rma_mv, shared_control_v
 from .robust import RobustResult, robust
 from .glmm import GlmmResult, rma_glmm
 from .permutation import PermutationResult, permutest
@@ -105,7 +105,7 @@ __all__ = [
     "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
     "henmi_copas", "HenmiCopasResult",
     # dependence
-    "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
+    "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "profile_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
     "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2", "ProfileResult", "qq_residuals", "QQResult", "ResidualResult", "BlupResult", "VifResult",

@@ -1236,20 +1236,25 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ProfileResult(ResultMixin):
-    """The log-likelihood of a model over a grid of fixed tau² values (metafor's
-    ``profile.rma.uni``).
+    """The log-likelihood of a model over a grid of fixed values of one variance component
+    (metafor's ``profile.rma.uni`` and ``profile.rma.mv``).
 
     Attributes
     ----------
-    tau2, ll : numpy.ndarray
-        The grid and the log-likelihood at each value (restricted for a REML fit, else the full
-        one, as metafor's ``logLik``), the other parameters at their estimates given tau².
+    parameter : str
+        The component profiled: ``"tau2"`` (:func:`profile_tau2`) or a multilevel model's
+        ``"sigma2.1"``, ``"tau2.1"`` ... (:func:`metaanalysis.pooling.multilevel.profile_mv`).
+    label : str
+        What the component is, for an axis (``"tau²"``, ``"sigma² of district"``).
+    grid, ll : numpy.ndarray
+        The values and the log-likelihood at each (restricted for a REML fit, else the full
+        one, as metafor's ``logLik``), the other parameters at their estimates given it.
     beta, ci_low, ci_high : numpy.ndarray
         The coefficients and their confidence bounds at each grid value (one column per
         coefficient).
     coef_names : tuple
-    tau2_hat, maxll : float
-        The fit's tau² and log-likelihood.
+    estimate, maxll : float
+        The fit's value of the component and its log-likelihood.
     method : str
     reml : bool
     xlim : tuple
@@ -1259,13 +1264,15 @@ class ProfileResult(ResultMixin):
         REML fit, a sign that the fit did not find the maximum.
     """
 
-    tau2: np.ndarray
+    parameter: str
+    label: str
+    grid: np.ndarray
     ll: np.ndarray
     beta: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
     coef_names: tuple
-    tau2_hat: float
+    estimate: float
     maxll: float
     method: str
     reml: bool
@@ -1273,18 +1280,20 @@ class ProfileResult(ResultMixin):
     higher: bool
 
     def to_dict(self) -> dict:
-        d = {"tau2": self.tau2, "ll": self.ll, "coef_names": list(self.coef_names),
-             "tau2_hat": self.tau2_hat, "maxll": self.maxll, "method": self.method,
-             "reml": self.reml, "xlim": list(self.xlim), "higher": self.higher}
+        d = {"parameter": self.parameter, "label": self.label, "grid": self.grid, "ll": self.ll,
+             "coef_names": list(self.coef_names), "estimate": self.estimate,
+             "maxll": self.maxll, "method": self.method, "reml": self.reml,
+             "xlim": list(self.xlim), "higher": self.higher}
         for j, name in enumerate(self.coef_names):
             d[f"beta_{name}"] = self.beta[:, j]
         return jsonable(d)
 
     def to_frame(self):
-        """One row per grid value: tau2, ll and each coefficient with its interval."""
+        """One row per grid value: the component's value, ll and each coefficient with its
+        interval."""
         import pandas as pd
 
-        frame = pd.DataFrame({"tau2": self.tau2, "ll": self.ll})
+        frame = pd.DataFrame({self.parameter: self.grid, "ll": self.ll})
         for j, name in enumerate(self.coef_names):
             frame[name] = self.beta[:, j]
             frame[f"{name}_ci_low"] = self.ci_low[:, j]
@@ -1292,14 +1301,15 @@ class ProfileResult(ResultMixin):
         return frame
 
     def _short(self) -> str:
-        return f"{self.method} steps={len(self.tau2)} tau2=[{fmt(self.xlim[0])}, {fmt(self.xlim[1])}]"
+        return (f"{self.parameter} {self.method} steps={len(self.grid)} "
+                f"[{fmt(self.xlim[0])}, {fmt(self.xlim[1])}]")
 
     def summary(self) -> str:
         kind = "restricted" if self.reml else "full"
-        lines = [f"Profile of the {kind} log-likelihood over tau² ({self.method} fit: tau² = "
-                 f"{fmt(self.tau2_hat)}, logLik = {fmt(self.maxll)})", "",
-                 f"{'tau2':>10} {'logLik':>10}"]
-        lines += [f"{fmt(t):>10} {fmt(v):>10}" for t, v in zip(self.tau2, self.ll)]
+        lines = [f"Profile of the {kind} log-likelihood over {self.label} ({self.method} fit: "
+                 f"{fmt(self.estimate)}, logLik = {fmt(self.maxll)})", "",
+                 f"{self.parameter:>10} {'logLik':>10}"]
+        lines += [f"{fmt(t):>10} {fmt(v):>10}" for t, v in zip(self.grid, self.ll)]
         if self.higher:
             lines += ["", "Note: a grid value has a higher log-likelihood than the fit; the fit "
                           "may not have found the maximum."]
@@ -1383,8 +1393,9 @@ def profile_tau2(res, *, xlim=None, steps: int = 20, lltol: float = 1e-3) -> Pro
         warnings.warn("the profile has a log-likelihood above the fit's: the fit may not have "
                       "found the maximum (check its convergence, or profile over another range)",
                       RuntimeWarning, stacklevel=2)
-    return ProfileResult(grid, ll, beta, ci_low, ci_high, tuple(m.coef_names), float(m.tau2),
-                         float(maxll), m.method, reml, (float(lo), float(hi)), higher)
+    return ProfileResult("tau2", "\u03c4\u00b2", grid, ll, beta, ci_low, ci_high,
+                         tuple(m.coef_names), float(m.tau2), float(maxll), m.method, reml,
+                         (float(lo), float(hi)), higher)
 
 
 def _profile_range(res, m) -> tuple:

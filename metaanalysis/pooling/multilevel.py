@@ -20,6 +20,9 @@ on some data).
 
 Helpers :func:`shared_control_v` and :func:`correlated_outcomes_v` build ``V`` for multi-arm trials
 sharing a control arm and for several outcomes (PFS and OS) of the same trial.
+:func:`profile_mv` and :meth:`MultilevelResult.confint` profile a variance component and give its
+profile-likelihood interval (metafor's ``profile.rma.mv`` and ``confint.rma.mv``), refitting the
+model with the component held fixed.
 
 References: Viechtbauer W (2010), metafor, *J. Stat. Softw.* 36(3); Berkey CS et al. (1998),
 *Stat. Med.* 17:2537-50; Konstantopoulos S (2011), *Res. Synth. Methods* 2:61-76; Gleser LJ, Olkin I
@@ -41,7 +44,8 @@ from .core import critical_value, two_sided_p
 from ._print import coef_table, moderator_lines, p_equals, table_lines
 from ._result import coef_frame
 
-__all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "STRUCTS"]
+__all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "STRUCTS",
+           "profile_mv"]
 
 STRUCTS = ("CS", "HCS", "UN", "ID", "DIAG")
 _LOG2PI = math.log(2 * math.pi)
@@ -578,6 +582,38 @@ class MultilevelResult(ResultMixin):
                          "estimate": r, "sqrt": _NAN, "nlevels": self.outer_nlevels})
         return pd.DataFrame(rows)
 
+    def confint(self, component=None, level: float | None = None):
+        """Profile-likelihood confidence intervals of the variance components (metafor's
+        ``confint.rma.mv``): the values where the likelihood-ratio statistic, the model refitted
+        with the component held there, reaches the chi-square(1) quantile.
+
+        Parameters
+        ----------
+        component : str, optional
+            ``"sigma2.1"``, ``"tau2.1"`` ...; by default every free sigma² and tau².
+        level : float, optional
+            Default the fit's.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per component: ``estimate``, ``ci_low``, ``ci_high`` and the same for its
+            square root (``sqrt``, ``sqrt_ci_low``, ``sqrt_ci_high``). A lower bound of 0 means
+            the interval reaches it.
+        """
+        import pandas as pd
+
+        lvl = self.level if level is None else check_level(level)
+        names = [component] if component is not None else _free_components(self)
+        rows = []
+        for name in names:
+            kind, j, est, _ = _component(self, name)
+            lo, hi = _profile_ci(self, kind, j, est, lvl)
+            rows.append({"component": name, "estimate": est, "ci_low": lo, "ci_high": hi,
+                         "sqrt": math.sqrt(est), "sqrt_ci_low": math.sqrt(lo),
+                         "sqrt_ci_high": math.sqrt(hi) if math.isfinite(hi) else hi})
+        return pd.DataFrame(rows).set_index("component")
+
     def _fixed(self, name: str, j: int) -> str:
         return "yes" if f"{name}.{j + 1}" in self.fixed else "no"
 
@@ -738,6 +774,11 @@ def rma_mv(
     """
     from .regression import design_matrix
 
+    # the arguments as given (some names are reused below): what a profile or a
+    # profile-likelihood interval refits with one component held fixed
+    call = dict(yi=yi, V=V, mods=mods, random=random, struct=struct, data=data, method=method,
+                test=test, level=level, sigma2=sigma2, tau2=tau2, rho=rho, R=R,
+                intercept=intercept, control=control)
     if method not in ("REML", "ML"):
         raise InputError(f"method must be 'REML' or 'ML' for rma_mv; got {method!r}")
     if test not in ("z", "t"):
@@ -858,7 +899,7 @@ def rma_mv(
     else:
         inner = outer = None
         levels, inner_k, outer_n = (), (), 0
-    return MultilevelResult(
+    res = MultilevelResult(
         beta, se, stat, pval, beta - crit * se, beta + crit * se, tuple(names), vb,
         np.array(s2, dtype=float), tuple(n for n, _, _ in sigma_terms),
         tuple(int(c.max()) + 1 for _, c, _ in sigma_terms), np.array(t2, dtype=float) if gterm else np.zeros(0),
@@ -867,3 +908,154 @@ def rma_mv(
         method, test, level, df, converged, iterations, y.copy(), Vm.copy(), X.copy(), fit.M.copy(), has_int,
         tuple([random] if isinstance(random, str) else random), tuple(fixed_names),
     )
+    res._cache["call"] = call
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Profiles and profile-likelihood intervals of the variance components
+# --------------------------------------------------------------------------------------------
+
+
+def _free_components(res) -> list:
+    names = [f"sigma2.{j + 1}" for j in range(len(res.sigma2))]
+    names += [f"tau2.{j + 1}" for j in range(len(res.tau2))]
+    return [n for n in names if n not in res.fixed]
+
+
+def _component(res, name):
+    """``(kind, index, estimate, label)`` of a component name such as ``"sigma2.2"``."""
+    m = re.fullmatch(r"(sigma2|tau2)\.(\d+)", str(name))
+    if m is None:
+        hint = (" (correlations rho are not profiled here)" if str(name).startswith("rho")
+                else "")
+        raise InputError(f"component={name!r}: use one of "
+                         + ", ".join(repr(n) for n in _free_components(res)) + hint)
+    kind, j = m.group(1), int(m.group(2)) - 1
+    values = res.sigma2 if kind == "sigma2" else res.tau2
+    if not 0 <= j < len(values):
+        raise InputError(f"component={name!r}: the model has {len(values)} {kind} "
+                         f"component{'s' if len(values) != 1 else ''}")
+    if name in res.fixed:
+        raise InputError(f"{name} was fixed in this fit: there is no estimate to profile")
+    if "call" not in res._cache:
+        raise InputError("this result was not made by rma_mv(); refit it to profile it")
+    if kind == "sigma2":
+        label = f"\u03c3\u00b2 of {res.sigma2_names[j]}"
+    else:
+        lev = res.inner_levels[j] if len(res.tau2) > 1 else None
+        label = f"\u03c4\u00b2{' of ' + str(lev) if lev else ''} ({res.inner} | {res.outer})"
+    return kind, j, float(values[j]), label
+
+
+def _refit_at(res, kind: str, j: int, value: float):
+    """The model refitted with component ``kind`` number ``j`` held at ``value``."""
+    call = dict(res._cache["call"])
+    n = len(res.sigma2) if kind == "sigma2" else len(res.tau2)
+    given = call.get(kind)
+    vec = np.full(n, np.nan) if given is None else np.atleast_1d(np.asarray(given, float)).copy()
+    vec[j] = value
+    call[kind] = vec
+    return rma_mv(**call)
+
+
+def profile_mv(res, component: str = "sigma2.1", *, xlim=None, steps: int = 20,
+               lltol: float = 1e-3):
+    """The (restricted) log-likelihood of a multilevel model over one variance component, the
+    others re-estimated at each value, as metafor's ``profile.rma.mv``.
+
+    A peaked profile says the component is identified; a flat one, or one that rises to the end
+    of the range, says the data hardly inform it (a common finding with few clusters).
+
+    Parameters
+    ----------
+    res : MultilevelResult
+        A fit from :func:`metaanalysis.rma_mv`.
+    component : str
+        ``"sigma2.1"``, ``"sigma2.2"`` ... or ``"tau2.1"`` ...
+    xlim : (float, float), optional
+        The range; by default, as metafor, from a quarter of the estimate to 4 times it (at least
+        0.1).
+    steps : int
+    lltol : float
+        Tolerance of the check that no value beats the fit's log-likelihood.
+
+    Returns
+    -------
+    ProfileResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5, -0.1, 0.0, 0.4, 0.25],
+    ...                   "vi": [0.02, 0.03, 0.02, 0.04, 0.03, 0.02, 0.05, 0.03],
+    ...                   "district": [1, 1, 2, 2, 3, 3, 4, 4], "school": [1, 2, 1, 2, 1, 2, 1, 2]})
+    >>> res = rma_mv("yi", "vi", random="~ 1 | district/school", data=d)
+    >>> prof = profile_mv(res, "sigma2.1", steps=5)
+    >>> len(prof.grid), prof.label
+    (5, 'σ² of district')
+    """
+    import warnings
+
+    from .diagnostics import ProfileResult
+
+    if not isinstance(res, MultilevelResult):
+        raise InputError(f"profile_mv takes a fit from rma_mv(); got {type(res).__name__} (use "
+                         "profile_tau2 for pool() and meta_regression() fits)")
+    kind, j, est, label = _component(res, component)
+    steps = int(steps)
+    if steps < 2:
+        raise InputError(f"steps must be at least 2; got {steps}")
+    if xlim is None:
+        lo, hi = max(0.0, est / 4), max(0.1, est * 4)
+    else:
+        try:
+            lo, hi = sorted(float(x) for x in xlim)
+        except (TypeError, ValueError):
+            raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
+        if lo < 0:
+            raise InputError(f"xlim starts at {lo:g}: a variance cannot be negative")
+    grid = np.linspace(lo, hi, steps)
+    ll = np.empty(steps)
+    beta = np.empty((steps, res.p))
+    ci_low = np.empty((steps, res.p))
+    ci_high = np.empty((steps, res.p))
+    for i, v in enumerate(grid):
+        try:
+            fit = _refit_at(res, kind, j, float(v))
+        except ConvergenceError:
+            ll[i] = beta[i] = ci_low[i] = ci_high[i] = np.nan  # metafor records NA
+            continue
+        ll[i] = fit.loglik
+        beta[i], ci_low[i], ci_high[i] = fit.coef, fit.ci_low, fit.ci_high
+    higher = bool(np.any(ll >= res.loglik + lltol))
+    if higher:
+        warnings.warn("the profile has a log-likelihood above the fit's: the fit may not have "
+                      "found the maximum", RuntimeWarning, stacklevel=2)
+    return ProfileResult(component, label, grid, ll, beta, ci_low, ci_high, tuple(res.coef_names),
+                         est, float(res.loglik), res.method, res.method == "REML",
+                         (float(lo), float(hi)), higher)
+
+
+def _profile_ci(res, kind: str, j: int, est: float, level: float) -> tuple:
+    """The profile-likelihood interval of one component (see MultilevelResult.confint)."""
+    from scipy.optimize import brentq
+    from scipy.special import chdtri
+
+    target = float(chdtri(1, 1 - level / 100))
+
+    def f(v):
+        return -2 * (_refit_at(res, kind, j, v).loglik - res.loglik) - target
+
+    lower = 0.0
+    if est > 0 and f(0.0) > 0:
+        lower = brentq(f, 0.0, est, xtol=1e-14, rtol=1e-12)
+    upper, hi = math.nan, max(est, 1e-4) * 2
+    for _ in range(40):  # widen until the statistic passes the quantile
+        if f(hi) > 0:
+            upper = brentq(f, est, hi, xtol=1e-14, rtol=1e-12)
+            break
+        hi *= 2
+    else:
+        upper = math.inf
+    return float(lower), float(upper)
