@@ -81,6 +81,7 @@ _LAZY = {
     "permutest": "pooling.permutation",
     "rma_mv": "pooling.multilevel",
     "profile_mv": "pooling.multilevel",
+    "rma_ls": "pooling.location_scale",
     "robust": "pooling.robust",
     "RobustResult": "pooling.robust",
     "MultilevelResult": "pooling.multilevel",

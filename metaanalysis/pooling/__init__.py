@@ -16,6 +16,7 @@ from .subgroups import SubgroupResult, subgroup_analysis
 from .binary import BinaryPoolResult, mantel_haenszel, peto, pool_binary
 from .incidence import mantel_haenszel_rates, pool_incidence
 from .aggregate import aggregate_effects
+from .location_scale import LocationScaleResult, rma_ls
 from .proportions import ProportionPoolResult, back_transform, clopper_pearson, fit_glmm_logit, pool_proportions
 from .bias import (
     BinaryBiasResult,
@@ -105,7 +106,7 @@ __all__ = [
     "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
     "henmi_copas", "HenmiCopasResult",
     # dependence
-    "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "profile_mv", "MultilevelResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
+    "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "profile_mv", "MultilevelResult", "rma_ls", "LocationScaleResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
     "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2", "ProfileResult", "qq_residuals", "QQResult", "ResidualResult", "BlupResult", "VifResult",
