@@ -88,3 +88,11 @@ def test_refusals(fits):
     with pytest.raises(InputError, match="sigma2.1 was fixed"):
         profile_mv(fixed, "sigma2.1")
     assert list(fixed.confint().index) == ["sigma2.2"]
+
+
+def test_data_edited_after_the_fit_does_not_change_its_profile():
+    k = pd.DataFrame(REF["datasets"]["konstantopoulos"])
+    fit = rma_mv("yi", "vi", random="~ 1 | district/school", data=k)
+    before = profile_mv(fit, "sigma2.1", steps=3).ll
+    k["yi"] = k["yi"] * 3  # the user's frame changes
+    np.testing.assert_array_equal(profile_mv(fit, "sigma2.1", steps=3).ll, before)

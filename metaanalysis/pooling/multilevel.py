@@ -700,6 +700,17 @@ def _data_column(data, value, name, k=None):
     return value
 
 
+def _snapshot(value):
+    """A copy of an argument that its owner could change in place (arrays, frames, dicts)."""
+    import copy
+
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "copy") and not isinstance(value, dict):
+        return value.copy()
+    return copy.deepcopy(value)
+
+
 def rma_mv(
     yi,
     V,
@@ -774,11 +785,13 @@ def rma_mv(
     """
     from .regression import design_matrix
 
-    # the arguments as given (some names are reused below): what a profile or a
-    # profile-likelihood interval refits with one component held fixed
-    call = dict(yi=yi, V=V, mods=mods, random=random, struct=struct, data=data, method=method,
-                test=test, level=level, sigma2=sigma2, tau2=tau2, rho=rho, R=R,
-                intercept=intercept, control=control)
+    # the arguments as given (some names are reused below), copied so that data edited after
+    # the fit cannot change it: what a profile or a profile-likelihood interval refits with one
+    # component held fixed
+    call = {name: _snapshot(value) for name, value in dict(
+        yi=yi, V=V, mods=mods, random=random, struct=struct, data=data, method=method, test=test,
+        level=level, sigma2=sigma2, tau2=tau2, rho=rho, R=R, intercept=intercept,
+        control=control).items()}
     if method not in ("REML", "ML"):
         raise InputError(f"method must be 'REML' or 'ML' for rma_mv; got {method!r}")
     if test not in ("z", "t"):
