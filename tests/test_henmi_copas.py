@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import metaanalysis as ma
@@ -80,6 +81,9 @@ def test_refusals():
 _study = st.tuples(st.floats(-2, 2), st.floats(0.005, 0.5))
 
 
+# found by CI on the oldest versions: two studies, tau² 0.016, the interval the EE one's
+@example(rows=[(0.11273795546222323, 0.42369214719617365), (0.9148115683880833, 0.1867710902479616)],
+         rnd=random.Random(0), c=0.2)
 @settings(max_examples=40, deadline=None)
 @given(st.lists(_study, min_size=2, max_size=15), st.randoms(use_true_random=False),
        st.floats(0.2, 5))
@@ -96,8 +100,8 @@ def test_permutation_scaling_and_the_interval(rows, rnd, c):
     assert scaled.estimate == pytest.approx(c * res.estimate, rel=1e-9, abs=1e-12)
     assert scaled.ci_high - scaled.ci_low == pytest.approx(c * (res.ci_high - res.ci_low),
                                                            rel=1e-6)
-    # the interval is at least as wide as the equal-effects one (it adds tau² and its
-    # uncertainty) when tau² > 0
+    # the interval is at least as wide as the equal-effects one: it allows for tau² and its
+    # uncertainty (equal to it, to rounding, in some two-study cases with a small tau², as R's
+    # hc gives too)
     ee = pool(y, v, method="EE")
-    if res.tau2 > 0:
-        assert res.ci_high - res.ci_low > ee.ci_high - ee.ci_low
+    assert res.ci_high - res.ci_low >= (ee.ci_high - ee.ci_low) * (1 - 1e-12)
