@@ -81,7 +81,7 @@ def test_refusals():
 _study = st.tuples(st.floats(-2, 2), st.floats(0.005, 0.5))
 
 
-# found by CI on the oldest versions: two studies, tau² 0.016, the interval the EE one's
+# found by CI on the oldest versions (an ordering against the EE interval, since dropped)
 @example(rows=[(0.11273795546222323, 0.42369214719617365), (0.9148115683880833, 0.1867710902479616)],
          rnd=random.Random(0), c=0.2)
 @settings(max_examples=40, deadline=None)
@@ -100,8 +100,5 @@ def test_permutation_scaling_and_the_interval(rows, rnd, c):
     assert scaled.estimate == pytest.approx(c * res.estimate, rel=1e-9, abs=1e-12)
     assert scaled.ci_high - scaled.ci_low == pytest.approx(c * (res.ci_high - res.ci_low),
                                                            rel=1e-6)
-    # the interval is at least as wide as the equal-effects one: it allows for tau² and its
-    # uncertainty (equal to it, to rounding, in some two-study cases with a small tau², as R's
-    # hc gives too)
-    ee = pool(y, v, method="EE")
-    assert res.ci_high - res.ci_low >= (ee.ci_high - ee.ci_low) * (1 - 1e-12)
+    # (no ordering against the equal-effects interval: the method's quantile conditions on Q,
+    # and with Q small it can be narrower, as R's hc gives for the homogeneous reference set)
