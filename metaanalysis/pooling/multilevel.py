@@ -50,6 +50,8 @@ __all__ = ["rma_mv", "MultilevelResult", "shared_control_v", "correlated_outcome
 STRUCTS = ("CS", "HCS", "UN", "ID", "DIAG")
 _LOG2PI = math.log(2 * math.pi)
 _NAN = float("nan")
+# metafor's edge of a correlation's profile and interval
+_RHO_EDGE = 0.99999
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,7 +592,7 @@ class MultilevelResult(ResultMixin):
         Parameters
         ----------
         component : str, optional
-            ``"sigma2.1"``, ``"tau2.1"`` ...; by default every free sigma² and tau².
+            ``"sigma2.1"``, ``"tau2.1"``, ``"rho.1"`` ...; by default every free component.
         level : float, optional
             Default the fit's.
 
@@ -598,8 +600,9 @@ class MultilevelResult(ResultMixin):
         -------
         pandas.DataFrame
             One row per component: ``estimate``, ``ci_low``, ``ci_high`` and the same for its
-            square root (``sqrt``, ``sqrt_ci_low``, ``sqrt_ci_high``). A lower bound of 0 means
-            the interval reaches it.
+            square root (``sqrt``, ``sqrt_ci_low``, ``sqrt_ci_high``; NaN for a correlation). A
+            variance's lower bound of 0, or a correlation's bound at +/-0.99999, means the
+            interval reaches it.
         """
         import pandas as pd
 
@@ -609,9 +612,12 @@ class MultilevelResult(ResultMixin):
         for name in names:
             kind, j, est, _ = _component(self, name)
             lo, hi = _profile_ci(self, kind, j, est, lvl)
+            if kind == "rho":  # a correlation has no square root to show
+                roots = (_NAN, _NAN, _NAN)
+            else:
+                roots = (math.sqrt(est), math.sqrt(lo), math.sqrt(hi) if math.isfinite(hi) else hi)
             rows.append({"component": name, "estimate": est, "ci_low": lo, "ci_high": hi,
-                         "sqrt": math.sqrt(est), "sqrt_ci_low": math.sqrt(lo),
-                         "sqrt_ci_high": math.sqrt(hi) if math.isfinite(hi) else hi})
+                         "sqrt": roots[0], "sqrt_ci_low": roots[1], "sqrt_ci_high": roots[2]})
         return pd.DataFrame(rows).set_index("component")
 
     def _fixed(self, name: str, j: int) -> str:
@@ -933,19 +939,19 @@ def rma_mv(
 def _free_components(res) -> list:
     names = [f"sigma2.{j + 1}" for j in range(len(res.sigma2))]
     names += [f"tau2.{j + 1}" for j in range(len(res.tau2))]
+    if res.struct not in ("ID", "DIAG"):  # there the correlation is 0 by the structure
+        names += [f"rho.{j + 1}" for j in range(len(res.rho))]
     return [n for n in names if n not in res.fixed]
 
 
 def _component(res, name):
     """``(kind, index, estimate, label)`` of a component name such as ``"sigma2.2"``."""
-    m = re.fullmatch(r"(sigma2|tau2)\.(\d+)", str(name))
-    if m is None:
-        hint = (" (correlations rho are not profiled here)" if str(name).startswith("rho")
-                else "")
+    m = re.fullmatch(r"(sigma2|tau2|rho)\.(\d+)", str(name))
+    if m is None or (m.group(1) == "rho" and res.struct in ("ID", "DIAG")):
         raise InputError(f"component={name!r}: use one of "
-                         + ", ".join(repr(n) for n in _free_components(res)) + hint)
+                         + ", ".join(repr(n) for n in _free_components(res)))
     kind, j = m.group(1), int(m.group(2)) - 1
-    values = res.sigma2 if kind == "sigma2" else res.tau2
+    values = {"sigma2": res.sigma2, "tau2": res.tau2, "rho": res.rho}[kind]
     if not 0 <= j < len(values):
         raise InputError(f"component={name!r}: the model has {len(values)} {kind} "
                          f"component{'s' if len(values) != 1 else ''}")
@@ -955,6 +961,8 @@ def _component(res, name):
         raise InputError("this result was not made by rma_mv(); refit it to profile it")
     if kind == "sigma2":
         label = f"\u03c3\u00b2 of {res.sigma2_names[j]}"
+    elif kind == "rho":
+        label = f"\u03c1{'' if len(res.rho) == 1 else f' {j + 1}'} ({res.inner} | {res.outer})"
     else:
         lev = res.inner_levels[j] if len(res.tau2) > 1 else None
         label = f"\u03c4\u00b2{' of ' + str(lev) if lev else ''} ({res.inner} | {res.outer})"
@@ -964,7 +972,7 @@ def _component(res, name):
 def _refit_at(res, kind: str, j: int, value: float):
     """The model refitted with component ``kind`` number ``j`` held at ``value``."""
     call = dict(res._cache["call"])
-    n = len(res.sigma2) if kind == "sigma2" else len(res.tau2)
+    n = len({"sigma2": res.sigma2, "tau2": res.tau2, "rho": res.rho}[kind])
     given = call.get(kind)
     vec = np.full(n, np.nan) if given is None else np.atleast_1d(np.asarray(given, float)).copy()
     vec[j] = value
@@ -985,10 +993,10 @@ def profile_mv(res, component: str = "sigma2.1", *, xlim=None, steps: int = 20,
     res : MultilevelResult
         A fit from :func:`metaanalysis.rma_mv`.
     component : str
-        ``"sigma2.1"``, ``"sigma2.2"`` ... or ``"tau2.1"`` ...
+        ``"sigma2.1"``, ``"sigma2.2"`` ..., ``"tau2.1"`` ... or ``"rho.1"`` ...
     xlim : (float, float), optional
         The range; by default, as metafor, from a quarter of the estimate to 4 times it (at least
-        0.1).
+        0.1), or for a correlation the estimate +/- 0.5 within +/-0.99999.
     steps : int
     lltol : float
         Tolerance of the check that no value beats the fit's log-likelihood.
@@ -1020,14 +1028,19 @@ def profile_mv(res, component: str = "sigma2.1", *, xlim=None, steps: int = 20,
     if steps < 2:
         raise InputError(f"steps must be at least 2; got {steps}")
     if xlim is None:
-        lo, hi = max(0.0, est / 4), max(0.1, est * 4)
+        if kind == "rho":
+            lo, hi = max(-_RHO_EDGE, est - 0.5), min(_RHO_EDGE, est + 0.5)
+        else:
+            lo, hi = max(0.0, est / 4), max(0.1, est * 4)
     else:
         try:
             lo, hi = sorted(float(x) for x in xlim)
         except (TypeError, ValueError):
             raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
-        if lo < 0:
+        if kind != "rho" and lo < 0:
             raise InputError(f"xlim starts at {lo:g}: a variance cannot be negative")
+        if kind == "rho" and not (-1 < lo and hi < 1):
+            raise InputError(f"xlim must lie within (-1, 1) for a correlation; got {xlim!r}")
     grid = np.linspace(lo, hi, steps)
     ll = np.empty(steps)
     beta = np.empty((steps, res.p))
@@ -1060,6 +1073,14 @@ def _profile_ci(res, kind: str, j: int, est: float, level: float) -> tuple:
     def f(v):
         return -2 * (_refit_at(res, kind, j, v).loglik - res.loglik) - target
 
+    if kind == "rho":
+        # a correlation's interval is searched within (-1, 1); a bound at the edge means the
+        # interval reaches it
+        edges = []
+        for end in (-_RHO_EDGE, _RHO_EDGE):
+            a, b = sorted((est, end))
+            edges.append(brentq(f, a, b, xtol=1e-14, rtol=1e-12) if f(end) > 0 else end)
+        return float(edges[0]), float(edges[1])
     lower = 0.0
     if est > 0 and f(0.0) > 0:
         lower = brentq(f, 0.0, est, xtol=1e-14, rtol=1e-12)

@@ -4,7 +4,8 @@
 # Writes tests/reference/profile_mv.json: for dat.konstantopoulos2011 (schools in districts,
 # ~ 1 | district/school; REML and ML) and dat.berkey1998 (two outcomes of each trial,
 # ~ outcome | trial with struct "CS", the covariance from vcalc), the profile of each variance
-# component over metafor's default range (20 values) and its profile-likelihood confidence
+# component (and the correlation of the CS structure) over metafor's default range (20 values)
+# and its profile-likelihood confidence
 # interval (confint, uniroot at tol 1e-10 instead of metafor's 1.2e-4). Numbers with 17
 # significant digits.
 #
@@ -44,6 +45,8 @@ for (m in c("REML", "ML")) {
 res <- rma.mv(yi, Vb, mods = ~ outcome - 1, random = ~ outcome | trial, struct = "CS", data = b98)
 cases[["berkey_REML_tau2_1"]] <- c(list(dataset = "berkey", method = "REML", component = "tau2.1",
                                         estimate = sc(res$tau2)), prof(res, "tau2", 1))
+cases[["berkey_REML_rho_1"]] <- c(list(dataset = "berkey", method = "REML", component = "rho.1",
+                                       estimate = sc(res$rho)), prof(res, "rho", 1))
 
 out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
             generated_by = "tests/reference/profile_mv.R", datasets = sets, cases = cases)
