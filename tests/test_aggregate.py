@@ -73,6 +73,12 @@ def test_bad_rows_are_named():
         aggregate_effects([0.2, 0.4], [0.04, 0.0], ["A", "A"], rho=0.5)
     with pytest.raises(InputError, match="cluster has 1 values for 2 estimates"):
         aggregate_effects([0.2, 0.4], [0.04, 0.05], ["A"], rho=0.5)
+    with pytest.raises(InputError, match="cluster is missing at index 0"):
+        aggregate_effects([0.2, 0.4], [0.04, 0.05], [None, "A"], rho=0.5)
+    with pytest.raises(InputError, match="cluster is missing at index 1"):
+        aggregate_effects([0.2, 0.4], [0.04, 0.05], ["A", float("nan")], rho=0.5)
+    with pytest.raises(InputError, match="yi is empty"):
+        aggregate_effects([], [], [], rho=0.5)
 
 
 _est = st.tuples(st.floats(-2, 2), st.floats(0.005, 0.5), st.sampled_from("ABCD"))

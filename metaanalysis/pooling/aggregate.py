@@ -10,6 +10,8 @@ study are combined into one with their sampling covariance: assumed from a corre
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._base import as_float_array
@@ -76,13 +78,19 @@ def aggregate_effects(yi, vi=None, cluster=None, *, rho=None, V=None, weighted: 
             raise InputError("give vi= (sampling variances) with the effect sizes")
         v = as_float_array(vi, "vi")
     k = len(y)
+    if k == 0:
+        raise InputError("no estimates to aggregate: yi is empty")
     if len(v) != k:
         raise InputError(f"yi has {k} values and vi {len(v)}; give one of each per estimate")
     if cluster is None:
         raise InputError("give cluster= (the study of each estimate)")
-    clusters = [str(c) for c in np.asarray(cluster, dtype=object).ravel()]
-    if len(clusters) != k:
-        raise InputError(f"cluster has {len(clusters)} values for {k} estimates")
+    raw = list(np.asarray(cluster, dtype=object).ravel())
+    if len(raw) != k:
+        raise InputError(f"cluster has {len(raw)} values for {k} estimates")
+    for i, c in enumerate(raw):
+        if c is None or (isinstance(c, float) and math.isnan(c)) or str(c).strip() == "":
+            raise InputError(f"cluster is missing at index {i}; every estimate needs its study")
+    clusters = [str(c) for c in raw]
     bad = np.flatnonzero(~np.isfinite(y) | ~np.isfinite(v) | (v <= 0))
     if len(bad):
         i = int(bad[0])
