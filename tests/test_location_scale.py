@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import metaanalysis as ma
 from metaanalysis.errors import ConvergenceError, InputError
@@ -122,3 +125,46 @@ def test_views_and_refusals():
     y = np.r_[np.full(6, 0.2), np.random.default_rng(1).normal(0, 0.8, 6)]
     with pytest.raises(ConvergenceError, match="simplify scale"):
         rma_ls(y, np.full(12, 0.04), scale=np.r_[np.zeros(6), np.ones(6)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.2, 5.0), st.randoms(use_true_random=False))
+def test_invariants_permutation_and_scale(seed, c, rnd):
+    # data with more heterogeneity in one group: the scale model's own setting
+    rng = np.random.default_rng(seed)
+    k = 24
+    g = np.repeat([0.0, 1.0], k // 2)
+    vi = rng.uniform(0.01, 0.1, k)
+    yi = rng.normal(0.3, np.sqrt(vi + np.where(g == 1, 0.2, 0.03)))
+    x = rng.normal(size=k)
+    # a group whose tau² is estimated at 0 has no finite log tau²: not the invariants' setting
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            res = rma_ls(yi, vi, mods=x, scale=g)
+        except (ConvergenceError, RuntimeWarning):
+            assume(False)
+    assume(res.tau2.min() > 1e-4 * vi.min())
+    perm = list(range(k))
+    rnd.shuffle(perm)
+    again = rma_ls(yi[perm], vi[perm], mods=x[perm], scale=g[perm])
+    np.testing.assert_allclose(again.alpha, res.alpha, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(again.coef, res.coef, rtol=1e-6, atol=1e-10)
+    # effects in other units: beta scales by c, log tau² shifts by log c² (slopes unchanged)
+    scaled = rma_ls(c * yi, c**2 * vi, mods=x, scale=g)
+    np.testing.assert_allclose(scaled.coef, c * res.coef, rtol=1e-6, atol=1e-10)
+    assert scaled.alpha[0] == pytest.approx(res.alpha[0] + 2 * np.log(c), abs=1e-6)
+    assert scaled.alpha[1] == pytest.approx(res.alpha[1], abs=1e-6)
+    assert scaled.loglik == pytest.approx(res.loglik - (k - 2) * np.log(c), abs=1e-7)
+    assert np.all(res.alpha_ci_low < res.alpha) and np.all(res.alpha < res.alpha_ci_high)
+
+
+def test_a_tau2_at_zero_is_said():
+    # one group's heterogeneity is estimated at 0: its log tau² has no finite estimate
+    rng = np.random.default_rng(243)
+    g = np.repeat([0.0, 1.0], 12)
+    vi = rng.uniform(0.01, 0.1, 24)
+    yi = rng.normal(0.3, np.sqrt(vi + np.where(g == 1, 0.2, 0.03)))
+    with pytest.warns(RuntimeWarning, match="tau² is essentially 0"):
+        res = rma_ls(yi, vi, mods=rng.normal(size=24), scale=g)
+    assert res.tau2[:12].max() < 1e-8 * vi.min()

@@ -302,6 +302,14 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
             f"{np.round(alpha, 3).tolist()}); a group of studies without heterogeneity sends "
             "its log tau² to minus infinity: simplify scale=")
     ll, grad, info, hess, beta, vb, t = _pieces(alpha, y, v, X, Z, reml)
+    if float(np.min(t)) < 1e-8 * float(np.min(v)):
+        # the likelihood is flat towards tau² = 0: the point reached is one of many
+        import warnings
+
+        warnings.warn("rma_ls: some studies' tau² is essentially 0 (log tau² heading to minus "
+                      "infinity); the scale coefficients and their standard errors are not "
+                      "identified there (metafor reports them with the same problem)",
+                      RuntimeWarning, stacklevel=2)
     try:
         va = np.linalg.inv(-hess)
     except np.linalg.LinAlgError:
@@ -309,7 +317,8 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
                                "(a scale moderator that does not vary?)") from None
     va = (va + va.T) / 2
     se = np.sqrt(np.diag(vb))
-    se_a = np.sqrt(np.diag(va))
+    with np.errstate(invalid="ignore"):  # a flat direction (see the warning above): NaN
+        se_a = np.sqrt(np.diag(va))
     df_loc = None if test == "z" else float(k - p)
     df_sca = None if test == "z" else float(k - q)
     stat, stat_a = beta / se, alpha / se_a
