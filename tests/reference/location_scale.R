@@ -4,7 +4,8 @@
 # Writes tests/reference/location_scale.json: dat.bangertdrowns2004 (writing-to-learn
 # interventions; rows with the moderators missing left out) with location ~ meta and scale ~ meta
 # (REML and ML), an intercept-only location with scale ~ length, and dat.bcg (log RR) with location
-# ~ ablat and scale ~ alloc (3 levels). Location and scale coefficients with their standard errors
+# ~ ablat and scale ~ alloc (3 levels), and t tests (location ~ meta + length, scale ~ meta).
+# Location and scale coefficients with their standard errors
 # (the scale's from the Hessian), tau² of each study, QE, QM, QS and the log-likelihood. The
 # optimiser runs to a tight tolerance (optim BFGS, reltol 1e-14: metafor's default stops about
 # 1e-7 from the optimum). Numbers with 17 significant digits.
@@ -32,7 +33,9 @@ fits <- list(
                       method = "ML"),
   int_length_reml = list(dataset = "bangertdrowns", mods = "~ 1", scale = "~ length",
                          method = "REML"),
-  bcg_ablat_alloc = list(dataset = "bcg", mods = "~ ablat", scale = "~ alloc", method = "REML")
+  bcg_ablat_alloc = list(dataset = "bcg", mods = "~ ablat", scale = "~ alloc", method = "REML"),
+  meta_length_t = list(dataset = "bangertdrowns", mods = "~ meta + length", scale = "~ meta",
+                       method = "REML", test = "t")
 )
 
 cases <- list()
@@ -40,7 +43,7 @@ for (id in names(fits)) {
   f <- fits[[id]]
   d <- as.data.frame(sets[[f$dataset]])
   res <- rma(yi, vi, mods = as.formula(f$mods), scale = as.formula(f$scale), data = d,
-             method = f$method, control = tight)
+             method = f$method, test = if (is.null(f$test)) "z" else f$test, control = tight)
   cases[[id]] <- c(f, list(expected = list(
     beta = arr(res$beta), se = arr(res$se), zval = arr(res$zval), pval = arr(res$pval),
     ci_low = arr(res$ci.lb), ci_high = arr(res$ci.ub),
@@ -48,7 +51,7 @@ for (id in names(fits)) {
     pval_alpha = arr(res$pval.alpha), ci_low_alpha = arr(res$ci.lb.alpha),
     ci_high_alpha = arr(res$ci.ub.alpha), tau2 = arr(res$tau2),
     qe = sc(res$QE), qe_pvalue = sc(res$QEp), qm = sc(res$QM), qm_pvalue = sc(res$QMp),
-    qs = sc(res$QS), qs_pvalue = sc(res$QSp),
+    qs = sc(res$QS), qs_pvalue = sc(res$QSp), ddf = sc(res$ddf), ddf_alpha = sc(res$ddf.alpha),
     loglik = sc(res$fit.stats["ll", if (f$method == "REML") "REML" else "ML"]),
     aic = sc(res$fit.stats["AIC", if (f$method == "REML") "REML" else "ML"]))))
 }
