@@ -204,8 +204,10 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
     data : DataFrame, optional
         Holds the columns the formulas name.
     method : {"REML", "ML"}
-    test : {"z", "t"}
-        ``"t"``: t tests on k - p (location) and k - q (scale) df, F tests of both sets.
+    test : {"z", "t", "knha"}
+        ``"t"``: t tests on k - p (location) and k - q (scale) df, F tests of both sets;
+        ``"knha"``: as ``"t"``, with the location's standard errors scaled by Knapp and Hartung's
+        factor (the weighted residual variance).
     level : float
     link : {"log"}
         metafor's default; the identity link is not implemented.
@@ -233,8 +235,9 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
     if method not in ("REML", "ML"):
         raise InputError(f"method must be 'REML' or 'ML' for a location-scale model; got "
                          f"{method!r}")
-    if test not in ("z", "t"):
-        raise InputError(f"test must be 'z' or 't' for a location-scale model; got {test!r}")
+    if test not in ("z", "t", "knha"):
+        raise InputError(f"test must be 'z', 't' or 'knha' for a location-scale model; got "
+                         f"{test!r}")
     if link != "log":
         raise InputError(f"link={link!r}: only the log link (metafor's default) is implemented")
     if scale is None:
@@ -316,6 +319,10 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
         raise ConvergenceError("rma_ls: the information of the scale coefficients is singular "
                                "(a scale moderator that does not vary?)") from None
     va = (va + va.T) / 2
+    if test == "knha":
+        # Knapp-Hartung: the location's covariance scaled by the weighted residual variance
+        r = y - X @ beta
+        vb = vb * float(np.sum(r**2 / (v + t))) / (k - p)
     se = np.sqrt(np.diag(vb))
     with np.errstate(invalid="ignore"):  # a flat direction (see the warning above): NaN
         se_a = np.sqrt(np.diag(va))

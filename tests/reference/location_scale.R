@@ -4,7 +4,8 @@
 # Writes tests/reference/location_scale.json: dat.bangertdrowns2004 (writing-to-learn
 # interventions; rows with the moderators missing left out) with location ~ meta and scale ~ meta
 # (REML and ML), an intercept-only location with scale ~ length, and dat.bcg (log RR) with location
-# ~ ablat and scale ~ alloc (3 levels), and t tests (location ~ meta + length, scale ~ meta).
+# ~ ablat and scale ~ alloc (3 levels), t tests (location ~ meta + length, scale ~ meta) and the
+# Knapp-Hartung adjustment (~ meta for both).
 # Location and scale coefficients with their standard errors
 # (the scale's from the Hessian), tau² of each study, QE, QM, QS and the log-likelihood. The
 # optimiser runs to a tight tolerance (optim BFGS, reltol 1e-14: metafor's default stops about
@@ -35,7 +36,9 @@ fits <- list(
                          method = "REML"),
   bcg_ablat_alloc = list(dataset = "bcg", mods = "~ ablat", scale = "~ alloc", method = "REML"),
   meta_length_t = list(dataset = "bangertdrowns", mods = "~ meta + length", scale = "~ meta",
-                       method = "REML", test = "t")
+                       method = "REML", test = "t"),
+  meta_meta_knha = list(dataset = "bangertdrowns", mods = "~ meta", scale = "~ meta",
+                        method = "REML", test = "knha")
 )
 
 cases <- list()
