@@ -300,27 +300,24 @@ class BinaryPoolResult(EstimateInterval):
         else:
             lines += ["Model Results:", "", hdr, row]
         if self.method == "MH" and self.measure == "IRR":
-            lines.append("")
-            if math.isnan(self.cmh):
-                lines.append("Mantel-Haenszel Test: test value not computable for these data")
-            else:
-                lines.append(f"Mantel-Haenszel Test: MH = {fmt(self.cmh)}, df = 1, p-val {p_equals(self.cmh_pvalue)}")
+            lines += ["", _test_line("Mantel-Haenszel Test:", "MH", self.cmh, 1, self.cmh_pvalue)]
         if self.method == "MH" and self.measure == "OR":
-            lines.append("")
-            if math.isnan(self.cmh):
-                lines.append("Cochran-Mantel-Haenszel Test:    test value not computable for these data")
-            else:
-                lines.append(f"Cochran-Mantel-Haenszel Test:    CMH = {fmt(self.cmh)}, df = 1, p-val {p_equals(self.cmh_pvalue)}")
-            if math.isnan(self.tarone):
-                lines.append("Tarone's Test for Heterogeneity: test value not computable for these data")
-            else:
-                lines.append(f"Tarone's Test for Heterogeneity: X^2 = {fmt(self.tarone)}, df = {int(self.tarone_df)}, "
-                             f"p-val {p_equals(self.tarone_pvalue)}")
+            lines += ["", _test_line("Cochran-Mantel-Haenszel Test:   ", "CMH", self.cmh, 1,
+                                     self.cmh_pvalue),
+                      _test_line("Tarone's Test for Heterogeneity:", "X^2", self.tarone,
+                                 self.tarone_df, self.tarone_pvalue)]
         for note in self.notes:
             lines += ["", f"Note: {note}"]
         return "\n".join(lines)
 
 
+
+
+def _test_line(label: str, stat: str, value: float, df, pvalue: float) -> str:
+    """One test of the summary, as metafor prints it (or that it could not be computed)."""
+    if math.isnan(value):
+        return f"{label} test value not computable for these data"
+    return f"{label} {stat} = {fmt(value)}, df = {int(df)}, p-val {p_equals(pvalue)}"
 
 
 # --------------------------------------------------------------------------------------------
