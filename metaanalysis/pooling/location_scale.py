@@ -269,7 +269,8 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
     start = fit_rma(y, v, None if p == 1 else X, "REML" if reml else "ML", "z", 95.0)
     log_t2 = math.log(max(float(start.tau2), 0.01 * float(np.mean(v))))
     alpha = np.linalg.lstsq(Z, np.full(k, log_t2), rcond=None)[0]
-    ll, grad, info, hess, *_ = _pieces(alpha, y, v, X, Z, reml)
+    state = _pieces(alpha, y, v, X, Z, reml)
+    ll, grad, info, hess, *_ = state
     converged = False
     it = 0
     for it in range(1, int(con["maxiter"]) + 1):
@@ -293,7 +294,8 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
             factor /= 2
         else:
             break
-        alpha, (ll, grad, info, hess, *_) = cand, new
+        alpha, state = cand, new
+        ll, grad, info, hess, *_ = state
         if float(np.max(np.abs(factor * step))) < con["tol"]:
             converged = True
             break
@@ -304,7 +306,7 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
             f"rma_ls: the scale coefficients did not converge after {it} iterations (alpha = "
             f"{np.round(alpha, 3).tolist()}); a group of studies without heterogeneity sends "
             "its log tau² to minus infinity: simplify scale=")
-    ll, grad, info, hess, beta, vb, t = _pieces(alpha, y, v, X, Z, reml)
+    ll, grad, info, hess, beta, vb, t = state  # the last accepted step's pieces
     if float(np.min(t)) < 1e-8 * float(np.min(v)):
         # the likelihood is flat towards tau² = 0: the point reached is one of many
         import warnings
