@@ -1388,14 +1388,21 @@ def profile_tau2(res, *, xlim=None, steps: int = 20, lltol: float = 1e-3) -> Pro
         ll[i] = ll_reml if reml else ll_ml
         beta[i], ci_low[i], ci_high[i] = fit.beta, fit.ci_low, fit.ci_high
     maxll = _stats(m, reml).loglik
-    higher = bool(m.method in ("ML", "REML") and np.any(ll >= maxll + lltol))
-    if higher:
-        warnings.warn("the profile has a log-likelihood above the fit's: the fit may not have "
-                      "found the maximum (check its convergence, or profile over another range)",
-                      RuntimeWarning, stacklevel=2)
+    higher = m.method in ("ML", "REML") and _above_the_fit(ll, maxll, lltol)
     return ProfileResult("tau2", "\u03c4\u00b2", grid, ll, beta, ci_low, ci_high,
                          tuple(m.coef_names), float(m.tau2), float(maxll), m.method, reml,
                          (float(lo), float(hi)), higher)
+
+
+def _above_the_fit(ll, maxll: float, lltol: float) -> bool:
+    """Whether a profile rises above the fit's log-likelihood by more than ``lltol`` (said with a
+    warning): a fit that claims the maximum did not find it."""
+    higher = bool(np.any(np.asarray(ll) >= maxll + lltol))
+    if higher:
+        warnings.warn("the profile has a log-likelihood above the fit's: the fit may not have "
+                      "found the maximum (check its convergence, or profile over another range)",
+                      RuntimeWarning, stacklevel=3)
+    return higher
 
 
 def _profile_range(res, m) -> tuple:

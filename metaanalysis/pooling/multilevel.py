@@ -1016,9 +1016,7 @@ def profile_mv(res, component: str = "sigma2.1", *, xlim=None, steps: int = 20,
     >>> len(prof.grid), prof.label
     (5, 'σ² of district')
     """
-    import warnings
-
-    from .diagnostics import ProfileResult
+    from .diagnostics import ProfileResult, _above_the_fit
 
     if not isinstance(res, MultilevelResult):
         raise InputError(f"profile_mv takes a fit from rma_mv(); got {type(res).__name__} (use "
@@ -1054,10 +1052,7 @@ def profile_mv(res, component: str = "sigma2.1", *, xlim=None, steps: int = 20,
             continue
         ll[i] = fit.loglik
         beta[i], ci_low[i], ci_high[i] = fit.coef, fit.ci_low, fit.ci_high
-    higher = bool(np.any(ll >= res.loglik + lltol))
-    if higher:
-        warnings.warn("the profile has a log-likelihood above the fit's: the fit may not have "
-                      "found the maximum", RuntimeWarning, stacklevel=2)
+    higher = _above_the_fit(ll, float(res.loglik), lltol)
     return ProfileResult(component, label, grid, ll, beta, ci_low, ci_high, tuple(res.coef_names),
                          est, float(res.loglik), res.method, res.method == "REML",
                          (float(lo), float(hi)), higher)
