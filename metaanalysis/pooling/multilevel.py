@@ -944,6 +944,10 @@ def _free_components(res) -> list:
     return [n for n in names if n not in res.fixed]
 
 
+def _values(res, kind: str) -> np.ndarray:
+    return {"sigma2": res.sigma2, "tau2": res.tau2, "rho": res.rho}[kind]
+
+
 def _component(res, name):
     """``(kind, index, estimate, label)`` of a component name such as ``"sigma2.2"``."""
     m = re.fullmatch(r"(sigma2|tau2|rho)\.(\d+)", str(name))
@@ -951,7 +955,7 @@ def _component(res, name):
         raise InputError(f"component={name!r}: use one of "
                          + ", ".join(repr(n) for n in _free_components(res)))
     kind, j = m.group(1), int(m.group(2)) - 1
-    values = {"sigma2": res.sigma2, "tau2": res.tau2, "rho": res.rho}[kind]
+    values = _values(res, kind)
     if not 0 <= j < len(values):
         raise InputError(f"component={name!r}: the model has {len(values)} {kind} "
                          f"component{'s' if len(values) != 1 else ''}")
@@ -972,7 +976,7 @@ def _component(res, name):
 def _refit_at(res, kind: str, j: int, value: float):
     """The model refitted with component ``kind`` number ``j`` held at ``value``."""
     call = dict(res._cache["call"])
-    n = len({"sigma2": res.sigma2, "tau2": res.tau2, "rho": res.rho}[kind])
+    n = len(_values(res, kind))
     given = call.get(kind)
     vec = np.full(n, np.nan) if given is None else np.atleast_1d(np.asarray(given, float)).copy()
     vec[j] = value
