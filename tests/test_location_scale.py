@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -74,15 +75,17 @@ def test_gradient_and_hessian_are_the_likelihood_s():
     X = design_matrix("~ ablat", data=d, k=13)[0]
     Z = design_matrix("~ alloc", data=d, k=13)[0]
     y, v = d.yi.to_numpy(), d.vi.to_numpy()
-    for reml in (True, False):
-        a0 = np.array([-2.0, 0.3, 0.8])
-        _, g, _, h, *_ = _pieces(a0, y, v, X, Z, reml)
+    for reml, link, a0 in ((True, "log", [-2.0, 0.3, 0.8]), (False, "log", [-2.0, 0.3, 0.8]),
+                           (True, "identity", [0.1, 0.3, 0.2]),
+                           (False, "identity", [0.1, 0.3, 0.2])):
+        a0 = np.array(a0)
+        _, g, _, h, *_ = _pieces(a0, y, v, X, Z, reml, link)
         eps = 1e-5
         for j in range(3):
             e = np.zeros(3)
             e[j] = eps
-            lp, gp = _pieces(a0 + e, y, v, X, Z, reml)[:2]
-            lm, gm = _pieces(a0 - e, y, v, X, Z, reml)[:2]
+            lp, gp = _pieces(a0 + e, y, v, X, Z, reml, link)[:2]
+            lm, gm = _pieces(a0 - e, y, v, X, Z, reml, link)[:2]
             assert (lp - lm) / (2 * eps) == pytest.approx(g[j], rel=1e-6, abs=1e-9)
             np.testing.assert_allclose((gp - gm) / (2 * eps), h[:, j], rtol=1e-5, atol=1e-8)
 
@@ -120,8 +123,8 @@ def test_views_and_refusals():
     assert t.qs_df2 == len(d) - 2 and "FS(df1 = 1" in t.summary()
     with pytest.raises(InputError, match="give scale="):
         rma_ls(d.yi, d.vi)
-    with pytest.raises(InputError, match="only the log link"):
-        rma_ls(d.yi, d.vi, scale="~ meta", data=d, link="identity")
+    with pytest.raises(InputError, match="'log' .* or 'identity'"):
+        rma_ls(d.yi, d.vi, scale="~ meta", data=d, link="probit")
     with pytest.raises(InputError, match="'REML' or 'ML'"):
         rma_ls(d.yi, d.vi, scale="~ meta", data=d, method="DL")
     # a group of studies without heterogeneity: its log tau² runs off to minus infinity
@@ -171,3 +174,117 @@ def test_a_tau2_at_zero_is_said():
     with pytest.warns(RuntimeWarning, match="tau² is essentially 0"):
         res = rma_ls(yi, vi, mods=rng.normal(size=24), scale=g)
     assert res.tau2[:12].max() < 1e-8 * vi.min()
+
+
+# --- identity link (tests/reference/location_scale_identity.R) -------------------------------------
+REF_ID = json.loads((Path(__file__).parent / "reference" /
+                     "location_scale_identity.json").read_text())
+
+
+def _fit_identity(case):
+    d = pd.DataFrame(REF_ID["datasets"][case["dataset"]])
+    mods = None if case["mods"] == "~ 1" else case["mods"]
+    return rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods=mods, scale=case["scale"], data=d,
+                  method=case["method"], test=case.get("test", "z"), link="identity")
+
+
+def _nums(values):
+    return np.array([np.nan if x is None else x for x in values], dtype=float)
+
+
+@pytest.mark.parametrize("case_id", sorted(REF_ID["cases"]))
+def test_identity_link_matches_metafor(case_id):
+    case = REF_ID["cases"][case_id]
+    exp, theirs = case["expected"], case["metafor"]
+    edge = np.asarray(case["edge_studies"], int) - 1  # R counts from 1
+    if len(edge):
+        with pytest.warns(RuntimeWarning, match=f"tau² is 0 at the estimate for {len(edge)} of"):
+            res = _fit_identity(case)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = _fit_identity(case)
+    # the optimum R reaches by Newton steps on metafor's likelihood (numDeriv's derivatives)
+    rtol = 1e-6
+    assert res.loglik == pytest.approx(exp["loglik"], rel=1e-11)
+    np.testing.assert_allclose(res.alpha, exp["alpha"], rtol=rtol)
+    for ours, key in (("coef", "beta"), ("se", "se"), ("statistic", "zval"), ("pvalue", "pval"),
+                      ("ci_low", "ci_low"), ("ci_high", "ci_high")):
+        np.testing.assert_allclose(getattr(res, ours), exp[key], rtol=rtol, err_msg=ours)
+    assert res.qe == pytest.approx(exp["qe"], rel=1e-12)
+    if res.qm_df:
+        assert res.qm == pytest.approx(exp["qm"], rel=rtol)
+    # a study held at the edge has tau² exactly 0 (R's steps keep it at 1e-13)
+    np.testing.assert_allclose(res.tau2, exp["tau2"], rtol=rtol, atol=1e-12)
+    assert np.all(res.tau2[edge] == 0) and np.all(res.tau2 >= 0)
+    if len(edge):  # no standard errors on the edge, as metafor's NA
+        assert np.all(np.isnan(res.alpha_se)) and np.all(np.isnan(_nums(exp["se_alpha"])))
+        assert np.all(np.isnan(_nums(theirs["se_alpha"])))
+        assert math.isnan(res.qs) and exp["qs"] is None
+    else:
+        for ours, key in (("alpha_se", "se_alpha"), ("alpha_statistic", "zval_alpha"),
+                          ("alpha_pvalue", "pval_alpha"), ("alpha_ci_low", "ci_low_alpha"),
+                          ("alpha_ci_high", "ci_high_alpha")):
+            np.testing.assert_allclose(getattr(res, ours), exp[key], rtol=1e-6, err_msg=ours)
+        assert res.qs == pytest.approx(exp["qs"], rel=1e-6)
+        assert res.qs_pvalue == pytest.approx(exp["qs_pvalue"], rel=1e-6)
+    # metafor's own fit (constrOptim, a barrier method) stops short of that optimum: our
+    # log-likelihood is at least as high, and its estimates are within 3e-5 of ours
+    assert res.loglik >= theirs["loglik"] - 1e-12
+    np.testing.assert_allclose(res.alpha, theirs["alpha"], rtol=3e-5,
+                               atol=1e-7 * np.max(np.abs(theirs["alpha"])))
+    assert "Model Results (Scale, tau^2):" in res.summary()
+    assert res.to_dict()["link"] == "identity"
+
+
+def test_identity_link_holds_a_group_without_heterogeneity_at_zero():
+    # the data on which the log link cannot fit (its log tau² runs off to minus infinity)
+    y = np.r_[np.full(6, 0.2), np.random.default_rng(1).normal(0, 0.8, 6)]
+    v = np.full(12, 0.04)
+    g = np.r_[np.zeros(6), np.ones(6)]
+    with pytest.raises(ConvergenceError, match="link='identity'"):
+        rma_ls(y, v, scale=g)
+    with pytest.warns(RuntimeWarning, match="tau² is 0 at the estimate for 6 of 12"):
+        res = rma_ls(y, v, scale=g, link="identity")
+    assert np.all(res.tau2[:6] == 0) and res.tau2[6] > 0
+    # the second group's tau² is then that group's own REML estimate with the common mean
+    # estimated from all twelve: checked against a direct search over that one number
+    from scipy.optimize import minimize_scalar
+
+    def negll(t1):
+        return -_pieces(np.array([0.0, t1]), y, v, np.ones((12, 1)),
+                        np.c_[np.ones(12), g], True, "identity")[0]
+
+    best = minimize_scalar(negll, bounds=(0, 5), method="bounded", options={"xatol": 1e-12})
+    assert res.tau2[6] == pytest.approx(best.x, rel=1e-6)
+    assert res.loglik == pytest.approx(-best.fun, rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.2, 5.0), st.randoms(use_true_random=False))
+def test_identity_link_invariants(seed, c, rnd):
+    # permutation of the studies; effects in other units (tau² and so every alpha scale by c²);
+    # and no feasible point near the estimate has a higher likelihood (the edge included)
+    rng = np.random.default_rng(seed)
+    k = 20
+    g = np.repeat([0.0, 1.0], k // 2)
+    x = rng.normal(size=k)
+    vi = rng.uniform(0.01, 0.1, k)
+    yi = rng.normal(0.3, np.sqrt(vi + np.where(g == 1, 0.15, 0.02)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = rma_ls(yi, vi, mods=x, scale=g, link="identity")
+        perm = list(range(k))
+        rnd.shuffle(perm)
+        again = rma_ls(yi[perm], vi[perm], mods=x[perm], scale=g[perm], link="identity")
+        scaled = rma_ls(c * yi, c**2 * vi, mods=x, scale=g, link="identity")
+    np.testing.assert_allclose(again.alpha, res.alpha, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(again.coef, res.coef, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(scaled.alpha, c**2 * res.alpha, rtol=1e-6, atol=1e-9 * c**2)
+    np.testing.assert_allclose(scaled.coef, c * res.coef, rtol=1e-6, atol=1e-10)
+    X, Z = np.c_[np.ones(k), x], np.c_[np.ones(k), g]
+    for _ in range(20):
+        cand = res.alpha + rng.normal(0, 1e-3, 2)
+        if np.all(Z @ cand >= 0):
+            assert _pieces(cand, yi, vi, X, Z, True, "identity")[0] <= res.loglik + 1e-12
+    assert np.all(res.tau2 >= 0)

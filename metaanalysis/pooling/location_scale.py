@@ -1,12 +1,14 @@
 """Location-scale models: moderators of the effect and of the heterogeneity (metafor's
 ``rma(yi, vi, mods = ..., scale = ...)``).
 
-The model is ``y_i ~ N(x_i' beta, v_i + tau²_i)`` with ``log tau²_i = z_i' alpha``: the
+The model is ``y_i ~ N(x_i' beta, v_i + tau²_i)`` with ``log tau²_i = z_i' alpha`` (or, with
+the identity link, ``tau²_i = z_i' alpha`` constrained to be >= 0): the
 between-study variance itself depends on study characteristics (is heterogeneity larger among
 second-line trials, or in trials with open-label assessment?). ``beta`` is the generalised
 least-squares estimate given the ``tau²_i``; ``alpha`` maximises the restricted (REML) or full (ML)
-likelihood, here by Fisher scoring then Newton steps on the exact gradient and Hessian (metafor
-uses a general-purpose optimiser and a numerical Hessian). The standard errors of ``alpha`` come
+likelihood, here by Fisher scoring then Newton steps on the exact gradient and Hessian, with an
+active set of studies held at tau² = 0 under the identity link (metafor uses a general-purpose
+optimiser, a barrier method for the identity link, and a numerical Hessian). The standard errors of ``alpha`` come
 from the inverse of the observed information, as metafor's.
 
 References
@@ -39,9 +41,10 @@ class LocationScaleResult(ResultMixin):
     """A fitted location-scale model (metafor's ``rma.ls``).
 
     Location: ``coef``, ``se``, ``statistic``, ``pvalue``, ``ci_low``, ``ci_high`` (named by
-    ``coef_names``) and their test ``qm``. Scale (log tau²): ``alpha`` ... ``alpha_ci_high``
-    (named by ``alpha_names``), their covariance ``alpha_vcov`` and test ``qs``. ``tau2`` holds
-    each study's between-study variance ``exp(z_i' alpha)``.
+    ``coef_names``) and their test ``qm``. Scale (log tau², or tau² with ``link="identity"``):
+    ``alpha`` ... ``alpha_ci_high`` (named by ``alpha_names``), their covariance ``alpha_vcov``
+    and test ``qs``. ``tau2`` holds each study's between-study variance, ``exp(z_i' alpha)`` or
+    ``z_i' alpha``.
     """
 
     coef: np.ndarray
@@ -84,6 +87,7 @@ class LocationScaleResult(ResultMixin):
     iterations: int
     labels: tuple = ()
     measure: str | None = None
+    link: str = "log"
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -97,7 +101,7 @@ class LocationScaleResult(ResultMixin):
                 "alpha_se", "alpha_statistic", "alpha_pvalue", "alpha_ci_low", "alpha_ci_high",
                 "alpha_names", "tau2", "qe", "qe_df", "qe_pvalue", "qm", "qm_df", "qm_df2",
                 "qm_pvalue", "qs", "qs_df", "qs_df2", "qs_pvalue", "loglik", "deviance", "aic",
-                "bic", "aicc", "k", "method", "test", "level", "iterations", "measure")
+                "bic", "aicc", "k", "method", "test", "level", "iterations", "measure", "link")
         return jsonable({key: getattr(self, key) for key in keys})
 
     def to_frame(self):
@@ -151,15 +155,15 @@ class LocationScaleResult(ResultMixin):
         if self.qs_df:
             out += ["Test of Scale Coefficients:",
                     self._test_line("QS", self.qs, self.qs_df, self.qs_df2, self.qs_pvalue), ""]
-        out += ["Model Results (Scale, log tau^2):", ""]
+        out += [f"Model Results (Scale, {'log tau^2' if self.link == 'log' else 'tau^2'}):", ""]
         out += self._table(self.alpha_names, self.alpha, self.alpha_se, self.alpha_statistic,
                            self.alpha_pvalue, self.alpha_ci_low, self.alpha_ci_high)
         return "\n".join(out) + "\n"
 
 
-def _pieces(alpha, y, v, X, Z, reml):
+def _pieces(alpha, y, v, X, Z, reml, link="log"):
     """The likelihood, its gradient and Hessian in alpha, and the GLS fit given alpha."""
-    t = np.exp(Z @ alpha)
+    t = np.exp(Z @ alpha) if link == "log" else Z @ alpha
     m = v + t
     w = 1.0 / m
     XW = X * w[:, None]
@@ -176,14 +180,125 @@ def _pieces(alpha, y, v, X, Z, reml):
     else:
         ll += -0.5 * k * _LOG2PI
         Q = np.diag(w)
-    Zt = Z * t[:, None]
+    # derivatives in tau²_i, then the chain rule: d tau²_i / d alpha is z_i t_i (log link) or z_i
+    dt = t if link == "log" else np.ones(k)
+    Zt = Z * dt[:, None]
     grad = -0.5 * Zt.T @ np.diag(Q) + 0.5 * Zt.T @ (Py**2)
     info = 0.5 * Zt.T @ (Q * Q) @ Zt  # expected information (Fisher scoring)
-    Zty = Z * (t * Py)[:, None]
-    hess = (info - 0.5 * Z.T @ (Z * (np.diag(Q) * t)[:, None]) - Zty.T @ P @ Zty
-            + 0.5 * Z.T @ (Z * (t * Py**2)[:, None]))
+    Zty = Z * (dt * Py)[:, None]
+    if link == "log":  # with the second derivative of exp(z'alpha)
+        hess = (info - 0.5 * Z.T @ (Z * (np.diag(Q) * t)[:, None]) - Zty.T @ P @ Zty
+                + 0.5 * Z.T @ (Z * (t * Py**2)[:, None]))
+    else:
+        hess = info - Zty.T @ P @ Zty
     beta = Ainv @ (XW.T @ y)
     return ll, grad, info, hess, beta, Ainv, t
+
+
+def _fit_log(alpha, y, v, X, Z, reml, con):
+    """Newton steps (Fisher scoring where the observed information is not positive definite)
+    with step halving, from ``alpha`` to the maximum of the likelihood; log link."""
+    state = _pieces(alpha, y, v, X, Z, reml)
+    ll, grad, info, hess, *_ = state
+    it = 0
+    for it in range(1, int(con["maxiter"]) + 1):
+        try:
+            np.linalg.cholesky(-hess)
+            step = np.linalg.solve(-hess, grad)
+        except np.linalg.LinAlgError:
+            try:
+                step = np.linalg.solve(info, grad)
+            except np.linalg.LinAlgError:
+                break  # no information left: a tau² has run to 0
+        if not np.all(np.isfinite(step)):
+            break
+        factor = 1.0
+        for _ in range(50):
+            cand = alpha + factor * step
+            new = _pieces(cand, y, v, X, Z, reml)
+            if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
+                break
+            factor /= 2
+        else:
+            break
+        alpha, state = cand, new
+        ll, grad, info, hess, *_ = state
+        if float(np.max(np.abs(factor * step))) < con["tol"]:
+            return alpha, state, it
+        if np.any(alpha < -40):
+            break  # a tau² heading to 0: the scale's estimate does not exist
+    raise ConvergenceError(
+        f"rma_ls: the scale coefficients did not converge after {it} iterations (alpha = "
+        f"{np.round(alpha, 3).tolist()}); a group of studies without heterogeneity sends "
+        "its log tau² to minus infinity: simplify scale= (or use link='identity', where a tau² "
+        "of 0 is a value like any other)")
+
+
+def _fit_identity(alpha, y, v, X, Z, reml, con):
+    """Maximise the likelihood subject to every tau²_i = z_i'alpha >= 0; identity link.
+
+    An active-set Newton method: steps stay inside the feasible region, a step that would take a
+    study's tau² below 0 stops on that edge and holds it there (the constraint becomes active),
+    and at a stationary point a constraint whose Lagrange multiplier says the likelihood rises
+    inside the region is let go. metafor uses a barrier method (``constrOptim``), which reaches
+    the same point less precisely. Returns alpha, the pieces there, the iterations and which
+    studies' tau² is held at 0.
+    """
+    from scipy.linalg import null_space
+
+    k, q = Z.shape
+    tiny = 1e-12 * float(np.mean(v))
+    active = np.zeros(k, bool)
+    state = _pieces(alpha, y, v, X, Z, reml, "identity")
+    it = 0
+    for it in range(1, int(con["maxiter"]) + 1):
+        ll, grad, info, hess = state[:4]
+        N = null_space(Z[active]) if active.any() else np.eye(q)
+        step = np.zeros(q)
+        if N.shape[1]:
+            h, g = N.T @ hess @ N, N.T @ grad
+            try:
+                np.linalg.cholesky(-h)
+                step = N @ np.linalg.solve(-h, g)
+            except np.linalg.LinAlgError:
+                try:
+                    step = N @ np.linalg.solve(N.T @ info @ N, g)
+                except np.linalg.LinAlgError:
+                    break
+        if not np.all(np.isfinite(step)):
+            break
+        zs, tz = Z @ step, Z @ alpha
+        block = ~active & (zs < 0)
+        reach = float(np.min(-tz[block] / zs[block])) if block.any() else math.inf
+        factor = min(1.0, reach)
+        for _ in range(50):
+            cand = alpha + factor * step
+            new = _pieces(cand, y, v, X, Z, reml, "identity")
+            if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
+                break
+            factor /= 2
+        else:
+            break
+        alpha, state = cand, new
+        if factor == reach:  # stopped on an edge: hold the studies there at exactly 0
+            active |= ~active & (Z @ alpha <= tiny)
+            A = Z[active]
+            alpha = alpha - np.linalg.lstsq(A, A @ alpha, rcond=None)[0]
+            state = _pieces(alpha, y, v, X, Z, reml, "identity")
+            continue
+        if float(np.max(np.abs(factor * step))) < con["tol"]:
+            if not active.any():
+                return alpha, state, it, active
+            # Karush-Kuhn-Tucker: grad + A'lambda = 0 with lambda >= 0 at a maximum; a negative
+            # multiplier means the likelihood rises by moving that tau² above 0
+            lam = np.linalg.lstsq(Z[active].T, -state[1], rcond=None)[0]
+            scale = max(1.0, float(np.max(np.abs(state[1]))))
+            if float(np.min(lam)) >= -1e-8 * scale:
+                return alpha, state, it, active
+            free = np.flatnonzero(active)[int(np.argmin(lam))]
+            active &= ~np.all(Z == Z[free], axis=1)
+    raise ConvergenceError(f"rma_ls: the scale coefficients (identity link) did not converge "
+                           f"after {it} iterations (alpha = {np.round(alpha, 6).tolist()})")
 
 
 def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: str = "REML",
@@ -209,8 +324,12 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
         ``"knha"``: as ``"t"``, with the location's standard errors scaled by Knapp and Hartung's
         factor (the weighted residual variance).
     level : float
-    link : {"log"}
-        metafor's default; the identity link is not implemented.
+    link : {"log", "identity"}
+        ``"log"`` (metafor's default): ``log tau²_i = z_i' alpha``, so every tau² is positive
+        and a group without heterogeneity has no finite estimate. ``"identity"``:
+        ``tau²_i = z_i' alpha``, fitted subject to every study's tau² >= 0; a tau² estimated at
+        0 is then a value like any other, but the scale's standard errors and tests are not
+        given there (a warning says so; metafor reports NA).
     control : dict, optional
         ``maxiter`` (default 200) and ``tol`` (default 1e-10, on the Newton step).
     labels : sequence of str, optional
@@ -238,8 +357,8 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
     if test not in ("z", "t", "knha"):
         raise InputError(f"test must be 'z', 't' or 'knha' for a location-scale model; got "
                          f"{test!r}")
-    if link != "log":
-        raise InputError(f"link={link!r}: only the log link (metafor's default) is implemented")
+    if link not in ("log", "identity"):
+        raise InputError(f"link must be 'log' (metafor's default) or 'identity'; got {link!r}")
     if scale is None:
         raise InputError("give scale= (the moderators of tau², such as '~ alloc'); without them "
                          "use meta_regression()")
@@ -262,64 +381,45 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
             raise InputError(f"labels has {len(labels)} entries for k = {k} studies")
     con = {"maxiter": 200, "tol": 1e-10, **(control or {})}
     reml = method == "REML"
-    # start: the intercept-only random-effects tau² on the scale's intercept (or spread over a
-    # scale without one by least squares)
     from .core import fit_rma
 
+    # start: the intercept-only random-effects tau² on the scale's intercept (or spread over a
+    # scale without one by least squares)
     start = fit_rma(y, v, None if p == 1 else X, "REML" if reml else "ML", "z", 95.0)
-    log_t2 = math.log(max(float(start.tau2), 0.01 * float(np.mean(v))))
-    alpha = np.linalg.lstsq(Z, np.full(k, log_t2), rcond=None)[0]
-    state = _pieces(alpha, y, v, X, Z, reml)
-    ll, grad, info, hess, *_ = state
-    converged = False
-    it = 0
-    for it in range(1, int(con["maxiter"]) + 1):
-        # Newton where the observed information is positive definite, else Fisher scoring
-        try:
-            np.linalg.cholesky(-hess)
-            step = np.linalg.solve(-hess, grad)
-        except np.linalg.LinAlgError:
-            try:
-                step = np.linalg.solve(info, grad)
-            except np.linalg.LinAlgError:
-                break  # no information left: a tau² has run to 0
-        if not np.all(np.isfinite(step)):
-            break
-        factor = 1.0
-        for _ in range(50):
-            cand = alpha + factor * step
-            new = _pieces(cand, y, v, X, Z, reml)
-            if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
-                break
-            factor /= 2
-        else:
-            break
-        alpha, state = cand, new
-        ll, grad, info, hess, *_ = state
-        if float(np.max(np.abs(factor * step))) < con["tol"]:
-            converged = True
-            break
-        if np.any(alpha < -40):
-            break  # a tau² heading to 0: the scale's estimate does not exist
-    if not converged:
-        raise ConvergenceError(
-            f"rma_ls: the scale coefficients did not converge after {it} iterations (alpha = "
-            f"{np.round(alpha, 3).tolist()}); a group of studies without heterogeneity sends "
-            "its log tau² to minus infinity: simplify scale=")
+    t0 = max(float(start.tau2), 0.01 * float(np.mean(v)))
+    if link == "log":
+        alpha = np.linalg.lstsq(Z, np.full(k, math.log(t0)), rcond=None)[0]
+        alpha, state, it = _fit_log(alpha, y, v, X, Z, reml, con)
+        at_zero = np.zeros(k, bool)
+    else:
+        alpha = np.linalg.lstsq(Z, np.full(k, t0), rcond=None)[0]
+        if np.any(Z @ alpha <= 0):
+            raise InputError("link='identity' needs a scale design that can give every study the "
+                             "same positive tau² (an intercept, or a column for every level)")
+        alpha, state, it, at_zero = _fit_identity(alpha, y, v, X, Z, reml, con)
     ll, grad, info, hess, beta, vb, t = state  # the last accepted step's pieces
-    if float(np.min(t)) < 1e-8 * float(np.min(v)):
-        # the likelihood is flat towards tau² = 0: the point reached is one of many
-        import warnings
+    import warnings
 
+    if link == "log" and float(np.min(t)) < 1e-8 * float(np.min(v)):
+        # the likelihood is flat towards tau² = 0: the point reached is one of many
         warnings.warn("rma_ls: some studies' tau² is essentially 0 (log tau² heading to minus "
                       "infinity); the scale coefficients and their standard errors are not "
                       "identified there (metafor reports them with the same problem)",
                       RuntimeWarning, stacklevel=2)
-    try:
-        va = np.linalg.inv(-hess)
-    except np.linalg.LinAlgError:
-        raise ConvergenceError("rma_ls: the information of the scale coefficients is singular "
-                               "(a scale moderator that does not vary?)") from None
+    if at_zero.any():
+        # on the edge of the parameter space the Wald standard errors do not apply
+        warnings.warn(f"rma_ls: tau² is 0 at the estimate for {int(at_zero.sum())} of {k} studies "
+                      "(the edge of the identity link's parameter space); the scale coefficients' "
+                      "standard errors, tests and intervals are not given (metafor's are NA too)",
+                      RuntimeWarning, stacklevel=2)
+        t = np.where(at_zero, 0.0, t)
+        va = np.full((q, q), math.nan)
+    else:
+        try:
+            va = np.linalg.inv(-hess)
+        except np.linalg.LinAlgError:
+            raise ConvergenceError("rma_ls: the information of the scale coefficients is "
+                                   "singular (a scale moderator that does not vary?)") from None
     va = (va + va.T) / 2
     if test == "knha":
         # Knapp-Hartung: the location's covariance scaled by the weighted residual variance
@@ -348,6 +448,8 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
 
     qm, qm_df, qm_df2, qm_p = wald(beta, vb, xnames, df_loc)
     qs, qs_df, qs_df2, qs_p = wald(alpha, va, znames, df_sca)
+    if at_zero.any() and qs_df:
+        qs = qs_p = math.nan
     # residual heterogeneity: the moderators' fit with the sampling variances only
     w0 = 1.0 / v
     XW0 = X * w0[:, None]
@@ -369,4 +471,4 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
         tuple(znames), va, t, qe, k - p, float(chdtrc(k - p, qe)), qm, qm_df, qm_df2, qm_p,
         qs, qs_df, qs_df2, qs_p, float(ll), float(dev), float(aic), float(bic), float(aicc), k,
         method, test, float(level), it,
-        labels or tuple(f"Study {i + 1}" for i in range(k)), measure)
+        labels or tuple(f"Study {i + 1}" for i in range(k)), measure, link)
