@@ -177,7 +177,7 @@ def test_report_writes_page_figures_and_results(report):
     assert "Guyot" in methods_paragraph(proto, digitised=True)
     # a digitised pair's numbers carry their unit and direction
     assert re.search(r"RMST difference \(test minus standard\) to 528 days \([^)]*\): "
-                     r"3\.3 \(-43\.6 to 50\.2\) days\.", page)
+                     r"3\.3 \(-43\.6 to 50\.2\) days; ratio 1\.03 \(0\.71–1\.49\)\.", page)
     assert "<th>HR, test against standard (95% CI)</th>" in page and "121 onwards" in page
     # the ranking is in the results, best first, with placebo last in both networks
     assert results["rankings"]["pfs_hr_pscore"][-1] == "placebo"

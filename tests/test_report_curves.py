@@ -95,8 +95,95 @@ def test_trials_sharing_a_comparison_are_pooled_and_a_connected_network_is_fitte
     assert pooled["rmst"]["estimate"] == pytest.approx(direct.estimate, rel=1e-12)
     assert [r["analysis"] for r in pooled["one_vs_two_stage"]][0].startswith("one")
     assert "not_run" in comparisons[("control", "other")]
+    # the pooled ratio and the difference over tau, ending at the rule's tau
+    ratio = ma.pool_rmst(arms, tau=direct.tau, measure="RMSTR")
+    assert pooled["rmst_ratio"]["estimate"] == pytest.approx(ratio.estimate, rel=1e-12)
+    over = pooled["rmst_over_tau"]
+    assert len(over) == 19 and over[-1]["tau"] == pytest.approx(direct.tau, rel=1e-12)
+    assert over[-1]["estimate"] == pytest.approx(direct.estimate, rel=1e-9)
+    assert over[0]["tau"] == pytest.approx(direct.tau / 10, rel=1e-12)
+    # each trial's RMST ratio beside its difference
+    pair = next(x for x in section["pairs"] if x["study_id"] == "t1")
+    per = ma.rmst_per_trial({"t1": arms["t1"]}, tau=pair["rmst"]["horizon"]).iloc[0]
+    assert pair["rmst_ratio"]["ratio"] == pytest.approx(per.ratio, rel=1e-12)
+    assert pair["rmst_ratio"]["ci_low"] < per.ratio < pair["rmst_ratio"]["ci_high"]
+    # the network: three intervals holding a third of its events each, and its curves
     net = section["pooled"]["network"]
     assert net["outcome"] == "PFS" and {r["therapy"] for r in net["interval_hrs"]} >= {"drug", "other"}
+    events = np.concatenate([objects[f"{s}_pfs_{a}"]["ipd"].query("event == 1").time.to_numpy()
+                             for s, a in (("t1", "control"), ("t1", "drug"), ("t2", "control"),
+                                          ("t2", "drug"), ("t3", "control"), ("t3", "other"))])
+    np.testing.assert_allclose(net["breaks"], np.quantile(events, [1 / 3, 2 / 3]), rtol=1e-12)
+    assert sorted({r["interval"] for r in net["interval_hrs"]}) == [0, 1, 2]
+    curves = net["survival"]
+    assert {r["therapy"] for r in curves} == {"control", "drug", "other"}
+    assert all(not r["beyond_follow_up"] for r in curves)
+    # every new figure is drawn, each under the key its block on the page asks for
+    from metaanalysis.report.figures import _digitised_figure
+
+    import matplotlib.pyplot as plt
+
+    kinds = {}
+    for name in objects:
+        spec, ax = _digitised_figure(name, objects[name])
+        kinds.setdefault(objects[name].get("kind", "fits" if "fits" in objects[name] else "ph"),
+                         []).append(spec["key"])
+        plt.close(ax.figure)
+    assert kinds["network"] == [f"digitised:{net['name']}"]
+    assert kinds["rmst_over_tau"] == [f"digitised:{pooled['name']}"]
+    assert len(kinds["extrapolation"]) == len(section["curves"])
+
+
+def test_a_hazard_ratio_that_changes_is_drawn_where_ph_is_rejected(tmp_path):
+    # crossing hazards (Weibull shapes 0.6 and 2 with similar medians): the check rejects, and
+    # the pair gets coxph's tt(log t) model, as ma.hr_over_time computes it
+    rng = np.random.default_rng(5)
+    for i, (arm, shape) in enumerate((("control", 2.0), ("drug", 0.6))):
+        t = 10 * rng.weibull(shape, 300)
+        c = rng.uniform(10, 30, 300)
+        curve = ma.simulate_digitisation(np.minimum(t, c), (t <= c).astype(int), seed=40 + i,
+                                         study_id="x", arm=arm, risk_step=5.0)
+        ma.write_curve(curve, tmp_path / f"x_os_{arm}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        section, objects = digitised_section(tmp_path, use_cache=False)
+    (pair,) = section["pairs"]
+    assert pair["ph_rejected"]
+    a, b = objects["x_os_control"]["ipd"], objects["x_os_drug"]["ipd"]
+    tv = ma.hr_over_time(b, a)
+    assert pair["hr_over_time"]["coef_log_time"] == pytest.approx(tv.coef_time, rel=1e-10)
+    assert pair["hr_over_time"]["pvalue_time"] < 0.05
+    assert f"{pair['name']}:hr_over_time" in objects
+    from metaanalysis.report.html import _survival_models_block
+
+    html = _survival_models_block({"digitised": section}, [])
+    assert "changes with log time" in html
+
+
+def test_extrapolation_and_cured_fractions_are_said(shipped):
+    section, objects = shipped
+    for c in section["curves"]:
+        fits = objects[c["name"]]["fits"]
+        ex = c["extrapolation"]
+        assert ex["horizon"] == 2 * ex["follow_up"] == 2 * float(objects[c["name"]]["ipd"].time.max())
+        table = fits.extrapolate([ex["horizon"]])
+        assert [r["survival"] for r in ex["survival"]] == pytest.approx(
+            table.survival.tolist(), rel=1e-12)
+        for m in c["models"]:
+            # a curve with no finite mean levels off: the Gompertz with a negative shape at
+            # exp(rate / shape), its cured fraction
+            if m["model"] == "gompertz" and m.get("plateau") is not None:
+                shape, rate = fits.fit("gompertz").params
+                assert shape < 0
+                assert m["plateau"] == pytest.approx(math.exp(rate / shape), rel=1e-6)
+            assert (m.get("plateau") is None) == (m["mean"] is not None)
+    from metaanalysis.report.html import _survival_models_block
+
+    html = _survival_models_block({"digitised": section}, [])
+    assert "mean to infinity (extrapolated)" in html
+    assert "Beyond the data (twice the last follow-up time" in html
+    assert any(m.get("plateau") for c in section["curves"] for m in c["models"])
+    assert "none: levels off at" in html
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +301,8 @@ def test_the_page_gives_the_level_of_the_digitised_and_network_intervals():
     # the events of the arm of interest sit under its own name
     assert "<th>events, test</th><th>events, standard</th>" in html
     assert re.search(r"<td>0–5</td><td[^>]*>3</td><td[^>]*>4</td>", html)
+    # a check that does not reject is not read as proof: the page gives the events it rests on
+    assert "Not rejecting is no evidence of proportional hazards: with 7 events" in html
     net = {"title": "t", "measure": "HR",
            "effects": [{"treatment": "a", "reference": "placebo", "ratio": 0.5,
                         "ratio_ci_low": 0.4, "ratio_ci_high": 0.6, "pvalue": 0.01}],

@@ -257,7 +257,8 @@ def test_table_columns_and_aic():
     res = _fit("ovarian", "pooled")
     tab = res.to_frame()
     assert list(tab.columns) == ["arm", "model", "n_params", "loglik", "aic", "bic", "median", "median_ci_low",
-                                 "median_ci_high", "restricted_mean", "mean", "horizon", "n", "events", "converged"]
+                                 "median_ci_high", "restricted_mean", "mean", "horizon", "horizon_beyond_follow_up",
+                                 "n", "events", "converged"]
     np.testing.assert_allclose(tab.aic, -2 * tab.loglik + 2 * tab.n_params)
     np.testing.assert_allclose(tab.bic, -2 * tab.loglik + tab.n_params * np.log(26))
     assert (tab.median_ci_low < tab["median"]).all() and (tab["median"] < tab.median_ci_high).all()
@@ -348,6 +349,30 @@ def test_arms_from_column_and_dict_agree():
                                rtol=RTOL)
     with pytest.raises(InputError, match="arm="):
         a.fit("weibull")
+
+
+def test_default_horizon_extrapolates_no_arm():
+    # the arms end at different times: by default the restricted mean stops where the arm followed
+    # least ends; a horizon past an arm's end is allowed but flagged for that arm
+    d = REF["cases"]["ovarian"]["data"]
+    df = pd.DataFrame({"time": d["time"], "event": d["status"], "arm": np.where(np.array(d["arm"]) == 1, "B", "A")})
+    last = df.groupby("arm").time.max()
+    assert last["A"] != last["B"]
+    res = fit_survival_models(df, models=("weibull",))
+    assert res.horizon == last.min()
+    assert not res.to_frame().horizon_beyond_follow_up.any()
+    far = fit_survival_models(df, models=("weibull",), horizon=last.max())
+    flagged = far.to_frame().set_index("arm").horizon_beyond_follow_up
+    assert flagged[last.idxmin()] and not flagged[last.idxmax()]
+    assert "before the horizon: its rmean is partly extrapolated" in far.summary()
+    assert "extrapolated to infinity" in res.summary()
+    # the restricted mean is the area under the fitted curve up to the horizon
+    from scipy.integrate import quad
+
+    w = far.fit("weibull", arm=last.idxmin())
+    area = quad(lambda t: float(np.asarray(w.survival(np.array([t])))[0]), 0, last.max(), limit=200)[0]
+    row = far.to_frame().set_index("arm").loc[last.idxmin()]
+    assert row.restricted_mean == pytest.approx(area, rel=1e-6)
 
 
 def _truth_check(res, model, truth, names):

@@ -257,3 +257,41 @@ def test_a_coefficient_the_data_cannot_estimate_is_refused():
     tab = res.interval_hrs().set_index(["therapy", "interval"])
     assert np.isnan(tab.loc[("xenon", 2), "hr"]) and np.isfinite(tab.loc[("argon", 2), "hr"])
     assert "xenon" in res.summary() and len(res.to_frame()) and json.dumps(res.to_dict())
+
+
+def test_past_the_last_follow_up_is_extrapolation_and_says_so():
+    # a fractional polynomial's hazard beyond the data is a model's guess: asked for, flagged and
+    # continued (not a flat curve, which would be a hazard of 0 after the last time)
+    fp = survival_nma(DATA, model="fp1", power=0, reference="Obs")
+    end = fp.end
+    with pytest.raises(InputError, match="extrapolation.*extrapolate=True"):
+        fp.survival([end / 2, 2 * end])
+    with pytest.raises(InputError, match="past the last follow-up"):
+        fp.hr_over_time([2 * end])
+    s = fp.survival([end / 2, end, 1.5 * end, 2 * end], extrapolate=True)
+    assert s.beyond_follow_up.tolist() == [False, False, True, True] * len(fp.therapies)
+    for _, g in s.groupby("therapy"):
+        assert np.all(np.diff(g.survival.to_numpy()) < 0)  # still falling past the data
+    # with power 0 the reference's log hazard is linear in log t: past `end` the cumulative
+    # hazard is the grid's midpoint rule of that hazard, within 1 % of its integral
+    th = fp.therapies[0]
+    b0 = fp.coef[fp.names.index(f"trial[{fp.baseline_trial}]")]
+    b1 = fp.coef[fp.names.index(f"trial[{fp.baseline_trial}]:f(t)")]
+    g = s[s.therapy == th].cumulative_hazard.to_numpy()
+    exact = math.exp(b0) * ((2 * end) ** (b1 + 1) - end ** (b1 + 1)) / (b1 + 1)
+    assert g[3] - g[1] == pytest.approx(exact, rel=0.01)
+    # inside the follow-up nothing changes with the flag
+    inside = fp.survival([end / 2, end])
+    np.testing.assert_allclose(inside.survival, s[s.time <= end].survival, rtol=1e-12)
+    hr = fp.hr_over_time([2 * end], extrapolate=True)
+    k = fp.names.index(f"therapy[{hr.therapy.iloc[0]}]")
+    kf = fp.names.index(f"therapy[{hr.therapy.iloc[0]}]:f(t)")
+    assert hr.log_hr.iloc[0] == pytest.approx(fp.coef[k] + fp.coef[kf] * math.log(2 * end), rel=1e-12)
+    assert hr.beyond_follow_up.all()
+    # piecewise: the last interval's hazard held on, so the cumulative hazard grows linearly
+    pw = survival_nma(DATA, breaks=[730], reference="Obs")
+    c = pw.survival([pw.end, 1.5 * pw.end, 2 * pw.end], extrapolate=True)
+    for _, g in c.groupby("therapy"):
+        h = g.cumulative_hazard.to_numpy()
+        assert h[2] - h[1] == pytest.approx(h[1] - h[0], rel=1e-12) and h[2] > h[1]
+    assert len(pw.interval_hrs()) == 2 * (len(pw.therapies) - 1)

@@ -203,14 +203,18 @@ class SurvivalNMAResult(ResultMixin):
             raise InputError(f"unknown therapy {name!r}; the network has {list(self.therapies)}")
         return name
 
-    def hr_over_time(self, times=None, comparator=None):
+    def hr_over_time(self, times=None, comparator=None, extrapolate: bool = False):
         """Hazard ratio of every therapy against ``comparator`` (default: the reference) over time.
+
+        Times after the last follow-up (:attr:`end`) are extrapolation and need
+        ``extrapolate=True``: the fractional polynomial is then continued past the data
+        (piecewise: the last interval's ratio is assumed to hold on).
 
         Returns
         -------
         DataFrame
-            ``time, therapy, comparator, log_hr, se, hr, ci_low, ci_high`` (Wald, at ``level``);
-            piecewise: the interval's ratio at each time.
+            ``time, therapy, comparator, log_hr, se, hr, ci_low, ci_high`` (Wald, at ``level``),
+            ``beyond_follow_up``; piecewise: the interval's ratio at each time.
         """
         import pandas as pd
 
@@ -218,6 +222,7 @@ class SurvivalNMAResult(ResultMixin):
         times = self._default_times() if times is None else np.atleast_1d(np.asarray(times, float))
         if np.any(times <= 0):
             raise InputError("times must be positive")
+        self._check_horizon(times, extrapolate)
         z = zcrit(self.level)
         rows = []
         for th in self.therapies:
@@ -231,12 +236,14 @@ class SurvivalNMAResult(ResultMixin):
                     # error that would stop every view of a valid fit
                     rows.append({"time": float(t), "therapy": th, "comparator": comparator,
                                  "log_hr": math.nan, "se": math.nan, "hr": math.nan,
-                                 "ci_low": math.nan, "ci_high": math.nan})
+                                 "ci_low": math.nan, "ci_high": math.nan,
+                                 "beyond_follow_up": bool(t > self.end)})
                     continue
                 est = float(c @ self.coef)
                 se = float(math.sqrt(max(c @ self.cov @ c, 0.0)))
                 rows.append({"time": float(t), "therapy": th, "comparator": comparator, "log_hr": est, "se": se,
-                             "hr": math.exp(est), "ci_low": math.exp(est - z * se), "ci_high": math.exp(est + z * se)})
+                             "hr": math.exp(est), "ci_low": math.exp(est - z * se), "ci_high": math.exp(est + z * se),
+                             "beyond_follow_up": bool(t > self.end)})
         return pd.DataFrame(rows)
 
     def interval_hrs(self, comparator=None):
@@ -246,26 +253,42 @@ class SurvivalNMAResult(ResultMixin):
             raise InputError("interval_hrs is for the piecewise model; use hr_over_time for fp1")
         lo = np.r_[0.0, self.cuts]
         hi = np.r_[self.cuts, np.inf]
-        mid = np.where(np.isfinite(hi), (lo + hi) / 2, lo + 1.0)
+        # a time inside each interval's follow-up picks its ratio
+        mid = (lo + np.minimum(hi, self.end)) / 2
         tab = self.hr_over_time(mid, comparator)
         j = np.tile(np.arange(len(lo)), len(tab) // len(lo))
         tab.insert(3, "interval", j)
         tab.insert(4, "start", lo[j])
         tab.insert(5, "end", hi[j])
-        return tab.drop(columns="time")
+        return tab.drop(columns=["time", "beyond_follow_up"])
 
     # ---- modelled curves ------------------------------------------------------------------
     def _default_times(self):
         return np.linspace(self.end / 100, self.end, 100)
 
-    def _grid(self):
+    def _check_horizon(self, times, extrapolate):
+        if not extrapolate and np.any(times > self.end * (1 + 1e-12)):
+            raise InputError(
+                f"times up to {float(np.max(times)):g} go past the last follow-up ({self.end:g}): "
+                "that is extrapolation, which the data cannot check; pass extrapolate=True to "
+                + ("continue the fractional polynomial past the data" if self.model == "fp1"
+                   else "assume the last interval's hazards hold on"))
+
+    def _grid(self, upto=None):
         lo = np.r_[0.0, self.cuts]
-        hi = np.r_[self.cuts, np.inf if self.model == "piecewise" else self.end]
+        if self.model == "piecewise":
+            return lo, np.r_[self.cuts, np.inf]
+        hi = np.r_[self.cuts, self.end]
+        if upto is not None and upto > self.end:
+            # the fractional polynomial continued past the data on steps of the grid's own width
+            width = float(np.median(np.diff(np.r_[0.0, hi])))
+            more = self.end + width * np.arange(1, math.ceil((upto - self.end) / width) + 1)
+            lo, hi = np.r_[lo, hi[-1], more[:-1]], np.r_[hi, more]
         return lo, hi
 
-    def _eta_vectors(self, therapy, trial):
+    def _eta_vectors(self, therapy, trial, upto=None):
         """Per grid interval: coefficient weights of the log hazard of ``therapy`` in ``trial``."""
-        lo, hi = self._grid()
+        lo, hi = self._grid(upto)
         rows = []
         for j in range(len(lo)):
             c = np.zeros(len(self.coef))
@@ -291,8 +314,12 @@ class SurvivalNMAResult(ResultMixin):
             rows.append(c)
         return np.array(rows), lo, hi
 
-    def survival(self, times=None, baseline_trial=None):
+    def survival(self, times=None, baseline_trial=None, extrapolate: bool = False):
         """Modelled survival of every therapy on one trial's baseline hazard.
+
+        Times after the last follow-up (:attr:`end`) are extrapolation and need
+        ``extrapolate=True`` (the fractional polynomial's hazards continued past the data;
+        piecewise: the last interval's hazards held constant).
 
         Parameters
         ----------
@@ -305,7 +332,7 @@ class SurvivalNMAResult(ResultMixin):
         -------
         DataFrame
             ``time, therapy, survival, ci_low, ci_high, cumulative_hazard`` (interval by the delta
-            method on the log cumulative hazard, at ``level``).
+            method on the log cumulative hazard, at ``level``), ``beyond_follow_up``.
         """
         import pandas as pd
 
@@ -315,10 +342,12 @@ class SurvivalNMAResult(ResultMixin):
         times = np.linspace(0, self.end, 101) if times is None else np.atleast_1d(np.asarray(times, float))
         if np.any(times < 0):
             raise InputError("times must be non-negative")
+        self._check_horizon(times, extrapolate)
         z = zcrit(self.level)
         rows = []
+        upto = float(np.max(times)) if len(times) else None
         for th in self.therapies:
-            C, lo, hi = self._eta_vectors(th, trial)
+            C, lo, hi = self._eta_vectors(th, trial, upto)
             h = np.exp(C @ self.coef)
             for t in times:
                 w = np.clip(np.minimum(t, hi) - lo, 0.0, None)
@@ -330,7 +359,8 @@ class SurvivalNMAResult(ResultMixin):
                 else:
                     lo_s = hi_s = 1.0
                 rows.append({"time": float(t), "therapy": th, "survival": math.exp(-H),
-                             "ci_low": lo_s, "ci_high": hi_s, "cumulative_hazard": H})
+                             "ci_low": lo_s, "ci_high": hi_s, "cumulative_hazard": H,
+                             "beyond_follow_up": bool(t > self.end)})
         return pd.DataFrame(rows)
 
     # ---- views ----------------------------------------------------------------------------

@@ -8,6 +8,14 @@
 - :func:`plot_ph_check`: for a :class:`~metaanalysis.survival.ph.PHTestResult`, log cumulative
   hazard against log time for both arms, and the scaled Schoenfeld residuals with the smooth and
   band of ``plot.cox.zph``.
+- :func:`plot_hr_over_time`: a hazard ratio that changes with time (``hr_over_time`` of two arms,
+  or of a survival network) with its band, on a log axis.
+- :func:`plot_rmst_over_tau`: a pooled RMST difference or ratio over the horizon tau
+  (``rmst_over_tau``), the horizon the rule chose marked.
+- :func:`plot_extrapolation`: every model's survival (above) and hazard (below) past the end of
+  follow-up, the extrapolated part shaded.
+- :func:`plot_survival_network`: a survival network's modelled curves (above) and its hazard
+  ratios over time (below).
 
 Nothing is estimated here: the curves are the result's fitted functions read at plotting times
 (``result.survival(times)``, ``result.hazard(times)``), the Kaplan-Meier table and the smooth are
@@ -21,7 +29,8 @@ import numpy as np
 from ..errors import InputError
 from . import _style as S
 
-__all__ = ["plot_survival_models", "plot_hazards", "plot_ph_check"]
+__all__ = ["plot_survival_models", "plot_hazards", "plot_ph_check", "plot_hr_over_time",
+           "plot_rmst_over_tau", "plot_extrapolation", "plot_survival_network"]
 
 
 def _new_ax(ax, width=None, height=2.4):
@@ -207,3 +216,248 @@ def plot_ph_check(ph_result, ax=None, *, width="double", height=2.4):
         right.set_ylabel(f"Beta(t) for {ph_result.arm_names[0]}")
         right.set_title(f"chisq = {ph_result.chisq:.2f}, p = {ph_result.pvalue:.3g}", fontsize=S.SMALL_FONT_SIZE)
     return axes
+
+
+def plot_hr_over_time(result, ax=None, *, group="therapy", follow_up=None, xlabel="Time",
+                      ylabel="Hazard ratio", legend=True, looks=None, width=None):
+    """A hazard ratio that changes with time, with its pointwise band, on a log axis.
+
+    Parameters
+    ----------
+    result : TimeVaryingHRResult or DataFrame
+        :func:`metaanalysis.hr_over_time` (its ``curve``), or a table with ``time, hr, ci_low,
+        ci_high`` such as a survival network's ``hr_over_time()``, one line per ``group`` value
+        when that column is there.
+    ax : Axes, optional
+    group : str
+        Column naming each line (default ``therapy``).
+    follow_up : float, optional
+        Last follow-up time: later times are drawn dashed and shaded as extrapolation.
+    legend : bool
+    looks : dict, optional
+        ``{group value: (colour, line style)}``, to match another panel; by default the
+        palette's colours in turn, solid.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Lines have gid ``hrt-<group value>`` (``hrt`` for a single line), the line of no
+        difference ``hrt-null``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, metaanalysis as ma
+    >>> rng = np.random.default_rng(0)
+    >>> a = pd.DataFrame({"time": rng.exponential(1.0, 300), "event": 1})
+    >>> b = pd.DataFrame({"time": rng.exponential(1.5, 300), "event": 1})
+    >>> ax = plot_hr_over_time(ma.hr_over_time(a, b))
+    """
+    table = getattr(result, "curve", result)
+    if table is None or not {"time", "hr", "ci_low", "ci_high"} <= set(getattr(table, "columns", ())):
+        raise InputError("result must be hr_over_time(...) or a table with time, hr, ci_low, ci_high")
+    parts = ([(str(k), g) for k, g in table.groupby(group, sort=False)] if group in table.columns
+             else [("", table)])
+    with S.style():
+        ax = _new_ax(ax, width)
+        for i, (name, g) in enumerate(parts):
+            g = g.sort_values("time")
+            c, ls = (looks or {}).get(name, (_look(i)[0], "-"))
+            t = g["time"].to_numpy(float)
+            inside = np.ones(len(t), bool) if follow_up is None else t <= follow_up
+            gid = f"hrt-{name}" if name else "hrt"
+            ax.plot(t[inside], g["hr"].to_numpy(float)[inside], color=c, ls=ls, lw=1.2,
+                    label=name or None, gid=gid)
+            if (~inside).any():
+                j = max(int(np.flatnonzero(inside)[-1]) if inside.any() else 0, 0)
+                ax.plot(t[j:], g["hr"].to_numpy(float)[j:], color=c, lw=1.2, ls="--",
+                        gid=f"{gid}-extrapolated")
+            ax.fill_between(t, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float), color=c,
+                            alpha=0.15, lw=0)
+        ax.axhline(1.0, color=S.INK, lw=0.6, gid="hrt-null")
+        if follow_up is not None and float(table["time"].max()) > follow_up:
+            ax.axvspan(follow_up, float(table["time"].max()), color=S.LIGHT, alpha=0.35, lw=0,
+                       gid="hrt-beyond")
+        _ratio_axis(ax)
+        ax.set_xlim(left=0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if legend and parts[0][0]:
+            _legend(ax, len(parts), "best")
+    return ax
+
+
+def _ratio_axis(ax):
+    """A log y axis labelled at round ratios (0.5, 1, 2), as the forest plots are."""
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    from ._ticks import natural_locator, tick_label
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(natural_locator(max_ticks=6, min_gap=0.12, include=1.0))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+def plot_rmst_over_tau(table, ax=None, *, tau=None, xlabel="Horizon tau", ylabel=None,
+                       width=None):
+    """A pooled RMST difference (or ratio) and its interval over the horizon tau.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`metaanalysis.rmst_over_tau`'s table (``tau, measure, estimate, ci_low, ci_high``).
+    ax : Axes, optional
+    tau : float, optional
+        The horizon the analysis used (its rule's choice), marked by a vertical line.
+    ylabel : str, optional
+        Default from the measure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The estimate has gid ``rmst-tau``, its band ``rmst-tau-band``, the chosen horizon
+        ``rmst-tau-chosen``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tab = pd.DataFrame({"tau": [6, 12, 18], "measure": "RMSTD", "estimate": [0.3, 1.0, 2.0],
+    ...                     "ci_low": [0.1, 0.5, 1.1], "ci_high": [0.5, 1.5, 2.9]})
+    >>> ax = plot_rmst_over_tau(tab, tau=18)
+    """
+    if not {"tau", "estimate", "ci_low", "ci_high"} <= set(getattr(table, "columns", ())):
+        raise InputError("table must be rmst_over_tau(...)'s (tau, estimate, ci_low, ci_high)")
+    g = table.sort_values("tau")
+    ratio = "measure" in g.columns and str(g["measure"].iloc[0]).upper() == "RMSTR"
+    with S.style():
+        ax = _new_ax(ax, width)
+        t = g["tau"].to_numpy(float)
+        ax.fill_between(t, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float),
+                        color=S.LIGHT, alpha=0.6, lw=0, gid="rmst-tau-band")
+        ax.plot(t, g["estimate"].to_numpy(float), color=S.INK, lw=1.2, gid="rmst-tau")
+        ax.axhline(1.0 if ratio else 0.0, color=S.GREY, lw=0.6)
+        if tau is not None:
+            ax.axvline(float(tau), color=S.PALETTE[1], lw=0.9, ls="--", gid="rmst-tau-chosen")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel or ("RMST ratio" if ratio else "RMST difference"))
+    return ax
+
+
+def _two_rows(ax, width, height, what):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, axes = plt.subplots(2, 1, figsize=(S.width_inches(width), height), layout="constrained",
+                               sharex=True)
+        return axes
+    axes = np.asarray(ax, dtype=object).ravel()
+    if len(axes) != 2:
+        raise InputError(f"ax must be a pair of Axes ({what})")
+    return axes
+
+
+def plot_extrapolation(result, ax=None, *, horizon, follow_up=None, empirical=None, arm=None,
+                       models=None, xlabel="Time", ylabel="Survival probability",
+                       width="double", height=5.0):
+    """Every model of one arm past the end of its follow-up: survival above, hazard below.
+
+    The time after ``follow_up`` is shaded: there the curves are extrapolation, which the data
+    cannot check, and how far the models part there is the uncertainty about the shape that no
+    model's own interval carries (NICE DSU TSD 14).
+
+    Parameters
+    ----------
+    result : SurvivalModelsResult
+    ax : pair of Axes, optional
+        Top (survival) and bottom (hazard); by default a new figure with both.
+    horizon : float
+        Time to extrapolate to.
+    follow_up : float, optional
+        End of follow-up; by default the arm's last time.
+    empirical : DataFrame, optional
+        ``result.empirical_hazard()``, drawn in grey under the fitted hazards.
+    arm, models : as :func:`plot_survival_models`.
+
+    Returns
+    -------
+    ndarray of two Axes
+        The shaded spans have gid ``beyond-follow-up``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, metaanalysis as ma
+    >>> rng = np.random.default_rng(1)
+    >>> res = ma.fit_survival_models(pd.DataFrame({"time": rng.weibull(1.5, 200) * 10, "event": 1}),
+    ...                              models=("exponential", "weibull"))
+    >>> top, bottom = plot_extrapolation(res, horizon=40)
+    """
+    arm = result.arm_name(arm)
+    horizon = float(horizon)
+    if follow_up is None:
+        follow_up = float(result.km.loc[result.km["arm"] == arm, "time"].max())
+    with S.style():
+        top, bottom = _two_rows(ax, width, height, "survival above, hazard below")
+    plot_survival_models(result, ax=top, arm=arm, models=models,
+                         times=np.linspace(0.0, horizon, 241), xlabel="", ylabel=ylabel)
+    plot_hazards(result, ax=bottom, empirical=empirical, arm=arm, models=models,
+                 times=np.linspace(horizon / 240, horizon, 240), xlabel=xlabel, legend=False)
+    with S.style():
+        for a in (top, bottom):
+            if horizon > follow_up:
+                a.axvspan(follow_up, horizon, color=S.LIGHT, alpha=0.35, lw=0, gid="beyond-follow-up")
+            a.axvline(follow_up, color=S.GREY, lw=0.6)
+        top.text(follow_up, 1.0, " end of follow-up", fontsize=S.SMALL_FONT_SIZE, va="top",
+                 color=S.GREY)
+    return np.array([top, bottom], dtype=object)
+
+
+def plot_survival_network(curves, hazard_ratios, ax=None, *, reference=None, xlabel="Time",
+                          ylabel="Survival (modelled)", width="double", height=5.0):
+    """A survival network's modelled curves (above) and hazard ratios over time (below).
+
+    Parameters
+    ----------
+    curves : DataFrame
+        ``SurvivalNMAResult.survival()`` (``time, therapy, survival`` ...).
+    hazard_ratios : DataFrame
+        ``SurvivalNMAResult.hr_over_time()`` (``time, therapy, hr, ci_low, ci_high``).
+    ax : pair of Axes, optional
+    reference : str, optional
+        The therapy the ratios are against, for the axis label.
+
+    Returns
+    -------
+    ndarray of two Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> curves = pd.DataFrame({"time": [0, 1, 2] * 2, "therapy": ["A"] * 3 + ["B"] * 3,
+    ...                        "survival": [1, .8, .6, 1, .7, .5]})
+    >>> hr = pd.DataFrame({"time": [1, 2], "therapy": "B", "hr": [1.3, 1.2],
+    ...                    "ci_low": [1.0, 0.9], "ci_high": [1.7, 1.6]})
+    >>> top, bottom = plot_survival_network(curves, hr, reference="A")
+    """
+    if not {"time", "therapy", "survival"} <= set(getattr(curves, "columns", ())):
+        raise InputError("curves must be SurvivalNMAResult.survival()'s (time, therapy, survival)")
+    with S.style():
+        top, bottom = _two_rows(ax, width, height, "curves above, hazard ratios below")
+        therapies = list(dict.fromkeys(curves["therapy"]))
+        # a therapy keeps its colour in both panels (the reference has no ratio line)
+        look = {th: _look(i) for i, th in enumerate(therapies)}
+        for th in therapies:
+            g = curves[curves["therapy"] == th].sort_values("time")
+            c, ls = look[th]
+            top.plot(g["time"], g["survival"], color=c, ls=ls, lw=1.2, label=str(th),
+                     gid=f"snma-{th}")
+            if {"ci_low", "ci_high"} <= set(g.columns):
+                top.fill_between(g["time"], g["ci_low"], g["ci_high"], color=c, alpha=0.12, lw=0)
+        top.set_ylim(0, 1.02)
+        top.set_xlim(left=0)
+        top.set_ylabel(ylabel)
+        _legend(top, len(therapies), "upper right")
+    # each therapy in the colour and line style it has in the panel above
+    plot_hr_over_time(hazard_ratios, ax=bottom, xlabel=xlabel, legend=False,
+                      looks={str(th): v for th, v in look.items()},
+                      ylabel=f"Hazard ratio against {reference}" if reference else "Hazard ratio")
+    return np.array([top, bottom], dtype=object)

@@ -5,9 +5,14 @@ Two kinds of input, never mixed:
 * **Digitised curves** (``data/curves`` beside the study table): the patients are reconstructed
   (Guyot et al. 2012) and every parametric and spline model is fitted to each curve
   (:func:`~metaanalysis.survival.models.fit_survival_models`: the AIC/BIC table NICE DSU TSD 14
-  asks for). Where one study has two digitised arms of one outcome, the proportional-hazards
-  check (``cox.zph``), hazard ratios over thirds of the follow-up and the restricted mean survival
-  time (RMST) difference are added.
+  asks for), with every model's extrapolation to twice the follow-up and its fitted hazard over
+  the smoothed empirical one. Where one study has two digitised arms of one outcome, the
+  proportional-hazards check (``cox.zph``), hazard ratios over thirds of the events, a hazard
+  ratio that changes with log time where the check rejects proportional hazards, and the
+  restricted mean survival time (RMST) difference and ratio are added. Across trials: the pooled
+  RMST difference and ratio with the difference over the horizon tau, the one-stage Cox model
+  beside the two-stage pooled HR, and a piecewise-exponential survival network with its modelled
+  curves where the trials connect three or more arms.
 * **Arms with only a reported median** (the RAIR-DTC randomised trials): one number identifies one
   parameter, so the only curve is the exponential through the median (modelled, and labelled so),
   and neither a model choice nor a PH check is possible. What the medians do support is the RMST
@@ -145,8 +150,9 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
     """:func:`digitised_section` without the cache."""
     import numpy as np
 
+    from ..pooling.rmst import rmst_per_trial
     from ..survival import read_curve, rmst_difference
-    from ..survival.ph import ph_test, piecewise_hr
+    from ..survival.ph import hr_over_time, ph_test, piecewise_hr
     from ..survival.models import fit_survival_models
 
     contrasts = _comparators(table)
@@ -169,6 +175,7 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             continue
         models = fits.to_frame()
         best = fits.best("aic")
+        extrapolation, plateaus = _extrapolation(fits, float(rec.ipd["time"].max()))
         entry = {
             "name": name, "study_id": curve.study_id, "arm": curve.arm, "outcome": curve.outcome,
             "time_unit": curve.time_unit, "n": int(rec.ipd.shape[0]),
@@ -179,10 +186,17 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             "source": curve.source,
             "horizon": fits.horizon, "best_aic": next(iter(best.values())),
             "best_bic": next(iter(fits.best("bic").values())),
-            "models": _records(models.drop(columns=["arm"])),
+            "models": [dict(r, plateau=plateaus.get(r["model"])) for r in
+                       _records(models.drop(columns=["arm"]))],
+            "extrapolation": extrapolation,
         }
         section["curves"].append(entry)
         objects[name] = {"fits": fits, "ipd": rec.ipd, "curve": curve}
+        objects[f"{name}:extrapolation"] = {"kind": "extrapolation", "name": name, "fits": fits,
+                                            "curve": curve, "best": entry["best_aic"],
+                                            "empirical": fits.empirical_hazard(),
+                                            "follow_up": extrapolation["follow_up"],
+                                            "horizon": extrapolation["horizon"]}
         if curve.arm.lower() not in _WHOLE_TRIAL:
             arms.setdefault((curve.study_id, curve.outcome, curve.time_unit), []).append(
                 (name, curve, rec.ipd))
@@ -206,6 +220,16 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             breaks = [float(b) for b in np.quantile(events, [1 / 3, 2 / 3])]
             piece = piecewise_hr(ipd_b, ipd_a, breaks, level=level)
             rmst = rmst_difference(ipd_b, ipd_a, horizon=tau, level=level)
+            ratio = rmst_per_trial({study: (ipd_b, ipd_a)}, tau=tau).iloc[0]
+            # where the check rejects proportional hazards, the ratio as it changes with log time
+            # (coxph with tt(arm) * log(t)): what the single HR averages over
+            rejected = bool(ph.to_dict().get("pvalue", 1.0) < 0.05)
+            varying, varying_not_run = None, None
+            if rejected:
+                try:
+                    varying = hr_over_time(ipd_b, ipd_a, level=level)
+                except MetaAnalysisError as exc:
+                    varying_not_run = str(exc)
         except MetaAnalysisError as exc:
             pair["not_run"] = str(exc)
             section["pairs"].append(pair)
@@ -218,22 +242,76 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             "piecewise": _records(piece.to_frame().rename(columns={
                 "events_a": "events_interest", "events_b": "events_reference"})),
             "rmst": rmst.to_dict(), "rmst_rule": "horizon = the shorter arm's last follow-up time",
+            "rmst_ratio": _ratio_record(ratio, level),
         })
+        if varying_not_run is not None:
+            pair["hr_over_time"] = {"not_run": varying_not_run}
+        if varying is not None:
+            pair["hr_over_time"] = {"model": "log HR(t) = b + c log(t) (coxph with tt)",
+                                    "coef": varying.coef, "coef_log_time": varying.coef_time,
+                                    "pvalue_time": varying.pvalue_time,
+                                    "curve": _records(varying.curve)}
         section["pairs"].append(pair)
         objects[key] = {"ph": ph}
+        if varying is not None:
+            objects[f"{key}:hr_over_time"] = {"kind": "hr_over_time", "name": key,
+                                              "result": varying, "unit": unit,
+                                              "arms": (curve_b.arm, curve_a.arm)}
         compared.setdefault((outcome, unit, curve_a.arm, curve_b.arm), {})[study] = (ipd_a, ipd_b)
-    section["pooled"] = _across_trials(compared, level)
+    section["pooled"], pooled_objects = _across_trials(compared, level)
+    objects.update(pooled_objects)
     return section, objects
 
 
-def _across_trials(compared, level) -> dict:
+# extrapolation of each curve's models: to twice its follow-up (NICE DSU TSD 14 asks to show
+# what each model implies beyond the data, where the data cannot choose between them)
+EXTRAPOLATION_RULE = "twice the last follow-up time"
+
+
+def _extrapolation(fits, last) -> tuple:
+    """Each model's survival (and band) at the end of follow-up and at twice it, and the level a
+    curve with no finite mean levels off at (its implied cured fraction)."""
+    import math
+
+    far = 2.0 * last
+    table = fits.extrapolate([last, far])
+    at = table[table["time"] == far]
+    rows = [{"model": r.model, "survival": r.survival, "ci_low": r.survival_ci_low,
+             "ci_high": r.survival_ci_high} for r in at.itertuples()]
+    plateaus = {}
+    for r in fits.rows:
+        if r.get("mean") is not None and r["mean"] == math.inf:
+            s = fits.survival([1e4 * last], models=[r["model"]])["survival"].iloc[0]
+            plateaus[r["model"]] = float(s)
+    from .._base import jsonable
+
+    return jsonable({"rule": EXTRAPOLATION_RULE, "follow_up": last, "horizon": far,
+                     "survival": rows}), plateaus
+
+
+def _ratio_record(row, level) -> dict:
+    """A trial's RMST ratio with its interval (delta method on the log ratio)."""
+    import math
+
+    from .._base import zcrit
+
+    z = zcrit(level)
+    lr, se = float(row["log_ratio"]), float(row["se_log_ratio"])
+    return {"ratio": math.exp(lr), "ci_low": math.exp(lr - z * se),
+            "ci_high": math.exp(lr + z * se), "level": level}
+
+
+def _across_trials(compared, level) -> tuple:
     """Pooled RMST and one-stage against two-stage HRs where two or more trials digitised the same
     comparison (same outcome, time unit and arms); the survival NMA where the trials' comparisons
-    connect three or more arms."""
+    connect three or more arms. Returns the JSON-ready dict and the objects its figures draw."""
+    import numpy as np
+
     from ..network.survival import survival_nma
-    from ..pooling.rmst import TAU_RULE, pool_rmst, two_stage_vs_one_stage
+    from ..pooling.rmst import TAU_RULE, pool_rmst, rmst_over_tau, two_stage_vs_one_stage
 
     out = {"comparisons": [], "network": None}
+    objects = {}
     for (outcome, unit, a, b), trials in sorted(compared.items()):
         entry = {"outcome": outcome, "time_unit": unit, "arms": [a, b], "trials": sorted(trials)}
         if len(trials) < 2:
@@ -244,8 +322,17 @@ def _across_trials(compared, level) -> dict:
                 # arm b against arm a, as the per-trial RMST difference above
                 pairs = {t: (y, x) for t, (x, y) in trials.items()}
                 rm = pool_rmst(pairs, measure="RMSTD", level=level)
-                entry.update(rmst=rm.to_dict(), tau_rule=TAU_RULE,
+                ratio = pool_rmst(pairs, tau=rm.tau, measure="RMSTR", level=level)
+                # the sensitivity of the pooled difference to the horizon, up to the rule's tau
+                taus = np.linspace(rm.tau / 10, rm.tau, 19)
+                over = rmst_over_tau(pairs, taus, measure="RMSTD", level=level)
+                name = f"pooled_{outcome}_{b}_vs_{a}".lower().replace(" ", "_")
+                entry.update(rmst=rm.to_dict(), rmst_ratio=ratio.to_dict(), tau_rule=TAU_RULE,
+                             rmst_over_tau=_records(over), name=name,
                              one_vs_two_stage=_records(two_stage_vs_one_stage(pairs, level=level)))
+                objects[f"{name}:rmst_over_tau"] = {"kind": "rmst_over_tau", "name": name,
+                                                    "table": over, "tau": rm.tau, "unit": unit,
+                                                    "label": f"{outcome}, {b} against {a}"}
             except MetaAnalysisError as exc:
                 entry["not_run"] = str(exc)
         out["comparisons"].append(entry)
@@ -258,12 +345,28 @@ def _across_trials(compared, level) -> dict:
         therapies = {arm for arms in data.values() for arm in arms}
         if len(data) >= 2 and len(therapies) >= 3:
             try:
-                fit = survival_nma(data, level=level)
+                # three intervals holding a third of the network's events each, as the pairs'
+                # piecewise HRs: the hazard ratios may change between them
+                events = np.concatenate([ipd.loc[ipd["event"] == 1, "time"].to_numpy(float)
+                                         for arms in data.values() for ipd in arms.values()])
+                breaks = [float(x) for x in np.quantile(events, [1 / 3, 2 / 3])]
+                fit = survival_nma(data, breaks=breaks, level=level)
+                curves = fit.survival()
                 out["network"] = {"outcome": outcome, "time_unit": unit,
-                                  "interval_hrs": _records(fit.interval_hrs())}
+                                  "breaks": breaks, "breaks_rule": "thirds of the events",
+                                  "reference": fit.reference,
+                                  "baseline_trial": fit.baseline_trial,
+                                  "interval_hrs": _records(fit.interval_hrs()),
+                                  "survival": _records(curves)}
+                name = f"network_{outcome}".lower().replace(" ", "_")
+                out["network"]["name"] = name
+                objects[f"{name}:curves"] = {"kind": "network", "name": name, "curves": curves,
+                                             "hr": fit.hr_over_time(), "unit": unit,
+                                             "outcome": outcome, "reference": fit.reference,
+                                             "baseline_trial": fit.baseline_trial}
             except MetaAnalysisError as exc:
                 out["network"] = {"outcome": outcome, "not_run": str(exc)}
-    return out
+    return out, objects
 
 
 def _exponential_rmst(curve, tau):

@@ -252,8 +252,12 @@ def _digitised_job(digitised, name):
 
 
 def _digitised_figure(name, objects):
-    """A digitised curve's fitted models over its Kaplan-Meier curve, or a two-arm study's PH
-    check (log cumulative hazards and scaled Schoenfeld residuals)."""
+    """A digitised curve's fitted models over its Kaplan-Meier curve and their extrapolation, a
+    two-arm study's PH check (log cumulative hazards and scaled Schoenfeld residuals) and hazard
+    ratio over time, a pooled RMST difference over tau, or a survival network's curves."""
+    kind = objects.get("kind")
+    if kind is not None:
+        return _DIGITISED_EXTRA[kind](objects)
     if "fits" in objects:
         from ..plots import plot_survival_models
 
@@ -273,6 +277,66 @@ def _digitised_figure(name, objects):
             "(parallel lines under proportional hazards) and the scaled Schoenfeld residuals "
             "with a spline smooth and its ±2 SE band (flat under proportional hazards)."}, \
         axes[0] if hasattr(axes, "__len__") else axes
+
+
+def _extrapolation_figure(o):
+    """Every model to twice the follow-up (survival above, hazard below), beyond the data
+    shaded: where the models part, the data cannot choose between them."""
+    from ..plots import plot_extrapolation
+
+    curve, far = o["curve"], o["horizon"]
+    unit = curve.time_unit
+    top, _ = plot_extrapolation(o["fits"], horizon=far, follow_up=o["follow_up"],
+                                empirical=o["empirical"], width=MAX_WIDTH,
+                                xlabel=f"Time ({unit})",
+                                ylabel=OUTCOME_WORDS.get(curve.outcome, curve.outcome).capitalize())
+    return {"key": f"digitised:{o['name']}", "name": f"{o['name']}_extrapolation", "caption":
+            f"What each model of {o['name']} implies beyond the data: survival (above) and "
+            f"hazard (below; grey, the kernel-smoothed empirical hazard) to twice the follow-up "
+            f"({far:g} {unit}). The shaded part is extrapolation, which the reconstructed "
+            "patients cannot check: it rests on each model's shape alone."}, top
+
+
+def _hr_over_time_figure(o):
+    from ..plots import plot_hr_over_time
+
+    b, a = o["arms"]
+    ax = plot_hr_over_time(o["result"], width=MAX_WIDTH, xlabel=f"Time ({o['unit']})",
+                           ylabel=f"Hazard ratio, {b} against {a}")
+    return {"key": f"digitised:{o['name']}", "name": f"{o['name']}_hr_over_time", "caption":
+            f"Hazard ratio of {b} against {a} as it changes with time (Cox model with the arm "
+            "times log time, R's coxph with tt), with its pointwise 95% band: the proportional-"
+            "hazards check rejected a constant ratio."}, ax
+
+
+def _rmst_over_tau_figure(o):
+    from ..plots import plot_rmst_over_tau
+
+    ax = plot_rmst_over_tau(o["table"], tau=o["tau"], width=MAX_WIDTH,
+                            xlabel=f"Horizon tau ({o['unit']})",
+                            ylabel=f"Pooled RMST difference ({o['unit']})")
+    return {"key": f"digitised:{o['name']}", "name": f"{o['name']}_rmst_over_tau", "caption":
+            f"Pooled RMST difference, {o['label']}, over the horizon tau (random effects, REML; "
+            "95% interval shaded); dashed: the tau the rule chose (the smallest of the trials' "
+            "last follow-up times)."}, ax
+
+
+def _network_curves_figure(o):
+    from ..plots import plot_survival_network
+
+    top, _ = plot_survival_network(o["curves"], o["hr"], reference=o["reference"], width=MAX_WIDTH,
+                                   xlabel=f"Time ({o['unit']})",
+                                   ylabel=f"{OUTCOME_WORDS.get(o['outcome'], o['outcome']).capitalize()} "
+                                          "(modelled)")
+    return {"key": f"digitised:{o['name']}", "name": f"{o['name']}_curves", "caption":
+            "Survival network (piecewise exponential, three intervals holding a third of the "
+            f"events each): each therapy's modelled curve on the baseline hazard of "
+            f"{o['baseline_trial']} (above) and its hazard ratio against {o['reference']} in "
+            "each interval with the 95% band (below)."}, top
+
+
+_DIGITISED_EXTRA = {"extrapolation": _extrapolation_figure, "hr_over_time": _hr_over_time_figure,
+                    "rmst_over_tau": _rmst_over_tau_figure, "network": _network_curves_figure}
 
 
 def draw_figures(review, network_fits, survival, *, funnel_min_k: int = 10):

@@ -502,6 +502,65 @@ def _interval(est, lo, hi, digits=1) -> str:
     return f"{num(est, digits)} ({num(lo, digits)}{sep}{num(hi, digits)})"
 
 
+
+def _mean_cell(m) -> str:
+    """A model's unrestricted mean, or why it has none."""
+    mean = m.get("mean")
+    if mean is not None and math.isfinite(mean):
+        return num(mean, 1)
+    if m.get("plateau") is not None:
+        return f"none: levels off at {num(100 * m['plateau'], 1)}%"
+    return "–"
+
+
+def _extrapolation_note(c) -> str:
+    """How far apart the models are beyond the data (twice the follow-up)."""
+    ex = c.get("extrapolation") or {}
+    rows = [r for r in ex.get("survival", []) if r.get("survival") is not None]
+    if not rows:
+        return ""
+    unit = esc(c.get("time_unit", ""))
+    lo = min(rows, key=lambda r: r["survival"])
+    hi = max(rows, key=lambda r: r["survival"])
+    best = next((r for r in rows if r["model"] == c.get("best_aic")), None)
+    text = (f'<p class="note">Beyond the data ({esc(ex.get("rule", ""))}, {num(ex["horizon"], 0)} '
+            f'{unit}): survival there ranges from {num(100 * lo["survival"], 1)}% '
+            f'({esc(lo["model"])}) to {num(100 * hi["survival"], 1)}% ({esc(hi["model"])})')
+    if best is not None:
+        text += f'; the best by AIC ({esc(best["model"])}) gives {num(100 * best["survival"], 1)}%'
+        if best.get("ci_low") is not None and best.get("ci_high") is not None:
+            text += f' ({num(100 * best["ci_low"], 1)}–{num(100 * best["ci_high"], 1)}%)'
+    return text + (". That interval is the model's sampling uncertainty only; the spread between "
+                   "models is the uncertainty about the shape, which no interval carries.</p>")
+
+
+def _varying_note(p) -> str:
+    tv = p.get("hr_over_time")
+    if not tv:
+        return ""
+    if "not_run" in tv:
+        return f" The hazard ratio over time could not be fitted: {esc(tv['not_run'])}."
+    return (f" A hazard ratio that changes with log time (Cox model with the arm times log t) "
+            f"has slope {num(tv['coef_log_time'], 3)} on the log-HR scale (p = "
+            f"{fmt_p(tv['pvalue_time'])}); the second figure draws it.")
+
+
+def _one_vs_two_stage_table(records, caption) -> str:
+    """One stage against two: each analysis' HR with its interval and p, the heterogeneity of
+    the two-stage one."""
+    if not records:
+        return ""
+    rows = []
+    for r in records:
+        rows.append([esc(r.get("analysis", "")),
+                     _interval(r.get("hr"), r.get("ci_low"), r.get("ci_high"), 2),
+                     fmt_p(r.get("pvalue")) if r.get("pvalue") is not None else "–",
+                     num(r["tau2"], 3) if r.get("tau2") is not None else "–",
+                     str(r.get("k", "")) if r.get("k") is not None else "–"])
+    return table_html(["analysis", "HR (95% CI)", "p", "tau²", "trials"], rows,
+                      numeric=(1, 2, 3, 4), caption=caption)
+
+
 def _survival_models_block(section, figures, studies=None) -> str:
     """Models on the digitised curves (AIC/BIC, PH check, RMST) and the modelled RMST differences
     of the trials that report only medians. ``studies``: the study table's ids; a curve of a
@@ -515,7 +574,10 @@ def _survival_models_block(section, figures, studies=None) -> str:
            "into patient data (Guyot et al. 2012, with its number-at-risk table) and every model is "
            "fitted by maximum likelihood. A lower AIC or BIC fits better for its number of "
            "parameters; where models are within about 2 AIC of each other the data do not choose "
-           "between them, and their extrapolations, which the data cannot check, decide.</p>"]
+           "between them, and their extrapolations, which the data cannot check, decide: each "
+           "curve's second figure shows them to twice its follow-up. The mean column is the area "
+           "under the whole fitted curve, so it is an extrapolation to infinity; the restricted "
+           "mean stops at the follow-up.</p>"]
     curves = dig.get("curves", [])
     if not curves:
         out.append('<p class="note">No digitised curve beside the table.</p>')
@@ -560,13 +622,14 @@ def _survival_models_block(section, figures, studies=None) -> str:
             rows.append([esc(m["model"]) + best, str(m["n_params"]), num(m["loglik"], 2),
                          num(m["aic"], 2), num(m["bic"], 2),
                          _interval(m["median"], m.get("median_ci_low"), m.get("median_ci_high")),
-                         num(m["restricted_mean"], 1),
-                         "–" if m.get("mean") is None or not math.isfinite(m["mean"]) else num(m["mean"], 1),
+                         num(m["restricted_mean"], 1), _mean_cell(m),
                          "yes" if m.get("converged") else "no"])
         out.append(table_html(["model", "parameters", "log-likelihood", "AIC", "BIC",
                                f"median, {unit} (CI)", f"restricted mean to {num(c['horizon'], 0)} {unit}",
-                               f"mean, {unit}", "converged"], rows, numeric=(1, 2, 3, 4, 6, 7),
+                               f"mean to infinity (extrapolated), {unit}", "converged"], rows,
+                              numeric=(1, 2, 3, 4, 6, 7),
                               caption=f"Model selection for {c['name']}"))
+        out.append(_extrapolation_note(c))
     if curves and not dig.get("pairs"):
         out.append('<p class="note">No study has two digitised arms of one outcome, so there is '
                    "no proportional-hazards check, hazard ratio over time or RMST difference from "
@@ -582,11 +645,18 @@ def _survival_models_block(section, figures, studies=None) -> str:
         out.append(f'<p>Proportional hazards (Grambsch–Therneau, KM time scale): chi-square '
                    f'{num(ph.get("chisq"), 2)}, p = {fmt_p(ph.get("pvalue"))}'
                    + (" — the hazard ratio changes with time, so a single HR misleads; read the "
-                      "piecewise HRs and the RMST difference." if p.get("ph_rejected") else ".")
+                      "piecewise HRs and the RMST difference." if p.get("ph_rejected") else
+                      f". Not rejecting is no evidence of proportional hazards: with "
+                      f"{sum(int(x.get('events_interest', 0)) + int(x.get('events_reference', 0)) for x in p.get('piecewise', []))} "
+                      "events the test has little power, and the hazard ratios over thirds of the "
+                      "events below show how far the ratio moves.")
                    + f' RMST difference ({esc(p["arms"][1])} minus {esc(p["arms"][0])}) to '
                    f'{num(rm.get("horizon"), 0)} {esc(p["time_unit"])} ({esc(p["rmst_rule"])}): '
                    f'{_interval(rm.get("difference"), rm.get("ci_low"), rm.get("ci_high"))} '
-                   f'{esc(p["time_unit"])}.</p>')
+                   f'{esc(p["time_unit"])}'
+                   + (f'; ratio {_interval(p["rmst_ratio"]["ratio"], p["rmst_ratio"]["ci_low"], p["rmst_ratio"]["ci_high"], 2)}'
+                      if p.get("rmst_ratio") else "") + '.'
+                   + _varying_note(p) + '</p>')
         out.append(_figure_block(figures, f"digitised:{p['name']}"))
         a, b = p["arms"][0], p["arms"][1]
         unit = p["time_unit"]
@@ -613,13 +683,20 @@ def _survival_models_block(section, figures, studies=None) -> str:
             out.append(f'<p class="note">{esc(label)}: not pooled — {esc(cmp_["not_run"])}.</p>')
             continue
         rm = cmp_["rmst"]
+        ratio = cmp_.get("rmst_ratio") or {}
         out.append(f'<p>{esc(label)}: pooled RMST difference to {num(rm.get("tau"), 0)} '
                    f'{esc(cmp_["time_unit"])} ({esc(cmp_["tau_rule"])}): '
-                   f'{_interval(rm.get("estimate"), rm.get("ci_low"), rm.get("ci_high"))} over '
-                   f'{len(cmp_["trials"])} trials.</p>')
-        out.append(_records_table(cmp_.get("one_vs_two_stage", []),
-                                  caption=f"{label}: Cox stratified by trial (one stage) beside the "
-                                          "pooled per-trial hazard ratios (two stages)"))
+                   f'{_interval(rm.get("estimate"), rm.get("ci_low"), rm.get("ci_high"))} '
+                   f'{esc(cmp_["time_unit"])}'
+                   + (f'; pooled ratio {_interval(ratio.get("estimate"), ratio.get("ci_low"), ratio.get("ci_high"), 2)}'
+                      if ratio else "")
+                   + f' over {len(cmp_["trials"])} trials (random effects, REML). The figure shows '
+                   "how the difference depends on the horizon.</p>")
+        out.append(_figure_block(figures, f"digitised:{cmp_.get('name', '')}"))
+        out.append(_one_vs_two_stage_table(cmp_.get("one_vs_two_stage", []),
+                                           caption=f"{label}: Cox stratified by trial (one stage) "
+                                                   "beside the pooled per-trial hazard ratios (two "
+                                                   "stages)"))
     if curves:
         net = pooled.get("network")
         if net is None:
@@ -628,9 +705,17 @@ def _survival_models_block(section, figures, studies=None) -> str:
         elif "not_run" in net:
             out.append(f'<p class="note">Survival network meta-analysis: not run — {esc(net["not_run"])}</p>')
         else:
+            breaks = ", ".join(num(b, 0) for b in net.get("breaks", []))
+            out.append(f'<p>Survival network ({esc(net["outcome"])}): a piecewise-exponential '
+                       "Poisson model with a baseline hazard per trial and interval, cut at "
+                       f'{esc(breaks)} {esc(net.get("time_unit", ""))} ({esc(net.get("breaks_rule", ""))}); '
+                       "it assumes each therapy's hazard ratio is the same in every trial within "
+                       "an interval (consistency across the network) and constant inside it.</p>")
+            out.append(_figure_block(figures, f"digitised:{net.get('name', '')}"))
             out.append(_records_table(net.get("interval_hrs", []),
                                       caption=f"Survival network ({net['outcome']}): hazard ratios "
-                                              "per interval (piecewise exponential)"))
+                                              f"per interval (piecewise exponential, against "
+                                              f"{net.get('reference', '')})"))
     mr = section.get("modelled_rmst", {})
     out.append('<h3 id="survival-models-modelled">Randomised trials with medians only: RMST '
                "differences (modelled)</h3>")

@@ -244,12 +244,20 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
             "numbers at risk (Guyot et al. 2012); exponential, Weibull, Gompertz, log-logistic, "
             "log-normal, generalised gamma and Royston–Parmar spline models were fitted by "
             "maximum likelihood and compared by AIC and BIC, proportional hazards were tested "
-            "on scaled Schoenfeld residuals (Grambsch–Therneau), and restricted mean survival "
-            "times were compared up to the shorter follow-up of the two arms.")
+            "on scaled Schoenfeld residuals (Grambsch–Therneau), with a hazard ratio linear in "
+            "log time where the test rejected them, each model was extrapolated to twice the "
+            "follow-up to show how far the models part beyond the data, and restricted mean "
+            "survival times were compared (difference and ratio) up to the shorter follow-up of "
+            "the two arms. Where trials shared a comparison, restricted mean differences were "
+            "pooled by random effects up to the smallest of their last follow-up times, with a "
+            "sensitivity analysis over that horizon, beside a Cox model stratified by trial; "
+            "where they connected three or more arms, a piecewise-exponential network model "
+            "(Poisson, a baseline hazard per trial and interval) compared the therapies.")
     parts.append(
         "For randomised trials that report only medians, exponential curves through the medians "
-        "give modelled restricted mean survival time differences up to the shortest follow-up "
-        "of the trials of each estimate.")
+        "give modelled restricted mean survival time differences up to the shortest median or "
+        "mean follow-up the trials of each estimate report (a summary of follow-up, which may "
+        "belong to another data cut than the medians).")
     if network_method:
         parts.append(
             "Therapies were compared indirectly through placebo in a frequentist contrast-based "

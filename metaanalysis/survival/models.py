@@ -755,7 +755,7 @@ def _fit_one(arm, model, t, e) -> _ModelFit:
 
 
 _TABLE_COLS = ("arm", "model", "n_params", "loglik", "aic", "bic", "median", "median_ci_low", "median_ci_high",
-               "restricted_mean", "mean", "horizon", "n", "events", "converged")
+               "restricted_mean", "mean", "horizon", "horizon_beyond_follow_up", "n", "events", "converged")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -767,7 +767,9 @@ class SurvivalModelsResult(ResultMixin):
     rows : tuple of dict
         One per arm and model: ``arm, model, n_params, loglik, aic, bic, median, median_ci_low,
         median_ci_high, restricted_mean`` (area under the curve up to ``horizon``), ``mean``
-        (unrestricted; ``inf`` where it does not exist), ``horizon, n, events, converged``.
+        (unrestricted, so extrapolated to infinity; ``inf`` where it does not exist), ``horizon``,
+        ``horizon_beyond_follow_up`` (the arm's follow-up ends before ``horizon``: its restricted
+        mean is partly extrapolated), ``n, events, converged``.
     arms, models : tuple of str
     horizon : float
         Time the restricted mean is taken to.
@@ -943,7 +945,10 @@ class SurvivalModelsResult(ResultMixin):
                f"{'rmean':>10}{'mean':>10}"
         for arm in self.arms:
             rows = [r for r in self.rows if r["arm"] == arm]
-            lines.append(f"arm {arm}: n = {rows[0]['n']}, events = {rows[0]['events']}")
+            last = float(self._ipd[arm][0].max()) if arm in self._ipd else math.nan
+            beyond = (f"; follow-up ends at {fmt(last, 2)}, before the horizon: its rmean is partly "
+                      "extrapolated" if rows[0].get("horizon_beyond_follow_up") else "")
+            lines.append(f"arm {arm}: n = {rows[0]['n']}, events = {rows[0]['events']}{beyond}")
             lines.append(head)
             for r in rows:
                 flag = "" if r["converged"] else (
@@ -954,6 +959,8 @@ class SurvivalModelsResult(ResultMixin):
                              f"{fmt(r['median_ci_high'], 2):>10}{fmt(r['restricted_mean'], 2):>10}"
                              f"{fmt(r['mean'], 2):>10}{flag}")
             lines.append("")
+        lines.append("mean: unrestricted, so extrapolated to infinity by each model (inf where the "
+                     "fitted curve levels off above 0)")
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -969,7 +976,10 @@ def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> 
         Any of ``exponential, weibull, gompertz, loglogistic, lognormal, gengamma`` and ``rpK``
         (Royston-Parmar spline with ``K`` internal knots, ``K = 0 ... 9``; ``rp0`` is Weibull).
     horizon : float, optional
-        Time up to which the restricted mean is computed; default the longest follow-up over all arms.
+        Time up to which the restricted mean is computed; default the shortest follow-up over the
+        arms (the last time of the arm followed least), so that no arm's restricted mean is
+        extrapolated. A longer horizon is extrapolation for the arms that end before it, which
+        ``horizon_beyond_follow_up`` flags.
     level : float
         Confidence level (percent) of bands and median intervals.
 
@@ -1003,7 +1013,7 @@ def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> 
     models = _model_names(models)
     arms = _arms(ipd)
     if horizon is None:
-        horizon = max(float(t.max()) for t, _ in arms.values())
+        horizon = min(float(t.max()) for t, _ in arms.values())
     else:
         horizon = positive_number(horizon, "horizon")
     z = zcrit(level)
@@ -1019,8 +1029,9 @@ def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> 
                 # one model that cannot be fitted leaves the others usable: a row of NaN says so
                 failures[(arm, m)] = str(exc)
                 rows.append({**dict.fromkeys(_TABLE_COLS, math.nan), "arm": arm, "model": m,
-                             "n_params": math.nan, "horizon": horizon, "n": len(t), "events": int(e.sum()),
-                             "converged": False})
+                             "n_params": math.nan, "horizon": horizon,
+                             "horizon_beyond_follow_up": bool(horizon > float(t.max())), "n": len(t),
+                             "events": int(e.sum()), "converged": False})
                 continue
             fits[(arm, m)] = f
             try:
@@ -1038,7 +1049,8 @@ def fit_survival_models(ipd, models=MODELS, horizon=None, level: float = 95) -> 
                 "aic": -2 * f.loglik + 2 * p, "bic": -2 * f.loglik + p * math.log(f.n),
                 "median": med, "median_ci_low": mlo, "median_ci_high": mhi,
                 "restricted_mean": rmean, "mean": mean,
-                "horizon": horizon, "n": f.n, "events": f.events, "converged": f.converged,
+                "horizon": horizon, "horizon_beyond_follow_up": bool(horizon > float(t.max())),
+                "n": f.n, "events": f.events, "converged": f.converged,
             })
     return SurvivalModelsResult(tuple(rows), tuple(arms), models, float(horizon), level,
                                 pd.concat(kms, ignore_index=True), fits, failures, arms)
