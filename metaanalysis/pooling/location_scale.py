@@ -195,6 +195,18 @@ def _pieces(alpha, y, v, X, Z, reml, link="log"):
     return ll, grad, info, hess, beta, Ainv, t
 
 
+def _halving(alpha, step, factor, ll, args):
+    """The step (from ``factor`` times it, halved up to 50 times) that does not lower the
+    likelihood: ``(alpha, pieces, factor)``, or None when none is found."""
+    for _ in range(50):
+        cand = alpha + factor * step
+        new = _pieces(cand, *args)
+        if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
+            return cand, new, factor
+        factor /= 2
+    return None
+
+
 def _fit_log(alpha, y, v, X, Z, reml, con):
     """Newton steps (Fisher scoring where the observed information is not positive definite)
     with step halving, from ``alpha`` to the maximum of the likelihood; log link."""
@@ -212,16 +224,10 @@ def _fit_log(alpha, y, v, X, Z, reml, con):
                 break  # no information left: a tau² has run to 0
         if not np.all(np.isfinite(step)):
             break
-        factor = 1.0
-        for _ in range(50):
-            cand = alpha + factor * step
-            new = _pieces(cand, y, v, X, Z, reml)
-            if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
-                break
-            factor /= 2
-        else:
+        found = _halving(alpha, step, 1.0, ll, (y, v, X, Z, reml, "log"))
+        if found is None:
             break
-        alpha, state = cand, new
+        alpha, state, factor = found
         ll, grad, info, hess, *_ = state
         if float(np.max(np.abs(factor * step))) < con["tol"]:
             return alpha, state, it
@@ -270,16 +276,10 @@ def _fit_identity(alpha, y, v, X, Z, reml, con):
         zs, tz = Z @ step, Z @ alpha
         block = ~active & (zs < 0)
         reach = float(np.min(-tz[block] / zs[block])) if block.any() else math.inf
-        factor = min(1.0, reach)
-        for _ in range(50):
-            cand = alpha + factor * step
-            new = _pieces(cand, y, v, X, Z, reml, "identity")
-            if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
-                break
-            factor /= 2
-        else:
+        found = _halving(alpha, step, min(1.0, reach), ll, (y, v, X, Z, reml, "identity"))
+        if found is None:
             break
-        alpha, state = cand, new
+        alpha, state, factor = found
         if factor == reach:  # stopped on an edge: hold the studies there at exactly 0
             active |= ~active & (Z @ alpha <= tiny)
             A = Z[active]
