@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import metaanalysis as ma
@@ -176,7 +177,7 @@ def test_extrapolation_and_cured_fractions_are_said(shipped):
                 shape, rate = fits.fit("gompertz").params
                 assert shape < 0
                 assert m["plateau"] == pytest.approx(math.exp(rate / shape), rel=1e-6)
-            assert (m.get("plateau") is None) == (m["mean"] is not None)
+            assert (m.get("plateau") is None and not m.get("heavy_tail")) == (m["mean"] is not None)
     from metaanalysis.report.html import _survival_models_block
 
     html = _survival_models_block({"digitised": section}, [])
@@ -308,3 +309,29 @@ def test_the_page_gives_the_level_of_the_digitised_and_network_intervals():
                         "ratio_ci_low": 0.4, "ratio_ci_high": 0.6, "pvalue": 0.01}],
            "pscores": [], "league": []}
     assert "<th>HR (90% CI)</th>" in _network_tables(net, 90)
+
+
+def test_a_model_without_a_mean_says_why():
+    # a log-logistic with shape <= 1 has no mean because its tail falls too slowly (not because
+    # it levels off); a Gompertz with a negative shape levels off at exp(rate / shape)
+    from metaanalysis.report.curves import _extrapolation
+
+    t = np.geomspace(1, 1e4, 60)
+    fits = ma.fit_survival_models(pd.DataFrame({"time": t, "event": 1}), models=("loglogistic",))
+    assert fits.fit("loglogistic").params[1] <= 1 and fits.rows[0]["mean"] == math.inf
+    _, no_mean = _extrapolation(fits, float(t.max()))
+    assert no_mean == {"loglogistic": {"heavy_tail": True}}
+    rng = np.random.default_rng(3)
+    cured = rng.uniform(size=300) < 0.3
+    time = np.where(cured, 50.0, rng.exponential(5.0, 300))
+    fits = ma.fit_survival_models(pd.DataFrame({"time": np.minimum(time, 50.0),
+                                                "event": (time < 50).astype(int)}),
+                                  models=("gompertz",))
+    shape, rate = fits.fit("gompertz").params
+    assert shape < 0
+    _, no_mean = _extrapolation(fits, 50.0)
+    assert no_mean["gompertz"]["plateau"] == pytest.approx(math.exp(rate / shape), rel=1e-6)
+    from metaanalysis.report.html import _mean_cell
+
+    assert _mean_cell({"mean": None, "heavy_tail": True}) == "none: the tail falls too slowly"
+    assert _mean_cell({"mean": None, "plateau": 0.25}).startswith("none: levels off at 25")

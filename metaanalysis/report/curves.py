@@ -175,7 +175,7 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             continue
         models = fits.to_frame()
         best = fits.best("aic")
-        extrapolation, plateaus = _extrapolation(fits, float(rec.ipd["time"].max()))
+        extrapolation, no_mean = _extrapolation(fits, float(rec.ipd["time"].max()))
         entry = {
             "name": name, "study_id": curve.study_id, "arm": curve.arm, "outcome": curve.outcome,
             "time_unit": curve.time_unit, "n": int(rec.ipd.shape[0]),
@@ -186,7 +186,7 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             "source": curve.source,
             "horizon": fits.horizon, "best_aic": next(iter(best.values())),
             "best_bic": next(iter(fits.best("bic").values())),
-            "models": [dict(r, plateau=plateaus.get(r["model"])) for r in
+            "models": [dict(r, **no_mean.get(r["model"], {})) for r in
                        _records(models.drop(columns=["arm"]))],
             "extrapolation": extrapolation,
         }
@@ -269,30 +269,28 @@ EXTRAPOLATION_RULE = "twice the last follow-up time"
 
 
 def _extrapolation(fits, last) -> tuple:
-    """Each model's survival (and band) at the end of follow-up and at twice it, and the level a
-    curve with no finite mean levels off at (its implied cured fraction)."""
-    import math
-
+    """Each model's survival (and band) at twice the follow-up, and why a model has no finite
+    mean: a curve that levels off (an implied cured fraction, the level it keeps) or a tail that
+    falls too slowly."""
     far = 2.0 * last
-    table = fits.extrapolate([last, far])
-    at = table[table["time"] == far]
+    at = fits.extrapolate([far])
     rows = [{"model": r.model, "survival": r.survival, "ci_low": r.survival_ci_low,
              "ci_high": r.survival_ci_high} for r in at.itertuples()]
-    plateaus = {}
+    no_mean = {}
     for r in fits.rows:
-        if r.get("mean") is not None and r["mean"] == math.inf:
-            s = fits.survival([1e4 * last], models=[r["model"]])["survival"].iloc[0]
-            plateaus[r["model"]] = float(s)
+        if r.get("mean") == math.inf:
+            s4, s6 = fits.survival([1e4 * last, 1e6 * last], models=[r["model"]])["survival"]
+            # still falling between 10,000 and 1,000,000 times the follow-up: a heavy tail
+            no_mean[r["model"]] = ({"plateau": float(s6)} if s4 - s6 <= 1e-3 * s4
+                                   else {"heavy_tail": True})
     from .._base import jsonable
 
     return jsonable({"rule": EXTRAPOLATION_RULE, "follow_up": last, "horizon": far,
-                     "survival": rows}), plateaus
+                     "survival": rows}), no_mean
 
 
 def _ratio_record(row, level) -> dict:
     """A trial's RMST ratio with its interval (delta method on the log ratio)."""
-    import math
-
     from .._base import zcrit
 
     z = zcrit(level)

@@ -510,6 +510,8 @@ def _mean_cell(m) -> str:
         return num(mean, 1)
     if m.get("plateau") is not None:
         return f"none: levels off at {num(100 * m['plateau'], 1)}%"
+    if m.get("heavy_tail"):
+        return "none: the tail falls too slowly"
     return "–"
 
 
