@@ -309,6 +309,23 @@ def test_the_page_gives_the_level_of_the_digitised_and_network_intervals():
                         "ratio_ci_low": 0.4, "ratio_ci_high": 0.6, "pvalue": 0.01}],
            "pscores": [], "league": []}
     assert "<th>HR (90% CI)</th>" in _network_tables(net, 90)
+    from metaanalysis.report.html import _one_vs_two_stage_table
+
+    one = [{"analysis": "one-stage", "hr": 0.6, "ci_low": 0.5, "ci_high": 0.7, "pvalue": 0.01,
+            "tau2": None, "k": 3, "level": 90.0}]
+    assert "<th>HR (90% CI)</th>" in _one_vs_two_stage_table(one, caption="c")
+    # and so do the captions of the new survival figures
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from metaanalysis.report.figures import _rmst_over_tau_figure
+
+    tab = pd.DataFrame({"tau": [1.0, 2.0], "measure": "RMSTD", "estimate": [0.1, 0.2],
+                        "ci_low": [0.0, 0.1], "ci_high": [0.2, 0.3]})
+    spec, ax = _rmst_over_tau_figure({"name": "n", "table": tab, "tau": 2.0, "unit": "months",
+                                      "label": "PFS", "level": 90.0})
+    plt.close(ax.figure)
+    assert "90% interval shaded" in spec["caption"]
 
 
 def test_a_model_without_a_mean_says_why():

@@ -255,7 +255,7 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
         objects[key] = {"ph": ph}
         if varying is not None:
             objects[f"{key}:hr_over_time"] = {"kind": "hr_over_time", "name": key,
-                                              "result": varying, "unit": unit,
+                                              "result": varying, "unit": unit, "level": level,
                                               "arms": (curve_b.arm, curve_a.arm)}
         compared.setdefault((outcome, unit, curve_a.arm, curve_b.arm), {})[study] = (ipd_a, ipd_b)
     section["pooled"], pooled_objects = _across_trials(compared, level)
@@ -330,6 +330,7 @@ def _across_trials(compared, level) -> tuple:
                              one_vs_two_stage=_records(two_stage_vs_one_stage(pairs, level=level)))
                 objects[f"{name}:rmst_over_tau"] = {"kind": "rmst_over_tau", "name": name,
                                                     "table": over, "tau": rm.tau, "unit": unit,
+                                                    "level": level,
                                                     "label": f"{outcome}, {b} against {a}"}
             except MetaAnalysisError as exc:
                 entry["not_run"] = str(exc)
@@ -360,6 +361,7 @@ def _across_trials(compared, level) -> tuple:
                 out["network"]["name"] = name
                 objects[f"{name}:curves"] = {"kind": "network", "name": name, "curves": curves,
                                              "hr": fit.hr_over_time(), "unit": unit,
+                                             "level": level,
                                              "outcome": outcome, "reference": fit.reference,
                                              "baseline_trial": fit.baseline_trial}
             except MetaAnalysisError as exc:

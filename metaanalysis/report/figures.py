@@ -305,8 +305,8 @@ def _hr_over_time_figure(o):
                            ylabel=f"Hazard ratio, {b} against {a}")
     return {"key": f"digitised:{o['name']}", "name": f"{o['name']}_hr_over_time", "caption":
             f"Hazard ratio of {b} against {a} as it changes with time (Cox model with the arm "
-            "times log time, R's coxph with tt), with its pointwise 95% band: the proportional-"
-            "hazards check rejected a constant ratio."}, ax
+            f"times log time, R's coxph with tt), with its pointwise {o['level']:g}% band: the "
+            "proportional-hazards check rejected a constant ratio."}, ax
 
 
 def _rmst_over_tau_figure(o):
@@ -317,7 +317,7 @@ def _rmst_over_tau_figure(o):
                             ylabel=f"Pooled RMST difference ({o['unit']})")
     return {"key": f"digitised:{o['name']}", "name": f"{o['name']}_rmst_over_tau", "caption":
             f"Pooled RMST difference, {o['label']}, over the horizon tau (random effects, REML; "
-            "95% interval shaded); dashed: the tau the rule chose (the smallest of the trials' "
+            f"{o['level']:g}% interval shaded); dashed: the tau the rule chose (the smallest of the trials' "
             "last follow-up times)."}, ax
 
 
@@ -332,7 +332,7 @@ def _network_curves_figure(o):
             "Survival network (piecewise exponential, three intervals holding a third of the "
             f"events each): each therapy's modelled curve on the baseline hazard of "
             f"{o['baseline_trial']} (above) and its hazard ratio against {o['reference']} in "
-            "each interval with the 95% band (below)."}, top
+            f"each interval with the {o['level']:g}% band (below)."}, top
 
 
 _DIGITISED_EXTRA = {"extrapolation": _extrapolation_figure, "hr_over_time": _hr_over_time_figure,

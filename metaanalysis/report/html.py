@@ -559,7 +559,8 @@ def _one_vs_two_stage_table(records, caption) -> str:
                      fmt_p(r.get("pvalue")) if r.get("pvalue") is not None else "–",
                      num(r["tau2"], 3) if r.get("tau2") is not None else "–",
                      str(r.get("k", "")) if r.get("k") is not None else "–"])
-    return table_html(["analysis", "HR (95% CI)", "p", "tau²", "trials"], rows,
+    level = records[0].get("level") or 95
+    return table_html(["analysis", f"HR ({num(level, 0)}% CI)", "p", "tau²", "trials"], rows,
                       numeric=(1, 2, 3, 4), caption=caption)
 
 
