@@ -42,6 +42,10 @@ MODELS = ("gompertz", "gengamma", "rp1", "rp2", "rp3")
 RTOL_LOGLIK = 1e-9
 RTOL_PARAMS = 1e-6
 RTOL_SE = 1e-6
+# the generalised gamma's Hessian is Richardson-extrapolated differences of its gradient (not a
+# closed form): 1.5e-7 with the newest dependencies, 1.4e-6 (ovarian pooled) with the oldest
+# pins (lifelines 0.27.1, numpy 1.23, scipy 1.13) in CI
+RTOL_SE_GENGAMMA = 3e-6
 RTOL_VALUES = 1e-6
 RTOL_BANDS = 1e-5
 
@@ -133,11 +137,13 @@ def test_fit_and_covariance(case, part, model):
     # a parameter near 0 (a spline coefficient of -0.0015) is compared on the scale of its SE
     diff = np.abs(np.asarray(f.params) - ref["params"])
     assert np.all(diff <= RTOL_PARAMS * np.abs(ref["params"]) + 1e-7 * se_ref), (f.params, ref["params"])
-    np.testing.assert_allclose(np.sqrt(np.diag(f.vcov)), se_ref, rtol=RTOL_SE)
+    rtol_se = RTOL_SE_GENGAMMA if model == "gengamma" else RTOL_SE
+    np.testing.assert_allclose(np.sqrt(np.diag(f.vcov)), se_ref, rtol=rtol_se)
     k = len(f.params)
     vref = np.asarray(ref["vcov"], float).reshape(k, k)
     scale = np.sqrt(np.outer(np.diag(vref), np.diag(vref)))
-    assert np.max(np.abs(np.asarray(f.vcov) - vref) / scale) < RTOL_SE
+    # a covariance is a product of two SEs: twice their relative error
+    assert np.max(np.abs(np.asarray(f.vcov) - vref) / scale) < 2 * rtol_se
 
 
 @pytest.mark.parametrize("case,part,model", CASE_PARAMS)
