@@ -980,7 +980,7 @@ class SurvivalModelsResult(ResultMixin):
                              f"{fmt(r['mean'], 2):>10}{flag}")
             lines.append("")
         lines.append("mean: unrestricted, so extrapolated to infinity by each model (inf where the "
-                     "fitted curve levels off above 0)")
+                     "fitted curve levels off above 0 or its tail falls too slowly)")
         return "\n".join(lines).rstrip() + "\n"
 
 
