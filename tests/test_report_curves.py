@@ -155,6 +155,16 @@ def test_a_hazard_ratio_that_changes_is_drawn_where_ph_is_rejected(tmp_path):
     assert pair["hr_over_time"]["coef_log_time"] == pytest.approx(tv.coef_time, rel=1e-10)
     assert pair["hr_over_time"]["pvalue_time"] < 0.05
     assert f"{pair['name']}:hr_over_time" in objects
+    import matplotlib.pyplot as plt
+
+    from metaanalysis.report.figures import _digitised_figure
+
+    spec, ax = _digitised_figure(f"{pair['name']}:hr_over_time",
+                                 objects[f"{pair['name']}:hr_over_time"])
+    line = next(ln for ln in ax.get_lines() if ln.get_gid() == "hrt")
+    np.testing.assert_allclose(line.get_ydata(), tv.curve.hr, rtol=1e-10)
+    assert spec["key"] == f"digitised:{pair['name']}" and "95% band" in spec["caption"]
+    plt.close(ax.figure)
     from metaanalysis.report.html import _survival_models_block
 
     html = _survival_models_block({"digitised": section}, [])
