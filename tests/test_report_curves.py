@@ -126,9 +126,8 @@ def test_trials_sharing_a_comparison_are_pooled_and_a_connected_network_is_fitte
 
     kinds = {}
     for name in objects:
-        spec, ax = _digitised_figure(name, objects[name])
-        kinds.setdefault(objects[name].get("kind", "fits" if "fits" in objects[name] else "ph"),
-                         []).append(spec["key"])
+        spec, ax = _digitised_figure(objects[name])
+        kinds.setdefault(objects[name]["kind"], []).append(spec["key"])
         plt.close(ax.figure)
     assert kinds["network"] == [f"digitised:{net['name']}"]
     assert kinds["rmst_over_tau"] == [f"digitised:{pooled['name']}"]
@@ -159,8 +158,7 @@ def test_a_hazard_ratio_that_changes_is_drawn_where_ph_is_rejected(tmp_path):
 
     from metaanalysis.report.figures import _digitised_figure
 
-    spec, ax = _digitised_figure(f"{pair['name']}:hr_over_time",
-                                 objects[f"{pair['name']}:hr_over_time"])
+    spec, ax = _digitised_figure(objects[f"{pair['name']}:hr_over_time"])
     line = next(ln for ln in ax.get_lines() if ln.get_gid() == "hrt")
     np.testing.assert_allclose(line.get_ydata(), tv.curve.hr, rtol=1e-10)
     assert spec["key"] == f"digitised:{pair['name']}" and "95% band" in spec["caption"]

@@ -36,8 +36,7 @@ def test_forked_result_equals_the_section_computed_here(monkeypatch, tmp_path):
         here, objects = digitised_section(ROOT / "data" / "curves", table=table, level=95.0)
         assert section == here
         # a curve's models and its extrapolation, a pair's PH check (and its HR over time)
-        expected = [f"{objects[n]['name']}_{objects[n]['kind']}" if "kind" in objects[n] else
-                    f"{n}_models" if "fits" in objects[n] else f"{n}_ph_check" for n in objects]
+        expected = [f"{objects[n]['name']}_{objects[n]['kind']}" for n in objects]
         assert [f["name"] for f in figures] == expected
         for f in figures:
             assert all(Path(p).is_file() for p in f["files"])

@@ -191,7 +191,8 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             "extrapolation": extrapolation,
         }
         section["curves"].append(entry)
-        objects[name] = {"fits": fits, "ipd": rec.ipd, "curve": curve}
+        objects[name] = {"kind": "models", "name": name, "fits": fits, "ipd": rec.ipd,
+                         "curve": curve}
         objects[f"{name}:extrapolation"] = {"kind": "extrapolation", "name": name, "fits": fits,
                                             "curve": curve, "best": entry["best_aic"],
                                             "empirical": fits.empirical_hazard(),
@@ -252,7 +253,7 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
                                     "pvalue_time": varying.pvalue_time,
                                     "curve": _records(varying.curve)}
         section["pairs"].append(pair)
-        objects[key] = {"ph": ph}
+        objects[key] = {"kind": "ph_check", "name": key, "ph": ph}
         if varying is not None:
             objects[f"{key}:hr_over_time"] = {"kind": "hr_over_time", "name": key,
                                               "result": varying, "unit": unit, "level": level,

@@ -248,30 +248,34 @@ def digitised_figure_jobs(digitised) -> list:
 
 
 def _digitised_job(digitised, name):
-    return _digitised_figure(name, digitised[name])
+    return _digitised_figure(digitised[name])
 
 
-def _digitised_figure(name, objects):
-    """A digitised curve's fitted models over its Kaplan-Meier curve and their extrapolation, a
-    two-arm study's PH check (log cumulative hazards and scaled Schoenfeld residuals) and hazard
-    ratio over time, a pooled RMST difference over tau, or a survival network's curves."""
-    kind = objects.get("kind")
-    if kind is not None:
-        return _DIGITISED_EXTRA[kind](objects)
-    if "fits" in objects:
-        from ..plots import plot_survival_models
+def _digitised_figure(objects):
+    """The figure of one of :func:`~.curves.digitised_section`'s objects, by its ``kind``: a
+    curve's fitted models over its Kaplan-Meier curve and their extrapolation, a two-arm study's
+    PH check and hazard ratio over time, a pooled RMST difference over tau, or a survival
+    network's curves."""
+    return _DIGITISED[objects["kind"]](objects)
 
-        curve = objects["curve"]
-        ax = plot_survival_models(objects["fits"], width=MAX_WIDTH,
-                                  xlabel=f"Time ({curve.time_unit})",
-                                  ylabel=f"{OUTCOME_WORDS.get(curve.outcome, curve.outcome)}".capitalize())
-        return {"key": f"digitised:{name}", "name": f"{name}_models", "caption":
-                f"Parametric and spline models fitted to the patients reconstructed from the "
-                f"digitised curve {name} (Guyot et al. 2012), over its Kaplan-Meier curve (black). "
-                "Colour and line style: model."}, ax
+
+def _models_figure(o):
+    from ..plots import plot_survival_models
+
+    curve, name = o["curve"], o["name"]
+    ax = plot_survival_models(o["fits"], width=MAX_WIDTH, xlabel=f"Time ({curve.time_unit})",
+                              ylabel=f"{OUTCOME_WORDS.get(curve.outcome, curve.outcome)}".capitalize())
+    return {"key": f"digitised:{name}", "name": f"{name}_models", "caption":
+            f"Parametric and spline models fitted to the patients reconstructed from the "
+            f"digitised curve {name} (Guyot et al. 2012), over its Kaplan-Meier curve (black). "
+            "Colour and line style: model."}, ax
+
+
+def _ph_check_figure(o):
     from ..plots import plot_ph_check
 
-    axes = plot_ph_check(objects["ph"], width=MAX_WIDTH)
+    name = o["name"]
+    axes = plot_ph_check(o["ph"], width=MAX_WIDTH)
     return {"key": f"digitised:{name}", "name": f"{name}_ph_check", "caption":
             f"Proportional hazards of {name}: log cumulative hazard against log time per arm "
             "(parallel lines under proportional hazards) and the scaled Schoenfeld residuals "
@@ -335,8 +339,9 @@ def _network_curves_figure(o):
             f"each interval with the {o['level']:g}% band (below)."}, top
 
 
-_DIGITISED_EXTRA = {"extrapolation": _extrapolation_figure, "hr_over_time": _hr_over_time_figure,
-                    "rmst_over_tau": _rmst_over_tau_figure, "network": _network_curves_figure}
+_DIGITISED = {"models": _models_figure, "ph_check": _ph_check_figure,
+              "extrapolation": _extrapolation_figure, "hr_over_time": _hr_over_time_figure,
+              "rmst_over_tau": _rmst_over_tau_figure, "network": _network_curves_figure}
 
 
 def draw_figures(review, network_fits, survival, *, funnel_min_k: int = 10):
