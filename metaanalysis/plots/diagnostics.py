@@ -148,7 +148,7 @@ def gosh_plot(gosh, ax=None, *, highlight=None, xlabel=None, ylabel=None):
         if log:
             from .funnel import _log_axis
 
-            _log_axis(ax, "y", float(np.nanmin(y)), float(np.nanmax(y)))
+            _log_axis(ax, "y")
         ax.set_xlabel(S.plain_text(xlabel or "I\u00b2 (%)"))
         ax.set_ylabel(S.plain_text(ylabel or S.axis_label(gosh.measure)))
         return ax

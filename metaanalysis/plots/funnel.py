@@ -42,14 +42,16 @@ def _new_axes(ax, size=(3.5, 3.0)):
     return fig.add_subplot()
 
 
-def _log_axis(ax, which, lo, hi, max_ticks=6):
+def _log_axis(ax, which, max_ticks=6, include=None):
+    """A log axis labelled at round natural values (0.5, 1, 2), ``include`` among them when in
+    range."""
     from matplotlib.ticker import FuncFormatter, NullLocator
 
     from ._ticks import natural_locator, tick_label
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis.set_major_locator(natural_locator(max_ticks=max_ticks, min_gap=0.12))
+    axis.set_major_locator(natural_locator(max_ticks=max_ticks, min_gap=0.12, include=include))
     axis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
     axis.set_minor_locator(NullLocator())
 
@@ -198,7 +200,7 @@ def funnel(result, ax=None, *, contours=False, trimfill=None, level=None, pseudo
             pad = 0.05 * (hi - lo)
             xlim = (float(tr(lo - pad)), float(tr(hi + pad)))
         if log:
-            _log_axis(ax, "x", *xlim)
+            _log_axis(ax, "x")
         ax.set_xlim(*xlim)
         in_percent = percent and _percent_axis(ax, measure, *xlim)
         scale_name = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey"}.get(measure, "")

@@ -109,8 +109,7 @@ def regplot(line, ax=None, *, mod=None, pi: bool = False, ci: bool = True, label
         if log:
             from .funnel import _log_axis
 
-            values = show(np.r_[line.yi, line.ci_low, line.ci_high])
-            _log_axis(ax, "y", float(np.nanmin(values)), float(np.nanmax(values)))
+            _log_axis(ax, "y")
         ax.set_xlabel(S.plain_text(xlabel or line.mod))
         if ylabel is None:
             # a proportion's effects stay on their analysis scale (logit, arcsine) here

@@ -252,6 +252,8 @@ def plot_hr_over_time(result, ax=None, *, group="therapy", follow_up=None, xlabe
     >>> b = pd.DataFrame({"time": rng.exponential(1.5, 300), "event": 1})
     >>> ax = plot_hr_over_time(ma.hr_over_time(a, b))
     """
+    from .funnel import _log_axis
+
     table = getattr(result, "curve", result)
     if table is None or not {"time", "hr", "ci_low", "ci_high"} <= set(getattr(table, "columns", ())):
         raise InputError("result must be hr_over_time(...) or a table with time, hr, ci_low, ci_high")
@@ -277,25 +279,13 @@ def plot_hr_over_time(result, ax=None, *, group="therapy", follow_up=None, xlabe
         if follow_up is not None and float(table["time"].max()) > follow_up:
             ax.axvspan(follow_up, float(table["time"].max()), color=S.LIGHT, alpha=0.35, lw=0,
                        gid="hrt-beyond")
-        _ratio_axis(ax)
+        _log_axis(ax, "y", include=1.0)  # round ratios, 1 among them
         ax.set_xlim(left=0)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if legend and parts[0][0]:
             _legend(ax, len(parts), "best")
     return ax
-
-
-def _ratio_axis(ax):
-    """A log y axis labelled at round ratios (0.5, 1, 2), as the forest plots are."""
-    from matplotlib.ticker import FuncFormatter, NullLocator
-
-    from ._ticks import natural_locator, tick_label
-
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(natural_locator(max_ticks=6, min_gap=0.12, include=1.0))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
-    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def plot_rmst_over_tau(table, ax=None, *, tau=None, xlabel="Horizon tau", ylabel=None,
