@@ -236,7 +236,7 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             section["pairs"].append(pair)
             continue
         pair.update({
-            "ph_test": ph.to_dict(), "ph_rejected": bool(ph.to_dict().get("pvalue", 1.0) < 0.05),
+            "ph_test": ph.to_dict(), "ph_rejected": rejected,
             "hr_of": f"{curve_b.arm} against {curve_a.arm}",
             "piecewise_breaks": breaks,
             # events_a / events_b of piecewise_hr named by their arms
