@@ -641,6 +641,10 @@ def escalc(
     vtype : str
         Variance estimator, as metafor's ``vtype`` (``LS`` default; ``UB``, ``AV``, ``HO``, ``LS2``,
         ``AVHO`` where metafor offers them: RD, PR, PLN, PLO, MD, SMD, SMDH, ROM, COR, UCOR).
+        The averaged ones (``AV``, ``AVHO``) average over the studies where the averaged quantity
+        is finite: for ``ROM`` a group with a mean of 0 (no coefficient of variation; its study's
+        effect is undefined) is left out of its arm's average, where metafor's average becomes
+        infinite and every study's variance NA.
     labels : sequence of str, optional
         Study labels.
 

@@ -255,3 +255,42 @@ def test_scaling_all_counts_keeps_mh_or(rows, factor):
     assert base.estimate == pytest.approx(big.estimate, abs=1e-10)
     # the variance falls like 1/factor
     assert big.se * math.sqrt(factor) == pytest.approx(base.se, rel=0.05)
+
+
+EDGE = json.loads((Path(__file__).parent / "reference" / "mh_peto_edge.json").read_text())
+
+
+def _check_heterogeneity(res, ref):
+    np.testing.assert_allclose([res.estimate, res.se], [ref["estimate"], ref["se"]], rtol=1e-10)
+    assert res.k_yi == ref["k_yi"]
+    assert math.isinf(res.q) == ref["QE_inf"]
+    if not ref["QE_inf"]:
+        np.testing.assert_allclose(res.q, ref["QE"], rtol=1e-10)
+    assert res.q_pvalue == ref["QEp"]
+    assert (math.isnan(res.i2) if ref["I2"] is None else res.i2 == pytest.approx(ref["I2"]))
+    assert math.isinf(res.h2) == ref["H2_inf"]
+
+
+def test_peto_with_one_study_effect_but_two_tables_as_metafor():
+    # the second element of add/to keeps the double-zero study out of the per-study effects only:
+    # k_yi = 1 while two tables enter the Peto estimate (this divided by k_yi - 1 = 0)
+    ref = EDGE["peto_one_effect"]
+    from metaanalysis import pool_binary
+
+    res = pool_binary(ref["ai"], ref["n1i"], ref["ci"], ref["n2i"], method="PETO", add=(0.5, 0.5),
+                      to=("only0", "all"))
+    _check_heterogeneity(res, ref)
+
+
+@pytest.mark.parametrize("name", ["mh_rd_zero_variance", "mh_ird_zero_variance"])
+def test_infinite_q_of_a_zero_variance_study_as_metafor(name):
+    # Q is infinite: p = 0, I² undefined, H² infinite (was: NaN p, and I² = 0 for incidence)
+    from metaanalysis import pool_binary, pool_incidence
+
+    ref = EDGE[name]
+    kw = dict(method="MH", add=(0, 0), to=("none", "none"), drop00=(False, False))
+    if "ai" in ref:
+        res = pool_binary(ref["ai"], ref["n1i"], ref["ci"], ref["n2i"], measure="RD", **kw)
+    else:
+        res = pool_incidence(ref["x1i"], ref["t1i"], ref["x2i"], ref["t2i"], measure="IRD", **kw)
+    _check_heterogeneity(res, ref)

@@ -349,3 +349,18 @@ def test_effects_from_table_bad_arguments():
         effects_from_table(table, "PFS", "mean")
     with pytest.raises(InputError, match="lacks"):
         effects_from_table(table.drop(columns=["value"]), "PFS", "hr")
+
+
+def test_rom_averaged_variance_leaves_out_a_study_without_a_cv():
+    # a mean of 0 has no coefficient of variation: the AV average is over the other studies
+    # (metafor's becomes infinite and every study's variance NA; documented under vtype)
+    import metaanalysis as ma
+
+    sd1, n1, m1 = np.array([1.0, 1, 1]), np.array([10.0, 12, 14]), np.array([0.0, 2, 3])
+    sd2, n2, m2 = np.array([1.0, 1.5, 1]), np.array([10.0, 11, 9]), np.array([1.0, 2, 2])
+    e = ma.escalc("ROM", m1i=m1, sd1i=sd1, n1i=n1, m2i=m2, sd2i=sd2, n2i=n2, vtype="AV")
+    assert not np.isfinite(e.yi[0])
+    # metafor's AV: per arm, the n-weighted mean CV; arm 1's leaves out the group with mean 0
+    c1 = np.sum(n1[1:] * sd1[1:] / m1[1:]) / np.sum(n1[1:])
+    c2 = np.sum(n2 * sd2 / m2) / np.sum(n2)
+    np.testing.assert_allclose(e.vi[1:], (c1**2 / n1 + c2**2 / n2)[1:], rtol=1e-12)

@@ -265,3 +265,47 @@ def test_plot_ph_check():
             plot_ph_check(res, ax=ax)
     finally:
         plt.close("all")
+
+
+EDGE = json.loads((Path(__file__).parent / "reference" / "ph_edge.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["tiny", "ties"])
+def test_zph_smooth_lowers_its_df_where_rs_default_is_singular(name):
+    # plot.cox.zph's ns(df = 4) basis is singular here (2 events; 50 of 70 events tied at the
+    # first time): R's plot stops, and ph_test crashed in the smooth. The test itself must come
+    # back, with the smooth at the largest df whose basis has full rank (R: the same ns fit)
+    case = EDGE["zph"][name]
+    assert case["singular_at_4"]
+    res = ph_test((case["ta"], case["ea"]), (case["tb"], case["eb"]))
+    np.testing.assert_allclose([res.chisq, res.pvalue, res.coef], [case["chisq"], case["p"], case["coef"]],
+                               rtol=RTOL)
+    sm = case["smooth"]
+    assert res.smooth_df == sm["df"] < 4
+    for col in ("x", "fit", "ci_low", "ci_high"):
+        np.testing.assert_allclose(res.smooth[col], sm[col], rtol=RTOL, atol=1e-8, err_msg=col)
+
+
+def test_zph_refuses_events_all_at_one_time():
+    # g(t) is the same for every event: the test's information is singular (it crashed in numpy)
+    a = ([2.0, 2, 2, 5, 6], [1, 1, 0, 0, 0])
+    b = ([2.0, 2, 3, 4, 7], [1, 0, 0, 0, 0])
+    with pytest.raises(InputError, match="every event happens at one time"):
+        ph_test(a, b)
+
+
+@pytest.mark.parametrize("i", range(3))
+def test_monotone_likelihood_is_an_error_not_a_number(i):
+    # both arms have events, but the partial likelihood rises without bound: R's coxph stops
+    # near 21 (warning that the coefficient may be infinite on some of them); ours must refuse
+    # rather than return a hazard ratio of 1e16, and say why (not "an arm has no events")
+    m = EDGE["monotone"][i]
+    assert m["coef"] > 15
+    a, b = (m["ta"], m["ea"]), (m["tb"], m["eb"])
+    with pytest.raises(ma.ConvergenceError, match="infinite.*no finite estimate"):
+        ma.cox_hr(a, b)
+    # the other way round the hazard ratio is zero
+    with pytest.raises(ma.ConvergenceError, match="zero.*no finite estimate"):
+        ma.cox_hr(b, a)
+    with pytest.raises(ma.ConvergenceError, match="no finite estimate"):
+        ph_test(a, b)

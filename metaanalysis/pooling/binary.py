@@ -48,6 +48,25 @@ def _chi2_sf(x, df):
     return float(chdtrc(df, x))
 
 
+def _q_stats(q: float, df: int) -> tuple[float, float, float]:
+    """p-value, I² and H² of a heterogeneity Q on ``df`` degrees of freedom, as rma.mh/rma.peto
+    compute them, edge cases included: an infinite Q (a study with zero variance) has p = 0,
+    I² undefined (NaN) and H² infinite; with df = 0 (one study with an effect, several tables
+    in the Peto estimate) a positive Q has p = 0, I² = 100 and H² infinite.
+    """
+    if math.isnan(q):
+        return math.nan, math.nan, math.nan
+    if df > 0:
+        p = _chi2_sf(q, df)
+    else:
+        p = 1.0 if q == 0 else 0.0  # a chi-square on 0 df is 0 with certainty
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.float64(100.0) * (q - df) / np.float64(q)
+        h2 = float(np.float64(q) / np.float64(df))
+    i2 = math.nan if math.isnan(ratio) else max(0.0, float(ratio))
+    return p, i2, h2
+
+
 def _norm_p(z):
     from scipy.special import ndtr
 
@@ -474,18 +493,15 @@ def _pool_mh_peto(a, b, c, d, measure, method, lev, correct, add, to, drop00, la
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
         # Q about the MH estimate with inverse-variance weights of the per-study effects
         if k_yi > 1 and math.isfinite(est):
-            q = max(0.0, float(np.sum((yi[ok] - est) ** 2 / vi[ok])))
+            with np.errstate(divide="ignore"):  # a study with zero variance: Q is infinite
+                q = max(0.0, float(np.sum((yi[ok] - est) ** 2 / vi[ok])))
         elif k_yi > 1:
             q = math.nan
         else:
             q = 0.0
         q_df = max(k_yi - 1, 0)
-        if k_yi > 1 and math.isfinite(q):
-            q_p = _chi2_sf(q, k_yi - 1)
-            i2 = max(0.0, 100 * (q - (k_yi - 1)) / q) if q > 0 else 0.0
-            h2 = q / (k_yi - 1)
-        elif k_yi > 1:
-            q_p, i2, h2 = math.nan, math.nan, math.nan
+        if k_yi > 1:
+            q_p, i2, h2 = _q_stats(q, k_yi - 1)
         else:
             q_p, i2, h2 = 1.0, 0.0, 1.0
     else:
@@ -497,9 +513,8 @@ def _pool_mh_peto(a, b, c, d, measure, method, lev, correct, add, to, drop00, la
         extra = {"k_pos": k_pos}
         q_df = max(k_yi - 1, 0)
         if k_pos > 1:
-            q_p = _chi2_sf(q, k_yi - 1)
-            i2 = max(0.0, 100 * (q - (k_yi - 1)) / q) if q > 0 else 0.0
-            h2 = q / (k_yi - 1)
+            # Q is over the k_pos tables, its df from the k_yi per-study effects (as rma.peto)
+            q_p, i2, h2 = _q_stats(q, max(k_yi - 1, 0))
         else:
             q_p, i2, h2 = 1.0, 0.0, 1.0
     weights[keep] = w / w.sum() if np.sum(w) > 0 else np.nan

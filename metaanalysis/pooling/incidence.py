@@ -26,7 +26,7 @@ from .._base import as_float_array, check_level, same_length, zcrit
 from ..effects import _add_correction, _check_counts, _check_person_time, _check_to, incidence_two_arm
 from ..errors import InputError
 from . import tau2 as _tau2
-from .binary import BinaryPoolResult, _chi2_sf, _norm_p, _pair, iv_result
+from .binary import BinaryPoolResult, _chi2_sf, _norm_p, _pair, _q_stats, iv_result
 
 __all__ = ["pool_incidence", "mantel_haenszel_rates"]
 
@@ -184,9 +184,9 @@ def _heterogeneity(yi, vi, ok, est):
         return 0.0, 1.0, 0.0, 1.0
     if not math.isfinite(est):
         return math.nan, math.nan, math.nan, math.nan
-    q = max(0.0, float(np.sum((yi[ok] - est) ** 2 / vi[ok])))
-    i2 = max(0.0, 100 * (q - (k_yi - 1)) / q) if q > 0 else 0.0
-    return q, _chi2_sf(q, k_yi - 1), i2, q / (k_yi - 1)
+    with np.errstate(divide="ignore"):  # a study with zero variance: Q is infinite
+        q = max(0.0, float(np.sum((yi[ok] - est) ** 2 / vi[ok])))
+    return (q, *_q_stats(q, k_yi - 1))
 
 
 def _pool_mh(x1, t1, x2, t2, measure, lev, correct, add, to, drop00, labels, counts):

@@ -260,6 +260,10 @@ def _efron_terms(ta, ea, tb, eb):
     return r0[j] - frac * d0[j], r1[j] - frac * d1[j], int(d1.sum())
 
 
+# |log HR| beyond which the estimate is running off to infinity (a hazard ratio of 1e13)
+_MONOTONE = 30.0
+
+
 def stratified_cox(strata, tol: float = 1e-13, max_iter: int = 100):
     """Log hazard ratio of arm a versus b from a Cox model stratified by the given groups (Efron ties).
 
@@ -306,9 +310,24 @@ def stratified_cox(strata, tol: float = 1e-13, max_iter: int = 100):
             new = beta + step
             nll, nu, ninfo = score_info(new)
         beta, ll, u, info = new, nll, nu, ninfo
+        if abs(beta) > _MONOTONE:
+            break
         if abs(step) < tol * (1 + abs(beta)):
             break
     else:
         raise ConvergenceError(f"stratified Cox model: no convergence in {max_iter} Newton steps "
-                               f"(last log HR {beta:g}); an arm may have no events")
+                               f"(last log HR {beta:g})")
+    if abs(beta) > _MONOTONE:
+        # both arms have events, yet the partial likelihood rises without bound: a monotone
+        # likelihood, not slow convergence (R's coxph stops near 20 and warns "coefficient may
+        # be infinite"; its estimate and SE mean nothing)
+        higher, lower = ("a", "b") if beta > 0 else ("b", "a")
+        raise ConvergenceError(
+            f"Cox model: the hazard ratio of a vs b is {'infinite' if beta > 0 else 'zero'}: the "
+            f"partial likelihood keeps rising as the log HR goes to {'+' if beta > 0 else '-'}"
+            f"infinity (in every trial, while arm {higher} still has patients at risk every "
+            f"event is in arm {higher}: arm {lower}'s events come only after arm {higher}'s "
+            "patients have all had their event or been censored), so there is no finite "
+            "estimate; Firth's penalised "
+            "Cox model (R's coxphf) gives one")
     return float(beta), info, float(ll)

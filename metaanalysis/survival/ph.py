@@ -61,9 +61,10 @@ def _two_arms(ipd_a, ipd_b):
 
 
 def _diverges(beta) -> ConvergenceError:
-    """The error of a coefficient running off to infinity: an arm without events."""
-    return ConvergenceError(f"Cox model: an estimate diverges ({np.asarray(beta).tolist()}): an "
-                            "arm has no events (in some interval)")
+    """The error of a coefficient running off to infinity (a monotone partial likelihood)."""
+    return ConvergenceError(f"Cox model: an estimate diverges ({np.asarray(beta).tolist()}): "
+                            "there is no finite estimate, as in some interval an arm has no "
+                            "events, or all events are in one arm while it has patients at risk")
 
 
 class _Cox:
@@ -197,21 +198,27 @@ def _transform(name, t, e):
     return 1 - np.r_[1.0, surv][idx]
 
 
-def _ns_smooth(x, y, var, n_grid=40):
+def _ns_smooth(x, y, var, n_grid=40, df=4):
     """The curve ``plot.cox.zph`` draws: least squares on a natural cubic spline in x (df = 4,
     interior knots at the 1/3 and 2/3 quantiles of grid and data), with +-2 SE from the zph variance.
 
     A natural cubic spline space is spanned by 1, x and the restricted cubic terms at the same
-    knots, so this basis gives the same fit as R's ``ns(x, df = 4, intercept = TRUE)``.
+    knots, so this basis gives the same fit as R's ``ns(x, df = 4, intercept = TRUE)``. Where that
+    basis is singular (fewer distinct event times than columns, or ties that put an interior
+    knot on a boundary one), ``plot.cox.zph`` stops and asks for a smaller ``df``; here the df is
+    lowered until the basis has full rank (3: one knot at the median; 2: a line; ``ph_test``
+    refuses events that all share one g(t), the only case a line cannot fit), so the test still
+    comes back. Returns ``(grid, fit, lower, upper, df)``.
     """
     grid = np.linspace(x.min(), x.max(), n_grid)
     # plot.cox.zph builds the basis on the grid and the data together, so the knots are
     # quantiles of both
-    knots = np.r_[x.min(), np.quantile(np.r_[grid, x], [1 / 3, 2 / 3]), x.max()]
+    inner = np.quantile(np.r_[grid, x], np.arange(1, df - 1) / (df - 1)) if df > 2 else np.empty(0)
+    knots = np.r_[x.min(), inner, x.max()]
 
     def basis(v):
         kmin, kmax = knots[0], knots[-1]
-        cols = [np.ones_like(v), v]
+        cols = [np.ones_like(v), v][:df]
         for kj in knots[1:-1]:
             lam = (kmax - kj) / (kmax - kmin)
             cols.append(np.clip(v - kj, 0, None) ** 3 - lam * np.clip(v - kmin, 0, None) ** 3
@@ -223,13 +230,16 @@ def _ns_smooth(x, y, var, n_grid=40):
     sc = np.abs(X).max(axis=0)
     sc[sc == 0] = 1
     q, r = np.linalg.qr(X / sc)
+    diag = np.abs(np.diag(r))
+    if df > 2 and (len(diag) < df or not diag.min() > 1e-8 * diag.max()):
+        return _ns_smooth(x, y, var, n_grid, df - 1)
     P = basis(grid) / sc
     coef = np.linalg.solve(r, q.T @ y)
     fit = P @ coef
     rinv = np.linalg.inv(r)
     seval = np.einsum("ij,jk,ik->i", P, rinv @ rinv.T, P)
     half = 2 * np.sqrt(var * seval)
-    return grid, fit, fit - half, fit + half
+    return grid, fit, fit - half, fit + half, df
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -250,7 +260,8 @@ class PHTestResult(ResultMixin):
     residuals : DataFrame
         ``time, x`` (g(t)), ``residual`` (scaled Schoenfeld: ``beta + d r / I``), one row per event.
     smooth : DataFrame
-        ``x, fit, ci_low, ci_high``: the curve and +-2 SE band ``plot.cox.zph`` draws (df = 4).
+        ``x, fit, ci_low, ci_high``: the curve and +-2 SE band ``plot.cox.zph`` draws (df = 4;
+        fewer where the spline basis would be singular, see ``smooth_df``).
     log_cumhaz : DataFrame
         ``arm, time, log_time, log_cumhaz``: log(-log S_KM) of each arm at its event times
         (parallel lines under proportional hazards).
@@ -266,6 +277,7 @@ class PHTestResult(ResultMixin):
     smooth: object = field(repr=False)
     log_cumhaz: object = field(repr=False)
     arm_names: tuple = ("a", "b")
+    smooth_df: int = 4
 
     def to_dict(self) -> dict:
         return jsonable({"chisq": self.chisq, "df": self.df, "pvalue": self.pvalue, "transform": self.transform,
@@ -349,6 +361,9 @@ def ph_test(ipd_a, ipd_b, transform: str = "km", *, arm_names=("a", "b")) -> PHT
     order = np.argsort(t, kind="stable")
     ts, gs, es = t[order], g_all[order], e[order] == 1
     g_at = np.array([gs[es & (ts == s)][0] for s in cox.death_times]) - gmean
+    if not np.ptp(g_at) > 0:
+        raise InputError("every event happens at one time: there is no change over time for a "
+                         "test of proportional hazards to detect")
     design = np.column_stack([np.ones(len(g_at)), g_at])
     _, u, info = cox.score_info(np.r_[beta[0], 0.0], design)
     uvec = np.r_[0.0, u[1]]
@@ -362,13 +377,13 @@ def ph_test(ipd_a, ipd_b, transform: str = "km", *, arm_names=("a", "b")) -> PHT
     g_of = {s: gv + gmean for s, gv in zip(cox.death_times, g_at)}
     xs = np.array([g_of[s] for s in ev_times])
     resid = pd.DataFrame({"time": ev_times, "x": xs, "residual": scaled})
-    gx, fit, lo, hi = _ns_smooth(xs, scaled, d / i_beta)
+    gx, fit, lo, hi, smooth_df = _ns_smooth(xs, scaled, d / i_beta)
     smooth = pd.DataFrame({"x": gx, "fit": fit, "ci_low": lo, "ci_high": hi})
     ta, ea = t[x == 1], e[x == 1]
     tb, eb = t[x == 0], e[x == 0]
     lch = pd.concat([_log_cumhaz(ta, ea, arm_names[0]), _log_cumhaz(tb, eb, arm_names[1])], ignore_index=True)
     return PHTestResult(chisq, 1.0, p, transform, float(beta[0]), float(math.sqrt(var[0, 0])), resid, smooth, lch,
-                        tuple(str(a) for a in arm_names))
+                        tuple(str(a) for a in arm_names), smooth_df)
 
 
 # ---------------------------------------------------------------------------------------------------
