@@ -33,6 +33,7 @@ def _companion_problems(path, table, only=None) -> list:
     trials.csv, risk_of_bias.csv and grade_overrides.csv."""
     from .review import default_paths, read_protocol, read_trials
     from .review.grade import read_grade_overrides
+    from .review.protocol import check_against_table
     from .review.risk_of_bias import read_risk_of_bias
 
     problems = []
@@ -56,7 +57,9 @@ def _companion_problems(path, table, only=None) -> list:
             continue
         try:
             if kind == "protocol":
-                read_protocol(p, studies=None if table is None else table.studies)
+                proto = read_protocol(p, studies=None if table is None else table.studies)
+                if table is not None:
+                    problems += check_against_table(proto, table)
             elif kind == "trials":
                 trials = read_trials(p, studies=table)
                 problems += trials.warnings
@@ -189,6 +192,8 @@ def cmd_report(args) -> int:
             print(out.diff.summary())
             print()
         print(f"report written to {out.directory / 'index.html'}")
+    for w in out.warnings:
+        print(w, file=sys.stderr)
     return 0
 
 

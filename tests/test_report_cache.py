@@ -154,7 +154,7 @@ def test_no_cache_flag_turns_it_off_for_the_whole_report(monkeypatch, tmp_path):
 
     def fake(*args):
         seen.append(cache.cache_folder())
-        return SimpleNamespace(diff=None, directory=tmp_path / "r", files=())
+        return SimpleNamespace(diff=None, directory=tmp_path / "r", files=(), warnings=())
 
     monkeypatch.setattr(report, "_build_report", fake)
     from metaanalysis.cli import main

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import metaanalysis as ma
 from metaanalysis.cli import main
 from metaanalysis.errors import InputError
 from metaanalysis.report import build_report
@@ -153,10 +154,13 @@ def test_failed_report_leaves_no_scratch(tmp_path, small_table, monkeypatch):
     assert [p.name for p in out.iterdir() if p.name.startswith(".report-")] == []
 
 
-def test_a_report_killed_while_moving_in_is_completed_by_the_next(tmp_path, small_table):
-    """SIGKILL after the new figures and tables are in but before the page: the folder mixes two
-    reports, and the manifest names the files that were moving in, so the next report replaces
-    them instead of refusing them as a user's; it ends with one report whose files all match."""
+@pytest.mark.parametrize("at", ["figures", "index.html"])
+def test_a_report_killed_while_moving_in_is_completed_by_the_next(tmp_path, small_table, at):
+    """SIGKILL while the new files move in (at the first figure, or just before the page): the
+    old page and results.json are gone before anything moves, so no page shows the old results
+    beside new figures; the manifest names the files that were moving in, so the next report
+    replaces them instead of refusing them as a user's; it ends with one report whose files all
+    match."""
     import signal
     import subprocess
     import sys
@@ -166,17 +170,20 @@ def test_a_report_killed_while_moving_in_is_completed_by_the_next(tmp_path, smal
     out = tmp_path / "out"
     build_report(small_table, out, formats=("svg",))
     before = (out / "index.html").read_bytes()
+    old_figures = {p.name: p.read_bytes() for p in (out / "figures").iterdir()}
     other = tmp_path / "other"
     shutil.copytree(small_table.parent, other)
     text = (other / "studies.csv").read_text(encoding="utf-8")
     (other / "studies.csv").write_text(text.replace(",0.59,0.45,0.76,", ",0.61,0.47,0.79,", 1),
                                        encoding="utf-8")
     assert (other / "studies.csv").read_text(encoding="utf-8") != text
+    # only the report's own process dies, at a rename into out (figure workers rename too)
+    target = str(out / at)
     kill = (
         "import os, signal\n"
-        "real = os.replace\n"
+        "real, main = os.replace, os.getpid()\n"
         "def replace(src, dst, *a, **k):\n"
-        "    if str(dst).endswith('index.html') and 'staged' not in str(dst):\n"
+        f"    if os.getpid() == main and str(dst).startswith({target!r}):\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return real(src, dst, *a, **k)\n"
         "os.replace = replace\n"
@@ -184,8 +191,15 @@ def test_a_report_killed_while_moving_in_is_completed_by_the_next(tmp_path, smal
         f"build_report({str(other / 'studies.csv')!r}, {str(out)!r}, formats=('svg',))\n")
     proc = subprocess.run([sys.executable, "-c", kill], capture_output=True, env=os.environ)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
-    assert (out / "index.html").read_bytes() == before          # the old page, beside new tables
-    assert "pending" in json.loads((out / MANIFEST).read_text())
+    pending = json.loads((out / MANIFEST).read_text())["pending"]
+    assert not (out / "index.html").exists()
+    if at == "index.html":
+        # every other file was in: the new results.json, and figures that changed with the table
+        assert sha256_of(out / "results.json") == pending["results.json"]
+        assert any((out / "figures" / n).read_bytes() != b for n, b in old_figures.items()
+                   if (out / "figures" / n).exists())
+    else:
+        assert not (out / "results.json").exists()
     build_report(other / "studies.csv", out, formats=("svg",))
     manifest = json.loads((out / MANIFEST).read_text())
     assert "pending" not in manifest
@@ -247,3 +261,59 @@ def test_progress_goes_to_stderr_on_a_terminal_only(tmp_path, small_table, monke
     assert main(["report", "--quiet", "--studies", str(small_table), "--out",
                  str(tmp_path / "b")]) == 0
     assert "running the" not in capsys.readouterr().err
+
+
+def _review_copy(small_table, tmp_path, old, new):
+    folder = tmp_path / "review"
+    shutil.copytree(small_table.parent, folder)
+    proto = folder / "protocol.toml"
+    text = proto.read_text(encoding="utf-8")
+    assert old in text
+    proto.write_text(text.replace(old, new, 1), encoding="utf-8")
+    line = text[: text.index(old)].count("\n") + 1
+    return folder, line
+
+
+def test_a_misspelt_outcome_is_said_by_validate_and_report(tmp_path, small_table, capsys):
+    # the analysis finds no studies, as a prespecified outcome nobody reported would: not an
+    # error, but said at the protocol's line, with the table's closest code (it was silent)
+    folder, line = _review_copy(small_table, tmp_path, 'outcome = "PFS"', 'outcome = "PFSX"')
+    assert main(["validate", str(folder / "studies.csv")]) == 0
+    said = capsys.readouterr().out
+    assert (f"protocol.toml:{line}:analysis.outcome: warning: analysis 'pfs_hr': no row of the "
+            "study table has outcome 'PFSX' (closest: 'PFS')") in said
+    assert main(["report", "--quiet", "--studies", str(folder / "studies.csv"), "--out",
+                 str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"protocol.toml:{line}:analysis.outcome" in err and "'PFSX'" in err
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    section = page[page.index('<h2 id="pfs_hr">'):]
+    section = section[: section.index("<h2", 5)]
+    assert "No study meets" in section and "outcome &#x27;PFSX&#x27;" in section
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    # (this two-trial table has no DCR rows either: those warnings are right too)
+    ours = [w["message"] for w in results["protocol_warnings"] if w["analysis"] == "pfs_hr"]
+    assert len(ours) == 1 and "'PFSX'" in ours[0]
+
+
+def test_a_misspelt_comparator_is_said(tmp_path, small_table, capsys):
+    folder, line = _review_copy(small_table, tmp_path, 'comparator = "placebo"',
+                                'comparator = "placebox"')
+    assert main(["validate", str(folder / "protocol.toml")]) == 0
+    assert (f"protocol.toml:{line}:analysis.comparator: warning: analysis 'pfs_hr': comparator "
+            "'placebox' is neither an arm's therapy nor a comparator in the study table "
+            "(closest: 'placebo')") in capsys.readouterr().out
+
+
+def test_an_eligibility_value_trials_csv_cannot_hold_is_an_error(tmp_path, small_table, capsys):
+    folder, line = _review_copy(small_table, tmp_path, 'design = ["rct"]', 'design = ["rtc"]')
+    assert main(["validate", str(folder / "studies.csv")]) == 2
+    assert (f"protocol.toml:{line}:analysis.eligibility.design: 'rtc' is not a value of "
+            "trials.csv's design column") in capsys.readouterr().err
+
+
+def test_the_shipped_protocol_fits_the_shipped_table():
+    from metaanalysis.review.protocol import check_against_table
+
+    table = ma.read_studies(ROOT / "data" / "studies.csv")
+    assert check_against_table(ma.read_protocol(ROOT / "data" / "protocol.toml"), table) == []

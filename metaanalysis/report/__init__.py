@@ -38,6 +38,7 @@ class ReportOutput:
     results: dict = field(repr=False)
     diff: object = None
     review: object = field(default=None, repr=False)
+    warnings: tuple = ()  # problems of the inputs the report ran despite (file:line: message)
 
 
 def run_analyses(table, *, protocol=None, trials=None):
@@ -141,17 +142,26 @@ def _stage_and_move(scratch, out, review, network_fits, survival, results, table
         atomic_write(staged / "diff.json", diff.to_json(indent=1).encode("utf-8"))
         plan.append((staged / "diff.json", out / "diff.json"))
     atomic_write(staged / "index.html", page.encode("utf-8"))
-    plan.append((staged / "index.html", out / "index.html"))
-    results["files"] = sorted(str(t.relative_to(out)) for _, t in plan
-                              if t.name != "index.html")
+    results["files"] = sorted(str(t.relative_to(out)) for _, t in plan)
     atomic_write(staged / "results.json",
                  json.dumps(jsonable(results), indent=1, sort_keys=True).encode("utf-8"))
+    # the page is the report's entry point: renamed in last, so that it appears only over a
+    # complete report
     plan.append((staged / "results.json", out / "results.json"))
+    plan.append((staged / "index.html", out / "index.html"))
     check_overwrites(out, [t for _, t in plan], previous or {})
     write_manifest(out, previous or {},
                    pending={str(t.relative_to(out)): sha256_of(f) for f, t in plan})
     (out / "figures").mkdir(exist_ok=True)
     (out / "tables").mkdir(exist_ok=True)
+    # the old page and results go first (check_overwrites found them the earlier report's): a
+    # report killed while moving in its files then leaves no page that shows the old results
+    # beside new figures, only files the next run replaces
+    for entry in ("index.html", "results.json"):
+        old_entry = out / entry
+        if old_entry.is_file() and not old_entry.is_symlink():
+            old_entry.unlink()
+    fsync_folder(out)
     for f, target in plan:
         os.replace(f, target)
     for folder in (out / "figures", out / "tables", out):
@@ -283,6 +293,12 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
 
     say(f"running the {len(proto.analyses)} analyses of {protocol_path}")
     results, review = run_analyses(table, protocol=proto, trials=trials_table)
+    from ..review.protocol import table_warnings
+
+    # an analysis the table cannot feed (a misspelt outcome or comparator) is said on the
+    # terminal and on the page, not only counted as 0 studies
+    warned = table_warnings(proto, table)
+    results["protocol_warnings"] = [{"analysis": a_id, "message": str(p)} for a_id, p in warned]
     from .extras import analysed_studies, network_section, survival_section
 
     net_method = method or "REML"
@@ -351,7 +367,8 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
         # so do those a killed report had moved in (its pending files)
         remove_stale(out, {**pending_before, **written_before}, manifest)
         write_manifest(out, manifest)
-    return ReportOutput(out, tuple(written), results, diff, review)
+    return ReportOutput(out, tuple(written), results, diff, review,
+                        tuple(w["message"] for w in results["protocol_warnings"]))
 
 
 def _digitised_kind(folder, studies) -> str:

@@ -858,6 +858,10 @@ def render_page(results, table, figures, diff=None) -> str:
         + '; for a manuscript: <a href="tables/review_tables.docx">review_tables.docx</a> '
           '(Word), <a href="tables/review_tables.xlsx">review_tables.xlsx</a> (Excel).</p>',
     ]
+    if results.get("protocol_warnings"):
+        # before the results: an analysis that found nothing to pool may be a typo
+        parts.append('<p class="flag">The protocol asks for what the study table does not have: '
+                     + "; ".join(esc(w["message"]) for w in results["protocol_warnings"]) + ".</p>")
     parts.append(_prisma_block(results.get("prisma"), figures))
     parts.append(_sof_block(results))
     for d in declared:
@@ -865,7 +869,10 @@ def render_page(results, table, figures, diff=None) -> str:
         if not groups:
             parts.append(f'<h2 id="{esc(d["id"])}">{esc(d["title"])}</h2><p class="note">No study '
                          "meets this analysis's eligibility; the rows considered are listed under "
-                         "Excluded.</p>")
+                         "Excluded.</p>"
+                         + "".join(f'<p class="flag">{esc(w["message"])}</p>'
+                                   for w in results.get("protocol_warnings", [])
+                                   if w["analysis"] == d["id"]))
             continue
         parts.append(_analysis_block(d, groups, results.get("sensitivity", {}), figures, table))
     parts.append(_characteristics_block(results.get("characteristics", []), used_ids))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ..errors import Problem, StudyTableError
 
-__all__ = ["Protocol", "AnalysisProtocol", "read_protocol", "parse_protocol", "EFFECTS", "ROLES",
+__all__ = ["Protocol", "AnalysisProtocol", "read_protocol", "parse_protocol", "check_against_table", "EFFECTS", "ROLES",
            "ELIGIBILITY_KEYS", "SENSITIVITY_KEYS"]
 
 try:  # Python >= 3.11
@@ -252,6 +252,95 @@ class _Checker:
     def err(self, table, index, key, message):
         self.problems.append(Problem(self.name, self.line(table, index, key),
                                      ".".join([*table, key] if key else table), message))
+
+
+def _trial_vocabulary() -> dict:
+    from .trials import VOCABULARY
+
+    return VOCABULARY
+
+
+def check_against_table(protocol: Protocol, table) -> list:
+    """Warnings for analyses of ``protocol`` that the study table cannot feed.
+
+    A protocol is written before the data, so an analysis may rightly find no studies (an outcome
+    no trial reported); but a misspelt outcome, comparator or population selects nothing just as
+    silently. Each analysis whose outcome no row of the table has, whose comparator is neither an
+    arm's therapy nor a comparator in the table, or whose eligible populations include one no row
+    has, gets a warning at its line of the protocol, with the table's closest values.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    table : StudyTable
+
+    Returns
+    -------
+    list of Problem
+        Severity ``"warning"``; empty when every analysis can find its rows.
+
+    Examples
+    --------
+    >>> from metaanalysis.studies import read_studies               # doctest: +SKIP
+    >>> check_against_table(read_protocol("data/protocol.toml"),
+    ...                     read_studies("data/studies.csv"))        # doctest: +SKIP
+    []
+    """
+    return [p for _, p in table_warnings(protocol, table)]
+
+
+def table_warnings(protocol: Protocol, table) -> list:
+    """:func:`check_against_table`'s warnings as ``(analysis id, Problem)`` pairs."""
+    import difflib
+
+    from .eligibility import WHOLE_POPULATIONS
+
+    frame = table.frame if hasattr(table, "frame") else table
+    present = {col: sorted({str(v) for v in frame[col].fillna("")} - {""})
+               for col in ("outcome", "therapy", "comparator", "population")}
+    arms = set(present["therapy"]) | set(present["comparator"])
+    lines = _key_lines(protocol_text(protocol)) if protocol_text(protocol) else {}
+    problems = []
+
+    def warn(i, key, message, sub=False):
+        table_path = ("analysis", "eligibility") if sub else ("analysis",)
+        line = None
+        for k in ((table_path, i, key), (("analysis",), i, None)):
+            if k in lines:
+                line = lines[k]
+                break
+        problems.append((protocol.analyses[i].id, Problem(
+            protocol.path, line, ".".join([*table_path, key]), message, "warning")))
+
+    def near(value, options):
+        close = difflib.get_close_matches(value, options, n=3, cutoff=0.6)
+        return f" (closest: {', '.join(repr(x) for x in close)})" if close else ""
+
+    for i, a in enumerate(protocol.analyses):
+        if a.outcome not in present["outcome"]:
+            warn(i, "outcome", f"analysis {a.id!r}: no row of the study table has outcome "
+                 f"{a.outcome!r}{near(a.outcome, present['outcome'])}, so it will have no "
+                 "studies")
+        kind = EFFECTS.get(a.effect, {}).get("kind")
+        if kind in ("contrast", "binary") and a.comparator and a.comparator not in arms:
+            warn(i, "comparator", f"analysis {a.id!r}: comparator {a.comparator!r} is neither "
+                 f"an arm's therapy nor a comparator in the study table"
+                 f"{near(a.comparator, sorted(arms))}, so it will have no studies")
+        for pop in a.eligibility.get("population", ()):
+            if pop not in WHOLE_POPULATIONS and pop not in present["population"]:
+                warn(i, "population", f"analysis {a.id!r}: no row of the study table has "
+                     f"population {pop!r}{near(pop, present['population'])}", sub=True)
+    return problems
+
+
+def protocol_text(protocol) -> str | None:
+    """The text of the protocol's file, or None when it cannot be read again."""
+    try:
+        from pathlib import Path
+
+        return Path(protocol.path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
 
 
 def _as_list(value):
@@ -530,6 +619,13 @@ def _analysis(c, i, block, defaults, known_studies):
         if not all(isinstance(v, str) for v in values):
             c.err(sub, i, key, "must be a list of texts (\"\" stands for an empty cell)")
             continue
+        vocabulary = _trial_vocabulary().get(key)
+        if vocabulary is not None:
+            # a value trials.csv cannot hold would select no study: a typo, never a choice
+            for v in values:
+                if v not in vocabulary:
+                    c.err(sub, i, key, f"{v!r} is not a value of trials.csv's {key} column; use "
+                          "one of " + ", ".join(repr(a) for a in vocabulary))
         if key in ("studies", "exclude_studies") and known_studies is not None:
             for s in values:
                 if s not in known_studies:
