@@ -13,7 +13,8 @@ Everything follows metafor 3.8's ``selmodel.rma.uni`` so that an R analysis reru
 same numbers: the input model is refitted by ML; the parameters are optimised on metafor's scale
 (``log tau2``, each ``delta`` mapped logistically onto ``[delta_min, delta_max]``) by the BFGS
 method of R's ``optim`` (reimplemented here with its finite-difference gradient, step rules and
-stopping rule, so the optimiser stops where R's stops); ``A_i`` of the continuous models is the
+stopping rule, so the optimiser stops where R's stops; a run that stops at optim's 100
+iterations is continued to 1000, see ``_bfgs_continued``); ``A_i`` of the continuous models is the
 QUADPACK integral R's ``integrate`` computes (``scipy.integrate.quad`` runs the same routine with
 the same tolerances); standard errors come from the Richardson-extrapolated numerical Hessian of
 ``numDeriv::hessian`` (``r = 6``) at the untransformed estimates.
@@ -57,6 +58,10 @@ _EPS = np.finfo(float).eps
 _OPTIM_MAXIT = 100
 _OPTIM_RELTOL = math.sqrt(_EPS)
 _OPTIM_NDEPS = 1e-3
+# Where that run stops at maxit, selmodel continues it to this many iterations (see
+# _bfgs_continued): on a flat ridge R's own run can converge in time where ours, whose path
+# differs from R's by rounding, does not.
+_FALLBACK_MAXIT = 1000
 # R's integrate defaults as metafor passes them: rel.tol = abs.tol = eps^0.25, 100 subdivisions
 _INT_TOL = _EPS ** 0.25
 _INT_LIMIT = 100
@@ -464,6 +469,49 @@ def _r_bfgs(fn, par, *, maxit=_OPTIM_MAXIT, reltol=_OPTIM_RELTOL, ndeps=_OPTIM_N
     return b, fmin, iteration < maxit, funcount, gradcount
 
 
+def _bfgs_continued(fn, start):
+    """R's BFGS from ``start`` as metafor runs it, continued where it stops at optim's maxit.
+
+    Parameters
+    ----------
+    fn : callable
+        The objective (minus the log-likelihood on the optimisation scale).
+    start : ndarray
+        metafor's starting values.
+
+    Returns
+    -------
+    par : ndarray
+        Where the optimiser stopped.
+    converged : bool
+        Whether it met R's stopping rule within ``_FALLBACK_MAXIT`` iterations.
+    fn_count : int
+        Evaluations of ``fn`` by the run returned.
+    iterations : int
+        Its iterations (gradient evaluations); up to ``_OPTIM_MAXIT - 1`` for a run R's default
+        limit accepts.
+
+    Notes
+    -----
+    A fit that converges within R's 100 iterations is returned as R's ``optim`` returns it, so
+    that ordinary fits keep metafor's numbers. Where the run stops at the limit, R's own run
+    need not: on a flat ridge (tau² near 0 with the beta model; the quadrature's error of up to
+    ``eps^0.25`` makes the likelihood rough there) rounding differences of 1e-14 between our
+    likelihood and R's grow into another path, and one path converges in 90 iterations while the
+    other is still creeping along the ridge at 100. The run is then repeated with
+    ``maxit = _FALLBACK_MAXIT``: its first 100 iterations are those of the failed run (the method
+    is deterministic), so it continues from where that run stopped with the BFGS state kept,
+    and, as every accepted step lowers ``fn``, ends at a likelihood at least as high. This is
+    R's ``optim(method = "BFGS", control = list(maxit = 1000))``, which a metafor user gets with
+    ``control = list(optcontrol = list(maxit = 1000))``.
+    """
+    par, _, converged, fn_count, iterations = _r_bfgs(fn, start)
+    if converged:
+        return par, True, fn_count, iterations
+    par, _, converged, fn_count, iterations = _r_bfgs(fn, start, maxit=_FALLBACK_MAXIT)
+    return par, converged, fn_count, iterations
+
+
 def _richardson_hessian(fn, x, *, r=6, d=0.1, eps=1e-4, zero_tol=math.sqrt(_EPS / 7e-7)):
     """Hessian of a scalar function by numDeriv's Richardson extrapolation (``hessian`` with
     ``method.args = list(r = 6)`` as metafor calls it; v = 2)."""
@@ -765,12 +813,20 @@ def selmodel(
         inverse-variance method, too few studies, or (with steps) an interval without observed
         p-values, as metafor.
     ConvergenceError
-        The optimiser does not converge in 100 iterations, or an integral cannot be computed.
+        The optimiser does not converge in 100 iterations (R's default) nor when continued to
+        1000, or an integral cannot be computed.
 
     Notes
     -----
     Standard errors come from a numerical Hessian, as metafor's: they agree with metafor's to
     about 1e-6 relative where the likelihood is smooth, less closely near a bound of ``delta``.
+
+    Where R's BFGS, as repeated here, stops at optim's 100 iterations, the run is continued to
+    1000 (as metafor with ``control = list(optcontrol = list(maxit = 1000))``) and the result
+    carries a note. This happens on flat ridges (the beta model with tau² near 0), where the
+    likelihood is rough at the scale of the quadrature's tolerance and our path and R's part
+    ways: such a fit agrees with metafor's only to about 2e-3 (see
+    ``tests/reference/selection_edge.R``).
 
     Examples
     --------
@@ -909,18 +965,26 @@ def selmodel(
         return model.negloglik(par, tau2_v)
 
     try:
-        par, _, converged, fn_count, _ = _r_bfgs(objective, start)
+        par, converged, fn_count, iterations = _bfgs_continued(objective, start)
     except _IntegrationError as e:
         raise ConvergenceError(f"selmodel ({type}): could not integrate over the density of "
                                f"study {e.study} during the optimisation") from None
     except _OptimError as e:
         raise ConvergenceError(f"selmodel ({type}): error during the optimisation ({e})") from None
     if not converged:
-        raise ConvergenceError(f"selmodel ({type}): the BFGS optimiser did not converge in "
-                               f"{_OPTIM_MAXIT} iterations (metafor stops here too)")
+        # whether metafor converges here is not known: its path differs from ours by rounding
+        raise ConvergenceError(
+            f"selmodel ({type}): the BFGS optimiser did not converge in {_OPTIM_MAXIT} "
+            f"iterations (R's optim default, as metafor runs it) nor when continued to "
+            f"{_FALLBACK_MAXIT}; the likelihood may be flat or unbounded in some direction "
+            "(fixing delta= or another selection type may help)")
     beta, tau2, dlt = model.unpack(par, tau2_val, True, True)
     ll = model.loglik(beta, tau2, dlt)
     notes = []
+    if iterations >= _OPTIM_MAXIT:
+        notes.append(f"the BFGS optimiser needed {iterations} iterations, more than the "
+                     f"{_OPTIM_MAXIT} that metafor's default (R's optim) allows; metafor allows "
+                     f"as many with control = list(optcontrol = list(maxit = {_FALLBACK_MAXIT}))")
     if np.any(dlt <= delta_min + _EPS ** 0.25) or np.any(dlt >= delta_max - 100 * _EPS ** 0.25):
         notes.append("one or more delta estimates are (almost) at their lower or upper bound; "
                      "treat the results with caution")
