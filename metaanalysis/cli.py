@@ -86,7 +86,10 @@ def cmd_validate(args) -> int:
     else:
         table, problems = validate_studies(args.path)
         if table is not None:
-            problems = problems + _companion_problems(args.path, table)
+            from .survival.curves import curve_problems
+
+            problems = (problems + _companion_problems(args.path, table)
+                        + curve_problems(Path(args.path).parent / "curves"))
         rows = None if table is None else len(table)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity != "error"]
@@ -219,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("validate", help="check a study table (and the protocol and trials.csv "
-                       "beside it), or one protocol file, and list every problem")
+    p = sub.add_parser("validate", help="check a study table (and the protocol, trials.csv, "
+                       "risk of bias and digitised curves beside it), or one protocol file, and "
+                       "list every problem")
     p.add_argument("path", help="the study table (CSV), a protocol (.toml) or a trials.csv")
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
     p.set_defaults(func=cmd_validate)

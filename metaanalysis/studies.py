@@ -1280,7 +1280,7 @@ def _fitting_denominator(value, numerator, denominator, tol):
 def _log_asymmetries(value, lo, hi, hv, hl, hh):
     """:func:`_log_asymmetry` of many rows at once (numpy logs)."""
     best = np.full(len(value), np.inf)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for dv in (-1.0, 0.0, 1.0):
             for dl in (-1.0, 0.0, 1.0):
                 for dh in (-1.0, 0.0, 1.0):

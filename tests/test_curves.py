@@ -99,6 +99,8 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path):
         (("", ""), "0.5,0.9\n", "single point"),
         (("", ""), "0,1\n-3,0.9\n4,0.8\n", "negative time"),
         (("", ""), "0,100\n2,90\n4,80\n", "in percent"),
+        (("scale,fraction", "scale,percent"), CLICKS, "fractions; set scale,fraction"),
+        (("", ""), "0,0.2\n1,0.3\n2,0.5\n4,0.8\n7,1\n", "survival rises with time"),
     ],
 )
 def test_bad_files(tmp_path, meta_edit, clicks, match):
@@ -143,3 +145,15 @@ def test_write_then_read_round_trip(tmp_path):
     assert back.total_events == curve.total_events and back.arm == "a"
     a, b = curve.reconstruct(warn=False).ipd, back.reconstruct(warn=False).ipd
     np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+
+
+@pytest.mark.parametrize("which", ["meta", "clicks"])
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path, which):
+    # a Latin-1 note, or a binary file, was a UnicodeDecodeError traceback
+    path = write(tmp_path)
+    f = tmp_path / f"demo.{which}.csv"
+    f.write_bytes(f.read_bytes() + ("notes,H\xfcrthle\n" if which == "meta" else "8,0.5\xff\n")
+                  .encode("latin-1"))
+    probs = problems_of(path)
+    assert len(probs) == 1 and probs[0].file == str(f)
+    assert probs[0].row == f.read_bytes().count(b"\n") and "is not UTF-8" in probs[0].message

@@ -514,3 +514,20 @@ def test_favours_labels_flank_the_null_line_and_can_be_renamed():
     assert [t.get_text() for t in fav] == ["\u2190 Better with BCG", "Better without \u2192"]
     x1 = ax.transData.transform((1.0, 0))[0]
     assert fav[0].get_window_extent(r).x1 <= x1 <= fav[1].get_window_extent(r).x0
+
+
+def test_default_limits_of_extreme_ratio_bounds_stay_drawable():
+    # a typo in the table (an HR bound of 1e300, or 4.9e-324) overflowed the padded log limits
+    # to inf or 0: the report died with an OverflowError or an unlocated xlim error
+    import math
+
+    import pandas as pd
+
+    from metaanalysis.plots.forest import _default_xlim
+
+    for lo, hi in ((0.5, 1e300), (4.9e-324, 2.0), (5e-324, 1.7e308)):
+        t = pd.DataFrame({"estimate": [0.8, 1.1], "ci_low": [lo, 0.9], "ci_high": [hi, 1.3]})
+        a, b = _default_xlim(t, "log", 1.0)
+        assert 0 < a < min(lo, 0.9) or a == math.exp(-700.0)
+        assert max(hi, 1.3) < b < math.inf or b == math.exp(700.0)
+        assert 0 < a < 0.8 and 1.3 < b < math.inf

@@ -317,3 +317,28 @@ def test_the_shipped_protocol_fits_the_shipped_table():
 
     table = ma.read_studies(ROOT / "data" / "studies.csv")
     assert check_against_table(ma.read_protocol(ROOT / "data" / "protocol.toml"), table) == []
+
+
+def test_a_broken_curve_file_stops_validate_and_report(tmp_path, small_table, capsys):
+    # the curves are inputs like the table: a risk table that increases was a "not run" line on
+    # a page written with exit 0, and validate did not read the curves at all
+    folder = tmp_path / "review"
+    shutil.copytree(small_table.parent, folder)
+    shutil.copytree(ROOT / "data" / "curves", folder / "curves")
+    meta = folder / "curves" / "veteran_os_test.meta.csv"
+    lines = meta.read_text(encoding="utf-8").splitlines()
+    at = next(i for i, l in enumerate(lines) if l.startswith("n_risk,"))
+    numbers = lines[at].split(",", 1)[1].split()
+    numbers[1] = str(int(numbers[0]) + 23)
+    lines[at] = "n_risk," + " ".join(numbers)
+    meta.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "curves" / "orphan.clicks.csv").write_text("0,1\n1,0.5\n", encoding="utf-8")
+    assert main(["validate", str(folder / "studies.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{meta}:{at + 1}:n_risk: the number at risk increases" in err
+    assert "orphan.clicks.csv: warning: no orphan.meta.csv beside it" in err
+    assert main(["report", "--quiet", "--studies", str(folder / "studies.csv"), "--out",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{meta}:{at + 1}:n_risk" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -766,7 +766,9 @@ def _default_xlim(table, scale, ref):
     if scale == "log":
         a, b = math.log(lo), math.log(hi)
         pad = 0.04 * (b - a) if b > a else 0.5
-        return math.exp(a - pad), math.exp(b + pad)
+        # a bound near the ends of double precision (a typo such as 1e300) must not overflow
+        # the limits to inf or 0, which a log axis cannot show
+        return math.exp(max(a - pad, -700.0)), math.exp(min(b + pad, 700.0))
     if scale == "percent":
         pad = 0.04 * (hi - lo) if hi > lo else 5.0
         return max(0.0, lo - pad), min(100.0, hi + pad)

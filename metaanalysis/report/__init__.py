@@ -261,6 +261,14 @@ def _build_report(studies, out, protocol, trials, method, test, level, compare, 
     protected = (studies, protocol_path, trials_path, folder / "risk_of_bias.csv",
                  folder / "curves")
     prepare_folder(out, protected=protected, force=force, create=False)  # fail before any work
+    from ..errors import StudyTableError
+    from ..survival.curves import curve_problems
+
+    # the curves are inputs like the table: a file that cannot be read stops the report with its
+    # file and line, rather than becoming a "not run" line on a page that looks finished
+    curve_errors = [p for p in curve_problems(folder / "curves") if p.severity == "error"]
+    if curve_errors:
+        raise StudyTableError(curve_errors)
     trials_table = read_trials(trials_path, studies=table)
     proto = read_protocol(protocol_path, studies=table.studies)
     overrides = {k: v for k, v in (("method", method), ("test", test),

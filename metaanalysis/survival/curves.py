@@ -13,6 +13,7 @@ line (as an editor counts it) and the key or column.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from .._base import ResultMixin, readonly
 from ..errors import InputError, Problem, StudyTableError
 
-__all__ = ["DigitisedCurve", "read_curve", "write_curve", "TIME_UNITS"]
+__all__ = ["DigitisedCurve", "read_curve", "write_curve", "curve_problems", "TIME_UNITS"]
 
 TIME_UNITS = ("days", "weeks", "months", "years")
 SCALES = ("fraction", "percent")
@@ -201,13 +202,25 @@ def _numbers(text: str) -> list[float] | None:
     return None if any(v is None for v in vals) else vals
 
 
+def _utf8_text(path: Path, problems: list) -> str:
+    """The file's text; a file that is not UTF-8 (saved in Latin-1, or a spreadsheet's binary
+    format) stops the reading with the problems so far and the line of its first bad byte (what
+    follows from reading it anyway would only be noise)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise StudyTableError(problems + [Problem(
+            str(path), data[: exc.start].count(b"\n") + 1, None,
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8 CSV")]) from None
+
+
 def _read_meta(path: Path, problems: list, warns: list) -> tuple[dict, dict]:
     """key -> value and key -> line number."""
     f = str(path)
     meta: dict[str, str] = {}
     lines: dict[str, int] = {}
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.reader(fh))
+    rows = list(csv.reader(io.StringIO(_utf8_text(path, problems), newline="")))
     for lineno, row in enumerate(rows, start=1):
         if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
             continue
@@ -230,8 +243,7 @@ def _read_meta(path: Path, problems: list, warns: list) -> tuple[dict, dict]:
 def _read_clicks(path: Path, problems: list, warns: list):
     f = str(path)
     ts, ss, lns = [], [], []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        text = fh.read()
+    text = _utf8_text(path, problems)
     delim = ";" if text.count(";") > text.count(",") else ","
     for lineno, row in enumerate(csv.reader(text.splitlines(), delimiter=delim), start=1):
         cells = [c.strip() for c in row]
@@ -256,7 +268,45 @@ def _read_clicks(path: Path, problems: list, warns: list):
     return np.array(ts, dtype=float), np.array(ss, dtype=float), lns
 
 
-def read_curve(path) -> DigitisedCurve:
+def curve_problems(folder) -> list:
+    """Every problem of the digitised-curve files in ``folder`` (``data/curves``), as
+    ``metaanalysis validate`` lists them and ``metaanalysis report`` refuses to run on.
+
+    Each ``<name>.meta.csv`` is read with :func:`read_curve` (errors and warnings, each with its
+    file and line); a ``<name>.clicks.csv`` without its metadata file is a warning, as nothing
+    reads it. A missing folder has no problems.
+
+    Parameters
+    ----------
+    folder : path-like
+
+    Returns
+    -------
+    list of Problem
+
+    Examples
+    --------
+    >>> curve_problems("data/curves")                         # doctest: +SKIP
+    []
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    problems = []
+    for meta in sorted(folder.glob("*.meta.csv")):
+        try:
+            read_curve(meta, _warnings=problems)
+        except StudyTableError as exc:
+            problems += list(exc.problems) + list(exc.warnings)
+    for clicks in sorted(folder.glob("*.clicks.csv")):
+        name = clicks.name[: -len(".clicks.csv")]
+        if not (folder / f"{name}.meta.csv").exists():
+            problems.append(Problem(str(clicks), None, None, f"no {name}.meta.csv beside it: "
+                                    "nothing reads these clicks (see data/README.md)", "warning"))
+    return problems
+
+
+def read_curve(path, *, _warnings: list | None = None) -> DigitisedCurve:
     """Read and validate a digitised Kaplan-Meier curve (``<name>.clicks.csv`` + ``<name>.meta.csv``).
 
     Parameters
@@ -382,6 +432,21 @@ def read_curve(path) -> DigitisedCurve:
                 problems.append(
                     Problem(cf, ln, "survival", f"survival {y:g} outside [0, {hi:g}]{hint}")
                 )
+        if scale == "percent" and float(s.max()) <= 1.5:
+            # a survival curve starts at 100 %: clicks that never pass 1.5 are fractions
+            problems.append(Problem(
+                mf, mlines.get("scale"), "scale",
+                f"scale is percent but the clicks' survival runs from {float(s.min()):g} to "
+                f"{float(s.max()):g}: fractions; set scale,fraction"))
+        by_time = np.argsort(t, kind="stable")
+        head, tail = s[by_time[:3]].mean() / hi, s[by_time[-3:]].mean() / hi
+        if tail - head > 0.05:
+            # far beyond digitising jitter (about 0.005): not a survival curve
+            problems.append(Problem(
+                cf, lns[int(by_time[-1])], "survival",
+                f"survival rises with time (about {head:.2f} at the start, {tail:.2f} at the "
+                "end): a Kaplan-Meier curve only falls; is it a cumulative incidence curve "
+                "(1 - survival), or are the columns swapped?"))
         tmax = float(t.max()) if t.max() > 0 else 1.0
         for x, ln in zip(t, lns):
             if x < -0.01 * tmax:
@@ -407,6 +472,8 @@ def read_curve(path) -> DigitisedCurve:
                 )
     if problems:
         raise StudyTableError(problems, warns)
+    if _warnings is not None:  # curve_problems lists a valid curve's warnings too
+        _warnings.extend(warns)
     extra = {k: v for k, v in meta.items() if k not in REQUIRED_KEYS and k not in OPTIONAL_KEYS}
     return DigitisedCurve(
         t=t,
