@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import metaanalysis as ma
-from metaanalysis.errors import InputError, StudyTableError
+from metaanalysis.errors import StudyTableError
 from metaanalysis.review import parse_protocol, run_review
 from metaanalysis.review.prisma import prisma_counts
 
@@ -38,10 +37,27 @@ def test_counts_that_do_not_add_up_are_reported(review):
     assert any("31 assessed" in x for x in c.problems)
 
 
+@pytest.mark.parametrize("old, new, key, anchor, fragment", [
+    ("screened = 33", 'screened = "many"', "search.screened", "screened =",
+     "'many' is not a count"),
+    ("screened = 33", "screened = -33", "search.screened", "screened =", "-33 is not a count"),
+    ("n = 3}", "n = 2.5}", "search.excluded_screening", "excluded_screening =", "entry 1"),
+    ("records = 29", "records = -1", "search.sources.records", "records = 29", "source 2"),
+    ('{report = "Hoftijzer 2009", ', '{name = "Hoftijzer 2009", ', "search.reports_of_included",
+     "reports_of_included =", "needs report"),
+])
+def test_bad_search_values_are_errors_at_their_line(old, new, key, anchor, fragment):
+    # validate passed these, and report's error named neither the file nor the line
+    assert old in TEXT and anchor in TEXT
+    with pytest.raises(StudyTableError) as err:
+        parse_protocol(TEXT.replace(old, new, 1), "p.toml")
+    (problem,) = err.value.problems
+    assert (problem.file, problem.column) == ("p.toml", key) and fragment in problem.message
+    # the line of the key (of a list: where it starts)
+    assert problem.row == TEXT[: TEXT.index(anchor)].count("\n") + 1
+
+
 def test_bad_search_values_are_errors(review):
-    with pytest.raises(InputError, match="screened"):
-        prisma_counts(parse_protocol(TEXT.replace("screened = 33", 'screened = "many"'), "p"),
-                      review)
     with pytest.raises(StudyTableError, match="unknown key 'hits'"):
         parse_protocol(TEXT.replace("duplicates = 1", "duplicates = 1\nhits = 3"), "p")
 
@@ -113,6 +129,4 @@ def test_a_further_report_of_an_included_study_is_not_an_exclusion(review):
     unknown = TEXT.replace('study_id = "schneider2012"}', 'study_id = "leiden2009"}')
     assert prisma_counts(parse_protocol(unknown, "p.toml"), review).problems[0] == (
         "reports_of_included names studies the table does not have: leiden2009")
-    with pytest.raises(InputError, match="needs report"):
-        prisma_counts(parse_protocol(TEXT.replace('{report = "Hoftijzer 2009", ',
-                                                  '{name = "Hoftijzer 2009", '), "p"), review)
+

@@ -422,6 +422,7 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
         if key not in SEARCH_KEYS:
             c.err(("search",), None, key, f"unknown key {key!r}; [search] takes "
                   + ", ".join(SEARCH_KEYS))
+    _check_search(c, search)
     grade = _grade_rules(c, raw.get("grade", {}))
     blocks = raw.get("analysis", [])
     if not isinstance(blocks, list) or not blocks:
@@ -441,6 +442,49 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
     if c.problems:
         raise StudyTableError(c.problems)
     return Protocol(name, dict(review), tuple(analyses), dict(search), grade)
+
+
+def _check_search(c, search) -> None:
+    """The types of the [search] counts (that they add up is the PRISMA flow's check, shown on
+    the page): each error at its line, as validate and report print them."""
+    def count(value):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    where = ("search",)
+    for key in ("duplicates", "screened", "assessed"):
+        if key in search and not count(search[key]):
+            c.err(where, None, key, f"{search[key]!r} is not a count (a whole number >= 0)")
+    for key in ("excluded_screening", "excluded_full_text"):
+        items = search.get(key, [])
+        if not isinstance(items, list):
+            c.err(where, None, key, "give a list of {reason = \"...\", n = ...}")
+            continue
+        for j, item in enumerate(items):
+            if not (isinstance(item, dict) and isinstance(item.get("reason"), str)
+                    and count(item.get("n")) and set(item) == {"reason", "n"}):
+                c.err(where, None, key, f"entry {j + 1} ({item!r}) needs a reason (text) and n "
+                      "(a whole number >= 0), nothing else")
+    items = search.get("reports_of_included", [])
+    if not isinstance(items, list):
+        c.err(where, None, "reports_of_included", "give a list of {report = \"...\", "
+              "study_id = \"...\"}")
+        items = []
+    for j, item in enumerate(items):
+        if not (isinstance(item, dict) and set(item) == {"report", "study_id"}
+                and all(isinstance(v, str) for v in item.values())):
+            c.err(where, None, "reports_of_included", f"entry {j + 1} ({item!r}) needs report "
+                  "(the record, as text) and study_id (the included study it reports), nothing "
+                  "else")
+    sources = search.get("sources", [])
+    if search and (not isinstance(sources, list) or not sources):
+        c.err(where, None, "sources", "declare the sources as [[search.sources]] with a name "
+              "and records")
+        sources = []
+    for j, src in enumerate(sources if isinstance(sources, list) else []):
+        if not (isinstance(src, dict) and isinstance(src.get("name"), str)
+                and count(src.get("records"))):
+            c.err(("search.sources",), j, "records", f"source {j + 1} ({src!r}) needs a name "
+                  "(text) and records (a whole number >= 0)")
 
 
 def _grade_rules(c, grade) -> dict:
