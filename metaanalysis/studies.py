@@ -841,6 +841,14 @@ def _row_checks(table, numbers, name):
         empty = where(cells[c] == "")
         add(empty, c, ["is empty; every row needs a " + c] * len(empty), _R_EMPTY + k)
 
+    # a contrast compares a therapy with its comparator: without either the row would be pooled
+    # under an unnamed therapy (an analysis "all", a network node without a name)
+    contrast = _isin(cells["measure"], RATIO_MEASURES, cache)
+    for k, c in enumerate(("therapy", "comparator"), start=5):
+        empty = where(contrast & (cells[c] == ""))
+        add(empty, c, [f"is empty; a {cells['measure'][i]} row compares a therapy with its "
+                       "comparator and names both" for i in empty], _R_EMPTY + k)
+
     outcome = cells["outcome"]
     codes, uniques = _factorize(outcome, cache)
     verdicts = [None] + [_outcome_problem(u) for u in uniques]
@@ -1098,6 +1106,26 @@ def _consistency_checks(frame, table, name, pd):
                 if fit is not None else "")
         warn(lines[i], "value", f"{v:g} disagrees with {k:g}/{d:g} = {k / d:.4f} "
              f"({'denominator' if has_den[i] else 'n'}){hint}", _C_PROPORTION)
+
+    # A denominator above the arm's size: a safety population can exceed the randomised by a
+    # few patients (as printed by Leboulleux 2012), a typo by far more.
+    with np.errstate(invalid="ignore"):
+        over = np.flatnonzero(has_den & (den_col > size))
+    for i in over:
+        warn(lines[i], "denominator", f"{den_col[i]:g} is more than the arm's n ({size[i]:g}): "
+             "the proportion's population is larger than the arm; check both (n of another data "
+             "cut? patients crossed over into this arm?)", _C_PROPORTION, sub=1)
+
+    # A ratio with one bound of its interval: its standard error comes from that bound alone.
+    with np.errstate(invalid="ignore"):
+        one = np.flatnonzero(_isin(measure, RATIO_MEASURES, cache) & (np.isnan(lo) != np.isnan(hi))
+                             & ~np.isnan(value))
+    for i in one:
+        missing = "ci_high" if np.isnan(hi[i]) else "ci_low"
+        warn(lines[i], missing, f"is empty while {'ci_low' if missing == 'ci_high' else 'ci_high'}"
+             " is given: the ratio's standard error comes from the one bound alone (taken as "
+             "symmetric on the log scale); if the source prints no such bound (not estimable), "
+             "say so in notes", _C_ASYMMETRY, sub=1)
 
     # A median bound implausibly far from the median (a slipped decimal point?).
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -196,6 +196,11 @@ BAD_ROWS = [
           unit=""), "outcome", "no detail after 'AE:'"),
     (dict(outcome="ae:", measure="proportion", value="0.2", ci_low="", ci_high="", ci_level="",
           unit=""), "outcome", "no detail after 'AE:'"),
+    # a hazard ratio of no named therapy was pooled as therapy "all" (a nameless network node)
+    (dict(arm="drug vs placebo", measure="hr", value="0.59", ci_low="0.45", ci_high="0.76",
+          unit="", therapy=""), "therapy", "compares a therapy with its comparator"),
+    (dict(arm="drug vs placebo", measure="hr", value="0.59", ci_low="0.45", ci_high="0.76",
+          unit="", comparator=""), "comparator", "compares a therapy with its comparator"),
 ]
 
 
@@ -243,6 +248,24 @@ def test_percentage_disagreeing_with_counts_suggests_denominator(tmp_path):
     (w,) = warnings_of(write(tmp_path, to_csv(rows)))
     assert w.row == 2 and w.column == "value" and w.severity == "warning"
     assert "denominator of 26" in w.message
+
+
+def test_denominator_above_the_arm_is_warned_of(tmp_path):
+    # a safety population may exceed the randomised by a few (Leboulleux 2012: 73 of 72); a typo
+    # by far more, which only a disagreeing percentage used to hint at
+    rows = [row(outcome="ORR", measure="proportion", value="0.04", numerator="20",
+                denominator="500", n="207", unit="", ci_low="", ci_high="", ci_level="")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert (w.row, w.column) == (2, "denominator") and "more than the arm's n (207)" in w.message
+
+
+@pytest.mark.parametrize("lo, hi, missing", [("0.45", "", "ci_high"), ("", "0.76", "ci_low")])
+def test_a_ratio_with_one_bound_is_warned_of(tmp_path, lo, hi, missing):
+    # its SE then comes from one bound alone: said, not silent
+    rows = [row(arm="drug vs placebo", measure="hr", value="0.59", ci_low=lo, ci_high=hi,
+                unit="")]
+    (w,) = warnings_of(write(tmp_path, to_csv(rows)))
+    assert (w.row, w.column) == (2, missing) and "from the one bound alone" in w.message
 
 
 def test_percentage_agreeing_within_rounding_is_silent(tmp_path):
