@@ -12,7 +12,9 @@ effects ``u`` built from metafor-style terms:
 
 Marginal covariance ``M = V + sum_s sigma2_s S_s + O * G[g_i, g_j]`` (``S_s[i, j] = 1`` when rows
 i and j share a level of term s, ``O`` the same for the outer factor, ``*`` elementwise). As
-metafor, the (restricted) likelihood is maximised over log variances and atanh correlations; we
+metafor, the (restricted) likelihood is maximised over log variances and atanh correlations, except
+UN's correlation matrix, which is parameterised by the angles of its Cholesky factor's rows (every
+value a valid matrix, singular ones included, as metafor's Cholesky factor of G); we
 use analytic gradients (the usual ``-tr(P dM)/2 + y'P dM P y/2``), BFGS, then Newton steps on a
 finite-difference Hessian of that gradient until the gradient is at rounding level, so the
 estimates are the optimum itself (metafor's default nlminb tolerance stops about 1e-6 short of it
@@ -266,7 +268,7 @@ def _codes(keys) -> np.ndarray:
 class _Model:
     """The marginal covariance M(theta) and its derivatives for one set of random terms."""
 
-    def __init__(self, V, sigma_terms, gterm, struct, known=None):
+    def __init__(self, V, sigma_terms, gterm, struct, known=None, spherical=True):
         self.V = V
         self.k = V.shape[0]
         known = known or {}
@@ -288,6 +290,9 @@ class _Model:
                 self.nr = len(self.pairs)
             else:
                 self.pairs, self.nr = [], 0
+            # UN's correlations through angles (see _sphere_chol) unless some are held fixed, where a
+            # fixed entry needs a coordinate of its own: then one atanh per pair, as the other structs
+            self.spherical = bool(spherical) and struct == "UN" and m > 1
             # indicator of each inner level per row, and of each unordered pair of rows' levels
             self.onehot = (g[:, None] == np.arange(m)[None, :]).astype(float)
             lo, hi = np.minimum(g[:, None], g[None, :]), np.maximum(g[:, None], g[None, :])
@@ -295,12 +300,17 @@ class _Model:
             self.offdiag = (g[:, None] != g[None, :]).astype(float) * self.O
         else:
             self.nt = self.nr = 0
+            self.spherical = False
         self.npar = self.ns + self.nt + self.nr
 
     def split(self, theta):
         s2 = np.exp(theta[: self.ns])
         t2 = np.exp(theta[self.ns : self.ns + self.nt])
-        rho = np.tanh(theta[self.ns + self.nt :])
+        if self.spherical:
+            R = _sphere_chol(theta[self.ns + self.nt :], self.m)[2]
+            rho = np.array([R[a, b] for a, b in self.pairs])
+        else:
+            rho = np.tanh(theta[self.ns + self.nt :])
         return s2, t2, rho
 
     def G(self, t2, rho):
@@ -337,10 +347,82 @@ class _Model:
             ss = np.outer(sd, sd)
             if self.struct in ("CS", "HCS") and self.nr:
                 dM.append(ss * self.offdiag * (1 - rho[0] ** 2))
+            elif self.spherical:
+                dR = _sphere_chol(theta[self.ns + self.nt :], self.m)[1]
+                for D in dR:
+                    dM.append(ss * self.O * D[np.ix_(self.g, self.g)])
             elif self.struct == "UN":
                 for r, mask in zip(rho, self.pair_mask):
                     dM.append(ss * mask * (1 - r * r))
         return M, dM
+
+
+def _sphere_chol(phi, m):
+    """A correlation matrix from angles: the spherical parameterisation of its Cholesky factor.
+
+    Row i of the lower-triangular factor ``L`` is a unit vector given by i angles,
+    ``L[i, j] = cos(phi_j) * prod_{l<j} sin(phi_l)`` for j < i and ``L[i, i] = prod_{l<i} sin(phi_l)``
+    (the angles of row 1, then of row 2, ...). Every real ``phi`` gives a positive semi-definite
+    ``R = L L'`` with unit diagonal, and every correlation matrix, singular ones included, has
+    finite angles: the likelihood is smooth over all of R^n, so the optimiser never leaves the
+    parameter space, and an optimum on the edge (``det R = 0``) is an ordinary stationary point.
+    ``cos(phi_j)`` is the partial correlation of level i with level j given the levels before j.
+
+    Parameters
+    ----------
+    phi : numpy.ndarray
+        The ``m (m - 1) / 2`` angles.
+    m : int
+        Dimension.
+
+    Returns
+    -------
+    L : numpy.ndarray
+        The m x m factor.
+    dR : list of numpy.ndarray
+        ``dR/dphi_q`` for every angle (zero diagonal).
+    R : numpy.ndarray
+        The correlation matrix ``L L'`` (exactly symmetric with unit diagonal).
+    """
+    L = np.zeros((m, m))
+    L[0, 0] = 1.0
+    dL = np.zeros((len(phi), m, m))
+    q0 = 0
+    for i in range(1, m):
+        a = phi[q0 : q0 + i]
+        c, s = np.cos(a), np.sin(a)
+        for j in range(i + 1):
+            head = c[j] if j < i else 1.0
+            L[i, j] = head * float(np.prod(s[:j]))
+            for q in range(min(j + 1, i)):  # angles of row i that enter L[i, j]
+                if q < j:  # through sin(phi_q): its derivative is cos(phi_q)
+                    fac = s[:j].copy()
+                    fac[q] = c[q]
+                    dL[q0 + q, i, j] = head * float(np.prod(fac))
+                else:  # q == j < i: through cos(phi_j)
+                    dL[q0 + q, i, j] = -s[j] * float(np.prod(s[:j]))
+        q0 += i
+    R = L @ L.T
+    R = (R + R.T) / 2
+    np.fill_diagonal(R, 1.0)
+    dR = []
+    for D in dL:
+        E = D @ L.T
+        E = E + E.T
+        np.fill_diagonal(E, 0.0)  # rows stay unit vectors
+        dR.append(E)
+    return L, dR, R
+
+
+def _sphere_angles(R):
+    """The angles of :func:`_sphere_chol` for a positive definite correlation matrix ``R``."""
+    L = np.linalg.cholesky(R)
+    out = []
+    for i in range(1, R.shape[0]):
+        for j in range(i):
+            # L[i, j] = P cos(phi_j) and |L[i, j+1:i+1]| = P sin(phi_j), P >= 0 the product so far
+            out.append(math.atan2(float(np.linalg.norm(L[i, j + 1 : i + 1])), float(L[i, j])))
+    return np.array(out)
 
 
 class _Fit:
@@ -356,7 +438,7 @@ def _evaluate(model, theta, y, X, reml, logdet_xx, want_grad=True):
         L = np.linalg.cholesky(M)
     except np.linalg.LinAlgError:
         return None
-    if model.has_g and model.struct == "UN" and model.m > 2:
+    if model.has_g and model.struct == "UN" and model.m > 2 and not model.spherical:
         _, _, rho = model.split(theta)
         try:
             np.linalg.cholesky(model.G(np.ones(model.nt), rho)[2])
@@ -407,7 +489,10 @@ def _optimise(model, theta0, free, y, X, reml, logdet_xx, control):
         return theta
 
     def f(sub):
-        res = _evaluate(model, full(sub), y, X, reml, logdet_xx)
+        # BFGS's line search can probe far out (a log variance of 300): exp overflows and the
+        # point is rejected below, which is all that is needed, so numpy's warnings are noise
+        with np.errstate(over="ignore", invalid="ignore"):
+            res = _evaluate(model, full(sub), y, X, reml, logdet_xx)
         if res is None or not np.isfinite(res.ll):
             return 1e300, np.zeros_like(sub)
         return -res.ll, -res.grad[free]
@@ -458,14 +543,76 @@ def _optimise(model, theta0, free, y, X, reml, logdet_xx, control):
     return theta, res, converged, iterations
 
 
+# a correlation within this of +/-1 counts as saturated: tanh's derivative 1 - rho² is then under
+# 2e-4, so BFGS barely moves it and can stop at an edge where the other edge is better
+_RHO_SATURATED = 1e-4
+# other starts tried after a failed or saturated first fit (the first: every correlation 0.5):
+# (starting correlation, factor on the starting variances). Small variances matter: from the
+# first start's variances a barely identified level's tau² can reach 0 before its correlation has
+# left the worse edge, after which nothing moves it
+_RESTARTS = ((0.0, 1.0), (-0.5, 1.0), (0.9, 1.0), (0.0, 0.02), (0.5, 0.02), (0.9, 0.02))
+
+
+def _fit(model, theta0, free, y, X, reml, logdet_xx, control):
+    """:func:`_optimise` from ``theta0``, and from other starts where that fails.
+
+    A first fit that did not converge, or that left a free correlation of an atanh-parameterised
+    structure at +/-1 (a flat spot of tanh: with the variances of some levels near 0 the
+    correlation is barely identified and BFGS can settle at the worse edge), is repeated from the
+    starting correlations and variances of ``_RESTARTS``; the best converged fit is kept. A
+    replacement has to beat a converged first fit by more than 1e-8 (relative) in log-likelihood,
+    so fits without either symptom, and fits whose restarts only find the same optimum, are
+    exactly the first fit.
+
+    Returns
+    -------
+    tuple
+        ``(theta, fit, converged, iterations)`` as :func:`_optimise`.
+    """
+    first = _optimise(model, theta0, free, y, X, reml, logdet_xx, control)
+    c0 = model.ns + model.nt
+    free_rho = free[c0:]
+    if not free_rho.any():
+        return first
+    theta, _, converged, _ = first
+    saturated = not model.spherical and bool(
+        np.any(np.abs(np.tanh(theta[c0:][free_rho])) > 1 - _RHO_SATURATED))
+    if converged and not saturated:
+        return first
+    best = first
+    for r0, scale in _RESTARTS:
+        start = theta0.copy()
+        start[:c0][free[:c0]] += math.log(scale)  # the free variances only: fixed ones stay as given
+        if model.spherical:
+            # an equicorrelation matrix is positive definite only above -1/(m - 1)
+            r0 = max(r0, -0.9 / (model.m - 1))
+            angles = _sphere_angles(np.full((model.m, model.m), r0) + (1 - r0) * np.eye(model.m))
+            start[c0:] = np.where(free_rho, angles, theta0[c0:])
+        else:
+            start[c0:][free_rho] = math.atanh(r0)
+        try:
+            cand = _optimise(model, start, free, y, X, reml, logdet_xx, control)
+        except ConvergenceError:
+            continue
+        if not cand[2]:
+            continue
+        ll, ll_best = cand[1].ll, best[1].ll
+        if not best[2] or ll > ll_best + 1e-8 * max(1.0, abs(ll_best)):
+            best = cand
+    return best
+
+
 def _start(model, y, X, V):
     """Starting values: the residual variance of an OLS fit spread over the components, rho 0.5."""
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     total = max(float(np.var(y - X @ beta, ddof=0)) - float(np.mean(np.diag(V))), 0.01 * float(np.mean(np.diag(V))))
     nvar = max(model.ns + (1 if model.has_g else 0), 1)
     each = total / nvar
-    return np.concatenate([np.full(model.ns, math.log(each)), np.full(model.nt, math.log(each)),
-                           np.full(model.nr, math.atanh(0.5))])
+    if model.spherical:  # all correlations 0.5, as the atanh start of the other structures
+        rho0 = _sphere_angles(np.full((model.m, model.m), 0.5) + 0.5 * np.eye(model.m))
+    else:
+        rho0 = np.full(model.nr, math.atanh(0.5))
+    return np.concatenate([np.full(model.ns, math.log(each)), np.full(model.nt, math.log(each)), rho0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,6 +853,16 @@ def _data_column(data, value, name, k=None):
     return value
 
 
+def _any_given(value) -> bool:
+    """Whether a ``sigma2=``/``tau2=``/``rho=`` argument fixes any component (a non-NaN entry)."""
+    if value is None:
+        return False
+    try:
+        return bool(np.any(~np.isnan(np.atleast_1d(np.asarray(value, dtype=float)))))
+    except (TypeError, ValueError):
+        return True  # not numbers: the checks of the fixed values report it
+
+
 def _snapshot(value):
     """A copy of an argument that its owner could change in place (arrays, frames, dicts)."""
     import copy
@@ -832,7 +989,8 @@ def rma_mv(
         raise InputError("rma_mv needs random= (such as '~ 1 | study'); for a model without random effects "
                          "use meta_regression(..., method='EE')")
     sigma_terms, gterm = _parse_random(random, data, k)
-    model = _Model(Vm, sigma_terms, gterm, struct, _known_correlations(R, sigma_terms))
+    model = _Model(Vm, sigma_terms, gterm, struct, _known_correlations(R, sigma_terms),
+                   spherical=not _any_given(rho))
     if k <= p:
         raise InputError(f"{p} coefficients cannot be estimated from k = {k} effects")
     reml = method == "REML"
@@ -861,7 +1019,7 @@ def rma_mv(
         free[start:start + n][fixed] = False
         fixed_names += [f"{name}.{j + 1}" for j in np.flatnonzero(fixed)]
         given_values[name] = (fixed, vals)
-    theta, fit, converged, iterations = _optimise(model, theta0, free, y, X, reml, logdet_xx, control)
+    theta, fit, converged, iterations = _fit(model, theta0, free, y, X, reml, logdet_xx, control)
     if not converged:
         raise ConvergenceError(f"rma_mv: the optimiser did not converge (BFGS from {theta0.tolist()}, then Newton "
                                "steps); try other control= settings or a simpler random structure")
