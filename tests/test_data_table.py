@@ -529,7 +529,8 @@ def test_read_studies_accepts_the_shipped_table(table, study_table):
 def test_every_validator_warning_is_explained_in_the_row(table, study_table):
     keyword = {"asymmetric": "asymmetric", "5 times": "bound", "different years": "year", "disagrees with": "denominator",
                "differs from": "differ", "exceeds median OS": "exceed", "same quantity": "same",
-               "no publication year": "no publication year"}
+               "no publication year": "no publication year",
+               "more than the arm's n": "denominator", "from the one bound alone": "bound"}
     for p in study_table.warnings:
         message = str(p)
         notes = table.notes.iloc[p.row - 2].lower()
