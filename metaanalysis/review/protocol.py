@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from ..errors import Problem, StudyTableError
 
-__all__ = ["Protocol", "AnalysisProtocol", "read_protocol", "parse_protocol", "check_against_table", "EFFECTS", "ROLES",
-           "ELIGIBILITY_KEYS", "SENSITIVITY_KEYS"]
+__all__ = ["Protocol", "AnalysisProtocol", "read_protocol", "parse_protocol", "check_against_table",
+           "EFFECTS", "ROLES", "ELIGIBILITY_KEYS", "SENSITIVITY_KEYS"]
 
 try:  # Python >= 3.11
     import tomllib as _toml
@@ -299,7 +299,8 @@ def table_warnings(protocol: Protocol, table) -> list:
     present = {col: sorted({str(v) for v in frame[col].fillna("")} - {""})
                for col in ("outcome", "therapy", "comparator", "population")}
     arms = set(present["therapy"]) | set(present["comparator"])
-    lines = _key_lines(protocol_text(protocol)) if protocol_text(protocol) else {}
+    text = _protocol_text(protocol)
+    lines = _key_lines(text) if text is not None else {}
     problems = []
 
     def warn(i, key, message, sub=False):
@@ -333,12 +334,13 @@ def table_warnings(protocol: Protocol, table) -> list:
     return problems
 
 
-def protocol_text(protocol) -> str | None:
-    """The text of the protocol's file, or None when it cannot be read again."""
-    try:
-        from pathlib import Path
+def _protocol_text(protocol) -> str | None:
+    """The text of the protocol's file (for the lines of its keys), or None when it cannot be
+    read again (a protocol parsed from text)."""
+    from pathlib import Path
 
-        return Path(protocol.path).read_text(encoding="utf-8")
+    try:
+        return Path(protocol.path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, ValueError):
         return None
 
