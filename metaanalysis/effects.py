@@ -976,12 +976,13 @@ def difference_from_pvalue(estimate, pvalue, *, test: str = "z", df=None, log: b
     zero = np.flatnonzero(est == 0)
     if len(zero):
         raise InputError(f"estimate at index {int(zero[0])} is the null value; its p-value carries no SE")
+    # upper quantiles from the tail (isf): 1 - p/2 rounds to 1 below p ~ 1e-16, an infinite z
     if test == "z":
-        q = ndtri(1 - p / 2)
+        q = -ndtri(p / 2)
     elif test == "t":
         if df is None:
             raise InputError("test='t' needs df (the degrees of freedom of the reported test)")
-        q = tdist.ppf(1 - p / 2, np.asarray(df, dtype=float))
+        q = tdist.isf(p / 2, np.asarray(df, dtype=float))
     else:
         raise InputError(f"test={test!r}; use 'z' or 't'")
     se = np.abs(est) / q

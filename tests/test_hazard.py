@@ -204,3 +204,23 @@ def test_pooled_log_hr_through_pool_is_peto():
     fit = core.pool(res.log_hr, res.vi, method="EE")
     assert fit.estimate == pytest.approx(res.o_minus_e.sum() / res.v.sum(), rel=1e-12)
     assert fit.se == pytest.approx(1 / math.sqrt(res.v.sum()), rel=1e-12)
+
+
+@pytest.mark.parametrize("p", [1e-12, 1e-16, 1e-20, 1e-200])
+def test_tiny_p_values_keep_their_standard_error(p):
+    # z was ndtri(1 - p/2): 1 - p/2 rounds to 1 below p ~ 1e-16 (se 0, an infinite weight), and
+    # loses digits above it (1.6e-3 at 1e-15); the upper quantile comes from the tail now
+    import numpy as np
+
+    import metaanalysis as ma
+
+    z = norm.isf(p / 2)  # R: qnorm(p / 2, lower.tail = FALSE)
+    np.testing.assert_allclose(ma.hr_from_pvalue(0.5, p).se, abs(np.log(0.5)) / z, rtol=1e-12)
+    # Peto: log HR = -z / sqrt(events / 4) with 400 events, 1:1
+    np.testing.assert_allclose(ma.hr_from_pvalue_events(p, events=400).log_hr, -z / 10, rtol=1e-12)
+    d = ma.difference_from_pvalue(0.7, p)
+    np.testing.assert_allclose(np.sqrt(d.vi), 0.7 / z, rtol=1e-12)
+    from scipy.stats import t as tdist
+
+    d = ma.difference_from_pvalue(0.7, p, test="t", df=30)
+    np.testing.assert_allclose(np.sqrt(d.vi), 0.7 / tdist.isf(p / 2, 30), rtol=1e-12)

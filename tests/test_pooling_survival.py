@@ -399,3 +399,13 @@ def test_combescure_simulated_truth():
 def test_combescure_bad_input(rows, match):
     with pytest.raises(InputError, match=match):
         pool_survival_curves(*rows, n_draws=100)
+
+
+def test_a_number_at_risk_of_zero_without_correction_is_an_error():
+    # asin(sqrt(0/0)) was NaN and the row silently counted as "after the study's end"
+    import metaanalysis as ma
+    from metaanalysis.errors import InputError
+
+    with pytest.raises(InputError, match="number at risk of 0 needs the continuity correction"):
+        ma.pool_survival_curves([1, 1, 2, 2], [6, 12, 6, 12], [0.8, 0.5, 0.7, 0.4], [50, 0, 60, 42],
+                                correction=(0, 0), n_draws=200, seed=1)

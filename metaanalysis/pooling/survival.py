@@ -1256,11 +1256,14 @@ def pool_survival_curves(
             )
         prev = np.concatenate([[1.0], si[:-1]])
         cs = si / prev
-        ys[i, : len(ti)] = np.arcsin(np.sqrt((ni * cs + a) / (ni + b)))
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # n = 0 without correction: below
+            ys[i, : len(ti)] = np.arcsin(np.sqrt((ni * cs + a) / (ni + b)))
             vs[i, : len(ti)] = 1.0 / (4.0 * (ni + b))
         nr_sum[: len(ti)] += ni
-    if np.any(~np.isfinite(vs[np.isfinite(ys)])):
+    # a number at risk of 0 without the correction: 1/(4 n) is infinite and asin(sqrt(0/0)) NaN,
+    # which must not pass for "after the study's end" below
+    reported = ~np.isnan(vs) | np.isfinite(ys)
+    if np.any(~np.isfinite(vs[reported]) | ~np.isfinite(ys[reported])):
         raise InputError("a number at risk of 0 needs the continuity correction (correction=(0.25, 0.5))")
     observed = np.isfinite(ys)
     col_mean = np.nanmean(ys, axis=0)

@@ -327,7 +327,7 @@ def hr_from_pvalue(hr, pvalue, *, level=95) -> HazardRatioResult:
         )
     from scipy.special import ndtri
 
-    z = ndtri(1.0 - p / 2.0)
+    z = -ndtri(p / 2.0)  # not ndtri(1 - p/2): 1 - p/2 rounds to 1 (z = inf) below p ~ 1e-16
     se = np.abs(np.log(h)) / z
     return _build(
         np.log(h), se, level=level, method="pvalue", scalar=scalar,
@@ -407,7 +407,7 @@ def hr_from_pvalue_events(
 
     if arr["pvalue"] is not None:
         _check_p(arr["pvalue"])
-        z = ndtri(1.0 - arr["pvalue"] / 2.0)
+        z = -ndtri(arr["pvalue"] / 2.0)  # exact for tiny p, where 1 - p/2 rounds to 1
     else:
         _positive(arr["chisq"], "chisq")
         z = np.sqrt(arr["chisq"])
