@@ -213,11 +213,26 @@ def test_start_point_is_forced():
         (([0, 1, 2], [1, 0.9, -0.5], [0], [10]), r"\[0, 1\]"),
         (([0, 1, np.nan], [1, 0.9, 0.8], [0], [10]), "missing"),
         (([0, 1, 2], [1, 0.9, 0.8], None, None), "number of patients"),
+        # 2**63 wrapped to a negative count (an empty IPD), 1e12 ran out of memory
+        (([0, 1, 2], [1, 0.9, 0.8], [0], [2.0**63]), "at most 10,000,000"),
+        (([0, 1, 2], [1, 0.9, 0.8], [0], [1e12]), "at most 10,000,000"),
+        # a cumulative incidence curve: was read as 8 events without a word
+        (([0, 2, 4, 6, 8, 10], [0, 0.1, 0.2, 0.35, 0.45, 0.5], [0], [100]), "rises with time"),
+        (([0, 1, 2], [1, 0.9, 0.8], [0], [10], True), "whole number; got True"),
+        (([0, 1, 2], [1, 0.9, 0.8], [0], [10], "5"), "whole number; got '5'"),
     ],
 )
 def test_bad_input_is_a_clear_input_error(args, match):
     with pytest.raises(InputError, match=match):
         reconstruct_ipd(*args)
+
+
+def test_fractions_declared_as_percent_are_refused():
+    # all 200 patients died, with only warnings about the table
+    with pytest.raises(InputError, match="they are fractions; pass scale='fraction'"):
+        reconstruct_ipd([0, 1, 2, 3], [1, 0.9, 0.8, 0.75], [0], [200], scale="percent")
+    with pytest.raises(InputError, match="max_iter"):
+        reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], [0], [10], max_iter=True)
 
 
 def test_bad_total_events_and_options():
@@ -255,6 +270,7 @@ def test_f1_search_is_bounded_and_reports_non_convergence():
 
 def test_f1_many_random_curves_terminate_quickly():
     rng = np.random.default_rng(5)
+    refused = 0
     for _ in range(50):
         k = int(rng.integers(2, 60))
         t = rng.uniform(0, 30, k)
@@ -264,9 +280,16 @@ def test_f1_many_random_curves_terminate_quickly():
         nr[0] = max(nr[0], 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = reconstruct_ipd(t, s, rt, nr, max_iter=20, return_result=True)
+            try:
+                res = reconstruct_ipd(t, s, rt, nr, max_iter=20, return_result=True)
+            except InputError as exc:
+                # noise whose last clicks sit well above its first is no survival curve
+                assert "survival rises with time" in str(exc)
+                refused += 1
+                continue
         assert len(res.ipd) == nr[0]
         assert res.intervals.iterations.max() <= 20
+    assert refused < 25  # most of the noise still runs through the whole algorithm
 
 
 def test_censoring_update_landing_on_zero():
@@ -603,3 +626,20 @@ def test_end_censored_just_after_the_last_click():
         reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], None, 10, end_slack=0.5)
     with pytest.raises(InputError, match="end_slack"):
         reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], None, 10, end_slack="x")
+
+
+def test_the_tail_keeps_the_patients_its_last_drops_need():
+    # the follow-up model ends before the curve: the tail censored both patients left at time 5
+    # and a curve that falls to 0 stayed at 0.57, without a word
+    res = reconstruct_ipd([0, 2, 4, 9, 9.5], [1, 0.8, 0.6, 0.6, 0.0], [0, 5], [10, 2],
+                          return_result=True)
+    last = res.points.iloc[-1]
+    assert last.survival == 0 and last.km == 0 and res.ipd.time.max() == 9.5
+    assert any("fewer censorings" in r for r in res.repairs)
+    # a tail the model fits is left alone: no such repair on a curve that ends on a plateau
+    from metaanalysis.survival import simulate_digitisation
+
+    rng = np.random.default_rng(3)
+    t, c = rng.exponential(20, 300), rng.uniform(0, 30, 300)
+    curve = simulate_digitisation(np.minimum(t, c), (t <= c).astype(int), seed=4)
+    assert not any("fewer censorings" in r for r in curve.reconstruct().repairs)

@@ -45,8 +45,9 @@ _spec.loader.exec_module(bench)
 SIM_P90_GOAL = 0.06  # simulated round trips, with and without total events
 REAL_P90_GOAL = 0.025  # real-shaped curves (not reached yet: see test_real_shaped_p90_goal)
 REAL_MAX_GOAL = 0.10  # real-shaped curves: no case worse
-# what the current algorithm reaches on the real-shaped set below (300 round trips: p90 0.027
-# without and 0.022 with total events (0.021 before stepped curves kept their own count);
+# what the current algorithm reaches on the real-shaped set below (300 round trips: p90 0.026
+# without (0.027 before the tail kept the patients its last drops need) and 0.022 with total
+# events (0.021 before stepped curves kept their own count);
 # 0.028 / 0.024 before the patients left at the end were
 # censored just after the last click (end_slack), 0.033 / 0.031 before the repair of
 # out-of-order clicks was changed, 0.19 before issue 15). Perfectly clicked curves (every corner, no jitter) give
@@ -114,10 +115,10 @@ def test_real_shaped_no_case_worse_than_goal(errors, use_d):
     assert _p90(e) <= REAL_P90_REACHED, f"p90 |d log HR| {_p90(e):.4f}"
 
 
-# Why 0.025 is not reached without total events (measured on the 300 round trips above): 37 of
+# Why 0.025 is not reached without total events (measured on the 300 round trips above): 36 of
 # 300 are above it and p90 <= 0.025 needs at most 30. The p90 of 300 round trips moves with the
-# seeds of the clicks (the benchmark prints a bootstrap interval, and takes --seed): 0.0272
-# (95% 0.0241-0.0313) without the total, 0.0217 (0.0199-0.0251) with it; the next 300 (seeds
+# seeds of the clicks (the benchmark prints a bootstrap interval, and takes --seed): 0.0264
+# (95% 0.0240-0.0309) without the total, 0.0217 (0.0199-0.0251) with it; the next 300 (seeds
 # 500+): 0.0306 and 0.0249. Rossi gives 9 of them (13 before
 # end_slack); without jitter its p90 is 0.004: its curves end on a drop at the administrative
 # cut-off and the end click's time jitter (0.26 weeks) let one arm's last events fall after the
@@ -190,8 +191,13 @@ def test_real_shaped_no_case_worse_than_goal(errors, use_d):
 # 0.0272-0.0347 / 0.0217-0.0279; 0.0315-0.0386 / 0.0274-0.0320; a spread drop's steps put only
 # over the last half or three quarters of its gap, or at the quantiles of x**0.7 or x**1.5 of it:
 # 0.028-0.034 / 0.022-0.023; 0.031-0.034 / 0.026-0.028. Even spreading stays the best of these.
+# Sixth (found by an audit, not aimed at the goal): where the follow-up model ends before the
+# curve, the tail censored every patient and a curve falling to 0 stayed up. Capping the tail's
+# censoring so the curve reaches its last click within 0.04 (0.005-0.04 tried): real-shaped
+# 0.0272 -> 0.0264 without the total (seeds 500: 0.0306 -> 0.0306), with it unchanged (0.0217,
+# 0.0249); simulated without the total 0.0396 -> 0.0294. 36 of 300 still above 0.025.
 @pytest.mark.xfail(strict=True, reason="issue 15's p90 goal of 0.025 on real-shaped curves is "
-                   "not reached without total events (0.0272 over 300 round trips, 0.0217 with "
+                   "not reached without total events (0.0264 over 300 round trips, 0.0217 with "
                    "them; see REAL_P90_REACHED and the comment above)")
 def test_real_shaped_p90_goal(errors):
     assert max(_p90(errors["real", False]), _p90(errors["real", True])) <= REAL_P90_GOAL

@@ -596,3 +596,17 @@ def test_a_fit_on_a_flat_likelihood_is_not_called_converged():
     assert np.sqrt(f.vcov[2, 2]) > 100 * (1 + abs(f.params[2]))
     assert not f.converged and res.fit("weibull").converged
     assert res.best("aic")["all"] == "weibull"
+
+
+def test_models_with_more_parameters_than_distinct_event_times_are_failures():
+    # 10 events all at t = 5: the Weibull's likelihood rises without bound (shape -> inf) and
+    # was reported as converged with a log-likelihood of +159; now a failed row, the exponential kept
+    import pandas as pd
+
+    ipd = pd.DataFrame({"time": [5.0] * 10 + [6, 7, 8, 9, 10], "event": [1] * 10 + [0] * 5})
+    res = ma.fit_survival_models(ipd, models=["exponential", "weibull", "gengamma"])
+    table = res.to_frame().set_index("model")
+    assert table.loc["exponential", "converged"] and np.isfinite(table.loc["exponential", "loglik"])
+    for m, p in (("weibull", 2), ("gengamma", 3)):
+        assert not table.loc[m, "converged"] and np.isnan(table.loc[m, "loglik"])
+        assert f"cannot identify its {p} parameters" in res.failures[("all", m)]

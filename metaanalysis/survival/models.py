@@ -740,6 +740,15 @@ def _fit_one(arm, model, t, e) -> _ModelFit:
     slow) only where Newton alone neither converges nor runs off (see ``_RAN_OFF``)."""
     import warnings
 
+    # a model with p parameters needs p distinct event times: with fewer its likelihood rises
+    # without bound (10 events all at one time: a Weibull of ever larger shape, a log-likelihood
+    # of +159 reported as converged), so there is no estimate to report
+    rp = _RP.match(model)
+    p = int(rp.group(1)) + 2 if rp else {"exponential": 1, "gengamma": 3}.get(model, 2)
+    distinct = len(np.unique(t[e > 0]))
+    if distinct < p:
+        raise ConvergenceError(f"{model}: {distinct} distinct event time(s) cannot identify its {p} "
+                               "parameters; its likelihood has no maximum")
     fitter, starts = _fitter_for(model, t, e)
     if not isinstance(starts, list):
         starts = [starts]

@@ -279,6 +279,10 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _he
 
     smax = float(np.max(s))
     if scale == "percent":
+        if smax <= 1.5:
+            # a survival curve starts at 100 %: values that never pass 1.5 are fractions
+            raise InputError(f"scale='percent' but the survival values run only up to {smax:g}: "
+                             "they are fractions; pass scale='fraction'")
         s = s / 100.0
     elif scale == "auto":
         if smax > 1.5:
@@ -317,6 +321,12 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _he
     if np.any(order != np.arange(len(t))):
         repairs.append("points sorted by time")
     t, s = t[order], s[order]
+    head, tail = float(s[:3].mean()), float(s[-3:].mean())
+    if tail - head > 0.05:
+        # far beyond digitising jitter (about 0.005): no repair makes this a survival curve
+        raise InputError(f"survival rises with time (about {head:.2f} at the start, {tail:.2f} at "
+                         "the end): a Kaplan-Meier curve only falls; is it a cumulative incidence "
+                         "curve (1 - survival), or are t and s swapped?")
 
     # points at time 0 are the start of the curve, which is (0, 1)
     at0 = t <= 0
@@ -366,6 +376,14 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _he
 # the algorithm
 
 
+# the tail's censoring model may not leave the reconstructed curve more than this above the last
+# click (8 times the realistic digitising jitter of 0.005: only a gross miss, not the jitter)
+_TAIL_MISS = 0.04
+# the most patients one arm may have: ten times the largest trials, and still a DataFrame that
+# fits in memory
+_MAX_PATIENTS = 10_000_000
+
+
 def _check_table(risk_times, n_risk, total_events):
     """Validate the risk table; returns (times, counts as int, total_events or None)."""
     if risk_times is None:
@@ -409,6 +427,10 @@ def _check_table(risk_times, n_risk, total_events):
         raise InputError(f"numbers at risk must be whole numbers >= 0; n_risk[{i}] = {nr[i]:g}")
     if nr[0] < 1:
         raise InputError("the number at risk at time 0 must be at least 1")
+    if nr[0] > _MAX_PATIENTS:
+        # one row per patient: 1e12 rows do not fit in memory, and beyond 2**63 the count wraps
+        raise InputError(f"n_risk[0] = {nr[0]:g} patients: one row per patient is written, so at "
+                         f"most {_MAX_PATIENTS:,} (a number in another unit, or a typo?)")
     up = np.flatnonzero(np.diff(nr) > 0)
     if len(up):
         i = int(up[0]) + 1
@@ -418,6 +440,9 @@ def _check_table(risk_times, n_risk, total_events):
         )
     nr = nr.astype(np.int64)
     if total_events is not None:
+        if isinstance(total_events, (bool, np.bool_, str, bytes)):
+            # True is not 1 event, nor "50" a number of them: a caller's mix-up
+            raise InputError(f"total_events must be a whole number; got {total_events!r}")
         try:
             d = float(total_events)
         except (TypeError, ValueError):
@@ -758,8 +783,11 @@ def reconstruct_ipd(
     ``S_last`` the reconstructed survival at the previous event; ``nc`` is updated to
     ``n_risk[i] - n_risk[i+1] - sum(d)`` until the number at risk at the next table time matches
     (a monotone search, bounded by ``max_iter``). After the last risk time the censoring rate per
-    unit time of the tabled period is carried on (``tail``; none without a table), or, with
-    ``total_events``, the censoring is searched so that the events add up. Patients left at the end
+    unit time of the tabled period is carried on (``tail``; none without a table), but never so
+    many censorings that the reconstructed curve ends more than 0.04 above the last point (a
+    follow-up model that ends before the curve would censor the patients its last drops need;
+    a repair says so), or, with ``total_events``, the censoring is searched so that the events
+    add up. Patients left at the end
     are censored just after the last point (``end_slack``).
 
     Examples
@@ -783,7 +811,7 @@ def reconstruct_ipd(
     # a curve of vertical drops whose clicks show time jitter: see _vertical_share
     share_vertical = _vertical_share(T, S)
     stepped = share_vertical > _STEPPED and len(swapped) > 0
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise InputError(f"max_iter must be a positive integer; got {max_iter!r}")
     try:
         end_slack = float(end_slack)
@@ -988,6 +1016,23 @@ def reconstruct_ipd(
                 nc = 0
                 out = iv.run(nc, n_start, s_last)
                 iters = 1
+        if iv.S and nc > 0 and out[4] - iv.S[-1] > _TAIL_MISS:
+            # the model censors the patients the curve's last drops need (a follow-up that ends
+            # before the curve does: all censored, and a curve that falls to 0 stays up): the
+            # most censorings that still let the curve reach its last click
+            lo, hi = 0, nc
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                iters += 1
+                if iv.run(mid, n_start, s_last)[4] - iv.S[-1] > _TAIL_MISS:
+                    hi = mid
+                else:
+                    lo = mid
+            note(f"after time {iv.start:g} the censoring model would leave the curve at "
+                 f"{out[4]:.3f} where its last point is {iv.S[-1]:.3f}: {nc - lo} fewer "
+                 f"censorings ({lo}), so that the patients its last drops need are at risk")
+            nc = lo
+            out = iv.run(nc, n_start, s_last)
         if D is not None:
             # the censoring closest to the model's that makes the events add up to the total
             need = D - events_before
