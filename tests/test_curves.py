@@ -80,7 +80,7 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path):
     assert "demo.meta.csv:5:time_unit:" in text
     assert "repeats line 6" in text
     assert "increases" in text and ":n_risk:" in text
-    assert "demo.clicks.csv:3:survival: not a finite number" in text
+    assert "demo.clicks.csv:3:survival: 'abc' is not a number" in text
     assert "demo.clicks.csv:4:survival: survival 1.7 outside" in text
     assert "demo.clicks.csv:5: expected two columns" in text
     assert all(p.row is not None for p in probs)
@@ -157,3 +157,13 @@ def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path, which):
     probs = problems_of(path)
     assert len(probs) == 1 and probs[0].file == str(f)
     assert probs[0].row == f.read_bytes().count(b"\n") and "is not UTF-8" in probs[0].message
+
+
+@pytest.mark.parametrize("cell, why", [("1_2", "underscores"), ("\uff11\uff13", "non-ASCII digits"),
+                                       ("\u0661\u0664", "non-ASCII digits"), ("nan", "missing-value")])
+def test_clicks_follow_the_tables_number_grammar(tmp_path, cell, why):
+    # float() read all of these (13 for full-width 13, 14 for Arabic-Indic 14)
+    probs = problems_of(write(tmp_path, clicks=CLICKS + f"{cell},0.5\n"))
+    assert len(probs) == 1 and probs[0].column == "time" and why in probs[0].message
+    meta = META.replace("total_events,", f"total_events,{cell}")
+    assert any(p.column == "total_events" for p in problems_of(write(tmp_path, meta=meta)))

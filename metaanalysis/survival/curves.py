@@ -189,11 +189,12 @@ def _inside_folder(meta_path: Path, name: str, line) -> Path:
 
 
 def _number(text: str) -> float | None:
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None
+    """A number by the study table's grammar (``float`` also reads ``1_3``, full-width or
+    Arabic-Indic digits and ``nan``), or None."""
+    from ..studies import _number_or_reason
+
+    value, _ = _number_or_reason(text.strip())
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _numbers(text: str) -> list[float] | None:
@@ -260,7 +261,11 @@ def _read_clicks(path: Path, problems: list, warns: list):
             if lineno == 1 and (x is None and y is None):
                 continue  # header such as "x,y" or "time_months,survival"
             col = "time" if x is None else "survival"
-            problems.append(Problem(f, lineno, col, f"not a finite number: {row}"))
+            bad = cells[0] if x is None else cells[1]
+            from ..studies import _number_or_reason
+
+            why = _number_or_reason(bad)[1] or "is not a finite number"
+            problems.append(Problem(f, lineno, col, f"{bad!r} {why}"))
             continue
         ts.append(x)
         ss.append(y)
