@@ -224,3 +224,12 @@ def test_tiny_p_values_keep_their_standard_error(p):
 
     d = ma.difference_from_pvalue(0.7, p, test="t", df=30)
     np.testing.assert_allclose(np.sqrt(d.vi), 0.7 / tdist.isf(p / 2, 30), rtol=1e-12)
+
+
+def test_empty_inputs_are_an_error():
+    # returned a result with k = 0
+    import metaanalysis as ma
+
+    for call in (lambda: ma.hr_from_ci([], [], []), lambda: ma.hr_from_pvalue([], [])):
+        with pytest.raises(InputError, match="no trials"):
+            call()

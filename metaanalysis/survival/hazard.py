@@ -172,6 +172,8 @@ def _arrays(**named):
         detail = ", ".join(f"{k}={n}" for k, n in lengths.items())
         raise InputError(f"arguments must have one value per trial; lengths differ: {detail}")
     k = next(iter(lengths.values())) if lengths else 1
+    if k == 0:
+        raise InputError("no trials: the inputs are empty (give one value per trial)")
     out = {}
     for name, arr in arrays.items():
         if arr is None:
