@@ -586,6 +586,13 @@ def _distribute_gap(gap, ev_pts, ev_cnt, cen_times, n_starts) -> np.ndarray:
     if not np.any(w[cap > 0] > 0):
         w = cap.astype(float)
     alloc = _dhondt(abs(gap), w, cap)
+    rest = abs(gap) - int(alloc.sum())
+    if rest > 0:
+        # the intervals with events and censorings are full: the rest goes where the table still
+        # leaves room (a tail with censorings but no drop), in proportion to that room, which keeps
+        # every number at risk; the last resort of the caller would move patients in time instead
+        room = cap - alloc
+        alloc += _dhondt(rest, room.astype(float), room)
     moved = np.zeros(k, np.int64)
     for i in np.flatnonzero(alloc):
         a = int(alloc[i])
