@@ -728,7 +728,9 @@ def reconstruct_ipd(
         the result has exactly this many events. A gap the tail cannot close is closed inside the
         risk intervals that have room for it, in proportion to their censorings times their hazard
         (a missing event takes the place of a censoring at the interval's drops, a surplus event
-        becomes a censoring), so every number at risk at the table times is kept; it is recorded
+        becomes a censoring), and what those cannot hold in proportion to the room the others
+        have (a tail with censorings but no drop), so every number at risk at the table times is
+        kept; it is recorded
         among the repairs. Only when no interval has room are the latest censorings (or events)
         switched, with a warning. One exception: on a curve that falls in steps (more than half
         of its decline between clicks closer than 0.5 % of the time range) and whose clicks show
