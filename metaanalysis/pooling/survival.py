@@ -874,7 +874,9 @@ def pool_landmark_survival(
 
     Each study gives ``S`` and one of: its standard error ``se`` (e.g. Greenwood from a reconstructed
     curve), an interval ``(ci_low, ci_high)``, or the number of patients ``n`` (binomial variance
-    ``S(1 - S)/n``, exact only without censoring before the landmark). The transformed value and its
+    ``S(1 - S)/n``, exact only without censoring before the landmark); given more than one, ``se``
+    is used before the interval and the interval before ``n`` (``variance_source`` of the result
+    says which). The transformed value and its
     variance are
 
     - ``"cloglog"``: ``y = log(-log S)``, ``var = var(S) / (S ln S)^2`` (the default; the scale of the
