@@ -730,8 +730,7 @@ def reconstruct_ipd(
         (a missing event takes the place of a censoring at the interval's drops, a surplus event
         becomes a censoring), and what those cannot hold in proportion to the room the others
         have (a tail with censorings but no drop), so every number at risk at the table times is
-        kept; it is recorded
-        among the repairs. Only when no interval has room are the latest censorings (or events)
+        kept; it is recorded among the repairs. Only when no interval has room are the latest censorings (or events)
         switched, with a warning. One exception: on a curve that falls in steps (more than half
         of its decline between clicks closer than 0.5 % of the time range) and whose clicks show
         time jitter (the clicks of a drop out of order, see ``monotone``), a gap of at most
@@ -796,8 +795,7 @@ def reconstruct_ipd(
     many censorings that the reconstructed curve ends more than 0.04 above the last point (a
     follow-up model that ends before the curve would censor the patients its last drops need;
     a repair says so), or, with ``total_events``, the censoring is searched so that the events
-    add up. Patients left at the end
-    are censored just after the last point (``end_slack``).
+    add up. Patients left at the end are censored just after the last point (``end_slack``).
 
     Examples
     --------
