@@ -57,6 +57,15 @@ def test_bad_search_values_are_errors_at_their_line(old, new, key, anchor, fragm
     assert problem.row == TEXT[: TEXT.index(anchor)].count("\n") + 1
 
 
+def test_a_missing_count_is_an_error_at_the_search_table():
+    # prisma_counts reads the counts as the parser checked them: a missing one stops the parser
+    with pytest.raises(StudyTableError) as err:
+        parse_protocol(TEXT.replace("assessed = 30\n", "", 1), "p.toml")
+    (problem,) = err.value.problems
+    assert problem.column == "search.assessed" and "is missing" in problem.message
+    assert problem.row == TEXT[: TEXT.index("[search]")].count("\n") + 1
+
+
 def test_bad_search_values_are_errors(review):
     with pytest.raises(StudyTableError, match="unknown key 'hits'"):
         parse_protocol(TEXT.replace("duplicates = 1", "duplicates = 1\nhits = 3"), "p")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .._base import ResultMixin, jsonable
-from ..errors import InputError
 
 __all__ = ["PrismaCounts", "prisma_counts"]
 
@@ -87,40 +86,6 @@ class PrismaCounts(ResultMixin):
         return f"{self.identified} identified, {self.studies_included} studies included"
 
 
-def _int(value, where):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"protocol [search] {where}: {value!r} is not a count (a whole number "
-                         ">= 0)")
-    return value
-
-
-def _reasons(items, where):
-    out = []
-    if not isinstance(items, list):
-        raise InputError(f"protocol [search] {where}: give a list of {{reason = ..., n = ...}}")
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("reason"), str):
-            raise InputError(f"protocol [search] {where}[{i}]: needs a reason (text) and n")
-        out.append((item["reason"], _int(item.get("n"), f"{where}[{i}].n")))
-    return tuple(out)
-
-
-def _other_reports(items):
-    """``reports_of_included``: assessed records that report a study already included."""
-    where = "reports_of_included"
-    if not isinstance(items, list):
-        raise InputError(f"protocol [search] {where}: give a list of "
-                         "{report = \"...\", study_id = \"...\"}")
-    out = []
-    for i, item in enumerate(items):
-        if not (isinstance(item, dict) and isinstance(item.get("report"), str)
-                and isinstance(item.get("study_id"), str) and set(item) == {"report", "study_id"}):
-            raise InputError(f"protocol [search] {where}[{i}]: needs report (the record, as "
-                             "text) and study_id (the included study it reports), nothing else")
-        out.append((item["report"], item["study_id"]))
-    return tuple(out)
-
-
 def prisma_counts(protocol, review) -> PrismaCounts | None:
     """The flow's counts (None when the protocol declares no ``[search]``).
 
@@ -128,23 +93,20 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     screening = assessed) and the studies the flow includes must be the table's studies; each
     disagreement is listed in ``problems`` and shown on the page, never silently corrected.
     """
+    # the counts' presence and types were checked when the protocol was read (parse_protocol)
     search = protocol.search or {}
     if not search:
         return None
-    sources = search.get("sources", [])
-    if not isinstance(sources, list) or not sources:
-        raise InputError("protocol [search]: declare the sources as [[search.sources]] with a name "
-                         "and records")
-    src = tuple((s.get("name", "?"), _int(s.get("records"), f"sources[{i}].records"))
-                for i, s in enumerate(sources))
-    duplicates = _int(search.get("duplicates", 0), "duplicates")
-    screened = _int(search.get("screened"), "screened")
-    excl_s = _reasons(search.get("excluded_screening", []), "excluded_screening")
-    assessed = _int(search.get("assessed"), "assessed")
-    excl_f = _reasons(search.get("excluded_full_text", []), "excluded_full_text")
+    src = tuple((s["name"], s["records"]) for s in search["sources"])
+    duplicates = search.get("duplicates", 0)
+    screened = search["screened"]
+    excl_s = tuple((r["reason"], r["n"]) for r in search.get("excluded_screening", []))
+    assessed = search["assessed"]
+    excl_f = tuple((r["reason"], r["n"]) for r in search.get("excluded_full_text", []))
     frame = review.table.frame
     studies = frame["study_id"].nunique()
-    other = _other_reports(search.get("reports_of_included", []))
+    # assessed records that report a study already included
+    other = tuple((r["report"], r["study_id"]) for r in search.get("reports_of_included", []))
     reports = frame["source"].nunique()
     problems = []
     identified = sum(n for _, n in src)

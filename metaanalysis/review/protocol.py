@@ -447,12 +447,17 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
 
 
 def _check_search(c, search) -> None:
-    """The types of the [search] counts (that they add up is the PRISMA flow's check, shown on
-    the page): each error at its line, as validate and report print them."""
+    """The [search] counts, present and of their types, each error at its line as validate and
+    report print them; :func:`~metaanalysis.review.prisma.prisma_counts` reads them as checked
+    here (that they add up is the flow's own check, shown on the page)."""
     def count(value):
         return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
     where = ("search",)
+    for key in ("screened", "assessed"):
+        if search and key not in search:
+            c.err(where, None, key, "is missing: a [search] needs the records screened and "
+                  "assessed (the PRISMA flow's boxes)")
     for key in ("duplicates", "screened", "assessed"):
         if key in search and not count(search[key]):
             c.err(where, None, key, f"{search[key]!r} is not a count (a whole number >= 0)")
