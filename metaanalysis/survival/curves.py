@@ -22,6 +22,7 @@ import numpy as np
 
 from .._base import ResultMixin, readonly
 from ..errors import InputError, Problem, StudyTableError
+from ..studies import _number_or_reason
 
 __all__ = ["DigitisedCurve", "read_curve", "write_curve", "curve_problems", "TIME_UNITS"]
 
@@ -191,8 +192,6 @@ def _inside_folder(meta_path: Path, name: str, line) -> Path:
 def _number(text: str) -> float | None:
     """A number by the study table's grammar (``float`` also reads ``1_3``, full-width or
     Arabic-Indic digits and ``nan``), or None."""
-    from ..studies import _number_or_reason
-
     value, _ = _number_or_reason(text.strip())
     return value if value is not None and math.isfinite(value) else None
 
@@ -262,8 +261,6 @@ def _read_clicks(path: Path, problems: list, warns: list):
                 continue  # header such as "x,y" or "time_months,survival"
             col = "time" if x is None else "survival"
             bad = cells[0] if x is None else cells[1]
-            from ..studies import _number_or_reason
-
             why = _number_or_reason(bad)[1] or "is not a finite number"
             problems.append(Problem(f, lineno, col, f"{bad!r} {why}"))
             continue
@@ -437,21 +434,17 @@ def read_curve(path, *, _warnings: list | None = None) -> DigitisedCurve:
                 problems.append(
                     Problem(cf, ln, "survival", f"survival {y:g} outside [0, {hi:g}]{hint}")
                 )
-        if scale == "percent" and float(s.max()) <= 1.5:
-            # a survival curve starts at 100 %: clicks that never pass 1.5 are fractions
+        from .reconstruct import fractions_as_percent, rises
+
+        if scale == "percent" and fractions_as_percent(float(s.max())):
             problems.append(Problem(
                 mf, mlines.get("scale"), "scale",
                 f"scale is percent but the clicks' survival runs from {float(s.min()):g} to "
                 f"{float(s.max()):g}: fractions; set scale,fraction"))
         by_time = np.argsort(t, kind="stable")
-        head, tail = s[by_time[:3]].mean() / hi, s[by_time[-3:]].mean() / hi
-        if tail - head > 0.05:
-            # far beyond digitising jitter (about 0.005): not a survival curve
-            problems.append(Problem(
-                cf, lns[int(by_time[-1])], "survival",
-                f"survival rises with time (about {head:.2f} at the start, {tail:.2f} at the "
-                "end): a Kaplan-Meier curve only falls; is it a cumulative incidence curve "
-                "(1 - survival), or are the columns swapped?"))
+        rising = rises(s[by_time] / hi)
+        if rising:
+            problems.append(Problem(cf, lns[int(by_time[-1])], "survival", rising))
         tmax = float(t.max()) if t.max() > 0 else 1.0
         for x, ln in zip(t, lns):
             if x < -0.01 * tmax:

@@ -228,6 +228,28 @@ def _swap_or_pool(s: np.ndarray, height: np.ndarray, swapped: list | None = None
     return _decreasing_fit(out)
 
 
+def fractions_as_percent(smax: float) -> bool:
+    """Whether survival declared in percent, with ``smax`` its largest value, is fractions: a
+    survival curve starts at 100 %, so values that never pass 1.5 are not percentages."""
+    return smax <= 1.5
+
+
+def rises(s) -> str | None:
+    """Why survival values in time order (as fractions) are no survival curve, or None.
+
+    A curve whose last three values average more than 0.05 above its first three rises: that is
+    far beyond digitising jitter (about 0.005), and no repair of the clicks makes it a survival
+    curve (a cumulative incidence curve, or time and survival swapped).
+    """
+    s = np.asarray(s, dtype=float)
+    head, tail = float(s[:3].mean()), float(s[-3:].mean())
+    if tail - head <= 0.05:
+        return None
+    return (f"survival rises with time (about {head:.2f} at the start, {tail:.2f} at the end): a "
+            "Kaplan-Meier curve only falls; is it a cumulative incidence curve (1 - survival), or "
+            "are time and survival swapped?")
+
+
 def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _heights=None,
                 _swapped=None):
     """Clean digitised Kaplan-Meier points as :func:`reconstruct_ipd` does before the algorithm.
@@ -279,8 +301,7 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _he
 
     smax = float(np.max(s))
     if scale == "percent":
-        if smax <= 1.5:
-            # a survival curve starts at 100 %: values that never pass 1.5 are fractions
+        if fractions_as_percent(smax):
             raise InputError(f"scale='percent' but the survival values run only up to {smax:g}: "
                              "they are fractions; pass scale='fraction'")
         s = s / 100.0
@@ -321,12 +342,9 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _he
     if np.any(order != np.arange(len(t))):
         repairs.append("points sorted by time")
     t, s = t[order], s[order]
-    head, tail = float(s[:3].mean()), float(s[-3:].mean())
-    if tail - head > 0.05:
-        # far beyond digitising jitter (about 0.005): no repair makes this a survival curve
-        raise InputError(f"survival rises with time (about {head:.2f} at the start, {tail:.2f} at "
-                         "the end): a Kaplan-Meier curve only falls; is it a cumulative incidence "
-                         "curve (1 - survival), or are t and s swapped?")
+    rising = rises(s)
+    if rising:
+        raise InputError(rising)
 
     # points at time 0 are the start of the curve, which is (0, 1)
     at0 = t <= 0
