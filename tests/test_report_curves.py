@@ -69,6 +69,45 @@ def test_two_arms_of_one_study_get_the_ph_check_and_rmst(shipped):
     assert "one trial" in cmp_["not_run"] and section["pooled"]["network"] is None
 
 
+def test_the_pair_shows_how_much_its_results_depend_on_the_clicks(shipped):
+    section, objects = shipped
+    (pair,) = section["pairs"]
+    d = pair["digitisation"]
+    # the same re-clicking as ma.digitisation_uncertainty with the report's seed, n and horizon
+    curves = (objects["veteran_os_test"]["curve"], objects["veteran_os_standard"]["curve"])
+    direct = ma.digitisation_uncertainty(curves, n=200, seed=0, tau=d["tau"], progress=False)
+    by_q = {r["quantity"]: r for r in d["table"]}
+    for r in direct.table.itertuples():
+        assert by_q[r.quantity]["spread_low"] == pytest.approx(r.spread_low, rel=1e-12)
+        assert by_q[r.quantity]["spread_high"] == pytest.approx(r.spread_high, rel=1e-12)
+    assert d["arms"] == {"a": "test", "b": "standard"} and d["n"] == 200
+    # its estimates are the pair's: the RMST difference at the pair's horizon (the last clicks
+    # end 27 and 470 days after it, beyond the 5-day resolution) and the HR of test against
+    # standard
+    assert d["tau"] == pair["rmst"]["horizon"]
+    assert by_q["rmst_difference"]["estimate"] == pytest.approx(pair["rmst"]["difference"], rel=1e-9)
+    assert by_q["hr"]["estimate"] == pytest.approx(math.exp(pair["ph_test"]["coef"]), rel=1e-8)
+    # on this well-clicked figure the clicking matters little beside the sampling error
+    assert all(r["spread_to_ci"] < 0.3 for r in d["table"])
+    from metaanalysis.report.html import _survival_models_block
+
+    html = _survival_models_block({"digitised": section}, [])
+    assert "Digitisation uncertainty, veteran_os" in html
+    assert "<td>HR, test against standard</td>" in html
+    assert "RMST difference to 528 days, test minus standard" in html
+    # a median never reached is said so, not drawn as a dash
+    from metaanalysis.report.html import _digitisation_block
+
+    q = {"quantity": "median_a", "estimate": None, "spread_low": 40.0, "spread_median": None,
+         "spread_high": None, "ci_low": 30.0, "ci_high": None, "spread_to_ci": None}
+    small = {"name": "p", "time_unit": "months", "rmst": {"horizon": 20.0},
+             "digitisation": {**d, "tau": 19.5, "table": [q]}}
+    text = _digitisation_block(small, 95)
+    assert re.search(r"<td>median, test \(months\)</td><td[^>]*>not reached</td>", text)
+    assert "40.0 to not reached (not reached)" in text
+    assert "not the pair's 20.0: a moved last click must still reach it" in text
+
+
 def _write_trial(folder, study, arms, seed):
     rng = np.random.default_rng(seed)
     for i, (arm, median) in enumerate(arms.items()):

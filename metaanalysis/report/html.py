@@ -494,13 +494,70 @@ def _survival_block(survival_summary, figures, left_out=()) -> str:
     return "".join(out)
 
 
+def _bounds(lo, hi, digits=1) -> str:
+    if lo is None or hi is None:
+        return "–"
+    # an en dash beside a minus sign misreads: "-43.6 to 50.2"
+    sep = " to " if (lo < 0 or hi < 0) else "–"
+    return f"{num(lo, digits)}{sep}{num(hi, digits)}"
+
+
 def _interval(est, lo, hi, digits=1) -> str:
     if lo is None or hi is None:
         return num(est, digits)
-    # an en dash beside a minus sign misreads: "(-43.6 to 50.2)"
-    sep = " to " if (lo < 0 or hi < 0) else "–"
-    return f"{num(est, digits)} ({num(lo, digits)}{sep}{num(hi, digits)})"
+    return f"{num(est, digits)} ({_bounds(lo, hi, digits)})"
 
+
+
+def _digitisation_block(p, level) -> str:
+    """How much the pair's results move when its curves are clicked again (see
+    :func:`~metaanalysis.survival.digitisation_uncertainty`)."""
+    d = p.get("digitisation")
+    if not d:
+        return ""
+    if "not_run" in d:
+        return f'<p class="note">Digitisation uncertainty not run: {esc(d["not_run"])}</p>'
+    a, b = d["arms"]["a"], d["arms"]["b"]
+    unit = p["time_unit"]
+    tau = d["tau"]
+    horizon = (p.get("rmst") or {}).get("horizon")
+    to = f"to {num(tau, 0)} {unit}"
+    labels = {"hr": (f"HR, {a} against {b}", 2), "median_a": (f"median, {a} ({unit})", 1),
+              "median_b": (f"median, {b} ({unit})", 1), "rmst_a": (f"RMST {to}, {a}", 1),
+              "rmst_b": (f"RMST {to}, {b}", 1),
+              "rmst_difference": (f"RMST difference {to}, {a} minus {b}", 1)}
+    rows = []
+    for r in d["table"]:
+        label, digits = labels.get(r["quantity"], (r["quantity"], 2))
+        # results.json writes an infinite median (never reached) as null
+        median = r["quantity"].startswith("median")
+
+        def cell(v):
+            return "not reached" if median and v is None else num(v, digits)
+
+        def pair_(lo, hi):
+            if median and (lo is None or hi is None):
+                return f"{cell(lo)} to {cell(hi)}"
+            return _bounds(lo, hi, digits)
+
+        rows.append([esc(label), cell(r["estimate"]),
+                     f"{pair_(r['spread_low'], r['spread_high'])} ({cell(r['spread_median'])})",
+                     pair_(r.get("ci_low"), r.get("ci_high")), num(r["spread_to_ci"], 2)])
+    moved = (f" The RMST horizon here is {num(tau, 1)} {esc(unit)}, not the pair's {num(horizon, 1)}: "
+             "a moved last click must still reach it." if horizon is not None
+             and not math.isclose(tau, horizon, rel_tol=1e-9) else "")
+    note = (f'<p class="note">Digitisation: every click was moved at random within '
+            f'±{num(d["resolution_time"], 3)} {esc(unit)} and ±{num(d["resolution_survival"], 3)} '
+            f'in survival (about a pixel or two of a published figure), the patients '
+            f'reconstructed again, {d["n"]} times (seed {esc(d["seed"])}). A spread much '
+            f"narrower than the sampling interval (a small last column) means the clicking's "
+            "precision does not matter for that result. The reconstruction is a step function "
+            "of the clicks, so the estimate from the clicks as given need not sit in the middle "
+            f"of its spread.{moved}</p>")
+    return note + table_html(
+        ["quantity", "from the clicks", "re-clicked: 2.5% to 97.5% (median)",
+         f"sampling {num(level, 0)}% CI", "spread / CI width"], rows, numeric=(1, 2, 3, 4),
+        caption=f"Digitisation uncertainty, {p['name']}")
 
 
 def _mean_cell(m) -> str:
@@ -676,6 +733,7 @@ def _survival_models_block(section, figures, studies=None) -> str:
                  f"HR, {b} against {a} ({num(dig.get('level', 95), 0)}% CI)", "p"], pw,
                 numeric=(1, 2, 3, 4),
                 caption=f"Hazard ratios over thirds of the events, {p['name']}"))
+        out.append(_digitisation_block(p, dig.get("level", 95)))
     pooled = dig.get("pooled") or {}
     if curves:
         out.append('<h4 id="survival-models-pooled">Across trials: pooled RMST, one-stage Cox, '

@@ -235,6 +235,9 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
 
     parts.append(_grade_text(GradeRules(**(getattr(protocol, "grade", None) or {}))))
     if digitised:
+        from ..survival.uncertainty import DEFAULT_RESOLUTION
+        from .curves import DIGITISATION_N
+
         # curves shipped beside the table to show the method are no method of the review's
         lead = ("No study of the review has a digitised curve; on the worked examples shipped "
                 "beside the table, digitised Kaplan–Meier curves were turned" if
@@ -248,7 +251,10 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
             "log time where the test rejected them, each model was extrapolated to twice the "
             "follow-up to show how far the models part beyond the data, and restricted mean "
             "survival times were compared (difference and ratio) up to the shorter follow-up of "
-            "the two arms. Where trials shared a comparison, restricted mean differences were "
+            "the two arms. How much these comparisons depend on the digitisation was shown by "
+            f"moving every click at random within {100 * DEFAULT_RESOLUTION:g} % of each axis "
+            f"and reconstructing again, {DIGITISATION_N} times, beside the sampling intervals. "
+            "Where trials shared a comparison, restricted mean differences were "
             "pooled by random effects up to the smallest of their last follow-up times, with a "
             "sensitivity analysis over that horizon, beside a Cox model stratified by trial; "
             "where they connected three or more arms, a piecewise-exponential network model "
