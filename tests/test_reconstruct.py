@@ -628,6 +628,32 @@ def test_end_censored_just_after_the_last_click():
         reconstruct_ipd([0, 1, 2], [1, 0.9, 0.8], None, 10, end_slack="x")
 
 
+def test_patients_the_table_counts_after_the_last_click_stay_at_risk_there():
+    # the last click (9.5) falls before the table's last times (jitter, or a figure whose curve
+    # ends before its axis): the table still says 3 patients are at risk at 10 and none at 15.
+    # Censored all at 9.5 * 1.01, they broke both counts (0 at 10)
+    t, s = [0, 2, 4, 6, 8, 9.5], [1, 0.9, 0.8, 0.7, 0.6, 0.55]
+    rt, nr = [0, 5, 10, 15], [20, 14, 3, 0]
+    with pytest.warns(UserWarning, match="beyond the last point"):
+        res = reconstruct_ipd(t, s, rt, nr, return_result=True)
+    ipd = res.ipd
+    assert [(ipd.time >= r).sum() for r in rt] == nr
+    late = ipd.time[ipd.time > 9.5]
+    # the rest of those left at the end just after it (end_slack), the three at 10
+    assert sorted(late.unique()) == [pytest.approx(9.595), 10.0] and (late == 10).sum() == 3
+    assert not ipd.event[ipd.time > 9.5].any()
+    assert any("3 patient(s) the risk table counts after the last point" in r for r in res.repairs)
+    # a table that ends at 0 just after the last click: nobody is left at its time
+    with pytest.warns(UserWarning):
+        ipd = reconstruct_ipd(t, s, [0, 5, 9.52], [20, 14, 0])
+    assert ipd.time.max() < 9.52 and (ipd.time >= 9.5).sum() > 0
+    # more patients counted there than are left at the end: the table and the curve disagree,
+    # and the end is left as before (censored just after the last click)
+    with pytest.warns(UserWarning):
+        ipd = reconstruct_ipd(t, s, [0, 5, 10], [20, 14, 13])
+    assert np.allclose(ipd.time[ipd.time > 9.5], 9.5 * 1.01)
+
+
 def test_the_tail_keeps_the_patients_its_last_drops_need():
     # the follow-up model ends before the curve: the tail censored both patients left at time 5
     # and a curve that falls to 0 stayed at 0.57, without a word

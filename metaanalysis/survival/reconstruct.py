@@ -789,6 +789,8 @@ def reconstruct_ipd(
         other arm's events at the cut-off (issue 15: real-shaped p90 |d log HR| with total events
         0.024 -> 0.021, rossi's curves, both arms followed to week 52). This arm's Kaplan-Meier
         curve does not change. ``0`` censors them at the last point, as Guyot et al. do.
+        Risk-table times after the last point still count: the patients they list are censored
+        at them, and the others before the first of them.
     return_result : bool
         Return a :class:`Reconstruction` (IPD plus diagnostics) instead of the IPD alone.
     warn : bool
@@ -813,7 +815,8 @@ def reconstruct_ipd(
     many censorings that the reconstructed curve ends more than 0.04 above the last point (a
     follow-up model that ends before the curve would censor the patients its last drops need;
     a repair says so), or, with ``total_events``, the censoring is searched so that the events
-    add up. Patients left at the end are censored just after the last point (``end_slack``).
+    add up. Patients left at the end are censored just after the last point (``end_slack``), or
+    at the risk table's times after it, as many as it lists there.
 
     Examples
     --------
@@ -868,9 +871,11 @@ def reconstruct_ipd(
         rt, nr = rt[: zero[0] + 1], nr[: zero[0] + 1]
         truncated_at_zero = True
         t_last = tz
-    else:
+    past_rt = past_nr = np.empty(0)
+    if not truncated_at_zero:
         past = rt >= t_last
         past[0] = False
+        past_rt, past_nr = rt[past], nr[past]
         if past.any():
             note(
                 f"{int(past.sum())} risk time(s) at or beyond the last point ({t_last:g}) dropped: "
@@ -1209,10 +1214,24 @@ def reconstruct_ipd(
                 warning=True,
             )
 
-    if end_slack > 0 and not truncated_at_zero:
+    if not truncated_at_zero:
         # those left at the end (and any censoring the total put at the last point) are censored
         # just after it: see end_slack. Only censorings move, so this arm's curve is unchanged
-        ce_t = np.where(ce_t >= t_last, t_last * (1.0 + end_slack), ce_t)
+        left = ce_t >= t_last
+        t_end = t_last * (1.0 + end_slack)
+        m = int(left.sum())
+        if len(past_rt) and m and past_nr[0] <= m and np.all(np.diff(past_nr) <= 0):
+            # the table's times after the last point still count patients at risk (or none): they
+            # are censored where the table says they leave, and the rest before its first such time
+            t_end = min(t_end, (t_last + float(past_rt[0])) / 2)
+            stay = np.diff(np.r_[-past_nr, 0.0]).astype(np.int64)  # leaving at each past time
+            ce_t = np.r_[ce_t[~left], np.full(m - int(past_nr[0]), t_end),
+                         np.repeat(past_rt, stay)]
+            if past_nr[0] > 0:
+                note(f"{int(past_nr[0])} patient(s) the risk table counts after the last point "
+                     f"censored at its times there ({', '.join(f'{x:g}' for x in past_rt[stay > 0])})")
+        elif end_slack > 0:
+            ce_t = np.where(left, t_end, ce_t)
 
     import pandas as pd
 
