@@ -654,6 +654,33 @@ def test_patients_the_table_counts_after_the_last_click_stay_at_risk_there():
     assert np.allclose(ipd.time[ipd.time > 9.5], 9.5 * 1.01)
 
 
+def test_a_tall_step_clicked_at_its_bottom_corner_stays_one_step():
+    # 40 early deaths, then a plateau on which the number at risk falls from 42 to 18 by
+    # censoring and one death at 85 (a step of 6 % of the axis). The plateau is clicked at 60, the
+    # step only at its bottom corner: spread back over 60-85, where more were at risk, the drop
+    # became two deaths (72.5 and 85; myeloid's late plateau had 5 for 1)
+    time = np.r_[np.arange(1.0, 41.0), np.linspace(42, 96, 55), 85.0, np.full(4, 100.0)]
+    event = np.r_[np.ones(40), np.zeros(55), 1, np.zeros(4)]
+    tau, surv, _, end = km_steps(time, event)
+    prev = np.r_[1.0, surv[:-1]]
+    xs = np.r_[np.repeat(tau[:-1], 2), 60.0, tau[-1], end]
+    ys = np.r_[np.column_stack([prev[:-1], surv[:-1]]).ravel(), surv[-2], surv[-1], surv[-1]]
+    rt = np.array([0, 25, 50, 75, 95.0])
+    nr = [int((time >= r).sum()) for r in rt]
+    ipd = reconstruct_ipd(xs, ys, rt, nr)
+    assert ipd.time[(ipd.time > 41) & (ipd.event == 1)].tolist() == [85.0]
+    assert [int((ipd.time >= r).sum()) for r in rt] == nr
+    # the same gap falling by four deaths' worth is a decline, not one step: still spread
+    ys4 = ys.copy()
+    ys4[-2:] = surv[-2] * (1 - 4 / 17.8)
+    ipd4 = reconstruct_ipd(xs, ys4, rt, nr)
+    late = ipd4.time[(ipd4.time > 41) & (ipd4.event == 1)]
+    assert late.nunique() >= 3 and late.min() < 80
+    # and a drop into the curve's last point has nothing after it to show a corner: spread
+    ipd_end = reconstruct_ipd(xs[:-1], ys[:-1], rt[:-1], nr[:-1])
+    assert (ipd_end.time[(ipd_end.time > 41) & (ipd_end.event == 1)] < 85).any()
+
+
 def test_the_tail_keeps_the_patients_its_last_drops_need():
     # the follow-up model ends before the curve: the tail censored both patients left at time 5
     # and a curve that falls to 0 stayed at 0.57, without a word
@@ -662,11 +689,13 @@ def test_the_tail_keeps_the_patients_its_last_drops_need():
     last = res.points.iloc[-1]
     assert last.survival == 0 and last.km == 0 and res.ipd.time.max() == 9.5
     assert any("fewer censorings" in r for r in res.repairs)
-    # a tail the model fits is left alone: no such repair on a curve that ends on a plateau
+    # a tail the model fits is left alone: no such repair on a curve that ends on a plateau (40 %
+    # never have the event)
     from metaanalysis.survival import simulate_digitisation
 
     rng = np.random.default_rng(3)
-    t, c = rng.exponential(20, 300), rng.uniform(0, 30, 300)
+    t, c = rng.exponential(5, 300), rng.uniform(0, 30, 300)
+    t[rng.uniform(size=300) < 0.4] = np.inf
     curve = simulate_digitisation(np.minimum(t, c), (t <= c).astype(int), seed=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the table's last time, 30, is past the last click

@@ -79,6 +79,10 @@ _SCALES = ("fraction", "percent", "auto")
 
 # drops between clicks further apart than _GRID of the time range are spread over the gap
 _GRID = 0.004
+# ... except a tall step's bottom corner after a flat gap (see _spread_drops): at most
+# _TALL_EVENTS events at the later click, one event there at least _TALL_HEIGHT of the axis
+_TALL_EVENTS = 2.5
+_TALL_HEIGHT = 0.03
 _MAX_STEPS = 40
 # out-of-order runs spanning more than this many events' worth of survival, and more than
 # _SWAP_ABS, are clicks jittered in time (put back in order); smaller ones survival noise (pooled)
@@ -511,7 +515,10 @@ def _spread_drops(T, S, risk_times, n_risk) -> tuple[np.ndarray, np.ndarray]:
     linearly between its times) says is one event is a single step and stays at its click; a
     larger drop is split into as many even steps as it holds events, on a grid no finer than
     ``_GRID`` of the time range (at most ``_MAX_STEPS`` steps). Drops with both corners clicked
-    (two points at one time, or closer than a grid step) stay vertical. Where the spread steps
+    (two points at one time, or closer than a grid step) stay vertical, and so does a tall step
+    clicked only at its bottom corner: a drop of at most ``_TALL_EVENTS`` events at the later
+    click's number at risk, where one event is at least ``_TALL_HEIGHT`` of the axis, with the
+    curve flat after it. Where the spread steps
     put more events before a table time than the table allows, the caller keeps the clicks as
     they are for that interval.
     """
@@ -526,6 +533,18 @@ def _spread_drops(T, S, risk_times, n_risk) -> tuple[np.ndarray, np.ndarray]:
         events = np.where(S[:-1] > 0, at_risk * drop / S[:-1], 0.0)
     m = np.ones(len(gap), np.int64)
     wide = (gap > h) & (drop > 0) & (events >= 1.5)
+    # a tall step whose top corner was not clicked: at the later click's number at risk the drop
+    # is at most _TALL_EVENTS events, one event there is at least _TALL_HEIGHT of the axis (a
+    # step nobody misses on a figure), and the curve is flat after it (the next drop less than a
+    # quarter of this one; the curve's last point has nothing after it). Spread back over the
+    # gap, where more patients were at risk, it would become several events (myeloid's late
+    # plateau: a single step of a tenth of the curve, at 10 at risk, read as 5 events)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_end = np.interp(T[1:], risk_times, n_risk) if len(risk_times) > 1 else n_risk[0] * S[1:]
+        at_end = np.where(S[:-1] > 0, n_end * drop / S[:-1], 0.0)
+        height = np.where(n_end > 0, S[:-1] / n_end, np.inf)
+    flat_after = np.r_[drop[1:], np.inf] < 0.25 * drop
+    wide &= ~((at_end <= _TALL_EVENTS) & (height >= _TALL_HEIGHT) & flat_after)
     m[wide] = np.minimum(
         np.minimum(np.ceil(gap[wide] / h), np.round(events[wide])), _MAX_STEPS
     ).astype(np.int64)
