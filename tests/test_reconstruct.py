@@ -681,6 +681,23 @@ def test_a_tall_step_clicked_at_its_bottom_corner_stays_one_step():
     assert (ipd_end.time[(ipd_end.time > 41) & (ipd_end.event == 1)] < 85).any()
 
 
+def test_a_small_drop_into_the_last_point_is_read_as_the_ends_level():
+    # the end's flat stretch clicked twice, 0.007 apart (about two pixels): read as a drop, it was
+    # one more death at 52 in an interval whose count the table (falling to 0 by censoring) does
+    # not pin down; rossi's arms gained about one event each there
+    t = [0, 10, 20, 30, 40, 45, 52]
+    s = [1, 0.9, 0.82, 0.77, 0.72, 0.712, 0.705]
+    res = reconstruct_ipd(t, s, [0, 25, 50], [200, 160, 138], return_result=True)
+    ipd = res.ipd
+    assert not ((ipd.event == 1) & (ipd.time > 45)).any()
+    assert any("read as one level (0.7085)" in r for r in res.repairs)
+    assert res.points.km.iloc[-1] == pytest.approx(0.7085, abs=0.004)
+    # a drop of 0.022 (five deaths at 140 at risk) is a drop
+    res = reconstruct_ipd(t, s[:-1] + [0.69], [0, 25, 50], [200, 160, 138], return_result=True)
+    assert ((res.ipd.event == 1) & (res.ipd.time > 45)).sum() >= 3
+    assert not any("one level" in r for r in res.repairs)
+
+
 def test_the_tail_keeps_the_patients_its_last_drops_need():
     # the follow-up model ends before the curve: the tail censored both patients left at time 5
     # and a curve that falls to 0 stayed at 0.57, without a word

@@ -74,6 +74,9 @@ _TIME_SLACK = 0.01  # negative times down to -1 % of the time range are clipped 
 # patients still at risk at the end are censored this fraction of the time range after the last
 # click (about two standard deviations of a click's time jitter on a real figure): see end_slack
 _END_SLACK = 0.01
+# a drop into the last point of at most this (fraction of the axis, about three pixels of a
+# published figure) is read as the end's flat level clicked twice
+_END_POOL = 0.01
 
 _SCALES = ("fraction", "percent", "auto")
 
@@ -855,6 +858,17 @@ def reconstruct_ipd(
                                 _heights=heights if _SWAP > 0 else None, _swapped=swapped)
     if tail not in ("uniform", "rate"):
         raise InputError(f"tail must be 'uniform' or 'rate'; got {tail!r}")
+    if len(T) >= 3 and T[-1] > T[-2] and 0 < S[-2] - S[-1] <= _END_POOL:
+        # the end of a curve is a flat stretch after its last event, clicked once: a drop into
+        # the last point this small is as likely the click's error as an event, and read as one
+        # it makes the last interval's events (whose number the table does not pin down when it
+        # falls to 0 by censoring) one or two too many; the two clicks are read as one level
+        gap = float(S[-2] - S[-1])
+        S = S.copy()
+        S[-2:] = S[-2:].mean()
+        repairs.append(f"the last two points, {gap:.3g} apart in survival, read as one level "
+                       f"({S[-1]:.4g}): a drop this small into the end of the curve is within a "
+                       "click's error")
     # a curve of vertical drops whose clicks show time jitter: see _vertical_share
     share_vertical = _vertical_share(T, S)
     stepped = share_vertical > _STEPPED and len(swapped) > 0
