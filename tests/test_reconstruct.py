@@ -303,7 +303,10 @@ def test_censoring_update_landing_on_zero():
 
 def test_survival_reaching_zero_and_number_at_risk_reaching_zero():
     # F2/F6: S = 0 mid-curve with later points; and a table that reaches 0 before the curve ends
-    ipd = reconstruct_ipd([0, 1, 2, 3, 4], [1, 0.5, 0.0, 0.0, 0.0], [0, 1.5], [4, 2])
+    # (the two at risk at 1.5 could be one death and one censoring: the fall's count is the
+    # model's, and a warning says so)
+    with pytest.warns(UserWarning, match="falls to 0 after the risk table's last time"):
+        ipd = reconstruct_ipd([0, 1, 2, 3, 4], [1, 0.5, 0.0, 0.0, 0.0], [0, 1.5], [4, 2])
     assert len(ipd) == 4 and ipd.event.sum() == 4 and ipd.time.max() == 2
     with pytest.warns(UserWarning, match="reaches 0"):
         res = reconstruct_ipd([0, 1, 2, 3, 4], [1, 0.8, 0.6, 0.5, 0.4], [0, 2.5, 3.5],
@@ -696,6 +699,23 @@ def test_a_small_drop_into_the_last_point_is_read_as_the_ends_level():
     res = reconstruct_ipd(t, s[:-1] + [0.69], [0, 25, 50], [200, 160, 138], return_result=True)
     assert ((res.ipd.event == 1) & (res.ipd.time > 45)).sum() >= 3
     assert not any("one level" in r for r in res.repairs)
+
+
+def test_a_fall_to_zero_past_the_table_says_its_count_rests_on_the_model():
+    # the table stops at 18 with 35 at risk; the curve falls to 0 at 38. Everyone still at risk
+    # then has the event, and only the censoring model says how many that is: 39 events where a
+    # simulated arm of this shape had 15 (a round trip off by 0.69 in log HR), without a word
+    t, s = [0, 5, 10, 20, 30, 38, 38.2], [1, 0.9, 0.8, 0.75, 0.7, 0.7, 0]
+    with pytest.warns(UserWarning, match=r"falls to 0 after the risk table's last time \(18\)"):
+        res = reconstruct_ipd(t, s, [0, 6, 12, 18], [62, 50, 41, 35], return_result=True)
+    assert res.events > 30
+    # the total pins it down, and a table that runs on covers the fall: no such warning
+    for table, total in ((([0, 6, 12, 18], [62, 50, 41, 35]), 15),
+                         (([0, 6, 12, 18, 24, 30, 36], [62, 50, 41, 35, 20, 10, 2]), None)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = reconstruct_ipd(t, s, *table, total, return_result=True)
+        assert not any("falls to" in r for r in res.repairs)
 
 
 def test_the_tail_keeps_the_patients_its_last_drops_need():

@@ -404,6 +404,8 @@ def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _he
 # the tail's censoring model may not leave the reconstructed curve more than this above the last
 # click (8 times the realistic digitising jitter of 0.005: only a gross miss, not the jitter)
 _TAIL_MISS = 0.04
+# a curve whose last point is at most this has fallen to 0
+_FALLS_TO_ZERO = 0.01
 # the most patients one arm may have: ten times the largest trials, and still a DataFrame that
 # fits in memory
 _MAX_PATIENTS = 10_000_000
@@ -817,7 +819,8 @@ def reconstruct_ipd(
         Return a :class:`Reconstruction` (IPD plus diagnostics) instead of the IPD alone.
     warn : bool
         Emit a ``UserWarning`` for repairs that change the information used (dropped risk times, a
-        number at risk that could not be met, a total number of events that had to be forced).
+        number at risk that could not be met, a total number of events that had to be forced,
+        a curve that falls to 0 after the risk table ends without ``total_events``).
 
     Returns
     -------
@@ -1096,6 +1099,15 @@ def reconstruct_ipd(
                  f"censorings ({lo}), so that the patients its last drops need are at risk")
             nc = lo
             out = iv.run(nc, n_start, s_last)
+        if (D is None and iv.S and iv.S[-1] <= _FALLS_TO_ZERO and out[5] > 1 and tabled_span > 0
+                and not len(past_rt)):
+            # everyone still at risk at the curve's fall to 0 has the event there, and past the
+            # table nothing but the censoring model says how many that is
+            note(f"the curve falls to {iv.S[-1]:.3g} after the risk table's last time "
+                 f"({iv.start:g}): the patients still at risk at that fall all have the event, "
+                 f"and their number rests on the censoring model of the untabled tail ({out[5]} "
+                 f"events after {iv.start:g}); total_events or the table's later times would "
+                 "pin it down", warning=True)
         if D is not None:
             # the censoring closest to the model's that makes the events add up to the total
             need = D - events_before
