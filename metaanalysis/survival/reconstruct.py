@@ -75,7 +75,7 @@ _TIME_SLACK = 0.01  # negative times down to -1 % of the time range are clipped 
 # click (about two standard deviations of a click's time jitter on a real figure): see end_slack
 _END_SLACK = 0.01
 # a drop into the last point of at most this (fraction of the axis, about three pixels of a
-# published figure) is read as the end's flat level clicked twice
+# published figure) and twice the clicks' median rise is read as the end's level clicked twice
 _END_POOL = 0.01
 
 _SCALES = ("fraction", "percent", "auto")
@@ -255,6 +255,20 @@ def rises(s) -> str | None:
     return (f"survival rises with time (about {head:.2f} at the start, {tail:.2f} at the end): a "
             "Kaplan-Meier curve only falls; is it a cumulative incidence curve (1 - survival), or "
             "are time and survival swapped?")
+
+
+def _survival_noise(t, s, scale) -> float:
+    """Median rise between clicks in time order (on the fraction scale): the size of the clicks'
+    survival error, 0 for clicks that never rise."""
+    t = np.asarray(t, float)
+    s = np.asarray(s, float)
+    if scale == "percent" or (scale == "auto" and np.max(s) > 1.5):
+        s = s / 100.0
+    o = np.argsort(t, kind="stable")
+    t, s = t[o], s[o]
+    d = np.diff(s)[np.diff(t) > 0]
+    rises = d[d > 0]
+    return float(np.median(rises)) if len(rises) else 0.0
 
 
 def clean_curve(t, s, *, scale: str = "fraction", monotone: str = "minimum", _heights=None,
@@ -861,11 +875,14 @@ def reconstruct_ipd(
                                 _heights=heights if _SWAP > 0 else None, _swapped=swapped)
     if tail not in ("uniform", "rate"):
         raise InputError(f"tail must be 'uniform' or 'rate'; got {tail!r}")
-    if len(T) >= 3 and T[-1] > T[-2] and 0 < S[-2] - S[-1] <= _END_POOL:
+    if (len(T) >= 3 and T[-1] > T[-2]
+            and 0 < S[-2] - S[-1] <= min(_END_POOL, 2 * _survival_noise(t, s, scale))):
         # the end of a curve is a flat stretch after its last event, clicked once: a drop into
-        # the last point this small is as likely the click's error as an event, and read as one
-        # it makes the last interval's events (whose number the table does not pin down when it
-        # falls to 0 by censoring) one or two too many; the two clicks are read as one level
+        # the last point this small, where the clicks elsewhere rise by half as much (their own
+        # error), is as likely that error as an event, and read as one it makes the last
+        # interval's events (whose number the table does not pin down when it falls to 0 by
+        # censoring) one or two too many; the two clicks are read as one level. Precise clicks
+        # (none rising) keep every drop
         gap = float(S[-2] - S[-1])
         S = S.copy()
         S[-2:] = S[-2:].mean()
