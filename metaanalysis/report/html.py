@@ -508,7 +508,6 @@ def _interval(est, lo, hi, digits=1) -> str:
     return f"{num(est, digits)} ({_bounds(lo, hi, digits)})"
 
 
-
 def _digitisation_block(p, level) -> str:
     """How much the pair's results move when its curves are clicked again (see
     :func:`~metaanalysis.survival.digitisation_uncertainty`)."""
