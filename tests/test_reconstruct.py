@@ -687,8 +687,8 @@ def test_a_tall_step_clicked_at_its_bottom_corner_stays_one_step():
 def test_a_small_drop_into_the_last_point_is_read_as_the_ends_level():
     # the end's flat stretch clicked twice, 0.007 apart (about two pixels): read as a drop, it was
     # one more death at 52 in an interval whose count the table (falling to 0 by censoring) does
-    # not pin down; rossi's arms gained about one event each there
-    # The clicks show their error: two on the flat stretch at 24-26 rise by 0.006
+    # not pin down; rossi's arms gained about one event each there. These clicks show their
+    # error elsewhere: two on the flat stretch at 24-26 rise by 0.006
     t = [0, 10, 20, 24, 26, 30, 40, 45, 52]
     s = [1, 0.9, 0.82, 0.814, 0.82, 0.77, 0.72, 0.712, 0.705]
     res = reconstruct_ipd(t, s, [0, 25, 50], [200, 160, 138], return_result=True)
