@@ -709,13 +709,22 @@ def test_a_small_drop_into_the_last_point_is_read_as_the_ends_level():
 
 
 def test_a_fall_to_zero_past_the_table_says_its_count_rests_on_the_model():
-    # the table stops at 18 with 35 at risk; the curve falls to 0 at 38. Everyone still at risk
-    # then has the event, and only the censoring model says how many that is: 39 events where a
-    # simulated arm of this shape had 15 (a round trip off by 0.69 in log HR), without a word
+    # the table stops at 18 with 35 at risk; the curve falls to 0 at 38.2. Everyone still at
+    # risk then has the event, and the table no longer says how many that is. The censoring
+    # model of the tabled intervals alone kept 32 at risk: 39 events where a simulated arm of
+    # this shape had 15 (a round trip off by 0.69 in log HR). Read as one step, with as many
+    # censorings as the clicks before it allow, the fall is one death
     t, s = [0, 5, 10, 20, 30, 38, 38.2], [1, 0.9, 0.8, 0.75, 0.7, 0.7, 0]
     with pytest.warns(UserWarning, match=r"falls to 0 after the risk table's last time \(18\)"):
         res = reconstruct_ipd(t, s, [0, 6, 12, 18], [62, 50, 41, 35], return_result=True)
-    assert res.events > 30
+    assert 13 <= res.events <= 18
+    ev = res.ipd.time[res.ipd.event == 1]
+    assert (ev == 38.2).sum() == 1 and ev.max() == 38.2
+    assert res.points.km.iloc[-1] == 0
+    # the reconstructed curve keeps to the clicks before the fall
+    before = res.points[res.points.time < 38.2]
+    assert np.max(np.abs(before.km - before.survival)) <= 0.03
+    assert any("more censorings" in r for r in res.repairs)
     # the total pins it down, and a table that runs on covers the fall: no such warning
     for table, total in ((([0, 6, 12, 18], [62, 50, 41, 35]), 15),
                          (([0, 6, 12, 18, 24, 30, 36], [62, 50, 41, 35, 20, 10, 2]), None)):

@@ -222,11 +222,36 @@ def test_real_shaped_no_case_worse_than_goal(errors, use_d):
 # 1-5 (rossi has none before its cut-off): 0.0254-0.0355 on seeds 0 (veteran worse); a drop into
 # a point at 0 never spread: simulated 0.0370 -> 0.0336 without the total but single pairs 0.04
 # -> 0.17 (a gradual final decline clicked only at its end).
+# Eighth (1,500 real-shaped round trips; without / with the total): the survival of clicks on a
+# fine staircase (one event's height below twice the clicks' median rise) replaced by a local
+# linear fit over 1-3 neighbours on each side: 0.0281-0.0289 / 0.0216-0.0228; the end's level by
+# a linear fit of the last 4-10 clicks: 0.0278-0.0280; each interval's censorings placed by a
+# linear density running between its neighbours' rates instead of evenly: 0.0281-0.0282 (without
+# jitter kidney's pairs above 0.025 7 -> 21, lung's 18 -> 13); a drop between clicks closer than
+# one or two grid steps put at their midpoint (with time jitter the later click of a vertical
+# pair is the drop's time, on average late): 0.0280-0.0283; events a table time cannot hold
+# taken back from the previous interval's censorings (1, 2 or all): 0.0283-0.0284. Oracles: the
+# end click's survival exact 0.0265 (174 above 0.025); no survival jitter (time jitter kept)
+# 0.0246 (145); no time jitter 0.0267 (178). Even an exact end leaves more than 150 above: what is
+# missing is the survival jitter of the single clicks that fix each interval's count.
 @pytest.mark.xfail(strict=True, reason="issue 15's p90 goal of 0.025 on real-shaped curves is "
                    "not reached without total events (0.0261 over 300 round trips, 0.0223 with "
                    "them; see REAL_P90_REACHED and the comment above)")
 def test_real_shaped_p90_goal(errors):
     assert max(_p90(errors["real", False]), _p90(errors["real", True])) <= REAL_P90_GOAL
+
+
+def test_a_small_arm_falling_to_zero_after_its_table_is_not_a_mass_death():
+    # the worst of 1,500 simulated round trips without the total: the second arm has 62
+    # patients, its table stops at 18 with 35 at risk, most of them are censored soon after and
+    # the last one dies at 38, so the curve falls to 0 in one step. The tail's censoring model,
+    # fitted to the tabled intervals, kept 32 at risk for that fall: 35 events instead of 15, the
+    # log hazard ratio off by 0.70
+    rng, arms, kw = next(bench.simulated_pairs(1, first_seed=1611))
+    r = round_trip(arms, use_total_events=False, seed=rng, **kw)
+    assert r.events[1] == 15
+    assert abs(r.events_reconstructed[1] - r.events[1]) <= 3
+    assert r.abs_dlog_hr < 0.1
 
 
 def test_p90_bootstrap_interval_of_the_benchmark():
