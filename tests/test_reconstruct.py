@@ -734,6 +734,26 @@ def test_a_fall_to_zero_past_the_table_says_its_count_rests_on_the_model():
         assert not any("falls to" in r for r in res.repairs)
 
 
+def test_a_fall_to_zero_after_a_table_that_lists_no_one_later_is_one_death():
+    # 20 patients, 4 deaths at each of 5, 10, 15 and 20; of the 4 left, 3 are censored at 24.4,
+    # 24.7 and 25.0 and the last dies at 25.2. The table's next time after the curve (28) lists no
+    # one, which does not say how many were at risk at the fall; the top corner of the fall was
+    # not clicked. Spread over the gap before it, the fall was 4 deaths (20 events)
+    t = [0, 5, 5, 10, 10, 15, 15, 20, 20, 22, 25.2]
+    s = [1, 1, 0.8, 0.8, 0.6, 0.6, 0.4, 0.4, 0.2, 0.2, 0.0]
+    with pytest.warns(UserWarning, match=r"falls to 0 after the risk table's last time \(24\)"):
+        res = reconstruct_ipd(t, s, [0, 10, 20, 24, 28], [20, 16, 8, 4, 0], return_result=True)
+    ev = res.ipd.time[res.ipd.event == 1]
+    assert res.events == 17 and (ev == 25.2).sum() == 1
+    cens = np.sort(res.ipd.time[res.ipd.event == 0].to_numpy())
+    assert len(cens) == 3 and np.all((cens > 24) & (cens < 25.2))
+    # with the total the censoring is searched to meet it, as before
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert reconstruct_ipd(t, s, [0, 10, 20, 24, 28], [20, 16, 8, 4, 0], 17,
+                               return_result=True).events == 17
+
+
 def test_the_tail_keeps_the_patients_its_last_drops_need():
     # the follow-up model ends before the curve: the tail censored both patients left at time 5
     # and a curve that falls to 0 stayed at 0.57, without a word
