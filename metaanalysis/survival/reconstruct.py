@@ -877,8 +877,9 @@ def reconstruct_ipd(
     later table time lists anyone) has its fall read as one step at its click, and the tail as
     many more censorings than the model as keep the curve within 0.03 (and 20 %) of every click
     before the fall, with someone left at risk for it: all still at risk die at the fall, and the
-    table no longer says how many that is; a warning says the count rests on this rule. Patients left at the end are censored just after the last point
-    (``end_slack``), or at the risk table's times after it, as many as it lists there.
+    table no longer says how many that is; a warning says the count rests on this rule. Patients
+    left at the end are censored just after the last point (``end_slack``), or at the risk
+    table's times after it, as many as it lists there.
 
     Examples
     --------
