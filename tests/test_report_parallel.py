@@ -207,7 +207,10 @@ def test_frozen_heap_nests_and_gives_the_objects_back():
         with parallel.frozen_heap():
             # the inner block freezes what was made since
             assert gc.get_freeze_count() >= first + 1000
-        assert gc.get_freeze_count() >= first + 1000  # still frozen: the outer block is open
+        # still frozen, the outer block being open (unfreezing would give 0). Not >= first + 1000:
+        # frozen temporaries (of the assertion above, say) are freed by reference counting and
+        # leave the frozen count (CI once saw first + 999)
+        assert gc.get_freeze_count() >= first + 900
     assert gc.get_freeze_count() == 0
     del made_later
 
