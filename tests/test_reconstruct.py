@@ -379,24 +379,6 @@ def test_tail_rules():
     assert a.intervals.censored.iloc[-1] != b.intervals.censored.iloc[-1]
 
 
-def test_speed_of_one_400_patient_arm():
-    import time as _time
-
-    rng = np.random.default_rng(5)
-    t = rng.exponential(12, 400)
-    c = rng.uniform(0, 36, 400)
-    curve = simulate_digitisation(np.minimum(t, c), (t <= c).astype(float), n_clicks=160, seed=1)
-    curve.reconstruct(use_total_events=False, warn=False)
-    best = np.inf
-    for _ in range(5):
-        t0 = _time.perf_counter()
-        for _ in range(10):
-            curve.reconstruct(use_total_events=False, warn=False)
-        best = min(best, (_time.process_time() - t0) / 10)
-    # issue 4 asks for < 5 ms; a loaded CI machine gets a factor 3 of slack here
-    assert best < 0.015, f"{best * 1000:.1f} ms"
-
-
 # ---------------------------------------------------------------------------------------------------
 # round trips: simulated truth
 
