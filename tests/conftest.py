@@ -109,3 +109,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
+
+
+# Property tests draw their examples from a fixed seed and keep no example database, so that a
+# failure reproduces on every machine and CI does not pass or fail by the luck of a draw;
+# HYPOTHESIS_PROFILE=explore draws fresh examples each run, to look for new failures locally.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+_hypothesis_settings.register_profile("explore", database=None)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

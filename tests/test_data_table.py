@@ -509,10 +509,7 @@ def test_notes_flag_the_bounds_not_estimable(table, factsheet):
 def _reader(name):
     import metaanalysis
 
-    try:
-        return getattr(metaanalysis, name)
-    except (AttributeError, ImportError):
-        pytest.skip(f"metaanalysis.{name} is not available yet")
+    return getattr(metaanalysis, name)
 
 
 @pytest.fixture(scope="module")

@@ -45,15 +45,12 @@ def studies(n_groups=60, seed=0, key=str):
 
 
 def in_process(df, by="analysis_id", **kw):
-    """pool_many on the whole frame in this process (the loop over pool until pool_many exists)."""
-    try:
-        from metaanalysis.pooling.batch import pool_many
-    except ImportError:
-        out = mdist._pool_loop(df, by, "yi", "vi", **kw)
-    else:
-        out = pool_many(df, by=by, yi="yi", vi="vi", **kw)
-        if by not in out.columns:
-            out = out.reset_index() if out.index.name == by else out.rename_axis(by).reset_index()
+    """pool_many on the whole frame in this process."""
+    from metaanalysis.pooling.batch import pool_many
+
+    out = pool_many(df, by=by, yi="yi", vi="vi", **kw)
+    if by not in out.columns:
+        out = out.reset_index() if out.index.name == by else out.rename_axis(by).reset_index()
     return out.sort_values(by, kind="stable").reset_index(drop=True)
 
 

@@ -437,15 +437,16 @@ def test_closed_form_estimators_are_scale_equivariant(data, method, j):
 def test_iterative_estimators_on_extreme_scales_agree_with_ordinary_units(data, method, j):
     """Iterative fits stop by metafor's absolute threshold, so the fit in the data's own units and in
     the units an extreme copy is fitted in may stop a step apart: agreement to that step (tau² within
-    1e-4 absolute in ordinary units, as metafor's threshold 1e-5 and uniroot's tol 1.2e-4 allow)."""
+    2.5e-4 absolute in ordinary units: each of the two fits may stop within uniroot's tol of 1.2e-4,
+    metafor's threshold for the others being 1e-5; PMM was seen 1.03e-4 apart)."""
     y, v = map(np.asarray, data)
     c = 2.0**j
     try:
         res0 = pool(y, v, method=method)
-        res = pool(y * c, v * c * c, method=method)
     except ConvergenceError:
-        return
+        return  # the ordinary fit's own failure is another test's business; the scaled one may not fail
+    res = pool(y * c, v * c * c, method=method)
     assert res.converged
-    assert res.tau2 / (c * c) == pytest.approx(res0.tau2, rel=1e-3, abs=1e-3)
+    assert res.tau2 / (c * c) == pytest.approx(res0.tau2, rel=1e-4, abs=2.5e-4)
     assert res.estimate / c == pytest.approx(res0.estimate, rel=1e-3, abs=1e-4)
     assert res.q == pytest.approx(res0.q, rel=1e-12)

@@ -27,9 +27,7 @@ from hypothesis import strategies as st
 
 from metaanalysis.errors import InputError
 
-pytest.importorskip("metaanalysis.pooling.core", reason="pool() (metaanalysis.pooling.core) not available yet")
-
-from metaanalysis.pooling.survival import (  # noqa: E402
+from metaanalysis.pooling.survival import (
     median_of_medians,
     pool_landmark_survival,
     pool_median_survival,
