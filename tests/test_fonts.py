@@ -114,6 +114,7 @@ def test_lean_copy_is_kept_in_a_cache_and_is_byte_stable(tmp_path, monkeypatch):
     from matplotlib import font_manager
 
     path = font_manager.findfont("DejaVu Sans")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)  # fontTools would stamp that instead
     monkeypatch.setattr(_fonts, "_cache_folder", lambda: tmp_path / "cache")
     monkeypatch.setattr(_fonts, "_lean", {})
     first = _fonts._lean_copy(path)
@@ -125,7 +126,9 @@ def test_lean_copy_is_kept_in_a_cache_and_is_byte_stable(tmp_path, monkeypatch):
 
     os.unlink(first)
     monkeypatch.setattr(_fonts, "_lean", {})
-    time.sleep(1.1)
+    # an hour later (fontTools stamps a font with the time of saving unless told not to)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3600)
     second = _fonts._lean_copy(path)
     assert second == first and open(second, "rb").read() == content
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".lean-")] == []
