@@ -1166,8 +1166,8 @@ def reconstruct_ipd(
             # median error 0.0238 -> 0.0143, 48 better and 11 worse by more than 0.02; PFS-shaped
             # (80 pairs) 0.0301 -> 0.0244; real-shaped unchanged
             k = int(np.sum(np.asarray(iv.S) > _FALLS_TO_ZERO))
-            head = _Interval(iv.Tarr[:k], np.asarray(iv.S[:k]), iv.start, iv.end)
             s_head = np.asarray(iv.S[:k])
+            head = _Interval(iv.Tarr[:k], s_head, iv.start, iv.end)
 
             def fits(c):
                 # the curve still reaches its last point (someone is at risk at the fall)
