@@ -770,3 +770,26 @@ def test_a_total_the_curve_cannot_carry_keeps_the_numbers_at_risk():
     assert res.events == 8
     assert [int((res.ipd.time >= x).sum()) for x in rt] == nr
     assert not any("latest censoring(s) turned into events at time" in r for r in res.repairs)
+
+
+def test_bisect_finds_the_step_of_a_monotone_count_search_and_keeps_its_budget():
+    # the one search behind the tail's four censoring counts (the cap, the fall, and the total's
+    # two directions): its call count is what Reconstruction.iterations reports
+    from metaanalysis.survival.reconstruct import _bisect
+
+    calls = []
+
+    def ok(c):
+        calls.append(c)
+        return c <= 37
+
+    assert _bisect(ok, 0, 100) == (37, 38, len(calls))
+    assert len(calls) == 6 and 0 not in calls and 100 not in calls  # the ends are not asked
+    # a budget stops it early with the interval it had narrowed to; none when the ends touch
+    lo, hi, n = _bisect(lambda c: c <= 37, 0, 100, budget=2)
+    assert n == 2 and (lo, hi) == (25, 50)
+    assert _bisect(lambda c: True, 4, 5) == (4, 5, 0)
+    assert _bisect(lambda c: True, 0, 100, budget=0) == (0, 100, 0)
+    # the same answer as a linear scan for every step position
+    for step in range(0, 31):
+        assert _bisect(lambda c, s=step: c <= s, 0, 31)[:2] == (step, step + 1)

@@ -701,6 +701,30 @@ def _distribute_gap(gap, ev_pts, ev_cnt, cen_times, n_starts) -> np.ndarray:
     return moved
 
 
+def _bisect(ok, lo: int, hi: int, budget: int | None = None) -> tuple[int, int, int]:
+    """Narrow ``[lo, hi]`` to the step of a predicate that holds at ``lo`` and fails at ``hi``.
+
+    ``ok`` must be monotone on the counts between (true up to some count, false after it); it is
+    not called at the ends. Stops when ``hi - lo <= 1`` or after ``budget`` calls (no bound when
+    None). Returns ``(lo, hi, calls)``: the largest count known to hold, the smallest known to
+    fail, and how many times ``ok`` was called, which the reconstruction's diagnostics count.
+
+    Examples
+    --------
+    >>> _bisect(lambda c: c * c <= 50, 0, 100)
+    (7, 8, 7)
+    """
+    calls = 0
+    while hi - lo > 1 and (budget is None or calls < budget):
+        mid = (lo + hi) // 2
+        calls += 1
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi, calls
+
+
 def _round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
@@ -1136,14 +1160,9 @@ def reconstruct_ipd(
             # the model censors the patients the curve's last drops need (a follow-up that ends
             # before the curve does: all censored, and a curve that falls to 0 stays up): the
             # most censorings that still let the curve reach its last click
-            lo, hi = 0, nc
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                iters += 1
-                if iv.run(mid, n_start, s_last)[4] - iv.S[-1] > _TAIL_MISS:
-                    hi = mid
-                else:
-                    lo = mid
+            lo, _, passes = _bisect(
+                lambda c: iv.run(c, n_start, s_last)[4] - iv.S[-1] <= _TAIL_MISS, 0, nc)
+            iters += passes
             note(f"after time {iv.start:g} the censoring model would leave the curve at "
                  f"{out[4]:.3f} where its last point is {iv.S[-1]:.3f}: {nc - lo} fewer "
                  f"censorings ({lo}), so that the patients its last drops need are at risk")
@@ -1182,14 +1201,8 @@ def reconstruct_ipd(
                                    <= np.minimum(_FALL_FIT, _FALL_REL * s_head)))
 
             if fits(nc):
-                lo, hi = nc, n_start - 1
-                while hi - lo > 1:
-                    mid = (lo + hi) // 2
-                    iters += 1
-                    if fits(mid):
-                        lo = mid
-                    else:
-                        hi = mid
+                lo, hi, passes = _bisect(fits, nc, n_start - 1)
+                iters += passes
                 if hi > lo and fits(hi):
                     lo = hi
                 if lo > nc:
@@ -1220,26 +1233,16 @@ def reconstruct_ipd(
                 lo, hi = nc, n_start
                 if ev(hi) > need:
                     lo = hi
-                while hi - lo > 1 and iters < max_iter:
-                    mid = (lo + hi) // 2
-                    iters += 1
-                    if ev(mid) <= need:
-                        hi = mid
-                    else:
-                        lo = mid
+                lo, hi, passes = _bisect(lambda c: ev(c) > need, lo, hi, max_iter - iters)
+                iters += passes
                 nc = hi if abs(ev(hi) - need) < abs(ev(lo) - need) else lo
             elif e_model < need:
                 # less censoring: the largest count at or below the model's with events >= need
                 lo, hi = 0, nc
                 if ev(lo) < need:
                     hi = lo
-                while hi - lo > 1 and iters < max_iter:
-                    mid = (lo + hi) // 2
-                    iters += 1
-                    if ev(mid) >= need:
-                        lo = mid
-                    else:
-                        hi = mid
+                lo, hi, passes = _bisect(lambda c: ev(c) >= need, lo, hi, max_iter - iters)
+                iters += passes
                 nc = lo if abs(ev(lo) - need) < abs(ev(hi) - need) else hi
             out = iv.run(nc, n_start, s_last)
         total_iter += iters
