@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metaanalysis.errors import InputError
 from metaanalysis.survival import Reconstruction, clean_curve, reconstruct_ipd
@@ -793,3 +795,45 @@ def test_bisect_finds_the_step_of_a_monotone_count_search_and_keeps_its_budget()
     # the same answer as a linear scan for every step position
     for step in range(0, 31):
         assert _bisect(lambda c, s=step: c <= s, 0, 31)[:2] == (step, step + 1)
+
+
+def _dhondt_one_by_one(total, weight, cap):
+    # the definition: one unit at a time to the largest weight / (alloc + 1) below its cap
+    alloc = np.zeros(len(weight), np.int64)
+    weight = np.asarray(weight, float)
+    for _ in range(int(total)):
+        score = np.where(alloc < cap, weight / (alloc + 1.0), -1.0)
+        i = int(np.argmax(score))
+        if score[i] <= 0:
+            break
+        alloc[i] += 1
+    return alloc
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.one_of(st.integers(0, 6).map(float),
+                                 st.floats(0, 50, allow_nan=False, allow_subnormal=False)),
+                       st.integers(0, 80)), min_size=1, max_size=8),
+    st.integers(0, 400),
+)
+def test_dhondt_gives_what_placing_one_unit_at_a_time_gives(shares, total):
+    # whole weights make ties between quotients (3/1 = 6/2), zero weights and caps of 0 take
+    # nothing; the threshold that gives most units at once must not change a single one
+    from metaanalysis.survival.reconstruct import _dhondt
+
+    weight = np.array([w for w, _ in shares])
+    cap = np.array([c for _, c in shares], np.int64)
+    got = _dhondt(total, weight, cap)
+    assert got.tolist() == _dhondt_one_by_one(total, weight, cap).tolist()
+    assert got.sum() == min(total, cap[weight > 0].sum())
+
+
+def test_dhondt_with_a_total_of_tens_of_thousands():
+    from metaanalysis.survival.reconstruct import _dhondt
+
+    weight = np.array([0.3, 1e-6, 2.0, 2.0, 0.0, 7.5])
+    cap = np.array([40_000, 5, 10_000, 30_000, 9, 3_000])
+    got = _dhondt(25_000, weight, cap)
+    assert got.tolist() == _dhondt_one_by_one(25_000, weight, cap).tolist()
+    assert got[5] == 3_000 and got[4] == 0 and got.sum() == 25_000
