@@ -290,3 +290,15 @@ def test_bad_arguments():
 def test_is_a_result_object():
     assert isinstance(fitted("konst_reml"), MultilevelResult)
     assert fitted("konst_reml").converged
+
+
+def test_as_many_coefficients_as_effects_is_refused_with_the_reason():
+    # metafor's rma.mv fits k = 2 with two coefficients and reports sigma^2 = 0: the coefficients
+    # then fit both effects exactly and the REML likelihood is flat in sigma^2. One more effect
+    # and the same model fits
+    d = pd.DataFrame({"yi": [0.1, 0.5, 0.2], "vi": [0.02, 0.03, 0.01], "x": [1.0, 2.0, 4.0],
+                      "id": [1, 2, 3]})
+    with pytest.raises(InputError, match=r"k = 2 effects: at least 3 are needed"):
+        rma_mv(d.yi[:2], d.vi[:2], mods=d[["x"]][:2], random="~ 1 | id", data=d[:2])
+    r = rma_mv(d.yi, d.vi, mods=d[["x"]], random="~ 1 | id", data=d)
+    assert r.k == 3 and np.all(np.isfinite(r.coef)) and np.all(np.isfinite(r.se))

@@ -992,7 +992,15 @@ def rma_mv(
     model = _Model(Vm, sigma_terms, gterm, struct, _known_correlations(R, sigma_terms),
                    spherical=not _any_given(rho))
     if k <= p:
-        raise InputError(f"{p} coefficients cannot be estimated from k = {k} effects")
+        # at k = p the coefficients fit every effect exactly and leave nothing to estimate a
+        # variance from: the REML likelihood is flat in the components, the ML one is largest at
+        # 0. metafor's rma.mv still reports them (at 0, with the coefficients' SEs from V alone);
+        # a variance component read off a flat likelihood would be a number without information
+        raise InputError(
+            f"{p} coefficient(s) and the variance components cannot be estimated from k = {k} "
+            f"effects: at least {p + 1} are needed, since with k = {p} the coefficients fit every "
+            "effect exactly and no residual is left to estimate the components from (metafor's "
+            "rma.mv reports them at 0 there); drop a moderator or add effects")
     reml = method == "REML"
     logdet_xx = float(np.linalg.slogdet(X.T @ X)[1])
     theta0 = _start(model, y, X, Vm)
