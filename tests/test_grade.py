@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.errors import InputError
+from metaanalysis.errors import InputError, StudyTableError
 from metaanalysis.review import parse_protocol
 from metaanalysis.review.analyses import GroupResult
 from metaanalysis.review.grade import GradeRules, assess, rob_category, summary_of_findings
@@ -481,3 +481,140 @@ def test_a_study_without_characteristics_is_an_error_not_a_guess():
         assess(g, characteristics={"s0": CHAR["s0"]})
     with pytest.raises(InputError, match="for s0, s1"):
         assess(g)
+
+
+POWER = GradeRules(ois="power")
+
+
+def test_power_ois_for_a_hazard_ratio_counts_the_events_its_interval_carries():
+    # 380 events (379.35 by Schoenfeld's formula) detect HR 0.75 with 80 % power; an estimate with
+    # SE^2 = 4 / 379 carries 379 events' information, one with 4 / 380 carries 380
+    short = dom(assess(group([-0.5], [4 / 379], n=[2000]), characteristics=CHAR, rules=POWER),
+                "imprecision")
+    met = dom(assess(group([-0.5], [4 / 380], n=[10]), characteristics=CHAR, rules=POWER),
+              "imprecision")
+    assert short.downgrade == 1 and met.downgrade == 0
+    assert "about 379 events' information" in short.reason and "380 events" in short.reason
+    assert "hazard ratio of 0.75" in short.reason
+    # the participants do not count for a hazard ratio under this rule (10 would fall short of 400)
+    assert "10 participants, about 380 events' information" in met.reason
+    # under the participants rule the same two estimates are judged the other way round
+    assert dom(assess(group([-0.5], [4 / 379], n=[2000]), characteristics=CHAR),
+               "imprecision").downgrade == 0
+    assert dom(assess(group([-0.5], [4 / 380], n=[10]), characteristics=CHAR),
+               "imprecision").downgrade == 1
+    # the relative reduction, alpha and power change the size: HR 0.8 needs 631 events
+    rules = GradeRules(ois="power", ois_rrr=0.2)
+    assert "631 events" in dom(assess(group([-0.5], [4 / 600], n=[10]), characteristics=CHAR,
+                                      rules=rules), "imprecision").reason
+
+
+def test_power_ois_for_a_binary_contrast_uses_the_comparator_risk():
+    from metaanalysis.review.grade import binary_participants_needed
+
+    # the pooled comparator risk of the entries: 63 / 209 = 30.1 %
+    ai, n1, ci, n2 = 133.0, 207.0, 63.0, 209.0
+    eff = ma.escalc("RR", ai=[ai], n1i=[n1], ci=[ci], n2i=[n2])
+    fit = ma.pool(eff.yi, eff.vi, method="REML")
+    entries = pd.DataFrame({"study_id": ["s0"], "label": ["s0"], "lines": [(15, 16)],
+                            "ai": [ai], "n1i": [n1], "ci": [ci], "n2i": [n2]})
+    g = GroupResult("rr/x", PROTOCOL.analysis("rr"), "x", "primary", entries, fit, None)
+    need = binary_participants_needed(ci / n2)
+    d = dom(assess(g, characteristics=CHAR, rules=POWER), "imprecision")
+    assert d.downgrade == 1
+    assert f"416 participants, fewer than the {need} " in d.reason and "30.1%" in d.reason
+    # a descriptive single-arm summary keeps the participants rule
+    from metaanalysis.review.grade import optimal_information
+
+    gm = group([1.0], [0.01], analysis="med", n=[450])
+    assert optimal_information(gm, (0.8, 1.2), 450.0, POWER)[:3] == (450.0, 400, False)
+
+
+def test_binary_participants_needed_is_fleiss_and_has_its_power_by_simulation():
+    # Fleiss' normal approximation (pooled variance under the null), worked by hand, then the
+    # power of the two-proportion z test at that size over 40,000 simulated trials
+    from scipy.stats import norm
+
+    from metaanalysis.review.grade import binary_participants_needed
+
+    pc, pt = 0.2, 0.15
+    za, zb = norm.ppf(0.975), norm.ppf(0.8)
+    pbar = (pc + pt) / 2
+    per_arm = (za * math.sqrt(2 * pbar * (1 - pbar))
+               + zb * math.sqrt(pc * (1 - pc) + pt * (1 - pt))) ** 2 / (pc - pt) ** 2
+    assert per_arm == pytest.approx(905.3658, abs=1e-4)
+    n = binary_participants_needed(pc) // 2
+    assert n == 906 and binary_participants_needed(pc) == 1812
+    rng = np.random.default_rng(2026)
+    x1, x2 = rng.binomial(n, pt, 40_000), rng.binomial(n, pc, 40_000)
+    p = (x1 + x2) / (2 * n)
+    z = (x2 - x1) / n / np.sqrt(p * (1 - p) * 2 / n)
+    assert abs(np.mean(np.abs(z) > za) - 0.80) < 0.01
+
+
+def test_hr_events_needed_has_its_power_by_simulation():
+    # 190 patients an arm, no censoring: 380 events. Over 1,500 simulated trials with a true
+    # hazard ratio of 0.75 the Cox estimate's spread is 2 / sqrt(380) (the 4 / D the rule reads
+    # the events from) and the Wald test with that SE rejects in 80 % of them
+    from metaanalysis.review.grade import hr_events_needed
+    from metaanalysis.survival.digitise import cox_log_hr
+
+    d = hr_events_needed(0.25)
+    assert d == pytest.approx(4 * (1.959964 + 0.841621) ** 2 / math.log(0.75) ** 2, rel=1e-6)
+    rng = np.random.default_rng(7)
+    ones = np.ones(190)
+    b = np.array([cox_log_hr(rng.exponential(1.0, 190), ones, rng.exponential(1 / 0.75, 190), ones)
+                  for _ in range(1500)])
+    se = 2 / math.sqrt(380)
+    assert np.mean(b) == pytest.approx(math.log(0.75), abs=0.01)
+    assert np.std(b) == pytest.approx(se, rel=0.06)
+    assert abs(np.mean(np.abs(b) / se > 1.959964) - 0.80) < 0.035
+
+
+def test_power_ois_in_the_protocol_and_the_methods():
+    from metaanalysis.report.methods import _grade_text
+
+    base = _PROTOCOL + "[grade]\nois = \"power\"\nois_rrr = 0.2\n"
+    p = parse_protocol(base, "p.toml")
+    assert p.grade == {"ois": "power", "ois_rrr": 0.2}
+    text = _grade_text(GradeRules(**p.grade))
+    assert "631 events" in text and "relative reduction of 20%" in text
+    assert "or fewer than 400 participants, a pragmatic" in _grade_text(GradeRules())
+    for bad, msg in (('ois = "events"', "is not one of 'participants', 'power'"),
+                     ("ois_rrr = 1.0", "must be a fraction between 0 and 1"),
+                     ("ois_power = 0", "must be a fraction between 0 and 1")):
+        with pytest.raises(StudyTableError, match=msg):
+            parse_protocol(_PROTOCOL + "[grade]\n" + bad + "\n", "p.toml")
+
+
+def test_the_shipped_review_under_the_power_ois(tmp_path):
+    # what data/README.md says of the shipped review under ois = "power": every hazard ratio
+    # falls short of 380 events (22 to 270 events' information), and sorafenib's and
+    # lenvatinib's PFS, not rated down for imprecision under the participants rule, would be
+    from metaanalysis.review.grade import _judged_interval, entry_participants, optimal_information
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = ma.run_review(root / "data" / "studies.csv")
+    text = (root / "data" / "protocol.toml").read_text()
+    assert 'ois = "participants"' in text
+    power = tmp_path / "protocol.toml"
+    power.write_text(text.replace('ois = "participants"', 'ois = "power"'))
+    review = ma.run_review(root / "data" / "studies.csv", protocol=power)
+    rules = GradeRules(**review.protocol.grade)
+    assert rules.ois == "power"
+    have = {}
+    for g in review.groups:
+        if g.id in review.grade and g.analysis.effect == "HR":
+            info = optimal_information(g, _judged_interval(g, rules)[0], entry_participants(g),
+                                       rules)
+            assert info[2], g.id
+            have[g.id] = info[0]
+    assert len(have) == 10
+    assert round(min(have.values())) == 22 and round(max(have.values())) == 270
+    for gid in ("pfs_hr/sorafenib", "pfs_hr/lenvatinib"):
+        before, after = dom(shipped.grade[gid], "imprecision"), dom(review.grade[gid], "imprecision")
+        assert (before.downgrade, after.downgrade) == (0, 1), gid
+        assert "events' information" in after.reason
+        levels = ("very low", "low", "moderate", "high")
+        assert levels.index(review.grade[gid].certainty) == \
+            levels.index(shipped.grade[gid].certainty) - 1

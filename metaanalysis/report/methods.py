@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 METHOD_NAMES = {
     "EE": "an equal-effects (common-effect) model",
@@ -101,6 +103,24 @@ def _sensitivity_text(a) -> str:
     return ", ".join(items)
 
 
+def _ois_text(rules) -> str:
+    """The optimal information size the imprecision rule uses, as the methods state it."""
+    if rules.ois != "power":
+        return (f"fewer than {rules.ois_participants} participants, a pragmatic optimal "
+                "information size (GRADE's rule of thumb for continuous outcomes, applied here to "
+                "every outcome)")
+    from ..review.grade import hr_events_needed
+
+    events = math.ceil(hr_events_needed(rules.ois_rrr, rules.ois_alpha, rules.ois_power))
+    return (f"less information than the optimal information size: what one 1:1 trial needs "
+            f"to detect a relative "
+            f"reduction of {rules.ois_rrr:.0%} with {rules.ois_power:.0%} power at two-sided "
+            f"alpha {rules.ois_alpha:g}, for a hazard ratio {events} events (Schoenfeld's "
+            "formula; the events an estimate carries taken as 4/SE², since trials seldom report "
+            "them beside the ratio), for a binary comparison the participants at the comparator "
+            f"arms' pooled risk, for other outcomes {rules.ois_participants} participants")
+
+
 def _grade_text(rules) -> str:
     lines = ", ".join(rules.direct_lines)
     hist = ", ".join(rules.direct_histology)
@@ -118,9 +138,7 @@ def _grade_text(rules) -> str:
         f"interval does not), indirectness ({100 * rules.indirect_share:g}% of the weight or more "
         f"from trials outside line {lines} or histology {hist}), imprecision (an interval that "
         f"includes no effect or crosses {lo:g} or {hi:g} for ratios, ±{rules.rd_threshold:g} for "
-        f"risk differences, or fewer than {rules.ois_participants} participants, a pragmatic "
-        "optimal information size (GRADE's rule of thumb for continuous outcomes, applied here "
-        "to every outcome); two levels when "
+        f"risk differences, or {_ois_text(rules)}); two levels when "
         f"it includes no effect and reaches both {lo:g} and {hi:g} (±{rules.rd_threshold:g}), "
         "appreciable benefit and appreciable harm; a single study judged on the interval it "
         "reports"

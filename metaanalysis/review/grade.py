@@ -33,7 +33,10 @@ Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may
   evidence's (two concordant trials with HRs 0.21 and 0.16 gave 0.04 to 0.93); ``"primary"``
   judges the printed Knapp-Hartung interval instead. The participants behind the optimal
   information size are a pragmatic rule of thumb (GRADE's for continuous outcomes), applied here
-  to every outcome.
+  to every outcome; ``ois="power"`` uses GRADE's optimal information size instead, the size of
+  one trial powered to detect a relative reduction of ``ois_rrr`` (events for a hazard ratio,
+  read from its interval as 4/SE²; participants at the comparator arms' risk for a binary
+  contrast; see :func:`optimal_information`).
 - **Publication bias**: with k >= 10, one level down when Egger's test gives p < 0.10; with fewer
   studies "not assessable" (no downgrade, said so).
 
@@ -85,6 +88,13 @@ class GradeRules:
     direct_histology: tuple = ("DTC",)
     indirect_share: float = 0.5
     ois_participants: int = 400
+    # "participants": ois_participants for every outcome; "power": the size of one trial powered
+    # to detect a relative reduction of ois_rrr (events for a hazard ratio, participants for a
+    # binary contrast; other outcomes keep ois_participants)
+    ois: str = "participants"
+    ois_rrr: float = 0.25
+    ois_alpha: float = 0.05
+    ois_power: float = 0.8
     ratio_thresholds: tuple = (0.8, 1.25)
     rd_threshold: float = 0.05
     small_study_min_k: int = 10
@@ -105,7 +115,9 @@ def grade_rules(protocol) -> dict:
 
 
 # the values of GradeRules' text fields (the protocol's [grade] table is checked against them)
-RULE_CHOICES = {"two_study_interval": ("z", "primary")}
+RULE_CHOICES = {"two_study_interval": ("z", "primary"), "ois": ("participants", "power")}
+# the GradeRules fields that are fractions strictly between 0 and 1
+RULE_FRACTIONS = ("ois_rrr", "ois_alpha", "ois_power")
 
 
 @dataclass(frozen=True)
@@ -265,7 +277,98 @@ def _judged_interval(group, rules=None) -> tuple:
             (math.inf if hi is None else math.log(hi))), ""
 
 
-def _imprecision(interval, caveat, analysis, participants, rules) -> DomainJudgement:
+def hr_events_needed(rrr: float = 0.25, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Events a 1:1 trial needs to detect a hazard ratio of ``1 - rrr`` (Schoenfeld 1983).
+
+    ``4 (z_{1-alpha/2} + z_{power})^2 / log(1 - rrr)^2``, from ``var(log HR) = 4 / D`` for ``D``
+    events in a 1:1 comparison.
+
+    Examples
+    --------
+    >>> round(hr_events_needed(0.25), 1)
+    379.4
+    """
+    from scipy.stats import norm
+
+    z = float(norm.ppf(1 - alpha / 2) + norm.ppf(power))
+    return 4 * z**2 / math.log(1 - rrr) ** 2
+
+
+def binary_participants_needed(control_risk: float, rrr: float = 0.25, alpha: float = 0.05,
+                               power: float = 0.8) -> int:
+    """Participants (both arms, 1:1) a trial needs to detect a relative risk reduction ``rrr``
+    from ``control_risk`` with a two-sided test of two proportions at ``alpha``: the normal
+    approximation with the pooled variance under the null (Fleiss), by statsmodels'
+    ``samplesize_proportions_2indep_onetail``, each arm rounded up.
+
+    Examples
+    --------
+    >>> binary_participants_needed(0.2)
+    1812
+    """
+    from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
+
+    p_c = float(control_risk)
+    per_arm = samplesize_proportions_2indep_onetail(
+        diff=-p_c * rrr, prop2=p_c, power=power, ratio=1, alpha=alpha, alternative="two-sided")
+    return 2 * math.ceil(float(per_arm) - 1e-9)
+
+
+def optimal_information(group, interval, participants, rules) -> tuple:
+    """``(have, need, short, text_short, text_met)``: the information an estimate carries, the
+    optimal information size it is judged against, whether it falls short, and how the reason
+    says so when it does and when it does not.
+
+    With ``rules.ois == "participants"`` (and for every outcome that is not a hazard ratio or a
+    binary contrast with arm counts) the participants against ``ois_participants``. With
+    ``"power"``, as GRADE's optimal information size (the size of one trial powered to detect a
+    relative risk reduction of ``ois_rrr``): for a hazard ratio, the events, estimated from its
+    interval as ``4 / SE^2`` (the information of a 1:1 comparison with that standard error; the
+    number of events is rarely reported beside a hazard ratio), against
+    :func:`hr_events_needed`; for a risk ratio, odds ratio or risk difference, the participants
+    against :func:`binary_participants_needed` at the comparator arms' pooled risk.
+    """
+    a = group.analysis
+    plain = (participants, rules.ois_participants, participants < rules.ois_participants,
+             f"{participants:.0f} participants, fewer than the optimal information size of "
+             f"{rules.ois_participants}", f"{participants:.0f} participants")
+    if rules.ois != "power" or a.kind == "arm":
+        return plain
+    rrr, alpha, power = rules.ois_rrr, rules.ois_alpha, rules.ois_power
+    trial = f"a 1:1 trial powered ({power:.0%}, two-sided alpha {alpha:g})"
+    if a.effect == "HR":
+        from scipy.stats import norm
+
+        lo, hi = interval
+        level = float(getattr(group.fit, "level", 95.0))
+        if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+            se = (hi - lo) / (2 * norm.ppf(0.5 + level / 200))
+        else:
+            se = float(group.fit.se)
+        have = 4 / se**2
+        need = hr_events_needed(rrr, alpha, power)
+        return (have, need, have < need,
+                f"about {have:.0f} events' information (4/SE², SE {se:.3f}), fewer than the "
+                f"{math.ceil(need)} events {trial} to detect a hazard ratio of {1 - rrr:.2f} "
+                "needs (optimal information size)",
+                f"{participants:.0f} participants, about {have:.0f} events' information "
+                f"(4/SE²), at least the optimal information size of {math.ceil(need)} events")
+    e = group.entries
+    if a.effect in ("RR", "OR", "RD") and "ci" in e and "n2i" in e and e["n2i"].sum() > 0:
+        cr = float(e["ci"].sum() / e["n2i"].sum())
+        if 0 < cr < 1:
+            need = binary_participants_needed(cr, rrr, alpha, power)
+            return (participants, need, participants < need,
+                    f"{participants:.0f} participants, fewer than the {need} {trial} to detect "
+                    f"a relative risk reduction of {rrr:.0%} from the comparator arms' risk of "
+                    f"{cr:.1%} needs (optimal information size)",
+                    f"{participants:.0f} participants, at least the optimal information size of "
+                    f"{need} (a relative risk reduction of {rrr:.0%} from {cr:.1%})")
+    return plain
+
+
+def _imprecision(interval, caveat, analysis, participants, rules, information=None
+                 ) -> DomainJudgement:
     null = analysis.null_on_scale()
     lo, hi = interval
     scale = analysis.scale
@@ -284,7 +387,12 @@ def _imprecision(interval, caveat, analysis, participants, rules) -> DomainJudge
     # against a declared null has no such thresholds)
     contrast = analysis.kind != "arm"
     crossed = [t for t in (t_low, t_high) if contrast and lo < t < hi and t != null]
-    ois = participants < rules.ois_participants
+    if information is None:
+        information = (participants, rules.ois_participants,
+                       participants < rules.ois_participants,
+                       f"{participants:.0f} participants, fewer than the optimal information "
+                       f"size of {rules.ois_participants}", f"{participants:.0f} participants")
+    ois = information[2]
     if crosses_null and both:
         return DomainJudgement("imprecision", 2, "very serious: the interval includes both "
                                "appreciable benefit and appreciable harm" + caveat)
@@ -302,10 +410,9 @@ def _imprecision(interval, caveat, analysis, participants, rules) -> DomainJudge
                        f"{show(crossed[0])}, the threshold of an appreciable effect: it includes "
                        "both an appreciable and a trivial effect" + caveat)
         if ois:
-            why.append(f"{participants:.0f} participants, fewer than the optimal information "
-                       f"size of {rules.ois_participants}")
+            why.append(information[3])
         return DomainJudgement("imprecision", 1, "serious: " + "; ".join(why))
-    return DomainJudgement("imprecision", 0, f"not serious: {participants:.0f} participants; "
+    return DomainJudgement("imprecision", 0, f"not serious: {information[4]}; "
                            "the interval excludes no effect and crosses no threshold of an "
                            "appreciable effect" + caveat)
 
@@ -367,11 +474,13 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
     designs = {characteristics.get(s, {}).get("design", "rct") for s in studies}
     start = "high" if designs <= {"rct"} else "low"
     null = group.analysis.null_on_scale()
+    interval, caveat = _judged_interval(group, rules)
     domains = [
         _risk_of_bias(weights, rob, rules, rob_concerns),
         _inconsistency(fit, null, rules),
         _indirectness(weights, characteristics, rules),
-        _imprecision(*_judged_interval(group, rules), group.analysis, participants, rules),
+        _imprecision(interval, caveat, group.analysis, participants, rules,
+                     optimal_information(group, interval, participants, rules)),
         _publication_bias(fit, rules),
     ]
     final = []

@@ -498,7 +498,7 @@ def _grade_rules(c, grade) -> dict:
     """The [grade] table: thresholds of the GRADE rules (names of GradeRules' fields)."""
     import dataclasses
 
-    from .grade import RULE_CHOICES, GradeRules
+    from .grade import RULE_CHOICES, RULE_FRACTIONS, GradeRules
 
     if not isinstance(grade, dict):
         c.err((), None, "grade", "must be a table [grade]")
@@ -528,6 +528,9 @@ def _grade_rules(c, grade) -> dict:
             out[key] = tuple(value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             c.err(("grade",), None, key, f"must be a non-negative number like {want!r}")
+        elif key in RULE_FRACTIONS and not 0 < value < 1:
+            c.err(("grade",), None, key, f"must be a fraction between 0 and 1 (exclusive) like "
+                  f"{want!r}")
         elif key.startswith("sof_months") and not 0 < value < float("inf"):
             # a risk "by 0 months" is 0 in both arms: no absolute effect at all
             c.err(("grade",), None, key, f"must be a positive number of months like {want!r}")
