@@ -452,7 +452,13 @@ def continuous(measure, m1i, sd1i, n1i, m2i, sd2i, n2i, *, vtype="LS"):
             vi = 1 / (2 * (n1i - 1)) + 1 / (2 * (n2i - 1))
         else:  # pragma: no cover
             raise InputError(f"unknown measure {measure!r}")
-    return _finish(yi, vi)
+    yi_out, vi_out = _finish(yi, vi)
+    if measure == "SMD" and vtype == "AV":
+        # a study of 3 patients has no small-sample factor (and so no g), but its AV variance
+        # rests on the other studies' mean g and is defined: metafor keeps it
+        keep = (dfree <= 1) & np.isfinite(vi) & (vi >= 0)
+        vi_out = np.where(keep, vi, vi_out)
+    return yi_out, vi_out
 
 
 def incidence_two_arm(measure, x1i, t1i, x2i, t2i, *, add=0.5, to="only0", drop00=False):

@@ -38,6 +38,9 @@ continuous$normand1999 <- with(dat.normand1999, list(m1i = m1i, sd1i = sd1i, n1i
 continuous$curtis1998 <- with(dat.curtis1998, list(m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i))
 set.seed(21)
 continuous$gen_k2 <- list(m1i = c(10.2, 8.1), sd1i = c(2.1, 3.3), n1i = c(3, 12), m2i = c(9.1, 8.9), sd2i = c(1.8, 2.5), n2i = c(2, 15))
+# a study of 3 patients (2 + 1): its SMD is undefined (the small-sample factor needs 2 degrees of
+# freedom), but metafor still gives it the AV variance, which rests on the other studies' mean
+continuous$gen_k4_n3 <- list(m1i = c(1, 2, 1.5, 3), sd1i = c(1, 1, 2, 1), n1i = c(2, 10, 12, 5), m2i = c(0.5, 1, 1, 2), sd2i = c(1, 1.2, 1, 1), n2i = c(1, 12, 10, 6))
 
 # ---- the grid ----
 cases <- list()
