@@ -618,3 +618,19 @@ def test_the_shipped_review_under_the_power_ois(tmp_path):
         levels = ("very low", "low", "moderate", "high")
         assert levels.index(review.grade[gid].certainty) == \
             levels.index(shipped.grade[gid].certainty) - 1
+
+
+def test_power_ois_of_a_pooled_hazard_ratio_reads_the_model_without_knapp_hartung():
+    # the information two or three studies carry is 4 / SE^2 of the model's z fit: the
+    # Knapp-Hartung scale (and the t quantile of the printed interval) measures their dispersion
+    from metaanalysis.review.grade import _judged_interval, optimal_information
+
+    for yi, vi in (([-0.5, -0.3], [0.01, 0.02]), ([-0.5, -0.3, -0.1], [0.02, 0.02, 0.03])):
+        z = ma.pool(yi, vi, method="REML", test="z")
+        g = group(yi, vi, test="knha")
+        for rule in ("z", "primary"):
+            rules = GradeRules(ois="power", two_study_interval=rule)
+            have = optimal_information(g, _judged_interval(g, rules)[0], 400.0, rules)[0]
+            assert have == pytest.approx(4 / z.se**2, rel=1e-12)
+        if len(yi) == 3:  # at k = 2 REML's tau² leaves the Knapp-Hartung scale at 1: only the t
+            assert 4 / g.fit.se**2 != pytest.approx(4 / z.se**2, rel=1e-3)  # quantile differs

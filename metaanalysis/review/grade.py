@@ -322,9 +322,10 @@ def optimal_information(group, interval, participants, rules) -> tuple:
     With ``rules.ois == "participants"`` (and for every outcome that is not a hazard ratio or a
     binary contrast with arm counts) the participants against ``ois_participants``. With
     ``"power"``, as GRADE's optimal information size (the size of one trial powered to detect a
-    relative risk reduction of ``ois_rrr``): for a hazard ratio, the events, estimated from its
-    interval as ``4 / SE^2`` (the information of a 1:1 comparison with that standard error; the
-    number of events is rarely reported beside a hazard ratio), against
+    relative risk reduction of ``ois_rrr``): for a hazard ratio, the events, estimated as
+    ``4 / SE^2`` (the information of a 1:1 comparison with that standard error; the number of
+    events is rarely reported beside a hazard ratio; a single study's SE from the interval it
+    reports, a pooled one's from the model without the Knapp-Hartung scale), against
     :func:`hr_events_needed`; for a risk ratio, odds ratio or risk difference, the participants
     against :func:`binary_participants_needed` at the comparator arms' pooled risk.
     """
@@ -339,12 +340,22 @@ def optimal_information(group, interval, participants, rules) -> tuple:
     if a.effect == "HR":
         from scipy.stats import norm
 
+        fit = group.fit
         lo, hi = interval
-        level = float(getattr(group.fit, "level", 95.0))
-        if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
-            se = (hi - lo) / (2 * norm.ppf(0.5 + level / 200))
+        if fit.k >= 2:
+            # the model's standard error without the Knapp-Hartung scale (which measures the
+            # studies' dispersion, not the information they carry)
+            if getattr(fit, "test", "z") == "z":
+                se = float(fit.se)
+            else:
+                from ..pooling import pool
+
+                se = float(pool(fit.yi, fit.vi, method=fit.method, test="z", level=fit.level).se)
+        elif math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+            # a single study: its reported interval, as the rest of the judgement
+            se = (hi - lo) / (2 * norm.ppf(0.5 + float(fit.level) / 200))
         else:
-            se = float(group.fit.se)
+            se = float(fit.se)
         have = 4 / se**2
         need = hr_events_needed(rrr, alpha, power)
         return (have, need, have < need,
