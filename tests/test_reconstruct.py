@@ -813,7 +813,7 @@ def _dhondt_one_by_one(total, weight, cap):
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.tuples(st.one_of(st.integers(0, 6).map(float),
-                                 st.floats(0, 50, allow_nan=False, allow_subnormal=False)),
+                                 st.floats(0, 50, allow_nan=False)),
                        st.integers(0, 80)), min_size=1, max_size=8),
     st.integers(0, 400),
 )
