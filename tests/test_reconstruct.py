@@ -837,3 +837,15 @@ def test_dhondt_with_a_total_of_tens_of_thousands():
     got = _dhondt(25_000, weight, cap)
     assert got.tolist() == _dhondt_one_by_one(25_000, weight, cap).tolist()
     assert got[5] == 3_000 and got[4] == 0 and got.sum() == 25_000
+
+
+@pytest.mark.parametrize("weight", [[5e-324, 1.0, 0.0], [5e-324, 5e-324], [1e-310, 2e-310, 3.0],
+                                    [1e-320, 1e-300, 1e308, 1.7e308]])
+def test_dhondt_at_the_ends_of_the_floating_point_range(weight):
+    # a weight so small that its second quotient rounds to 0 gets one unit one by one, never its
+    # cap; quotients of the largest weights stay finite
+    from metaanalysis.survival.reconstruct import _dhondt
+
+    w, cap = np.array(weight), np.full(len(weight), 80)
+    for total in (10, 100, 400, 1000):
+        assert _dhondt(total, w, cap).tolist() == _dhondt_one_by_one(total, w, cap).tolist()

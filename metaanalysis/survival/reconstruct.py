@@ -667,7 +667,9 @@ def _dhondt(total: int, weight: np.ndarray, cap: np.ndarray) -> np.ndarray:
     ok = (weight > 0) & (cap > 0)
     if total > 4 * len(weight) and ok.any():
         w, c = weight[ok], cap[ok]
-        if int(c.sum()) <= total:
+        if int(c.sum()) <= total and np.all(w / c > 0):
+            # room for every unit below the caps (and no quotient so small it rounds to 0, which
+            # the one-by-one rule would not give)
             alloc[ok] = c
             return alloc
         lo, hi = 0.0, float(w.max())  # above hi: no quotient; above 0: every one (> total)
