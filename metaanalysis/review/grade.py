@@ -35,8 +35,8 @@ Rules (``GradeRules`` holds the thresholds; the protocol's ``[grade]`` table may
   information size are a pragmatic rule of thumb (GRADE's for continuous outcomes), applied here
   to every outcome; ``ois="power"`` uses GRADE's optimal information size instead, the size of
   one trial powered to detect a relative reduction of ``ois_rrr`` (events for a hazard ratio,
-  read from its interval as 4/SE²; participants at the comparator arms' risk for a binary
-  contrast; see :func:`optimal_information`).
+  estimated as 4/SE²; participants at the comparator arms' risk for a binary contrast; see
+  :func:`optimal_information`).
 - **Publication bias**: with k >= 10, one level down when Egger's test gives p < 0.10; with fewer
   studies "not assessable" (no downgrade, said so).
 
@@ -314,6 +314,13 @@ def binary_participants_needed(control_risk: float, rrr: float = 0.25, alpha: fl
     return 2 * math.ceil(float(per_arm) - 1e-9)
 
 
+def _participants_information(participants, rules) -> tuple:
+    """The participants rule in the form of :func:`optimal_information`."""
+    return (participants, rules.ois_participants, participants < rules.ois_participants,
+            f"{participants:.0f} participants, fewer than the optimal information size of "
+            f"{rules.ois_participants}", f"{participants:.0f} participants")
+
+
 def optimal_information(group, interval, participants, rules) -> tuple:
     """``(have, need, short, text_short, text_met)``: the information an estimate carries, the
     optimal information size it is judged against, whether it falls short, and how the reason
@@ -330,9 +337,7 @@ def optimal_information(group, interval, participants, rules) -> tuple:
     against :func:`binary_participants_needed` at the comparator arms' pooled risk.
     """
     a = group.analysis
-    plain = (participants, rules.ois_participants, participants < rules.ois_participants,
-             f"{participants:.0f} participants, fewer than the optimal information size of "
-             f"{rules.ois_participants}", f"{participants:.0f} participants")
+    plain = _participants_information(participants, rules)
     if rules.ois != "power" or a.kind == "arm":
         return plain
     rrr, alpha, power = rules.ois_rrr, rules.ois_alpha, rules.ois_power
@@ -399,10 +404,7 @@ def _imprecision(interval, caveat, analysis, participants, rules, information=No
     contrast = analysis.kind != "arm"
     crossed = [t for t in (t_low, t_high) if contrast and lo < t < hi and t != null]
     if information is None:
-        information = (participants, rules.ois_participants,
-                       participants < rules.ois_participants,
-                       f"{participants:.0f} participants, fewer than the optimal information "
-                       f"size of {rules.ois_participants}", f"{participants:.0f} participants")
+        information = _participants_information(participants, rules)
     ois = information[2]
     if crosses_null and both:
         return DomainJudgement("imprecision", 2, "very serious: the interval includes both "
