@@ -241,7 +241,8 @@ def test_real_shaped_no_case_worse_than_goal(errors, use_d):
 # earlier drops instead of by the hazard there: veteran with the total 44 -> 45-52 of 150 above
 # 0.025; every censoring at one power (0.25-4) of its even position within its interval, the power
 # chosen so that the curve's own events equal the total (the total read as a censoring timing):
-# 0.0232-0.0247 with the total. Oracles: each interval's censorings at the quantiles of its true
+# 0.0232-0.0247 with the total; censorings placed in proportion to the number at risk (a constant
+# censoring hazard within the interval, the table's numbers at its ends): 0.0292 / 0.0282. Oracles: each interval's censorings at the quantiles of its true
 # censoring times: 0.0289 (205 above) without the total, 0.0186 (74) with it, so without the total
 # where the censorings fall is not what is missing. Rossi's floor: its table lists no one after the
 # cut-off, so its last interval's events rest on the end's level alone; the true data with only
