@@ -798,16 +798,25 @@ def test_bisect_finds_the_step_of_a_monotone_count_search_and_keeps_its_budget()
 
 
 def _dhondt_one_by_one(total, weight, cap):
-    # the definition: one unit at a time to the largest weight / (alloc + 1) below its cap
-    alloc = np.zeros(len(weight), np.int64)
-    weight = np.asarray(weight, float)
-    for _ in range(int(total)):
-        score = np.where(alloc < cap, weight / (alloc + 1.0), -1.0)
-        i = int(np.argmax(score))
-        if score[i] <= 0:
-            break
-        alloc[i] += 1
-    return alloc
+    # the definition: one unit at a time to the largest weight / (alloc + 1) below its cap, from
+    # none (the module's own rule, which _dhondt finishes with; the head start is what is tested)
+    from metaanalysis.survival.reconstruct import _dhondt_units
+
+    return _dhondt_units(total, weight, cap)
+
+
+def test_dhondt_units_is_the_highest_averages_rule():
+    # the rule the bulk allocation is checked against, by hand: weights 3, 2, 1, a cap of 1 on
+    # the third; quotients 3, 2, 1.5, then 1 three times (3/3, 2/2, 1/1), then 0.75 (3/4) before
+    # 0.67 (2/3). A zero weight takes nothing; the count goes on from a given start, a tie to the
+    # first
+    from metaanalysis.survival.reconstruct import _dhondt_units
+
+    assert _dhondt_units(7, [3.0, 2.0, 1.0], np.array([10, 10, 1])).tolist() == [4, 2, 1]
+    assert _dhondt_units(6, [3.0, 2.0, 1.0], np.array([10, 10, 1])).tolist() == [3, 2, 1]
+    assert _dhondt_units(5, [0.0, 1.0], np.array([9, 2])).tolist() == [0, 2]
+    start = np.array([2, 0], np.int64)
+    assert _dhondt_units(1, [3.0, 1.0], np.array([9, 9]), start).tolist() == [3, 0]
 
 
 @settings(max_examples=300, deadline=None)

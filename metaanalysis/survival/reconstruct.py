@@ -685,7 +685,18 @@ def _dhondt(total: int, weight: np.ndarray, cap: np.ndarray) -> np.ndarray:
         # and none below or at hi comes before them); the rest one by one, as below
         alloc[ok] = _quotients_above(w, c, hi)
         total -= int(alloc.sum())
-    for _ in range(total):
+    return _dhondt_units(total, weight, cap, alloc)
+
+
+def _dhondt_units(total: int, weight: np.ndarray, cap: np.ndarray, alloc=None) -> np.ndarray:
+    """The highest-averages rule itself: ``total`` more units, one at a time, each to the largest
+    ``weight / (alloc + 1)`` below its cap (ties: the first), none to a score of 0; ``alloc``
+    (changed in place) is where it starts, zeros by default. :func:`_dhondt` gives the same
+    result in bulk."""
+    weight = np.asarray(weight, float)
+    if alloc is None:
+        alloc = np.zeros(len(weight), np.int64)
+    for _ in range(int(total)):
         score = np.where(alloc < cap, weight / (alloc + 1.0), -1.0)
         i = int(np.argmax(score))
         if score[i] <= 0:
@@ -777,6 +788,14 @@ def _bisect(ok, lo: int, hi: int, budget: int | None = None) -> tuple[int, int, 
         else:
             hi = mid
     return lo, hi, calls
+
+
+def _km_at_points(d, n) -> np.ndarray:
+    """The Kaplan-Meier curve after each point from its events ``d`` and numbers at risk ``n``
+    (a point with no one at risk leaves it as it is)."""
+    d = np.asarray(d, float)
+    n = np.asarray(n, float)
+    return np.cumprod(np.where(n > 0, 1.0 - d / np.maximum(n, 1.0), 1.0))
 
 
 def _round_half_up(x: float) -> int:
@@ -1249,8 +1268,7 @@ def reconstruct_ipd(
                 if not k:
                     return True
                 o = head.run(c, n_start, s_last)
-                km = s_last * np.cumprod(1.0 - np.asarray(o[0], float)
-                                         / np.maximum(np.asarray(o[1], float), 1.0))
+                km = s_last * _km_at_points(o[0], o[1])
                 return bool(np.all(np.abs(km - s_head)
                                    <= np.minimum(_FALL_FIT, _FALL_REL * s_head)))
 
@@ -1452,9 +1470,7 @@ def reconstruct_ipd(
     d_all = np.concatenate(pt_d)
     n_all = np.concatenate(pt_n)
     c_all = np.concatenate(pt_c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(n_all > 0, 1.0 - d_all / np.maximum(n_all, 1), 1.0)
-    km = np.cumprod(factor)
+    km = _km_at_points(d_all, n_all)
     points = pd.DataFrame(
         {
             "time": used,
