@@ -211,6 +211,61 @@ def freeze_arrays(obj) -> None:
             v.setflags(write=False)
 
 
+class frame_field:
+    """A pandas field of a frozen dataclass that cannot be changed through the object.
+
+    A frozen dataclass stops ``result.table = x`` but not ``result.table["hr"] *= 2``, which
+    would change what the result's ``summary()``, ``to_dict()`` and figures show afterwards. The
+    object keeps its own copy of the frame (or series) it is given and hands out copies (cheap
+    under pandas' copy-on-write), so a caller may change what it gets back freely. Anything that
+    is not a pandas object (``None``, a list) is kept and returned as it is.
+
+    Use it as the field's default: ``table: object = frame_field()`` (no default: the argument
+    is required) or ``frame_field(None)``.
+
+    Examples
+    --------
+    >>> import dataclasses, pandas as pd
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Result:
+    ...     table: object = frame_field()
+    >>> r = Result(pd.DataFrame({"hr": [0.5]}))
+    >>> t = r.table
+    >>> t["hr"] *= 2
+    >>> float(t["hr"].iloc[0]), float(r.table["hr"].iloc[0])
+    (1.0, 0.5)
+    """
+
+    _NO_DEFAULT = object()
+
+    def __init__(self, default=_NO_DEFAULT):
+        self.default = default
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.private = "_frame_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            # a dataclass asks the class for the field's default: none unless one was given
+            if self.default is frame_field._NO_DEFAULT:
+                raise AttributeError(self.name)
+            return self.default
+        value = obj.__dict__[self.private]
+        return value.copy() if _is_pandas(value) else value
+
+    def __set__(self, obj, value):
+        # reached through the frozen dataclass's own __init__ (object.__setattr__); assignment
+        # from outside is refused by the frozen __setattr__ before it gets here
+        obj.__dict__[self.private] = value.copy() if _is_pandas(value) else value
+
+
+def _is_pandas(value) -> bool:
+    import pandas as pd
+
+    return isinstance(value, (pd.DataFrame, pd.Series))
+
+
 # A cell a spreadsheet would run as a formula starts with one of these (OWASP, "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

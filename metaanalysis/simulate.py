@@ -53,13 +53,13 @@ import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ._base import ResultMixin, check_level, fmt, jsonable, progress_bar
+from ._base import ResultMixin, check_level, fmt, frame_field, jsonable, progress_bar
 from .errors import ConvergenceError, InputError
 
 __all__ = [
@@ -665,11 +665,11 @@ class SimulationResult(ResultMixin):
     level: float
     seed: int
     engine: str
-    table: Any = field(repr=False)
+    table: object = frame_field()
 
     def to_frame(self):
         """One row per scenario x method (a copy)."""
-        return self.table.copy()
+        return self.table
 
     def to_dict(self) -> dict:
         return jsonable({

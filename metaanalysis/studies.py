@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._base import frame_field
 from .errors import InputError, Problem, StudyTableError
 
 __all__ = [
@@ -154,7 +155,7 @@ class StudyTable:
     >>> table.select(outcome="PFS", measure="hr")           # doctest: +SKIP
     """
 
-    frame: object
+    frame: object = frame_field()
     path: str
     warnings: list = field(default_factory=list)
 
@@ -180,7 +181,7 @@ class StudyTable:
 
     def to_frame(self):
         """A copy of the table (the validated rows, with ``line``)."""
-        return self.frame.copy()
+        return self.frame
 
     def to_dict(self) -> dict:
         """``path``, ``rows``, ``studies`` and the validator's ``warnings`` (as text)."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable, zcrit
+from .._base import ResultMixin, check_level, fmt, fmt_p, frame_field, jsonable, zcrit
 from ..errors import ConvergenceError, InputError
 
 __all__ = ["survival_nma", "split_followup", "SurvivalNMAResult", "FP_POWERS"]
@@ -168,10 +168,10 @@ class SurvivalNMAResult(ResultMixin):
     deviance: float
     aic: float
     df_resid: int
-    data: object
+    data: object = frame_field()
     baseline_trial: str
     level: float
-    fp_table: object = None
+    fp_table: object = frame_field(None)
 
     def __post_init__(self):
         for name in ("cuts", "coef", "cov"):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable, positive_number
+from .._base import ResultMixin, check_level, fmt, frame_field, jsonable, positive_number
 from ..errors import InputError
 from ..survival.km import _rmst_and_var
 from ..survival.onestage import cox_one_stage, stratified_cox, trial_arms
@@ -152,7 +152,7 @@ class RMSTPoolResult(ResultMixin):
     pvalue: float
     level: float
     fit: object
-    trials: object
+    trials: object = frame_field()
 
     @property
     def k(self) -> int:
@@ -170,7 +170,7 @@ class RMSTPoolResult(ResultMixin):
         })
 
     def to_frame(self):
-        return self.trials.copy()
+        return self.trials
 
     def _short(self) -> str:
         return (f"{self.measure} tau={self.tau:g} estimate={fmt(self.estimate)} "

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, fmt, jsonable
+from .._base import ResultMixin, fmt, frame_field, freeze_arrays, jsonable
 from ..errors import InputError, MetaAnalysisError
 from .bias import _refit_like, _study_arrays, _user_weights
 
@@ -466,34 +466,39 @@ class GoshResult(ResultMixin):
     """
 
     incl: np.ndarray
-    frame: object
+    frame: object = frame_field()
     labels: tuple
     method: str
     measure: str | None
     exact: bool
     seed: int | None = None
 
+    def __post_init__(self):
+        freeze_arrays(self)
+
     def to_frame(self):
         """The subsets' fits, with one boolean column per study (its label)."""
-        out = self.frame.copy()
+        out = self.frame
         for j, lab in enumerate(self.labels):
             out[lab] = self.incl[:, j]
         return out
 
     def to_dict(self) -> dict:
+        f = self.frame
         return jsonable({"labels": list(self.labels), "method": self.method,
                          "measure": self.measure, "exact": self.exact, "seed": self.seed,
                          "subsets": len(self.incl),
                          "incl": [list(np.flatnonzero(r)) for r in self.incl],
-                         **{c: self.frame[c].tolist() for c in self.frame.columns}})
+                         **{c: f[c].tolist() for c in f.columns}})
 
     def by_study(self):
         """For each study, the mean estimate and mean I² of the subsets with it and without it:
         a study whose inclusion moves the cloud (Olkin et al. 2012) stands out here."""
         import pandas as pd
 
-        est = self.frame["estimate"].to_numpy(float)
-        i2 = self.frame["i2"].to_numpy(float)
+        f = self.frame
+        est = f["estimate"].to_numpy(float)
+        i2 = f["i2"].to_numpy(float)
         rows = []
         for j, lab in enumerate(self.labels):
             w, wo = self.incl[:, j], ~self.incl[:, j]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import ResultMixin, jsonable
+from .._base import ResultMixin, frame_field, jsonable
 from ..errors import InputError, MetaAnalysisError
 from .eligibility import Selection, select_rows
 
@@ -54,7 +54,7 @@ class GroupResult(ResultMixin):
     analysis: object
     group: str
     role: str
-    entries: object
+    entries: object = frame_field()
     fit: object
     p: float | None
     notes: tuple = ()
@@ -94,7 +94,7 @@ class GroupResult(ResultMixin):
         })
 
     def to_frame(self):
-        return self.entries.copy()
+        return self.entries
 
     def summary(self) -> str:
         nat = self.natural()

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._base import frame_field
 from ..studies import CUT_CHRONOLOGY, CUT_PREFERENCE, cut_preference
 
 __all__ = ["Selection", "select_rows", "CROSSOVER_ADJUSTED", "WHOLE_POPULATIONS"]
@@ -68,8 +69,8 @@ class Selection:
         Lines of every row the analysis considered (its outcome and measure).
     """
 
-    rows: object
-    comparator_rows: object
+    rows: object = frame_field()
+    comparator_rows: object = frame_field()
     reasons: dict = field(default_factory=dict)
     considered: tuple = ()
     structural: frozenset = frozenset()  # lines whose kind of row the analysis does not take

@@ -41,6 +41,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .._base import frame_field
 from ..errors import InputError, Problem, StudyTableError
 
 __all__ = ["Tool", "TOOLS", "OUTCOME_GROUPS", "RISK_OF_BIAS_COLUMNS", "ROB2_SEVERAL_SOME_CONCERNS",
@@ -219,7 +220,7 @@ class RiskOfBiasTable:
     warnings : list of Problem
     """
 
-    frame: object
+    frame: object = frame_field()
     path: str
     warnings: list = field(default_factory=list)
 
@@ -227,17 +228,19 @@ class RiskOfBiasTable:
         return len(self.frame)
 
     def __repr__(self) -> str:
-        n = len(self.frame.groupby(["study_id", "outcome"])) if len(self.frame) else 0
-        return f"<RiskOfBiasTable {self.path!r}: {n} assessments, {len(self.frame)} lines>"
+        f = self.frame
+        n = len(f.groupby(["study_id", "outcome"])) if len(f) else 0
+        return f"<RiskOfBiasTable {self.path!r}: {n} assessments, {len(f)} lines>"
 
     def to_frame(self):
         """A copy of the judgements, one row per line of the file."""
-        return self.frame.copy()
+        return self.frame
 
     def overall_table(self):
         """The overall judgements: one row per study, one column per outcome group ("" where a
         study has no assessment of that outcome)."""
-        f = self.frame[self.frame["domain"].str.lower() == OVERALL]
+        f = self.frame
+        f = f[f["domain"].str.lower() == OVERALL]
         return (f.pivot_table(index="study_id", columns="outcome", values="judgement",
                               aggfunc="first", sort=False)
                 .reindex(columns=self.outcomes).fillna(""))
@@ -260,7 +263,8 @@ class RiskOfBiasTable:
 
     def of(self, study_id: str, outcome: str | None = None):
         """The lines of one study (and outcome group, when given)."""
-        f = self.frame[self.frame["study_id"] == study_id]
+        f = self.frame
+        f = f[f["study_id"] == study_id]
         if outcome is not None:
             f = f[f["outcome"] == _group(self, outcome)]
         return f

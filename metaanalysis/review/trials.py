@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .._base import frame_field
 from ..errors import Problem, StudyTableError
 
 __all__ = ["TrialsTable", "read_trials", "TRIAL_COLUMNS", "VOCABULARY"]
@@ -35,13 +36,14 @@ VOCABULARY = {
 class TrialsTable:
     """The validated characteristics table (a DataFrame of text cells, plus the file line)."""
 
-    frame: object
+    frame: object = frame_field()
     path: str
     warnings: list = field(default_factory=list)
 
     def of(self, study_id: str) -> dict:
         """The characteristics of one study as a dict (KeyError if absent)."""
-        rows = self.frame[self.frame["study_id"] == study_id]
+        f = self.frame
+        rows = f[f["study_id"] == study_id]
         if rows.empty:
             raise KeyError(study_id)
         return rows.iloc[0].to_dict()
@@ -56,7 +58,7 @@ class TrialsTable:
 
     def to_frame(self):
         """A copy of the table (text cells, with the file's line numbers)."""
-        return self.frame.copy()
+        return self.frame
 
     def summary(self) -> str:
         cols = [c for c in self._SHOWN if c in self.frame]

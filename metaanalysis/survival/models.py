@@ -76,7 +76,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, jsonable, positive_number, readonly, zcrit
+from .._base import (
+    ResultMixin,
+    check_level,
+    fmt,
+    frame_field,
+    jsonable,
+    positive_number,
+    readonly,
+    zcrit,
+)
 from ..errors import ConvergenceError, InputError
 
 __all__ = ["fit_survival_models", "SurvivalModelsResult", "MODELS"]
@@ -817,7 +826,7 @@ class SurvivalModelsResult(ResultMixin):
     models: tuple
     horizon: float
     level: float
-    km: object = field(repr=False)
+    km: object = frame_field()
     _fits: dict = field(repr=False)
     failures: dict = field(default_factory=dict, repr=False)
     _ipd: dict = field(default_factory=dict, repr=False)

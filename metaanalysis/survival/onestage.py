@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, fmt_p, zcrit
+from .._base import ResultMixin, check_level, fmt, fmt_p, frame_field, zcrit
 from ..errors import ConvergenceError, InputError
 from .km import _arm
 
@@ -148,7 +148,7 @@ class OneStageCoxResult(ResultMixin):
     n: int
     events: int
     ties: str
-    trials: object
+    trials: object = frame_field()
 
     def to_dict(self) -> dict:
         d = {k: float(getattr(self, k)) for k in ("hr", "ci_low", "ci_high", "log_hr", "se", "z", "pvalue", "level")}
@@ -157,7 +157,7 @@ class OneStageCoxResult(ResultMixin):
         return d
 
     def to_frame(self):
-        return self.trials.copy()
+        return self.trials
 
     def _short(self) -> str:
         return f"k={self.k} HR={fmt(self.hr, 3)} [{fmt(self.ci_low, 3)}, {fmt(self.ci_high, 3)}] p={fmt_p(self.pvalue)}"

@@ -31,11 +31,11 @@ time dependent coefficients in the Cox model (survival package vignette).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable, readonly, zcrit
+from .._base import ResultMixin, check_level, fmt, fmt_p, frame_field, jsonable, readonly, zcrit
 from ..errors import ConvergenceError, InputError
 
 __all__ = ["ph_test", "piecewise_hr", "hr_over_time", "PHTestResult", "PiecewiseHRResult", "TimeVaryingHRResult"]
@@ -273,9 +273,9 @@ class PHTestResult(ResultMixin):
     transform: str
     coef: float
     se: float
-    residuals: object = field(repr=False)
-    smooth: object = field(repr=False)
-    log_cumhaz: object = field(repr=False)
+    residuals: object = frame_field()
+    smooth: object = frame_field()
+    log_cumhaz: object = frame_field()
     arm_names: tuple = ("a", "b")
     smooth_df: int = 4
 
@@ -406,7 +406,7 @@ class PiecewiseHRResult(ResultMixin):
     level : float
     """
 
-    table: object = field(repr=False)
+    table: object = frame_field()
     breaks: np.ndarray
     vcov: np.ndarray
     heterogeneity_chisq: float
@@ -416,7 +416,7 @@ class PiecewiseHRResult(ResultMixin):
     level: float
 
     def to_frame(self):
-        return self.table.copy()
+        return self.table
 
     def to_dict(self) -> dict:
         return jsonable({"breaks": self.breaks, "level": self.level, "loglik": self.loglik,
@@ -530,7 +530,7 @@ class TimeVaryingHRResult(ResultMixin):
     pvalue_time: float
     loglik: float
     level: float
-    curve: object = field(repr=False)
+    curve: object = frame_field()
 
     def _g(self, t):
         t = np.asarray(t, float)
@@ -551,7 +551,7 @@ class TimeVaryingHRResult(ResultMixin):
                              "ci_high": np.exp(lhr + z * se)})
 
     def to_frame(self):
-        return self.curve.copy()
+        return self.curve
 
     def to_dict(self) -> dict:
         return jsonable({"coef": self.coef, "coef_time": self.coef_time, "vcov": self.vcov, "g": self.g,

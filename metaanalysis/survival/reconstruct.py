@@ -69,7 +69,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, as_float_array, fmt
+from .._base import ResultMixin, as_float_array, fmt, frame_field
 from ..errors import InputError
 
 __all__ = ["reconstruct_ipd", "Reconstruction", "clean_curve"]
@@ -142,9 +142,9 @@ class Reconstruction(ResultMixin):
         digitised survival at the points.
     """
 
-    ipd: object
-    points: object
-    intervals: object
+    ipd: object = frame_field()
+    points: object = frame_field()
+    intervals: object = frame_field()
     repairs: tuple
     n: int
     events: int
@@ -153,6 +153,7 @@ class Reconstruction(ResultMixin):
     max_abs_error: float
 
     def to_dict(self) -> dict:
+        ipd = self.ipd
         return {
             "n": int(self.n),
             "events": int(self.events),
@@ -163,12 +164,12 @@ class Reconstruction(ResultMixin):
             "iterations": int(self.iterations),
             "max_abs_error": float(self.max_abs_error),
             "repairs": list(self.repairs),
-            "time": self.ipd["time"].tolist(),
-            "event": self.ipd["event"].tolist(),
+            "time": ipd["time"].tolist(),
+            "event": ipd["event"].tolist(),
         }
 
     def to_frame(self):
-        return self.ipd.copy()
+        return self.ipd
 
     def _short(self) -> str:
         return (

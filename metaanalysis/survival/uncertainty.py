@@ -23,7 +23,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._base import ResultMixin, check_level, fmt, jsonable, positive_number, progress_bar, zcrit
+from .._base import (
+    ResultMixin,
+    check_level,
+    fmt,
+    frame_field,
+    jsonable,
+    positive_number,
+    progress_bar,
+    zcrit,
+)
 from ..errors import InputError
 from .curves import DigitisedCurve
 from .digitise import km_median, km_rmst
@@ -60,8 +69,8 @@ class DigitisationUncertainty(ResultMixin):
         As given.
     """
 
-    table: object
-    replicates: object
+    table: object = frame_field()
+    replicates: object = frame_field()
     n: int
     resolution_time: float
     resolution_survival: float
@@ -78,7 +87,7 @@ class DigitisationUncertainty(ResultMixin):
         })
 
     def to_frame(self):
-        return self.table.copy()
+        return self.table
 
     def _short(self) -> str:
         return f"n={self.n} resolution=({self.resolution_time:g}, {self.resolution_survival:g}) tau={self.tau:g}"

@@ -1,0 +1,223 @@
+"""Frozen results stay frozen through their pandas fields.
+
+A frozen dataclass refuses ``result.table = x`` but, on its own, not ``result.table["hr"] *= 2``;
+a result changed that way would print, export and plot numbers it never computed. Every pandas
+field is a :class:`metaanalysis._base.frame_field`: the object keeps its own copy and hands out
+copies. The objects below are built through the public API and walked (nested results, tuples
+and dicts of them), so a result that gains a DataFrame field without it fails here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import metaanalysis as ma
+from metaanalysis._base import frame_field
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+IPD = ROOT / "tests" / "data" / "ipd"
+
+
+def _pandas_fields(obj, path="result", seen=None):
+    """(path, owner, field name) of every pandas value held in a dataclass field, recursively."""
+    seen = set() if seen is None else seen
+    out = []
+    if id(obj) in seen:
+        return out
+    seen.add(id(obj))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if isinstance(value, (pd.DataFrame, pd.Series)):
+                out.append((f"{path}.{f.name}", obj, f.name))
+            else:
+                out += _pandas_fields(value, f"{path}.{f.name}", seen)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out += _pandas_fields(v, f"{path}[{i}]", seen)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _pandas_fields(v, f"{path}[{k!r}]", seen)
+    return out
+
+
+def _descriptor(cls, name):
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
+def _vandalise(frame):
+    """Change ``frame`` in place in every way a user might: a cell, a column, the index."""
+    if isinstance(frame, pd.Series):
+        if len(frame):
+            frame.iloc[0] = frame.iloc[-1] if frame.dtype == object else 12345
+        frame.index = [f"x{i}" for i in range(len(frame))]
+        return
+    if frame.shape[1]:
+        first = frame.columns[0]
+        frame[first] = "vandalised"
+    frame["added_by_user"] = 1
+    frame.index = [f"x{i}" for i in range(len(frame))]
+
+
+@pytest.fixture(scope="module")
+def results():
+    table = ma.read_studies(DATA / "studies.csv")
+    from metaanalysis.review import read_trials, run_review
+    from metaanalysis.review.risk_of_bias import read_risk_of_bias
+
+    trials = read_trials(DATA / "trials.csv", studies=table)
+    review = run_review(table, protocol=DATA / "protocol.toml", trials=trials)
+    rob = read_risk_of_bias(DATA / "risk_of_bias.csv", studies=table, trials=trials)
+
+    curve = ma.read_curve(DATA / "curves" / "veteran_overall")
+    recon = curve.reconstruct()
+    lung = pd.read_csv(IPD / "lung.csv")
+    a, b = lung[lung.arm == 1], lung[lung.arm == 0]
+    colon = pd.read_csv(IPD / "colon_death.csv")
+    arms = {"lung": (a, b), "colon": (colon[colon.arm == 1], colon[colon.arm == 0])}
+
+    from metaanalysis.network.survival import survival_nma
+    from metaanalysis.pooling.rmst import pool_rmst
+    from metaanalysis.pooling.sensitivity import gosh
+    from metaanalysis.simulate import Scenario, run_simulation
+    from metaanalysis.survival.models import fit_survival_models
+    from metaanalysis.survival.onestage import cox_one_stage
+    from metaanalysis.survival.ph import hr_over_time, piecewise_hr, ph_test
+    from metaanalysis.survival.uncertainty import digitisation_uncertainty
+
+    nma_data = pd.concat([
+        a.assign(trial="T1", therapy="A"), b.assign(trial="T1", therapy="C"),
+        colon[colon.arm == 1].assign(trial="T2", therapy="B"),
+        colon[colon.arm == 0].assign(trial="T2", therapy="C"),
+    ])[["trial", "therapy", "time", "event"]]
+    fit = ma.pool([0.1, 0.3, -0.2, 0.5, 0.05], [0.04, 0.02, 0.05, 0.03, 0.06])
+    return {
+        "StudyTable": table,
+        "TrialsTable": trials,
+        "ReviewResult": review,
+        "RiskOfBiasTable": rob,
+        "Reconstruction": recon,
+        "PHTestResult": ph_test(a, b),
+        "PiecewiseHRResult": piecewise_hr(a, b, [200]),
+        "TimeVaryingHRResult": hr_over_time(a, b),
+        "SurvivalModelsResult": fit_survival_models({"a": a, "b": b},
+                                                    models=("exponential", "weibull")),
+        "OneStageCoxResult": cox_one_stage(arms),
+        "RMSTPoolResult": pool_rmst(arms),
+        "DigitisationUncertainty": digitisation_uncertainty(curve, n=4, seed=1),
+        "SurvivalNMAResult": survival_nma(nma_data, breaks=[300], reference="C"),
+        "GoshResult": gosh(fit, seed=1),
+        "SimulationResult": run_simulation([Scenario(k=3)], ["DL+z"], n_rep=5, seed=1,
+                                           progress=False),
+    }
+
+
+def test_every_pandas_field_is_a_frame_field(results):
+    found = {}
+    for name, obj in results.items():
+        fields = _pandas_fields(obj, name)
+        found[name] = fields
+        for path, owner, field in fields:
+            assert isinstance(_descriptor(type(owner), field), frame_field), (
+                f"{path} holds a {type(getattr(owner, field)).__name__} in a plain field: "
+                "declare it `= frame_field()` so that the result cannot be changed through it")
+    # the walk reaches what it is meant to (a walk that found nothing would pass vacuously)
+    assert all(found[name] for name in results), [n for n in results if not found[n]]
+    paths = {p for fields in found.values() for p, _, _ in fields}
+    for expected in ("StudyTable.frame", "Reconstruction.ipd", "Reconstruction.points",
+                     "Reconstruction.intervals", "PHTestResult.residuals",
+                     "DigitisationUncertainty.replicates", "RMSTPoolResult.trials",
+                     "ReviewResult.table.frame", "SurvivalNMAResult.data"):
+        assert expected in paths, expected
+    assert sum(map(len, found.values())) >= 20
+
+
+def _arrays(obj, path="result", seen=None):
+    """(path, array) of every ndarray held in a dataclass field, recursively."""
+    seen = set() if seen is None else seen
+    out = []
+    if id(obj) in seen:
+        return out
+    seen.add(id(obj))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if isinstance(value, np.ndarray):
+                out.append((f"{path}.{f.name}", value))
+            else:
+                out += _arrays(value, f"{path}.{f.name}", seen)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out += _arrays(v, f"{path}[{i}]", seen)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _arrays(v, f"{path}[{k!r}]", seen)
+    return out
+
+
+def test_the_same_results_arrays_are_read_only(results):
+    arrays = [a for name, obj in results.items() for a in _arrays(obj, name)]
+    assert len(arrays) >= 10
+    assert [p for p, a in arrays if a.flags.writeable] == []
+
+
+def test_changing_what_a_result_hands_out_leaves_the_result_as_it_was(results):
+    checked = 0
+    for name, obj in results.items():
+        for path, owner, field in _pandas_fields(obj, name):
+            before = getattr(owner, field).copy(deep=True)
+            _vandalise(getattr(owner, field))
+            held = getattr(owner, field)
+            if isinstance(before, pd.DataFrame):
+                pd.testing.assert_frame_equal(held, before, obj=path)
+            else:
+                pd.testing.assert_series_equal(held, before, obj=path)
+            checked += 1
+    assert checked >= 20
+    # to_frame() hands out a frame of its own too
+    for name, obj in results.items():
+        before = obj.to_frame().copy(deep=True)
+        _vandalise(obj.to_frame())
+        pd.testing.assert_frame_equal(obj.to_frame(), before, obj=f"{name}.to_frame()")
+    # and what the objects print is what they computed
+    recon = results["Reconstruction"]
+    assert int(recon.ipd["event"].sum()) == recon.events
+    assert recon.summary() == recon.summary()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Result:
+    n: int
+    table: object = frame_field()
+    extra: object = frame_field(None)
+
+
+def test_a_frame_field_is_still_frozen_and_required():
+    Result = _Result
+    given = pd.DataFrame({"hr": [0.5, 0.7]})
+    r = Result(2, given)
+    given.loc[0, "hr"] = 9.0  # the caller's frame, changed after the call
+    assert r.table["hr"].tolist() == [0.5, 0.7]
+    assert r.extra is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.table = given
+    with pytest.raises(TypeError, match="table"):
+        Result(2)
+    # replace() and pickling keep the frame and its protection
+    import pickle
+
+    for copy in (dataclasses.replace(r, n=3), pickle.loads(pickle.dumps(r))):
+        t = copy.table
+        t["hr"] = 0.0
+        assert copy.table["hr"].tolist() == [0.5, 0.7]
+    # a value that is not pandas is kept as given
+    assert Result(1, None).table is None
