@@ -121,6 +121,50 @@ class LocationScaleResult(ResultMixin):
                              "ci_high": hi[j]})
         return pd.DataFrame(rows).set_index(["part", "term"])
 
+    def confint(self, level: float | None = None):
+        """Profile-likelihood confidence intervals of the scale coefficients (metafor's
+        ``confint.rma.ls``).
+
+        Each bound is the value of ``alpha_j`` at which the likelihood-ratio statistic, with the
+        model refitted with ``alpha_j`` held there and every other coefficient at its best,
+        reaches the chi-square(1) quantile. The (restricted) likelihood of the fit is used, as
+        for the estimate. Unlike the Wald intervals (``alpha_ci_low``, ``alpha_ci_high``) these
+        need no standard error, so they exist under the identity link with a tau² at 0 too.
+
+        Parameters
+        ----------
+        level : float, optional
+            Default the fit's.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per scale coefficient (``alpha_names``): ``estimate``, ``ci_low``,
+            ``ci_high``. A bound is -inf or inf when the statistic never reaches the quantile on
+            that side: the likelihood levels off below it, as when a group's log tau² heads to
+            minus infinity (metafor then reports the end of the range it searched, marked ``<``
+            or ``>``, or NA). Under the identity link the values a coefficient can take with
+            every tau² >= 0 end at 0 or not at all; a bound of exactly 0 is that end.
+
+        Examples
+        --------
+        >>> import metaanalysis as ma
+        >>> bcg = ma.load_bcg()
+        >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+        >>> res = ma.rma_ls(es.yi, es.vi, scale="~ ablat", data=bcg)
+        >>> [round(float(x), 4) for x in res.confint().loc["ablat"]]   # estimate, ci_low, ci_high
+        [-0.0002, -0.1222, 0.1288]
+        """
+        import pandas as pd
+
+        lvl = self.level if level is None else check_level(level)
+        rows = []
+        for j, name in enumerate(self.alpha_names):
+            lo, hi = _alpha_interval(self, j, lvl)
+            rows.append({"term": name, "estimate": float(self.alpha[j]), "ci_low": lo,
+                         "ci_high": hi})
+        return pd.DataFrame(rows).set_index("term")
+
     def _short(self) -> str:
         return (f"{self.method} k={self.k} location={len(self.coef)} scale={len(self.alpha)} "
                 f"QS={fmt(self.qs)}")
@@ -200,38 +244,70 @@ def _halving(alpha, step, factor, ll, args):
     likelihood: ``(alpha, pieces, factor)``, or None when none is found."""
     for _ in range(50):
         cand = alpha + factor * step
-        new = _pieces(cand, *args)
+        try:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                new = _pieces(cand, *args)
+        except np.linalg.LinAlgError:  # a step so long that the weights overflow: shorter
+            factor /= 2
+            continue
         if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
             return cand, new, factor
         factor /= 2
     return None
 
 
-def _fit_log(alpha, y, v, X, Z, reml, con):
+def _fit_log(alpha, y, v, X, Z, reml, con, fixed=None, limit=False):
     """Newton steps (Fisher scoring where the observed information is not positive definite)
-    with step halving, from ``alpha`` to the maximum of the likelihood; log link."""
+    with step halving, from ``alpha`` to the maximum of the likelihood; log link. The
+    coefficients marked in ``fixed`` stay where ``alpha`` has them (a profile). With ``limit``
+    a free coefficient heading to minus infinity (some tau² to 0) is no error: the likelihood
+    reached there, within e^-40 of its supremum in that direction, is returned."""
+    free = np.ones(len(alpha), bool) if fixed is None else ~np.asarray(fixed, bool)
+    sub = np.ix_(free, free)
     state = _pieces(alpha, y, v, X, Z, reml)
     ll, grad, info, hess, *_ = state
     it = 0
+
+    def at_limit():
+        # some study's tau² is gone to 0 (relative to its sampling variance)
+        return limit and float(np.min(state[6] / v)) < 1e-12
+
     for it in range(1, int(con["maxiter"]) + 1):
+        step = np.zeros(len(alpha))
+        if not free.any():
+            return alpha, state, it
         try:
-            np.linalg.cholesky(-hess)
-            step = np.linalg.solve(-hess, grad)
+            np.linalg.cholesky(-hess[sub])
+            step[free] = np.linalg.solve(-hess[sub], grad[free])
         except np.linalg.LinAlgError:
             try:
-                step = np.linalg.solve(info, grad)
+                step[free] = np.linalg.solve(info[sub], grad[free])
             except np.linalg.LinAlgError:
+                if at_limit():
+                    return alpha, state, it
                 break  # no information left: a tau² has run to 0
         if not np.all(np.isfinite(step)):
             break
+        if limit:
+            # on a profile, far from the estimate: at most a factor e^5 in any tau² per step, so
+            # that a step cannot leap onto the plateau where every tau² is ~0 and stall there
+            reach = float(np.max(np.abs(Z @ step)))
+            if reach > 5.0:
+                step *= 5.0 / reach
         found = _halving(alpha, step, 1.0, ll, (y, v, X, Z, reml, "log"))
         if found is None:
+            if at_limit():
+                return alpha, state, it
             break
+        ll_before = ll
         alpha, state, factor = found
         ll, grad, info, hess, *_ = state
         if float(np.max(np.abs(factor * step))) < con["tol"]:
             return alpha, state, it
-        if np.any(alpha < -40):
+        if limit:
+            if at_limit() and ll - ll_before <= 1e-13 * max(1.0, abs(ll)):
+                return alpha, state, it  # the likelihood has levelled off towards its limit
+        elif np.any(alpha[free] < -40):
             break  # a tau² heading to 0: the scale's estimate does not exist
     raise ConvergenceError(
         f"rma_ls: the scale coefficients did not converge after {it} iterations (alpha = "
@@ -240,7 +316,7 @@ def _fit_log(alpha, y, v, X, Z, reml, con):
         "of 0 is a value like any other)")
 
 
-def _fit_identity(alpha, y, v, X, Z, reml, con):
+def _fit_identity(alpha, y, v, X, Z, reml, con, fixed=None):
     """Maximise the likelihood subject to every tau²_i = z_i'alpha >= 0; identity link.
 
     An active-set Newton method: steps stay inside the feasible region, a step that would take a
@@ -248,18 +324,20 @@ def _fit_identity(alpha, y, v, X, Z, reml, con):
     and at a stationary point a constraint whose Lagrange multiplier says the likelihood rises
     inside the region is let go. metafor uses a barrier method (``constrOptim``), which reaches
     the same point less precisely. Returns alpha, the pieces there, the iterations and which
-    studies' tau² is held at 0.
+    studies' tau² is held at 0. The coefficients marked in ``fixed`` stay where ``alpha`` (which
+    must give every study a tau² >= 0) has them (a profile).
     """
     from scipy.linalg import null_space
 
     k, q = Z.shape
+    held = np.eye(q)[np.zeros(q, bool) if fixed is None else np.asarray(fixed, bool)]
     tiny = 1e-12 * float(np.mean(v))
     active = np.zeros(k, bool)
     state = _pieces(alpha, y, v, X, Z, reml, "identity")
     it = 0
     for it in range(1, int(con["maxiter"]) + 1):
         ll, grad, info, hess = state[:4]
-        N = null_space(Z[active]) if active.any() else np.eye(q)
+        N = null_space(np.vstack([Z[active], held])) if active.any() or len(held) else np.eye(q)
         step = np.zeros(q)
         if N.shape[1]:
             h, g = N.T @ hess @ N, N.T @ grad
@@ -283,7 +361,9 @@ def _fit_identity(alpha, y, v, X, Z, reml, con):
         if factor == reach:  # stopped on an edge: hold the studies there at exactly 0
             active |= ~active & (Z @ alpha <= tiny)
             A = Z[active]
-            alpha = alpha - np.linalg.lstsq(A, A @ alpha, rcond=None)[0]
+            # the correction moves alpha only within what is free (the null space of the held)
+            Nh = null_space(held) if len(held) else np.eye(q)
+            alpha = alpha - Nh @ np.linalg.lstsq(A @ Nh, A @ alpha, rcond=None)[0]
             state = _pieces(alpha, y, v, X, Z, reml, "identity")
             continue
         if float(np.max(np.abs(factor * step))) < con["tol"]:
@@ -291,7 +371,9 @@ def _fit_identity(alpha, y, v, X, Z, reml, con):
                 return alpha, state, it, active
             # Karush-Kuhn-Tucker: grad + A'lambda = 0 with lambda >= 0 at a maximum; a negative
             # multiplier means the likelihood rises by moving that tau² above 0
-            lam = np.linalg.lstsq(Z[active].T, -state[1], rcond=None)[0]
+            # (a held coefficient's multiplier may have either sign)
+            lam = np.linalg.lstsq(np.vstack([Z[active], held]).T, -state[1],
+                                  rcond=None)[0][: int(active.sum())]
             scale = max(1.0, float(np.max(np.abs(state[1]))))
             if float(np.min(lam)) >= -1e-8 * scale:
                 return alpha, state, it, active
@@ -471,4 +553,190 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
         tuple(znames), va, t, qe, k - p, float(chdtrc(k - p, qe)), qm, qm_df, qm_df2, qm_p,
         qs, qs_df, qs_df2, qs_p, float(ll), float(dev), float(aic), float(bic), float(aicc), k,
         method, test, float(level), it,
-        labels or tuple(f"Study {i + 1}" for i in range(k)), measure, link)
+        labels or tuple(f"Study {i + 1}" for i in range(k)), measure, link,
+        {"data": tuple(_readonly_copy(a) for a in (y, v, X, Z)) + (reml, dict(con))})
+
+
+def _readonly_copy(a):
+    out = np.array(a, dtype=float, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _profile_alpha(res, j: int, value: float, near=None) -> tuple:
+    """The (restricted) log-likelihood with scale coefficient ``j`` held at ``value`` and the
+    others at their best, and the coefficients there: ``(ll, alpha)``; ``ll`` is NaN where no
+    tau² >= 0 can be had under the identity link. ``near``: the coefficients of a nearby
+    profile point, tried as a start beside the estimate."""
+    y, v, X, Z, reml, con = res._cache["data"]
+    fixed = np.zeros(len(res.alpha), bool)
+    fixed[j] = True
+    free = ~fixed
+    starts = [np.array(res.alpha, dtype=float)]
+    if near is not None:
+        starts.append(np.array(near, dtype=float))
+    for start in starts:
+        # the free coefficients take up what they can of the change in alpha_j (least squares
+        # on the studies' tau²), so a start far out is as near the profile as the last point
+        shift = Z[:, j] * (value - start[j])
+        if free.any():
+            start[free] -= np.linalg.lstsq(Z[:, free], shift, rcond=None)[0]
+        start[j] = value
+    if res.link == "log":
+        best = (-math.inf, starts[0])
+        for start in starts:
+            try:
+                alpha = _fit_log(start, y, v, X, Z, reml, con, fixed, limit=True)[0]
+            except ConvergenceError:
+                alpha = start
+            best = max(best, _polish_log(alpha, ~fixed, y, v, X, Z, reml), key=lambda r: r[0])
+        return best
+    # identity: the starts above where they give every tau² >= 0, and one inside the region
+    # (every tau² > 0 if possible) by a linear programme that maximises the smallest tau²; no
+    # start at all means no model at this value
+    from scipy.optimize import linprog
+
+    q = int(free.sum())
+    tiny = 1e-12 * float(np.mean(v))
+    feasible = [st for st in starts if float(np.min(Z @ st)) >= -tiny]
+    if q:
+        # maximise s subject to Z_free a + Z_j value >= s, s <= mean(v) (bounded)
+        A = np.hstack([-Z[:, free], np.ones((len(y), 1))])
+        lp = linprog(np.r_[np.zeros(q), -1.0], A_ub=A, b_ub=Z[:, j] * value,
+                     bounds=[(None, None)] * q + [(None, float(np.mean(v)))], method="highs")
+        # (a start with some tau² exactly 0 is allowed: at the region's edge there is no other)
+        if lp.status == 0 and lp.x[-1] >= -tiny:
+            st = starts[0].copy()
+            st[free] = lp.x[:q]
+            feasible.append(st)
+    elif np.all(Z[:, j] * value >= -tiny):
+        feasible.append(starts[0])
+    best = (math.nan, starts[0])
+    for st in feasible:
+        try:
+            alpha, state = _fit_identity(st.copy(), y, v, X, Z, reml, con, fixed)[:2]
+        except ConvergenceError:
+            continue
+        if not float(state[0]) <= best[0]:  # (NaN-safe: the first finite one wins over NaN)
+            best = (float(state[0]), alpha)
+    return best
+
+
+def _polish_log(alpha, free, y, v, X, Z, reml) -> tuple:
+    """Quasi-Newton steps (BFGS, exact gradient) on the free coefficients from ``alpha``:
+    ``(ll, alpha)``. Newton's method from the estimate can stall far out on a profile, where
+    the held coefficient puts some tau² many orders of magnitude from the others."""
+    from scipy.optimize import minimize
+
+    def negll(a):
+        full = alpha.copy()
+        full[free] = a
+        try:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                ll, grad = _pieces(full, y, v, X, Z, reml)[:2]
+        except np.linalg.LinAlgError:
+            return math.inf, np.zeros(int(free.sum()))
+        if not np.isfinite(ll):
+            return math.inf, np.zeros(int(free.sum()))
+        return -ll, -grad[free]
+
+    start_ll = -negll(alpha[free])[0]
+    if not free.any():
+        return start_ll, alpha
+    fit = minimize(negll, alpha[free], jac=True, method="BFGS",
+                   options={"gtol": 1e-10, "maxiter": 2000})
+    if np.isfinite(fit.fun) and -fit.fun > start_ll:
+        out = alpha.copy()
+        out[free] = fit.x
+        return float(-fit.fun), out
+    return start_ll, alpha
+
+
+def _alpha_interval(res, j: int, level: float) -> tuple:
+    """The profile-likelihood interval of scale coefficient ``j`` (see
+    :meth:`LocationScaleResult.confint`)."""
+    from scipy.optimize import brentq
+    from scipy.special import chdtri
+
+    target = float(chdtri(1, 1 - level / 100))
+    est = float(res.alpha[j])
+
+    solved: dict = {}  # value -> the coefficients there: nearby starts along the search
+
+    def f(value):
+        near = solved[min(solved, key=lambda x: abs(x - value))] if solved else None
+        try:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                ll, alpha = _profile_alpha(res, j, value, near)
+        except (ConvergenceError, np.linalg.LinAlgError):
+            return math.nan
+        if math.isfinite(ll):
+            solved[value] = alpha
+        return -2 * (ll - res.loglik) - target
+
+    # the first step out: metafor's search range (10 Wald standard errors, or 10 |alpha_j|),
+    # then doubled until the statistic passes the quantile
+    se = float(res.alpha_se[j])
+    z = float(critical_value(res.level, None))
+    width = 10 * abs(est) if not math.isfinite(se) else min(10 * abs(est), 10 * z * se)
+    if not width > 0:
+        width = 1.0
+    Z = res._cache["data"][3]
+    # under the log link, beyond a change of 100 in some study's log tau² (a factor of e^100)
+    # the likelihood has levelled off: the interval is open on that side
+    reach = 100.0 / max(float(np.max(np.abs(Z[:, j]))), 1e-300)
+    out = []
+    for sign in (-1.0, 1.0):
+        if res.link == "identity" and not _beyond_zero(Z, j, sign):
+            # every tau² = Z alpha >= 0 is a cone: the values alpha_j can take end at 0 or
+            # nowhere. Ending at 0 on this side, the bound is 0 or the root before it
+            if sign * est >= 0:  # the estimate is on that end (up to rounding)
+                out.append(est)
+                continue
+            # the statistic just inside the end (at the end itself some tau² must be 0, and the
+            # set of coefficients there can shrink to a point)
+            near_end = est * 1e-9
+            f0 = f(near_end)
+            if math.isnan(f0):
+                out.append(math.nan)
+            elif f0 <= 0:
+                out.append(0.0)
+            else:
+                a, b = sorted((est, near_end))
+                out.append(float(brentq(f, a, b, xtol=1e-13, rtol=1e-12)))
+            continue
+        # outwards from the estimate in doubling steps, each refit started from the nearest
+        # point already fitted: far out the profile can have a second, lower plateau (every tau²
+        # ~0) that a refit started from the estimate falls onto
+        inner, step, bound = est, width / 16, sign * math.inf
+        for _ in range(64):
+            if res.link == "log" and step > reach:
+                break
+            outer = est + sign * step
+            fo = f(outer)
+            if math.isnan(fo):  # a refit failed
+                bound = math.nan
+                break
+            if fo > 0:
+                a, b = sorted((inner, outer))
+                try:
+                    bound = brentq(f, a, b, xtol=1e-13, rtol=1e-12)
+                except ValueError:  # a refit failed on the way (log link)
+                    bound = math.nan
+                break
+            inner, step = outer, step * 2
+        out.append(float(bound))
+    return out[0], out[1]
+
+
+def _beyond_zero(Z, j: int, sign: float) -> bool:
+    """Whether some alpha with ``sign * alpha_j > 0`` gives every study a tau² = Z alpha >= 0
+    (identity link)."""
+    from scipy.optimize import linprog
+
+    q = Z.shape[1]
+    eq = np.zeros((1, q))
+    eq[0, j] = 1.0
+    lp = linprog(np.zeros(q), A_ub=-Z, b_ub=np.zeros(len(Z)), A_eq=eq, b_eq=[sign],
+                 bounds=[(None, None)] * q, method="highs")
+    return lp.status == 0
