@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import metaanalysis as ma
-from metaanalysis.errors import InputError
+from metaanalysis.errors import ConvergenceError, InputError
 from metaanalysis.survival.models import SurvivalModelsResult, fit_survival_models, rp_knots
 
 REF = json.loads((Path(__file__).parent / "reference" / "survival_models.json").read_text())
@@ -599,14 +599,90 @@ def test_a_fit_on_a_flat_likelihood_is_not_called_converged():
 
 
 def test_models_with_more_parameters_than_distinct_event_times_are_failures():
-    # 10 events all at t = 5: the Weibull's likelihood rises without bound (shape -> inf) and
-    # was reported as converged with a log-likelihood of +159; now a failed row, the exponential kept
+    # 10 events all at t = 5, 5 censored after: the generalised gamma's likelihood rises without
+    # bound (a spike at 5 and a tail for the rest; +17.8 was reported as converged), so its row
+    # is a failure. The exponential is kept, and so are the two-parameter families, whose single
+    # mode cannot collapse onto t = 5 while patients are followed past it (see the next test)
     import pandas as pd
 
     ipd = pd.DataFrame({"time": [5.0] * 10 + [6, 7, 8, 9, 10], "event": [1] * 10 + [0] * 5})
-    res = ma.fit_survival_models(ipd, models=["exponential", "weibull", "gengamma"])
+    res = ma.fit_survival_models(ipd, models=["exponential", "weibull", "gengamma", "rp1"])
     table = res.to_frame().set_index("model")
     assert table.loc["exponential", "converged"] and np.isfinite(table.loc["exponential", "loglik"])
-    for m, p in (("weibull", 2), ("gengamma", 3)):
+    assert table.loc["weibull", "converged"] and np.isfinite(table.loc["weibull", "loglik"])
+    for m, p in (("gengamma", 3), ("rp1", 3)):
         assert not table.loc[m, "converged"] and np.isnan(table.loc[m, "loglik"])
         assert f"cannot identify its {p} parameters" in res.failures[("all", m)]
+    # with no one followed past the events a two-parameter family collapses too
+    ipd = pd.DataFrame({"time": [5.0] * 10 + [2, 3], "event": [1] * 10 + [0] * 2})
+    res = ma.fit_survival_models(ipd, models=["exponential", "weibull", "lognormal"])
+    for m in ("weibull", "lognormal"):
+        assert "cannot identify its 2 parameters" in res.failures[("all", m)]
+
+
+EDGE = json.loads((Path(__file__).parent / "reference" / "survival_models_edge.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(EDGE["cases"]))
+def test_one_event_time_with_patients_followed_past_it_matches_survreg(name):
+    # tests/reference/survival_models_edge.R: every event at t = 5, some patients censored later;
+    # survreg converges in 4-5 iterations, and so must we, to its maximum
+    import pandas as pd
+
+    case = EDGE["cases"][name]
+    ipd = pd.DataFrame({"time": case["time"], "event": case["event"]})
+    res = ma.fit_survival_models(ipd, models=["weibull", "lognormal", "loglogistic"])
+    for model, ref in case["fits"].items():
+        assert res.fit(model).converged, (name, model)
+        assert _row(res, model)["loglik"] == pytest.approx(ref["loglik"], rel=1e-9)
+        est, cov = _survreg_coefs(res, model)
+        np.testing.assert_allclose(est, [ref["intercept"], ref["log_scale"]], rtol=1e-6,
+                                   err_msg=f"{name} {model}")
+        np.testing.assert_allclose(cov.ravel(), np.ravel(ref["vcov"]), rtol=1e-6,
+                                   err_msg=f"{name} {model}")
+
+
+def test_coinciding_spline_knots_fail_that_model_only():
+    # times rounded to whole months: rp3's knots (quantiles of the log event times) coincide. That
+    # used to raise out of fit_survival_models and lose every other model's fit
+    import pandas as pd
+
+    t = np.r_[[1.0] * 8, [2.0] * 8, [3.0] * 6, [4.0] * 3, 6, 9, 12]
+    e = np.r_[np.ones(26), 0, 0]
+    res = ma.fit_survival_models(pd.DataFrame({"time": t, "event": e}))
+    table = res.to_frame().set_index("model")
+    assert "coincide" in res.failures[("all", "rp3")]
+    assert np.isnan(table.loc["rp3", "loglik"]) and not table.loc["rp3", "converged"]
+    for m in ("exponential", "weibull", "lognormal", "rp1", "rp2"):
+        assert table.loc[m, "converged"] and np.isfinite(table.loc[m, "loglik"]), m
+    with pytest.raises(ConvergenceError, match="coincide"):
+        res.fit("rp3")
+
+
+def test_generalised_gamma_on_a_rising_ridge_is_not_converged():
+    # R's cgd (first infections, both arms, tests/data/ipd/cgd_first.csv): Newton stops at
+    # Q = 4.10 with a negligible gradient and SE 225 (inside the flat-likelihood guard), but the
+    # profile likelihood rises further in Q, by 4e-7 to a plateau from Q = 6 on: no maximum. The
+    # fit is kept (its log-likelihood is the supremum's to 4e-7) but not called converged, so it
+    # is no candidate for the best model; jasa-like fits with a real maximum are untouched
+    import pandas as pd
+    from scipy.optimize import minimize
+
+    from metaanalysis.survival.models import _loglik
+
+    d = pd.read_csv(Path(__file__).parent / "data" / "ipd" / "cgd_first.csv")
+    res = ma.fit_survival_models(d[["time", "event"]], models=("weibull", "gengamma"))
+    f = res.fit("gengamma")
+    assert not f.converged and res.fit("weibull").converged
+    assert np.sqrt(f.vcov[2, 2]) < 100 * (1 + abs(f.params[2]))  # the flat guard alone misses it
+    t, e = d.time.to_numpy(float), d.event.to_numpy(int)
+    # the ridge itself: the profile at Q + 2 is above the reported log-likelihood
+    prof = minimize(lambda a: -float(_loglik(f.fitter, np.r_[a, f.params[2] + 2], t, e)),
+                    np.asarray(f.params[:2], float), method="Nelder-Mead",
+                    options={"xatol": 1e-12, "fatol": 1e-13, "maxiter": 4000})
+    assert -prof.fun > f.loglik
+    assert res.best("aic")["all"] == "weibull"
+    # a generalised gamma with a maximum keeps it
+    v = pd.read_csv(Path(__file__).parent / "data" / "ipd" / "veteran.csv")
+    assert ma.fit_survival_models(v[v.arm == 1][["time", "event"]],
+                                  models=("gengamma",)).fit("gengamma").converged

@@ -57,6 +57,41 @@ def _arm(ipd, name: str = "ipd"):
     return t, e.astype(int)
 
 
+# R's survival package (Surv's timefix, aeqSurv): times closer than this, absolutely or relative to
+# their mean size, are one time
+_TIMEFIX = float(np.sqrt(np.finfo(float).eps))
+
+
+def timefix(*times):
+    """The times, with those that differ only by rounding made equal, as R's survival package
+    does by default (``timefix = TRUE``: ``aeqSurv``) in ``coxph``, ``survdiff`` and ``survfit``.
+
+    Over all the arrays together, sorted distinct times whose gap is at most ``sqrt(eps)``
+    (1.5e-8), or at most that times their mean absolute value, are merged into the first of their
+    run. Times computed by arithmetic (``0.1 + 0.2`` against ``0.3``; days divided by 30.4375)
+    are otherwise two times, and a tie between arms becomes an ordering: R's Cox estimate and
+    log-rank test on such data differ from lifelines' by more than rounding.
+
+    Examples
+    --------
+    >>> a, b = timefix(np.array([0.1 + 0.2, 1.0]), np.array([0.3, 2.0]))
+    >>> bool(a[0] == b[0])
+    True
+    """
+    arrays = [np.asarray(t, float) for t in times]
+    y = np.unique(np.concatenate(arrays)) if arrays else np.empty(0)
+    y = y[np.isfinite(y)]
+    if len(y) < 2:
+        return tuple(arrays)
+    dy = np.diff(y)
+    tied = (dy <= _TIMEFIX) | (dy / np.mean(np.abs(y)) <= _TIMEFIX)
+    if not tied.any():
+        return tuple(arrays)
+    cuts = y[np.r_[True, ~tied]]
+    return tuple(np.where(np.isfinite(t), cuts[np.maximum(np.searchsorted(cuts, t, side="right") - 1, 0)], t)
+                 for t in arrays)
+
+
 def _kmf(t, e, level):
     from lifelines import KaplanMeierFitter
 
@@ -95,6 +130,7 @@ def km_table(ipd, times=None, level: float = 95):
 
     level = check_level(level)
     t, e = _arm(ipd)
+    (t,) = timefix(t)
     kmf = _kmf(t, e, level)
     sf = kmf.survival_function_.iloc[:, 0]
     ci = kmf.confidence_interval_survival_function_
@@ -303,6 +339,7 @@ def logrank(ipd_a, ipd_b) -> LogrankResult:
 
     ta, ea = _arm(ipd_a, "ipd_a")
     tb, eb = _arm(ipd_b, "ipd_b")
+    ta, tb = timefix(ta, tb)
     res = logrank_test(ta, tb, ea, eb)
     # observed and expected events per arm
     times = np.unique(np.r_[ta[ea == 1], tb[eb == 1]])
@@ -358,6 +395,7 @@ def cox_hr(ipd_a, ipd_b, level: float = 95) -> CoxResult:
     level = check_level(level)
     ta, ea = _arm(ipd_a, "ipd_a")
     tb, eb = _arm(ipd_b, "ipd_b")
+    ta, tb = timefix(ta, tb)
     if ea.sum() + eb.sum() == 0:
         raise InputError("no events in either arm: the hazard ratio is not estimable")
     for name, e in (("ipd_a", ea), ("ipd_b", eb)):
@@ -436,6 +474,7 @@ def rmst_difference(ipd_a, ipd_b, horizon: float, level: float = 95) -> RMSTResu
     level = check_level(level)
     ta, ea = _arm(ipd_a, "ipd_a")
     tb, eb = _arm(ipd_b, "ipd_b")
+    ta, tb = timefix(ta, tb)
     try:
         horizon = float(horizon)
     except (TypeError, ValueError):
@@ -497,6 +536,7 @@ def landmark_survival(ipd, t: float, level: float = 95) -> LandmarkResult:
     """
     level = check_level(level)
     tt, ee = _arm(ipd)
+    (tt,) = timefix(tt)
     try:
         t = float(t)
     except (TypeError, ValueError):

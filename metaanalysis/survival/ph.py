@@ -44,10 +44,11 @@ TRANSFORMS = ("km", "identity", "rank", "log")
 
 
 def _two_arms(ipd_a, ipd_b):
-    from .km import _arm
+    from .km import _arm, timefix
 
     ta, ea = _arm(ipd_a, "ipd_a")
     tb, eb = _arm(ipd_b, "ipd_b")
+    ta, tb = timefix(ta, tb)
     t = np.r_[ta, tb]
     e = np.r_[ea, eb]
     x = np.r_[np.ones(len(ta)), np.zeros(len(tb))]

@@ -31,6 +31,10 @@ put("gbsg", gbsg$rfstime, gbsg$status, gbsg$hormon == 1)
 put("rotterdam_relapse", rotterdam$rtime, rotterdam$recur, rotterdam$chemo == 1)
 # Acute myeloid leukaemia trial: overall survival (days), arm A vs B
 put("myeloid", myeloid$futime, myeloid$death, myeloid$trt == "B")
+# Chronic granulomatous disease trial: time to the first serious infection (days), placebo vs
+# interferon gamma (a data set on which the generalised gamma has no interior maximum)
+first <- cgd[cgd$enum == 1, ]
+put("cgd_first", first$tstop, first$status, first$treat == "rIFN-g")
 
 writeLines(c(paste("R", getRversion()), paste("survival", packageVersion("survival"))),
            file.path(out, "VERSIONS.txt"))
