@@ -24,8 +24,9 @@ DATA = ROOT / "data"
 IPD = ROOT / "tests" / "data" / "ipd"
 
 
-def _pandas_fields(obj, path="result", seen=None):
-    """(path, owner, field name) of every pandas value held in a dataclass field, recursively."""
+def _held(obj, kind, path="result", seen=None):
+    """(path, owner, field name) of every value of type ``kind`` held in a dataclass field,
+    recursively (through nested results, lists, tuples and dicts)."""
     seen = set() if seen is None else seen
     out = []
     if id(obj) in seen:
@@ -34,17 +35,21 @@ def _pandas_fields(obj, path="result", seen=None):
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if isinstance(value, (pd.DataFrame, pd.Series)):
+            if isinstance(value, kind):
                 out.append((f"{path}.{f.name}", obj, f.name))
             else:
-                out += _pandas_fields(value, f"{path}.{f.name}", seen)
+                out += _held(value, kind, f"{path}.{f.name}", seen)
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            out += _pandas_fields(v, f"{path}[{i}]", seen)
+            out += _held(v, kind, f"{path}[{i}]", seen)
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            out += _pandas_fields(v, f"{path}[{k!r}]", seen)
+            out += _held(v, kind, f"{path}[{k!r}]", seen)
     return out
+
+
+def _pandas_fields(obj, path="result"):
+    return _held(obj, (pd.DataFrame, pd.Series), path)
 
 
 def _descriptor(cls, name):
@@ -141,33 +146,10 @@ def test_every_pandas_field_is_a_frame_field(results):
     assert sum(map(len, found.values())) >= 20
 
 
-def _arrays(obj, path="result", seen=None):
-    """(path, array) of every ndarray held in a dataclass field, recursively."""
-    seen = set() if seen is None else seen
-    out = []
-    if id(obj) in seen:
-        return out
-    seen.add(id(obj))
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if isinstance(value, np.ndarray):
-                out.append((f"{path}.{f.name}", value))
-            else:
-                out += _arrays(value, f"{path}.{f.name}", seen)
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            out += _arrays(v, f"{path}[{i}]", seen)
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _arrays(v, f"{path}[{k!r}]", seen)
-    return out
-
-
 def test_the_same_results_arrays_are_read_only(results):
-    arrays = [a for name, obj in results.items() for a in _arrays(obj, name)]
+    arrays = [h for name, obj in results.items() for h in _held(obj, np.ndarray, name)]
     assert len(arrays) >= 10
-    assert [p for p, a in arrays if a.flags.writeable] == []
+    assert [p for p, owner, f in arrays if getattr(owner, f).flags.writeable] == []
 
 
 def test_changing_what_a_result_hands_out_leaves_the_result_as_it_was(results):
