@@ -617,7 +617,7 @@ def _profile_alpha(res, j: int, value: float, near=None) -> tuple:
             alpha, state = _fit_identity(st.copy(), y, v, X, Z, reml, con, fixed)[:2]
         except ConvergenceError:
             continue
-        if not float(state[0]) <= best[0]:  # (NaN-safe: the first finite one wins over NaN)
+        if math.isfinite(state[0]) and (math.isnan(best[0]) or state[0] > best[0]):
             best = (float(state[0]), alpha)
     return best
 
@@ -674,8 +674,8 @@ def _alpha_interval(res, j: int, level: float) -> tuple:
             solved[value] = alpha
         return -2 * (ll - res.loglik) - target
 
-    # the first step out: metafor's search range (10 Wald standard errors, or 10 |alpha_j|),
-    # then doubled until the statistic passes the quantile
+    # the steps out: from a sixteenth of metafor's search range (10 Wald standard errors, or
+    # 10 |alpha_j|), doubled until the statistic passes the quantile
     se = float(res.alpha_se[j])
     z = float(critical_value(res.level, None))
     width = 10 * abs(est) if not math.isfinite(se) else min(10 * abs(est), 10 * z * se)
