@@ -290,3 +290,26 @@ def test_identity_link_invariants(seed, c, rnd):
         if np.all(Z @ cand >= 0):
             assert _pieces(cand, yi, vi, X, Z, True, "identity")[0] <= res.loglik + 1e-12
     assert np.all(res.tau2 >= 0)
+
+
+def test_an_uncentred_scale_moderator_fits_as_the_centred_one():
+    # a scale moderator such as the publication year (about 2000) gives an intercept near -60
+    # while every study's log tau² is near -3; the fit used to stop there, taking a coefficient
+    # below -40 for a tau² heading to 0 (an audit on metafor's dat.crede2010, where metafor
+    # converges). Shifting a scale moderator only moves the intercept (alpha_0 - 2000 alpha_1)
+    rng = np.random.default_rng(11)
+    k = 60
+    year = rng.integers(1985, 2015, k).astype(float)
+    vi = rng.uniform(0.002, 0.02, k)
+    tau2 = np.exp(-3.0 + 0.04 * (year - 2000))
+    yi = rng.normal(0.4, np.sqrt(vi + tau2))
+    d = pd.DataFrame({"yi": yi, "vi": vi, "year": year, "yc": year - 2000})
+    raw = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), scale="~ year", data=d)
+    centred = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), scale="~ yc", data=d)
+    assert raw.alpha[0] < -40
+    assert raw.loglik == pytest.approx(centred.loglik, rel=1e-10)
+    assert raw.alpha[1] == pytest.approx(centred.alpha[1], rel=1e-7)
+    assert raw.alpha[0] == pytest.approx(centred.alpha[0] - 2000 * centred.alpha[1], rel=1e-7)
+    np.testing.assert_allclose(raw.tau2, centred.tau2, rtol=1e-7)
+    np.testing.assert_allclose(raw.coef, centred.coef, rtol=1e-8)
+    assert raw.alpha_se[1] == pytest.approx(centred.alpha_se[1], rel=1e-5)
