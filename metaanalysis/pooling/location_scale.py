@@ -307,7 +307,7 @@ def _fit_log(alpha, y, v, X, Z, reml, con, fixed=None, limit=False):
         if limit:
             if at_limit() and ll - ll_before <= 1e-13 * max(1.0, abs(ll)):
                 return alpha, state, it  # the likelihood has levelled off towards its limit
-        elif float(np.min(np.log(state[6]) - np.log(v))) < -40:
+        elif float(np.min(Z @ alpha - np.log(v))) < -40:  # (log tau², without exp's underflow)
             # a study's tau² heading to 0 (below e^-40 of its sampling variance): the scale's
             # estimate does not exist. (Not a coefficient below -40: an uncentred moderator such
             # as the year gives an intercept of -61 with every log tau² near -3)
