@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import chdtrc, fdtrc
 
-from .._base import ResultMixin, check_level, fmt, jsonable
+from .._base import ResultMixin, check_level, fmt, jsonable, readonly
 from ..errors import ConvergenceError, InputError
 from . import tau2 as _tau2
 from ._print import p_equals
@@ -557,13 +557,7 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
         qs, qs_df, qs_df2, qs_p, float(ll), float(dev), float(aic), float(bic), float(aicc), k,
         method, test, float(level), it,
         labels or tuple(f"Study {i + 1}" for i in range(k)), measure, link,
-        {"data": tuple(_readonly_copy(a) for a in (y, v, X, Z)) + (reml, dict(con))})
-
-
-def _readonly_copy(a):
-    out = np.array(a, dtype=float, copy=True)
-    out.setflags(write=False)
-    return out
+        {"data": tuple(readonly(a) for a in (y, v, X, Z)) + (reml, dict(con))})
 
 
 def _profile_alpha(res, j: int, value: float, near=None) -> tuple:

@@ -92,6 +92,16 @@ def timefix(*times):
                  for t in arrays)
 
 
+def _arms(ipd_a, ipd_b, names=("ipd_a", "ipd_b"), read=None):
+    """Two arms' ``(time_a, event_a, time_b, event_b)``, each read by ``read`` (default
+    :func:`_arm`), with the times equal up to rounding across them made one (:func:`timefix`)."""
+    read = _arm if read is None else read
+    ta, ea = read(ipd_a, names[0])
+    tb, eb = read(ipd_b, names[1])
+    ta, tb = timefix(ta, tb)
+    return ta, ea, tb, eb
+
+
 def _kmf(t, e, level):
     from lifelines import KaplanMeierFitter
 
@@ -337,9 +347,7 @@ def logrank(ipd_a, ipd_b) -> LogrankResult:
     """
     from lifelines.statistics import logrank_test
 
-    ta, ea = _arm(ipd_a, "ipd_a")
-    tb, eb = _arm(ipd_b, "ipd_b")
-    ta, tb = timefix(ta, tb)
+    ta, ea, tb, eb = _arms(ipd_a, ipd_b)
     res = logrank_test(ta, tb, ea, eb)
     # observed and expected events per arm
     times = np.unique(np.r_[ta[ea == 1], tb[eb == 1]])
@@ -393,9 +401,7 @@ def cox_hr(ipd_a, ipd_b, level: float = 95) -> CoxResult:
     from .onestage import stratified_cox
 
     level = check_level(level)
-    ta, ea = _arm(ipd_a, "ipd_a")
-    tb, eb = _arm(ipd_b, "ipd_b")
-    ta, tb = timefix(ta, tb)
+    ta, ea, tb, eb = _arms(ipd_a, ipd_b)
     if ea.sum() + eb.sum() == 0:
         raise InputError("no events in either arm: the hazard ratio is not estimable")
     for name, e in (("ipd_a", ea), ("ipd_b", eb)):
@@ -472,9 +478,7 @@ def rmst_difference(ipd_a, ipd_b, horizon: float, level: float = 95) -> RMSTResu
     from scipy.special import ndtr
 
     level = check_level(level)
-    ta, ea = _arm(ipd_a, "ipd_a")
-    tb, eb = _arm(ipd_b, "ipd_b")
-    ta, tb = timefix(ta, tb)
+    ta, ea, tb, eb = _arms(ipd_a, ipd_b)
     try:
         horizon = float(horizon)
     except (TypeError, ValueError):

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._base import ResultMixin, check_level, fmt, fmt_p, frame_field, zcrit
 from ..errors import ConvergenceError, InputError
-from .km import _arm, timefix
+from .km import _arm, _arms
 
 __all__ = ["trial_arms", "stack_trials", "cox_one_stage", "stratified_cox", "OneStageCoxResult"]
 
@@ -74,10 +74,8 @@ def trial_arms(arms) -> dict:
                 raise InputError(f"trial {trial!r}: column arm must hold both 1 (arm a) and 0 (arm b); "
                                  f"got {sorted(codes)}")
             a, b = g[g["arm"] == 1], g[g["arm"] == 0]
-            ta, ea = _arm(a, f"{trial}/a")
-            tb, eb = _arm(b, f"{trial}/b")
-            ta, tb = timefix(ta, tb)  # within a trial, as R's survfit and coxph per trial
-            out[str(trial)] = (ta, ea, tb, eb)
+            # times equal up to rounding made one within a trial, as R's survfit and coxph per trial
+            out[str(trial)] = _arms(a, b, (f"{trial}/a", f"{trial}/b"))
         if not out:
             raise InputError("the long DataFrame of arms has no rows: give each trial's two arms")
         return out
@@ -100,10 +98,7 @@ def trial_arms(arms) -> dict:
     for name, pair in items:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise InputError(f"trial {name!r}: give a pair (ipd_a, ipd_b), arm a the experimental arm")
-        ta, ea = _ipd(pair[0], f"{name}/a")
-        tb, eb = _ipd(pair[1], f"{name}/b")
-        ta, tb = timefix(ta, tb)  # within a trial, as R's survfit and coxph per trial
-        out[name] = (ta, ea, tb, eb)
+        out[name] = _arms(pair[0], pair[1], (f"{name}/a", f"{name}/b"), read=_ipd)
     return out
 
 

@@ -44,11 +44,9 @@ TRANSFORMS = ("km", "identity", "rank", "log")
 
 
 def _two_arms(ipd_a, ipd_b):
-    from .km import _arm, timefix
+    from .km import _arms
 
-    ta, ea = _arm(ipd_a, "ipd_a")
-    tb, eb = _arm(ipd_b, "ipd_b")
-    ta, tb = timefix(ta, tb)
+    ta, ea, tb, eb = _arms(ipd_a, ipd_b)
     t = np.r_[ta, tb]
     e = np.r_[ea, eb]
     x = np.r_[np.ones(len(ta)), np.zeros(len(tb))]
