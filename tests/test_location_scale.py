@@ -27,7 +27,8 @@ REF = json.loads((Path(__file__).parent / "reference" / "location_scale.json").r
 # much. Elsewhere the coefficients agree to 2e-7 and their standard errors (R: a numerical
 # Hessian) to 7e-7; p-values, steep functions of z, to 3e-6.
 TOL = {"meta_meta_reml": 2e-6, "meta_meta_ml": 2e-6, "int_length_reml": 2e-6,
-       "bcg_ablat_alloc": 1e-4, "meta_length_t": 2e-6, "meta_meta_knha": 2e-6}
+       "bcg_ablat_alloc": 1e-4, "meta_length_t": 2e-6, "meta_meta_knha": 2e-6,
+       "bcg_ablat_int": 2e-6, "int_int_reml": 2e-6, "int_int_t": 2e-6}
 
 
 def _fit(case):
@@ -62,8 +63,11 @@ def test_matches_metafor(case_id):
     assert res.qs_pvalue == pytest.approx(exp["qs_pvalue"], rel=max(rtol, 5e-6))
     if case.get("test") in ("t", "knha"):  # F tests on k - p and k - q df, as metafor
         assert (res.qm_df2, res.qs_df2) == (exp["ddf"], exp["ddf_alpha"])
-    if case["mods"] != "~ 1":
-        assert res.qm == pytest.approx(exp["qm"], rel=rtol)
+    # a lone intercept is tested too (metafor's default btt and att), on 1 df
+    assert res.qm == pytest.approx(exp["qm"], rel=rtol)
+    assert res.qm_pvalue == pytest.approx(exp["qm_pvalue"], rel=max(rtol, 5e-6))
+    assert res.qm_df == len(exp["beta"]) - (len(exp["beta"]) > 1)
+    assert res.qs_df == len(exp["alpha"]) - (len(exp["alpha"]) > 1)
 
 
 def test_gradient_and_hessian_are_the_likelihood_s():
@@ -106,7 +110,12 @@ def test_a_constant_scale_is_the_random_effects_model():
     fit = pool(es.yi, es.vi)
     assert np.exp(res0.alpha[0]) == pytest.approx(fit.tau2, abs=1e-5)
     assert res0.loglik >= loglik(fit) - 1e-12
-    assert res0.qm_df == 0 and res0.qs_df == 0
+    # each lone intercept is tested, as its squared z (metafor's QM and QS); the summary prints
+    # no separate test line for a single coefficient, as metafor's print
+    assert (res0.qm_df, res0.qs_df) == (1, 1)
+    assert res0.qm == pytest.approx(res0.statistic[0] ** 2, rel=1e-12)
+    assert res0.qs == pytest.approx(res0.alpha_statistic[0] ** 2, rel=1e-12)
+    assert "Test of Location" not in res0.summary() and "Test of Scale" not in res0.summary()
 
 
 def test_views_and_refusals():
@@ -214,8 +223,7 @@ def test_identity_link_matches_metafor(case_id):
                       ("ci_low", "ci_low"), ("ci_high", "ci_high")):
         np.testing.assert_allclose(getattr(res, ours), exp[key], rtol=rtol, err_msg=ours)
     assert res.qe == pytest.approx(exp["qe"], rel=1e-12)
-    if res.qm_df:
-        assert res.qm == pytest.approx(exp["qm"], rel=rtol)
+    assert res.qm == pytest.approx(exp["qm"], rel=rtol)  # intercept-only locations included
     # a study held at the edge has tau² exactly 0 (R's steps keep it at 1e-13)
     np.testing.assert_allclose(res.tau2, exp["tau2"], rtol=rtol, atol=1e-12)
     assert np.all(res.tau2[edge] == 0) and np.all(res.tau2 >= 0)

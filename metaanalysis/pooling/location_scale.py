@@ -43,7 +43,8 @@ class LocationScaleResult(ResultMixin):
     Location: ``coef``, ``se``, ``statistic``, ``pvalue``, ``ci_low``, ``ci_high`` (named by
     ``coef_names``) and their test ``qm``. Scale (log tau², or tau² with ``link="identity"``):
     ``alpha`` ... ``alpha_ci_high`` (named by ``alpha_names``), their covariance ``alpha_vcov``
-    and test ``qs``. ``tau2`` holds each study's between-study variance, ``exp(z_i' alpha)`` or
+    and test ``qs``. As metafor's, each test takes every coefficient but the intercept, or the
+    intercept where it stands alone (then ``qm`` is its z² or t²). ``tau2`` holds each study's between-study variance, ``exp(z_i' alpha)`` or
     ``z_i' alpha``.
     """
 
@@ -189,14 +190,16 @@ class LocationScaleResult(ResultMixin):
                f"logLik = {fmt(self.loglik)}, AIC = {fmt(self.aic)}, BIC = {fmt(self.bic)}", "",
                "Test for Residual Heterogeneity:",
                f"QE(df = {self.qe_df}) = {fmt(self.qe)}, p-val {p_equals(self.qe_pvalue)}", ""]
-        if self.qm_df:
+        # metafor prints a part's test only for more than one coefficient (alone, it is the
+        # coefficient's own z or t)
+        if len(self.coef_names) > 1:
             out += ["Test of Location Coefficients:",
                     self._test_line("QM", self.qm, self.qm_df, self.qm_df2, self.qm_pvalue), ""]
         out += ["Model Results (Location):", ""]
         out += self._table(self.coef_names, self.coef, self.se, self.statistic, self.pvalue,
                            self.ci_low, self.ci_high)
         out.append("")
-        if self.qs_df:
+        if len(self.alpha_names) > 1:
             out += ["Test of Scale Coefficients:",
                     self._test_line("QS", self.qs, self.qs_df, self.qs_df2, self.qs_pvalue), ""]
         out += [f"Model Results (Scale, {'log tau^2' if self.link == 'log' else 'tau^2'}):", ""]
@@ -521,9 +524,9 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
     crit, crit_a = critical_value(level, df_loc), critical_value(level, df_sca)
 
     def wald(est, cov, names, df2):
-        idx = [j for j, n in enumerate(names) if n != "intrcpt"]
-        if not idx:
-            return 0.0, 0, df2, math.nan
+        # metafor's default btt / att: every coefficient but the intercept, or the intercept
+        # when it stands alone (so an intercept-only part is tested, as z² or t² on 1 df)
+        idx = [j for j, n in enumerate(names) if n != "intrcpt"] or list(range(len(names)))
         b = est[idx]
         qv = float(b @ np.linalg.solve(cov[np.ix_(idx, idx)], b))
         if df2 is None:

@@ -5,7 +5,8 @@
 # interventions; rows with the moderators missing left out) with location ~ meta and scale ~ meta
 # (REML and ML), an intercept-only location with scale ~ length, and dat.bcg (log RR) with location
 # ~ ablat and scale ~ alloc (3 levels), t tests (location ~ meta + length, scale ~ meta) and the
-# Knapp-Hartung adjustment (~ meta for both).
+# Knapp-Hartung adjustment (~ meta for both); a lone intercept in the scale (dat.bcg, location ~
+# ablat) and in both parts (z and t tests), where metafor tests that intercept (QM, QS on 1 df).
 # Location and scale coefficients with their standard errors
 # (the scale's from the Hessian), tau² of each study, QE, QM, QS and the log-likelihood. The
 # optimiser runs to a tight tolerance (optim BFGS, reltol 1e-14: metafor's default stops about
@@ -38,7 +39,11 @@ fits <- list(
   meta_length_t = list(dataset = "bangertdrowns", mods = "~ meta + length", scale = "~ meta",
                        method = "REML", test = "t"),
   meta_meta_knha = list(dataset = "bangertdrowns", mods = "~ meta", scale = "~ meta",
-                        method = "REML", test = "knha")
+                        method = "REML", test = "knha"),
+  bcg_ablat_int = list(dataset = "bcg", mods = "~ ablat", scale = "~ 1", method = "REML"),
+  int_int_reml = list(dataset = "bangertdrowns", mods = "~ 1", scale = "~ 1", method = "REML"),
+  int_int_t = list(dataset = "bangertdrowns", mods = "~ 1", scale = "~ 1", method = "REML",
+                   test = "t")
 )
 
 cases <- list()
