@@ -260,6 +260,141 @@ class frame_field:
         obj.__dict__[self.private] = value.copy() if _is_pandas(value) else value
 
 
+class FrozenDict(dict):
+    """A dict that refuses changes: what a frozen result holds in a dict field.
+
+    It is still a ``dict`` (``json.dumps``, ``pd.DataFrame``, ``isinstance`` and ``**`` work
+    on it); ``dict(d)`` or ``d.copy()`` gives a plain dict to change.
+
+    Examples
+    --------
+    >>> d = FrozenDict({"tau2": 0.1})
+    >>> d["tau2"] = 0.2
+    Traceback (most recent call last):
+    ...
+    TypeError: this FrozenDict belongs to a frozen result and cannot be changed; change a copy (dict(...))
+    >>> dict(d) | {"tau2": 0.2}
+    {'tau2': 0.2}
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError(f"this {type(self).__name__} belongs to a frozen result and cannot be "
+                        "changed; change a copy (dict(...))")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __hash__(self):
+        # hashable like a tuple: only when every value is (a dataclass default must be hashable)
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self):
+        # pickle and copy rebuild it from a plain dict (their default path would set items)
+        return (type(self), (dict(self),))
+
+
+class FrozenList(list):
+    """A list that refuses changes: what a frozen result holds in a list field.
+
+    ``list(x)`` or ``x.copy()`` gives a plain list to change.
+
+    Examples
+    --------
+    >>> w = FrozenList(["a warning"])
+    >>> w.append("another")
+    Traceback (most recent call last):
+    ...
+    TypeError: this FrozenList belongs to a frozen result and cannot be changed; change a copy (list(...))
+    >>> w + ["another"]
+    ['a warning', 'another']
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError(f"this {type(self).__name__} belongs to a frozen result and cannot be "
+                        "changed; change a copy (list(...))")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+    append = extend = insert = pop = remove = clear = sort = reverse = _read_only
+
+    def __hash__(self):
+        return hash(tuple(self))
+
+    def __reduce__(self):
+        return (type(self), (list(self),))
+
+
+def deep_freeze(value):
+    """``value`` with its dicts, lists and sets (at any depth) made read-only copies.
+
+    Dicts become :class:`FrozenDict`, lists :class:`FrozenList`, sets ``frozenset`` and arrays
+    read-only copies; tuples are walked. Other objects (frozen results among them) are kept as
+    they are; the caller's containers are not touched.
+    """
+    if isinstance(value, (FrozenDict, FrozenList, frozenset)):
+        return value
+    if isinstance(value, dict):
+        return FrozenDict((k, deep_freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return FrozenList(deep_freeze(v) for v in value)
+    if type(value) is tuple:
+        return tuple(deep_freeze(v) for v in value)
+    if isinstance(value, set):
+        return frozenset(value)
+    if isinstance(value, np.ndarray) and value.flags.writeable:
+        out = value.copy()
+        out.setflags(write=False)
+        return out
+    return value
+
+
+class frozen_field:
+    """A dict or list field of a frozen dataclass that cannot be changed through the object.
+
+    A frozen dataclass stops ``result.grade = x`` but not ``result.grade["os"] = x``. The object
+    keeps a :func:`deep_freeze` copy of what it is given (dicts and lists at any depth refuse
+    changes), so what it prints and exports is what it was built with.
+
+    Use it as the field's default: ``warnings: list = frozen_field([])``; no default makes the
+    argument required.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Result:
+    ...     random: dict = frozen_field()
+    >>> r = Result({"tau2": (0.1, 0.0, 0.4)})
+    >>> r.random["tau2"] = (0, 0, 0)
+    Traceback (most recent call last):
+    ...
+    TypeError: this FrozenDict belongs to a frozen result and cannot be changed; change a copy (dict(...))
+    """
+
+    _NO_DEFAULT = object()
+
+    def __init__(self, default=_NO_DEFAULT):
+        self.default = default if default is frozen_field._NO_DEFAULT else deep_freeze(default)
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.private = "_frozen_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            if self.default is frozen_field._NO_DEFAULT:
+                raise AttributeError(self.name)
+            return self.default
+        return obj.__dict__[self.private]
+
+    def __set__(self, obj, value):
+        # reached through the dataclass's own __init__ (frozen: object.__setattr__)
+        obj.__dict__[self.private] = deep_freeze(value)
+
+
 def _is_pandas(value) -> bool:
     import pandas as pd
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import frame_field
+from ._base import frame_field, frozen_field
 from .errors import InputError, Problem, StudyTableError
 
 __all__ = [
@@ -157,7 +157,7 @@ class StudyTable:
 
     frame: object = frame_field()
     path: str
-    warnings: list = field(default_factory=list)
+    warnings: list = frozen_field([])
 
     def __len__(self) -> int:
         return len(self.frame)

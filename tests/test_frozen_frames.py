@@ -1,15 +1,20 @@
-"""Frozen results stay frozen through their pandas fields.
+"""Frozen results stay frozen through their pandas, dict and list fields.
 
-A frozen dataclass refuses ``result.table = x`` but, on its own, not ``result.table["hr"] *= 2``;
-a result changed that way would print, export and plot numbers it never computed. Every pandas
-field is a :class:`metaanalysis._base.frame_field`: the object keeps its own copy and hands out
-copies. The objects below are built through the public API and walked (nested results, tuples
-and dicts of them), so a result that gains a DataFrame field without it fails here.
+A frozen dataclass refuses ``result.table = x`` but, on its own, not ``result.table["hr"] *= 2``
+or ``result.grade["os"] = x``; a result changed that way would print, export and plot numbers it
+never computed. Every pandas field is a :class:`metaanalysis._base.frame_field` (the object keeps
+its own copy and hands out copies) and every dict or list field a
+:class:`metaanalysis._base.frozen_field` (held as read-only copies, at any depth). The objects
+below are built through the public API and walked (nested results, tuples and dicts of them), so
+a result that gains a DataFrame, dict or list field without them fails here.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +22,7 @@ import pandas as pd
 import pytest
 
 import metaanalysis as ma
-from metaanalysis._base import frame_field
+from metaanalysis._base import FrozenDict, FrozenList, frame_field, frozen_field
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -37,8 +42,8 @@ def _held(obj, kind, path="result", seen=None):
             value = getattr(obj, f.name)
             if isinstance(value, kind):
                 out.append((f"{path}.{f.name}", obj, f.name))
-            else:
-                out += _held(value, kind, f"{path}.{f.name}", seen)
+            # on into what it holds (results in a dict of results have fields of their own)
+            out += _held(value, kind, f"{path}.{f.name}", seen)
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
             out += _held(v, kind, f"{path}[{i}]", seen)
@@ -105,6 +110,13 @@ def results():
         colon[colon.arm == 0].assign(trial="T2", therapy="C"),
     ])[["trial", "therapy", "time", "event"]]
     fit = ma.pool([0.1, 0.3, -0.2, 0.5, 0.05], [0.04, 0.02, 0.05, 0.03, 0.06])
+    from metaanalysis.pooling.binary import pool_binary
+    from metaanalysis.pooling.regression import regression_line
+    from metaanalysis.pooling.subgroups import subgroup_analysis
+    from metaanalysis.pooling.survival import qe_median_variance
+
+    yi, vi = [0.1, 0.3, -0.2, 0.5, 0.05, 0.2], [0.04, 0.02, 0.05, 0.03, 0.06, 0.05]
+    reg = ma.meta_regression(yi, vi, mods=np.arange(6.0))
     return {
         "StudyTable": table,
         "TrialsTable": trials,
@@ -123,6 +135,15 @@ def results():
         "GoshResult": gosh(fit, seed=1),
         "SimulationResult": run_simulation([Scenario(k=3)], ["DL+z"], n_rep=5, seed=1,
                                            progress=False),
+        # results whose dict fields were the last mutable parts (frozen_field)
+        "ConfintResult": fit.confint(),
+        "RegressionConfint": reg.confint(),
+        "RegressionLine": regression_line(reg),
+        "SubgroupResult": subgroup_analysis(yi, vi, groups=list("aabbbb")),
+        "BinaryPoolResult": pool_binary([5, 8, 3], [20, 30, 25], [9, 10, 6], [16, 28, 22],
+                                        method="MH"),
+        "BayesMetaResult": ma.bayesmeta(yi, vi=vi, tau_prior="halfnormal", tau_scale=0.5),
+        "QEStudyFit": qe_median_variance(40, 10.0, q1=6.0, q3=15.0),
     }
 
 
@@ -136,7 +157,8 @@ def test_every_pandas_field_is_a_frame_field(results):
                 f"{path} holds a {type(getattr(owner, field)).__name__} in a plain field: "
                 "declare it `= frame_field()` so that the result cannot be changed through it")
     # the walk reaches what it is meant to (a walk that found nothing would pass vacuously)
-    assert all(found[name] for name in results), [n for n in results if not found[n]]
+    assert all(found[name] for name in results if name not in _NO_PANDAS), [
+        n for n in results if not found[n] and n not in _NO_PANDAS]
     paths = {p for fields in found.values() for p, _, _ in fields}
     for expected in ("StudyTable.frame", "Reconstruction.ipd", "Reconstruction.points",
                      "Reconstruction.intervals", "PHTestResult.residuals",
@@ -144,6 +166,102 @@ def test_every_pandas_field_is_a_frame_field(results):
                      "ReviewResult.table.frame", "SurvivalNMAResult.data"):
         assert expected in paths, expected
     assert sum(map(len, found.values())) >= 20
+
+
+_NO_PANDAS = {"ConfintResult", "RegressionConfint", "RegressionLine", "SubgroupResult",
+              "BinaryPoolResult", "BayesMetaResult", "QEStudyFit"}
+
+
+def _public(held):
+    return [h for h in held if not h[2].startswith("_")]  # _cache: the object's own memo
+
+
+def test_every_dict_and_list_field_is_frozen_at_any_depth(results):
+    held = {name: _public(_held(obj, (dict, list), name)) for name, obj in results.items()}
+    loose = [p for fields in held.values() for p, owner, f in fields
+             if not isinstance(getattr(owner, f), (FrozenDict, FrozenList))]
+    assert loose == [], "declare these `= frozen_field(...)`"
+    for fields in held.values():
+        for path, owner, f in fields:
+            assert isinstance(_descriptor(type(owner), f), frozen_field), path
+    paths = {p for fields in held.values() for p, _, _ in fields}
+    for expected in ("ReviewResult.grade", "ReviewResult.used", "ReviewResult.excluded",
+                     "ReviewResult.protocol.review", "StudyTable.warnings",
+                     "ConfintResult.random", "SubgroupResult.subgroups", "BinaryPoolResult.counts",
+                     "BayesMetaResult.posterior", "QEStudyFit.sse", "RegressionLine.held"):
+        assert expected in paths, expected
+
+    def nested(value, path):
+        # the containers inside them are frozen too (a nested list in a dict of warnings ...)
+        if isinstance(value, dict):
+            assert isinstance(value, FrozenDict), path
+            for k, v in value.items():
+                nested(v, f"{path}[{k!r}]")
+        elif isinstance(value, list):
+            assert isinstance(value, FrozenList), path
+            for i, v in enumerate(value):
+                nested(v, f"{path}[{i}]")
+
+    for fields in held.values():
+        for path, owner, f in fields:
+            nested(getattr(owner, f), path)
+
+
+def test_a_frozen_container_refuses_every_change(results):
+    review = results["ReviewResult"]
+    grade, excluded = review.grade, review.excluded
+    before = json.dumps(review.to_dict(), sort_keys=True, default=str)
+    key = next(iter(grade))
+    changes = [lambda: grade.__setitem__(key, None), lambda: grade.pop(key),
+               lambda: grade.update({"x": 1}), lambda: grade.setdefault("x", 1),
+               lambda: grade.clear(), lambda: grade.popitem(), lambda: grade.__delitem__(key),
+               lambda: excluded.append("x"), lambda: excluded.extend(["x"]),
+               lambda: excluded.__setitem__(0, "x"), lambda: excluded.sort(),
+               lambda: excluded.reverse(), lambda: excluded.pop(), lambda: excluded.clear(),
+               lambda: excluded.insert(0, "x"), lambda: excluded.remove(excluded[0]),
+               lambda: excluded.__delitem__(0)]
+    for change in changes:
+        with pytest.raises(TypeError, match="frozen result"):
+            change()
+    with pytest.raises(TypeError, match="frozen result"):
+        warnings = results["StudyTable"].warnings
+        warnings += ["x"]
+    with pytest.raises(TypeError, match="frozen result"):
+        results["ConfintResult"].random["tau2"] = (0.0, 0.0, 0.0)
+    assert json.dumps(review.to_dict(), sort_keys=True, default=str) == before
+    # a copy is the user's to change, and plain
+    mine = dict(grade)
+    mine["x"] = 1
+    assert type(grade.copy()) is dict and type(excluded.copy()) is list and "x" not in grade
+    assert excluded + ["x"] == list(excluded) + ["x"]
+
+
+def test_frozen_containers_survive_pickle_copy_and_json(results):
+    for name in ("ReviewResult", "ConfintResult", "SubgroupResult", "BinaryPoolResult",
+                 "StudyTable"):
+        obj = results[name]
+        for again in (pickle.loads(pickle.dumps(obj)), copy.deepcopy(obj), copy.copy(obj)):
+            for path, owner, f in _public(_held(again, (dict, list), name)):
+                value = getattr(owner, f)
+                assert isinstance(value, (FrozenDict, FrozenList)), path
+        if hasattr(obj, "to_dict"):
+            text = json.dumps(obj.to_dict(), default=str)
+            assert json.dumps(pickle.loads(pickle.dumps(obj)).to_dict(), default=str) == text
+    # what the caller passed in stays the caller's: frozen copies, not the caller's dict frozen
+    given = {"a": [1, 2], "b": {"c": [3]}}
+    r = _Frozen(given)
+    given["a"].append(3)
+    given["b"]["c"].append(4)
+    assert r.held == {"a": [1, 2], "b": {"c": [3]}}
+    assert type(given["a"]) is list
+    assert r == dataclasses.replace(r) and hash(_Frozen({"x": (1,)})) == hash(_Frozen({"x": (1,)}))
+    assert _Frozen.__dataclass_fields__["extra"].default == []
+
+
+@dataclasses.dataclass(frozen=True)
+class _Frozen:
+    held: dict = frozen_field()
+    extra: list = frozen_field([])
 
 
 def test_the_same_results_arrays_are_read_only(results):

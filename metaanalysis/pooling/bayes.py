@@ -34,7 +34,16 @@ from functools import cached_property, lru_cache
 import numpy as np
 from scipy.special import ndtr
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, jsonable, readonly, same_length
+from .._base import (
+    ResultMixin,
+    as_float_array,
+    check_level,
+    fmt,
+    frozen_field,
+    jsonable,
+    readonly,
+    same_length,
+)
 from ..errors import InputError
 
 __all__ = [
@@ -712,7 +721,7 @@ class BayesMetaResult(ResultMixin):
     mu_prior: str
     tau_prior_proper: bool
     mu_prior_proper: bool
-    posterior: dict
+    posterior: dict = frozen_field()
     marginal_likelihood: float
     bayes_factor_tau0: float
     bayes_factor_mu0: float

@@ -24,7 +24,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import as_float_array, check_level, fmt, fmt_p, jsonable, readonly, same_length, zcrit
+from .._base import (
+    as_float_array,
+    check_level,
+    fmt,
+    fmt_p,
+    frozen_field,
+    jsonable,
+    readonly,
+    same_length,
+    zcrit,
+)
 from ..effects import _add_correction, _check_counts, _check_to, two_by_two
 from ..errors import InputError
 from . import tau2 as _tau2
@@ -221,7 +231,7 @@ class BinaryPoolResult(EstimateInterval):
     vi: np.ndarray
     weights: np.ndarray
     labels: tuple
-    counts: dict = field(repr=False, default_factory=dict)
+    counts: dict = frozen_field({})
     correct: bool = True
     cmh: float = math.nan
     cmh_pvalue: float = math.nan
@@ -236,7 +246,7 @@ class BinaryPoolResult(EstimateInterval):
     notes: tuple = ()
     fit: object = None
     # the zero-cell arguments as given (add, to, drop00), so that subsets can be refitted alike
-    options: dict = field(repr=False, default_factory=dict)
+    options: dict = frozen_field({})
 
     def __post_init__(self):
         for name in ("yi", "vi", "weights"):

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
-from .._base import ResultMixin, check_level, fmt, fmt_p, jsonable
+from .._base import ResultMixin, check_level, fmt, fmt_p, frozen_field, jsonable
 from ..errors import InputError
 from . import _scaling
 from . import tau2 as _tau2
@@ -472,7 +472,7 @@ class ConfintResult(ResultMixin):
     estimate: float
     ci_low: float
     ci_high: float
-    random: dict  # name -> (estimate, ci_low, ci_high) for tau2, tau, i2, h2
+    random: dict = frozen_field()  # name -> (estimate, ci_low, ci_high) for tau2, tau, i2, h2
     level: float
     ci_type: str
 

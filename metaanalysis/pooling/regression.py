@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.special import chdtrc, fdtrc
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, jsonable
+from .._base import ResultMixin, as_float_array, check_level, fmt, frozen_field, jsonable
 from ..errors import InputError
 from . import tau2 as _tau2
 from ._methods import DiagnosticsMixin
@@ -254,7 +254,7 @@ class RegressionConfint(ResultMixin):
     ci_low: np.ndarray
     ci_high: np.ndarray
     coef: np.ndarray
-    random: dict
+    random: dict = frozen_field()
     level: float
     ci_type: str
 
@@ -657,7 +657,7 @@ class RegressionLine(ResultMixin):
     fitted: np.ndarray
     weights: np.ndarray
     psize: np.ndarray
-    held: dict
+    held: dict = frozen_field()
     labels: tuple
     level: float
     measure: str | None = None

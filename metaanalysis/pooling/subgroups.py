@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import chdtrc
 
-from .._base import ResultMixin, fmt, fmt_p, jsonable
+from .._base import ResultMixin, fmt, fmt_p, frozen_field, jsonable
 from ..errors import InputError
 from . import tau2 as _tau2
 from .core import PoolResult, pool, validate_common
@@ -32,7 +32,7 @@ class SubgroupResult(ResultMixin):
     """Per-subgroup pooled results (``subgroups``, in order of first appearance), the pooled result
     over all studies (``overall``) and the test for subgroup differences."""
 
-    subgroups: dict
+    subgroups: dict = frozen_field()
     overall: PoolResult
     statistic: float
     df: int

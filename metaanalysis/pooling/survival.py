@@ -31,7 +31,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import ResultMixin, as_float_array, check_level, fmt, jsonable, same_length, zcrit
+from .._base import (
+    ResultMixin,
+    as_float_array,
+    check_level,
+    fmt,
+    frozen_field,
+    jsonable,
+    same_length,
+    zcrit,
+)
 from ..errors import InputError
 
 __all__ = [
@@ -262,7 +271,7 @@ class QEStudyFit(ResultMixin):
 
     family: str
     params: tuple
-    sse: dict
+    sse: dict = frozen_field()
     density_at_median: float
     variance: float
     n: float

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._base import ResultMixin, jsonable
+from .._base import ResultMixin, frozen_field, jsonable
 from .analyses import AnalysisRun, GroupResult, run_analysis
 from .protocol import AnalysisProtocol, Protocol, parse_protocol, read_protocol
 from .sensitivity import conclusion, sensitivity_runs, sensitivity_table
@@ -82,15 +82,15 @@ class ReviewResult(ResultMixin):
     trials: TrialsTable
     table: object
     runs: tuple
-    sensitivity: dict
-    used: dict
-    excluded: list
-    considered: dict = field(default_factory=dict)
-    grade: dict = field(default_factory=dict)  # estimate id -> GradeAssessment (primary ones)
-    summary_of_findings: list = field(default_factory=list)
+    sensitivity: dict = frozen_field()
+    used: dict = frozen_field()
+    excluded: list = frozen_field()
+    considered: dict = frozen_field({})
+    grade: dict = frozen_field({})  # estimate id -> GradeAssessment (primary ones)
+    summary_of_findings: list = frozen_field([])
     risk_of_bias: object = None
     prisma: object = None  # PrismaCounts, when the protocol declares its [search]
-    sensitivity_not_run: dict = field(default_factory=dict)
+    sensitivity_not_run: dict = frozen_field({})
 
     @property
     def groups(self) -> list:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import ResultMixin, frame_field, jsonable
+from .._base import ResultMixin, frame_field, frozen_field, jsonable
 from ..errors import InputError, MetaAnalysisError
 from .eligibility import Selection, select_rows
 
@@ -117,8 +117,8 @@ class AnalysisRun:
     analysis: object
     groups: tuple  # GroupResult per therapy
     selection: Selection
-    reasons: dict  # line -> reason for considered rows not used
-    not_run: dict = field(default_factory=dict)  # group -> why it could not be fitted
+    reasons: dict = frozen_field()  # line -> reason for considered rows not used
+    not_run: dict = frozen_field({})  # group -> why it could not be fitted
 
 
 def natural(fit, analysis, entries=None) -> dict:
@@ -503,7 +503,7 @@ class TherapyGroups:
     differences: the protocol declares neither unless it asks a class-effect question.
     """
 
-    subgroups: dict
+    subgroups: dict = frozen_field()
     overall: object = None
     statistic: float = float("nan")
     df: float = float("nan")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._base import frame_field
+from .._base import frame_field, frozen_field
 from ..studies import CUT_CHRONOLOGY, CUT_PREFERENCE, cut_preference
 
 __all__ = ["Selection", "select_rows", "CROSSOVER_ADJUSTED", "WHOLE_POPULATIONS"]
@@ -71,12 +71,12 @@ class Selection:
 
     rows: object = frame_field()
     comparator_rows: object = frame_field()
-    reasons: dict = field(default_factory=dict)
+    reasons: dict = frozen_field({})
     considered: tuple = ()
     structural: frozenset = frozenset()  # lines whose kind of row the analysis does not take
     # how far each rejected row got: 0 its kind of row, 1 the study's characteristics, 2 the row
     # itself (population, assessor, counts), 3 the choice of one row per study
-    stages: dict = field(default_factory=dict)
+    stages: dict = frozen_field({})
 
 
 def _records(frame) -> list:

@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from .._base import frozen_field
 from ..errors import Problem, StudyTableError
 
 __all__ = ["Protocol", "AnalysisProtocol", "read_protocol", "parse_protocol", "check_against_table",
@@ -91,8 +92,8 @@ class AnalysisProtocol:
     proportion_scale: str = "PLO"
     multi_arm: str = "combine"
     favours: tuple = ()
-    eligibility: dict = field(default_factory=dict)
-    sensitivity: dict = field(default_factory=dict)
+    eligibility: dict = frozen_field({})
+    sensitivity: dict = frozen_field({})
     notes: str = ""
     line: int | None = None  # where the [[analysis]] block starts in the file
 
@@ -130,10 +131,10 @@ class Protocol:
     """The whole protocol: the review question, the analyses and the declared search counts."""
 
     path: str
-    review: dict
+    review: dict = frozen_field()
     analyses: tuple
-    search: dict = field(default_factory=dict)
-    grade: dict = field(default_factory=dict)  # GradeRules thresholds the protocol changes
+    search: dict = frozen_field({})
+    grade: dict = frozen_field({})  # GradeRules thresholds the protocol changes
 
     def analysis(self, analysis_id: str) -> AnalysisProtocol:
         for a in self.analyses:

@@ -41,7 +41,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .._base import frame_field
+from .._base import frame_field, frozen_field
 from ..errors import InputError, Problem, StudyTableError
 
 __all__ = ["Tool", "TOOLS", "OUTCOME_GROUPS", "RISK_OF_BIAS_COLUMNS", "ROB2_SEVERAL_SOME_CONCERNS",
@@ -67,7 +67,7 @@ class Tool:
     favourable first), those the overall may take, and the designs of ``trials.csv`` it fits."""
 
     name: str
-    domains: dict
+    domains: dict = frozen_field()
     judgements: tuple
     overall_judgements: tuple
     designs: tuple
@@ -222,7 +222,7 @@ class RiskOfBiasTable:
 
     frame: object = frame_field()
     path: str
-    warnings: list = field(default_factory=list)
+    warnings: list = frozen_field([])
 
     def __len__(self) -> int:
         return len(self.frame)

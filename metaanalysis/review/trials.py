@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .._base import frame_field
+from .._base import frame_field, frozen_field
 from ..errors import Problem, StudyTableError
 
 __all__ = ["TrialsTable", "read_trials", "TRIAL_COLUMNS", "VOCABULARY"]
@@ -38,7 +38,7 @@ class TrialsTable:
 
     frame: object = frame_field()
     path: str
-    warnings: list = field(default_factory=list)
+    warnings: list = frozen_field([])
 
     def of(self, study_id: str) -> dict:
         """The characteristics of one study as a dict (KeyError if absent)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._base import ResultMixin, readonly
+from .._base import ResultMixin, frozen_field, readonly
 from ..errors import InputError, Problem, StudyTableError
 from ..studies import _number_or_reason
 
@@ -67,7 +67,7 @@ class DigitisedCurve(ResultMixin):
     locator: str = ""
     notes: str = ""
     path: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict = frozen_field({})
     # the clicks file read_curve read (the meta file's ``clicks`` key may name another than
     # <stem>.clicks.csv): with ``path`` the curve's own files, which nothing may write over
     clicks_path: str = ""

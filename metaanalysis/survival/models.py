@@ -81,6 +81,7 @@ from .._base import (
     check_level,
     fmt,
     frame_field,
+    frozen_field,
     jsonable,
     positive_number,
     readonly,
@@ -870,7 +871,7 @@ class SurvivalModelsResult(ResultMixin):
     level: float
     km: object = frame_field()
     _fits: dict = field(repr=False)
-    failures: dict = field(default_factory=dict, repr=False)
+    failures: dict = frozen_field({})
     _ipd: dict = field(default_factory=dict, repr=False)
 
     # -- tables ---------------------------------------------------------------------------------
