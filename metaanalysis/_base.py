@@ -377,7 +377,8 @@ class frozen_field:
     _NO_DEFAULT = object()
 
     def __init__(self, default=_NO_DEFAULT):
-        self.default = default if default is frozen_field._NO_DEFAULT else deep_freeze(default)
+        self.default = (default if default is frozen_field._NO_DEFAULT
+                        else _FrozenDefault(deep_freeze(default)))
 
     def __set_name__(self, owner, name):
         self.name = name
@@ -392,7 +393,31 @@ class frozen_field:
 
     def __set__(self, obj, value):
         # reached through the dataclass's own __init__ (frozen: object.__setattr__)
+        if isinstance(value, _FrozenDefault):
+            value = value.value
         obj.__dict__[self.private] = deep_freeze(value)
+
+
+class _FrozenDefault:
+    """The class-level default of a :class:`frozen_field`, handed to the dataclass machinery.
+
+    Python 3.10's dataclasses refuse any dict or list as a default (3.11 on: any unhashable
+    one), frozen or not, so the default travels wrapped and ``frozen_field`` unwraps it.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return self.value == (other.value if isinstance(other, _FrozenDefault) else other)
+
+    def __hash__(self):
+        return hash(self.value)
+
+    def __repr__(self):
+        return repr(self.value)
 
 
 def _is_pandas(value) -> bool:
