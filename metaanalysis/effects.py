@@ -1218,7 +1218,9 @@ def _one_per_unit(rows, unit_cols, select):
     import pandas as pd
 
     keys = [_text(rows[c]) for c in unit_cols]
-    groups = rows.groupby(keys, sort=False)
+    # one key alone, not a list of one: pandas 1.5 warns on every call about its keys becoming
+    # 1-tuples (pandas 2 made them so); the message below reads either form
+    groups = rows.groupby(keys[0] if len(keys) == 1 else keys, sort=False)
     dups = {k: g for k, g in groups if len(g) > 1}
     if not dups:
         return rows
