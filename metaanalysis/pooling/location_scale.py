@@ -166,6 +166,119 @@ class LocationScaleResult(ResultMixin):
                          "ci_high": hi})
         return pd.DataFrame(rows).set_index("term")
 
+    def profile(self, alpha=None, *, xlim=None, steps: int = 20, lltol: float = 1e-3):
+        """The (restricted) log-likelihood over one scale coefficient, the other coefficients at
+        their best for each value (metafor's ``profile.rma.ls``).
+
+        A peaked profile whose top is the estimate says the coefficient is identified; a flat
+        one, or one still rising at the end of the range, says the data hardly inform it (as for
+        a group whose log tau² heads to minus infinity).
+
+        Parameters
+        ----------
+        alpha : str or int, optional
+            The coefficient: its name in ``alpha_names`` or, as metafor's ``alpha=``, its
+            position counted from 1. Needed when the scale has more than one coefficient.
+        xlim : (float, float), optional
+            The range. By default, as metafor, the estimate +/- 2.576 standard errors (without
+            a standard error: +/- 4 times the estimate).
+        steps : int
+            Number of values (at least 2), evenly spaced over ``xlim``.
+        lltol : float
+            Tolerance of the check that no value beats the fit's log-likelihood.
+
+        Returns
+        -------
+        ProfileResult
+            ``grid`` and ``ll``, with the location coefficients and their intervals (the fit's
+            test and level) at each value. Under the identity link a value at which no tau² >= 0
+            can be had has ``ll`` NaN (metafor: NA). :func:`metaanalysis.plots.profile_plot`
+            draws it.
+
+        Examples
+        --------
+        >>> import metaanalysis as ma
+        >>> bcg = ma.load_bcg()
+        >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+        >>> res = ma.rma_ls(es.yi, es.vi, scale="~ ablat", data=bcg)
+        >>> prof = res.profile("ablat", steps=5)
+        >>> [round(float(x), 4) for x in prof.xlim], bool(prof.higher)
+        ([-0.1809, 0.1805], False)
+        """
+        from .diagnostics import ProfileResult, _above_the_fit
+
+        j = self._alpha_position(alpha)
+        steps = int(steps)
+        if steps < 2:
+            raise InputError(f"steps must be at least 2; got {steps}")
+        est = float(self.alpha[j])
+        if xlim is None:
+            se = float(self.alpha_se[j])
+            half = 4 * abs(est) if math.isnan(se) else float(critical_value(99, None)) * se
+            lo, hi = est - half, est + half
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
+                raise InputError("the range cannot be set automatically; give xlim=(low, high)")
+        else:
+            try:
+                lo, hi = sorted(float(x) for x in xlim)
+            except (TypeError, ValueError):
+                raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise InputError(f"xlim must be two finite numbers; got {xlim!r}")
+        grid = np.linspace(lo, hi, steps)
+        y, v, X, Z, reml, _ = self._cache["data"]
+        p = X.shape[1]
+        df = None if self.test == "z" else float(self.k - p)
+        crit = float(critical_value(self.level, df))
+        ll = np.full(steps, math.nan)
+        beta, ci_low, ci_high = (np.full((steps, p), math.nan) for _ in range(3))
+        # from the estimate outwards on each side, each value's refit started from its
+        # neighbour's coefficients (see _profile_alpha)
+        order = sorted(range(steps), key=lambda i: (grid[i] < est, abs(grid[i] - est)))
+        near = {True: None, False: None}
+        for i in order:
+            side = bool(grid[i] < est)
+            try:
+                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                    value, a = _profile_alpha(self, j, float(grid[i]), near[side])
+            except (ConvergenceError, np.linalg.LinAlgError):
+                continue
+            if not math.isfinite(value):
+                continue
+            near[side] = a
+            ll[i] = value
+            r = _pieces(a, y, v, X, Z, reml, self.link)
+            b, vb, t = r[4], r[5], r[6]
+            if self.test == "knha":
+                vb = vb * float(np.sum((y - X @ b) ** 2 / (v + t))) / (self.k - p)
+            se_b = np.sqrt(np.diag(vb))
+            beta[i], ci_low[i], ci_high[i] = b, b - crit * se_b, b + crit * se_b
+        higher = _above_the_fit(ll[np.isfinite(ll)], float(self.loglik), lltol)
+        name = self.alpha_names[j]
+        what = "log tau\u00b2" if self.link == "log" else "tau\u00b2"
+        return ProfileResult(f"alpha.{j + 1}", f"scale coefficient {name} ({what})", grid, ll,
+                             beta, ci_low, ci_high, tuple(self.coef_names), est,
+                             float(self.loglik), self.method, self.method == "REML",
+                             (float(lo), float(hi)), higher)
+
+    def _alpha_position(self, alpha) -> int:
+        names = list(self.alpha_names)
+        if alpha is None:
+            if len(names) == 1:
+                return 0
+            raise InputError(f"give alpha=, the scale coefficient to profile: one of {names} "
+                             f"(or its position, 1 to {len(names)})")
+        if isinstance(alpha, str):
+            if alpha not in names:
+                raise InputError(f"alpha={alpha!r} is not a scale coefficient; the scale has "
+                                 f"{names}")
+            return names.index(alpha)
+        if isinstance(alpha, (int, np.integer)) and not isinstance(alpha, bool) \
+                and 1 <= alpha <= len(names):
+            return int(alpha) - 1
+        raise InputError(f"alpha must be a name in {names} or a position from 1 to "
+                         f"{len(names)} (as metafor's); got {alpha!r}")
+
     def _short(self) -> str:
         return (f"{self.method} k={self.k} location={len(self.coef)} scale={len(self.alpha)} "
                 f"QS={fmt(self.qs)}")
