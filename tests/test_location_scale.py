@@ -321,3 +321,92 @@ def test_an_uncentred_scale_moderator_fits_as_the_centred_one():
     np.testing.assert_allclose(raw.tau2, centred.tau2, rtol=1e-7)
     np.testing.assert_allclose(raw.coef, centred.coef, rtol=1e-8)
     assert raw.alpha_se[1] == pytest.approx(centred.alpha_se[1], rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# anova() of location-scale models against metafor's anova.rma (location_scale.R)
+# --------------------------------------------------------------------------------------------
+
+def _fit_spec(spec):
+    dataset, mods, scale = spec[:3]
+    method = spec[3] if len(spec) > 3 else "REML"
+    test = spec[4] if len(spec) > 4 else "z"
+    d = pd.DataFrame(REF["datasets"][dataset])
+    return rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods=None if mods == "~ 1" else mods,
+                  scale=scale, data=d, method=method, test=test)
+
+
+@pytest.mark.parametrize("case_id", ["same_location_reml", "other_location_ml", "refit_reml"])
+def test_anova_lrt_matches_metafor(case_id):
+    case = REF["anova"][case_id]
+    exp = case["expected"]
+    full, reduced = _fit_spec(case["full"]), _fit_spec(case["reduced"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same location (or ML): no REML warning
+        # metafor's refit: both models refitted with ML (the REML fits are given here)
+        res = ma.anova(reduced, full, refit=case["refit"])  # the order does not matter
+    assert res.refitted == case["refit"]
+    assert (res.parms_full, res.parms_reduced) == (exp["parms_full"], exp["parms_reduced"])
+    assert res.lrt == pytest.approx(exp["lrt"], rel=1e-6)
+    assert res.pvalue == pytest.approx(exp["pvalue"], rel=1e-6)
+    for ours, theirs in ((res.full.loglik, "loglik_full"), (res.reduced.loglik, "loglik_reduced"),
+                         (res.full.aic, "aic_full"), (res.reduced.aic, "aic_reduced"),
+                         (res.full.bic, "bic_full"), (res.full.aicc, "aicc_full"),
+                         (res.qe_full, "qe_full"), (res.qe_reduced, "qe_reduced")):
+        assert ours == pytest.approx(exp[theirs], rel=1e-9), theirs
+    # as metafor's table: no single tau² and no R² for location-scale models
+    assert math.isnan(res.tau2_full) and math.isnan(res.r2)
+    assert "tau^2" not in res.summary() and "LRT" in res.summary()
+
+
+@pytest.mark.parametrize("case_id", ["att_z", "att_knha", "att_both", "btt_t"])
+def test_anova_wald_matches_metafor(case_id):
+    case = REF["anova"][case_id]
+    exp = case["expected"]
+    res = _fit_spec(case["model"])
+    if "att" in case:  # metafor's positions count from 1, ours (as btt=) from 0
+        out = ma.anova(res, att=[j - 1 for j in np.atleast_1d(case["att"])])
+        names = [res.alpha_names[j - 1] for j in np.atleast_1d(case["att"])]
+    else:
+        out = ma.anova(res, btt=[j - 1 for j in np.atleast_1d(case["btt"])])
+        names = [res.coef_names[j - 1] for j in np.atleast_1d(case["btt"])]
+    tol = TOL.get("bcg_ablat_alloc" if case["model"][0] == "bcg" else "meta_meta_reml")
+    assert out.qm == pytest.approx(exp["q"], rel=tol)
+    assert out.qm_pvalue == pytest.approx(exp["pvalue"], rel=max(tol, 5e-6))
+    assert (out.qm_df, out.qm_df2) == (exp["df"], exp["df2"])
+    assert list(out.coefs) == names
+
+
+def test_anova_of_location_scale_models_reads_the_right_parts():
+    d = pd.DataFrame(REF["datasets"]["bangertdrowns"])
+    ls = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ meta", scale="~ meta", data=d)
+    # the defaults are the summary's tests: QM of the location, and by att= QS of the scale
+    assert ma.anova(ls).qm == pytest.approx(ls.qm, rel=1e-12)
+    assert ma.anova(ls, att="meta").qm == pytest.approx(ls.qs, rel=1e-12)
+    # a random-effects meta-regression is the location-scale model with scale ~ 1: the same
+    # likelihood, so the same test whichever of the two is the reduced model
+    ls0 = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ meta", scale="~ 1", data=d)
+    reg = meta_regression(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ meta", data=d)
+    a, b = ma.anova(ls, ls0), ma.anova(ls, reg)
+    assert b.lrt == pytest.approx(a.lrt, rel=1e-6, abs=1e-8)
+    assert b.parms_reduced == a.parms_reduced == 3
+    with pytest.raises(InputError, match="not both"):
+        ma.anova(ls, btt="meta", att="meta")
+    with pytest.raises(InputError, match="only a location-scale model"):
+        ma.anova(reg, att="meta")
+    with pytest.raises(InputError, match="not available for a location-scale"):
+        ma.anova(ls, X=[[0, 1]])
+    with pytest.raises(InputError, match="same number|different numbers"):
+        ma.anova(ls, rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ length", scale="~ meta",
+                            data=d))
+    ml = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ meta", scale="~ 1", data=d,
+                method="ML")
+    with pytest.raises(InputError, match="fit both with ML"):
+        ma.anova(ls, ml)
+    with pytest.raises(InputError, match="same yi and vi"):
+        ma.anova(ls, rma_ls(d.yi.to_numpy()[:-1], d.vi.to_numpy()[:-1], scale="~ 1",
+                            data=d.iloc[:-1]))
+    # REML fits with different location moderators: warned, as metafor, unless refitted
+    other = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), scale="~ 1", data=d)
+    with pytest.warns(UserWarning, match="refit=True"):
+        ma.anova(ls, other)

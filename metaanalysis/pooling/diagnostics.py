@@ -439,7 +439,8 @@ class LikelihoodRatioResult(ResultMixin):
 
     def summary(self) -> str:
         head = ["", "df", "AIC", "BIC", "AICc", "logLik", "LRT", "pval", "QE"]
-        fixed = self.method in _FIXED
+        # no single tau² (and no R²) when a location-scale model is compared, as metafor's table
+        fixed = self.method in _FIXED or (math.isnan(self.tau2_full) and math.isnan(self.tau2_reduced))
         if not fixed:
             head += ["tau^2", "R^2"]
         full = ["Full", str(self.parms_full), fmt(self.full.aic), fmt(self.full.bic), fmt(self.full.aicc),
@@ -1173,12 +1174,108 @@ def _lrt(res1, res2, refit: bool) -> LikelihoodRatioResult:
                                  mf.method, refitted)
 
 
+def _ls_side(res, reml: bool):
+    """What a likelihood-ratio test needs of one model that may be a location-scale fit:
+    (y, v, X, parms, method, FitStats, QE, fixed_effect)."""
+    from .location_scale import LocationScaleResult
+
+    if isinstance(res, LocationScaleResult):
+        y, v, X = res._cache["data"][:3]
+        parms = len(res.coef) + len(res.alpha)
+        stats = FitStats(float(res.loglik), float(res.deviance), float(res.aic), float(res.bic),
+                         float(res.aicc), res.method == "REML", parms, int(res.k))
+        return y, v, X, parms, res.method, stats, float(res.qe), False
+    m = _model(res)
+    return m.y, m.v, m.X, m.parms, m.method, _stats(m, reml), _qe(res), m.fixed_effect
+
+
+def _refit_ls_ml(res):
+    from .location_scale import LocationScaleResult, _fit_ls
+
+    if not isinstance(res, LocationScaleResult):
+        return _refit_ml(res)
+    if res.method == "ML":
+        return res
+    y, v, X, Z, _, con = res._cache["data"]
+    return _fit_ls(np.asarray(y), np.asarray(v), np.asarray(X), res.coef_names, np.asarray(Z),
+                   res.alpha_names, "ML", res.test, res.level, res.link, dict(con),
+                   res.labels, res.measure, stacklevel=5)
+
+
+def _lrt_ls(res1, res2, refit: bool) -> LikelihoodRatioResult:
+    """The likelihood-ratio test when one model (or both) is a location-scale fit (metafor's
+    anova of rma.ls objects, against another rma.ls or an rma.uni)."""
+    methods = {res1.method, res2.method}
+    if methods == {"ML", "REML"}:
+        raise InputError(f"the models use {res1.method} and {res2.method}: fit both with ML (or "
+                         "both with REML when they have the same location moderators)")
+    reml = "REML" in methods
+    a, b = _ls_side(res1, reml), _ls_side(res2, reml)
+    if a[3] == b[3]:
+        raise InputError(f"both models have {a[3]} parameters: a likelihood-ratio test needs "
+                         "nested models with different numbers of parameters")
+    if a[3] < b[3]:
+        res1, res2, a, b = res2, res1, b, a
+    if not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])):
+        raise InputError("the two models are not fitted to the same yi and vi: a likelihood-ratio "
+                         "test compares fits to the same data")
+    if a[7] and not b[7]:
+        raise InputError("the full model is an equal-effects model but the reduced model has a "
+                         "random effect: the models are not nested")
+    method = a[4]
+    if method not in _FIXED + ("ML", "REML") or b[4] not in _FIXED + ("ML", "REML"):
+        warnings.warn("likelihood-ratio tests should be based on ML or REML fits "
+                      f"(got {a[4]} and {b[4]})", UserWarning, stacklevel=3)
+    refitted = False
+    if reml and not (a[2].shape == b[2].shape and np.array_equal(a[2], b[2])):
+        if refit:
+            a, b = _ls_side(_refit_ls_ml(res1), False), _ls_side(_refit_ls_ml(res2), False)
+            refitted, method = True, "ML"
+        else:
+            warnings.warn("REML comparisons are not meaningful for models with different "
+                          "location moderators (use refit=True to refit both models with ML)",
+                          UserWarning, stacklevel=3)
+    sf, sr = a[5], b[5]
+    lrt = max(sr.deviance - sf.deviance, 0.0)
+    pval = float(chdtrc(a[3] - b[3], lrt))
+    return LikelihoodRatioResult(sf, sr, a[3], b[3], lrt, pval, a[6], b[6], _NAN, _NAN, _NAN,
+                                 method, refitted)
+
+
+def _wald_ls(res, btt, att, X, rhs) -> WaldResult:
+    """anova(ls, btt=) or anova(ls, att=): a Wald test of location or of scale coefficients."""
+    from types import SimpleNamespace
+
+    if X is not None:
+        raise InputError("X= (linear combinations) is not available for a location-scale model; "
+                         "test its location coefficients with btt= or its scale coefficients "
+                         "with att=")
+    if btt is not None and att is not None:
+        raise InputError("give btt= (location coefficients) or att= (scale coefficients), not "
+                         "both")
+    scale = att is not None
+    names = tuple(res.alpha_names if scale else res.coef_names)
+    est = np.asarray(res.alpha if scale else res.coef, dtype=float)
+    cov = np.asarray(res.alpha_vcov if scale else res.vcov, dtype=float)
+    spec = SimpleNamespace(p=len(names), coef_names=names, has_intercept=names[0] == "intrcpt")
+    idx = _resolve_btt(spec, att if scale else btt, default_all=False,
+                       what="att" if scale else "btt")
+    b = est[idx] - _rhs(rhs, len(idx), "coefficients tested")
+    try:
+        q = float(b @ np.linalg.solve(cov[np.ix_(idx, idx)], b))
+    except np.linalg.LinAlgError:
+        q = _NAN
+    df2 = None if res.test == "z" else float(res.k - len(names))
+    q, df2, p = _f_or_chi2(q, len(idx), df2)
+    return WaldResult(q, len(idx), df2, p, tuple(names[j] for j in idx), res.test)
+
+
 def _qe(res) -> float:
     inner = res if hasattr(res, "q") or hasattr(res, "qe") else res.fit
     return float(inner.q if hasattr(inner, "q") else inner.qe)
 
 
-def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False):
+def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False, att=None):
     """Wald tests of coefficients, or a likelihood-ratio test of two nested models (metafor's
     ``anova``).
 
@@ -1192,16 +1289,23 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False):
     equal-effects full model against a random-effects reduced model are errors; REML fits with
     different fixed effects give a warning, or are refitted with ML when ``refit=True``.
 
+    Location-scale models (:func:`metaanalysis.rma_ls`) too: ``anova(ls1, ls0)`` or ``anova(ls,
+    fit)`` against a :func:`pool` or :func:`meta_regression` fit (does tau² depend on the scale
+    moderators?), with no single tau² or R² reported, as metafor; ``anova(ls, btt=...)`` tests
+    location coefficients and ``anova(ls, att=...)`` scale coefficients (Wald).
+
     Parameters
     ----------
-    fit : PoolResult or RegressionResult
-    fit2 : PoolResult or RegressionResult, optional
+    fit : PoolResult, RegressionResult or LocationScaleResult
+    fit2 : PoolResult, RegressionResult or LocationScaleResult, optional
     btt : names or 0-based positions, optional
     X : array_like, optional
         Linear combinations (metafor's ``X=`` / ``L=``), one per row.
     rhs : float or array_like, optional
     refit : bool
         Refit REML models with different fixed effects with ML before the likelihood-ratio test.
+    att : names or 0-based positions, optional
+        Scale coefficients of a location-scale model to test (metafor's ``att``).
 
     Returns
     -------
@@ -1216,11 +1320,19 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False):
     >>> round(ma.anova(full, ma.pool(yi, vi, method="ML")).lrt, 4)
     6.2571
     """
+    from .location_scale import LocationScaleResult
+
+    is_ls = isinstance(fit, LocationScaleResult) or isinstance(fit2, LocationScaleResult)
+    if att is not None and not is_ls:
+        raise InputError("att= tests scale coefficients, which only a location-scale model "
+                         "(rma_ls) has; use btt= for coefficients")
     if fit2 is not None:
-        if btt is not None or X is not None or rhs is not None:
-            raise InputError("btt, X and rhs are for the Wald test of one model; a likelihood-ratio test "
-                             "takes two models only")
-        return _lrt(fit, fit2, refit)
+        if btt is not None or X is not None or rhs is not None or att is not None:
+            raise InputError("btt, att, X and rhs are for the Wald test of one model; a "
+                             "likelihood-ratio test takes two models only")
+        return _lrt_ls(fit, fit2, refit) if is_ls else _lrt(fit, fit2, refit)
+    if is_ls:
+        return _wald_ls(fit, btt, att, X, rhs)
     m = _model(fit)
     if X is not None:
         if btt is not None:

@@ -581,6 +581,14 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
         if len(labels) != k:
             raise InputError(f"labels has {len(labels)} entries for k = {k} studies")
     con = {"maxiter": 200, "tol": 1e-10, **(control or {})}
+    return _fit_ls(y, v, X, tuple(xnames), Z, tuple(znames), method, test, level, link, con,
+                   labels, measure)
+
+
+def _fit_ls(y, v, X, xnames, Z, znames, method, test, level, link, con, labels, measure,
+            stacklevel=3):
+    """rma_ls on its design matrices (also the ML refit of anova(..., refit=True))."""
+    k, p, q = len(y), X.shape[1], Z.shape[1]
     reml = method == "REML"
     from .core import fit_rma
 
@@ -606,13 +614,13 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
         warnings.warn("rma_ls: some studies' tau² is essentially 0 (log tau² heading to minus "
                       "infinity); the scale coefficients and their standard errors are not "
                       "identified there (metafor reports them with the same problem)",
-                      RuntimeWarning, stacklevel=2)
+                      RuntimeWarning, stacklevel=stacklevel)
     if at_zero.any():
         # on the edge of the parameter space the Wald standard errors do not apply
         warnings.warn(f"rma_ls: tau² is 0 at the estimate for {int(at_zero.sum())} of {k} studies "
                       "(the edge of the identity link's parameter space); the scale coefficients' "
                       "standard errors, tests and intervals are not given (metafor's are NA too)",
-                      RuntimeWarning, stacklevel=2)
+                      RuntimeWarning, stacklevel=stacklevel)
         t = np.where(at_zero, 0.0, t)
         va = np.full((q, q), math.nan)
     else:

@@ -64,7 +64,63 @@ for (id in names(fits)) {
     aic = sc(res$fit.stats["AIC", if (f$method == "REML") "REML" else "ML"]))))
 }
 
+# anova: likelihood-ratio tests of nested location-scale models (REML with the same location,
+# ML with different ones, and REML with different ones refitted with ML) and Wald tests of scale
+# (att) and location (btt) coefficients, with z and with Knapp-Hartung F tests. metafor 3.8-1
+# compares only rma.ls with rma.ls (an rma.uni is refused).
+fit_ls <- function(dataset, mods, scale, method = "REML", test = "z") {
+  d <- as.data.frame(sets[[dataset]])
+  rma(yi, vi, mods = as.formula(mods), scale = as.formula(scale), data = d, method = method,
+      test = test, control = tight)
+}
+lrts <- list(
+  same_location_reml = list(full = list("bangertdrowns", "~ meta", "~ meta"),
+                            reduced = list("bangertdrowns", "~ meta", "~ 1"), refit = FALSE),
+  other_location_ml = list(full = list("bangertdrowns", "~ meta + length", "~ meta", "ML"),
+                           reduced = list("bangertdrowns", "~ meta", "~ 1", "ML"), refit = FALSE),
+  # refit = TRUE: anova's update() re-evaluates each call where its data frame (local to
+  # fit_ls) is not found, so the ML fits it would make are made here: the package is given the
+  # REML fits and refit=True
+  refit_reml = list(full = list("bangertdrowns", "~ meta + length", "~ length"),
+                    reduced = list("bangertdrowns", "~ 1", "~ 1"),
+                    refit = TRUE)
+)
+anovas <- list()
+for (id in names(lrts)) {
+  l <- lrts[[id]]
+  as_ml <- function(m) if (l$refit) c(m[1:3], "ML") else m
+  full <- do.call(fit_ls, as_ml(l$full))
+  reduced <- do.call(fit_ls, as_ml(l$reduced))
+  a <- anova(full, reduced)
+  anovas[[id]] <- list(full = l$full, reduced = l$reduced, refit = l$refit, expected = list(
+    lrt = sc(a$LRT), pvalue = sc(a$pval), parms_full = sc(a$parms.f), parms_reduced = sc(a$parms.r),
+    loglik_full = sc(a$fit.stats.f["ll"]), loglik_reduced = sc(a$fit.stats.r["ll"]),
+    aic_full = sc(a$fit.stats.f["AIC"]), aic_reduced = sc(a$fit.stats.r["AIC"]),
+    bic_full = sc(a$fit.stats.f["BIC"]), aicc_full = sc(a$fit.stats.f["AICc"]),
+    qe_full = sc(a$QE.f), qe_reduced = sc(a$QE.r)))
+}
+walds <- list(
+  att_z = list(model = list("bangertdrowns", "~ meta", "~ meta"), att = 2),
+  att_knha = list(model = list("bangertdrowns", "~ meta", "~ meta", "REML", "knha"), att = 2),
+  att_both = list(model = list("bcg", "~ ablat", "~ alloc"), att = c(2, 3)),
+  btt_t = list(model = list("bangertdrowns", "~ meta + length", "~ meta", "REML", "t"),
+               btt = c(2, 3))
+)
+for (id in names(walds)) {
+  w <- walds[[id]]
+  res <- do.call(fit_ls, w$model)
+  if (is.null(w$att)) {
+    a <- anova(res, btt = w$btt)
+    stat <- list(q = sc(a$QM), df = sc(a$QMdf[1]), df2 = sc(a$QMdf[2]), pvalue = sc(a$QMp))
+  } else {
+    a <- anova(res, att = w$att)
+    stat <- list(q = sc(a$QS), df = sc(a$QSdf[1]), df2 = sc(a$QSdf[2]), pvalue = sc(a$QSp))
+  }
+  anovas[[id]] <- c(w, list(expected = stat))
+}
+
 out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
-            generated_by = "tests/reference/location_scale.R", datasets = sets, cases = cases)
+            generated_by = "tests/reference/location_scale.R", datasets = sets, cases = cases,
+            anova = anovas)
 writeLines(to_json(out), out_path)
 cat("wrote", out_path, "with", length(cases), "cases\n")
