@@ -383,6 +383,10 @@ def test_anova_of_location_scale_models_reads_the_right_parts():
     # the defaults are the summary's tests: QM of the location, and by att= QS of the scale
     assert ma.anova(ls).qm == pytest.approx(ls.qm, rel=1e-12)
     assert ma.anova(ls, att="meta").qm == pytest.approx(ls.qs, rel=1e-12)
+    text = ma.anova(ls, att="meta").summary()
+    assert "Test of Scale Coefficients (coefficient meta):" in text and "QS(df = 1)" in text
+    assert "Test of Location Coefficients" in ma.anova(ls).summary()
+    assert ma.anova(ls, att="meta").to_dict()["part"] == "scale"
     # a random-effects meta-regression is the location-scale model with scale ~ 1: the same
     # likelihood, so the same test whichever of the two is the reduced model
     ls0 = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ meta", scale="~ 1", data=d)

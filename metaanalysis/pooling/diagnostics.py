@@ -317,10 +317,13 @@ class WaldResult(ResultMixin):
     statistic: np.ndarray | None = None
     pvalue: np.ndarray | None = None
     hypotheses: tuple = ()
+    part: str = ""  # a location-scale model's "location" or "scale" coefficients
 
     def to_dict(self) -> dict:
         d = {"qm": self.qm, "qm_df": self.qm_df, "qm_df2": self.qm_df2, "qm_pvalue": self.qm_pvalue,
              "coefs": list(self.coefs), "test": self.test}
+        if self.part:
+            d["part"] = self.part
         if self.estimate is not None:
             d.update(estimate=self.estimate, se=self.se, statistic=self.statistic, pvalue=self.pvalue,
                      hypotheses=list(self.hypotheses))
@@ -340,7 +343,12 @@ class WaldResult(ResultMixin):
     def summary(self) -> str:
         out = [""]
         if self.estimate is None:
-            out += moderator_lines(self.coefs, self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)
+            lines = moderator_lines(self.coefs, self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)
+            if self.part:  # metafor's headings for a location-scale model (QS for the scale)
+                lines[0] = lines[0].replace("Moderators", f"{self.part.title()} Coefficients")
+                if self.part == "scale":
+                    lines[1] = lines[1].replace("QM(", "QS(").replace("F(", "FS(")
+            out += lines
             return "\n".join(out) + "\n"
         out.append("Hypotheses:")
         for i, h in enumerate(self.hypotheses):
@@ -1267,7 +1275,8 @@ def _wald_ls(res, btt, att, X, rhs) -> WaldResult:
         q = _NAN
     df2 = None if res.test == "z" else float(res.k - len(names))
     q, df2, p = _f_or_chi2(q, len(idx), df2)
-    return WaldResult(q, len(idx), df2, p, tuple(names[j] for j in idx), res.test)
+    return WaldResult(q, len(idx), df2, p, tuple(names[j] for j in idx), res.test,
+                      part="scale" if scale else "location")
 
 
 def _qe(res) -> float:
