@@ -414,3 +414,68 @@ def test_anova_of_location_scale_models_reads_the_right_parts():
     other = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), scale="~ 1", data=d)
     with pytest.warns(UserWarning, match="refit=True"):
         ma.anova(ls, other)
+
+
+# --------------------------------------------------------------------------------------------
+# predict() against metafor's predict.rma.ls (location_scale.R)
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case_id", sorted(REF["predict"]))
+def test_predict_matches_metafor(case_id):
+    case = REF["predict"][case_id]
+    exp = case["expected"]
+    res = _fit_spec(case["model"])
+    newmods = None if case["newmods"] is None else np.array(case["newmods"], dtype=float)
+    newscale = None if case["newscale"] is None else np.array(case["newscale"], dtype=float)
+    out = res.predict(newmods=newmods, newscale=newscale, intercept=case["intercept"],
+                      transf=np.exp if case["transf"] == "exp" else None)
+    tol = 1e-4 if case["model"][0] == "bcg" else 2e-6  # as test_matches_metafor's TOL
+    n = len(exp["pred"])
+    assert len(out) == n
+    for key in ("pred", "ci_low", "ci_high"):
+        np.testing.assert_allclose(out[key], exp[key], rtol=tol, err_msg=key)
+    if case["transf"]:
+        assert out["se"].isna().all()
+    else:
+        np.testing.assert_allclose(out["se"], exp["se"], rtol=tol)
+    if exp["pi_low"]:
+        np.testing.assert_allclose(out["pi_low"], exp["pi_low"], rtol=tol)
+        np.testing.assert_allclose(out["pi_high"], exp["pi_high"], rtol=tol)
+    else:  # the scale's predictions have no prediction interval
+        assert out["pi_low"].isna().all() and out["pi_high"].isna().all()
+
+
+def test_predict_shapes_links_and_refusals():
+    d = pd.DataFrame(REF["datasets"]["bcg"])
+    res = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ ablat", scale="~ ablat", data=d)
+    # the fitted values are the studies' own, with their own tau² in the prediction interval
+    fitted = res.predict()
+    np.testing.assert_allclose(fitted["pred"], res._cache["data"][2] @ res.coef, rtol=1e-12)
+    half = fitted["pi_high"] - fitted["pred"]
+    np.testing.assert_allclose(half ** 2 / 1.959963984540054 ** 2,
+                               fitted["se"] ** 2 + res.tau2, rtol=1e-9)
+    # new location values without scale values: no prediction interval; one scale row serves
+    # every location row
+    assert res.predict(newmods=[10, 40])["pi_low"].isna().all()
+    one = res.predict(newmods=[10, 40], newscale=[30])
+    two = res.predict(newmods=[10, 40], newscale=[30, 30])
+    pd.testing.assert_frame_equal(one, two)
+    with pytest.raises(InputError, match="2 rows of newmods"):
+        res.predict(newmods=[10, 40], newscale=[30, 30, 30])
+    with pytest.raises(InputError, match="needs 1 value"):
+        res.predict(newmods=[[10, 1]])
+    r0 = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), scale="~ ablat", data=d)
+    with pytest.raises(InputError, match="location has no moderators"):
+        r0.predict(newmods=[1.0])
+    # tau² on its own scale: exp of the log-link prediction, bounds sorted
+    logt = res.predict(newscale=[20, 50])
+    t2 = res.predict(newscale=[20, 50], transf=np.exp)
+    np.testing.assert_allclose(t2["pred"], np.exp(logt["pred"]), rtol=1e-12)
+    assert np.all(t2["ci_low"] <= t2["pred"]) and np.all(t2["pred"] <= t2["ci_high"])
+    # identity link: a negative predicted tau² is set to 0, with a warning (metafor's rule)
+    idn = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), scale="~ ablat", data=d, link="identity")
+    far = -2 * idn.alpha[0] / idn.alpha[1]  # where the line z' alpha is -alpha_0 < 0
+    assert idn.alpha[0] > 0
+    with pytest.warns(RuntimeWarning, match="negative predicted tau"):
+        clipped = idn.predict(newscale=[far])
+    assert float(clipped["pred"].iloc[0]) == 0.0 and float(clipped["ci_low"].iloc[0]) >= 0

@@ -261,6 +261,119 @@ class LocationScaleResult(ResultMixin):
                              float(self.loglik), self.method, self.method == "REML",
                              (float(lo), float(hi)), higher)
 
+    def predict(self, newmods=None, newscale=None, *, intercept: bool = True, transf=None,
+                level: float | None = None):
+        """Predicted effects, or predicted (log) tau², as metafor's ``predict.rma.ls``.
+
+        - no arguments: each study's fitted value, its prediction interval with the study's own
+          tau² (``tau2``);
+        - ``newmods``: the location at those moderator values; with ``newscale`` too, the
+          prediction interval with the tau² the scale model gives there (one ``newscale`` row is
+          used for every ``newmods`` row); without it, no prediction interval (NaN);
+        - ``newscale`` alone: the scale's linear predictor, log tau² (log link; ``transf=np.exp``
+          gives tau² and its interval) or tau² (identity link: negative values set to 0, with a
+          warning, as metafor), with its confidence interval.
+
+        Moderator values leave out the intercept column (``intercept=False`` sets it to 0; for
+        ``newscale`` alone as well, else the scale's intercept is 1). One moderator: a vector
+        is one value per prediction; several: one row per prediction.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``pred``, ``se``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (t quantiles on
+            k - p, or k - q for the scale, df with ``test="t"`` or ``"knha"``); with ``transf``
+            the values are transformed and ``se`` is NaN.
+
+        Examples
+        --------
+        >>> import numpy as np, metaanalysis as ma
+        >>> bcg = ma.load_bcg()
+        >>> es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+        >>> res = ma.rma_ls(es.yi, es.vi, mods="~ ablat", scale="~ ablat", data=bcg)
+        >>> tau2 = res.predict(newscale=[20, 50], transf=np.exp)   # tau² at 20 and 50 degrees
+        >>> [round(float(x), 4) for x in tau2["pred"]]
+        [0.0775, 0.0758]
+        """
+        import warnings
+
+        import pandas as pd
+
+        from .core import _transform
+
+        level = self.level if level is None else check_level(level)
+        y, v, X, Z, reml, _ = self._cache["data"]
+        k, p, q = self.k, X.shape[1], Z.shape[1]
+
+        def rows(new, names, what, icpt):
+            m = len(names) - (names[0] == "intrcpt")
+            if m == 0:
+                raise InputError(f"the {what} has no moderators: nothing to give {what}= for")
+            a = np.asarray(new, dtype=float)
+            a = a.reshape(-1, 1) if (m == 1 and a.ndim <= 1) else np.atleast_2d(a)
+            if a.shape[1] != m:
+                raise InputError(f"{'newmods' if what == 'location' else 'newscale'} needs {m} "
+                                 f"value(s) per prediction ({', '.join(names[-m:])}); got "
+                                 f"{a.shape[1]}")
+            if names[0] == "intrcpt":
+                a = np.column_stack([np.full(len(a), 1.0 if icpt else 0.0), a])
+            return a
+
+        pi_t2 = None
+        if newmods is None and newscale is None:
+            Xn, pi_t2, location = X, np.asarray(self.tau2, dtype=float), True
+        elif newmods is None:
+            Zn, location = rows(newscale, self.alpha_names, "scale", intercept), False
+        else:
+            Xn, location = rows(newmods, self.coef_names, "location", intercept), True
+            if newscale is not None:
+                Zn = rows(newscale, self.alpha_names, "scale", True)
+                pi_t2 = Zn @ np.asarray(self.alpha, dtype=float)
+                if self.link == "log":
+                    pi_t2 = np.exp(pi_t2)
+                elif np.any(pi_t2 < 0):
+                    warnings.warn("negative predicted tau² set to 0 (as metafor)", RuntimeWarning,
+                                  stacklevel=2)
+                    pi_t2 = np.maximum(pi_t2, 0.0)
+                if len(pi_t2) == 1:
+                    pi_t2 = np.repeat(pi_t2, len(Xn))
+                if len(pi_t2) != len(Xn):
+                    raise InputError(f"newscale has {len(pi_t2)} rows for {len(Xn)} rows of "
+                                     "newmods (give one, or one per row)")
+        if location:
+            est, cov, df = np.asarray(self.coef), np.asarray(self.vcov), float(k - p)
+            design = Xn
+        else:
+            est, cov, df = np.asarray(self.alpha), np.asarray(self.alpha_vcov), float(k - q)
+            design = Zn
+        pred = design @ est
+        with np.errstate(invalid="ignore"):
+            vpred = np.einsum("ij,jk,ik->i", design, cov, design)
+            vpred = np.where(vpred < 0, math.nan, vpred)
+            se = np.sqrt(vpred)
+        crit = float(critical_value(level, None if self.test == "z" else df))
+        out = {"pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se}
+        if pi_t2 is None:
+            out["pi_low"] = out["pi_high"] = np.full(len(pred), math.nan)
+        else:
+            half = crit * np.sqrt(vpred + pi_t2)
+            out["pi_low"], out["pi_high"] = pred - half, pred + half
+        f = _transform(transf)
+        if f is not None:
+            for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high"):
+                out[key] = np.asarray(f(np.asarray(out[key], dtype=float)), dtype=float)
+            out["se"] = np.full(len(pred), math.nan)
+            # a decreasing transformation swaps the bounds (metafor sorts them)
+            for lo, hi in (("ci_low", "ci_high"), ("pi_low", "pi_high")):
+                out[lo], out[hi] = np.fmin(out[lo], out[hi]), np.fmax(out[lo], out[hi])
+        elif not location and self.link == "identity":
+            if np.any(out["pred"] < 0):
+                warnings.warn("negative predicted tau² set to 0 (as metafor)", RuntimeWarning,
+                              stacklevel=2)
+            for key in ("pred", "ci_low", "ci_high"):
+                out[key] = np.maximum(out[key], 0.0)
+        return pd.DataFrame(out)
+
     def _alpha_position(self, alpha) -> int:
         names = list(self.alpha_names)
         if alpha is None:

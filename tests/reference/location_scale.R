@@ -119,8 +119,48 @@ for (id in names(walds)) {
   anovas[[id]] <- c(w, list(expected = stat))
 }
 
+# predict: fitted values, new location and scale values (one scale row for several location
+# rows too), the scale's linear predictor alone (also exponentiated, and without its
+# intercept), with z and t quantiles
+predictions <- list(
+  fitted = list(model = list("bangertdrowns", "~ meta", "~ meta")),
+  both = list(model = list("bangertdrowns", "~ meta", "~ meta"), newmods = c(0, 1),
+              newscale = c(0, 1)),
+  scale_only = list(model = list("bangertdrowns", "~ meta", "~ meta"), newscale = c(0, 1)),
+  scale_exp = list(model = list("bangertdrowns", "~ meta", "~ meta"), newscale = c(0, 1),
+                   transf = "exp"),
+  scale_no_intercept = list(model = list("bangertdrowns", "~ meta", "~ meta"), newscale = 1,
+                            intercept = FALSE),
+  t_matrix = list(model = list("bangertdrowns", "~ meta + length", "~ meta", "REML", "t"),
+                  newmods = rbind(c(1, 5), c(0, 10)), newscale = 1),
+  t_scale = list(model = list("bangertdrowns", "~ meta + length", "~ meta", "REML", "t"),
+                 newscale = c(0, 1)),
+  factor_scale = list(model = list("bcg", "~ ablat", "~ alloc"),
+                      newscale = rbind(c(0, 0), c(1, 0), c(0, 1)))
+)
+predicted <- list()
+for (id in names(predictions)) {
+  pr <- predictions[[id]]
+  res <- do.call(fit_ls, pr$model)
+  args <- list(res)
+  if (!is.null(pr$newmods)) args$newmods <- pr$newmods
+  if (!is.null(pr$newscale)) args$newscale <- pr$newscale
+  if (!is.null(pr$intercept)) args$intercept <- pr$intercept
+  if (!is.null(pr$transf)) args$transf <- exp
+  out <- do.call(predict, args)
+  rows_of <- function(m) if (is.null(m)) NULL else
+    lapply(seq_len(NROW(m)), function(i) arr(if (is.matrix(m)) m[i, ] else m[i]))
+  predicted[[id]] <- list(model = pr$model, newmods = rows_of(pr$newmods),
+                          newscale = rows_of(pr$newscale),
+                          intercept = if (is.null(pr$intercept)) TRUE else pr$intercept,
+                          transf = if (is.null(pr$transf)) "" else pr$transf,
+                          expected = list(pred = arr(out$pred), se = arr(out$se),
+                                          ci_low = arr(out$ci.lb), ci_high = arr(out$ci.ub),
+                                          pi_low = arr(out$pi.lb), pi_high = arr(out$pi.ub)))
+}
+
 out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
             generated_by = "tests/reference/location_scale.R", datasets = sets, cases = cases,
-            anova = anovas)
+            anova = anovas, predict = predicted)
 writeLines(to_json(out), out_path)
 cat("wrote", out_path, "with", length(cases), "cases\n")
