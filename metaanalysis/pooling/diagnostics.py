@@ -1481,16 +1481,8 @@ def profile_tau2(res, *, xlim=None, steps: int = 20, lltol: float = 1e-3) -> Pro
                          "model (method='REML', 'ML', 'DL', ...)")
     if m.tau2_fixed:
         raise InputError("tau² was fixed in this fit (tau2=): there is no estimate to profile")
-    steps = int(steps)
-    if steps < 2:
-        raise InputError(f"steps must be at least 2; got {steps}")
-    if xlim is None:
-        lo, hi = _profile_range(res, m)
-    else:
-        try:
-            lo, hi = sorted(float(x) for x in xlim)
-        except (TypeError, ValueError):
-            raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
+    steps, given = profile_args(steps, xlim)
+    lo, hi = _profile_range(res, m) if given is None else given
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError("the range of tau² cannot be set automatically; give xlim=(low, high)")
     if lo + float(m.v.min()) <= 0:
@@ -1513,6 +1505,21 @@ def profile_tau2(res, *, xlim=None, steps: int = 20, lltol: float = 1e-3) -> Pro
     return ProfileResult("tau2", "\u03c4\u00b2", grid, ll, beta, ci_low, ci_high,
                          tuple(m.coef_names), float(m.tau2), float(maxll), m.method, reml,
                          (float(lo), float(hi)), higher)
+
+
+def profile_args(steps, xlim) -> tuple:
+    """The checked number of profile values and the given range, sorted (``None``: the
+    profile's default range), shared by every ``profile``."""
+    steps = int(steps)
+    if steps < 2:
+        raise InputError(f"steps must be at least 2; got {steps}")
+    if xlim is None:
+        return steps, None
+    try:
+        lo, hi = sorted(float(x) for x in xlim)
+    except (TypeError, ValueError):
+        raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
+    return steps, (lo, hi)
 
 
 def _above_the_fit(ll, maxll: float, lltol: float) -> bool:

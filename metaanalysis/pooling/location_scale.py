@@ -205,24 +205,19 @@ class LocationScaleResult(ResultMixin):
         >>> [round(float(x), 4) for x in prof.xlim], bool(prof.higher)
         ([-0.1809, 0.1805], False)
         """
-        from .diagnostics import ProfileResult, _above_the_fit
+        from .diagnostics import ProfileResult, _above_the_fit, profile_args
 
         j = self._alpha_position(alpha)
-        steps = int(steps)
-        if steps < 2:
-            raise InputError(f"steps must be at least 2; got {steps}")
+        steps, given = profile_args(steps, xlim)
         est = float(self.alpha[j])
-        if xlim is None:
+        if given is None:
             se = float(self.alpha_se[j])
             half = 4 * abs(est) if math.isnan(se) else float(critical_value(99, None)) * se
             lo, hi = est - half, est + half
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
                 raise InputError("the range cannot be set automatically; give xlim=(low, high)")
         else:
-            try:
-                lo, hi = sorted(float(x) for x in xlim)
-            except (TypeError, ValueError):
-                raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
+            lo, hi = given
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise InputError(f"xlim must be two finite numbers; got {xlim!r}")
         grid = np.linspace(lo, hi, steps)

@@ -1186,25 +1186,20 @@ def profile_mv(res, component: str = "sigma2.1", *, xlim=None, steps: int = 20,
     >>> len(prof.grid), prof.label
     (5, 'σ² of district')
     """
-    from .diagnostics import ProfileResult, _above_the_fit
+    from .diagnostics import ProfileResult, _above_the_fit, profile_args
 
     if not isinstance(res, MultilevelResult):
         raise InputError(f"profile_mv takes a fit from rma_mv(); got {type(res).__name__} (use "
                          "profile_tau2 for pool() and meta_regression() fits)")
     kind, j, est, label = _component(res, component)
-    steps = int(steps)
-    if steps < 2:
-        raise InputError(f"steps must be at least 2; got {steps}")
-    if xlim is None:
+    steps, given = profile_args(steps, xlim)
+    if given is None:
         if kind == "rho":
             lo, hi = max(-_RHO_EDGE, est - 0.5), min(_RHO_EDGE, est + 0.5)
         else:
             lo, hi = max(0.0, est / 4), max(0.1, est * 4)
     else:
-        try:
-            lo, hi = sorted(float(x) for x in xlim)
-        except (TypeError, ValueError):
-            raise InputError(f"xlim must be two numbers; got {xlim!r}") from None
+        lo, hi = given
         if kind != "rho" and lo < 0:
             raise InputError(f"xlim starts at {lo:g}: a variance cannot be negative")
         if kind == "rho" and not (-1 < lo and hi < 1):
