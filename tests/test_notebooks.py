@@ -102,8 +102,8 @@ def _cell_numbers(nb) -> list[tuple[int, list[str]]]:
 
 
 # A returned figure's repr gives its size, which the layout takes from matplotlib's text metrics:
-# matplotlib 3.10 (the newest on Python 3.10) measures a figure 0.007 pt narrower than 3.11. It is
-# not a result; its number of axes still compares.
+# matplotlib 3.10 (the newest on Python 3.10) makes a figure up to 0.007 pixels narrower than
+# 3.11. It is not a result; its number of axes still compares.
 _FIGURE_SIZE = re.compile(r"<Figure size [0-9.]+x[0-9.]+ (with \d+ Axes)>")
 
 

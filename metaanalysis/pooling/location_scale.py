@@ -44,8 +44,8 @@ class LocationScaleResult(ResultMixin):
     ``coef_names``) and their test ``qm``. Scale (log tau², or tau² with ``link="identity"``):
     ``alpha`` ... ``alpha_ci_high`` (named by ``alpha_names``), their covariance ``alpha_vcov``
     and test ``qs``. As metafor's, each test takes every coefficient but the intercept, or the
-    intercept where it stands alone (then ``qm`` is its z² or t²). ``tau2`` holds each study's between-study variance, ``exp(z_i' alpha)`` or
-    ``z_i' alpha``.
+    intercept where it stands alone (then ``qm`` is its z² or t²). ``tau2`` holds each study's
+    between-study variance, ``exp(z_i' alpha)`` or ``z_i' alpha``.
     """
 
     coef: np.ndarray
