@@ -51,7 +51,7 @@ from .pubbias import FsnResult, HenmiCopasResult, PetPeeseResult, TesResult, fsn
 from .multilevel import MultilevelResult, correlated_outcomes_v, profile_mv, rma_mv, shared_control_v
 from .robust import RobustResult, robust
 from .glmm import GlmmResult, rma_glmm
-from .permutation import PermutationResult, permutest
+from .permutation import LocationScalePermutation, PermutationResult, permutest
 from .rmst import RMSTPoolResult, pool_rmst, rmst_over_tau, rmst_per_trial, two_stage_vs_one_stage
 from .diagnostics import (
     BlupResult,
@@ -106,7 +106,7 @@ __all__ = [
     "selmodel", "SelModelResult", "fsn", "FsnResult", "tes", "TesResult", "pet_peese", "PetPeeseResult",
     "henmi_copas", "HenmiCopasResult",
     # dependence
-    "permutest", "PermutationResult", "rma_glmm", "GlmmResult", "rma_mv", "profile_mv", "MultilevelResult", "rma_ls", "LocationScaleResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
+    "permutest", "PermutationResult", "LocationScalePermutation", "rma_glmm", "GlmmResult", "rma_mv", "profile_mv", "MultilevelResult", "rma_ls", "LocationScaleResult", "shared_control_v", "correlated_outcomes_v", "robust", "RobustResult",
     # diagnostics
     "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas", "blup", "ranef", "vif", "anova",
     "fitstats", "loglik", "deviance", "aic", "bic", "aicc", "profile_tau2", "ProfileResult", "qq_residuals", "QQResult", "ResidualResult", "BlupResult", "VifResult",

@@ -694,8 +694,11 @@ def rma_ls(yi, vi=None, mods=None, scale=None, *, sei=None, data=None, method: s
 
 
 def _fit_ls(y, v, X, xnames, Z, znames, method, test, level, link, con, labels, measure,
-            stacklevel=3):
-    """rma_ls on its design matrices (also the ML refit of anova(..., refit=True))."""
+            stacklevel=3, limit=False):
+    """rma_ls on its design matrices (also the ML refit of anova(..., refit=True)). With
+    ``limit`` (permutest's refits) a group's log tau² heading to minus infinity is followed to
+    its limit, as on a profile, instead of raising: the location is then the limit's, and the
+    scale's standard errors there are NaN where its information has run out."""
     k, p, q = len(y), X.shape[1], Z.shape[1]
     reml = method == "REML"
     from .core import fit_rma
@@ -706,7 +709,7 @@ def _fit_ls(y, v, X, xnames, Z, znames, method, test, level, link, con, labels, 
     t0 = max(float(start.tau2), 0.01 * float(np.mean(v)))
     if link == "log":
         alpha = np.linalg.lstsq(Z, np.full(k, math.log(t0)), rcond=None)[0]
-        alpha, state, it = _fit_log(alpha, y, v, X, Z, reml, con)
+        alpha, state, it = _fit_log(alpha, y, v, X, Z, reml, con, limit=limit)
         at_zero = np.zeros(k, bool)
     else:
         alpha = np.linalg.lstsq(Z, np.full(k, t0), rcond=None)[0]
@@ -735,8 +738,10 @@ def _fit_ls(y, v, X, xnames, Z, znames, method, test, level, link, con, labels, 
         try:
             va = np.linalg.inv(-hess)
         except np.linalg.LinAlgError:
-            raise ConvergenceError("rma_ls: the information of the scale coefficients is "
-                                   "singular (a scale moderator that does not vary?)") from None
+            if not limit:
+                raise ConvergenceError("rma_ls: the information of the scale coefficients is "
+                                       "singular (a scale moderator that does not vary?)") from None
+            va = np.full((q, q), math.nan)
     va = (va + va.T) / 2
     if test == "knha":
         # Knapp-Hartung: the location's covariance scaled by the weighted residual variance

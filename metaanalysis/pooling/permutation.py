@@ -29,7 +29,7 @@ from .._base import ResultMixin, fmt_p, freeze_arrays, jsonable
 from ..errors import ConvergenceError, InputError
 from ._result import coef_frame
 
-__all__ = ["permutest", "PermutationResult"]
+__all__ = ["permutest", "PermutationResult", "LocationScalePermutation"]
 
 _NAN = float("nan")
 # metafor's comptol: a statistic within sqrt(eps) of the observed one counts as at least as extreme
@@ -120,6 +120,44 @@ class PermutationResult(ResultMixin):
         if self.permci:
             out.append("  confidence intervals by inverting the permutation test")
         return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LocationScalePermutation(ResultMixin):
+    """``permutest`` of a location-scale model (metafor's ``permutest.rma.ls``): a permutation
+    test of the location coefficients (``location``; the rows of the location's model matrix
+    permuted, or the signs flipped for an intercept alone) and one of the scale coefficients
+    (``scale``; the rows of the scale's model matrix permuted; None for a scale that is an
+    intercept alone, which metafor does not test either). Each is a :class:`PermutationResult`
+    whose ``qm`` is the model's QM or QS."""
+
+    location: PermutationResult
+    scale: PermutationResult | None
+
+    def to_dict(self) -> dict:
+        return {"location": self.location.to_dict(),
+                "scale": None if self.scale is None else self.scale.to_dict()}
+
+    def to_frame(self):
+        import pandas as pd
+
+        parts = {"location": self.location.to_frame()}
+        if self.scale is not None:
+            parts["scale"] = self.scale.to_frame()
+        return pd.concat(parts, names=["part"])
+
+    def _short(self) -> str:
+        return f"location: {self.location._short()}" + (
+            "" if self.scale is None else f"; scale: {self.scale._short()}")
+
+    def summary(self) -> str:
+        out = self.location.summary().replace("Test of Moderators", "Test of Location Coefficients")
+        out = out.replace("Model Results:", "Model Results (Location):")
+        if self.scale is not None:
+            scale = self.scale.summary().replace("Test of Moderators", "Test of Scale Coefficients")
+            scale = scale.replace("Model Results:", "Model Results (Scale):").replace("QM(", "QS(")
+            out += scale.replace("F(df1", "FS(df1")
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,6 +255,66 @@ class _Model:
         if not est.converged:
             raise ConvergenceError(f"the {self.method} estimator did not converge")
         return est.tau2 * unit
+
+
+class _LSModel:
+    """The _Model of one part of a location-scale fit (metafor's permutest.rma.ls): ``part``
+    "location" permutes the rows of the location's model matrix (or flips the signs of the
+    effects when it is an intercept alone), the scale model kept with each study; "scale"
+    permutes the rows of the scale's model matrix, the location kept."""
+
+    def __init__(self, res, part: str):
+        y, v, X, Z, _, con = res._cache["data"]
+        self.res, self.part, self.con = res, part, dict(con)
+        self.y, self.v, self.Xloc, self.Z = (np.asarray(a, dtype=float) for a in (y, v, X, Z))
+        k = len(self.y)
+        if part == "location":
+            self.X, self.names = self.Xloc, tuple(res.coef_names)
+            self.coef, self.se, self.stat = (np.asarray(a, float) for a in (res.coef, res.se,
+                                                                          res.statistic))
+            self.ci = (np.asarray(res.ci_low, float), np.asarray(res.ci_high, float))
+            self.qm, self.qm_df = float(res.qm), int(res.qm_df)
+            self.df = None if res.test == "z" else float(k - self.X.shape[1])
+        else:
+            self.X, self.names = self.Z, tuple(res.alpha_names)
+            self.coef, self.se, self.stat = (np.asarray(a, float) for a in (
+                res.alpha, res.alpha_se, res.alpha_statistic))
+            self.ci = (np.asarray(res.alpha_ci_low, float), np.asarray(res.alpha_ci_high, float))
+            self.qm, self.qm_df = float(res.qs), int(res.qs_df)
+            self.df = None if res.test == "z" else float(k - self.X.shape[1])
+        self.int_only = self.X.shape[1] == 1 and self.names[0] == "intrcpt"
+        self.method, self.test, self.level = res.method, res.test, res.level
+
+    def fit(self, y, X=None):
+        import warnings
+
+        from .location_scale import _fit_ls
+
+        r = self.res
+        X = self.X if X is None else X
+        Xloc, Z = (X, self.Z) if self.part == "location" else (self.Xloc, X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # a rearrangement often leaves a group without heterogeneity (its log tau² heads to
+            # minus infinity): metafor's refit stops somewhere on the way and is counted; ours
+            # is followed to the limit, where the location's statistics are the limit's
+            f = _fit_ls(y, self.v, Xloc, r.coef_names, Z, r.alpha_names, r.method, r.test,
+                        r.level, r.link, self.con, None, None, limit=True)
+        if self.part == "location":
+            return np.asarray(f.statistic, dtype=float), float(f.qm)
+        # at that limit a scale coefficient's standard error grows without bound faster than the
+        # coefficient: its z tends to 0, and the Wald test of the others is what is left
+        z = np.nan_to_num(np.asarray(f.alpha_statistic, dtype=float), nan=0.0)
+        names = list(r.alpha_names)
+        tested = [j for j, n in enumerate(names) if n != "intrcpt"] or list(range(len(names)))
+        ok = [j for j in tested if np.isfinite(f.alpha_se[j])]
+        qs = 0.0
+        if ok:
+            b = np.asarray(f.alpha, dtype=float)[ok]
+            qs = float(b @ np.linalg.solve(np.asarray(f.alpha_vcov)[np.ix_(ok, ok)], b))
+            if f.qs_df2 is not None:
+                qs /= len(tested)
+        return z, qs
 
 
 def _try_fit(model, y, X=None):
@@ -348,9 +446,11 @@ def permutest(res, iter: int = 1000, *, exact: bool | None = None, seed=None,  #
 
     Parameters
     ----------
-    res : PoolResult or RegressionResult
-        A fit of :func:`~metaanalysis.pool` (the signs of the effects are flipped) or of
-        :func:`~metaanalysis.meta_regression` (the rows of the model matrix are permuted).
+    res : PoolResult, RegressionResult or LocationScaleResult
+        A fit of :func:`~metaanalysis.pool` (the signs of the effects are flipped), of
+        :func:`~metaanalysis.meta_regression` (the rows of the model matrix are permuted) or of
+        :func:`~metaanalysis.rma_ls` (its location and its scale tested apart, as metafor's
+        ``permutest.rma.ls``: a :class:`LocationScalePermutation`).
     iter : int
         Number of random rearrangements (>= 2) and the largest number for which the exact test is
         chosen by default (metafor's ``iter``).
@@ -367,7 +467,7 @@ def permutest(res, iter: int = 1000, *, exact: bool | None = None, seed=None,  #
 
     Returns
     -------
-    PermutationResult
+    PermutationResult or LocationScalePermutation
 
     Examples
     --------
@@ -377,7 +477,23 @@ def permutest(res, iter: int = 1000, *, exact: bool | None = None, seed=None,  #
     >>> pt.exact, pt.iter, float(pt.pvalue[0])
     (True, 32, 0.1875)
     """
-    model = _Model(res)
+    from .location_scale import LocationScaleResult
+
+    if isinstance(res, LocationScaleResult):
+        if permci is not False and permci is not None:
+            raise InputError("permci is not available for a location-scale model (nor in metafor)")
+        parts = {}
+        for part in ("location", "scale"):
+            model = _LSModel(res, part)
+            if part == "scale" and model.int_only:
+                parts[part] = None  # metafor: no scale model to test
+                continue
+            parts[part] = _permute(model, iter, exact, seed, False)
+        return LocationScalePermutation(parts["location"], parts["scale"])
+    return _permute(_Model(res), iter, exact, seed, permci)
+
+
+def _permute(model, iter, exact, seed, permci) -> PermutationResult:  # noqa: A002
     if isinstance(iter, bool) or not isinstance(iter, (int, np.integer, float, np.floating)) \
             or not float(iter).is_integer():
         raise InputError(f"iter must be a whole number >= 2; got {iter!r}")

@@ -159,8 +159,29 @@ for (id in names(predictions)) {
                                           pi_low = arr(out$pi.lb), pi_high = arr(out$pi.ub)))
 }
 
+# permutest (exact): dat.bcg with two binary moderators, north (ablat > 40) in the location and
+# early (year < 1960) in the scale: all 1716 orders of the location rows and 286 of the scale
+# rows; and its first 8 trials with an intercept-only location (256 sign patterns) and early in
+# the scale (56 orders). Refits metafor cannot make are left out of its p-values (NA).
+bcg2 <- data.frame(yi = as.numeric(bcg$yi), vi = as.numeric(bcg$vi),
+                   north = as.numeric(bcg$ablat > 40), early = as.numeric(bcg$year < 1960))
+perm_cases <- list(north_early = list(rows = 13, mods = "~ north", scale = "~ early"),
+                   int_early8 = list(rows = 8, mods = "~ 1", scale = "~ early"))
+permutations <- list()
+for (id in names(perm_cases)) {
+  pc <- perm_cases[[id]]
+  d <- bcg2[seq_len(pc$rows), ]
+  res <- rma(yi, vi, mods = as.formula(pc$mods), scale = as.formula(pc$scale), data = d)
+  pt <- permutest(res, exact = TRUE, progbar = FALSE)
+  permutations[[id]] <- c(pc, list(data = as.list(d), expected = list(
+    pval = arr(pt$pval), qm_pvalue = sc(pt$QMp), pval_alpha = arr(pt$pval.alpha),
+    qs_pvalue = sc(pt$QSp), iter = sc(length(pt$QM.perm)),
+    iter_alpha = sc(length(pt$QS.perm)),
+    failed = sc(sum(is.na(pt$QM.perm))), failed_alpha = sc(sum(is.na(pt$QS.perm))))))
+}
+
 out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
             generated_by = "tests/reference/location_scale.R", datasets = sets, cases = cases,
-            anova = anovas, predict = predicted)
+            anova = anovas, predict = predicted, permutest = permutations)
 writeLines(to_json(out), out_path)
 cat("wrote", out_path, "with", length(cases), "cases\n")
