@@ -1049,8 +1049,8 @@ def _f_or_chi2(q: float, m_: int, df2):
     return q, float(df2), float(fdtrc(m_, df2, q)) if df2 > 0 else _NAN
 
 
-def _wald_btt(m: _Model, btt, rhs) -> WaldResult:
-    idx = _resolve_btt(m, btt, default_all=False)
+def _wald_btt(m: _Model, btt, rhs, what: str = "btt") -> WaldResult:
+    idx = _resolve_btt(m, btt, default_all=False, what=what)
     b = m.beta[idx] - _rhs(rhs, len(idx), "coefficients tested")
     try:
         q = float(b @ np.linalg.solve(m.vb[np.ix_(idx, idx)], b))
@@ -1118,10 +1118,18 @@ def _wald_x(m: _Model, L, rhs) -> WaldResult:
 def _refit_ml(res):
     """The fit repeated with ML estimation (metafor's ``update(fit, method = "ML")``)."""
     from .core import PoolResult
+    from .location_scale import LocationScaleResult, _fit_ls
     from .regression import meta_regression
 
     if isinstance(res, PoolResult):
         return res._refit(method="ML")
+    if isinstance(res, LocationScaleResult):
+        if res.method == "ML":
+            return res
+        y, v, X, Z, _, con = res._cache["data"]
+        return _fit_ls(np.asarray(y), np.asarray(v), np.asarray(X), res.coef_names, np.asarray(Z),
+                       res.alpha_names, "ML", res.test, res.level, res.link, dict(con),
+                       res.labels, res.measure, stacklevel=5)
     test = res.test
     return meta_regression(res.yi, res.vi, mods=np.asarray(res.X), intercept=False, method="ML",
                            test="knha" if test == "adhoc" else test, knha_adhoc=test == "adhoc",
@@ -1137,121 +1145,95 @@ def _lm_sigma2(m: _Model) -> float:
     return float(w @ (r * r)) / (m.k - m.p)
 
 
+class _LrtSide(NamedTuple):
+    """What a likelihood-ratio test reads of one model: a pool() or meta_regression() fit
+    (``model`` its _Model) or a location-scale fit (``model`` None)."""
+
+    res: object
+    y: np.ndarray
+    v: np.ndarray
+    X: np.ndarray
+    parms: int
+    method: str
+    fixed_effect: bool
+    model: _Model | None
+
+    @classmethod
+    def of(cls, res) -> _LrtSide:
+        from .location_scale import LocationScaleResult
+
+        if isinstance(res, LocationScaleResult):
+            y, v, X = res._cache["data"][:3]
+            return cls(res, y, v, X, len(res.coef) + len(res.alpha), res.method, False, None)
+        m = _model(res)
+        return cls(res, m.y, m.v, m.X, m.parms, m.method, m.fixed_effect, m)
+
+    def stats(self, reml: bool) -> FitStats:
+        if self.model is not None:
+            return _stats(self.model, reml)
+        r = self.res  # a location-scale fit: its own (restricted) likelihood
+        return FitStats(float(r.loglik), float(r.deviance), float(r.aic), float(r.bic),
+                        float(r.aicc), r.method == "REML", self.parms, int(r.k))
+
+
 def _lrt(res1, res2, refit: bool) -> LikelihoodRatioResult:
-    full_res, red_res = res1, res2
-    mf, mr = _model(full_res), _model(red_res)
-    if mf.parms == mr.parms:
-        raise InputError(f"both models have {mf.parms} parameters: a likelihood-ratio test needs nested "
+    """The likelihood-ratio test of two nested models: pool() or meta_regression() fits, or
+    location-scale fits (metafor's anova of rma.ls objects; here also against an rma.uni-like
+    fit, the location-scale model with scale ~ 1), whose table has no single tau² or R²."""
+    f, r = _LrtSide.of(res1), _LrtSide.of(res2)
+    if f.parms == r.parms:
+        raise InputError(f"both models have {f.parms} parameters: a likelihood-ratio test needs nested "
                          "models with different numbers of parameters")
-    if mf.parms < mr.parms:
-        full_res, red_res, mf, mr = red_res, full_res, mr, mf
-    if not (np.array_equal(mf.y, mr.y) and np.array_equal(mf.v, mr.v)):
+    if f.parms < r.parms:
+        f, r = r, f
+    if not (np.array_equal(f.y, r.y) and np.array_equal(f.v, r.v)):
         raise InputError("the two models are not fitted to the same yi and vi: a likelihood-ratio test "
                          "compares fits to the same data")
-    if mf.fixed_effect and not mr.fixed_effect:
+    if f.fixed_effect and not r.fixed_effect:
         raise InputError("the full model is an equal-effects model but the reduced model has a random "
                          "effect: the models are not nested")
-    if {mf.method, mr.method} == {"ML", "REML"}:
-        raise InputError(f"the full model uses {mf.method} and the reduced model {mr.method}: fit both with "
+    if {f.method, r.method} == {"ML", "REML"}:
+        raise InputError(f"the full model uses {f.method} and the reduced model {r.method}: fit both with "
                          "ML (or both with REML when they have the same fixed effects)")
-    if not (mf.method in _FIXED + ("ML", "REML") and mr.method in _FIXED + ("ML", "REML")):
+    if not (f.method in _FIXED + ("ML", "REML") and r.method in _FIXED + ("ML", "REML")):
         warnings.warn("likelihood-ratio tests should be based on ML or REML fits "
-                      f"(got {mf.method} and {mr.method})", UserWarning, stacklevel=3)
+                      f"(got {f.method} and {r.method})", UserWarning, stacklevel=3)
+    ls = f.model is None or r.model is None
+    # the likelihood both are read under: the full model's; with a location-scale model (whose
+    # own is used), REML when either is a REML fit
+    reml = f.method == "REML" or (ls and r.method == "REML")
     refitted = False
-    if mf.method == "REML" and not (mf.X.shape == mr.X.shape and np.array_equal(mf.X, mr.X)):
+    if reml and not (f.X.shape == r.X.shape and np.array_equal(f.X, r.X)):
         if refit:
-            mf, mr = _model(_refit_ml(full_res)), _model(_refit_ml(red_res))
-            refitted = True
+            f, r = _LrtSide.of(_refit_ml(f.res)), _LrtSide.of(_refit_ml(r.res))
+            refitted, reml = True, False
         else:
             warnings.warn("REML comparisons are not meaningful for models with different fixed effects "
                           "(use refit=True to refit both models with ML)", UserWarning, stacklevel=3)
-    if mf.fixed_effect:
-        s_f, s_r = _lm_sigma2(mf), _lm_sigma2(mr)
-        r2 = 100.0 * max(0.0, (s_r - s_f) / s_r)
-    elif mr.tau2 == 0:
-        r2 = 0.0
+    if ls:
+        tau2_f = tau2_r = r2 = _NAN
     else:
-        r2 = 100.0 * max(0.0, (mr.tau2 - mf.tau2) / mr.tau2)
-    reml = mf.method == "REML"
-    sf, sr = _stats(mf, reml), _stats(mr, reml)
-    lrt = max(sr.deviance - sf.deviance, 0.0)
-    pval = float(chdtrc(mf.parms - mr.parms, lrt))
-    # QE does not depend on tau², so the stored value holds for an ML refit too
-    qe_f, qe_r = _qe(full_res), _qe(red_res)
-    return LikelihoodRatioResult(sf, sr, mf.parms, mr.parms, lrt, pval, qe_f, qe_r, mf.tau2, mr.tau2, r2,
-                                 mf.method, refitted)
-
-
-def _ls_side(res, reml: bool):
-    """What a likelihood-ratio test needs of one model that may be a location-scale fit:
-    (y, v, X, parms, method, FitStats, QE, fixed_effect)."""
-    from .location_scale import LocationScaleResult
-
-    if isinstance(res, LocationScaleResult):
-        y, v, X = res._cache["data"][:3]
-        parms = len(res.coef) + len(res.alpha)
-        stats = FitStats(float(res.loglik), float(res.deviance), float(res.aic), float(res.bic),
-                         float(res.aicc), res.method == "REML", parms, int(res.k))
-        return y, v, X, parms, res.method, stats, float(res.qe), False
-    m = _model(res)
-    return m.y, m.v, m.X, m.parms, m.method, _stats(m, reml), _qe(res), m.fixed_effect
-
-
-def _refit_ls_ml(res):
-    from .location_scale import LocationScaleResult, _fit_ls
-
-    if not isinstance(res, LocationScaleResult):
-        return _refit_ml(res)
-    if res.method == "ML":
-        return res
-    y, v, X, Z, _, con = res._cache["data"]
-    return _fit_ls(np.asarray(y), np.asarray(v), np.asarray(X), res.coef_names, np.asarray(Z),
-                   res.alpha_names, "ML", res.test, res.level, res.link, dict(con),
-                   res.labels, res.measure, stacklevel=5)
-
-
-def _lrt_ls(res1, res2, refit: bool) -> LikelihoodRatioResult:
-    """The likelihood-ratio test when one model (or both) is a location-scale fit (metafor's
-    anova of rma.ls objects, against another rma.ls or an rma.uni)."""
-    methods = {res1.method, res2.method}
-    if methods == {"ML", "REML"}:
-        raise InputError(f"the models use {res1.method} and {res2.method}: fit both with ML (or "
-                         "both with REML when they have the same location moderators)")
-    reml = "REML" in methods
-    a, b = _ls_side(res1, reml), _ls_side(res2, reml)
-    if a[3] == b[3]:
-        raise InputError(f"both models have {a[3]} parameters: a likelihood-ratio test needs "
-                         "nested models with different numbers of parameters")
-    if a[3] < b[3]:
-        res1, res2, a, b = res2, res1, b, a
-    if not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])):
-        raise InputError("the two models are not fitted to the same yi and vi: a likelihood-ratio "
-                         "test compares fits to the same data")
-    if a[7] and not b[7]:
-        raise InputError("the full model is an equal-effects model but the reduced model has a "
-                         "random effect: the models are not nested")
-    method = a[4]
-    if method not in _FIXED + ("ML", "REML") or b[4] not in _FIXED + ("ML", "REML"):
-        warnings.warn("likelihood-ratio tests should be based on ML or REML fits "
-                      f"(got {a[4]} and {b[4]})", UserWarning, stacklevel=3)
-    refitted = False
-    if reml and not (a[2].shape == b[2].shape and np.array_equal(a[2], b[2])):
-        if refit:
-            a, b = _ls_side(_refit_ls_ml(res1), False), _ls_side(_refit_ls_ml(res2), False)
-            refitted, method = True, "ML"
+        mf, mr = f.model, r.model
+        tau2_f, tau2_r = mf.tau2, mr.tau2
+        if mf.fixed_effect:
+            s_f, s_r = _lm_sigma2(mf), _lm_sigma2(mr)
+            r2 = 100.0 * max(0.0, (s_r - s_f) / s_r)
+        elif mr.tau2 == 0:
+            r2 = 0.0
         else:
-            warnings.warn("REML comparisons are not meaningful for models with different "
-                          "location moderators (use refit=True to refit both models with ML)",
-                          UserWarning, stacklevel=3)
-    sf, sr = a[5], b[5]
+            r2 = 100.0 * max(0.0, (mr.tau2 - mf.tau2) / mr.tau2)
+    sf, sr = f.stats(reml), r.stats(reml)
     lrt = max(sr.deviance - sf.deviance, 0.0)
-    pval = float(chdtrc(a[3] - b[3], lrt))
-    return LikelihoodRatioResult(sf, sr, a[3], b[3], lrt, pval, a[6], b[6], _NAN, _NAN, _NAN,
-                                 method, refitted)
+    pval = float(chdtrc(f.parms - r.parms, lrt))
+    # QE does not depend on tau², so the stored value holds for an ML refit too (and the refit's
+    # own is the same)
+    return LikelihoodRatioResult(sf, sr, f.parms, r.parms, lrt, pval, _qe(f.res), _qe(r.res), tau2_f,
+                                 tau2_r, r2, "ML" if refitted else f.method, refitted)
 
 
 def _wald_ls(res, btt, att, X, rhs) -> WaldResult:
     """anova(ls, btt=) or anova(ls, att=): a Wald test of location or of scale coefficients."""
+    import dataclasses
     from types import SimpleNamespace
 
     if X is not None:
@@ -1263,20 +1245,14 @@ def _wald_ls(res, btt, att, X, rhs) -> WaldResult:
                          "both")
     scale = att is not None
     names = tuple(res.alpha_names if scale else res.coef_names)
-    est = np.asarray(res.alpha if scale else res.coef, dtype=float)
-    cov = np.asarray(res.alpha_vcov if scale else res.vcov, dtype=float)
-    spec = SimpleNamespace(p=len(names), coef_names=names, has_intercept=names[0] == "intrcpt")
-    idx = _resolve_btt(spec, att if scale else btt, default_all=False,
-                       what="att" if scale else "btt")
-    b = est[idx] - _rhs(rhs, len(idx), "coefficients tested")
-    try:
-        q = float(b @ np.linalg.solve(cov[np.ix_(idx, idx)], b))
-    except np.linalg.LinAlgError:
-        q = _NAN
-    df2 = None if res.test == "z" else float(res.k - len(names))
-    q, df2, p = _f_or_chi2(q, len(idx), df2)
-    return WaldResult(q, len(idx), df2, p, tuple(names[j] for j in idx), res.test,
-                      part="scale" if scale else "location")
+    # the part read as the _Model the coefficient tests take (df: k - q for the scale, k - p)
+    part = SimpleNamespace(
+        p=len(names), coef_names=names, has_intercept=names[0] == "intrcpt", test=res.test,
+        beta=np.asarray(res.alpha if scale else res.coef, dtype=float),
+        vb=np.asarray(res.alpha_vcov if scale else res.vcov, dtype=float),
+        df=None if res.test == "z" else float(res.k - len(names)))
+    out = _wald_btt(part, att if scale else btt, rhs, what="att" if scale else "btt")
+    return dataclasses.replace(out, part="scale" if scale else "location")
 
 
 def _qe(res) -> float:
@@ -1339,7 +1315,7 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False, at
         if btt is not None or X is not None or rhs is not None or att is not None:
             raise InputError("btt, att, X and rhs are for the Wald test of one model; a "
                              "likelihood-ratio test takes two models only")
-        return _lrt_ls(fit, fit2, refit) if is_ls else _lrt(fit, fit2, refit)
+        return _lrt(fit, fit2, refit)
     if is_ls:
         return _wald_ls(fit, btt, att, X, rhs)
     m = _model(fit)

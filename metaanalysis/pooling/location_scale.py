@@ -243,10 +243,8 @@ class LocationScaleResult(ResultMixin):
             near[side] = a
             ll[i] = value
             r = _pieces(a, y, v, X, Z, reml, self.link)
-            b, vb, t = r[4], r[5], r[6]
-            if self.test == "knha":
-                vb = vb * float(np.sum((y - X @ b) ** 2 / (v + t))) / (self.k - p)
-            se_b = np.sqrt(np.diag(vb))
+            b = r[4]
+            se_b = np.sqrt(np.diag(_location_vcov(r[5], self.test, y, X, b, v, r[6])))
             beta[i], ci_low[i], ci_high[i] = b, b - crit * se_b, b + crit * se_b
         higher = _above_the_fit(ll[np.isfinite(ll)], float(self.loglik), lltol)
         name = self.alpha_names[j]
@@ -290,8 +288,6 @@ class LocationScaleResult(ResultMixin):
         >>> [round(float(x), 4) for x in tau2["pred"]]
         [0.0775, 0.0758]
         """
-        import warnings
-
         import pandas as pd
 
         from .core import _transform
@@ -326,9 +322,8 @@ class LocationScaleResult(ResultMixin):
                 pi_t2 = Zn @ np.asarray(self.alpha, dtype=float)
                 if self.link == "log":
                     pi_t2 = np.exp(pi_t2)
-                elif np.any(pi_t2 < 0):
-                    warnings.warn("negative predicted tau² set to 0 (as metafor)", RuntimeWarning,
-                                  stacklevel=2)
+                else:
+                    _warn_negative_tau2(pi_t2)
                     pi_t2 = np.maximum(pi_t2, 0.0)
                 if len(pi_t2) == 1:
                     pi_t2 = np.repeat(pi_t2, len(Xn))
@@ -362,9 +357,7 @@ class LocationScaleResult(ResultMixin):
             for lo, hi in (("ci_low", "ci_high"), ("pi_low", "pi_high")):
                 out[lo], out[hi] = np.fmin(out[lo], out[hi]), np.fmax(out[lo], out[hi])
         elif not location and self.link == "identity":
-            if np.any(out["pred"] < 0):
-                warnings.warn("negative predicted tau² set to 0 (as metafor)", RuntimeWarning,
-                              stacklevel=2)
+            _warn_negative_tau2(out["pred"])
             for key in ("pred", "ci_low", "ci_high"):
                 out[key] = np.maximum(out[key], 0.0)
         return pd.DataFrame(out)
@@ -743,10 +736,7 @@ def _fit_ls(y, v, X, xnames, Z, znames, method, test, level, link, con, labels, 
                                        "singular (a scale moderator that does not vary?)") from None
             va = np.full((q, q), math.nan)
     va = (va + va.T) / 2
-    if test == "knha":
-        # Knapp-Hartung: the location's covariance scaled by the weighted residual variance
-        r = y - X @ beta
-        vb = vb * float(np.sum(r**2 / (v + t))) / (k - p)
+    vb = _location_vcov(vb, test, y, X, beta, v, t)
     se = np.sqrt(np.diag(vb))
     with np.errstate(invalid="ignore"):  # a flat direction (see the warning above): NaN
         se_a = np.sqrt(np.diag(va))
@@ -757,19 +747,8 @@ def _fit_ls(y, v, X, xnames, Z, znames, method, test, level, link, con, labels, 
     pval_a = np.asarray(two_sided_p(stat_a, df_sca), dtype=float)
     crit, crit_a = critical_value(level, df_loc), critical_value(level, df_sca)
 
-    def wald(est, cov, names, df2):
-        # metafor's default btt / att: every coefficient but the intercept, or the intercept
-        # when it stands alone (so an intercept-only part is tested, as z² or t² on 1 df)
-        idx = [j for j, n in enumerate(names) if n != "intrcpt"] or list(range(len(names)))
-        b = est[idx]
-        qv = float(b @ np.linalg.solve(cov[np.ix_(idx, idx)], b))
-        if df2 is None:
-            return qv, len(idx), None, float(chdtrc(len(idx), qv))
-        qv /= len(idx)
-        return qv, len(idx), df2, float(fdtrc(len(idx), df2, qv))
-
-    qm, qm_df, qm_df2, qm_p = wald(beta, vb, xnames, df_loc)
-    qs, qs_df, qs_df2, qs_p = wald(alpha, va, znames, df_sca)
+    qm, qm_df, qm_df2, qm_p = _wald(beta, vb, _tested(xnames), df_loc)
+    qs, qs_df, qs_df2, qs_p = _wald(alpha, va, _tested(znames), df_sca)
     if at_zero.any() and qs_df:
         qs = qs_p = math.nan
     # residual heterogeneity: the moderators' fit with the sampling variances only
@@ -795,6 +774,43 @@ def _fit_ls(y, v, X, xnames, Z, znames, method, test, level, link, con, labels, 
         method, test, float(level), it,
         labels or tuple(f"Study {i + 1}" for i in range(k)), measure, link,
         {"data": tuple(readonly(a) for a in (y, v, X, Z)) + (reml, dict(con))})
+
+
+def _warn_negative_tau2(values) -> None:
+    """predict()'s warning (metafor's) where an identity-link tau² comes out negative."""
+    if np.any(np.asarray(values) < 0):
+        import warnings
+
+        warnings.warn("negative predicted tau² set to 0 (as metafor)", RuntimeWarning,
+                      stacklevel=3)
+
+
+def _location_vcov(vb, test, y, X, beta, v, t):
+    """The location's covariance given tau² ``t``: with Knapp-Hartung (``test="knha"``) scaled
+    by the weighted residual variance."""
+    if test != "knha":
+        return vb
+    k, p = X.shape
+    return vb * float(np.sum((y - X @ beta) ** 2 / (v + t))) / (k - p)
+
+
+def _tested(names) -> list:
+    """metafor's default btt / att: every coefficient but the intercept, or the intercept when
+    it stands alone (so an intercept-only part is tested, as z² or t² on 1 df)."""
+    return [j for j, n in enumerate(names) if n != "intrcpt"] or list(range(len(names)))
+
+
+def _wald(est, cov, idx, df2, m=None) -> tuple:
+    """(statistic, df1, df2, p-value) of the Wald test of ``est[idx]``: chi-square, or F on
+    (``m``, ``df2``) df when ``df2`` is given; ``m`` (default ``len(idx)``) is the number of
+    coefficients the test is of (more than ``idx`` where some contribute nothing)."""
+    m = len(idx) if m is None else m
+    b = est[idx]
+    qv = float(b @ np.linalg.solve(cov[np.ix_(idx, idx)], b)) if len(idx) else 0.0
+    if df2 is None:
+        return qv, m, None, float(chdtrc(m, qv))
+    qv /= m
+    return qv, m, df2, float(fdtrc(m, df2, qv))
 
 
 def _profile_alpha(res, j: int, value: float, near=None) -> tuple:

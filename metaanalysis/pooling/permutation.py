@@ -288,7 +288,7 @@ class _LSModel:
     def fit(self, y, X=None):
         import warnings
 
-        from .location_scale import _fit_ls
+        from .location_scale import _fit_ls, _tested, _wald
 
         r = self.res
         X = self.X if X is None else X
@@ -305,15 +305,10 @@ class _LSModel:
         # at that limit a scale coefficient's standard error grows without bound faster than the
         # coefficient: its z tends to 0, and the Wald test of the others is what is left
         z = np.nan_to_num(np.asarray(f.alpha_statistic, dtype=float), nan=0.0)
-        names = list(r.alpha_names)
-        tested = [j for j, n in enumerate(names) if n != "intrcpt"] or list(range(len(names)))
+        tested = _tested(r.alpha_names)
         ok = [j for j in tested if np.isfinite(f.alpha_se[j])]
-        qs = 0.0
-        if ok:
-            b = np.asarray(f.alpha, dtype=float)[ok]
-            qs = float(b @ np.linalg.solve(np.asarray(f.alpha_vcov)[np.ix_(ok, ok)], b))
-            if f.qs_df2 is not None:
-                qs /= len(tested)
+        qs = _wald(np.asarray(f.alpha, dtype=float), np.asarray(f.alpha_vcov), ok, f.qs_df2,
+                   m=len(tested))[0]
         return z, qs
 
 
