@@ -141,6 +141,7 @@ _LAZY = {
     "network_meta": "network",
     "bucher": "network",
     "network_from_studies": "network",
+    "network_survival": "network",
     # simulation studies and the Dask path
     "Scenario": "simulate",
     "run_simulation": "simulate",

@@ -144,6 +144,11 @@ def results():
                                         method="MH"),
         "BayesMetaResult": ma.bayesmeta(yi, vi=vi, tau_prior="halfnormal", tau_scale=0.5),
         "QEStudyFit": qe_median_variance(40, 10.0, q1=6.0, q3=15.0),
+        "NetworkSurvivalResult": ma.network_survival(
+            ma.network_meta(pd.DataFrame({"study": ["s1", "s2"], "treat1": ["A", "B"],
+                                          "treat2": ["P", "P"], "yi": [-0.5, -0.2],
+                                          "sei": [0.2, 0.3]}), measure="HR", reference="P"),
+            6.0),
     }
 
 
@@ -169,7 +174,7 @@ def test_every_pandas_field_is_a_frame_field(results):
 
 
 _NO_PANDAS = {"ConfintResult", "RegressionConfint", "RegressionLine", "SubgroupResult",
-              "BinaryPoolResult", "BayesMetaResult", "QEStudyFit"}
+              "BinaryPoolResult", "BayesMetaResult", "QEStudyFit", "NetworkSurvivalResult"}
 
 
 def _public(held):

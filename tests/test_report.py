@@ -78,6 +78,7 @@ def test_report_writes_page_figures_and_results(report):
         for fig in ("network_graph", "network_forest", "league_heatmap", "rankogram"):
             assert f"fig-{net}_{fig}" in parser.ids, f"{net} {fig} missing"
     assert "fig-pfs_modelled_curves" in parser.ids and "fig-single_arm_modelled_curves" in parser.ids
+    assert "fig-pfs_network_modelled_curves" in parser.ids and "survival-models-network" in parser.ids
     # a sensitivity table for each primary estimate that has variants
     assert "sens-pfs_hr/lenvatinib" in parser.ids and "sens-os_hr/sorafenib" in parser.ids
     results = json.loads((out / "results.json").read_text())

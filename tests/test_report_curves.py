@@ -399,3 +399,64 @@ def test_a_model_without_a_mean_says_why():
 
     assert _mean_cell({"mean": None, "heavy_tail": True}) == "none: the tail falls too slowly"
     assert _mean_cell({"mean": None, "plateau": 0.25}).startswith("none: levels off at 25")
+
+
+def test_survival_network_puts_the_pfs_network_on_the_placebo_arms_median():
+    import statistics
+
+    from metaanalysis.report.curves import modelled_network_section
+    from metaanalysis.report.extras import network_section
+    from metaanalysis.review import read_trials
+
+    table = ma.read_studies(ROOT / "data" / "studies.csv")
+    trials = read_trials(ROOT / "data" / "trials.csv", studies=table)
+    _, fits = network_section(table, trials=trials)
+    fit = fits["pfs_hr"]
+    section, drawn = modelled_network_section(fit, table, at_months=12.0)
+    studies = {b.study for b in fit.network.studies}
+    f = table.frame
+    placebo = f[(f.outcome == "PFS") & (f.measure == "median") & (f.therapy == "placebo")]
+    base = section["baseline"]
+    # one placebo arm per trial of the network, each a median the table reports for it; the
+    # second-line COSMIC-311 is not in the network, so not in the baseline
+    assert {a["study_id"] for a in base["arms"]} == studies and len(base["arms"]) == len(studies)
+    assert "cosmic311" not in studies
+    for a in base["arms"]:
+        assert a["median"] in set(placebo[placebo.study_id == a["study_id"]]["value"])
+    medians = [a["median"] for a in base["arms"]]
+    assert base["median"] == statistics.median(medians)
+    assert (base["lowest"], base["highest"]) == (min(medians), max(medians))
+    rows = {r["therapy"]: r for r in section["therapies"]}
+    assert set(rows) == set(fit.treatments)
+    m0 = base["median"]
+    for k, (th, d) in enumerate(zip(fit.treatments, fit.d)):
+        hr = math.exp(d)
+        r = rows[th]
+        assert r["median"] == pytest.approx(m0 / hr, rel=1e-12)
+        assert r["survival_at"] == pytest.approx(0.5 ** (12.0 * hr / m0), rel=1e-12)
+        assert r["median_on_lowest_baseline"] == pytest.approx(min(medians) / hr, rel=1e-12)
+        if th == "placebo":
+            # the baseline is taken as known: no interval for its own curve
+            assert r["median_ci_low"] is None and r["survival_at_ci_low"] is None
+        else:
+            # the interval is the network's for the hazard ratio, carried to the median
+            se = math.sqrt(fit.vcov[k, k])
+            assert r["hr_ci_low"] == pytest.approx(math.exp(d - 1.959963984540054 * se), rel=1e-9)
+            assert r["median_ci_low"] == pytest.approx(m0 / r["hr_ci_high"], rel=1e-9)
+            assert r["survival_at_ci_low"] < r["survival_at"] < r["survival_at_ci_high"]
+    # the figure's curves: every therapy from 1 at time 0, the reference through 1/2 at m0
+    curves = drawn["curves"]
+    assert set(curves.therapy) == set(fit.treatments)
+    assert (curves[curves.time == 0].survival == 1.0).all()
+    assert drawn["baseline_median"] == m0
+    from metaanalysis.report.html import _survival_models_block
+
+    html = _survival_models_block({"modelled_rmst": {"not_run": "x"},
+                                   "modelled_network": section}, [])
+    assert 'id="survival-models-network"' in html and "taken as known" in html
+    assert f"{m0:.2f} months, from {len(studies)} arms" in html
+    # without a network nothing is modelled, and the page says so
+    none, drawn = modelled_network_section(None, table)
+    assert drawn is None and "not_run" in none
+    assert "Not run: no PFS hazard-ratio network" in _survival_models_block(
+        {"modelled_rmst": {"not_run": "x"}, "modelled_network": none}, [])

@@ -8,10 +8,13 @@
   ``.decomposition()`` and the plot-ready ``.edges`` / ``.nodes`` frames.
 * :func:`network_from_studies`: the hazard-ratio (or other contrast) network from the study table,
   with the caveats a reviewer would raise.
+* :func:`network_survival`: a hazard-ratio network's therapies on one exponential baseline curve
+  (modelled curves and medians, proportional hazards).
 
 Checked against metafor's ``rma.mv`` by ``tests/reference/network.R``.
 """
 
+from .baseline import NetworkSurvivalResult, network_survival
 from .bucher import BucherResult, bucher
 from .inconsistency import decomp_design, design_heterogeneity, node_split
 from .model import NetworkResult, fit_network, network_meta
@@ -27,6 +30,7 @@ from .studytable import (
 __all__ = [
     "BucherResult",
     "NetworkResult",
+    "NetworkSurvivalResult",
     "RankingResult",
     "RAIR_DTC_CAVEATS",
     "RAIR_DTC_PFS_CAVEATS",
@@ -38,6 +42,7 @@ __all__ = [
     "fit_network",
     "network_from_studies",
     "network_meta",
+    "network_survival",
     "node_split",
     "pscores",
     "sucra",

@@ -318,11 +318,17 @@ def _analyse_and_write(studies, out, table, proto, trials_table, protocol_path, 
                                 used_lines=review.used)
     results["survival"] = survival["summary"]
     results["survival_left_out"] = survival["left_out"]
-    from .curves import modelled_rmst_section
+    from ..review.grade import grade_rules
+    from .curves import modelled_network_section, modelled_rmst_section
 
+    modelled_network, network_curves = modelled_network_section(
+        network_fits.get("pfs_hr"), table, at_months=grade_rules(proto)["sof_months"])
+    # the network's modelled curves are drawn with the other curves from medians
+    survival = dict(survival, network_curves=network_curves)
     results["survival_models"] = {
         "digitised": None,  # from curves_work, once the figures are drawn
         "modelled_rmst": modelled_rmst_section(table, survival, review, level=net_level),
+        "modelled_network": modelled_network,
     }
     results["warnings"] = [str(w) for w in table.warnings]
     results["meta"] = {

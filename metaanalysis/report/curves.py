@@ -16,7 +16,9 @@ Two kinds of input, never mixed:
 * **Arms with only a reported median** (the RAIR-DTC randomised trials): one number identifies one
   parameter, so the only curve is the exponential through the median (modelled, and labelled so),
   and neither a model choice nor a PH check is possible. What the medians do support is the RMST
-  difference of each trial under that model, at a horizon no trial's follow-up falls short of.
+  difference of each trial under that model, at a horizon no trial's follow-up falls short of, and
+  the survival network's curves: the PFS network's hazard ratios on one placebo curve through the
+  placebo arms' medians (:func:`modelled_network_section`).
 """
 
 from __future__ import annotations
@@ -519,3 +521,74 @@ def _pooled_notes(fit) -> list:
 
     d = fit.to_dict()
     return [two_study_knha_note(d, fit.level)] if two_study_knha(d) else []
+
+
+def modelled_network_section(fit, table, *, at_months: float = 12.0,
+                             horizon: float = 36.0) -> tuple:
+    """The PFS network's therapies on one placebo curve (modelled from medians).
+
+    ``fit`` is the report's PFS hazard-ratio network (:func:`.extras.network_section`'s
+    ``"pfs_hr"``, second-line trials already left out) or None. The baseline is the exponential
+    through the median of the placebo arms' median PFS in the network's trials (read by the
+    network's own row rule), taken as known, as the summary of findings takes its assumed
+    comparator risk; each therapy's curve is the baseline to the power of its network hazard
+    ratio (:func:`~metaanalysis.network.network_survival`). A therapy's modelled median is the
+    baseline's over its hazard ratio, so it moves in proportion with the baseline; it is also given
+    on the lowest and the highest placebo median, the spread the choice of baseline leaves open.
+
+    Returns the JSON-ready dict and what the figure draws (the curves over 0 to ``horizon`` months,
+    the baseline median, the reference and the level), or None where nothing is drawn.
+    """
+    import statistics
+
+    import numpy as np
+
+    from ..network import network_survival
+    from .extras import _placebo_medians
+
+    out = {"outcome": "PFS", "network": "pfs_hr",
+           "model": "exponential placebo curve with the network's hazard ratios (modelled)",
+           "at_months": at_months, "horizon": horizon}
+    if fit is None:
+        out["not_run"] = "no PFS hazard-ratio network"
+        return out, None
+    frame = table.frame
+    studies = [b.study for b in fit.network.studies]
+    names = dict(zip(frame["study_id"], frame["trial"]))
+    arms = _placebo_medians(frame, studies)
+    if not arms:
+        out["not_run"] = "no trial of the network reports its placebo arm's median PFS"
+        return out, None
+    m0 = statistics.median(m for _, m in arms)
+    res = network_survival(fit, m0)
+    lo, hi = min(m for _, m in arms), max(m for _, m in arms)
+    at = res.survival([at_months]).set_index("therapy")
+    rows = []
+    for r in res.medians().itertuples(index=False):
+        s = at.loc[r.therapy]
+        # the baseline is taken as known: the reference's own curve has no interval
+        known = r.therapy == res.reference
+        rows.append({"therapy": r.therapy, "hr": r.hr,
+                     "hr_ci_low": None if known else r.hr_ci_low,
+                     "hr_ci_high": None if known else r.hr_ci_high, "median": r.median,
+                     "median_ci_low": None if known else r.median_ci_low,
+                     "median_ci_high": None if known else r.median_ci_high,
+                     "survival_at": s["survival"],
+                     "survival_at_ci_low": None if known else s["ci_low"],
+                     "survival_at_ci_high": None if known else s["ci_high"],
+                     "median_on_lowest_baseline": lo / r.hr,
+                     "median_on_highest_baseline": hi / r.hr})
+    out.update({
+        "reference": res.reference, "level": res.level,
+        "baseline": {"rule": "the median of the placebo arms' median PFS in the network's trials, "
+                             "taken as known",
+                     "median": m0, "lowest": lo, "highest": hi,
+                     "arms": [{"study_id": sid, "trial": names.get(sid, sid), "median": m}
+                              for sid, m in arms],
+                     "without_median": [names.get(s, s) for s in studies
+                                        if s not in dict(arms)]},
+        "therapies": rows,
+        "survival": _records(res.survival(np.arange(0.0, horizon + 1.0))),
+    })
+    return out, {"curves": res.survival(np.linspace(0.0, horizon, 145)), "baseline_median": m0,
+                 "reference": res.reference, "level": res.level}

@@ -687,6 +687,8 @@ def _survival_specs(survival) -> list:
         out.append("rct")
     if survival.get("single_arm"):
         out.append("single")
+    if survival.get("network_curves") is not None:
+        out.append("network")
     return out
 
 
@@ -707,6 +709,8 @@ def _survival_figure(survival, i):
                 "Progression-free survival on each therapy in the randomised trials: exponential "
                 "curves through the reported medians (modelled); placebo arms are left out for "
                 "clarity. Colour and line style: therapy; markers: trials of one therapy."}, ax
+    if which == "network":
+        return _network_modelled_figure(survival["network_curves"])
     single = survival.get("single_arm", [])
     panels = {}
     for o in ("PFS", "OS"):
@@ -721,6 +725,24 @@ def _survival_figure(survival, i):
             "curves through them (modelled), progression-free survival above, overall "
             "survival below. Colour and line style: therapy; markers: studies of one "
             "therapy."}, axes[0]
+
+
+def _network_modelled_figure(o):
+    """The PFS network's therapies on one placebo curve, each therapy in its own colour and line
+    style, named at its end (the intervals are in the table: seven overlapping bands hide the
+    curves)."""
+    from ..plots import modelled_curves_plot
+
+    curves = o["curves"].assign(label=o["curves"]["therapy"])
+    ax = modelled_curves_plot(curves, color_by="therapy", band=False, width=MAX_WIDTH, height=3.2,
+                              ylabel="Progression-free survival (modelled)")
+    return {"key": "survival-network", "name": "pfs_network_modelled_curves", "caption":
+            f"Progression-free survival on each therapy of the PFS network (modelled): the "
+            f"exponential {o['reference']} curve through the median of the {o['reference']} arms' "
+            f"median PFS ({o['baseline_median']:.2f} months), and each therapy's curve that curve "
+            f"to the power of its network hazard ratio ({o['level']:g}% intervals in the table "
+            "below). Assumes proportional and constant hazards: the curves show the size of the "
+            "differences, not their shape."}, ax
 
 
 def _survival_figures(survival):

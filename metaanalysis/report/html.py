@@ -791,7 +791,7 @@ def _survival_models_block(section, figures, studies=None) -> str:
                "</p>")
     if "not_run" in mr:
         out.append(f'<p class="note">Not run: {esc(mr["not_run"])}</p>')
-        return "".join(out)
+        return "".join(out) + _modelled_network_block(section.get("modelled_network"), figures)
     rows = [[esc(r["trial"]), esc(r["therapy"]), num(r["tau"], 1), num(r["rmst_therapy"], 2),
              num(r["rmst_placebo"], 2),
              _interval(r["difference"], r.get("ci_low"), r.get("ci_high"), 2)
@@ -820,6 +820,56 @@ def _survival_models_block(section, figures, studies=None) -> str:
         if notes:
             out.append('<ul class="note">' + "".join(f"<li>{esc(n)}.</li>" for n in notes)
                        + "</ul>")
+    return "".join(out) + _modelled_network_block(section.get("modelled_network"), figures)
+
+
+def _pct(x):
+    return None if x is None else 100 * x
+
+
+def _modelled_network_block(net, figures) -> str:
+    """The PFS network's therapies on one placebo curve (modelled from medians)."""
+    if not net:
+        return ""
+    out = ['<h3 id="survival-models-network">Randomised trials with medians only: the survival '
+           "network (modelled)</h3>"]
+    if "not_run" in net:
+        return "".join(out) + f'<p class="note">Not run: {esc(net["not_run"])}.</p>'
+    b, ref, lvl = net["baseline"], esc(net["reference"]), f'{net["level"]:g}%'
+    missing = (f" ({esc(', '.join(b['without_median']))} report none)"
+               if b.get("without_median") else "")
+    out.append(
+        '<p class="note">The trials report medians, not curves, so the survival network is '
+        'modelled: each therapy of the <a href="#network">PFS network</a> (its hazard ratios '
+        f"against {ref}; second-line trials are not in it) on one {ref} curve, the exponential "
+        f"through the median of the {ref} arms' median PFS in the network's trials "
+        f"({num(b['median'], 2)} months, from {len(b['arms'])} arms{missing}). That median is "
+        "taken as known, as the summary of findings takes its comparator risk: the intervals are "
+        "the hazard ratios' alone. Each therapy's curve is the baseline to the power of its hazard "
+        "ratio, which assumes proportional hazards (as the network does) and a constant hazard "
+        "(one median per arm identifies nothing else): no hazard ratio that changes with time "
+        "can be drawn from medians, and the curves show the size of the differences, not their "
+        f"shape. The {ref} arms' medians ranged from {num(b['lowest'], 1)} to "
+        f"{num(b['highest'], 1)} months, a sign that the trials' populations differ; a modelled "
+        "median is the baseline's over the hazard ratio, so it moves in proportion with the "
+        "baseline, and the last column gives it on the lowest and on the highest of them.</p>")
+    out.append(_figure_block(figures, "survival-network"))
+    at = net["at_months"]
+    rows = [[esc(r["therapy"]),
+             _interval(r["hr"], r["hr_ci_low"], r["hr_ci_high"], 2) if r["therapy"] != net["reference"]
+             else "1 (reference)",
+             _interval(r["median"], r["median_ci_low"], r["median_ci_high"], 1),
+             _interval(100 * r["survival_at"], _pct(r["survival_at_ci_low"]),
+                       _pct(r["survival_at_ci_high"]), 0),
+             f'{num(r["median_on_lowest_baseline"], 1)} / {num(r["median_on_highest_baseline"], 1)}']
+            for r in net["therapies"]]
+    out.append(table_html(["therapy", f"hazard ratio against {ref} (network, {lvl} CI)",
+                           "modelled median PFS, months (CI)",
+                           f"modelled PFS at {at:g} months, % (CI)",
+                           f"median on the lowest / highest {ref} median"],
+                          rows, numeric=(1, 2, 3, 4),
+                          caption="The survival network of the trials with medians only "
+                                  "(modelled)"))
     return "".join(out)
 
 

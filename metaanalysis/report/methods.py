@@ -289,7 +289,10 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
             "common between-study variance, z-based intervals) and ranked by P-scores; with a "
             "star-shaped network these comparisons are adjusted indirect comparisons (Bucher) and "
             "rest on the similarity of the trials' populations. Trials after a VEGFR-targeted drug "
-            "(second line) were left out of the network, as from the first-line analyses."
+            "(second line) were left out of the network, as from the first-line analyses. "
+            "Modelled progression-free survival curves put each therapy's network hazard ratio "
+            "on one exponential placebo curve through the median of the network's placebo arms' "
+            "medians, taken as known (proportional and constant hazards)."
         )
     parts.append(f"Analyses were run with metaanalysis {version}, whose estimators are checked "
                  "against the R package metafor.")

@@ -54,6 +54,12 @@ def review_inputs(folder=INPUTS):
                                 used_lines=review.used)
     from metaanalysis.report.curves import digitised_section
 
+    from metaanalysis.report.curves import modelled_network_section
+    from metaanalysis.review.grade import grade_rules
+
+    # the PFS network's therapies on one placebo curve, as the report adds them
+    _, survival["network_curves"] = modelled_network_section(
+        network_fits.get("pfs_hr"), table, at_months=grade_rules(protocol)["sof_months"])
     # the digitised curves' model and PH-check figures (a frozen copy of data/curves)
     _, survival["digitised"] = digitised_section(folder / "curves", table=table)
     return review, network_fits, survival
