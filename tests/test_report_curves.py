@@ -435,6 +435,12 @@ def test_survival_network_puts_the_pfs_network_on_the_placebo_arms_median():
         assert r["median"] == pytest.approx(m0 / hr, rel=1e-12)
         assert r["survival_at"] == pytest.approx(0.5 ** (12.0 * hr / m0), rel=1e-12)
         assert r["median_on_lowest_baseline"] == pytest.approx(min(medians) / hr, rel=1e-12)
+        # beside the model, what the network's trials observed in that therapy's arms
+        arms = f[(f.outcome == "PFS") & (f.measure == "median") & (f.therapy == th)
+                 & f.study_id.isin(studies)]
+        assert {x["trial"] for x in r["reported"]} == set(arms["trial"])
+        for x in r["reported"]:
+            assert x["median"] in set(arms[arms.trial == x["trial"]]["value"])
         if th == "placebo":
             # the baseline is taken as known: no interval for its own curve
             assert r["median_ci_low"] is None and r["survival_at_ci_low"] is None
@@ -455,6 +461,7 @@ def test_survival_network_puts_the_pfs_network_on_the_placebo_arms_median():
                                    "modelled_network": section}, [])
     assert 'id="survival-models-network"' in html and "taken as known" in html
     assert f"{m0:.2f} months, from {len(studies)} arms" in html
+    assert "18.3 (SELECT); 23.9 (Study 308)" in html  # lenvatinib's trials, as the table has them
     # without a network nothing is modelled, and the page says so
     none, drawn = modelled_network_section(None, table)
     assert drawn is None and "not_run" in none

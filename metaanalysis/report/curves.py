@@ -534,7 +534,8 @@ def modelled_network_section(fit, table, *, at_months: float = 12.0,
     comparator risk; each therapy's curve is the baseline to the power of its network hazard
     ratio (:func:`~metaanalysis.network.network_survival`). A therapy's modelled median is the
     baseline's over its hazard ratio, so it moves in proportion with the baseline; it is also given
-    on the lowest and the highest placebo median, the spread the choice of baseline leaves open.
+    on the lowest and the highest placebo median, the spread the choice of baseline leaves open,
+    and beside it the medians the network's trials report in that therapy's arms.
 
     Returns the JSON-ready dict and what the figure draws (the curves over 0 to ``horizon`` months,
     the baseline median, the reference and the level), or None where nothing is drawn.
@@ -577,7 +578,10 @@ def modelled_network_section(fit, table, *, at_months: float = 12.0,
                      "survival_at_ci_low": None if known else s["ci_low"],
                      "survival_at_ci_high": None if known else s["ci_high"],
                      "median_on_lowest_baseline": lo / r.hr,
-                     "median_on_highest_baseline": hi / r.hr})
+                     "median_on_highest_baseline": hi / r.hr,
+                     # what the trials observed beside what the model says
+                     "reported": [{"trial": names.get(sid, sid), "median": m} for sid, m in
+                                  _placebo_medians(frame, studies, therapy=r.therapy)]})
     out.update({
         "reference": res.reference, "level": res.level,
         "baseline": {"rule": "the median of the placebo arms' median PFS in the network's trials, "

@@ -25,12 +25,13 @@ _LINE_WORDS = {"first": "first line", "any": "any line (earlier VEGFR-targeted t
                "first-or-second": "first or second line", "second": "second line", "": "not stated"}
 
 
-def _placebo_medians(frame, studies) -> list:
-    """``[(study_id, months)]``: each study's placebo-arm median PFS, whole population, by the
-    data-cut rule of the study table and then central before investigator review (the rule
-    the network's own rows follow, see :func:`~metaanalysis.network.studytable.contrasts_from_studies`)."""
+def _placebo_medians(frame, studies, therapy="placebo") -> list:
+    """``[(study_id, months)]``: each study's median PFS in its ``therapy`` arm, whole
+    population, by the data-cut rule of the study table and then central before investigator
+    review (the rule the network's own rows follow, see
+    :func:`~metaanalysis.network.studytable.contrasts_from_studies`)."""
     rows = frame[frame["study_id"].isin(studies) & (frame["outcome"] == "PFS")
-                 & (frame["measure"] == "median") & (frame["therapy"] == "placebo")
+                 & (frame["measure"] == "median") & (frame["therapy"] == therapy)
                  & (frame["status"] == "reported") & frame["population"].isin(["", "itt"])
                  & frame["value"].notna()]
     cuts = cut_preference("PFS")

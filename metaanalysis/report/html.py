@@ -827,6 +827,17 @@ def _pct(x):
     return None if x is None else 100 * x
 
 
+def _reported_medians(row, net) -> str:
+    """The medians the trials report in a therapy's arms; for the reference, their range (its
+    arms are listed above the table)."""
+    if row["therapy"] == net["reference"]:
+        b = net["baseline"]
+        return f"{num(b['lowest'], 1)}–{num(b['highest'], 1)} ({len(b['arms'])} trials)"
+    # the registry number is in the tables of the trials
+    return esc("; ".join(f'{num(x["median"], 1)} ({re.sub(r"[ ]*[(]NCT[0-9]+[)]", "", x["trial"])})'
+                         for x in row["reported"])) or "–"
+
+
 def _modelled_network_block(net, figures) -> str:
     """The PFS network's therapies on one placebo curve (modelled from medians)."""
     if not net:
@@ -852,7 +863,8 @@ def _modelled_network_block(net, figures) -> str:
         f"shape. The {ref} arms' medians ranged from {num(b['lowest'], 1)} to "
         f"{num(b['highest'], 1)} months, a sign that the trials' populations differ; a modelled "
         "median is the baseline's over the hazard ratio, so it moves in proportion with the "
-        "baseline, and the last column gives it on the lowest and on the highest of them.</p>")
+        "baseline: the table gives it on the lowest and on the highest of them too, beside the "
+        "medians the trials observed.</p>")
     out.append(_figure_block(figures, "survival-network"))
     at = net["at_months"]
     rows = [[esc(r["therapy"]),
@@ -861,12 +873,14 @@ def _modelled_network_block(net, figures) -> str:
              _interval(r["median"], r["median_ci_low"], r["median_ci_high"], 1),
              _interval(100 * r["survival_at"], _pct(r["survival_at_ci_low"]),
                        _pct(r["survival_at_ci_high"]), 0),
-             f'{num(r["median_on_lowest_baseline"], 1)} / {num(r["median_on_highest_baseline"], 1)}']
+             f'{num(r["median_on_lowest_baseline"], 1)} / {num(r["median_on_highest_baseline"], 1)}',
+             _reported_medians(r, net)]
             for r in net["therapies"]]
     out.append(table_html(["therapy", f"hazard ratio against {ref} (network, {lvl} CI)",
                            "modelled median PFS, months (CI)",
                            f"modelled PFS at {at:g} months, % (CI)",
-                           f"median on the lowest / highest {ref} median"],
+                           f"median on the lowest / highest {ref} median",
+                           "median PFS the trials report, months"],
                           rows, numeric=(1, 2, 3, 4),
                           caption="The survival network of the trials with medians only "
                                   "(modelled)"))
