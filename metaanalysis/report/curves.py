@@ -545,7 +545,7 @@ def modelled_network_section(fit, table, *, at_months: float = 12.0,
     import numpy as np
 
     from ..network import network_survival
-    from .extras import _placebo_medians
+    from .extras import _pfs_arm_medians
 
     out = {"outcome": "PFS", "network": "pfs_hr",
            "model": "exponential placebo curve with the network's hazard ratios (modelled)",
@@ -556,7 +556,7 @@ def modelled_network_section(fit, table, *, at_months: float = 12.0,
     frame = table.frame
     studies = [b.study for b in fit.network.studies]
     names = dict(zip(frame["study_id"], frame["trial"]))
-    arms = _placebo_medians(frame, studies)
+    arms = _pfs_arm_medians(frame, studies)
     if not arms:
         out["not_run"] = "no trial of the network reports its placebo arm's median PFS"
         return out, None
@@ -581,7 +581,7 @@ def modelled_network_section(fit, table, *, at_months: float = 12.0,
                      "median_on_highest_baseline": hi / r.hr,
                      # what the trials observed beside what the model says
                      "reported": [{"trial": names.get(sid, sid), "median": m} for sid, m in
-                                  _placebo_medians(frame, studies, therapy=r.therapy)]})
+                                  _pfs_arm_medians(frame, studies, therapy=r.therapy)]})
     out.update({
         "reference": res.reference, "level": res.level,
         "baseline": {"rule": "the median of the placebo arms' median PFS in the network's trials, "

@@ -25,7 +25,7 @@ _LINE_WORDS = {"first": "first line", "any": "any line (earlier VEGFR-targeted t
                "first-or-second": "first or second line", "second": "second line", "": "not stated"}
 
 
-def _placebo_medians(frame, studies, therapy="placebo") -> list:
+def _pfs_arm_medians(frame, studies, therapy="placebo") -> list:
     """``[(study_id, months)]``: each study's median PFS in its ``therapy`` arm, whole
     population, by the data-cut rule of the study table and then central before investigator
     review (the rule the network's own rows follow, see
@@ -69,7 +69,7 @@ def _trial_caveats(trials, studies, outcome, frame=None) -> list:
     transitivity = ("Every drug was compared with placebo, none with another: each comparison "
                     "between drugs is indirect, through placebo, and assumes transitivity (placebo "
                     "arms alike across trials).")
-    medians = _placebo_medians(frame, studies) if frame is not None else []
+    medians = _pfs_arm_medians(frame, studies) if frame is not None else []
     if len(medians) >= 2:
         lo = min(medians, key=lambda m: m[1])
         hi = max(medians, key=lambda m: m[1])
