@@ -11,7 +11,12 @@ log(exposure) (statsmodels), which is the likelihood of a model with piecewise-c
 * ``model="fp1"``: log h = alpha0(trial) + alpha1(trial) f(t) + d0(therapy) + d1(therapy) f(t) with
   ``f(t) = t^p`` (``log t`` for p = 0), p from {-2, -1, -0.5, 0, 0.5, 1, 2, 3} (chosen by AIC unless
   given), f evaluated at the midpoint of each interval of a fine grid (Jansen 2011's first-order
-  fractional polynomial, frequentist).
+  fractional polynomial, frequentist);
+* ``model="fp2"``: the second order, log h = alpha0 + alpha1 f1(t) + alpha2 f2(t) per trial and
+  d0 + d1 f1(t) + d2 f2(t) per therapy, with ``f1 = u^p1`` and ``f2 = u^p2`` (p1 < p2) or, for a
+  repeated power, ``f2 = u^p log u``, where ``u`` is time over the last observed time; the pair
+  from the same set (36 pairs, chosen by AIC unless given). The hazard ratio may then rise and
+  fall once.
 
 The reference therapy has d = 0; each trial has baselines of its own (alpha), so only within-trial
 contrasts inform the d's, as in any arm-based NMA with fixed trial effects. Modelled survival curves
@@ -39,7 +44,7 @@ from ..errors import ConvergenceError, InputError
 __all__ = ["survival_nma", "split_followup", "SurvivalNMAResult", "FP_POWERS"]
 
 FP_POWERS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
-MODELS = ("piecewise", "fp1")
+MODELS = ("piecewise", "fp1", "fp2")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -111,6 +116,32 @@ def _fp(t, p):
     return np.log(t) if p == 0 else t**p
 
 
+def _fp_basis(t, power, end) -> list:
+    """The fractional polynomial's functions of time: ``[f(t)]`` for a power, ``[f1(u), f2(u)]``
+    for a pair (the repeated power's second is ``f(u) log u``), with ``u = t / end``: two powers
+    as far apart as -2 and 3 on a time axis in days span 1e-7 to 1e10, which no least-squares step
+    resolves, while ``u`` leaves the model the same (a power of a scaled time is a multiple of the
+    power, and a logarithm shifts by a constant that the other terms absorb)."""
+    if not isinstance(power, tuple):
+        return [_fp(t, power)]
+    u = np.asarray(t, float) / end
+    p1, p2 = power
+    return [_fp(u, p1), _fp(u, p1) * np.log(u) if p1 == p2 else _fp(u, p2)]
+
+
+def _powers_text(power) -> str:
+    return f"{power[0]:g}, {power[1]:g}" if isinstance(power, tuple) else f"{power:g}"
+
+
+def _fp_suffixes(power) -> list:
+    """Coefficient-name suffixes of the time functions: ``:f(t)`` (fp1), ``:f1(t)``, ``:f2(t)``."""
+    return [":f(t)"] if not isinstance(power, tuple) else [":f1(t)", ":f2(t)"]
+
+
+def _fp_pairs() -> list:
+    return [(p1, p2) for i, p1 in enumerate(FP_POWERS) for p2 in FP_POWERS[i:]]
+
+
 # ---------------------------------------------------------------------------------------------------
 # result
 
@@ -121,25 +152,26 @@ class _NotAtRisk(InputError):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SurvivalNMAResult(ResultMixin):
-    """A fitted survival network meta-analysis (piecewise-exponential or FP1 Poisson model).
+    """A fitted survival network meta-analysis (piecewise-exponential, FP1 or FP2 Poisson model).
 
     Attributes
     ----------
     model : str
-        ``"piecewise"`` or ``"fp1"``.
-    power : float or None
-        The FP1 power.
+        ``"piecewise"``, ``"fp1"`` or ``"fp2"``.
+    power : float, tuple or None
+        The FP1 power, or the FP2 pair ``(p1, p2)``.
     therapies : tuple of str
         All therapies, the reference first.
     reference : str
     trials : tuple of str
     cuts : ndarray
-        The split times; piecewise: the declared breaks; fp1: the grid.
+        The split times; piecewise: the declared breaks; fp1, fp2: the grid.
     end : float
-        The last observed time (end of the last interval for fp1 and for curves).
+        The last observed time (end of the last interval for fp1, fp2 and for curves).
     names : tuple of str
         Names of the coefficients: ``trial[T]:interval[j]`` / ``therapy[X]:interval[j]``
-        (piecewise) or ``trial[T]``, ``trial[T]:f(t)``, ``therapy[X]``, ``therapy[X]:f(t)`` (fp1).
+        (piecewise) or ``trial[T]``, ``trial[T]:f(t)``, ``therapy[X]``, ``therapy[X]:f(t)`` (fp1;
+        fp2: ``:f1(t)`` and ``:f2(t)``).
     coef, cov : ndarray
         Estimates and their covariance (inverse Fisher information).
     deviance, aic : float
@@ -152,11 +184,12 @@ class SurvivalNMAResult(ResultMixin):
         Trial whose baseline hazard the modelled curves use.
     level : float
     fp_table : DataFrame or None
-        For fp1 with the power chosen: ``power, deviance, aic`` of every candidate.
+        With the power chosen: ``power, deviance, aic, converged`` of every candidate (fp2:
+        ``power1, power2`` for ``power``).
     """
 
     model: str
-    power: float | None
+    power: float | tuple | None
     therapies: tuple
     reference: str
     trials: tuple
@@ -195,7 +228,8 @@ class SurvivalNMAResult(ResultMixin):
             c[self._index(name)] = 1.0
         else:
             c[self._index(f"therapy[{therapy}]")] = 1.0
-            c[self._index(f"therapy[{therapy}]:f(t)")] = float(_fp(t, self.power))
+            for suffix, f in zip(_fp_suffixes(self.power), _fp_basis(t, self.power, self.end)):
+                c[self._index(f"therapy[{therapy}]{suffix}")] = float(f)
         return c
 
     def _check_therapy(self, name):
@@ -250,7 +284,8 @@ class SurvivalNMAResult(ResultMixin):
         """Piecewise model: one row per therapy and interval, ``therapy, comparator, interval,
         start, end, log_hr, se, hr, ci_low, ci_high``."""
         if self.model != "piecewise":
-            raise InputError("interval_hrs is for the piecewise model; use hr_over_time for fp1")
+            raise InputError("interval_hrs is for the piecewise model; use hr_over_time for "
+                             f"{self.model}")
         lo = np.r_[0.0, self.cuts]
         hi = np.r_[self.cuts, np.inf]
         # a time inside each interval's follow-up picks its ratio
@@ -271,8 +306,8 @@ class SurvivalNMAResult(ResultMixin):
             raise InputError(
                 f"times up to {float(np.max(times)):g} go past the last follow-up ({self.end:g}): "
                 "that is extrapolation, which the data cannot check; pass extrapolate=True to "
-                + ("continue the fractional polynomial past the data" if self.model == "fp1"
-                   else "assume the last interval's hazards hold on"))
+                + ("assume the last interval's hazards hold on" if self.model == "piecewise"
+                   else "continue the fractional polynomial past the data"))
 
     def _grid(self, upto=None):
         lo = np.r_[0.0, self.cuts]
@@ -306,11 +341,14 @@ class SurvivalNMAResult(ResultMixin):
                     c[self._index(name)] = 1.0
             else:
                 m = (lo[j] + hi[j]) / 2
+                basis = list(zip(_fp_suffixes(self.power), _fp_basis(m, self.power, self.end)))
                 c[self._index(f"trial[{trial}]")] = 1.0
-                c[self._index(f"trial[{trial}]:f(t)")] = float(_fp(m, self.power))
+                for suffix, f in basis:
+                    c[self._index(f"trial[{trial}]{suffix}")] = float(f)
                 if therapy != self.reference:
                     c[self._index(f"therapy[{therapy}]")] = 1.0
-                    c[self._index(f"therapy[{therapy}]:f(t)")] = float(_fp(m, self.power))
+                    for suffix, f in basis:
+                        c[self._index(f"therapy[{therapy}]{suffix}")] = float(f)
             rows.append(c)
         return np.array(rows), lo, hi
 
@@ -378,13 +416,15 @@ class SurvivalNMAResult(ResultMixin):
         })
 
     def _short(self) -> str:
-        extra = f" p={self.power:g}" if self.model == "fp1" else f" intervals={len(self.cuts) + 1}"
+        extra = (f" intervals={len(self.cuts) + 1}" if self.model == "piecewise"
+                 else f" p={_powers_text(self.power)}")
         return (f"{self.model}{extra} therapies={len(self.therapies)} trials={len(self.trials)} "
                 f"reference={self.reference} aic={fmt(self.aic, 2)}")
 
     def summary(self) -> str:
         what = ("piecewise-exponential (hazard ratios per interval)" if self.model == "piecewise"
-                else f"first-order fractional polynomial, power {self.power:g}")
+                else f"first-order fractional polynomial, power {self.power:g}" if self.model == "fp1"
+                else f"second-order fractional polynomial, powers {_powers_text(self.power)}")
         lines = [
             f"Survival network meta-analysis: {what}",
             f"Poisson GLM, offset log(exposure); trials: {len(self.trials)}, therapies: "
@@ -407,8 +447,14 @@ class SurvivalNMAResult(ResultMixin):
                 if n.startswith("therapy"):
                     lines.append(f"{n:32s}{b:>12.4g}{s:>12.4g}")
             if self.fp_table is not None:
-                lines += ["", "power chosen by AIC among: " + ", ".join(
-                    f"{p:g} ({fmt(a, 1)})" for p, a in zip(self.fp_table.power, self.fp_table.aic))]
+                tab = self.fp_table
+                if self.model == "fp1":
+                    lines += ["", "power chosen by AIC among: " + ", ".join(
+                        f"{p:g} ({fmt(a, 1)})" for p, a in zip(tab.power, tab.aic))]
+                else:
+                    ok = tab[tab.converged].sort_values("aic").head(5)
+                    lines += ["", f"powers chosen by AIC among {len(tab)} pairs; the best: " + ", ".join(
+                        f"({a:g}, {b:g}) {fmt(c, 1)}" for a, b, c in zip(ok.power1, ok.power2, ok.aic))]
         lines += ["", f"Hazard ratios against {self.reference}; {self.level:g}% Wald intervals"]
         return "\n".join(lines)
 
@@ -480,13 +526,15 @@ def _design(tab, therapies, reference, model, power, cuts, end):
     else:
         lo = np.r_[0.0, cuts]
         hi = np.r_[cuts, end]
-        f = _fp((lo[iv] + hi[iv]) / 2, power)
+        basis = list(zip(_fp_suffixes(power), _fp_basis((lo[iv] + hi[iv]) / 2, power, end)))
         for t in trials:
             cols.append((tr == t).astype(float)); names.append(f"trial[{t}]")
-            cols.append((tr == t) * f); names.append(f"trial[{t}]:f(t)")
+            for suffix, f in basis:
+                cols.append((tr == t) * f); names.append(f"trial[{t}]{suffix}")
         for x in others:
             cols.append((th == x).astype(float)); names.append(f"therapy[{x}]")
-            cols.append((th == x) * f); names.append(f"therapy[{x}]:f(t)")
+            for suffix, f in basis:
+                cols.append((th == x) * f); names.append(f"therapy[{x}]{suffix}")
     X = np.column_stack(cols)
     ev = tab["events"].to_numpy(float)
     for k, n in enumerate(names):
@@ -503,6 +551,20 @@ def _design(tab, therapies, reference, model, power, cuts, end):
                                  "have no comparator at risk in that interval); use fewer or other "
                                  "breaks")
     return X, names
+
+
+def _check_power(power, model):
+    """fp1's power or fp2's pair, each from :data:`FP_POWERS`."""
+    if model == "fp1":
+        if isinstance(power, (tuple, list)) or float(power) not in FP_POWERS:
+            raise InputError(f"power must be one of {FP_POWERS}; got {power!r}")
+        return float(power)
+    if not (isinstance(power, (tuple, list)) and len(power) == 2
+            and all(float(p) in FP_POWERS for p in power)):
+        raise InputError(f"fp2 takes a pair of powers (p1, p2), each one of {FP_POWERS}; got "
+                         f"{power!r}")
+    p1, p2 = sorted(float(p) for p in power)
+    return (p1, p2)
 
 
 def _connected(long, therapies):
@@ -536,11 +598,12 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
         constant hazard ratio, i.e. the exponential proportional-hazards NMA).
     reference : str, optional
         The therapy all others are compared with; default the one in most trials (first seen on a tie).
-    model : {"piecewise", "fp1"}
-    power : float, optional
-        fp1: the power (one of :data:`FP_POWERS`); by default each is fitted and the lowest AIC kept.
+    model : {"piecewise", "fp1", "fp2"}
+    power : float or pair of float, optional
+        fp1: the power (one of :data:`FP_POWERS`); fp2: the pair ``(p1, p2)``, ``p1 <= p2``, both
+        from it. By default each is fitted and the lowest AIC kept.
     grid : sequence of float, optional
-        fp1: the split times on which f(t) is evaluated at interval midpoints; default 20 equal
+        fp1, fp2: the split times on which f(t) is evaluated at interval midpoints; default 20 equal
         intervals up to the last observed time.
     baseline_trial : str, optional
         Trial whose baseline hazard the modelled curves use; default the first with the reference.
@@ -603,16 +666,15 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
         candidates = [None]
     else:
         if len(breaks):
-            raise InputError("breaks are for model='piecewise'; fp1 takes grid= (the split times)")
+            raise InputError(f"breaks are for model='piecewise'; {model} takes grid= (the split "
+                             "times)")
         cuts = np.linspace(0, end, 21)[1:-1] if grid is None else np.unique(np.asarray(grid, float))
         if not np.all(np.isfinite(cuts)) or np.any(cuts <= 0) or np.any(cuts >= end):
             raise InputError(f"grid must lie inside the follow-up (0, {end:g})")
         if power is None:
-            candidates = list(FP_POWERS)
+            candidates = list(FP_POWERS) if model == "fp1" else _fp_pairs()
         else:
-            if float(power) not in FP_POWERS:
-                raise InputError(f"power must be one of {FP_POWERS}; got {power!r}")
-            candidates = [float(power)]
+            candidates = [_check_power(power, model)]
     tab = _table(long, cuts)
     y = tab["events"].to_numpy(float)
     off = np.log(tab["exposure"].to_numpy(float))
@@ -623,7 +685,8 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
     usable = [f for f in fits if f[7]]
     if not usable:
         what = ("the piecewise model" if model == "piecewise" else
-                "no power of the fp1 model" if len(fits) > 1 else f"the fp1 model with power {fits[0][0]:g}")
+                f"no power of the {model} model" if len(fits) > 1 else
+                f"the {model} model with power {_powers_text(fits[0][0])}")
         raise ConvergenceError(f"{what} did not converge (a coefficient runs off to infinity: a trial "
                                "or therapy without events where the model needs them); use fewer "
                                "breaks or another grid or power")
@@ -631,10 +694,12 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
     best = min(usable, key=lambda f: f[5])
     p, names, beta, cov, dev, aic, dfr, _ = best
     fp_table = None
-    if model == "fp1" and power is None:
+    if model != "piecewise" and power is None:
         import pandas as pd
 
-        fp_table = pd.DataFrame({"power": [f[0] for f in fits], "deviance": [f[4] for f in fits],
+        powers = ({"power": [f[0] for f in fits]} if model == "fp1" else
+                  {"power1": [f[0][0] for f in fits], "power2": [f[0][1] for f in fits]})
+        fp_table = pd.DataFrame({**powers, "deviance": [f[4] for f in fits],
                                  "aic": [f[5] for f in fits], "converged": [f[7] for f in fits]})
     return SurvivalNMAResult(
         model=model, power=p, therapies=tuple(therapies), reference=reference, trials=tuple(trials),

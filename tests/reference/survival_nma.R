@@ -11,7 +11,10 @@
 #   - one interval (no split) against glm(status ~ 0 + trial + therapy, offset = log(time));
 #   - first-order fractional polynomials, powers -1, 0, 0.5, 1: split on 20 equal intervals up to
 #     the last time, f = t^p (log t for p = 0) at each interval's midpoint,
-#     glm(status ~ 0 + trial + trial:f + therapy + therapy:f, offset = log(exposure)).
+#     glm(status ~ 0 + trial + trial:f + therapy + therapy:f, offset = log(exposure));
+#   - second-order fractional polynomials, powers (0, 0.5), (0, 0), (-1, 1), (1, 3), on the same
+#     split: f1 = u^p1, f2 = u^p2 (u^p log u for a repeated power), u = midpoint / last time,
+#     glm(status ~ 0 + trial + trial:f1 + trial:f2 + therapy + therapy:f1 + therapy:f2, ...).
 # All fits with glm.control(epsilon = 1e-12, maxit = 100) so that the estimates are converged far
 # below the tests' tolerance.
 #
@@ -101,9 +104,38 @@ for (p in c(-1, 0, 0.5, 1)) {
                                  deviance = sc(deviance(fa)), aic = sc(AIC(fa))))
 }
 
+# ---- FP2 ---- the powers of u = mid / end (the package's scale; the model is the same in t)
+fp2 <- list()
+for (pp in list(c(0, 0.5), c(0, 0), c(-1, 1), c(1, 3))) {
+  u <- sg$mid / end
+  fu <- function(p) if (p == 0) log(u) else u^p
+  sg$f1 <- fu(pp[1])
+  sg$f2 <- if (pp[1] == pp[2]) fu(pp[1]) * log(u) else fu(pp[2])
+  for (x in others) { sg[[paste0("A_", x)]] <- as.numeric(sg$therapy == x)
+                      sg[[paste0("B_", x)]] <- sg[[paste0("A_", x)]] * sg$f1
+                      sg[[paste0("C_", x)]] <- sg[[paste0("A_", x)]] * sg$f2 }
+  sg$trial_f <- factor(sg$trial)
+  terms <- c(paste0("A_", others), paste0("B_", others), paste0("C_", others))
+  fml <- as.formula(paste("status ~ 0 + trial_f + trial_f:f1 + trial_f:f2 +",
+                          paste0("`", terms, "`", collapse = " + ")))
+  f <- glm(fml, family = poisson, offset = log(exposure), data = sg, control = ctl)
+  ag <- aggregate(cbind(status, exposure) ~ trial + therapy + interval + f1 + f2, data = sg, FUN = sum)
+  ag$trial_f <- factor(ag$trial)
+  for (x in others) { ag[[paste0("A_", x)]] <- as.numeric(ag$therapy == x)
+                      ag[[paste0("B_", x)]] <- ag[[paste0("A_", x)]] * ag$f1
+                      ag[[paste0("C_", x)]] <- ag[[paste0("A_", x)]] * ag$f2 }
+  fa <- glm(fml, family = poisson, offset = log(exposure), data = ag, control = ctl)
+  nm <- paste0("`", c(rbind(paste0("A_", others), paste0("B_", others), paste0("C_", others))), "`")
+  fp2[[length(fp2) + 1]] <- c(list(powers = arr(pp)), coef_list(f, nm),
+                              list(labels = c(rbind(paste0("therapy[", others, "]"),
+                                                    paste0("therapy[", others, "]:f1(t)"),
+                                                    paste0("therapy[", others, "]:f2(t)"))),
+                                   deviance = sc(deviance(fa)), aic = sc(AIC(fa))))
+}
+
 out <- list(
   meta = list(R_version = R.version.string, survival_version = as.character(packageVersion("survival"))),
   data = list(trial = d$trial, therapy = d$therapy, time = arr(d$time), event = arr(d$status)),
   reference = "Obs", end = end, grid = arr(grid),
-  piecewise = piecewise, one_interval = one, fp1 = fp)
+  piecewise = piecewise, one_interval = one, fp1 = fp, fp2 = fp2)
 writeLines(to_json(out), out_path)
