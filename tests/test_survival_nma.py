@@ -254,6 +254,10 @@ def test_errors():
         survival_nma(DATA, model="fp2", power=(0.5, 4))
     with pytest.raises(InputError, match="power must be one of"):
         survival_nma(DATA, model="fp1", power=(0, 1))
+    with pytest.raises(InputError, match="power must be one of"):
+        survival_nma(DATA, model="fp1", power="half")
+    with pytest.raises(InputError, match="pair of powers"):
+        survival_nma(DATA, model="fp2", power=("log", 1))
     with pytest.raises(InputError, match="use hr_over_time for fp2"):
         survival_nma(DATA, model="fp2", power=(0, 1), reference="Obs").interval_hrs()
     with pytest.raises(InputError, match="power must be one of"):

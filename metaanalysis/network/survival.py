@@ -553,14 +553,21 @@ def _design(tab, therapies, reference, model, power, cuts, end):
     return X, names
 
 
+def _one_of_the_powers(p) -> bool:
+    try:
+        return float(p) in FP_POWERS
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_power(power, model):
     """fp1's power or fp2's pair, each from :data:`FP_POWERS`."""
     if model == "fp1":
-        if isinstance(power, (tuple, list)) or float(power) not in FP_POWERS:
+        if isinstance(power, (tuple, list)) or not _one_of_the_powers(power):
             raise InputError(f"power must be one of {FP_POWERS}; got {power!r}")
         return float(power)
     if not (isinstance(power, (tuple, list)) and len(power) == 2
-            and all(float(p) in FP_POWERS for p in power)):
+            and all(_one_of_the_powers(p) for p in power)):
         raise InputError(f"fp2 takes a pair of powers (p1, p2), each one of {FP_POWERS}; got "
                          f"{power!r}")
     p1, p2 = sorted(float(p) for p in power)
