@@ -45,8 +45,11 @@ def test_curves_and_medians_are_the_baseline_to_the_power_of_each_hazard_ratio()
         # the modelled curve passes through one half at its median
         s_half = res.survival([med.loc[th, "median"]])
         assert s_half.set_index("therapy").loc[th, "survival"] == pytest.approx(0.5, rel=1e-12)
-    # the reference is the baseline itself, hazard ratio 1 without an interval
+    # the reference is the baseline itself, hazard ratio 1 without an interval; a baseline
+    # taken as known gives its median none either
     assert med.loc["placebo", "hr"] == 1.0 and math.isnan(med.loc["placebo", "hr_ci_low"])
+    assert med.loc["placebo", "median"] == 6.0 and math.isnan(med.loc["placebo", "median_ci_low"])
+    assert "(taken as known)" in res.summary()
     # a known baseline: the intervals are the hazard ratios' (A pools s1 and s3, common effect)
     se_a = math.sqrt(fit.vcov[1, 1])
     assert se_a == pytest.approx((1 / 0.15**2 + 1 / 0.1**2) ** -0.5, rel=1e-10)
@@ -77,11 +80,12 @@ def test_the_band_is_the_model_s_own_spread_by_simulation():
             row = res.survival([t]).set_index("therapy").loc[th]
             assert row.ci_low == pytest.approx(np.quantile(s, 0.025), abs=3e-3)
             assert row.ci_high == pytest.approx(np.quantile(s, 0.975), abs=3e-3)
-    # an uncertain baseline widens every band, the reference's too
+    # an uncertain baseline widens every band, and gives the reference's median one
     known = network_survival(fit, 6.0).medians().set_index("therapy")
     wide = res.medians().set_index("therapy")
-    assert (wide.median_ci_high - wide.median_ci_low > known.median_ci_high
-            - known.median_ci_low).all()
+    width = lambda m: m.median_ci_high - m.median_ci_low  # noqa: E731
+    assert (width(wide).drop("placebo") > width(known).drop("placebo")).all()
+    assert math.isnan(known.median_ci_low["placebo"]) and width(wide)["placebo"] > 0
 
 
 @settings(max_examples=60, deadline=None)
@@ -106,8 +110,10 @@ def test_invariants(yi, sei, median, se0, unit):
     for _, g in c.groupby("therapy"):
         assert (np.diff(g.survival.to_numpy()) <= 1e-15).all()
     m = res.medians()
+    shown = m.median_ci_low.notna()
+    assert shown.sum() == len(m) - (se0 == 0)   # only a known baseline's own median has none
     assert ((m["median_ci_low"] <= m["median"] * (1 + 1e-12))
-            & (m["median"] <= m["median_ci_high"] * (1 + 1e-12))).all()
+            & (m["median"] <= m["median_ci_high"] * (1 + 1e-12)))[shown].all()
     # a change of time unit scales the medians and nothing else
     scaled = network_survival(fit, median * unit if se0 == 0 else
                               exponential_from_median(median * unit,

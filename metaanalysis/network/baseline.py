@@ -110,7 +110,8 @@ class NetworkSurvivalResult(ResultMixin):
         -------
         DataFrame
             ``therapy, hr, hr_ci_low, hr_ci_high, median, median_ci_low, median_ci_high`` (the
-            reference's hazard ratio is 1 without an interval).
+            reference's hazard ratio is 1 without an interval, and so is its median where the
+            baseline is taken as known).
         """
         import pandas as pd
 
@@ -123,8 +124,9 @@ class NetworkSurvivalResult(ResultMixin):
             "therapy": list(self.therapies), "hr": hr,
             "hr_ci_low": np.where(is_ref, np.nan, np.exp(self.log_hr - z * self.se_log_hr)),
             "hr_ci_high": np.where(is_ref, np.nan, np.exp(self.log_hr + z * self.se_log_hr)),
-            "median": median, "median_ci_low": median * np.exp(-z * se),
-            "median_ci_high": median * np.exp(z * se),
+            "median": median,
+            "median_ci_low": np.where(se > 0, median * np.exp(-z * se), np.nan),
+            "median_ci_high": np.where(se > 0, median * np.exp(z * se), np.nan),
         })
 
     def to_frame(self):
@@ -150,8 +152,10 @@ class NetworkSurvivalResult(ResultMixin):
             lines.append(self.baseline_note)
         lines += ["", f"{'therapy':24s} {'HR':>8s} {'median':>9s}  [{lvl} interval]"]
         for r in self.medians().itertuples(index=False):
+            interval = ("(taken as known)" if math.isnan(r.median_ci_low) else
+                        f"[{fmt(r.median_ci_low, 3)}, {fmt(r.median_ci_high, 3)}]")
             lines.append(f"{str(r.therapy)[:24]:24s} {fmt(r.hr, 3):>8s} {fmt(r.median, 3):>9s}  "
-                         f"[{fmt(r.median_ci_low, 3)}, {fmt(r.median_ci_high, 3)}]")
+                         + interval)
         return "\n".join(lines)
 
     def _short(self) -> str:
