@@ -460,6 +460,7 @@ def test_survival_network_puts_the_pfs_network_on_the_placebo_arms_median():
     html = _survival_models_block({"modelled_rmst": {"not_run": "x"},
                                    "modelled_network": section}, [])
     assert 'id="survival-models-network"' in html and "taken as known" in html
+    assert "The summary of findings puts each drug on the placebo arms of its own trials" in html
     assert f"{m0:.2f} months, from {len(studies)} arms" in html
     assert "18.3 (SELECT); 23.9 (Study 308)" in html  # lenvatinib's trials, as the table has them
     # without a network nothing is modelled, and the page says so

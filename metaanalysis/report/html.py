@@ -864,7 +864,9 @@ def _modelled_network_block(net, figures) -> str:
         f"{num(b['highest'], 1)} months, a sign that the trials' populations differ; a modelled "
         "median is the baseline's over the hazard ratio, so it moves in proportion with the "
         "baseline: the table gives it on the lowest and on the highest of them too, beside the "
-        "medians the trials observed.</p>")
+        "medians the trials observed. The summary of findings puts each drug on the placebo arms "
+        "of its own trials instead, so its modelled medians differ from these where those arms "
+        "differ from the network's; one shared curve is what lets the drugs be compared.</p>")
     out.append(_figure_block(figures, "survival-network"))
     at = net["at_months"]
     rows = [[esc(r["therapy"]),
