@@ -31,10 +31,9 @@ import numpy as np
 
 from .._base import ResultMixin, check_level, fmt, jsonable, readonly, zcrit
 from ..errors import InputError
+from ..survival.parametric import LN2
 
 __all__ = ["NetworkSurvivalResult", "network_survival"]
-
-LN2 = math.log(2.0)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

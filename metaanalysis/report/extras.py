@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from ..errors import MetaAnalysisError
 from ..studies import TIME_UNITS_IN_MONTHS, cut_preference
@@ -23,6 +24,13 @@ NETWORKS = (
 NETWORK_LEFT_OUT_LINES = ("second",)
 _LINE_WORDS = {"first": "first line", "any": "any line (earlier VEGFR-targeted therapy allowed)",
                "first-or-second": "first or second line", "second": "second line", "": "not stated"}
+
+
+def without_registry_number(trial) -> str:
+    """A trial's name without its registry number (``"Leboulleux 2012 (NCT00537095)"`` ->
+    ``"Leboulleux 2012"``), for figures and table cells that name it beside others: the number
+    stands in the tables of the trials."""
+    return re.sub(r"\s*\(NCT\d+\)", "", str(trial))
 
 
 def _pfs_arm_medians(frame, studies, therapy="placebo") -> list:

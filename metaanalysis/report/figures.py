@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .analyses import try_run
+from .extras import without_registry_number
 
 # Seed of the rank-probability simulation (the same report gives the same rankogram).
 RANK_SEED = 2024
@@ -756,7 +757,7 @@ def _curve_table(curves, times, outcome=True):
     frames = []
     for c in curves:
         what = f" {c['outcome']}" if outcome and "outcome" in c else ""
-        trial = re.sub(r"\s*\(NCT\d+\)", "", str(c["trial"]))  # the registry number: in the tables
+        trial = without_registry_number(c["trial"])
         # a trial after a VEGFR-targeted drug is named so beside the first-line ones
         after = " (second line)" if c.get("therapy_line") == "second line" else ""
         label = f"{trial}: {c['therapy']}{what}{after}"

@@ -833,8 +833,9 @@ def _reported_medians(row, net) -> str:
     if row["therapy"] == net["reference"]:
         b = net["baseline"]
         return f"{num(b['lowest'], 1)}–{num(b['highest'], 1)} ({len(b['arms'])} trials)"
-    # the registry number is in the tables of the trials
-    return esc("; ".join(f'{num(x["median"], 1)} ({re.sub(r"[ ]*[(]NCT[0-9]+[)]", "", x["trial"])})'
+    from .extras import without_registry_number
+
+    return esc("; ".join(f'{num(x["median"], 1)} ({without_registry_number(x["trial"])})'
                          for x in row["reported"])) or "–"
 
 
