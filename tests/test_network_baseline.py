@@ -50,6 +50,8 @@ def test_curves_and_medians_are_the_baseline_to_the_power_of_each_hazard_ratio()
     assert med.loc["placebo", "hr"] == 1.0 and math.isnan(med.loc["placebo", "hr_ci_low"])
     assert med.loc["placebo", "median"] == 6.0 and math.isnan(med.loc["placebo", "median_ci_low"])
     assert "(taken as known)" in res.summary()
+    ref_rows = curves[curves.therapy == "placebo"]
+    assert ref_rows.ci_low.isna().all() and ref_rows.ci_high.isna().all()
     # a known baseline: the intervals are the hazard ratios' (A pools s1 and s3, common effect)
     se_a = math.sqrt(fit.vcov[1, 1])
     assert se_a == pytest.approx((1 / 0.15**2 + 1 / 0.1**2) ** -0.5, rel=1e-10)
@@ -105,7 +107,10 @@ def test_invariants(yi, sei, median, se0, unit):
     t = np.linspace(0.0, 3 * median, 7)
     c = res.survival(t)
     # each band contains its curve, every curve falls from 1, and its median is where it is 1/2
-    assert (c.ci_low <= c.survival + 1e-15).all() and (c.survival <= c.ci_high + 1e-15).all()
+    band = c.ci_low.notna()
+    assert ((c.ci_low <= c.survival + 1e-15) & (c.survival <= c.ci_high + 1e-15))[band].all()
+    # only the reference on a known baseline has no band (not one of width 0)
+    assert (~band).sum() == (len(t) if se0 == 0 else 0) and c.ci_high.notna().equals(band)
     assert (c[c.time == 0].survival == 1.0).all()
     for _, g in c.groupby("therapy"):
         assert (np.diff(g.survival.to_numpy()) <= 1e-15).all()
@@ -139,6 +144,11 @@ def test_what_it_refuses():
         network_survival(fit, exponential_from_median(6.0))
     with pytest.raises(InputError, match="positive median"):
         network_survival(fit, -1.0)
+    with pytest.raises(InputError, match="positive median"):
+        network_survival(fit, True)   # not a median of 1
+    # numpy's scalars are medians like Python's numbers
+    for m in (np.int64(6), np.float32(6.0), np.float64(6.0)):
+        assert network_survival(fit, m).medians()["median"].iloc[0] == 6.0
     with pytest.raises(InputError, match="non-negative"):
         network_survival(fit, 6.0).survival([-1.0, 2.0])
 

@@ -123,12 +123,21 @@ def test_fp2_pair_chosen_by_aic_among_all_36():
     assert repr(res).startswith(f"<SurvivalNMAResult fp2 p={res.power[0]:g}, {res.power[1]:g}")
 
 
-def test_fp2_does_not_depend_on_the_time_unit():
-    # the powers are of time over the last time, so days and months give one model
+@pytest.mark.parametrize("model", ["fp1", "fp2"])
+def test_fp_does_not_depend_on_the_time_unit(model):
+    # the powers are of time over the last time, so days, months and minutes give one model. In
+    # t itself, fp1's power 3 (t^3 up to 3e10 days^3) was called non-converged in days but not in
+    # months, which changed the power chosen, and in minutes a column was refused as not estimable
+    for unit in (30.4375, 1 / 1440):
+        a = survival_nma(DATA, model=model, reference="Obs")
+        b = survival_nma(DATA.assign(time=DATA.time / unit), model=model, reference="Obs")
+        assert a.fp_table.converged.all() and b.fp_table.converged.all()
+        assert b.power == a.power
+        np.testing.assert_allclose(b.fp_table.deviance, a.fp_table.deviance, rtol=1e-7)
     months = DATA.assign(time=DATA.time / 30.4375)
-    for power in ((0.0, 0.0), (-1.0, 1.0)):
-        a = survival_nma(DATA, model="fp2", power=power, reference="Obs")
-        b = survival_nma(months, model="fp2", power=power, reference="Obs",
+    for power in ((-1.0, 3.0, 0.5) if model == "fp1" else ((0.0, 0.0), (-1.0, 1.0))):
+        a = survival_nma(DATA, model=model, power=power, reference="Obs")
+        b = survival_nma(months, model=model, power=power, reference="Obs",
                          grid=np.asarray(a.cuts) / 30.4375)
         assert b.deviance == pytest.approx(a.deviance, rel=1e-9)
         t = np.array([100.0, 900.0, 2500.0])
@@ -286,34 +295,76 @@ def test_invariant_to_row_and_trial_order(seed):
             assert res.coef[res.names.index(name)] == pytest.approx(base.coef[base.names.index(name)], rel=1e-8)
 
 
-def _late_trial_network():
-    # trial C has no events before t = 25 (its patients only become at risk of the event late):
-    # f(t) = t^-1 or t^-2 gives its baseline a coefficient that runs off to minus infinity
-    rng = np.random.default_rng(1)
+LATE = pd.read_csv(ROOT / "tests" / "data" / "late_trial_network.csv", float_precision="round_trip")
+
+
+def _late_fit(case, model):
+    power = case["power"] if model == "fp1" else tuple(case["powers"])
+    res = survival_nma(LATE, model=model, power=power, reference="placebo")
+    coef, se = _pick(res, ["therapy[drug]"] + [f"therapy[drug]{s}" for s in
+                                               ([":f(t)"] if model == "fp1" else [":f1(t)", ":f2(t)"])])
+    return res, coef, se
+
+
+@pytest.mark.parametrize("model", ["fp1", "fp2"])
+def test_cells_without_events_still_reach_glms_maximum(model):
+    # Trial C (tests/data/late_trial_network.csv) has no events before t = 25: with a negative
+    # power its early cells' fitted rates underflow, and statsmodels' IRLS stopped there with
+    # converged=True short of the maximum (fp2 (-2, 0.5): deviance 88.81 against glm's 73.69;
+    # fp1 -2 and -1 were called non-converged and left out though they are the best by AIC) or
+    # raised a ValueError that ended the whole fp2 search. R's glm reaches every maximum.
+    for case in REF["late"][model]:
+        res, coef, se = _late_fit(case, model)
+        assert res.deviance == pytest.approx(case["deviance"], rel=RTOL), case
+        assert res.aic == pytest.approx(case["aic"], rel=RTOL)
+        np.testing.assert_allclose(coef, case["coef"], rtol=RTOL, atol=1e-10)
+        np.testing.assert_allclose(se, case["se"], rtol=1e-5)
+    res = survival_nma(LATE, model=model, reference="placebo")
+    assert res.fp_table.converged.all()
+    best = min(REF["late"][model], key=lambda c: c["aic"])
+    assert res.aic == pytest.approx(best["aic"], rel=RTOL)
+    assert res.power == (best["power"] if model == "fp1" else tuple(best["powers"]))
+
+
+def test_a_model_without_a_maximum_is_refused():
+    # trial B's events all fall in the first interval of the grid, then 50 patients per arm are
+    # followed to 60 without one: its baseline coefficient runs off to minus infinity for every
+    # power (the deviance levels off while the Newton steps keep lowering those cells' log rates)
+    rng = np.random.default_rng(3)
     rows = []
-
-    def arm(trial, therapy, n, rate, late=0.0):
-        t = rng.exponential(1 / rate, n) + late
-        c = rng.uniform(0, 60, n)
-        rows.extend(zip([trial] * n, [therapy] * n, np.minimum(t, c), (t <= c).astype(int)))
-
-    for trial, late in (("A", 0.0), ("B", 0.0), ("C", 25.0)):
-        arm(trial, "placebo", 60, 0.05 if late == 0 else 0.08, late)
-        arm(trial, "drug", 60, 0.03 if late == 0 else 0.05, late)
-    return pd.DataFrame(rows, columns=["trial", "therapy", "time", "event"])
-
-
-def test_fp1_powers_that_do_not_converge_are_not_chosen():
-    # the non-converged fit at power -1 had the lowest AIC (279.1) and was reported as the model;
-    # its deviance is not a maximum, so it is no candidate, and the table says why
-    d = _late_trial_network()
-    res = survival_nma(d, model="fp1", reference="placebo")
-    tab = res.fp_table.set_index("power")
-    assert not tab.loc[-1.0, "converged"] and not tab.loc[-2.0, "converged"]
-    assert tab.loc[-1.0, "aic"] < tab.loc[-0.5, "aic"]
-    assert res.power == -0.5 == tab[tab.converged].aic.idxmin()
+    for therapy, rate in (("placebo", 0.05), ("drug", 0.03)):
+        t = rng.exponential(1 / rate, 80)
+        rows += list(zip(["A"] * 80, [therapy] * 80, np.minimum(t, 60.0), (t <= 60).astype(int)))
+        rows += list(zip(["B"] * 10, [therapy] * 10, rng.uniform(0, 2.5, 10), [1] * 10))
+        rows += list(zip(["B"] * 50, [therapy] * 50, [60.0] * 50, [0] * 50))
+    d = pd.DataFrame(rows, columns=["trial", "therapy", "time", "event"])
+    with pytest.raises(ConvergenceError, match="none of the 8 powers of the fp1 model converged"):
+        survival_nma(d, model="fp1", reference="placebo")
     with pytest.raises(ConvergenceError, match="power -1 did not converge"):
         survival_nma(d, model="fp1", reference="placebo", power=-1)
+    # with trial B's events spread over its follow-up the same network has a maximum
+    spread = d.copy()
+    late_b = (spread.trial == "B") & (spread.event == 1)
+    spread.loc[late_b, "time"] = np.linspace(3, 57, late_b.sum())
+    assert survival_nma(spread, model="fp1", reference="placebo").fp_table.converged.all()
+
+
+def test_curves_past_the_baseline_trial_s_own_follow_up_are_flagged():
+    # T1 (the baseline trial) followed only to day 800: an FP curve on its baseline after that is
+    # the model's continuation although T2 and T3 are followed to the network's end
+    d = DATA.copy()
+    t1 = d.trial == "T1"
+    d.loc[t1 & (d.time > 800), "event"] = 0
+    d.loc[t1, "time"] = d.loc[t1, "time"].clip(upper=800)
+    res = survival_nma(d, model="fp2", power=(0, 0.5), reference="Obs")
+    assert res.baseline_trial == "T1" and res.trial_end[0] == 800 and res.end > 3000
+    s = res.survival([400, 800, 2000])
+    for _, g in s.groupby("therapy"):
+        assert g.beyond_follow_up.tolist() == [False, False, True]
+    assert not res.hr_over_time([2000]).beyond_follow_up.any()   # the ratios rest on all trials
+    t2 = res.survival([2000], baseline_trial="T2")
+    assert not t2.beyond_follow_up.any()
+    assert res.to_dict()["trial_end"][0] == 800
 
 
 def test_a_coefficient_the_data_cannot_estimate_is_refused():
@@ -356,7 +407,10 @@ def test_past_the_last_follow_up_is_extrapolation_and_says_so():
     with pytest.raises(InputError, match="past the last follow-up"):
         fp.hr_over_time([2 * end])
     s = fp.survival([end / 2, end, 1.5 * end, 2 * end], extrapolate=True)
-    assert s.beyond_follow_up.tolist() == [False, False, True, True] * len(fp.therapies)
+    # (at `end` itself only if the baseline trial, T1, was followed for less long than the network)
+    own = fp.trial_end[fp.trials.index(fp.baseline_trial)]
+    assert own < end
+    assert s.beyond_follow_up.tolist() == [False, True, True, True] * len(fp.therapies)
     for _, g in s.groupby("therapy"):
         assert np.all(np.diff(g.survival.to_numpy()) < 0)  # still falling past the data
     # with power 0 the reference's log hazard is linear in log t: past `end` the cumulative
@@ -365,7 +419,8 @@ def test_past_the_last_follow_up_is_extrapolation_and_says_so():
     b0 = fp.coef[fp.names.index(f"trial[{fp.baseline_trial}]")]
     b1 = fp.coef[fp.names.index(f"trial[{fp.baseline_trial}]:f(t)")]
     g = s[s.therapy == th].cumulative_hazard.to_numpy()
-    exact = math.exp(b0) * ((2 * end) ** (b1 + 1) - end ** (b1 + 1)) / (b1 + 1)
+    # (log h = b0 + b1 log(t / end))
+    exact = math.exp(b0) * end * (2 ** (b1 + 1) - 1) / (b1 + 1)
     assert g[3] - g[1] == pytest.approx(exact, rel=0.01)
     # inside the follow-up nothing changes with the flag
     inside = fp.survival([end / 2, end])
@@ -373,7 +428,7 @@ def test_past_the_last_follow_up_is_extrapolation_and_says_so():
     hr = fp.hr_over_time([2 * end], extrapolate=True)
     k = fp.names.index(f"therapy[{hr.therapy.iloc[0]}]")
     kf = fp.names.index(f"therapy[{hr.therapy.iloc[0]}]:f(t)")
-    assert hr.log_hr.iloc[0] == pytest.approx(fp.coef[k] + fp.coef[kf] * math.log(2 * end), rel=1e-12)
+    assert hr.log_hr.iloc[0] == pytest.approx(fp.coef[k] + fp.coef[kf] * math.log(2), rel=1e-12)
     assert hr.beyond_follow_up.all()
     # piecewise: the last interval's hazard held on, so the cumulative hazard grows linearly
     pw = survival_nma(DATA, breaks=[730], reference="Obs")

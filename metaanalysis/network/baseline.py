@@ -25,6 +25,7 @@ synthesis in the baseline natural history model).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +86,8 @@ class NetworkSurvivalResult(ResultMixin):
         -------
         DataFrame
             ``time, therapy, survival, ci_low, ci_high`` (pointwise band at :attr:`level`, by the
-            delta method on the log cumulative hazard), the reference's rows first.
+            delta method on the log cumulative hazard; NaN for the reference on a baseline taken
+            as known), the reference's rows first.
         """
         import pandas as pd
 
@@ -96,9 +98,13 @@ class NetworkSurvivalResult(ResultMixin):
         frames = []
         for th, lhr, se in zip(self.therapies, self.log_hr, self._se()):
             H = self.baseline_rate * math.exp(lhr) * t
+            # the reference on a baseline taken as known has no interval (as its median has
+            # none), not a band of width 0
+            known = se == 0
             frames.append(pd.DataFrame({
                 "time": t, "therapy": th, "survival": np.exp(-H),
-                "ci_low": np.exp(-H * math.exp(z * se)), "ci_high": np.exp(-H * math.exp(-z * se)),
+                "ci_low": np.nan if known else np.exp(-H * math.exp(z * se)),
+                "ci_high": np.nan if known else np.exp(-H * math.exp(-z * se)),
             }))
         return pd.concat(frames, ignore_index=True)
 
@@ -198,7 +204,7 @@ def network_survival(fit, baseline, *, level=None, baseline_note: str = "") -> N
     if str(getattr(fit, "measure", "")).upper() != "HR":
         raise InputError("network_survival needs a network of hazard ratios (measure='HR'), "
                          f"not {getattr(fit, 'measure', type(fit).__name__)!r}")
-    if isinstance(baseline, (int, float)):
+    if isinstance(baseline, numbers.Real) and not isinstance(baseline, bool):
         median0, se0 = float(baseline), 0.0
     else:
         median0 = float(getattr(baseline, "median_value", math.nan))

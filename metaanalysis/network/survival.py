@@ -9,9 +9,9 @@ log(exposure) (statsmodels), which is the likelihood of a model with piecewise-c
   of two therapies may change from one interval to the next (Ouwens et al. 2010's piecewise model,
   frequentist);
 * ``model="fp1"``: log h = alpha0(trial) + alpha1(trial) f(t) + d0(therapy) + d1(therapy) f(t) with
-  ``f(t) = t^p`` (``log t`` for p = 0), p from {-2, -1, -0.5, 0, 0.5, 1, 2, 3} (chosen by AIC unless
-  given), f evaluated at the midpoint of each interval of a fine grid (Jansen 2011's first-order
-  fractional polynomial, frequentist);
+  ``f(t) = u^p`` (``log u`` for p = 0), where ``u`` is time over the last observed time, p from
+  {-2, -1, -0.5, 0, 0.5, 1, 2, 3} (chosen by AIC unless given), f evaluated at the midpoint of each
+  interval of a fine grid (Jansen 2011's first-order fractional polynomial, frequentist);
 * ``model="fp2"``: the second order, log h = alpha0 + alpha1 f1(t) + alpha2 f2(t) per trial and
   d0 + d1 f1(t) + d2 f2(t) per therapy, with ``f1 = u^p1`` and ``f2 = u^p2`` (p1 < p2) or, for a
   repeated power, ``f2 = u^p log u``, where ``u`` is time over the last observed time; the pair
@@ -117,14 +117,15 @@ def _fp(t, p):
 
 
 def _fp_basis(t, power, end) -> list:
-    """The fractional polynomial's functions of time: ``[f(t)]`` for a power, ``[f1(u), f2(u)]``
-    for a pair (the repeated power's second is ``f(u) log u``), with ``u = t / end``: two powers
-    as far apart as -2 and 3 on a time axis in days span 1e-7 to 1e10, which no least-squares step
-    resolves, while ``u`` leaves the model the same (a power of a scaled time is a multiple of the
-    power, and a logarithm shifts by a constant that the other terms absorb)."""
-    if not isinstance(power, tuple):
-        return [_fp(t, power)]
+    """The fractional polynomial's functions of time: ``[f(u)]`` for a power, ``[f1(u), f2(u)]``
+    for a pair (the repeated power's second is ``f(u) log u``), with ``u = t / end``. A power of a
+    scaled time is a multiple of the power, and a logarithm shifts by a constant that the
+    intercepts absorb, so the model is the same as in t; but t^-2 and t^3 on a time axis in days
+    span 1e-7 to 1e10, which no least-squares step resolves: in t, whether power 3 converged and
+    which power won depended on the time unit."""
     u = np.asarray(t, float) / end
+    if not isinstance(power, tuple):
+        return [_fp(u, power)]
     p1, p2 = power
     return [_fp(u, p1), _fp(u, p1) * np.log(u) if p1 == p2 else _fp(u, p2)]
 
@@ -186,6 +187,8 @@ class SurvivalNMAResult(ResultMixin):
     fp_table : DataFrame or None
         With the power chosen: ``power, deviance, aic, converged`` of every candidate (fp2:
         ``power1, power2`` for ``power``).
+    trial_end : tuple of float
+        Each trial's last observed time (in the order of :attr:`trials`).
     """
 
     model: str
@@ -205,6 +208,7 @@ class SurvivalNMAResult(ResultMixin):
     baseline_trial: str
     level: float
     fp_table: object = frame_field(None)
+    trial_end: tuple = ()
 
     def __post_init__(self):
         for name in ("cuts", "coef", "cov"):
@@ -370,7 +374,9 @@ class SurvivalNMAResult(ResultMixin):
         -------
         DataFrame
             ``time, therapy, survival, ci_low, ci_high, cumulative_hazard`` (interval by the delta
-            method on the log cumulative hazard, at ``level``), ``beyond_follow_up``.
+            method on the log cumulative hazard, at ``level``), ``beyond_follow_up`` (past the
+            baseline trial's own last time: its hazard there is the model's continuation, even
+            where other trials of the network were still followed).
         """
         import pandas as pd
 
@@ -384,6 +390,7 @@ class SurvivalNMAResult(ResultMixin):
         z = zcrit(self.level)
         rows = []
         upto = float(np.max(times)) if len(times) else None
+        own_end = dict(zip(self.trials, self.trial_end)).get(trial, self.end)
         for th in self.therapies:
             C, lo, hi = self._eta_vectors(th, trial, upto)
             h = np.exp(C @ self.coef)
@@ -398,7 +405,7 @@ class SurvivalNMAResult(ResultMixin):
                     lo_s = hi_s = 1.0
                 rows.append({"time": float(t), "therapy": th, "survival": math.exp(-H),
                              "ci_low": lo_s, "ci_high": hi_s, "cumulative_hazard": H,
-                             "beyond_follow_up": bool(t > self.end)})
+                             "beyond_follow_up": bool(t > own_end)})
         return pd.DataFrame(rows)
 
     # ---- views ----------------------------------------------------------------------------
@@ -412,7 +419,7 @@ class SurvivalNMAResult(ResultMixin):
             "end": self.end, "names": list(self.names), "coef": self.coef,
             "se": np.sqrt(np.diag(self.cov)), "deviance": self.deviance, "aic": self.aic,
             "df_resid": self.df_resid, "baseline_trial": self.baseline_trial, "level": self.level,
-            "hazard_ratios": self.to_frame().to_dict("records"),
+            "trial_end": list(self.trial_end), "hazard_ratios": self.to_frame().to_dict("records"),
         })
 
     def _short(self) -> str:
@@ -467,25 +474,83 @@ def _norm_sf(z):
 # fitting
 
 
-def _poisson_fit(X, y, offset):
-    import statsmodels.api as sm
+def _poisson_fit(X, y, offset, maxiter: int = 200):
+    """Maximum likelihood of the log-linear Poisson model ``y ~ Poisson(exp(X b + offset))``.
 
+    statsmodels' IRLS gives the start; Newton-Raphson with step halving (as R's ``glm.fit``
+    halves) then finishes, and the fit counts as converged only where the Newton decrement
+    g'H^-1 g (twice the deviance a further step could still gain) is below 1e-10 and the next step
+    moves no cell's log rate by more than 1e-6 (no coefficient heading to infinity). IRLS alone is
+    not enough: where a trial has no events in early intervals and a power is negative, the fitted
+    rates of those cells underflow and statsmodels stops with ``converged=True`` far from the
+    maximum (deviance 88.8 where R's glm reaches 73.7), or fails on its weights (a ValueError).
+
+    Returns ``beta, cov, deviance, aic, df_resid, converged``; the AIC is R's for a Poisson glm
+    (with the log factorials of the counts).
+    """
     import warnings
 
-    with warnings.catch_warnings():
-        # a saturated table (0 residual df) makes statsmodels divide by zero for a scale it does not
-        # use with the Poisson family, and flag the perfect fit as "perfect separation"
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.filterwarnings("ignore", message=".*[Pp]erfect separation.*")
-        fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit(tol=1e-12, maxiter=200)
-    beta = np.asarray(fit.params, float)
+    import statsmodels.api as sm
+    from scipy.special import gammaln
+
+    def deviance(b):
+        with np.errstate(over="ignore"):
+            mu = np.exp(X @ b + offset)
+        pos = y > 0
+        return 2.0 * float(np.sum(y[pos] * np.log(y[pos] / mu[pos])) - np.sum(y - mu)), mu
+
+    beta = None
+    try:
+        with warnings.catch_warnings():
+            # a saturated table (0 residual df) makes statsmodels divide by zero for a scale it
+            # does not use with the Poisson family, and flag the perfect fit as "perfect separation"
+            warnings.simplefilter("ignore")
+            fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit(tol=1e-12,
+                                                                                 maxiter=200)
+        beta = np.asarray(fit.params, float)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+        pass
+    if beta is None or not np.all(np.isfinite(beta)) or not np.isfinite(deviance(beta)[0]):
+        # R's start: the weighted least-squares fit of log(y + 0.1) at weights y + 0.1
+        w = np.sqrt(y + 0.1)
+        beta = np.linalg.lstsq(X * w[:, None], (np.log(y + 0.1) - offset) * w, rcond=None)[0]
+    dev, mu = deviance(beta)
+    converged = False
+    for _ in range(maxiter):
+        g = X.T @ (y - mu)
+        H = X.T @ (X * mu[:, None])
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H, g, rcond=None)[0]
+        decrement = float(g @ step)
+        if not np.isfinite(decrement):
+            break
+        # where no maximum exists (a coefficient sent to minus infinity by cells without events)
+        # the deviance levels off too, but the step keeps moving their log rates by about 1
+        if decrement < 1e-10 and float(np.max(np.abs(X @ step))) < 1e-6:
+            converged = True
+            break
+        factor = 1.0
+        while factor > 1e-10:
+            trial = beta + factor * step
+            new, mu_new = deviance(trial)
+            if np.isfinite(new) and new <= dev + 1e-12 * abs(dev):
+                break
+            factor /= 2
+        else:
+            break  # no step lowers the deviance: not at a maximum, and no way on
+        beta, dev, mu = trial, new, mu_new
     if not np.all(np.isfinite(beta)):
         raise ConvergenceError("the Poisson GLM did not converge (non-finite estimates)")
-    # a coefficient running off to infinity (a trial without events where its f(t) is large)
-    # stops the iterations short of an optimum that does not exist: not a fit to report
-    converged = bool(getattr(fit, "converged", True))
-    return (beta, np.asarray(fit.cov_params(), float), float(fit.deviance), float(fit.aic),
-            int(fit.df_resid), converged)
+    H = X.T @ (X * mu[:, None])
+    try:
+        cov = np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        cov, converged = np.full_like(H, np.nan), False
+    eta = X @ beta + offset
+    loglik = float(np.sum(y * eta - mu - gammaln(y + 1.0)))
+    return beta, cov, dev, -2.0 * loglik + 2.0 * X.shape[1], int(len(y) - X.shape[1]), converged
 
 
 def _table(long, cuts):
@@ -691,10 +756,10 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
         fits.append((p, names) + _poisson_fit(X, y, off))
     usable = [f for f in fits if f[7]]
     if not usable:
-        what = ("the piecewise model" if model == "piecewise" else
-                f"no power of the {model} model" if len(fits) > 1 else
-                f"the {model} model with power {_powers_text(fits[0][0])}")
-        raise ConvergenceError(f"{what} did not converge (a coefficient runs off to infinity: a trial "
+        what = ("the piecewise model did not converge" if model == "piecewise" else
+                f"none of the {len(fits)} powers of the {model} model converged" if len(fits) > 1
+                else f"the {model} model with power {_powers_text(fits[0][0])} did not converge")
+        raise ConvergenceError(f"{what} (a coefficient runs off to infinity: a trial "
                                "or therapy without events where the model needs them); use fewer "
                                "breaks or another grid or power")
     # a power whose fit did not converge is no candidate: its deviance is not a maximum
@@ -712,4 +777,5 @@ def survival_nma(data, breaks=(), *, reference=None, model: str = "piecewise", p
         model=model, power=p, therapies=tuple(therapies), reference=reference, trials=tuple(trials),
         cuts=np.asarray(cuts, float), end=end, names=tuple(names), coef=beta, cov=cov, deviance=dev,
         aic=aic, df_resid=dfr, data=tab, baseline_trial=str(baseline_trial), level=level, fp_table=fp_table,
+        trial_end=tuple(float(long.loc[long.trial == t, "time"].max()) for t in trials),
     )

@@ -10,11 +10,13 @@
 #     summed events and exposure (deviance and AIC of that table);
 #   - one interval (no split) against glm(status ~ 0 + trial + therapy, offset = log(time));
 #   - first-order fractional polynomials, powers -1, 0, 0.5, 1: split on 20 equal intervals up to
-#     the last time, f = t^p (log t for p = 0) at each interval's midpoint,
+#     the last time, f = u^p (log u for p = 0), u = midpoint / last time, at each interval,
 #     glm(status ~ 0 + trial + trial:f + therapy + therapy:f, offset = log(exposure));
 #   - second-order fractional polynomials, powers (0, 0.5), (0, 0), (-1, 1), (1, 3), on the same
 #     split: f1 = u^p1, f2 = u^p2 (u^p log u for a repeated power), u = midpoint / last time,
 #     glm(status ~ 0 + trial + trial:f1 + trial:f2 + therapy + therapy:f1 + therapy:f2, ...).
+#   - tests/data/late_trial_network.csv (a trial without early events): every FP1 power and five
+#     FP2 pairs on the table of counts.
 # All fits with glm.control(epsilon = 1e-12, maxit = 100) so that the estimates are converged far
 # below the tests' tolerance.
 #
@@ -77,7 +79,7 @@ f_one <- glm(status ~ 0 + trial_f + th, family = poisson, offset = log(time), da
 one <- coef_list(f_one, paste0("th", others))
 one$labels <- paste0("therapy[", others, "]:interval[0]")
 
-# ---- FP1 ----
+# ---- FP1 ---- the power of u = mid / end (the package's scale; the model is the same in t)
 end <- max(d$time)
 grid <- seq(0, end, length.out = 21)[2:20]
 sg <- survSplit(Surv(time, status) ~ ., data = d, cut = grid, episode = "interval")
@@ -86,7 +88,7 @@ sg$mid <- (lo[sg$interval] + hi[sg$interval]) / 2
 sg$exposure <- sg$time - sg$tstart
 fp <- list()
 for (p in c(-1, 0, 0.5, 1)) {
-  sg$f <- if (p == 0) log(sg$mid) else sg$mid^p
+  sg$f <- if (p == 0) log(sg$mid / end) else (sg$mid / end)^p
   for (x in others) { sg[[paste0("A_", x)]] <- as.numeric(sg$therapy == x)
                       sg[[paste0("B_", x)]] <- sg[[paste0("A_", x)]] * sg$f }
   sg$trial_f <- factor(sg$trial)
@@ -133,9 +135,48 @@ for (pp in list(c(0, 0.5), c(0, 0), c(-1, 1), c(1, 3))) {
                                    deviance = sc(deviance(fa)), aic = sc(AIC(fa))))
 }
 
+# ---- a trial without early events ---- tests/data/late_trial_network.csv: trial C's patients
+# are at risk of the event only after t = 25, so its cells before then have no events and, with a
+# negative power, fitted rates that underflow ("fitted rates numerically 0"); glm still reaches its
+# maximum (statsmodels' IRLS stopped short there). The table of counts is fitted, as the package does.
+lt <- read.csv("tests/data/late_trial_network.csv", stringsAsFactors = FALSE)
+lt$status <- lt$event
+lend <- max(lt$time)
+lgrid <- seq(0, lend, length.out = 21)[2:20]
+ls <- survSplit(Surv(time, status) ~ ., data = lt, cut = lgrid, episode = "interval")
+llo <- c(0, lgrid); lhi <- c(lgrid, lend)
+ls$mid <- (llo[ls$interval] + lhi[ls$interval]) / 2
+ls$exposure <- ls$time - ls$tstart
+lag <- aggregate(cbind(status, exposure) ~ trial + therapy + interval + mid, data = ls, FUN = sum)
+lag$trial_f <- factor(lag$trial)
+lag$drug <- as.numeric(lag$therapy == "drug")
+lu <- lag$mid / lend
+lfu <- function(p) if (p == 0) log(lu) else lu^p
+quiet_glm <- function(fml) suppressWarnings(
+  glm(fml, family = poisson, offset = log(exposure), data = lag, control = glm.control(epsilon = 1e-12, maxit = 500)))
+late_fp1 <- list()
+for (p in c(-2, -1, -0.5, 0, 0.5, 1, 2, 3)) {
+  lag$f1 <- lfu(p)
+  f <- quiet_glm(status ~ 0 + trial_f + trial_f:f1 + drug + drug:f1)
+  stopifnot(f$converged)
+  late_fp1[[length(late_fp1) + 1]] <- c(list(power = p), coef_list(f, c("drug", "f1:drug")),
+                                        list(deviance = sc(deviance(f)), aic = sc(AIC(f))))
+}
+late_fp2 <- list()
+for (pp in list(c(-2, -2), c(-2, 0.5), c(-1, 1), c(-1, 2), c(0, 0))) {
+  lag$f1 <- lfu(pp[1])
+  lag$f2 <- if (pp[1] == pp[2]) lfu(pp[1]) * log(lu) else lfu(pp[2])
+  f <- quiet_glm(status ~ 0 + trial_f + trial_f:f1 + trial_f:f2 + drug + drug:f1 + drug:f2)
+  stopifnot(f$converged)
+  late_fp2[[length(late_fp2) + 1]] <- c(list(powers = arr(pp)),
+                                        coef_list(f, c("drug", "f1:drug", "f2:drug")),
+                                        list(deviance = sc(deviance(f)), aic = sc(AIC(f))))
+}
+
 out <- list(
   meta = list(R_version = R.version.string, survival_version = as.character(packageVersion("survival"))),
   data = list(trial = d$trial, therapy = d$therapy, time = arr(d$time), event = arr(d$status)),
   reference = "Obs", end = end, grid = arr(grid),
-  piecewise = piecewise, one_interval = one, fp1 = fp, fp2 = fp2)
+  piecewise = piecewise, one_interval = one, fp1 = fp, fp2 = fp2,
+  late = list(fp1 = late_fp1, fp2 = late_fp2))
 writeLines(to_json(out), out_path)
