@@ -93,6 +93,8 @@ def test_every_line_is_used_or_excluded_with_a_reason(review, table):
     (113, "unstated denominator"),           # DIRECTION ORR: a share of evaluable patients, no interval
     (248, "retrospective"),                  # the observational sorafenib cohort
     (171, "mixed histology"),                # Gupta-Abramson: medullary and anaplastic included
+    # a subgroup of a mixed series: the reason is its label, which is not a histology cohort
+    (180, "population 'non-PTC' is not a label that restricts the series"),
     (5, "placebo arm"),                      # DECISION placebo median PFS
     (36, "not reached"),                     # SELECT OS median at the primary analysis
     (2, "arm size"),                         # N rows describe the study
@@ -142,6 +144,9 @@ def test_target_population_cohorts_are_included(review, table):
     frame = table.frame.set_index("line")
     assert "kloos2009" in orr and frame.loc[orr["kloos2009"][0], "population"] == "ptc"
     assert "lenvatinib-japan2016" in orr
+    # Waguespack 2022's PTC/FTC patients are its DTC cohort, coded as Kloos's PTC cohort is (it
+    # was excluded as a "mixed histology" series that "includes medullary or anaplastic")
+    assert orr["waguespack2022"] == [221] and frame.loc[221, "population"] == "dtc"
     assert "gupta-abramson2008" not in orr and "ahmed2011" not in orr
     assert "sorafenib40-2020" not in orr and "capdevila2012" not in orr  # retrospective
 

@@ -237,6 +237,12 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
             if why is None and "histology" in elig and ch.get("histology", "") not in elig["histology"]:
                 if rec.population not in elig.get("histology_populations", ()):
                     why = _criterion_reason("histology", ch.get("histology", ""), elig["histology"])
+                    if rec.population and rec.population not in WHOLE_POPULATIONS:
+                        # a subgroup of a mixed series: its label, not the series, is the reason
+                        why += (f"; this row's population {rec.population!r} is not a label that "
+                                "restricts the series to the target histology ("
+                                + ", ".join(elig.get("histology_populations", ()) or ("none",))
+                                + ")")
         if why is None and "studies" in elig and rec.study_id not in elig["studies"]:
             why = "not among the studies the protocol names for this analysis"
         if why is None and rec.study_id in elig.get("exclude_studies", ()):
