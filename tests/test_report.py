@@ -102,6 +102,13 @@ def test_report_writes_page_figures_and_results(report):
                                                                        "cabanillas2017"]
     pfs = results["network"]["networks"]["pfs_hr"]
     treatments = {e["treatment"] for e in pfs["effects"]}
+    # the network is exploratory (no hypothesis in the protocol): no comparison is tested, in the
+    # JSON or on the page (vandetanib's p = 0.0030 there read against the protocol's 0.149)
+    for net in results["network"]["networks"].values():
+        assert all(e["pvalue"] is None and "zval" not in e for e in net["effects"])
+        assert all(e["pvalue"] is None for e in net["summary"]["effects"])
+    assert "so none is tested (no p-values)" in page and "no tests: the protocol states" in \
+        results["methods"]
     assert "cabozantinib" not in treatments and "lenvatinib" in treatments
     lines = next(c for c in pfs["caveats"] if c.startswith("Lines of therapy"))
     assert "first line: DECISION, ALTER01032, VERIFY" in lines and "COSMIC-311" not in lines

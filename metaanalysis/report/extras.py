@@ -155,17 +155,30 @@ def network_section(table, *, method="REML", level=95, trials=None):
         ps_frame = fit.pscores()
         ps_frame = ps_frame if hasattr(ps_frame, "columns") else ps_frame.to_frame()
         order = _ranking_order(ps_frame)
+        summary = fit.to_dict()
+        summary["effects"] = _without_tests(summary.get("effects", []))
         out["networks"][key] = {
             "title": title, "measure": fit.measure if hasattr(fit, "measure") else measure,
-            "effects": fit.effects.reset_index().to_dict(orient="records"),
+            "effects": _without_tests(fit.effects.reset_index().to_dict(orient="records")),
             "tau2": fit.tau2, "caveats": list(fit.caveats),
             "pscores": ps_frame.reset_index().to_dict(orient="records"),
             "league": fit.league(kind="wide").reset_index().to_dict(orient="records"),
-            "summary": fit.to_dict(),
+            "summary": summary,
         }
         out["rankings"][f"{key}_pscore"] = order
         fits[key] = fit
     return out, fits
+
+
+def _without_tests(effects):
+    """The network's effects without their z tests: no analysis of the protocol states a
+    hypothesis about a comparison between drugs, so the exploratory network tests none (a
+    p-value of 0.003 there beside the protocol's 0.149 for the same two vandetanib trials read as
+    a finding). Its tests of heterogeneity and inconsistency, which check its assumptions, stay."""
+    if isinstance(effects, dict):  # a column-oriented to_dict()
+        return {k: ([None] * len(v) if k == "pvalue" else v) for k, v in effects.items()
+                if k != "zval"}
+    return [{**{k: v for k, v in e.items() if k != "zval"}, "pvalue": None} for e in effects]
 
 
 def _with_caveats(fit, first):

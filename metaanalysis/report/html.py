@@ -418,11 +418,13 @@ def _network_tables(net, level) -> str:
         ratio = "ratio" in effects[0]
         keys = ("ratio", "ratio_ci_low", "ratio_ci_high") if ratio else ("estimate", "ci_low",
                                                                          "ci_high")
+        tested = any(e.get("pvalue") is not None for e in effects)
         rows = [[esc(e.get("treatment", "")), esc(e.get("reference", "")),
-                 f"{num(e[keys[0]], 2)} ({num(e[keys[1]], 2)}–{num(e[keys[2]], 2)})",
-                 "–" if e.get("pvalue") is None else fmt_p(e["pvalue"])] for e in effects]
-        out.append(table_html(["therapy", "against", f"{measure} ({level:g}% CI)", "p"], rows,
-                              numeric=(2, 3),
+                 f"{num(e[keys[0]], 2)} ({num(e[keys[1]], 2)}–{num(e[keys[2]], 2)})"]
+                + (["–" if e.get("pvalue") is None else fmt_p(e["pvalue"])] if tested else [])
+                for e in effects]
+        out.append(table_html(["therapy", "against", f"{measure} ({level:g}% CI)"]
+                              + (["p"] if tested else []), rows, numeric=(2, 3),
                               caption=f"{net['title']}: each therapy against the reference"))
     ps = net.get("pscores", [])
     if ps:
@@ -451,8 +453,9 @@ def _network_block(network, figures, level) -> str:
            "the comparisons between therapies are indirect and rest on the caveats listed under "
            "each network. The protocol's review notes name the network as the comparison between "
            "drugs, but no analysis of the protocol declares its measure, model or eligibility: "
-           "these are the package's (the Methods state them), and the network, its rankings and "
-           "its tests are exploratory. Its intervals are z-based, without the Knapp–Hartung "
+           "these are the package's (the Methods state them), and the network and its rankings "
+           "are exploratory: the protocol states no hypothesis about a comparison between drugs, "
+           "so none is tested (no p-values). Its intervals are z-based, without the Knapp–Hartung "
            "correction of the analyses above, so for a therapy with two trials they are narrower "
            "than that therapy's pooled estimate against placebo.</p>"]
     gone = network.get("left_out") or []

@@ -286,7 +286,8 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
         parts.append(
             "Therapies were compared indirectly through placebo in a frequentist contrast-based "
             f"network meta-analysis ({METHOD_NAMES.get(network_method, network_method)} for the "
-            "common between-study variance, z-based intervals) and ranked by P-scores; with a "
+            "common between-study variance, z-based intervals, no tests: the protocol states no "
+            "hypothesis about a comparison between drugs) and ranked by P-scores; with a "
             "star-shaped network these comparisons are adjusted indirect comparisons (Bucher) and "
             "rest on the similarity of the trials' populations. Trials after a VEGFR-targeted drug "
             "(second line) were left out of the network, as from the first-line analyses. "
