@@ -183,6 +183,18 @@ def test_report_writes_page_figures_and_results(report):
     proto = ma.read_protocol(ROOT / "data" / "protocol.toml")
     assert "Guyot" not in methods_paragraph(proto, digitised=False)
     assert "Guyot" in methods_paragraph(proto, digitised=True)
+    # rules set with the results in view are amendments (PRISMA 2020 item 24c): the Methods do
+    # not call the analyses prespecified, and the page lists each change with its date and reason
+    assert [a["date"] for a in results["protocol"]["amendments"]] == ["2026-12-06"] * 2
+    assert "amended twice after analyses had been run" in m and "before the analyses" not in m
+    listed = page[page.index('id="amendments"'):]
+    assert listed.count("<li>2026-12-06: ") == 2 and "two_study_interval" in listed
+    assert "from low to moderate certainty" in listed
+    assert 'The protocol was amended after analyses had been run (twice' in page
+    import dataclasses
+
+    unamended = methods_paragraph(dataclasses.replace(proto, amendments=()))
+    assert "protocol.toml) before the analyses were run" in unamended
     # a digitised pair's numbers carry their unit and direction
     assert re.search(r"RMST difference \(test minus standard\) to 528 days \([^)]*\): "
                      r"3\.3 \(-43\.6 to 50\.2\) days; ratio 1\.03 \(0\.71–1\.49\)\.", page)

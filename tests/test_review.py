@@ -357,6 +357,10 @@ design = ["rct"]
      "grade.two_study_interval", "'t' is not one of 'z', 'primary'"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\nsof_months = 0\n', 16,
      "grade.sof_months", "must be a positive number of months"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = "6 Dec"\nchange = "c"\n'
+     'reason = "r"\n', 16, "amendments.date", "is not a date; write it as 2026-12-06"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = 2026-12-06\nchange = "c"\n',
+     15, "amendments.reason", "is missing or empty: say what changed and why"),
 ])
 def test_protocol_errors_name_line_and_key(table, old, new, line, key, fragment):
     text = _MINIMAL.replace(old, new, 1)
@@ -387,6 +391,16 @@ def test_toml_syntax_error_names_the_line():
     with pytest.raises(StudyTableError) as info:
         parse_protocol(_MINIMAL.replace('title = "A"', 'title = "A'), "bad.toml")
     assert info.value.problems[0].row == 8
+
+
+def test_amendments_are_read_in_date_order(table):
+    text = _MINIMAL + ('[[amendments]]\ndate = 2026-12-07\nchange = """b\n  c"""\nreason = "r2"\n'
+                       '[[amendments]]\ndate = "2026-01-02"\nchange = "a"\nreason = "r1"\n')
+    p = parse_protocol(text, "ok.toml", studies=table.studies)
+    assert p.amendments == ({"date": "2026-01-02", "change": "a", "reason": "r1"},
+                            {"date": "2026-12-07", "change": "b c", "reason": "r2"})
+    assert p.to_dict()["amendments"][1]["date"] == "2026-12-07"
+    assert parse_protocol(_MINIMAL, "ok.toml").amendments == ()
 
 
 def test_minimal_protocol_parses(table):

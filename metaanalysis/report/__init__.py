@@ -57,7 +57,8 @@ def run_analyses(table, *, protocol=None, trials=None):
                      "analyses": declared,
                      # the GRADE rules in force (the protocol's [grade] over the defaults), so
                      # that every threshold a judgement used can be read back
-                     "grade_rules": grade_rules(review.protocol)},
+                     "grade_rules": grade_rules(review.protocol),
+                     "amendments": [dict(a) for a in review.protocol.amendments]},
         "analyses": analyses,
         "sensitivity": sensitivity,
         "excluded": review.excluded,

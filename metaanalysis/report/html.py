@@ -286,6 +286,15 @@ def _sof_block(results) -> str:
            "imprecision was judged on where it is not the one printed. The rules and their "
            'thresholds are in the <a href="#methods">Methods</a>; judgements overridden by the '
            "review team are marked †.</p>"]
+    amendments = (results.get("protocol") or {}).get("amendments") or []
+    if amendments:
+        from .methods import times_word
+
+        out.append('<p class="warn">The protocol was amended after analyses had been run ('
+                   + times_word(len(amendments))
+                   + ', listed with their reasons under <a href="#amendments">Changes from the '
+                   "protocol</a>): where a change touches a rule of these tables, its judgements "
+                   "and absolute effects follow the amended rule and are not prespecified.</p>")
     grade = results.get("grade", {})
     for outcome, rows in rows_by.items():
         body = []
@@ -406,6 +415,18 @@ def _records_table(records, digits=3, caption=None) -> str:
     numeric = tuple(i for i, c in enumerate(cols) if isinstance(records[0][c], (int, float)))
     return table_html(cols, [[num(r[c], digits) if isinstance(r[c], float) else esc(r[c])
                               for c in cols] for r in records], numeric=numeric, caption=caption)
+
+
+def _amendments_block(amendments) -> str:
+    """PRISMA 2020 item 24c: what changed in the protocol after analyses had been run, when and
+    why (empty without amendments)."""
+    if not amendments:
+        return ""
+    return ('<h3 id="amendments">Changes from the protocol</h3><p class="note">Made after '
+            "analyses had been run, so the analyses they touch are not prespecified in these "
+            "respects:</p><ul>" + "".join(
+                f"<li>{esc(a['date'])}: {esc(a['change'])} <i>Why:</i> {esc(a['reason'])}</li>"
+                for a in amendments) + "</ul>")
 
 
 def _network_tables(net, level) -> str:
@@ -1012,5 +1033,6 @@ def render_page(results, table, figures, diff=None) -> str:
                                         set(getattr(table, "studies", []) or [])))
     parts.append(_provenance_block(table))
     parts.append(f'<h2 id="methods">Methods</h2><p>{esc(results["methods"])}</p>')
+    parts.append(_amendments_block(results.get("protocol", {}).get("amendments") or []))
     parts.append("</body></html>")
     return "\n".join(parts)

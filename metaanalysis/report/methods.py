@@ -164,6 +164,11 @@ def _grade_text(rules) -> str:
         "in both arms.")
 
 
+def times_word(n: int) -> str:
+    """'once', 'twice', '3 times'."""
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
 def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
                       network_method: str | None = None, version: str = "",
                       rob_tools=(), digitised=False) -> str:
@@ -195,9 +200,14 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
     """
     overrides = overrides or {}
     r = protocol.review
+    amended = len(getattr(protocol, "amendments", ()))
+    when = ("before the analyses were run" if not amended else
+            f"and amended {times_word(amended)} after "
+            "analyses had been run "
+            "(the changes, their dates and reasons are listed under Changes from the protocol)")
     parts = [
-        f"The review question was declared in a protocol ({protocol.path}) before the analyses "
-        f"were run: population, {r.get('population', 'not stated')}; comparator, "
+        f"The review question was declared in a protocol ({protocol.path}) {when}: population, "
+        f"{r.get('population', 'not stated')}; comparator, "
         f"{r.get('comparator', 'not stated')}. Numbers were extracted from the published reports "
         "into a long-format study table, one row per reported number with its source and "
         "location, and validated for internal consistency before analysis. Every line of the "

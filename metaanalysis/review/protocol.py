@@ -66,7 +66,8 @@ DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cu
                 "multi_arm")
 SEARCH_KEYS = ("date", "notes", "sources", "duplicates", "screened", "excluded_screening",
                "assessed", "excluded_full_text", "reports_of_included")
-TOP_KEYS = ("schema", "review", "defaults", "analysis", "search", "grade")
+TOP_KEYS = ("schema", "review", "defaults", "analysis", "search", "grade", "amendments")
+AMENDMENT_KEYS = ("date", "change", "reason")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ class Protocol:
     analyses: tuple
     search: dict = frozen_field({})
     grade: dict = frozen_field({})  # GradeRules thresholds the protocol changes
+    # changes made after analyses had been run (PRISMA 2020 item 24c): {date, change, reason}
+    amendments: tuple = ()
 
     def analysis(self, analysis_id: str) -> AnalysisProtocol:
         for a in self.analyses:
@@ -178,7 +181,7 @@ class Protocol:
         from .._base import jsonable
 
         return jsonable({"path": self.path, "review": self.review, "search": self.search,
-                         "grade": self.grade,
+                         "grade": self.grade, "amendments": [dict(a) for a in self.amendments],
                          "analyses": [dataclasses.asdict(a) for a in self.analyses]})
 
     def summary(self) -> str:
@@ -427,6 +430,7 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
                   + ", ".join(SEARCH_KEYS))
     _check_search(c, search)
     grade = _grade_rules(c, raw.get("grade", {}))
+    amendments = _amendments(c, raw.get("amendments", []))
     blocks = raw.get("analysis", [])
     if not isinstance(blocks, list) or not blocks:
         c.err((), None, "analysis", "declare at least one [[analysis]] block")
@@ -444,7 +448,52 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
         analyses.append(a)
     if c.problems:
         raise StudyTableError(c.problems)
-    return Protocol(name, dict(review), tuple(analyses), dict(search), grade)
+    return Protocol(name, dict(review), tuple(analyses), dict(search), grade, amendments)
+
+
+def _amendments(c, items) -> tuple:
+    """The [[amendments]]: each change made to the protocol after analyses had been run, with
+    its date and reason, which the report lists (PRISMA 2020 item 24c) instead of letting the
+    Methods call every rule prespecified."""
+    import datetime
+
+    if not isinstance(items, list):
+        c.err((), None, "amendments", "give [[amendments]] blocks, each with date, change and "
+              "reason")
+        return ()
+    out = []
+    for j, item in enumerate(items):
+        where = ("amendments",)
+        if not isinstance(item, dict):
+            c.err(where, j, None, "must be a table with date, change and reason")
+            continue
+        for key in item:
+            if key not in AMENDMENT_KEYS:
+                c.err(where, j, key, f"unknown key {key!r}; an amendment takes "
+                      + ", ".join(AMENDMENT_KEYS))
+        date = item.get("date")
+        if isinstance(date, datetime.date) and not isinstance(date, datetime.datetime):
+            date = date.isoformat()
+        elif isinstance(date, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            try:
+                datetime.date.fromisoformat(date)
+            except ValueError:
+                date = None
+        else:
+            date = None
+        if date is None:
+            c.err(where, j, "date", f"{item.get('date')!r} is not a date; write it as "
+                  "2026-12-06 (when the change was made)")
+        texts = {}
+        for key in ("change", "reason"):
+            value = item.get(key)
+            if not isinstance(value, str) or not value.strip():
+                c.err(where, j, key, "is missing or empty: say what changed and why")
+            else:
+                texts[key] = " ".join(value.split())
+        if date is not None and len(texts) == 2:
+            out.append({"date": date, **texts})
+    return tuple(sorted(out, key=lambda a: a["date"]))
 
 
 def _check_search(c, search) -> None:
