@@ -191,6 +191,11 @@ def test_report_writes_page_figures_and_results(report):
     assert listed.count("<li>2026-12-06: ") == 2 and "two_study_interval" in listed
     assert "from low to moderate certainty" in listed
     assert 'The protocol was amended after analyses had been run (twice' in page
+    # eligible trials without a result are named beside the summary of findings they are missing
+    # from, and every analysis has its list in the JSON
+    assert set(results["missing_evidence"]) == {a["id"] for a in results["protocol"]["analyses"]}
+    assert '<p class="warn">5 eligible trials give no result for this outcome' in page
+    assert "<li>Study 308: no AE:G3+ row in the study table</li>" in page
     import dataclasses
 
     unamended = methods_paragraph(dataclasses.replace(proto, amendments=()))

@@ -653,3 +653,24 @@ def test_the_tables_read_in_a_notebook(table, trials):
     assert grid.loc["reality", "PFS"] == rob.overall("PFS")["reality"] == "some concerns"
     assert list(grid.columns) == rob.outcomes and set(grid.index) == set(rob.frame["study_id"])
     assert "some concerns" in rob.summary() and "<table" in rob._repr_html_()
+
+
+def test_missing_evidence_lists_eligible_trials_without_a_result(review):
+    # grade >= 3 adverse events: five eligible placebo-controlled trials give no all-cause rate in
+    # the sources read, so the table has no row for them; the three that do are pooled
+    ae = review.missing_evidence("ae_g3_rr")
+    assert [m["study_id"] for m in ae] == ["reality", "direction", "study308", "alter01032",
+                                           "leboulleux2012"]
+    assert all(m["lines"] == [] and m["reason"] == "no AE:G3+ row in the study table" for m in ae)
+    pooled = {s["study_id"] for g in review.run("ae_g3_rr").groups for s in g.studies()}
+    assert pooled == {"decision", "select", "verify"} and not pooled & {m["study_id"] for m in ae}
+    # a trial with rows of another kind says which; second-line and single-arm studies are not
+    # eligible for the first-line comparisons, so they are not missing from them
+    os_ = {m["study_id"]: m for m in review.missing_evidence("os_hr")}
+    assert os_["direction"]["reason"] == "its OS rows report rate, not a hazard ratio"
+    assert os_["direction"]["lines"] == [122, 123]
+    assert "cosmic311" not in os_ and "kloos2009" not in os_
+    assert review.missing_evidence("pfs_hr") == []
+    # an arm-level summary names the row's own reason, not that of its placebo arm
+    med = {m["study_id"]: m["reason"] for m in review.missing_evidence("pfs_median")}
+    assert med["decision"] == "no confidence interval reported: no standard error to weight it"

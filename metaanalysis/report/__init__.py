@@ -60,6 +60,9 @@ def run_analyses(table, *, protocol=None, trials=None):
                      "grade_rules": grade_rules(review.protocol),
                      "amendments": [dict(a) for a in review.protocol.amendments]},
         "analyses": analyses,
+        # per analysis: the eligible studies that give it no result (missing evidence)
+        "missing_evidence": {r.analysis.id: review.missing_evidence(r.analysis.id)
+                             for r in review.runs},
         "sensitivity": sensitivity,
         "excluded": review.excluded,
         "characteristics": jsonable(review.characteristics_frame(included_only=False)

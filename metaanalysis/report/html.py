@@ -337,12 +337,24 @@ def _sof_block(results) -> str:
                 "small_study_min_k", GradeRules.small_study_min_k)
             assumption.append(f"publication bias not assessable (fewer than {min_k} studies) "
                               "for " + ", ".join(unassessed))
+        # eligible trials that give this outcome no result: evidence the rows do not show
+        missing = [m for aid in dict.fromkeys(r["id"].split("/")[0] for r in rows)
+                   for m in (results.get("missing_evidence") or {}).get(aid, [])]
         out.append(table_html(["therapy", "relative effect (95% CI)", "with placebo",
                                "with therapy", "difference", "participants (studies)",
                                "certainty (GRADE)"], body, numeric=(5,),
                               caption=f"Summary of findings: {outcome}"))
         if assumption:
             out.append(f'<p class="note">{esc("; ".join(assumption))}.</p>')
+        if missing:
+            many = len(missing) > 1
+            out.append(
+                f'<p class="warn">{len(missing)} eligible trial{"s" if many else ""} '
+                f'give{"" if many else "s"} no result for this outcome; a result left '
+                "unreported because of what it showed would bias the estimates, and the "
+                "certainty ratings above do not weigh this:</p><ul class=\"note\">" + "".join(
+                    f"<li>{esc(m['trial'])}: {esc(m['reason'])}</li>" for m in missing)
+                + "</ul>")
     return "".join(out)
 
 

@@ -104,6 +104,13 @@ class ReviewResult(ResultMixin):
             out += [g for _, g in variants]
         return out
 
+    def missing_evidence(self, analysis_id: str) -> list:
+        """The eligible studies that give ``analysis_id`` no result, and why
+        (:func:`~metaanalysis.review.missing.missing_evidence`)."""
+        from .missing import missing_evidence
+
+        return missing_evidence(self, analysis_id)
+
     def run(self, analysis_id: str) -> AnalysisRun:
         for r in self.runs:
             if r.analysis.id == analysis_id:

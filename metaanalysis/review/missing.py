@@ -1,0 +1,90 @@
+"""Eligible studies that contribute no result to an analysis: the evidence it is missing.
+
+A pooled estimate is judged on the studies in it; a reader also needs the eligible studies that
+are not in it and why (Cochrane Handbook chapter 13, "missing evidence": a trial that measured the
+outcome but whose result is not in the sources read may be missing because of its result). A study
+is eligible for an analysis when its characteristics in ``trials.csv`` meet the analysis's
+eligibility (the same keys :func:`~metaanalysis.review.eligibility.select_rows` checks per row)
+and, for a comparison, when it has the analysis's comparator arm.
+"""
+
+from __future__ import annotations
+
+__all__ = ["missing_evidence"]
+
+# the characteristics of a study (trials.csv) that an analysis's eligibility can restrict
+STUDY_KEYS = ("design", "phase", "randomised", "blinding", "control", "line", "biomarker",
+              "region", "crossover", "pfs_assessor")
+_MEASURE_WORDS = {"hr": "a hazard ratio", "proportion": "arm counts or proportions",
+                  "median": "a median"}
+
+
+def _eligible(trial: dict, elig: dict, populations: set) -> bool:
+    for key in STUDY_KEYS:
+        if key in elig and trial.get(key, "") not in elig[key]:
+            return False
+    if "histology" in elig and trial.get("histology", "") not in elig["histology"]:
+        # a mixed series counts through a cohort of the target histology, if it has one
+        if not populations & set(elig.get("histology_populations", ())):
+            return False
+    if "studies" in elig and trial["study_id"] not in elig["studies"]:
+        return False
+    return trial["study_id"] not in elig.get("exclude_studies", ())
+
+
+def missing_evidence(review, analysis_id: str) -> list:
+    """The studies eligible for ``analysis_id`` that give it no result, with the reason.
+
+    Parameters
+    ----------
+    review : ReviewResult
+    analysis_id : str
+        An analysis of the review's protocol.
+
+    Returns
+    -------
+    list of dict
+        ``{study_id, trial, lines, reason}`` in the order of ``trials.csv``: ``lines`` are the
+        study's rows of the analysis's outcome (empty when the table has none: the sources read
+        gave none to code), ``reason`` why none of them is used.
+
+    Examples
+    --------
+    >>> import metaanalysis as ma                                       # doctest: +SKIP
+    >>> review = ma.run_review("data/studies.csv")                      # doctest: +SKIP
+    >>> [m["trial"] for m in missing_evidence(review, "ae_g3_rr")]      # doctest: +SKIP
+    ['REALITY', 'DIRECTION', 'Study 308', 'ALTER01032', 'Leboulleux 2012 (NCT00537095)']
+    """
+    run = review.run(analysis_id)
+    a = run.analysis
+    elig = dict(a.eligibility)
+    contributing = {s["study_id"] for g in run.groups for s in g.studies()}
+    frame = review.table.frame
+    of_outcome = frame[frame["outcome"] == a.outcome]
+    populations = {sid: set(g["population"]) for sid, g in frame.groupby("study_id")}
+    comparative = bool(a.comparator) and a.effect in ("HR", "RR", "RD", "OR")
+    out = []
+    for trial in review.trials.frame.to_dict(orient="records"):
+        sid = trial["study_id"]
+        if sid in contributing or not _eligible(trial, elig, populations.get(sid, set())):
+            continue
+        if comparative and trial.get("control", "") != a.comparator:
+            continue
+        rows = of_outcome[of_outcome["study_id"] == sid]
+        lines = [int(x) for x in rows["line"]]
+        if not lines:
+            reason = f"no {a.outcome} row in the study table"
+        else:
+            # its rows of a kind the analysis never takes (a placebo arm of an arm-level summary)
+            # say nothing about why its own result is missing
+            own = [x for x in lines if x not in run.selection.structural] or lines
+            said = list(dict.fromkeys(run.reasons[x] for x in own if x in run.reasons))
+            if said:
+                reason = "; ".join(said)
+            else:
+                kinds = ", ".join(sorted(set(rows["measure"])))
+                reason = (f"its {a.outcome} rows report {kinds}, not "
+                          f"{_MEASURE_WORDS.get(a.table_measure, a.table_measure)}")
+        out.append({"study_id": sid, "trial": trial.get("trial") or sid, "lines": lines,
+                    "reason": reason})
+    return out
