@@ -328,6 +328,22 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
     assert row["extrapolated"] == ("no trial reached the median with the therapy (TRIAL B: "
                                    "median follow-up 18.1 months)")
     assert "extrapolated" not in row["assumption"]   # one assumption text for every row
+    assert row["no_median"] == ""
+    # every trial's own medians point against the ratio (HRs 0.5 and 0.6, yet a shorter median
+    # with the therapy in both, as DECISION's OS): no modelled median, and the row says why
+    frame.loc[4, ["value", "status"]] = [3.0, ""]
+    frame.loc[5, ["value", "status"]] = [5.0, ""]
+    row = summary_of_findings(g, frame, assess(g, characteristics=CHAR))
+    assert row["median_with_therapy"] is None and row["median_difference"] is None
+    assert row["no_median"] == (
+        "no modelled median: the trials' own medians point the other way from the hazard ratio "
+        f"(TRIAL A: 3.0 months with the therapy against 4.0 with placebo; TRIAL B: 5.0 months "
+        f"with the therapy against {w:.1f} with placebo), so the constant hazards a modelled "
+        "median assumes do not hold")
+    assert row["with_therapy"]   # the risks by 12 months stay: they assume only proportional hazards
+    # one trial agreeing with the ratio keeps the modelled median
+    frame.loc[4, "value"] = 9.0
+    assert summary_of_findings(g, frame, assess(g, characteristics=CHAR))["no_median"] == ""
 
 
 def test_summary_of_findings_for_a_hazard_ratio_prefers_reported_landmark_rates():

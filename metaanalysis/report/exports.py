@@ -50,10 +50,11 @@ def manuscript_tables(review) -> dict:
             notes += sorted(f"{t} extrapolated: {x}" for t, x in zip(sof["therapy"],
                                                                      sof["extrapolated"])
                             if isinstance(x, str) and x)
-        if "no_absolute" in sof:
-            notes += sorted(f"{o}, {t}: {x}" for o, t, x in zip(sof["outcome"], sof["therapy"],
-                                                               sof["no_absolute"])
-                            if isinstance(x, str) and x)
+        for key in ("no_absolute", "no_median"):
+            if key in sof:
+                notes += sorted(f"{o}, {t}: {x}" for o, t, x in zip(sof["outcome"], sof["therapy"],
+                                                                   sof[key])
+                                if isinstance(x, str) and x)
         sof = sof[[c for c in _SOF_COLUMNS if c in sof]].rename(columns=_SOF_COLUMNS)
         sof["Participants"] = sof["Participants"].map(lambda x: f"{x:.0f}")
     sof.attrs["notes"] = [f"{n[:1].upper()}{n[1:]}." for n in notes]

@@ -327,7 +327,8 @@ def _sof_block(results) -> str:
         assumption = sorted({r["assumption"] for r in rows if r.get("assumption")})
         assumption += [f"{r['therapy']} extrapolated: {r['extrapolated']}" for r in rows
                        if r.get("extrapolated")]
-        assumption += [f"{r['therapy']}: {r['no_absolute']}" for r in rows if r.get("no_absolute")]
+        assumption += [f"{r['therapy']}: {r[k]}" for k in ("no_absolute", "no_median")
+                       for r in rows if r.get(k)]
         # "not assessable" is not "not detected": said where the rows do not show it
         unassessed = [r["therapy"] for r in rows if any(
             d["domain"] == "publication bias" and d["reason"].startswith("not assessable")

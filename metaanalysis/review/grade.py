@@ -566,7 +566,7 @@ def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
                                 if shown_in_table(d.domain, d.downgrade, d.reason, d.overridden)),
            "overridden": [d.domain for d in assessment.domains if d.overridden],
            "comparator": None, "with_therapy": None, "difference": None, "assumption": "",
-           "extrapolated": "", "no_absolute": "",
+           "extrapolated": "", "no_absolute": "", "no_median": "",
            "reported_with_therapy": None}
     if a.effect == "HR":
         row.update(time_point=None, comparator_median=None, median_with_therapy=None,
@@ -659,6 +659,21 @@ def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
 
         def months(m):
             return "not reached" if m is None else f"{m:.1f} months"
+
+        both = [(sid, m, control[sid]) for sid, m in reported
+                if m is not None and control.get(sid) is not None]
+        if (row["median_with_therapy"] and both and len(both) == len(reported)
+                and all((m - c) * (1.0 - nat["estimate"]) < 0 for _, m, c in both)):
+            # every trial's own medians differ the other way from the modelled ones (DECISION's
+            # OS: 39.4 months with sorafenib, 42.8 with placebo, HR 0.92): the hazards are not
+            # constant, so a median modelled from the ratio would contradict what was observed
+            row["median_with_therapy"] = row["median_difference"] = None
+            row["no_median"] = (
+                "no modelled median: the trials' own medians point the other way from the "
+                "hazard ratio (" + "; ".join(
+                    f"{names.get(sid, sid)}: {m:.1f} months with the therapy against {c:.1f} "
+                    f"with {a.comparator}" for sid, m, c in both)
+                + "), so the constant hazards a modelled median assumes do not hold")
 
         if reported:
             row["reported_with_therapy"] = ", ".join(
