@@ -6,6 +6,7 @@ side of its threshold); the pooled numbers come from ``ma.pool``, checked agains
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -143,6 +144,25 @@ def test_indirectness_rule():
     assert dom(assess(g, characteristics=char), "indirectness").downgrade == 1  # 50% of weight
     g3 = group([-0.5, -0.5, -0.5], [0.01, 0.01, 0.01])
     assert dom(assess(g3, characteristics=char), "indirectness").downgrade == 0  # a third
+
+
+def test_crossover_is_indirect_only_for_the_outcomes_the_rules_name():
+    # placebo patients who take the drug at progression make the comparison "drug now against
+    # drug later": indirect for overall survival when the protocol says so, never for PFS
+    char = {s: {**c, "crossover": "yes", "crossover_pct": "83"} for s, c in CHAR.items()}
+    g = group([-0.5, -0.5], [0.01, 0.01])
+    assert dom(assess(g, characteristics=char), "indirectness").downgrade == 0   # no rule
+    os_rules = GradeRules(crossover_outcomes=("OS",))
+    assert dom(assess(g, characteristics=char, rules=os_rules), "indirectness").downgrade == 0
+    os_ = dataclasses.replace(g, analysis=dataclasses.replace(g.analysis, outcome="OS"))
+    d = dom(assess(os_, characteristics=char, rules=os_rules), "indirectness")
+    assert d.downgrade == 1
+    assert "s0 (comparator crossed over to the drug (83% of the placebo arm))" in d.reason
+    # a trial without crossover stays direct; half of the weight crossing over is enough
+    mixed = {**char, "s1": {**CHAR["s1"], "crossover": "no"}}
+    assert dom(assess(os_, characteristics=mixed, rules=os_rules), "indirectness").downgrade == 1
+    both = {"s0": {**CHAR["s0"], "crossover": "no"}, "s1": {**CHAR["s1"], "crossover": ""}}
+    assert dom(assess(os_, characteristics=both, rules=os_rules), "indirectness").downgrade == 0
 
 
 def test_imprecision_rule():

@@ -185,12 +185,18 @@ def test_report_writes_page_figures_and_results(report):
     assert "Guyot" in methods_paragraph(proto, digitised=True)
     # rules set with the results in view are amendments (PRISMA 2020 item 24c): the Methods do
     # not call the analyses prespecified, and the page lists each change with its date and reason
-    assert [a["date"] for a in results["protocol"]["amendments"]] == ["2026-12-06"] * 2
-    assert "amended twice after analyses had been run" in m and "before the analyses" not in m
+    assert [a["date"] for a in results["protocol"]["amendments"]] == ["2026-12-06"] * 2 + [
+        "2026-12-07"]
+    assert "amended 3 times after analyses had been run" in m and "before the analyses" not in m
     listed = page[page.index('id="amendments"'):]
     assert listed.count("<li>2026-12-06: ") == 2 and "two_study_interval" in listed
-    assert "from low to moderate certainty" in listed
-    assert 'The protocol was amended after analyses had been run (twice' in page
+    assert "from low to moderate certainty" in listed and "crossover_outcomes" in listed
+    assert 'The protocol was amended after analyses had been run (3 times' in page
+    # overall survival against placebo arms that crossed over is indirect (the amended rule)
+    sor = {d["domain"]: d for d in results["grade"]["os_hr/sorafenib"]["domains"]}
+    assert sor["indirectness"]["downgrade"] == 1
+    assert "decision (comparator crossed over to the drug)" in sor["indirectness"]["reason"]
+    assert "for OS, whose placebo patients could cross over to the drug" in m
     # eligible trials without a result are named beside the summary of findings they are missing
     # from, and every analysis has its list in the JSON
     assert set(results["missing_evidence"]) == {a["id"] for a in results["protocol"]["analyses"]}

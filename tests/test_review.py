@@ -357,6 +357,8 @@ design = ["rct"]
      "grade.two_study_interval", "'t' is not one of 'z', 'primary'"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\nsof_months = 0\n', 16,
      "grade.sof_months", "must be a positive number of months"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\ncrossover_outcomes = "OS"\n', 16,
+     "grade.crossover_outcomes", "must be a list like ['OS']"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = "6 Dec"\nchange = "c"\n'
      'reason = "r"\n', 16, "amendments.date", "is not a date; write it as 2026-12-06"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = 2026-12-06\nchange = "c"\n',

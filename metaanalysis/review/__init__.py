@@ -362,8 +362,8 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
     ids = {g.id for r in runs for g in r.groups}
     if not isinstance(overrides, dict):
         overrides = read_grade_overrides(overrides, estimate_ids=ids)
-    chars = {r["study_id"]: {"design": r["design"], "line": r["line"],
-                             "histology": r["histology"]}
+    chars = {r["study_id"]: {k: r.get(k, "") for k in ("design", "line", "histology",
+                                                         "crossover", "crossover_pct")}
              for r in trials.frame.to_dict(orient="records")}
     grade, sof = {}, []
     for run in runs:

@@ -86,6 +86,9 @@ class GradeRules:
     i2_two: float = 75.0
     direct_lines: tuple = ("first",)
     direct_histology: tuple = ("DTC",)
+    # outcomes for which a trial whose comparator arm could cross over to the active drug
+    # (trials.csv crossover = yes) is indirect: its comparator is the drug at progression
+    crossover_outcomes: tuple = ()
     indirect_share: float = 0.5
     ois_participants: int = 400
     # "participants": ois_participants for every outcome; "power": the size of one trial powered
@@ -212,7 +215,8 @@ def _inconsistency(fit, null, rules) -> DomainJudgement:
     return DomainJudgement("inconsistency", 0, f"not serious: I² = {i2:.0f}%")
 
 
-def _indirectness(weights, characteristics, rules) -> DomainJudgement:
+def _indirectness(weights, characteristics, rules, outcome="") -> DomainJudgement:
+    crossover = str(outcome).upper() in {o.upper() for o in rules.crossover_outcomes}
     indirect = []
     for s in weights:
         ch = characteristics.get(s, {})
@@ -221,6 +225,10 @@ def _indirectness(weights, characteristics, rules) -> DomainJudgement:
             why.append(f"line {ch.get('line') or 'not reported'}")
         if ch.get("histology", "") not in rules.direct_histology:
             why.append(f"histology {ch.get('histology') or 'not reported'}")
+        if crossover and ch.get("crossover", "") == "yes":
+            pct = str(ch.get("crossover_pct", "") or "").strip()
+            why.append("comparator crossed over to the drug"
+                       + (f" ({float(pct):g}% of the placebo arm)" if pct else ""))
         if why:
             indirect.append((s, ", ".join(why)))
     w = _share(weights, [s for s, _ in indirect])
@@ -491,7 +499,7 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
     domains = [
         _risk_of_bias(weights, rob, rules, rob_concerns),
         _inconsistency(fit, null, rules),
-        _indirectness(weights, characteristics, rules),
+        _indirectness(weights, characteristics, rules, group.analysis.outcome),
         _imprecision(interval, caveat, group.analysis, participants, rules,
                      optimal_information(group, interval, participants, rules)),
         _publication_bias(fit, rules),

@@ -569,11 +569,12 @@ def _grade_rules(c, grade) -> dict:
                 out[key] = value
             continue
         if isinstance(want, tuple):
-            if not isinstance(value, list) or not all(type(v) is type(want[0]) or
-                                                      (isinstance(want[0], float) and
+            like = want[0] if want else ""  # an empty default is a list of texts
+            if not isinstance(value, list) or not all(type(v) is type(like) or
+                                                      (isinstance(like, float) and
                                                        isinstance(v, (int, float)))
                                                       for v in value):
-                c.err(("grade",), None, key, f"must be a list like {list(want)!r}")
+                c.err(("grade",), None, key, f"must be a list like {list(want) or ['OS']!r}")
                 continue
             out[key] = tuple(value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
