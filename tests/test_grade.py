@@ -670,3 +670,16 @@ def test_power_ois_of_a_pooled_hazard_ratio_reads_the_model_without_knapp_hartun
             assert have == pytest.approx(4 / z.se**2, rel=1e-12)
         if len(yi) == 3:  # at k = 2 REML's tau² leaves the Knapp-Hartung scale at 1: only the t
             assert 4 / g.fit.se**2 != pytest.approx(4 / z.se**2, rel=1e-3)  # quantile differs
+
+
+def test_interim_trials_are_those_whose_result_used_is_an_interim_analysis():
+    from metaanalysis.review.grade import interim_trials
+
+    e = pd.DataFrame({"study_id": ["a", "b", "c", "d"], "trial": ["A", "B", "C", "D"],
+                      "data_cut": ["interim", "2020-03-25", "update", ""]})
+    cuts = {"b": "interim analysis, cut-off 25 Mar 2020", "c": "interim analysis; extended cut",
+            "d": "final analysis (2019)"}
+    # a: labelled interim; b: its only report is an interim, labelled by its date; c: the update
+    # is used, not the interim; d: no interim at all
+    assert interim_trials(e, cuts) == ["A", "B"]
+    assert interim_trials(e) == ["A"]

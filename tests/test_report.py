@@ -197,6 +197,11 @@ def test_report_writes_page_figures_and_results(report):
     assert sor["indirectness"]["downgrade"] == 1
     assert "decision (comparator crossed over to the drug)" in sor["indirectness"]["reason"]
     assert "for OS, whose placebo patients could cross over to the drug" in m
+    # estimates from trials reported at an interim analysis are marked, not rated down
+    interim = {r["id"]: r["interim"] for r in results["summary_of_findings"] if r["interim"]}
+    assert interim == {"pfs_hr/donafenib": ["DIRECTION"], "pfs_hr/apatinib": ["REALITY"],
+                       "os_hr/apatinib": ["REALITY"]}
+    assert "(not rated down): donafenib (DIRECTION), apatinib (REALITY)" in page
     # eligible trials without a result are named beside the summary of findings they are missing
     # from, and every analysis has its list in the JSON
     assert set(results["missing_evidence"]) == {a["id"] for a in results["protocol"]["analyses"]}

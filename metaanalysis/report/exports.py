@@ -50,6 +50,11 @@ def manuscript_tables(review) -> dict:
             notes += sorted(f"{t} extrapolated: {x}" for t, x in zip(sof["therapy"],
                                                                      sof["extrapolated"])
                             if isinstance(x, str) and x)
+        if "interim" in sof:
+            notes += sorted(f"{o}, {t}: from a trial reported at an interim analysis ("
+                            f"{', '.join(x)}), not rated down"
+                            for o, t, x in zip(sof["outcome"], sof["therapy"], sof["interim"])
+                            if isinstance(x, list) and x)
         for key in ("no_absolute", "no_median"):
             if key in sof:
                 notes += sorted(f"{o}, {t}: {x}" for o, t, x in zip(sof["outcome"], sof["therapy"],

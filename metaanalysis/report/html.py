@@ -329,6 +329,13 @@ def _sof_block(results) -> str:
                        if r.get("extrapolated")]
         assumption += [f"{r['therapy']}: {r[k]}" for k in ("no_absolute", "no_median")
                        for r in rows if r.get(k)]
+        interim = [f"{r['therapy']} ({', '.join(r['interim'])})" for r in rows if r.get("interim")]
+        if interim:
+            # GRADE counts trials stopped early for benefit under risk of bias; these were
+            # reported at an interim analysis, which the ratings do not weigh
+            assumption.append("from a trial reported at an interim analysis, whose effect may "
+                              "be overestimated if it was stopped or reported early for benefit "
+                              "(not rated down): " + ", ".join(interim))
         # "not assessable" is not "not detected": said where the rows do not show it
         unassessed = [r["therapy"] for r in rows if any(
             d["domain"] == "publication bias" and d["reason"].startswith("not assessable")

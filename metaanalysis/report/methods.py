@@ -153,7 +153,8 @@ def _grade_text(rules) -> str:
         + ") and publication bias (Egger's test at "
         f"p < {rules.egger_alpha:g} with {rules.small_study_min_k} studies or more; with fewer, "
         "not assessable). No estimate was rated up (large effect, dose-response), and stopping "
-        "early was not rated within the domains"
+        "early was not rated within the domains (an estimate from a trial reported at an "
+        "interim analysis is marked instead)"
         + ("" if rules.crossover_outcomes else ", nor was crossover")
         + "; the protocol's sensitivity analyses address crossover (the crossover-adjusted "
         "ratios the trials report). A judgement the review team made differently from a rule "

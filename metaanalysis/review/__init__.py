@@ -365,6 +365,7 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
     chars = {r["study_id"]: {k: r.get(k, "") for k in ("design", "line", "histology",
                                                          "crossover", "crossover_pct")}
              for r in trials.frame.to_dict(orient="records")}
+    cuts = {r["study_id"]: r.get("data_cuts", "") for r in trials.frame.to_dict(orient="records")}
     grade, sof = {}, []
     for run in runs:
         if run.analysis.role != "primary":
@@ -375,5 +376,5 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
                        characteristics=chars, rules=rules, overrides=overrides.get(g.id),
                        rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies))
             grade[g.id] = a
-            sof.append(summary_of_findings(g, table.frame, a, rules=rules))
+            sof.append(summary_of_findings(g, table.frame, a, rules=rules, data_cuts=cuts))
     return grade, sof

@@ -540,7 +540,23 @@ def shown_in_table(domain: str, downgrade: int, reason: str, overridden: bool) -
                 or (domain == "imprecision" and Z_INTERVAL_PHRASE in reason))
 
 
-def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
+def interim_trials(entries, data_cuts=None) -> list:
+    """The trials of an estimate whose result is from an interim analysis: the row used is
+    labelled ``interim``, or the trial's reports (``data_cuts`` of trials.csv, by study) include
+    an interim analysis and the row used is neither an update nor the final analysis (REALITY's
+    one report, cut on 25 March 2020 after 51 of 83 planned events, carries its date)."""
+    data_cuts = data_cuts or {}
+    out = []
+    for sid, trial, cut in zip(entries["study_id"], entries.get("trial", entries["study_id"]),
+                               entries.get("data_cut", [""] * len(entries))):
+        cut = str(cut or "")
+        if cut == "interim" or ("interim" in str(data_cuts.get(sid, "")).lower()
+                                and cut not in ("update", "final")):
+            out.append(str(trial))
+    return list(dict.fromkeys(out))
+
+
+def summary_of_findings(group, table_frame, assessment, rules=None, data_cuts=None) -> dict:
     """One row of a summary-of-findings table for an estimate against a comparator.
 
     The anticipated absolute effects: for a risk ratio, the comparator's risk is the pooled
@@ -575,7 +591,8 @@ def summary_of_findings(group, table_frame, assessment, rules=None) -> dict:
            "overridden": [d.domain for d in assessment.domains if d.overridden],
            "comparator": None, "with_therapy": None, "difference": None, "assumption": "",
            "extrapolated": "", "no_absolute": "", "no_median": "",
-           "reported_with_therapy": None}
+           "reported_with_therapy": None,
+           "interim": interim_trials(group.entries, data_cuts)}
     if a.effect == "HR":
         row.update(time_point=None, comparator_median=None, median_with_therapy=None,
                    median_difference=None)
