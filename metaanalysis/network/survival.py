@@ -366,7 +366,7 @@ class SurvivalNMAResult(ResultMixin):
         Parameters
         ----------
         times : array_like, optional
-            Default: 101 points from 0 to the last observed time.
+            Default: 101 points from 0 to the baseline trial's last observed time.
         baseline_trial : str, optional
             Default :attr:`baseline_trial` (the first trial containing the reference therapy).
 
@@ -383,14 +383,15 @@ class SurvivalNMAResult(ResultMixin):
         trial = self.baseline_trial if baseline_trial is None else str(baseline_trial)
         if trial not in self.trials:
             raise InputError(f"unknown trial {trial!r}; the network has {list(self.trials)}")
-        times = np.linspace(0, self.end, 101) if times is None else np.atleast_1d(np.asarray(times, float))
+        own_end = dict(zip(self.trials, self.trial_end)).get(trial, self.end)
+        times = (np.linspace(0, own_end, 101) if times is None
+                 else np.atleast_1d(np.asarray(times, float)))
         if np.any(times < 0):
             raise InputError("times must be non-negative")
         self._check_horizon(times, extrapolate)
         z = zcrit(self.level)
         rows = []
         upto = float(np.max(times)) if len(times) else None
-        own_end = dict(zip(self.trials, self.trial_end)).get(trial, self.end)
         for th in self.therapies:
             C, lo, hi = self._eta_vectors(th, trial, upto)
             h = np.exp(C @ self.coef)
