@@ -142,9 +142,15 @@ def test_report_writes_page_figures_and_results(report):
     # (every single-arm study with a reported median that is not drawn, whatever its population)
     assert [x["study_id"] for x in results["survival_left_out"]] == [
         "cabanillas2010", "capdevila2012", "french-nct02973997", "gupta-abramson2008"]
-    assert "Not drawn among the single-arm studies, as no analysis of the review uses their " \
-        "medians: Cabanillas 2010, Capdevila 2012, Lenvatinib + pembrolizumab (NCT02973997), " \
-        "Gupta-Abramson 2008." in page
+    # each with the true reason: Luo 2013, whose medians no analysis weights (no interval), is in
+    # the review and drawn, so "no analysis uses their medians" was not the rule
+    assert "Not drawn among the single-arm studies (see Excluded for their rows): Cabanillas " \
+        "2010 (the review analyses none of its results); Capdevila 2012 (the review analyses " \
+        "none of its results); Lenvatinib + pembrolizumab (NCT02973997) (the review analyses " \
+        "none of its results); Gupta-Abramson 2008 (the review analyses none of its results)." \
+        in page
+    assert "<figcaption>" not in page or "Single-arm studies, which report only medians" in page
+    assert "Single-arm and retrospective studies" not in page   # none of them is drawn
     assert {s["therapy_line"] for s in results["survival"] if s["study_id"] == "cosmic311"} == \
         {"second line"}
     # and what a two-study Knapp-Hartung interval assumes, beside the estimates it concerns

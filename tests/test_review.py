@@ -88,7 +88,7 @@ def test_every_line_is_used_or_excluded_with_a_reason(review, table):
 
 
 @pytest.mark.parametrize("line, fragment", [
-    (67, "superseded data cut (interim)"),   # COSMIC-311 interim PFS HR: the update is used
+    (67, "other data cut used (interim here)"),   # COSMIC-311 interim PFS HR: the update is used
     (205, "second line"),                    # Cabanillas 2017 (after VEGFR therapy) median OS
     (113, "unstated denominator"),           # DIRECTION ORR: a share of evaluable patients, no interval
     (248, "retrospective"),                  # the observational sorafenib cohort
@@ -135,7 +135,7 @@ def test_a_proportion_without_a_count_is_weighted_by_its_reported_interval(revie
 
 def test_superseded_cut_names_the_row_used(review):
     run = review.run("pfs_hr")
-    assert "superseded data cut" in run.reasons[43] and "line 31" in run.reasons[43]
+    assert "other data cut used" in run.reasons[43] and "line 31" in run.reasons[43]
 
 
 def test_target_population_cohorts_are_included(review, table):

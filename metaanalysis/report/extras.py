@@ -244,9 +244,9 @@ def survival_section(table, *, trials=None, analysed=None, used_lines=None):
     return {"curves": rct, "single_arm": single, "summary": summary,
             "single_arm_summary": single_summary, "horizon": SURVIVAL_HORIZON,
             "left_out": [{"study_id": sid, "trial": trial,
-                          "reason": ("its medians are in no analysis of the review" if
-                                     sid in (analysed or ()) else
-                                     "in no analysis of the review") + " (see the excluded lines)"}
+                          "reason": ("its medians are of cohorts or subgroups, not of the whole "
+                                     "study" if sid in (analysed or ()) else
+                                     "the review analyses none of its results")}
                          for sid, trial in left_out]}
 
 
@@ -279,7 +279,8 @@ def _median_curves(table, outcome, designs, lines=(), any_population=False):
                                                 n=None if math.isnan(rec.n) else rec.n)
             except MetaAnalysisError:
                 continue
-        curves.append({"study_id": rec.study_id, "trial": rec.trial, "arm": rec.arm,
+        curves.append({"study_id": rec.study_id, "trial": rec.trial, "design": rec.design,
+                       "arm": rec.arm,
                        "therapy": rec.therapy, "median_months": rec.value * scale,
                        # without an interval the curve's uncertainty is a floor (1/sqrt(n)):
                        # nothing that needs a standard error may use it

@@ -721,8 +721,10 @@ def _survival_figure(survival, i):
             panels[f"{words[0].upper()}{words[1:]} (modelled)"] = _curve_table(
                 curves, times, outcome=False)
     axes = modelled_curves_panels(panels, color_by="therapy", band=False, width=MAX_WIDTH)
+    which = ("Single-arm and retrospective studies"
+             if any(c.get("design") == "retrospective" for c in single) else "Single-arm studies")
     return {"key": "survival", "name": "single_arm_modelled_curves", "caption":
-            "Single-arm and retrospective studies, which report only medians: exponential "
+            f"{which}, which report only medians: exponential "
             "curves through them (modelled), progression-free survival above, overall "
             "survival below. Colour and line style: therapy; markers: studies of one "
             "therapy."}, axes[0]

@@ -526,9 +526,9 @@ def _survival_block(survival_summary, figures, left_out=()) -> str:
            "is marked (second line): its patients are not those of the first-line trials.</p>",
            _figure_block(figures, "survival")]
     if left_out:
-        out.append('<p class="note">Not drawn among the single-arm studies, as no analysis of the '
-                   "review uses their medians: " + esc(", ".join(x["trial"] for x in left_out))
-                   + ".</p>")
+        out.append('<p class="note">Not drawn among the single-arm studies (see Excluded for '
+                   "their rows): " + esc("; ".join(f"{x['trial']} ({x['reason']})"
+                                                   for x in left_out)) + ".</p>")
     rows = [[esc(s["trial"]), esc(s["arm"]), esc(s.get("therapy_line", "")),
              num(s["median_months"], 1), esc(s["line"]), esc(s["source"])]
             for s in survival_summary]

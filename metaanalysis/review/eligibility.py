@@ -9,7 +9,7 @@ can check, whether the row is used:
 2. the study's characteristics (``trials.csv``: design, line of therapy, histology...) and the row's
    population and assessor against the protocol's eligibility;
 3. one row per study (or study arm) by the declared preference of data cut, then assessor, then
-   population: the others are "superseded" or "not preferred", naming the row that was used;
+   population: the others are "other data cut used" or "not preferred", naming the row used;
 4. the effect size itself (a median without an interval has no standard error).
 
 The effect sizes are computed by :func:`metaanalysis.effects.effects_from_table`, the same path a
@@ -298,9 +298,11 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
         for rec in _records(chosen[~chosen.index.isin(firsts.index)]):
             w = winner[tuple(getattr(rec, u) for u in unit)]
             if rec.data_cut != w.data_cut:
-                why = (f"superseded data cut ({rec.data_cut or 'unlabelled'}): line {w.line} "
-                       f"({w.data_cut or 'unlabelled'} cut) is used by the protocol's "
-                       f"{cut_rule!r} rule")
+                # "not used", not "superseded": the cut left out may be the trial's own primary
+                # analysis (COSMIC-311's interim) when the protocol's order prefers another
+                why = (f"other data cut used ({rec.data_cut or 'unlabelled'} here): line {w.line} "
+                       f"({w.data_cut or 'unlabelled'} cut) comes first in the protocol's "
+                       f"{cut_rule!r} order")
             elif rec.assessor != w.assessor:
                 why = (f"{rec.assessor or 'unstated'} assessment: line {w.line} "
                        f"({w.assessor or 'unstated'}) is preferred")
