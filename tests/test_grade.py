@@ -253,6 +253,10 @@ def test_summary_of_findings_absolute_effects_for_a_risk_ratio():
     assert row["comparator"] == f"{1000 * cr:.0f} per 1,000"
     assert row["with_therapy"].startswith(f"{1000 * cr * rr:.0f} per 1,000")
     assert row["participants"] == n1 + n2 and row["studies"] == 1
+    # the page says how the absolute effect was made, since a risk difference pooled directly
+    # (a secondary analysis) weights trials differently and gives other numbers
+    assert "that risk times the risk ratio" in row["assumption"]
+    assert "differ from a risk difference pooled directly" in row["assumption"]
 
 
 def test_summary_of_findings_says_when_a_bound_is_capped():

@@ -618,6 +618,15 @@ def summary_of_findings(group, table_frame, assessment, rules=None, data_cuts=No
         if capped:
             row["with_therapy"] += f" ({'; '.join(capped)})"
             row["difference"] += f" ({'; '.join(capped)})"
+        if a.effect != "RD":
+            # GRADE carries the relative effect to the comparator's risk; a risk difference
+            # pooled on its own weights the trials differently (the page may show both)
+            row["assumption"] = (
+                "risk with placebo: the pooled risk of the placebo arms of the same trials; with "
+                "the therapy: that risk " + ("times the risk ratio" if a.effect == "RR" else
+                                             "converted through the odds ratio")
+                + ", as GRADE carries a relative effect to the comparator's risk, so it can "
+                "differ from a risk difference pooled directly")
     elif a.effect == "HR" and nat["ci_low"] is not None and nat["ci_high"] is not None:
         import statistics
 
