@@ -269,6 +269,12 @@ def test_modelled_rmst_follows_the_exponential_through_each_median(modelled):
     # a trial whose estimate has no follow-up at all gets no RMST, and is named
     assert {x["study_id"] for x in section["not_estimated"]} >= {"decision", "verify"}
     assert not ({"decision", "verify"} & set(by_id))
+    # the page says which horizons a trial borrows
+    from metaanalysis.report.html import _survival_models_block
+
+    html = _survival_models_block({"modelled_rmst": section}, [])
+    assert ("No follow-up reported, so tau is the other trials' of the same estimate and the "
+            "RMST assumes follow-up the trial does not report: Study 308 (17.4 months).") in html
 
 
 def test_a_median_without_an_interval_gives_no_rmst_interval(modelled):

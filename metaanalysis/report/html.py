@@ -849,6 +849,13 @@ def _survival_models_block(section, figures, studies=None) -> str:
                            "follow-up reported (months)", "protocol estimate"],
                           rows, numeric=(2, 3, 4, 5, 6),
                           caption="PFS gained up to tau, modelled from the medians"))
+    borrowed = [r for r in mr.get("trials", []) if r.get("follow_up_months") is None
+                and r.get("tau") is not None]
+    if borrowed:
+        out.append('<p class="note">No follow-up reported, so tau is the other trials\' of the '
+                   "same estimate and the RMST assumes follow-up the trial does not report: "
+                   + esc("; ".join(f"{r['trial']} ({num(r['tau'], 1)} months)" for r in borrowed))
+                   + ".</p>")
     if mr.get("not_estimated"):
         out.append('<p class="note">No RMST: ' + esc("; ".join(
             f"{x['trial']} ({x['reason']})" for x in mr["not_estimated"])) + ".</p>")
