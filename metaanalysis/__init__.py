@@ -14,7 +14,7 @@ lifelines and statsmodels are imported only by the functions that need them).
 
 from __future__ import annotations
 
-import importlib
+import importlib as _importlib
 
 from .errors import ConvergenceError, InputError, MetaAnalysisError, StudyTableError
 
@@ -171,11 +171,11 @@ _SUBPACKAGES = ("plots", "pooling", "survival", "review", "network", "report")
 
 def __getattr__(name: str):
     if name in _SUBPACKAGES:
-        return importlib.import_module(f".{name}", __name__)
+        return _importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'metaanalysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 

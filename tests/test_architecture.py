@@ -125,6 +125,14 @@ def test_error_hierarchy():
 def test_every_public_name_resolves_and_is_documented():
     import metaanalysis as ma
 
+    # what a notebook's tab completion offers is the API, not the package's own imports
+    # (ma.importlib was one)
+    import types
+
+    leaked = [n for n in dir(ma) if not n.startswith("_") and n not in ma.__all__
+              and isinstance(getattr(ma, n), types.ModuleType)
+              and not getattr(ma, n).__name__.startswith("metaanalysis")]
+    assert leaked == []
     for name in ma.__all__:
         obj = getattr(ma, name)
         if callable(obj):
