@@ -191,13 +191,18 @@ def test_report_writes_page_figures_and_results(report):
     assert "Guyot" in methods_paragraph(proto, digitised=True)
     # rules set with the results in view are amendments (PRISMA 2020 item 24c): the Methods do
     # not call the analyses prespecified, and the page lists each change with its date and reason
-    assert [a["date"] for a in results["protocol"]["amendments"]] == ["2026-12-06"] * 2 + [
-        "2026-12-07"]
-    assert "amended 3 times after analyses had been run" in m and "before the analyses" not in m
+    assert [a["date"] for a in results["protocol"]["amendments"]] == ["2026-12-06"] * 3 + [
+        "2026-12-07"] * 2
+    # the protocol itself came after earlier analyses of the table: its analyses are declared,
+    # not prespecified, and it is not registered
+    assert ("written on 2026-12-03, after earlier analyses of the same study table had been run, "
+            "so its analyses are declared, not prespecified; it was amended 5 times since") in m
+    assert "before the analyses" not in m and "Registration: not registered." in m
+    assert "Prespecified" not in m
     listed = page[page.index('id="amendments"'):]
-    assert listed.count("<li>2026-12-06: ") == 2 and "two_study_interval" in listed
+    assert listed.count("<li>2026-12-06: ") == 3 and "two_study_interval" in listed
     assert "from low to moderate certainty" in listed and "crossover_outcomes" in listed
-    assert 'The protocol was amended after analyses had been run (3 times' in page
+    assert 'The protocol was amended after analyses had been run (5 times' in page
     # overall survival against placebo arms that crossed over is indirect (the amended rule)
     sor = {d["domain"]: d for d in results["grade"]["os_hr/sorafenib"]["domains"]}
     assert sor["indirectness"]["downgrade"] == 1
@@ -211,12 +216,13 @@ def test_report_writes_page_figures_and_results(report):
     # eligible trials without a result are named beside the summary of findings they are missing
     # from, and every analysis has its list in the JSON
     assert set(results["missing_evidence"]) == {a["id"] for a in results["protocol"]["analyses"]}
-    assert '<p class="warn">5 eligible trials give no result for this outcome' in page
+    assert '<p class="warn">5 eligible trials give this outcome no usable result' in page
     assert "<li>Study 308: no AE:G3+ row in the study table</li>" in page
     import dataclasses
 
-    unamended = methods_paragraph(dataclasses.replace(proto, amendments=()))
-    assert "protocol.toml) before the analyses were run" in unamended
+    unamended = methods_paragraph(dataclasses.replace(
+        proto, amendments=(), review={**proto.review, "timing": "prospective"}))
+    assert "protocol.toml) written on 2026-12-03, before the analyses were run" in unamended
     # a digitised pair's numbers carry their unit and direction
     assert re.search(r"RMST difference \(test minus standard\) to 528 days \([^)]*\): "
                      r"3\.3 \(-43\.6 to 50\.2\) days; ratio 1\.03 \(0\.71–1\.49\)\.", page)

@@ -145,8 +145,12 @@ def test_target_population_cohorts_are_included(review, table):
     assert "kloos2009" in orr and frame.loc[orr["kloos2009"][0], "population"] == "ptc"
     assert "lenvatinib-japan2016" in orr
     # Waguespack 2022's PTC/FTC patients are its DTC cohort, coded as Kloos's PTC cohort is (it
-    # was excluded as a "mixed histology" series that "includes medullary or anaplastic")
-    assert orr["waguespack2022"] == [221] and frame.loc[221, "population"] == "dtc"
+    # was excluded as a "mixed histology" series that "includes medullary or anaplastic"); the
+    # protocol excludes it by name because the pooled trials enrolled children
+    assert frame.loc[221, "population"] == "dtc" and "waguespack2022" not in orr
+    reason = review.run("orr").reasons[221]
+    assert reason == "excluded by name in the protocol (the analysis's notes say why)"
+    assert "ages 6 to 80" in review.protocol.analysis("orr").notes
     assert "gupta-abramson2008" not in orr and "ahmed2011" not in orr
     assert "sorafenib40-2020" not in orr and "capdevila2012" not in orr  # retrospective
 
@@ -393,6 +397,21 @@ def test_toml_syntax_error_names_the_line():
     with pytest.raises(StudyTableError) as info:
         parse_protocol(_MINIMAL.replace('title = "A"', 'title = "A'), "bad.toml")
     assert info.value.problems[0].row == 8
+
+
+def test_a_study_excluded_by_name_that_the_table_lacks_is_a_warning(table):
+    # a table cut down for a reanalysis may lack a study the protocol excludes: nothing to
+    # exclude, so no error; a misspelt id is still reported, as a warning with the closest id
+    text = _MINIMAL.replace('design = ["rct"]', 'design = ["rct"]\nexclude_studies = ["selekt"]')
+    p = parse_protocol(text, "ok.toml", studies=table.studies)
+    from metaanalysis.review.protocol import check_against_table
+
+    (w,) = [w for w in check_against_table(p, table) if w.column.endswith("exclude_studies")]
+    assert "study 'selekt', excluded by name, is not in the study table (closest: 'select')" \
+        in w.message
+    with pytest.raises(StudyTableError, match="is not in the study table"):
+        parse_protocol(text.replace("exclude_studies", "studies"), "bad.toml",
+                       studies=table.studies)
 
 
 def test_amendments_are_read_in_date_order(table):
@@ -663,7 +682,12 @@ def test_missing_evidence_lists_eligible_trials_without_a_result(review):
     ae = review.missing_evidence("ae_g3_rr")
     assert [m["study_id"] for m in ae] == ["reality", "direction", "study308", "alter01032",
                                            "leboulleux2012"]
-    assert all(m["lines"] == [] and m["reason"] == "no AE:G3+ row in the study table" for m in ae)
+    assert all(m["lines"] == [] and m["reason"].startswith("no AE:G3+ row in the study table")
+               for m in ae)
+    # rows that bear on the outcome are named (REALITY's single grade >= 3 events, VERIFY's deaths)
+    assert ae[0]["reason"].endswith("it has related rows, which this analysis does not take: "
+                                    "AE:G3+:hand-foot, AE:G3+:hypertension, AE:G3+:proteinuria")
+    assert ae[2]["reason"] == "no AE:G3+ row in the study table"   # Study 308: none at all
     pooled = {s["study_id"] for g in review.run("ae_g3_rr").groups for s in g.studies()}
     assert pooled == {"decision", "select", "verify"} and not pooled & {m["study_id"] for m in ae}
     # a trial with rows of another kind says which; second-line and single-arm studies are not
@@ -672,6 +696,7 @@ def test_missing_evidence_lists_eligible_trials_without_a_result(review):
     assert os_["direction"]["reason"] == "its OS rows report rate, not a hazard ratio"
     assert os_["direction"]["lines"] == [122, 123]
     assert "cosmic311" not in os_ and "kloos2009" not in os_
+    assert os_["verify"]["reason"].endswith("related rows, which this analysis does not take: DEATHS")
     assert review.missing_evidence("pfs_hr") == []
     # an arm-level summary names the row's own reason, not that of its placebo arm
     med = {m["study_id"]: m["reason"] for m in review.missing_evidence("pfs_median")}

@@ -208,14 +208,22 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
     overrides = overrides or {}
     r = protocol.review
     amended = len(getattr(protocol, "amendments", ()))
-    when = ("before the analyses were run" if not amended else
-            f"and amended {times_word(amended)} after "
-            "analyses had been run "
-            "(the changes, their dates and reasons are listed under Changes from the protocol)")
+    written = f" written on {r['protocol_date']}" if r.get("protocol_date") else ""
+    if r.get("timing") == "retrospective":
+        when = (f"{written}, after earlier analyses of the same study table had been run, so "
+                "its analyses are declared, not prespecified")
+    else:
+        when = f"{written}{',' if written else ''} before the analyses were run"
+    if amended:
+        since = ("since" if r.get("timing") == "retrospective" else
+                 "after analyses had been run")
+        when += (f"; it was amended {times_word(amended)} {since} (the changes, their dates and "
+                 "reasons are listed under Changes from the protocol)")
+    registration = (f" Registration: {r['registration']}." if r.get("registration") else "")
     parts = [
-        f"The review question was declared in a protocol ({protocol.path}) {when}: population, "
+        f"The review question was declared in a protocol ({protocol.path}){when}: population, "
         f"{r.get('population', 'not stated')}; comparator, "
-        f"{r.get('comparator', 'not stated')}. Numbers were extracted from the published reports "
+        f"{r.get('comparator', 'not stated')}.{registration} Numbers were extracted from the published reports "
         "into a long-format study table, one row per reported number with its source and "
         "location, and validated for internal consistency before analysis. Every line of the "
         "table is either used by an analysis or listed as excluded with its reason.",
@@ -240,7 +248,7 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
                 + " over ".join(x or "unstated" for x in a.assessor) + " assessment.")
         sens = _sensitivity_text(a)
         if sens:
-            text += f" Prespecified sensitivity analyses: {sens}."
+            text += f" Sensitivity analyses declared in the protocol: {sens}."
         parts.append(text)
     if overrides:
         parts.append("The protocol's model was overridden on the command line for every analysis: "

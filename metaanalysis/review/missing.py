@@ -17,6 +17,18 @@ STUDY_KEYS = ("design", "phase", "randomised", "blinding", "control", "line", "b
               "region", "crossover", "pfs_assessor")
 _MEASURE_WORDS = {"hr": "a hazard ratio", "proportion": "arm counts or proportions",
                   "median": "a median"}
+# rows that bear on an outcome without being it: deaths counted beside overall survival,
+# treatment-related or single grade >= 3 adverse events beside all-cause ones
+_RELATED = {"OS": ("DEATHS",), "AE:G3+": ("TRAE:G3+",), "ORR": ("CR", "PR")}
+
+
+def _related(frame, study_id, outcome) -> list:
+    """The study's rows of outcomes related to ``outcome`` (its sub-outcomes and _RELATED's)."""
+    near = _RELATED.get(outcome, ())
+    rows = frame[(frame["study_id"] == study_id)
+                 & frame["outcome"].map(lambda o: o.startswith(outcome + ":") or o in near
+                                        or any(o.startswith(n + ":") for n in near))]
+    return sorted(set(rows["outcome"]))
 
 
 def _eligible(trial: dict, elig: dict, populations: set) -> bool:
@@ -74,6 +86,10 @@ def missing_evidence(review, analysis_id: str) -> list:
         lines = [int(x) for x in rows["line"]]
         if not lines:
             reason = f"no {a.outcome} row in the study table"
+            related = _related(frame, sid, a.outcome)
+            if related:
+                reason += ("; it has related rows, which this analysis does not take: "
+                           + ", ".join(related))
         else:
             # its rows of a kind the analysis never takes (a placebo arm of an arm-level summary)
             # say nothing about why its own result is missing

@@ -61,7 +61,9 @@ ANALYSIS_KEYS = ("id", "title", "role", "outcome", "effect", "comparator", "grou
                  "model", "method", "test", "level", "proportion_scale", "multi_arm", "favours",
                  "eligibility", "sensitivity", "notes")
 REVIEW_KEYS = ("title", "question", "population", "interventions", "comparator", "outcomes",
-               "notes")
+               "notes", "timing", "protocol_date", "registration")
+# "prospective": written before any analysis of the data; "retrospective": after some
+TIMINGS = ("prospective", "retrospective")
 DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cut", "assessor",
                 "multi_arm")
 SEARCH_KEYS = ("date", "notes", "sources", "duplicates", "screened", "excluded_screening",
@@ -335,6 +337,12 @@ def table_warnings(protocol: Protocol, table) -> list:
             if pop not in WHOLE_POPULATIONS and pop not in present["population"]:
                 warn(i, "population", f"analysis {a.id!r}: no row of the study table has "
                      f"population {pop!r}{near(pop, present['population'])}", sub=True)
+        ids = sorted(set(frame["study_id"]))
+        for sid in a.eligibility.get("exclude_studies", ()):
+            if sid not in ids:
+                warn(i, "exclude_studies", f"analysis {a.id!r}: study {sid!r}, excluded by name, "
+                     f"is not in the study table{near(sid, ids)}, so nothing is excluded",
+                     sub=True)
     return problems
 
 
@@ -411,6 +419,23 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
         if not isinstance(review.get(key, ""), str) or not review.get(key):
             c.err(("review",), None, key, "is missing or not a text: the review question needs "
                   "its title, population and comparator")
+    review = dict(review)
+    if "timing" in review and review["timing"] not in TIMINGS:
+        c.err(("review",), None, "timing", f"{review['timing']!r} is not one of "
+              + ", ".join(repr(t) for t in TIMINGS) + " (was the protocol written before any "
+              "analysis of the data?)")
+    if "protocol_date" in review:
+        import datetime
+
+        d = review["protocol_date"]
+        if isinstance(d, datetime.date) and not isinstance(d, datetime.datetime):
+            review["protocol_date"] = d.isoformat()
+        else:
+            c.err(("review",), None, "protocol_date", f"{d!r} is not a date; write it as "
+                  "2026-12-03 (no quotes), the day the protocol was written")
+    if "registration" in review and not isinstance(review["registration"], str):
+        c.err(("review",), None, "registration", "must be a text: a registry and number, or "
+              "'not registered'")
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict):
         c.err((), None, "defaults", "must be a table [defaults]")
@@ -731,7 +756,9 @@ def _analysis(c, i, block, defaults, known_studies):
                 if v not in vocabulary:
                     c.err(sub, i, key, f"{v!r} is not a value of trials.csv's {key} column; use "
                           "one of " + ", ".join(repr(a) for a in vocabulary))
-        if key in ("studies", "exclude_studies") and known_studies is not None:
+        # a study excluded by name that the table lacks leaves nothing to exclude (a table cut
+        # down for a reanalysis): a warning against the table, not an error here
+        if key == "studies" and known_studies is not None:
             for s in values:
                 if s not in known_studies:
                     c.err(sub, i, key, f"study {s!r} is not in the study table")
