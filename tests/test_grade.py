@@ -363,8 +363,11 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
         "no modelled median: the trials' own medians point the other way from the hazard ratio "
         f"(TRIAL A: 3.0 months with the therapy against 4.0 with placebo; TRIAL B: 5.0 months "
         f"with the therapy against {w:.1f} with placebo), so the constant hazards a modelled "
-        "median assumes do not hold")
-    assert row["with_therapy"]   # the risks by 12 months stay: they assume only proportional hazards
+        "median assumes do not hold, and the risks by the time point, which rest on "
+        "proportional hazards, are uncertain too")
+    # the risks by 12 months stay (a summary of findings needs an absolute effect), and the row
+    # says that medians pointing against the ratio question them too
+    assert row["with_therapy"]
     # one trial agreeing with the ratio keeps the modelled median
     frame.loc[4, "value"] = 9.0
     assert summary_of_findings(g, frame, assess(g, characteristics=CHAR))["no_median"] == ""

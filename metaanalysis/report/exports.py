@@ -60,6 +60,20 @@ def manuscript_tables(review) -> dict:
                 notes += sorted(f"{o}, {t}: {x}" for o, t, x in zip(sof["outcome"], sof["therapy"],
                                                                    sof[key])
                                 if isinstance(x, str) and x)
+        # what the page puts beside the tables: eligible trials without a usable result, and
+        # rules set with results in view
+        for aid in dict.fromkeys(str(i).split("/")[0] for i in sof.get("id", [])):
+            missing = review.missing_evidence(aid)
+            if missing:
+                notes.append(f"{review.protocol.analysis(aid).outcome}: eligible trials without "
+                             "a usable result (a possible bias from missing results, not rated): "
+                             + "; ".join(f"{m['trial']} ({m['reason']})" for m in missing))
+        amendments = getattr(review.protocol, "amendments", ())
+        if amendments:
+            notes.append(f"the protocol was amended {len(amendments)} time"
+                         f"{'s' if len(amendments) > 1 else ''} after analyses had been run ("
+                         + "; ".join(f"{a['date']}: {a['change']}" for a in amendments)
+                         + "); judgements and absolute effects follow the amended rules")
         sof = sof[[c for c in _SOF_COLUMNS if c in sof]].rename(columns=_SOF_COLUMNS)
         sof["Participants"] = sof["Participants"].map(lambda x: f"{x:.0f}")
     sof.attrs["notes"] = [f"{n[:1].upper()}{n[1:]}." for n in notes]

@@ -359,7 +359,8 @@ def _sof_block(results) -> str:
             out.append(
                 f'<p class="warn">{len(missing)} eligible trial{"s" if many else ""} '
                 f'give{"" if many else "s"} this outcome no usable result (not reported in the '
-                "sources read, or in a form the analysis cannot use; below, why). If results "
+                "sources read, not coded, or in a form the analysis cannot use; below, why, with "
+                "the related rows the table has). If results "
                 "are missing because of what they showed, the estimates are biased; the "
                 "certainty ratings above do not weigh this:</p><ul class=\"note\">" + "".join(
                     f"<li>{esc(m['trial'])}: {esc(m['reason'])}</li>" for m in missing)

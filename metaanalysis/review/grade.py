@@ -707,7 +707,8 @@ def summary_of_findings(group, table_frame, assessment, rules=None, data_cuts=No
                 "hazard ratio (" + "; ".join(
                     f"{names.get(sid, sid)}: {m:.1f} months with the therapy against {c:.1f} "
                     f"with {a.comparator}" for sid, m, c in both)
-                + "), so the constant hazards a modelled median assumes do not hold")
+                + "), so the constant hazards a modelled median assumes do not hold, and the "
+                "risks by the time point, which rest on proportional hazards, are uncertain too")
 
         if reported:
             row["reported_with_therapy"] = ", ".join(
