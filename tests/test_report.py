@@ -203,6 +203,12 @@ def test_report_writes_page_figures_and_results(report):
     assert listed.count("<li>2026-12-06: ") == 3 and "two_study_interval" in listed
     assert "from low to moderate certainty" in listed and "crossover_outcomes" in listed
     assert 'The protocol was amended after analyses had been run (5 times' in page
+    # each rating an amended [grade] rule changed is given as the rules first stood, too
+    before = {r["id"]: r["certainty_before_amendments"] for r in results["summary_of_findings"]
+              if r["certainty_before_amendments"]}
+    assert before == {"pfs_hr/lenvatinib": "low", "pfs_hr/vandetanib": "very low",
+                      "os_hr/sorafenib": "moderate", "os_hr/anlotinib": "low"}
+    assert "<b>moderate</b> (low under the rules before the amendments)" in page
     # overall survival against placebo arms that crossed over is indirect (the amended rule)
     sor = {d["domain"]: d for d in results["grade"]["os_hr/sorafenib"]["domains"]}
     assert sor["indirectness"]["downgrade"] == 1

@@ -367,6 +367,15 @@ design = ["rct"]
      'reason = "r"\n', 16, "amendments.date", "is not a date; write it as 2026-12-06"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = 2026-12-06\nchange = "c"\n',
      15, "amendments.reason", "is missing or empty: say what changed and why"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = 2026-12-06\nchange = "c"\n'
+     'reason = "r"\nkey = "defaults.method"\nprevious = "DL"\n', 19, "amendments.key",
+     "is not a [grade] rule"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = 2026-12-06\nchange = "c"\n'
+     'reason = "r"\nkey = "grade.two_study_interval"\nprevious = "t"\n', 20,
+     "amendments.previous", "'t' is not one of 'z', 'primary'"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = 2026-12-06\nchange = "c"\n'
+     'reason = "r"\nkey = "grade.sof_months"\n', 15, "amendments.previous",
+     "give the rule's value before the change"),
 ])
 def test_protocol_errors_name_line_and_key(table, old, new, line, key, fragment):
     text = _MINIMAL.replace(old, new, 1)

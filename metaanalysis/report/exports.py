@@ -74,6 +74,11 @@ def manuscript_tables(review) -> dict:
                          f"{'s' if len(amendments) > 1 else ''} after analyses had been run ("
                          + "; ".join(f"{a['date']}: {a['change']}" for a in amendments)
                          + "); judgements and absolute effects follow the amended rules")
+        if "certainty_before_amendments" in sof:
+            sof["certainty"] = [c + (f" ({b} under the rules before the amendments)"
+                                     if isinstance(b, str) and b else "")
+                                for c, b in zip(sof["certainty"],
+                                                sof["certainty_before_amendments"])]
         sof = sof[[c for c in _SOF_COLUMNS if c in sof]].rename(columns=_SOF_COLUMNS)
         sof["Participants"] = sof["Participants"].map(lambda x: f"{x:.0f}")
     sof.attrs["notes"] = [f"{n[:1].upper()}{n[1:]}." for n in notes]

@@ -321,6 +321,8 @@ def _sof_block(results) -> str:
                                  f"median {r['median_difference']}"),
                          f"{r['participants']:.0f} ({r['studies']})",
                          f"<b>{esc(r['certainty'])}</b>"
+                         + (f" ({esc(r['certainty_before_amendments'])} under the rules before "
+                            "the amendments)" if r.get("certainty_before_amendments") else "")
                          + (f"<ul class=\"note\">{reasons}</ul>" if reasons else ""),
                          ])
         # the model first, then the rows it carries past the data

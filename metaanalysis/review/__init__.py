@@ -359,6 +359,12 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
     from .grade import GradeRules, assess, read_grade_overrides, summary_of_findings
 
     rules = GradeRules(**protocol.grade)
+    # the earliest recorded value of each amended [grade] rule
+    first = {}
+    for amendment in getattr(protocol, "amendments", ()):
+        if amendment.get("key", "").startswith("grade."):
+            first.setdefault(amendment["key"][len("grade."):], amendment["previous"])
+    before = GradeRules(**{**protocol.grade, **first}) if first else None
     ids = {g.id for r in runs for g in r.groups}
     if not isinstance(overrides, dict):
         overrides = read_grade_overrides(overrides, estimate_ids=ids)
@@ -376,5 +382,13 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
                        characteristics=chars, rules=rules, overrides=overrides.get(g.id),
                        rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies))
             grade[g.id] = a
-            sof.append(summary_of_findings(g, table.frame, a, rules=rules, data_cuts=cuts))
+            row = summary_of_findings(g, table.frame, a, rules=rules, data_cuts=cuts)
+            if before is not None:
+                # the rating as the [grade] rules stood before the amendments that changed them
+                b = assess(g, rob=_rob_overall(rob, run.analysis.outcome, studies),
+                           characteristics=chars, rules=before, overrides=overrides.get(g.id),
+                           rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies))
+                row["certainty_before_amendments"] = (b.certainty if b.certainty != a.certainty
+                                                      else None)
+            sof.append(row)
     return grade, sof

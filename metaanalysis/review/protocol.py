@@ -69,7 +69,7 @@ DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cu
 SEARCH_KEYS = ("date", "notes", "sources", "duplicates", "screened", "excluded_screening",
                "assessed", "excluded_full_text", "reports_of_included")
 TOP_KEYS = ("schema", "review", "defaults", "analysis", "search", "grade", "amendments")
-AMENDMENT_KEYS = ("date", "change", "reason")
+AMENDMENT_KEYS = ("date", "change", "reason", "key", "previous")
 
 
 @dataclass(frozen=True)
@@ -516,9 +516,35 @@ def _amendments(c, items) -> tuple:
                 c.err(where, j, key, "is missing or empty: say what changed and why")
             else:
                 texts[key] = " ".join(value.split())
+        # a [grade] rule changed, with its earlier value: the report can then give each rating
+        # as the rules first stood beside the amended one
+        rule = {}
+        if "key" in item:
+            key = item["key"]
+            field_ = key[len("grade."):] if isinstance(key, str) and key.startswith("grade.") \
+                else None
+            if field_ is None or field_ not in _grade_fields():
+                c.err(where, j, "key", f"{key!r} is not a [grade] rule; write it as "
+                      "'grade.two_study_interval' (only [grade] changes can be re-run)")
+            elif "previous" not in item:
+                c.err(where, j, "previous", "is missing: give the rule's value before the change")
+            else:
+                checked = _grade_rules(c, {field_: item["previous"]}, where=(where, j, "previous"))
+                if field_ in checked:
+                    rule = {"key": key, "previous": checked[field_]}
+        elif "previous" in item:
+            c.err(where, j, "key", "is missing: 'previous' needs the key of the rule it was")
         if date is not None and len(texts) == 2:
-            out.append({"date": date, **texts})
+            out.append({"date": date, **texts, **rule})
     return tuple(sorted(out, key=lambda a: a["date"]))
+
+
+def _grade_fields() -> set:
+    import dataclasses
+
+    from .grade import GradeRules
+
+    return {f.name for f in dataclasses.fields(GradeRules)}
 
 
 def _check_search(c, search) -> None:
@@ -569,8 +595,18 @@ def _check_search(c, search) -> None:
                   "(text) and records (a whole number >= 0)")
 
 
-def _grade_rules(c, grade) -> dict:
-    """The [grade] table: thresholds of the GRADE rules (names of GradeRules' fields)."""
+def _grade_rules(c, grade, where=None) -> dict:
+    """The [grade] table: thresholds of the GRADE rules (names of GradeRules' fields).
+
+    ``where`` (table, index, key) reports every problem there instead (an amendment's
+    ``previous``)."""
+
+    def err(key, message):
+        if where is None:
+            c.err(("grade",), None, key, message)
+        else:
+            c.err(*where, message)
+
     import dataclasses
 
     from .grade import RULE_CHOICES, RULE_FRACTIONS, GradeRules
@@ -582,13 +618,13 @@ def _grade_rules(c, grade) -> dict:
     out = {}
     for key, value in grade.items():
         if key not in defaults:
-            c.err(("grade",), None, key, f"unknown key {key!r}; [grade] takes "
+            err(key, f"unknown key {key!r}; [grade] takes "
                   + ", ".join(defaults))
             continue
         want = defaults[key]
         if key in RULE_CHOICES:
             if value not in RULE_CHOICES[key]:
-                c.err(("grade",), None, key, f"{value!r} is not one of "
+                err(key, f"{value!r} is not one of "
                       + ", ".join(repr(v) for v in RULE_CHOICES[key]))
             else:
                 out[key] = value
@@ -599,17 +635,17 @@ def _grade_rules(c, grade) -> dict:
                                                       (isinstance(like, float) and
                                                        isinstance(v, (int, float)))
                                                       for v in value):
-                c.err(("grade",), None, key, f"must be a list like {list(want) or ['OS']!r}")
+                err(key, f"must be a list like {list(want) or ['OS']!r}")
                 continue
             out[key] = tuple(value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            c.err(("grade",), None, key, f"must be a non-negative number like {want!r}")
+            err(key, f"must be a non-negative number like {want!r}")
         elif key in RULE_FRACTIONS and not 0 < value < 1:
-            c.err(("grade",), None, key, f"must be a fraction between 0 and 1 (exclusive) like "
+            err(key, f"must be a fraction between 0 and 1 (exclusive) like "
                   f"{want!r}")
         elif key.startswith("sof_months") and not 0 < value < float("inf"):
             # a risk "by 0 months" is 0 in both arms: no absolute effect at all
-            c.err(("grade",), None, key, f"must be a positive number of months like {want!r}")
+            err(key, f"must be a positive number of months like {want!r}")
         else:
             out[key] = type(want)(value)
     return out
