@@ -23,8 +23,20 @@ def test_shipped_counts_add_up_to_the_table(review):
     c = review.prisma
     assert c.problems == ()
     assert c.identified == 34 and c.screened == 33 and c.assessed == 30
-    assert c.studies_included == review.table.frame["study_id"].nunique() == 28
-    assert c.reports_included == review.table.frame["source"].nunique()
+    # the table's 28 studies less those that meet no analysis's eligibility are the included
+    frame = review.table.frame
+    out = {sid for sid, _ in c.ineligible}
+    assert frame["study_id"].nunique() == 28 and c.studies_included == 28 - len(out) == 16
+    assert c.reports_included == frame.loc[~frame["study_id"].isin(out), "source"].nunique()
+    reasons = dict(c.ineligible)
+    # each with the criterion of the analysis it comes closest to: a mixed single-arm series
+    # fails the response summary on its histology, not on the randomised analyses' design
+    assert reasons["gupta-abramson2008"] == "mixed histology"
+    assert reasons["capdevila2012"] == "retrospective design"
+    assert reasons["ho2013"] == "no outcome the protocol analyses"   # redifferentiation only
+    assert not out & {s["study_id"] for g in review.all_results() for s in g.studies()}
+    # they join the declared full-text exclusions, counted by reason
+    assert sum(n for _, n in c.excluded_full_text) == 1 + len(out)
     per = {a: n for a, _, n in c.per_analysis}
     assert per["pfs_hr"] == len({s["study_id"] for g in review.run("pfs_hr").groups
                                  for s in g.studies()})
@@ -80,16 +92,16 @@ def test_flow_diagram_shows_every_count(review):
     ax = prisma_flow(review.prisma)
     ax.figure.canvas.draw()
     text = " ".join(t.get_text() for t in ax.texts)
-    for n in ("n = 34", "n = 1", "n = 33", "n = 3", "n = 30", "n = 28"):
+    for n in ("n = 34", "n = 1", "n = 33", "n = 3", "n = 30", "n = 13", "n = 16"):
         assert n in text
     assert "seed documents: 5" in text and "trial fact sheet: 29" in text
     # the declared counts are records: no box calls them reports, which would make the 38
     # reports of the included studies more than the 30 assessed
     assert "Records assessed for eligibility (n = 30)" in text and "Reports assessed" not in text
-    assert "38 reports cited in the study table" in text
+    assert f"{review.prisma.reports_included} reports cited in the study table" in text
     # an earlier report of an included trial is one of its reports, not an exclusion
     flat = text.replace("\n", " ")
-    assert "Records excluded (n = 1)" in flat
+    assert "Records excluded (n = 13)" in flat and "mixed histology" in flat
     assert "+ 1 not cited: Hoftijzer 2009 (schneider2012)" in flat
     # the studies in a synthesis stand apart from those included (PRISMA 2020)
     p = review.prisma
@@ -104,7 +116,8 @@ def test_included_studies_without_an_analysis_are_named(review):
     p = review.prisma
     used = {s["study_id"] for g in review.all_results() for s in g.studies()}
     assert p.studies_analysed == len(used) == p.studies_included - len(p.not_analysed)
-    assert set(p.not_analysed) == set(review.table.frame["study_id"]) - used
+    assert set(p.not_analysed) == set(review.table.frame["study_id"]) - used - {
+        sid for sid, _ in p.ineligible}
     excluded = {e["line"]: e["reason"] for e in review.excluded}
     frame = review.table.frame
     for sid in p.not_analysed:
@@ -121,8 +134,9 @@ def test_a_further_report_of_an_included_study_is_not_an_exclusion(review):
     # (the Leiden trial's earlier report) is counted with Schneider 2012, not as excluded
     c = review.prisma
     assert c.other_reports == (("Hoftijzer 2009", "schneider2012"),)
-    assert sum(n for _, n in c.excluded_full_text) == 1
-    assert c.assessed - 1 - len(c.other_reports) == c.studies_included
+    declared = 1   # the entrectinib record; the rest are the table's ineligible studies
+    assert sum(n for _, n in c.excluded_full_text) == declared + len(c.ineligible)
+    assert c.assessed - declared - len(c.other_reports) == c.studies_included + len(c.ineligible)
     assert c.to_dict()["reports_of_included"] == [{"report": "Hoftijzer 2009",
                                                   "study_id": "schneider2012"}]
     assert ("other report of an included study", "Hoftijzer 2009 (schneider2012)", 1) in set(

@@ -344,7 +344,7 @@ def test_modelled_curves_mark_second_line_and_leave_out_studies_no_analysis_uses
     # cohorts the review analyses are drawn though they are not the whole study population:
     # Kloos 2009's papillary cohort (line 179), the Japanese phase 2's DTC cohort (line 209)
     assert "Kloos 2009: sorafenib" in single and "Japanese lenvatinib phase 2: lenvatinib" in single
-    assert {"gupta-abramson2008", "cabanillas2010"} <= set(review.prisma.not_analysed)
+    assert {"gupta-abramson2008", "cabanillas2010"} <= {sid for sid, _ in review.prisma.ineligible}
 
 
 # --------------------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ def prisma_flow(counts, ax=None, *, width=None):
     # may hold several reports: the reports are counted apart, under the included studies
     box(lx, 47, lw, 8, f"Records assessed for eligibility (n = {counts.assessed})")
     excl = "\n".join(f"{r}: {n}" for r, n in counts.excluded_full_text) or "none"
-    box(rx, 43, rw, 16, f"Records excluded (n = {sum(n for _, n in counts.excluded_full_text)})"
+    # up to eight lines: the declared exclusions and the table's studies no analysis can take
+    box(rx, 39.5, rw, 21, f"Records excluded (n = {sum(n for _, n in counts.excluded_full_text)})"
                         f"\n{excl}")
     others = counts.other_reports
     more = ("\n" + f"+ {len(others)} not cited: "

@@ -383,6 +383,12 @@ def _prisma_block(prisma, figures) -> str:
             f"record may hold several reports). The {n_rep} reports of the {n_in} included "
             "studies are counted apart: the distinct sources the study table's rows cite (one "
             "study's later publications and data cuts are several reports).")
+    gone = prisma.get("ineligible") or []
+    if gone:
+        text += (f" {len(gone)} studies of the study table meet no analysis's eligibility "
+                 "(trials.csv against the protocol) and are counted among the full texts "
+                 "excluded, with the reason each comes closest to passing: "
+                 + esc("; ".join(f"{g['study_id']} ({g['reason']})" for g in gone)) + ".")
     others = prisma.get("reports_of_included") or []
     if others:
         text += (" Assessed records that report an included study are counted with its reports, "

@@ -31,17 +31,39 @@ def _related(frame, study_id, outcome) -> list:
     return sorted(set(rows["outcome"]))
 
 
-def _eligible(trial: dict, elig: dict, populations: set) -> bool:
+def first_failed(trial: dict, elig: dict, populations: set):
+    """The first of an analysis's study-level criteria that ``trial`` (a row of trials.csv)
+    fails, as ``(key, its value, the values allowed)``, or None when it meets them all."""
     for key in STUDY_KEYS:
         if key in elig and trial.get(key, "") not in elig[key]:
-            return False
+            return key, trial.get(key, ""), tuple(elig[key])
     if "histology" in elig and trial.get("histology", "") not in elig["histology"]:
         # a mixed series counts through a cohort of the target histology, if it has one
         if not populations & set(elig.get("histology_populations", ())):
-            return False
+            return "histology", trial.get("histology", ""), tuple(elig["histology"])
     if "studies" in elig and trial["study_id"] not in elig["studies"]:
-        return False
-    return trial["study_id"] not in elig.get("exclude_studies", ())
+        return "studies", trial["study_id"], tuple(elig["studies"])
+    if trial["study_id"] in elig.get("exclude_studies", ()):
+        return "exclude_studies", trial["study_id"], ()
+    return None
+
+
+def failed(trial: dict, elig: dict, populations: set) -> list:
+    """Every study-level criterion of an analysis that ``trial`` fails, in
+    :func:`first_failed`'s order and form."""
+    out = []
+    for key in STUDY_KEYS + ("histology", "studies", "exclude_studies"):
+        one = first_failed(trial, {k: v for k, v in elig.items()
+                                   if k == key or (key == "histology"
+                                                   and k == "histology_populations")},
+                           populations)
+        if one is not None:
+            out.append(one)
+    return out
+
+
+def _eligible(trial: dict, elig: dict, populations: set) -> bool:
+    return first_failed(trial, elig, populations) is None
 
 
 def missing_evidence(review, analysis_id: str) -> list:

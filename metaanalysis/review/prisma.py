@@ -37,6 +37,9 @@ class PrismaCounts(ResultMixin):
     # (report, study_id): PRISMA 2020 counts them with the included studies' reports, not as
     # exclusions
     other_reports: tuple = field(default_factory=tuple)
+    # studies of the table that meet no analysis's eligibility (study_id, reason): excluded at
+    # full text, with the declared exclusions, not counted as included
+    ineligible: tuple = field(default_factory=tuple)
 
     @property
     def studies_analysed(self) -> int:
@@ -60,6 +63,7 @@ class PrismaCounts(ResultMixin):
             "per_analysis": [{"id": a, "title": t, "studies": n} for a, t, n in self.per_analysis],
             "studies_analysed": self.studies_analysed, "not_analysed": list(self.not_analysed),
             "problems": list(self.problems),
+            "ineligible": [{"study_id": sid, "reason": r} for sid, r in self.ineligible],
         })
 
     def to_frame(self):
@@ -128,6 +132,66 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
                  len({s["study_id"] for g in r.groups for s in g.studies()}))
                 for r in review.runs)
     analysed = {s["study_id"] for g in review.all_results() for s in g.studies()}
-    not_analysed = tuple(sorted(set(frame["study_id"]) - analysed))
-    return PrismaCounts(src, duplicates, screened, excl_s, assessed, excl_f, studies, reports,
-                        per, tuple(problems), not_analysed, other)
+    ineligible = _ineligible(review, analysed)
+    # the table's studies that meet no analysis's eligibility are full texts excluded, each
+    # reason with its count, beside the ones the search declares
+    by_reason = {}
+    for _, why in ineligible:
+        by_reason[why] = by_reason.get(why, 0) + 1
+    excl_f = excl_f + tuple(sorted(by_reason.items(), key=lambda x: (-x[1], x[0])))
+    out = {sid for sid, _ in ineligible}
+    included = frame[~frame["study_id"].isin(out)]
+    not_analysed = tuple(sorted(set(included["study_id"]) - analysed))
+    return PrismaCounts(src, duplicates, screened, excl_s, assessed, excl_f,
+                        included["study_id"].nunique(), included["source"].nunique(),
+                        per, tuple(problems), not_analysed, other, ineligible)
+
+
+def _ineligible(review, analysed) -> tuple:
+    """``(study_id, reason)`` for each study of the table that no analysis could take: one with
+    no row of any outcome the protocol analyses, or whose characteristics (trials.csv) fail every
+    analysis's eligibility; the reason is the first criterion of the analysis it comes closest to
+    (fewest criteria failed: a mixed-histology single-arm series fails the response summary on its
+    histology alone, the randomised comparisons on its design too)."""
+    from .missing import failed
+
+    frame = review.table.frame
+    outcomes = {a.outcome for a in review.protocol.analyses}
+    # a histology cohort counts for the outcome its rows report, not for the study's others
+    populations = {key: set(g["population"])
+                   for key, g in frame.groupby(["study_id", "outcome"])}
+    trials = {r["study_id"]: r for r in review.trials.frame.to_dict(orient="records")}
+    out = []
+    for sid in sorted(set(frame["study_id"]) - set(analysed)):
+        mine = set(frame.loc[frame["study_id"] == sid, "outcome"])
+        if not mine & outcomes:
+            out.append((sid, "no outcome the protocol analyses"))
+            continue
+        trial = trials.get(sid)
+        if trial is None:
+            continue
+        fails = [failed(trial, dict(a.eligibility), populations.get((sid, a.outcome), set()))
+                 for a in review.protocol.analyses if a.outcome in mine]
+        if fails and all(fails):
+            # fewest failures; on a tie the analysis whose first failure comes latest (the study
+            # got furthest in it: a cohort excluded by name rather than a series' histology)
+            order = ("design", "phase", "randomised", "blinding", "control", "line",
+                     "biomarker", "region", "crossover", "pfs_assessor", "histology", "studies",
+                     "exclude_studies")
+            key, value, allowed = min(fails, key=lambda f: (len(f), -order.index(f[0][0])))[0]
+            out.append((sid, _short_reason(key, value)))
+    return tuple(out)
+
+
+def _short_reason(key, value) -> str:
+    """A flow diagram's words for a failed criterion (the excluded lines give the long form)."""
+    if key == "exclude_studies":
+        return "excluded by name in the protocol"
+    if key == "design":
+        return f"{value or 'unreported'} design"
+    if key == "histology":
+        return "mixed histology" if value == "mixed" else (
+            f"histology {value}" if value else "histology not reported")
+    if key == "line":
+        return f"line of therapy {value}" if value else "line of therapy not reported"
+    return f"{key.replace('_', ' ')} {value}" if value else f"{key.replace('_', ' ')} not reported"
