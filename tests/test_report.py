@@ -109,6 +109,13 @@ def test_report_writes_page_figures_and_results(report):
         assert all(e["pvalue"] is None for e in net["summary"]["effects"])
     assert "so none is tested (no p-values)" in page and "no tests: the protocol states" in \
         results["methods"]
+    assert "the rankings carry no rating of the certainty" in page
+    # considerable heterogeneity is said beside the estimates it concerns (Cochrane 10.10.2)
+    considerable = sorted(a["id"] for a in results["analyses"] if a["role"] != "sensitivity"
+                          and a["k"] >= 2 and (a["result"].get("i2") or 0) >= 75)
+    assert considerable == ["orr/sorafenib", "orr_second_line/cabozantinib"]
+    assert page.count('<p class="warn">Considerable heterogeneity: ') == 2
+    assert "Considerable heterogeneity: cabozantinib (I² 92%)" in page
     assert "cabozantinib" not in treatments and "lenvatinib" in treatments
     lines = next(c for c in pfs["caveats"] if c.startswith("Lines of therapy"))
     assert "first line: DECISION, ALTER01032, VERIFY" in lines and "COSMIC-311" not in lines

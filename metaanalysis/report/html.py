@@ -216,6 +216,14 @@ def _analysis_block(declared, groups, sensitivity, figures, table=None) -> str:
                              f"{level:g}% PI", "I²", "p"], rows, numeric=(1, 3, 4, 5, 6),
                             caption=f"{declared['title']}: estimates by therapy"
                             + ("" if declared["null"] is not None else " (descriptive, no test)")))
+    # Cochrane Handbook 10.10.2: I² of 75 % or more may be considerable heterogeneity, where one
+    # summary can mislead (the second-line response pooled 40 % and 11 % into 22 %, 0-100 %)
+    wide = [f"{g['group']} (I² {num(g['result'].get('i2'), 0)}%)" for g in groups
+            if g["k"] >= 2 and (g["result"].get("i2") or 0) >= 75]
+    if wide:
+        lines.append('<p class="warn">Considerable heterogeneity: ' + esc(", ".join(wide))
+                     + ". One summary of studies this different may mislead: read each study's "
+                     "estimate in the figure, and the prediction interval where there is one.</p>")
     if any(_p_from_reported(g) for g in groups):
         # the trial's own p-value (a log-rank test, often) is not in the table: this one is
         # recomputed, and a reader comparing it with the paper must know why it differs
@@ -506,7 +514,9 @@ def _network_block(network, figures, level) -> str:
            "drugs, but no analysis of the protocol declares its measure, model or eligibility: "
            "these are the package's (the Methods state them), and the network and its rankings "
            "are exploratory: the protocol states no hypothesis about a comparison between drugs, "
-           "so none is tested (no p-values). Its intervals are z-based, without the Knapp–Hartung "
+           "so none is tested (no p-values), and the rankings carry no rating of the certainty "
+           "of the comparisons behind them (no CINeMA assessment): a P-score orders estimates "
+           "and their precision, not the evidence. Its intervals are z-based, without the Knapp–Hartung "
            "correction of the analyses above, so for a therapy with two trials they are narrower "
            "than that therapy's pooled estimate against placebo.</p>"]
     gone = network.get("left_out") or []
