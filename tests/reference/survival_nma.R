@@ -79,13 +79,21 @@ f_one <- glm(status ~ 0 + trial_f + th, family = poisson, offset = log(time), da
 one <- coef_list(f_one, paste0("th", others))
 one$labels <- paste0("therapy[", others, "]:interval[0]")
 
+# the package's fine grid: 20 equal intervals up to the last time, each row's interval midpoint
+# and its time at risk in that interval
+split20 <- function(x) {
+  end <- max(x$time)
+  grid <- seq(0, end, length.out = 21)[2:20]
+  out <- survSplit(Surv(time, status) ~ ., data = x, cut = grid, episode = "interval")
+  lo <- c(0, grid); hi <- c(grid, end)
+  out$mid <- (lo[out$interval] + hi[out$interval]) / 2
+  out$exposure <- out$time - out$tstart
+  list(data = out, end = end, grid = grid)
+}
+
 # ---- FP1 ---- the power of u = mid / end (the package's scale; the model is the same in t)
-end <- max(d$time)
-grid <- seq(0, end, length.out = 21)[2:20]
-sg <- survSplit(Surv(time, status) ~ ., data = d, cut = grid, episode = "interval")
-lo <- c(0, grid); hi <- c(grid, end)
-sg$mid <- (lo[sg$interval] + hi[sg$interval]) / 2
-sg$exposure <- sg$time - sg$tstart
+fine <- split20(d)
+sg <- fine$data; end <- fine$end; grid <- fine$grid
 fp <- list()
 for (p in c(-1, 0, 0.5, 1)) {
   sg$f <- if (p == 0) log(sg$mid / end) else (sg$mid / end)^p
@@ -141,12 +149,8 @@ for (pp in list(c(0, 0.5), c(0, 0), c(-1, 1), c(1, 3))) {
 # maximum (statsmodels' IRLS stopped short there). The table of counts is fitted, as the package does.
 lt <- read.csv("tests/data/late_trial_network.csv", stringsAsFactors = FALSE)
 lt$status <- lt$event
-lend <- max(lt$time)
-lgrid <- seq(0, lend, length.out = 21)[2:20]
-ls <- survSplit(Surv(time, status) ~ ., data = lt, cut = lgrid, episode = "interval")
-llo <- c(0, lgrid); lhi <- c(lgrid, lend)
-ls$mid <- (llo[ls$interval] + lhi[ls$interval]) / 2
-ls$exposure <- ls$time - ls$tstart
+late <- split20(lt)
+ls <- late$data; lend <- late$end
 lag <- aggregate(cbind(status, exposure) ~ trial + therapy + interval + mid, data = ls, FUN = sum)
 lag$trial_f <- factor(lag$trial)
 lag$drug <- as.numeric(lag$therapy == "drug")
