@@ -157,7 +157,7 @@ def test_crossover_is_indirect_only_for_the_outcomes_the_rules_name():
     os_ = dataclasses.replace(g, analysis=dataclasses.replace(g.analysis, outcome="OS"))
     d = dom(assess(os_, characteristics=char, rules=os_rules), "indirectness")
     assert d.downgrade == 1
-    assert "s0 (comparator crossed over to the drug (83% of the placebo arm))" in d.reason
+    assert "s0 (comparator could cross over to the drug (83% of the placebo arm did))" in d.reason
     # a trial without crossover stays direct; half of the weight crossing over is enough
     mixed = {**char, "s1": {**CHAR["s1"], "crossover": "no"}}
     assert dom(assess(os_, characteristics=mixed, rules=os_rules), "indirectness").downgrade == 1
@@ -371,6 +371,10 @@ def test_summary_of_findings_for_a_hazard_ratio_uses_whole_population_medians():
     # one trial agreeing with the ratio keeps the modelled median
     frame.loc[4, "value"] = 9.0
     assert summary_of_findings(g, frame, assess(g, characteristics=CHAR))["no_median"] == ""
+    # nor is one trial enough when the other reports no medians: "the trials' own medians"
+    frame.loc[4, "value"] = 3.0
+    alone = frame[frame["study_id"] != "s1"]
+    assert summary_of_findings(g, alone, assess(g, characteristics=CHAR))["no_median"] == ""
 
 
 def test_summary_of_findings_for_a_hazard_ratio_prefers_reported_landmark_rates():

@@ -219,7 +219,7 @@ def test_report_writes_page_figures_and_results(report):
     # overall survival against placebo arms that crossed over is indirect (the amended rule)
     sor = {d["domain"]: d for d in results["grade"]["os_hr/sorafenib"]["domains"]}
     assert sor["indirectness"]["downgrade"] == 1
-    assert "decision (comparator crossed over to the drug)" in sor["indirectness"]["reason"]
+    assert "decision (comparator could cross over to the drug)" in sor["indirectness"]["reason"]
     assert "for OS, whose placebo patients could cross over to the drug" in m
     # estimates from trials reported at an interim analysis are marked, not rated down
     interim = {r["id"]: r["interim"] for r in results["summary_of_findings"] if r["interim"]}

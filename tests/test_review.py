@@ -363,6 +363,11 @@ design = ["rct"]
      "grade.sof_months", "must be a positive number of months"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\ncrossover_outcomes = "OS"\n', 16,
      "grade.crossover_outcomes", "must be a list like ['OS']"),
+    # a misspelt outcome would rate nothing down while the Methods describe the rule
+    ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\ncrossover_outcomes = ["Overall survival"]\n',
+     16, "grade.crossover_outcomes", "'Overall survival' is not the outcome of any analysis"),
+    ('design = ["rct"]\n', 'design = ["rct"]\n[grade]\nratio_thresholds = [0.8]\n', 16,
+     "grade.ratio_thresholds", "must be two ratios either side of 1"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = "6 Dec"\nchange = "c"\n'
      'reason = "r"\n', 16, "amendments.date", "is not a date; write it as 2026-12-06"),
     ('design = ["rct"]\n', 'design = ["rct"]\n[[amendments]]\ndate = 2026-12-06\nchange = "c"\n',
@@ -430,6 +435,8 @@ def test_amendments_are_read_in_date_order(table):
     assert p.amendments == ({"date": "2026-01-02", "change": "a", "reason": "r1"},
                             {"date": "2026-12-07", "change": "b c", "reason": "r2"})
     assert p.to_dict()["amendments"][1]["date"] == "2026-12-07"
+    with pytest.raises(TypeError):   # a frozen protocol's amendments are read-only
+        p.amendments[0]["previous"] = "z"
     assert parse_protocol(_MINIMAL, "ok.toml").amendments == ()
 
 

@@ -326,6 +326,19 @@ def test_cells_without_events_still_reach_glms_maximum(model):
     assert res.power == (best["power"] if model == "fp1" else tuple(best["powers"]))
 
 
+def test_no_maximum_is_found_by_a_linear_programme():
+    from metaanalysis.network.survival import _no_maximum
+
+    # an intercept and a slope on x: counts only at x = 0 let the slope send every other
+    # cell's rate to 0 (no maximum); counts on both sides pin it
+    X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    assert _no_maximum(X, np.array([3.0, 0.0, 0.0, 0.0]))
+    assert not _no_maximum(X, np.array([3.0, 0.0, 1.0, 0.0]))
+    assert not _no_maximum(X, np.array([3.0, 2.0, 1.0, 4.0]))   # no cell without events
+    # counts only at the middle: no linear rate can vanish on both sides, a maximum exists
+    assert not _no_maximum(X, np.array([0.0, 5.0, 0.0, 0.0]))
+
+
 def test_a_model_without_a_maximum_is_refused():
     # trial B's events all fall in the first interval of the grid, then 50 patients per arm are
     # followed to 60 without one: its baseline coefficient runs off to minus infinity for every

@@ -544,6 +544,8 @@ def _poisson_fit(X, y, offset, maxiter: int = 200):
         beta, dev, mu = trial, new, mu_new
     if not np.all(np.isfinite(beta)):
         raise ConvergenceError("the Poisson GLM did not converge (non-finite estimates)")
+    if converged and _no_maximum(X, y):
+        converged = False
     H = X.T @ (X * mu[:, None])
     try:
         cov = np.linalg.inv(H)
@@ -552,6 +554,29 @@ def _poisson_fit(X, y, offset, maxiter: int = 200):
     eta = X @ beta + offset
     loglik = float(np.sum(y * eta - mu - gammaln(y + 1.0)))
     return beta, cov, dev, -2.0 * loglik + 2.0 * X.shape[1], int(len(y) - X.shape[1]), converged
+
+
+def _no_maximum(X, y) -> bool:
+    """Whether the Poisson likelihood has no maximum: a direction d exists with X d = 0 on every
+    cell with events and X d <= 0, not all 0, on the cells without (their rates can be sent to 0
+    at no cost, so the likelihood only rises along d). A linear programme finds d (scipy's
+    ``linprog``), as separation is found in logistic regression (Konis 2007). Newton's steps alone
+    cannot tell: once such rates underflow to 0 their gradient vanishes and a run looks converged
+    (under older numpy and statsmodels it did, with coefficients of 1e5)."""
+    from scipy.optimize import linprog
+
+    zero = y == 0
+    if not zero.any():
+        return False
+    Z, E = X[zero], X[~zero]
+    scale = np.max(np.abs(X), axis=0)
+    scale[scale == 0] = 1.0
+    # minimise the sum of X d over the cells without events, each bounded to [-1, 0]
+    res = linprog(c=(Z / scale).sum(axis=0),
+                  A_ub=np.vstack([Z, -Z]) / scale, b_ub=np.r_[np.zeros(len(Z)), np.ones(len(Z))],
+                  A_eq=E / scale if len(E) else None, b_eq=np.zeros(len(E)) if len(E) else None,
+                  bounds=[(None, None)] * X.shape[1], method="highs")
+    return bool(res.status == 0 and res.fun < -1e-6)
 
 
 def _table(long, cuts):

@@ -393,7 +393,8 @@ def _prisma_block(prisma, figures) -> str:
             "study's later publications and data cuts are several reports).")
     gone = prisma.get("ineligible") or []
     if gone:
-        text += (f" {len(gone)} studies of the study table meet no analysis's eligibility "
+        text += (f" {len(gone)} stud{'ies' if len(gone) > 1 else 'y'} of the study table "
+                 f"meet{'' if len(gone) > 1 else 's'} no analysis's eligibility "
                  "(trials.csv against the protocol) and are counted among the full texts "
                  "excluded, with the reason each comes closest to passing: "
                  + esc("; ".join(f"{g['study_id']} ({g['reason']})" for g in gone)) + ".")

@@ -121,7 +121,9 @@ def _ois_text(rules) -> str:
             f"arms' pooled risk, for other outcomes {rules.ois_participants} participants")
 
 
-def _grade_text(rules) -> str:
+def _grade_text(rules, adjusted: bool = False) -> str:
+    """The GRADE rules in words; ``adjusted``: some analysis declares a crossover-adjusted
+    sensitivity analysis."""
     lines = ", ".join(rules.direct_lines)
     hist = ", ".join(rules.direct_histology)
     lo, hi = rules.ratio_thresholds
@@ -156,8 +158,9 @@ def _grade_text(rules) -> str:
         "early was not rated within the domains (an estimate from a trial reported at an "
         "interim analysis is marked instead)"
         + ("" if rules.crossover_outcomes else ", nor was crossover")
-        + "; the protocol's sensitivity analyses address crossover (the crossover-adjusted "
-        "ratios the trials report). A judgement the review team made differently from a rule "
+        + ("; the protocol's sensitivity analyses address crossover (the crossover-adjusted "
+           "ratios the trials report)" if adjusted else "")
+        + ". A judgement the review team made differently from a rule "
         "is marked † with its reason. Absolute "
         "effects use the pooled risk of the placebo arms of the same trials. For a hazard ratio "
         f"they are risks of the event by {rules.sof_months_os:g} months for overall survival "
@@ -276,7 +279,9 @@ def methods_paragraph(protocol, *, overrides=None, small_study_min_k: int = 10,
                      "three or more domains is taken as at high risk).")
     from ..review.grade import GradeRules
 
-    parts.append(_grade_text(GradeRules(**(getattr(protocol, "grade", None) or {}))))
+    parts.append(_grade_text(GradeRules(**(getattr(protocol, "grade", None) or {})),
+                             adjusted=any("crossover_adjusted" in a.sensitivity
+                                          for a in protocol.analyses)))
     if digitised:
         from ..survival.uncertainty import DEFAULT_RESOLUTION
         from .curves import DIGITISATION_N

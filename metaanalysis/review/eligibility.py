@@ -246,7 +246,8 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
         if why is None and "studies" in elig and rec.study_id not in elig["studies"]:
             why = "not among the studies the protocol names for this analysis"
         if why is None and rec.study_id in elig.get("exclude_studies", ()):
-            why = "excluded by name in the protocol (the analysis's notes say why)"
+            why = "excluded by name in the protocol" + (
+                " (the analysis's notes say why)" if getattr(analysis, "notes", "") else "")
         if why is None:
             stage = 2
             pops = elig.get("population", WHOLE_POPULATIONS)

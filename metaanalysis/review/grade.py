@@ -227,8 +227,8 @@ def _indirectness(weights, characteristics, rules, outcome="") -> DomainJudgemen
             why.append(f"histology {ch.get('histology') or 'not reported'}")
         if crossover and ch.get("crossover", "") == "yes":
             pct = str(ch.get("crossover_pct", "") or "").strip()
-            why.append("comparator crossed over to the drug"
-                       + (f" ({float(pct):g}% of the placebo arm)" if pct else ""))
+            why.append("comparator could cross over to the drug"
+                       + (f" ({float(pct):g}% of the placebo arm did)" if pct else ""))
         if why:
             indirect.append((s, ", ".join(why)))
     w = _share(weights, [s for s, _ in indirect])
@@ -696,7 +696,7 @@ def summary_of_findings(group, table_frame, assessment, rules=None, data_cuts=No
 
         both = [(sid, m, control[sid]) for sid, m in reported
                 if m is not None and control.get(sid) is not None]
-        if (row["median_with_therapy"] and both and len(both) == len(reported)
+        if (row["median_with_therapy"] and both and len(both) == len(set(studies))
                 and all((m - c) * (1.0 - nat["estimate"]) < 0 for _, m, c in both)):
             # every trial's own medians differ the other way from the modelled ones (DECISION's
             # OS: 39.4 months with sorafenib, 42.8 with placebo, HR 0.92): the hazards are not

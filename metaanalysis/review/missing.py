@@ -62,6 +62,12 @@ def failed(trial: dict, elig: dict, populations: set) -> list:
     return out
 
 
+def outcome_populations(frame) -> dict:
+    """``{(study_id, outcome): populations}``: a histology cohort counts for the outcome its rows
+    report (Waguespack 2022's DTC cohort reports response only, not its series' PFS)."""
+    return {key: set(g["population"]) for key, g in frame.groupby(["study_id", "outcome"])}
+
+
 def _eligible(trial: dict, elig: dict, populations: set) -> bool:
     return first_failed(trial, elig, populations) is None
 
@@ -95,12 +101,13 @@ def missing_evidence(review, analysis_id: str) -> list:
     contributing = {s["study_id"] for g in run.groups for s in g.studies()}
     frame = review.table.frame
     of_outcome = frame[frame["outcome"] == a.outcome]
-    populations = {sid: set(g["population"]) for sid, g in frame.groupby("study_id")}
+    populations = outcome_populations(frame)
     comparative = bool(a.comparator) and a.effect in ("HR", "RR", "RD", "OR")
     out = []
     for trial in review.trials.frame.to_dict(orient="records"):
         sid = trial["study_id"]
-        if sid in contributing or not _eligible(trial, elig, populations.get(sid, set())):
+        if sid in contributing or not _eligible(trial, elig,
+                                                populations.get((sid, a.outcome), set())):
             continue
         if comparative and trial.get("control", "") != a.comparator:
             continue

@@ -153,25 +153,26 @@ def _ineligible(review, analysed) -> tuple:
     analysis's eligibility; the reason is the first criterion of the analysis it comes closest to
     (fewest criteria failed: a mixed-histology single-arm series fails the response summary on its
     histology alone, the randomised comparisons on its design too)."""
-    from .missing import failed
+    from .missing import failed, outcome_populations
 
     frame = review.table.frame
     outcomes = {a.outcome for a in review.protocol.analyses}
-    # a histology cohort counts for the outcome its rows report, not for the study's others
-    populations = {key: set(g["population"])
-                   for key, g in frame.groupby(["study_id", "outcome"])}
+    populations = outcome_populations(frame)
     trials = {r["study_id"]: r for r in review.trials.frame.to_dict(orient="records")}
     out = []
     for sid in sorted(set(frame["study_id"]) - set(analysed)):
         mine = set(frame.loc[frame["study_id"] == sid, "outcome"])
-        if not mine & outcomes:
+        results = mine - _DESCRIPTIVE
+        if results and not results & outcomes:
             out.append((sid, "no outcome the protocol analyses"))
             continue
         trial = trials.get(sid)
         if trial is None:
             continue
+        # a study with no result coded at all (only its size) is judged by its characteristics
+        # against every analysis: included, its results not available, when it meets one
         fails = [failed(trial, dict(a.eligibility), populations.get((sid, a.outcome), set()))
-                 for a in review.protocol.analyses if a.outcome in mine]
+                 for a in review.protocol.analyses if a.outcome in mine or not results]
         if fails and all(fails):
             # fewest failures; on a tie the analysis whose first failure comes latest (the study
             # got furthest in it: a cohort excluded by name rather than a series' histology)
@@ -183,10 +184,16 @@ def _ineligible(review, analysed) -> tuple:
     return tuple(out)
 
 
+# rows that describe a study rather than report a result
+_DESCRIPTIVE = {"N", "FU", "CROSSOVER"}
+
+
 def _short_reason(key, value) -> str:
     """A flow diagram's words for a failed criterion (the excluded lines give the long form)."""
     if key == "exclude_studies":
         return "excluded by name in the protocol"
+    if key == "studies":
+        return "not among the studies the protocol names"
     if key == "design":
         return f"{value or 'unreported'} design"
     if key == "histology":

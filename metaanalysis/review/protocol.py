@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .._base import frozen_field
 from ..errors import Problem, StudyTableError
@@ -471,6 +472,14 @@ def parse_protocol(text: str, name: str = "<protocol>", *, studies=None) -> Prot
                   f"{seen[a.id]}; ids must be unique")
         seen[a.id] = a.line
         analyses.append(a)
+    named = {a.outcome.upper(): a.outcome for a in analyses}
+    for o in grade.get("crossover_outcomes", ()):
+        if o.upper() not in named:
+            # a misspelt outcome would silently rate nothing down while the Methods describe
+            # the rule as applied
+            c.err(("grade",), None, "crossover_outcomes", f"{o!r} is not the outcome of any "
+                  "analysis; use the table's outcome codes, such as " + ", ".join(
+                      repr(x) for x in sorted(set(named.values()))))
     if c.problems:
         raise StudyTableError(c.problems)
     return Protocol(name, dict(review), tuple(analyses), dict(search), grade, amendments)
@@ -535,7 +544,8 @@ def _amendments(c, items) -> tuple:
         elif "previous" in item:
             c.err(where, j, "key", "is missing: 'previous' needs the key of the rule it was")
         if date is not None and len(texts) == 2:
-            out.append({"date": date, **texts, **rule})
+            # read-only: the protocol is frozen, and "before the amendments" re-runs read these
+            out.append(MappingProxyType({"date": date, **texts, **rule}))
     return tuple(sorted(out, key=lambda a: a["date"]))
 
 
@@ -636,6 +646,9 @@ def _grade_rules(c, grade, where=None) -> dict:
                                                        isinstance(v, (int, float)))
                                                       for v in value):
                 err(key, f"must be a list like {list(want) or ['OS']!r}")
+                continue
+            if key == "ratio_thresholds" and not (len(value) == 2 and 0 < value[0] < 1 < value[1]):
+                err(key, f"{value!r} must be two ratios either side of 1, like [0.8, 1.25]")
                 continue
             out[key] = tuple(value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
