@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
-from .._base import frozen_field
+from .._base import FrozenDict, frozen_field
 from ..errors import Problem, StudyTableError
 
 __all__ = ["Protocol", "AnalysisProtocol", "read_protocol", "parse_protocol", "check_against_table",
@@ -545,7 +544,7 @@ def _amendments(c, items) -> tuple:
             c.err(where, j, "key", "is missing: 'previous' needs the key of the rule it was")
         if date is not None and len(texts) == 2:
             # read-only: the protocol is frozen, and "before the amendments" re-runs read these
-            out.append(MappingProxyType({"date": date, **texts, **rule}))
+            out.append(FrozenDict({"date": date, **texts, **rule}))
     return tuple(sorted(out, key=lambda a: a["date"]))
 
 
