@@ -70,8 +70,10 @@ def manuscript_tables(review) -> dict:
                              + "; ".join(f"{m['trial']} ({m['reason']})" for m in missing))
         amendments = getattr(review.protocol, "amendments", ())
         if amendments:
-            notes.append(f"the protocol was amended {len(amendments)} time"
-                         f"{'s' if len(amendments) > 1 else ''} after analyses had been run ("
+            from .methods import times_word
+
+            notes.append(f"the protocol was amended {times_word(len(amendments))} after analyses "
+                         "had been run ("
                          + "; ".join(f"{a['date']}: {a['change']}" for a in amendments)
                          + "); judgements and absolute effects follow the amended rules")
         if "certainty_before_amendments" in sof:

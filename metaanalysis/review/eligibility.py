@@ -97,6 +97,42 @@ def _is_contrast(frame):
     return frame["arm"].str.contains(" vs ", regex=False)
 
 
+# the study-level criteria (trials.csv) an analysis's eligibility can set, in the order a failure
+# is reported: the characteristics, then histology (which a cohort's row population can meet),
+# then the studies the protocol names
+STUDY_CRITERIA = ("design", "phase", "randomised", "blinding", "control", "line", "biomarker",
+                  "region", "crossover", "pfs_assessor", "histology", "studies",
+                  "exclude_studies")
+
+
+def failed_criteria(trial: dict, elig: dict, populations=()) -> list:
+    """Every study-level criterion of an analysis's eligibility ``elig`` that ``trial`` (a row of
+    trials.csv) fails, in :data:`STUDY_CRITERIA` order, as ``(key, its value, values allowed)``.
+
+    A series of mixed histology meets the histology criterion through ``populations`` (the row
+    populations considered) when one of them is a histology cohort the analysis takes.
+
+    Examples
+    --------
+    >>> failed_criteria({"study_id": "s", "design": "rct", "histology": "mixed"},
+    ...                 {"design": ("rct",), "histology": ("DTC",),
+    ...                  "histology_populations": ("dtc",)}, {"dtc"})
+    []
+    """
+    out = []
+    for key in STUDY_CRITERIA[:-2]:  # the characteristics and histology
+        if key in elig and trial.get(key, "") not in elig[key]:
+            if key == "histology" and set(populations) & set(elig.get("histology_populations", ())):
+                continue
+            out.append((key, trial.get(key, ""), tuple(elig[key])))
+    sid = trial["study_id"]
+    if "studies" in elig and sid not in elig["studies"]:
+        out.append(("studies", sid, tuple(elig["studies"])))
+    if sid in elig.get("exclude_studies", ()):
+        out.append(("exclude_studies", sid, ()))
+    return out
+
+
 def _criterion_reason(key, value, allowed):
     return f"{_criterion_words(key, value, allowed)} (this analysis takes {key} " \
         + ", ".join(repr(a) if a else "not reported" for a in allowed) + ")"
@@ -228,26 +264,24 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
         if rec.study_id not in tf:
             why = "study has no line in trials.csv"
         else:
-            ch = tf[rec.study_id]
-            for key in ("design", "phase", "randomised", "blinding", "control", "line",
-                        "biomarker", "region", "crossover", "pfs_assessor"):
-                if key in elig and ch.get(key, "") not in elig[key]:
-                    why = _criterion_reason(key, ch.get(key, ""), elig[key])
-                    break
-            if why is None and "histology" in elig and ch.get("histology", "") not in elig["histology"]:
-                if rec.population not in elig.get("histology_populations", ()):
-                    why = _criterion_reason("histology", ch.get("histology", ""), elig["histology"])
-                    if rec.population and rec.population not in WHOLE_POPULATIONS:
-                        # a subgroup of a mixed series: its label, not the series, is the reason
-                        why += (f"; this row's population {rec.population!r} is not a label that "
-                                "restricts the series to the target histology ("
-                                + ", ".join(elig.get("histology_populations", ()) or ("none",))
-                                + ")")
-        if why is None and "studies" in elig and rec.study_id not in elig["studies"]:
-            why = "not among the studies the protocol names for this analysis"
-        if why is None and rec.study_id in elig.get("exclude_studies", ()):
-            why = "excluded by name in the protocol" + (
-                " (the analysis's notes say why)" if getattr(analysis, "notes", "") else "")
+            fails = failed_criteria(tf[rec.study_id], elig, (rec.population,))
+            if fails:
+                key, value, allowed = fails[0]
+                if key == "studies":
+                    why = "not among the studies the protocol names for this analysis"
+                elif key == "exclude_studies":
+                    why = "excluded by name in the protocol" + (
+                        " (the analysis's notes say why)" if getattr(analysis, "notes", "")
+                        else "")
+                else:
+                    why = _criterion_reason(key, value, allowed)
+                if key == "histology" and rec.population and \
+                        rec.population not in WHOLE_POPULATIONS:
+                    # a subgroup of a mixed series: its label, not the series, is the reason
+                    why += (f"; this row's population {rec.population!r} is not a label that "
+                            "restricts the series to the target histology ("
+                            + ", ".join(elig.get("histology_populations", ()) or ("none",))
+                            + ")")
         if why is None:
             stage = 2
             pops = elig.get("population", WHOLE_POPULATIONS)

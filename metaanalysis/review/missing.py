@@ -4,17 +4,17 @@ A pooled estimate is judged on the studies in it; a reader also needs the eligib
 are not in it and why (Cochrane Handbook chapter 13, "missing evidence": a trial that measured the
 outcome but whose result is not in the sources read may be missing because of its result). A study
 is eligible for an analysis when its characteristics in ``trials.csv`` meet the analysis's
-eligibility (the same keys :func:`~metaanalysis.review.eligibility.select_rows` checks per row)
+eligibility (:func:`~metaanalysis.review.eligibility.failed_criteria`, which
+:func:`~metaanalysis.review.eligibility.select_rows` applies per row)
 and, for a comparison, when it has the analysis's comparator arm.
 """
 
 from __future__ import annotations
 
+from .eligibility import failed_criteria
+
 __all__ = ["missing_evidence"]
 
-# the characteristics of a study (trials.csv) that an analysis's eligibility can restrict
-STUDY_KEYS = ("design", "phase", "randomised", "blinding", "control", "line", "biomarker",
-              "region", "crossover", "pfs_assessor")
 _MEASURE_WORDS = {"hr": "a hazard ratio", "proportion": "arm counts or proportions",
                   "median": "a median"}
 # rows that bear on an outcome without being it: deaths counted beside overall survival,
@@ -31,45 +31,10 @@ def _related(frame, study_id, outcome) -> list:
     return sorted(set(rows["outcome"]))
 
 
-def first_failed(trial: dict, elig: dict, populations: set):
-    """The first of an analysis's study-level criteria that ``trial`` (a row of trials.csv)
-    fails, as ``(key, its value, the values allowed)``, or None when it meets them all."""
-    for key in STUDY_KEYS:
-        if key in elig and trial.get(key, "") not in elig[key]:
-            return key, trial.get(key, ""), tuple(elig[key])
-    if "histology" in elig and trial.get("histology", "") not in elig["histology"]:
-        # a mixed series counts through a cohort of the target histology, if it has one
-        if not populations & set(elig.get("histology_populations", ())):
-            return "histology", trial.get("histology", ""), tuple(elig["histology"])
-    if "studies" in elig and trial["study_id"] not in elig["studies"]:
-        return "studies", trial["study_id"], tuple(elig["studies"])
-    if trial["study_id"] in elig.get("exclude_studies", ()):
-        return "exclude_studies", trial["study_id"], ()
-    return None
-
-
-def failed(trial: dict, elig: dict, populations: set) -> list:
-    """Every study-level criterion of an analysis that ``trial`` fails, in
-    :func:`first_failed`'s order and form."""
-    out = []
-    for key in STUDY_KEYS + ("histology", "studies", "exclude_studies"):
-        one = first_failed(trial, {k: v for k, v in elig.items()
-                                   if k == key or (key == "histology"
-                                                   and k == "histology_populations")},
-                           populations)
-        if one is not None:
-            out.append(one)
-    return out
-
-
 def outcome_populations(frame) -> dict:
     """``{(study_id, outcome): populations}``: a histology cohort counts for the outcome its rows
     report (Waguespack 2022's DTC cohort reports response only, not its series' PFS)."""
     return {key: set(g["population"]) for key, g in frame.groupby(["study_id", "outcome"])}
-
-
-def _eligible(trial: dict, elig: dict, populations: set) -> bool:
-    return first_failed(trial, elig, populations) is None
 
 
 def missing_evidence(review, analysis_id: str) -> list:
@@ -106,8 +71,8 @@ def missing_evidence(review, analysis_id: str) -> list:
     out = []
     for trial in review.trials.frame.to_dict(orient="records"):
         sid = trial["study_id"]
-        if sid in contributing or not _eligible(trial, elig,
-                                                populations.get((sid, a.outcome), set())):
+        if sid in contributing or failed_criteria(trial, elig,
+                                                  populations.get((sid, a.outcome), ())):
             continue
         if comparative and trial.get("control", "") != a.comparator:
             continue

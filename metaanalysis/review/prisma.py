@@ -153,7 +153,8 @@ def _ineligible(review, analysed) -> tuple:
     analysis's eligibility; the reason is the first criterion of the analysis it comes closest to
     (fewest criteria failed: a mixed-histology single-arm series fails the response summary on its
     histology alone, the randomised comparisons on its design too)."""
-    from .missing import failed, outcome_populations
+    from .eligibility import STUDY_CRITERIA, failed_criteria
+    from .missing import outcome_populations
 
     frame = review.table.frame
     outcomes = {a.outcome for a in review.protocol.analyses}
@@ -171,15 +172,13 @@ def _ineligible(review, analysed) -> tuple:
             continue
         # a study with no result coded at all (only its size) is judged by its characteristics
         # against every analysis: included, its results not available, when it meets one
-        fails = [failed(trial, dict(a.eligibility), populations.get((sid, a.outcome), set()))
+        fails = [failed_criteria(trial, dict(a.eligibility), populations.get((sid, a.outcome), ()))
                  for a in review.protocol.analyses if a.outcome in mine or not results]
         if fails and all(fails):
             # fewest failures; on a tie the analysis whose first failure comes latest (the study
             # got furthest in it: a cohort excluded by name rather than a series' histology)
-            order = ("design", "phase", "randomised", "blinding", "control", "line",
-                     "biomarker", "region", "crossover", "pfs_assessor", "histology", "studies",
-                     "exclude_studies")
-            key, value, allowed = min(fails, key=lambda f: (len(f), -order.index(f[0][0])))[0]
+            key, value, allowed = min(
+                fails, key=lambda f: (len(f), -STUDY_CRITERIA.index(f[0][0])))[0]
             out.append((sid, _short_reason(key, value)))
     return tuple(out)
 
