@@ -377,6 +377,52 @@ def test_anova_wald_matches_metafor(case_id):
     assert list(out.coefs) == names
 
 
+@pytest.mark.parametrize("case_id", ["x_z", "z_z", "z_short", "z_t", "x_t_rhs", "x_bd", "z_bd"])
+def test_anova_linear_combinations_match_metafor(case_id):
+    # anova(ls, X=) for the location, anova(ls, Z=) for the scale (log tau²), each combination
+    # and the omnibus test; z_short leaves the scale's intercept column out, as metafor allows
+    case = REF["anova"][case_id]
+    exp = case["expected"]
+    res = _fit_spec(case["model"])
+    kw = {"Z": case["Z"]} if case.get("Z") else {"X": case["X"]}
+    if case.get("rhs") is not None:
+        kw["rhs"] = case["rhs"]
+    out = ma.anova(res, **kw)
+    tol = TOL["bcg_ablat_alloc" if case["model"][0] == "bcg" else "meta_meta_reml"]
+    assert out.part == ("scale" if "Z" in kw else "location")
+    for ours, theirs in ((out.estimate, "estimate"), (out.se, "se"), (out.statistic, "statistic"),
+                         (out.pvalue, "pval")):
+        np.testing.assert_allclose(ours, exp[theirs], rtol=max(tol, 5e-6), err_msg=theirs)
+    assert out.qm == pytest.approx(exp["q"], rel=tol)
+    assert out.qm_pvalue == pytest.approx(exp["pvalue"], rel=max(tol, 5e-6))
+    assert (out.qm_df, out.qm_df2) == (exp["df"], exp["df2"])
+    if "rhs" not in kw:  # metafor prints a non-zero rhs with 4 decimals
+        assert list(out.hypotheses) == exp["hypotheses"]
+    text = out.summary()
+    assert ("QS(df = " in text) == ("Z" in kw and exp["df2"] is None)
+
+
+def test_anova_of_a_location_scale_model_takes_one_kind_of_test():
+    d = pd.DataFrame(REF["datasets"]["bcg"])
+    ls = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ ablat", scale="~ alloc", data=d)
+    # metafor refuses X with Z, and silently lets Z win over btt: here any two are an error
+    for kw in ({"X": [1, 10], "Z": [0, 1, -1]}, {"btt": 1, "Z": [0, 1, -1]},
+               {"att": 1, "X": [1, 10]}):
+        with pytest.raises(InputError, match="give one of"):
+            ma.anova(ls, **kw)
+    with pytest.raises(InputError, match="Z has 4 columns but the model has 3 coefficients"):
+        ma.anova(ls, Z=[[1, 0, 0, 1]])
+    reg = meta_regression(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ ablat", data=d)
+    with pytest.raises(InputError, match="Z= tests scale coefficients.*use X="):
+        ma.anova(reg, Z=[0, 1])
+    with pytest.raises(InputError, match="likelihood-ratio test takes two models only"):
+        ma.anova(ls, ls, Z=[0, 1, -1])
+    # the scale's intercept alone is exp(alpha_0) = tau² of the reference level (log link)
+    one = ma.anova(ls, Z=[1, 0, 0])
+    assert one.estimate[0] == pytest.approx(ls.alpha[0], rel=1e-12)
+    assert one.se[0] == pytest.approx(np.sqrt(ls.alpha_vcov[0][0]), rel=1e-12)
+
+
 def test_anova_of_location_scale_models_reads_the_right_parts():
     d = pd.DataFrame(REF["datasets"]["bangertdrowns"])
     ls = rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ meta", scale="~ meta", data=d)
@@ -394,12 +440,12 @@ def test_anova_of_location_scale_models_reads_the_right_parts():
     a, b = ma.anova(ls, ls0), ma.anova(ls, reg)
     assert b.lrt == pytest.approx(a.lrt, rel=1e-6, abs=1e-8)
     assert b.parms_reduced == a.parms_reduced == 3
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(InputError, match="give one of"):
         ma.anova(ls, btt="meta", att="meta")
     with pytest.raises(InputError, match="only a location-scale model"):
         ma.anova(reg, att="meta")
-    with pytest.raises(InputError, match="not available for a location-scale"):
-        ma.anova(ls, X=[[0, 1]])
+    with pytest.raises(InputError, match="give one of"):
+        ma.anova(ls, btt="meta", X=[[0, 1]])
     with pytest.raises(InputError, match="same number|different numbers"):
         ma.anova(ls, rma_ls(d.yi.to_numpy(), d.vi.to_numpy(), mods="~ length", scale="~ meta",
                             data=d))

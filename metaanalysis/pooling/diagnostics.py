@@ -361,7 +361,10 @@ class WaldResult(ResultMixin):
         lines = [ln + ("      pval" if j == 0 else f"  {fmt_p(self.pvalue[j - 1]):>8}") for j, ln in enumerate(lines)]
         out += lines
         if math.isfinite(self.qm):
-            out += ["", "Omnibus Test of Hypotheses:", omnibus_line(self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)]
+            line = omnibus_line(self.qm, self.qm_df, self.qm_df2, self.qm_pvalue)
+            if self.part == "scale":  # metafor: QS for the scale's chi-square, F as it is
+                line = line.replace("QM(", "QS(")
+            out += ["", "Omnibus Test of Hypotheses:", line]
         return "\n".join(out) + "\n"
 
 
@@ -1083,16 +1086,17 @@ def _hypothesis(row, names, rhs) -> str:
     return f"{s} = {rhs:g}"
 
 
-def _wald_x(m: _Model, L, rhs) -> WaldResult:
+def _wald_x(m: _Model, L, rhs, what: str = "X") -> WaldResult:
     L = np.asarray(L, dtype=float)
     if L.ndim == 1:
         L = L[None, :]
     if L.ndim != 2:
-        raise InputError(f"X must be a vector or a matrix of linear combinations; got shape {L.shape}")
+        raise InputError(f"{what} must be a vector or a matrix of linear combinations; got shape "
+                         f"{L.shape}")
     if m.has_intercept and L.shape[1] == m.p - 1:
         L = np.column_stack([np.ones(L.shape[0]), L])
     if L.shape[1] != m.p:
-        raise InputError(f"X has {L.shape[1]} columns but the model has {m.p} coefficients "
+        raise InputError(f"{what} has {L.shape[1]} columns but the model has {m.p} coefficients "
                          f"({', '.join(m.coef_names)})")
     n = L.shape[0]
     r = _rhs(rhs, n, "linear combinations")
@@ -1231,19 +1235,17 @@ def _lrt(res1, res2, refit: bool) -> LikelihoodRatioResult:
                                  tau2_r, r2, "ML" if refitted else f.method, refitted)
 
 
-def _wald_ls(res, btt, att, X, rhs) -> WaldResult:
-    """anova(ls, btt=) or anova(ls, att=): a Wald test of location or of scale coefficients."""
+def _wald_ls(res, btt, att, X, Z, rhs) -> WaldResult:
+    """anova(ls, btt=) / anova(ls, X=): a Wald test of location coefficients or of linear
+    combinations of them; anova(ls, att=) / anova(ls, Z=): the same for the scale."""
     import dataclasses
     from types import SimpleNamespace
 
-    if X is not None:
-        raise InputError("X= (linear combinations) is not available for a location-scale model; "
-                         "test its location coefficients with btt= or its scale coefficients "
-                         "with att=")
-    if btt is not None and att is not None:
-        raise InputError("give btt= (location coefficients) or att= (scale coefficients), not "
-                         "both")
-    scale = att is not None
+    given = [name for name, v in (("btt", btt), ("att", att), ("X", X), ("Z", Z)) if v is not None]
+    if len(given) > 1:
+        raise InputError(f"give one of btt= or X= (location) and att= or Z= (scale); got "
+                         f"{' and '.join(n + '=' for n in given)}")
+    scale = att is not None or Z is not None
     names = tuple(res.alpha_names if scale else res.coef_names)
     # the part read as the _Model the coefficient tests take (df: k - q for the scale, k - p)
     part = SimpleNamespace(
@@ -1251,7 +1253,10 @@ def _wald_ls(res, btt, att, X, rhs) -> WaldResult:
         beta=np.asarray(res.alpha if scale else res.coef, dtype=float),
         vb=np.asarray(res.alpha_vcov if scale else res.vcov, dtype=float),
         df=None if res.test == "z" else float(res.k - len(names)))
-    out = _wald_btt(part, att if scale else btt, rhs, what="att" if scale else "btt")
+    if X is not None or Z is not None:
+        out = _wald_x(part, Z if scale else X, rhs, what="Z" if scale else "X")
+    else:
+        out = _wald_btt(part, att if scale else btt, rhs, what="att" if scale else "btt")
     return dataclasses.replace(out, part="scale" if scale else "location")
 
 
@@ -1260,7 +1265,7 @@ def _qe(res) -> float:
     return float(inner.q if hasattr(inner, "q") else inner.qe)
 
 
-def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False, att=None):
+def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False, att=None, Z=None):
     """Wald tests of coefficients, or a likelihood-ratio test of two nested models (metafor's
     ``anova``).
 
@@ -1277,7 +1282,9 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False, at
     Location-scale models (:func:`metaanalysis.rma_ls`) too: ``anova(ls1, ls0)`` or ``anova(ls,
     fit)`` against a :func:`pool` or :func:`meta_regression` fit (does tau² depend on the scale
     moderators?), with no single tau² or R² reported, as metafor; ``anova(ls, btt=...)`` tests
-    location coefficients and ``anova(ls, att=...)`` scale coefficients (Wald).
+    location coefficients and ``anova(ls, att=...)`` scale coefficients (Wald), ``anova(ls,
+    X=...)`` linear combinations of the location coefficients and ``anova(ls, Z=...)`` of the
+    scale coefficients (log tau² under the default link).
 
     Parameters
     ----------
@@ -1291,6 +1298,9 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False, at
         Refit REML models with different fixed effects with ML before the likelihood-ratio test.
     att : names or 0-based positions, optional
         Scale coefficients of a location-scale model to test (metafor's ``att``).
+    Z : array_like, optional
+        Linear combinations of a location-scale model's scale coefficients, one per row
+        (metafor's ``Z=``); the intercept column may be left out.
 
     Returns
     -------
@@ -1308,16 +1318,18 @@ def anova(fit, fit2=None, *, btt=None, X=None, rhs=None, refit: bool = False, at
     from .location_scale import LocationScaleResult
 
     is_ls = isinstance(fit, LocationScaleResult) or isinstance(fit2, LocationScaleResult)
-    if att is not None and not is_ls:
-        raise InputError("att= tests scale coefficients, which only a location-scale model "
-                         "(rma_ls) has; use btt= for coefficients")
+    for name, value in (("att", att), ("Z", Z)):
+        if value is not None and not is_ls:
+            raise InputError(f"{name}= tests scale coefficients, which only a location-scale "
+                             f"model (rma_ls) has; use {'btt' if name == 'att' else 'X'}= for "
+                             "coefficients")
     if fit2 is not None:
-        if btt is not None or X is not None or rhs is not None or att is not None:
-            raise InputError("btt, att, X and rhs are for the Wald test of one model; a "
+        if any(v is not None for v in (btt, X, rhs, att, Z)):
+            raise InputError("btt, att, X, Z and rhs are for the Wald test of one model; a "
                              "likelihood-ratio test takes two models only")
         return _lrt(fit, fit2, refit)
     if is_ls:
-        return _wald_ls(fit, btt, att, X, rhs)
+        return _wald_ls(fit, btt, att, X, Z, rhs)
     m = _model(fit)
     if X is not None:
         if btt is not None:

@@ -119,6 +119,40 @@ for (id in names(walds)) {
   anovas[[id]] <- c(w, list(expected = stat))
 }
 
+# anova with X= (linear combinations of the location coefficients) and Z= (of the scale's):
+# each combination's estimate, SE, test and p-value and the omnibus test, z and t; a Z without
+# its intercept column, whose intercept metafor adds; rhs other than 0
+combos <- list(
+  x_z = list(model = list("bcg", "~ ablat", "~ alloc"), X = rbind(c(1, 10), c(1, 40))),
+  z_z = list(model = list("bcg", "~ ablat", "~ alloc"),
+             Z = rbind(c(1, 0, 0), c(1, 1, 0), c(0, 1, -1))),
+  z_short = list(model = list("bcg", "~ ablat", "~ alloc"), Z = rbind(c(1, 0), c(0, 1))),
+  z_t = list(model = list("bcg", "~ ablat", "~ alloc", "REML", "t"), Z = rbind(c(0, 1, -1))),
+  x_t_rhs = list(model = list("bcg", "~ ablat", "~ alloc", "REML", "t"),
+                 X = rbind(c(1, 10), c(1, 40)), rhs = c(0, -1)),
+  x_bd = list(model = list("bangertdrowns", "~ meta + length", "~ meta"),
+              X = rbind(c(1, 1, 10), c(0, 1, 0))),
+  z_bd = list(model = list("bangertdrowns", "~ meta", "~ meta"), Z = rbind(c(1, 1), c(0, 1)))
+)
+for (id in names(combos)) {
+  w <- combos[[id]]
+  res <- do.call(fit_ls, w$model)
+  a <- if (is.null(w$Z)) anova(res, X = w$X, rhs = if (is.null(w$rhs)) 0 else w$rhs) else
+    anova(res, Z = w$Z)
+  q <- if (is.null(w$Z)) a$QM else a$QS
+  qdf <- if (is.null(w$Z)) a$QMdf else a$QSdf
+  qp <- if (is.null(w$Z)) a$QMp else a$QSp
+  est <- if (is.null(w$Z)) a$Xb else a$Za
+  rows_of <- function(m) lapply(seq_len(nrow(m)), function(i) arr(m[i, ]))
+  anovas[[id]] <- list(model = w$model, X = if (is.null(w$X)) NULL else rows_of(w$X),
+                       Z = if (is.null(w$Z)) NULL else rows_of(w$Z),
+                       rhs = if (is.null(w$rhs)) NULL else arr(w$rhs),
+                       expected = list(q = sc(q), df = sc(qdf[1]), df2 = sc(qdf[2]),
+                                       pvalue = sc(qp), estimate = arr(as.numeric(est)),
+                                       se = arr(a$se), statistic = arr(a$zval),
+                                       pval = arr(a$pval), hypotheses = as.list(trimws(a$hyp[[1]]))))
+}
+
 # predict: fitted values, new location and scale values (one scale row for several location
 # rows too), the scale's linear predictor alone (also exponentiated, and without its
 # intercept), with z and t quantiles
