@@ -138,6 +138,25 @@ def test_superseded_cut_names_the_row_used(review):
     assert "other data cut used" in run.reasons[43] and "line 31" in run.reasons[43]
 
 
+def test_one_result_from_two_sources_uses_the_publication(review, table, trials):
+    # COSMIC-311's interim PFS hazard ratio is coded twice (line 66, cited to the Lancet Oncol
+    # paper with its 96% interval; line 67, the manufacturer's web page with a 95% one that
+    # conflicts). The first-data-cut analysis takes one: the publication's, whatever the order
+    # of the lines, and the other row's reason says why
+    from metaanalysis.review.analyses import run_analysis
+
+    frame = table.frame.set_index("line")
+    assert frame.loc[66, "source"].startswith("doi:") and frame.loc[67, "source"].startswith("url:")
+    analysis = review.protocol.analysis("pfs_hr_second_line")
+    for rows in (table.frame, table.frame.iloc[::-1]):
+        run = run_analysis(rows, trials, analysis, data_cut="first")
+        (g,) = run.groups
+        assert [list(s["lines"]) for s in g.studies()] == [[66]]
+        assert run.reasons[67] == ("the same result from another source: line 66 is used, cited "
+                                   "to a publication (doi:10.1016/S1470-2045(21)00332-6) rather "
+                                   "than a web page")
+
+
 def test_target_population_cohorts_are_included(review, table):
     """Cohorts restricted to DTC/PTC within mixed series count; the mixed series do not."""
     orr = {s["study_id"]: s["lines"] for g in review.run("orr").groups for s in g.studies()}

@@ -191,6 +191,13 @@ def _rank(value, order):
         return len(order)
 
 
+def _source_rank(source) -> int:
+    """0 for a publication (doi:, pmid:, pmcid:), 1 for anything else (a web page's url:): where
+    two rows hold the same result, the publication's is used."""
+    text = str(source or "").strip().lower()
+    return 0 if text.startswith(("doi:", "pmid:", "pmcid:")) else 1
+
+
 def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, assessor=None,
                 crossover_adjusted=False) -> Selection:
     """Choose the rows ``analysis`` uses from a study-table frame (see the module docstring).
@@ -325,7 +332,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
                           0 if r.population in ("", "itt", "all") else 1,
                           -(r.year if isinstance(r.year, float) and not math.isnan(r.year) else 0)
                           if cut_rule == "latest" else 0,
-                          r.line))
+                          _source_rank(getattr(r, "source", "")), r.line))
         chosen = chosen.assign(_order=order).sort_values("_order")
         unit = ["study_id"] if analysis.kind == "contrast" else ["study_id", "arm"]
         firsts = chosen.drop_duplicates(unit, keep="first")
@@ -344,8 +351,12 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
             elif rec.population != w.population:
                 why = (f"population {rec.population or 'unstated'!r}: line {w.line} "
                        f"({w.population or 'unstated'}) is preferred")
+            elif _source_rank(getattr(rec, "source", "")) != _source_rank(getattr(w, "source", "")):
+                why = (f"the same result from another source: line {w.line} is used, cited to a "
+                       f"publication ({w.source}) rather than a web page")
             else:
-                why = f"another row of the same study arm is used (line {w.line})"
+                why = (f"another row of the same study arm is used (line {w.line}, the earlier "
+                       "line of the table)")
             reasons[int(rec.line)] = why
             stages[int(rec.line)] = 3
         chosen = firsts.drop(columns="_order")
