@@ -588,3 +588,38 @@ def test_curves_of_studies_outside_the_table_are_labelled_examples(report):
     assert _digitised_kind(ROOT / "data" / "curves", {"veteran"}) == "review"
     assert _digitised_kind(ROOT / "data" / "curves", {"decision"}) == "example"
     assert _digitised_kind(ROOT / "data" / "no-such-folder", {"decision"}) == ""
+
+
+def test_contents_links_read_as_their_headings(report):
+    # a reader who clicks "Survival curves" must land on a heading that says what it is; every
+    # link of Contents names its section as the section's own heading does
+    import html as _html
+    import re
+
+    out, _ = report
+    page = (out / "index.html").read_text(encoding="utf-8")
+    start = page.index("<h2>Contents</h2>")
+    contents = page[start:page.index("<h2", start + 10)]
+    links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', contents)
+    assert len(links) >= 20 and ("amendments", "Changes from the protocol") in links
+    for anchor, label in links:
+        heading = re.search(rf'<h[23] id="{re.escape(anchor)}">(.*?)</h[23]>', page)
+        assert heading, anchor
+        assert _html.unescape(heading.group(1)) == _html.unescape(label), anchor
+
+
+def test_the_interval_imprecision_was_judged_on_is_beside_the_printed_one(report):
+    # two studies with Knapp-Hartung print a t(1) interval; imprecision is judged on the z
+    # interval of the same fit (the protocol's two_study_interval): the row shows both
+    out, _ = report
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["id"]: r for r in results["summary_of_findings"]}
+    assert rows["pfs_hr/vandetanib"]["relative_effect"] == "HR 0.70 (0.23–2.08)"
+    assert rows["pfs_hr/vandetanib"]["imprecision_interval"] == "0.55–0.88"
+    assert rows["pfs_hr/lenvatinib"]["imprecision_interval"] == "0.15–0.25"
+    # a single study's row prints its own interval and is judged on it
+    assert rows["pfs_hr/sorafenib"]["imprecision_interval"] is None
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "HR 0.70 (0.23–2.08)<br><span class=\"note\">imprecision judged on the z interval " \
+           "0.55–0.88</span>" in page
+    assert "not reached months" not in page

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import metaanalysis as ma
@@ -155,6 +156,23 @@ def test_one_result_from_two_sources_uses_the_publication(review, table, trials)
         assert run.reasons[67] == ("the same result from another source: line 66 is used, cited "
                                    "to a publication (doi:10.1016/S1470-2045(21)00332-6) rather "
                                    "than a web page")
+
+
+def test_a_row_left_out_for_one_that_gives_no_estimate_says_so(review, table, trials):
+    # DECISION's median PFS at the primary cut (line 4) has no interval, so it gives no estimate;
+    # a row of another cut, left out by the protocol's order, must not simply point the reader
+    # to line 4 as the row "used"
+    from metaanalysis.review.analyses import run_analysis
+
+    frame = table.frame
+    extra = frame[frame["line"] == 4].assign(line=999, data_cut="final", year=2017)
+    run = run_analysis(pd.concat([frame, extra], ignore_index=True), trials,
+                       review.protocol.analysis("pfs_median"))
+    assert run.reasons[4] == "no confidence interval reported: no standard error to weight it"
+    assert run.reasons[999].startswith("other data cut used (final here): line 4")
+    assert run.reasons[999].endswith("; line 4 itself gives no usable result (no confidence "
+                                     "interval reported: no standard error to weight it)")
+    assert 999 not in {l for g in run.groups for s in g.studies() for l in s["lines"]}
 
 
 def test_target_population_cohorts_are_included(review, table):
@@ -369,6 +387,10 @@ design = ["rct"]
 @pytest.mark.parametrize("old, new, line, key, fragment", [
     ('null = 1.0\n', 'null = 1.0\nsurprise = 3\n', 13, "analysis.surprise", "unknown key"),
     ('role = "primary"', 'role = "main"', 9, "analysis.role", "is not a role"),
+    # the study table's codes are case-sensitive: 'pfs' would select no row of it, silently
+    ('outcome = "PFS"', 'outcome = "pfs"', 10, "analysis.outcome", "write 'PFS' (codes are "
+     "case-sensitive)"),
+    ('outcome = "PFS"', 'outcome = "ae:"', 10, "analysis.outcome", "names no detail after 'AE:'"),
     ('effect = "HR"', 'effect = "HAZARD"', 11, "analysis.effect", "is not an effect"),
     ('null = 1.0\n', 'null = -1.0\n', 12, "analysis.null", "must be positive"),
     ('null = 1.0\n', 'null = 1.0\ngroup_by = "none"\n', 13, "analysis.group_by", "class effect"),
@@ -408,6 +430,13 @@ def test_protocol_errors_name_line_and_key(table, old, new, line, key, fragment)
     hits = [p for p in info.value.problems if fragment in p.message]
     assert hits, [str(p) for p in info.value.problems]
     assert hits[0].row == line and hits[0].column == key and hits[0].file == "bad.toml"
+
+
+def test_an_outcome_of_another_review_is_allowed(table):
+    # not a slip of a known code: a review of its own outcomes (DFS) may declare them; the check
+    # against the table (table_warnings) says when no row has it
+    assert parse_protocol(_MINIMAL.replace('outcome = "PFS"', 'outcome = "DFS"'), "dfs.toml",
+                          studies=table.studies).analyses[0].outcome == "DFS"
 
 
 @pytest.mark.parametrize("setting, key, fragment", [

@@ -19,7 +19,9 @@ import io
 __all__ = ["manuscript_tables", "xlsx_bytes", "docx_bytes", "reproducible_package"]
 
 _SOF_COLUMNS = {"outcome": "Outcome", "therapy": "Therapy",
-                "relative_effect": "Relative effect (95% CI)", "comparator": "With placebo",
+                "relative_effect": "Relative effect (95% CI)",
+                "imprecision_interval": "Imprecision judged on (z interval, two studies)",
+                "comparator": "With placebo",
                 "with_therapy": "With therapy",
                 "difference": "Difference",
                 "comparator_median": "Median with placebo",

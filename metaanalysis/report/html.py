@@ -290,8 +290,9 @@ def _sof_block(results) -> str:
     out = ['<h2 id="summary-of-findings">Summary of findings</h2>',
            '<p class="note">For each primary outcome: the relative effect, what it means in '
            "absolute terms against the placebo arms of the same trials, and the certainty of "
-           "the evidence (GRADE) with every reason for rating it down, and the interval "
-           "imprecision was judged on where it is not the one printed. The rules and their "
+           "the evidence (GRADE) with every reason for rating it down; where imprecision was "
+           "judged on another interval than the one printed, that interval is given beside "
+           "it. The rules and their "
            'thresholds are in the <a href="#methods">Methods</a>; judgements overridden by the '
            "review team are marked †.</p>"]
     amendments = (results.get("protocol") or {}).get("amendments") or []
@@ -317,7 +318,10 @@ def _sof_block(results) -> str:
                 + "</li>"
                 for d in g.get("domains", [])
                 if shown_in_table(d["domain"], d["downgrade"], d["reason"], d.get("overridden")))
-            body.append([esc(r["therapy"]), esc(r["relative_effect"]),
+            body.append([esc(r["therapy"]), esc(r["relative_effect"])
+                         + _aside(r.get("imprecision_interval") and
+                                  f"imprecision judged on the z interval "
+                                  f"{r['imprecision_interval']}"),
                          esc(r["comparator"] or "–") + _aside(r.get("comparator_median")),
                          esc(r["with_therapy"] or "–")
                          + _aside(r.get("median_with_therapy") and
@@ -539,8 +543,11 @@ def _network_block(network, figures, level) -> str:
     return "".join(out)
 
 
+SURVIVAL_HEADING = "Progression-free survival across therapies (modelled from medians)"
+
+
 def _survival_block(survival_summary, figures, left_out=()) -> str:
-    out = ['<h2 id="survival">Progression-free survival across therapies (modelled from medians)</h2>',
+    out = [f'<h2 id="survival">{SURVIVAL_HEADING}</h2>',
            '<p class="note">No trial in the table reports a numbers-at-risk table, so these curves are '
            "exponential curves through each randomised arm's reported median PFS: they show the size "
            "of the differences, not the shape of the curves. A trial after a VEGFR-targeted drug "
@@ -975,12 +982,14 @@ def _provenance_block(table) -> str:
         if ci:
             ci = f"{ci}–{r.ci_high:g}" if not math.isnan(r.ci_high) else f"{ci}–NE"
             ci += f" ({r.ci_level * 100:g}%)" if not math.isnan(r.ci_level) else " (level ?)"
+        # "not reached" takes no unit ("not reached months")
         value = "not reached" if r.status == "not_reached" else f"{r.value:g}"
+        unit = "" if r.status == "not_reached" else r.unit
         counts = "" if math.isnan(r.numerator) else f"{r.numerator:g}/" + (
             f"{r.denominator:g}" if not math.isnan(r.denominator) else "?")
         warn = "".join(f'<div class="warn">⚠ {esc(m)}</div>' for m in warn_by_line.get(r.line, []))
         rows.append([esc(r.line), esc(r.study_id), esc(r.arm), esc(r.outcome), esc(r.measure),
-                     esc(value) + (f" {esc(r.unit)}" if r.unit else ""), esc(ci), esc(counts),
+                     esc(value) + (f" {esc(unit)}" if unit else ""), esc(ci), esc(counts),
                      esc(r.source), esc(r.locator), esc(r.notes) + warn])
     return ('<h2 id="provenance">Provenance: every number and where it stands</h2>'
             f'<p class="note">{len(table.frame)} rows; {len(table.warnings)} validator warning(s) '
@@ -1019,16 +1028,19 @@ def render_page(results, table, figures, diff=None) -> str:
             by_analysis.setdefault(a["analysis"], []).append(a)
     toc = [f'<li><a href="#{esc(d["id"])}">{esc(d["title"])}</a> ({esc(d["role"])})</li>'
            for d in declared]
-    toc = (['<li><a href="#prisma">Flow of studies (PRISMA)</a></li>']
+    toc = (['<li><a href="#prisma">Flow of studies (PRISMA 2020)</a></li>']
            if results.get("prisma") else []) + (
         ['<li><a href="#summary-of-findings">Summary of findings</a></li>']
            if results.get("summary_of_findings") else []) + toc
     toc += ['<li><a href="#characteristics">Characteristics of included studies</a></li>',
-            '<li><a href="#excluded">Excluded lines</a></li>',
-            '<li><a href="#network">Network meta-analysis</a></li>',
-            '<li><a href="#survival">Survival curves</a></li>',
+            '<li><a href="#excluded">Excluded: table lines no analysis uses</a></li>',
+            '<li><a href="#network">Comparing therapies: network meta-analysis</a></li>',
+            f'<li><a href="#survival">{SURVIVAL_HEADING}</a></li>',
             '<li><a href="#survival-models">Survival models</a></li>',
-            '<li><a href="#provenance">Provenance</a></li>', '<li><a href="#methods">Methods</a></li>']
+            '<li><a href="#provenance">Provenance: every number and where it stands</a></li>',
+            '<li><a href="#methods">Methods</a>'
+            + ('<ul><li><a href="#amendments">Changes from the protocol</a></li></ul>'
+               if protocol.get("amendments") else "") + '</li>']
     review = protocol.get("review", {})
     pico = "".join(f"<li><b>{esc(k)}</b>: {esc(', '.join(v) if isinstance(v, list) else v)}</li>"
                    for k, v in review.items() if k in ("question", "population", "interventions",

@@ -461,6 +461,11 @@ def run_analysis(frame, trials, analysis, *, role=None, parent=None, variant="",
     entries, dropped = effect_entries(sel, analysis)
     reasons = dict(sel.reasons)
     reasons.update(dropped)
+    for line, chosen in sel.preferred.items():
+        if chosen in dropped:
+            # the protocol's order chose a row that then gave no estimate: say so, rather than
+            # point the reader to a line that is itself excluded
+            reasons[line] += f"; line {chosen} itself gives no usable result ({dropped[chosen]})"
     groups, not_run = [], {}
     if not entries.empty:
         if omit is not None:

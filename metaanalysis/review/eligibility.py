@@ -77,6 +77,8 @@ class Selection:
     # how far each rejected row got: 0 its kind of row, 1 the study's characteristics, 2 the row
     # itself (population, assessor, counts), 3 the choice of one row per study
     stages: dict = frozen_field({})
+    # {line: line chosen instead of it} for the rows left out at stage 3
+    preferred: dict = frozen_field({})
 
 
 def _records(frame) -> list:
@@ -263,6 +265,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
     df = df[df["sel_role"].isin(["therapy", "comparator"])]
 
     stages = dict.fromkeys(reasons, 0)
+    preferred = {}
     # characteristics of the study (plain dicts: a pandas lookup per row costs more than the rest)
     tf = {r["study_id"]: r for r in trials.frame.to_dict(orient="records")}
     keep = []
@@ -359,6 +362,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
                        "line of the table)")
             reasons[int(rec.line)] = why
             stages[int(rec.line)] = 3
+            preferred[int(rec.line)] = int(w.line)
         chosen = firsts.drop(columns="_order")
     # join the study characteristics
     ch = trials.frame.rename(columns={"line": "line_of_therapy", "design": "study_design"})
@@ -369,7 +373,7 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
     therapy_rows = chosen[chosen["sel_role"] == "therapy"].drop(columns="sel_role")
     comparator_rows = chosen[chosen["sel_role"] == "comparator"].drop(columns="sel_role")
     return Selection(therapy_rows.reset_index(drop=True), comparator_rows.reset_index(drop=True),
-                     reasons, considered, structural, stages)
+                     reasons, considered, structural, stages, preferred)
 
 
 def cut_rules() -> dict:

@@ -592,7 +592,14 @@ def summary_of_findings(group, table_frame, assessment, rules=None, data_cuts=No
            "comparator": None, "with_therapy": None, "difference": None, "assumption": "",
            "extrapolated": "", "no_absolute": "", "no_median": "",
            "reported_with_therapy": None,
-           "interim": interim_trials(group.entries, data_cuts)}
+           "interim": interim_trials(group.entries, data_cuts),
+           "imprecision_interval": None}
+    if any(d.domain == "imprecision" and Z_INTERVAL_PHRASE in d.reason
+           for d in assessment.domains):
+        # the row prints one interval and its imprecision rests on another: both are shown
+        (lo, hi), _ = _judged_interval(group, rules)
+        show = (lambda x: f"{math.exp(x):.2f}") if a.scale == "log" else (lambda x: f"{x:.3g}")
+        row["imprecision_interval"] = f"{show(lo)}–{show(hi)}"
     if a.effect == "HR":
         row.update(time_point=None, comparator_median=None, median_with_therapy=None,
                    median_difference=None)

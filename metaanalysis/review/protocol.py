@@ -720,6 +720,13 @@ def _analysis(c, i, block, defaults, known_studies):
         c.err(where, i, "id", f"{block['id']!r}: use letters, digits, '_' and '-' only")
     _choice(c, where, i, "role", block["role"], ROLES, "a role (sensitivity analyses are declared "
             "inside their analysis, under [analysis.sensitivity])")
+    from ..studies import _outcome_problem
+
+    slip = _outcome_problem(block["outcome"])
+    if slip is not None and slip[0] == "error":
+        # the study table's own rule: 'pfs' for 'PFS' would select no row, silently; an unknown
+        # outcome of another review stays allowed (the table check warns when no row has it)
+        c.err(where, i, "outcome", slip[1])
     effect = str(block["effect"]).upper()
     _choice(c, where, i, "effect", effect, tuple(EFFECTS), "an effect")
     model = merged.get("model", "random")
