@@ -531,3 +531,20 @@ def test_default_limits_of_extreme_ratio_bounds_stay_drawable():
         assert 0 < a < min(lo, 0.9) or a == math.exp(-700.0)
         assert max(hi, 1.3) < b < math.inf or b == math.exp(700.0)
         assert 0 < a < 0.8 and 1.3 < b < math.inf
+
+
+def test_a_cut_label_keeps_its_year():
+    # three studies of one author cut to fit a single column stay three studies: the closing
+    # year survives the ellipsis; a label without one is cut at its end as before
+    from metaanalysis.plots.forest import _text_width_in, _truncate
+
+    labels = ["Comstock et al 1974", "Comstock & Webster 1969", "Comstock et al 1976"]
+    cut = [_truncate(s, 7.0, 0.7) for s in labels]
+    assert len(set(cut)) == 3 and all(c.endswith(s[-5:]) and "\u2026" in c
+                                      for c, s in zip(cut, labels))
+    assert all(_text_width_in(c, 7.0, "normal") <= 0.7 for c in cut)
+    assert _truncate("Random-effects model", 7.0, 0.6).endswith("\u2026")
+    assert _truncate("Kloos (2009)", 7.0, 0.55).endswith("\u2026 (2009)")
+    # too narrow for a start and the year: the usual cut
+    assert not _truncate("Comstock et al 1974", 7.0, 0.3).endswith("1974")
+    assert _truncate("Aronson 1948", 7.0, 5.0) == "Aronson 1948"

@@ -225,3 +225,18 @@ def test_glmm_integrand_mode_is_found_where_newton_would_overshoot(x, n, mu, tau
                         for a, b in zip(cuts[:-1], cuts[1:])))
     # a skewed integrand (a flat tail on one side of the mode): 41 nodes reach ~1e-5
     assert got == pytest.approx(want, rel=1e-4)
+
+
+def test_glmm_note_names_the_studies_left_out_of_the_wald_test():
+    # dat.pritz1997's studies 5 and 8 (R's numbering) have 100% and 0%: named by label, or
+    # counted from 1 when none is given, never by a 0-based index
+    import metaanalysis as ma
+
+    d = ma.load_pritz1997()
+    xi = d.xi.to_numpy()
+    assert sorted(np.flatnonzero((xi == 0) | (xi == d.ni.to_numpy())) + 1) == [5, 8]
+    named = ma.pool_proportions(xi, d.ni.to_numpy(), measure="PLO", method="GLMM",
+                                labels=[f"S{i}" for i in range(1, 15)][:len(xi)])
+    assert "(S5, S8)" in named.notes[-1]
+    plain = ma.pool_proportions(xi, d.ni.to_numpy(), measure="PLO", method="GLMM")
+    assert "(Study 5, Study 8)" in plain.notes[-1] and "index" not in plain.notes[-1]

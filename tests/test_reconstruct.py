@@ -858,3 +858,27 @@ def test_dhondt_at_the_ends_of_the_floating_point_range(weight):
     w, cap = np.array(weight), np.full(len(weight), 80)
     for total in (10, 100, 400, 1000):
         assert _dhondt(total, w, cap).tolist() == _dhondt_one_by_one(total, w, cap).tolist()
+
+
+@pytest.mark.parametrize("name", ["veteran_os_test", "veteran_os_standard", "veteran_overall"])
+@pytest.mark.parametrize("use_total", [False, True])
+def test_the_interval_table_adds_up(name, use_total):
+    # each row starts with the patients the previous row ends with, and the rows' events are
+    # the result's: an event moved to a table time (veteran_os_test's at day 200) is at risk
+    # there and counted in the interval that starts there (it was in neither)
+    import warnings as _w
+
+    from metaanalysis.survival.curves import read_curve
+
+    c = read_curve(Path(__file__).resolve().parents[1] / "data" / "curves" / f"{name}.clicks.csv")
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        r = reconstruct_ipd(c.t, c.s, c.risk_times, c.n_risk, return_result=True,
+                            total_events=c.total_events if use_total else None)
+    iv = r.intervals
+    assert int(iv["events"].sum()) == r.events
+    assert list(iv["n_start"].iloc[1:]) == list(iv["n_end"].iloc[:-1])
+    assert list(iv["n_end"]) == list(iv["n_start"] - iv["events"] - iv["censored"])
+    # a total given and not met is said, not only listed among the repairs
+    if use_total and r.events != c.total_events:
+        assert any(f"total_events = {c.total_events}" in str(w.message) for w in caught)

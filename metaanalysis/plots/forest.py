@@ -722,17 +722,28 @@ def _measure(table, spec, size):
     return widths, span
 
 
+# a label's closing year ("Comstock et al 1974", "Kloos (2009)", "REALITY 2022a"): kept when the
+# label is cut, since it is what tells apart the studies of one author
+_YEAR_END = re.compile(r"\s\(?(?:19|20)\d\d[a-z]?\)?$")
+
+
 def _truncate(s: str, size: float, max_in: float, bold=False) -> str:
-    if _text_width_in(s, size, "bold" if bold else "normal") <= max_in:
+    weight = "bold" if bold else "normal"
+    if _text_width_in(s, size, weight) <= max_in:
         return s
-    lo, hi = 0, len(s)
+    m = _YEAR_END.search(s)
+    tail = m.group(0) if m else ""
+    head = s[:len(s) - len(tail)]
+    if tail and _text_width_in(head[:2] + "\u2026" + tail, size, weight) > max_in:
+        head, tail = s, ""  # no room for the year and a start: cut at the end as usual
+    lo, hi = 0, len(head)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _text_width_in(s[:mid] + "\u2026", size, "bold" if bold else "normal") <= max_in:
+        if _text_width_in(head[:mid] + "\u2026" + tail, size, weight) <= max_in:
             lo = mid
         else:
             hi = mid - 1
-    return s[:lo].rstrip() + "\u2026"
+    return head[:lo].rstrip() + "\u2026" + tail
 
 
 def _default_xlim(table, scale, ref):

@@ -581,8 +581,12 @@ def _pool_glmm(x, n, yi, vi, test, lev, labels):
         notes.append("tau^2 estimated on the boundary (0)")
     zero = np.flatnonzero((x == 0) | (x == n))
     if len(zero):
-        notes.append("the Wald heterogeneity test leaves out studies with 0% or 100% (index "
-                     + ", ".join(str(int(i)) for i in zero) + "), whose saturated logit is infinite")
+        # named as the study table shows them: by label, else counted from 1 as R does
+        named = [str(labels[i]) for i in zero] if labels is not None and len(labels) == k \
+            else [str(int(i) + 1) for i in zero]
+        notes.append("the Wald heterogeneity test leaves out studies with 0% or 100% ("
+                     + ("" if labels is not None and len(labels) == k else "studies ")
+                     + ", ".join(named) + "), whose saturated logit is infinite")
     weights = np.full(k, 1.0 / k)
     return ProportionPoolResult(
         estimate=est, se=se, statistic=stat, pvalue=pval, ci_low=lo, ci_high=hi, pi_low=plo, pi_high=phi,

@@ -536,6 +536,9 @@ def meta_regression(
         patsy would run as Python) is refused.
     method, test, level, knha_adhoc, control
         As in :func:`metaanalysis.pool`; ``test="knha"`` gives t tests and an F test of moderators.
+        The default is metafor's, ``"z"``; the Knapp-Hartung adjustment, which the design notes'
+        example passes, is often preferred for meta-regression (its error rates hold better with
+        few studies): pass it.
     intercept : bool
         Add an intercept (ignored for a formula, which says so itself as in R).
     measure : str, optional

@@ -950,7 +950,8 @@ def reconstruct_ipd(
         Return a :class:`Reconstruction` (IPD plus diagnostics) instead of the IPD alone.
     warn : bool
         Emit a ``UserWarning`` for repairs that change the information used (dropped risk times, a
-        number at risk that could not be met, a total number of events that had to be forced,
+        number at risk that could not be met, a total number of events that had to be forced or
+        that the result does not have,
         a curve that falls to 0 after the risk table ends without ``total_events``).
 
     Returns
@@ -1385,8 +1386,9 @@ def reconstruct_ipd(
             f"the curve implies {n_ev} events but total_events = {D}: the curve's {n_ev} kept "
             f"({n_ev - D:+d} against the total), as {share_vertical:.0%} of its decline is in "
             f"vertical drops and {len(swapped)} drop(s) were clicked out of order: a gap this "
-            "small is the time jitter of the drops' clicks across the table times"
-        )
+            "small is the time jitter of the drops' clicks across the table times",
+            # the caller gave a total and gets another count: said, not only listed
+            warning=True)
     elif D is not None and n_ev != D:
         gap = D - n_ev
         n_starts = np.array([inf["n_start"] for inf in info], float)
@@ -1483,15 +1485,18 @@ def reconstruct_ipd(
             "km": km,
         }
     )
+    # events moved to a table time happen at it: at risk there, and counted in the interval that
+    # starts there, so that each row's n start is the previous row's n end and the events add up
+    at_start = [0] + [int(inf.get("shift", 0) or 0) for inf in info[:-1]]
     iv_frame = pd.DataFrame(
         {
             "start": [iv.start for iv in intervals],
             "end": [iv.end for iv in intervals],
-            "n_start": [inf["n_start"] for inf in info],
+            "n_start": [inf["n_start"] + m for inf, m in zip(info, at_start)],
             "n_end_table": [np.nan if inf["n_end_table"] is None else float(inf["n_end_table"])
                             for inf in info],
             "n_end": [inf["n_end"] for inf in info],
-            "events": [inf["events"] for inf in info],
+            "events": [inf["events"] + m for inf, m in zip(info, at_start)],
             "censored": [inf["censored"] for inf in info],
             "iterations": [inf["iterations"] for inf in info],
             "converged": [bool(inf["converged"]) for inf in info],
