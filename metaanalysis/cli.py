@@ -3,18 +3,68 @@ analysis subcommands ``pool``, ``network`` and ``reconstruct`` (:mod:`metaanalys
 
 Every error the package raises on purpose is printed without a traceback, one problem a line as
 ``path:line:column: message``, and the command exits with status 2.
+
+Exit statuses: 0 done (warnings may have been printed); 2 errors found in the input (the files
+or arguments given; argparse's usage errors too); 1 the input is fine but a folder the command
+must write in cannot be written (permission denied, a read-only file system); 130 interrupted
+(Ctrl-C); 141 the reader of the output went away (``| head``: 128 + SIGPIPE, as a Unix tool
+killed by SIGPIPE reports), with nothing printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import MetaAnalysisError, Problem, StudyTableError
 
 DEFAULT_STUDIES = "data/studies.csv"
+
+EXIT_INPUT_ERRORS = 2
+EXIT_CANNOT_WRITE = 1
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE (13 on every Unix)
+
+# what to do when a command cannot write in the folder it must write in
+_ADD_FOLDER_HINT = ("the study table's folder must be writable to add rows (the lock, the new "
+                    "table and its .bak are written there); copy the folder somewhere writable "
+                    "or change its permissions (chmod u+w)")
+_REPORT_FOLDER_HINT = ("the report is written there; choose a writable --out folder, or change "
+                       "its permissions (chmod u+w)")
+_CANNOT_WRITE = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                 errno.EROFS: "read-only file system"}
+
+
+class _CannotWrite(Exception):
+    """A folder a command must write in refuses it: which folder, why, and what to do."""
+
+    def __init__(self, folder: str, reason: str, hint: str):
+        super().__init__(f"cannot write in {folder} ({reason}): {hint}")
+
+
+@contextmanager
+def _writing_in(folder, hint: str):
+    """Turn a refusal to write in ``folder`` (or a folder inside it, or to create it) into
+    :class:`_CannotWrite`, naming the folder that refused and what to do (``hint``). Any other
+    error, and a refusal about a file outside ``folder``, passes through unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        reason = _CANNOT_WRITE.get(exc.errno)
+        if reason is None or not exc.filename:
+            raise
+        target = os.path.realpath(os.path.abspath(os.fspath(exc.filename)))
+        root = os.path.realpath(os.path.abspath(os.fspath(folder)))
+        if target != root and not target.startswith(root.rstrip(os.sep) + os.sep):
+            raise
+        # the folder the file would have gone in (the parent, when the folder itself could not
+        # be made)
+        raise _CannotWrite(os.path.dirname(target), reason, hint) from None
 
 
 def _print_problems(problems, stream) -> None:
@@ -102,11 +152,16 @@ def cmd_validate(args) -> int:
         }, indent=2))
     else:
         _print_problems(problems, sys.stderr if errors else sys.stdout)
+        # what the warnings are of: `add` counts those of the study table alone
+        beside = sum(p.file != args.path for p in warnings)
+        where = (f" ({len(warnings) - beside} in the study table, {beside} in the files beside "
+                 "it)" if beside and rows is not None else "")
         if errors:
-            print(f"{args.path}: {len(errors)} error(s), {len(warnings)} warning(s)", file=sys.stderr)
+            print(f"{args.path}: {len(errors)} error(s), {len(warnings)} warning(s){where}",
+                  file=sys.stderr)
         else:
             what = f"{rows} rows, " if rows is not None else ""
-            print(f"{args.path}: valid, {what}{len(warnings)} warning(s)")
+            print(f"{args.path}: valid, {what}{len(warnings)} warning(s){where}")
     return 2 if errors else 0
 
 
@@ -116,12 +171,12 @@ def cmd_add(args) -> int:
 
     before, _ = validate_studies(args.studies)
     known = set() if before is None else {(w.row, w.column, w.message) for w in before.warnings}
-    table = append_rows(args.studies, args.rows, backup=not args.no_backup)
+    with _writing_in(os.path.dirname(os.path.realpath(args.studies)), _ADD_FOLDER_HINT):
+        table = append_rows(args.studies, args.rows, backup=not args.no_backup,
+                            check=_characterised(args.studies, args.rows))
     added = len(table) - (0 if before is None else len(before))
     # only what the new rows raise: the table's old warnings were seen when those rows came in
     new = [w for w in table.warnings if (w.row, w.column, w.message) not in known]
-    missing = _uncharacterised(args.studies, table, before)
-    new += missing
     backup = backup_path(args.studies)
     if args.json:
         print(json.dumps({
@@ -131,41 +186,63 @@ def cmd_add(args) -> int:
             "rows": len(table),
             "backup": None if args.no_backup else backup,
             "new_warnings": [_problem_json(w) for w in new],
-            "warnings": len(table.warnings) + len(missing),
+            # the study table's own warnings (validate adds those of the files beside it)
+            "warnings": len(table.warnings),
         }, indent=2))
         return 0
     for w in new:
         print(str(w))
     print(f"{args.studies}: appended {added} row(s) from {args.rows}; now {len(table)} rows, "
-          f"{len(new)} new warning(s), {len(table.warnings) + len(missing)} in all"
+          f"{len(new)} new warning(s), {len(table.warnings)} warning(s) in the study table"
           + ("" if args.no_backup else f"; previous table kept as {backup}"))
     return 0
 
 
-def _uncharacterised(studies, table, before) -> list:
-    """Warnings for studies the added rows bring in that trials.csv beside the table lacks: the
-    report refuses a study without its characteristics, so say so now, not at the next report."""
-    from .errors import MetaAnalysisError, Problem
+def _characterised(studies, rows_file):
+    """The check ``append_rows`` runs under its lock: every study the new rows bring in must have
+    its line in trials.csv beside the table, as ``validate`` and ``report`` require (an add that
+    let one in would leave a table both call an error). Without a trials.csv there is nothing to
+    check against (``validate`` says the file is missing)."""
     from .review import default_paths
-    from .review._files import csv_records, csv_rows, read_text
 
     trials = default_paths(studies)["trials"]
-    known = set() if before is None else set(before.studies)
-    new_ids = [s for s in table.studies if s not in known]
-    if not new_ids or not trials.is_file():
-        return []
+
+    def check(new_rows, old_rows) -> list:
+        known = {r.get("study_id", "") for _, r in old_rows}
+        lines: dict = {}
+        for line, r in new_rows:
+            sid = r.get("study_id", "")
+            if sid and sid not in known:
+                lines.setdefault(sid, []).append(line)
+        if not lines or not trials.is_file():
+            return []
+        listed = _trials_listed(trials)
+        if listed is None:
+            return []  # validate and report name what is wrong with trials.csv itself
+        return [Problem(os.fspath(rows_file), at[0], "study_id",
+                        f"study {sid!r} is new to {studies} and has no line in {trials}; add "
+                        f"its line (its characteristics: design, line of therapy, histology...; "
+                        f"see data/README.md) to {trials} first, then add its rows: `metaanalysis "
+                        "validate` and `metaanalysis report` refuse a study without one"
+                        + (f" (its rows here: lines {', '.join(map(str, at))})" if len(at) > 1
+                           else ""))
+                for sid, at in lines.items() if sid not in listed]
+
+    return check
+
+
+def _trials_listed(trials):
+    """The study ids trials.csv lists, read as ``read_trials`` reads them (without its checks of
+    the columns), or None when the file cannot be read as CSV."""
+    from .review._files import csv_records, csv_rows, read_text
+
     try:
-        # read as read_trials reads it, without its checks of the columns
         name, text = read_text(trials, missing="")
         records = csv_records(name, text)
         header = [h.strip() for h in records[0][1]]
-        listed = {r.get("study_id", "") for _, r in csv_rows(name, records, header, [])}
+        return {r.get("study_id", "") for _, r in csv_rows(name, records, header, [])}
     except (MetaAnalysisError, OSError):
-        return []  # the report's own reading of trials.csv names what is wrong with it
-    return [Problem(str(trials), None, "study_id", f"study {s!r} (added to {studies}) has no line "
-                    "here; `metaanalysis report` refuses to run until its characteristics (design, "
-                    "line of therapy, histology...) are added; see data/README.md", "warning")
-            for s in new_ids if s not in listed]
+        return None
 
 
 def cmd_report(args) -> int:
@@ -183,10 +260,11 @@ def cmd_report(args) -> int:
 
         progress = show
 
-    out = build_report(args.studies, args.out, protocol=args.protocol, trials=args.trials,
-                       method=args.method, test=args.test, level=args.level,
-                       compare=args.compare, force=args.force, progress=progress,
-                       cache=not args.no_cache)
+    with _writing_in(os.path.abspath(args.out), _REPORT_FOLDER_HINT):
+        out = build_report(args.studies, args.out, protocol=args.protocol, trials=args.trials,
+                           method=args.method, test=args.test, level=args.level,
+                           compare=args.compare, force=args.force, progress=progress,
+                           cache=not args.no_cache)
     if args.json:
         print(json.dumps({"out": str(out.directory), "files": [str(f) for f in out.files]}, indent=2))
     else:
@@ -276,23 +354,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command; returns the exit status (see the module docstring)."""
+    try:
+        try:
+            status = _run(argv)
+        except SystemExit:
+            # argparse's --help, --version and usage errors print and exit: their output too is
+            # flushed here, where a reader that has gone can still be told from an error
+            sys.stdout.flush()
+            raise
+        # flushed inside the try: output held in the buffer would otherwise meet a reader that
+        # has gone (`| head -1`) only at the interpreter's exit, after a traceback-like message
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _output_closed()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return _output_closed()
+        raise
+
+
+def _output_closed() -> int:
+    """The reader of stdout went away (``... | head -1``): print nothing more and exit as a Unix
+    tool killed by SIGPIPE would. Python's recipe (the ``signal`` module's note on SIGPIPE):
+    point stdout at devnull so that the interpreter's flush at exit does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (captured by a caller): nothing will flush it at exit
+    return EXIT_BROKEN_PIPE
+
+
+def _run(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except StudyTableError as exc:
         _print_problems(exc.problems, sys.stderr)
-        return 2
+        return EXIT_INPUT_ERRORS
     except MetaAnalysisError as exc:
         print(f"metaanalysis {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT_ERRORS
+    except _CannotWrite as exc:
+        print(f"metaanalysis {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
     except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise  # the reader of stdout went away: main() says nothing
         # anything the filesystem refuses (missing, a directory, no permission): say what and where
         where = exc.filename or ""
         print(f"metaanalysis {args.command}: {where}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT_ERRORS
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -76,6 +76,11 @@ def cmd_pool(args) -> int:
         if table.has(col["vi"]):
             spread = dict(vi=table.numbers(col["vi"], problems, minimum=0, strict=True,
                                            what="a sampling variance"))
+            if table.has(col["sei"]):
+                # both given: they must say the same (vi = sei²), or which to pool is a guess
+                sei = table.numbers(col["sei"], problems, minimum=0, strict=True,
+                                    what="a standard error")
+                problems += _spread_disagreements(table, col, spread["vi"], sei)
         else:
             spread = dict(sei=table.numbers(col["sei"], problems, minimum=0, strict=True,
                                             what="a standard error"))
@@ -250,6 +255,36 @@ def _small_study_or(ai, n1i, ci, n2i, labels) -> dict:
             for test in ("harbord", "peters")}
 
 
+# vi and sei given together must agree: vi = sei² to this relative tolerance. Software writes
+# both at full precision (metafor's escalc output agrees to ~1e-15); values that differ by more
+# were rounded or copied apart, and which of the two is right cannot be told.
+VI_SEI_RELATIVE_TOLERANCE = 1e-6
+
+
+def _spread_disagreements(table, col, vi, sei) -> list:
+    """A Problem at the first line where ``vi`` is not ``sei**2`` (to
+    :data:`VI_SEI_RELATIVE_TOLERANCE`), naming how many other lines disagree; [] when all agree
+    (then vi is pooled). Cells that are not valid numbers were reported already."""
+    import numpy as np
+
+    square = sei ** 2
+    with np.errstate(invalid="ignore"):
+        off = np.flatnonzero(np.isfinite(vi) & np.isfinite(square) & (
+            np.abs(vi - square) > VI_SEI_RELATIVE_TOLERANCE * np.maximum(vi, square)))
+    if not len(off):
+        return []
+    lines = table.lines()
+    i = off[0]
+    more = [str(lines[j]) for j in off[1:]]
+    also = ("" if not more else f"; line {more[0]} disagrees too" if len(more) == 1 else
+            f"; lines {', '.join(more[:10])}{' ...' if len(more) > 10 else ''} disagree too")
+    return [Problem(table.name, lines[i], col["vi"], (
+        f"{vi[i]:g} disagrees with {col['sei']} {sei[i]:g}: a sampling variance is the squared "
+        f"standard error ({sei[i]:g}² = {square[i]:.6g}), and the two columns must agree to a "
+        f"relative {VI_SEI_RELATIVE_TOLERANCE:g}; correct one, or remove the column you do "
+        "not trust" + also))]
+
+
 def _events_within(table, column, events, totals, problems) -> None:
     for line, x, n in zip(table.lines(), events, totals):
         if x == x and n == n and x > n:
@@ -329,6 +364,12 @@ def cmd_network(args) -> int:
         res = network_meta(pd.DataFrame(frame), measure=args.measure, reference=args.reference,
                            method=args.method, level=args.level, small_values=args.small_values)
     except MetaAnalysisError as exc:
+        # an error about one row (network.data.RowInputError) names its position in the rows
+        # given, which are the file's records in order: name its line and column
+        row = getattr(exc, "row", None)
+        if row is not None and 0 <= row < len(table):
+            raise StudyTableError([Problem(table.name, table.lines()[row],
+                                           getattr(exc, "column", None), str(exc))]) from None
         raise InputError(f"{table.name}: {exc}") from None
     if args.json:
         _print_json({"file": table.name, "result": res.to_dict()})

@@ -788,6 +788,32 @@ def _first_duplicate(arrays, cache=None):
     return first
 
 
+def _compared(column, cells, numbers):
+    """The arrays by which two rows' ``column`` is compared for duplicates: the text, or for a
+    number column the values (``nan`` when empty or invalid) and, where a cell is not a number,
+    its text (so that two different invalid cells are not equal)."""
+    if column not in numbers:
+        return [cells[column]]
+    values, invalid = numbers[column]
+    if not invalid:
+        return [values]
+    texts = _object_array([""] * len(values))
+    at = np.fromiter(invalid, dtype=np.int64, count=len(invalid))
+    texts[at] = cells[column][at]
+    return [values, texts]
+
+
+def _how_duplicated(columns, mine, theirs) -> str:
+    """How a row duplicates another (``mine``, ``theirs``: their cells by column): " exactly"
+    when every cell reads alike, else the cells whose numbers are written differently, as
+    " (the same numbers written differently: value 10.80 here, 10.8 there)"."""
+    differ = [f"{c} {mine.get(c, '')} here, {theirs.get(c, '')} there" for c in columns
+              if mine.get(c, "") != theirs.get(c, "")]
+    if not differ:
+        return " exactly"
+    return " (the same numbers written differently: " + "; ".join(differ) + ")"
+
+
 def _first_index(ids):
     """For each position, the position of the first element with the same id."""
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
@@ -812,15 +838,18 @@ def _row_checks(table, numbers, name):
     def text(column):
         return cells[column] if column in cells else _object_array([""] * n)
 
-    # exact duplicates: every cell equal to an earlier row's (the columns that tell rows apart
-    # soonest first, so that few rows are left to compare by their long text columns)
+    # duplicates: every cell equal to an earlier row's, numbers compared as numbers (10.8, 10.80
+    # and 1.08e1 are one value); the columns that tell rows apart soonest first, so that few rows
+    # are left to compare by their long text columns
     cache = table.factorized
     soon = [c for c in _QUANTITY_KEY + ("value",) if c in cells]
-    first = _first_duplicate([cells[h] for h in soon + [h for h in header if h not in soon]],
-                             cache)
+    order = soon + [h for h in header if h not in soon]
+    first = _first_duplicate([a for h in order for a in _compared(h, cells, numbers)], cache)
     dup = where(first != np.arange(n))
-    add(dup, None, [f"duplicates line {lines[first[i]]} exactly; delete one of them" for i in dup],
-        _R_DUPLICATE)
+    add(dup, None, [f"duplicates line {lines[first[i]]}"
+                    + _how_duplicated(order, {c: cells[c][i] for c in order},
+                                      {c: cells[c][first[i]] for c in order})
+                    + "; delete one of them" for i in dup], _R_DUPLICATE)
 
     nums = {}
     for k, c in enumerate(c for c in NUMERIC_COLUMNS if c in numbers):
@@ -1346,7 +1375,7 @@ def _line_end(data: bytes) -> str:
     return m.group().decode() if m else "\n"
 
 
-def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
+def append_rows(table_path, rows_path, *, backup: bool = True, check=None) -> StudyTable:
     """Validate new rows against a study table and append them atomically.
 
     The new rows are checked on their own (every problem named by the line of ``rows_path``) and
@@ -1365,6 +1394,11 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
         The study table and a CSV of new rows with the same required columns.
     backup : bool
         Keep the previous table as ``<table>.bak``.
+    check : callable, optional
+        More checks of the new rows, run under the lock with the other checks:
+        ``check(new_rows, old_rows)`` gets the rows of both files as ``[(line, {column: cell})]``
+        and returns a list of :class:`~metaanalysis.errors.Problem`; its errors stop the add
+        like any other (the CLI checks that a new study has its line in ``trials.csv``).
 
     Returns
     -------
@@ -1403,12 +1437,12 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
                                            f"{table_path}; its columns are: {', '.join(old_header)}")
                                    for c in unknown])
         own = [p for p in _check_rows(new_rows, new_header, rows_path) if p.severity == "error"]
-        existing = {tuple(r.get(h, "") for h in old_header): line for line, r in old_rows}
-        for line, r in new_rows:
-            key = tuple(r.get(h, "") for h in old_header)
-            if key in existing:
-                own.append(Problem(rows_path, line, None, f"duplicates line {existing[key]} of "
-                                   f"{table_path}; it is already in the table"))
+        for line, r, old_line, old in _duplicates_of(new_rows, old_rows, old_header):
+            own.append(Problem(rows_path, line, None, f"duplicates line {old_line} of "
+                               f"{table_path}" + _how_duplicated(old_header, r, old)
+                               + "; it is already in the table"))
+        if check is not None:
+            own += [p for p in check(new_rows, old_rows) if p.severity == "error"]
         if own:
             raise StudyTableError(own)
 
@@ -1428,6 +1462,37 @@ def append_rows(table_path, rows_path, *, backup: bool = True) -> StudyTable:
         bom = b"\xef\xbb\xbf" if old_bytes.startswith(b"\xef\xbb\xbf") else b""
         atomic_write(table_path, bom + combined.encode("utf-8"), backup=backup)
     return table
+
+
+def _duplicate_key(row, columns) -> tuple:
+    """A row's cells as duplicates are compared: numbers as numbers (10.8, 10.80 and 1.08e1 are
+    one value), any other cell (text, or a number column's cell that is not a number) as text."""
+    key = []
+    for c in columns:
+        cell = row.get(c, "")
+        if cell and c in NUMERIC_COLUMNS:
+            value, reason = _number_or_reason(cell)
+            if reason is None:
+                key.append(value)
+                continue
+        key.append(cell)
+    return tuple(key)
+
+
+def _duplicates_of(new_rows, old_rows, header):
+    """``(line, row, old_line, old_row)`` for each new row that duplicates a row of the table.
+
+    Only old rows whose text cells equal some new row's have their numbers read."""
+    texts = [c for c in header if c not in NUMERIC_COLUMNS]
+    wanted = {tuple(r.get(c, "") for c in texts) for _, r in new_rows}
+    existing = {}
+    for old_line, old in old_rows:
+        if tuple(old.get(c, "") for c in texts) in wanted:
+            existing.setdefault(_duplicate_key(old, header), (old_line, old))
+    for line, r in new_rows:
+        hit = existing.get(_duplicate_key(r, header))
+        if hit is not None:
+            yield line, r, hit[0], hit[1]
 
 
 def _read_new_rows(rows_path):

@@ -10,6 +10,7 @@ fit (the same values README quotes, from tests/reference), and with the Python f
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -228,6 +229,86 @@ def test_network_bad_cell_and_bad_reference(tmp_path):
     res = run_cli("network", str(p), "--reference", "sorafenib")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"{p}: reference 'sorafenib'" in res.stderr
+
+
+@pytest.mark.parametrize("content, argv, expected", [
+    # the audit's case: events above n named by the study alone
+    ("study,treatment,events,n\nS1,placebo,10,100\nS1,A,105,100\nS2,placebo,12,90\n"
+     "S2,A,20,95\n", [], ":3:events: study 'S1': events must lie between 0 and n (and n > 0); "
+     "this arm has 105 events of n = 100"),
+    ("study,treatment,events,n\nS1,placebo,10,100\nS1,A,15,0\nS2,placebo,12,90\nS2,A,20,95\n",
+     [], ":3:n: study 'S1': events must lie between 0 and n"),
+    ("study,treatment,events,n\nS1,placebo,10,100\nS1,A,,100\nS2,placebo,12,90\nS2,A,20,95\n",
+     [], ":3:events: study 'S1': events has a missing or infinite value"),
+    ("study,treatment,events,n\nS1,placebo,10,100\nS1,A,15,100\nS2,placebo,12,90\n"
+     "S2,A,20,95\nS2,A,21,95\n", [], ":6:treatment: study 'S2' lists treatment 'A' in more "
+     "than one arm"),
+    ("study,treatment,events,n\nS1,placebo,10,100\nS1,A,15,100\nS2,placebo,12,90\n", [],
+     ":4:study: study 'S2' has a single arm ('placebo')"),
+    ("study,treatment,mean,sd,n\nS1,placebo,1.0,0.5,50\nS1,A,1.2,0,50\n", ["--measure", "MD"],
+     ":3:sd: study 'S1': sd and n must be positive; this arm has sd = 0, n = 50"),
+    ("study,treat1,treat2,yi,sei\nS1,A,placebo,0.1,0.2\nS2,B,B,0.1,0.2\n", [],
+     ":3:treat2: row 1 (study 'S2') compares 'B' with itself"),
+    ("study,treat1,treat2,yi,sei\nS1,A,placebo,0.1,0.2\nS2,B,placebo,0.1,\n", [],
+     ":3:sei: row 1 (study 'S2'): needs a finite effect and a positive variance"),
+    ("study,treat1,treat2,hr,ci_low,ci_high\nS1,A,placebo,0.8,0.6,0.9\n"
+     "S2,B,placebo,0.7,0,0.9\n", ["--measure", "HR"],
+     ":3:ci_low: row 1 (study 'S2'): a HR interval must be positive"),
+    ("study,treat1,treat2,yi,sei\nS1,A,placebo,0.1,0.2\nS1,placebo,A,-0.1,0.2\n", [],
+     ":3:treat2: study 'S1' gives the comparison placebo vs A twice"),
+])
+def test_network_input_errors_name_line_and_column(tmp_path, content, argv, expected):
+    p = tmp_path / "net_bad.csv"
+    p.write_text(content)
+    res = run_cli("network", str(p), *argv)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith(f"{p}{expected}"), res.stderr
+
+
+def test_network_row_errors_carry_the_row_for_callers():
+    from metaanalysis.network.data import RowInputError
+
+    arms = pd.DataFrame({"study": ["S1", "S1", "S2", "S2"],
+                         "treatment": ["placebo", "A", "placebo", "A"],
+                         "events": [10, 105, 12, 20], "n": [100, 100, 90, 95]})
+    with pytest.raises(RowInputError, match="study 'S1': events must lie between 0 and n") as e:
+        ma.network_meta(arms)
+    assert (e.value.row, e.value.column) == (1, "events")
+    assert isinstance(e.value, ma.InputError)
+
+
+# --------------------------------------------------------------------------------------------
+# pool: vi and sei together
+
+
+def test_pool_refuses_vi_and_sei_that_disagree(tmp_path):
+    # the audit's case: pooled silently by vi
+    p = tmp_path / "both.csv"
+    p.write_text("study,yi,vi,sei\nA,0.1,0.02,0.1\nB,0.2,0.03,0.2\nC,0.3,0.01,0.1\n")
+    res = run_cli("pool", str(p))
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
+    assert res.stderr == (
+        f"{p}:2:vi: 0.02 disagrees with sei 0.1: a sampling variance is the squared standard "
+        "error (0.1² = 0.01), and the two columns must agree to a relative 1e-06; correct one, "
+        "or remove the column you do not trust; line 3 disagrees too\n")
+    # mapped names are the ones named
+    p.write_text("study,yi,v,se\nA,0.1,0.01,0.1\nB,0.2,0.05,0.2\n")
+    res = run_cli("pool", str(p), "--vi", "v", "--sei", "se")
+    assert res.returncode == 2 and res.stderr.startswith(f"{p}:3:v: 0.05 disagrees with se 0.2")
+
+
+def test_pool_takes_vi_and_sei_that_agree(tmp_path, capsys):
+    bcg = load_bcg()
+    es = ma.escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    yi, vi = [float(y) for y in es.yi], [float(v) for v in es.vi]
+    both = tmp_path / "both.csv"
+    # as software writes them (repr: full precision); sei² equals vi to ~1e-16
+    both.write_text("yi,vi,sei\n" + "".join(f"{y!r},{v!r},{math.sqrt(v)!r}\n"
+                                            for y, v in zip(yi, vi)))
+    vi_only = tmp_path / "vi.csv"
+    vi_only.write_text("yi,vi\n" + "".join(f"{y!r},{v!r}\n" for y, v in zip(yi, vi)))
+    assert (json_of(capsys, ["pool", str(both), "--json"])["result"]
+            == json_of(capsys, ["pool", str(vi_only), "--json"])["result"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -137,22 +137,23 @@ def test_cli_add_prints_only_the_warnings_of_the_new_rows(tmp_path, capsys):
     assert "1 new warning(s)" in out
 
 
-def test_cli_add_warns_of_a_new_study_without_characteristics(table, tmp_path, capsys):
-    # the report refuses a study that trials.csv lacks: add says so when the study comes in
+def test_cli_add_refuses_a_new_study_without_characteristics(table, tmp_path, capsys):
+    # validate and the report refuse a study that trials.csv lacks: add refuses it too, naming
+    # the new rows' line and what to do (nothing appended, exit 2)
     trials = tmp_path / "trials.csv"
     trials.write_text("study_id,design\ntrial2020,rct\n")
     rows = tmp_path / "new.csv"
     rows.write_text(to_csv(NEW))
+    before = table.read_bytes()
+    assert main(["add", str(rows), "--studies", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{rows}:2:study_id: study 'new2024' is new to {table} and has no "
+                          f"line in {trials}; add its line")
+    assert table.read_bytes() == before
+    # a study that has its line goes in
+    trials.write_text("study_id,design\ntrial2020,rct\nnew2024,rct\n")
     assert main(["add", str(rows), "--studies", str(table)]) == 0
-    out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if line.startswith(f"{trials}:study_id: warning")]
-    assert len(lines) == 1 and "'new2024'" in lines[0] and "has no line here" in lines[0]
-    assert "1 new warning(s)" in out
-    # a study that has its line is silent
-    rows.write_text(to_csv([dict(NEW[0], study_id="new2025", value="11.0")]))
-    trials.write_text("study_id,design\ntrial2020,rct\nnew2024,rct\nnew2025,rct\n")
-    assert main(["add", str(rows), "--studies", str(table)]) == 0
-    assert "has no line here" not in capsys.readouterr().out
+    assert "has no line" not in capsys.readouterr().out
 
 
 def test_cli_add_reads_a_trials_header_with_spaces_as_the_report_does(table, tmp_path, capsys):
@@ -160,7 +161,7 @@ def test_cli_add_reads_a_trials_header_with_spaces_as_the_report_does(table, tmp
     rows = tmp_path / "new.csv"
     rows.write_text(to_csv(NEW))
     assert main(["add", str(rows), "--studies", str(table)]) == 0
-    assert "has no line here" not in capsys.readouterr().out
+    assert "has no line" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])

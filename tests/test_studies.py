@@ -225,6 +225,73 @@ def test_exact_duplicate_rows(tmp_path):
     assert len(errs) == 1 and errs[0].row == 4 and "line 2" in errs[0].message
 
 
+def test_duplicates_compare_numbers_as_numbers(tmp_path):
+    # 10.8, 10.80 and 1.08e1 are one value (and n 100 and 100.0 one count): a row that differs
+    # from another only in how its numbers are written is a duplicate, and the message says how
+    rows = [GOOD_ROWS[0], GOOD_ROWS[1], row(value="10.80"), row(value="1.08e1", n="100.0"),
+            row(value="10.9")]
+    errs = errors_of(write(tmp_path, to_csv(rows)))
+    assert [(e.row, e.column) for e in errs] == [(4, None), (5, None)]
+    assert errs[0].message == ("duplicates line 2 (the same numbers written differently: value "
+                               "10.80 here, 10.8 there); delete one of them")
+    assert errs[1].message == ("duplicates line 2 (the same numbers written differently: value "
+                               "1.08e1 here, 10.8 there; n 100.0 here, 100 there); delete one of "
+                               "them")
+    # rows alike cell by cell keep the old wording
+    errs = errors_of(write(tmp_path, to_csv([GOOD_ROWS[0], GOOD_ROWS[0]])))
+    assert [e.message for e in errs] == ["duplicates line 2 exactly; delete one of them"]
+
+
+def test_cells_that_are_not_numbers_are_not_duplicates_of_each_other(tmp_path):
+    # two different invalid cells both read as "no number": each is an error of its own, and
+    # the rows are not called duplicates
+    errs = errors_of(write(tmp_path, to_csv([row(value="ten"), row(value="eleven")])))
+    assert [(e.row, e.column) for e in errs] == [(2, "value"), (3, "value")]
+    errs = errors_of(write(tmp_path, to_csv([row(value="ten"), row(value="ten")])))
+    assert (3, None) in [(e.row, e.column) for e in errs]   # the same text twice still is
+
+
+def test_append_refuses_a_row_of_the_table_with_its_numbers_written_differently(tmp_path):
+    from metaanalysis.studies import append_rows
+
+    table = write(tmp_path, to_csv(GOOD_ROWS))
+    before = table.read_bytes()
+    rows = write(tmp_path, to_csv([row(value="1.08e1", ci_low="9.10")]), name="new.csv")
+    with pytest.raises(StudyTableError) as info:
+        append_rows(table, rows)
+    assert [str(p) for p in info.value.problems] == [
+        f"{rows}:2: duplicates line 2 of {table} (the same numbers written differently: value "
+        "1.08e1 here, 10.8 there; ci_low 9.10 here, 9.1 there); it is already in the table"]
+    assert table.read_bytes() == before and not (tmp_path / "studies.csv.bak").exists()
+    # the same row with another number goes in
+    rows.write_text(to_csv([row(value="10.9")]))
+    assert len(append_rows(table, rows)) == len(GOOD_ROWS) + 1
+
+
+def test_append_runs_the_callers_check_under_the_lock(tmp_path):
+    from metaanalysis.errors import Problem
+    from metaanalysis.studies import append_rows
+
+    table = write(tmp_path, to_csv(GOOD_ROWS))
+    before = table.read_bytes()
+    rows = write(tmp_path, to_csv([row(study_id="new2024", value="12.0")]), name="new.csv")
+    seen = []
+
+    def check(new_rows, old_rows):
+        seen.append(([line for line, _ in new_rows], len(old_rows)))
+        return [Problem(str(rows), 2, "study_id", "refused by the caller"),
+                Problem(str(rows), 2, "notes", "only a warning", "warning")]
+
+    with pytest.raises(StudyTableError) as info:
+        append_rows(table, rows, check=check)
+    assert seen == [([2], len(GOOD_ROWS))]
+    assert [str(p) for p in info.value.problems] == [f"{rows}:2:study_id: refused by the caller"]
+    assert table.read_bytes() == before
+    # warnings alone do not stop the add
+    assert len(append_rows(table, rows, check=lambda new, old: [
+        Problem(str(rows), 2, "notes", "only a warning", "warning")])) == len(GOOD_ROWS) + 1
+
+
 def test_every_error_is_reported_not_just_the_first(tmp_path):
     rows = [row(value="x"), row(ci_level="95"), row(source="")]
     errs = errors_of(write(tmp_path, to_csv(rows)))

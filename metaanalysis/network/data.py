@@ -29,6 +29,17 @@ KNOWN_MEASURES = RATIO_MEASURES | ARM_BINARY | ARM_CONTINUOUS | {"SMD", "GEN"}
 MULTIARM_CONSISTENCY_TOL = 1e-3
 
 
+class RowInputError(InputError):
+    """An :class:`InputError` about one row of the data: ``row`` is its position (0-based, in the
+    order of the rows given) and ``column`` the column at fault (None when the row as a whole is).
+    The message is that of any InputError; the CLI turns the position into the file's line."""
+
+    def __init__(self, message: str, row: int, column: str | None = None):
+        super().__init__(message)
+        self.row = int(row)
+        self.column = None if column is None else str(column)
+
+
 @dataclass(frozen=True, eq=False)
 class StudyBlock:
     """One study: ``arms[0]`` is the baseline; ``y[j]`` estimates arm ``j+1`` minus the baseline."""
@@ -180,62 +191,100 @@ def _block_from_arm_variances(study, arms, theta, s, n, order_index):
     return StudyBlock(study=study, arms=arms, y=readonly(y), v=readonly(v), n=n)
 
 
-def _check_pd(v, study):
+def _check_pd(v, study, first=None):
+    """``first``: the study's first contrast row (a dict of :func:`_contrast_rows`), which an
+    error names."""
     try:
         np.linalg.cholesky(v)
     except np.linalg.LinAlgError:
-        raise InputError(
-            f"study {study!r}: the covariance of its contrasts is not positive definite "
-            "(check its standard errors)"
-        ) from None
+        message = (f"study {study!r}: the covariance of its contrasts is not positive definite "
+                   "(check its standard errors)")
+        if first is None:
+            raise InputError(message) from None
+        raise RowInputError(message, first["pos"], first["columns"]["v"]) from None
 
 
 # ---------------------------------------------------------------------------------------------
 # arm-level input
 
 
+def _row_of(series, mask):
+    """The row (position in the data) of the first entry of ``series`` where ``mask`` holds."""
+    return int(series.index[int(np.flatnonzero(mask)[0])])
+
+
+def _arm_numbers(series, study, what):
+    """One study's arm values of a column as floats; a missing, infinite or non-numeric value is
+    a :class:`RowInputError` at its row."""
+    try:
+        return as_float_array(list(series), f"study {study!r}: {what}")
+    except InputError as exc:
+        bad = [not _finite(x) for x in series]
+        if not any(bad):
+            raise
+        raise RowInputError(str(exc), _row_of(series, bad), series.name) from None
+
+
 def _arm_values(measure, events, n, mean, sd, add, to, study):
-    """Arm-level analysis-scale values and their variances for one study."""
+    """Arm-level analysis-scale values and their variances for one study.
+
+    ``events``, ``n``, ``mean`` and ``sd`` are the study's rows of their columns (Series indexed
+    by the rows' positions in the data, named by their columns), so that an error names its row.
+    """
     if measure in ARM_BINARY:
-        e = as_float_array(list(events), f"study {study!r}: events")
-        nn = as_float_array(list(n), f"study {study!r}: n")
-        if np.any(e < 0) or np.any(e > nn) or np.any(nn <= 0):
-            raise InputError(f"study {study!r}: events must lie between 0 and n (and n > 0)")
+        e = _arm_numbers(events, study, "events")
+        nn = _arm_numbers(n, study, "n")
+        bad = (e < 0) | (e > nn) | (nn <= 0)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise RowInputError(f"study {study!r}: events must lie between 0 and n (and n > 0); "
+                                f"this arm has {e[i]:g} events of n = {nn[i]:g}",
+                                _row_of(events, bad), n.name if nn[i] <= 0 else events.name)
+        none_or_all = (e == 0) | (e == nn)
         if measure == "RD":
             p = e / nn
             var = p * (1 - p) / nn
             if np.any(var <= 0) and np.all(var <= 0):
-                raise InputError(f"study {study!r}: every arm has 0 or n events; its RD variance is 0")
+                raise RowInputError(f"study {study!r}: every arm has 0 or n events; its RD "
+                                    "variance is 0", _row_of(events, var <= 0), events.name)
             if np.sum(var <= 0) >= 2:
                 # two such arms compare with a variance of 0: the study's covariance is singular
-                raise InputError(f"study {study!r}: {int(np.sum(var <= 0))} of its arms have 0 or "
-                                 "n events, so the risk difference between them has variance 0; "
-                                 "leave one of them out or use OR or RR with add=")
+                second = np.flatnonzero(var <= 0)[1]
+                raise RowInputError(f"study {study!r}: {int(np.sum(var <= 0))} of its arms have 0 "
+                                    "or n events, so the risk difference between them has "
+                                    "variance 0; leave one of them out or use OR or RR with add=",
+                                    int(events.index[second]), events.name)
             return p, var
-        zero = np.any(e == 0) or np.any(e == nn)
+        zero = np.any(none_or_all)
         if zero and add <= 0 and to != "none":
             # add=0 corrects nothing: log(0) and 1/0 would follow
-            raise InputError(f"study {study!r} has an arm with 0 or all events and add=0 corrects "
-                             "nothing; use add= (> 0, e.g. 0.5) with to='only0' or 'all'")
+            raise RowInputError(f"study {study!r} has an arm with 0 or all events and add=0 "
+                                "corrects nothing; use add= (> 0, e.g. 0.5) with to='only0' or "
+                                "'all'", _row_of(events, none_or_all), events.name)
         if to == "all" or (to == "only0" and zero):
             e = e + add
             nn = nn + 2 * add
         elif zero:
-            raise InputError(
-                f"study {study!r} has an arm with 0 or all events; use add= (> 0) with to='only0'"
-            )
+            raise RowInputError(
+                f"study {study!r} has an arm with 0 or all events; use add= (> 0) with to='only0'",
+                _row_of(events, none_or_all), events.name)
         if measure == "OR":
             return np.log(e / (nn - e)), 1 / e + 1 / (nn - e)
         return np.log(e / nn), 1 / e - 1 / nn  # RR
-    m = as_float_array(list(mean), f"study {study!r}: mean")
-    s = as_float_array(list(sd), f"study {study!r}: sd")
-    nn = as_float_array(list(n), f"study {study!r}: n")
+    m = _arm_numbers(mean, study, "mean")
+    s = _arm_numbers(sd, study, "sd")
+    nn = _arm_numbers(n, study, "n")
     if np.any(s <= 0) or np.any(nn <= 0):
-        raise InputError(f"study {study!r}: sd and n must be positive")
+        bad = (s <= 0) | (nn <= 0)
+        i = int(np.flatnonzero(bad)[0])
+        raise RowInputError(f"study {study!r}: sd and n must be positive; this arm has sd = "
+                            f"{s[i]:g}, n = {nn[i]:g}", _row_of(sd, bad),
+                            sd.name if s[i] <= 0 else n.name)
     if measure == "MD":
         return m, s**2 / nn
     if np.any(m <= 0):
-        raise InputError(f"study {study!r}: ROM needs positive means")
+        raise RowInputError(f"study {study!r}: ROM needs positive means; this arm's is "
+                            f"{m[m <= 0][0]:g}", _row_of(mean, m <= 0), mean.name)
     return np.log(m), s**2 / (nn * m**2)  # ROM
 
 
@@ -270,11 +319,13 @@ def _from_arms(df, measure, reference, treatments, add, to):
         arms = list(g[treat_c].astype(str))
         dup = sorted({a for a in arms if arms.count(a) > 1})
         if dup:
-            raise InputError(f"study {sid!r} lists treatment {dup[0]!r} in more than one arm")
+            again = [j for j, a in enumerate(arms) if a == dup[0]][1]
+            raise RowInputError(f"study {sid!r} lists treatment {dup[0]!r} in more than one arm",
+                                int(g.index[again]), treat_c)
         if len(arms) < 2:
-            raise InputError(
+            raise RowInputError(
                 f"study {sid!r} has a single arm ({arms[0]!r}); a network needs comparisons, "
-                "remove it or add its comparator"
+                "remove it or add its comparator", int(g.index[0]), study_c
             )
         if measure in ARM_BINARY:
             theta, s = _arm_values(measure, g[ev_c], g[n_c], None, None, add, to, sid)
@@ -312,50 +363,59 @@ def _contrast_rows(df, measure):
         raise InputError("contrast-level data need 'sei', 'vi' or 'ci_low' and 'ci_high' (+ 'ci_level')")
     n1_c, n2_c, n_c = _col(rows, "n1"), _col(rows, "n2"), _col(rows, "n")
     cov_c = _col(rows, "cov")
+    # the columns an error about a study's rows names
+    columns = {"study": study_c, "treat2": t2_c, "y": y_c or raw_c, "v": se_c or vi_c or lo_c,
+               "cov": cov_c}
     out = []
-    for _, r in rows.iterrows():
+    for pos, (_, r) in enumerate(rows.iterrows()):
         label = r[label_c]
         sid, t1, t2 = str(r[study_c]), str(r[t1_c]), str(r[t2_c])
         where = f"row {label!r} (study {sid!r})"
         if t1 == t2:
-            raise InputError(f"{where} compares {t1!r} with itself: treat1 and treat2 must differ")
+            raise RowInputError(f"{where} compares {t1!r} with itself: treat1 and treat2 must "
+                                "differ", pos, t2_c)
         if y_c is not None:
             y = float(r[y_c])
         else:
             val = float(r[raw_c])
             if ratio:
                 if not val > 0:
-                    raise InputError(f"{where}: a {measure} must be positive, got {val!r}")
+                    raise RowInputError(f"{where}: a {measure} must be positive, got {val!r}",
+                                        pos, raw_c)
                 y = math.log(val)
             else:
                 y = val
-        v = math.nan
+        v, v_c = math.nan, se_c or vi_c or lo_c
         if se_c is not None and _finite(r[se_c]):
             v = float(r[se_c]) ** 2
         elif vi_c is not None and _finite(r[vi_c]):
-            v = float(r[vi_c])
+            v, v_c = float(r[vi_c]), vi_c
         elif lo_c is not None and _finite(r[lo_c]) and _finite(r[hi_c]):
+            v_c = lo_c
             lvl = float(r[lvl_c]) if lvl_c is not None and _finite(r[lvl_c]) else 0.95
             if lvl > 1:
                 lvl = lvl / 100.0
             if not 0.5 < lvl < 1:
-                raise InputError(f"{where}: ci_level {lvl!r} must be a fraction in (0.5, 1)")
+                raise RowInputError(f"{where}: ci_level {lvl!r} must be a fraction in (0.5, 1)",
+                                    pos, lvl_c)
             lo, hi = float(r[lo_c]), float(r[hi_c])
             if ratio:
                 if not (lo > 0 and hi > 0):
-                    raise InputError(f"{where}: a {measure} interval must be positive")
+                    raise RowInputError(f"{where}: a {measure} interval must be positive", pos,
+                                        lo_c if not lo > 0 else hi_c)
                 lo, hi = math.log(lo), math.log(hi)
             from scipy.special import ndtri
 
             v = ((hi - lo) / (2 * float(ndtri(1 - (1 - lvl) / 2)))) ** 2
         if not (math.isfinite(y) and math.isfinite(v) and v > 0):
-            raise InputError(f"{where}: needs a finite effect and a positive variance")
+            raise RowInputError(f"{where}: needs a finite effect and a positive variance", pos,
+                                v_c if math.isfinite(y) else (y_c or raw_c))
         n1 = float(r[n1_c]) if n1_c is not None and _finite(r[n1_c]) else math.nan
         n2 = float(r[n2_c]) if n2_c is not None and _finite(r[n2_c]) else math.nan
         ntot = float(r[n_c]) if n_c is not None and _finite(r[n_c]) else math.nan
         cov = float(r[cov_c]) if cov_c is not None and _finite(r[cov_c]) else math.nan
         out.append(dict(label=label, study=sid, t1=t1, t2=t2, y=y, v=v, n1=n1, n2=n2, n=ntot,
-                        cov=cov))
+                        cov=cov, pos=pos, columns=columns))
     return out
 
 
@@ -375,9 +435,10 @@ def _contrast_block(sid, rs, index):
     for r in rs:
         key = frozenset((r["t1"], r["t2"]))
         if key in pairs:
-            raise InputError(
+            raise RowInputError(
                 f"study {sid!r} gives the comparison {r['t1']} vs {r['t2']} twice "
-                f"(rows {pairs[key]['label']!r} and {r['label']!r})"
+                f"(rows {pairs[key]['label']!r} and {r['label']!r})", r["pos"],
+                r["columns"]["treat2"]
             )
         pairs[key] = r
     n = [math.nan] * k
@@ -412,10 +473,11 @@ def _contrast_block(sid, rs, index):
         for r in rs:
             implied = theta[pos[r["t1"]]] - theta[pos[r["t2"]]]
             if abs(implied - r["y"]) > MULTIARM_CONSISTENCY_TOL * max(1.0, abs(r["y"])):
-                raise InputError(
+                raise RowInputError(
                     f"study {sid!r}: its contrasts are inconsistent ({r['t1']} vs {r['t2']} is "
                     f"{r['y']:.4g} but the other contrasts imply {implied:.4g}); a multi-arm "
-                    "study's estimates must satisfy y_ac = y_ab + y_bc"
+                    "study's estimates must satisfy y_ac = y_ab + y_bc", r["pos"],
+                    r["columns"]["y"]
                 )
         block = _block_from_arm_variances(sid, arms, theta, s, tuple(n), index)
     else:
@@ -424,14 +486,17 @@ def _contrast_block(sid, rs, index):
             common &= {r["t1"], r["t2"]}
         covs = [r["cov"] for r in rs]
         if len(rs) != k - 1 or len(common) != 1 or not all(math.isfinite(c) for c in covs):
-            raise InputError(
+            raise RowInputError(
                 f"study {sid!r} is a multi-arm study ({', '.join(arms)}) given by {len(rs)} "
                 f"contrast(s): give all {n_pairs} pairwise contrasts with their standard errors "
                 "(as netmeta requires), or only the contrasts against one common comparator with "
-                "a 'cov' column holding their covariance (the comparator arm's variance)"
+                "a 'cov' column holding their covariance (the comparator arm's variance)",
+                rs[0]["pos"], rs[0]["columns"]["study"]
             )
         if max(covs) - min(covs) > 1e-12 * max(1.0, abs(max(covs))):
-            raise InputError(f"study {sid!r}: its rows give different values of 'cov'")
+            other = next(r for r in rs if r["cov"] != covs[0])
+            raise RowInputError(f"study {sid!r}: its rows give different values of 'cov'",
+                                other["pos"], other["columns"]["cov"])
         (c,) = common
         s = np.zeros(k)
         theta = np.zeros(k)
@@ -443,7 +508,7 @@ def _contrast_block(sid, rs, index):
             theta[pos[other]] = r["y"] if r["t1"] == other else -r["y"]
         theta = theta - theta[0]
         block = _block_from_arm_variances(sid, arms, theta, s, tuple(n), index)
-    _check_pd(block.v, sid)
+    _check_pd(block.v, sid, rs[0])
     totals = [r["n"] for r in rs if math.isfinite(r["n"])]
     return block, (max(totals) if totals else math.nan)
 
