@@ -306,7 +306,7 @@ def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_pat
     out, res = report
     folder = tmp_path / "data"
     folder.mkdir()
-    for name in ("studies.csv", "trials.csv", "protocol.toml"):
+    for name in ("studies.csv", "trials.csv", "protocol.toml", "risk_of_bias.csv"):
         shutil.copy(ROOT / "data" / name, folder / name)
     table_copy = folder / "studies.csv"
     new_rows = tmp_path / "new.csv"
@@ -318,22 +318,32 @@ def test_adding_a_trial_updates_the_report_and_the_diff_names_it(report, tmp_pat
                   ci_level="0.95", n="400", source="doi:10.0000/invented-for-test",
                   locator="test fixture", notes="a fictitious trial used only to test the diff")
     new_rows.write_text(",".join(header) + "\n" + ",".join(values[h] for h in header) + "\n")
-    assert main(["add", str(new_rows), "--studies", str(table_copy)]) == 0
-    # the new study needs its characteristics, or the report refuses to run
-    with pytest.raises(ma.StudyTableError, match="newtrial2026"):
-        build_report(table_copy, tmp_path / "refused", formats=("svg",))
+    # the new study needs its characteristics (the report would refuse to run): add refuses it
+    before = table_copy.read_bytes()
+    assert main(["add", str(new_rows), "--studies", str(table_copy)]) == 2
+    assert table_copy.read_bytes() == before
     trials_header = (folder / "trials.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     t = dict.fromkeys(trials_header, "")
     t.update(study_id="newtrial2026", trial="NEW-1", design="rct", phase="3", randomised="yes",
              line="first", histology="DTC", source="doi:10.0000/invented-for-test")
     with open(folder / "trials.csv", "a", encoding="utf-8") as fh:
         fh.write(",".join(t[h] for h in trials_header) + "\n")
+    assert main(["add", str(new_rows), "--studies", str(table_copy)]) == 0
     new = build_report(table_copy, tmp_path / "new-report", compare=out / "results.json",
                        formats=("svg",))
     k_change = [c for c in new.diff.changes if c.analysis == "pfs_hr/lenvatinib" and c.field == "k"]
     assert k_change and k_change[0].old + 1 == k_change[0].new
     assert any(c.analysis == "pfs_hr/lenvatinib" and c.kind == "significance"
                for c in new.diff.changes)
+    # a conclusion a reader acts on: the certainty of the primary estimate, flagged
+    old_grade = json.loads((out / "results.json").read_text())["grade"]["pfs_hr/lenvatinib"]
+    new_grade = json.loads((tmp_path / "new-report" / "results.json").read_text())["grade"][
+        "pfs_hr/lenvatinib"]
+    certainty = [c for c in new.diff.flagged if c.analysis == "pfs_hr/lenvatinib"
+                 and c.kind == "certainty"]
+    assert old_grade["certainty"] != new_grade["certainty"]
+    assert [(c.old, c.new) for c in certainty] == [(old_grade["certainty"],
+                                                    new_grade["certainty"])]
     page = (tmp_path / "new-report" / "index.html").read_text(encoding="utf-8")
     assert 'id="changes"' in page
     # the CLI diff says the same

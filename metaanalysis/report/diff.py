@@ -2,7 +2,9 @@
 
 A living review is rerun whenever a trial is added. :func:`diff_results` lists, analysis by
 analysis, what moved: the estimate and its interval, tau² and I², a change of significance or of
-the ranking of therapies flagged plainly, and warnings that are new.
+the ranking of therapies flagged plainly, and warnings that are new. Beside the analyses it
+compares what a reader concludes from: the GRADE certainty of each estimate (with the domains
+rated down differently) and the summary-of-findings cells, flagged too, and the PRISMA counts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from .._base import ResultMixin, fmt
 from ..errors import InputError
+from ..review.grade import LEVELS
 
 __all__ = ["Change", "ResultsDiff", "diff_results", "load_results", "check_depth",
            "ResultsFileError", "MAX_JSON_DEPTH"]
@@ -25,11 +28,42 @@ _FIELDS = (("k", "k"), ("estimate", "estimate"), ("ci_low", "CI low"), ("ci_high
 # Relative changes below this are rounding noise between two runs, not news.
 _RTOL = 1e-9
 
+# The sections beside the analyses that are compared, with the printed name. A report written
+# before a section existed lacks it: that is the section added, not a change of every entry.
+_SECTIONS = (("grade", "GRADE certainty ratings"), ("summary_of_findings", "summary of findings"),
+             ("prisma", "PRISMA flow of studies"))
+# The summary-of-findings cells a reader acts on: the effect, relative and absolute, and the
+# modelled medians. The certainty is the GRADE entry's (the row is made from the same
+# assessment) and is compared there; participants and studies follow the analyses' k; the
+# assumption, reasons and notes say how the cells were made, not what they say.
+_SOF_FIELDS = (("relative_effect", "relative effect"), ("comparator", "with the comparator"),
+               ("with_therapy", "with the therapy"), ("difference", "difference"),
+               ("median_with_therapy", "modelled median with the therapy"),
+               ("median_difference", "median difference"))
+# The PRISMA counts in the order of the flow diagram: (key, printed name, the key naming each
+# part and the key of its count when the count is broken down by source, reason or analysis).
+_PRISMA_COUNTS = (("sources", "records identified", "name", "records"),
+                  ("identified", "records identified", None, None),
+                  ("duplicates", "duplicates removed", None, None),
+                  ("screened", "records screened", None, None),
+                  ("excluded_screening", "excluded at screening", "reason", "n"),
+                  ("assessed", "full texts assessed", None, None),
+                  ("excluded_full_text", "excluded after full text", "reason", "n"),
+                  ("studies_included", "studies included", None, None),
+                  ("reports_included", "reports of included studies", None, None),
+                  ("per_analysis", "studies in", "id", "studies"),
+                  ("studies_analysed", "studies analysed", None, None))
+_PRISMA = "PRISMA flow"
+# Changes a reader must not miss (the text's "Conclusions changed", the page's flagged list).
+_CONCLUSIONS = ("significance", "ranking", "certainty", "summary_of_findings")
+
 
 @dataclass(frozen=True)
 class Change:
     """One difference: ``kind`` is ``added``, ``removed``, ``changed``, ``significance``,
-    ``ranking`` or ``warning``."""
+    ``ranking``, ``certainty`` (an estimate's GRADE certainty), ``grade`` (the domains rated down,
+    the certainty unchanged), ``summary_of_findings`` (a cell of its row), ``prisma`` (a count of
+    the flow of studies) or ``warning``."""
 
     analysis: str
     kind: str
@@ -52,8 +86,9 @@ class ResultsDiff(ResultMixin):
 
     @property
     def flagged(self) -> list:
-        """Changes of significance or ranking: the ones a reader must not miss."""
-        return [c for c in self.changes if c.kind in ("significance", "ranking")]
+        """Changes of significance, ranking, GRADE certainty or the summary of findings: the
+        ones a reader must not miss."""
+        return [c for c in self.changes if c.kind in _CONCLUSIONS]
 
     def to_dict(self) -> dict:
         return {"old": self.old, "new": self.new,
@@ -153,6 +188,92 @@ def check_results(data, name: str = "results") -> None:
         raise InputError(f"{name}: 'rankings' is not an object of lists of therapy names")
     if not _strings(data.get("warnings", [])):
         raise InputError(f"{name}: 'warnings' is not a list of texts")
+    _check_grade(data.get("grade"), name)
+    _check_summary_of_findings(data.get("summary_of_findings"), name)
+    _check_prisma(data.get("prisma"), name)
+
+
+def _damaged(name: str, where: str, value, valid: str) -> InputError:
+    return InputError(f"{name}: {where} is {value!r}, not {valid}; the file is damaged or was not "
+                      "written by metaanalysis report")
+
+
+def _count(x) -> bool:
+    # a count or a number of levels rated down: a finite number (null: none given)
+    return x is None or (_num(x) is not None and math.isfinite(_num(x)))
+
+
+def _check_grade(grade, name: str = "results") -> None:
+    """Raise InputError unless ``grade`` (absent: None) is a report's GRADE assessments: an
+    object by estimate id of ``{certainty, start, domains: [{domain, downgrade, ...}]}``. What
+    the diff reads must be what the report wrote: a damaged certainty would read as a change."""
+    if grade is None:
+        return
+    if not isinstance(grade, dict):
+        raise InputError(f"{name}: 'grade' is not an object of GRADE assessments by estimate id")
+    for key, entry in grade.items():
+        if not isinstance(entry, dict):
+            raise InputError(f"{name}: grade {key!r} is not an object")
+        for f in ("certainty", "start"):
+            if not isinstance(entry.get(f), (str, type(None))):
+                raise _damaged(name, f"grade {key!r}: {f}", entry[f], "a text or null")
+        domains = entry.get("domains", [])
+        if not isinstance(domains, list):
+            raise _damaged(name, f"grade {key!r}: domains", domains, "a list")
+        for i, d in enumerate(domains):
+            if not isinstance(d, dict) or not isinstance(d.get("domain"), str):
+                raise _damaged(name, f"grade {key!r}: domain {i}", d, "an object with a 'domain'")
+            if not _count(d.get("downgrade")):
+                raise _damaged(name, f"grade {key!r}: {d['domain']}: downgrade", d["downgrade"],
+                               "a finite number or null")
+            if not isinstance(d.get("overridden", False), (bool, type(None))):
+                raise _damaged(name, f"grade {key!r}: {d['domain']}: overridden", d["overridden"],
+                               "true, false or null")
+            if not isinstance(d.get("reason", ""), (str, type(None))):
+                raise _damaged(name, f"grade {key!r}: {d['domain']}: reason", d["reason"],
+                               "a text or null")
+
+
+def _check_summary_of_findings(rows, name: str = "results") -> None:
+    """Raise InputError unless ``rows`` (absent: None) is a list of summary-of-findings rows,
+    objects with an estimate ``id`` whose compared cells are texts or null."""
+    if rows is None:
+        return
+    if not isinstance(rows, list):
+        raise InputError(f"{name}: 'summary_of_findings' is not a list of rows")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            raise InputError(f"{name}: summary_of_findings row {i} is not an object with an 'id'")
+        for f in [f for f, _ in _SOF_FIELDS] + ["certainty"]:
+            if not isinstance(row.get(f), (str, type(None))):
+                raise _damaged(name, f"summary_of_findings {row['id']!r}: {f}", row[f],
+                               "a text or null")
+
+
+def _check_prisma(prisma, name: str = "results") -> None:
+    """Raise InputError unless ``prisma`` (absent: None) holds the PRISMA counts as a report
+    writes them: numbers, lists of ``{name or reason or id, count}``, ``problems`` as texts."""
+    if prisma is None:
+        return
+    if not isinstance(prisma, dict):
+        raise InputError(f"{name}: 'prisma' is not an object of counts")
+    for key, _, part, count in _PRISMA_COUNTS:
+        value = prisma.get(key)
+        if part is None:
+            if not _count(value):
+                raise _damaged(name, f"prisma.{key}", value, "a finite number or null")
+            continue
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise _damaged(name, f"prisma.{key}", value, "a list")
+        for i, entry in enumerate(value):
+            if not isinstance(entry, dict) or not isinstance(entry.get(part), str) \
+                    or not _count(entry.get(count)):
+                raise _damaged(name, f"prisma.{key} entry {i}", entry,
+                               f"an object with the text {part!r} and the number {count!r}")
+    if not _strings(prisma.get("problems", [])):
+        raise InputError(f"{name}: 'prisma.problems' is not a list of texts")
 
 
 def _strings(x) -> bool:
@@ -203,6 +324,183 @@ def _significant(res: dict, null: float) -> bool | None:
     if lo is None or hi is None:
         return None
     return not (lo <= null <= hi)
+
+
+def _table_warnings(data: dict) -> dict:
+    """``{key: warning}`` of the study table's warnings, keyed without the input files' folders: a
+    rerun on a copy of the table (another folder, the same rows) has no new warnings."""
+    meta = data.get("meta") or {}
+    paths = [str(meta[k]) for k in ("studies", "trials", "protocol") if isinstance(meta.get(k), str)]
+    out = {}
+    for w in data.get("warnings", []):
+        key = w
+        for path in paths:
+            if key.startswith(path + ":"):
+                key = Path(path).name + key[len(path):]
+                break
+        out[key] = w
+    return out
+
+
+def _section_changes(a: dict, b: dict) -> list:
+    """A section (GRADE, summary of findings, PRISMA) in one report only: one change, not one per
+    entry (a report written before the section existed would list every estimate as news)."""
+    changes = []
+    for key, label in _SECTIONS:
+        had, has = a.get(key) is not None, b.get(key) is not None
+        if has and not had:
+            changes.append(Change(key, "added", key,
+                                  message=f"{label}: not in the previous report"))
+        elif had and not has:
+            changes.append(Change(key, "removed", key,
+                                  message=f"{label}: no longer in the report"))
+    return changes
+
+
+def _levels(x) -> str:
+    # levels rated down as the page prints them: -1, -2 (0: not rated down)
+    return "NA" if _num(x) is None else f"{-_num(x):.0f}" if _num(x) else "0"
+
+
+def _domains(entry: dict) -> dict:
+    """``{domain: (levels rated down, overridden by the review team, reason)}`` of one GRADE
+    entry."""
+    return {d["domain"]: (d.get("downgrade"), bool(d.get("overridden")), d.get("reason") or "")
+            for d in entry.get("domains", [])}
+
+
+def _domain_text(domain: str, judgement: tuple, before: tuple | None = None) -> str:
+    """``imprecision 0 -> -2 (very serious: ...)``; without ``before``, ``imprecision -2 (...)``."""
+    levels, overridden, reason = judgement
+    moved = "" if before is None else f"{_levels(before[0])} -> "
+    why = "; ".join(x for x in ("the review team's judgement" if overridden else "", reason) if x)
+    return f"{domain} {moved}{_levels(levels)}" + (f" ({why})" if why else "")
+
+
+def _rating_down_changes(ea: dict, eb: dict) -> list:
+    """``[(what, old, new, text)]``: what changed in the rating down of one estimate, the
+    starting level and each domain rated down by a different number of levels or now (no longer)
+    overridden. A reason whose words change with the same rating (a weight share of 100% now
+    67%) is not news."""
+    parts = []
+    if ea.get("start") != eb.get("start"):
+        parts.append(("start", ea.get("start"), eb.get("start"),
+                      f"starts {_show_text(ea.get('start'))} -> {_show_text(eb.get('start'))}"))
+    da, db = _domains(ea), _domains(eb)
+    missing = (None, False, "")
+    for domain in list(db) + [d for d in da if d not in db]:
+        ja, jb = da.get(domain, missing), db.get(domain, missing)
+        if ja[:2] != jb[:2]:
+            parts.append((domain, ja[0], jb[0], _domain_text(domain, jb, ja)))
+    return parts
+
+
+def _direction(old: str, new: str) -> str:
+    if old not in LEVELS or new not in LEVELS:
+        return ""
+    steps = LEVELS.index(new) - LEVELS.index(old)
+    return f" ({'up' if steps > 0 else 'down'} {abs(steps)} level{'s' if abs(steps) > 1 else ''})"
+
+
+def _certainty_changes(ga: dict, gb: dict) -> list:
+    """Each estimate whose GRADE certainty changed, or that gained or lost a rating, with the
+    rating down that changed. A different rating down that leaves the certainty as it was (one
+    domain up, another down) is a ``grade`` change, not a conclusion."""
+    changes = []
+    for key in sorted(ga.keys() | gb.keys()):
+        ea, eb = ga.get(key), gb.get(key)
+        if ea is None:
+            down = [_domain_text(d, j) for d, j in _domains(eb).items() if j[0] or j[1]]
+            changes.append(Change(key, "certainty", "certainty", None, eb.get("certainty"),
+                                  f"GRADE certainty {_show_text(eb.get('certainty'))} (not rated "
+                                  "before)" + (f"; rated down: {'; '.join(down)}" if down else "")))
+            continue
+        if eb is None:
+            changes.append(Change(key, "certainty", "certainty", ea.get("certainty"), None,
+                                  "no longer rated (GRADE certainty was "
+                                  f"{_show_text(ea.get('certainty'))})"))
+            continue
+        ca, cb = ea.get("certainty"), eb.get("certainty")
+        down = _rating_down_changes(ea, eb)
+        texts = "; ".join(text for *_, text in down)
+        if ca != cb:
+            changes.append(Change(key, "certainty", "certainty", ca, cb,
+                                  f"GRADE certainty {_show_text(ca)} -> {_show_text(cb)}"
+                                  f"{_direction(ca, cb)}"
+                                  + (f"; rating down changed: {texts}" if down else "")))
+        elif down:
+            changes.append(Change(key, "grade", "rating down",
+                                  {what: old for what, old, _, _ in down},
+                                  {what: new for what, _, new, _ in down},
+                                  f"GRADE certainty still {_show_text(cb)}, rated down "
+                                  f"differently: {texts}"))
+    return changes
+
+
+def _show_text(x) -> str:
+    return "none" if x is None or x == "" else str(x)
+
+
+def _sof_changes(ra: list, rb: list, rated: set) -> list:
+    """The summary-of-findings cells a reader acts on that changed, row by row (estimate id);
+    ``rated``: the estimates with a GRADE entry in both reports, whose certainty is compared
+    there."""
+    a, b = {r["id"]: r for r in ra}, {r["id"]: r for r in rb}
+    changes = []
+    for key in sorted(a.keys() | b.keys()):
+        if key not in a:
+            changes.append(Change(key, "summary_of_findings", "row", None,
+                                  b[key].get("relative_effect"), "new row in the summary of "
+                                  f"findings: {_show_text(b[key].get('relative_effect'))}"))
+            continue
+        if key not in b:
+            changes.append(Change(key, "summary_of_findings", "row", a[key].get("relative_effect"),
+                                  None, "row no longer in the summary of findings (was "
+                                  f"{_show_text(a[key].get('relative_effect'))})"))
+            continue
+        fields = list(_SOF_FIELDS) + ([] if key in rated else [("certainty", "certainty")])
+        for name, label in fields:
+            va, vb = a[key].get(name), b[key].get(name)
+            if (va or None) != (vb or None):  # an empty cell and a missing one say the same
+                changes.append(Change(key, "summary_of_findings", name, va, vb,
+                                      f"summary of findings: {label} {_show_text(va)} -> "
+                                      f"{_show_text(vb)}"))
+    return changes
+
+
+def _prisma_counts(prisma: dict) -> dict:
+    """``{field: (printed name, count)}`` of a PRISMA section; a count broken down by source,
+    reason or analysis is one field per part, ``key/part``."""
+    counts = {}
+    for key, label, part, count in _PRISMA_COUNTS:
+        if part is None:
+            counts[key] = (label, prisma.get(key))
+            continue
+        for entry in prisma.get(key) or []:
+            name = f"{label} {entry[part]}" if key == "per_analysis" else f"{label} ({entry[part]})"
+            counts[f"{key}/{entry[part]}"] = (name, entry.get(count))
+    return counts
+
+
+def _show_number(x) -> str:
+    return "none" if _num(x) is None else f"{_num(x):.0f}"
+
+
+def _prisma_changes(pa: dict, pb: dict) -> list:
+    """Changed PRISMA counts (plain changes: the flow of studies, not a conclusion) and problems
+    of the counts that are new. A part in one report only (a new reason for exclusion) counts
+    none in the other."""
+    ca, cb = _prisma_counts(pa), _prisma_counts(pb)
+    changes = []
+    for f in list(cb) + [f for f in ca if f not in cb]:
+        label = (cb.get(f) or ca[f])[0]
+        va, vb = ca.get(f, (label, None))[1], cb.get(f, (label, None))[1]
+        if _num(va) != _num(vb):
+            changes.append(Change(_PRISMA, "prisma", f, va, vb,
+                                  f"{label} {_show_number(va)} -> {_show_number(vb)}"))
+    for problem in sorted(set(pb.get("problems", [])) - set(pa.get("problems", []))):
+        changes.append(Change(_PRISMA, "warning", message=f"new warning: {problem}"))
+    return changes
 
 
 def diff_results(old, new) -> ResultsDiff:
@@ -265,9 +563,19 @@ def diff_results(old, new) -> ResultsDiff:
         if list(oa) != list(ob):
             changes.append(Change(key, "ranking", "order", oa, ob,
                                   f"ranking changed: {' > '.join(oa)} -> {' > '.join(ob)}"))
-    wa, wb = set(a.get("warnings", [])), set(b.get("warnings", []))
-    for w in sorted(wb - wa):
-        changes.append(Change("study table", "warning", message=f"new warning: {w}"))
-    order = {"significance": 0, "ranking": 1, "added": 2, "removed": 3, "changed": 4, "warning": 5}
+    wa, wb = _table_warnings(a), _table_warnings(b)
+    for w in sorted(set(wb) - set(wa)):
+        changes.append(Change("study table", "warning", message=f"new warning: {wb[w]}"))
+    changes += _section_changes(a, b)
+    ga, gb = a.get("grade"), b.get("grade")
+    if ga is not None and gb is not None:
+        changes += _certainty_changes(ga, gb)
+    if a.get("summary_of_findings") is not None and b.get("summary_of_findings") is not None:
+        rated = set(ga or {}) & set(gb or {})
+        changes += _sof_changes(a["summary_of_findings"], b["summary_of_findings"], rated)
+    if a.get("prisma") is not None and b.get("prisma") is not None:
+        changes += _prisma_changes(a["prisma"], b["prisma"])
+    order = {"significance": 0, "ranking": 1, "certainty": 2, "summary_of_findings": 3,
+             "added": 4, "removed": 5, "changed": 6, "grade": 7, "prisma": 8, "warning": 9}
     changes.sort(key=lambda c: (order[c.kind], c.analysis))
     return ResultsDiff(str(old_name), str(new_name), tuple(changes))
