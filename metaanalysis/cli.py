@@ -132,6 +132,13 @@ def cmd_validate(args) -> int:
         beside = Path(args.path).parent / "studies.csv"
         table = validate_studies(beside)[0] if beside.exists() else None
         problems = _companion_problems(beside, table, only=args.path)
+        if table is None and args.path.endswith(".toml"):
+            # checked on its own: an outcome, comparator or study no row of a table has is not
+            # seen (the report checks it against the table it is given)
+            problems.append(Problem(args.path, None, None, f"no study table beside it ({beside}):"
+                                    " checked on its own, not against the rows it would select; "
+                                    "`metaanalysis report --protocol` checks it against the table",
+                                    severity="warning"))
         rows = None
     else:
         table, problems = validate_studies(args.path)

@@ -474,3 +474,26 @@ def test_survival_network_puts_the_pfs_network_on_the_placebo_arms_median():
     assert drawn is None and "not_run" in none
     assert "Not run: no PFS hazard-ratio network" in _survival_models_block(
         {"modelled_rmst": {"not_run": "x"}, "modelled_network": none}, [])
+
+
+def test_what_a_reconstruction_warns_of_is_on_the_page_not_on_stderr(tmp_path):
+    # a risk table whose number at 100 days the curve cannot meet: reconstruct_ipd warns; the
+    # report puts that beside the curve and prints nothing (the kept count of the shipped curves,
+    # said in the reader's words already, is not repeated)
+    import shutil
+
+    from metaanalysis.report.html import _survival_models_block
+
+    for f in CURVES.glob("veteran_os_test.*"):
+        shutil.copy(f, tmp_path / f.name)
+    meta = tmp_path / "veteran_os_test.meta.csv"
+    meta.write_text(meta.read_text().replace("n_risk,68 21 13", "n_risk,68 50 13"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        section, _ = digitised_section(tmp_path, use_cache=False)
+    (c,) = section["curves"]
+    assert c["warnings"] and all("number at risk" in w or "events" in w for w in c["warnings"])
+    html = _survival_models_block({"digitised": section}, [])
+    assert f'<p class="warn">Reconstruction: {c["warnings"][0][:40]}' in html
+    shipped_section, _ = digitised_section(CURVES)
+    assert all(x["warnings"] == [] for x in shipped_section["curves"])

@@ -502,6 +502,23 @@ def test_shipped_protocol_is_valid(table):
     assert all(a.group_by == "therapy" for a in p.analyses)  # no class-effect claim shipped
 
 
+def test_cli_validate_says_a_lone_protocol_was_not_checked_against_a_table(tmp_path, capsys):
+    # an outcome or comparator no row has is only seen against a table: a protocol validated
+    # with no studies.csv beside it says so, instead of a bare "valid, 0 warning(s)"
+    (tmp_path / "p.toml").write_text(_MINIMAL.replace('outcome = "PFS"', 'outcome = "DFS"'))
+    assert main(["validate", str(tmp_path / "p.toml")]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'p.toml'}: warning: no study table beside it" in out
+    assert out.rstrip().endswith("valid, 1 warning(s)")
+    # beside a table it is checked against it: the unknown outcome is named
+    shutil.copy(DATA / "studies.csv", tmp_path / "studies.csv")
+    shutil.copy(DATA / "trials.csv", tmp_path / "trials.csv")
+    assert main(["validate", str(tmp_path / "p.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "no study table beside it" not in out and "no row of the study table has outcome " \
+        "'DFS'" in out
+
+
 def test_cli_bad_protocol_fails_without_traceback(tmp_path, capsys):
     for name in ("studies.csv", "trials.csv"):
         shutil.copy(DATA / name, tmp_path / name)

@@ -24,6 +24,7 @@ Two kinds of input, never mixed:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -170,7 +171,10 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
         name = meta.name[: -len(".meta.csv")]
         try:
             curve = read_curve(meta)
-            rec = curve.reconstruct()
+            # what the reconstruction warns of goes on the page, beside its curve, not to stderr
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", UserWarning)
+                rec = curve.reconstruct()
             fits = fit_survival_models(rec.ipd, models=CURVE_MODELS, level=level)
         except MetaAnalysisError as exc:
             section["curves"].append({"name": name, "not_run": str(exc)})
@@ -185,6 +189,10 @@ def _fit_digitised(folder: Path, table, level) -> tuple:
             # a reconstruction that keeps the curve's own count says so (see reconstruct_ipd)
             "events_kept": next((r for r in rec.repairs if "kept" in r and "total_events" in r),
                                 None),
+            # the kept count is said in the reader's words already (events_kept)
+            "warnings": [str(w.message).removeprefix("reconstruct_ipd: ") for w in said
+                         if issubclass(w.category, UserWarning)
+                         and "kept (" not in str(w.message)],
             "source": curve.source,
             "horizon": fits.horizon, "best_aic": next(iter(best.values())),
             "best_bic": next(iter(fits.best("bic").values())),

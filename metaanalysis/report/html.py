@@ -739,6 +739,8 @@ def _survival_models_block(section, figures, studies=None) -> str:
             events = f'{c["events"]} events reconstructed (the source reports {given}; {why})'
         else:
             events = f'{c["events"]} events reconstructed'
+        for w in c.get("warnings") or ():
+            out.append(f'<p class="warn">Reconstruction: {esc(w)}</p>')
         example = ("worked example, not in the study table: " if c.get("study_id") in outside
                    else "")
         out.append(f'<p class="note">{example}{esc(c["study_id"])}, arm {esc(c["arm"])}, '
