@@ -694,3 +694,22 @@ def test_interim_trials_are_those_whose_result_used_is_an_interim_analysis():
     # is used, not the interim; d: no interim at all
     assert interim_trials(e, cuts) == ["A", "B"]
     assert interim_trials(e) == ["A"]
+
+
+def test_trials_without_a_usable_result_are_named_in_the_publication_bias_judgement():
+    review = ma.run_review(Path(__file__).resolve().parents[1] / "data" / "studies.csv")
+    # GRADE 5 / Handbook ch. 13: eligible trials of the comparison that give the outcome no
+    # usable result are weighed whatever the number of studies: named, shown in the summary of
+    # findings, not rated down by rule (the sources do not say why they are missing)
+    d = {x.domain: x for x in review.grade["os_hr/lenvatinib"].domains}["publication bias"]
+    assert d.downgrade == 0
+    assert d.reason.startswith("not assessable by a test: k = 1 < 10 studies; 1 eligible trial "
+                               "of this comparison gives no usable result for the outcome "
+                               "(Study 308): not rated down by rule")
+    row = next(r for r in review.summary_of_findings if r["id"] == "os_hr/lenvatinib")
+    assert "publication bias: not assessable by a test" in row["reasons"]
+    # a comparison none of whose eligible trials is missing says nothing more
+    d = {x.domain: x for x in review.grade["pfs_hr/sorafenib"].domains}["publication bias"]
+    assert d.reason == "not assessable by a test: k = 1 < 10 studies"
+    row = next(r for r in review.summary_of_findings if r["id"] == "pfs_hr/sorafenib")
+    assert "publication bias" not in row["reasons"]

@@ -393,7 +393,7 @@ def test_summary_of_findings_says_what_its_empty_and_unassessed_cells_mean(repor
                                                     "median or a 24-month rate with placebo")
     assert ("anlotinib: no absolute effect: no trial reports the median or a 24-month rate with "
             "placebo") in page
-    assert ("publication bias not assessable (fewer than 10 studies) for sorafenib, lenvatinib, "
+    assert ("publication bias not assessable by a test (fewer than 10 studies) for sorafenib, lenvatinib, "
             "vandetanib, donafenib, anlotinib, apatinib") in page
     grade = res.results["grade"]["pfs_hr/lenvatinib"]
     imp = next(d for d in grade["domains"] if d["domain"] == "imprecision")
@@ -420,7 +420,7 @@ def test_the_grade_rules_in_force_are_recorded_and_the_page_reads_them(report):
     assert rules["small_study_min_k"] == asdict(GradeRules())["small_study_min_k"] == 10
     changed = copy.deepcopy(res.results)
     changed["protocol"]["grade_rules"]["small_study_min_k"] = 8
-    assert "not assessable (fewer than 8 studies) for sorafenib" in _sof_block(changed)
+    assert "not assessable by a test (fewer than 8 studies) for sorafenib" in _sof_block(changed)
 
 
 def test_an_override_that_removes_a_downgrade_is_shown(tmp_path):

@@ -357,8 +357,8 @@ def _sof_block(results) -> str:
         if unassessed:
             min_k = (results.get("protocol") or {}).get("grade_rules", {}).get(
                 "small_study_min_k", GradeRules.small_study_min_k)
-            assumption.append(f"publication bias not assessable (fewer than {min_k} studies) "
-                              "for " + ", ".join(unassessed))
+            assumption.append(f"publication bias not assessable by a test (fewer than {min_k} "
+                              "studies) for " + ", ".join(unassessed))
         # eligible trials that give this outcome no result: evidence the rows do not show
         missing = [m for aid in dict.fromkeys(r["id"].split("/")[0] for r in rows)
                    for m in (results.get("missing_evidence") or {}).get(aid, [])]

@@ -154,7 +154,9 @@ def _grade_text(rules, adjusted: bool = False) -> str:
            if rules.two_study_interval == "z" else "")
         + ") and publication bias (Egger's test at "
         f"p < {rules.egger_alpha:g} with {rules.small_study_min_k} studies or more; with fewer, "
-        "not assessable). No estimate was rated up (large effect, dose-response), and stopping "
+        "not assessable by a test; eligible trials of the comparison without a usable result "
+        "are named in the judgement but not rated down by rule, since the sources read do not "
+        "say whether a result is missing because of what it showed). No estimate was rated up (large effect, dose-response), and stopping "
         "early was not rated within the domains (an estimate from a trial reported at an "
         "interim analysis is marked instead)"
         + ("" if rules.crossover_outcomes else ", nor was crossover")

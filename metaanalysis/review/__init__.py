@@ -354,6 +354,29 @@ def _rob_overall(rob, outcome, studies) -> dict:
     return dict(zip(rows["study_id"], rows["judgement"]))
 
 
+def _missing_by_therapy(runs, trials, table) -> dict:
+    """``{(analysis id, therapy): [trial, ...]}``: the eligible trials of each primary estimate's
+    therapy that give its outcome no usable result (:func:`.missing.missing_evidence`), for the
+    reporting-bias judgement of GRADE."""
+    from types import SimpleNamespace
+
+    from .missing import missing_evidence
+
+    frame = table.frame
+    by_id = {r.analysis.id: r for r in runs}
+    view = SimpleNamespace(run=by_id.__getitem__, table=table, trials=trials)
+    out = {}
+    for run in runs:
+        if run.analysis.role != "primary" or not run.groups:
+            continue
+        for m in missing_evidence(view, run.analysis.id):
+            rows = frame[frame["study_id"] == m["study_id"]]
+            for therapy in dict.fromkeys(rows["therapy"].astype(str)):
+                if therapy and therapy != run.analysis.comparator:
+                    out.setdefault((run.analysis.id, therapy), []).append(m["trial"])
+    return out
+
+
 def _certainty(protocol, runs, trials, table, rob, overrides):
     """GRADE assessments and summary-of-findings rows of every primary estimate."""
     from .grade import GradeRules, assess, read_grade_overrides, summary_of_findings
@@ -373,6 +396,7 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
              for r in trials.frame.to_dict(orient="records")}
     cuts = {r["study_id"]: r.get("data_cuts", "") for r in trials.frame.to_dict(orient="records")}
     grade, sof = {}, []
+    missing = _missing_by_therapy(runs, trials, table)
     for run in runs:
         if run.analysis.role != "primary":
             continue
@@ -380,14 +404,16 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
             studies = list(g.entries["study_id"])
             a = assess(g, rob=_rob_overall(rob, run.analysis.outcome, studies),
                        characteristics=chars, rules=rules, overrides=overrides.get(g.id),
-                       rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies))
+                       rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies),
+                       missing=missing.get((run.analysis.id, str(g.group)), ()))
             grade[g.id] = a
             row = summary_of_findings(g, table.frame, a, rules=rules, data_cuts=cuts)
             if before is not None:
                 # the rating as the [grade] rules stood before the amendments that changed them
                 b = assess(g, rob=_rob_overall(rob, run.analysis.outcome, studies),
                            characteristics=chars, rules=before, overrides=overrides.get(g.id),
-                           rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies))
+                           rob_concerns=_rob_concerns(rob, run.analysis.outcome, studies),
+                           missing=missing.get((run.analysis.id, str(g.group)), ()))
                 row["certainty_before_amendments"] = (b.certainty if b.certainty != a.certainty
                                                       else None)
             sof.append(row)

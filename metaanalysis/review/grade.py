@@ -438,20 +438,33 @@ def _imprecision(interval, caveat, analysis, participants, rules, information=No
                            "appreciable effect" + caveat)
 
 
-def _publication_bias(fit, rules) -> DomainJudgement:
+def _publication_bias(fit, rules, missing=()) -> DomainJudgement:
+    # eligible trials of this comparison without a usable result are evidence of non-reporting
+    # whatever the number of studies (GRADE 5; Handbook ch. 13): named, and not rated down by
+    # rule, since the sources read do not say whether a result is missing because of what it
+    # showed (an immature survival analysis is not a selective one); the review team can
+    # (grade_overrides.csv)
+    names = list(dict.fromkeys(missing))
+    unreported = ("" if not names else
+                  f"; {len(names)} eligible trial{'s' if len(names) > 1 else ''} of this "
+                  f"comparison give{'' if len(names) > 1 else 's'} no usable result for the "
+                  f"outcome ({', '.join(names)}): not rated down by rule, as the sources read "
+                  "do not say whether the results are missing because of what they showed")
     if fit.k < rules.small_study_min_k:
-        return DomainJudgement("publication bias", 0, f"not assessable: k = {fit.k} < "
-                               f"{rules.small_study_min_k} studies")
+        return DomainJudgement("publication bias", 0, f"not assessable by a test: k = {fit.k} < "
+                               f"{rules.small_study_min_k} studies" + unreported)
     from ..pooling import egger_test
 
     p = egger_test(fit).pvalue
     if p < rules.egger_alpha:
-        return DomainJudgement("publication bias", 1, f"suspected: Egger's test p = {p:.3f}")
-    return DomainJudgement("publication bias", 0, f"not detected: Egger's test p = {p:.3f}")
+        return DomainJudgement("publication bias", 1, f"suspected: Egger's test p = {p:.3f}"
+                               + unreported)
+    return DomainJudgement("publication bias", 0, f"not detected: Egger's test p = {p:.3f}"
+                           + unreported)
 
 
 def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
-           participants=None, rob_concerns=None) -> GradeAssessment:
+           participants=None, rob_concerns=None, missing=()) -> GradeAssessment:
     """The GRADE certainty of one estimate (a :class:`~metaanalysis.review.analyses.GroupResult`).
 
     Parameters
@@ -471,6 +484,10 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
     rob_concerns : dict, optional
         ``{study_id: ["some concerns in D4 measurement of the outcome", ...]}``: the domains
         behind a study's overall judgement, named in the risk-of-bias reason.
+    missing : sequence of str, optional
+        Eligible trials of the comparison that give the outcome no usable result (see
+        :func:`~metaanalysis.review.missing.missing_evidence`): named in the publication-bias
+        judgement.
 
     Examples
     --------
@@ -502,7 +519,7 @@ def assess(group, *, rob=None, characteristics=None, rules=None, overrides=None,
         _indirectness(weights, characteristics, rules, group.analysis.outcome),
         _imprecision(interval, caveat, group.analysis, participants, rules,
                      optimal_information(group, interval, participants, rules)),
-        _publication_bias(fit, rules),
+        _publication_bias(fit, rules, missing),
     ]
     final = []
     for d in domains:
@@ -530,14 +547,18 @@ def entry_participants(group) -> float:
 
 # the phrase of an imprecision judgement made on another interval than the printed one
 Z_INTERVAL_PHRASE = "judged on the z interval of the same fit"
+# the phrase of a publication-bias judgement that names trials without a usable result
+MISSING_PHRASE = "of this comparison give"
 
 
 def shown_in_table(domain: str, downgrade: int, reason: str, overridden: bool) -> bool:
     """Whether a domain's judgement is listed in the summary of findings: every downgrade, every
-    override, and an imprecision judged on another interval than the one the row prints (a reader
-    of 0.04-0.93 without a downgrade must see why)."""
+    override, an imprecision judged on another interval than the one the row prints (a reader
+    of 0.04-0.93 without a downgrade must see why), and a publication-bias judgement that names
+    eligible trials without a usable result (not rated down: the reader sees they were weighed)."""
     return bool(downgrade or overridden
-                or (domain == "imprecision" and Z_INTERVAL_PHRASE in reason))
+                or (domain == "imprecision" and Z_INTERVAL_PHRASE in reason)
+                or (domain == "publication bias" and MISSING_PHRASE in reason))
 
 
 def interim_trials(entries, data_cuts=None) -> list:
