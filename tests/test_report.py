@@ -633,3 +633,26 @@ def test_the_interval_imprecision_was_judged_on_is_beside_the_printed_one(report
     assert "HR 0.70 (0.23–2.08)<br><span class=\"note\">imprecision judged on the z interval " \
            "0.55–0.88</span>" in page
     assert "not reached months" not in page
+
+
+def test_a_therapy_without_an_estimate_keeps_its_summary_of_findings_row(report):
+    # vandetanib has a PFS estimate but no OS one: its OS row says so and what its trials do
+    # report (VERIFY's deaths, 33/117 against 16/118), not rated; a reader does not see a PFS
+    # benefit with nothing on death (Handbook ch. 14)
+    import html as _html
+    import re
+
+    out, _ = report
+    page = (out / "index.html").read_text(encoding="utf-8")
+    os_table = page[page.index("Summary of findings: Overall survival"):]
+    os_table = os_table[:os_table.index("</table>")]
+    rows = {re.sub("<[^>]+>", "", m.group(1)): _html.unescape(re.sub("<[^>]+>", " ", m.group(0)))
+            for m in re.finditer(r"<tr><td>([^<]+)</td>.*?</tr>", os_table)}
+    assert "no estimate" in rows["vandetanib"] and "not rated" in rows["vandetanib"]
+    assert "DEATHS (vandetanib 33/117, placebo 16/118)" in rows["vandetanib"]
+    assert "donafenib 88.3% at 18 months, placebo 73.5% at 18 months" in rows["donafenib"]
+    # a therapy with an estimate has one row, the estimate's
+    assert "no estimate" not in rows["lenvatinib"]
+    results = json.loads((out / "results.json").read_text())
+    verify = next(m for m in results["missing_evidence"]["os_hr"] if m["study_id"] == "verify")
+    assert verify["therapies"] == ["vandetanib"]

@@ -362,6 +362,21 @@ def _sof_block(results) -> str:
         # eligible trials that give this outcome no result: evidence the rows do not show
         missing = [m for aid in dict.fromkeys(r["id"].split("/")[0] for r in rows)
                    for m in (results.get("missing_evidence") or {}).get(aid, [])]
+        # a therapy of the other outcomes' tables with no estimate for this one still has its
+        # row, saying what its trials report (Handbook ch. 14: every critical outcome for each
+        # comparison, narratively where there is no estimate)
+        shown = {r["therapy"] for r in rows}
+        for therapy in dict.fromkeys(r["therapy"] for r in results["summary_of_findings"]):
+            if therapy in shown:
+                continue
+            theirs = [m for m in missing if therapy in (m.get("therapies") or ())]
+            if not theirs:
+                continue
+            body.append([esc(therapy), "no estimate", "–", "–", "–",
+                         f"– ({len(theirs)})",
+                         "<b>not rated</b><ul class=\"note\">" + "".join(
+                             f"<li>{esc(m['trial'])}: {esc(m['reason'])}</li>" for m in theirs)
+                         + "</ul>"])
         out.append(table_html(["therapy", "relative effect (95% CI)", "with placebo",
                                "with therapy", "difference", "participants (studies)",
                                "certainty (GRADE)"], body, numeric=(5,),
@@ -513,8 +528,9 @@ def _network_tables(net, level) -> str:
 
 def _network_block(network, figures, level) -> str:
     out = ['<h2 id="network">Comparing therapies: network meta-analysis</h2>',
-           '<p class="note">Every therapy was compared with placebo, never with another therapy: '
-           "the comparisons between therapies are indirect and rest on the caveats listed under "
+           '<p class="note">Every trial in these networks compared a therapy with placebo; none '
+           "compared two of their therapies head to head, so the comparisons between therapies "
+           "are indirect and rest on the caveats listed under "
            "each network. The protocol's review notes name the network as the comparison between "
            "drugs, but no analysis of the protocol declares its measure, model or eligibility: "
            "these are the package's (the Methods state them), and the network and its rankings "

@@ -691,7 +691,11 @@ def summary_of_findings(group, table_frame, assessment, rules=None, data_cuts=No
                                  "1 − S(t)^HR, which assumes proportional hazards; the median "
                                  "with therapy beside it is the comparator median / HR, "
                                  "assuming exponential survival (constant hazards), and the "
-                                 "medians the trials report in each arm are given too")
+                                 "medians the trials report in each arm are given too; each "
+                                 "therapy's row starts from the placebo arms of its own trials, "
+                                 "so its absolute numbers and modelled medians are not "
+                                 "comparable across therapies (their patients' prognosis "
+                                 "differs)")
             # the curves reach past a median they observed, so t is within the data when any
             # arm's observed median or any reported follow-up reaches it
             seen = [m for _, m in reported if m is not None] + medians

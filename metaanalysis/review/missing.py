@@ -23,12 +23,40 @@ _RELATED = {"OS": ("DEATHS",), "AE:G3+": ("TRAE:G3+",), "ORR": ("CR", "PR")}
 
 
 def _related(frame, study_id, outcome) -> list:
-    """The study's rows of outcomes related to ``outcome`` (its sub-outcomes and _RELATED's)."""
+    """The study's rows of outcomes related to ``outcome`` (its sub-outcomes and _RELATED's), as
+    ``outcome (arm numbers)`` texts: a reader weighing the missing result sees what the trial did
+    report (VERIFY's deaths, 33/117 against 16/118), not only that it reported something."""
     near = _RELATED.get(outcome, ())
     rows = frame[(frame["study_id"] == study_id)
                  & frame["outcome"].map(lambda o: o.startswith(outcome + ":") or o in near
                                         or any(o.startswith(n + ":") for n in near))]
-    return sorted(set(rows["outcome"]))
+    return [f"{o} ({_numbers(g)})" if _numbers(g) else o
+            for o, g in sorted(rows.groupby("outcome"), key=lambda x: x[0])]
+
+
+def _numbers(rows) -> str:
+    """``vandetanib 33/117, placebo 16/118`` (counts; else values, with the time point)."""
+    out = []
+    for r in rows.to_dict(orient="records"):
+        num, den, value = r.get("numerator"), r.get("denominator"), r.get("value")
+        timed = _given(r.get("time_point"))
+        if _given(num) and _given(den):
+            text = f"{num:g}/{den:g}"
+        elif _given(value) and r.get("measure") in ("proportion", "rate"):
+            text = f"{100 * value:.1f}%"
+        elif _given(value):
+            # a time point's unit is the time point's (a landmark rate at 18 months)
+            text = f"{value:g}" + (f" {r['unit']}" if r.get("unit") and not timed else "")
+        else:
+            continue
+        if timed:
+            text += f" at {r['time_point']:g}" + (f" {r['unit']}" if r.get("unit") else "")
+        out.append(f"{r.get('arm') or 'all'} {text}")
+    return ", ".join(out)
+
+
+def _given(x) -> bool:
+    return isinstance(x, (int, float)) and x == x
 
 
 def outcome_populations(frame) -> dict:
@@ -49,9 +77,10 @@ def missing_evidence(review, analysis_id: str) -> list:
     Returns
     -------
     list of dict
-        ``{study_id, trial, lines, reason}`` in the order of ``trials.csv``: ``lines`` are the
-        study's rows of the analysis's outcome (empty when the table has none: the sources read
-        gave none to code), ``reason`` why none of them is used.
+        ``{study_id, trial, lines, reason, therapies}`` in the order of ``trials.csv``:
+        ``lines`` are the study's rows of the analysis's outcome (empty when the table has none:
+        the sources read gave none to code), ``reason`` why none of them is used (with the
+        numbers of its related rows), ``therapies`` the therapies the trial tested.
 
     Examples
     --------
@@ -95,6 +124,12 @@ def missing_evidence(review, analysis_id: str) -> list:
                 kinds = ", ".join(sorted(set(rows["measure"])))
                 reason = (f"its {a.outcome} rows report {kinds}, not "
                           f"{_MEASURE_WORDS.get(a.table_measure, a.table_measure)}")
+                if _numbers(rows):
+                    reason += f" ({_numbers(rows)})"
+        # the therapies the trial tested: a summary of findings lists it under each one
+        mine = frame[frame["study_id"] == sid]
+        therapies = [t for t in dict.fromkeys(mine["therapy"].astype(str))
+                     if t and t != a.comparator and t != "nan"]
         out.append({"study_id": sid, "trial": trial.get("trial") or sid, "lines": lines,
-                    "reason": reason})
+                    "reason": reason, "therapies": therapies})
     return out
