@@ -5,8 +5,10 @@ Every error the package raises on purpose is printed without a traceback, one pr
 ``path:line:column: message``, and the command exits with status 2.
 
 Exit statuses: 0 done (warnings may have been printed); 2 errors found in the input (the files
-or arguments given; argparse's usage errors too); 1 the input is fine but a folder the command
-must write in cannot be written (permission denied, a read-only file system); 130 interrupted
+or arguments given; argparse's usage errors too; a read-only study table, which ``add`` refuses
+before it writes); 1 a folder the command must write in cannot be written (permission denied, a
+read-only file system; ``add`` takes its lock in the table's folder before it checks the new
+rows, so fix this first); 130 interrupted
 (Ctrl-C); 141 the reader of the output went away (``| head``: 128 + SIGPIPE, as a Unix tool
 killed by SIGPIPE reports), with nothing printed.
 """
@@ -60,7 +62,10 @@ def _writing_in(folder, hint: str):
             raise
         target = os.path.realpath(os.path.abspath(os.fspath(exc.filename)))
         root = os.path.realpath(os.path.abspath(os.fspath(folder)))
-        if target != root and not target.startswith(root.rstrip(os.sep) + os.sep):
+        inside = target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+        # a folder on the way to it that could not be made (--out a/b/c under a read-only a)
+        above = root.startswith(target.rstrip(os.sep) + os.sep)
+        if not (inside or above):
             raise
         # the folder the file would have gone in (the parent, when the folder itself could not
         # be made)

@@ -78,7 +78,9 @@ def cmd_pool(args) -> int:
                                            what="a sampling variance"))
             if table.has(col["sei"]):
                 # both given: they must say the same (vi = sei²), or which to pool is a guess
-                sei = table.numbers(col["sei"], problems, minimum=0, strict=True,
+                # vi is pooled: an empty sei cell beside it is no error, only a filled one
+                # that disagrees with it
+                sei = table.numbers(col["sei"], problems, minimum=0, strict=True, empty_ok=True,
                                     what="a standard error")
                 problems += _spread_disagreements(table, col, spread["vi"], sei)
         else:

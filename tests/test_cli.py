@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -374,3 +375,21 @@ def test_add_and_report_in_read_only_folders_as_a_user(tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert (f"metaanalysis report: cannot write in {out} (permission denied): the report is "
             "written there; choose a writable --out folder") in res.stderr
+
+
+def test_a_folder_that_cannot_be_made_on_the_way_to_out_is_named(tmp_path):
+    # --out a/b/c under a read-only a: the mkdir that fails names a/b, above the --out folder;
+    # it is the same refusal (exit 1, with the advice), not an error of the input
+    import errno
+
+    from metaanalysis.cli import _CannotWrite, _writing_in
+
+    out = tmp_path / "a" / "b" / "c"
+    with pytest.raises(_CannotWrite, match=rf"cannot write in {re.escape(str(tmp_path / 'a'))} "
+                                           r"\(permission denied\): hint"):
+        with _writing_in(out, "hint"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "a" / "b"))
+    # a refusal about a file elsewhere is not this folder's: it passes through
+    with pytest.raises(PermissionError):
+        with _writing_in(out, "hint"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "elsewhere"))

@@ -309,6 +309,14 @@ def test_pool_takes_vi_and_sei_that_agree(tmp_path, capsys):
     vi_only.write_text("yi,vi\n" + "".join(f"{y!r},{v!r}\n" for y, v in zip(yi, vi)))
     assert (json_of(capsys, ["pool", str(both), "--json"])["result"]
             == json_of(capsys, ["pool", str(vi_only), "--json"])["result"])
+    # vi complete and sei filled in only here and there: vi is pooled, the empty cells are no
+    # error (a review's table often gives the standard error only where the paper printed it)
+    gaps = tmp_path / "gaps.csv"
+    gaps.write_text("yi,vi,sei\n" + "".join(
+        f"{y!r},{v!r},{repr(math.sqrt(v)) if i % 2 else ''}\n"
+        for i, (y, v) in enumerate(zip(yi, vi))))
+    assert (json_of(capsys, ["pool", str(gaps), "--json"])["result"]
+            == json_of(capsys, ["pool", str(vi_only), "--json"])["result"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -545,6 +545,8 @@ def test_a_cut_label_keeps_its_year():
     assert all(_text_width_in(c, 7.0, "normal") <= 0.7 for c in cut)
     assert _truncate("Random-effects model", 7.0, 0.6).endswith("\u2026")
     assert _truncate("Kloos (2009)", 7.0, 0.55).endswith("\u2026 (2009)")
+    # a year closing a longer parenthesis is not cut out of it ("SELE… 2015)")
+    assert not _truncate("SELECT (phase 3, 2015)", 7.0, 0.6).endswith(" 2015)")
     # too narrow for a start and the year: the usual cut
     assert not _truncate("Comstock et al 1974", 7.0, 0.3).endswith("1974")
     assert _truncate("Aronson 1948", 7.0, 5.0) == "Aronson 1948"

@@ -350,5 +350,10 @@ def test_a_table_copied_to_another_folder_has_no_new_warnings():
     assert set(_table_warnings(a)) == set(_table_warnings(b))
     c = results("/tmp/copy/data", ["/tmp/copy/data/studies.csv:300:ci_high: warning: new one"])
     new = set(_table_warnings(c)) - set(_table_warnings(a))
-    assert new == {"studies.csv:300:ci_high: warning: new one"}
-    assert _table_warnings(c)["studies.csv:300:ci_high: warning: new one"].startswith("/tmp/copy")
+    assert new == {"<studies>:300:ci_high: warning: new one"}
+    assert _table_warnings(c)["<studies>:300:ci_high: warning: new one"].startswith("/tmp/copy")
+    # a renamed copy of the table is the table
+    renamed = {"meta": {"studies": "v2/studies_v2.csv", "trials": "v2/trials.csv"},
+               "warnings": ["v2/studies_v2.csv:9:year: warning: two years",
+                            "v2/trials.csv:3:phase: warning: odd phase"]}
+    assert set(_table_warnings(renamed)) == set(_table_warnings(a))

@@ -154,8 +154,12 @@ def test_one_result_from_two_sources_uses_the_publication(review, table, trials)
         (g,) = run.groups
         assert [list(s["lines"]) for s in g.studies()] == [[66]]
         assert run.reasons[67] == ("the same result from another source: line 66 is used, cited "
-                                   "to a publication (doi:10.1016/S1470-2045(21)00332-6) rather "
-                                   "than a web page")
+                                   "to doi:10.1016/S1470-2045(21)00332-6 rather than a web page")
+    # a seed document's text (the paper itself) is no web page
+    from metaanalysis.review.eligibility import _source_rank
+
+    assert [_source_rank(x) for x in ("003_8f7e6027dbb9901d.txt", "nct:NCT01876784",
+                                      "pmcid:PMC9595631", "url:https://x.org")] == [0, 0, 0, 1]
 
 
 def test_a_row_left_out_for_one_that_gives_no_estimate_says_so(review, table, trials):
@@ -767,17 +771,21 @@ def test_missing_evidence_lists_eligible_trials_without_a_result(review):
                for m in ae)
     # rows that bear on the outcome are named (REALITY's single grade >= 3 events, VERIFY's deaths)
     assert ae[0]["reason"].endswith("it has related rows, which this analysis does not take: "
-                                    "AE:G3+:hand-foot, AE:G3+:hypertension, AE:G3+:proteinuria")
+                                    "AE:G3+:hand-foot (apatinib 17.4%, placebo 0.0%), AE:G3+:hypertension "
+                                    "(apatinib 34.8%, placebo 0.0%), AE:G3+:proteinuria (apatinib "
+                                    "17.4%, placebo 2.2%)")
     assert ae[2]["reason"] == "no AE:G3+ row in the study table"   # Study 308: none at all
     pooled = {s["study_id"] for g in review.run("ae_g3_rr").groups for s in g.studies()}
     assert pooled == {"decision", "select", "verify"} and not pooled & {m["study_id"] for m in ae}
     # a trial with rows of another kind says which; second-line and single-arm studies are not
     # eligible for the first-line comparisons, so they are not missing from them
     os_ = {m["study_id"]: m for m in review.missing_evidence("os_hr")}
-    assert os_["direction"]["reason"] == "its OS rows report rate, not a hazard ratio"
+    assert os_["direction"]["reason"] == ("its OS rows report rate, not a hazard ratio (donafenib "
+                                          "88.3% at 18 months, placebo 73.5% at 18 months)")
     assert os_["direction"]["lines"] == [122, 123]
     assert "cosmic311" not in os_ and "kloos2009" not in os_
-    assert os_["verify"]["reason"].endswith("related rows, which this analysis does not take: DEATHS")
+    assert os_["verify"]["reason"].endswith("related rows, which this analysis does not take: "
+                                            "DEATHS (vandetanib 33/117, placebo 16/118)")
     assert review.missing_evidence("pfs_hr") == []
     # an arm-level summary names the row's own reason, not that of its placebo arm
     med = {m["study_id"]: m["reason"] for m in review.missing_evidence("pfs_median")}

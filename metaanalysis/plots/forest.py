@@ -724,7 +724,7 @@ def _measure(table, spec, size):
 
 # a label's closing year ("Comstock et al 1974", "Kloos (2009)", "REALITY 2022a"): kept when the
 # label is cut, since it is what tells apart the studies of one author
-_YEAR_END = re.compile(r"\s\(?(?:19|20)\d\d[a-z]?\)?$")
+_YEAR_END = re.compile(r"\s(?:\((?:19|20)\d\d[a-z]?\)|(?:19|20)\d\d[a-z]?)$")
 
 
 def _truncate(s: str, size: float, max_in: float, bold=False) -> str:

@@ -327,16 +327,19 @@ def _significant(res: dict, null: float) -> bool | None:
 
 
 def _table_warnings(data: dict) -> dict:
-    """``{key: warning}`` of the study table's warnings, keyed without the input files' folders: a
-    rerun on a copy of the table (another folder, the same rows) has no new warnings."""
+    """``{key: warning}`` of the study table's warnings, keyed by the input file's role instead of
+    its path: a rerun on a copy of the table (another folder or name, the same rows) has no new
+    warnings."""
     meta = data.get("meta") or {}
-    paths = [str(meta[k]) for k in ("studies", "trials", "protocol") if isinstance(meta.get(k), str)]
+    paths = [(str(meta[k]), k) for k in ("studies", "trials", "protocol")
+             if isinstance(meta.get(k), str)]
     out = {}
     for w in data.get("warnings", []):
         key = w
-        for path in paths:
+        for path, role in paths:
             if key.startswith(path + ":"):
-                key = Path(path).name + key[len(path):]
+                # by the file's role, not its name: a table renamed (studies_v2.csv) is the table
+                key = f"<{role}>" + key[len(path):]
                 break
         out[key] = w
     return out

@@ -194,10 +194,9 @@ def _rank(value, order):
 
 
 def _source_rank(source) -> int:
-    """0 for a publication (doi:, pmid:, pmcid:), 1 for anything else (a web page's url:): where
-    two rows hold the same result, the publication's is used."""
-    text = str(source or "").strip().lower()
-    return 0 if text.startswith(("doi:", "pmid:", "pmcid:")) else 1
+    """1 for a web page (``url:``), 0 for any other source (a DOI, PubMed or PMC id, a registry
+    id, a seed document's file): where two rows hold the same result, a web page's comes after."""
+    return 1 if str(source or "").strip().lower().startswith("url:") else 0
 
 
 def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, assessor=None,
@@ -355,8 +354,8 @@ def select_rows(frame, trials, analysis, *, eligibility=None, data_cut=None, ass
                 why = (f"population {rec.population or 'unstated'!r}: line {w.line} "
                        f"({w.population or 'unstated'}) is preferred")
             elif _source_rank(getattr(rec, "source", "")) != _source_rank(getattr(w, "source", "")):
-                why = (f"the same result from another source: line {w.line} is used, cited to a "
-                       f"publication ({w.source}) rather than a web page")
+                why = (f"the same result from another source: line {w.line} is used, cited to "
+                       f"{w.source} rather than a web page")
             else:
                 why = (f"another row of the same study arm is used (line {w.line}, the earlier "
                        "line of the table)")
