@@ -199,17 +199,17 @@ def test_report_writes_page_figures_and_results(report):
     # rules set with the results in view are amendments (PRISMA 2020 item 24c): the Methods do
     # not call the analyses prespecified, and the page lists each change with its date and reason
     assert [a["date"] for a in results["protocol"]["amendments"]] == ["2026-12-06"] * 3 + [
-        "2026-12-07"] * 2
+        "2026-12-07"] * 2 + ["2026-12-08"]
     # the protocol itself came after earlier analyses of the table: its analyses are declared,
     # not prespecified, and it is not registered
     assert ("written on 2026-12-03, after earlier analyses of the same study table had been run, "
-            "so its analyses are declared, not prespecified; it was amended 5 times since") in m
+            "so its analyses are declared, not prespecified; it was amended 6 times since") in m
     assert "before the analyses" not in m and "Registration: not registered." in m
     assert "Prespecified" not in m
     listed = page[page.index('id="amendments"'):]
     assert listed.count("<li>2026-12-06: ") == 3 and "two_study_interval" in listed
     assert "from low to moderate certainty" in listed and "crossover_outcomes" in listed
-    assert 'The protocol was amended after analyses had been run (5 times' in page
+    assert 'The protocol was amended after analyses had been run (6 times' in page
     # each rating an amended [grade] rule changed is given as the rules first stood, too
     before = {r["id"]: r["certainty_before_amendments"] for r in results["summary_of_findings"]
               if r["certainty_before_amendments"]}

@@ -59,34 +59,61 @@ def prisma_flow(counts, ax=None, *, width=None):
 
     lx, lw, rx, rw = 3, 44, 55, 42
     mid = lx + lw / 2
+    lost = counts.not_retrieved
+    # PRISMA 2020's "reports sought / not retrieved" row, where some full text was not obtained:
+    # the boxes above and below move closer to make room for it
+    y = (dict(ident=(84, 13), dup=(86.5, 8), scr=(71, 6), excl_s=(68.5, 11), sought=(59, 6),
+              lost=(57.5, 9), ass=(47, 6), excl_f=(35, 21), inc_top=33)
+         if lost else
+         dict(ident=(82, 15), dup=(85.5, 8), scr=(65, 8), excl_s=(62, 14), ass=(47, 8),
+              excl_f=(39.5, 21), inc_top=37))
     sources = "\n".join(f"{name}: {n}" for name, n in counts.sources)
-    box(lx, 82, lw, 15, f"Records identified (n = {counts.identified})\n{sources}")
-    box(rx, 85.5, rw, 8, f"Duplicates removed (n = {counts.duplicates})")
-    box(lx, 65, lw, 8, f"Records screened (n = {counts.screened})")
+    box(lx, y["ident"][0], lw, y["ident"][1],
+        f"Records identified (n = {counts.identified})\n{sources}")
+    box(rx, y["dup"][0], rw, y["dup"][1], f"Duplicates removed (n = {counts.duplicates})")
+    box(lx, y["scr"][0], lw, y["scr"][1], f"Records screened (n = {counts.screened})")
     excl = "\n".join(f"{r}: {n}" for r, n in counts.excluded_screening) or "none"
-    box(rx, 62, rw, 14, f"Records excluded (n = {sum(n for _, n in counts.excluded_screening)})"
-                        f"\n{excl}")
+    box(rx, y["excl_s"][0], rw, y["excl_s"][1],
+        f"Records excluded (n = {sum(n for _, n in counts.excluded_screening)})\n{excl}")
+    if lost:
+        box(lx, y["sought"][0], lw, y["sought"][1],
+            f"Records sought for retrieval (n = {counts.sought})")
+        box(rx, y["lost"][0], rw, y["lost"][1], f"Records not retrieved (n = {len(lost)})\n"
+            + "\n".join(f"{r}: {why}" for r, why in lost))
     # the protocol's [search] counts records (a fact-sheet entry, a seed document), and one record
     # may hold several reports: the reports are counted apart, under the included studies
-    box(lx, 47, lw, 8, f"Records assessed for eligibility (n = {counts.assessed})")
+    box(lx, y["ass"][0], lw, y["ass"][1],
+        f"Records assessed for eligibility (n = {counts.assessed})")
     excl = "\n".join(f"{r}: {n}" for r, n in counts.excluded_full_text) or "none"
     # up to eight lines: the declared exclusions and the table's studies no analysis can take
-    box(rx, 39.5, rw, 21, f"Records excluded (n = {sum(n for _, n in counts.excluded_full_text)})"
-                        f"\n{excl}")
+    box(rx, y["excl_f"][0], rw, y["excl_f"][1],
+        f"Records excluded (n = {sum(n for _, n in counts.excluded_full_text)})\n{excl}")
     others = counts.other_reports
     more = ("\n" + f"+ {len(others)} not cited: "
             + ", ".join(f"{r} ({sid})" for r, sid in others)) if others else ""
-    low = 24 if others else 26  # a line more, downwards: the arrow into the box stays as it is
-    box(lx, low, lw, 37 - low, f"Studies included (n = {counts.studies_included})\n"
+    top = y["inc_top"]
+    low = top - (13 if others else 11)  # a line more, downwards: the arrow in stays as it is
+    box(lx, low, lw, top - low, f"Studies included (n = {counts.studies_included})\n"
                         f"{counts.reports_included} reports cited in the study table{more}",
         bold=True)
-    arrow(mid, 82, mid, 73)
-    arrow(lx + lw, 89.5, rx, 89.5)
-    arrow(mid, 65, mid, 55)
-    arrow(lx + lw, 69, rx, 69)
-    arrow(mid, 47, mid, 37)
-    arrow(lx + lw, 51, rx, 51)
-    labels = [(89.5, "Identification"), (60, "Screening"), (31.5, "Included")]
+
+    def centre(key):
+        return y[key][0] + y[key][1] / 2
+
+    arrow(mid, y["ident"][0], mid, y["scr"][0] + y["scr"][1])
+    arrow(lx + lw, centre("dup"), rx, centre("dup"))
+    arrow(lx + lw, centre("scr"), rx, centre("scr"))
+    if lost:
+        arrow(mid, y["scr"][0], mid, y["sought"][0] + y["sought"][1])
+        arrow(mid, y["sought"][0], mid, y["ass"][0] + y["ass"][1])
+        arrow(lx + lw, centre("sought"), rx, centre("sought"))
+    else:
+        arrow(mid, y["scr"][0], mid, y["ass"][0] + y["ass"][1])
+    arrow(mid, y["ass"][0], mid, top)
+    arrow(lx + lw, centre("ass"), rx, centre("ass"))
+    labels = [(centre("dup"), "Identification"),
+              ((y["scr"][0] + y["scr"][1] + y["ass"][0]) / 2, "Screening"),
+              (top - 5.5, "Included")]
     if counts.not_analysed:
         # PRISMA 2020 keeps the studies in a synthesis apart from those included in the review
         box(lx, 5, lw, 9, f"Studies in at least one analysis (n = {counts.studies_analysed})",

@@ -417,6 +417,11 @@ def _prisma_block(prisma, figures) -> str:
                  "(trials.csv against the protocol) and are counted among the full texts "
                  "excluded, with the reason each comes closest to passing: "
                  + esc("; ".join(f"{g['study_id']} ({g['reason']})" for g in gone)) + ".")
+    lost = prisma.get("not_retrieved") or []
+    if lost:
+        text += (" Records sought whose full text was not obtained are counted as not retrieved, "
+                 "and nothing is coded from them: " + esc(", ".join(
+                     f"{x['report']} ({x['reason']})" for x in lost)) + ".")
     others = prisma.get("reports_of_included") or []
     if others:
         text += (" Assessed records that report an included study are counted with its reports, "

@@ -40,6 +40,14 @@ class PrismaCounts(ResultMixin):
     # studies of the table that meet no analysis's eligibility (study_id, reason): excluded at
     # full text, with the declared exclusions, not counted as included
     ineligible: tuple = field(default_factory=tuple)
+    # records sought whose full text was not obtained (report, reason): PRISMA 2020's "reports
+    # not retrieved", between the records screened and those assessed
+    not_retrieved: tuple = field(default_factory=tuple)
+
+    @property
+    def sought(self) -> int:
+        """Records sought for retrieval: those assessed and those not retrieved."""
+        return self.assessed + len(self.not_retrieved)
 
     @property
     def studies_analysed(self) -> int:
@@ -56,6 +64,8 @@ class PrismaCounts(ResultMixin):
             "identified": self.identified, "duplicates": self.duplicates,
             "screened": self.screened,
             "excluded_screening": [{"reason": r, "n": n} for r, n in self.excluded_screening],
+            "sought": self.sought,
+            "not_retrieved": [{"report": r, "reason": why} for r, why in self.not_retrieved],
             "assessed": self.assessed,
             "excluded_full_text": [{"reason": r, "n": n} for r, n in self.excluded_full_text],
             "studies_included": self.studies_included, "reports_included": self.reports_included,
@@ -72,6 +82,9 @@ class PrismaCounts(ResultMixin):
         rows = [("identified", s, n) for s, n in self.sources]
         rows += [("duplicates removed", "", self.duplicates), ("screened", "", self.screened)]
         rows += [("excluded at screening", r, n) for r, n in self.excluded_screening]
+        if self.not_retrieved:
+            rows += [("sought for retrieval", "", self.sought)]
+            rows += [("not retrieved", f"{r} ({why})", 1) for r, why in self.not_retrieved]
         rows += [("full texts assessed", "", self.assessed)]
         rows += [("excluded after full text", r, n) for r, n in self.excluded_full_text]
         rows += [("studies included", "", self.studies_included),
@@ -94,7 +107,7 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     """The flow's counts (None when the protocol declares no ``[search]``).
 
     The declared numbers must add up (identified − duplicates = screened; screened − excluded at
-    screening = assessed) and the studies the flow includes must be the table's studies; each
+    screening = assessed + not retrieved) and the studies the flow includes must be the table's studies; each
     disagreement is listed in ``problems`` and shown on the page, never silently corrected.
     """
     # the counts' presence and types were checked when the protocol was read (parse_protocol)
@@ -106,6 +119,7 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     screened = search["screened"]
     excl_s = tuple((r["reason"], r["n"]) for r in search.get("excluded_screening", []))
     assessed = search["assessed"]
+    lost = tuple((r["report"], r["reason"]) for r in search.get("not_retrieved", []))
     excl_f = tuple((r["reason"], r["n"]) for r in search.get("excluded_full_text", []))
     frame = review.table.frame
     studies = frame["study_id"].nunique()
@@ -116,9 +130,9 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     identified = sum(n for _, n in src)
     if identified - duplicates != screened:
         problems.append(f"{identified} identified − {duplicates} duplicates ≠ {screened} screened")
-    if screened - sum(n for _, n in excl_s) != assessed:
+    if screened - sum(n for _, n in excl_s) != assessed + len(lost):
         problems.append(f"{screened} screened − {sum(n for _, n in excl_s)} excluded ≠ "
-                        f"{assessed} assessed")
+                        f"{assessed} assessed" + (f" + {len(lost)} not retrieved" if lost else ""))
     unknown = sorted({sid for _, sid in other} - set(frame["study_id"]))
     if unknown:
         problems.append("reports_of_included names studies the table does not have: "
@@ -144,7 +158,7 @@ def prisma_counts(protocol, review) -> PrismaCounts | None:
     not_analysed = tuple(sorted(set(included["study_id"]) - analysed))
     return PrismaCounts(src, duplicates, screened, excl_s, assessed, excl_f,
                         included["study_id"].nunique(), included["source"].nunique(),
-                        per, tuple(problems), not_analysed, other, ineligible)
+                        per, tuple(problems), not_analysed, other, ineligible, lost)
 
 
 def _ineligible(review, analysed) -> tuple:

@@ -67,7 +67,7 @@ TIMINGS = ("prospective", "retrospective")
 DEFAULT_KEYS = ("model", "method", "test", "level", "proportion_scale", "data_cut", "assessor",
                 "multi_arm")
 SEARCH_KEYS = ("date", "notes", "sources", "duplicates", "screened", "excluded_screening",
-               "assessed", "excluded_full_text", "reports_of_included")
+               "not_retrieved", "assessed", "excluded_full_text", "reports_of_included")
 TOP_KEYS = ("schema", "review", "defaults", "analysis", "search", "grade", "amendments")
 AMENDMENT_KEYS = ("date", "change", "reason", "key", "previous")
 
@@ -591,6 +591,17 @@ def _check_search(c, search) -> None:
                 and all(isinstance(v, str) for v in item.values())):
             c.err(where, None, "reports_of_included", f"entry {j + 1} ({item!r}) needs report "
                   "(the record, as text) and study_id (the included study it reports), nothing "
+                  "else")
+    items = search.get("not_retrieved", [])
+    if not isinstance(items, list):
+        c.err(where, None, "not_retrieved", "give a list of {report = \"...\", reason = "
+              "\"...\"}")
+        items = []
+    for j, item in enumerate(items):
+        if not (isinstance(item, dict) and set(item) == {"report", "reason"}
+                and all(isinstance(v, str) and v.strip() for v in item.values())):
+            c.err(where, None, "not_retrieved", f"entry {j + 1} ({item!r}) needs report (the "
+                  "record, as text) and reason (why its full text was not obtained), nothing "
                   "else")
     sources = search.get("sources", [])
     if search and (not isinstance(sources, list) or not sources):
