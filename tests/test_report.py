@@ -656,3 +656,18 @@ def test_a_therapy_without_an_estimate_keeps_its_summary_of_findings_row(report)
     results = json.loads((out / "results.json").read_text())
     verify = next(m for m in results["missing_evidence"]["os_hr"] if m["study_id"] == "verify")
     assert verify["therapies"] == ["vandetanib"]
+
+
+def test_a_modelled_median_past_the_follow_up_says_so(report):
+    # a modelled median carries a constant hazard: where it, or its interval's upper end, lies
+    # past the longest follow-up any trial reports, the cell says so (lenvatinib PFS's 89.5
+    # months after SELECT's 17.4); within it (sorafenib PFS) nothing is added
+    out, _ = report
+    sof = {r["id"]: r for r in json.loads((out / "results.json").read_text())["summary_of_findings"]}
+    assert sof["pfs_hr/lenvatinib"]["median_with_therapy"].endswith(
+        "(the median and its upper bound lie past the longest follow-up reported, SELECT: mean "
+        "follow-up 17.4 months)")
+    assert sof["pfs_hr/apatinib"]["median_with_therapy"].endswith(
+        "(the upper bound lies past the longest follow-up reported, REALITY: median follow-up "
+        "18.1 months)")
+    assert sof["pfs_hr/sorafenib"]["median_with_therapy"] == "median 9.8 months (7.6–12.9)"

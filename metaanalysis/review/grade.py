@@ -708,6 +708,14 @@ def summary_of_findings(group, table_frame, assessment, rules=None, data_cuts=No
             row["median_with_therapy"] = f"median {t[0]:.1f} months ({t[1]:.1f}–{t[2]:.1f})"
             row["median_difference"] = (f"{t[0] - m_c:+.1f} months ({t[1] - m_c:+.1f} to "
                                         f"{t[2] - m_c:+.1f})")
+            unreached = reported and all(m is None for _, m in reported)  # marked below
+            if fu is not None and t[2] > fu[0] and not unreached:
+                # the constant hazard carried past every trial's follow-up (lenvatinib PFS's
+                # upper bound, 89.5 months, after a follow-up of 17.4): marked where printed
+                what = "the median and its upper bound lie" if t[0] > fu[0] else \
+                    "the upper bound lies"
+                row["median_with_therapy"] += (f" ({what} past the longest follow-up "
+                                               f"reported, {fu[1]})")
         if s_c is None:
             # an empty cell must say why (ALTER01032 reports no OS median in either arm)
             row["no_absolute"] = (f"no absolute effect: no trial reports the median or a "
