@@ -362,7 +362,6 @@ def _missing_by_therapy(runs, trials, table) -> dict:
 
     from .missing import missing_evidence
 
-    frame = table.frame
     by_id = {r.analysis.id: r for r in runs}
     view = SimpleNamespace(run=by_id.__getitem__, table=table, trials=trials)
     out = {}
@@ -370,10 +369,8 @@ def _missing_by_therapy(runs, trials, table) -> dict:
         if run.analysis.role != "primary" or not run.groups:
             continue
         for m in missing_evidence(view, run.analysis.id):
-            rows = frame[frame["study_id"] == m["study_id"]]
-            for therapy in dict.fromkeys(rows["therapy"].astype(str)):
-                if therapy and therapy != run.analysis.comparator:
-                    out.setdefault((run.analysis.id, therapy), []).append(m["trial"])
+            for therapy in m["therapies"]:
+                out.setdefault((run.analysis.id, therapy), []).append(m["trial"])
     return out
 
 

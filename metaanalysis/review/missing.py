@@ -11,6 +11,8 @@ and, for a comparison, when it has the analysis's comparator arm.
 
 from __future__ import annotations
 
+import numbers
+
 from .eligibility import failed_criteria
 
 __all__ = ["missing_evidence"]
@@ -30,8 +32,9 @@ def _related(frame, study_id, outcome) -> list:
     rows = frame[(frame["study_id"] == study_id)
                  & frame["outcome"].map(lambda o: o.startswith(outcome + ":") or o in near
                                         or any(o.startswith(n + ":") for n in near))]
-    return [f"{o} ({_numbers(g)})" if _numbers(g) else o
-            for o, g in sorted(rows.groupby("outcome"), key=lambda x: x[0])]
+    return [o + (f" ({n})" if n else "")
+            for o, g in sorted(rows.groupby("outcome"), key=lambda x: x[0])
+            for n in (_numbers(g),)]
 
 
 def _numbers(rows) -> str:
@@ -56,7 +59,8 @@ def _numbers(rows) -> str:
 
 
 def _given(x) -> bool:
-    return isinstance(x, (int, float)) and x == x
+    # a number the row holds (numpy's too), not NaN
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and x == x
 
 
 def outcome_populations(frame) -> dict:
@@ -124,8 +128,9 @@ def missing_evidence(review, analysis_id: str) -> list:
                 kinds = ", ".join(sorted(set(rows["measure"])))
                 reason = (f"its {a.outcome} rows report {kinds}, not "
                           f"{_MEASURE_WORDS.get(a.table_measure, a.table_measure)}")
-                if _numbers(rows):
-                    reason += f" ({_numbers(rows)})"
+                said_numbers = _numbers(rows)
+                if said_numbers:
+                    reason += f" ({said_numbers})"
         # the therapies the trial tested: a summary of findings lists it under each one
         mine = frame[frame["study_id"] == sid]
         therapies = [t for t in dict.fromkeys(mine["therapy"].astype(str))
