@@ -556,6 +556,19 @@ def _grade_fields() -> set:
     return {f.name for f in dataclasses.fields(GradeRules)}
 
 
+def _text_records(c, where, search, key, fields, what) -> None:
+    """A [search] list of records with the text ``fields`` (none empty), each error at its key."""
+    items = search.get(key, [])
+    if not isinstance(items, list):
+        c.err(where, None, key, "give a list of {" + ", ".join(f'{f} = "..."' for f in fields)
+              + "}")
+        return
+    for j, item in enumerate(items):
+        if not (isinstance(item, dict) and set(item) == set(fields)
+                and all(isinstance(v, str) and v.strip() for v in item.values())):
+            c.err(where, None, key, f"entry {j + 1} ({item!r}) needs {what}, nothing else")
+
+
 def _check_search(c, search) -> None:
     """The [search] counts, present and of their types, each error at its line as validate and
     report print them; :func:`~metaanalysis.review.prisma.prisma_counts` reads them as checked
@@ -581,28 +594,10 @@ def _check_search(c, search) -> None:
                     and count(item.get("n")) and set(item) == {"reason", "n"}):
                 c.err(where, None, key, f"entry {j + 1} ({item!r}) needs a reason (text) and n "
                       "(a whole number >= 0), nothing else")
-    items = search.get("reports_of_included", [])
-    if not isinstance(items, list):
-        c.err(where, None, "reports_of_included", "give a list of {report = \"...\", "
-              "study_id = \"...\"}")
-        items = []
-    for j, item in enumerate(items):
-        if not (isinstance(item, dict) and set(item) == {"report", "study_id"}
-                and all(isinstance(v, str) for v in item.values())):
-            c.err(where, None, "reports_of_included", f"entry {j + 1} ({item!r}) needs report "
-                  "(the record, as text) and study_id (the included study it reports), nothing "
-                  "else")
-    items = search.get("not_retrieved", [])
-    if not isinstance(items, list):
-        c.err(where, None, "not_retrieved", "give a list of {report = \"...\", reason = "
-              "\"...\"}")
-        items = []
-    for j, item in enumerate(items):
-        if not (isinstance(item, dict) and set(item) == {"report", "reason"}
-                and all(isinstance(v, str) and v.strip() for v in item.values())):
-            c.err(where, None, "not_retrieved", f"entry {j + 1} ({item!r}) needs report (the "
-                  "record, as text) and reason (why its full text was not obtained), nothing "
-                  "else")
+    _text_records(c, where, search, "reports_of_included", ("report", "study_id"),
+                  "report (the record, as text) and study_id (the included study it reports)")
+    _text_records(c, where, search, "not_retrieved", ("report", "reason"),
+                  "report (the record, as text) and reason (why its full text was not obtained)")
     sources = search.get("sources", [])
     if search and (not isinstance(sources, list) or not sources):
         c.err(where, None, "sources", "declare the sources as [[search.sources]] with a name "
