@@ -790,3 +790,18 @@ def test_missing_evidence_lists_eligible_trials_without_a_result(review):
     # an arm-level summary names the row's own reason, not that of its placebo arm
     med = {m["study_id"]: m["reason"] for m in review.missing_evidence("pfs_median")}
     assert med["decision"] == "no confidence interval reported: no standard error to weight it"
+
+
+def test_missing_evidence_is_computed_once_and_read_only(review):
+    # results.json, the exported tables and GRADE read the lists the review computed with its
+    # runs: equal to a fresh computation, and read-only, as every field of a frozen result
+    from metaanalysis.review.missing import missing_evidence
+
+    for a in review.protocol.analyses:
+        assert review.missing_evidence(a.id) == missing_evidence(review, a.id), a.id
+    got = review.missing_evidence("os_hr")
+    assert got is review.missing_evidence("os_hr")
+    with pytest.raises(TypeError, match="frozen result"):
+        got[0]["reason"] = "changed"
+    with pytest.raises(TypeError, match="frozen result"):
+        got[0]["therapies"].append("changed")

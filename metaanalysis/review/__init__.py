@@ -91,6 +91,8 @@ class ReviewResult(ResultMixin):
     risk_of_bias: object = None
     prisma: object = None  # PrismaCounts, when the protocol declares its [search]
     sensitivity_not_run: dict = frozen_field({})
+    # analysis id -> its missing evidence (missing.missing_evidence), computed once with the runs
+    missing: dict = frozen_field({})
 
     @property
     def groups(self) -> list:
@@ -106,7 +108,11 @@ class ReviewResult(ResultMixin):
 
     def missing_evidence(self, analysis_id: str) -> list:
         """The eligible studies that give ``analysis_id`` no result, and why
-        (:func:`~metaanalysis.review.missing.missing_evidence`)."""
+        (:func:`~metaanalysis.review.missing.missing_evidence`), as computed with the runs
+        (read-only: ``[dict(m) for m in ...]`` gives copies to change)."""
+        if analysis_id in self.missing:
+            # read-only, as the result holds it: results.json, exports and GRADE share it
+            return self.missing[analysis_id]
         from .missing import missing_evidence
 
         return missing_evidence(self, analysis_id)
@@ -285,11 +291,12 @@ def run_review(studies, protocol=None, trials=None, risk_of_bias=None,
         excluded.append({"line": line, "study_id": rec.study_id, "reason": reason,
                          "other_reasons": others})
     rob = _load_risk_of_bias(risk_of_bias, paths["risk_of_bias"], table, trials)
+    missing = _missing(runs, trials, table)
     grade, sof = _certainty(protocol, runs, trials, table, rob,
                             grade_overrides if grade_overrides is not None
-                            else paths["grade_overrides"])
+                            else paths["grade_overrides"], missing)
     result = ReviewResult(protocol, trials, table, tuple(runs), sensitivity, used, excluded,
-                          considered, grade, sof, rob)
+                          considered, grade, sof, rob, missing=missing)
     from .prisma import prisma_counts
 
     import dataclasses
@@ -354,27 +361,19 @@ def _rob_overall(rob, outcome, studies) -> dict:
     return dict(zip(rows["study_id"], rows["judgement"]))
 
 
-def _missing_by_therapy(runs, trials, table) -> dict:
-    """``{(analysis id, therapy): [trial, ...]}``: the eligible trials of each primary estimate's
-    therapy that give its outcome no usable result (:func:`.missing.missing_evidence`), for the
-    reporting-bias judgement of GRADE."""
+def _missing(runs, trials, table) -> dict:
+    """``{analysis id: missing evidence}`` (:func:`.missing.missing_evidence`) of every analysis,
+    once: results.json, the exported tables and the GRADE judgements read it."""
     from types import SimpleNamespace
 
     from .missing import missing_evidence
 
     by_id = {r.analysis.id: r for r in runs}
     view = SimpleNamespace(run=by_id.__getitem__, table=table, trials=trials)
-    out = {}
-    for run in runs:
-        if run.analysis.role != "primary" or not run.groups:
-            continue
-        for m in missing_evidence(view, run.analysis.id):
-            for therapy in m["therapies"]:
-                out.setdefault((run.analysis.id, therapy), []).append(m["trial"])
-    return out
+    return {aid: missing_evidence(view, aid) for aid in by_id}
 
 
-def _certainty(protocol, runs, trials, table, rob, overrides):
+def _certainty(protocol, runs, trials, table, rob, overrides, missing_evidence=None):
     """GRADE assessments and summary-of-findings rows of every primary estimate."""
     from .grade import GradeRules, assess, read_grade_overrides, summary_of_findings
 
@@ -393,7 +392,13 @@ def _certainty(protocol, runs, trials, table, rob, overrides):
              for r in trials.frame.to_dict(orient="records")}
     cuts = {r["study_id"]: r.get("data_cuts", "") for r in trials.frame.to_dict(orient="records")}
     grade, sof = {}, []
-    missing = _missing_by_therapy(runs, trials, table)
+    # the eligible trials of each estimate's therapy without a usable result, for the
+    # reporting-bias judgement
+    missing = {}
+    for aid, entries in (missing_evidence or {}).items():
+        for m in entries:
+            for therapy in m["therapies"]:
+                missing.setdefault((aid, therapy), []).append(m["trial"])
     for run in runs:
         if run.analysis.role != "primary":
             continue
