@@ -708,6 +708,13 @@ def test_trials_without_a_usable_result_are_named_in_the_publication_bias_judgem
                                "(Study 308): not rated down by rule")
     row = next(r for r in review.summary_of_findings if r["id"] == "os_hr/lenvatinib")
     assert "publication bias: not assessable by a test" in row["reasons"]
+    # the page's list of missing trials says so, not that the ratings ignore them
+    from metaanalysis.report.html import _sof_block
+
+    page = _sof_block({"summary_of_findings": [row], "grade": {}, "missing_evidence": {
+        "os_hr": review.missing_evidence("os_hr")}})
+    assert "name these trials under publication bias but do not rate down for them" in page
+    assert "do not weigh this" not in page
     # a comparison none of whose eligible trials is missing says nothing more
     d = {x.domain: x for x in review.grade["pfs_hr/sorafenib"].domains}["publication bias"]
     assert d.reason == "not assessable by a test: k = 1 < 10 studies"

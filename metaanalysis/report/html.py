@@ -391,7 +391,8 @@ def _sof_block(results) -> str:
                 "sources read, not coded, or in a form the analysis cannot use; below, why, with "
                 "the related rows the table has). If results "
                 "are missing because of what they showed, the estimates are biased; the "
-                "certainty ratings above do not weigh this:</p><ul class=\"note\">" + "".join(
+                "certainty ratings above name these trials under publication bias but do not "
+                "rate down for them:</p><ul class=\"note\">" + "".join(
                     f"<li>{esc(m['trial'])}: {esc(m['reason'])}</li>" for m in missing)
                 + "</ul>")
     return "".join(out)
